@@ -1,0 +1,323 @@
+//! Element-wise activations (forward, and backward from the saved output or input).
+//!
+//! Softmax is row-wise over the last axis and lives in [`crate::softmax`]; it is listed here
+//! so a layer can hold any activation in one enum.
+
+use crate::parallel::for_each_chunk_mut;
+use crate::softmax;
+
+/// Elements per parallel task for element-wise work (fixed, thread-count independent).
+pub const ELEMWISE_CHUNK: usize = 1 << 14;
+
+const SELU_ALPHA: f32 = 1.673_263_2;
+const SELU_SCALE: f32 = 1.050_701;
+
+/// An activation function, with its parameters.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Act {
+    /// Identity.
+    Linear,
+    /// `max(x, 0)`.
+    Relu,
+    /// `min(max(x, 0), 6)`.
+    Relu6,
+    /// `1 / (1 + exp(-x))`.
+    Sigmoid,
+    /// `relu6(x + 3) / 6` (Keras 3 definition).
+    HardSigmoid,
+    /// Hyperbolic tangent.
+    Tanh,
+    /// `x` if `x > 0` else `alpha * (exp(x) - 1)`.
+    Elu(f32),
+    /// Scaled ELU with the fixed Keras constants.
+    Selu,
+    /// `x` if `x >= 0` else `negative_slope * x`.
+    LeakyRelu(f32),
+    /// Gaussian error linear unit; `true` = tanh approximation.
+    Gelu(bool),
+    /// `x * sigmoid(x)` (also called silu).
+    Swish,
+    /// `ln(1 + exp(x))`.
+    Softplus,
+    /// `x / (1 + |x|)`.
+    Softsign,
+    /// `exp(x)`.
+    Exponential,
+    /// Softmax over the last axis.
+    Softmax,
+}
+
+impl Act {
+    /// True when the backward pass needs the pre-activation input (not only the output).
+    pub fn backward_needs_input(&self) -> bool {
+        matches!(self, Act::Gelu(_) | Act::Swish)
+    }
+
+    /// True for the identity.
+    pub fn is_linear(&self) -> bool {
+        matches!(self, Act::Linear)
+    }
+
+    /// Scalar forward.
+    #[inline]
+    pub fn apply(&self, x: f32) -> f32 {
+        match *self {
+            Act::Linear | Act::Softmax => x,
+            Act::Relu => x.max(0.0),
+            Act::Relu6 => x.clamp(0.0, 6.0),
+            Act::Sigmoid => sigmoid(x),
+            Act::HardSigmoid => ((x + 3.0).clamp(0.0, 6.0)) / 6.0,
+            Act::Tanh => x.tanh(),
+            Act::Elu(a) => {
+                if x > 0.0 {
+                    x
+                } else {
+                    a * x.exp_m1()
+                }
+            }
+            Act::Selu => {
+                if x > 0.0 {
+                    SELU_SCALE * x
+                } else {
+                    SELU_SCALE * SELU_ALPHA * x.exp_m1()
+                }
+            }
+            Act::LeakyRelu(s) => {
+                if x >= 0.0 {
+                    x
+                } else {
+                    s * x
+                }
+            }
+            Act::Gelu(false) => 0.5 * x * (1.0 + erf(x / std::f32::consts::SQRT_2)),
+            Act::Gelu(true) => {
+                let c = (2.0 / std::f32::consts::PI).sqrt();
+                0.5 * x * (1.0 + (c * (x + 0.044715 * x * x * x)).tanh())
+            }
+            Act::Swish => x * sigmoid(x),
+            Act::Softplus => {
+                // Stable: max(x,0) + ln(1 + exp(-|x|)).
+                x.max(0.0) + (-x.abs()).exp().ln_1p()
+            }
+            Act::Softsign => x / (1.0 + x.abs()),
+            Act::Exponential => x.exp(),
+        }
+    }
+
+    /// Scalar derivative `dy/dx`, from the output `y` and (when needed) the input `x`.
+    #[inline]
+    pub fn derivative(&self, x: f32, y: f32) -> f32 {
+        match *self {
+            Act::Linear | Act::Softmax => 1.0,
+            Act::Relu => {
+                if y > 0.0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+            Act::Relu6 => {
+                if y > 0.0 && y < 6.0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+            Act::Sigmoid => y * (1.0 - y),
+            Act::HardSigmoid => {
+                if y > 0.0 && y < 1.0 {
+                    1.0 / 6.0
+                } else {
+                    0.0
+                }
+            }
+            Act::Tanh => 1.0 - y * y,
+            Act::Elu(a) => {
+                if y > 0.0 {
+                    1.0
+                } else {
+                    y + a
+                }
+            }
+            Act::Selu => {
+                if y > 0.0 {
+                    SELU_SCALE
+                } else {
+                    y + SELU_SCALE * SELU_ALPHA
+                }
+            }
+            Act::LeakyRelu(s) => {
+                if y >= 0.0 {
+                    1.0
+                } else {
+                    s
+                }
+            }
+            Act::Gelu(false) => {
+                let cdf = 0.5 * (1.0 + erf(x / std::f32::consts::SQRT_2));
+                let pdf = (-0.5 * x * x).exp() / (2.0 * std::f32::consts::PI).sqrt();
+                cdf + x * pdf
+            }
+            Act::Gelu(true) => {
+                let c = (2.0 / std::f32::consts::PI).sqrt();
+                let u = c * (x + 0.044715 * x * x * x);
+                let t = u.tanh();
+                0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * c * (1.0 + 3.0 * 0.044715 * x * x)
+            }
+            Act::Swish => {
+                let s = sigmoid(x);
+                s + x * s * (1.0 - s)
+            }
+            Act::Softplus => 1.0 - (-y).exp(),
+            Act::Softsign => {
+                let t = 1.0 - y.abs();
+                t * t
+            }
+            Act::Exponential => y,
+        }
+    }
+}
+
+/// Logistic sigmoid, stable for large `|x|`.
+#[inline]
+pub fn sigmoid(x: f32) -> f32 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// Error function (Abramowitz-Stegun 7.1.26 refined; max abs error ~1e-7 in f64).
+#[inline]
+pub fn erf(x: f32) -> f32 {
+    let x = x as f64;
+    let t = 1.0 / (1.0 + 0.5 * x.abs());
+    let y = 1.0
+        - t * (-x * x - 1.265_512_23
+            + t * (1.000_023_68
+                + t * (0.374_091_96
+                    + t * (0.096_784_18
+                        + t * (-0.186_288_06
+                            + t * (0.278_868_07
+                                + t * (-1.135_203_98
+                                    + t * (1.488_515_87
+                                        + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
+            .exp();
+    (if x >= 0.0 { y } else { -y }) as f32
+}
+
+/// Applies `act` in place on `data`, viewed as rows of `cols` (the softmax axis).
+pub fn forward_inplace(act: Act, data: &mut [f32], cols: usize) {
+    match act {
+        Act::Linear => {}
+        Act::Softmax => softmax::softmax_rows_inplace(data, cols),
+        Act::Relu => for_each_chunk_mut(data, ELEMWISE_CHUNK, |_, c| {
+            for v in c {
+                *v = v.max(0.0);
+            }
+        }),
+        _ => for_each_chunk_mut(data, ELEMWISE_CHUNK, |_, c| {
+            for v in c {
+                *v = act.apply(*v);
+            }
+        }),
+    }
+}
+
+/// Multiplies the output gradient `dy` in place by the activation's derivative, turning it
+/// into the gradient of the pre-activation. `y` is the activation output; `x` the input,
+/// needed only when [`Act::backward_needs_input`].
+pub fn backward_inplace(act: Act, x: Option<&[f32]>, y: &[f32], dy: &mut [f32], cols: usize) {
+    debug_assert_eq!(y.len(), dy.len());
+    match act {
+        Act::Linear => {}
+        Act::Softmax => softmax::softmax_rows_backward_inplace(y, dy, cols),
+        Act::Relu => for_each_chunk_mut(dy, ELEMWISE_CHUNK, |i, c| {
+            let ys = &y[i * ELEMWISE_CHUNK..][..c.len()];
+            for (g, &o) in c.iter_mut().zip(ys) {
+                if o <= 0.0 {
+                    *g = 0.0;
+                }
+            }
+        }),
+        _ => {
+            let need_x = act.backward_needs_input();
+            for_each_chunk_mut(dy, ELEMWISE_CHUNK, |i, c| {
+                let off = i * ELEMWISE_CHUNK;
+                let ys = &y[off..][..c.len()];
+                for (j, g) in c.iter_mut().enumerate() {
+                    let xv = if need_x {
+                        x.map_or(0.0, |x| x[off + j])
+                    } else {
+                        0.0
+                    };
+                    *g *= act.derivative(xv, ys[j]);
+                }
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: [Act; 15] = [
+        Act::Linear,
+        Act::Relu,
+        Act::Relu6,
+        Act::Sigmoid,
+        Act::HardSigmoid,
+        Act::Tanh,
+        Act::Elu(1.0),
+        Act::Selu,
+        Act::LeakyRelu(0.2),
+        Act::Gelu(false),
+        Act::Gelu(true),
+        Act::Swish,
+        Act::Softplus,
+        Act::Softsign,
+        Act::Exponential,
+    ];
+
+    #[test]
+    fn derivative_matches_finite_difference() {
+        for act in ALL {
+            for &x in &[-2.3f32, -0.7, -0.1, 0.15, 0.9, 2.6, 4.0] {
+                let h = 1e-3f64;
+                let f = |v: f64| act.apply(v as f32) as f64;
+                let fd = (f(x as f64 + h) - f(x as f64 - h)) / (2.0 * h);
+                let d = act.derivative(x, act.apply(x)) as f64;
+                assert!(
+                    (fd - d).abs() <= 1e-2 * fd.abs().max(1.0),
+                    "{act:?} at {x}: analytic {d}, numeric {fd}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn erf_is_accurate() {
+        for &(x, want) in &[(0.0f32, 0.0f32), (0.5, 0.520_499_9), (1.0, 0.842_700_8), (-2.0, -0.995_322_3)] {
+            assert!((erf(x) - want).abs() < 1e-6, "erf({x})");
+        }
+    }
+
+    #[test]
+    fn selu_and_elu_match_keras_values() {
+        assert!((Act::Selu.apply(1.0) - 1.050_701).abs() < 1e-6);
+        assert!((Act::Selu.apply(-1.0) - (-1.111_330_7)).abs() < 1e-5);
+        assert!((Act::Elu(1.0).apply(-1.0) - (-0.632_120_6)).abs() < 1e-6);
+        assert!((Act::HardSigmoid.apply(0.0) - 0.5).abs() < 1e-7);
+    }
+
+    #[test]
+    fn inplace_relu_backward_masks() {
+        let y = [0.0f32, 1.0, 0.0, 2.0];
+        let mut dy = [1.0f32; 4];
+        backward_inplace(Act::Relu, None, &y, &mut dy, 4);
+        assert_eq!(dy, [0.0, 1.0, 0.0, 1.0]);
+    }
+}

@@ -1,0 +1,428 @@
+//! 2-D convolution over NHWC inputs with HWIO kernels: geometry, forward, and the fused
+//! backward pass (grad-input and grad-kernel in one sweep).
+//!
+//! Algorithm: im2col per (sample, block of output rows) into a per-thread scratch, then one
+//! single-threaded GEMM per block (`gemm` crate). A 1x1 stride-1 unpadded convolution skips
+//! im2col. The work split is (sample, row block) for the forward pass and fixed groups of
+//! samples for the backward pass; each group accumulates its own kernel-gradient partial and
+//! the partials are summed in group order, so results do not depend on the thread count.
+
+use crate::activation::{self, Act};
+use crate::gemm::{sgemm, MatRef};
+use crate::parallel::{for_each_chunk_mut, for_each_chunk_pair_mut, Scratch};
+
+/// Keras padding modes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Padding {
+    /// No padding: output `floor((n - k_eff) / s) + 1`.
+    Valid,
+    /// Zero padding so that output is `ceil(n / s)`; the odd pixel goes bottom/right (TF).
+    Same,
+}
+
+/// Output length and padding before, for one spatial axis (Keras/TF rules).
+/// `None` when the output would be empty.
+pub fn out_len(n: usize, k: usize, s: usize, d: usize, padding: Padding) -> Option<(usize, usize)> {
+    if n == 0 || k == 0 || s == 0 || d == 0 {
+        return None;
+    }
+    let k_eff = (k - 1) * d + 1;
+    match padding {
+        Padding::Valid => {
+            if n < k_eff {
+                None
+            } else {
+                Some(((n - k_eff) / s + 1, 0))
+            }
+        }
+        Padding::Same => {
+            let out = n.div_ceil(s);
+            let total = ((out - 1) * s + k_eff).saturating_sub(n);
+            Some((out, total / 2))
+        }
+    }
+}
+
+/// Target size of one im2col block, in floats (about 256 KiB: an L2-sized tile).
+const BLOCK_FLOATS: usize = 1 << 16;
+/// Most sample groups the backward pass splits a batch into (each holds a kernel-gradient
+/// partial).
+pub const MAX_GRAD_GROUPS: usize = 8;
+
+/// Everything about one convolution's shapes, computed once when the layer is built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv2dGeom {
+    /// Input height, width, channels.
+    pub h: usize,
+    /// Input width.
+    pub w: usize,
+    /// Input channels.
+    pub cin: usize,
+    /// Kernel height.
+    pub kh: usize,
+    /// Kernel width.
+    pub kw: usize,
+    /// Filters (output channels).
+    pub cout: usize,
+    /// Vertical stride.
+    pub sh: usize,
+    /// Horizontal stride.
+    pub sw: usize,
+    /// Vertical dilation.
+    pub dh: usize,
+    /// Horizontal dilation.
+    pub dw: usize,
+    /// Zero rows added above the input.
+    pub pad_top: usize,
+    /// Zero columns added left of the input.
+    pub pad_left: usize,
+    /// Output height.
+    pub oh: usize,
+    /// Output width.
+    pub ow: usize,
+    /// Output rows (pixels) per im2col block.
+    pub block_rows: usize,
+}
+
+impl Conv2dGeom {
+    /// Geometry of a convolution; `None` when a size is zero or the output would be empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        (h, w, cin): (usize, usize, usize),
+        (kh, kw): (usize, usize),
+        cout: usize,
+        (sh, sw): (usize, usize),
+        (dh, dw): (usize, usize),
+        padding: Padding,
+    ) -> Option<Self> {
+        if cin == 0 || cout == 0 {
+            return None;
+        }
+        let (oh, pad_top) = out_len(h, kh, sh, dh, padding)?;
+        let (ow, pad_left) = out_len(w, kw, sw, dw, padding)?;
+        let k = kh * kw * cin;
+        let block_rows = (BLOCK_FLOATS / k).max(32).min(oh * ow);
+        Some(Conv2dGeom {
+            h,
+            w,
+            cin,
+            kh,
+            kw,
+            cout,
+            sh,
+            sw,
+            dh,
+            dw,
+            pad_top,
+            pad_left,
+            oh,
+            ow,
+            block_rows,
+        })
+    }
+
+    /// Inner GEMM dimension: `kh * kw * cin`.
+    pub fn k(&self) -> usize {
+        self.kh * self.kw * self.cin
+    }
+    /// Output pixels per sample.
+    pub fn rows(&self) -> usize {
+        self.oh * self.ow
+    }
+    /// Input floats per sample.
+    pub fn in_len(&self) -> usize {
+        self.h * self.w * self.cin
+    }
+    /// Output floats per sample.
+    pub fn out_len(&self) -> usize {
+        self.rows() * self.cout
+    }
+    /// Kernel floats.
+    pub fn kernel_len(&self) -> usize {
+        self.k() * self.cout
+    }
+    /// Floats of per-thread scratch that [`forward`] and [`backward`] need.
+    pub fn scratch_len(&self) -> usize {
+        2 * self.block_rows * self.k()
+    }
+    /// Floats of kernel+bias gradient partials that [`backward`] needs for a batch of `n`.
+    pub fn partials_len(&self, n: usize) -> usize {
+        grad_groups(n).0 * (self.kernel_len() + self.cout)
+    }
+    /// A 1x1, stride-1, unpadded convolution: the input already is the im2col matrix.
+    pub fn is_pointwise(&self) -> bool {
+        self.kh == 1 && self.kw == 1 && self.sh == 1 && self.sw == 1 && self.pad_top == 0 && self.pad_left == 0
+    }
+    fn blocks(&self) -> usize {
+        self.rows().div_ceil(self.block_rows)
+    }
+}
+
+/// `(groups, samples per group)` of the backward split for a batch of `n`.
+pub fn grad_groups(n: usize) -> (usize, usize) {
+    let gs = n.div_ceil(MAX_GRAD_GROUPS).max(1);
+    (n.div_ceil(gs).max(1), gs)
+}
+
+/// Writes the im2col rows `r0 .. r0 + rows` of one sample `xs` into `col` (`rows x k`).
+pub fn im2col(g: &Conv2dGeom, xs: &[f32], r0: usize, rows: usize, col: &mut [f32]) {
+    let k = g.k();
+    let seg = g.kw * g.cin;
+    for r in 0..rows {
+        let p = r0 + r;
+        let (oy, ox) = (p / g.ow, p % g.ow);
+        let dst = &mut col[r * k..(r + 1) * k];
+        let iy0 = (oy * g.sh) as isize - g.pad_top as isize;
+        let ix0 = (ox * g.sw) as isize - g.pad_left as isize;
+        for ky in 0..g.kh {
+            let iy = iy0 + (ky * g.dh) as isize;
+            let drow = &mut dst[ky * seg..(ky + 1) * seg];
+            if iy < 0 || iy >= g.h as isize {
+                drow.fill(0.0);
+                continue;
+            }
+            let row_base = iy as usize * g.w;
+            if g.dw == 1 && ix0 >= 0 && ix0 as usize + g.kw <= g.w {
+                let s = (row_base + ix0 as usize) * g.cin;
+                drow.copy_from_slice(&xs[s..s + seg]);
+            } else {
+                for kx in 0..g.kw {
+                    let ix = ix0 + (kx * g.dw) as isize;
+                    let d = &mut drow[kx * g.cin..(kx + 1) * g.cin];
+                    if ix < 0 || ix >= g.w as isize {
+                        d.fill(0.0);
+                    } else {
+                        let s = (row_base + ix as usize) * g.cin;
+                        d.copy_from_slice(&xs[s..s + g.cin]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Adds the im2col-shaped gradient `dcol` (`rows x k`, rows `r0..`) back into the sample's
+/// input gradient `dxs` (the adjoint of [`im2col`]).
+pub fn col2im_add(g: &Conv2dGeom, dcol: &[f32], r0: usize, rows: usize, dxs: &mut [f32]) {
+    let k = g.k();
+    let seg = g.kw * g.cin;
+    for r in 0..rows {
+        let p = r0 + r;
+        let (oy, ox) = (p / g.ow, p % g.ow);
+        let src = &dcol[r * k..(r + 1) * k];
+        let iy0 = (oy * g.sh) as isize - g.pad_top as isize;
+        let ix0 = (ox * g.sw) as isize - g.pad_left as isize;
+        for ky in 0..g.kh {
+            let iy = iy0 + (ky * g.dh) as isize;
+            if iy < 0 || iy >= g.h as isize {
+                continue;
+            }
+            let srow = &src[ky * seg..(ky + 1) * seg];
+            let row_base = iy as usize * g.w;
+            if g.dw == 1 && ix0 >= 0 && ix0 as usize + g.kw <= g.w {
+                let s = (row_base + ix0 as usize) * g.cin;
+                for (d, v) in dxs[s..s + seg].iter_mut().zip(srow) {
+                    *d += v;
+                }
+            } else {
+                for kx in 0..g.kw {
+                    let ix = ix0 + (kx * g.dw) as isize;
+                    if ix < 0 || ix >= g.w as isize {
+                        continue;
+                    }
+                    let s = (row_base + ix as usize) * g.cin;
+                    for (d, v) in dxs[s..s + g.cin].iter_mut().zip(&srow[kx * g.cin..]) {
+                        *d += v;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Forward convolution of a batch of `n`: `y = act(conv(x, w) + bias)`.
+///
+/// # Shapes
+/// `x`: `n * in_len`, `w`: `kh*kw*cin*cout` (HWIO), `bias`: `cout`, `y`: `n * out_len`.
+/// `scratch` must hold [`Conv2dGeom::scratch_len`] floats per thread.
+#[allow(clippy::too_many_arguments)]
+pub fn forward(
+    g: &Conv2dGeom,
+    n: usize,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    act: Act,
+    y: &mut [f32],
+    scratch: &Scratch,
+) {
+    let (in_len, out_len, k, rb) = (g.in_len(), g.out_len(), g.k(), g.block_rows);
+    debug_assert!(x.len() >= n * in_len && y.len() >= n * out_len && w.len() == g.kernel_len());
+    debug_assert!(scratch.len() >= g.scratch_len());
+    let wm = MatRef::row_major(w, g.cout);
+    for_each_chunk_mut(&mut y[..n * out_len], out_len, |s, ys| {
+        let xs = &x[s * in_len..(s + 1) * in_len];
+        for_each_chunk_mut(ys, rb * g.cout, |b, yb| {
+            let r0 = b * rb;
+            let rows = yb.len() / g.cout;
+            if g.is_pointwise() {
+                let a = MatRef::row_major(&xs[r0 * k..], k);
+                sgemm(rows, g.cout, k, a, wm, yb, g.cout, false);
+            } else {
+                scratch.with(|buf| {
+                    let col = &mut buf[..rows * k];
+                    im2col(g, xs, r0, rows, col);
+                    sgemm(rows, g.cout, k, MatRef::row_major(col, k), wm, yb, g.cout, false);
+                });
+            }
+            epilogue(yb, bias, act, g.cout);
+        });
+    });
+}
+
+/// Adds the bias to every row of `cout` values and applies the activation, in place.
+pub fn epilogue(yb: &mut [f32], bias: Option<&[f32]>, act: Act, cout: usize) {
+    match (bias, act) {
+        (Some(b), Act::Relu) => {
+            for row in yb.chunks_exact_mut(cout) {
+                for (v, bv) in row.iter_mut().zip(b) {
+                    *v = (*v + bv).max(0.0);
+                }
+            }
+        }
+        (Some(b), _) => {
+            for row in yb.chunks_exact_mut(cout) {
+                for (v, bv) in row.iter_mut().zip(b) {
+                    *v += bv;
+                }
+            }
+            apply_act_serial(yb, act, cout);
+        }
+        (None, _) => apply_act_serial(yb, act, cout),
+    }
+}
+
+fn apply_act_serial(yb: &mut [f32], act: Act, cols: usize) {
+    match act {
+        Act::Linear => {}
+        Act::Softmax => yb.chunks_exact_mut(cols).for_each(crate::softmax::softmax_row),
+        _ => yb.iter_mut().for_each(|v| *v = act.apply(*v)),
+    }
+}
+
+/// Backward convolution of a batch of `n`, given `dy`, the gradient of the *pre-activation*
+/// output (apply [`activation::backward_inplace`] first).
+///
+/// Overwrites `dx` (when given) with the input gradient; *adds* the kernel gradient to `dw`
+/// and the bias gradient to `db`.
+///
+/// # Shapes
+/// As [`forward`]; `partials` holds [`Conv2dGeom::partials_len`]`(n)` floats.
+#[allow(clippy::too_many_arguments)]
+pub fn backward(
+    g: &Conv2dGeom,
+    n: usize,
+    x: &[f32],
+    w: &[f32],
+    dy: &[f32],
+    dx: Option<&mut [f32]>,
+    dw: &mut [f32],
+    db: Option<&mut [f32]>,
+    partials: &mut [f32],
+    scratch: &Scratch,
+) {
+    let (ng, gs) = grad_groups(n);
+    let plen = g.kernel_len() + g.cout;
+    let partials = &mut partials[..ng * plen];
+    let in_len = g.in_len();
+    let task = |gi: usize, part: &mut [f32], dxg: Option<&mut [f32]>| {
+        backward_group(g, gi * gs, (n - gi * gs).min(gs), x, w, dy, dxg, part, scratch);
+    };
+    match dx {
+        Some(dx) => for_each_chunk_pair_mut(partials, plen, &mut dx[..n * in_len], gs * in_len, |gi, p, d| {
+            task(gi, p, Some(d))
+        }),
+        None => for_each_chunk_mut(partials, plen, |gi, p| task(gi, p, None)),
+    }
+    // Sum the group partials in group order (fixed), element-parallel.
+    let klen = g.kernel_len();
+    let parts: &[f32] = partials;
+    for_each_chunk_mut(dw, activation::ELEMWISE_CHUNK, |ci, c| {
+        let off = ci * activation::ELEMWISE_CHUNK;
+        for gi in 0..ng {
+            let p = &parts[gi * plen + off..][..c.len()];
+            for (d, v) in c.iter_mut().zip(p) {
+                *d += v;
+            }
+        }
+    });
+    if let Some(db) = db {
+        for gi in 0..ng {
+            let p = &parts[gi * plen + klen..][..g.cout];
+            for (d, v) in db.iter_mut().zip(p) {
+                *d += v;
+            }
+        }
+    }
+}
+
+/// One group's share of [`backward`]: samples `s0 .. s0 + count`.
+#[allow(clippy::too_many_arguments)]
+fn backward_group(
+    g: &Conv2dGeom,
+    s0: usize,
+    count: usize,
+    x: &[f32],
+    w: &[f32],
+    dy: &[f32],
+    mut dxg: Option<&mut [f32]>,
+    part: &mut [f32],
+    scratch: &Scratch,
+) {
+    let (in_len, out_len, k, rb, cout) = (g.in_len(), g.out_len(), g.k(), g.block_rows, g.cout);
+    part.fill(0.0);
+    let (pw, pb) = part.split_at_mut(g.kernel_len());
+    let wt = MatRef::row_major_t(w, cout); // (cout x k) view of the (k x cout) kernel
+    let pointwise = g.is_pointwise();
+    for i in 0..count {
+        let s = s0 + i;
+        let xs = &x[s * in_len..(s + 1) * in_len];
+        let dys = &dy[s * out_len..(s + 1) * out_len];
+        let mut dxs = dxg.as_deref_mut().map(|d| &mut d[i * in_len..(i + 1) * in_len]);
+        if let Some(d) = dxs.as_deref_mut() {
+            if !pointwise {
+                d.fill(0.0);
+            }
+        }
+        for b in 0..g.blocks() {
+            let r0 = b * rb;
+            let rows = rb.min(g.rows() - r0);
+            let dyb = &dys[r0 * cout..(r0 + rows) * cout];
+            for row in dyb.chunks_exact(cout) {
+                for (a, v) in pb.iter_mut().zip(row) {
+                    *a += v;
+                }
+            }
+            if pointwise {
+                let a = MatRef::row_major_t(&xs[r0 * k..(r0 + rows) * k], k);
+                sgemm(k, cout, rows, a, MatRef::row_major(dyb, cout), pw, cout, true);
+                if let Some(d) = dxs.as_deref_mut() {
+                    let dblk = &mut d[r0 * k..(r0 + rows) * k];
+                    sgemm(rows, k, cout, MatRef::row_major(dyb, cout), wt, dblk, k, false);
+                }
+                continue;
+            }
+            scratch.with(|buf| {
+                let (col, dcol) = buf.split_at_mut(rb * k);
+                let (col, dcol) = (&mut col[..rows * k], &mut dcol[..rows * k]);
+                im2col(g, xs, r0, rows, col);
+                let a = MatRef::row_major_t(col, k);
+                sgemm(k, cout, rows, a, MatRef::row_major(dyb, cout), pw, cout, true);
+                if let Some(d) = dxs.as_deref_mut() {
+                    sgemm(rows, k, cout, MatRef::row_major(dyb, cout), wt, dcol, k, false);
+                    col2im_add(g, dcol, r0, rows, d);
+                }
+            });
+        }
+    }
+}

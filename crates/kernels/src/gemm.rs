@@ -1,0 +1,161 @@
+//! Single-threaded f32 GEMM over strided views (a thin safe wrapper over the `gemm` crate),
+//! plus a row-blocked parallel GEMM whose split depends only on the shape.
+//!
+//! Threading policy: convolutions call [`sgemm`] from their own per-sample tasks (measured
+//! fastest on the CNN training shapes, see `shared/anchors/GEMM_SHAPES.md`); the dense layer
+//! calls [`par_sgemm`], which cuts the output rows into fixed blocks.
+
+use crate::parallel::for_each_chunk_mut;
+
+/// A read-only strided matrix view: element `(i, j)` is `data[i * rs + j * cs]`.
+#[derive(Clone, Copy, Debug)]
+pub struct MatRef<'a> {
+    /// Backing storage.
+    pub data: &'a [f32],
+    /// Row stride.
+    pub rs: usize,
+    /// Column stride.
+    pub cs: usize,
+}
+
+impl<'a> MatRef<'a> {
+    /// Row-major view with `cols` columns.
+    pub fn row_major(data: &'a [f32], cols: usize) -> Self {
+        MatRef { data, rs: cols, cs: 1 }
+    }
+    /// The transpose of a row-major matrix with `cols` columns.
+    pub fn row_major_t(data: &'a [f32], cols: usize) -> Self {
+        MatRef { data, rs: 1, cs: cols }
+    }
+    fn fits(&self, rows: usize, cols: usize) -> bool {
+        rows == 0 || cols == 0 || (rows - 1) * self.rs + (cols - 1) * self.cs < self.data.len()
+    }
+}
+
+/// `c[m x n] (row-major, row stride ldc) = a[m x k] * b[k x n]`, plus the old `c` when
+/// `accumulate`. Single-threaded.
+///
+/// # Panics
+/// If a view is too short for its extent (a caller bug, checked because the crate below
+/// works on raw pointers).
+#[allow(clippy::too_many_arguments)]
+pub fn sgemm(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(a.fits(m, k) && b.fits(k, n), "sgemm: operand too short");
+    assert!((m - 1) * ldc + n <= c.len(), "sgemm: output too short");
+    if k == 0 {
+        if !accumulate {
+            for i in 0..m {
+                c[i * ldc..i * ldc + n].fill(0.0);
+            }
+        }
+        return;
+    }
+    // SAFETY: the asserts above keep every accessed element inside the three slices;
+    // `c` is uniquely borrowed, `a` and `b` are shared and never written.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            1,
+            ldc as isize,
+            accumulate,
+            a.data.as_ptr(),
+            a.cs as isize,
+            a.rs as isize,
+            b.data.as_ptr(),
+            b.cs as isize,
+            b.rs as isize,
+            1.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+/// Rows per task of [`par_sgemm`]: fixed, so the split never depends on the thread count.
+pub const PAR_ROWS: usize = 64;
+
+/// Parallel `c[m x n] (+)= a[m x k] * b[k x n]` with `c` contiguous row-major: the rows of
+/// `c` are cut into blocks of [`PAR_ROWS`], each one single-threaded GEMM.
+#[allow(clippy::too_many_arguments)]
+pub fn par_sgemm(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    c: &mut [f32],
+    accumulate: bool,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    let c = &mut c[..m * n];
+    // Skinny outputs with a long inner dimension (a dense layer's grad-kernel) would give one
+    // task per few rows; keep blocks big enough to amortise packing.
+    for_each_chunk_mut(c, PAR_ROWS * n, |bi, cb| {
+        let r0 = bi * PAR_ROWS;
+        let rows = cb.len() / n;
+        let off = r0 * a.rs;
+        let a_blk = MatRef { data: &a.data[off..], rs: a.rs, cs: a.cs };
+        sgemm(rows, n, k, a_blk, b, cb, n, accumulate);
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{assert_close, Lcg};
+
+    fn naive(m: usize, n: usize, k: usize, a: MatRef, b: MatRef) -> Vec<f32> {
+        let mut c = vec![0.0f32; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                let mut s = 0.0f64;
+                for p in 0..k {
+                    s += a.data[i * a.rs + p * a.cs] as f64 * b.data[p * b.rs + j * b.cs] as f64;
+                }
+                c[i * n + j] = s as f32;
+            }
+        }
+        c
+    }
+
+    #[test]
+    fn sgemm_matches_naive_with_transposes() {
+        let mut rng = Lcg::new(7);
+        for &(m, n, k) in &[(1, 1, 1), (3, 5, 7), (17, 10, 33), (130, 9, 64), (65, 65, 3)] {
+            let a = rng.vec(m * k);
+            let b = rng.vec(k * n);
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                let av = if ta { MatRef::row_major_t(&a, m) } else { MatRef::row_major(&a, k) };
+                let bv = if tb { MatRef::row_major_t(&b, k) } else { MatRef::row_major(&b, n) };
+                let want = naive(m, n, k, av, bv);
+                let mut c = vec![1.0f32; m * n];
+                sgemm(m, n, k, av, bv, &mut c, n, false);
+                assert_close(&c, &want, 1e-4);
+                let mut c2 = vec![1.0f32; m * n];
+                par_sgemm(m, n, k, av, bv, &mut c2, true);
+                let want2: Vec<f32> = want.iter().map(|v| v + 1.0).collect();
+                assert_close(&c2, &want2, 1e-4);
+            }
+        }
+    }
+}

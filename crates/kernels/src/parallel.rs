@@ -1,0 +1,114 @@
+//! Fixed work decomposition scheduled on rayon's pool, and per-thread scratch buffers.
+//!
+//! The rule of this crate: the split of work into tasks never depends on the thread count.
+//! Threads only pick up tasks, so any reduction order is fixed and results are bitwise
+//! reproducible with 1, 2 or 64 threads.
+
+use rayon::prelude::*;
+use std::sync::Mutex;
+
+/// Runs `f(task)` for every task in `0..n_tasks`, in parallel when the pool has more than
+/// one thread. `f` must only touch data owned by its task.
+pub fn for_each_task<F: Fn(usize) + Sync + Send>(n_tasks: usize, f: F) {
+    if n_tasks <= 1 || rayon::current_num_threads() <= 1 {
+        (0..n_tasks).for_each(f);
+    } else {
+        (0..n_tasks).into_par_iter().for_each(f);
+    }
+}
+
+/// Splits `data` into chunks of `chunk` elements (the last may be shorter) and runs
+/// `f(chunk_index, chunk)` on each, in parallel when the pool has more than one thread.
+pub fn for_each_chunk_mut<T: Send, F: Fn(usize, &mut [T]) + Sync + Send>(
+    data: &mut [T],
+    chunk: usize,
+    f: F,
+) {
+    let chunk = chunk.max(1);
+    if data.len() <= chunk || rayon::current_num_threads() <= 1 {
+        data.chunks_mut(chunk).enumerate().for_each(|(i, c)| f(i, c));
+    } else {
+        data.par_chunks_mut(chunk)
+            .enumerate()
+            .for_each(|(i, c)| f(i, c));
+    }
+}
+
+/// Like [`for_each_chunk_mut`] over two slices split in step: chunk `i` of `a` (size `ca`)
+/// goes with chunk `i` of `b` (size `cb`). Both must yield the same number of chunks.
+pub fn for_each_chunk_pair_mut<A: Send, B: Send, F>(
+    a: &mut [A],
+    ca: usize,
+    b: &mut [B],
+    cb: usize,
+    f: F,
+) where
+    F: Fn(usize, &mut [A], &mut [B]) + Sync + Send,
+{
+    let (ca, cb) = (ca.max(1), cb.max(1));
+    debug_assert_eq!(a.len().div_ceil(ca), b.len().div_ceil(cb));
+    if a.len() <= ca || rayon::current_num_threads() <= 1 {
+        a.chunks_mut(ca)
+            .zip(b.chunks_mut(cb))
+            .enumerate()
+            .for_each(|(i, (x, y))| f(i, x, y));
+    } else {
+        a.par_chunks_mut(ca)
+            .zip(b.par_chunks_mut(cb))
+            .enumerate()
+            .for_each(|(i, (x, y))| f(i, x, y));
+    }
+}
+
+/// One scratch buffer per pool thread, picked by `rayon::current_thread_index()`.
+///
+/// Allocated once (when a layer is built); [`Scratch::ensure`] grows it if the pool or the
+/// needed length grew. Each slot sits behind an uncontended mutex, so sharing is safe even
+/// when a task runs outside the pool.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    slots: Vec<Mutex<Vec<f32>>>,
+    len: usize,
+}
+
+impl Scratch {
+    /// Scratch of `len` floats for each thread of the current pool.
+    pub fn new(len: usize) -> Self {
+        let mut s = Scratch::default();
+        s.ensure(len);
+        s
+    }
+
+    /// Makes sure there is a slot of at least `len` floats for every thread of the current
+    /// pool. Allocates only when something grew.
+    pub fn ensure(&mut self, len: usize) {
+        let threads = rayon::current_num_threads().max(1);
+        if len > self.len {
+            self.len = len;
+            for slot in &mut self.slots {
+                let v = slot.get_mut().unwrap_or_else(|e| e.into_inner());
+                v.resize(len, 0.0);
+            }
+        }
+        while self.slots.len() < threads {
+            self.slots.push(Mutex::new(vec![0.0; self.len]));
+        }
+    }
+
+    /// Length of each slot.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when the slots hold nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Runs `f` with the calling thread's slot.
+    pub fn with<R>(&self, f: impl FnOnce(&mut [f32]) -> R) -> R {
+        let i = rayon::current_thread_index().unwrap_or(0) % self.slots.len().max(1);
+        let mut guard = self.slots[i].lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut guard[..])
+    }
+}

@@ -1,0 +1,163 @@
+//! 2-D max and average pooling over NHWC inputs, forward and backward.
+//!
+//! Max pooling stores the winning input index of every output value (first maximum in
+//! window order, as TensorFlow routes ties), so the backward pass is a scatter. Average
+//! pooling with `same` padding divides by the number of in-bounds elements (TF semantics).
+
+use crate::conv2d::{out_len, Padding};
+use crate::parallel::{for_each_chunk_mut, for_each_chunk_pair_mut};
+
+/// Shapes of one pooling layer, computed once when the layer is built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pool2dGeom {
+    /// Input height.
+    pub h: usize,
+    /// Input width.
+    pub w: usize,
+    /// Channels.
+    pub c: usize,
+    /// Window height.
+    pub ph: usize,
+    /// Window width.
+    pub pw: usize,
+    /// Vertical stride.
+    pub sh: usize,
+    /// Horizontal stride.
+    pub sw: usize,
+    /// Padding above.
+    pub pad_top: usize,
+    /// Padding left.
+    pub pad_left: usize,
+    /// Output height.
+    pub oh: usize,
+    /// Output width.
+    pub ow: usize,
+}
+
+impl Pool2dGeom {
+    /// Geometry of a pooling layer; `None` when a size is zero or the output is empty.
+    pub fn new(
+        (h, w, c): (usize, usize, usize),
+        (ph, pw): (usize, usize),
+        (sh, sw): (usize, usize),
+        padding: Padding,
+    ) -> Option<Self> {
+        if c == 0 {
+            return None;
+        }
+        let (oh, pad_top) = out_len(h, ph, sh, 1, padding)?;
+        let (ow, pad_left) = out_len(w, pw, sw, 1, padding)?;
+        Some(Pool2dGeom { h, w, c, ph, pw, sh, sw, pad_top, pad_left, oh, ow })
+    }
+    /// Input floats per sample.
+    pub fn in_len(&self) -> usize {
+        self.h * self.w * self.c
+    }
+    /// Output floats per sample.
+    pub fn out_len(&self) -> usize {
+        self.oh * self.ow * self.c
+    }
+    /// In-bounds window ranges `(y0, y1, x0, x1)` of output pixel `(oy, ox)`.
+    #[inline]
+    fn window(&self, oy: usize, ox: usize) -> (usize, usize, usize, usize) {
+        let y0 = (oy * self.sh) as isize - self.pad_top as isize;
+        let x0 = (ox * self.sw) as isize - self.pad_left as isize;
+        let y1 = (y0 + self.ph as isize).min(self.h as isize) as usize;
+        let x1 = (x0 + self.pw as isize).min(self.w as isize) as usize;
+        (y0.max(0) as usize, y1, x0.max(0) as usize, x1)
+    }
+}
+
+/// Max pooling forward; `argmax[i]` receives the in-sample input index of output `i`.
+pub fn max_forward(g: &Pool2dGeom, n: usize, x: &[f32], y: &mut [f32], argmax: &mut [u32]) {
+    let (il, ol, c) = (g.in_len(), g.out_len(), g.c);
+    for_each_chunk_pair_mut(&mut y[..n * ol], ol, &mut argmax[..n * ol], ol, |s, ys, am| {
+        let xs = &x[s * il..(s + 1) * il];
+        for oy in 0..g.oh {
+            for ox in 0..g.ow {
+                let (y0, y1, x0, x1) = g.window(oy, ox);
+                let o = (oy * g.ow + ox) * c;
+                let (yo, ao) = (&mut ys[o..o + c], &mut am[o..o + c]);
+                let first = (y0 * g.w + x0) * c;
+                yo.copy_from_slice(&xs[first..first + c]);
+                for (ch, a) in ao.iter_mut().enumerate() {
+                    *a = (first + ch) as u32;
+                }
+                for iy in y0..y1 {
+                    for ix in x0..x1 {
+                        let base = (iy * g.w + ix) * c;
+                        for ch in 0..c {
+                            let v = xs[base + ch];
+                            if v > yo[ch] {
+                                yo[ch] = v;
+                                ao[ch] = (base + ch) as u32;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// Max pooling backward: overwrites `dx` with `dy` routed to the stored maxima.
+pub fn max_backward(g: &Pool2dGeom, n: usize, dy: &[f32], argmax: &[u32], dx: &mut [f32]) {
+    let (il, ol) = (g.in_len(), g.out_len());
+    for_each_chunk_mut(&mut dx[..n * il], il, |s, dxs| {
+        dxs.fill(0.0);
+        let (dys, am) = (&dy[s * ol..(s + 1) * ol], &argmax[s * ol..(s + 1) * ol]);
+        for (&d, &a) in dys.iter().zip(am) {
+            dxs[a as usize] += d;
+        }
+    });
+}
+
+/// Average pooling forward.
+pub fn avg_forward(g: &Pool2dGeom, n: usize, x: &[f32], y: &mut [f32]) {
+    let (il, ol, c) = (g.in_len(), g.out_len(), g.c);
+    for_each_chunk_mut(&mut y[..n * ol], ol, |s, ys| {
+        let xs = &x[s * il..(s + 1) * il];
+        for oy in 0..g.oh {
+            for ox in 0..g.ow {
+                let (y0, y1, x0, x1) = g.window(oy, ox);
+                let o = (oy * g.ow + ox) * c;
+                let yo = &mut ys[o..o + c];
+                yo.fill(0.0);
+                for iy in y0..y1 {
+                    for ix in x0..x1 {
+                        let base = (iy * g.w + ix) * c;
+                        for (a, v) in yo.iter_mut().zip(&xs[base..base + c]) {
+                            *a += v;
+                        }
+                    }
+                }
+                let inv = 1.0 / ((y1 - y0) * (x1 - x0)) as f32;
+                yo.iter_mut().for_each(|v| *v *= inv);
+            }
+        }
+    });
+}
+
+/// Average pooling backward: overwrites `dx`.
+pub fn avg_backward(g: &Pool2dGeom, n: usize, dy: &[f32], dx: &mut [f32]) {
+    let (il, ol, c) = (g.in_len(), g.out_len(), g.c);
+    for_each_chunk_mut(&mut dx[..n * il], il, |s, dxs| {
+        dxs.fill(0.0);
+        let dys = &dy[s * ol..(s + 1) * ol];
+        for oy in 0..g.oh {
+            for ox in 0..g.ow {
+                let (y0, y1, x0, x1) = g.window(oy, ox);
+                let o = (oy * g.ow + ox) * c;
+                let inv = 1.0 / ((y1 - y0) * (x1 - x0)) as f32;
+                for iy in y0..y1 {
+                    for ix in x0..x1 {
+                        let base = (iy * g.w + ix) * c;
+                        for (a, v) in dxs[base..base + c].iter_mut().zip(&dys[o..o + c]) {
+                            *a += v * inv;
+                        }
+                    }
+                }
+            }
+        }
+    });
+}

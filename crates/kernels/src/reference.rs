@@ -1,0 +1,288 @@
+//! Plain-loop oracles: the slow, obviously-correct versions every fast kernel is tested
+//! against. Not used on any hot path.
+
+use crate::conv2d::Conv2dGeom;
+use crate::pool2d::Pool2dGeom;
+
+fn in_pos(g: &Conv2dGeom, oy: usize, ox: usize, ky: usize, kx: usize) -> Option<(usize, usize)> {
+    let iy = (oy * g.sh + ky * g.dh) as isize - g.pad_top as isize;
+    let ix = (ox * g.sw + kx * g.dw) as isize - g.pad_left as isize;
+    if iy < 0 || ix < 0 || iy >= g.h as isize || ix >= g.w as isize {
+        None
+    } else {
+        Some((iy as usize, ix as usize))
+    }
+}
+
+/// Convolution forward (no activation): `y = conv(x, w) + bias`.
+pub fn conv2d_forward(g: &Conv2dGeom, n: usize, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+    let mut y = vec![0.0f32; n * g.out_len()];
+    for s in 0..n {
+        for oy in 0..g.oh {
+            for ox in 0..g.ow {
+                for co in 0..g.cout {
+                    let mut acc = bias.map_or(0.0, |b| b[co] as f64);
+                    for ky in 0..g.kh {
+                        for kx in 0..g.kw {
+                            if let Some((iy, ix)) = in_pos(g, oy, ox, ky, kx) {
+                                for ci in 0..g.cin {
+                                    let xv = x[s * g.in_len() + (iy * g.w + ix) * g.cin + ci];
+                                    let wv = w[((ky * g.kw + kx) * g.cin + ci) * g.cout + co];
+                                    acc += xv as f64 * wv as f64;
+                                }
+                            }
+                        }
+                    }
+                    y[s * g.out_len() + (oy * g.ow + ox) * g.cout + co] = acc as f32;
+                }
+            }
+        }
+    }
+    y
+}
+
+/// Convolution backward: `(dx, dw, db)` for output gradient `dy`.
+pub fn conv2d_backward(
+    g: &Conv2dGeom,
+    n: usize,
+    x: &[f32],
+    w: &[f32],
+    dy: &[f32],
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let mut dx = vec![0.0f64; n * g.in_len()];
+    let mut dw = vec![0.0f64; g.kernel_len()];
+    let mut db = vec![0.0f64; g.cout];
+    for s in 0..n {
+        for oy in 0..g.oh {
+            for ox in 0..g.ow {
+                for co in 0..g.cout {
+                    let d = dy[s * g.out_len() + (oy * g.ow + ox) * g.cout + co] as f64;
+                    db[co] += d;
+                    for ky in 0..g.kh {
+                        for kx in 0..g.kw {
+                            if let Some((iy, ix)) = in_pos(g, oy, ox, ky, kx) {
+                                for ci in 0..g.cin {
+                                    let xi = s * g.in_len() + (iy * g.w + ix) * g.cin + ci;
+                                    let wi = ((ky * g.kw + kx) * g.cin + ci) * g.cout + co;
+                                    dx[xi] += d * w[wi] as f64;
+                                    dw[wi] += d * x[xi] as f64;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let f = |v: Vec<f64>| v.into_iter().map(|a| a as f32).collect();
+    (f(dx), f(dw), f(db))
+}
+
+fn pool_window(g: &Pool2dGeom, oy: usize, ox: usize) -> Vec<(usize, usize)> {
+    let mut v = Vec::new();
+    for ky in 0..g.ph {
+        for kx in 0..g.pw {
+            let iy = (oy * g.sh + ky) as isize - g.pad_top as isize;
+            let ix = (ox * g.sw + kx) as isize - g.pad_left as isize;
+            if iy >= 0 && ix >= 0 && iy < g.h as isize && ix < g.w as isize {
+                v.push((iy as usize, ix as usize));
+            }
+        }
+    }
+    v
+}
+
+/// Max pooling forward and backward for output gradient `dy`: `(y, dx)`.
+pub fn max_pool(g: &Pool2dGeom, n: usize, x: &[f32], dy: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let mut y = vec![0.0f32; n * g.out_len()];
+    let mut dx = vec![0.0f32; n * g.in_len()];
+    for s in 0..n {
+        for oy in 0..g.oh {
+            for ox in 0..g.ow {
+                for c in 0..g.c {
+                    let mut best = f32::NEG_INFINITY;
+                    let mut bi = 0;
+                    for (iy, ix) in pool_window(g, oy, ox) {
+                        let i = s * g.in_len() + (iy * g.w + ix) * g.c + c;
+                        if x[i] > best {
+                            best = x[i];
+                            bi = i;
+                        }
+                    }
+                    let o = s * g.out_len() + (oy * g.ow + ox) * g.c + c;
+                    y[o] = best;
+                    dx[bi] += dy[o];
+                }
+            }
+        }
+    }
+    (y, dx)
+}
+
+/// Average pooling forward and backward (in-bounds count): `(y, dx)`.
+pub fn avg_pool(g: &Pool2dGeom, n: usize, x: &[f32], dy: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let mut y = vec![0.0f32; n * g.out_len()];
+    let mut dx = vec![0.0f32; n * g.in_len()];
+    for s in 0..n {
+        for oy in 0..g.oh {
+            for ox in 0..g.ow {
+                let win = pool_window(g, oy, ox);
+                for c in 0..g.c {
+                    let o = s * g.out_len() + (oy * g.ow + ox) * g.c + c;
+                    let mut acc = 0.0;
+                    for &(iy, ix) in &win {
+                        acc += x[s * g.in_len() + (iy * g.w + ix) * g.c + c];
+                    }
+                    y[o] = acc / win.len() as f32;
+                    for &(iy, ix) in &win {
+                        dx[s * g.in_len() + (iy * g.w + ix) * g.c + c] += dy[o] / win.len() as f32;
+                    }
+                }
+            }
+        }
+    }
+    (y, dx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::activation::Act;
+    use crate::conv2d::{self, Padding};
+    use crate::parallel::Scratch;
+    use crate::pool2d;
+    use crate::testutil::{assert_close, Lcg};
+
+    fn random_conv(rng: &mut Lcg) -> (Conv2dGeom, usize) {
+        loop {
+            let pad = if rng.below(2) == 0 { Padding::Valid } else { Padding::Same };
+            let d = if rng.below(4) == 0 { 2 } else { 1 };
+            let g = Conv2dGeom::new(
+                (1 + rng.below(9), 1 + rng.below(9), 1 + rng.below(5)),
+                (1 + rng.below(4), 1 + rng.below(4)),
+                1 + rng.below(6),
+                (1 + rng.below(3), 1 + rng.below(3)),
+                (d, d),
+                pad,
+            );
+            if let Some(mut g) = g {
+                // Small blocks so several row blocks per sample are exercised.
+                if rng.below(2) == 0 {
+                    g.block_rows = 1 + rng.below(g.rows());
+                }
+                return (g, 1 + rng.below(11));
+            }
+        }
+    }
+
+    #[test]
+    fn conv_forward_and_backward_match_oracle_on_random_geometries() {
+        let mut rng = Lcg::new(42);
+        for case in 0..300 {
+            let (g, n) = random_conv(&mut rng);
+            let x = rng.vec(n * g.in_len());
+            let w = rng.vec(g.kernel_len());
+            let b = rng.vec(g.cout);
+            let dy = rng.vec(n * g.out_len());
+            let scratch = Scratch::new(g.scratch_len());
+            let mut y = vec![f32::NAN; n * g.out_len()];
+            conv2d::forward(&g, n, &x, &w, Some(&b), Act::Linear, &mut y, &scratch);
+            let want = conv2d_forward(&g, n, &x, &w, Some(&b));
+            assert_close(&y, &want, 1e-4);
+
+            let mut dx = vec![f32::NAN; n * g.in_len()];
+            let mut dw = vec![0.5f32; g.kernel_len()];
+            let mut db = vec![0.5f32; g.cout];
+            let mut partials = vec![0.0; g.partials_len(n)];
+            conv2d::backward(&g, n, &x, &w, &dy, Some(&mut dx), &mut dw, Some(&mut db), &mut partials, &scratch);
+            let (rdx, rdw, rdb) = conv2d_backward(&g, n, &x, &w, &dy);
+            assert_close(&dx, &rdx, 1e-4);
+            let shift = |v: Vec<f32>| v.into_iter().map(|a| a + 0.5).collect::<Vec<_>>();
+            assert_close(&dw, &shift(rdw), 1e-4);
+            assert_close(&db, &shift(rdb), 1e-4);
+            let _ = case;
+        }
+    }
+
+    #[test]
+    fn conv_fused_relu_matches_relu_of_oracle() {
+        let g = Conv2dGeom::new((7, 6, 3), (3, 3), 4, (1, 1), (1, 1), Padding::Same).expect("geom");
+        let mut rng = Lcg::new(3);
+        let (x, w, b) = (rng.vec(2 * g.in_len()), rng.vec(g.kernel_len()), rng.vec(4));
+        let mut y = vec![0.0; 2 * g.out_len()];
+        conv2d::forward(&g, 2, &x, &w, Some(&b), Act::Relu, &mut y, &Scratch::new(g.scratch_len()));
+        let want: Vec<f32> = conv2d_forward(&g, 2, &x, &w, Some(&b)).into_iter().map(|v| v.max(0.0)).collect();
+        assert_close(&y, &want, 1e-5);
+    }
+
+    #[test]
+    fn conv_output_sizes_follow_keras() {
+        // valid: floor((n-k)/s)+1; same: ceil(n/s) with the extra pad bottom/right.
+        assert_eq!(conv2d::out_len(64, 3, 1, 1, Padding::Valid), Some((62, 0)));
+        assert_eq!(conv2d::out_len(5, 2, 2, 1, Padding::Valid), Some((2, 0)));
+        assert_eq!(conv2d::out_len(5, 3, 2, 1, Padding::Same), Some((3, 1)));
+        assert_eq!(conv2d::out_len(6, 3, 2, 1, Padding::Same), Some((3, 0)));
+        assert_eq!(conv2d::out_len(2, 3, 1, 1, Padding::Valid), None);
+        assert_eq!(conv2d::out_len(7, 3, 1, 2, Padding::Valid), Some((3, 0)));
+    }
+
+    #[test]
+    fn pools_match_oracle_on_random_geometries() {
+        let mut rng = Lcg::new(9);
+        let mut done = 0;
+        while done < 200 {
+            let pad = if rng.below(2) == 0 { Padding::Valid } else { Padding::Same };
+            let Some(g) = Pool2dGeom::new(
+                (1 + rng.below(9), 1 + rng.below(9), 1 + rng.below(4)),
+                (1 + rng.below(3), 1 + rng.below(3)),
+                (1 + rng.below(3), 1 + rng.below(3)),
+                pad,
+            ) else {
+                continue;
+            };
+            done += 1;
+            let n = 1 + rng.below(4);
+            let x = rng.vec(n * g.in_len());
+            let dy = rng.vec(n * g.out_len());
+            let (ry, rdx) = max_pool(&g, n, &x, &dy);
+            let mut y = vec![0.0; n * g.out_len()];
+            let mut am = vec![0u32; n * g.out_len()];
+            pool2d::max_forward(&g, n, &x, &mut y, &mut am);
+            assert_close(&y, &ry, 0.0);
+            let mut dx = vec![f32::NAN; n * g.in_len()];
+            pool2d::max_backward(&g, n, &dy, &am, &mut dx);
+            assert_close(&dx, &rdx, 1e-6);
+
+            let (ry, rdx) = avg_pool(&g, n, &x, &dy);
+            pool2d::avg_forward(&g, n, &x, &mut y);
+            assert_close(&y, &ry, 1e-5);
+            pool2d::avg_backward(&g, n, &dy, &mut dx);
+            assert_close(&dx, &rdx, 1e-5);
+        }
+    }
+
+    #[test]
+    fn results_are_bitwise_identical_across_thread_counts() {
+        let g = Conv2dGeom::new((12, 11, 5), (3, 3), 7, (1, 1), (1, 1), Padding::Same).expect("geom");
+        let n = 13;
+        let mut rng = Lcg::new(5);
+        let (x, w, dy) = (rng.vec(n * g.in_len()), rng.vec(g.kernel_len()), rng.vec(n * g.out_len()));
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("pool");
+            pool.install(|| {
+                let scratch = Scratch::new(g.scratch_len());
+                let mut y = vec![0.0; n * g.out_len()];
+                conv2d::forward(&g, n, &x, &w, None, Act::Linear, &mut y, &scratch);
+                let mut dx = vec![0.0; n * g.in_len()];
+                let mut dw = vec![0.0; g.kernel_len()];
+                let mut p = vec![0.0; g.partials_len(n)];
+                conv2d::backward(&g, n, &x, &w, &dy, Some(&mut dx), &mut dw, None, &mut p, &scratch);
+                (y, dx, dw)
+            })
+        };
+        let a = run(1);
+        for t in [2, 3, 4] {
+            assert!(a == run(t), "threads {t} differ from 1 thread");
+        }
+    }
+}
