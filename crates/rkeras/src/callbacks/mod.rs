@@ -1,0 +1,109 @@
+//! Callbacks: the [`Callback`] trait `fit` calls at each stage, the [`Logs`] it passes, the
+//! [`History`] it returns, and the Keras progress bar ([`ProgbarLogger`]).
+//!
+//! Hooks return [`Control::Stop`] to end training after the current epoch, instead of
+//! setting a flag on the model (both work: `model.stop_training = true` too).
+
+mod history;
+mod progbar;
+
+pub use history::History;
+pub use progbar::ProgbarLogger;
+
+use crate::model::Model;
+
+/// Whether training goes on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Control {
+    /// Keep training.
+    Continue,
+    /// Stop after the current epoch.
+    Stop,
+}
+
+/// Named metric values (`loss`, `accuracy`, `val_loss`, ...), in insertion order.
+///
+/// Updating an existing key never allocates, so per-batch logs are free.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Logs {
+    entries: Vec<(String, f64)>,
+}
+
+impl Logs {
+    /// Empty logs.
+    pub fn new() -> Self {
+        Logs::default()
+    }
+    /// Sets `name` to `value`.
+    pub fn set(&mut self, name: &str, value: f64) {
+        match self.entries.iter_mut().find(|(k, _)| k == name) {
+            Some(e) => e.1 = value,
+            None => self.entries.push((name.to_string(), value)),
+        }
+    }
+    /// The value of `name`.
+    pub fn get(&self, name: &str) -> Option<f64> {
+        self.entries.iter().find(|(k, _)| k == name).map(|e| e.1)
+    }
+    /// Entries in insertion order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, f64)> {
+        self.entries.iter().map(|(k, v)| (k.as_str(), *v))
+    }
+    /// Names in insertion order.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.entries.iter().map(|(k, _)| k.as_str())
+    }
+    /// Removes every entry (keeps the capacity).
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// What `fit` tells callbacks when training begins (Keras's `callback.params`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TrainParams {
+    /// Verbosity given to fit.
+    pub verbose: u8,
+    /// Total epochs.
+    pub epochs: usize,
+    /// Steps (batches) per epoch.
+    pub steps: usize,
+}
+
+/// A training callback. Every hook is optional.
+///
+/// ```
+/// use rkeras::callbacks::{Callback, Control, Logs};
+/// use rkeras::Model;
+/// /// Stops once training accuracy reaches a target.
+/// struct StopAt(f64);
+/// impl Callback for StopAt {
+///     fn on_epoch_end(&mut self, _epoch: usize, logs: &Logs, _model: &mut Model) -> Control {
+///         if logs.get("accuracy").unwrap_or(0.0) >= self.0 { Control::Stop } else { Control::Continue }
+///     }
+/// }
+/// ```
+pub trait Callback: Send {
+    /// Before the first epoch.
+    fn on_train_begin(&mut self, _params: &TrainParams, _model: &mut Model) {}
+    /// At the start of each epoch (0-based).
+    fn on_epoch_begin(&mut self, _epoch: usize) {}
+    /// After each training batch; `logs` hold the running epoch means.
+    fn on_train_batch_end(&mut self, _batch: usize, _logs: &Logs) -> Control {
+        Control::Continue
+    }
+    /// After each epoch, with training and validation results.
+    fn on_epoch_end(&mut self, _epoch: usize, _logs: &Logs, _model: &mut Model) -> Control {
+        Control::Continue
+    }
+    /// After the last epoch.
+    fn on_train_end(&mut self, _logs: &Logs, _model: &mut Model) {}
+}

@@ -1,0 +1,223 @@
+//! `Dense`: `y = act(x . kernel + bias)` over the last axis.
+
+use super::{common_builders, Backward, Layer, LayerBase, Mode, Param};
+use crate::activations;
+use crate::error::{Error, Result};
+use crate::init::Initializer;
+use crate::rng::Rng;
+use rkeras_kernels::activation::{self, ELEMWISE_CHUNK};
+use rkeras_kernels::gemm::{par_sgemm, MatRef};
+use rkeras_kernels::parallel::for_each_chunk_mut;
+use rkeras_kernels::{conv2d::epilogue, reduce, Act};
+use serde_json::{json, Map, Value};
+
+/// Densely connected layer (Keras `Dense`). Applies to the last axis of its input.
+///
+/// # Shapes
+/// Input `(batch, ..., in)`; output `(batch, ..., units)`. Kernel `(in, units)`.
+///
+/// ```
+/// use rkeras::prelude::*;
+/// let model = Sequential::new([Dense::new(10).activation("softmax").input_shape(784).into()])?;
+/// assert_eq!(model.count_params(), 7850);
+/// # Ok::<(), rkeras::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Dense {
+    base: LayerBase,
+    units: usize,
+    activation: String,
+    use_bias: bool,
+    kernel_initializer: String,
+    bias_initializer: String,
+    act: Act,
+    input_dim: usize,
+    out_len: usize,
+    params: Vec<Param>,
+    preact: Vec<f32>,
+}
+
+impl Dense {
+    /// A dense layer with `units` outputs.
+    pub fn new(units: usize) -> Self {
+        Dense {
+            base: LayerBase::default(),
+            units,
+            activation: "linear".into(),
+            use_bias: true,
+            kernel_initializer: "glorot_uniform".into(),
+            bias_initializer: "zeros".into(),
+            act: Act::Linear,
+            input_dim: 0,
+            out_len: 0,
+            params: Vec::new(),
+            preact: Vec::new(),
+        }
+    }
+    /// Activation name (default none).
+    pub fn activation(mut self, a: &str) -> Self {
+        self.activation = a.into();
+        self
+    }
+    /// Whether to add a bias (default `true`).
+    pub fn use_bias(mut self, b: bool) -> Self {
+        self.use_bias = b;
+        self
+    }
+    /// Kernel initializer name (default `"glorot_uniform"`).
+    pub fn kernel_initializer(mut self, i: &str) -> Self {
+        self.kernel_initializer = i.into();
+        self
+    }
+    /// Bias initializer name (default `"zeros"`).
+    pub fn bias_initializer(mut self, i: &str) -> Self {
+        self.bias_initializer = i.into();
+        self
+    }
+}
+common_builders!(Dense);
+
+impl Layer for Dense {
+    fn class_name(&self) -> &'static str {
+        "Dense"
+    }
+    fn base(&self) -> &LayerBase {
+        &self.base
+    }
+    fn base_mut(&mut self) -> &mut LayerBase {
+        &mut self.base
+    }
+
+    fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
+        let name = self.base.label().to_string();
+        if self.units == 0 {
+            return Err(Error::arg("units", &name, "expected a positive integer, received 0"));
+        }
+        self.act = activations::parse(&self.activation).map_err(|e| Error::arg("activation", &name, e.to_string()))?;
+        let kinit = Initializer::from_name(&self.kernel_initializer)
+            .map_err(|e| Error::arg("kernel_initializer", &name, e.to_string()))?;
+        let binit = Initializer::from_name(&self.bias_initializer)
+            .map_err(|e| Error::arg("bias_initializer", &name, e.to_string()))?;
+        let Some(&last) = input_shape.last() else {
+            return Err(super::rank_error(&name, "min_ndim=2", input_shape));
+        };
+        if last == 0 {
+            return Err(super::rank_error(&name, "a non-empty last axis", input_shape));
+        }
+        self.input_dim = last;
+        let mut k = vec![0.0; last * self.units];
+        kinit.fill(&[last, self.units], &mut k, rng);
+        self.params = vec![Param::new("kernel", vec![last, self.units], k)];
+        if self.use_bias {
+            let mut b = vec![0.0; self.units];
+            binit.fill(&[self.units], &mut b, rng);
+            self.params.push(Param::new("bias", vec![self.units], b));
+        }
+        let mut out = input_shape.to_vec();
+        if let Some(l) = out.last_mut() {
+            *l = self.units;
+        }
+        self.out_len = crate::shape::numel(&out);
+        Ok(out)
+    }
+
+    fn allocate(&mut self, max_batch: usize) {
+        if self.act.backward_needs_input() && self.preact.len() < max_batch * self.out_len {
+            self.preact.resize(max_batch * self.out_len, 0.0);
+        }
+    }
+
+    fn forward(&mut self, x: &[f32], y: &mut [f32], _n: usize, _mode: Mode) {
+        let (k, u) = (self.input_dim, self.units);
+        let rows = x.len() / k.max(1);
+        par_sgemm(rows, u, k, MatRef::row_major(x, k), MatRef::row_major(&self.params[0].value, u), y, false);
+        let bias = self.params.get(1).map(|p| &p.value[..]);
+        if self.act.backward_needs_input() {
+            if self.preact.len() < y.len() {
+                self.preact.resize(y.len(), 0.0);
+            }
+            if let Some(b) = bias {
+                rkeras_kernels::elementwise::add_bias_rows(y, b);
+            }
+            self.preact[..y.len()].copy_from_slice(y);
+            activation::forward_inplace(self.act, y, u);
+        } else {
+            let act = self.act;
+            for_each_chunk_mut(y, (ELEMWISE_CHUNK / u).max(1) * u, |_, c| epilogue(c, bias, act, u));
+        }
+    }
+
+    fn backward(&mut self, x: &[f32], y: &[f32], dy: &mut [f32], dx: Option<&mut [f32]>, ctx: Backward) {
+        let (k, u) = (self.input_dim, self.units);
+        let rows = x.len() / k.max(1);
+        if !ctx.skip_activation {
+            let pre = self.act.backward_needs_input().then(|| &self.preact[..y.len()]);
+            activation::backward_inplace(self.act, pre, y, dy, u);
+        }
+        let (kp, rest) = self.params.split_at_mut(1);
+        // dW (k x u) += x^T (k x rows) . dy (rows x u)
+        par_sgemm(k, u, rows, MatRef::row_major_t(x, k), MatRef::row_major(dy, u), &mut kp[0].grad, true);
+        if let Some(b) = rest.first_mut() {
+            reduce::add_col_sums(dy, &mut b.grad);
+        }
+        if let Some(dx) = dx {
+            // dx (rows x k) = dy (rows x u) . W^T (u x k)
+            par_sgemm(rows, k, u, MatRef::row_major(dy, u), MatRef::row_major_t(&kp[0].value, u), dx, false);
+        }
+    }
+
+    fn params(&self) -> &[Param] {
+        &self.params
+    }
+    fn params_mut(&mut self) -> &mut [Param] {
+        &mut self.params
+    }
+    fn activation(&self) -> Option<Act> {
+        Some(self.act)
+    }
+
+    fn config(&self) -> Map<String, Value> {
+        let act_name = activations::parse(&self.activation).map(activations::name).unwrap_or("linear");
+        let kinit = Initializer::from_name(&self.kernel_initializer).unwrap_or(Initializer::GlorotUniform);
+        let binit = Initializer::from_name(&self.bias_initializer).unwrap_or(Initializer::Zeros);
+        match json!({
+            "units": self.units,
+            "activation": act_name,
+            "use_bias": self.use_bias,
+            "kernel_initializer": kinit.config(),
+            "bias_initializer": binit.config(),
+            "kernel_regularizer": null,
+            "bias_regularizer": null,
+            "kernel_constraint": null,
+            "bias_constraint": null,
+            "quantization_config": null
+        }) {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layers::testing::check_layer;
+
+    #[test]
+    fn gradients_for_every_activation() {
+        for act in crate::activations::known() {
+            let l = Dense::new(4).activation(act).bias_initializer("random_uniform");
+            check_layer(Box::new(l), &[5]);
+        }
+        // Rank-3 input: applied on the last axis.
+        assert_eq!(check_layer(Box::new(Dense::new(3)), &[2, 4]), vec![2, 3]);
+    }
+
+    #[test]
+    fn bad_arguments_are_errors() {
+        let mut rng = Rng::new(0);
+        assert!(Dense::new(0).build(&[4], &mut rng).is_err());
+        let e = Dense::new(2).activation("nope").name("d").build(&[4], &mut rng).expect_err("act");
+        assert!(e.to_string().contains("\"d\""));
+    }
+}

@@ -1,0 +1,130 @@
+//! `Dropout`: inverted dropout, active only in training.
+
+use super::{common_builders, Backward, Layer, LayerBase, Mode};
+use crate::error::{Error, Result};
+use crate::rng::Rng;
+use rkeras_kernels::elementwise;
+use serde_json::{json, Map, Value};
+
+/// Randomly zeroes a fraction `rate` of the inputs while training and scales the kept ones
+/// by `1 / (1 - rate)` (Keras `Dropout`); the identity in inference.
+///
+/// ```
+/// use rkeras::prelude::*;
+/// let m = Sequential::new([Dropout::new(0.5).input_shape(8).into()])?;
+/// assert_eq!(m.output_shape(), Some(&[8][..]));
+/// # Ok::<(), rkeras::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Dropout {
+    base: LayerBase,
+    rate: f32,
+    seed: Option<u64>,
+    rng: Rng,
+    mask: Vec<f32>,
+    len: usize,
+}
+
+impl Dropout {
+    /// Dropout with a drop probability `rate` in `[0, 1)`.
+    pub fn new(rate: f32) -> Self {
+        Dropout { base: LayerBase::default(), rate, seed: None, rng: Rng::new(0), mask: Vec::new(), len: 0 }
+    }
+    /// Fixes the layer's own random seed (default: derived from the model's seed).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+}
+common_builders!(Dropout);
+
+impl Layer for Dropout {
+    fn class_name(&self) -> &'static str {
+        "Dropout"
+    }
+    fn base(&self) -> &LayerBase {
+        &self.base
+    }
+    fn base_mut(&mut self) -> &mut LayerBase {
+        &mut self.base
+    }
+    fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
+        if !(0.0..1.0).contains(&self.rate) || self.rate.is_nan() {
+            return Err(Error::arg(
+                "rate",
+                self.base.label(),
+                format!("expected a float in the range [0, 1), received {}", self.rate),
+            ));
+        }
+        self.rng = match self.seed {
+            Some(s) => Rng::new(s),
+            None => rng.fork(0xD50),
+        };
+        self.len = crate::shape::numel(input_shape);
+        Ok(input_shape.to_vec())
+    }
+    fn allocate(&mut self, max_batch: usize) {
+        if self.mask.len() < max_batch * self.len {
+            self.mask.resize(max_batch * self.len, 0.0);
+        }
+    }
+    fn forward(&mut self, x: &[f32], y: &mut [f32], _n: usize, mode: Mode) {
+        if mode == Mode::Infer || self.rate == 0.0 {
+            y.copy_from_slice(x);
+            return;
+        }
+        let keep = 1.0 / (1.0 - self.rate);
+        let mask = &mut self.mask[..x.len()];
+        for m in mask.iter_mut() {
+            *m = if self.rng.uniform() >= self.rate { keep } else { 0.0 };
+        }
+        elementwise::mul_into(x, mask, y);
+    }
+    fn backward(&mut self, _x: &[f32], _y: &[f32], dy: &mut [f32], dx: Option<&mut [f32]>, _ctx: Backward) {
+        if let Some(dx) = dx {
+            if self.rate == 0.0 {
+                dx.copy_from_slice(dy);
+            } else {
+                elementwise::mul_into(dy, &self.mask[..dy.len()], dx);
+            }
+        }
+    }
+    fn config(&self) -> Map<String, Value> {
+        match json!({"rate": self.rate, "seed": self.seed, "noise_shape": null}) {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drops_scales_and_routes_gradient_through_the_mask() {
+        let mut d = Dropout::new(0.5).seed(3);
+        d.build(&[1000], &mut Rng::new(0)).expect("build");
+        d.allocate(1);
+        let x = vec![1.0f32; 1000];
+        let mut y = vec![0.0; 1000];
+        d.forward(&x, &mut y, 1, Mode::Train);
+        let kept = y.iter().filter(|v| **v != 0.0).count();
+        assert!((400..600).contains(&kept), "kept {kept}");
+        assert!(y.iter().all(|v| *v == 0.0 || *v == 2.0));
+        let mut dy = vec![1.0f32; 1000];
+        let mut dx = vec![0.0; 1000];
+        d.backward(&x, &y, &mut dy, Some(&mut dx), Backward { n: 1, skip_activation: false });
+        assert_eq!(dx, y);
+        d.forward(&x, &mut y, 1, Mode::Infer);
+        assert_eq!(y, x);
+    }
+
+    #[test]
+    fn rate_outside_range_is_an_error() {
+        for r in [1.0, -0.1, 1.5, f32::NAN] {
+            let e = Dropout::new(r).name("drop").build(&[4], &mut Rng::new(0)).expect_err("rate");
+            assert!(e.to_string().contains("rate") && e.to_string().contains("\"drop\""), "{e}");
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! `MaxPooling2D`: maximum over windows, with the winners stored for the backward pass.
+
+use super::{check_pair, common_builders, parse_padding, rank_error, Backward, Layer, LayerBase, Mode};
+use crate::error::{Error, Result};
+use crate::rng::Rng;
+use crate::shape::IntoPair;
+use rkeras_kernels::{pool2d, Pool2dGeom};
+use serde_json::{json, Map, Value};
+
+/// 2-D max pooling (Keras `MaxPooling2D`): `pool_size=(2, 2)`, `strides=None` (= pool size),
+/// `padding="valid"`.
+///
+/// ```
+/// use rkeras::prelude::*;
+/// let m = Sequential::new([MaxPooling2D::new((2, 2)).input_shape((62, 62, 32)).into()])?;
+/// assert_eq!(m.output_shape(), Some(&[31, 31, 32][..]));
+/// # Ok::<(), rkeras::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct MaxPooling2D {
+    base: LayerBase,
+    pub(crate) pool_size: (usize, usize),
+    pub(crate) strides: Option<(usize, usize)>,
+    pub(crate) padding: String,
+    geom: Option<Pool2dGeom>,
+    argmax: Vec<u32>,
+}
+
+impl MaxPooling2D {
+    /// Max pooling over `pool_size` windows.
+    pub fn new(pool_size: impl IntoPair) -> Self {
+        MaxPooling2D {
+            base: LayerBase::default(),
+            pool_size: pool_size.into_pair(),
+            strides: None,
+            padding: "valid".into(),
+            geom: None,
+            argmax: Vec::new(),
+        }
+    }
+    /// Strides (default: the pool size).
+    pub fn strides(mut self, s: impl IntoPair) -> Self {
+        self.strides = Some(s.into_pair());
+        self
+    }
+    /// `"valid"` (default) or `"same"`.
+    pub fn padding(mut self, p: &str) -> Self {
+        self.padding = p.into();
+        self
+    }
+}
+common_builders!(MaxPooling2D);
+
+/// Builds the pooling geometry shared by max and average pooling.
+pub(crate) fn pool_geom(
+    name: &str,
+    pool: (usize, usize),
+    strides: Option<(usize, usize)>,
+    padding: &str,
+    input_shape: &[usize],
+) -> Result<Pool2dGeom> {
+    check_pair("pool_size", pool, name)?;
+    let strides = strides.unwrap_or(pool);
+    check_pair("strides", strides, name)?;
+    let pad = parse_padding(padding, name)?;
+    let &[h, w, c] = input_shape else {
+        return Err(rank_error(name, "ndim=4 (batch, height, width, channels)", input_shape));
+    };
+    Pool2dGeom::new((h, w, c), pool, strides, pad).ok_or_else(|| Error::IncompatibleShape {
+        layer: name.into(),
+        expected: format!("a spatial size of at least the pool size {pool:?} with padding \"{padding}\""),
+        received: crate::shape::batch_shape_str(input_shape),
+    })
+}
+
+pub(crate) fn pool_config(pool: (usize, usize), strides: Option<(usize, usize)>, padding: &str) -> Map<String, Value> {
+    let s = strides.unwrap_or(pool);
+    match json!({
+        "pool_size": [pool.0, pool.1],
+        "padding": padding,
+        "strides": [s.0, s.1],
+        "data_format": "channels_last"
+    }) {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+impl Layer for MaxPooling2D {
+    fn class_name(&self) -> &'static str {
+        "MaxPooling2D"
+    }
+    fn base(&self) -> &LayerBase {
+        &self.base
+    }
+    fn base_mut(&mut self) -> &mut LayerBase {
+        &mut self.base
+    }
+    fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
+        let g = pool_geom(self.base.label(), self.pool_size, self.strides, &self.padding, input_shape)?;
+        self.geom = Some(g);
+        Ok(vec![g.oh, g.ow, g.c])
+    }
+    fn allocate(&mut self, max_batch: usize) {
+        if let Some(g) = self.geom {
+            if self.argmax.len() < max_batch * g.out_len() {
+                self.argmax.resize(max_batch * g.out_len(), 0);
+            }
+        }
+    }
+    fn forward(&mut self, x: &[f32], y: &mut [f32], n: usize, _mode: Mode) {
+        if let Some(g) = self.geom {
+            pool2d::max_forward(&g, n, x, y, &mut self.argmax);
+        }
+    }
+    fn backward(&mut self, _x: &[f32], _y: &[f32], dy: &mut [f32], dx: Option<&mut [f32]>, ctx: Backward) {
+        if let (Some(g), Some(dx)) = (self.geom, dx) {
+            pool2d::max_backward(&g, ctx.n, dy, &self.argmax, dx);
+        }
+    }
+    fn config(&self) -> Map<String, Value> {
+        pool_config(self.pool_size, self.strides, &self.padding)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layers::testing::check_layer;
+
+    #[test]
+    fn gradients_and_shapes() {
+        assert_eq!(check_layer(Box::new(MaxPooling2D::new(2)), &[5, 4, 2]), vec![2, 2, 2]);
+        assert_eq!(check_layer(Box::new(MaxPooling2D::new(3).strides(2).padding("same")), &[5, 5, 1]), vec![3, 3, 1]);
+        let c = MaxPooling2D::new(2).config();
+        assert_eq!(c["strides"], json!([2, 2]));
+        assert!(MaxPooling2D::new(3).build(&[2, 2, 1], &mut Rng::new(0)).is_err());
+        assert!(MaxPooling2D::new(0).build(&[4, 4, 1], &mut Rng::new(0)).is_err());
+    }
+}

@@ -1,0 +1,275 @@
+//! Layers: the [`Layer`] trait every layer implements, shared builder plumbing, and one
+//! file per layer (Keras config keys and defaults in each).
+//!
+//! A layer is built once for a per-sample input shape (weights created, geometry computed),
+//! then [`Layer::allocate`] sizes its per-batch buffers; forward and backward never allocate.
+
+use crate::error::Result;
+use crate::rng::Rng;
+use rkeras_kernels::Act;
+use serde_json::{Map, Value};
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+mod activation;
+mod average_pooling2d;
+mod conv2d;
+mod dense;
+mod dropout;
+mod flatten;
+mod input_layer;
+mod max_pooling2d;
+#[cfg(test)]
+pub(crate) mod testing;
+
+pub use activation::Activation;
+pub use average_pooling2d::AveragePooling2D;
+pub use conv2d::Conv2D;
+pub use dense::Dense;
+pub use dropout::Dropout;
+pub use flatten::Flatten;
+pub use input_layer::InputLayer;
+pub use max_pooling2d::MaxPooling2D;
+
+/// Whether a call is training (dropout and augmentation active) or inference.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// `training=True` in Keras.
+    Train,
+    /// `training=False`.
+    Infer,
+}
+
+/// A weight of a layer, with its gradient.
+#[derive(Clone, Debug)]
+pub struct Param {
+    /// Keras variable name (`kernel`, `bias`).
+    pub name: &'static str,
+    /// Shape (HWIO for conv kernels, `(in, out)` for dense kernels).
+    pub shape: Vec<usize>,
+    /// Values, row-major.
+    pub value: Vec<f32>,
+    /// Gradient of the loss, same layout (accumulated by backward).
+    pub grad: Vec<f32>,
+    /// Updated by the optimizer.
+    pub trainable: bool,
+}
+
+impl Param {
+    pub(crate) fn new(name: &'static str, shape: Vec<usize>, value: Vec<f32>) -> Self {
+        let n = value.len();
+        Param { name, shape, value, grad: vec![0.0; n], trainable: true }
+    }
+}
+
+/// What the backward pass of one call needs to know.
+#[derive(Clone, Copy, Debug)]
+pub struct Backward {
+    /// Samples in this batch.
+    pub n: usize,
+    /// The incoming gradient is already the gradient of the pre-activation (the loss fused
+    /// the output activation, e.g. softmax + cross-entropy).
+    pub skip_activation: bool,
+}
+
+/// A layer of a model.
+///
+/// Implement it for a custom layer; built-in layers are the types of this module.
+pub trait Layer: Send + std::fmt::Debug {
+    /// Keras class name (`Conv2D`).
+    fn class_name(&self) -> &'static str;
+    /// Shared settings (name, declared input shape, trainable).
+    fn base(&self) -> &LayerBase;
+    /// Shared settings, mutable.
+    fn base_mut(&mut self) -> &mut LayerBase;
+    /// Validates the configuration against the per-sample input shape, creates the weights
+    /// and returns the per-sample output shape.
+    ///
+    /// # Errors
+    /// A bad argument or an input shape the layer cannot take; the error names the layer.
+    fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>>;
+    /// Sizes per-batch buffers for batches of up to `max_batch` samples.
+    fn allocate(&mut self, _max_batch: usize) {}
+    /// Computes `y` from `x` for a batch of `n` (slices hold exactly `n` samples).
+    fn forward(&mut self, x: &[f32], y: &mut [f32], n: usize, mode: Mode);
+    /// Given `dy` (overwritten freely), writes `dx` when asked and accumulates parameter
+    /// gradients. Called after a `Mode::Train` forward of the same batch.
+    fn backward(&mut self, x: &[f32], y: &[f32], dy: &mut [f32], dx: Option<&mut [f32]>, ctx: Backward);
+    /// Weights (empty for weightless layers).
+    fn params(&self) -> &[Param] {
+        &[]
+    }
+    /// Weights, mutable.
+    fn params_mut(&mut self) -> &mut [Param] {
+        &mut []
+    }
+    /// The layer-specific keys of Keras's `get_config()`.
+    fn config(&self) -> Map<String, Value>;
+    /// The output activation, when the layer has one (used to fuse softmax + cross-entropy).
+    fn activation(&self) -> Option<Act> {
+        None
+    }
+    /// Layer name (set when added to a model).
+    fn name(&self) -> &str {
+        self.base().name.as_deref().unwrap_or("")
+    }
+}
+
+/// Settings every layer has.
+#[derive(Clone, Debug)]
+pub struct LayerBase {
+    /// Name; `None` until the model gives it an automatic Keras name.
+    pub name: Option<String>,
+    /// `input_shape=` given to the first layer of a Sequential model.
+    pub input_shape: Option<Vec<usize>>,
+    /// Whether its weights are trained.
+    pub trainable: bool,
+}
+
+impl Default for LayerBase {
+    fn default() -> Self {
+        LayerBase { name: None, input_shape: None, trainable: true }
+    }
+}
+
+impl LayerBase {
+    pub(crate) fn label(&self) -> &str {
+        self.name.as_deref().unwrap_or("?")
+    }
+}
+
+/// A full Keras layer config: `name`, `trainable`, `dtype`, then the layer's own keys.
+pub fn full_config(layer: &dyn Layer) -> Value {
+    let mut m = Map::new();
+    m.insert("name".into(), Value::from(layer.name()));
+    m.insert("trainable".into(), Value::from(layer.base().trainable));
+    m.insert("dtype".into(), dtype_policy());
+    for (k, v) in layer.config() {
+        m.insert(k, v);
+    }
+    Value::Object(m)
+}
+
+pub(crate) fn dtype_policy() -> Value {
+    serde_json::json!({"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"}, "registered_name": null})
+}
+
+/// Keras's `to_snake_case` of a class name: `MaxPooling2D` -> `max_pooling2d`.
+pub fn snake_case(class: &str) -> String {
+    let c: Vec<char> = class.chars().collect();
+    // (.)([A-Z][a-z]+) -> \1_\2
+    let mut a = String::new();
+    for i in 0..c.len() {
+        if i > 0 && c[i].is_ascii_uppercase() && c.get(i + 1).is_some_and(|n| n.is_ascii_lowercase()) {
+            a.push('_');
+        }
+        a.push(c[i]);
+    }
+    // ([a-z])([A-Z]) -> \1_\2
+    let c: Vec<char> = a.chars().collect();
+    let mut b = String::new();
+    for i in 0..c.len() {
+        if i > 0 && c[i].is_ascii_uppercase() && c[i - 1].is_ascii_lowercase() {
+            b.push('_');
+        }
+        b.push(c[i]);
+    }
+    b.to_lowercase()
+}
+
+thread_local! {
+    static UIDS: RefCell<HashMap<String, usize>> = RefCell::new(HashMap::new());
+}
+
+/// The next automatic name for `prefix` on this thread: `conv2d`, `conv2d_1`, ... (Keras
+/// counts per prefix per session; [`clear_session`] resets).
+pub fn unique_name(prefix: &str) -> String {
+    UIDS.with(|u| {
+        let mut u = u.borrow_mut();
+        let k = u.entry(prefix.to_string()).or_insert(0);
+        let name = if *k == 0 { prefix.to_string() } else { format!("{prefix}_{k}") };
+        *k += 1;
+        name
+    })
+}
+
+/// Resets automatic names, like `keras.backend.clear_session()`.
+pub fn clear_session() {
+    UIDS.with(|u| u.borrow_mut().clear());
+}
+
+/// The builder methods every layer has: `name`, `input_shape`, `trainable`.
+macro_rules! common_builders {
+    ($t:ty) => {
+        impl $t {
+            /// Sets the layer's name (default: an automatic Keras name).
+            pub fn name(mut self, name: impl Into<String>) -> Self {
+                self.base.name = Some(name.into());
+                self
+            }
+            /// Declares the per-sample input shape (first layer of a Sequential model).
+            pub fn input_shape(mut self, shape: impl $crate::shape::IntoShape) -> Self {
+                self.base.input_shape = Some(shape.into_shape());
+                self
+            }
+            /// Freezes (`false`) or unfreezes the layer's weights.
+            pub fn trainable(mut self, trainable: bool) -> Self {
+                self.base.trainable = trainable;
+                self
+            }
+        }
+        impl From<$t> for Box<dyn $crate::layers::Layer> {
+            fn from(l: $t) -> Self {
+                Box::new(l)
+            }
+        }
+    };
+}
+pub(crate) use common_builders;
+
+/// Validates a Keras padding string.
+pub(crate) fn parse_padding(p: &str, layer: &str) -> Result<rkeras_kernels::Padding> {
+    match p.to_ascii_lowercase().as_str() {
+        "valid" => Ok(rkeras_kernels::Padding::Valid),
+        "same" => Ok(rkeras_kernels::Padding::Same),
+        _ => Err(crate::Error::arg("padding", layer, format!("expected \"valid\" or \"same\", received \"{p}\""))),
+    }
+}
+
+/// Checks a 2-D size argument is positive.
+pub(crate) fn check_pair(arg: &str, (a, b): (usize, usize), layer: &str) -> Result<()> {
+    if a == 0 || b == 0 {
+        return Err(crate::Error::arg(arg, layer, format!("expected positive integers, received ({a}, {b})")));
+    }
+    Ok(())
+}
+
+/// Error for a wrong input rank.
+pub(crate) fn rank_error(layer: &str, want: &str, shape: &[usize]) -> crate::Error {
+    crate::Error::IncompatibleShape {
+        layer: layer.into(),
+        expected: want.into(),
+        received: crate::shape::batch_shape_str(shape),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn snake_case_matches_keras() {
+        assert_eq!(snake_case("Conv2D"), "conv2d");
+        assert_eq!(snake_case("MaxPooling2D"), "max_pooling2d");
+        assert_eq!(snake_case("BatchNormalization"), "batch_normalization");
+        assert_eq!(snake_case("InputLayer"), "input_layer");
+        assert_eq!(snake_case("Dense"), "dense");
+        assert_eq!(snake_case("GlobalAveragePooling2D"), "global_average_pooling2d");
+    }
+    #[test]
+    fn unique_names_count_per_prefix() {
+        clear_session();
+        assert_eq!(unique_name("conv2d"), "conv2d");
+        assert_eq!(unique_name("conv2d"), "conv2d_1");
+        assert_eq!(unique_name("dense"), "dense");
+    }
+}

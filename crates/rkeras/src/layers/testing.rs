@@ -1,0 +1,93 @@
+//! The shared layer check: build, output shape, and central finite-difference gradients of
+//! a random linear functional of the output, with respect to the input and every weight.
+
+use super::{Backward, Layer, Mode};
+use crate::rng::Rng;
+use crate::shape::numel;
+
+fn objective(layer: &mut dyn Layer, x: &[f32], y: &mut [f32], w: &[f32], n: usize) -> f64 {
+    layer.forward(x, y, n, Mode::Train);
+    y.iter().zip(w).map(|(a, b)| *a as f64 * *b as f64).sum()
+}
+
+/// Central difference at two step sizes; `None` near a kink (the two disagree).
+fn numeric(f: &mut dyn FnMut(f32) -> f64) -> Option<f64> {
+    let d1 = (f(1e-2) - f(-1e-2)) / 2e-2;
+    let d2 = (f(5e-3) - f(-5e-3)) / 1e-2;
+    if (d1 - d2).abs() > 1e-2 * d1.abs().max(d2.abs()).max(0.1) {
+        None
+    } else {
+        Some(d2)
+    }
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-2 * a.abs().max(b.abs()) + 2e-3
+}
+
+/// Checks a layer on a batch of 2 with per-sample `input_shape`; returns the output shape.
+///
+/// # Panics
+/// On any mismatch (it is a test helper).
+pub fn check_layer(mut layer: Box<dyn Layer>, input_shape: &[usize]) -> Vec<usize> {
+    let n = 2;
+    if layer.base().name.is_none() {
+        layer.base_mut().name = Some("under_test".into());
+    }
+    let mut rng = Rng::new(11);
+    let out_shape = layer.build(input_shape, &mut rng).expect("build");
+    layer.allocate(n);
+    let (il, ol) = (numel(input_shape), numel(&out_shape));
+    let mut x: Vec<f32> = (0..n * il).map(|_| rng.uniform_range(-1.0, 1.0)).collect();
+    let w: Vec<f32> = (0..n * ol).map(|_| rng.uniform_range(-1.0, 1.0)).collect();
+    let mut y = vec![0.0f32; n * ol];
+    let _ = objective(layer.as_mut(), &x, &mut y, &w, n);
+    let mut dy = w.clone();
+    let mut dx = vec![0.0f32; n * il];
+    for p in layer.params_mut() {
+        p.grad.fill(0.0);
+    }
+    layer.backward(&x, &y, &mut dy, Some(&mut dx), Backward { n, skip_activation: false });
+    let (mut checked, mut skipped) = (0, 0);
+    let step_x = (n * il / 60).max(1);
+    for i in (0..n * il).step_by(step_x) {
+        let orig = x[i];
+        let got = numeric(&mut |e| {
+            x[i] = orig + e;
+            let v = objective(layer.as_mut(), &x, &mut y, &w, n);
+            x[i] = orig;
+            v
+        });
+        match got {
+            Some(num) => {
+                assert!(close(dx[i] as f64, num), "{}: d/dx[{i}] analytic {} vs numeric {num}", layer.class_name(), dx[i]);
+                checked += 1;
+            }
+            None => skipped += 1,
+        }
+    }
+    let grads: Vec<Vec<f32>> = layer.params().iter().map(|p| p.grad.clone()).collect();
+    for (pi, g) in grads.iter().enumerate() {
+        let step = (g.len() / 40).max(1);
+        for i in (0..g.len()).step_by(step) {
+            let orig = layer.params()[pi].value[i];
+            let got = numeric(&mut |e| {
+                layer.params_mut()[pi].value[i] = orig + e;
+                let v = objective(layer.as_mut(), &x, &mut y, &w, n);
+                layer.params_mut()[pi].value[i] = orig;
+                v
+            });
+            match got {
+                Some(num) => {
+                    let name = layer.params()[pi].name;
+                    assert!(close(g[i] as f64, num), "{}: d/d{name}[{i}] analytic {} vs numeric {num}", layer.class_name(), g[i]);
+                    checked += 1;
+                }
+                None => skipped += 1,
+            }
+        }
+    }
+    assert!(checked > 0 && skipped * 4 <= checked, "too few checkable points: {checked} checked, {skipped} skipped");
+    assert!(layer.config().is_empty() || !layer.config().contains_key("name"));
+    out_shape
+}

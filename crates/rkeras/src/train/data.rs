@@ -1,0 +1,116 @@
+//! Checks on the arrays handed to fit/evaluate/predict, target layout, and batch gathering.
+
+use crate::error::{Error, Result};
+use crate::model::Model;
+use crate::shape::batch_shape_str;
+use crate::tensor::Tensor;
+
+/// Targets flattened to rows of `row_len` values (1 for class indices).
+#[derive(Debug)]
+pub(crate) struct Targets {
+    pub values: Vec<f32>,
+    pub row_len: usize,
+    /// Width of the model output's last axis.
+    pub cols: usize,
+}
+
+pub(crate) fn check_batch_size(b: usize) -> Result<()> {
+    if b == 0 {
+        return Err(Error::arg("batch_size", "", "expected a positive integer, received 0"));
+    }
+    Ok(())
+}
+
+/// Validates `x` (and `y`) against the model, building it from `x` when needed, and returns
+/// the targets in the layout the loss and metrics read.
+pub(crate) fn prepare(model: &mut Model, x: &Tensor, y: Option<&Tensor>) -> Result<Option<Targets>> {
+    if x.shape().len() < 2 {
+        return Err(Error::Data(format!(
+            "x must have a batch axis and at least one feature axis, received shape {:?}",
+            x.shape()
+        )));
+    }
+    if x.rows() == 0 {
+        return Err(Error::Data("x is empty: expected at least one sample".into()));
+    }
+    let sample = &x.shape()[1..];
+    if !model.built() {
+        model.build(sample)?;
+    }
+    let want = model.input_shape().unwrap_or(&[]).to_vec();
+    if sample != want.as_slice() {
+        return Err(Error::IncompatibleShape {
+            layer: model.layers().first().map_or("input", |l| l.name()).to_string(),
+            expected: format!("shape={}", batch_shape_str(&want)),
+            received: batch_shape_str(sample),
+        });
+    }
+    if let Some(i) = x.data().iter().position(|v| !v.is_finite()) {
+        let row = i / x.row_len().max(1);
+        return Err(Error::Data(format!("x contains a non-finite value (NaN or infinity) in sample {row}")));
+    }
+    let Some(y) = y else { return Ok(None) };
+    let Some(c) = &model.compiled else {
+        return Err(Error::State("You must call `compile()` before using the model for training or evaluation.".into()));
+    };
+    if y.rows() != x.rows() || y.shape().is_empty() {
+        return Err(Error::Data(format!(
+            "x and y must have the same number of samples: x has {}, y has {} (shape {:?})",
+            x.rows(),
+            y.rows(),
+            y.shape()
+        )));
+    }
+    let out = model.output_shape().unwrap_or(&[]).to_vec();
+    let cols = out.last().copied().unwrap_or(1);
+    let out_rows = crate::shape::numel(&out) / cols.max(1);
+    let sparse = c.loss.is_sparse();
+    let row_len = if sparse { out_rows } else { crate::shape::numel(&out) };
+    if y.row_len() != row_len {
+        let hint = if !sparse && y.row_len() == out_rows && cols > 1 {
+            format!(
+                "; integer labels need loss \"sparse_categorical_crossentropy\", or one-hot encode them with Tensor::one_hot(labels, {cols})"
+            )
+        } else {
+            String::new()
+        };
+        return Err(Error::Data(format!(
+            "targets y of shape {:?} do not match the model output {} for loss \"{}\": expected {} values per sample{hint}",
+            y.shape(),
+            batch_shape_str(&out),
+            c.loss.name(),
+            row_len
+        )));
+    }
+    if let Some(i) = y.data().iter().position(|v| !v.is_finite()) {
+        return Err(Error::Data(format!("y contains a non-finite value (NaN or infinity) in sample {}", i / row_len.max(1))));
+    }
+    if sparse {
+        if let Some(i) = y.data().iter().position(|v| *v < 0.0 || *v >= cols as f32 || v.fract() != 0.0) {
+            return Err(Error::Data(format!(
+                "y[{i}] = {} is not a class index in [0, {cols}) for loss \"{}\"",
+                y.data()[i],
+                c.loss.name()
+            )));
+        }
+    }
+    let targets_sparse = sparse || (y.row_len() == out_rows && cols > 1);
+    if let Some(c) = model.compiled.as_mut() {
+        for m in &mut c.metrics {
+            m.resolve(cols, targets_sparse);
+        }
+    }
+    Ok(Some(Targets { values: y.data().to_vec(), row_len, cols }))
+}
+
+/// Copies samples `rows` of `x` into `dst`.
+pub(crate) fn gather(x: &Tensor, rows: &[usize], dst: &mut [f32]) {
+    gather_rows(x.data(), x.row_len(), rows, dst);
+}
+
+/// Copies rows `rows` (each `len` values) of `src` into `dst`.
+pub(crate) fn gather_rows(src: &[f32], len: usize, rows: &[usize], dst: &mut [f32]) {
+    for (d, &r) in dst.chunks_exact_mut(len.max(1)).zip(rows) {
+        d.copy_from_slice(&src[r * len..(r + 1) * len]);
+    }
+}

@@ -1,0 +1,289 @@
+//! `fit`: the builder returned by `model.fit(&x, &y)` and the training loop.
+
+use super::data::{self, Targets};
+use super::{evaluate_rows, in_pool};
+use crate::callbacks::{Callback, Control, History, Logs, ProgbarLogger, TrainParams};
+use crate::error::{Error, Result};
+use crate::layers::Mode;
+use crate::model::Model;
+use crate::rng::Rng;
+use crate::tensor::Tensor;
+
+/// Training configuration, Keras's `fit` arguments as builder methods; `.run()` trains.
+///
+/// Defaults as Keras: `batch_size=32`, `epochs=1`, `shuffle=true`, `validation_split=0`,
+/// `verbose=1`.
+pub struct Fit<'a> {
+    model: &'a mut Model,
+    x: &'a Tensor,
+    y: &'a Tensor,
+    epochs: usize,
+    initial_epoch: usize,
+    batch_size: usize,
+    validation_split: f32,
+    validation_data: Option<(&'a Tensor, &'a Tensor)>,
+    shuffle: bool,
+    verbose: u8,
+    seed: Option<u64>,
+    callbacks: Vec<&'a mut dyn Callback>,
+}
+
+impl<'a> Fit<'a> {
+    pub(crate) fn new(model: &'a mut Model, x: &'a Tensor, y: &'a Tensor) -> Self {
+        Fit {
+            model,
+            x,
+            y,
+            epochs: 1,
+            initial_epoch: 0,
+            batch_size: 32,
+            validation_split: 0.0,
+            validation_data: None,
+            shuffle: true,
+            verbose: 1,
+            seed: None,
+            callbacks: Vec::new(),
+        }
+    }
+    /// Number of epochs (default 1).
+    pub fn epochs(mut self, e: usize) -> Self {
+        self.epochs = e;
+        self
+    }
+    /// Epoch to start from (resuming; default 0).
+    pub fn initial_epoch(mut self, e: usize) -> Self {
+        self.initial_epoch = e;
+        self
+    }
+    /// Samples per step (default 32).
+    pub fn batch_size(mut self, b: usize) -> Self {
+        self.batch_size = b;
+        self
+    }
+    /// Fraction of the data, taken from the end before shuffling, held out for validation.
+    pub fn validation_split(mut self, s: f32) -> Self {
+        self.validation_split = s;
+        self
+    }
+    /// Explicit validation data (overrides `validation_split`).
+    pub fn validation_data(mut self, x: &'a Tensor, y: &'a Tensor) -> Self {
+        self.validation_data = Some((x, y));
+        self
+    }
+    /// Reshuffle the training samples every epoch (default `true`).
+    pub fn shuffle(mut self, s: bool) -> Self {
+        self.shuffle = s;
+        self
+    }
+    /// 0 = silent, 1 = progress bar, 2 = one line per epoch.
+    pub fn verbose(mut self, v: u8) -> Self {
+        self.verbose = v;
+        self
+    }
+    /// Seed of the per-epoch shuffles (default: derived from the model's seed).
+    pub fn seed(mut self, s: u64) -> Self {
+        self.seed = Some(s);
+        self
+    }
+    /// Adds a callback.
+    pub fn callback(mut self, c: &'a mut dyn Callback) -> Self {
+        self.callbacks.push(c);
+        self
+    }
+
+    /// Trains and returns the [`History`].
+    ///
+    /// # Errors
+    /// Not compiled; data that does not fit the model (shapes, lengths, NaN, labels out of
+    /// range); `validation_split` outside `[0, 1)`; a zero batch size; an empty split.
+    pub fn run(self) -> Result<History> {
+        let Fit { model, x, y, epochs, initial_epoch, batch_size, validation_split, validation_data, shuffle, verbose, seed, mut callbacks } =
+            self;
+        data::check_batch_size(batch_size)?;
+        if !(0.0..1.0).contains(&validation_split) {
+            return Err(Error::arg(
+                "validation_split",
+                "",
+                format!("expected a float in [0, 1), received {validation_split}"),
+            ));
+        }
+        if verbose > 2 {
+            return Err(Error::arg("verbose", "", format!("expected 0, 1 or 2, received {verbose}")));
+        }
+        if model.compiled.is_none() {
+            return Err(Error::State("You must call `compile()` before `fit()`.".into()));
+        }
+        let targets = data::prepare(model, x, Some(y))?.ok_or_else(|| Error::State("no targets".into()))?;
+        let n_total = x.rows();
+        // Keras: the validation split is the *last* fraction, taken before any shuffling.
+        let (train_rows, split_rows): (Vec<usize>, Vec<usize>) = if validation_data.is_none() && validation_split > 0.0 {
+            let split_at = (n_total as f64 * (1.0 - validation_split as f64)).floor() as usize;
+            ((0..split_at).collect(), (split_at..n_total).collect())
+        } else {
+            ((0..n_total).collect(), Vec::new())
+        };
+        if train_rows.is_empty() {
+            return Err(Error::Data(format!(
+                "validation_split={validation_split} leaves no training samples out of {n_total}"
+            )));
+        }
+        let val_targets: Option<(&Tensor, Targets, Vec<usize>)> = match validation_data {
+            Some((vx, vy)) => {
+                let t = data::prepare(model, vx, Some(vy))?.ok_or_else(|| Error::State("no targets".into()))?;
+                Some((vx, t, (0..vx.rows()).collect()))
+            }
+            None => None,
+        };
+        let has_val = val_targets.is_some() || !split_rows.is_empty();
+        let steps = train_rows.len().div_ceil(batch_size);
+        let params = TrainParams { verbose, epochs, steps };
+        let mut progbar = (verbose > 0).then(|| ProgbarLogger::new(verbose));
+        let shuffle_seed = seed.unwrap_or(model.seed ^ 0x5348_5546);
+
+        in_pool(move || -> Result<History> {
+            let model: &mut Model = model;
+            model.chain.allocate(batch_size.min(n_total));
+            let bs = batch_size.min(model.chain.max_batch());
+            ensure_optimizer(model);
+            let fused = {
+                let last = model.chain.layers.last().and_then(|l| l.activation());
+                let c = model.compiled.as_ref().ok_or_else(|| Error::State("not compiled".into()))?;
+                last.is_some_and(|a| c.loss.fuses_with(a))
+            };
+            let mut history = History { params: Some(params), ..History::default() };
+            model.stop_training = false;
+            for cb in callbacks.iter_mut() {
+                cb.on_train_begin(&params, model);
+            }
+            if let Some(p) = progbar.as_mut() {
+                p.on_train_begin(&params, model);
+            }
+            let mut order = train_rows.clone();
+            let mut tbuf = vec![0.0f32; bs * targets.row_len];
+            let mut logs = Logs::new();
+            let mut epoch_logs = Logs::new();
+            for epoch in initial_epoch..epochs {
+                for cb in callbacks.iter_mut() {
+                    cb.on_epoch_begin(epoch);
+                }
+                if let Some(p) = progbar.as_mut() {
+                    p.on_epoch_begin(epoch);
+                }
+                order.copy_from_slice(&train_rows);
+                if shuffle {
+                    Rng::new(shuffle_seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)).shuffle(&mut order);
+                }
+                if let Some(c) = model.compiled.as_mut() {
+                    c.metrics.iter_mut().for_each(|m| m.reset());
+                }
+                let (mut loss_sum, mut seen) = (0.0f64, 0usize);
+                let mut stop = false;
+                for (step, chunk) in order.chunks(bs).enumerate() {
+                    let n = chunk.len();
+                    data::gather(x, chunk, model.chain.input_mut(n));
+                    data::gather_rows(&targets.values, targets.row_len, chunk, &mut tbuf[..n * targets.row_len]);
+                    let loss = train_step(model, n, &tbuf[..n * targets.row_len], targets.cols, fused);
+                    loss_sum += loss * n as f64;
+                    seen += n;
+                    if let Some(c) = model.compiled.as_ref() {
+                        for m in &c.metrics {
+                            logs.set(m.name(), m.result());
+                        }
+                    }
+                    logs.set("loss", loss_sum / seen as f64);
+                    for cb in callbacks.iter_mut() {
+                        if cb.on_train_batch_end(step, &logs) == Control::Stop {
+                            stop = true;
+                        }
+                    }
+                    if let Some(p) = progbar.as_mut() {
+                        p.on_train_batch_end(step, &logs);
+                    }
+                    if stop || model.stop_training {
+                        break;
+                    }
+                }
+                // Epoch logs: training metrics, then validation (Keras's key order).
+                epoch_logs.clear();
+                if let Some(c) = model.compiled.as_ref() {
+                    for m in &c.metrics {
+                        epoch_logs.set(m.name(), m.result());
+                    }
+                }
+                epoch_logs.set("loss", loss_sum / seen.max(1) as f64);
+                if has_val {
+                    let vals = match &val_targets {
+                        Some((vx, vt, rows)) => evaluate_rows(model, vx, vt, rows, bs),
+                        None => evaluate_rows(model, x, &targets, &split_rows, bs),
+                    };
+                    let names: Vec<String> = model.metrics_names();
+                    for (name, v) in names.iter().zip(&vals).skip(1) {
+                        epoch_logs.set(&format!("val_{name}"), *v);
+                    }
+                    epoch_logs.set("val_loss", vals[0]);
+                }
+                for cb in callbacks.iter_mut() {
+                    if cb.on_epoch_end(epoch, &epoch_logs, model) == Control::Stop {
+                        stop = true;
+                    }
+                }
+                if let Some(p) = progbar.as_mut() {
+                    p.on_epoch_end(epoch, &epoch_logs, model);
+                }
+                history.record(epoch, &epoch_logs);
+                if stop || model.stop_training {
+                    break;
+                }
+            }
+            for cb in callbacks.iter_mut() {
+                cb.on_train_end(&epoch_logs, model);
+            }
+            Ok(history)
+        })
+    }
+}
+
+/// Builds the optimizer's slots for the current trainable weights, if needed.
+fn ensure_optimizer(model: &mut Model) {
+    let sizes: Vec<usize> = model
+        .chain
+        .layers
+        .iter()
+        .filter(|l| l.base().trainable)
+        .flat_map(|l| l.params().iter().filter(|p| p.trainable).map(|p| p.value.len()))
+        .collect();
+    if let Some(c) = model.compiled.as_mut() {
+        if c.slot_sizes != sizes || !c.optimizer.is_built() {
+            c.optimizer.build(&sizes);
+            c.slot_sizes = sizes;
+        }
+    }
+}
+
+/// One optimisation step on the batch already in the input buffer; returns the batch loss.
+pub(crate) fn train_step(model: &mut Model, n: usize, targets: &[f32], cols: usize, fused: bool) -> f64 {
+    let Model { chain, compiled, .. } = model;
+    let Some(c) = compiled.as_mut() else { return f64::NAN };
+    chain.forward(n, Mode::Train);
+    let loss = chain.with_output_grad(n, |out, grad| {
+        let rows = out.len() / cols.max(1);
+        let l = c.loss.compute(out, targets, rows, cols, Some(grad), fused);
+        for m in &mut c.metrics {
+            m.update(out, targets, rows, cols);
+        }
+        l
+    });
+    chain.backward(n, fused);
+    c.optimizer.begin_step();
+    let mut slot = 0;
+    for layer in chain.layers.iter_mut() {
+        let layer_trainable = layer.base().trainable;
+        for p in layer.params_mut() {
+            if p.trainable && layer_trainable {
+                c.optimizer.update(slot, &mut p.value, &p.grad);
+                slot += 1;
+            }
+        }
+    }
+    loss
+}

@@ -1,0 +1,161 @@
+//! Training and inference on in-memory tensors: [`Fit`] (the builder `model.fit(&x, &y)`
+//! returns), `evaluate`, `predict`.
+//!
+//! One training step: gather the batch into the input buffer, forward, loss and its
+//! gradient, backward, optimizer update, metrics. Everything runs on preallocated buffers
+//! inside the rayon pool, so a step allocates nothing.
+
+mod data;
+mod fit;
+
+pub use fit::Fit;
+
+use crate::error::Result;
+use crate::layers::Mode;
+use crate::model::Model;
+use crate::tensor::Tensor;
+use data::Targets;
+
+/// Results of `evaluate`: the loss then the metrics, in compile order (Keras's list).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Evaluation {
+    /// `["loss", "accuracy", ...]`.
+    pub names: Vec<String>,
+    /// Values in the same order.
+    pub values: Vec<f64>,
+}
+
+impl Evaluation {
+    /// The value of one metric.
+    pub fn get(&self, name: &str) -> Option<f64> {
+        self.names.iter().position(|n| n == name).map(|i| self.values[i])
+    }
+    /// The loss.
+    pub fn loss(&self) -> f64 {
+        self.values.first().copied().unwrap_or(f64::NAN)
+    }
+}
+
+/// Runs `f` on a rayon worker, so parallel kernels push work to a local queue (no
+/// allocation) instead of injecting it from outside the pool.
+pub(crate) fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    if rayon::current_thread_index().is_some() {
+        f()
+    } else {
+        rayon::join(f, || ()).0
+    }
+}
+
+impl Model {
+    /// Starts configuring training on inputs `x` (`(N, ...)`) and targets `y` (`(N, classes)`
+    /// one-hot, or `(N,)` class indices for sparse losses). Finish with `.run()`.
+    ///
+    /// ```
+    /// use rkeras::prelude::*;
+    /// let mut model = Sequential::new([Dense::new(2).activation("softmax").input_shape(3).into()])?;
+    /// model.compile("adam", "sparse_categorical_crossentropy", &["accuracy"])?;
+    /// let x = Tensor::new(vec![4, 3], vec![0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0])?;
+    /// let y = Tensor::new(vec![4], vec![0.0, 1.0, 0.0, 1.0])?;
+    /// let history = model.fit(&x, &y).epochs(2).batch_size(2).verbose(0).run()?;
+    /// assert_eq!(history.get("loss").map(|l| l.len()), Some(2));
+    /// # Ok::<(), rkeras::Error>(())
+    /// ```
+    pub fn fit<'a>(&'a mut self, x: &'a Tensor, y: &'a Tensor) -> Fit<'a> {
+        Fit::new(self, x, y)
+    }
+
+    /// Loss and metrics on `(x, y)` in batches of 32 (inference mode).
+    ///
+    /// # Errors
+    /// Not compiled; shapes that do not fit the model; NaN inputs; empty data.
+    pub fn evaluate(&mut self, x: &Tensor, y: &Tensor) -> Result<Evaluation> {
+        self.evaluate_batched(x, y, 32)
+    }
+
+    /// [`Model::evaluate`] with an explicit batch size.
+    ///
+    /// # Errors
+    /// As [`Model::evaluate`]; a zero batch size.
+    pub fn evaluate_batched(&mut self, x: &Tensor, y: &Tensor, batch_size: usize) -> Result<Evaluation> {
+        data::check_batch_size(batch_size)?;
+        let targets = data::prepare(self, x, Some(y))?.ok_or_else(|| crate::Error::State("no targets".into()))?;
+        let rows: Vec<usize> = (0..x.rows()).collect();
+        let vals = in_pool(|| evaluate_rows(self, x, &targets, &rows, batch_size));
+        let mut names = vec!["loss".to_string()];
+        if let Some(c) = &self.compiled {
+            names.extend(c.metrics.iter().map(|m| m.name().to_string()));
+        }
+        Ok(Evaluation { names, values: vals })
+    }
+
+    /// Outputs for every sample of `x`, in batches of 32 (inference mode).
+    ///
+    /// ```
+    /// use rkeras::prelude::*;
+    /// let mut model = Sequential::new([Dense::new(3).activation("softmax").input_shape(4).into()])?;
+    /// let p = model.predict(&Tensor::zeros(vec![5, 4]))?;
+    /// assert_eq!(p.shape(), &[5, 3]);
+    /// # Ok::<(), rkeras::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// Shapes that do not fit the model; NaN inputs; empty data.
+    pub fn predict(&mut self, x: &Tensor) -> Result<Tensor> {
+        self.predict_batched(x, 32)
+    }
+
+    /// [`Model::predict`] with an explicit batch size.
+    ///
+    /// # Errors
+    /// As [`Model::predict`]; a zero batch size.
+    pub fn predict_batched(&mut self, x: &Tensor, batch_size: usize) -> Result<Tensor> {
+        data::check_batch_size(batch_size)?;
+        data::prepare(self, x, None)?;
+        let out_shape = self.output_shape().map(<[usize]>::to_vec).unwrap_or_default();
+        let per = crate::shape::numel(&out_shape);
+        let n_total = x.rows();
+        let mut out = vec![0.0f32; n_total * per];
+        in_pool(|| {
+            self.chain.allocate(batch_size.min(n_total).max(1));
+            let bs = self.chain.max_batch().min(batch_size).max(1);
+            for start in (0..n_total).step_by(bs) {
+                let n = bs.min(n_total - start);
+                self.chain.input_mut(n).copy_from_slice(&x.data()[start * x.row_len()..(start + n) * x.row_len()]);
+                self.chain.forward(n, Mode::Infer);
+                out[start * per..(start + n) * per].copy_from_slice(self.chain.output(n));
+            }
+        });
+        let mut shape = vec![n_total];
+        shape.extend(out_shape);
+        Tensor::new(shape, out)
+    }
+}
+
+/// Mean loss and metrics over `rows` of `(x, targets)`, inference mode. The model must be
+/// compiled and built. Resets the metrics.
+pub(crate) fn evaluate_rows(model: &mut Model, x: &Tensor, t: &Targets, rows: &[usize], batch_size: usize) -> Vec<f64> {
+    model.chain.allocate(batch_size.min(rows.len()).max(1));
+    let bs = batch_size.min(model.chain.max_batch()).max(1);
+    let Some(c) = model.compiled.as_mut() else { return vec![] };
+    for m in &mut c.metrics {
+        m.reset();
+    }
+    let mut tbuf = vec![0.0f32; bs * t.row_len];
+    let (mut total, mut count) = (0.0f64, 0usize);
+    for chunk in rows.chunks(bs) {
+        let n = chunk.len();
+        data::gather(x, chunk, model.chain.input_mut(n));
+        data::gather_rows(&t.values, t.row_len, chunk, &mut tbuf[..n * t.row_len]);
+        model.chain.forward(n, Mode::Infer);
+        let out = model.chain.output(n);
+        let loss_rows = out.len() / t.cols;
+        total += c.loss.compute(out, &tbuf[..n * t.row_len], loss_rows, t.cols, None, false) * n as f64;
+        for m in &mut c.metrics {
+            m.update(out, &tbuf[..n * t.row_len], loss_rows, t.cols);
+        }
+        count += n;
+    }
+    let mut v = vec![total / count.max(1) as f64];
+    v.extend(c.metrics.iter().map(|m| m.result()));
+    v
+}
