@@ -6,6 +6,18 @@
 //! calls [`par_sgemm`], which cuts the output rows into fixed blocks.
 
 use crate::parallel::for_each_chunk_mut;
+use std::cell::Cell;
+
+thread_local! {
+    static IN_GEMM_CRATE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// True while this thread is inside the `gemm` crate. That crate allocates its packing
+/// buffers on every call; allocation-counting tests use this to tell its allocations from
+/// ours (a `const` thread-local: safe to read from inside a global allocator).
+pub fn in_gemm_crate() -> bool {
+    IN_GEMM_CRATE.with(Cell::get)
+}
 
 /// A read-only strided matrix view: element `(i, j)` is `data[i * rs + j * cs]`.
 #[derive(Clone, Copy, Debug)]
@@ -62,6 +74,7 @@ pub fn sgemm(
         }
         return;
     }
+    IN_GEMM_CRATE.with(|f| f.set(true));
     // SAFETY: the asserts above keep every accessed element inside the three slices;
     // `c` is uniquely borrowed, `a` and `b` are shared and never written.
     unsafe {
@@ -87,6 +100,7 @@ pub fn sgemm(
             gemm::Parallelism::None,
         );
     }
+    IN_GEMM_CRATE.with(|f| f.set(false));
 }
 
 /// Rows per task of [`par_sgemm`]: fixed, so the split never depends on the thread count.

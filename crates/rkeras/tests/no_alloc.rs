@@ -1,0 +1,82 @@
+//! A training step allocates nothing after the first: a counting global allocator watches
+//! every thread while `fit` runs a small CNN.
+//!
+//! The `gemm` crate allocates its own packing buffers inside every call (two small blocks,
+//! freed before it returns); those are counted apart, through
+//! `rkeras_kernels::gemm::in_gemm_crate()`, and reported. Everything else must be zero.
+
+use rkeras::prelude::*;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+struct Counting;
+static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+static GEMM_ALLOCS: AtomicUsize = AtomicUsize::new(0);
+
+fn count() {
+    if rkeras_kernels::gemm::in_gemm_crate() {
+        GEMM_ALLOCS.fetch_add(1, Ordering::Relaxed);
+    } else {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+// SAFETY: forwards to the system allocator unchanged; only counts calls.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        count();
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        count();
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(p, l, n) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Records the allocation counter after every batch (into preallocated storage).
+struct Probe {
+    counts: Vec<usize>,
+}
+impl Callback for Probe {
+    fn on_train_batch_end(&mut self, _batch: usize, _logs: &Logs) -> Control {
+        if self.counts.len() < self.counts.capacity() {
+            self.counts.push(ALLOCS.load(Ordering::Relaxed));
+        }
+        Control::Continue
+    }
+}
+
+#[test]
+fn training_steps_do_not_allocate() {
+    rkeras::set_random_seed(2);
+    let (x, y) = rkeras::data::shapes::generate(160, 16, 3);
+    let mut m = Sequential::new([
+        Conv2D::new(8, (3, 3)).activation("relu").input_shape((16, 16, 3)).into(),
+        MaxPooling2D::new((2, 2)).into(),
+        Conv2D::new(8, (3, 3)).activation("gelu").padding("same").into(),
+        AveragePooling2D::new(2).into(),
+        Flatten::new().into(),
+        Dropout::new(0.3).into(),
+        Dense::new(4).activation("softmax").into(),
+    ])
+    .expect("model");
+    m.compile("adam", "sparse_categorical_crossentropy", &["accuracy"]).expect("compile");
+    let mut probe = Probe { counts: Vec::with_capacity(64) };
+    // One epoch of 10 full batches; no validation, silent.
+    m.fit(&x, &y).epochs(1).batch_size(16).verbose(0).callback(&mut probe).run().expect("fit");
+    let c = &probe.counts;
+    assert_eq!(c.len(), 10);
+    // After the first two steps (first-touch of lazily grown queues), the counter must not move.
+    assert_eq!(c[2], c[9], "allocations during steps 3..10: {:?}", c);
+    eprintln!("gemm crate allocations (its packing buffers) over the whole fit: {}", GEMM_ALLOCS.load(Ordering::Relaxed));
+}
+
