@@ -1,1 +1,39 @@
-fn main(){}
+//! The `rkeras` binary: `main` parses flags, turns them into a validated plan, runs it, and
+//! prints the whole error chain on failure. Exit codes: 0 ok, 1 usage, 2 runtime failure.
+
+mod args;
+mod cmd;
+mod models;
+mod plan;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = match args::Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let usage = e.use_stderr();
+            let _ = e.print();
+            return if usage {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let plan = match plan::Plan::from_cli(cli) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(1);
+        }
+    };
+    match cmd::run(plan) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

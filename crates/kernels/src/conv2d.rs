@@ -151,7 +151,12 @@ impl Conv2dGeom {
     }
     /// A 1x1, stride-1, unpadded convolution: the input already is the im2col matrix.
     pub fn is_pointwise(&self) -> bool {
-        self.kh == 1 && self.kw == 1 && self.sh == 1 && self.sw == 1 && self.pad_top == 0 && self.pad_left == 0
+        self.kh == 1
+            && self.kw == 1
+            && self.sh == 1
+            && self.sw == 1
+            && self.pad_top == 0
+            && self.pad_left == 0
     }
     fn blocks(&self) -> usize {
         self.rows().div_ceil(self.block_rows)
@@ -272,7 +277,16 @@ pub fn forward(
                 scratch.with(|buf| {
                     let col = &mut buf[..rows * k];
                     im2col(g, xs, r0, rows, col);
-                    sgemm(rows, g.cout, k, MatRef::row_major(col, k), wm, yb, g.cout, false);
+                    sgemm(
+                        rows,
+                        g.cout,
+                        k,
+                        MatRef::row_major(col, k),
+                        wm,
+                        yb,
+                        g.cout,
+                        false,
+                    );
                 });
             }
             epilogue(yb, bias, act, g.cout);
@@ -305,7 +319,9 @@ pub fn epilogue(yb: &mut [f32], bias: Option<&[f32]>, act: Act, cout: usize) {
 fn apply_act_serial(yb: &mut [f32], act: Act, cols: usize) {
     match act {
         Act::Linear => {}
-        Act::Softmax => yb.chunks_exact_mut(cols).for_each(crate::softmax::softmax_row),
+        Act::Softmax => yb
+            .chunks_exact_mut(cols)
+            .for_each(crate::softmax::softmax_row),
         _ => yb.iter_mut().for_each(|v| *v = act.apply(*v)),
     }
 }
@@ -336,12 +352,26 @@ pub fn backward(
     let partials = &mut partials[..ng * plen];
     let in_len = g.in_len();
     let task = |gi: usize, part: &mut [f32], dxg: Option<&mut [f32]>| {
-        backward_group(g, gi * gs, (n - gi * gs).min(gs), x, w, dy, dxg, part, scratch);
+        backward_group(
+            g,
+            gi * gs,
+            (n - gi * gs).min(gs),
+            x,
+            w,
+            dy,
+            dxg,
+            part,
+            scratch,
+        );
     };
     match dx {
-        Some(dx) => for_each_chunk_pair_mut(partials, plen, &mut dx[..n * in_len], gs * in_len, |gi, p, d| {
-            task(gi, p, Some(d))
-        }),
+        Some(dx) => for_each_chunk_pair_mut(
+            partials,
+            plen,
+            &mut dx[..n * in_len],
+            gs * in_len,
+            |gi, p, d| task(gi, p, Some(d)),
+        ),
         None => for_each_chunk_mut(partials, plen, |gi, p| task(gi, p, None)),
     }
     // Sum the group partials in group order (fixed), element-parallel.
@@ -388,7 +418,9 @@ fn backward_group(
         let s = s0 + i;
         let xs = &x[s * in_len..(s + 1) * in_len];
         let dys = &dy[s * out_len..(s + 1) * out_len];
-        let mut dxs = dxg.as_deref_mut().map(|d| &mut d[i * in_len..(i + 1) * in_len]);
+        let mut dxs = dxg
+            .as_deref_mut()
+            .map(|d| &mut d[i * in_len..(i + 1) * in_len]);
         if let Some(d) = dxs.as_deref_mut() {
             if !pointwise {
                 d.fill(0.0);
@@ -405,10 +437,28 @@ fn backward_group(
             }
             if pointwise {
                 let a = MatRef::row_major_t(&xs[r0 * k..(r0 + rows) * k], k);
-                sgemm(k, cout, rows, a, MatRef::row_major(dyb, cout), pw, cout, true);
+                sgemm(
+                    k,
+                    cout,
+                    rows,
+                    a,
+                    MatRef::row_major(dyb, cout),
+                    pw,
+                    cout,
+                    true,
+                );
                 if let Some(d) = dxs.as_deref_mut() {
                     let dblk = &mut d[r0 * k..(r0 + rows) * k];
-                    sgemm(rows, k, cout, MatRef::row_major(dyb, cout), wt, dblk, k, false);
+                    sgemm(
+                        rows,
+                        k,
+                        cout,
+                        MatRef::row_major(dyb, cout),
+                        wt,
+                        dblk,
+                        k,
+                        false,
+                    );
                 }
                 continue;
             }
@@ -417,9 +467,27 @@ fn backward_group(
                 let (col, dcol) = (&mut col[..rows * k], &mut dcol[..rows * k]);
                 im2col(g, xs, r0, rows, col);
                 let a = MatRef::row_major_t(col, k);
-                sgemm(k, cout, rows, a, MatRef::row_major(dyb, cout), pw, cout, true);
+                sgemm(
+                    k,
+                    cout,
+                    rows,
+                    a,
+                    MatRef::row_major(dyb, cout),
+                    pw,
+                    cout,
+                    true,
+                );
                 if let Some(d) = dxs.as_deref_mut() {
-                    sgemm(rows, k, cout, MatRef::row_major(dyb, cout), wt, dcol, k, false);
+                    sgemm(
+                        rows,
+                        k,
+                        cout,
+                        MatRef::row_major(dyb, cout),
+                        wt,
+                        dcol,
+                        k,
+                        false,
+                    );
                     col2im_add(g, dcol, r0, rows, d);
                 }
             });

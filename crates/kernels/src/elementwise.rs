@@ -41,5 +41,7 @@ pub fn mul_inplace(data: &mut [f32], mask: &[f32]) {
 
 /// `data[i] *= s`.
 pub fn scale_inplace(data: &mut [f32], s: f32) {
-    for_each_chunk_mut(data, ELEMWISE_CHUNK, |_, c| c.iter_mut().for_each(|v| *v *= s));
+    for_each_chunk_mut(data, ELEMWISE_CHUNK, |_, c| {
+        c.iter_mut().for_each(|v| *v *= s)
+    });
 }

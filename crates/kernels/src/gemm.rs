@@ -33,11 +33,19 @@ pub struct MatRef<'a> {
 impl<'a> MatRef<'a> {
     /// Row-major view with `cols` columns.
     pub fn row_major(data: &'a [f32], cols: usize) -> Self {
-        MatRef { data, rs: cols, cs: 1 }
+        MatRef {
+            data,
+            rs: cols,
+            cs: 1,
+        }
     }
     /// The transpose of a row-major matrix with `cols` columns.
     pub fn row_major_t(data: &'a [f32], cols: usize) -> Self {
-        MatRef { data, rs: 1, cs: cols }
+        MatRef {
+            data,
+            rs: 1,
+            cs: cols,
+        }
     }
     fn fits(&self, rows: usize, cols: usize) -> bool {
         rows == 0 || cols == 0 || (rows - 1) * self.rs + (cols - 1) * self.cs < self.data.len()
@@ -128,7 +136,11 @@ pub fn par_sgemm(
         let r0 = bi * PAR_ROWS;
         let rows = cb.len() / n;
         let off = r0 * a.rs;
-        let a_blk = MatRef { data: &a.data[off..], rs: a.rs, cs: a.cs };
+        let a_blk = MatRef {
+            data: &a.data[off..],
+            rs: a.rs,
+            cs: a.cs,
+        };
         sgemm(rows, n, k, a_blk, b, cb, n, accumulate);
     });
 }
@@ -155,12 +167,26 @@ mod tests {
     #[test]
     fn sgemm_matches_naive_with_transposes() {
         let mut rng = Lcg::new(7);
-        for &(m, n, k) in &[(1, 1, 1), (3, 5, 7), (17, 10, 33), (130, 9, 64), (65, 65, 3)] {
+        for &(m, n, k) in &[
+            (1, 1, 1),
+            (3, 5, 7),
+            (17, 10, 33),
+            (130, 9, 64),
+            (65, 65, 3),
+        ] {
             let a = rng.vec(m * k);
             let b = rng.vec(k * n);
             for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
-                let av = if ta { MatRef::row_major_t(&a, m) } else { MatRef::row_major(&a, k) };
-                let bv = if tb { MatRef::row_major_t(&b, k) } else { MatRef::row_major(&b, n) };
+                let av = if ta {
+                    MatRef::row_major_t(&a, m)
+                } else {
+                    MatRef::row_major(&a, k)
+                };
+                let bv = if tb {
+                    MatRef::row_major_t(&b, k)
+                } else {
+                    MatRef::row_major(&b, n)
+                };
                 let want = naive(m, n, k, av, bv);
                 let mut c = vec![1.0f32; m * n];
                 sgemm(m, n, k, av, bv, &mut c, n, false);

@@ -26,7 +26,9 @@ pub fn for_each_chunk_mut<T: Send, F: Fn(usize, &mut [T]) + Sync + Send>(
 ) {
     let chunk = chunk.max(1);
     if data.len() <= chunk || rayon::current_num_threads() <= 1 {
-        data.chunks_mut(chunk).enumerate().for_each(|(i, c)| f(i, c));
+        data.chunks_mut(chunk)
+            .enumerate()
+            .for_each(|(i, c)| f(i, c));
     } else {
         data.par_chunks_mut(chunk)
             .enumerate()

@@ -47,7 +47,19 @@ impl Pool2dGeom {
         }
         let (oh, pad_top) = out_len(h, ph, sh, 1, padding)?;
         let (ow, pad_left) = out_len(w, pw, sw, 1, padding)?;
-        Some(Pool2dGeom { h, w, c, ph, pw, sh, sw, pad_top, pad_left, oh, ow })
+        Some(Pool2dGeom {
+            h,
+            w,
+            c,
+            ph,
+            pw,
+            sh,
+            sw,
+            pad_top,
+            pad_left,
+            oh,
+            ow,
+        })
     }
     /// Input floats per sample.
     pub fn in_len(&self) -> usize {
@@ -71,33 +83,39 @@ impl Pool2dGeom {
 /// Max pooling forward; `argmax[i]` receives the in-sample input index of output `i`.
 pub fn max_forward(g: &Pool2dGeom, n: usize, x: &[f32], y: &mut [f32], argmax: &mut [u32]) {
     let (il, ol, c) = (g.in_len(), g.out_len(), g.c);
-    for_each_chunk_pair_mut(&mut y[..n * ol], ol, &mut argmax[..n * ol], ol, |s, ys, am| {
-        let xs = &x[s * il..(s + 1) * il];
-        for oy in 0..g.oh {
-            for ox in 0..g.ow {
-                let (y0, y1, x0, x1) = g.window(oy, ox);
-                let o = (oy * g.ow + ox) * c;
-                let (yo, ao) = (&mut ys[o..o + c], &mut am[o..o + c]);
-                let first = (y0 * g.w + x0) * c;
-                yo.copy_from_slice(&xs[first..first + c]);
-                for (ch, a) in ao.iter_mut().enumerate() {
-                    *a = (first + ch) as u32;
-                }
-                for iy in y0..y1 {
-                    for ix in x0..x1 {
-                        let base = (iy * g.w + ix) * c;
-                        for ch in 0..c {
-                            let v = xs[base + ch];
-                            if v > yo[ch] {
-                                yo[ch] = v;
-                                ao[ch] = (base + ch) as u32;
+    for_each_chunk_pair_mut(
+        &mut y[..n * ol],
+        ol,
+        &mut argmax[..n * ol],
+        ol,
+        |s, ys, am| {
+            let xs = &x[s * il..(s + 1) * il];
+            for oy in 0..g.oh {
+                for ox in 0..g.ow {
+                    let (y0, y1, x0, x1) = g.window(oy, ox);
+                    let o = (oy * g.ow + ox) * c;
+                    let (yo, ao) = (&mut ys[o..o + c], &mut am[o..o + c]);
+                    let first = (y0 * g.w + x0) * c;
+                    yo.copy_from_slice(&xs[first..first + c]);
+                    for (ch, a) in ao.iter_mut().enumerate() {
+                        *a = (first + ch) as u32;
+                    }
+                    for iy in y0..y1 {
+                        for ix in x0..x1 {
+                            let base = (iy * g.w + ix) * c;
+                            for ch in 0..c {
+                                let v = xs[base + ch];
+                                if v > yo[ch] {
+                                    yo[ch] = v;
+                                    ao[ch] = (base + ch) as u32;
+                                }
                             }
                         }
                     }
                 }
             }
-        }
-    });
+        },
+    );
 }
 
 /// Max pooling backward: overwrites `dx` with `dy` routed to the stored maxima.

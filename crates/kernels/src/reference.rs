@@ -15,7 +15,13 @@ fn in_pos(g: &Conv2dGeom, oy: usize, ox: usize, ky: usize, kx: usize) -> Option<
 }
 
 /// Convolution forward (no activation): `y = conv(x, w) + bias`.
-pub fn conv2d_forward(g: &Conv2dGeom, n: usize, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+pub fn conv2d_forward(
+    g: &Conv2dGeom,
+    n: usize,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+) -> Vec<f32> {
     let mut y = vec![0.0f32; n * g.out_len()];
     for s in 0..n {
         for oy in 0..g.oh {
@@ -155,7 +161,11 @@ mod tests {
 
     fn random_conv(rng: &mut Lcg) -> (Conv2dGeom, usize) {
         loop {
-            let pad = if rng.below(2) == 0 { Padding::Valid } else { Padding::Same };
+            let pad = if rng.below(2) == 0 {
+                Padding::Valid
+            } else {
+                Padding::Same
+            };
             let d = if rng.below(4) == 0 { 2 } else { 1 };
             let g = Conv2dGeom::new(
                 (1 + rng.below(9), 1 + rng.below(9), 1 + rng.below(5)),
@@ -194,7 +204,18 @@ mod tests {
             let mut dw = vec![0.5f32; g.kernel_len()];
             let mut db = vec![0.5f32; g.cout];
             let mut partials = vec![0.0; g.partials_len(n)];
-            conv2d::backward(&g, n, &x, &w, &dy, Some(&mut dx), &mut dw, Some(&mut db), &mut partials, &scratch);
+            conv2d::backward(
+                &g,
+                n,
+                &x,
+                &w,
+                &dy,
+                Some(&mut dx),
+                &mut dw,
+                Some(&mut db),
+                &mut partials,
+                &scratch,
+            );
             let (rdx, rdw, rdb) = conv2d_backward(&g, n, &x, &w, &dy);
             assert_close(&dx, &rdx, 1e-4);
             let shift = |v: Vec<f32>| v.into_iter().map(|a| a + 0.5).collect::<Vec<_>>();
@@ -210,8 +231,20 @@ mod tests {
         let mut rng = Lcg::new(3);
         let (x, w, b) = (rng.vec(2 * g.in_len()), rng.vec(g.kernel_len()), rng.vec(4));
         let mut y = vec![0.0; 2 * g.out_len()];
-        conv2d::forward(&g, 2, &x, &w, Some(&b), Act::Relu, &mut y, &Scratch::new(g.scratch_len()));
-        let want: Vec<f32> = conv2d_forward(&g, 2, &x, &w, Some(&b)).into_iter().map(|v| v.max(0.0)).collect();
+        conv2d::forward(
+            &g,
+            2,
+            &x,
+            &w,
+            Some(&b),
+            Act::Relu,
+            &mut y,
+            &Scratch::new(g.scratch_len()),
+        );
+        let want: Vec<f32> = conv2d_forward(&g, 2, &x, &w, Some(&b))
+            .into_iter()
+            .map(|v| v.max(0.0))
+            .collect();
         assert_close(&y, &want, 1e-5);
     }
 
@@ -231,7 +264,11 @@ mod tests {
         let mut rng = Lcg::new(9);
         let mut done = 0;
         while done < 200 {
-            let pad = if rng.below(2) == 0 { Padding::Valid } else { Padding::Same };
+            let pad = if rng.below(2) == 0 {
+                Padding::Valid
+            } else {
+                Padding::Same
+            };
             let Some(g) = Pool2dGeom::new(
                 (1 + rng.below(9), 1 + rng.below(9), 1 + rng.below(4)),
                 (1 + rng.below(3), 1 + rng.below(3)),
@@ -263,12 +300,20 @@ mod tests {
 
     #[test]
     fn results_are_bitwise_identical_across_thread_counts() {
-        let g = Conv2dGeom::new((12, 11, 5), (3, 3), 7, (1, 1), (1, 1), Padding::Same).expect("geom");
+        let g =
+            Conv2dGeom::new((12, 11, 5), (3, 3), 7, (1, 1), (1, 1), Padding::Same).expect("geom");
         let n = 13;
         let mut rng = Lcg::new(5);
-        let (x, w, dy) = (rng.vec(n * g.in_len()), rng.vec(g.kernel_len()), rng.vec(n * g.out_len()));
+        let (x, w, dy) = (
+            rng.vec(n * g.in_len()),
+            rng.vec(g.kernel_len()),
+            rng.vec(n * g.out_len()),
+        );
         let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("pool");
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("pool");
             pool.install(|| {
                 let scratch = Scratch::new(g.scratch_len());
                 let mut y = vec![0.0; n * g.out_len()];
@@ -276,7 +321,18 @@ mod tests {
                 let mut dx = vec![0.0; n * g.in_len()];
                 let mut dw = vec![0.0; g.kernel_len()];
                 let mut p = vec![0.0; g.partials_len(n)];
-                conv2d::backward(&g, n, &x, &w, &dy, Some(&mut dx), &mut dw, None, &mut p, &scratch);
+                conv2d::backward(
+                    &g,
+                    n,
+                    &x,
+                    &w,
+                    &dy,
+                    Some(&mut dx),
+                    &mut dw,
+                    None,
+                    &mut p,
+                    &scratch,
+                );
                 (y, dx, dw)
             })
         };

@@ -70,10 +70,18 @@ impl Error {
         } else {
             format!(" of layer \"{context}\"")
         };
-        Error::InvalidArgument { arg: arg.into(), context, message: message.into() }
+        Error::InvalidArgument {
+            arg: arg.into(),
+            context,
+            message: message.into(),
+        }
     }
 
     pub(crate) fn unknown(kind: &'static str, name: &str, known: &[&str]) -> Self {
-        Error::UnknownName { kind, name: name.into(), known: known.join(", ") }
+        Error::UnknownName {
+            kind,
+            name: name.into(),
+            known: known.join(", "),
+        }
     }
 }

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 /// Keras's truncated-normal correction: the stddev of a standard normal truncated to
 /// `[-2, 2]`.
-const TRUNC_STD: f32 = 0.879_625_66;
+const TRUNC_STD: f32 = 0.879_625_7;
 
 /// A weight initializer.
 #[derive(Clone, Debug, PartialEq)]
@@ -54,7 +54,11 @@ impl Initializer {
     /// # Errors
     /// Unknown names, with the list of known ones.
     pub fn from_name(name: &str) -> Result<Self> {
-        let key: String = name.chars().filter(|c| *c != '_').collect::<String>().to_lowercase();
+        let key: String = name
+            .chars()
+            .filter(|c| *c != '_')
+            .collect::<String>()
+            .to_lowercase();
         Ok(match key.as_str() {
             "glorotuniform" => Initializer::GlorotUniform,
             "glorotnormal" => Initializer::GlorotNormal,
@@ -102,11 +106,18 @@ impl Initializer {
     /// Fills `out` for a weight of `shape` (fans as Keras computes them).
     pub fn fill(&self, shape: &[usize], out: &mut [f32], rng: &mut Rng) {
         let (fan_in, fan_out) = fans(shape);
-        let uniform = |l: f32, out: &mut [f32], rng: &mut Rng| out.iter_mut().for_each(|v| *v = rng.uniform_range(-l, l));
-        let trunc = |std: f32, out: &mut [f32], rng: &mut Rng| out.iter_mut().for_each(|v| *v = std * rng.truncated_normal());
+        let uniform = |l: f32, out: &mut [f32], rng: &mut Rng| {
+            out.iter_mut().for_each(|v| *v = rng.uniform_range(-l, l))
+        };
+        let trunc = |std: f32, out: &mut [f32], rng: &mut Rng| {
+            out.iter_mut()
+                .for_each(|v| *v = std * rng.truncated_normal())
+        };
         match *self {
             Initializer::GlorotUniform => uniform((6.0 / (fan_in + fan_out)).sqrt(), out, rng),
-            Initializer::GlorotNormal => trunc((2.0 / (fan_in + fan_out)).sqrt() / TRUNC_STD, out, rng),
+            Initializer::GlorotNormal => {
+                trunc((2.0 / (fan_in + fan_out)).sqrt() / TRUNC_STD, out, rng)
+            }
             Initializer::HeUniform => uniform((6.0 / fan_in).sqrt(), out, rng),
             Initializer::HeNormal => trunc((2.0 / fan_in).sqrt() / TRUNC_STD, out, rng),
             Initializer::LecunUniform => uniform((3.0 / fan_in).sqrt(), out, rng),
@@ -114,8 +125,12 @@ impl Initializer {
             Initializer::Zeros => out.fill(0.0),
             Initializer::Ones => out.fill(1.0),
             Initializer::Constant(c) => out.fill(c),
-            Initializer::RandomNormal(m, s) => out.iter_mut().for_each(|v| *v = m + s * rng.normal()),
-            Initializer::RandomUniform(a, b) => out.iter_mut().for_each(|v| *v = rng.uniform_range(a, b)),
+            Initializer::RandomNormal(m, s) => {
+                out.iter_mut().for_each(|v| *v = m + s * rng.normal())
+            }
+            Initializer::RandomUniform(a, b) => {
+                out.iter_mut().for_each(|v| *v = rng.uniform_range(a, b))
+            }
         }
     }
 }
@@ -146,7 +161,10 @@ mod tests {
         let l = (6.0f32 / (27.0 + 288.0)).sqrt();
         assert!(w.iter().all(|v| v.abs() <= l));
         assert!(w.iter().any(|v| v.abs() > 0.9 * l));
-        assert_eq!(Initializer::from_name("HeNormal").ok(), Some(Initializer::HeNormal));
+        assert_eq!(
+            Initializer::from_name("HeNormal").ok(),
+            Some(Initializer::HeNormal)
+        );
         assert!(Initializer::from_name("glorot").is_err());
     }
 }

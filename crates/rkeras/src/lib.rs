@@ -47,7 +47,8 @@ pub use tensor::Tensor;
 pub mod prelude {
     pub use crate::callbacks::{Callback, Control, History, Logs};
     pub use crate::layers::{
-        Activation, AveragePooling2D, Conv2D, Dense, Dropout, Flatten, InputLayer, Layer, MaxPooling2D,
+        Activation, AveragePooling2D, Conv2D, Dense, Dropout, Flatten, InputLayer, Layer,
+        MaxPooling2D,
     };
     pub use crate::losses::Loss;
     pub use crate::model::{Model, Sequential};

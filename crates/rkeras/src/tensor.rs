@@ -37,7 +37,10 @@ impl Tensor {
     /// A tensor of zeros.
     pub fn zeros(shape: Vec<usize>) -> Self {
         let n = numel(&shape);
-        Tensor { shape, data: vec![0.0; n] }
+        Tensor {
+            shape,
+            data: vec![0.0; n],
+        }
     }
 
     /// One-hot rows of `num_classes` columns from integer class labels.
@@ -101,11 +104,17 @@ impl Tensor {
         if !shape.is_empty() {
             shape[0] = end - start;
         }
-        Tensor { shape, data: self.data[start * r..end * r].to_vec() }
+        Tensor {
+            shape,
+            data: self.data[start * r..end * r].to_vec(),
+        }
     }
     /// Index of the largest value of each row (predicted classes).
     pub fn argmax_rows(&self) -> Vec<usize> {
         let r = self.row_len().max(1);
-        self.data.chunks(r).map(rkeras_kernels::reduce::argmax).collect()
+        self.data
+            .chunks(r)
+            .map(rkeras_kernels::reduce::argmax)
+            .collect()
     }
 }

@@ -60,23 +60,40 @@ fn training_steps_do_not_allocate() {
     rkeras::set_random_seed(2);
     let (x, y) = rkeras::data::shapes::generate(160, 16, 3);
     let mut m = Sequential::new([
-        Conv2D::new(8, (3, 3)).activation("relu").input_shape((16, 16, 3)).into(),
+        Conv2D::new(8, (3, 3))
+            .activation("relu")
+            .input_shape((16, 16, 3))
+            .into(),
         MaxPooling2D::new((2, 2)).into(),
-        Conv2D::new(8, (3, 3)).activation("gelu").padding("same").into(),
+        Conv2D::new(8, (3, 3))
+            .activation("gelu")
+            .padding("same")
+            .into(),
         AveragePooling2D::new(2).into(),
         Flatten::new().into(),
         Dropout::new(0.3).into(),
         Dense::new(4).activation("softmax").into(),
     ])
     .expect("model");
-    m.compile("adam", "sparse_categorical_crossentropy", &["accuracy"]).expect("compile");
-    let mut probe = Probe { counts: Vec::with_capacity(64) };
+    m.compile("adam", "sparse_categorical_crossentropy", &["accuracy"])
+        .expect("compile");
+    let mut probe = Probe {
+        counts: Vec::with_capacity(64),
+    };
     // One epoch of 10 full batches; no validation, silent.
-    m.fit(&x, &y).epochs(1).batch_size(16).verbose(0).callback(&mut probe).run().expect("fit");
+    m.fit(&x, &y)
+        .epochs(1)
+        .batch_size(16)
+        .verbose(0)
+        .callback(&mut probe)
+        .run()
+        .expect("fit");
     let c = &probe.counts;
     assert_eq!(c.len(), 10);
     // After the first two steps (first-touch of lazily grown queues), the counter must not move.
     assert_eq!(c[2], c[9], "allocations during steps 3..10: {:?}", c);
-    eprintln!("gemm crate allocations (its packing buffers) over the whole fit: {}", GEMM_ALLOCS.load(Ordering::Relaxed));
+    eprintln!(
+        "gemm crate allocations (its packing buffers) over the whole fit: {}",
+        GEMM_ALLOCS.load(Ordering::Relaxed)
+    );
 }
-

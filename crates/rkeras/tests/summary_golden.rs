@@ -6,7 +6,10 @@ use rkeras::prelude::*;
 fn seed_model() -> Model {
     rkeras::clear_session();
     Sequential::new([
-        Conv2D::new(32, (3, 3)).activation("relu").input_shape((64, 64, 3)).into(),
+        Conv2D::new(32, (3, 3))
+            .activation("relu")
+            .input_shape((64, 64, 3))
+            .into(),
         MaxPooling2D::new((2, 2)).into(),
         Conv2D::new(64, (3, 3)).activation("relu").into(),
         MaxPooling2D::new((2, 2)).into(),
@@ -25,14 +28,29 @@ fn golden(name: &str) -> String {
 #[test]
 fn seed_model_compiled_then_trained_matches_keras() {
     let mut m = seed_model();
-    m.compile(Adam::default(), "categorical_crossentropy", &["accuracy"]).expect("compile");
-    assert_eq!(m.summary_string(Some(76)), golden("seed_summary_compiled.txt"));
+    m.compile(Adam::default(), "categorical_crossentropy", &["accuracy"])
+        .expect("compile");
+    assert_eq!(
+        m.summary_string(Some(76)),
+        golden("seed_summary_compiled.txt")
+    );
     let x = Tensor::zeros(vec![4, 64, 64, 3]);
     let y = Tensor::one_hot(&[0, 1, 2, 3], 10).expect("y");
-    m.fit(&x, &y).epochs(1).batch_size(4).verbose(0).run().expect("fit");
+    m.fit(&x, &y)
+        .epochs(1)
+        .batch_size(4)
+        .verbose(0)
+        .run()
+        .expect("fit");
     assert_eq!(m.summary_string(Some(76)), golden("seed_summary_76.txt"));
-    assert_eq!(m.summary_string(Some(88)), golden("seed_summary_cols200.txt"));
-    assert_eq!(m.summary_string(Some(108)), golden("seed_summary_ll108_cols200.txt"));
+    assert_eq!(
+        m.summary_string(Some(88)),
+        golden("seed_summary_cols200.txt")
+    );
+    assert_eq!(
+        m.summary_string(Some(108)),
+        golden("seed_summary_ll108_cols200.txt")
+    );
 }
 
 #[test]
@@ -49,7 +67,10 @@ fn mnist_convnet_with_input_layer_matches_keras() {
         Dense::new(10).activation("softmax").into(),
     ])
     .expect("model");
-    assert_eq!(m.summary_string(Some(76)), golden("mnist_convnet_summary_76.txt"));
+    assert_eq!(
+        m.summary_string(Some(76)),
+        golden("mnist_convnet_summary_76.txt")
+    );
 }
 
 #[test]
@@ -57,5 +78,8 @@ fn unbuilt_model_shows_question_marks() {
     rkeras::clear_session();
     let m = Sequential::new([Dense::new(4).into()]).expect("model");
     let s = m.summary_string(Some(76));
-    assert!(s.contains("│ dense (Dense)") && s.contains("? ") && s.contains("0 (unbuilt)"), "{s}");
+    assert!(
+        s.contains("│ dense (Dense)") && s.contains("? ") && s.contains("0 (unbuilt)"),
+        "{s}"
+    );
 }

@@ -62,7 +62,10 @@ impl ProgbarLogger {
             if !self.dynamic || self.verbose != 1 {
                 return;
             }
-            if self.last_update.is_some_and(|t| now.duration_since(t).as_secs_f64() < 0.05) {
+            if self
+                .last_update
+                .is_some_and(|t| now.duration_since(t).as_secs_f64() < 0.05)
+            {
                 return;
             }
         }
@@ -74,9 +77,18 @@ impl ProgbarLogger {
         line.clear();
         let mut visible = 0usize;
         if self.verbose == 2 {
-            let _ = write!(line, "{current:>digits$}/{} - {elapsed:.0}s -{}", self.steps, format_time(tps));
+            let _ = write!(
+                line,
+                "{current:>digits$}/{} - {elapsed:.0}s -{}",
+                self.steps,
+                format_time(tps)
+            );
         } else {
-            let (b, e) = if color { ("\x1b[1m", "\x1b[0m") } else { ("", "") };
+            let (b, e) = if color {
+                ("\x1b[1m", "\x1b[0m")
+            } else {
+                ("", "")
+            };
             let count = format!("{current:>digits$}/{}", self.steps);
             let _ = write!(line, "{b}{count}{e} ");
             let done = (20 * current / self.steps.max(1)).min(20);
@@ -93,7 +105,12 @@ impl ProgbarLogger {
             } else {
                 let eta = tps * (self.steps.saturating_sub(current)) as f64;
                 if eta > 3600.0 {
-                    format!("{}:{:02}:{:02}", (eta / 3600.0) as u64, (eta % 3600.0 / 60.0) as u64, (eta % 60.0) as u64)
+                    format!(
+                        "{}:{:02}:{:02}",
+                        (eta / 3600.0) as u64,
+                        (eta % 3600.0 / 60.0) as u64,
+                        (eta % 60.0) as u64
+                    )
                 } else if eta > 60.0 {
                     format!("{}:{:02}", (eta / 60.0) as u64, (eta % 60.0) as u64)
                 } else {
@@ -101,7 +118,12 @@ impl ProgbarLogger {
                 }
             };
             let _ = write!(line, " {b}{time}{e}{}", format_time(tps));
-            visible = count.chars().count() + 1 + 20 + 1 + time.chars().count() + format_time(tps).chars().count();
+            visible = count.chars().count()
+                + 1
+                + 20
+                + 1
+                + time.chars().count()
+                + format_time(tps).chars().count();
         }
         let mut keys: Vec<(&str, f64)> = logs.iter().collect();
         keys.sort_by(|a, b| a.0.cmp(b.0));
@@ -150,7 +172,11 @@ pub fn format_value(v: f64) -> String {
         let s = format!("{v:.4e}");
         match s.split_once('e') {
             Some((m, e)) => {
-                let (sign, digits) = if let Some(d) = e.strip_prefix('-') { ('-', d) } else { ('+', e) };
+                let (sign, digits) = if let Some(d) = e.strip_prefix('-') {
+                    ('-', d)
+                } else {
+                    ('+', e)
+                };
                 format!("{m}e{sign}{digits:0>2}")
             }
             None => s,

@@ -10,8 +10,18 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_DIR: &str = "/usr/share/datasets/fashion-mnist";
 
 /// The ten class names, in label order.
-pub const CLASS_NAMES: [&str; 10] =
-    ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
+pub const CLASS_NAMES: [&str; 10] = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+];
 
 /// Images and labels of one split.
 #[derive(Clone, Debug)]
@@ -24,7 +34,8 @@ pub struct Split {
 
 /// The default directory: `$RKERAS_FASHION_MNIST` if set, else [`DEFAULT_DIR`].
 pub fn default_dir() -> PathBuf {
-    std::env::var_os("RKERAS_FASHION_MNIST").map_or_else(|| PathBuf::from(DEFAULT_DIR), PathBuf::from)
+    std::env::var_os("RKERAS_FASHION_MNIST")
+        .map_or_else(|| PathBuf::from(DEFAULT_DIR), PathBuf::from)
 }
 
 /// Loads `(train, test)` from [`default_dir`].
@@ -79,14 +90,23 @@ fn load_split(dir: &Path, prefix: &str) -> Result<Split> {
     if images.dims.len() != 3 || labels.dims.len() != 1 || images.dims[0] != labels.dims[0] {
         return Err(Error::Format {
             path: ipath,
-            message: format!("images {:?} and labels {:?} do not match", images.dims, labels.dims),
+            message: format!(
+                "images {:?} and labels {:?} do not match",
+                images.dims, labels.dims
+            ),
         });
     }
     if let Some(bad) = labels.data.iter().position(|&l| l >= 10) {
-        return Err(Error::Format { path: lpath, message: format!("label {} at index {bad} is not in 0..10", labels.data[bad]) });
+        return Err(Error::Format {
+            path: lpath,
+            message: format!("label {} at index {bad} is not in 0..10", labels.data[bad]),
+        });
     }
     let (n, h, w) = (images.dims[0], images.dims[1], images.dims[2]);
-    let x = Tensor::new(vec![n, h, w, 1], images.data.iter().map(|&v| v as f32 / 255.0).collect())?;
+    let x = Tensor::new(
+        vec![n, h, w, 1],
+        images.data.iter().map(|&v| v as f32 / 255.0).collect(),
+    )?;
     let y = Tensor::new(vec![n], labels.data.iter().map(|&v| v as f32).collect())?;
     Ok(Split { x, y })
 }
@@ -98,6 +118,9 @@ mod tests {
     fn missing_files_say_how_to_install() {
         let e = load_data_from(Path::new("/nonexistent-dir")).expect_err("missing");
         let s = e.to_string();
-        assert!(s.contains("apt-get install dataset-fashion-mnist") && s.contains("/nonexistent-dir"), "{s}");
+        assert!(
+            s.contains("apt-get install dataset-fashion-mnist") && s.contains("/nonexistent-dir"),
+            "{s}"
+        );
     }
 }

@@ -22,15 +22,27 @@ const MAX_BYTES: usize = 1 << 32;
 /// A missing or unreadable file, a bad magic number, a non-`u8` type, or a payload whose
 /// length does not match the header, each naming the file.
 pub fn read_u8(path: &Path) -> Result<IdxU8> {
-    let io = |source| Error::Io { path: path.to_path_buf(), source };
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let file = std::fs::File::open(path).map_err(io)?;
     let mut bytes = Vec::new();
     if path.extension().is_some_and(|e| e == "gz") {
-        flate2::read::GzDecoder::new(file).take(MAX_BYTES as u64 + 1024).read_to_end(&mut bytes).map_err(io)?;
+        flate2::read::GzDecoder::new(file)
+            .take(MAX_BYTES as u64 + 1024)
+            .read_to_end(&mut bytes)
+            .map_err(io)?;
     } else {
-        std::io::BufReader::new(file).take(MAX_BYTES as u64 + 1024).read_to_end(&mut bytes).map_err(io)?;
+        std::io::BufReader::new(file)
+            .take(MAX_BYTES as u64 + 1024)
+            .read_to_end(&mut bytes)
+            .map_err(io)?;
     }
-    parse_u8(&bytes).map_err(|message| Error::Format { path: path.to_path_buf(), message })
+    parse_u8(&bytes).map_err(|message| Error::Format {
+        path: path.to_path_buf(),
+        message,
+    })
 }
 
 /// Parses IDX bytes of `u8` values.
@@ -42,7 +54,10 @@ pub fn parse_u8(bytes: &[u8]) -> std::result::Result<IdxU8, String> {
         return Err("not an IDX file (bad magic number)".into());
     }
     if bytes[2] != 0x08 {
-        return Err(format!("IDX type 0x{:02x} is not unsigned byte (0x08)", bytes[2]));
+        return Err(format!(
+            "IDX type 0x{:02x} is not unsigned byte (0x08)",
+            bytes[2]
+        ));
     }
     let nd = bytes[3] as usize;
     let header = 4 + 4 * nd;
@@ -50,16 +65,32 @@ pub fn parse_u8(bytes: &[u8]) -> std::result::Result<IdxU8, String> {
         return Err("truncated IDX header".into());
     }
     let dims: Vec<usize> = (0..nd)
-        .map(|i| u32::from_be_bytes([bytes[4 + 4 * i], bytes[5 + 4 * i], bytes[6 + 4 * i], bytes[7 + 4 * i]]) as usize)
+        .map(|i| {
+            u32::from_be_bytes([
+                bytes[4 + 4 * i],
+                bytes[5 + 4 * i],
+                bytes[6 + 4 * i],
+                bytes[7 + 4 * i],
+            ]) as usize
+        })
         .collect();
-    let n = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).filter(|&n| n <= MAX_BYTES);
+    let n = dims
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .filter(|&n| n <= MAX_BYTES);
     let Some(n) = n else {
         return Err(format!("IDX dimensions {dims:?} are too large"));
     };
     if bytes.len() - header != n {
-        return Err(format!("IDX payload has {} bytes, the header {dims:?} announces {n}", bytes.len() - header));
+        return Err(format!(
+            "IDX payload has {} bytes, the header {dims:?} announces {n}",
+            bytes.len() - header
+        ));
     }
-    Ok(IdxU8 { dims, data: bytes[header..].to_vec() })
+    Ok(IdxU8 {
+        dims,
+        data: bytes[header..].to_vec(),
+    })
 }
 
 #[cfg(test)]

@@ -24,11 +24,19 @@ pub fn generate(n: usize, size: usize, seed: u64) -> (Tensor, Tensor) {
         let class = i % CLASS_NAMES.len();
         y[i] = class as f32;
         let img = &mut x[i * per..(i + 1) * per];
-        let bg = [rng.uniform() * 0.4, rng.uniform() * 0.4, rng.uniform() * 0.4];
+        let bg = [
+            rng.uniform() * 0.4,
+            rng.uniform() * 0.4,
+            rng.uniform() * 0.4,
+        ];
         for (j, v) in img.iter_mut().enumerate() {
             *v = (bg[j % 3] + 0.1 * rng.uniform()).min(1.0);
         }
-        let color = [0.5 + 0.5 * rng.uniform(), 0.5 + 0.5 * rng.uniform(), 0.5 + 0.5 * rng.uniform()];
+        let color = [
+            0.5 + 0.5 * rng.uniform(),
+            0.5 + 0.5 * rng.uniform(),
+            0.5 + 0.5 * rng.uniform(),
+        ];
         let r = s * (0.18 + 0.14 * rng.uniform());
         let cx = r + (s - 2.0 * r) * rng.uniform();
         let cy = r + (s - 2.0 * r) * rng.uniform();
@@ -39,7 +47,11 @@ pub fn generate(n: usize, size: usize, seed: u64) -> (Tensor, Tensor) {
                     0 => dx * dx + dy * dy <= r * r,
                     1 => dx.abs() <= r * 0.8 && dy.abs() <= r * 0.8,
                     2 => dy <= r * 0.8 && dy >= -r && dx.abs() <= (dy + r) * 0.55,
-                    _ => (dx.abs() <= r * 0.25 || dy.abs() <= r * 0.25) && dx.abs() <= r && dy.abs() <= r,
+                    _ => {
+                        (dx.abs() <= r * 0.25 || dy.abs() <= r * 0.25)
+                            && dx.abs() <= r
+                            && dy.abs() <= r
+                    }
                 };
                 if inside {
                     let o = (py * size + px) * 3;
@@ -57,7 +69,8 @@ pub fn generate(n: usize, size: usize, seed: u64) -> (Tensor, Tensor) {
         xs[dst * per..(dst + 1) * per].copy_from_slice(&x[src * per..(src + 1) * per]);
         ys[dst] = y[src];
     }
-    let x = Tensor::new(vec![n, size, size, 3], xs).unwrap_or_else(|_| Tensor::zeros(vec![0, size, size, 3]));
+    let x = Tensor::new(vec![n, size, size, 3], xs)
+        .unwrap_or_else(|_| Tensor::zeros(vec![0, size, size, 3]));
     let y = Tensor::new(vec![n], ys).unwrap_or_else(|_| Tensor::zeros(vec![0]));
     (x, y)
 }

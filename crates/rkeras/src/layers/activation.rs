@@ -26,7 +26,12 @@ pub struct Activation {
 impl Activation {
     /// An activation layer by Keras name.
     pub fn new(activation: &str) -> Self {
-        Activation { base: LayerBase::default(), name: activation.into(), act: Act::Linear, last: 1 }
+        Activation {
+            base: LayerBase::default(),
+            name: activation.into(),
+            act: Act::Linear,
+            last: 1,
+        }
     }
 }
 common_builders!(Activation);
@@ -42,7 +47,8 @@ impl Layer for Activation {
         &mut self.base
     }
     fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
-        self.act = activations::parse(&self.name).map_err(|e| Error::arg("activation", self.base.label(), e.to_string()))?;
+        self.act = activations::parse(&self.name)
+            .map_err(|e| Error::arg("activation", self.base.label(), e.to_string()))?;
         self.last = input_shape.last().copied().unwrap_or(1).max(1);
         Ok(input_shape.to_vec())
     }
@@ -50,7 +56,14 @@ impl Layer for Activation {
         y.copy_from_slice(x);
         activation::forward_inplace(self.act, y, self.last);
     }
-    fn backward(&mut self, x: &[f32], y: &[f32], dy: &mut [f32], dx: Option<&mut [f32]>, ctx: Backward) {
+    fn backward(
+        &mut self,
+        x: &[f32],
+        y: &[f32],
+        dy: &mut [f32],
+        dx: Option<&mut [f32]>,
+        ctx: Backward,
+    ) {
         if !ctx.skip_activation {
             activation::backward_inplace(self.act, Some(x), y, dy, self.last);
         }
@@ -62,7 +75,9 @@ impl Layer for Activation {
         Some(self.act)
     }
     fn config(&self) -> Map<String, Value> {
-        let n = activations::parse(&self.name).map(activations::name).unwrap_or("linear");
+        let n = activations::parse(&self.name)
+            .map(activations::name)
+            .unwrap_or("linear");
         match json!({ "activation": n }) {
             Value::Object(m) => m,
             _ => Map::new(),

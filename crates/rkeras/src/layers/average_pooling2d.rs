@@ -61,7 +61,13 @@ impl Layer for AveragePooling2D {
         &mut self.base
     }
     fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
-        let g = pool_geom(self.base.label(), self.pool_size, self.strides, &self.padding, input_shape)?;
+        let g = pool_geom(
+            self.base.label(),
+            self.pool_size,
+            self.strides,
+            &self.padding,
+            input_shape,
+        )?;
         self.geom = Some(g);
         Ok(vec![g.oh, g.ow, g.c])
     }
@@ -70,7 +76,14 @@ impl Layer for AveragePooling2D {
             pool2d::avg_forward(&g, n, x, y);
         }
     }
-    fn backward(&mut self, _x: &[f32], _y: &[f32], dy: &mut [f32], dx: Option<&mut [f32]>, ctx: Backward) {
+    fn backward(
+        &mut self,
+        _x: &[f32],
+        _y: &[f32],
+        dy: &mut [f32],
+        dx: Option<&mut [f32]>,
+        ctx: Backward,
+    ) {
         if let (Some(g), Some(dx)) = (self.geom, dx) {
             pool2d::avg_backward(&g, ctx.n, dy, dx);
         }
@@ -87,8 +100,23 @@ mod tests {
 
     #[test]
     fn gradients_and_shapes() {
-        assert_eq!(check_layer(Box::new(AveragePooling2D::new(2)), &[4, 5, 2]), vec![2, 2, 2]);
-        assert_eq!(check_layer(Box::new(AveragePooling2D::new(2).padding("same")), &[3, 3, 1]), vec![2, 2, 1]);
-        assert_eq!(check_layer(Box::new(AveragePooling2D::new((2, 3)).strides(1)), &[4, 4, 1]), vec![3, 2, 1]);
+        assert_eq!(
+            check_layer(Box::new(AveragePooling2D::new(2)), &[4, 5, 2]),
+            vec![2, 2, 2]
+        );
+        assert_eq!(
+            check_layer(
+                Box::new(AveragePooling2D::new(2).padding("same")),
+                &[3, 3, 1]
+            ),
+            vec![2, 2, 1]
+        );
+        assert_eq!(
+            check_layer(
+                Box::new(AveragePooling2D::new((2, 3)).strides(1)),
+                &[4, 4, 1]
+            ),
+            vec![3, 2, 1]
+        );
     }
 }

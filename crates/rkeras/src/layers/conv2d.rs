@@ -1,7 +1,9 @@
 //! `Conv2D`: 2-D convolution over NHWC inputs with an HWIO kernel, optional bias and a fused
 //! activation.
 
-use super::{check_pair, common_builders, parse_padding, rank_error, Backward, Layer, LayerBase, Mode, Param};
+use super::{
+    check_pair, common_builders, parse_padding, rank_error, Backward, Layer, LayerBase, Mode, Param,
+};
 use crate::activations;
 use crate::error::{Error, Result};
 use crate::init::Initializer;
@@ -120,29 +122,45 @@ impl Layer for Conv2D {
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
         let name = self.base.label().to_string();
         if self.filters == 0 {
-            return Err(Error::arg("filters", &name, "expected a positive integer, received 0"));
+            return Err(Error::arg(
+                "filters",
+                &name,
+                "expected a positive integer, received 0",
+            ));
         }
         check_pair("kernel_size", self.kernel_size, &name)?;
         check_pair("strides", self.strides, &name)?;
         check_pair("dilation_rate", self.dilation_rate, &name)?;
         let padding = parse_padding(&self.padding, &name)?;
-        self.act = activations::parse(&self.activation).map_err(|e| Error::arg("activation", &name, e.to_string()))?;
+        self.act = activations::parse(&self.activation)
+            .map_err(|e| Error::arg("activation", &name, e.to_string()))?;
         let kinit = Initializer::from_name(&self.kernel_initializer)
             .map_err(|e| Error::arg("kernel_initializer", &name, e.to_string()))?;
         let binit = Initializer::from_name(&self.bias_initializer)
             .map_err(|e| Error::arg("bias_initializer", &name, e.to_string()))?;
         let &[h, w, c] = input_shape else {
-            return Err(rank_error(&name, "ndim=4 (batch, height, width, channels)", input_shape));
+            return Err(rank_error(
+                &name,
+                "ndim=4 (batch, height, width, channels)",
+                input_shape,
+            ));
         };
-        let geom = Conv2dGeom::new((h, w, c), self.kernel_size, self.filters, self.strides, self.dilation_rate, padding)
-            .ok_or_else(|| Error::IncompatibleShape {
-                layer: name.clone(),
-                expected: format!(
-                    "a spatial size of at least the kernel size {:?} (dilated) with padding \"{}\"",
-                    self.kernel_size, self.padding
-                ),
-                received: crate::shape::batch_shape_str(input_shape),
-            })?;
+        let geom = Conv2dGeom::new(
+            (h, w, c),
+            self.kernel_size,
+            self.filters,
+            self.strides,
+            self.dilation_rate,
+            padding,
+        )
+        .ok_or_else(|| Error::IncompatibleShape {
+            layer: name.clone(),
+            expected: format!(
+                "a spatial size of at least the kernel size {:?} (dilated) with padding \"{}\"",
+                self.kernel_size, self.padding
+            ),
+            received: crate::shape::batch_shape_str(input_shape),
+        })?;
         let kshape = vec![self.kernel_size.0, self.kernel_size.1, c, self.filters];
         let mut kernel = vec![0.0; geom.kernel_len()];
         kinit.fill(&kshape, &mut kernel, rng);
@@ -183,15 +201,36 @@ impl Layer for Conv2D {
         }
     }
 
-    fn backward(&mut self, x: &[f32], y: &[f32], dy: &mut [f32], dx: Option<&mut [f32]>, ctx: Backward) {
+    fn backward(
+        &mut self,
+        x: &[f32],
+        y: &[f32],
+        dy: &mut [f32],
+        dx: Option<&mut [f32]>,
+        ctx: Backward,
+    ) {
         let Some(g) = self.geom else { return };
         if !ctx.skip_activation {
-            let pre = self.act.backward_needs_input().then(|| &self.preact[..y.len()]);
+            let pre = self
+                .act
+                .backward_needs_input()
+                .then(|| &self.preact[..y.len()]);
             activation::backward_inplace(self.act, pre, y, dy, g.cout);
         }
         let (kp, rest) = self.params.split_at_mut(1);
         let db = rest.first_mut().map(|b| &mut b.grad[..]);
-        conv2d::backward(&g, ctx.n, x, &kp[0].value, dy, dx, &mut kp[0].grad, db, &mut self.partials, &self.scratch);
+        conv2d::backward(
+            &g,
+            ctx.n,
+            x,
+            &kp[0].value,
+            dy,
+            dx,
+            &mut kp[0].grad,
+            db,
+            &mut self.partials,
+            &self.scratch,
+        );
     }
 
     fn params(&self) -> &[Param] {
@@ -205,8 +244,11 @@ impl Layer for Conv2D {
     }
 
     fn config(&self) -> Map<String, Value> {
-        let act_name = activations::parse(&self.activation).map(activations::name).unwrap_or("linear");
-        let kinit = Initializer::from_name(&self.kernel_initializer).unwrap_or(Initializer::GlorotUniform);
+        let act_name = activations::parse(&self.activation)
+            .map(activations::name)
+            .unwrap_or("linear");
+        let kinit =
+            Initializer::from_name(&self.kernel_initializer).unwrap_or(Initializer::GlorotUniform);
         let binit = Initializer::from_name(&self.bias_initializer).unwrap_or(Initializer::Zeros);
         let v = json!({
             "filters": self.filters,
@@ -240,8 +282,17 @@ mod tests {
 
     #[test]
     fn gradients_valid_same_strided_and_activations() {
-        for (pad, s, act) in [("valid", 1, "linear"), ("same", 2, "tanh"), ("same", 1, "elu"), ("valid", 2, "gelu")] {
-            let l = Conv2D::new(3, (3, 2)).padding(pad).strides(s).activation(act).bias_initializer("random_uniform");
+        for (pad, s, act) in [
+            ("valid", 1, "linear"),
+            ("same", 2, "tanh"),
+            ("same", 1, "elu"),
+            ("valid", 2, "gelu"),
+        ] {
+            let l = Conv2D::new(3, (3, 2))
+                .padding(pad)
+                .strides(s)
+                .activation(act)
+                .bias_initializer("random_uniform");
             check_layer(Box::new(l), &[5, 6, 2]);
         }
     }
@@ -252,13 +303,29 @@ mod tests {
         let mut l = Conv2D::new(4, 3).name("c");
         let e = l.build(&[10], &mut rng).expect_err("rank");
         assert!(e.to_string().contains("expected ndim=4"), "{e}");
-        let e = Conv2D::new(4, 5).name("c").build(&[3, 3, 1], &mut rng).expect_err("small");
+        let e = Conv2D::new(4, 5)
+            .name("c")
+            .build(&[3, 3, 1], &mut rng)
+            .expect_err("small");
         assert!(e.to_string().contains("\"c\""), "{e}");
-        let e = Conv2D::new(4, 3).activation("relux").name("c").build(&[8, 8, 1], &mut rng).expect_err("act");
-        assert!(e.to_string().contains("relux") && e.to_string().contains("relu, "), "{e}");
+        let e = Conv2D::new(4, 3)
+            .activation("relux")
+            .name("c")
+            .build(&[8, 8, 1], &mut rng)
+            .expect_err("act");
+        assert!(
+            e.to_string().contains("relux") && e.to_string().contains("relu, "),
+            "{e}"
+        );
         assert!(Conv2D::new(0, 3).build(&[8, 8, 1], &mut rng).is_err());
-        assert!(Conv2D::new(2, 3).padding("full").build(&[8, 8, 1], &mut rng).is_err());
-        assert!(Conv2D::new(2, 3).strides(0).build(&[8, 8, 1], &mut rng).is_err());
+        assert!(Conv2D::new(2, 3)
+            .padding("full")
+            .build(&[8, 8, 1], &mut rng)
+            .is_err());
+        assert!(Conv2D::new(2, 3)
+            .strides(0)
+            .build(&[8, 8, 1], &mut rng)
+            .is_err());
     }
 
     #[test]
@@ -266,6 +333,9 @@ mod tests {
         let c = Conv2D::new(32, 3).activation("relu").config();
         assert_eq!(c["kernel_size"], json!([3, 3]));
         assert_eq!(c["activation"], json!("relu"));
-        assert_eq!(c["kernel_initializer"]["class_name"], json!("GlorotUniform"));
+        assert_eq!(
+            c["kernel_initializer"]["class_name"],
+            json!("GlorotUniform")
+        );
     }
 }

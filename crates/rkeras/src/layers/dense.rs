@@ -91,9 +91,14 @@ impl Layer for Dense {
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
         let name = self.base.label().to_string();
         if self.units == 0 {
-            return Err(Error::arg("units", &name, "expected a positive integer, received 0"));
+            return Err(Error::arg(
+                "units",
+                &name,
+                "expected a positive integer, received 0",
+            ));
         }
-        self.act = activations::parse(&self.activation).map_err(|e| Error::arg("activation", &name, e.to_string()))?;
+        self.act = activations::parse(&self.activation)
+            .map_err(|e| Error::arg("activation", &name, e.to_string()))?;
         let kinit = Initializer::from_name(&self.kernel_initializer)
             .map_err(|e| Error::arg("kernel_initializer", &name, e.to_string()))?;
         let binit = Initializer::from_name(&self.bias_initializer)
@@ -102,7 +107,11 @@ impl Layer for Dense {
             return Err(super::rank_error(&name, "min_ndim=2", input_shape));
         };
         if last == 0 {
-            return Err(super::rank_error(&name, "a non-empty last axis", input_shape));
+            return Err(super::rank_error(
+                &name,
+                "a non-empty last axis",
+                input_shape,
+            ));
         }
         self.input_dim = last;
         let mut k = vec![0.0; last * self.units];
@@ -130,7 +139,15 @@ impl Layer for Dense {
     fn forward(&mut self, x: &[f32], y: &mut [f32], _n: usize, _mode: Mode) {
         let (k, u) = (self.input_dim, self.units);
         let rows = x.len() / k.max(1);
-        par_sgemm(rows, u, k, MatRef::row_major(x, k), MatRef::row_major(&self.params[0].value, u), y, false);
+        par_sgemm(
+            rows,
+            u,
+            k,
+            MatRef::row_major(x, k),
+            MatRef::row_major(&self.params[0].value, u),
+            y,
+            false,
+        );
         let bias = self.params.get(1).map(|p| &p.value[..]);
         if self.act.backward_needs_input() {
             if self.preact.len() < y.len() {
@@ -143,26 +160,54 @@ impl Layer for Dense {
             activation::forward_inplace(self.act, y, u);
         } else {
             let act = self.act;
-            for_each_chunk_mut(y, (ELEMWISE_CHUNK / u).max(1) * u, |_, c| epilogue(c, bias, act, u));
+            for_each_chunk_mut(y, (ELEMWISE_CHUNK / u).max(1) * u, |_, c| {
+                epilogue(c, bias, act, u)
+            });
         }
     }
 
-    fn backward(&mut self, x: &[f32], y: &[f32], dy: &mut [f32], dx: Option<&mut [f32]>, ctx: Backward) {
+    fn backward(
+        &mut self,
+        x: &[f32],
+        y: &[f32],
+        dy: &mut [f32],
+        dx: Option<&mut [f32]>,
+        ctx: Backward,
+    ) {
         let (k, u) = (self.input_dim, self.units);
         let rows = x.len() / k.max(1);
         if !ctx.skip_activation {
-            let pre = self.act.backward_needs_input().then(|| &self.preact[..y.len()]);
+            let pre = self
+                .act
+                .backward_needs_input()
+                .then(|| &self.preact[..y.len()]);
             activation::backward_inplace(self.act, pre, y, dy, u);
         }
         let (kp, rest) = self.params.split_at_mut(1);
         // dW (k x u) += x^T (k x rows) . dy (rows x u)
-        par_sgemm(k, u, rows, MatRef::row_major_t(x, k), MatRef::row_major(dy, u), &mut kp[0].grad, true);
+        par_sgemm(
+            k,
+            u,
+            rows,
+            MatRef::row_major_t(x, k),
+            MatRef::row_major(dy, u),
+            &mut kp[0].grad,
+            true,
+        );
         if let Some(b) = rest.first_mut() {
             reduce::add_col_sums(dy, &mut b.grad);
         }
         if let Some(dx) = dx {
             // dx (rows x k) = dy (rows x u) . W^T (u x k)
-            par_sgemm(rows, k, u, MatRef::row_major(dy, u), MatRef::row_major_t(&kp[0].value, u), dx, false);
+            par_sgemm(
+                rows,
+                k,
+                u,
+                MatRef::row_major(dy, u),
+                MatRef::row_major_t(&kp[0].value, u),
+                dx,
+                false,
+            );
         }
     }
 
@@ -177,8 +222,11 @@ impl Layer for Dense {
     }
 
     fn config(&self) -> Map<String, Value> {
-        let act_name = activations::parse(&self.activation).map(activations::name).unwrap_or("linear");
-        let kinit = Initializer::from_name(&self.kernel_initializer).unwrap_or(Initializer::GlorotUniform);
+        let act_name = activations::parse(&self.activation)
+            .map(activations::name)
+            .unwrap_or("linear");
+        let kinit =
+            Initializer::from_name(&self.kernel_initializer).unwrap_or(Initializer::GlorotUniform);
         let binit = Initializer::from_name(&self.bias_initializer).unwrap_or(Initializer::Zeros);
         match json!({
             "units": self.units,
@@ -206,7 +254,9 @@ mod tests {
     #[test]
     fn gradients_for_every_activation() {
         for act in crate::activations::known() {
-            let l = Dense::new(4).activation(act).bias_initializer("random_uniform");
+            let l = Dense::new(4)
+                .activation(act)
+                .bias_initializer("random_uniform");
             check_layer(Box::new(l), &[5]);
         }
         // Rank-3 input: applied on the last axis.
@@ -217,7 +267,11 @@ mod tests {
     fn bad_arguments_are_errors() {
         let mut rng = Rng::new(0);
         assert!(Dense::new(0).build(&[4], &mut rng).is_err());
-        let e = Dense::new(2).activation("nope").name("d").build(&[4], &mut rng).expect_err("act");
+        let e = Dense::new(2)
+            .activation("nope")
+            .name("d")
+            .build(&[4], &mut rng)
+            .expect_err("act");
         assert!(e.to_string().contains("\"d\""));
     }
 }

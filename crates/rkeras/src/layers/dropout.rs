@@ -28,7 +28,14 @@ pub struct Dropout {
 impl Dropout {
     /// Dropout with a drop probability `rate` in `[0, 1)`.
     pub fn new(rate: f32) -> Self {
-        Dropout { base: LayerBase::default(), rate, seed: None, rng: Rng::new(0), mask: Vec::new(), len: 0 }
+        Dropout {
+            base: LayerBase::default(),
+            rate,
+            seed: None,
+            rng: Rng::new(0),
+            mask: Vec::new(),
+            len: 0,
+        }
     }
     /// Fixes the layer's own random seed (default: derived from the model's seed).
     pub fn seed(mut self, seed: u64) -> Self {
@@ -53,7 +60,10 @@ impl Layer for Dropout {
             return Err(Error::arg(
                 "rate",
                 self.base.label(),
-                format!("expected a float in the range [0, 1), received {}", self.rate),
+                format!(
+                    "expected a float in the range [0, 1), received {}",
+                    self.rate
+                ),
             ));
         }
         self.rng = match self.seed {
@@ -76,11 +86,22 @@ impl Layer for Dropout {
         let keep = 1.0 / (1.0 - self.rate);
         let mask = &mut self.mask[..x.len()];
         for m in mask.iter_mut() {
-            *m = if self.rng.uniform() >= self.rate { keep } else { 0.0 };
+            *m = if self.rng.uniform() >= self.rate {
+                keep
+            } else {
+                0.0
+            };
         }
         elementwise::mul_into(x, mask, y);
     }
-    fn backward(&mut self, _x: &[f32], _y: &[f32], dy: &mut [f32], dx: Option<&mut [f32]>, _ctx: Backward) {
+    fn backward(
+        &mut self,
+        _x: &[f32],
+        _y: &[f32],
+        dy: &mut [f32],
+        dx: Option<&mut [f32]>,
+        _ctx: Backward,
+    ) {
         if let Some(dx) = dx {
             if self.rate == 0.0 {
                 dx.copy_from_slice(dy);
@@ -114,7 +135,16 @@ mod tests {
         assert!(y.iter().all(|v| *v == 0.0 || *v == 2.0));
         let mut dy = vec![1.0f32; 1000];
         let mut dx = vec![0.0; 1000];
-        d.backward(&x, &y, &mut dy, Some(&mut dx), Backward { n: 1, skip_activation: false });
+        d.backward(
+            &x,
+            &y,
+            &mut dy,
+            Some(&mut dx),
+            Backward {
+                n: 1,
+                skip_activation: false,
+            },
+        );
         assert_eq!(dx, y);
         d.forward(&x, &mut y, 1, Mode::Infer);
         assert_eq!(y, x);
@@ -123,8 +153,14 @@ mod tests {
     #[test]
     fn rate_outside_range_is_an_error() {
         for r in [1.0, -0.1, 1.5, f32::NAN] {
-            let e = Dropout::new(r).name("drop").build(&[4], &mut Rng::new(0)).expect_err("rate");
-            assert!(e.to_string().contains("rate") && e.to_string().contains("\"drop\""), "{e}");
+            let e = Dropout::new(r)
+                .name("drop")
+                .build(&[4], &mut Rng::new(0))
+                .expect_err("rate");
+            assert!(
+                e.to_string().contains("rate") && e.to_string().contains("\"drop\""),
+                "{e}"
+            );
         }
     }
 }

@@ -43,7 +43,14 @@ impl Layer for Flatten {
     fn forward(&mut self, x: &[f32], y: &mut [f32], _n: usize, _mode: Mode) {
         y.copy_from_slice(x);
     }
-    fn backward(&mut self, _x: &[f32], _y: &[f32], dy: &mut [f32], dx: Option<&mut [f32]>, _ctx: Backward) {
+    fn backward(
+        &mut self,
+        _x: &[f32],
+        _y: &[f32],
+        dy: &mut [f32],
+        dx: Option<&mut [f32]>,
+        _ctx: Backward,
+    ) {
         if let Some(dx) = dx {
             dx.copy_from_slice(dy);
         }

@@ -25,7 +25,13 @@ impl InputLayer {
     /// An input of per-sample `shape` (no batch axis).
     pub fn new(shape: impl IntoShape) -> Self {
         let shape = shape.into_shape();
-        InputLayer { base: LayerBase { input_shape: Some(shape.clone()), ..LayerBase::default() }, shape }
+        InputLayer {
+            base: LayerBase {
+                input_shape: Some(shape.clone()),
+                ..LayerBase::default()
+            },
+            shape,
+        }
     }
     /// The declared shape.
     pub fn shape(&self) -> &[usize] {
@@ -50,7 +56,14 @@ impl Layer for InputLayer {
     fn forward(&mut self, x: &[f32], y: &mut [f32], _n: usize, _mode: Mode) {
         y.copy_from_slice(x);
     }
-    fn backward(&mut self, _x: &[f32], _y: &[f32], dy: &mut [f32], dx: Option<&mut [f32]>, _ctx: Backward) {
+    fn backward(
+        &mut self,
+        _x: &[f32],
+        _y: &[f32],
+        dy: &mut [f32],
+        dx: Option<&mut [f32]>,
+        _ctx: Backward,
+    ) {
         if let Some(dx) = dx {
             dx.copy_from_slice(dy);
         }
@@ -58,7 +71,8 @@ impl Layer for InputLayer {
     fn config(&self) -> Map<String, Value> {
         let mut batch: Vec<Value> = vec![Value::Null];
         batch.extend(self.shape.iter().map(|d| json!(d)));
-        match json!({"batch_shape": batch, "dtype": "float32", "sparse": false, "ragged": false, "optional": false}) {
+        match json!({"batch_shape": batch, "dtype": "float32", "sparse": false, "ragged": false, "optional": false})
+        {
             Value::Object(m) => m,
             _ => Map::new(),
         }

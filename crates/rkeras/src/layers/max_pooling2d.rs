@@ -1,6 +1,8 @@
 //! `MaxPooling2D`: maximum over windows, with the winners stored for the backward pass.
 
-use super::{check_pair, common_builders, parse_padding, rank_error, Backward, Layer, LayerBase, Mode};
+use super::{
+    check_pair, common_builders, parse_padding, rank_error, Backward, Layer, LayerBase, Mode,
+};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use crate::shape::IntoPair;
@@ -64,16 +66,26 @@ pub(crate) fn pool_geom(
     check_pair("strides", strides, name)?;
     let pad = parse_padding(padding, name)?;
     let &[h, w, c] = input_shape else {
-        return Err(rank_error(name, "ndim=4 (batch, height, width, channels)", input_shape));
+        return Err(rank_error(
+            name,
+            "ndim=4 (batch, height, width, channels)",
+            input_shape,
+        ));
     };
     Pool2dGeom::new((h, w, c), pool, strides, pad).ok_or_else(|| Error::IncompatibleShape {
         layer: name.into(),
-        expected: format!("a spatial size of at least the pool size {pool:?} with padding \"{padding}\""),
+        expected: format!(
+            "a spatial size of at least the pool size {pool:?} with padding \"{padding}\""
+        ),
         received: crate::shape::batch_shape_str(input_shape),
     })
 }
 
-pub(crate) fn pool_config(pool: (usize, usize), strides: Option<(usize, usize)>, padding: &str) -> Map<String, Value> {
+pub(crate) fn pool_config(
+    pool: (usize, usize),
+    strides: Option<(usize, usize)>,
+    padding: &str,
+) -> Map<String, Value> {
     let s = strides.unwrap_or(pool);
     match json!({
         "pool_size": [pool.0, pool.1],
@@ -97,7 +109,13 @@ impl Layer for MaxPooling2D {
         &mut self.base
     }
     fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
-        let g = pool_geom(self.base.label(), self.pool_size, self.strides, &self.padding, input_shape)?;
+        let g = pool_geom(
+            self.base.label(),
+            self.pool_size,
+            self.strides,
+            &self.padding,
+            input_shape,
+        )?;
         self.geom = Some(g);
         Ok(vec![g.oh, g.ow, g.c])
     }
@@ -113,7 +131,14 @@ impl Layer for MaxPooling2D {
             pool2d::max_forward(&g, n, x, y, &mut self.argmax);
         }
     }
-    fn backward(&mut self, _x: &[f32], _y: &[f32], dy: &mut [f32], dx: Option<&mut [f32]>, ctx: Backward) {
+    fn backward(
+        &mut self,
+        _x: &[f32],
+        _y: &[f32],
+        dy: &mut [f32],
+        dx: Option<&mut [f32]>,
+        ctx: Backward,
+    ) {
         if let (Some(g), Some(dx)) = (self.geom, dx) {
             pool2d::max_backward(&g, ctx.n, dy, &self.argmax, dx);
         }
@@ -130,11 +155,24 @@ mod tests {
 
     #[test]
     fn gradients_and_shapes() {
-        assert_eq!(check_layer(Box::new(MaxPooling2D::new(2)), &[5, 4, 2]), vec![2, 2, 2]);
-        assert_eq!(check_layer(Box::new(MaxPooling2D::new(3).strides(2).padding("same")), &[5, 5, 1]), vec![3, 3, 1]);
+        assert_eq!(
+            check_layer(Box::new(MaxPooling2D::new(2)), &[5, 4, 2]),
+            vec![2, 2, 2]
+        );
+        assert_eq!(
+            check_layer(
+                Box::new(MaxPooling2D::new(3).strides(2).padding("same")),
+                &[5, 5, 1]
+            ),
+            vec![3, 3, 1]
+        );
         let c = MaxPooling2D::new(2).config();
         assert_eq!(c["strides"], json!([2, 2]));
-        assert!(MaxPooling2D::new(3).build(&[2, 2, 1], &mut Rng::new(0)).is_err());
-        assert!(MaxPooling2D::new(0).build(&[4, 4, 1], &mut Rng::new(0)).is_err());
+        assert!(MaxPooling2D::new(3)
+            .build(&[2, 2, 1], &mut Rng::new(0))
+            .is_err());
+        assert!(MaxPooling2D::new(0)
+            .build(&[4, 4, 1], &mut Rng::new(0))
+            .is_err());
     }
 }

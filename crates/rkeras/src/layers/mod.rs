@@ -58,7 +58,13 @@ pub struct Param {
 impl Param {
     pub(crate) fn new(name: &'static str, shape: Vec<usize>, value: Vec<f32>) -> Self {
         let n = value.len();
-        Param { name, shape, value, grad: vec![0.0; n], trainable: true }
+        Param {
+            name,
+            shape,
+            value,
+            grad: vec![0.0; n],
+            trainable: true,
+        }
     }
 }
 
@@ -94,7 +100,14 @@ pub trait Layer: Send + std::fmt::Debug {
     fn forward(&mut self, x: &[f32], y: &mut [f32], n: usize, mode: Mode);
     /// Given `dy` (overwritten freely), writes `dx` when asked and accumulates parameter
     /// gradients. Called after a `Mode::Train` forward of the same batch.
-    fn backward(&mut self, x: &[f32], y: &[f32], dy: &mut [f32], dx: Option<&mut [f32]>, ctx: Backward);
+    fn backward(
+        &mut self,
+        x: &[f32],
+        y: &[f32],
+        dy: &mut [f32],
+        dx: Option<&mut [f32]>,
+        ctx: Backward,
+    );
     /// Weights (empty for weightless layers).
     fn params(&self) -> &[Param] {
         &[]
@@ -128,7 +141,11 @@ pub struct LayerBase {
 
 impl Default for LayerBase {
     fn default() -> Self {
-        LayerBase { name: None, input_shape: None, trainable: true }
+        LayerBase {
+            name: None,
+            input_shape: None,
+            trainable: true,
+        }
     }
 }
 
@@ -160,7 +177,10 @@ pub fn snake_case(class: &str) -> String {
     // (.)([A-Z][a-z]+) -> \1_\2
     let mut a = String::new();
     for i in 0..c.len() {
-        if i > 0 && c[i].is_ascii_uppercase() && c.get(i + 1).is_some_and(|n| n.is_ascii_lowercase()) {
+        if i > 0
+            && c[i].is_ascii_uppercase()
+            && c.get(i + 1).is_some_and(|n| n.is_ascii_lowercase())
+        {
             a.push('_');
         }
         a.push(c[i]);
@@ -187,7 +207,11 @@ pub fn unique_name(prefix: &str) -> String {
     UIDS.with(|u| {
         let mut u = u.borrow_mut();
         let k = u.entry(prefix.to_string()).or_insert(0);
-        let name = if *k == 0 { prefix.to_string() } else { format!("{prefix}_{k}") };
+        let name = if *k == 0 {
+            prefix.to_string()
+        } else {
+            format!("{prefix}_{k}")
+        };
         *k += 1;
         name
     })
@@ -232,14 +256,22 @@ pub(crate) fn parse_padding(p: &str, layer: &str) -> Result<rkeras_kernels::Padd
     match p.to_ascii_lowercase().as_str() {
         "valid" => Ok(rkeras_kernels::Padding::Valid),
         "same" => Ok(rkeras_kernels::Padding::Same),
-        _ => Err(crate::Error::arg("padding", layer, format!("expected \"valid\" or \"same\", received \"{p}\""))),
+        _ => Err(crate::Error::arg(
+            "padding",
+            layer,
+            format!("expected \"valid\" or \"same\", received \"{p}\""),
+        )),
     }
 }
 
 /// Checks a 2-D size argument is positive.
 pub(crate) fn check_pair(arg: &str, (a, b): (usize, usize), layer: &str) -> Result<()> {
     if a == 0 || b == 0 {
-        return Err(crate::Error::arg(arg, layer, format!("expected positive integers, received ({a}, {b})")));
+        return Err(crate::Error::arg(
+            arg,
+            layer,
+            format!("expected positive integers, received ({a}, {b})"),
+        ));
     }
     Ok(())
 }
@@ -263,7 +295,10 @@ mod tests {
         assert_eq!(snake_case("BatchNormalization"), "batch_normalization");
         assert_eq!(snake_case("InputLayer"), "input_layer");
         assert_eq!(snake_case("Dense"), "dense");
-        assert_eq!(snake_case("GlobalAveragePooling2D"), "global_average_pooling2d");
+        assert_eq!(
+            snake_case("GlobalAveragePooling2D"),
+            "global_average_pooling2d"
+        );
     }
     #[test]
     fn unique_names_count_per_prefix() {

@@ -47,7 +47,16 @@ pub fn check_layer(mut layer: Box<dyn Layer>, input_shape: &[usize]) -> Vec<usiz
     for p in layer.params_mut() {
         p.grad.fill(0.0);
     }
-    layer.backward(&x, &y, &mut dy, Some(&mut dx), Backward { n, skip_activation: false });
+    layer.backward(
+        &x,
+        &y,
+        &mut dy,
+        Some(&mut dx),
+        Backward {
+            n,
+            skip_activation: false,
+        },
+    );
     let (mut checked, mut skipped) = (0, 0);
     let step_x = (n * il / 60).max(1);
     for i in (0..n * il).step_by(step_x) {
@@ -60,7 +69,12 @@ pub fn check_layer(mut layer: Box<dyn Layer>, input_shape: &[usize]) -> Vec<usiz
         });
         match got {
             Some(num) => {
-                assert!(close(dx[i] as f64, num), "{}: d/dx[{i}] analytic {} vs numeric {num}", layer.class_name(), dx[i]);
+                assert!(
+                    close(dx[i] as f64, num),
+                    "{}: d/dx[{i}] analytic {} vs numeric {num}",
+                    layer.class_name(),
+                    dx[i]
+                );
                 checked += 1;
             }
             None => skipped += 1,
@@ -80,14 +94,22 @@ pub fn check_layer(mut layer: Box<dyn Layer>, input_shape: &[usize]) -> Vec<usiz
             match got {
                 Some(num) => {
                     let name = layer.params()[pi].name;
-                    assert!(close(g[i] as f64, num), "{}: d/d{name}[{i}] analytic {} vs numeric {num}", layer.class_name(), g[i]);
+                    assert!(
+                        close(g[i] as f64, num),
+                        "{}: d/d{name}[{i}] analytic {} vs numeric {num}",
+                        layer.class_name(),
+                        g[i]
+                    );
                     checked += 1;
                 }
                 None => skipped += 1,
             }
         }
     }
-    assert!(checked > 0 && skipped * 4 <= checked, "too few checkable points: {checked} checked, {skipped} skipped");
+    assert!(
+        checked > 0 && skipped * 4 <= checked,
+        "too few checkable points: {checked} checked, {skipped} skipped"
+    );
     assert!(layer.config().is_empty() || !layer.config().contains_key("name"));
     out_shape
 }

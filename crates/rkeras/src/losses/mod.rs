@@ -62,7 +62,11 @@ const NAMES: &[&str] = &[
 impl Loss {
     /// A loss of `kind` with defaults.
     pub fn new(kind: Kind) -> Self {
-        Loss { kind, from_logits: false, label_smoothing: 0.0 }
+        Loss {
+            kind,
+            from_logits: false,
+            label_smoothing: 0.0,
+        }
     }
     /// `keras.losses.CategoricalCrossentropy()`.
     pub fn categorical_crossentropy() -> Self {
@@ -98,7 +102,9 @@ impl Loss {
     pub fn from_name(name: &str) -> Result<Self> {
         let kind = match name {
             "categorical_crossentropy" | "CategoricalCrossentropy" => Kind::CategoricalCrossentropy,
-            "sparse_categorical_crossentropy" | "SparseCategoricalCrossentropy" => Kind::SparseCategoricalCrossentropy,
+            "sparse_categorical_crossentropy" | "SparseCategoricalCrossentropy" => {
+                Kind::SparseCategoricalCrossentropy
+            }
             "binary_crossentropy" | "BinaryCrossentropy" => Kind::BinaryCrossentropy,
             "mean_squared_error" | "mse" | "MeanSquaredError" => Kind::MeanSquaredError,
             "mean_absolute_error" | "mae" | "MeanAbsoluteError" => Kind::MeanAbsoluteError,
@@ -128,8 +134,10 @@ impl Loss {
         !self.from_logits
             && matches!(
                 (self.kind, act),
-                (Kind::CategoricalCrossentropy | Kind::SparseCategoricalCrossentropy, Act::Softmax)
-                    | (Kind::BinaryCrossentropy, Act::Sigmoid)
+                (
+                    Kind::CategoricalCrossentropy | Kind::SparseCategoricalCrossentropy,
+                    Act::Softmax
+                ) | (Kind::BinaryCrossentropy, Act::Sigmoid)
             )
     }
 
@@ -139,7 +147,14 @@ impl Loss {
     /// `label_smoothing` outside `[0, 1]`.
     pub fn validate(&self) -> Result<()> {
         if !(0.0..=1.0).contains(&self.label_smoothing) {
-            return Err(Error::arg("label_smoothing", "", format!("expected a float in [0, 1], received {}", self.label_smoothing)));
+            return Err(Error::arg(
+                "label_smoothing",
+                "",
+                format!(
+                    "expected a float in [0, 1], received {}",
+                    self.label_smoothing
+                ),
+            ));
         }
         Ok(())
     }
@@ -149,12 +164,22 @@ impl Loss {
     ///
     /// # Shapes
     /// `y_pred`: `n * cols`; `y_true`: `n` class indices (sparse) or `n * cols`.
-    pub fn compute(&self, y_pred: &[f32], y_true: &[f32], n: usize, cols: usize, mut grad: Option<&mut [f32]>, fused: bool) -> f64 {
+    pub fn compute(
+        &self,
+        y_pred: &[f32],
+        y_true: &[f32],
+        n: usize,
+        cols: usize,
+        mut grad: Option<&mut [f32]>,
+        fused: bool,
+    ) -> f64 {
         let inv_n = 1.0 / n.max(1) as f32;
         let mut total = 0.0f64;
         for r in 0..n {
             let p = &y_pred[r * cols..(r + 1) * cols];
-            let g = grad.as_deref_mut().map(|g| &mut g[r * cols..(r + 1) * cols]);
+            let g = grad
+                .as_deref_mut()
+                .map(|g| &mut g[r * cols..(r + 1) * cols]);
             total += match self.kind {
                 Kind::CategoricalCrossentropy => {
                     let t = &y_true[r * cols..(r + 1) * cols];
@@ -164,7 +189,9 @@ impl Loss {
                     let c = y_true[r] as usize;
                     self.cce_row(p, |j| if j == c { 1.0 } else { 0.0 }, g, inv_n, fused)
                 }
-                Kind::BinaryCrossentropy => self.bce_row(p, &y_true[r * cols..(r + 1) * cols], g, inv_n, fused),
+                Kind::BinaryCrossentropy => {
+                    self.bce_row(p, &y_true[r * cols..(r + 1) * cols], g, inv_n, fused)
+                }
                 Kind::MeanSquaredError | Kind::MeanAbsoluteError => {
                     let t = &y_true[r * cols..(r + 1) * cols];
                     let mut s = 0.0f64;
@@ -199,7 +226,15 @@ impl Loss {
         }
     }
 
-    fn cce_row(&self, p: &[f32], t: impl Fn(usize) -> f32, g: Option<&mut [f32]>, inv_n: f32, fused: bool) -> f64 {
+    #[allow(clippy::needless_range_loop)] // index loops mirror the formulas
+    fn cce_row(
+        &self,
+        p: &[f32],
+        t: impl Fn(usize) -> f32,
+        g: Option<&mut [f32]>,
+        inv_n: f32,
+        fused: bool,
+    ) -> f64 {
         let cols = p.len();
         let t = |j: usize| self.smooth(t(j), cols);
         if self.from_logits {
@@ -235,7 +270,11 @@ impl Loss {
                 let mut dot = 0.0f32;
                 for j in 0..cols {
                     let q = p[j] / s;
-                    let dq = if (EPSILON..=1.0 - EPSILON).contains(&q) { -t(j) / q } else { 0.0 };
+                    let dq = if (EPSILON..=1.0 - EPSILON).contains(&q) {
+                        -t(j) / q
+                    } else {
+                        0.0
+                    };
                     g[j] = dq;
                     dot += dq * q;
                 }
@@ -247,13 +286,18 @@ impl Loss {
         loss
     }
 
+    #[allow(clippy::needless_range_loop)]
     fn bce_row(&self, p: &[f32], t: &[f32], g: Option<&mut [f32]>, inv_n: f32, fused: bool) -> f64 {
         let cols = p.len();
         let scale = inv_n / cols as f32;
         let mut loss = 0.0f64;
         let mut g = g;
         for j in 0..cols {
-            let y = if self.label_smoothing > 0.0 { t[j] * (1.0 - self.label_smoothing) + 0.5 * self.label_smoothing } else { t[j] };
+            let y = if self.label_smoothing > 0.0 {
+                t[j] * (1.0 - self.label_smoothing) + 0.5 * self.label_smoothing
+            } else {
+                t[j]
+            };
             if self.from_logits {
                 let z = p[j];
                 loss += (z.max(0.0) - z * y + (-z.abs()).exp().ln_1p()) as f64;
@@ -344,7 +388,11 @@ mod tests {
                 loss.compute(&apply(&zz), t, n, cols, None, false)
             };
             let num = (f(1e-3) - f(-1e-3)) / 2e-3;
-            assert!((num - g[i] as f64).abs() < 2e-3 * num.abs().max(1.0), "{loss:?} {act:?} i={i}: {num} vs {}", g[i]);
+            assert!(
+                (num - g[i] as f64).abs() < 2e-3 * num.abs().max(1.0),
+                "{loss:?} {act:?} i={i}: {num} vs {}",
+                g[i]
+            );
         }
     }
 
@@ -358,13 +406,34 @@ mod tests {
         fd_check(cce, &z, &onehot, 2, 3, Act::Softmax);
         fd_check(cce.label_smoothing(0.1), &z, &onehot, 2, 3, Act::Softmax);
         fd_check(cce.from_logits(true), &z, &onehot, 2, 3, Act::Linear);
-        fd_check(Loss::sparse_categorical_crossentropy(), &z, &sparse, 2, 3, Act::Softmax);
-        fd_check(Loss::sparse_categorical_crossentropy().from_logits(true), &z, &sparse, 2, 3, Act::Linear);
+        fd_check(
+            Loss::sparse_categorical_crossentropy(),
+            &z,
+            &sparse,
+            2,
+            3,
+            Act::Softmax,
+        );
+        fd_check(
+            Loss::sparse_categorical_crossentropy().from_logits(true),
+            &z,
+            &sparse,
+            2,
+            3,
+            Act::Linear,
+        );
         let bce = Loss::binary_crossentropy();
         fd_check(bce, &z, &bin, 2, 3, Act::Sigmoid);
         fd_check(bce.from_logits(true), &z, &bin, 2, 3, Act::Linear);
         fd_check(Loss::mean_squared_error(), &z, &bin, 2, 3, Act::Linear);
-        fd_check(Loss::new(Kind::MeanAbsoluteError), &z, &bin, 2, 3, Act::Tanh);
+        fd_check(
+            Loss::new(Kind::MeanAbsoluteError),
+            &z,
+            &bin,
+            2,
+            3,
+            Act::Tanh,
+        );
         // The non-fused path of softmax + CCE (gradient through the softmax Jacobian).
         let p: Vec<f32> = {
             let mut p = z.to_vec();

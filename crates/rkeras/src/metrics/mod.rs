@@ -71,18 +71,31 @@ impl Metric {
             "binary_accuracy" => Kind::BinaryAccuracy(0.5),
             "categorical_accuracy" => Kind::CategoricalAccuracy,
             "sparse_categorical_accuracy" => Kind::SparseCategoricalAccuracy,
-            "top_k_categorical_accuracy" => Kind::TopK { k: 5, sparse: false },
+            "top_k_categorical_accuracy" => Kind::TopK {
+                k: 5,
+                sparse: false,
+            },
             "sparse_top_k_categorical_accuracy" => Kind::TopK { k: 5, sparse: true },
             "mean_squared_error" | "mse" => Kind::MeanSquaredError,
             "mean_absolute_error" | "mae" => Kind::MeanAbsoluteError,
             _ => return Err(Error::unknown("metric", name, NAMES)),
         };
-        Ok(Metric { name: name.into(), kind, total: 0.0, count: 0.0 })
+        Ok(Metric {
+            name: name.into(),
+            kind,
+            total: 0.0,
+            count: 0.0,
+        })
     }
 
     /// A metric of `kind` under `name`.
     pub fn new(name: &str, kind: Kind) -> Self {
-        Metric { name: name.into(), kind, total: 0.0, count: 0.0 }
+        Metric {
+            name: name.into(),
+            kind,
+            total: 0.0,
+            count: 0.0,
+        }
     }
 
     /// The displayed name.
@@ -130,11 +143,19 @@ impl Metric {
                 Kind::SparseCategoricalAccuracy => (argmax(p) == y_true[r] as usize) as u8 as f64,
                 Kind::BinaryAccuracy(th) => {
                     let t = &y_true[r * cols..(r + 1) * cols];
-                    let hits = p.iter().zip(t).filter(|(a, b)| ((**a > th) as u8 as f32) == **b).count();
+                    let hits = p
+                        .iter()
+                        .zip(t)
+                        .filter(|(a, b)| ((**a > th) as u8 as f32) == **b)
+                        .count();
                     hits as f64 / cols as f64
                 }
                 Kind::TopK { k, sparse } => {
-                    let c = if sparse { y_true[r] as usize } else { argmax(&y_true[r * cols..(r + 1) * cols]) };
+                    let c = if sparse {
+                        y_true[r] as usize
+                    } else {
+                        argmax(&y_true[r * cols..(r + 1) * cols])
+                    };
                     let above = p.iter().filter(|v| **v > p[c.min(cols - 1)]).count();
                     (above < k) as u8 as f64
                 }

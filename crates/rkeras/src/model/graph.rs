@@ -29,7 +29,11 @@ impl Chain {
     pub fn build(&mut self, input_shape: &[usize], seed: u64) -> Result<()> {
         let mut shape = input_shape.to_vec();
         if shape.is_empty() || shape.contains(&0) {
-            return Err(Error::arg("input_shape", "", format!("expected positive dimensions, received {shape:?}")));
+            return Err(Error::arg(
+                "input_shape",
+                "",
+                format!("expected positive dimensions, received {shape:?}"),
+            ));
         }
         self.shapes.clear();
         for (i, layer) in self.layers.iter_mut().enumerate() {
@@ -55,7 +59,11 @@ impl Chain {
         if !self.built {
             return None;
         }
-        Some(self.shapes.last().map_or_else(|| self.input_shape.as_deref().unwrap_or(&[]), |s| &s[..]))
+        Some(
+            self.shapes
+                .last()
+                .map_or_else(|| self.input_shape.as_deref().unwrap_or(&[]), |s| &s[..]),
+        )
     }
 
     /// Sizes all buffers for batches up to `max_batch` (no-op when already big enough).
@@ -126,9 +134,22 @@ impl Chain {
         for i in (self.first_trainable..last).rev() {
             let (il, ol) = (self.len_at(i), self.len_at(i + 1));
             let (gb, ga) = self.grads.split_at_mut(i + 1);
-            let dx = if i > self.first_trainable { Some(&mut gb[i][..n * il]) } else { None };
-            let ctx = Backward { n, skip_activation: skip_last_activation && i + 1 == last };
-            self.layers[i].backward(&self.acts[i][..n * il], &self.acts[i + 1][..n * ol], &mut ga[0][..n * ol], dx, ctx);
+            let dx = if i > self.first_trainable {
+                Some(&mut gb[i][..n * il])
+            } else {
+                None
+            };
+            let ctx = Backward {
+                n,
+                skip_activation: skip_last_activation && i + 1 == last,
+            };
+            self.layers[i].backward(
+                &self.acts[i][..n * il],
+                &self.acts[i + 1][..n * ol],
+                &mut ga[0][..n * ol],
+                dx,
+                ctx,
+            );
         }
     }
 }

@@ -49,7 +49,11 @@ impl Model {
     }
     /// A layer by name.
     pub fn get_layer(&self, name: &str) -> Option<&dyn Layer> {
-        self.chain.layers.iter().find(|l| l.name() == name).map(|l| l.as_ref())
+        self.chain
+            .layers
+            .iter()
+            .find(|l| l.name() == name)
+            .map(|l| l.as_ref())
     }
     /// Per-sample input shape (no batch axis), once known.
     pub fn input_shape(&self) -> Option<&[usize]> {
@@ -97,7 +101,12 @@ impl Model {
 
     /// Total number of weights (trainable and not).
     pub fn count_params(&self) -> usize {
-        self.chain.layers.iter().flat_map(|l| l.params()).map(|p| p.value.len()).sum()
+        self.chain
+            .layers
+            .iter()
+            .flat_map(|l| l.params())
+            .map(|p| p.value.len())
+            .sum()
     }
 
     /// Configures training: optimizer, loss and metrics, by Keras name or as values.
@@ -112,12 +121,25 @@ impl Model {
     ///
     /// # Errors
     /// Unknown optimizer, loss or metric names (listing the known ones).
-    pub fn compile(&mut self, optimizer: impl Into<OptimizerSpec>, loss: impl Into<LossSpec>, metrics: &[&str]) -> Result<()> {
+    pub fn compile(
+        &mut self,
+        optimizer: impl Into<OptimizerSpec>,
+        loss: impl Into<LossSpec>,
+        metrics: &[&str],
+    ) -> Result<()> {
         let optimizer = optimizer.into().resolve()?;
         crate::optimizers::check_lr(optimizer.learning_rate())?;
         let loss = loss.into().resolve()?;
-        let metrics = metrics.iter().map(|m| Metric::from_name(m)).collect::<Result<Vec<_>>>()?;
-        self.compiled = Some(Compiled { optimizer, loss, metrics, slot_sizes: Vec::new() });
+        let metrics = metrics
+            .iter()
+            .map(|m| Metric::from_name(m))
+            .collect::<Result<Vec<_>>>()?;
+        self.compiled = Some(Compiled {
+            optimizer,
+            loss,
+            metrics,
+            slot_sizes: Vec::new(),
+        });
         Ok(())
     }
 
@@ -148,7 +170,10 @@ impl Model {
             .layers
             .iter()
             .flat_map(|l| l.params())
-            .map(|p| Tensor::new(p.shape.clone(), p.value.clone()).unwrap_or_else(|_| Tensor::zeros(vec![0])))
+            .map(|p| {
+                Tensor::new(p.shape.clone(), p.value.clone())
+                    .unwrap_or_else(|_| Tensor::zeros(vec![0]))
+            })
             .collect()
     }
 
@@ -159,12 +184,17 @@ impl Model {
     pub fn set_weights(&mut self, weights: &[Tensor]) -> Result<()> {
         let expected: usize = self.chain.layers.iter().map(|l| l.params().len()).sum();
         if weights.len() != expected {
-            return Err(Error::Data(format!("set_weights: expected {expected} arrays, received {}", weights.len())));
+            return Err(Error::Data(format!(
+                "set_weights: expected {expected} arrays, received {}",
+                weights.len()
+            )));
         }
         let mut it = weights.iter();
         for l in &self.chain.layers {
             for p in l.params() {
-                let w = it.next().ok_or_else(|| Error::Data("set_weights: too few arrays".into()))?;
+                let w = it
+                    .next()
+                    .ok_or_else(|| Error::Data("set_weights: too few arrays".into()))?;
                 if w.shape() != p.shape.as_slice() {
                     return Err(Error::Data(format!(
                         "set_weights: layer \"{}\" weight \"{}\" expected shape {:?}, received {:?}",

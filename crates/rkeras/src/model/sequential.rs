@@ -36,7 +36,10 @@ impl Sequential {
     pub fn new<I: IntoIterator<Item = Box<dyn Layer>>>(layers: I) -> Result<Model> {
         let mut layers: Vec<Box<dyn Layer>> = layers.into_iter().collect();
         let mut input_shape = None;
-        if layers.first().is_some_and(|l| l.class_name() == "InputLayer") {
+        if layers
+            .first()
+            .is_some_and(|l| l.class_name() == "InputLayer")
+        {
             let il = layers.remove(0);
             input_shape = il.base().input_shape.clone();
         } else if let Some(first) = layers.first() {
@@ -62,7 +65,10 @@ impl Sequential {
     ///
     /// # Errors
     /// As [`Sequential::new`].
-    pub fn with_name<I: IntoIterator<Item = Box<dyn Layer>>>(name: &str, layers: I) -> Result<Model> {
+    pub fn with_name<I: IntoIterator<Item = Box<dyn Layer>>>(
+        name: &str,
+        layers: I,
+    ) -> Result<Model> {
         let mut m = Sequential::new(layers)?;
         m.name = name.into();
         Ok(m)

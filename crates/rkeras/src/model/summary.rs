@@ -10,7 +10,7 @@ pub fn thousands(n: usize) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -62,7 +62,10 @@ fn ratio_reduce(total: usize, widths: &[usize]) -> Vec<usize> {
 
 /// Cell widths (padding included) for a table `line_length` wide at relative `positions`.
 pub fn column_widths(line_length: usize, positions: &[f64]) -> Vec<usize> {
-    let pos: Vec<usize> = positions.iter().map(|p| (line_length as f64 * p) as usize).collect();
+    let pos: Vec<usize> = positions
+        .iter()
+        .map(|p| (line_length as f64 * p) as usize)
+        .collect();
     let mut widths = vec![pos[0]];
     widths.extend(pos.windows(2).map(|w| w[1] - w[0]));
     let available = line_length.saturating_sub(widths.len() + 1);
@@ -76,13 +79,16 @@ pub fn column_widths(line_length: usize, positions: &[f64]) -> Vec<usize> {
 /// The default line length: `min(88, columns - 4)`, where columns come from `COLUMNS`, or 80
 /// when stdout is not a terminal (Python's fallback).
 pub fn default_line_length() -> usize {
-    let cols = std::env::var("COLUMNS").ok().and_then(|c| c.trim().parse::<usize>().ok()).unwrap_or_else(|| {
-        if std::io::stdout().is_terminal() {
-            92
-        } else {
-            80
-        }
-    });
+    let cols = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .unwrap_or_else(|| {
+            if std::io::stdout().is_terminal() {
+                92
+            } else {
+                80
+            }
+        });
     88.min(cols.saturating_sub(4)).max(20)
 }
 
@@ -128,7 +134,11 @@ fn border(widths: &[usize], left: char, fill: char, mid: char, right: char) -> S
 }
 
 fn row(widths: &[usize], cells: &[String], right_align: &[bool], sep: char) -> String {
-    let wrapped: Vec<Vec<String>> = cells.iter().zip(widths).map(|(c, w)| wrap(c, w.saturating_sub(2))).collect();
+    let wrapped: Vec<Vec<String>> = cells
+        .iter()
+        .zip(widths)
+        .map(|(c, w)| wrap(c, w.saturating_sub(2)))
+        .collect();
     let height = wrapped.iter().map(Vec::len).max().unwrap_or(1);
     let mut s = String::new();
     for line in 0..height {
@@ -160,7 +170,16 @@ pub fn render(model: &Model, line_length: Option<usize>) -> String {
     let align = [false, false, true];
     let mut out = format!("Model: \"{}\"\n", model.name());
     out += &border(&widths, '┏', '━', '┳', '┓');
-    out += &row(&widths, &["Layer (type)".into(), "Output Shape".into(), "Param #".into()], &align, '┃');
+    out += &row(
+        &widths,
+        &[
+            "Layer (type)".into(),
+            "Output Shape".into(),
+            "Param #".into(),
+        ],
+        &align,
+        '┃',
+    );
     out += &border(&widths, '┡', '━', '╇', '┩');
     let layers = model.layers();
     for (i, l) in layers.iter().enumerate() {
@@ -170,7 +189,12 @@ pub fn render(model: &Model, line_length: Option<usize>) -> String {
         } else {
             ("?".to_string(), "0 (unbuilt)".to_string())
         };
-        out += &row(&widths, &[format!("{} ({})", l.name(), l.class_name()), shape, params], &align, '│');
+        out += &row(
+            &widths,
+            &[format!("{} ({})", l.name(), l.class_name()), shape, params],
+            &align,
+            '│',
+        );
         if i + 1 < layers.len() {
             out += &border(&widths, '├', '─', '┼', '┤');
         }
@@ -192,7 +216,13 @@ pub fn render(model: &Model, line_length: Option<usize>) -> String {
         .filter(|c| c.optimizer.is_built() && !c.slot_sizes.is_empty())
         .map(|c| c.optimizer.variable_count());
     let total = trainable + frozen + opt.unwrap_or(0);
-    let line = |label: &str, n: usize| format!(" {label}: {} ({})\n", thousands(n), readable_size(n as f64 * 4.0));
+    let line = |label: &str, n: usize| {
+        format!(
+            " {label}: {} ({})\n",
+            thousands(n),
+            readable_size(n as f64 * 4.0)
+        )
+    };
     out += &line("Total params", total);
     out += &line("Trainable params", trainable);
     out += &line("Non-trainable params", frozen);

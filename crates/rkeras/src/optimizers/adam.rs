@@ -113,7 +113,12 @@ impl Optimizer for Adam {
         self.iterations += 1;
     }
     fn update(&mut self, slot: usize, value: &mut [f32], grad: &[f32]) {
-        let (b1, b2, eps, alpha) = (1.0 - self.beta_1, 1.0 - self.beta_2, self.epsilon, self.alpha);
+        let (b1, b2, eps, alpha) = (
+            1.0 - self.beta_1,
+            1.0 - self.beta_2,
+            self.epsilon,
+            self.alpha,
+        );
         if let Some(wd) = self.weight_decay {
             let f = wd * self.lr;
             value.iter_mut().for_each(|w| *w -= *w * f);
@@ -151,7 +156,12 @@ impl Optimizer for Adam {
         self.iterations
     }
     fn variable_count(&self) -> usize {
-        2 + self.mv.iter().chain(&self.vhat).map(Vec::len).sum::<usize>()
+        2 + self
+            .mv
+            .iter()
+            .chain(&self.vhat)
+            .map(Vec::len)
+            .sum::<usize>()
     }
     fn config(&self) -> Value {
         wrap("Adam", self.config_map("adam"))
@@ -170,7 +180,10 @@ pub struct AdamW(Adam);
 
 impl Default for AdamW {
     fn default() -> Self {
-        AdamW(Adam { weight_decay: Some(0.004), ..Adam::default() })
+        AdamW(Adam {
+            weight_decay: Some(0.004),
+            ..Adam::default()
+        })
     }
 }
 

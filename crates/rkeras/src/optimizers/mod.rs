@@ -111,23 +111,38 @@ pub fn from_name(name: &str, learning_rate: Option<f32>) -> Result<Box<dyn Optim
 
 pub(crate) fn check_lr(lr: f32) -> Result<()> {
     if !(lr.is_finite() && lr > 0.0) {
-        return Err(Error::arg("learning_rate", "", format!("expected a positive finite float, received {lr}")));
+        return Err(Error::arg(
+            "learning_rate",
+            "",
+            format!("expected a positive finite float, received {lr}"),
+        ));
     }
     Ok(())
 }
 
 /// Keras's base optimizer config keys.
-pub(crate) fn base_config(name: &str, lr: f32, weight_decay: Option<f32>) -> serde_json::Map<String, Value> {
+pub(crate) fn base_config(
+    name: &str,
+    lr: f32,
+    weight_decay: Option<f32>,
+) -> serde_json::Map<String, Value> {
     let mut m = serde_json::Map::new();
     m.insert("name".into(), Value::from(name));
     m.insert("learning_rate".into(), Value::from(lr as f64));
-    m.insert("weight_decay".into(), weight_decay.map_or(Value::Null, |w| Value::from(w as f64)));
+    m.insert(
+        "weight_decay".into(),
+        weight_decay.map_or(Value::Null, |w| Value::from(w as f64)),
+    );
     for k in ["clipnorm", "global_clipnorm", "clipvalue"] {
         m.insert(k.into(), Value::Null);
     }
     m.insert("use_ema".into(), Value::from(false));
     m.insert("ema_momentum".into(), Value::from(0.99));
-    for k in ["ema_overwrite_frequency", "loss_scale_factor", "gradient_accumulation_steps"] {
+    for k in [
+        "ema_overwrite_frequency",
+        "loss_scale_factor",
+        "gradient_accumulation_steps",
+    ] {
         m.insert(k.into(), Value::Null);
     }
     m

@@ -125,7 +125,13 @@ impl Optimizer for RMSprop {
         self.iterations
     }
     fn variable_count(&self) -> usize {
-        2 + self.v.iter().chain(&self.m).chain(&self.a).map(Vec::len).sum::<usize>()
+        2 + self
+            .v
+            .iter()
+            .chain(&self.m)
+            .chain(&self.a)
+            .map(Vec::len)
+            .sum::<usize>()
     }
     fn config(&self) -> Value {
         let mut m = base_config("rmsprop", self.lr, None);

@@ -25,7 +25,14 @@ pub struct SGD {
 
 impl Default for SGD {
     fn default() -> Self {
-        SGD { lr: 0.01, momentum: 0.0, nesterov: false, iterations: 0, m: Vec::new(), built: false }
+        SGD {
+            lr: 0.01,
+            momentum: 0.0,
+            nesterov: false,
+            iterations: 0,
+            m: Vec::new(),
+            built: false,
+        }
     }
 }
 
@@ -123,7 +130,10 @@ mod tests {
         o.update(0, &mut w, &[1.0]); // m = -0.09 - 0.1 = -0.19, w = 0.71
         assert!((w[0] - 0.71).abs() < 1e-6);
 
-        let mut o = SGD::default().learning_rate(0.1).momentum(0.9).nesterov(true);
+        let mut o = SGD::default()
+            .learning_rate(0.1)
+            .momentum(0.9)
+            .nesterov(true);
         o.build(&[1]);
         let mut w = [1.0f32];
         o.update(0, &mut w, &[1.0]); // m = -0.1; w += 0.9*-0.1 - 0.1 = -0.19 -> 0.81

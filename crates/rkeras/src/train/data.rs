@@ -16,14 +16,22 @@ pub(crate) struct Targets {
 
 pub(crate) fn check_batch_size(b: usize) -> Result<()> {
     if b == 0 {
-        return Err(Error::arg("batch_size", "", "expected a positive integer, received 0"));
+        return Err(Error::arg(
+            "batch_size",
+            "",
+            "expected a positive integer, received 0",
+        ));
     }
     Ok(())
 }
 
 /// Validates `x` (and `y`) against the model, building it from `x` when needed, and returns
 /// the targets in the layout the loss and metrics read.
-pub(crate) fn prepare(model: &mut Model, x: &Tensor, y: Option<&Tensor>) -> Result<Option<Targets>> {
+pub(crate) fn prepare(
+    model: &mut Model,
+    x: &Tensor,
+    y: Option<&Tensor>,
+) -> Result<Option<Targets>> {
     if x.shape().len() < 2 {
         return Err(Error::Data(format!(
             "x must have a batch axis and at least one feature axis, received shape {:?}",
@@ -31,7 +39,9 @@ pub(crate) fn prepare(model: &mut Model, x: &Tensor, y: Option<&Tensor>) -> Resu
         )));
     }
     if x.rows() == 0 {
-        return Err(Error::Data("x is empty: expected at least one sample".into()));
+        return Err(Error::Data(
+            "x is empty: expected at least one sample".into(),
+        ));
     }
     let sample = &x.shape()[1..];
     if !model.built() {
@@ -40,18 +50,26 @@ pub(crate) fn prepare(model: &mut Model, x: &Tensor, y: Option<&Tensor>) -> Resu
     let want = model.input_shape().unwrap_or(&[]).to_vec();
     if sample != want.as_slice() {
         return Err(Error::IncompatibleShape {
-            layer: model.layers().first().map_or("input", |l| l.name()).to_string(),
+            layer: model
+                .layers()
+                .first()
+                .map_or("input", |l| l.name())
+                .to_string(),
             expected: format!("shape={}", batch_shape_str(&want)),
             received: batch_shape_str(sample),
         });
     }
     if let Some(i) = x.data().iter().position(|v| !v.is_finite()) {
         let row = i / x.row_len().max(1);
-        return Err(Error::Data(format!("x contains a non-finite value (NaN or infinity) in sample {row}")));
+        return Err(Error::Data(format!(
+            "x contains a non-finite value (NaN or infinity) in sample {row}"
+        )));
     }
     let Some(y) = y else { return Ok(None) };
     let Some(c) = &model.compiled else {
-        return Err(Error::State("You must call `compile()` before using the model for training or evaluation.".into()));
+        return Err(Error::State(
+            "You must call `compile()` before using the model for training or evaluation.".into(),
+        ));
     };
     if y.rows() != x.rows() || y.shape().is_empty() {
         return Err(Error::Data(format!(
@@ -65,7 +83,11 @@ pub(crate) fn prepare(model: &mut Model, x: &Tensor, y: Option<&Tensor>) -> Resu
     let cols = out.last().copied().unwrap_or(1);
     let out_rows = crate::shape::numel(&out) / cols.max(1);
     let sparse = c.loss.is_sparse();
-    let row_len = if sparse { out_rows } else { crate::shape::numel(&out) };
+    let row_len = if sparse {
+        out_rows
+    } else {
+        crate::shape::numel(&out)
+    };
     if y.row_len() != row_len {
         let hint = if !sparse && y.row_len() == out_rows && cols > 1 {
             format!(
@@ -83,10 +105,17 @@ pub(crate) fn prepare(model: &mut Model, x: &Tensor, y: Option<&Tensor>) -> Resu
         )));
     }
     if let Some(i) = y.data().iter().position(|v| !v.is_finite()) {
-        return Err(Error::Data(format!("y contains a non-finite value (NaN or infinity) in sample {}", i / row_len.max(1))));
+        return Err(Error::Data(format!(
+            "y contains a non-finite value (NaN or infinity) in sample {}",
+            i / row_len.max(1)
+        )));
     }
     if sparse {
-        if let Some(i) = y.data().iter().position(|v| *v < 0.0 || *v >= cols as f32 || v.fract() != 0.0) {
+        if let Some(i) = y
+            .data()
+            .iter()
+            .position(|v| *v < 0.0 || *v >= cols as f32 || v.fract() != 0.0)
+        {
             return Err(Error::Data(format!(
                 "y[{i}] = {} is not a class index in [0, {cols}) for loss \"{}\"",
                 y.data()[i],
@@ -100,7 +129,11 @@ pub(crate) fn prepare(model: &mut Model, x: &Tensor, y: Option<&Tensor>) -> Resu
             m.resolve(cols, targets_sparse);
         }
     }
-    Ok(Some(Targets { values: y.data().to_vec(), row_len, cols }))
+    Ok(Some(Targets {
+        values: y.data().to_vec(),
+        row_len,
+        cols,
+    }))
 }
 
 /// Copies samples `rows` of `x` into `dst`.

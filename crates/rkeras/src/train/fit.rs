@@ -97,8 +97,20 @@ impl<'a> Fit<'a> {
     /// Not compiled; data that does not fit the model (shapes, lengths, NaN, labels out of
     /// range); `validation_split` outside `[0, 1)`; a zero batch size; an empty split.
     pub fn run(self) -> Result<History> {
-        let Fit { model, x, y, epochs, initial_epoch, batch_size, validation_split, validation_data, shuffle, verbose, seed, mut callbacks } =
-            self;
+        let Fit {
+            model,
+            x,
+            y,
+            epochs,
+            initial_epoch,
+            batch_size,
+            validation_split,
+            validation_data,
+            shuffle,
+            verbose,
+            seed,
+            mut callbacks,
+        } = self;
         data::check_batch_size(batch_size)?;
         if !(0.0..1.0).contains(&validation_split) {
             return Err(Error::arg(
@@ -108,20 +120,28 @@ impl<'a> Fit<'a> {
             ));
         }
         if verbose > 2 {
-            return Err(Error::arg("verbose", "", format!("expected 0, 1 or 2, received {verbose}")));
+            return Err(Error::arg(
+                "verbose",
+                "",
+                format!("expected 0, 1 or 2, received {verbose}"),
+            ));
         }
         if model.compiled.is_none() {
-            return Err(Error::State("You must call `compile()` before `fit()`.".into()));
+            return Err(Error::State(
+                "You must call `compile()` before `fit()`.".into(),
+            ));
         }
-        let targets = data::prepare(model, x, Some(y))?.ok_or_else(|| Error::State("no targets".into()))?;
+        let targets =
+            data::prepare(model, x, Some(y))?.ok_or_else(|| Error::State("no targets".into()))?;
         let n_total = x.rows();
         // Keras: the validation split is the *last* fraction, taken before any shuffling.
-        let (train_rows, split_rows): (Vec<usize>, Vec<usize>) = if validation_data.is_none() && validation_split > 0.0 {
-            let split_at = (n_total as f64 * (1.0 - validation_split as f64)).floor() as usize;
-            ((0..split_at).collect(), (split_at..n_total).collect())
-        } else {
-            ((0..n_total).collect(), Vec::new())
-        };
+        let (train_rows, split_rows): (Vec<usize>, Vec<usize>) =
+            if validation_data.is_none() && validation_split > 0.0 {
+                let split_at = (n_total as f64 * (1.0 - validation_split as f64)).floor() as usize;
+                ((0..split_at).collect(), (split_at..n_total).collect())
+            } else {
+                ((0..n_total).collect(), Vec::new())
+            };
         if train_rows.is_empty() {
             return Err(Error::Data(format!(
                 "validation_split={validation_split} leaves no training samples out of {n_total}"
@@ -129,14 +149,19 @@ impl<'a> Fit<'a> {
         }
         let val_targets: Option<(&Tensor, Targets, Vec<usize>)> = match validation_data {
             Some((vx, vy)) => {
-                let t = data::prepare(model, vx, Some(vy))?.ok_or_else(|| Error::State("no targets".into()))?;
+                let t = data::prepare(model, vx, Some(vy))?
+                    .ok_or_else(|| Error::State("no targets".into()))?;
                 Some((vx, t, (0..vx.rows()).collect()))
             }
             None => None,
         };
         let has_val = val_targets.is_some() || !split_rows.is_empty();
         let steps = train_rows.len().div_ceil(batch_size);
-        let params = TrainParams { verbose, epochs, steps };
+        let params = TrainParams {
+            verbose,
+            epochs,
+            steps,
+        };
         let mut progbar = (verbose > 0).then(|| ProgbarLogger::new(verbose));
         let shuffle_seed = seed.unwrap_or(model.seed ^ 0x5348_5546);
 
@@ -147,10 +172,16 @@ impl<'a> Fit<'a> {
             ensure_optimizer(model);
             let fused = {
                 let last = model.chain.layers.last().and_then(|l| l.activation());
-                let c = model.compiled.as_ref().ok_or_else(|| Error::State("not compiled".into()))?;
+                let c = model
+                    .compiled
+                    .as_ref()
+                    .ok_or_else(|| Error::State("not compiled".into()))?;
                 last.is_some_and(|a| c.loss.fuses_with(a))
             };
-            let mut history = History { params: Some(params), ..History::default() };
+            let mut history = History {
+                params: Some(params),
+                ..History::default()
+            };
             model.stop_training = false;
             for cb in callbacks.iter_mut() {
                 cb.on_train_begin(&params, model);
@@ -171,7 +202,8 @@ impl<'a> Fit<'a> {
                 }
                 order.copy_from_slice(&train_rows);
                 if shuffle {
-                    Rng::new(shuffle_seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)).shuffle(&mut order);
+                    Rng::new(shuffle_seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+                        .shuffle(&mut order);
                 }
                 if let Some(c) = model.compiled.as_mut() {
                     c.metrics.iter_mut().for_each(|m| m.reset());
@@ -181,8 +213,14 @@ impl<'a> Fit<'a> {
                 for (step, chunk) in order.chunks(bs).enumerate() {
                     let n = chunk.len();
                     data::gather(x, chunk, model.chain.input_mut(n));
-                    data::gather_rows(&targets.values, targets.row_len, chunk, &mut tbuf[..n * targets.row_len]);
-                    let loss = train_step(model, n, &tbuf[..n * targets.row_len], targets.cols, fused);
+                    data::gather_rows(
+                        &targets.values,
+                        targets.row_len,
+                        chunk,
+                        &mut tbuf[..n * targets.row_len],
+                    );
+                    let loss =
+                        train_step(model, n, &tbuf[..n * targets.row_len], targets.cols, fused);
                     loss_sum += loss * n as f64;
                     seen += n;
                     if let Some(c) = model.compiled.as_ref() {
@@ -250,7 +288,12 @@ fn ensure_optimizer(model: &mut Model) {
         .layers
         .iter()
         .filter(|l| l.base().trainable)
-        .flat_map(|l| l.params().iter().filter(|p| p.trainable).map(|p| p.value.len()))
+        .flat_map(|l| {
+            l.params()
+                .iter()
+                .filter(|p| p.trainable)
+                .map(|p| p.value.len())
+        })
         .collect();
     if let Some(c) = model.compiled.as_mut() {
         if c.slot_sizes != sizes || !c.optimizer.is_built() {
@@ -261,9 +304,19 @@ fn ensure_optimizer(model: &mut Model) {
 }
 
 /// One optimisation step on the batch already in the input buffer; returns the batch loss.
-pub(crate) fn train_step(model: &mut Model, n: usize, targets: &[f32], cols: usize, fused: bool) -> f64 {
-    let Model { chain, compiled, .. } = model;
-    let Some(c) = compiled.as_mut() else { return f64::NAN };
+pub(crate) fn train_step(
+    model: &mut Model,
+    n: usize,
+    targets: &[f32],
+    cols: usize,
+    fused: bool,
+) -> f64 {
+    let Model {
+        chain, compiled, ..
+    } = model;
+    let Some(c) = compiled.as_mut() else {
+        return f64::NAN;
+    };
     chain.forward(n, Mode::Train);
     let loss = chain.with_output_grad(n, |out, grad| {
         let rows = out.len() / cols.max(1);

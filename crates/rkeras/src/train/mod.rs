@@ -28,7 +28,10 @@ pub struct Evaluation {
 impl Evaluation {
     /// The value of one metric.
     pub fn get(&self, name: &str) -> Option<f64> {
-        self.names.iter().position(|n| n == name).map(|i| self.values[i])
+        self.names
+            .iter()
+            .position(|n| n == name)
+            .map(|i| self.values[i])
     }
     /// The loss.
     pub fn loss(&self) -> f64 {
@@ -76,16 +79,25 @@ impl Model {
     ///
     /// # Errors
     /// As [`Model::evaluate`]; a zero batch size.
-    pub fn evaluate_batched(&mut self, x: &Tensor, y: &Tensor, batch_size: usize) -> Result<Evaluation> {
+    pub fn evaluate_batched(
+        &mut self,
+        x: &Tensor,
+        y: &Tensor,
+        batch_size: usize,
+    ) -> Result<Evaluation> {
         data::check_batch_size(batch_size)?;
-        let targets = data::prepare(self, x, Some(y))?.ok_or_else(|| crate::Error::State("no targets".into()))?;
+        let targets = data::prepare(self, x, Some(y))?
+            .ok_or_else(|| crate::Error::State("no targets".into()))?;
         let rows: Vec<usize> = (0..x.rows()).collect();
         let vals = in_pool(|| evaluate_rows(self, x, &targets, &rows, batch_size));
         let mut names = vec!["loss".to_string()];
         if let Some(c) = &self.compiled {
             names.extend(c.metrics.iter().map(|m| m.name().to_string()));
         }
-        Ok(Evaluation { names, values: vals })
+        Ok(Evaluation {
+            names,
+            values: vals,
+        })
     }
 
     /// Outputs for every sample of `x`, in batches of 32 (inference mode).
@@ -111,7 +123,10 @@ impl Model {
     pub fn predict_batched(&mut self, x: &Tensor, batch_size: usize) -> Result<Tensor> {
         data::check_batch_size(batch_size)?;
         data::prepare(self, x, None)?;
-        let out_shape = self.output_shape().map(<[usize]>::to_vec).unwrap_or_default();
+        let out_shape = self
+            .output_shape()
+            .map(<[usize]>::to_vec)
+            .unwrap_or_default();
         let per = crate::shape::numel(&out_shape);
         let n_total = x.rows();
         let mut out = vec![0.0f32; n_total * per];
@@ -120,7 +135,9 @@ impl Model {
             let bs = self.chain.max_batch().min(batch_size).max(1);
             for start in (0..n_total).step_by(bs) {
                 let n = bs.min(n_total - start);
-                self.chain.input_mut(n).copy_from_slice(&x.data()[start * x.row_len()..(start + n) * x.row_len()]);
+                self.chain
+                    .input_mut(n)
+                    .copy_from_slice(&x.data()[start * x.row_len()..(start + n) * x.row_len()]);
                 self.chain.forward(n, Mode::Infer);
                 out[start * per..(start + n) * per].copy_from_slice(self.chain.output(n));
             }
@@ -133,10 +150,18 @@ impl Model {
 
 /// Mean loss and metrics over `rows` of `(x, targets)`, inference mode. The model must be
 /// compiled and built. Resets the metrics.
-pub(crate) fn evaluate_rows(model: &mut Model, x: &Tensor, t: &Targets, rows: &[usize], batch_size: usize) -> Vec<f64> {
+pub(crate) fn evaluate_rows(
+    model: &mut Model,
+    x: &Tensor,
+    t: &Targets,
+    rows: &[usize],
+    batch_size: usize,
+) -> Vec<f64> {
     model.chain.allocate(batch_size.min(rows.len()).max(1));
     let bs = batch_size.min(model.chain.max_batch()).max(1);
-    let Some(c) = model.compiled.as_mut() else { return vec![] };
+    let Some(c) = model.compiled.as_mut() else {
+        return vec![];
+    };
     for m in &mut c.metrics {
         m.reset();
     }
@@ -149,7 +174,10 @@ pub(crate) fn evaluate_rows(model: &mut Model, x: &Tensor, t: &Targets, rows: &[
         model.chain.forward(n, Mode::Infer);
         let out = model.chain.output(n);
         let loss_rows = out.len() / t.cols;
-        total += c.loss.compute(out, &tbuf[..n * t.row_len], loss_rows, t.cols, None, false) * n as f64;
+        total += c
+            .loss
+            .compute(out, &tbuf[..n * t.row_len], loss_rows, t.cols, None, false)
+            * n as f64;
         for m in &mut c.metrics {
             m.update(out, &tbuf[..n * t.row_len], loss_rows, t.cols);
         }

@@ -1,0 +1,237 @@
+//! `rkeras bench w1|w2|w3|w4`: the anchor workloads of `shared/anchors` (same models, data,
+//! batch sizes and timing method as `keras_bench.py`), printing one `RESULT` line each so the
+//! figures sit beside Keras's and PyTorch's.
+//!
+//! W1: seed CNN, 3200 synthetic 64x64x3 images, batch 32, no shuffle; median img/s over
+//! 20-step windows of epochs 2+. W2: Keras MNIST convnet on Fashion-MNIST, batch 128,
+//! validation_split 0.1; 54000 / train seconds, median over epochs 2+; test accuracy.
+//! W3: W1 at batch 128. W4: W1 inference at batch 1 and 32.
+
+use crate::models::ModelKind;
+use anyhow::{bail, Context, Result};
+use rkeras::callbacks::{Callback, Control, Logs};
+use rkeras::prelude::*;
+use std::time::Instant;
+
+/// Training FLOPs per image (3x forward; `shared/anchors/flops.py`).
+const W1_TRAIN_FLOPS: f64 = 145.3e6;
+const W1_FWD_FLOPS: f64 = 48.45e6;
+const W2_TRAIN_FLOPS: f64 = 14.65e6;
+
+/// Per-batch and per-epoch wall times.
+struct Timer {
+    epoch: usize,
+    prev: Instant,
+    t0: Instant,
+    steps: Vec<(usize, f64)>,
+    train_s: Vec<f64>,
+    last_train: Instant,
+    first_step_age: Option<f64>,
+}
+
+impl Timer {
+    fn new() -> Self {
+        let now = Instant::now();
+        Timer {
+            epoch: 0,
+            prev: now,
+            t0: now,
+            steps: Vec::new(),
+            train_s: Vec::new(),
+            last_train: now,
+            first_step_age: None,
+        }
+    }
+}
+
+impl Callback for Timer {
+    fn on_epoch_begin(&mut self, epoch: usize) {
+        self.epoch = epoch;
+        self.t0 = Instant::now();
+        self.prev = self.t0;
+    }
+    fn on_train_batch_end(&mut self, _batch: usize, _logs: &Logs) -> Control {
+        let t = Instant::now();
+        if self.first_step_age.is_none() {
+            self.first_step_age = process_age();
+        }
+        self.steps.push((self.epoch, (t - self.prev).as_secs_f64()));
+        self.prev = t;
+        self.last_train = t;
+        Control::Continue
+    }
+    fn on_epoch_end(&mut self, epoch: usize, logs: &Logs, _m: &mut Model) -> Control {
+        let train = (self.last_train - self.t0).as_secs_f64();
+        self.train_s.push(train);
+        let total = self.t0.elapsed().as_secs_f64();
+        let l: Vec<String> = logs.iter().map(|(k, v)| format!("{k}={v:.4}")).collect();
+        println!(
+            "epoch {}: train {train:.2}s total {total:.2}s {}",
+            epoch + 1,
+            l.join(" ")
+        );
+        Control::Continue
+    }
+}
+
+/// Seconds since the kernel started this process (as the anchors measure start-up).
+fn process_age() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    let start_ticks: f64 = after.split_whitespace().nth(19)?.parse().ok()?;
+    let uptime: f64 = std::fs::read_to_string("/proc/uptime")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some(uptime - start_ticks / 100.0)
+}
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// img/s over consecutive windows of 20 steps: (median, min, max).
+fn windows(steps: &[f64], bs: usize) -> (f64, f64, f64) {
+    let mut r: Vec<f64> = steps
+        .chunks_exact(20)
+        .map(|w| 20.0 * bs as f64 / w.iter().sum::<f64>())
+        .collect();
+    let (lo, hi) = r
+        .iter()
+        .fold((f64::INFINITY, 0.0f64), |(a, b), &v| (a.min(v), b.max(v)));
+    (median(&mut r), lo, hi)
+}
+
+/// Synthetic W1 data: random bytes scaled to [0, 1], random labels (fixed seed).
+fn w1_data(n: usize) -> (Tensor, Tensor) {
+    let mut rng = rkeras::rng::Rng::new(42);
+    let x: Vec<f32> = (0..n * 64 * 64 * 3)
+        .map(|_| rng.below(256) as f32 / 255.0)
+        .collect();
+    let y: Vec<usize> = (0..n).map(|_| rng.below(10)).collect();
+    (
+        Tensor::new(vec![n, 64, 64, 3], x).unwrap_or_else(|_| Tensor::zeros(vec![0])),
+        Tensor::one_hot(&y, 10).unwrap_or_else(|_| Tensor::zeros(vec![0])),
+    )
+}
+
+pub fn run(workload: &str, epochs: Option<usize>) -> Result<()> {
+    rkeras::set_random_seed(42);
+    let threads = rayon::current_num_threads();
+    let tag = format!("rkeras-{} {workload}", env!("CARGO_PKG_VERSION"));
+    match workload {
+        "w1" | "w3" => {
+            let bs = if workload == "w1" { 32 } else { 128 };
+            let epochs = epochs.unwrap_or(2);
+            let (x, y) = w1_data(3200);
+            let mut model = ModelKind::Seed.build((64, 64, 3), 10)?;
+            model.compile(Adam::default(), "categorical_crossentropy", &["accuracy"])?;
+            let mut timer = Timer::new();
+            model
+                .fit(&x, &y)
+                .epochs(epochs)
+                .batch_size(bs)
+                .shuffle(false)
+                .verbose(0)
+                .callback(&mut timer)
+                .run()?;
+            let later: Vec<f64> = timer
+                .steps
+                .iter()
+                .filter(|(e, _)| *e >= 1)
+                .map(|s| s.1)
+                .collect();
+            let (med, lo, hi) = windows(if later.is_empty() { &[] } else { &later }, bs);
+            let mut inf = Vec::new();
+            for pass in 0..4 {
+                let t = Instant::now();
+                model.predict_batched(&x, 32)?;
+                if pass > 0 {
+                    inf.push(x.rows() as f64 / t.elapsed().as_secs_f64());
+                }
+            }
+            println!(
+                "RESULT {tag} train_img_s={med:.1} win_min={lo:.1} win_max={hi:.1} infer_img_s={:.1} train_gflops={:.1} first_step_age_s={:.3} peak_rss_mb={:.0} threads={threads}",
+                median(&mut inf),
+                med * W1_TRAIN_FLOPS / 1e9,
+                timer.first_step_age.unwrap_or(f64::NAN),
+                peak_rss_mb()
+            );
+        }
+        "w2" => {
+            let epochs = epochs.unwrap_or(5);
+            let (train, test) =
+                rkeras::data::fashion_mnist::load_data().context("W2 needs Fashion-MNIST")?;
+            let mut model = ModelKind::MnistConvnet.build((28, 28, 1), 10)?;
+            model.compile(
+                Adam::default(),
+                "sparse_categorical_crossentropy",
+                &["accuracy"],
+            )?;
+            let mut timer = Timer::new();
+            model
+                .fit(&train.x, &train.y)
+                .epochs(epochs)
+                .batch_size(128)
+                .validation_split(0.1)
+                .verbose(0)
+                .callback(&mut timer)
+                .run()?;
+            let acc = model
+                .evaluate_batched(&test.x, &test.y, 128)?
+                .get("accuracy")
+                .unwrap_or(f64::NAN);
+            let mut tr: Vec<f64> = timer.train_s.iter().skip(1).map(|t| 54000.0 / t).collect();
+            let img_s = median(&mut tr);
+            println!(
+                "RESULT {tag} train_img_s={img_s:.1} test_acc={acc:.4} train_gflops={:.1} first_step_age_s={:.3} peak_rss_mb={:.0} epochs={epochs} threads={threads}",
+                img_s * W2_TRAIN_FLOPS / 1e9,
+                timer.first_step_age.unwrap_or(f64::NAN),
+                peak_rss_mb()
+            );
+        }
+        "w4" => {
+            let (x, _) = w1_data(3200);
+            let mut model = ModelKind::Seed.build((64, 64, 3), 10)?;
+            let mut rates = Vec::new();
+            for bs in [1usize, 32] {
+                let n = if bs == 1 { 320 } else { 3200 };
+                let xs = x.slice_rows(0, n);
+                model.predict_batched(&xs, bs)?;
+                let mut r = Vec::new();
+                for _ in 0..3 {
+                    let t = Instant::now();
+                    model.predict_batched(&xs, bs)?;
+                    r.push(n as f64 / t.elapsed().as_secs_f64());
+                }
+                rates.push(median(&mut r));
+            }
+            println!(
+                "RESULT {tag} infer_b1_img_s={:.1} infer_b1_latency_ms={:.3} infer_b32_img_s={:.1} infer_gflops_b32={:.1} threads={threads}",
+                rates[0],
+                1e3 / rates[0],
+                rates[1],
+                rates[1] * W1_FWD_FLOPS / 1e9
+            );
+        }
+        _ => bail!("unknown workload '{workload}'; known: w1, w2, w3, w4"),
+    }
+    Ok(())
+}

@@ -1,0 +1,53 @@
+//! One function per subcommand.
+
+mod bench;
+mod demo;
+mod summary;
+mod train;
+
+use crate::plan::{FitPlan, Plan};
+use anyhow::{Context, Result};
+
+pub fn run(plan: Plan) -> Result<()> {
+    match plan {
+        Plan::Summary { model, line_length } => summary::run(model, line_length),
+        Plan::Train {
+            data_dir,
+            model,
+            limit,
+            fit,
+        } => with_threads(&fit, || train::run(data_dir, model, limit, &fit)),
+        Plan::Demo { samples, fit } => with_threads(&fit, || demo::run(samples, &fit)),
+        Plan::Bench {
+            workload,
+            epochs,
+            threads,
+        } => match threads {
+            Some(t) => rayon::ThreadPoolBuilder::new()
+                .num_threads(t)
+                .build()
+                .context("starting the thread pool")?
+                .install(|| bench::run(&workload, epochs)),
+            None => bench::run(&workload, epochs),
+        },
+    }
+}
+
+/// Runs `f` on a pool of `--threads` workers (default: all cores).
+fn with_threads(fit: &FitPlan, f: impl FnOnce() -> Result<()> + Send) -> Result<()> {
+    match fit.threads {
+        Some(t) => rayon::ThreadPoolBuilder::new()
+            .num_threads(t)
+            .build()
+            .context("starting the thread pool")?
+            .install(f),
+        None => f(),
+    }
+}
+
+/// Compiles `model` as the plan says, with categorical cross-entropy on integer labels.
+fn compile(model: &mut rkeras::Model, fit: &FitPlan) -> Result<()> {
+    let opt = rkeras::optimizers::from_name(&fit.optimizer, fit.learning_rate)?;
+    model.compile(opt, "sparse_categorical_crossentropy", &["accuracy"])?;
+    Ok(())
+}

@@ -1,0 +1,55 @@
+//! `rkeras train --dataset fashion-mnist --model mnist-convnet`: load, summarise, fit,
+//! evaluate on the test set.
+
+use super::compile;
+use crate::models::ModelKind;
+use crate::plan::FitPlan;
+use anyhow::{Context, Result};
+use rkeras::data::fashion_mnist;
+use std::path::PathBuf;
+use std::time::Instant;
+
+pub fn run(
+    data_dir: Option<PathBuf>,
+    kind: ModelKind,
+    limit: Option<usize>,
+    fit: &FitPlan,
+) -> Result<()> {
+    let dir = data_dir.unwrap_or_else(fashion_mnist::default_dir);
+    let (mut train, test) = fashion_mnist::load_data_from(&dir).context("loading Fashion-MNIST")?;
+    if let Some(n) = limit {
+        let n = n.min(train.x.rows());
+        train.x = train.x.slice_rows(0, n);
+        train.y = train.y.slice_rows(0, n);
+    }
+    println!("x_train shape: {:?}", train.x.shape());
+    println!("{} train samples", train.x.rows());
+    println!("{} test samples", test.x.rows());
+    rkeras::set_random_seed(fit.seed);
+    let mut model = kind.build((28, 28, 1), 10)?;
+    model.summary();
+    compile(&mut model, fit)?;
+    let start = Instant::now();
+    model
+        .fit(&train.x, &train.y)
+        .epochs(fit.epochs)
+        .batch_size(fit.batch_size)
+        .validation_split(fit.validation_split)
+        .verbose(fit.verbose)
+        .seed(fit.seed)
+        .run()?;
+    let secs = start.elapsed().as_secs_f64();
+    let score = model.evaluate_batched(&test.x, &test.y, fit.batch_size)?;
+    println!("Test loss: {:.4}", score.loss());
+    println!(
+        "Test accuracy: {:.4}",
+        score.get("accuracy").unwrap_or(f64::NAN)
+    );
+    let trained =
+        (train.x.rows() as f64 * (1.0 - fit.validation_split as f64)).floor() * fit.epochs as f64;
+    println!(
+        "Training time: {secs:.1} s ({:.0} images/s including validation)",
+        trained / secs.max(1e-9)
+    );
+    Ok(())
+}
