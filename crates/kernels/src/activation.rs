@@ -213,16 +213,7 @@ pub fn forward_inplace(act: Act, data: &mut [f32], cols: usize) {
     match act {
         Act::Linear => {}
         Act::Softmax => softmax::softmax_rows_inplace(data, cols),
-        Act::Relu => for_each_chunk_mut(data, ELEMWISE_CHUNK, |_, c| {
-            for v in c {
-                *v = v.max(0.0);
-            }
-        }),
-        _ => for_each_chunk_mut(data, ELEMWISE_CHUNK, |_, c| {
-            for v in c {
-                *v = act.apply(*v);
-            }
-        }),
+        _ => for_each_chunk_mut(data, ELEMWISE_CHUNK, |_, c| apply_slice(act, c)),
     }
 }
 
@@ -235,12 +226,7 @@ pub fn backward_inplace(act: Act, x: Option<&[f32]>, y: &[f32], dy: &mut [f32], 
         Act::Linear => {}
         Act::Softmax => softmax::softmax_rows_backward_inplace(y, dy, cols),
         Act::Relu => for_each_chunk_mut(dy, ELEMWISE_CHUNK, |i, c| {
-            let ys = &y[i * ELEMWISE_CHUNK..][..c.len()];
-            for (g, &o) in c.iter_mut().zip(ys) {
-                if o <= 0.0 {
-                    *g = 0.0;
-                }
-            }
+            relu_mask(&y[i * ELEMWISE_CHUNK..][..c.len()], c)
         }),
         _ => {
             let need_x = act.backward_needs_input();
@@ -256,6 +242,30 @@ pub fn backward_inplace(act: Act, x: Option<&[f32]>, y: &[f32], dy: &mut [f32], 
                     *g *= act.derivative(xv, ys[j]);
                 }
             });
+        }
+    }
+}
+
+crate::simd_fn! {
+    /// `v = act(v)` over a slice (element-wise activations only).
+    fn apply_slice(act: Act, c: &mut [f32]) {
+        if act == Act::Relu {
+            for v in c.iter_mut() {
+                *v = v.max(0.0);
+            }
+        } else {
+            for v in c.iter_mut() {
+                *v = act.apply(*v);
+            }
+        }
+    }
+}
+
+crate::simd_fn! {
+    /// Zeroes the gradient where the ReLU output is not positive.
+    fn relu_mask(y: &[f32], g: &mut [f32]) {
+        for (gv, &o) in g.iter_mut().zip(y) {
+            *gv = if o > 0.0 { *gv } else { 0.0 };
         }
     }
 }

@@ -169,7 +169,28 @@ pub fn grad_groups(n: usize) -> (usize, usize) {
     (n.div_ceil(gs).max(1), gs)
 }
 
+/// Copies `s` into `d` (same length) without a `memcpy` call for short rows: fixed
+/// 8-float moves, then single floats.
+#[inline(always)]
+fn copy_small(d: &mut [f32], s: &[f32]) {
+    if d.len() >= 64 {
+        d.copy_from_slice(s);
+        return;
+    }
+    let mut dc = d.chunks_exact_mut(8);
+    let mut sc = s.chunks_exact(8);
+    for (a, b) in (&mut dc).zip(&mut sc) {
+        if let (Ok(a), Ok(b)) = (<&mut [f32; 8]>::try_from(a), <&[f32; 8]>::try_from(b)) {
+            *a = *b;
+        }
+    }
+    for (a, b) in dc.into_remainder().iter_mut().zip(sc.remainder()) {
+        *a = *b;
+    }
+}
+
 /// Writes the im2col rows `r0 .. r0 + rows` of one sample `xs` into `col` (`rows x k`).
+#[inline(always)]
 pub fn im2col(g: &Conv2dGeom, xs: &[f32], r0: usize, rows: usize, col: &mut [f32]) {
     let k = g.k();
     let seg = g.kw * g.cin;
@@ -189,7 +210,7 @@ pub fn im2col(g: &Conv2dGeom, xs: &[f32], r0: usize, rows: usize, col: &mut [f32
             let row_base = iy as usize * g.w;
             if g.dw == 1 && ix0 >= 0 && ix0 as usize + g.kw <= g.w {
                 let s = (row_base + ix0 as usize) * g.cin;
-                drow.copy_from_slice(&xs[s..s + seg]);
+                copy_small(drow, &xs[s..s + seg]);
             } else {
                 for kx in 0..g.kw {
                     let ix = ix0 + (kx * g.dw) as isize;
@@ -198,7 +219,7 @@ pub fn im2col(g: &Conv2dGeom, xs: &[f32], r0: usize, rows: usize, col: &mut [f32
                         d.fill(0.0);
                     } else {
                         let s = (row_base + ix as usize) * g.cin;
-                        d.copy_from_slice(&xs[s..s + g.cin]);
+                        copy_small(d, &xs[s..s + g.cin]);
                     }
                 }
             }
@@ -208,6 +229,7 @@ pub fn im2col(g: &Conv2dGeom, xs: &[f32], r0: usize, rows: usize, col: &mut [f32
 
 /// Adds the im2col-shaped gradient `dcol` (`rows x k`, rows `r0..`) back into the sample's
 /// input gradient `dxs` (the adjoint of [`im2col`]).
+#[inline(always)]
 pub fn col2im_add(g: &Conv2dGeom, dcol: &[f32], r0: usize, rows: usize, dxs: &mut [f32]) {
     let k = g.k();
     let seg = g.kw * g.cin;
@@ -261,40 +283,47 @@ pub fn forward(
     y: &mut [f32],
     scratch: &Scratch,
 ) {
-    let (in_len, out_len, k, rb) = (g.in_len(), g.out_len(), g.k(), g.block_rows);
+    let (in_len, out_len, rb) = (g.in_len(), g.out_len(), g.block_rows);
     debug_assert!(x.len() >= n * in_len && y.len() >= n * out_len && w.len() == g.kernel_len());
     debug_assert!(scratch.len() >= g.scratch_len());
-    let wm = MatRef::row_major(w, g.cout);
     for_each_chunk_mut(&mut y[..n * out_len], out_len, |s, ys| {
         let xs = &x[s * in_len..(s + 1) * in_len];
         for_each_chunk_mut(ys, rb * g.cout, |b, yb| {
-            let r0 = b * rb;
-            let rows = yb.len() / g.cout;
-            if g.is_pointwise() {
-                let a = MatRef::row_major(&xs[r0 * k..], k);
-                sgemm(rows, g.cout, k, a, wm, yb, g.cout, false);
-            } else {
-                scratch.with(|buf| {
-                    let col = &mut buf[..rows * k];
-                    im2col(g, xs, r0, rows, col);
-                    sgemm(
-                        rows,
-                        g.cout,
-                        k,
-                        MatRef::row_major(col, k),
-                        wm,
-                        yb,
-                        g.cout,
-                        false,
-                    );
-                });
-            }
-            epilogue(yb, bias, act, g.cout);
+            forward_block(g, xs, b * rb, w, bias, act, yb, scratch)
         });
     });
 }
 
+crate::simd_fn! {
+    /// One block of output rows `r0..` of one sample: im2col, GEMM, epilogue.
+    fn forward_block(
+        g: &Conv2dGeom,
+        xs: &[f32],
+        r0: usize,
+        w: &[f32],
+        bias: Option<&[f32]>,
+        act: Act,
+        yb: &mut [f32],
+        scratch: &Scratch,
+    ) {
+        let k = g.k();
+        let rows = yb.len() / g.cout;
+        let wm = MatRef::row_major(w, g.cout);
+        if g.is_pointwise() {
+            let a = MatRef::row_major(&xs[r0 * k..], k);
+            sgemm(rows, g.cout, k, a, wm, yb, g.cout, false);
+        } else {
+            let mut buf = scratch.lock();
+            let col = &mut buf[..rows * k];
+            im2col(g, xs, r0, rows, col);
+            sgemm(rows, g.cout, k, MatRef::row_major(col, k), wm, yb, g.cout, false);
+        }
+        epilogue(yb, bias, act, g.cout);
+    }
+}
+
 /// Adds the bias to every row of `cout` values and applies the activation, in place.
+#[inline(always)]
 pub fn epilogue(yb: &mut [f32], bias: Option<&[f32]>, act: Act, cout: usize) {
     match (bias, act) {
         (Some(b), Act::Relu) => {
@@ -316,6 +345,7 @@ pub fn epilogue(yb: &mut [f32], bias: Option<&[f32]>, act: Act, cout: usize) {
     }
 }
 
+#[inline(always)]
 fn apply_act_serial(yb: &mut [f32], act: Act, cols: usize) {
     match act {
         Act::Linear => {}
@@ -396,8 +426,8 @@ pub fn backward(
     }
 }
 
+crate::simd_fn! {
 /// One group's share of [`backward`]: samples `s0 .. s0 + count`.
-#[allow(clippy::too_many_arguments)]
 fn backward_group(
     g: &Conv2dGeom,
     s0: usize,
@@ -405,10 +435,11 @@ fn backward_group(
     x: &[f32],
     w: &[f32],
     dy: &[f32],
-    mut dxg: Option<&mut [f32]>,
+    dxg: Option<&mut [f32]>,
     part: &mut [f32],
     scratch: &Scratch,
 ) {
+    let mut dxg = dxg;
     let (in_len, out_len, k, rb, cout) = (g.in_len(), g.out_len(), g.k(), g.block_rows, g.cout);
     part.fill(0.0);
     let (pw, pb) = part.split_at_mut(g.kernel_len());
@@ -462,7 +493,8 @@ fn backward_group(
                 }
                 continue;
             }
-            scratch.with(|buf| {
+            {
+                let mut buf = scratch.lock();
                 let (col, dcol) = buf.split_at_mut(rb * k);
                 let (col, dcol) = (&mut col[..rows * k], &mut dcol[..rows * k]);
                 im2col(g, xs, r0, rows, col);
@@ -490,7 +522,8 @@ fn backward_group(
                     );
                     col2im_add(g, dcol, r0, rows, d);
                 }
-            });
+            }
         }
     }
+}
 }

@@ -20,6 +20,7 @@ pub mod parallel;
 pub mod pool2d;
 pub mod reduce;
 pub mod reference;
+pub mod simd;
 pub mod softmax;
 
 #[cfg(test)]

@@ -107,6 +107,13 @@ impl Scratch {
         self.len == 0
     }
 
+    /// Locks the calling thread's slot (uncontended: one slot per pool thread).
+    #[inline]
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, Vec<f32>> {
+        let i = rayon::current_thread_index().unwrap_or(0) % self.slots.len().max(1);
+        self.slots[i].lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Runs `f` with the calling thread's slot.
     pub fn with<R>(&self, f: impl FnOnce(&mut [f32]) -> R) -> R {
         let i = rayon::current_thread_index().unwrap_or(0) % self.slots.len().max(1);

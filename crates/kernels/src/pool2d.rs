@@ -82,40 +82,49 @@ impl Pool2dGeom {
 
 /// Max pooling forward; `argmax[i]` receives the in-sample input index of output `i`.
 pub fn max_forward(g: &Pool2dGeom, n: usize, x: &[f32], y: &mut [f32], argmax: &mut [u32]) {
-    let (il, ol, c) = (g.in_len(), g.out_len(), g.c);
+    let (il, ol) = (g.in_len(), g.out_len());
     for_each_chunk_pair_mut(
         &mut y[..n * ol],
         ol,
         &mut argmax[..n * ol],
         ol,
-        |s, ys, am| {
-            let xs = &x[s * il..(s + 1) * il];
-            for oy in 0..g.oh {
-                for ox in 0..g.ow {
-                    let (y0, y1, x0, x1) = g.window(oy, ox);
-                    let o = (oy * g.ow + ox) * c;
-                    let (yo, ao) = (&mut ys[o..o + c], &mut am[o..o + c]);
-                    let first = (y0 * g.w + x0) * c;
-                    yo.copy_from_slice(&xs[first..first + c]);
-                    for (ch, a) in ao.iter_mut().enumerate() {
-                        *a = (first + ch) as u32;
-                    }
-                    for iy in y0..y1 {
-                        for ix in x0..x1 {
-                            let base = (iy * g.w + ix) * c;
-                            for ch in 0..c {
-                                let v = xs[base + ch];
-                                if v > yo[ch] {
-                                    yo[ch] = v;
-                                    ao[ch] = (base + ch) as u32;
-                                }
-                            }
-                        }
+        |s, ys, am| max_forward_sample(g, &x[s * il..(s + 1) * il], ys, am),
+    );
+}
+
+crate::simd_fn! {
+    /// Max pooling of one sample.
+    fn max_forward_sample(g: &Pool2dGeom, xs: &[f32], ys: &mut [f32], am: &mut [u32]) {
+        let c = g.c;
+        for oy in 0..g.oh {
+            for ox in 0..g.ow {
+                let (y0, y1, x0, x1) = g.window(oy, ox);
+                let o = (oy * g.ow + ox) * c;
+                let (yo, ao) = (&mut ys[o..o + c], &mut am[o..o + c]);
+                let first = (y0 * g.w + x0) * c;
+                yo.copy_from_slice(&xs[first..first + c]);
+                for (ch, a) in ao.iter_mut().enumerate() {
+                    *a = (first + ch) as u32;
+                }
+                for iy in y0..y1 {
+                    for ix in x0..x1 {
+                        let base = (iy * g.w + ix) * c;
+                        max_update(yo, ao, &xs[base..base + c], base as u32);
                     }
                 }
             }
-        },
-    );
+        }
+    }
+}
+
+/// Branch-free running max with argmax over one channel row (vectorises).
+#[inline(always)]
+fn max_update(yo: &mut [f32], ao: &mut [u32], xr: &[f32], base: u32) {
+    for (ch, ((y, a), &v)) in yo.iter_mut().zip(ao.iter_mut()).zip(xr).enumerate() {
+        let gt = v > *y;
+        *y = if gt { v } else { *y };
+        *a = if gt { base + ch as u32 } else { *a };
+    }
 }
 
 /// Max pooling backward: overwrites `dx` with `dy` routed to the stored maxima.

@@ -1,0 +1,167 @@
+//! The `rkeras` binary end to end: outputs, exit codes, and training on a tiny IDX dataset
+//! written by the test.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn rkeras(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rkeras"))
+        .args(args)
+        .env_remove("COLUMNS")
+        .env_remove("RKERAS_FASHION_MNIST")
+        .output()
+        .expect("run rkeras")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("rkeras-cli-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+/// Writes an uncompressed IDX file of bytes.
+fn write_idx(path: &Path, dims: &[u32], data: &[u8]) {
+    let mut b = vec![0u8, 0, 8, dims.len() as u8];
+    for d in dims {
+        b.extend(d.to_be_bytes());
+    }
+    b.extend(data);
+    std::fs::write(path, b).expect("write idx");
+}
+
+/// A tiny Fashion-MNIST look-alike: class k is a bright square at position k.
+fn tiny_dataset(dir: &Path) {
+    for (prefix, n) in [("train", 120u32), ("t10k", 40)] {
+        let mut imgs = Vec::new();
+        let mut labels = Vec::new();
+        for i in 0..n {
+            let k = (i % 4) as usize;
+            let mut img = vec![10u8; 28 * 28];
+            for y in 0..8 {
+                for x in 0..8 {
+                    img[(4 + (k / 2) * 12 + y) * 28 + 4 + (k % 2) * 12 + x] = 250;
+                }
+            }
+            imgs.extend(img);
+            labels.push(k as u8);
+        }
+        write_idx(
+            &dir.join(format!("{prefix}-images-idx3-ubyte")),
+            &[n, 28, 28],
+            &imgs,
+        );
+        write_idx(
+            &dir.join(format!("{prefix}-labels-idx1-ubyte")),
+            &[n],
+            &labels,
+        );
+    }
+}
+
+#[test]
+fn summary_prints_the_keras_table() {
+    let out = rkeras(&["summary", "--model", "seed"]);
+    assert!(out.status.success());
+    let golden = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../rkeras/tests/golden/seed_summary_compiled.txt"
+    ))
+    .expect("golden");
+    assert_eq!(text(&out.stdout), golden);
+}
+
+#[test]
+fn usage_errors_exit_1_with_a_message() {
+    for args in [
+        &["summary", "--model", "resnet"][..],
+        &["train", "--batch-size", "0"],
+        &["train", "--validation-split", "1.5"],
+        &["train", "--optimizer", "adamx"],
+        &["train", "--verbose", "3"],
+        &["frobnicate"],
+    ] {
+        let out = rkeras(args);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(!out.stderr.is_empty(), "{args:?}");
+    }
+    let out = rkeras(&["train", "--optimizer", "adamx"]);
+    assert!(
+        text(&out.stderr).contains("adam, adamw, sgd, rmsprop"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn missing_dataset_exits_2_and_says_how_to_install() {
+    let out = rkeras(&[
+        "train",
+        "--data-dir",
+        "/nonexistent-rkeras-data",
+        "--epochs",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("apt-get install dataset-fashion-mnist")
+            && err.contains("/nonexistent-rkeras-data"),
+        "{err}"
+    );
+}
+
+#[test]
+fn train_on_a_tiny_idx_dataset() {
+    let dir = temp_dir("train");
+    tiny_dataset(&dir);
+    let d = dir.to_string_lossy().to_string();
+    let out = rkeras(&[
+        "train",
+        "--data-dir",
+        &d,
+        "--epochs",
+        "3",
+        "--batch-size",
+        "16",
+        "--verbose",
+        "2",
+        "--threads",
+        "2",
+    ]);
+    let so = text(&out.stdout);
+    assert!(out.status.success(), "{so}\n{}", text(&out.stderr));
+    assert!(
+        so.contains("Model: \"sequential\"") && so.contains("dropout (Dropout)"),
+        "{so}"
+    );
+    assert!(so.contains("Epoch 3/3"), "{so}");
+    assert!(
+        so.lines()
+            .any(|l| l.starts_with("7/7 - ") && l.contains(" - val_loss: ")),
+        "{so}"
+    );
+    let acc: f64 = so
+        .lines()
+        .find_map(|l| l.strip_prefix("Test accuracy: "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("test accuracy line");
+    assert!(acc > 0.5, "{so}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn demo_runs_small() {
+    let out = rkeras(&["demo", "--samples", "64", "--epochs", "1", "--verbose", "0"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("Test accuracy: "));
+}
