@@ -101,10 +101,10 @@ crate::simd_fn! {
                 let (y0, y1, x0, x1) = g.window(oy, ox);
                 let o = (oy * g.ow + ox) * c;
                 let (yo, ao) = (&mut ys[o..o + c], &mut am[o..o + c]);
-                let first = (y0 * g.w + x0) * c;
-                yo.copy_from_slice(&xs[first..first + c]);
+                yo.fill(f32::NEG_INFINITY);
+                let first = ((y0 * g.w + x0) * c) as u32;
                 for (ch, a) in ao.iter_mut().enumerate() {
-                    *a = (first + ch) as u32;
+                    *a = first + ch as u32;
                 }
                 for iy in y0..y1 {
                     for ix in x0..x1 {
@@ -131,12 +131,43 @@ fn max_update(yo: &mut [f32], ao: &mut [u32], xr: &[f32], base: u32) {
 pub fn max_backward(g: &Pool2dGeom, n: usize, dy: &[f32], argmax: &[u32], dx: &mut [f32]) {
     let (il, ol) = (g.in_len(), g.out_len());
     for_each_chunk_mut(&mut dx[..n * il], il, |s, dxs| {
-        dxs.fill(0.0);
-        let (dys, am) = (&dy[s * ol..(s + 1) * ol], &argmax[s * ol..(s + 1) * ol]);
-        for (&d, &a) in dys.iter().zip(am) {
-            dxs[a as usize] += d;
-        }
+        max_backward_sample(g, &dy[s * ol..(s + 1) * ol], &argmax[s * ol..(s + 1) * ol], dxs)
     });
+}
+
+crate::simd_fn! {
+    /// Max pooling backward of one sample. Non-overlapping unpadded windows (the usual
+    /// `pool_size == strides`) write every input gradient once with a select; other
+    /// geometries zero and scatter.
+    fn max_backward_sample(g: &Pool2dGeom, dys: &[f32], am: &[u32], dxs: &mut [f32]) {
+        let c = g.c;
+        let tiles = g.sh == g.ph && g.sw == g.pw && g.oh * g.sh <= g.h && g.ow * g.sw <= g.w && g.pad_top == 0 && g.pad_left == 0;
+        if !tiles {
+            dxs.fill(0.0);
+            for (&d, &a) in dys.iter().zip(am) {
+                dxs[a as usize] += d;
+            }
+            return;
+        }
+        if g.oh * g.sh != g.h || g.ow * g.sw != g.w {
+            dxs.fill(0.0); // rows/columns outside every window
+        }
+        for oy in 0..g.oh {
+            for ox in 0..g.ow {
+                let o = (oy * g.ow + ox) * c;
+                let (d, a) = (&dys[o..o + c], &am[o..o + c]);
+                for ky in 0..g.ph {
+                    for kx in 0..g.pw {
+                        let base = ((oy * g.sh + ky) * g.w + ox * g.sw + kx) * c;
+                        let b = base as u32;
+                        for (ch, ((x, &dv), &av)) in dxs[base..base + c].iter_mut().zip(d).zip(a).enumerate() {
+                            *x = if av == b + ch as u32 { dv } else { 0.0 };
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Average pooling forward.

@@ -22,6 +22,8 @@ pub(crate) struct Chain {
     max_batch: usize,
     /// Backward stops at this layer (the first one with trainable weights).
     first_trainable: usize,
+    /// Per-layer accumulated (forward, backward) seconds, when profiling is on.
+    pub timings: Option<Vec<(f64, f64)>>,
 }
 
 impl Chain {
@@ -109,9 +111,15 @@ impl Chain {
     /// Runs every layer on the input buffer.
     pub fn forward(&mut self, n: usize, mode: Mode) {
         for i in 0..self.layers.len() {
+            let t = self.timings.is_some().then(std::time::Instant::now);
             let (il, ol) = (self.len_at(i), self.len_at(i + 1));
             let (before, after) = self.acts.split_at_mut(i + 1);
             self.layers[i].forward(&before[i][..n * il], &mut after[0][..n * ol], n, mode);
+            if let (Some(t), Some(tm)) = (t, self.timings.as_mut()) {
+                if let Some(e) = tm.get_mut(i) {
+                    e.0 += t.elapsed().as_secs_f64();
+                }
+            }
         }
     }
 
@@ -143,6 +151,7 @@ impl Chain {
                 n,
                 skip_activation: skip_last_activation && i + 1 == last,
             };
+            let t = self.timings.is_some().then(std::time::Instant::now);
             self.layers[i].backward(
                 &self.acts[i][..n * il],
                 &self.acts[i + 1][..n * ol],
@@ -150,6 +159,11 @@ impl Chain {
                 dx,
                 ctx,
             );
+            if let (Some(t), Some(tm)) = (t, self.timings.as_mut()) {
+                if let Some(e) = tm.get_mut(i) {
+                    e.1 += t.elapsed().as_secs_f64();
+                }
+            }
         }
     }
 }

@@ -63,6 +63,10 @@ impl Model {
     pub fn output_shape(&self) -> Option<&[usize]> {
         self.chain.output_shape()
     }
+    /// Per-sample output shape of layer `i`, once built.
+    pub fn layer_output_shape(&self, i: usize) -> Option<&[usize]> {
+        self.chain.shapes.get(i).map(Vec::as_slice)
+    }
     /// True once the weights exist.
     pub fn built(&self) -> bool {
         self.chain.built
@@ -215,6 +219,20 @@ impl Model {
             }
         }
         Ok(())
+    }
+
+    /// Turns per-layer timing on (and resets it) or off. See [`Model::layer_timings`].
+    pub fn set_profiling(&mut self, on: bool) {
+        self.chain.timings = on.then(|| vec![(0.0, 0.0); self.chain.layers.len()]);
+    }
+
+    /// Accumulated `(layer name, forward seconds, backward seconds)` since profiling was
+    /// turned on (backward = grad-input and grad-kernel together).
+    pub fn layer_timings(&self) -> Vec<(String, f64, f64)> {
+        match &self.chain.timings {
+            Some(t) => self.chain.layers.iter().zip(t).map(|(l, &(f, b))| (l.name().to_string(), f, b)).collect(),
+            None => Vec::new(),
+        }
     }
 
     /// Prints the Keras summary table to stdout.
