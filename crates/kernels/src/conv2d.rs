@@ -44,7 +44,7 @@ pub fn out_len(n: usize, k: usize, s: usize, d: usize, padding: Padding) -> Opti
 }
 
 /// Target size of one im2col block, in floats (about 256 KiB: an L2-sized tile).
-const BLOCK_FLOATS: usize = 1 << 16;
+const BLOCK_FLOATS: usize = 1 << 18;
 /// Most sample groups the backward pass splits a batch into (each holds a kernel-gradient
 /// partial).
 pub const MAX_GRAD_GROUPS: usize = 8;
@@ -143,7 +143,7 @@ impl Conv2dGeom {
     }
     /// Floats of per-thread scratch that [`forward`] and [`backward`] need.
     pub fn scratch_len(&self) -> usize {
-        2 * self.block_rows * self.k()
+        self.block_rows * (2 * self.k() + self.cout)
     }
     /// Floats of kernel+bias gradient partials that [`backward`] needs for a batch of `n`.
     pub fn partials_len(&self, n: usize) -> usize {
@@ -356,8 +356,11 @@ fn apply_act_serial(yb: &mut [f32], act: Act, cols: usize) {
     }
 }
 
-/// Backward convolution of a batch of `n`, given `dy`, the gradient of the *pre-activation*
-/// output (apply [`activation::backward_inplace`] first).
+/// Backward convolution of a batch of `n`. `dy` is the gradient of the output; with
+/// `act = Some((activation, y))` the activation's derivative (computed from the output `y`)
+/// is applied block by block first, else `dy` must already be the pre-activation gradient.
+/// Fusable activations: those whose derivative needs only the output (not gelu/swish, not
+/// softmax).
 ///
 /// Overwrites `dx` (when given) with the input gradient; *adds* the kernel gradient to `dw`
 /// and the bias gradient to `db`.
@@ -370,6 +373,7 @@ pub fn backward(
     n: usize,
     x: &[f32],
     w: &[f32],
+    act: Option<(Act, &[f32])>,
     dy: &[f32],
     dx: Option<&mut [f32]>,
     dw: &mut [f32],
@@ -388,6 +392,7 @@ pub fn backward(
             (n - gi * gs).min(gs),
             x,
             w,
+            act,
             dy,
             dxg,
             part,
@@ -427,103 +432,79 @@ pub fn backward(
 }
 
 crate::simd_fn! {
-/// One group's share of [`backward`]: samples `s0 .. s0 + count`.
-fn backward_group(
-    g: &Conv2dGeom,
-    s0: usize,
-    count: usize,
-    x: &[f32],
-    w: &[f32],
-    dy: &[f32],
-    dxg: Option<&mut [f32]>,
-    part: &mut [f32],
-    scratch: &Scratch,
-) {
-    let mut dxg = dxg;
-    let (in_len, out_len, k, rb, cout) = (g.in_len(), g.out_len(), g.k(), g.block_rows, g.cout);
-    part.fill(0.0);
-    let (pw, pb) = part.split_at_mut(g.kernel_len());
-    let wt = MatRef::row_major_t(w, cout); // (cout x k) view of the (k x cout) kernel
-    let pointwise = g.is_pointwise();
-    for i in 0..count {
-        let s = s0 + i;
-        let xs = &x[s * in_len..(s + 1) * in_len];
-        let dys = &dy[s * out_len..(s + 1) * out_len];
-        let mut dxs = dxg
-            .as_deref_mut()
-            .map(|d| &mut d[i * in_len..(i + 1) * in_len]);
-        if let Some(d) = dxs.as_deref_mut() {
-            if !pointwise {
-                d.fill(0.0);
-            }
-        }
-        for b in 0..g.blocks() {
-            let r0 = b * rb;
-            let rows = rb.min(g.rows() - r0);
-            let dyb = &dys[r0 * cout..(r0 + rows) * cout];
-            for row in dyb.chunks_exact(cout) {
-                for (a, v) in pb.iter_mut().zip(row) {
-                    *a += v;
+    /// One group's share of [`backward`]: samples `s0 .. s0 + count`.
+    fn backward_group(
+        g: &Conv2dGeom,
+        s0: usize,
+        count: usize,
+        x: &[f32],
+        w: &[f32],
+        act: Option<(Act, &[f32])>,
+        dy: &[f32],
+        dxg: Option<&mut [f32]>,
+        part: &mut [f32],
+        scratch: &Scratch,
+    ) {
+        let mut dxg = dxg;
+        let (in_len, out_len, k, rb, cout) = (g.in_len(), g.out_len(), g.k(), g.block_rows, g.cout);
+        part.fill(0.0);
+        let (pw, pb) = part.split_at_mut(g.kernel_len());
+        let wt = MatRef::row_major_t(w, cout); // (cout x k) view of the (k x cout) kernel
+        let pointwise = g.is_pointwise();
+        let mut buf = scratch.lock();
+        let (col, rest) = buf.split_at_mut(rb * k);
+        let (dcol, dya) = rest.split_at_mut(rb * k);
+        for i in 0..count {
+            let s = s0 + i;
+            let xs = &x[s * in_len..(s + 1) * in_len];
+            let dys = &dy[s * out_len..(s + 1) * out_len];
+            let mut dxs = dxg.as_deref_mut().map(|d| &mut d[i * in_len..(i + 1) * in_len]);
+            if let Some(d) = dxs.as_deref_mut() {
+                if !pointwise {
+                    d.fill(0.0);
                 }
             }
-            if pointwise {
-                let a = MatRef::row_major_t(&xs[r0 * k..(r0 + rows) * k], k);
-                sgemm(
-                    k,
-                    cout,
-                    rows,
-                    a,
-                    MatRef::row_major(dyb, cout),
-                    pw,
-                    cout,
-                    true,
-                );
-                if let Some(d) = dxs.as_deref_mut() {
-                    let dblk = &mut d[r0 * k..(r0 + rows) * k];
-                    sgemm(
-                        rows,
-                        k,
-                        cout,
-                        MatRef::row_major(dyb, cout),
-                        wt,
-                        dblk,
-                        k,
-                        false,
-                    );
+            for b in 0..g.blocks() {
+                let r0 = b * rb;
+                let rows = rb.min(g.rows() - r0);
+                let mut dyb = &dys[r0 * cout..(r0 + rows) * cout];
+                // The activation's derivative, applied here while the block is in cache.
+                if let Some((a, y)) = act {
+                    let yb = &y[s * out_len + r0 * cout..s * out_len + (r0 + rows) * cout];
+                    let d = &mut dya[..rows * cout];
+                    if a == Act::Relu {
+                        for ((o, &gv), &yv) in d.iter_mut().zip(dyb).zip(yb) {
+                            *o = if yv > 0.0 { gv } else { 0.0 };
+                        }
+                    } else {
+                        for ((o, &gv), &yv) in d.iter_mut().zip(dyb).zip(yb) {
+                            *o = gv * a.derivative(0.0, yv);
+                        }
+                    }
+                    dyb = &dya[..rows * cout];
                 }
-                continue;
-            }
-            {
-                let mut buf = scratch.lock();
-                let (col, dcol) = buf.split_at_mut(rb * k);
+                for row in dyb.chunks_exact(cout) {
+                    for (a, v) in pb.iter_mut().zip(row) {
+                        *a += v;
+                    }
+                }
+                let dym = MatRef::row_major(dyb, cout);
+                if pointwise {
+                    let a = MatRef::row_major_t(&xs[r0 * k..(r0 + rows) * k], k);
+                    sgemm(k, cout, rows, a, dym, pw, cout, true);
+                    if let Some(d) = dxs.as_deref_mut() {
+                        sgemm(rows, k, cout, dym, wt, &mut d[r0 * k..(r0 + rows) * k], k, false);
+                    }
+                    continue;
+                }
                 let (col, dcol) = (&mut col[..rows * k], &mut dcol[..rows * k]);
                 im2col(g, xs, r0, rows, col);
-                let a = MatRef::row_major_t(col, k);
-                sgemm(
-                    k,
-                    cout,
-                    rows,
-                    a,
-                    MatRef::row_major(dyb, cout),
-                    pw,
-                    cout,
-                    true,
-                );
+                sgemm(k, cout, rows, MatRef::row_major_t(col, k), dym, pw, cout, true);
                 if let Some(d) = dxs.as_deref_mut() {
-                    sgemm(
-                        rows,
-                        k,
-                        cout,
-                        MatRef::row_major(dyb, cout),
-                        wt,
-                        dcol,
-                        k,
-                        false,
-                    );
+                    sgemm(rows, k, cout, dym, wt, dcol, k, false);
                     col2im_add(g, dcol, r0, rows, d);
                 }
             }
         }
     }
-}
 }

@@ -131,7 +131,12 @@ fn max_update(yo: &mut [f32], ao: &mut [u32], xr: &[f32], base: u32) {
 pub fn max_backward(g: &Pool2dGeom, n: usize, dy: &[f32], argmax: &[u32], dx: &mut [f32]) {
     let (il, ol) = (g.in_len(), g.out_len());
     for_each_chunk_mut(&mut dx[..n * il], il, |s, dxs| {
-        max_backward_sample(g, &dy[s * ol..(s + 1) * ol], &argmax[s * ol..(s + 1) * ol], dxs)
+        max_backward_sample(
+            g,
+            &dy[s * ol..(s + 1) * ol],
+            &argmax[s * ol..(s + 1) * ol],
+            dxs,
+        )
     });
 }
 

@@ -209,6 +209,7 @@ mod tests {
                 n,
                 &x,
                 &w,
+                None,
                 &dy,
                 Some(&mut dx),
                 &mut dw,
@@ -246,6 +247,51 @@ mod tests {
             .map(|v| v.max(0.0))
             .collect();
         assert_close(&y, &want, 1e-5);
+    }
+
+    #[test]
+    fn conv_backward_with_fused_activation_matches_masked_oracle() {
+        let mut rng = Lcg::new(77);
+        for act in [Act::Relu, Act::Tanh, Act::Sigmoid, Act::Elu(1.0)] {
+            let g =
+                Conv2dGeom::new((9, 7, 3), (3, 3), 5, (2, 1), (1, 1), Padding::Same).expect("geom");
+            let n = 3;
+            let (x, w, b) = (
+                rng.vec(n * g.in_len()),
+                rng.vec(g.kernel_len()),
+                rng.vec(g.cout),
+            );
+            let dy = rng.vec(n * g.out_len());
+            let scratch = Scratch::new(g.scratch_len());
+            let mut y = vec![0.0; n * g.out_len()];
+            conv2d::forward(&g, n, &x, &w, Some(&b), act, &mut y, &scratch);
+            let masked: Vec<f32> = dy
+                .iter()
+                .zip(&y)
+                .map(|(d, &o)| d * act.derivative(0.0, o))
+                .collect();
+            let (rdx, rdw, rdb) = conv2d_backward(&g, n, &x, &w, &masked);
+            let mut dx = vec![0.0; n * g.in_len()];
+            let mut dw = vec![0.0; g.kernel_len()];
+            let mut db = vec![0.0; g.cout];
+            let mut p = vec![0.0; g.partials_len(n)];
+            conv2d::backward(
+                &g,
+                n,
+                &x,
+                &w,
+                Some((act, &y)),
+                &dy,
+                Some(&mut dx),
+                &mut dw,
+                Some(&mut db),
+                &mut p,
+                &scratch,
+            );
+            assert_close(&dx, &rdx, 1e-4);
+            assert_close(&dw, &rdw, 1e-4);
+            assert_close(&db, &rdb, 1e-4);
+        }
     }
 
     #[test]
@@ -326,6 +372,7 @@ mod tests {
                     n,
                     &x,
                     &w,
+                    None,
                     &dy,
                     Some(&mut dx),
                     &mut dw,

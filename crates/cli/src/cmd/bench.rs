@@ -138,22 +138,47 @@ fn print_layer_timings(model: &Model, images: f64) {
     if images <= 0.0 {
         return;
     }
-    println!("{:<16} {:>10} {:>10} {:>9} {:>9}", "layer", "fwd ms/img", "bwd ms/img", "fwd GF/s", "bwd GF/s");
+    println!(
+        "{:<16} {:>10} {:>10} {:>9} {:>9}",
+        "layer", "fwd ms/img", "bwd ms/img", "fwd GF/s", "bwd GF/s"
+    );
     let (mut tf, mut tb) = (0.0, 0.0);
     for (i, (l, (name, f, b))) in model.layers().iter().zip(model.layer_timings()).enumerate() {
         // MACs per image: output positions x kernel size (conv), or the kernel size (dense).
         let kernel_len: usize = l.params().first().map_or(0, |p| p.value.len());
         let out = model.layer_output_shape(i).unwrap_or(&[]);
-        let positions: usize = if l.class_name() == "Conv2D" { out.iter().take(out.len().saturating_sub(1)).product() } else { 1 };
+        let positions: usize = if l.class_name() == "Conv2D" {
+            out.iter().take(out.len().saturating_sub(1)).product()
+        } else {
+            1
+        };
         let macs = (positions * kernel_len) as f64;
         // Backward does grad-kernel and grad-input (2x forward), except the first layer.
         let bwd_mult = if i == 0 { 1.0 } else { 2.0 };
-        let gf = |t: f64, mult: f64| if t > 0.0 && macs > 0.0 { 2.0 * macs * mult * images / t / 1e9 } else { 0.0 };
-        println!("{:<16} {:>10.4} {:>10.4} {:>9.1} {:>9.1}", name, f * 1e3 / images, b * 1e3 / images, gf(f, 1.0), gf(b, bwd_mult));
+        let gf = |t: f64, mult: f64| {
+            if t > 0.0 && macs > 0.0 {
+                2.0 * macs * mult * images / t / 1e9
+            } else {
+                0.0
+            }
+        };
+        println!(
+            "{:<16} {:>10.4} {:>10.4} {:>9.1} {:>9.1}",
+            name,
+            f * 1e3 / images,
+            b * 1e3 / images,
+            gf(f, 1.0),
+            gf(b, bwd_mult)
+        );
         tf += f;
         tb += b;
     }
-    println!("{:<16} {:>10.4} {:>10.4}", "total", tf * 1e3 / images, tb * 1e3 / images);
+    println!(
+        "{:<16} {:>10.4} {:>10.4}",
+        "total",
+        tf * 1e3 / images,
+        tb * 1e3 / images
+    );
 }
 
 pub fn run(workload: &str, epochs: Option<usize>) -> Result<()> {
@@ -169,7 +194,14 @@ pub fn run(workload: &str, epochs: Option<usize>) -> Result<()> {
             model.compile(Adam::default(), "categorical_crossentropy", &["accuracy"])?;
             let mut timer = Timer::new();
             // Epoch 1 (warm-up) unprofiled, then the timed epochs with per-layer timing.
-            model.fit(&x, &y).epochs(1).batch_size(bs).shuffle(false).verbose(0).callback(&mut timer).run()?;
+            model
+                .fit(&x, &y)
+                .epochs(1)
+                .batch_size(bs)
+                .shuffle(false)
+                .verbose(0)
+                .callback(&mut timer)
+                .run()?;
             model.set_profiling(true);
             model
                 .fit(&x, &y)

@@ -210,23 +210,32 @@ impl Layer for Conv2D {
         ctx: Backward,
     ) {
         let Some(g) = self.geom else { return };
-        if !ctx.skip_activation {
+        // Element-wise activations whose derivative needs only the output are fused into the
+        // convolution's backward pass (applied per block, while it is in cache).
+        let fuse = !ctx.skip_activation
+            && !self.act.backward_needs_input()
+            && self.act != Act::Softmax
+            && !self.act.is_linear();
+        if !ctx.skip_activation && !fuse {
             let pre = self
                 .act
                 .backward_needs_input()
                 .then(|| &self.preact[..y.len()]);
             activation::backward_inplace(self.act, pre, y, dy, g.cout);
         }
+        let act = fuse.then_some((self.act, y));
         let (kp, rest) = self.params.split_at_mut(1);
         let db = rest.first_mut().map(|b| &mut b.grad[..]);
+        let (kernel, kgrad) = (&kp[0].value, &mut kp[0].grad);
         conv2d::backward(
             &g,
             ctx.n,
             x,
-            &kp[0].value,
+            kernel,
+            act,
             dy,
             dx,
-            &mut kp[0].grad,
+            kgrad,
             db,
             &mut self.partials,
             &self.scratch,

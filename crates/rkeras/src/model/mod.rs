@@ -230,7 +230,13 @@ impl Model {
     /// turned on (backward = grad-input and grad-kernel together).
     pub fn layer_timings(&self) -> Vec<(String, f64, f64)> {
         match &self.chain.timings {
-            Some(t) => self.chain.layers.iter().zip(t).map(|(l, &(f, b))| (l.name().to_string(), f, b)).collect(),
+            Some(t) => self
+                .chain
+                .layers
+                .iter()
+                .zip(t)
+                .map(|(l, &(f, b))| (l.name().to_string(), f, b))
+                .collect(),
             None => Vec::new(),
         }
     }
