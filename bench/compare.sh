@@ -7,13 +7,16 @@
 #        (see shared/anchors/README.md: tf, torch); Fashion-MNIST for w2
 #        (apt-get install dataset-fashion-mnist).
 # Env: ANCHORS (default ../shared/anchors), ENVS (default /tmp/anchors-env),
-#      W2_EPOCHS (default 5), OUT (log folder, default bench/results).
+#      W2_EPOCHS (default 5), ROUNDS (default 1: runs of each W1/W3 command, alternating;
+#      the median is reported, since this VM drifts 10-40 % between minutes), OUT (log folder,
+#      default bench/results).
 set -u
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 ANCHORS=${ANCHORS:-$ROOT/../shared/anchors}
 ENVS=${ENVS:-/tmp/anchors-env}
 W2_EPOCHS=${W2_EPOCHS:-5}
+ROUNDS=${ROUNDS:-1}
 OUT=${OUT:-$ROOT/bench/results}
 RK=$ROOT/target/release/rkeras
 mkdir -p "$OUT"
@@ -26,22 +29,29 @@ run() { # name, command...
   grep -h '^RESULT' "$OUT/$name.log"
   grep -h 'Maximum resident' "$OUT/$name.log" | sed 's/^\s*/   /'
 }
-field() { # log, key -> value
-  grep -h '^RESULT' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -1
+field() { # logs..., key -> median value over the logs
+  local key=${@: -1}
+  local files=("${@:1:$#-1}")
+  grep -h '^RESULT' "${files[@]}" | tr ' ' '\n' | sed -n "s/^$key=//p" |
+    python3 -c "import sys,statistics; v=[float(l) for l in sys.stdin if l.strip()]; print(f'{statistics.median(v):.4g}' if v else 'nan')"
 }
 ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print(f'{a/b:.2f}x')" "$1" "$2" 2>/dev/null || echo "n/a"; }
 
 for w in ${@:-w1 w2}; do
   case $w in
     w1|w3)
-      run rkeras-$w "$RK" bench $w
+      for r in $(seq 1 "$ROUNDS"); do
+        run rkeras-$w.$r "$RK" bench $w
+        if [ $w = w1 ]; then
+          run keras-tf-w1.$r env KERAS_BACKEND=tensorflow TF_CPP_MIN_LOG_LEVEL=2 "$ENVS/tf/bin/python" "$ANCHORS/keras_bench.py" w1 3
+          run torch-w1.$r "$ENVS/torch/bin/python" "$ANCHORS/torch_bench.py" w1 3
+        fi
+      done
       if [ $w = w1 ]; then
-        run keras-tf-w1 env KERAS_BACKEND=tensorflow TF_CPP_MIN_LOG_LEVEL=2 "$ENVS/tf/bin/python" "$ANCHORS/keras_bench.py" w1 3
-        run torch-w1 "$ENVS/torch/bin/python" "$ANCHORS/torch_bench.py" w1 3
-        r=$(field "$OUT/rkeras-w1.log" train_img_s)
-        echo "W1 train img/s: rkeras $r | vs Keras/TF $(ratio "$r" "$(field "$OUT/keras-tf-w1.log" train_img_s)") | vs PyTorch $(ratio "$r" "$(field "$OUT/torch-w1.log" train_img_s)")"
-        r=$(field "$OUT/rkeras-w1.log" infer_img_s)
-        echo "W1 infer img/s (batch 32): rkeras $r | vs Keras/TF $(ratio "$r" "$(field "$OUT/keras-tf-w1.log" infer_img_s)") | vs PyTorch $(ratio "$r" "$(field "$OUT/torch-w1.log" infer_img_s)")"
+        for k in train_img_s infer_img_s; do
+          r=$(field "$OUT"/rkeras-w1.*.log $k)
+          echo "W1 $k (median of $ROUNDS): rkeras $r | Keras/TF $(field "$OUT"/keras-tf-w1.*.log $k) ($(ratio "$r" "$(field "$OUT"/keras-tf-w1.*.log $k)")) | PyTorch $(field "$OUT"/torch-w1.*.log $k) ($(ratio "$r" "$(field "$OUT"/torch-w1.*.log $k)"))"
+        done
       fi ;;
     w2)
       run rkeras-w2 "$RK" bench w2 --epochs "$W2_EPOCHS"
