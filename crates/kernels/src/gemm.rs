@@ -55,6 +55,15 @@ impl<'a> MatRef<'a> {
 /// `c[m x n] (row-major, row stride ldc) = a[m x k] * b[k x n]`, plus the old `c` when
 /// `accumulate`. Single-threaded.
 ///
+/// ```
+/// use rkeras_kernels::gemm::{sgemm, MatRef};
+/// let a = [1.0f32, 2.0, 3.0, 4.0]; // 2x2
+/// let b = [1.0f32, 0.0, 0.0, 1.0]; // identity
+/// let mut c = [0.0f32; 4];
+/// sgemm(2, 2, 2, MatRef::row_major(&a, 2), MatRef::row_major(&b, 2), &mut c, 2, false);
+/// assert_eq!(c, a);
+/// ```
+///
 /// # Panics
 /// If a view is too short for its extent (a caller bug, checked because the crate below
 /// works on raw pointers).
