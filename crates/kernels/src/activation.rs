@@ -189,22 +189,26 @@ pub fn sigmoid(x: f32) -> f32 {
     }
 }
 
-/// Error function (Abramowitz-Stegun 7.1.26 refined; max abs error ~1e-7 in f64).
+/// Error function (Numerical Recipes' erfc Chebyshev fit; relative error below 1.2e-7).
 #[inline]
 pub fn erf(x: f32) -> f32 {
+    const C: [f64; 10] = [
+        -1.265_512_23,
+        1.000_023_68,
+        0.374_091_96,
+        0.096_784_18,
+        -0.186_288_06,
+        0.278_868_07,
+        -1.135_203_98,
+        1.488_515_87,
+        -0.822_152_23,
+        0.170_872_77,
+    ];
     let x = x as f64;
     let t = 1.0 / (1.0 + 0.5 * x.abs());
-    let y = 1.0
-        - t * (-x * x - 1.265_512_23
-            + t * (1.000_023_68
-                + t * (0.374_091_96
-                    + t * (0.096_784_18
-                        + t * (-0.186_288_06
-                            + t * (0.278_868_07
-                                + t * (-1.135_203_98
-                                    + t * (1.488_515_87
-                                        + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
-            .exp();
+    // Horner evaluation of the polynomial in t, highest degree first.
+    let poly = C.iter().rev().fold(0.0, |acc, &c| acc * t + c);
+    let y = 1.0 - t * (-x * x + poly).exp();
     (if x >= 0.0 { y } else { -y }) as f32
 }
 
