@@ -78,10 +78,7 @@ impl Layer for Activation {
         let n = activations::parse(&self.name)
             .map(activations::name)
             .unwrap_or("linear");
-        match json!({ "activation": n }) {
-            Value::Object(m) => m,
-            _ => Map::new(),
-        }
+        super::object(json!({ "activation": n }))
     }
 }
 

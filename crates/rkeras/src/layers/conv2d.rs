@@ -132,12 +132,13 @@ impl Layer for Conv2D {
         check_pair("strides", self.strides, &name)?;
         check_pair("dilation_rate", self.dilation_rate, &name)?;
         let padding = parse_padding(&self.padding, &name)?;
-        self.act = activations::parse(&self.activation)
-            .map_err(|e| Error::arg("activation", &name, e.to_string()))?;
-        let kinit = Initializer::from_name(&self.kernel_initializer)
-            .map_err(|e| Error::arg("kernel_initializer", &name, e.to_string()))?;
-        let binit = Initializer::from_name(&self.bias_initializer)
-            .map_err(|e| Error::arg("bias_initializer", &name, e.to_string()))?;
+        let (act, kinit, binit) = super::resolve_kernel_options(
+            &name,
+            &self.activation,
+            &self.kernel_initializer,
+            &self.bias_initializer,
+        )?;
+        self.act = act;
         let &[h, w, c] = input_shape else {
             return Err(rank_error(
                 &name,
@@ -259,7 +260,7 @@ impl Layer for Conv2D {
         let kinit =
             Initializer::from_name(&self.kernel_initializer).unwrap_or(Initializer::GlorotUniform);
         let binit = Initializer::from_name(&self.bias_initializer).unwrap_or(Initializer::Zeros);
-        let v = json!({
+        super::object(json!({
             "filters": self.filters,
             "kernel_size": [self.kernel_size.0, self.kernel_size.1],
             "strides": [self.strides.0, self.strides.1],
@@ -276,11 +277,7 @@ impl Layer for Conv2D {
             "activity_regularizer": null,
             "kernel_constraint": null,
             "bias_constraint": null
-        });
-        match v {
-            Value::Object(m) => m,
-            _ => Map::new(),
-        }
+        }))
     }
 }
 

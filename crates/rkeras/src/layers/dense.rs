@@ -97,12 +97,13 @@ impl Layer for Dense {
                 "expected a positive integer, received 0",
             ));
         }
-        self.act = activations::parse(&self.activation)
-            .map_err(|e| Error::arg("activation", &name, e.to_string()))?;
-        let kinit = Initializer::from_name(&self.kernel_initializer)
-            .map_err(|e| Error::arg("kernel_initializer", &name, e.to_string()))?;
-        let binit = Initializer::from_name(&self.bias_initializer)
-            .map_err(|e| Error::arg("bias_initializer", &name, e.to_string()))?;
+        let (act, kinit, binit) = super::resolve_kernel_options(
+            &name,
+            &self.activation,
+            &self.kernel_initializer,
+            &self.bias_initializer,
+        )?;
+        self.act = act;
         let Some(&last) = input_shape.last() else {
             return Err(super::rank_error(&name, "min_ndim=2", input_shape));
         };
@@ -228,7 +229,7 @@ impl Layer for Dense {
         let kinit =
             Initializer::from_name(&self.kernel_initializer).unwrap_or(Initializer::GlorotUniform);
         let binit = Initializer::from_name(&self.bias_initializer).unwrap_or(Initializer::Zeros);
-        match json!({
+        super::object(json!({
             "units": self.units,
             "activation": act_name,
             "use_bias": self.use_bias,
@@ -239,10 +240,7 @@ impl Layer for Dense {
             "kernel_constraint": null,
             "bias_constraint": null,
             "quantization_config": null
-        }) {
-            Value::Object(m) => m,
-            _ => Map::new(),
-        }
+        }))
     }
 }
 

@@ -111,10 +111,7 @@ impl Layer for Dropout {
         }
     }
     fn config(&self) -> Map<String, Value> {
-        match json!({"rate": self.rate, "seed": self.seed, "noise_shape": null}) {
-            Value::Object(m) => m,
-            _ => Map::new(),
-        }
+        super::object(json!({"rate": self.rate, "seed": self.seed, "noise_shape": null}))
     }
 }
 

@@ -56,10 +56,7 @@ impl Layer for Flatten {
         }
     }
     fn config(&self) -> Map<String, Value> {
-        match json!({"data_format": "channels_last"}) {
-            Value::Object(m) => m,
-            _ => Map::new(),
-        }
+        super::object(json!({"data_format": "channels_last"}))
     }
 }
 

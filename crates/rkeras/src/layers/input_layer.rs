@@ -71,10 +71,8 @@ impl Layer for InputLayer {
     fn config(&self) -> Map<String, Value> {
         let mut batch: Vec<Value> = vec![Value::Null];
         batch.extend(self.shape.iter().map(|d| json!(d)));
-        match json!({"batch_shape": batch, "dtype": "float32", "sparse": false, "ragged": false, "optional": false})
-        {
-            Value::Object(m) => m,
-            _ => Map::new(),
-        }
+        super::object(
+            json!({"batch_shape": batch, "dtype": "float32", "sparse": false, "ragged": false, "optional": false}),
+        )
     }
 }

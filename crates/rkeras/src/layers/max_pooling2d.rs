@@ -87,15 +87,12 @@ pub(crate) fn pool_config(
     padding: &str,
 ) -> Map<String, Value> {
     let s = strides.unwrap_or(pool);
-    match json!({
+    super::object(json!({
         "pool_size": [pool.0, pool.1],
         "padding": padding,
         "strides": [s.0, s.1],
         "data_format": "channels_last"
-    }) {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    }
+    }))
 }
 
 impl Layer for MaxPooling2D {

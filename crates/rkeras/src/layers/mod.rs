@@ -251,6 +251,32 @@ macro_rules! common_builders {
 }
 pub(crate) use common_builders;
 
+/// The map of a `json!({...})` object literal (layer configs).
+pub(crate) fn object(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+/// Resolves the activation and the kernel/bias initializers shared by Conv2D and Dense,
+/// naming the layer and argument in errors.
+pub(crate) fn resolve_kernel_options(
+    layer: &str,
+    activation: &str,
+    kernel_initializer: &str,
+    bias_initializer: &str,
+) -> Result<(Act, crate::init::Initializer, crate::init::Initializer)> {
+    use crate::init::Initializer;
+    let act = crate::activations::parse(activation)
+        .map_err(|e| crate::Error::arg("activation", layer, e.to_string()))?;
+    let k = Initializer::from_name(kernel_initializer)
+        .map_err(|e| crate::Error::arg("kernel_initializer", layer, e.to_string()))?;
+    let b = Initializer::from_name(bias_initializer)
+        .map_err(|e| crate::Error::arg("bias_initializer", layer, e.to_string()))?;
+    Ok((act, k, b))
+}
+
 /// Validates a Keras padding string.
 pub(crate) fn parse_padding(p: &str, layer: &str) -> Result<rkeras_kernels::Padding> {
     match p.to_ascii_lowercase().as_str() {
