@@ -1,4 +1,4 @@
-//! Element-wise helpers: bias add, scaling, masked multiply.
+//! Element-wise helpers: bias add, masked multiply.
 
 use crate::activation::ELEMWISE_CHUNK;
 use crate::parallel::for_each_chunk_mut;
@@ -26,22 +26,5 @@ pub fn mul_into(src: &[f32], mask: &[f32], dst: &mut [f32]) {
         for ((d, a), b) in c.iter_mut().zip(s).zip(m) {
             *d = a * b;
         }
-    });
-}
-
-/// `data[i] *= mask[i]`.
-pub fn mul_inplace(data: &mut [f32], mask: &[f32]) {
-    for_each_chunk_mut(data, ELEMWISE_CHUNK, |i, c| {
-        let m = &mask[i * ELEMWISE_CHUNK..][..c.len()];
-        for (d, b) in c.iter_mut().zip(m) {
-            *d *= b;
-        }
-    });
-}
-
-/// `data[i] *= s`.
-pub fn scale_inplace(data: &mut [f32], s: f32) {
-    for_each_chunk_mut(data, ELEMWISE_CHUNK, |_, c| {
-        c.iter_mut().for_each(|v| *v *= s)
     });
 }

@@ -113,11 +113,4 @@ impl Scratch {
         let i = rayon::current_thread_index().unwrap_or(0) % self.slots.len().max(1);
         self.slots[i].lock().unwrap_or_else(|e| e.into_inner())
     }
-
-    /// Runs `f` with the calling thread's slot.
-    pub fn with<R>(&self, f: impl FnOnce(&mut [f32]) -> R) -> R {
-        let i = rayon::current_thread_index().unwrap_or(0) % self.slots.len().max(1);
-        let mut guard = self.slots[i].lock().unwrap_or_else(|e| e.into_inner());
-        f(&mut guard[..])
-    }
 }

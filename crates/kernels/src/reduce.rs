@@ -1,4 +1,4 @@
-//! Reductions: column sums (bias gradients), row argmax, sums.
+//! Reductions: column sums (bias gradients), row argmax.
 
 /// Adds the column sums of `data` (rows of `acc.len()` values) to `acc`, row order fixed.
 pub fn add_col_sums(data: &[f32], acc: &mut [f32]) {
@@ -24,16 +24,6 @@ pub fn argmax(row: &[f32]) -> usize {
     best
 }
 
-/// Sum in f64 (for losses and metrics).
-pub fn sum_f64(data: &[f32]) -> f64 {
-    data.iter().map(|&v| v as f64).sum()
-}
-
-/// True when every value is finite.
-pub fn all_finite(data: &[f32]) -> bool {
-    data.iter().all(|v| v.is_finite())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -43,6 +33,5 @@ mod tests {
         add_col_sums(&[1.0, 2.0, 3.0, 4.0], &mut acc);
         assert_eq!(acc, [5.0, 6.0]);
         assert_eq!(argmax(&[0.1, 0.7, 0.7, 0.2]), 1);
-        assert!(!all_finite(&[1.0, f32::NAN]));
     }
 }
