@@ -27,6 +27,7 @@ pub mod activation;
 pub mod conv2d;
 pub mod elementwise;
 pub mod gemm;
+pub mod image;
 pub mod parallel;
 pub mod pool2d;
 pub mod reduce;

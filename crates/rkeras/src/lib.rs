@@ -32,6 +32,7 @@ pub mod losses;
 pub mod metrics;
 pub mod model;
 pub mod optimizers;
+pub mod preprocessing;
 pub mod rng;
 pub mod shape;
 pub mod tensor;

@@ -1,6 +1,13 @@
-//! Data: IDX files (MNIST-style), Fashion-MNIST from Debian's `dataset-fashion-mnist`, and
-//! the synthetic coloured-shapes images of `rkeras demo`.
+//! Data: folders of images ([`image_dataset_from_directory`]), IDX files (MNIST-style),
+//! Fashion-MNIST from Debian's `dataset-fashion-mnist`, and the synthetic coloured-shapes
+//! images of `rkeras demo`.
 
+pub mod directory;
 pub mod fashion_mnist;
 pub mod idx;
+pub mod numpy_random;
 pub mod shapes;
+
+pub use directory::{
+    image_dataset_from_directory, ColorMode, DirectoryOptions, ImageDataset, LabelMode, Labels,
+};

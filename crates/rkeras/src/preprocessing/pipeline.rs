@@ -1,0 +1,217 @@
+//! [`Pipeline`]: random augmentation run by a dataset's background threads.
+
+use super::ops::{compose, FlipMode, RandomOp, Sampled};
+use super::{parse_fill, parse_interpolation, Factor};
+use crate::error::{Error, Result};
+use crate::rng::Rng;
+use rkeras_kernels::image::{affine_transform, Fill, ImageRef, Interpolation};
+
+/// A sequence of random augmentations applied to each training image as it is loaded,
+/// on the dataset's background threads (`dataset.augment(pipeline)`).
+///
+/// Every image gets its own draw, seeded by the dataset seed, the epoch and the image's
+/// position, so the same seed gives the same images whatever the number of threads.
+/// Consecutive rotation, zoom and translation steps with the same fill and interpolation
+/// are merged into one resampling.
+///
+/// ```
+/// use rkeras::preprocessing::Pipeline;
+/// let p = Pipeline::parse("flip=horizontal,rotation=0.1,zoom=0.1,contrast=0.2")?;
+/// assert_eq!(p.ops().len(), 4);
+/// # Ok::<(), rkeras::Error>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Pipeline {
+    ops: Vec<RandomOp>,
+}
+
+impl Pipeline {
+    /// A pipeline of `ops`, applied in order.
+    pub fn new(ops: Vec<RandomOp>) -> Self {
+        Pipeline { ops }
+    }
+    /// The operations, in order.
+    pub fn ops(&self) -> &[RandomOp] {
+        &self.ops
+    }
+    /// True when there is nothing to apply.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// Parses the CLI form `name=value,...` with names `flip` (horizontal, vertical,
+    /// horizontal_and_vertical), `rotation`, `zoom`, `translation`, `contrast` and
+    /// `brightness` (Keras factors; fill `reflect`, bilinear, value range 0..255).
+    ///
+    /// # Errors
+    /// An unknown name or a value that is not a number, naming the item.
+    pub fn parse(spec: &str) -> Result<Pipeline> {
+        let mut ops = Vec::new();
+        for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let (name, value) = item.split_once('=').unwrap_or((item, ""));
+            let num = || -> Result<f32> {
+                value.trim().parse::<f32>().map_err(|_| {
+                    Error::arg(
+                        "augment",
+                        "",
+                        format!("\"{item}\": expected {name}=NUMBER, e.g. {name}=0.1"),
+                    )
+                })
+            };
+            let geo = (Fill::Reflect, Interpolation::Bilinear);
+            let op = match name.trim() {
+                "flip" => RandomOp::Flip(match value.trim() {
+                    "" | "horizontal" => FlipMode::Horizontal,
+                    "vertical" => FlipMode::Vertical,
+                    "horizontal_and_vertical" | "both" => FlipMode::HorizontalAndVertical,
+                    other => {
+                        return Err(Error::arg(
+                            "augment",
+                            "",
+                            format!("flip mode \"{other}\" is not one of horizontal, vertical, horizontal_and_vertical"),
+                        ))
+                    }
+                }),
+                "rotation" => {
+                    let f = Factor::from(num()?);
+                    RandomOp::Rotation {
+                        factor: (f.0, f.1),
+                        fill: geo.0,
+                        interpolation: geo.1,
+                    }
+                }
+                "zoom" => {
+                    let f = Factor::from(num()?);
+                    RandomOp::Zoom {
+                        height: (f.0, f.1),
+                        width: None,
+                        fill: geo.0,
+                        interpolation: geo.1,
+                    }
+                }
+                "translation" => {
+                    let f = Factor::from(num()?);
+                    RandomOp::Translation {
+                        height: (f.0, f.1),
+                        width: (f.0, f.1),
+                        fill: geo.0,
+                        interpolation: geo.1,
+                    }
+                }
+                "contrast" => {
+                    let v = num()?;
+                    if !(0.0..=1.0).contains(&v) {
+                        return Err(Error::arg(
+                            "augment",
+                            "",
+                            format!("contrast factor must be in [0, 1], received {v}"),
+                        ));
+                    }
+                    // Keras stores a scalar contrast factor f as (0, f) (see RandomContrast).
+                    RandomOp::Contrast {
+                        factor: (0.0, v),
+                        value_range: (0.0, 255.0),
+                    }
+                }
+                "brightness" => {
+                    let f = Factor::from(num()?);
+                    RandomOp::Brightness {
+                        factor: (f.0, f.1),
+                        value_range: (0.0, 255.0),
+                    }
+                }
+                other => {
+                    return Err(Error::arg(
+                        "augment",
+                        "",
+                        format!("unknown augmentation \"{other}\"; known: flip, rotation, zoom, translation, contrast, brightness"),
+                    ))
+                }
+            };
+            ops.push(op);
+        }
+        Ok(Pipeline { ops })
+    }
+
+    /// Augments one image in place. `stream` identifies the image (epoch and position);
+    /// `scratch` is reused between calls.
+    pub fn apply_one(
+        &self,
+        img: &mut [f32],
+        dims: [usize; 3],
+        seed: u64,
+        stream: u64,
+        scratch: &mut Vec<f32>,
+    ) {
+        let [h, w, c] = dims;
+        let mut rng = Rng::new(seed ^ 0xA06_5EED).fork(stream);
+        scratch.resize(img.len(), 0.0);
+        let mut i = 0;
+        while i < self.ops.len() {
+            let op = &self.ops[i];
+            if let Some(resampling) = op.resampling() {
+                // Merge the run of geometric steps that resample the same way.
+                let mut t = match op.sample(&mut rng, h, w) {
+                    Sampled::Affine(t) => t,
+                    _ => [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0],
+                };
+                let mut j = i + 1;
+                while let Some(next) = self.ops.get(j).filter(|o| o.resampling() == Some(resampling)) {
+                    if let Sampled::Affine(t2) = next.sample(&mut rng, h, w) {
+                        t = compose(&t, &t2);
+                    }
+                    j += 1;
+                }
+                let (fill, interp) = resampling;
+                affine_transform(ImageRef::new(img, h, w, c), &t, interp, fill, scratch);
+                img.copy_from_slice(scratch);
+                i = j;
+                continue;
+            }
+            let s = op.sample(&mut rng, h, w);
+            op.apply(&s, img, scratch, dims);
+            img.copy_from_slice(scratch);
+            i += 1;
+        }
+    }
+}
+
+/// Used by the layers' configs: parses fill and interpolation names together.
+pub(crate) fn parse_resampling(
+    fill_mode: &str,
+    fill_value: f32,
+    interpolation: &str,
+    layer: &str,
+) -> Result<(Fill, Interpolation)> {
+    Ok((
+        parse_fill(fill_mode, fill_value, layer)?,
+        parse_interpolation(interpolation, layer)?,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_seed_same_images_other_seed_differs() {
+        let p = Pipeline::parse("flip=horizontal,rotation=0.2,zoom=0.2,contrast=0.3").expect("parse");
+        let img: Vec<f32> = (0..8 * 8 * 3).map(|v| (v % 251) as f32).collect();
+        let run = |seed: u64, stream: u64| {
+            let mut x = img.clone();
+            p.apply_one(&mut x, [8, 8, 3], seed, stream, &mut Vec::new());
+            x
+        };
+        assert_eq!(run(1, 5), run(1, 5));
+        assert_ne!(run(1, 5), run(2, 5));
+        assert_ne!(run(1, 5), run(1, 6));
+    }
+
+    #[test]
+    fn parse_rejects_unknown_names_and_bad_numbers() {
+        assert!(Pipeline::parse("blur=3").is_err());
+        assert!(Pipeline::parse("rotation=abc").is_err());
+        assert!(Pipeline::parse("flip=sideways").is_err());
+        assert!(Pipeline::parse("").expect("empty").is_empty());
+    }
+}
