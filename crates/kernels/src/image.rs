@@ -154,7 +154,13 @@ pub fn aspect_pad(h: usize, w: usize, th: usize, tw: usize) -> (usize, usize, us
 }
 
 /// Copies the `ch x cw` window at `(top, left)` of `src` into a new buffer.
-pub fn crop<T: Copy>(src: ImageRef<'_, T>, top: usize, left: usize, ch: usize, cw: usize) -> Vec<T> {
+pub fn crop<T: Copy>(
+    src: ImageRef<'_, T>,
+    top: usize,
+    left: usize,
+    ch: usize,
+    cw: usize,
+) -> Vec<T> {
     let mut out = Vec::with_capacity(ch * cw * src.c);
     for y in top..top + ch {
         let row = (y * src.w + left) * src.c;
@@ -360,13 +366,26 @@ mod tests {
 
     #[test]
     fn bilinear_matches_tensorflow_examples() {
-        assert_eq!(run(&[0.0, 10.0, 20.0, 30.0], 1, 4, 1, 2, Interpolation::Bilinear), [5.0, 25.0]);
+        assert_eq!(
+            run(
+                &[0.0, 10.0, 20.0, 30.0],
+                1,
+                4,
+                1,
+                2,
+                Interpolation::Bilinear
+            ),
+            [5.0, 25.0]
+        );
         assert_eq!(
             run(&[0.0, 10.0], 1, 2, 1, 4, Interpolation::Bilinear),
             [0.0, 2.5, 7.5, 10.0]
         );
         let ramp: Vec<f32> = (0..25).map(|v| v as f32).collect();
-        assert_eq!(run(&ramp, 5, 5, 2, 2, Interpolation::Bilinear), [4.5, 7.0, 17.0, 19.5]);
+        assert_eq!(
+            run(&ramp, 5, 5, 2, 2, Interpolation::Bilinear),
+            [4.5, 7.0, 17.0, 19.5]
+        );
     }
 
     #[test]
@@ -379,7 +398,10 @@ mod tests {
 
     #[test]
     fn nearest_picks_half_pixel_centres() {
-        assert_eq!(run(&[0.0, 1.0, 2.0, 3.0], 1, 4, 1, 2, Interpolation::Nearest), [1.0, 3.0]);
+        assert_eq!(
+            run(&[0.0, 1.0, 2.0, 3.0], 1, 4, 1, 2, Interpolation::Nearest),
+            [1.0, 3.0]
+        );
         assert_eq!(
             run(&[0.0, 1.0], 1, 2, 1, 4, Interpolation::Nearest),
             [0.0, 0.0, 1.0, 1.0]

@@ -47,9 +47,11 @@ pub use tensor::Tensor;
 /// Everything a training program needs: `use rkeras::prelude::*;`.
 pub mod prelude {
     pub use crate::callbacks::{Callback, Control, History, Logs};
+    pub use crate::data::{image_dataset_from_directory, ImageDataset};
     pub use crate::layers::{
-        Activation, AveragePooling2D, Conv2D, Dense, Dropout, Flatten, InputLayer, Layer,
-        MaxPooling2D,
+        Activation, AveragePooling2D, CenterCrop, Conv2D, Dense, Dropout, Flatten, InputLayer,
+        Layer, MaxPooling2D, RandomBrightness, RandomContrast, RandomCrop, RandomFlip,
+        RandomRotation, RandomTranslation, RandomZoom, Rescaling, Resizing,
     };
     pub use crate::losses::Loss;
     pub use crate::model::{Model, Sequential};

@@ -3,6 +3,7 @@
 //! images of `rkeras demo`.
 
 pub mod directory;
+pub mod export;
 pub mod fashion_mnist;
 pub mod idx;
 pub mod numpy_random;

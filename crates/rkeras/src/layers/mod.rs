@@ -13,23 +13,45 @@ use std::collections::HashMap;
 
 mod activation;
 mod average_pooling2d;
+mod center_crop;
 mod conv2d;
 mod dense;
 mod dropout;
 mod flatten;
 mod input_layer;
 mod max_pooling2d;
+mod random_brightness;
+mod random_contrast;
+mod random_crop;
+mod random_flip;
+mod random_image;
+mod random_rotation;
+mod random_translation;
+mod random_zoom;
+mod rescaling;
+mod resizing;
 #[cfg(test)]
 pub(crate) mod testing;
 
 pub use activation::Activation;
 pub use average_pooling2d::AveragePooling2D;
+pub use center_crop::CenterCrop;
 pub use conv2d::Conv2D;
 pub use dense::Dense;
 pub use dropout::Dropout;
 pub use flatten::Flatten;
 pub use input_layer::InputLayer;
 pub use max_pooling2d::MaxPooling2D;
+pub use random_brightness::RandomBrightness;
+pub use random_contrast::RandomContrast;
+pub use random_crop::RandomCrop;
+pub use random_flip::RandomFlip;
+pub use random_image::FactorArg;
+pub use random_rotation::RandomRotation;
+pub use random_translation::RandomTranslation;
+pub use random_zoom::RandomZoom;
+pub use rescaling::Rescaling;
+pub use resizing::Resizing;
 
 /// Whether a call is training (dropout and augmentation active) or inference.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,6 +143,11 @@ pub trait Layer: Send + std::fmt::Debug {
     /// The output activation, when the layer has one (used to fuse softmax + cross-entropy).
     fn activation(&self) -> Option<Act> {
         None
+    }
+    /// False for layers whose backward pass rkeras does not implement (resizing and
+    /// cropping); they must come before every trainable layer.
+    fn differentiable(&self) -> bool {
+        true
     }
     /// Layer name (set when added to a model).
     fn name(&self) -> &str {

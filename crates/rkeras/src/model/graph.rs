@@ -49,6 +49,16 @@ impl Chain {
             .iter()
             .position(|l| l.params().iter().any(|p| p.trainable) && l.base().trainable)
             .unwrap_or(self.layers.len());
+        if let Some(l) = self.layers[self.first_trainable..]
+            .iter()
+            .find(|l| !l.differentiable())
+        {
+            return Err(Error::State(format!(
+                "Layer \"{}\" ({}) comes after a trainable layer, but rkeras cannot backpropagate through it; put the resizing and cropping layers at the front of the model",
+                l.name(),
+                l.class_name()
+            )));
+        }
         self.built = true;
         self.max_batch = 0;
         self.acts.clear();

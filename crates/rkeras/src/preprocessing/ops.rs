@@ -1,7 +1,9 @@
 //! The random operations: how each draws its parameters and transforms one HWC image.
 
 use crate::rng::Rng;
-use rkeras_kernels::image::{affine_transform, affine_transform_backward, Fill, ImageRef, Interpolation};
+use rkeras_kernels::image::{
+    affine_transform, affine_transform_backward, Fill, ImageRef, Interpolation,
+};
 
 /// Which flips `RandomFlip` may apply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,13 +103,23 @@ fn uniform(rng: &mut Rng, (lo, hi): (f32, f32)) -> f32 {
 
 /// Keras's rotation matrix about the centre, `angle` in degrees.
 pub(crate) fn rotation_matrix(angle_deg: f32, h: usize, w: usize) -> [f32; 8] {
-    let a = angle_deg * (std::f32::consts::PI / 180.0);
-    let (sin, cos) = a.sin_cos();
+    // TensorFlow: radians in f32, then correctly rounded cos and sin.
+    let a = angle_deg * (std::f64::consts::PI / 180.0) as f32;
+    let (sin, cos) = (f64::from(a).sin() as f32, f64::from(a).cos() as f32);
     let cx = 0.5 * (w as f32 - 1.0);
     let cy = 0.5 * (h as f32 - 1.0);
     let (a0, a1) = (cos, -sin);
     let (b0, b1) = (sin, cos);
-    [a0, a1, cx - cx * a0 - cy * a1, b0, b1, cy - cx * b0 - cy * b1, 0.0, 0.0]
+    [
+        a0,
+        a1,
+        cx - cx * a0 - cy * a1,
+        b0,
+        b1,
+        cy - cx * b0 - cy * b1,
+        0.0,
+        0.0,
+    ]
 }
 
 /// Keras's zoom matrix about the centre.
@@ -224,7 +236,12 @@ impl RandomOp {
                 let hw = (h * w) as f32;
                 for ch in 0..c {
                     let mean = x.iter().skip(ch).step_by(c).sum::<f32>() / hw;
-                    for (yo, xi) in y.iter_mut().skip(ch).step_by(c).zip(x.iter().skip(ch).step_by(c)) {
+                    for (yo, xi) in y
+                        .iter_mut()
+                        .skip(ch)
+                        .step_by(c)
+                        .zip(x.iter().skip(ch).step_by(c))
+                    {
                         *yo = ((xi - mean) * k + mean).clamp(value_range.0, value_range.1);
                     }
                 }
@@ -239,7 +256,14 @@ impl RandomOp {
     }
 
     /// Writes `dx`, the gradient with respect to `x`, from `dy` for the same draw.
-    pub fn backward(&self, s: &Sampled, x: &[f32], dy: &[f32], dx: &mut [f32], [h, w, c]: [usize; 3]) {
+    pub fn backward(
+        &self,
+        s: &Sampled,
+        x: &[f32],
+        dy: &[f32],
+        dx: &mut [f32],
+        [h, w, c]: [usize; 3],
+    ) {
         match (*s, self) {
             (Sampled::Flip(fh, fv), _) => flip(dy, dx, [h, w, c], fh, fv),
             (Sampled::Affine(t), op) => {
@@ -271,7 +295,11 @@ impl RandomOp {
             (Sampled::Brightness(d), RandomOp::Brightness { value_range, .. }) => {
                 for ((o, &g), &xi) in dx.iter_mut().zip(dy).zip(x) {
                     let v = xi + d;
-                    *o = if v > value_range.0 && v < value_range.1 { g } else { 0.0 };
+                    *o = if v > value_range.0 && v < value_range.1 {
+                        g
+                    } else {
+                        0.0
+                    };
                 }
             }
             _ => dx.copy_from_slice(dy),

@@ -1,7 +1,7 @@
 //! [`Pipeline`]: random augmentation run by a dataset's background threads.
 
 use super::ops::{compose, FlipMode, RandomOp, Sampled};
-use super::{parse_fill, parse_interpolation, Factor};
+use super::Factor;
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use rkeras_kernels::image::{affine_transform, Fill, ImageRef, Interpolation};
@@ -156,7 +156,11 @@ impl Pipeline {
                     _ => [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0],
                 };
                 let mut j = i + 1;
-                while let Some(next) = self.ops.get(j).filter(|o| o.resampling() == Some(resampling)) {
+                while let Some(next) = self
+                    .ops
+                    .get(j)
+                    .filter(|o| o.resampling() == Some(resampling))
+                {
                     if let Sampled::Affine(t2) = next.sample(&mut rng, h, w) {
                         t = compose(&t, &t2);
                     }
@@ -176,26 +180,14 @@ impl Pipeline {
     }
 }
 
-/// Used by the layers' configs: parses fill and interpolation names together.
-pub(crate) fn parse_resampling(
-    fill_mode: &str,
-    fill_value: f32,
-    interpolation: &str,
-    layer: &str,
-) -> Result<(Fill, Interpolation)> {
-    Ok((
-        parse_fill(fill_mode, fill_value, layer)?,
-        parse_interpolation(interpolation, layer)?,
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn same_seed_same_images_other_seed_differs() {
-        let p = Pipeline::parse("flip=horizontal,rotation=0.2,zoom=0.2,contrast=0.3").expect("parse");
+        let p =
+            Pipeline::parse("flip=horizontal,rotation=0.2,zoom=0.2,contrast=0.3").expect("parse");
         let img: Vec<f32> = (0..8 * 8 * 3).map(|v| (v % 251) as f32).collect();
         let run = |seed: u64, stream: u64| {
             let mut x = img.clone();

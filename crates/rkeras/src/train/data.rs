@@ -147,3 +147,98 @@ pub(crate) fn gather_rows(src: &[f32], len: usize, rows: &[usize], dst: &mut [f3
         d.copy_from_slice(&src[r * len..(r + 1) * len]);
     }
 }
+
+/// Layout of the label rows a folder dataset yields, once checked against the model.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TargetInfo {
+    pub row_len: usize,
+    pub cols: usize,
+}
+
+/// Checks a folder dataset against the model (building it from the image shape when
+/// needed) and, with `targets`, its labels against the loss.
+pub(crate) fn prepare_images(
+    model: &mut Model,
+    ds: &crate::data::ImageDataset,
+    targets: bool,
+) -> Result<TargetInfo> {
+    use crate::data::LabelMode;
+    if ds.is_empty() {
+        return Err(Error::Data("the dataset has no images".into()));
+    }
+    let sample = ds.image_shape().to_vec();
+    if !model.built() {
+        model.build(&sample)?;
+    }
+    let want = model.input_shape().unwrap_or(&[]).to_vec();
+    if sample != want {
+        return Err(Error::IncompatibleShape {
+            layer: model
+                .layers()
+                .first()
+                .map_or("input", |l| l.name())
+                .to_string(),
+            expected: format!("shape={}", batch_shape_str(&want)),
+            received: format!(
+                "{} (the dataset's images; set image_size and color_mode to match the model)",
+                batch_shape_str(&sample)
+            ),
+        });
+    }
+    let out = model.output_shape().unwrap_or(&[]).to_vec();
+    let cols = out.last().copied().unwrap_or(1);
+    if !targets {
+        return Ok(TargetInfo { row_len: 0, cols });
+    }
+    let Some(c) = &model.compiled else {
+        return Err(Error::State(
+            "You must call `compile()` before using the model for training or evaluation.".into(),
+        ));
+    };
+    let sparse = c.loss.is_sparse();
+    let out_rows = crate::shape::numel(&out) / cols.max(1);
+    let row_len = if sparse {
+        out_rows
+    } else {
+        crate::shape::numel(&out)
+    };
+    let mode = ds.label_mode();
+    if mode == LabelMode::None {
+        return Err(Error::Data(
+            "the dataset has no labels (label_mode none); training and evaluation need labels"
+                .into(),
+        ));
+    }
+    if ds.label_len() != row_len {
+        let hint = match mode {
+            LabelMode::Int => "label_mode \"int\" needs loss \"sparse_categorical_crossentropy\"",
+            LabelMode::Categorical => {
+                "label_mode \"categorical\" needs loss \"categorical_crossentropy\" and one output unit per class"
+            }
+            LabelMode::Binary => {
+                "label_mode \"binary\" needs loss \"binary_crossentropy\" and one output unit"
+            }
+            LabelMode::None => "",
+        };
+        return Err(Error::Data(format!(
+            "the dataset's labels ({} value(s) per image, label_mode {mode:?}) do not match the model output {} for loss \"{}\": {hint}",
+            ds.label_len(),
+            batch_shape_str(&out),
+            c.loss.name()
+        )));
+    }
+    if mode == LabelMode::Int && ds.class_names().len() > cols {
+        return Err(Error::Data(format!(
+            "the dataset has {} classes but the model outputs {cols} values per image: the last Dense layer needs {} units",
+            ds.class_names().len(),
+            ds.class_names().len()
+        )));
+    }
+    let targets_sparse = mode == LabelMode::Int && cols > 1;
+    if let Some(c) = model.compiled.as_mut() {
+        for m in &mut c.metrics {
+            m.resolve(cols, targets_sparse);
+        }
+    }
+    Ok(TargetInfo { row_len, cols })
+}

@@ -3,6 +3,7 @@
 use super::data::{self, Targets};
 use super::{evaluate_rows, in_pool};
 use crate::callbacks::{Callback, Control, History, Logs, ProgbarLogger, TrainParams};
+use crate::data::ImageDataset;
 use crate::error::{Error, Result};
 use crate::layers::Mode;
 use crate::model::Model;
@@ -15,25 +16,30 @@ use crate::tensor::Tensor;
 /// `verbose=1`.
 pub struct Fit<'a> {
     model: &'a mut Model,
-    x: &'a Tensor,
-    y: &'a Tensor,
+    data: Source<'a>,
     epochs: usize,
     initial_epoch: usize,
     batch_size: usize,
     validation_split: f32,
-    validation_data: Option<(&'a Tensor, &'a Tensor)>,
+    validation_data: Option<Source<'a>>,
     shuffle: bool,
     verbose: u8,
     seed: Option<u64>,
     callbacks: Vec<&'a mut dyn Callback>,
 }
 
+/// What `fit` trains or validates on: arrays in memory or a folder dataset.
+#[derive(Clone, Copy)]
+pub(crate) enum Source<'a> {
+    Arrays(&'a Tensor, &'a Tensor),
+    Images(&'a ImageDataset),
+}
+
 impl<'a> Fit<'a> {
-    pub(crate) fn new(model: &'a mut Model, x: &'a Tensor, y: &'a Tensor) -> Self {
+    pub(crate) fn new(model: &'a mut Model, data: Source<'a>) -> Self {
         Fit {
             model,
-            x,
-            y,
+            data,
             epochs: 1,
             initial_epoch: 0,
             batch_size: 32,
@@ -67,7 +73,13 @@ impl<'a> Fit<'a> {
     }
     /// Explicit validation data (overrides `validation_split`).
     pub fn validation_data(mut self, x: &'a Tensor, y: &'a Tensor) -> Self {
-        self.validation_data = Some((x, y));
+        self.validation_data = Some(Source::Arrays(x, y));
+        self
+    }
+    /// A folder dataset for validation (e.g. the validation subset of
+    /// `image_dataset_from_directory`).
+    pub fn validation_dataset(mut self, ds: &'a ImageDataset) -> Self {
+        self.validation_data = Some(Source::Images(ds));
         self
     }
     /// Reshuffle the training samples every epoch (default `true`).
@@ -99,8 +111,7 @@ impl<'a> Fit<'a> {
     pub fn run(self) -> Result<History> {
         let Fit {
             model,
-            x,
-            y,
+            data,
             epochs,
             initial_epoch,
             batch_size,
@@ -131,32 +142,58 @@ impl<'a> Fit<'a> {
                 "You must call `compile()` before `fit()`.".into(),
             ));
         }
-        let targets =
-            data::prepare(model, x, Some(y))?.ok_or_else(|| Error::State("no targets".into()))?;
-        let n_total = x.rows();
+        // Arrays: targets in memory, rows to visit, Keras's tail split. Datasets: batches
+        // come from the loader, at the dataset's batch size.
+        let (train, n_total, bs_wanted) = match data {
+            Source::Arrays(x, y) => {
+                let t = data::prepare(model, x, Some(y))?
+                    .ok_or_else(|| Error::State("no targets".into()))?;
+                (Train::Arrays(x, t), x.rows(), batch_size)
+            }
+            Source::Images(ds) => {
+                if validation_split > 0.0 {
+                    return Err(Error::arg(
+                        "validation_split",
+                        "",
+                        "`validation_split` is only supported for in-memory arrays; pass the validation subset of image_dataset_from_directory with validation_dataset()",
+                    ));
+                }
+                let info = data::prepare_images(model, ds, true)?;
+                let bs = ds.batch_size().unwrap_or(1);
+                (Train::Images(ds, info), ds.len(), bs)
+            }
+        };
         // Keras: the validation split is the *last* fraction, taken before any shuffling.
-        let (train_rows, split_rows): (Vec<usize>, Vec<usize>) =
-            if validation_data.is_none() && validation_split > 0.0 {
+        let (train_rows, split_rows): (Vec<usize>, Vec<usize>) = match &train {
+            Train::Arrays(..) if validation_data.is_none() && validation_split > 0.0 => {
                 let split_at = (n_total as f64 * (1.0 - validation_split as f64)).floor() as usize;
                 ((0..split_at).collect(), (split_at..n_total).collect())
-            } else {
-                ((0..n_total).collect(), Vec::new())
-            };
-        if train_rows.is_empty() {
+            }
+            Train::Arrays(..) => ((0..n_total).collect(), Vec::new()),
+            Train::Images(..) => (Vec::new(), Vec::new()),
+        };
+        if train_rows.is_empty() && matches!(train, Train::Arrays(..)) {
             return Err(Error::Data(format!(
                 "validation_split={validation_split} leaves no training samples out of {n_total}"
             )));
         }
-        let val_targets: Option<(&Tensor, Targets, Vec<usize>)> = match validation_data {
-            Some((vx, vy)) => {
+        let val: Option<Val> = match validation_data {
+            Some(Source::Arrays(vx, vy)) => {
                 let t = data::prepare(model, vx, Some(vy))?
                     .ok_or_else(|| Error::State("no targets".into()))?;
-                Some((vx, t, (0..vx.rows()).collect()))
+                Some(Val::Arrays(vx, t, (0..vx.rows()).collect()))
+            }
+            Some(Source::Images(ds)) => {
+                data::prepare_images(model, ds, true)?;
+                Some(Val::Images(ds))
             }
             None => None,
         };
-        let has_val = val_targets.is_some() || !split_rows.is_empty();
-        let steps = train_rows.len().div_ceil(batch_size);
+        let has_val = val.is_some() || !split_rows.is_empty();
+        let steps = match &train {
+            Train::Arrays(..) => train_rows.len().div_ceil(bs_wanted),
+            Train::Images(ds, _) => ds.num_batches(),
+        };
         let params = TrainParams {
             verbose,
             epochs,
@@ -167,8 +204,8 @@ impl<'a> Fit<'a> {
 
         in_pool(move || -> Result<History> {
             let model: &mut Model = model;
-            model.chain.allocate(batch_size.min(n_total));
-            let bs = batch_size.min(model.chain.max_batch());
+            model.chain.allocate(bs_wanted.min(n_total).max(1));
+            let bs = bs_wanted.min(model.chain.max_batch()).max(1);
             ensure_optimizer(model);
             let fused = {
                 let last = model.chain.layers.last().and_then(|l| l.activation());
@@ -177,6 +214,10 @@ impl<'a> Fit<'a> {
                     .as_ref()
                     .ok_or_else(|| Error::State("not compiled".into()))?;
                 last.is_some_and(|a| c.loss.fuses_with(a))
+            };
+            let (row_len, cols) = match &train {
+                Train::Arrays(_, t) => (t.row_len, t.cols),
+                Train::Images(_, i) => (i.row_len, i.cols),
             };
             let mut history = History {
                 params: Some(params),
@@ -190,7 +231,7 @@ impl<'a> Fit<'a> {
                 p.on_train_begin(&params, model);
             }
             let mut order = train_rows.clone();
-            let mut tbuf = vec![0.0f32; bs * targets.row_len];
+            let mut tbuf = vec![0.0f32; bs * row_len];
             let mut logs = Logs::new();
             let mut epoch_logs = Logs::new();
             for epoch in initial_epoch..epochs {
@@ -200,27 +241,47 @@ impl<'a> Fit<'a> {
                 if let Some(p) = progbar.as_mut() {
                     p.on_epoch_begin(epoch);
                 }
-                order.copy_from_slice(&train_rows);
-                if shuffle {
-                    Rng::new(shuffle_seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
-                        .shuffle(&mut order);
-                }
                 if let Some(c) = model.compiled.as_mut() {
                     c.metrics.iter_mut().for_each(|m| m.reset());
                 }
                 let (mut loss_sum, mut seen) = (0.0f64, 0usize);
                 let mut stop = false;
-                for (step, chunk) in order.chunks(bs).enumerate() {
-                    let n = chunk.len();
-                    data::gather(x, chunk, model.chain.input_mut(n));
-                    data::gather_rows(
-                        &targets.values,
-                        targets.row_len,
-                        chunk,
-                        &mut tbuf[..n * targets.row_len],
-                    );
-                    let loss =
-                        train_step(model, n, &tbuf[..n * targets.row_len], targets.cols, fused);
+                let mut stream = match &train {
+                    Train::Images(ds, _) => Some(ds.epoch(epoch)),
+                    Train::Arrays(..) => {
+                        order.copy_from_slice(&train_rows);
+                        if shuffle {
+                            Rng::new(
+                                shuffle_seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                            )
+                            .shuffle(&mut order);
+                        }
+                        None
+                    }
+                };
+                let mut chunks = order.chunks(bs);
+                for step in 0.. {
+                    // Fill the input buffer and the targets with the next batch.
+                    let n = match (&train, stream.as_mut()) {
+                        (Train::Images(..), Some(ep)) => {
+                            let Some(batch) = ep.next_batch() else { break };
+                            let batch = batch?;
+                            let n = batch.n;
+                            model.chain.input_mut(n).copy_from_slice(&batch.x);
+                            tbuf[..n * row_len].copy_from_slice(&batch.y);
+                            ep.recycle(batch);
+                            n
+                        }
+                        (Train::Arrays(x, t), _) => {
+                            let Some(chunk) = chunks.next() else { break };
+                            let n = chunk.len();
+                            data::gather(x, chunk, model.chain.input_mut(n));
+                            data::gather_rows(&t.values, row_len, chunk, &mut tbuf[..n * row_len]);
+                            n
+                        }
+                        _ => break,
+                    };
+                    let loss = train_step(model, n, &tbuf[..n * row_len], cols, fused);
                     loss_sum += loss * n as f64;
                     seen += n;
                     if let Some(c) = model.compiled.as_ref() {
@@ -241,6 +302,7 @@ impl<'a> Fit<'a> {
                         break;
                     }
                 }
+                drop(stream);
                 // Epoch logs: training metrics, then validation (Keras's key order).
                 epoch_logs.clear();
                 if let Some(c) = model.compiled.as_ref() {
@@ -250,15 +312,21 @@ impl<'a> Fit<'a> {
                 }
                 epoch_logs.set("loss", loss_sum / seen.max(1) as f64);
                 if has_val {
-                    let vals = match &val_targets {
-                        Some((vx, vt, rows)) => evaluate_rows(model, vx, vt, rows, bs),
-                        None => evaluate_rows(model, x, &targets, &split_rows, bs),
+                    let vals = match (&val, &train) {
+                        (Some(Val::Arrays(vx, vt, rows)), _) => {
+                            evaluate_rows(model, vx, vt, rows, bs)
+                        }
+                        (Some(Val::Images(ds)), _) => super::evaluate_images(model, ds)?,
+                        (None, Train::Arrays(x, t)) => evaluate_rows(model, x, t, &split_rows, bs),
+                        (None, Train::Images(..)) => Vec::new(),
                     };
                     let names: Vec<String> = model.metrics_names();
                     for (name, v) in names.iter().zip(&vals).skip(1) {
                         epoch_logs.set(&format!("val_{name}"), *v);
                     }
-                    epoch_logs.set("val_loss", vals[0]);
+                    if let Some(v) = vals.first() {
+                        epoch_logs.set("val_loss", *v);
+                    }
                 }
                 for cb in callbacks.iter_mut() {
                     if cb.on_epoch_end(epoch, &epoch_logs, model) == Control::Stop {
@@ -279,6 +347,18 @@ impl<'a> Fit<'a> {
             Ok(history)
         })
     }
+}
+
+/// The training data, checked against the model.
+enum Train<'a> {
+    Arrays(&'a Tensor, Targets),
+    Images(&'a ImageDataset, data::TargetInfo),
+}
+
+/// The validation data, checked against the model.
+enum Val<'a> {
+    Arrays(&'a Tensor, Targets, Vec<usize>),
+    Images(&'a ImageDataset),
 }
 
 /// Builds the optimizer's slots for the current trainable weights, if needed.

@@ -10,6 +10,7 @@ mod fit;
 
 pub use fit::Fit;
 
+use crate::data::ImageDataset;
 use crate::error::Result;
 use crate::layers::Mode;
 use crate::model::Model;
@@ -64,7 +65,75 @@ impl Model {
     /// # Ok::<(), rkeras::Error>(())
     /// ```
     pub fn fit<'a>(&'a mut self, x: &'a Tensor, y: &'a Tensor) -> Fit<'a> {
-        Fit::new(self, x, y)
+        Fit::new(self, fit::Source::Arrays(x, y))
+    }
+
+    /// Starts configuring training on a folder dataset (Keras's `model.fit(train_ds)`): the
+    /// batch size is the dataset's; add `.validation_dataset(&val_ds)`. Finish with `.run()`.
+    ///
+    /// ```no_run
+    /// use rkeras::prelude::*;
+    /// let (train, val) = image_dataset_from_directory("photos")
+    ///     .image_size((64, 64)).validation_split(0.2).seed(1).load_both()?;
+    /// let mut model = Sequential::new([
+    ///     Rescaling::new(1.0 / 255.0).input_shape((64, 64, 3)).into(),
+    ///     Flatten::new().into(),
+    ///     Dense::new(train.class_names().len()).activation("softmax").into(),
+    /// ])?;
+    /// model.compile("adam", "sparse_categorical_crossentropy", &["accuracy"])?;
+    /// model.fit_dataset(&train).validation_dataset(&val).epochs(3).run()?;
+    /// # Ok::<(), rkeras::Error>(())
+    /// ```
+    pub fn fit_dataset<'a>(&'a mut self, ds: &'a ImageDataset) -> Fit<'a> {
+        Fit::new(self, fit::Source::Images(ds))
+    }
+
+    /// Loss and metrics over a folder dataset, in file order (inference mode).
+    ///
+    /// # Errors
+    /// Not compiled; images or labels that do not fit the model; an unreadable file.
+    pub fn evaluate_dataset(&mut self, ds: &ImageDataset) -> Result<Evaluation> {
+        data::prepare_images(self, ds, true)?;
+        let vals = in_pool(|| evaluate_images(self, ds))?;
+        let mut names = vec!["loss".to_string()];
+        if let Some(c) = &self.compiled {
+            names.extend(c.metrics.iter().map(|m| m.name().to_string()));
+        }
+        Ok(Evaluation {
+            names,
+            values: vals,
+        })
+    }
+
+    /// Outputs for every image of a folder dataset, in file order (inference mode).
+    ///
+    /// # Errors
+    /// Images that do not fit the model; an unreadable file.
+    pub fn predict_dataset(&mut self, ds: &ImageDataset) -> Result<Tensor> {
+        data::prepare_images(self, ds, false)?;
+        let out_shape = self
+            .output_shape()
+            .map(<[usize]>::to_vec)
+            .unwrap_or_default();
+        let per = crate::shape::numel(&out_shape);
+        let mut out = vec![0.0f32; ds.len() * per];
+        in_pool(|| -> Result<()> {
+            let bs = ds.batch_size().unwrap_or(1);
+            self.chain.allocate(bs.min(ds.len()).max(1));
+            let mut start = 0;
+            for batch in ds.in_order() {
+                let batch = batch?;
+                let n = batch.n;
+                self.chain.input_mut(n).copy_from_slice(&batch.x);
+                self.chain.forward(n, Mode::Infer);
+                out[start * per..(start + n) * per].copy_from_slice(self.chain.output(n));
+                start += n;
+            }
+            Ok(())
+        })?;
+        let mut shape = vec![ds.len()];
+        shape.extend(out_shape);
+        Tensor::new(shape, out)
     }
 
     /// Loss and metrics on `(x, y)` in batches of 32 (inference mode).
@@ -186,4 +255,41 @@ pub(crate) fn evaluate_rows(
     let mut v = vec![total / count.max(1) as f64];
     v.extend(c.metrics.iter().map(|m| m.result()));
     v
+}
+
+/// Mean loss and metrics over a folder dataset in file order, inference mode. The model
+/// must be compiled, built and checked against the dataset. Resets the metrics.
+pub(crate) fn evaluate_images(model: &mut Model, ds: &ImageDataset) -> Result<Vec<f64>> {
+    let info = data::prepare_images(model, ds, true)?;
+    let bs = ds.batch_size().unwrap_or(1);
+    model.chain.allocate(bs.min(ds.len()).max(1));
+    let Some(c) = model.compiled.as_mut() else {
+        return Ok(vec![]);
+    };
+    for m in &mut c.metrics {
+        m.reset();
+    }
+    let (mut total, mut count) = (0.0f64, 0usize);
+    for batch in ds.in_order() {
+        let batch = batch?;
+        let n = batch.n;
+        model.chain.input_mut(n).copy_from_slice(&batch.x);
+        model.chain.forward(n, Mode::Infer);
+        let out = model.chain.output(n);
+        let Some(c) = model.compiled.as_mut() else {
+            break;
+        };
+        let rows = out.len() / info.cols.max(1);
+        total += c.loss.compute(out, &batch.y, rows, info.cols, None, false) * n as f64;
+        for m in &mut c.metrics {
+            m.update(out, &batch.y, rows, info.cols);
+        }
+        count += n;
+    }
+    let Some(c) = model.compiled.as_ref() else {
+        return Ok(vec![]);
+    };
+    let mut v = vec![total / count.max(1) as f64];
+    v.extend(c.metrics.iter().map(|m| m.result()));
+    Ok(v)
 }

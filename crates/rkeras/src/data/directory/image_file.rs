@@ -40,9 +40,7 @@ fn guess(path: &Path, bytes: &[u8]) -> Result<ImageFormat> {
         }
         Ok(other) => Err(bad(
             path,
-            format!(
-                "{other:?} images are not supported (Keras reads BMP, GIF, JPEG and PNG)"
-            ),
+            format!("{other:?} images are not supported (Keras reads BMP, GIF, JPEG and PNG)"),
         )),
         Err(_) => {
             let head: Vec<String> = bytes.iter().take(8).map(|b| format!("{b:02x}")).collect();

@@ -16,6 +16,12 @@ pub(crate) fn allowed_formats_str() -> String {
     format!("({})", quoted.join(", "))
 }
 
+/// A list of names as Python prints it: `['a', 'b']`.
+pub(crate) fn py_list(names: &[String]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("'{n}'")).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
 /// What the walk skipped, so a surprising count can be explained.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Ignored {
@@ -118,7 +124,8 @@ fn io_err(path: &Path, source: std::io::Error) -> Error {
 pub(crate) fn has_allowed_extension(name: &OsStr) -> bool {
     let bytes = name.as_encoded_bytes();
     ALLOWED_FORMATS.iter().any(|ext| {
-        bytes.len() >= ext.len() && bytes[bytes.len() - ext.len()..].eq_ignore_ascii_case(ext.as_bytes())
+        bytes.len() >= ext.len()
+            && bytes[bytes.len() - ext.len()..].eq_ignore_ascii_case(ext.as_bytes())
     })
 }
 
@@ -129,7 +136,9 @@ pub(crate) fn class_dirs(dir: &Path, ignored: &mut Ignored) -> Result<Vec<String
         let entry = entry.map_err(|e| io_err(dir, e))?;
         let path = entry.path();
         // `os.path.isdir` follows symbolic links.
-        let is_dir = std::fs::metadata(&path).map(|m| m.is_dir()).unwrap_or(false);
+        let is_dir = std::fs::metadata(&path)
+            .map(|m| m.is_dir())
+            .unwrap_or(false);
         let name = entry.file_name();
         if !is_dir {
             ignored.top_level_files.push(path);
@@ -176,7 +185,9 @@ pub(crate) fn walk_files(
             // Like `os.walk`: a link to a folder counts as a folder (descended only when
             // following links); a broken link counts as a file.
             let is_dir = if is_link {
-                std::fs::metadata(&path).map(|m| m.is_dir()).unwrap_or(false)
+                std::fs::metadata(&path)
+                    .map(|m| m.is_dir())
+                    .unwrap_or(false)
             } else {
                 ft.is_dir()
             };
@@ -237,7 +248,9 @@ pub(crate) fn index(
                 "class_names",
                 "",
                 format!(
-                    "The `class_names` passed did not match the names of the subdirectories of the target directory. Expected: {subdirs:?} (or a subset of it), but received: class_names={names:?} ('{bad}' is not a sub-folder of {})",
+                    "The `class_names` passed did not match the names of the subdirectories of the target directory. Expected: {} (or a subset of it), but received: class_names={} ('{bad}' is not a sub-folder of {})",
+                    py_list(&subdirs),
+                    py_list(names),
                     dir.display()
                 ),
             ));

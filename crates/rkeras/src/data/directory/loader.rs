@@ -51,7 +51,12 @@ impl std::fmt::Debug for Epoch {
 }
 
 impl Epoch {
-    pub(super) fn start(ds: &ImageDataset, epoch: usize, order: Vec<usize>, workers: usize) -> Epoch {
+    pub(super) fn start(
+        ds: &ImageDataset,
+        epoch: usize,
+        order: Vec<usize>,
+        workers: usize,
+    ) -> Epoch {
         let bs = ds.batch_size().unwrap_or(1);
         let total = order.len().div_ceil(bs);
         let workers = workers.clamp(1, total.max(1));

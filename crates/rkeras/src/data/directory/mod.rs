@@ -14,8 +14,8 @@
 //! # Ok::<(), rkeras::Error>(())
 //! ```
 
-pub mod index;
 pub(crate) mod image_file;
+pub mod index;
 mod loader;
 
 pub use index::{Ignored, ALLOWED_FORMATS};
@@ -353,7 +353,7 @@ impl DirectoryOptions {
                 return Err(Error::arg(
                     "validation_split",
                     "",
-                    format!("`validation_split` must be between 0 and 1, received: {s}"),
+                    format!("`validation_split` must be between 0 and 1, received: {s:?}"),
                 ));
             }
         }
@@ -410,7 +410,12 @@ impl DirectoryOptions {
         let dir = &self.directory;
         // Keras: `label_mode=None` means no labels at all, so the whole tree is walked.
         let inferred = matches!(self.labels, Labels::Inferred) && label_mode != LabelMode::None;
-        let mut idx = index::index(dir, inferred, self.class_names.as_deref(), self.follow_links)?;
+        let mut idx = index::index(
+            dir,
+            inferred,
+            self.class_names.as_deref(),
+            self.follow_links,
+        )?;
         let mut label_values: Option<Vec<i64>> = match &self.labels {
             Labels::Inferred => Some(idx.classes.iter().map(|&c| c as i64).collect()),
             Labels::None => None,
@@ -442,15 +447,21 @@ impl DirectoryOptions {
         if label_mode == LabelMode::None {
             label_values = None;
         }
+        // Keras's stdout lines, also kept on the datasets (`messages()`).
+        let mut messages = Vec::new();
+        let mut say = |line: String| {
+            println!("{line}");
+            messages.push(line);
+        };
         if self.verbose {
             if label_values.is_none() {
-                println!("Found {} files.", idx.paths.len());
+                say(format!("Found {} files.", idx.paths.len()));
             } else {
-                println!(
+                say(format!(
                     "Found {} files belonging to {} classes.",
                     idx.paths.len(),
                     idx.class_names.len()
-                );
+                ));
             }
         }
         if !idx.ignored.is_empty() && !idx.paths.is_empty() {
@@ -463,8 +474,8 @@ impl DirectoryOptions {
                 "label_mode",
                 "",
                 format!(
-                    "When passing `label_mode=\"binary\"`, there must be exactly 2 class_names. Received: class_names={:?}",
-                    idx.class_names
+                    "When passing `label_mode=\"binary\"`, there must be exactly 2 class_names. Received: class_names={}",
+                    index::py_list(&idx.class_names)
                 ),
             ));
         }
@@ -538,10 +549,13 @@ impl DirectoryOptions {
         let make = |paths: Vec<PathBuf>, labels: Option<Vec<i64>>, reshuffle: bool| {
             let n = paths.len();
             ImageDataset {
+                messages: Arc::new(Vec::new()),
                 inner: Arc::new(Inner {
                     paths,
                     labels,
-                    cache: self.cache.then(|| (0..n).map(|_| OnceLock::new()).collect()),
+                    cache: self
+                        .cache
+                        .then(|| (0..n).map(|_| OnceLock::new()).collect()),
                 }),
                 spec: spec.clone(),
                 class_names: idx.class_names.clone(),
@@ -553,7 +567,9 @@ impl DirectoryOptions {
             }
         };
         let Some(split) = split else {
-            return Ok(vec![make(paths, label_values, true)]);
+            let mut d = make(paths, label_values, true);
+            d.messages = Arc::new(messages);
+            return Ok(vec![d]);
         };
         let n = paths.len();
         let num_val = (split * n as f64) as usize;
@@ -567,11 +583,12 @@ impl DirectoryOptions {
         };
         let mut out = Vec::new();
         if matches!(subset, Some(Subset::Training | Subset::Both)) {
-            println!("Using {} files for training.", n - num_val);
+            say(format!("Using {} files for training.", n - num_val));
         }
         if matches!(subset, Some(Subset::Validation | Subset::Both)) {
-            println!("Using {num_val} files for validation.");
+            say(format!("Using {num_val} files for validation."));
         }
+
         match subset {
             Some(Subset::Training) => {
                 let (p, l) = take(0, cut);
@@ -596,6 +613,10 @@ impl DirectoryOptions {
                 out.push(make(tp, tl, true));
                 out.push(make(vp, vl, false));
             }
+        }
+        let messages = Arc::new(messages);
+        for d in &mut out {
+            d.messages = messages.clone();
         }
         Ok(out)
     }
@@ -671,9 +692,15 @@ pub struct ImageDataset {
     seed: u32,
     workers: usize,
     pub(crate) augment: Option<Arc<crate::preprocessing::Pipeline>>,
+    messages: Arc<Vec<String>>,
 }
 
 impl ImageDataset {
+    /// The lines `image_dataset_from_directory` printed for it ("Found N files belonging to
+    /// K classes.", "Using M files for training.").
+    pub fn messages(&self) -> &[String] {
+        &self.messages
+    }
     /// Class names, in label order.
     pub fn class_names(&self) -> &[String] {
         &self.class_names
@@ -784,5 +811,13 @@ impl ImageDataset {
     /// next batches while the caller consumes them.
     pub fn epoch(&self, epoch: usize) -> Epoch {
         Epoch::start(self, epoch, self.epoch_order(epoch), self.workers)
+    }
+
+    /// Streams the images in file order (no reshuffle, no augmentation): what `predict`
+    /// and `evaluate` read.
+    pub fn in_order(&self) -> Epoch {
+        let mut plain = self.clone();
+        plain.augment = None;
+        Epoch::start(&plain, 0, (0..self.len()).collect(), self.workers)
     }
 }

@@ -1,0 +1,126 @@
+//! `CenterCrop`: the centred `height x width` window of every image.
+
+use super::{check_pair, common_builders, rank_error, Backward, Layer, LayerBase, Mode};
+use crate::error::Result;
+use crate::rng::Rng;
+use rkeras_kernels::image::{aspect_crop, crop, resize, ImageRef, Interpolation};
+use serde_json::{json, Map, Value};
+
+/// Crops the centred `height x width` window of each image (Keras `CenterCrop`), in
+/// training and inference. When the image is smaller than the target on a side, Keras's
+/// behaviour is kept: crop to the target aspect ratio, then resize (bilinear).
+///
+/// ```
+/// use rkeras::prelude::*;
+/// let m = Sequential::new([CenterCrop::new(24, 24).input_shape((32, 32, 3)).into()])?;
+/// assert_eq!(m.output_shape(), Some(&[24, 24, 3][..]));
+/// # Ok::<(), rkeras::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct CenterCrop {
+    base: LayerBase,
+    height: usize,
+    width: usize,
+    src: [usize; 3],
+}
+
+impl CenterCrop {
+    /// Keep a `height x width` window.
+    pub fn new(height: usize, width: usize) -> Self {
+        CenterCrop {
+            base: LayerBase::default(),
+            height,
+            width,
+            src: [0; 3],
+        }
+    }
+}
+common_builders!(CenterCrop);
+
+/// Centre crop of one image, or Keras's `smart_resize` when the image is too small.
+pub(crate) fn center_crop(x: &[f32], [h, w, c]: [usize; 3], th: usize, tw: usize, y: &mut [f32]) {
+    let src = ImageRef::new(x, h, w, c);
+    if h >= th && w >= tw {
+        let (top, left) = ((h - th) / 2, (w - tw) / 2);
+        for r in 0..th {
+            let s = ((top + r) * w + left) * c;
+            y[r * tw * c..(r + 1) * tw * c].copy_from_slice(&x[s..s + tw * c]);
+        }
+    } else {
+        let (top, left, ch, cw) = aspect_crop(h, w, th, tw);
+        let win = crop(src, top, left, ch, cw);
+        resize(
+            ImageRef::new(&win, ch, cw, c),
+            th,
+            tw,
+            Interpolation::Bilinear,
+            y,
+        );
+    }
+}
+
+impl Layer for CenterCrop {
+    fn class_name(&self) -> &'static str {
+        "CenterCrop"
+    }
+    fn base(&self) -> &LayerBase {
+        &self.base
+    }
+    fn base_mut(&mut self) -> &mut LayerBase {
+        &mut self.base
+    }
+    fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
+        let name = self.base.label().to_string();
+        let [h, w, c] = <[usize; 3]>::try_from(input_shape)
+            .map_err(|_| rank_error(&name, "an image tensor of rank 4", input_shape))?;
+        check_pair("height/width", (self.height, self.width), &name)?;
+        self.src = [h, w, c];
+        Ok(vec![self.height, self.width, c])
+    }
+    fn forward(&mut self, x: &[f32], y: &mut [f32], n: usize, _mode: Mode) {
+        let (il, ol) = (x.len() / n.max(1), y.len() / n.max(1));
+        for (xi, yi) in x.chunks(il.max(1)).zip(y.chunks_mut(ol.max(1))) {
+            center_crop(xi, self.src, self.height, self.width, yi);
+        }
+    }
+    fn backward(
+        &mut self,
+        _x: &[f32],
+        _y: &[f32],
+        _dy: &mut [f32],
+        dx: Option<&mut [f32]>,
+        _ctx: Backward,
+    ) {
+        if let Some(dx) = dx {
+            dx.fill(0.0);
+        }
+    }
+    fn differentiable(&self) -> bool {
+        false
+    }
+    fn config(&self) -> Map<String, Value> {
+        super::object(json!({
+            "data_format": "channels_last",
+            "height": self.height,
+            "width": self.width,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crops_the_centre_and_resizes_when_too_small() {
+        let x: Vec<f32> = (0..16).map(|v| v as f32).collect();
+        let mut y = vec![0.0; 4];
+        center_crop(&x, [4, 4, 1], 2, 2, &mut y);
+        assert_eq!(y, [5.0, 6.0, 9.0, 10.0]);
+        // 4x4 to 8x8: same aspect, so the whole image is upscaled.
+        let mut big = vec![0.0; 64];
+        center_crop(&x, [4, 4, 1], 8, 8, &mut big);
+        assert_eq!(big[0], 0.0);
+        assert_eq!(big[63], 15.0);
+    }
+}

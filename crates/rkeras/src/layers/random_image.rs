@@ -1,0 +1,238 @@
+//! What the random augmentation layers share: per-image draws from the layer's own seeded
+//! stream in training, the identity in inference, and the backward pass of the same draws.
+
+use super::{rank_error, Mode};
+use crate::error::Result;
+use crate::preprocessing::{RandomOp, Sampled};
+use crate::rng::Rng;
+use rayon::prelude::*;
+
+#[derive(Debug)]
+pub(crate) struct RandomCore {
+    pub op: Option<RandomOp>,
+    pub seed: Option<u64>,
+    rng: Rng,
+    dims: [usize; 3],
+    sampled: Vec<Sampled>,
+    trained: bool,
+}
+
+impl RandomCore {
+    pub fn new() -> Self {
+        RandomCore {
+            op: None,
+            seed: None,
+            rng: Rng::new(0),
+            dims: [0; 3],
+            sampled: Vec::new(),
+            trained: false,
+        }
+    }
+
+    /// Checks the input is one image per sample and seeds the layer's stream.
+    pub fn build(
+        &mut self,
+        op: RandomOp,
+        input_shape: &[usize],
+        rng: &mut Rng,
+        layer: &str,
+    ) -> Result<Vec<usize>> {
+        let [h, w, c] = <[usize; 3]>::try_from(input_shape).map_err(|_| {
+            rank_error(
+                layer,
+                "an image tensor of rank 4 (batch, height, width, channels)",
+                input_shape,
+            )
+        })?;
+        self.dims = [h, w, c];
+        self.op = Some(op);
+        self.rng = match self.seed {
+            Some(s) => Rng::new(s),
+            None => rng.fork(0xA06),
+        };
+        Ok(input_shape.to_vec())
+    }
+
+    pub fn allocate(&mut self, max_batch: usize) {
+        let fill = Sampled::Flip(false, false);
+        if self.sampled.len() < max_batch {
+            self.sampled.resize(max_batch, fill);
+        }
+    }
+
+    pub fn forward(&mut self, x: &[f32], y: &mut [f32], n: usize, mode: Mode) {
+        let Some(op) = &self.op else {
+            y.copy_from_slice(x);
+            return;
+        };
+        self.trained = mode == Mode::Train;
+        if !self.trained {
+            y.copy_from_slice(x);
+            return;
+        }
+        let [h, w, _] = self.dims;
+        for s in &mut self.sampled[..n] {
+            *s = op.sample(&mut self.rng, h, w);
+        }
+        let per = x.len() / n.max(1);
+        let dims = self.dims;
+        y.par_chunks_mut(per.max(1))
+            .zip(x.par_chunks(per.max(1)))
+            .zip(self.sampled[..n].par_iter())
+            .for_each(|((yi, xi), s)| op.apply(s, xi, yi, dims));
+    }
+
+    pub fn backward(&self, x: &[f32], dy: &[f32], dx: Option<&mut [f32]>, n: usize) {
+        let Some(dx) = dx else { return };
+        let Some(op) = self.op.as_ref().filter(|_| self.trained) else {
+            dx.copy_from_slice(dy);
+            return;
+        };
+        let per = x.len() / n.max(1);
+        let dims = self.dims;
+        dx.par_chunks_mut(per.max(1))
+            .zip(dy.par_chunks(per.max(1)))
+            .zip(x.par_chunks(per.max(1)))
+            .zip(self.sampled[..n].par_iter())
+            .for_each(|(((dxi, dyi), xi), s)| op.backward(s, xi, dyi, dxi, dims));
+    }
+}
+
+/// Keras's factor parsing of the base layer (`_set_factor`): a number `f` in `[lo, hi]`
+/// becomes `(-|f|, |f|)` (or `(0, f)` when `zero_low`), a pair is checked loosely and sorted.
+pub(crate) fn parse_factor(
+    f: FactorArg,
+    (lo, hi): (f64, f64),
+    zero_low: bool,
+    arg: &str,
+    layer: &str,
+) -> Result<(f64, f64)> {
+    let err = |shown: String| {
+        crate::Error::arg(
+            arg,
+            layer,
+            format!("The `{arg}` argument should be a number (or a list of two numbers) in the range [{lo}, {hi}]. Received: {arg}={shown}"),
+        )
+    };
+    match f {
+        FactorArg::Scalar(v) => {
+            if !(lo..=hi).contains(&v) {
+                return Err(err(format!("{v}")));
+            }
+            Ok(if zero_low {
+                (0.0, v)
+            } else {
+                (-v.abs(), v.abs())
+            })
+        }
+        FactorArg::Pair(a, b) => {
+            if a > hi || b < lo || a.is_nan() || b.is_nan() {
+                return Err(err(format!("({a}, {b})")));
+            }
+            Ok((a.min(b), a.max(b)))
+        }
+    }
+}
+
+/// Zoom and translation factors: each number in the allowed range (open below when
+/// `low_open`), a scalar `f` means `(-|f|, |f|)`, a pair is sorted.
+pub(crate) fn parse_span(
+    f: FactorArg,
+    low_open: bool,
+    (lo, hi): (f64, f64),
+    arg: &str,
+    layer: &str,
+) -> Result<(f64, f64)> {
+    let ok = |v: f64| (if low_open { v > lo } else { v >= lo }) && v <= hi;
+    let range = if low_open {
+        format!("({lo:?}, {hi:?}]")
+    } else {
+        format!("[{lo:?}, {hi:?}]")
+    };
+    let vals = match f {
+        FactorArg::Scalar(v) => vec![v],
+        FactorArg::Pair(a, b) => vec![a, b],
+    };
+    if let Some(bad) = vals.iter().find(|v| !ok(**v)) {
+        return Err(crate::Error::arg(
+            arg,
+            layer,
+            format!("The `{arg}` argument should be a number (or a list of two numbers) in the range {range}. Received: input_number={bad:?}"),
+        ));
+    }
+    Ok(match f {
+        FactorArg::Scalar(v) => (-v.abs(), v.abs()),
+        FactorArg::Pair(a, b) => (a.min(b), a.max(b)),
+    })
+}
+
+/// A factor as the user gave it: one number or a `(lower, upper)` pair.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum FactorArg {
+    /// One number.
+    Scalar(f64),
+    /// Lower and upper bounds.
+    Pair(f64, f64),
+}
+
+impl FactorArg {
+    /// As Keras writes it verbatim in a config.
+    pub(crate) fn json(self) -> serde_json::Value {
+        match self {
+            FactorArg::Scalar(v) => serde_json::json!(v),
+            FactorArg::Pair(a, b) => serde_json::json!([a, b]),
+        }
+    }
+}
+
+impl From<f32> for FactorArg {
+    fn from(v: f32) -> Self {
+        FactorArg::Scalar(v as f64)
+    }
+}
+impl From<f64> for FactorArg {
+    fn from(v: f64) -> Self {
+        FactorArg::Scalar(v)
+    }
+}
+impl From<(f32, f32)> for FactorArg {
+    fn from((a, b): (f32, f32)) -> Self {
+        FactorArg::Pair(a as f64, b as f64)
+    }
+}
+impl From<(f64, f64)> for FactorArg {
+    fn from((a, b): (f64, f64)) -> Self {
+        FactorArg::Pair(a, b)
+    }
+}
+
+/// `(a, b)` as f32 for the operations.
+pub(crate) fn f32_pair((a, b): (f64, f64)) -> (f32, f32) {
+    (a as f32, b as f32)
+}
+
+/// The config keys every random geometric layer shares, after its factors.
+pub(crate) fn geometry_keys(
+    m: &mut serde_json::Map<String, serde_json::Value>,
+    fill_mode: &str,
+    interpolation: &str,
+    seed: Option<u64>,
+    fill_value: f64,
+) {
+    m.insert("fill_mode".into(), fill_mode.into());
+    m.insert("interpolation".into(), interpolation.into());
+    m.insert(
+        "seed".into(),
+        seed.map_or(serde_json::Value::Null, Into::into),
+    );
+    m.insert("fill_value".into(), fill_value.into());
+}
+
+/// A config number as Keras writes a Python literal: integral values as integers.
+pub(crate) fn number(v: f64) -> serde_json::Value {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        serde_json::json!(v as i64)
+    } else {
+        serde_json::json!(v)
+    }
+}
