@@ -258,8 +258,21 @@ pub fn affine_transform(
     fill: Fill,
     dst: &mut [f32],
 ) {
+    affine_transform_to(src, t, interp, fill, (src.h, src.w), dst);
+}
+
+/// [`affine_transform`] into an output of `(out_h, out_w)` pixels (`dst` holds
+/// `out_h * out_w * c` values).
+pub fn affine_transform_to(
+    src: ImageRef<'_, f32>,
+    t: &[f32; 8],
+    interp: Interpolation,
+    fill: Fill,
+    (out_h, out_w): (usize, usize),
+    dst: &mut [f32],
+) {
     let (h, w, c) = (src.h, src.w, src.c);
-    debug_assert_eq!(dst.len(), h * w * c);
+    debug_assert_eq!(dst.len(), out_h * out_w * c);
     let fill_value = match fill {
         Fill::Constant(v) => v,
         _ => 0.0,
@@ -271,9 +284,9 @@ pub fn affine_transform(
             fill_value
         }
     };
-    for oy in 0..h {
-        for ox in 0..w {
-            let d = &mut dst[(oy * w + ox) * c..(oy * w + ox + 1) * c];
+    for oy in 0..out_h {
+        for ox in 0..out_w {
+            let d = &mut dst[(oy * out_w + ox) * c..(oy * out_w + ox + 1) * c];
             let (xf, yf) = (ox as f32, oy as f32);
             let proj = t[6] * xf + t[7] * yf + 1.0;
             if proj == 0.0 {
