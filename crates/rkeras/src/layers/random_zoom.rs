@@ -145,7 +145,8 @@ mod tests {
         let x = [0.0f32, 1.0, 2.0, 3.0, 4.0];
         let mut y = [0.0f32; 5];
         l.forward(&x, &mut y, 1, Mode::Train);
-        assert_eq!(y, [1.0, 2.0, 2.0, 2.0, 3.0]);
+        // Source x = 0.5 x + 1, rounded half away from zero: 1, 1.5, 2, 2.5, 3.
+        assert_eq!(y, [1.0, 2.0, 2.0, 3.0, 3.0]);
     }
 
     #[test]
