@@ -1,0 +1,220 @@
+//! Training, evaluating and predicting from a folder of PNG files, with the loader's
+//! guarantees: the folder's pixels are the arrays that were written, the stream is the same
+//! for any number of loader threads, with or without the cache, and augmentation is seeded.
+
+use rkeras::data::{export, image_dataset_from_directory, shapes};
+use rkeras::prelude::*;
+use rkeras::preprocessing::Pipeline;
+use std::path::PathBuf;
+
+struct TempDir(PathBuf);
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!("rkeras-fit-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("temp dir");
+        TempDir(p)
+    }
+}
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn shapes_folder(tag: &str, n: usize, size: usize) -> (TempDir, Tensor, Vec<usize>) {
+    let dir = TempDir::new(tag);
+    let (x, y) = shapes::generate(n, size, 3);
+    let labels: Vec<usize> = y.data().iter().map(|v| *v as usize).collect();
+    let names: Vec<String> = shapes::CLASS_NAMES.iter().map(|s| s.to_string()).collect();
+    export::write_image_folder(&dir.0, &x, &labels, &names, 255.0).expect("export");
+    (dir, x, labels)
+}
+
+#[test]
+fn folder_pixels_are_the_exported_arrays() {
+    let (dir, x, labels) = shapes_folder("pixels", 12, 8);
+    let ds = image_dataset_from_directory(&dir.0)
+        .image_size((8, 8))
+        .shuffle(false)
+        .batch_size(5)
+        .verbose(false)
+        .load()
+        .expect("load");
+    let names: Vec<&str> = shapes::CLASS_NAMES.to_vec();
+    let mut sorted_names = names.clone();
+    sorted_names.sort_unstable();
+    assert_eq!(ds.class_names(), sorted_names);
+    // Files are `<class>/<index>.png`: map each back to its row of x.
+    let per = 8 * 8 * 3;
+    let mut k = 0;
+    for batch in ds.in_order() {
+        let batch = batch.expect("batch");
+        for i in 0..batch.n {
+            let path = &ds.file_paths()[k];
+            let row: usize = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .and_then(|s| s.parse().ok())
+                .expect("index name");
+            let class = path
+                .parent()
+                .and_then(|p| p.file_name())
+                .and_then(|s| s.to_str())
+                .expect("class");
+            assert_eq!(names[labels[row]], class);
+            assert_eq!(
+                batch.y[i] as usize,
+                ds.class_names()
+                    .iter()
+                    .position(|c| c == class)
+                    .expect("class index")
+            );
+            for (a, b) in batch.x[i * per..(i + 1) * per]
+                .iter()
+                .zip(&x.data()[row * per..(row + 1) * per])
+            {
+                assert_eq!(*a, (b * 255.0).round());
+            }
+            k += 1;
+        }
+    }
+    assert_eq!(k, 12);
+}
+
+fn collect(ds: &rkeras::data::ImageDataset, epoch: usize) -> Vec<f32> {
+    ds.epoch(epoch)
+        .flat_map(|b| {
+            let b = b.expect("batch");
+            b.x.into_iter().chain(b.y)
+        })
+        .collect()
+}
+
+#[test]
+fn stream_is_independent_of_threads_and_cache_and_seeded() {
+    let (dir, _, _) = shapes_folder("threads", 20, 8);
+    let load = |workers: usize, cache: bool| {
+        image_dataset_from_directory(&dir.0)
+            .image_size((6, 6))
+            .batch_size(3)
+            .seed(5)
+            .workers(workers)
+            .cache(cache)
+            .verbose(false)
+            .load()
+            .expect("load")
+            .augment(
+                Pipeline::parse("flip=horizontal,rotation=0.1,zoom=0.1,contrast=0.2")
+                    .expect("augment"),
+            )
+    };
+    let one = collect(&load(1, false), 1);
+    assert_eq!(
+        one,
+        collect(&load(3, false), 1),
+        "worker count changed the stream"
+    );
+    let cached = load(2, true);
+    assert_eq!(one, collect(&cached, 1), "cache changed the stream");
+    assert_eq!(one, collect(&cached, 1), "second pass over the cache");
+    assert_ne!(one, collect(&load(1, false), 2), "epochs should differ");
+}
+
+/// Noisy images whose class is their dominant colour: easy to learn, so a few epochs show
+/// whether training from the folder works.
+fn colour_folder(tag: &str, n: usize, size: usize) -> TempDir {
+    let dir = TempDir::new(tag);
+    let mut rng = rkeras::rng::Rng::new(9);
+    let per = size * size * 3;
+    let mut data = Vec::with_capacity(n * per);
+    let mut labels = Vec::with_capacity(n);
+    for i in 0..n {
+        let class = i % 4;
+        labels.push(class);
+        for _ in 0..size * size {
+            for c in 0..3 {
+                let base = if class == c || class == 3 { 0.7 } else { 0.2 };
+                data.push((base + rng.uniform_range(-0.2, 0.2)) as f32);
+            }
+        }
+    }
+    let x = Tensor::new(vec![n, size, size, 3], data).expect("tensor");
+    let names: Vec<String> = ["red", "green", "blue", "white"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    export::write_image_folder(&dir.0, &x, &labels, &names, 255.0).expect("export");
+    dir
+}
+
+#[test]
+fn fit_evaluate_predict_on_a_folder() {
+    rkeras::set_random_seed(4);
+    let dir = colour_folder("fit", 96, 16);
+    let (train, val) = image_dataset_from_directory(&dir.0)
+        .image_size((16, 16))
+        .batch_size(16)
+        .validation_split(0.25)
+        .seed(7)
+        .verbose(false)
+        .load_both()
+        .expect("load");
+    assert_eq!((train.len(), val.len()), (72, 24));
+    let mut model = Sequential::new([
+        Rescaling::new(1.0 / 255.0).input_shape((16, 16, 3)).into(),
+        RandomFlip::new("horizontal").into(),
+        Conv2D::new(8, (3, 3)).activation("relu").into(),
+        MaxPooling2D::new((2, 2)).into(),
+        Flatten::new().into(),
+        Dense::new(4).activation("softmax").into(),
+    ])
+    .expect("model");
+    model
+        .compile(
+            Adam::new().learning_rate(0.01),
+            "sparse_categorical_crossentropy",
+            &["accuracy"],
+        )
+        .expect("compile");
+    let history = model
+        .fit_dataset(&train)
+        .validation_dataset(&val)
+        .epochs(8)
+        .verbose(0)
+        .run()
+        .expect("fit");
+    let acc = history.get("val_accuracy").expect("val_accuracy");
+    assert_eq!(acc.len(), 8);
+    assert!(acc[7] > 0.6, "validation accuracy {acc:?}");
+    let loss = history.get("loss").expect("loss");
+    assert!(loss[7] < loss[0], "loss did not fall: {loss:?}");
+
+    let ev = model.evaluate_dataset(&val).expect("evaluate");
+    assert!((ev.get("accuracy").expect("acc") - acc[7]).abs() < 1e-9);
+    let p = model.predict_dataset(&val).expect("predict");
+    assert_eq!(p.shape(), &[24, 4]);
+
+    // Labels the loss cannot read are an error that says what to change.
+    let cat = image_dataset_from_directory(&dir.0)
+        .image_size((16, 16))
+        .label_mode("categorical")
+        .verbose(false)
+        .load()
+        .expect("load");
+    let e = model
+        .evaluate_dataset(&cat)
+        .expect_err("one-hot labels with a sparse loss")
+        .to_string();
+    assert!(e.contains("categorical"), "{e}");
+    let small = image_dataset_from_directory(&dir.0)
+        .image_size((8, 8))
+        .verbose(false)
+        .load()
+        .expect("load");
+    let e = model
+        .evaluate_dataset(&small)
+        .expect_err("wrong image size")
+        .to_string();
+    assert!(e.contains("image_size"), "{e}");
+}
