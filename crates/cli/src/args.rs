@@ -22,9 +22,15 @@ pub enum Command {
         #[arg(long)]
         line_length: Option<usize>,
     },
-    /// Train a built-in model on a dataset and report test loss and accuracy.
+    /// Train a built-in model on a folder of images (one sub-folder per class) or on
+    /// Fashion-MNIST, and report loss and accuracy.
     Train {
-        /// Dataset: fashion-mnist (Debian's dataset-fashion-mnist).
+        /// A folder of images, one sub-folder per class (as Keras's
+        /// image_dataset_from_directory reads it). Without it, --dataset is used.
+        dir: Option<PathBuf>,
+        #[command(flatten)]
+        data: DataArgs,
+        /// Dataset when no folder is given: fashion-mnist (Debian's dataset-fashion-mnist).
         #[arg(long, default_value = "fashion-mnist")]
         dataset: String,
         /// Folder holding the dataset's files (default: /usr/share/datasets/fashion-mnist).
@@ -51,11 +57,35 @@ pub enum Command {
         #[arg(long)]
         threads: Option<usize>,
     },
+    /// Inspect a folder dataset without training: the Keras lines, class names, per-class
+    /// counts per split, and with --list one line per file.
+    Data {
+        /// A folder of images, one sub-folder per class.
+        dir: PathBuf,
+        #[command(flatten)]
+        data: DataArgs,
+        /// Samples per batch (as for train).
+        #[arg(long, default_value_t = 32)]
+        batch_size: usize,
+        /// Fraction held out for validation (0: no split).
+        #[arg(long, default_value_t = 0.0)]
+        validation_split: f64,
+        /// Seed of the shuffle and split.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Print `split<TAB>label<TAB>path` for every file, in the dataset's order.
+        #[arg(long)]
+        list: bool,
+    },
     /// Train the seed CNN on coloured shapes it draws itself (no download, no arguments).
     Demo {
         /// Number of generated training images.
         #[arg(long, default_value_t = 2000)]
         samples: usize,
+        /// Keep the generated image folders here (default: a temporary folder, removed
+        /// at the end).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
         #[command(flatten)]
         fit: FitArgs,
     },
@@ -88,4 +118,47 @@ pub struct FitArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+}
+
+/// How a folder of images becomes a dataset (image_dataset_from_directory's arguments).
+#[derive(Debug, Args, Clone)]
+pub struct DataArgs {
+    /// Size every image is resized to, HEIGHTxWIDTH (or one number for a square).
+    #[arg(long, default_value = "64x64")]
+    pub image_size: String,
+    /// grayscale, rgb or rgba.
+    #[arg(long, default_value = "rgb")]
+    pub color_mode: String,
+    /// int, categorical or binary.
+    #[arg(long, default_value = "int")]
+    pub label_mode: String,
+    /// bilinear or nearest.
+    #[arg(long, default_value = "bilinear")]
+    pub interpolation: String,
+    /// Crop to the target aspect ratio before resizing.
+    #[arg(long)]
+    pub crop_to_aspect_ratio: bool,
+    /// Pad to the target aspect ratio before resizing.
+    #[arg(long)]
+    pub pad_to_aspect_ratio: bool,
+    /// Descend into symbolic links to folders.
+    #[arg(long)]
+    pub follow_links: bool,
+    /// Scale pixels by this factor in the model (a Rescaling layer): a number or a
+    /// fraction such as 1/255 (the default); 1 keeps 0..255.
+    #[arg(long, default_value = "1/255")]
+    pub rescale: String,
+    /// Random augmentation of training images on the loader threads, e.g.
+    /// "flip=horizontal,rotation=0.1,zoom=0.1,contrast=0.2".
+    #[arg(long)]
+    pub augment: Option<String>,
+    /// Keep decoded images in memory after the first epoch.
+    #[arg(long)]
+    pub cache: bool,
+    /// Skip unreadable image files (listed and counted) instead of stopping.
+    #[arg(long)]
+    pub skip_bad_files: bool,
+    /// Background threads that decode and resize images.
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
 }

@@ -50,6 +50,34 @@ impl ModelKind {
         }
     }
 
+    /// The model for images of `input` shape, with a `Rescaling(rescale)` layer in front
+    /// (unless `rescale` is 1) and a head of `outputs` units with `head` activation.
+    pub fn build_for_images(
+        self,
+        input: (usize, usize, usize),
+        rescale: f64,
+        outputs: usize,
+        head: &str,
+    ) -> rkeras::Result<Model> {
+        let mut layers: Vec<Box<dyn Layer>> = vec![InputLayer::new(input).into()];
+        if rescale != 1.0 {
+            layers.push(Rescaling::new(rescale).into());
+        }
+        layers.push(Conv2D::new(32, (3, 3)).activation("relu").into());
+        layers.push(MaxPooling2D::new((2, 2)).into());
+        layers.push(Conv2D::new(64, (3, 3)).activation("relu").into());
+        layers.push(MaxPooling2D::new((2, 2)).into());
+        if self == ModelKind::Seed {
+            layers.push(Conv2D::new(64, (3, 3)).activation("relu").into());
+        }
+        layers.push(Flatten::new().into());
+        if self == ModelKind::MnistConvnet {
+            layers.push(Dropout::new(0.5).into());
+        }
+        layers.push(Dense::new(outputs).activation(head).into());
+        Sequential::new(layers)
+    }
+
     /// The input shape the model is shown with in `rkeras summary`.
     pub fn default_input(self) -> (usize, usize, usize) {
         match self {

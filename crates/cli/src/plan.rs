@@ -1,6 +1,6 @@
 //! Raw flags become a validated plan before any work starts.
 
-use crate::args::{Cli, Command, FitArgs};
+use crate::args::{Cli, Command, DataArgs, FitArgs};
 use crate::models::ModelKind;
 use anyhow::{bail, Result};
 use std::path::PathBuf;
@@ -18,12 +18,43 @@ pub struct FitPlan {
     pub threads: Option<usize>,
 }
 
+/// Validated dataset settings for a folder of images.
+#[derive(Debug, Clone)]
+pub struct DataPlan {
+    pub image_size: (usize, usize),
+    pub color_mode: String,
+    pub label_mode: String,
+    pub interpolation: String,
+    pub crop_to_aspect_ratio: bool,
+    pub pad_to_aspect_ratio: bool,
+    pub follow_links: bool,
+    pub rescale: f64,
+    pub augment: Option<rkeras::preprocessing::Pipeline>,
+    pub cache: bool,
+    pub skip_bad_files: bool,
+    pub workers: usize,
+}
+
 /// What the command will do.
 #[derive(Debug)]
 pub enum Plan {
     Summary {
         model: ModelKind,
         line_length: Option<usize>,
+    },
+    TrainFolder {
+        dir: PathBuf,
+        data: DataPlan,
+        model: ModelKind,
+        fit: FitPlan,
+    },
+    Data {
+        dir: PathBuf,
+        data: DataPlan,
+        batch_size: usize,
+        validation_split: f64,
+        seed: u64,
+        list: bool,
     },
     Train {
         data_dir: Option<PathBuf>,
@@ -34,6 +65,7 @@ pub enum Plan {
     Demo {
         samples: usize,
         fit: FitPlan,
+        data_dir: Option<PathBuf>,
     },
     Bench {
         workload: String,
@@ -55,11 +87,48 @@ impl Plan {
                 }
             }
             Command::Train {
+                dir: Some(dir),
+                data,
+                model,
+                fit,
+                ..
+            } => Plan::TrainFolder {
+                dir,
+                data: data_plan(data)?,
+                model: ModelKind::parse(&model)?,
+                fit: fit_plan(fit, 32)?,
+            },
+            Command::Data {
+                dir,
+                data,
+                batch_size,
+                validation_split,
+                seed,
+                list,
+            } => {
+                if batch_size == 0 {
+                    bail!("--batch-size must be a positive integer");
+                }
+                if !(0.0..1.0).contains(&validation_split) {
+                    bail!("--validation-split must be in [0, 1), received {validation_split}");
+                }
+                Plan::Data {
+                    dir,
+                    data: data_plan(data)?,
+                    batch_size,
+                    validation_split,
+                    seed,
+                    list,
+                }
+            }
+            Command::Train {
+                dir: None,
                 dataset,
                 data_dir,
                 model,
                 limit,
                 fit,
+                ..
             } => {
                 if dataset != "fashion-mnist" {
                     bail!("unknown --dataset '{dataset}'; known datasets: fashion-mnist");
@@ -91,13 +160,18 @@ impl Plan {
                     threads,
                 }
             }
-            Command::Demo { samples, fit } => {
+            Command::Demo {
+                samples,
+                fit,
+                data_dir,
+            } => {
                 if samples < 8 {
                     bail!("--samples must be at least 8");
                 }
                 Plan::Demo {
                     samples,
                     fit: fit_plan(fit, 32)?,
+                    data_dir,
                 }
             }
         })
@@ -139,5 +213,82 @@ fn fit_plan(a: FitArgs, default_batch: usize) -> Result<FitPlan> {
         optimizer,
         learning_rate: a.learning_rate,
         threads: a.threads,
+    })
+}
+
+/// Parses `64x64`, `64` or `64,48` into (height, width).
+fn image_size(s: &str) -> Result<(usize, usize)> {
+    let parts: Vec<&str> = s.split(['x', 'X', ',']).map(str::trim).collect();
+    let nums: Option<Vec<usize>> = parts.iter().map(|p| p.parse().ok()).collect();
+    match nums.as_deref() {
+        Some([n]) if *n > 0 => Ok((*n, *n)),
+        Some([h, w]) if *h > 0 && *w > 0 => Ok((*h, *w)),
+        _ => bail!(
+            "--image-size expects HEIGHTxWIDTH with positive numbers, e.g. 64x64; received '{s}'"
+        ),
+    }
+}
+
+/// Parses `0.5`, `1/255` into a number.
+fn rescale(s: &str) -> Result<f64> {
+    let v = match s.split_once('/') {
+        Some((a, b)) => match (a.trim().parse::<f64>(), b.trim().parse::<f64>()) {
+            (Ok(a), Ok(b)) if b != 0.0 => a / b,
+            _ => bail!("--rescale expects a number or a fraction such as 1/255; received '{s}'"),
+        },
+        None => s.trim().parse::<f64>().map_err(|_| {
+            anyhow::anyhow!(
+                "--rescale expects a number or a fraction such as 1/255; received '{s}'"
+            )
+        })?,
+    };
+    if !v.is_finite() || v == 0.0 {
+        bail!("--rescale must be a finite, non-zero number; received '{s}'");
+    }
+    Ok(v)
+}
+
+fn data_plan(a: DataArgs) -> Result<DataPlan> {
+    if !["grayscale", "rgb", "rgba"].contains(&a.color_mode.as_str()) {
+        bail!(
+            "--color-mode must be grayscale, rgb or rgba; received '{}'",
+            a.color_mode
+        );
+    }
+    if !["int", "categorical", "binary"].contains(&a.label_mode.as_str()) {
+        bail!(
+            "--label-mode must be int, categorical or binary; received '{}'",
+            a.label_mode
+        );
+    }
+    if !["bilinear", "nearest"].contains(&a.interpolation.as_str()) {
+        bail!(
+            "--interpolation must be bilinear or nearest; received '{}'",
+            a.interpolation
+        );
+    }
+    if a.crop_to_aspect_ratio && a.pad_to_aspect_ratio {
+        bail!("--crop-to-aspect-ratio and --pad-to-aspect-ratio cannot be used together");
+    }
+    if a.workers == 0 {
+        bail!("--workers must be at least 1");
+    }
+    let augment = match &a.augment {
+        Some(spec) => Some(rkeras::preprocessing::Pipeline::parse(spec)?),
+        None => None,
+    };
+    Ok(DataPlan {
+        image_size: image_size(&a.image_size)?,
+        color_mode: a.color_mode,
+        label_mode: a.label_mode,
+        interpolation: a.interpolation,
+        crop_to_aspect_ratio: a.crop_to_aspect_ratio,
+        pad_to_aspect_ratio: a.pad_to_aspect_ratio,
+        follow_links: a.follow_links,
+        rescale: rescale(&a.rescale)?,
+        augment,
+        cache: a.cache,
+        skip_bad_files: a.skip_bad_files,
+        workers: a.workers,
     })
 }

@@ -1,7 +1,9 @@
 //! One function per subcommand.
 
 mod bench;
+mod data;
 mod demo;
+mod folder;
 mod summary;
 mod train;
 
@@ -17,7 +19,25 @@ pub fn run(plan: Plan) -> Result<()> {
             limit,
             fit,
         } => with_threads(&fit, || train::run(data_dir, model, limit, &fit)),
-        Plan::Demo { samples, fit } => with_threads(&fit, || demo::run(samples, &fit)),
+        Plan::Demo {
+            samples,
+            fit,
+            data_dir,
+        } => with_threads(&fit, || demo::run(samples, &fit, data_dir)),
+        Plan::TrainFolder {
+            dir,
+            data,
+            model,
+            fit,
+        } => with_threads(&fit, || train::run_folder(&dir, &data, model, &fit)),
+        Plan::Data {
+            dir,
+            data,
+            batch_size,
+            validation_split,
+            seed,
+            list,
+        } => data::run(&dir, &data, batch_size, validation_split, seed, list),
         Plan::Bench {
             workload,
             epochs,

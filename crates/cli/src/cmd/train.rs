@@ -53,3 +53,59 @@ pub fn run(
     );
     Ok(())
 }
+
+/// `rkeras train DIR`: a built-in model on a folder of images, one sub-folder per class.
+pub fn run_folder(
+    dir: &std::path::Path,
+    data: &crate::plan::DataPlan,
+    kind: ModelKind,
+    fit: &FitPlan,
+) -> Result<()> {
+    let loaded = super::folder::load(
+        dir,
+        data,
+        fit.batch_size,
+        fit.validation_split as f64,
+        fit.seed,
+    )?;
+    super::folder::report(&loaded);
+    let classes = loaded.train.class_names().len();
+    let [h, w, c] = loaded.train.image_shape();
+    let (outputs, head, loss) = match data.label_mode.as_str() {
+        "binary" => (1, "sigmoid", "binary_crossentropy"),
+        "categorical" => (classes, "softmax", "categorical_crossentropy"),
+        _ => (classes, "softmax", "sparse_categorical_crossentropy"),
+    };
+    rkeras::set_random_seed(fit.seed);
+    let mut model = kind.build_for_images((h, w, c), data.rescale, outputs, head)?;
+    model.summary();
+    let opt = rkeras::optimizers::from_name(&fit.optimizer, fit.learning_rate)?;
+    model.compile(opt, loss, &["accuracy"])?;
+    let start = Instant::now();
+    let mut run = model
+        .fit_dataset(&loaded.train)
+        .epochs(fit.epochs)
+        .verbose(fit.verbose)
+        .seed(fit.seed);
+    if let Some(v) = &loaded.val {
+        run = run.validation_dataset(v);
+    }
+    let history = run.run()?;
+    let secs = start.elapsed().as_secs_f64();
+    if let Some(v) = &loaded.val {
+        let score = model.evaluate_dataset(v)?;
+        println!("Validation loss: {:.4}", score.loss());
+        println!(
+            "Validation accuracy: {:.4}",
+            score.get("accuracy").unwrap_or(f64::NAN)
+        );
+    } else if let Some(l) = history.last("loss") {
+        println!("Final training loss: {l:.4}");
+    }
+    let trained = loaded.train.len() as f64 * history.epoch.len() as f64;
+    println!(
+        "Training time: {secs:.1} s ({:.0} images/s including loading and validation)",
+        trained / secs.max(1e-9)
+    );
+    Ok(())
+}
