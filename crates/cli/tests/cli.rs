@@ -165,3 +165,149 @@ fn demo_runs_small() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("Test accuracy: "));
 }
+
+/// A folder of 4 classes: class k is a bright square at position k (as the IDX dataset).
+fn tiny_folder(dir: &Path, n: usize) {
+    use rkeras::data::export;
+    let mut data = Vec::new();
+    let mut labels = Vec::new();
+    for i in 0..n {
+        let k = i % 4;
+        let mut img = vec![0.04f32; 16 * 16];
+        for y in 0..6 {
+            for x in 0..6 {
+                img[(1 + (k / 2) * 8 + y) * 16 + 1 + (k % 2) * 8 + x] = 0.98;
+            }
+        }
+        data.extend(img);
+        labels.push(k);
+    }
+    let x = rkeras::Tensor::new(vec![n, 16, 16, 1], data).expect("tensor");
+    let names: Vec<String> = ["ne", "nw", "se", "sw"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    export::write_image_folder(dir, &x, &labels, &names, 255.0).expect("export");
+}
+
+#[test]
+fn data_lists_every_file_with_its_split_and_label() {
+    let dir = temp_dir("data-list");
+    tiny_folder(&dir, 20);
+    let d = dir.to_string_lossy().into_owned();
+    let out = rkeras(&[
+        "data",
+        &d,
+        "--image-size",
+        "16x16",
+        "--color-mode",
+        "grayscale",
+        "--validation-split",
+        "0.25",
+        "--seed",
+        "3",
+        "--list",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("Found 20 files belonging to 4 classes."),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Using 15 files for training."), "{stdout}");
+    assert!(stdout.contains("Using 5 files for validation."), "{stdout}");
+    assert!(stdout.contains("Class names: ne, nw, se, sw"), "{stdout}");
+    let rows: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.matches('\t').count() == 2)
+        .collect();
+    assert_eq!(rows.len(), 20, "{stdout}");
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r.starts_with("validation\t"))
+            .count(),
+        5
+    );
+    for r in &rows {
+        let parts: Vec<&str> = r.split('\t').collect();
+        // The label is the class folder the file sits in.
+        assert!(parts[2].contains(&format!("/{}/", parts[1])), "{r}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn train_on_a_folder() {
+    let dir = temp_dir("train-folder");
+    tiny_folder(&dir, 64);
+    let d = dir.to_string_lossy().into_owned();
+    let out = rkeras(&[
+        "train",
+        &d,
+        "--image-size",
+        "16",
+        "--color-mode",
+        "grayscale",
+        "--model",
+        "mnist-convnet",
+        "--epochs",
+        "6",
+        "--batch-size",
+        "8",
+        "--verbose",
+        "2",
+        "--validation-split",
+        "0.25",
+        "--augment",
+        "contrast=0.1",
+        "--cache",
+        "--learning-rate",
+        "0.003",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("Found 64 files belonging to 4 classes."),
+        "{stdout}"
+    );
+    assert!(stdout.contains("training: 48 files"), "{stdout}");
+    assert!(stdout.contains("rescaling (Rescaling)"), "{stdout}");
+    assert!(stdout.contains("Epoch 6/6"), "{stdout}");
+    let acc: f64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Validation accuracy: "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("validation accuracy line");
+    assert!(acc >= 0.75, "validation accuracy {acc}\n{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn folder_errors_are_clear() {
+    let dir = temp_dir("folder-errors");
+    let d = dir.to_string_lossy().into_owned();
+    // Empty folder: a runtime error explaining the layout.
+    let out = rkeras(&["train", &d, "--epochs", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("No images found") && err.contains("one sub-folder per class"),
+        "{err}"
+    );
+    // Bad flag values: usage errors.
+    for args in [
+        vec!["data", &d, "--image-size", "0x3"],
+        vec!["data", &d, "--augment", "blur=2"],
+        vec!["data", &d, "--rescale", "1/0"],
+        vec!["data", &d, "--color-mode", "cmyk"],
+    ] {
+        let out = rkeras(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
