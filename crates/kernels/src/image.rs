@@ -322,9 +322,7 @@ pub fn affine_transform_to(
 /// to `dsrc`: the gradient with respect to the source, given `dout`.
 pub fn affine_transform_backward(
     dout: &[f32],
-    h: usize,
-    w: usize,
-    c: usize,
+    [h, w, c]: [usize; 3],
     t: &[f32; 8],
     interp: Interpolation,
     fill: Fill,

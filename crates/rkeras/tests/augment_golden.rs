@@ -148,7 +148,7 @@ fn assert_close(got: &[f32], want: &[f32], tol: f32, what: &str) {
     }
 }
 
-fn input<'a>(g: &'a Value, name: &str) -> (Vec<usize>, Vec<f32>) {
+fn input(g: &Value, name: &str) -> (Vec<usize>, Vec<f32>) {
     let v = &g["inputs"][name];
     (dims(&v["shape"]), floats(&v["data"]))
 }

@@ -135,7 +135,7 @@ fn colour_folder(tag: &str, n: usize, size: usize) -> TempDir {
         for _ in 0..size * size {
             for c in 0..3 {
                 let base = if class == c || class == 3 { 0.7 } else { 0.2 };
-                data.push((base + rng.uniform_range(-0.2, 0.2)) as f32);
+                data.push(base + rng.uniform_range(-0.2, 0.2));
             }
         }
     }

@@ -91,7 +91,7 @@ impl Layer for RandomContrast {
     }
     fn config(&self) -> Map<String, Value> {
         let factor = match self.parsed("") {
-            Ok((lo, hi)) if lo == 0.0 => json!([0, hi]),
+            Ok((0.0, hi)) => json!([0, hi]),
             Ok((lo, hi)) => json!([lo, hi]),
             Err(_) => self.factor.json(),
         };

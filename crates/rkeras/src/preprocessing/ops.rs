@@ -271,7 +271,7 @@ impl RandomOp {
                     .resampling()
                     .unwrap_or((Fill::Reflect, Interpolation::Bilinear));
                 dx.fill(0.0);
-                affine_transform_backward(dy, h, w, c, &t, interp, fill, dx);
+                affine_transform_backward(dy, [h, w, c], &t, interp, fill, dx);
             }
             (Sampled::Contrast(k), RandomOp::Contrast { value_range, .. }) => {
                 let hw = (h * w) as f32;
