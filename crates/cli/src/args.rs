@@ -45,7 +45,8 @@ pub enum Command {
         #[command(flatten)]
         fit: FitArgs,
     },
-    /// Run a benchmark workload of shared/anchors (w1, w2, w3, w4) and print a RESULT line.
+    /// Run a benchmark workload of shared/anchors (w1, w2, w3, w4) or the folder pipeline
+    /// (folder --dir DIR) and print a RESULT line.
     Bench {
         /// w1 (seed CNN, batch 32), w2 (MNIST convnet on Fashion-MNIST), w3 (w1 at batch
         /// 128), w4 (w1 inference at batch 1 and 32).
@@ -56,6 +57,9 @@ pub enum Command {
         /// Worker threads (default: all cores).
         #[arg(long)]
         threads: Option<usize>,
+        /// Image folder for the `folder` workload.
+        #[arg(long)]
+        dir: Option<PathBuf>,
     },
     /// Inspect a folder dataset without training: the Keras lines, class names, per-class
     /// counts per split, and with --list one line per file.
@@ -76,6 +80,27 @@ pub enum Command {
         /// Print `split<TAB>label<TAB>path` for every file, in the dataset's order.
         #[arg(long)]
         list: bool,
+    },
+    /// Write a dataset as a folder of images, one sub-folder per class.
+    Export {
+        /// fashion-mnist (the training split) or shapes (generated coloured shapes).
+        #[arg(long, default_value = "fashion-mnist")]
+        dataset: String,
+        /// Folder to write.
+        #[arg(long)]
+        output: PathBuf,
+        /// png, jpeg, or mixed (alternating).
+        #[arg(long, default_value = "png")]
+        format: String,
+        /// Number of images (default: all of Fashion-MNIST's 60000, 2000 shapes).
+        #[arg(long)]
+        count: Option<usize>,
+        /// Side of the generated shapes images.
+        #[arg(long, default_value_t = 64)]
+        size: usize,
+        /// Folder holding Fashion-MNIST (default: /usr/share/datasets/fashion-mnist).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
     },
     /// Train the seed CNN on coloured shapes it draws itself (no download, no arguments).
     Demo {

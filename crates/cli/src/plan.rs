@@ -71,6 +71,15 @@ pub enum Plan {
         workload: String,
         epochs: Option<usize>,
         threads: Option<usize>,
+        dir: Option<PathBuf>,
+    },
+    Export {
+        dataset: String,
+        output: PathBuf,
+        format: String,
+        count: Option<usize>,
+        size: usize,
+        data_dir: Option<PathBuf>,
     },
 }
 
@@ -143,13 +152,37 @@ impl Plan {
                     fit: fit_plan(fit, 128)?,
                 }
             }
+            Command::Export {
+                dataset,
+                output,
+                format,
+                count,
+                size,
+                data_dir,
+            } => {
+                if count == Some(0) || size < 8 {
+                    bail!("--count must be positive and --size at least 8");
+                }
+                Plan::Export {
+                    dataset,
+                    output,
+                    format,
+                    count,
+                    size,
+                    data_dir,
+                }
+            }
             Command::Bench {
                 workload,
                 epochs,
                 threads,
+                dir,
             } => {
-                if !["w1", "w2", "w3", "w4"].contains(&workload.as_str()) {
-                    bail!("unknown workload '{workload}'; known: w1, w2, w3, w4");
+                if !["w1", "w2", "w3", "w4", "folder"].contains(&workload.as_str()) {
+                    bail!("unknown workload '{workload}'; known: w1, w2, w3, w4, folder");
+                }
+                if workload == "folder" && dir.is_none() {
+                    bail!("the folder workload needs --dir DIR (a folder of images per class)");
                 }
                 if threads == Some(0) {
                     bail!("--threads must be at least 1");
@@ -158,6 +191,7 @@ impl Plan {
                     workload,
                     epochs,
                     threads,
+                    dir,
                 }
             }
             Command::Demo {

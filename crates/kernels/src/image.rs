@@ -82,16 +82,16 @@ pub fn resize<T: Copy + Into<f32>>(
         dst.fill(0.0);
         return;
     }
-    let px = |y: usize, x: usize, k: usize| -> f32 { src.data[(y * src.w + x) * c + k].into() };
     match interp {
         Interpolation::Nearest => {
             let ys = nearest_axis(oh, src.h);
             let xs = nearest_axis(ow, src.w);
-            for (oy, &sy) in ys.iter().enumerate() {
-                for (ox, &sx) in xs.iter().enumerate() {
-                    let d = &mut dst[(oy * ow + ox) * c..(oy * ow + ox + 1) * c];
-                    for (k, v) in d.iter_mut().enumerate() {
-                        *v = px(sy, sx, k);
+            let row_len = src.w * c;
+            for (out_row, &sy) in dst.chunks_exact_mut(ow * c).zip(&ys) {
+                let row = &src.data[sy * row_len..(sy + 1) * row_len];
+                for (o, &sx) in out_row.chunks_exact_mut(c).zip(&xs) {
+                    for (v, s) in o.iter_mut().zip(&row[sx * c..(sx + 1) * c]) {
+                        *v = (*s).into();
                     }
                 }
             }
@@ -99,19 +99,35 @@ pub fn resize<T: Copy + Into<f32>>(
         Interpolation::Bilinear => {
             let ys = bilinear_axis(oh, src.h);
             let xs = bilinear_axis(ow, src.w);
-            for (oy, &(y0, y1, wy)) in ys.iter().enumerate() {
-                for (ox, &(x0, x1, wx)) in xs.iter().enumerate() {
-                    let d = &mut dst[(oy * ow + ox) * c..(oy * ow + ox + 1) * c];
-                    for (k, v) in d.iter_mut().enumerate() {
-                        let tl = px(y0, x0, k);
-                        let tr = px(y0, x1, k);
-                        let bl = px(y1, x0, k);
-                        let br = px(y1, x1, k);
-                        let top = tl + (tr - tl) * wx;
-                        let bottom = bl + (br - bl) * wx;
-                        *v = top + (bottom - top) * wy;
-                    }
-                }
+            bilinear_rows(src, &ys, &xs, ow, dst);
+        }
+    }
+}
+
+/// The bilinear loop: per output row, the two source rows; per output pixel, TensorFlow's
+/// `top + (bottom - top) * wy` of the horizontal lerps, in f32.
+#[inline(always)]
+fn bilinear_rows<T: Copy + Into<f32>>(
+    src: ImageRef<'_, T>,
+    ys: &[(usize, usize, f32)],
+    xs: &[(usize, usize, f32)],
+    ow: usize,
+    dst: &mut [f32],
+) {
+    let c = src.c;
+    let row_len = src.w * c;
+    for (out_row, &(y0, y1, wy)) in dst.chunks_exact_mut(ow * c).zip(ys) {
+        let r0 = &src.data[y0 * row_len..(y0 + 1) * row_len];
+        let r1 = &src.data[y1 * row_len..(y1 + 1) * row_len];
+        for (o, &(x0, x1, wx)) in out_row.chunks_exact_mut(c).zip(xs) {
+            let (a0, a1) = (&r0[x0 * c..(x0 + 1) * c], &r0[x1 * c..(x1 + 1) * c]);
+            let (b0, b1) = (&r1[x0 * c..(x0 + 1) * c], &r1[x1 * c..(x1 + 1) * c]);
+            for k in 0..c {
+                let (tl, tr): (f32, f32) = (a0[k].into(), a1[k].into());
+                let (bl, br): (f32, f32) = (b0[k].into(), b1[k].into());
+                let top = tl + (tr - tl) * wx;
+                let bottom = bl + (br - bl) * wx;
+                o[k] = top + (bottom - top) * wy;
             }
         }
     }
@@ -182,6 +198,7 @@ pub enum Fill {
     Nearest,
 }
 
+#[inline(always)]
 /// TensorFlow's `MapCoordinate`: brings a source coordinate back inside `[0, len - 1]`
 /// according to the fill mode (constant leaves it as is).
 fn map_coord(v: f32, len: usize, fill: Fill) -> f32 {
@@ -261,61 +278,84 @@ pub fn affine_transform(
     affine_transform_to(src, t, interp, fill, (src.h, src.w), dst);
 }
 
-/// [`affine_transform`] into an output of `(out_h, out_w)` pixels (`dst` holds
+crate::simd_fn! {
+/// [`affine_transform`] into an output of `out = (out_h, out_w)` pixels (`dst` holds
 /// `out_h * out_w * c` values).
 pub fn affine_transform_to(
     src: ImageRef<'_, f32>,
     t: &[f32; 8],
     interp: Interpolation,
     fill: Fill,
-    (out_h, out_w): (usize, usize),
+    out: (usize, usize),
     dst: &mut [f32],
 ) {
+    let (out_h, out_w) = out;
     let (h, w, c) = (src.h, src.w, src.c);
     debug_assert_eq!(dst.len(), out_h * out_w * c);
     let fill_value = match fill {
         Fill::Constant(v) => v,
         _ => 0.0,
     };
-    let read = |y: f32, x: f32, k: usize| -> f32 {
-        if y >= 0.0 && x >= 0.0 && (y as usize) < h && (x as usize) < w {
-            src.data[(y as usize * w + x as usize) * c + k]
-        } else {
-            fill_value
-        }
+    // Offset of the pixel at (y, x), `None` outside the image (read as the fill value).
+    let at = |y: f32, x: f32| -> Option<usize> {
+        (y >= 0.0 && x >= 0.0 && (y as usize) < h && (x as usize) < w)
+            .then(|| (y as usize * w + x as usize) * c)
     };
+    let px = |o: Option<usize>, k: usize| o.map_or(fill_value, |o| src.data[o + k]);
+    let affine = t[6] == 0.0 && t[7] == 0.0;
     for oy in 0..out_h {
         for ox in 0..out_w {
             let d = &mut dst[(oy * out_w + ox) * c..(oy * out_w + ox + 1) * c];
             let (xf, yf) = (ox as f32, oy as f32);
-            let proj = t[6] * xf + t[7] * yf + 1.0;
-            if proj == 0.0 {
-                d.fill(fill_value);
-                continue;
+            // Left to right in f32, as TensorFlow (x / 1 is x exactly, so affine maps skip it).
+            let (mut x, mut y) = (t[0] * xf + t[1] * yf + t[2], t[3] * xf + t[4] * yf + t[5]);
+            if !affine {
+                let proj = t[6] * xf + t[7] * yf + 1.0;
+                if proj == 0.0 {
+                    d.fill(fill_value);
+                    continue;
+                }
+                x /= proj;
+                y /= proj;
             }
-            let x = (t[0] * xf + t[1] * yf + t[2]) / proj;
-            let y = (t[3] * xf + t[4] * yf + t[5]) / proj;
             let x = map_coord(x, w, fill);
             let y = map_coord(y, h, fill);
             match interp {
                 Interpolation::Nearest => {
-                    let (ry, rx) = (y.round(), x.round());
+                    let o = at(y.round(), x.round());
                     for (k, v) in d.iter_mut().enumerate() {
-                        *v = read(ry, rx, k);
+                        *v = px(o, k);
                     }
                 }
                 Interpolation::Bilinear => {
                     let (y0, x0) = (y.floor(), x.floor());
                     let (y1, x1) = (y0 + 1.0, x0 + 1.0);
-                    for (k, v) in d.iter_mut().enumerate() {
-                        let top = (x1 - x) * read(y0, x0, k) + (x - x0) * read(y0, x1, k);
-                        let bottom = (x1 - x) * read(y1, x0, k) + (x - x0) * read(y1, x1, k);
-                        *v = (y1 - y) * top + (y - y0) * bottom;
+                    let (wx0, wx1, wy0, wy1) = (x1 - x, x - x0, y1 - y, y - y0);
+                    let (ix, iy) = (x0 as isize, y0 as isize);
+                    if ix >= 0 && iy >= 0 && ix + 1 < w as isize && iy + 1 < h as isize {
+                        // All four neighbours inside: two rows of two pixels.
+                        let a = (iy as usize * w + ix as usize) * c;
+                        let top_row = &src.data[a..a + 2 * c];
+                        let bottom_row = &src.data[a + w * c..a + w * c + 2 * c];
+                        for (k, v) in d.iter_mut().enumerate() {
+                            let top = wx0 * top_row[k] + wx1 * top_row[c + k];
+                            let bottom = wx0 * bottom_row[k] + wx1 * bottom_row[c + k];
+                            *v = wy0 * top + wy1 * bottom;
+                        }
+                    } else {
+                        let (a, b) = (at(y0, x0), at(y0, x1));
+                        let (e, f) = (at(y1, x0), at(y1, x1));
+                        for (k, v) in d.iter_mut().enumerate() {
+                            let top = wx0 * px(a, k) + wx1 * px(b, k);
+                            let bottom = wx0 * px(e, k) + wx1 * px(f, k);
+                            *v = wy0 * top + wy1 * bottom;
+                        }
                     }
                 }
             }
         }
     }
+}
 }
 
 /// Adds the transposed action of [`affine_transform`] (same `t`, interpolation and fill)

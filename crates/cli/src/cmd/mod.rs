@@ -1,8 +1,10 @@
 //! One function per subcommand.
 
 mod bench;
+mod bench_folder;
 mod data;
 mod demo;
+mod export;
 mod folder;
 mod summary;
 mod train;
@@ -38,18 +40,33 @@ pub fn run(plan: Plan) -> Result<()> {
             seed,
             list,
         } => data::run(&dir, &data, batch_size, validation_split, seed, list),
+        Plan::Export {
+            dataset,
+            output,
+            format,
+            count,
+            size,
+            data_dir,
+        } => export::run(&dataset, &output, &format, count, size, data_dir),
         Plan::Bench {
             workload,
             epochs,
             threads,
-        } => match threads {
-            Some(t) => rayon::ThreadPoolBuilder::new()
-                .num_threads(t)
-                .build()
-                .context("starting the thread pool")?
-                .install(|| bench::run(&workload, epochs)),
-            None => bench::run(&workload, epochs),
-        },
+            dir,
+        } => {
+            let go = || match (workload.as_str(), &dir) {
+                ("folder", Some(d)) => bench_folder::run(d, epochs.unwrap_or(100)),
+                _ => bench::run(&workload, epochs),
+            };
+            match threads {
+                Some(t) => rayon::ThreadPoolBuilder::new()
+                    .num_threads(t)
+                    .build()
+                    .context("starting the thread pool")?
+                    .install(go),
+                None => go(),
+            }
+        }
     }
 }
 

@@ -12,12 +12,38 @@ fn io(path: &Path, source: std::io::Error) -> Error {
     }
 }
 
+/// The file format of exported images.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// Lossless PNG (`.png`).
+    Png,
+    /// JPEG at the encoder's default quality (`.jpg`; 1 or 3 channels).
+    Jpeg,
+    /// PNG and JPEG alternately, by index (a mixed folder, to exercise loaders).
+    Alternate,
+}
+
 /// Writes 8-bit pixels (`h * w * c` values, `c` in 1, 3, 4) as a PNG file, atomically
 /// (a temporary file renamed into place).
 ///
 /// # Errors
 /// A channel count other than 1, 3 or 4, a size mismatch, or a write failure.
 pub fn save_png(path: &Path, pixels: &[u8], h: usize, w: usize, c: usize) -> Result<()> {
+    save_image(path, pixels, h, w, c, image::ImageFormat::Png)
+}
+
+/// Writes 8-bit pixels as a PNG or JPEG file (by `format`), atomically.
+///
+/// # Errors
+/// As [`save_png`]; JPEG with 4 channels.
+pub fn save_image(
+    path: &Path,
+    pixels: &[u8],
+    h: usize,
+    w: usize,
+    c: usize,
+    format: image::ImageFormat,
+) -> Result<()> {
     let color = match c {
         1 => image::ExtendedColorType::L8,
         3 => image::ExtendedColorType::Rgb8,
@@ -26,7 +52,7 @@ pub fn save_png(path: &Path, pixels: &[u8], h: usize, w: usize, c: usize) -> Res
             return Err(Error::arg(
                 "channels",
                 "",
-                format!("PNG export takes 1, 3 or 4 channels, received {c}"),
+                format!("image export takes 1, 3 or 4 channels, received {c}"),
             ))
         }
     };
@@ -36,19 +62,14 @@ pub fn save_png(path: &Path, pixels: &[u8], h: usize, w: usize, c: usize) -> Res
             pixels.len()
         )));
     }
-    let tmp = path.with_extension("png.tmp");
-    image::save_buffer_with_format(
-        &tmp,
-        pixels,
-        w as u32,
-        h as u32,
-        color,
-        image::ImageFormat::Png,
-    )
-    .map_err(|e| Error::Format {
-        path: tmp.clone(),
-        message: format!("cannot write PNG: {e}"),
-    })?;
+    // A temporary name in the same folder, then a rename: no half-written image.
+    let tmp = path.with_extension("part");
+    image::save_buffer_with_format(&tmp, pixels, w as u32, h as u32, color, format).map_err(
+        |e| Error::Format {
+            path: tmp.clone(),
+            message: format!("cannot write {format:?}: {e}"),
+        },
+    )?;
     std::fs::rename(&tmp, path).map_err(|e| io(path, e))
 }
 
@@ -72,6 +93,21 @@ pub fn write_image_folder(
     labels: &[usize],
     class_names: &[String],
     scale: f32,
+) -> Result<usize> {
+    write_image_folder_as(dir, x, labels, class_names, scale, ExportFormat::Png)
+}
+
+/// [`write_image_folder`] in another file format.
+///
+/// # Errors
+/// As [`write_image_folder`].
+pub fn write_image_folder_as(
+    dir: impl AsRef<Path>,
+    x: &Tensor,
+    labels: &[usize],
+    class_names: &[String],
+    scale: f32,
+    format: ExportFormat,
 ) -> Result<usize> {
     let dir = dir.as_ref();
     let [n, h, w, c] = <[usize; 4]>::try_from(x.shape()).map_err(|_| {
@@ -101,8 +137,18 @@ pub fn write_image_folder(
         for (p, v) in pixels.iter_mut().zip(img) {
             *p = (v * scale).round().clamp(0.0, 255.0) as u8;
         }
-        let path = dir.join(class).join(format!("{i:0digits$}.png"));
-        save_png(&path, &pixels, h, w, c)?;
+        let jpeg = match format {
+            ExportFormat::Png => false,
+            ExportFormat::Jpeg => true,
+            ExportFormat::Alternate => i % 2 == 1,
+        };
+        let (ext, f) = if jpeg {
+            ("jpg", image::ImageFormat::Jpeg)
+        } else {
+            ("png", image::ImageFormat::Png)
+        };
+        let path = dir.join(class).join(format!("{i:0digits$}.{ext}"));
+        save_image(&path, &pixels, h, w, c, f)?;
     }
     Ok(n)
 }

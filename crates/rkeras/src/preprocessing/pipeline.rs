@@ -146,38 +146,68 @@ impl Pipeline {
         let [h, w, c] = dims;
         let mut rng = Rng::new(seed ^ 0xA06_5EED).fork(stream);
         scratch.resize(img.len(), 0.0);
+        // Draw every parameter first, in order, so merging never changes the draws.
+        let drawn: Vec<Sampled> = self
+            .ops
+            .iter()
+            .map(|op| op.sample(&mut rng, h, w))
+            .collect();
         let mut i = 0;
         while i < self.ops.len() {
-            let op = &self.ops[i];
-            if let Some(resampling) = op.resampling() {
-                // Merge the run of geometric steps that resample the same way.
-                let mut t = match op.sample(&mut rng, h, w) {
-                    Sampled::Affine(t) => t,
-                    _ => [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0],
-                };
-                let mut j = i + 1;
-                while let Some(next) = self
-                    .ops
-                    .get(j)
-                    .filter(|o| o.resampling() == Some(resampling))
-                {
-                    if let Sampled::Affine(t2) = next.sample(&mut rng, h, w) {
-                        t = compose(&t, &t2);
+            // A run of geometric steps (and flips next to them) that resample the same way
+            // becomes one projective map and one resampling pass.
+            let mut j = i;
+            let mut resampling = None;
+            while let Some(op) = self.ops.get(j) {
+                match op.resampling() {
+                    Some(r) if resampling.is_none() || resampling == Some(r) => {
+                        resampling = Some(r)
                     }
-                    j += 1;
+                    None if matches!(op, RandomOp::Flip(_)) => {}
+                    _ => break,
                 }
-                let (fill, interp) = resampling;
+                j += 1;
+            }
+            if let Some((fill, interp)) = resampling {
+                let mut t = IDENTITY;
+                for s in &drawn[i..j] {
+                    let m = match *s {
+                        Sampled::Affine(m) => m,
+                        Sampled::Flip(fh, fv) => flip_matrix(fh, fv, h, w),
+                        _ => IDENTITY,
+                    };
+                    t = compose(&t, &m);
+                }
                 affine_transform(ImageRef::new(img, h, w, c), &t, interp, fill, scratch);
                 img.copy_from_slice(scratch);
                 i = j;
                 continue;
             }
-            let s = op.sample(&mut rng, h, w);
-            op.apply(&s, img, scratch, dims);
-            img.copy_from_slice(scratch);
+            let op = &self.ops[i];
+            if drawn[i] != Sampled::Flip(false, false) {
+                op.apply(&drawn[i], img, scratch, dims);
+                img.copy_from_slice(scratch);
+            }
             i += 1;
         }
     }
+}
+
+const IDENTITY: [f32; 8] = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0];
+
+/// A flip as a projective map (output pixel to source pixel).
+fn flip_matrix(fh: bool, fv: bool, h: usize, w: usize) -> [f32; 8] {
+    let (a0, a2) = if fh {
+        (-1.0, w as f32 - 1.0)
+    } else {
+        (1.0, 0.0)
+    };
+    let (b1, b2) = if fv {
+        (-1.0, h as f32 - 1.0)
+    } else {
+        (1.0, 0.0)
+    };
+    [a0, 0.0, a2, 0.0, b1, b2, 0.0, 0.0]
 }
 
 #[cfg(test)]

@@ -77,7 +77,10 @@ impl Epoch {
             let stop = stop.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("rkeras-data-{w}"))
-                .spawn(move || job.run(w, workers, total, &tx, &frx, &stop));
+                .spawn(move || {
+                    lower_priority();
+                    job.run(w, workers, total, &tx, &frx, &stop)
+                });
             match spawned {
                 Ok(h) => handles.push(h),
                 Err(e) => {
@@ -268,4 +271,16 @@ pub(crate) fn load_image(ds: &ImageDataset, i: usize, out: &mut [f32]) -> Result
         let _ = cache[i].set(Arc::from(&*out));
     }
     Ok(())
+}
+
+/// Lowers the calling thread's scheduling priority, so that on a machine whose cores are all
+/// busy training, decoding uses the gaps instead of pre-empting the training threads (a
+/// pre-empted worker stalls every parallel section it belongs to).
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority only reads its integer arguments; on Linux, `who = 0` with
+    // PRIO_PROCESS names the calling thread. A failure just leaves the priority unchanged.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, 10);
+    }
 }
