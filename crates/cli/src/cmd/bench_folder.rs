@@ -105,7 +105,7 @@ pub fn run(dir: &Path, steps: usize) -> Result<()> {
         )?;
         Ok(m)
     };
-    let skip = 5.min(steps / 4);
+    let skip = 3.min(steps / 4);
     let time = |model: &mut Model, folder: Option<&rkeras::data::ImageDataset>| -> Result<f64> {
         let mut st = Steps {
             prev: None,
@@ -133,7 +133,7 @@ pub fn run(dir: &Path, steps: usize) -> Result<()> {
         Ok(median(&mut st.times))
     };
     // Rounds alternate the variants so that the machine's drift hits them alike.
-    let rounds = 6;
+    let rounds = 12;
     let (mut mems, mut folders, mut folder_augs, mut mem_augs) = (vec![], vec![], vec![], vec![]);
     // The same augmentation as layers in the model, from memory (Keras's usual set-up).
     let with_layers = || -> Result<Model> {

@@ -80,7 +80,8 @@ pub fn save_image(
 /// use rkeras::data::{export, fashion_mnist};
 /// let (train, _test) = fashion_mnist::load_data()?;
 /// let labels: Vec<usize> = train.y.data().iter().map(|v| *v as usize).collect();
-/// let names: Vec<String> = fashion_mnist::CLASS_NAMES.iter().map(|s| s.to_string()).collect();
+/// // Class names become folder names: "T-shirt/top" needs another spelling.
+/// let names: Vec<String> = fashion_mnist::CLASS_NAMES.iter().map(|s| s.replace('/', "_")).collect();
 /// export::write_image_folder("fmnist", &train.x, &labels, &names, 255.0)?;
 /// # Ok::<(), rkeras::Error>(())
 /// ```
@@ -123,6 +124,13 @@ pub fn write_image_folder_as(
         )));
     }
     for name in class_names {
+        if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\\']) {
+            return Err(Error::arg(
+                "class_names",
+                "",
+                format!("\"{name}\" cannot be a folder name (empty, \".\", \"..\" or a path separator); e.g. write \"{}\"", name.replace(['/', '\\'], "_")),
+            ));
+        }
         std::fs::create_dir_all(dir.join(name)).map_err(|e| io(&dir.join(name), e))?;
     }
     let digits = n.max(1).to_string().len();
@@ -171,6 +179,9 @@ mod tests {
         assert!(dir.join("a/0.png").is_file());
         assert!(dir.join("b/2.png").is_file());
         assert!(write_image_folder(&dir, &x, &[0, 2, 1], &names, 255.0).is_err());
+        let slash = vec!["T-shirt/top".to_string(), "b".to_string()];
+        let e = write_image_folder(&dir, &x, &[0, 1, 1], &slash, 255.0).expect_err("slash");
+        assert!(e.to_string().contains("T-shirt_top"), "{e}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

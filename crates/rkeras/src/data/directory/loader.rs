@@ -281,6 +281,6 @@ fn lower_priority() {
     // SAFETY: setpriority only reads its integer arguments; on Linux, `who = 0` with
     // PRIO_PROCESS names the calling thread. A failure just leaves the priority unchanged.
     unsafe {
-        libc::setpriority(libc::PRIO_PROCESS, 0, 10);
+        libc::setpriority(libc::PRIO_PROCESS, 0, 19);
     }
 }
