@@ -138,6 +138,21 @@ mod tests {
     }
 
     #[test]
+    fn same_seed_same_draws_other_seed_differs() {
+        let run = |seed: u64| {
+            let mut l = RandomRotation::new(0.2).seed(seed).name("r");
+            l.build(&[6, 6, 1], &mut Rng::new(0)).expect("build");
+            l.allocate(4);
+            let x: Vec<f32> = (0..144).map(|v| v as f32).collect();
+            let mut y = vec![0.0; 144];
+            l.forward(&x, &mut y, 4, Mode::Train);
+            y
+        };
+        assert_eq!(run(1), run(1));
+        assert_ne!(run(1), run(2));
+    }
+
+    #[test]
     fn gradient_of_a_fixed_rotation() {
         check_layer(Box::new(RandomRotation::new((0.1, 0.1))), &[5, 6, 2]);
     }
