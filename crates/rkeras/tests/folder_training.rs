@@ -5,22 +5,9 @@
 use rkeras::data::{export, image_dataset_from_directory, shapes};
 use rkeras::prelude::*;
 use rkeras::preprocessing::Pipeline;
-use std::path::PathBuf;
 
-struct TempDir(PathBuf);
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!("rkeras-fit-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).expect("temp dir");
-        TempDir(p)
-    }
-}
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+mod common;
+use common::TempDir;
 
 fn shapes_folder(tag: &str, n: usize, size: usize) -> (TempDir, Tensor, Vec<usize>) {
     let dir = TempDir::new(tag);

@@ -5,7 +5,7 @@
 
 use rkeras::data::{image_dataset_from_directory, ImageDataset, Labels};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 fn golden(name: &str) -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -15,22 +15,8 @@ fn golden(name: &str) -> Value {
     serde_json::from_str(&text).expect("golden json")
 }
 
-struct TempDir(PathBuf);
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let k = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let p = std::env::temp_dir().join(format!("rkeras-{tag}-{}-{k}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).expect("temp dir");
-        TempDir(p)
-    }
-}
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+mod common;
+use common::TempDir;
 
 /// Writes the golden tree: tiny images with pixels `(seed*37 + y*11 + x*5 + c*71) % 256`.
 fn make_tree(root: &Path, tree: &Value) {

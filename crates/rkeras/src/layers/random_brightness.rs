@@ -1,6 +1,8 @@
 //! `RandomBrightness`: adds a random offset to each training image.
 
-use super::random_image::{f32_pair, parse_factor, FactorArg, RandomCore};
+use super::random_image::{
+    delegate_to_core, f32_pair, parse_factor, seed_builder, FactorArg, RandomCore,
+};
 use super::{common_builders, Backward, Layer, LayerBase, Mode};
 use crate::error::Result;
 use crate::preprocessing::RandomOp;
@@ -40,24 +42,15 @@ impl RandomBrightness {
         self.value_range = (a.min(b), a.max(b));
         self
     }
-    /// Fixes the layer's random seed (default: derived from the model's seed).
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.core.seed = Some(seed);
-        self
-    }
 }
 common_builders!(RandomBrightness);
+seed_builder!(RandomBrightness);
 
 impl Layer for RandomBrightness {
     fn class_name(&self) -> &'static str {
         "RandomBrightness"
     }
-    fn base(&self) -> &LayerBase {
-        &self.base
-    }
-    fn base_mut(&mut self) -> &mut LayerBase {
-        &mut self.base
-    }
+    delegate_to_core!();
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
         let name = self.base.label().to_string();
         let factor = parse_factor(self.factor, (-1.0, 1.0), false, "factor", &name)?;
@@ -66,22 +59,6 @@ impl Layer for RandomBrightness {
             value_range: f32_pair(self.value_range),
         };
         self.core.build(op, input_shape, rng, &name)
-    }
-    fn allocate(&mut self, max_batch: usize) {
-        self.core.allocate(max_batch);
-    }
-    fn forward(&mut self, x: &[f32], y: &mut [f32], n: usize, mode: Mode) {
-        self.core.forward(x, y, n, mode);
-    }
-    fn backward(
-        &mut self,
-        x: &[f32],
-        _y: &[f32],
-        dy: &mut [f32],
-        dx: Option<&mut [f32]>,
-        ctx: Backward,
-    ) {
-        self.core.backward(x, dy, dx, ctx.n);
     }
     fn config(&self) -> Map<String, Value> {
         let factor = parse_factor(self.factor, (-1.0, 1.0), false, "factor", "")

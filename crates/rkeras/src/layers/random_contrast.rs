@@ -1,6 +1,8 @@
 //! `RandomContrast`: scales each training image's contrast by a random factor.
 
-use super::random_image::{f32_pair, parse_factor, FactorArg, RandomCore};
+use super::random_image::{
+    delegate_to_core, f32_pair, parse_factor, seed_builder, FactorArg, RandomCore,
+};
 use super::{common_builders, Backward, Layer, LayerBase, Mode};
 use crate::error::Result;
 use crate::preprocessing::RandomOp;
@@ -44,27 +46,18 @@ impl RandomContrast {
         self.value_range = range;
         self
     }
-    /// Fixes the layer's random seed (default: derived from the model's seed).
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.core.seed = Some(seed);
-        self
-    }
     fn parsed(&self, name: &str) -> Result<(f64, f64)> {
         parse_factor(self.factor, (0.0, 1.0), true, "factor", name)
     }
 }
 common_builders!(RandomContrast);
+seed_builder!(RandomContrast);
 
 impl Layer for RandomContrast {
     fn class_name(&self) -> &'static str {
         "RandomContrast"
     }
-    fn base(&self) -> &LayerBase {
-        &self.base
-    }
-    fn base_mut(&mut self) -> &mut LayerBase {
-        &mut self.base
-    }
+    delegate_to_core!();
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
         let name = self.base.label().to_string();
         let op = RandomOp::Contrast {
@@ -72,22 +65,6 @@ impl Layer for RandomContrast {
             value_range: f32_pair(self.value_range),
         };
         self.core.build(op, input_shape, rng, &name)
-    }
-    fn allocate(&mut self, max_batch: usize) {
-        self.core.allocate(max_batch);
-    }
-    fn forward(&mut self, x: &[f32], y: &mut [f32], n: usize, mode: Mode) {
-        self.core.forward(x, y, n, mode);
-    }
-    fn backward(
-        &mut self,
-        x: &[f32],
-        _y: &[f32],
-        dy: &mut [f32],
-        dx: Option<&mut [f32]>,
-        ctx: Backward,
-    ) {
-        self.core.backward(x, dy, dx, ctx.n);
     }
     fn config(&self) -> Map<String, Value> {
         let factor = match self.parsed("") {

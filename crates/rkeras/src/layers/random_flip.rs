@@ -1,6 +1,6 @@
 //! `RandomFlip`: flips each image with probability 1/2 while training.
 
-use super::random_image::RandomCore;
+use super::random_image::{delegate_to_core, seed_builder, RandomCore};
 use super::{common_builders, Backward, Layer, LayerBase, Mode};
 use crate::error::{Error, Result};
 use crate::preprocessing::{FlipMode, RandomOp};
@@ -33,11 +33,6 @@ impl RandomFlip {
             core: RandomCore::new(),
         }
     }
-    /// Fixes the layer's random seed (default: derived from the model's seed).
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.core.seed = Some(seed);
-        self
-    }
 }
 impl Default for RandomFlip {
     fn default() -> Self {
@@ -45,17 +40,13 @@ impl Default for RandomFlip {
     }
 }
 common_builders!(RandomFlip);
+seed_builder!(RandomFlip);
 
 impl Layer for RandomFlip {
     fn class_name(&self) -> &'static str {
         "RandomFlip"
     }
-    fn base(&self) -> &LayerBase {
-        &self.base
-    }
-    fn base_mut(&mut self) -> &mut LayerBase {
-        &mut self.base
-    }
+    delegate_to_core!();
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
         let mode = match self.mode.as_str() {
             "horizontal" => FlipMode::Horizontal,
@@ -71,22 +62,6 @@ impl Layer for RandomFlip {
         };
         self.core
             .build(RandomOp::Flip(mode), input_shape, rng, self.base.label())
-    }
-    fn allocate(&mut self, max_batch: usize) {
-        self.core.allocate(max_batch);
-    }
-    fn forward(&mut self, x: &[f32], y: &mut [f32], n: usize, mode: Mode) {
-        self.core.forward(x, y, n, mode);
-    }
-    fn backward(
-        &mut self,
-        x: &[f32],
-        _y: &[f32],
-        dy: &mut [f32],
-        dx: Option<&mut [f32]>,
-        ctx: Backward,
-    ) {
-        self.core.backward(x, dy, dx, ctx.n);
     }
     fn config(&self) -> Map<String, Value> {
         super::object(json!({

@@ -236,3 +236,72 @@ pub(crate) fn number(v: f64) -> serde_json::Value {
         serde_json::json!(v)
     }
 }
+
+/// The `seed` builder of the random layers (their `core: RandomCore` holds it).
+macro_rules! seed_builder {
+    ($t:ty) => {
+        impl $t {
+            /// Fixes the layer's random seed (default: derived from the model's seed).
+            pub fn seed(mut self, seed: u64) -> Self {
+                self.core.seed = Some(seed);
+                self
+            }
+        }
+    };
+}
+pub(crate) use seed_builder;
+
+/// The resampling builders of the geometric random layers (fields `fill_mode`,
+/// `fill_value`, `interpolation`), plus `seed`.
+macro_rules! geometry_builders {
+    ($t:ty) => {
+        impl $t {
+            /// `"reflect"` (default), `"wrap"`, `"constant"` or `"nearest"`.
+            pub fn fill_mode(mut self, mode: &str) -> Self {
+                self.fill_mode = mode.into();
+                self
+            }
+            /// Value outside the image with `fill_mode("constant")` (default 0).
+            pub fn fill_value(mut self, v: f64) -> Self {
+                self.fill_value = v;
+                self
+            }
+            /// `"bilinear"` (default) or `"nearest"`.
+            pub fn interpolation(mut self, i: &str) -> Self {
+                self.interpolation = i.into();
+                self
+            }
+        }
+        $crate::layers::random_image::seed_builder!($t);
+    };
+}
+pub(crate) use geometry_builders;
+
+/// The `Layer` methods a random layer hands to its `core: RandomCore`.
+macro_rules! delegate_to_core {
+    () => {
+        fn base(&self) -> &LayerBase {
+            &self.base
+        }
+        fn base_mut(&mut self) -> &mut LayerBase {
+            &mut self.base
+        }
+        fn allocate(&mut self, max_batch: usize) {
+            self.core.allocate(max_batch);
+        }
+        fn forward(&mut self, x: &[f32], y: &mut [f32], n: usize, mode: Mode) {
+            self.core.forward(x, y, n, mode);
+        }
+        fn backward(
+            &mut self,
+            x: &[f32],
+            _y: &[f32],
+            dy: &mut [f32],
+            dx: Option<&mut [f32]>,
+            ctx: Backward,
+        ) {
+            self.core.backward(x, dy, dx, ctx.n);
+        }
+    };
+}
+pub(crate) use delegate_to_core;

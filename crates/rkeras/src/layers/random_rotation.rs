@@ -1,6 +1,8 @@
 //! `RandomRotation`: rotates each training image by a random angle about its centre.
 
-use super::random_image::{f32_pair, parse_factor, FactorArg, RandomCore};
+use super::random_image::{
+    delegate_to_core, f32_pair, geometry_builders, parse_factor, FactorArg, RandomCore,
+};
 use super::{common_builders, Backward, Layer, LayerBase, Mode};
 use crate::error::Result;
 use crate::preprocessing::{parse_fill, parse_interpolation, RandomOp};
@@ -44,39 +46,15 @@ impl RandomRotation {
             core: RandomCore::new(),
         }
     }
-    /// `"reflect"` (default), `"wrap"`, `"constant"` or `"nearest"`.
-    pub fn fill_mode(mut self, mode: &str) -> Self {
-        self.fill_mode = mode.into();
-        self
-    }
-    /// Value outside the image with `fill_mode("constant")` (default 0).
-    pub fn fill_value(mut self, v: f64) -> Self {
-        self.fill_value = v;
-        self
-    }
-    /// `"bilinear"` (default) or `"nearest"`.
-    pub fn interpolation(mut self, i: &str) -> Self {
-        self.interpolation = i.into();
-        self
-    }
-    /// Fixes the layer's random seed (default: derived from the model's seed).
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.core.seed = Some(seed);
-        self
-    }
 }
 common_builders!(RandomRotation);
+geometry_builders!(RandomRotation);
 
 impl Layer for RandomRotation {
     fn class_name(&self) -> &'static str {
         "RandomRotation"
     }
-    fn base(&self) -> &LayerBase {
-        &self.base
-    }
-    fn base_mut(&mut self) -> &mut LayerBase {
-        &mut self.base
-    }
+    delegate_to_core!();
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
         let name = self.base.label().to_string();
         self.parsed = parse_factor(self.factor, (-1.0, 1.0), false, "factor", &name)?;
@@ -86,22 +64,6 @@ impl Layer for RandomRotation {
             interpolation: parse_interpolation(&self.interpolation, &name)?,
         };
         self.core.build(op, input_shape, rng, &name)
-    }
-    fn allocate(&mut self, max_batch: usize) {
-        self.core.allocate(max_batch);
-    }
-    fn forward(&mut self, x: &[f32], y: &mut [f32], n: usize, mode: Mode) {
-        self.core.forward(x, y, n, mode);
-    }
-    fn backward(
-        &mut self,
-        x: &[f32],
-        _y: &[f32],
-        dy: &mut [f32],
-        dx: Option<&mut [f32]>,
-        ctx: Backward,
-    ) {
-        self.core.backward(x, dy, dx, ctx.n);
     }
     fn config(&self) -> Map<String, Value> {
         let (lo, hi) =

@@ -1,6 +1,8 @@
 //! `RandomTranslation`: shifts each training image by a random offset.
 
-use super::random_image::{f32_pair, geometry_keys, parse_span, FactorArg, RandomCore};
+use super::random_image::{
+    delegate_to_core, f32_pair, geometry_builders, geometry_keys, parse_span, FactorArg, RandomCore,
+};
 use super::{common_builders, Backward, Layer, LayerBase, Mode};
 use crate::error::Result;
 use crate::preprocessing::{parse_fill, parse_interpolation, RandomOp};
@@ -43,39 +45,15 @@ impl RandomTranslation {
             core: RandomCore::new(),
         }
     }
-    /// `"reflect"` (default), `"wrap"`, `"constant"` or `"nearest"`.
-    pub fn fill_mode(mut self, mode: &str) -> Self {
-        self.fill_mode = mode.into();
-        self
-    }
-    /// Value outside the image with `fill_mode("constant")` (default 0).
-    pub fn fill_value(mut self, v: f64) -> Self {
-        self.fill_value = v;
-        self
-    }
-    /// `"bilinear"` (default) or `"nearest"`.
-    pub fn interpolation(mut self, i: &str) -> Self {
-        self.interpolation = i.into();
-        self
-    }
-    /// Fixes the layer's random seed (default: derived from the model's seed).
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.core.seed = Some(seed);
-        self
-    }
 }
 common_builders!(RandomTranslation);
+geometry_builders!(RandomTranslation);
 
 impl Layer for RandomTranslation {
     fn class_name(&self) -> &'static str {
         "RandomTranslation"
     }
-    fn base(&self) -> &LayerBase {
-        &self.base
-    }
-    fn base_mut(&mut self) -> &mut LayerBase {
-        &mut self.base
-    }
+    delegate_to_core!();
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
         let name = self.base.label().to_string();
         let range = (-1.0, 1.0);
@@ -88,22 +66,6 @@ impl Layer for RandomTranslation {
             interpolation: parse_interpolation(&self.interpolation, &name)?,
         };
         self.core.build(op, input_shape, rng, &name)
-    }
-    fn allocate(&mut self, max_batch: usize) {
-        self.core.allocate(max_batch);
-    }
-    fn forward(&mut self, x: &[f32], y: &mut [f32], n: usize, mode: Mode) {
-        self.core.forward(x, y, n, mode);
-    }
-    fn backward(
-        &mut self,
-        x: &[f32],
-        _y: &[f32],
-        dy: &mut [f32],
-        dx: Option<&mut [f32]>,
-        ctx: Backward,
-    ) {
-        self.core.backward(x, dy, dx, ctx.n);
     }
     fn config(&self) -> Map<String, Value> {
         let mut m = super::object(json!({
