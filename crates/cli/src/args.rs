@@ -11,6 +11,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per run: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Print a built-in model's Keras summary table.
@@ -143,6 +145,24 @@ pub struct FitArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Stop when the monitored quantity has not improved for PATIENCE epochs.
+    #[arg(long, value_name = "PATIENCE")]
+    pub early_stopping: Option<usize>,
+    /// What early stopping and --reduce-lr-on-plateau watch.
+    #[arg(long, default_value = "val_loss")]
+    pub early_stopping_monitor: String,
+    /// With --early-stopping: put back the best epoch's weights at the end.
+    #[arg(long)]
+    pub restore_best_weights: bool,
+    /// Divide the learning rate by 10 after PATIENCE epochs without improvement.
+    #[arg(long, value_name = "PATIENCE")]
+    pub reduce_lr_on_plateau: Option<usize>,
+    /// Write one CSV row per epoch to this file (Keras's CSVLogger).
+    #[arg(long, value_name = "FILE")]
+    pub csv_log: Option<PathBuf>,
+    /// Save the history at the end: JSON for a .json name, CSV otherwise.
+    #[arg(long, value_name = "FILE")]
+    pub history: Option<PathBuf>,
 }
 
 /// How a folder of images becomes a dataset (image_dataset_from_directory's arguments).

@@ -16,6 +16,12 @@ pub struct FitPlan {
     pub optimizer: String,
     pub learning_rate: Option<f32>,
     pub threads: Option<usize>,
+    pub early_stopping: Option<usize>,
+    pub monitor: String,
+    pub restore_best_weights: bool,
+    pub reduce_lr_on_plateau: Option<usize>,
+    pub csv_log: Option<PathBuf>,
+    pub history: Option<PathBuf>,
 }
 
 /// Validated dataset settings for a folder of images.
@@ -235,6 +241,9 @@ fn fit_plan(a: FitArgs, default_batch: usize) -> Result<FitPlan> {
     if a.threads == Some(0) {
         bail!("--threads must be at least 1");
     }
+    if a.restore_best_weights && a.early_stopping.is_none() {
+        bail!("--restore-best-weights needs --early-stopping PATIENCE");
+    }
     let optimizer = a.optimizer.to_ascii_lowercase();
     // Resolve now so an unknown name fails before any work.
     rkeras::optimizers::from_name(&optimizer, a.learning_rate)?;
@@ -247,6 +256,12 @@ fn fit_plan(a: FitArgs, default_batch: usize) -> Result<FitPlan> {
         optimizer,
         learning_rate: a.learning_rate,
         threads: a.threads,
+        early_stopping: a.early_stopping,
+        monitor: a.early_stopping_monitor,
+        restore_best_weights: a.restore_best_weights,
+        reduce_lr_on_plateau: a.reduce_lr_on_plateau,
+        csv_log: a.csv_log,
+        history: a.history,
     })
 }
 

@@ -311,3 +311,53 @@ fn folder_errors_are_clear() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn callbacks_from_flags_write_the_logs() {
+    let dir = temp_dir("callbacks");
+    tiny_folder(&dir.join("data"), 32);
+    let d = dir.join("data").to_string_lossy().into_owned();
+    let csv = dir.join("logs/history.csv").to_string_lossy().into_owned();
+    let json = dir.join("history.json").to_string_lossy().into_owned();
+    let out = rkeras(&[
+        "train",
+        &d,
+        "--image-size",
+        "16",
+        "--color-mode",
+        "grayscale",
+        "--model",
+        "mnist-convnet",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "8",
+        "--verbose",
+        "0",
+        "--validation-split",
+        "0.25",
+        "--early-stopping",
+        "5",
+        "--restore-best-weights",
+        "--reduce-lr-on-plateau",
+        "2",
+        "--csv-log",
+        &csv,
+        "--history",
+        &json,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let log = std::fs::read_to_string(&csv).expect("csv log");
+    assert_eq!(
+        log.lines().next(),
+        Some("epoch,accuracy,loss,val_accuracy,val_loss")
+    );
+    assert_eq!(log.lines().count(), 4, "{log}");
+    let hist = std::fs::read_to_string(&json).expect("history json");
+    assert!(hist.starts_with("{\"accuracy\":["), "{hist}");
+    assert!(text(&out.stdout).contains("Restoring model weights from the end of the best epoch"));
+    // --restore-best-weights alone is a usage error.
+    let out = rkeras(&["train", &d, "--restore-best-weights"]);
+    assert_eq!(out.status.code(), Some(1));
+    let _ = std::fs::remove_dir_all(&dir);
+}

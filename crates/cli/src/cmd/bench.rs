@@ -45,7 +45,7 @@ impl Timer {
 }
 
 impl Callback for Timer {
-    fn on_epoch_begin(&mut self, epoch: usize) {
+    fn on_epoch_begin(&mut self, epoch: usize, _model: &mut Model) {
         self.epoch = epoch;
         self.t0 = Instant::now();
         self.prev = self.t0;

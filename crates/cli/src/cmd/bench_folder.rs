@@ -25,7 +25,7 @@ struct Steps {
 }
 
 impl Callback for Steps {
-    fn on_epoch_begin(&mut self, _epoch: usize) {
+    fn on_epoch_begin(&mut self, _epoch: usize, _model: &mut Model) {
         self.prev = Some(Instant::now());
     }
     fn on_train_batch_end(&mut self, _batch: usize, _logs: &Logs) -> Control {

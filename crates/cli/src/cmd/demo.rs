@@ -71,6 +71,7 @@ pub fn run(samples: usize, fit: &FitPlan, data_dir: Option<PathBuf>) -> Result<(
         ModelKind::Seed.build_for_images((size, size, 3), 1.0 / 255.0, classes, "softmax")?;
     model.summary();
     super::compile(&mut model, fit)?;
+    let mut cbs = super::callbacks(fit);
     let mut run = model
         .fit_dataset(&train)
         .epochs(fit.epochs)
@@ -79,7 +80,8 @@ pub fn run(samples: usize, fit: &FitPlan, data_dir: Option<PathBuf>) -> Result<(
     if let Some(v) = &val {
         run = run.validation_dataset(v);
     }
-    let history = run.run()?;
+    let history = super::with_callbacks(run, &mut cbs).run()?;
+    super::save_history(fit, &history)?;
     let score = model.evaluate_dataset(&test)?;
     if let (Some(first), Some(last)) = (
         history.get("loss").and_then(|l| l.first()),

@@ -88,3 +88,52 @@ fn compile(model: &mut rkeras::Model, fit: &FitPlan) -> Result<()> {
     model.compile(opt, "sparse_categorical_crossentropy", &["accuracy"])?;
     Ok(())
 }
+
+/// The callbacks the training flags ask for.
+fn callbacks(fit: &FitPlan) -> Vec<Box<dyn rkeras::callbacks::Callback>> {
+    use rkeras::callbacks::{CSVLogger, EarlyStopping, ReduceLROnPlateau, TerminateOnNaN};
+    let mut out: Vec<Box<dyn rkeras::callbacks::Callback>> = vec![Box::new(TerminateOnNaN::new())];
+    if let Some(p) = fit.early_stopping {
+        out.push(Box::new(
+            EarlyStopping::new()
+                .monitor(&fit.monitor)
+                .patience(p)
+                .restore_best_weights(fit.restore_best_weights)
+                .verbose(1),
+        ));
+    }
+    if let Some(p) = fit.reduce_lr_on_plateau {
+        out.push(Box::new(
+            ReduceLROnPlateau::new()
+                .monitor(&fit.monitor)
+                .patience(p)
+                .verbose(1),
+        ));
+    }
+    if let Some(path) = &fit.csv_log {
+        out.push(Box::new(CSVLogger::new(path)));
+    }
+    out
+}
+
+/// Adds `cbs` to a fit.
+fn with_callbacks<'a>(
+    mut run: rkeras::train::Fit<'a>,
+    cbs: &'a mut [Box<dyn rkeras::callbacks::Callback>],
+) -> rkeras::train::Fit<'a> {
+    for c in cbs.iter_mut() {
+        run = run.callback(c.as_mut());
+    }
+    run
+}
+
+/// Saves the history when `--history FILE` asks for it.
+fn save_history(fit: &FitPlan, history: &rkeras::callbacks::History) -> Result<()> {
+    if let Some(path) = &fit.history {
+        history
+            .save(path)
+            .with_context(|| format!("saving the history to {}", path.display()))?;
+        println!("History saved to {}", path.display());
+    }
+    Ok(())
+}

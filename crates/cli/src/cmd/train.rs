@@ -30,14 +30,16 @@ pub fn run(
     model.summary();
     compile(&mut model, fit)?;
     let start = Instant::now();
-    model
+    let mut cbs = super::callbacks(fit);
+    let run = model
         .fit(&train.x, &train.y)
         .epochs(fit.epochs)
         .batch_size(fit.batch_size)
         .validation_split(fit.validation_split)
         .verbose(fit.verbose)
-        .seed(fit.seed)
-        .run()?;
+        .seed(fit.seed);
+    let history = super::with_callbacks(run, &mut cbs).run()?;
+    super::save_history(fit, &history)?;
     let secs = start.elapsed().as_secs_f64();
     let score = model.evaluate_batched(&test.x, &test.y, fit.batch_size)?;
     println!("Test loss: {:.4}", score.loss());
@@ -45,8 +47,8 @@ pub fn run(
         "Test accuracy: {:.4}",
         score.get("accuracy").unwrap_or(f64::NAN)
     );
-    let trained =
-        (train.x.rows() as f64 * (1.0 - fit.validation_split as f64)).floor() * fit.epochs as f64;
+    let trained = (train.x.rows() as f64 * (1.0 - fit.validation_split as f64)).floor()
+        * history.epoch.len() as f64;
     println!(
         "Training time: {secs:.1} s ({:.0} images/s including validation)",
         trained / secs.max(1e-9)
@@ -82,6 +84,7 @@ pub fn run_folder(
     let opt = rkeras::optimizers::from_name(&fit.optimizer, fit.learning_rate)?;
     model.compile(opt, loss, &["accuracy"])?;
     let start = Instant::now();
+    let mut cbs = super::callbacks(fit);
     let mut run = model
         .fit_dataset(&loaded.train)
         .epochs(fit.epochs)
@@ -90,7 +93,8 @@ pub fn run_folder(
     if let Some(v) = &loaded.val {
         run = run.validation_dataset(v);
     }
-    let history = run.run()?;
+    let history = super::with_callbacks(run, &mut cbs).run()?;
+    super::save_history(fit, &history)?;
     let secs = start.elapsed().as_secs_f64();
     if let Some(v) = &loaded.val {
         let score = model.evaluate_dataset(v)?;

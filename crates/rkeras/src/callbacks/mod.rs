@@ -4,11 +4,23 @@
 //! Hooks return [`Control::Stop`] to end training after the current epoch, instead of
 //! setting a flag on the model (both work: `model.stop_training = true` too).
 
+mod csv_logger;
+mod early_stopping;
 mod history;
+mod learning_rate_scheduler;
+mod monitor;
 mod progbar;
+mod reduce_lr_on_plateau;
+mod terminate_on_nan;
 
+pub use csv_logger::CSVLogger;
+pub use early_stopping::EarlyStopping;
 pub use history::History;
+pub use learning_rate_scheduler::LearningRateScheduler;
+pub use monitor::Mode;
 pub use progbar::ProgbarLogger;
+pub use reduce_lr_on_plateau::ReduceLROnPlateau;
+pub use terminate_on_nan::TerminateOnNaN;
 
 use crate::model::Model;
 
@@ -92,10 +104,16 @@ pub struct TrainParams {
 /// }
 /// ```
 pub trait Callback: Send {
-    /// Before the first epoch.
-    fn on_train_begin(&mut self, _params: &TrainParams, _model: &mut Model) {}
-    /// At the start of each epoch (0-based).
-    fn on_epoch_begin(&mut self, _epoch: usize) {}
+    /// Before the first epoch. An error (a bad setting found now) stops `fit` before it
+    /// trains.
+    ///
+    /// # Errors
+    /// Whatever the callback cannot work with.
+    fn on_train_begin(&mut self, _params: &TrainParams, _model: &mut Model) -> crate::Result<()> {
+        Ok(())
+    }
+    /// At the start of each epoch (0-based); the model is there to change (learning rate).
+    fn on_epoch_begin(&mut self, _epoch: usize, _model: &mut Model) {}
     /// After each training batch; `logs` hold the running epoch means.
     fn on_train_batch_end(&mut self, _batch: usize, _logs: &Logs) -> Control {
         Control::Continue

@@ -185,11 +185,12 @@ pub fn format_value(v: f64) -> String {
 }
 
 impl Callback for ProgbarLogger {
-    fn on_train_begin(&mut self, params: &TrainParams, _model: &mut Model) {
+    fn on_train_begin(&mut self, params: &TrainParams, _model: &mut Model) -> crate::Result<()> {
         self.epochs = params.epochs;
         self.steps = params.steps;
+        Ok(())
     }
-    fn on_epoch_begin(&mut self, epoch: usize) {
+    fn on_epoch_begin(&mut self, epoch: usize, _model: &mut Model) {
         if self.epochs > 1 {
             println!("Epoch {}/{}", epoch + 1, self.epochs);
         }

@@ -225,10 +225,10 @@ impl<'a> Fit<'a> {
             };
             model.stop_training = false;
             for cb in callbacks.iter_mut() {
-                cb.on_train_begin(&params, model);
+                cb.on_train_begin(&params, model)?;
             }
             if let Some(p) = progbar.as_mut() {
-                p.on_train_begin(&params, model);
+                p.on_train_begin(&params, model)?;
             }
             let mut order = train_rows.clone();
             let mut tbuf = vec![0.0f32; bs * row_len];
@@ -236,10 +236,10 @@ impl<'a> Fit<'a> {
             let mut epoch_logs = Logs::new();
             for epoch in initial_epoch..epochs {
                 for cb in callbacks.iter_mut() {
-                    cb.on_epoch_begin(epoch);
+                    cb.on_epoch_begin(epoch, model);
                 }
                 if let Some(p) = progbar.as_mut() {
-                    p.on_epoch_begin(epoch);
+                    p.on_epoch_begin(epoch, model);
                 }
                 if let Some(c) = model.compiled.as_mut() {
                     c.metrics.iter_mut().for_each(|m| m.reset());

@@ -1,0 +1,177 @@
+//! `CSVLogger`: one CSV row per epoch, rewritten atomically after every epoch.
+
+use super::monitor::Said;
+use super::{Callback, Control, Logs, TrainParams};
+use crate::error::{Error, Result};
+use crate::model::Model;
+use std::path::{Path, PathBuf};
+
+/// Writes `epoch,<metrics sorted by name>` rows to a CSV file after every epoch (Keras
+/// `CSVLogger`). The whole file is rewritten to a temporary file and renamed into place each
+/// time, so a crash never leaves a half-written line. With `append`, the rows of an earlier
+/// run are kept (and the header is not repeated).
+///
+/// ```no_run
+/// use rkeras::callbacks::CSVLogger;
+/// let mut log = CSVLogger::new("history.csv");
+/// ```
+#[derive(Debug)]
+pub struct CSVLogger {
+    path: PathBuf,
+    separator: char,
+    append: bool,
+    keys: Vec<String>,
+    text: String,
+    said: Said,
+}
+
+impl CSVLogger {
+    /// Logs to `path` (created with its parent folders).
+    pub fn new(path: impl AsRef<Path>) -> Self {
+        CSVLogger {
+            path: path.as_ref().to_path_buf(),
+            separator: ',',
+            append: false,
+            keys: Vec::new(),
+            text: String::new(),
+            said: Said::default(),
+        }
+    }
+    /// Field separator (default `,`).
+    pub fn separator(mut self, s: char) -> Self {
+        self.separator = s;
+        self
+    }
+    /// Keep the rows already in the file.
+    pub fn append(mut self, a: bool) -> Self {
+        self.append = a;
+        self
+    }
+    /// The warnings printed so far.
+    pub fn messages(&self) -> &[String] {
+        &self.said.0
+    }
+}
+
+/// Writes `text` to `path` through a temporary file, synced and renamed into place.
+pub(crate) fn write_atomic(path: &Path, text: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let io = |p: &Path, e: std::io::Error| Error::Io {
+        path: p.to_path_buf(),
+        source: e,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    }
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let mut f = std::fs::File::create(&tmp).map_err(|e| io(&tmp, e))?;
+    f.write_all(text).map_err(|e| io(&tmp, e))?;
+    f.sync_all().map_err(|e| io(&tmp, e))?;
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(|e| io(path, e))
+}
+
+/// A CSV field: quoted when it holds the separator, a quote or a line break.
+fn field(s: &str, sep: char) -> String {
+    if s.contains([sep, '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+impl Callback for CSVLogger {
+    fn on_train_begin(&mut self, _params: &TrainParams, _model: &mut Model) -> Result<()> {
+        self.keys.clear();
+        self.text.clear();
+        if self.append {
+            match std::fs::read_to_string(&self.path) {
+                Ok(t) => {
+                    self.text = t;
+                    if let Some(header) = self.text.lines().next() {
+                        self.keys = header
+                            .split(self.separator)
+                            .skip(1)
+                            .map(str::to_string)
+                            .collect();
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(Error::Io {
+                        path: self.path.clone(),
+                        source: e,
+                    })
+                }
+            }
+        }
+        // Fail now, not after the first epoch, if the file cannot be written.
+        write_atomic(&self.path, self.text.as_bytes())
+    }
+
+    fn on_epoch_end(&mut self, epoch: usize, logs: &Logs, _model: &mut Model) -> Control {
+        let sep = self.separator.to_string();
+        if self.keys.is_empty() {
+            let mut keys: Vec<String> = logs.keys().map(str::to_string).collect();
+            keys.sort();
+            self.keys = keys;
+            let mut header = vec!["epoch".to_string()];
+            header.extend(self.keys.iter().map(|k| field(k, self.separator)));
+            self.text.push_str(&header.join(&sep));
+            self.text.push('\n');
+        }
+        let mut row = vec![epoch.to_string()];
+        row.extend(self.keys.iter().map(|k| {
+            logs.get(k)
+                .map_or_else(|| "NA".to_string(), |v| format!("{v:?}"))
+        }));
+        self.text.push_str(&row.join(&sep));
+        self.text.push('\n');
+        if let Err(e) = write_atomic(&self.path, self.text.as_bytes()) {
+            self.said.warn(format!("CSVLogger could not write: {e}"));
+        }
+        Control::Continue
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prelude::*;
+
+    #[test]
+    fn writes_a_sorted_header_and_one_row_per_epoch_and_appends() {
+        let dir = std::env::temp_dir().join(format!("rkeras-csv-{}", std::process::id()));
+        let path = dir.join("log/history.csv");
+        let mut m = Sequential::new([Dense::new(1).input_shape(1).into()]).expect("model");
+        m.compile("sgd", "mse", &["mae"]).expect("compile");
+        let x = Tensor::new(vec![4, 1], vec![0.0, 1.0, 2.0, 3.0]).expect("x");
+        let mut log = CSVLogger::new(&path);
+        m.fit(&x, &x)
+            .epochs(2)
+            .verbose(0)
+            .validation_data(&x, &x)
+            .callback(&mut log)
+            .run()
+            .expect("fit");
+        let text = std::fs::read_to_string(&path).expect("csv");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "epoch,loss,mae,val_loss,val_mae");
+        assert_eq!(lines.len(), 3);
+        assert!(lines[2].starts_with("1,"));
+        let mut again = CSVLogger::new(&path).append(true);
+        m.fit(&x, &x)
+            .epochs(1)
+            .verbose(0)
+            .validation_data(&x, &x)
+            .callback(&mut again)
+            .run()
+            .expect("fit");
+        let text = std::fs::read_to_string(&path).expect("csv");
+        assert_eq!(text.lines().count(), 4, "{text}");
+        assert_eq!(text.lines().filter(|l| l.starts_with("epoch")).count(), 1);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
