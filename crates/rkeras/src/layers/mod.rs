@@ -28,6 +28,7 @@ mod random_image;
 mod random_rotation;
 mod random_translation;
 mod random_zoom;
+pub mod registry;
 mod rescaling;
 mod resizing;
 #[cfg(test)]

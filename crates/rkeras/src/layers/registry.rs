@@ -1,0 +1,334 @@
+//! Layers from Keras configs (`{"class_name": "Conv2D", "config": {...}}`), the inverse of
+//! [`full_config`](super::full_config): what loading a `.keras` file or a `config.json` needs.
+
+use super::*;
+use crate::error::{Error, Result};
+use serde_json::Value;
+
+/// The classes [`from_config`] knows.
+pub const KNOWN_CLASSES: [&str; 19] = [
+    "InputLayer",
+    "Conv2D",
+    "Dense",
+    "MaxPooling2D",
+    "AveragePooling2D",
+    "Flatten",
+    "Dropout",
+    "Activation",
+    "Rescaling",
+    "Resizing",
+    "CenterCrop",
+    "RandomFlip",
+    "RandomRotation",
+    "RandomZoom",
+    "RandomTranslation",
+    "RandomContrast",
+    "RandomBrightness",
+    "RandomCrop",
+    "Sequential",
+];
+
+fn bad(layer: &str, key: &str, want: &str, got: Option<&Value>) -> Error {
+    Error::arg(
+        key,
+        layer,
+        format!(
+            "expected {want} in the config, found {}",
+            got.map_or("nothing".to_string(), |v| v.to_string())
+        ),
+    )
+}
+
+/// Typed access to one layer config, with errors naming the layer and key.
+struct Cfg<'a> {
+    name: &'a str,
+    c: &'a Map<String, Value>,
+}
+
+impl Cfg<'_> {
+    fn usize(&self, k: &str) -> Result<usize> {
+        self.c
+            .get(k)
+            .and_then(Value::as_u64)
+            .map(|v| v as usize)
+            .ok_or_else(|| bad(self.name, k, "a non-negative integer", self.c.get(k)))
+    }
+    fn f64_or(&self, k: &str, d: f64) -> Result<f64> {
+        match self.c.get(k) {
+            None | Some(Value::Null) => Ok(d),
+            Some(v) => v.as_f64().ok_or_else(|| bad(self.name, k, "a number", Some(v))),
+        }
+    }
+    fn str_or<'b>(&'b self, k: &str, d: &'b str) -> Result<&'b str> {
+        match self.c.get(k) {
+            None | Some(Value::Null) => Ok(d),
+            Some(v) => v.as_str().ok_or_else(|| bad(self.name, k, "a string", Some(v))),
+        }
+    }
+    fn bool_or(&self, k: &str, d: bool) -> Result<bool> {
+        match self.c.get(k) {
+            None | Some(Value::Null) => Ok(d),
+            Some(v) => v.as_bool().ok_or_else(|| bad(self.name, k, "true or false", Some(v))),
+        }
+    }
+    fn pair(&self, k: &str) -> Result<(usize, usize)> {
+        match self.c.get(k) {
+            Some(Value::Array(a)) if a.len() == 2 => {
+                let x = a[0].as_u64().ok_or_else(|| bad(self.name, k, "two integers", self.c.get(k)))?;
+                let y = a[1].as_u64().ok_or_else(|| bad(self.name, k, "two integers", self.c.get(k)))?;
+                Ok((x as usize, y as usize))
+            }
+            Some(Value::Number(n)) if n.as_u64().is_some() => {
+                let v = n.as_u64().unwrap_or(0) as usize;
+                Ok((v, v))
+            }
+            other => Err(bad(self.name, k, "two integers", other)),
+        }
+    }
+    fn pair_or(&self, k: &str, d: (usize, usize)) -> Result<(usize, usize)> {
+        match self.c.get(k) {
+            None | Some(Value::Null) => Ok(d),
+            _ => self.pair(k),
+        }
+    }
+    fn seed(&self) -> Option<u64> {
+        self.c.get("seed").and_then(Value::as_u64)
+    }
+    /// An activation: a string, or a serialized object with a `config.name`.
+    fn activation(&self) -> Result<String> {
+        match self.c.get("activation") {
+            None | Some(Value::Null) => Ok("linear".into()),
+            Some(Value::String(s)) => Ok(s.clone()),
+            Some(Value::Object(o)) => o
+                .get("config")
+                .and_then(|c| c.get("name"))
+                .or_else(|| o.get("class_name"))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| bad(self.name, "activation", "an activation name", self.c.get("activation"))),
+            other => Err(bad(self.name, "activation", "an activation name", other)),
+        }
+    }
+    /// An initializer: a name, or `{"class_name": "GlorotUniform", ...}`.
+    fn initializer(&self, k: &str, d: &str) -> Result<String> {
+        match self.c.get(k) {
+            None | Some(Value::Null) => Ok(d.into()),
+            Some(Value::String(s)) => Ok(s.clone()),
+            Some(Value::Object(o)) => o
+                .get("class_name")
+                .and_then(Value::as_str)
+                .map(snake_case)
+                .ok_or_else(|| bad(self.name, k, "an initializer", self.c.get(k))),
+            other => Err(bad(self.name, k, "an initializer", other)),
+        }
+    }
+    fn factor(&self, k: &str) -> Result<FactorArg> {
+        match self.c.get(k) {
+            Some(Value::Array(a)) if a.len() == 2 => match (a[0].as_f64(), a[1].as_f64()) {
+                (Some(x), Some(y)) => Ok(FactorArg::Pair(x, y)),
+                _ => Err(bad(self.name, k, "a number or two numbers", self.c.get(k))),
+            },
+            Some(v) => v
+                .as_f64()
+                .map(FactorArg::Scalar)
+                .ok_or_else(|| bad(self.name, k, "a number or two numbers", Some(v))),
+            None => Err(bad(self.name, k, "a number or two numbers", None)),
+        }
+    }
+    fn range_or(&self, k: &str, d: (f64, f64)) -> Result<(f64, f64)> {
+        match self.c.get(k) {
+            None | Some(Value::Null) => Ok(d),
+            Some(Value::Array(a)) if a.len() == 2 => match (a[0].as_f64(), a[1].as_f64()) {
+                (Some(x), Some(y)) => Ok((x, y)),
+                _ => Err(bad(self.name, k, "two numbers", self.c.get(k))),
+            },
+            other => Err(bad(self.name, k, "two numbers", other)),
+        }
+    }
+}
+
+/// A layer from one entry of a Keras `layers` list: `{"class_name": ..., "config": {...}}`.
+///
+/// # Errors
+/// An unknown class (named, with the list of known ones) or a config key of the wrong type.
+pub fn from_config(entry: &Value) -> Result<Box<dyn Layer>> {
+    let class = entry
+        .get("class_name")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Error::Data(format!("a layer entry has no \"class_name\": {entry}")))?;
+    let empty = Map::new();
+    let c = entry.get("config").and_then(Value::as_object).unwrap_or(&empty);
+    let name = c.get("name").and_then(Value::as_str).unwrap_or(class);
+    let g = Cfg { name, c };
+    let mut layer: Box<dyn Layer> = match class {
+        "InputLayer" => {
+            let shape = c
+                .get("batch_shape")
+                .or_else(|| c.get("batch_input_shape"))
+                .and_then(Value::as_array)
+                .ok_or_else(|| bad(name, "batch_shape", "a shape", c.get("batch_shape")))?;
+            let dims: Option<Vec<usize>> = shape[1..].iter().map(|d| d.as_u64().map(|v| v as usize)).collect();
+            let dims = dims.ok_or_else(|| bad(name, "batch_shape", "known dimensions after the batch axis", c.get("batch_shape")))?;
+            InputLayer::new(dims).into()
+        }
+        "Conv2D" => {
+            if g.usize("groups").unwrap_or(1) != 1 {
+                return Err(bad(name, "groups", "1 (grouped convolutions are not implemented yet)", c.get("groups")));
+            }
+            Conv2D::new(g.usize("filters")?, g.pair("kernel_size")?)
+                .strides(g.pair_or("strides", (1, 1))?)
+                .padding(g.str_or("padding", "valid")?)
+                .dilation_rate(g.pair_or("dilation_rate", (1, 1))?)
+                .activation(&g.activation()?)
+                .use_bias(g.bool_or("use_bias", true)?)
+                .kernel_initializer(&g.initializer("kernel_initializer", "glorot_uniform")?)
+                .bias_initializer(&g.initializer("bias_initializer", "zeros")?)
+                .into()
+        }
+        "Dense" => Dense::new(g.usize("units")?)
+            .activation(&g.activation()?)
+            .use_bias(g.bool_or("use_bias", true)?)
+            .kernel_initializer(&g.initializer("kernel_initializer", "glorot_uniform")?)
+            .bias_initializer(&g.initializer("bias_initializer", "zeros")?)
+            .into(),
+        "MaxPooling2D" | "AveragePooling2D" => {
+            let pool = g.pair_or("pool_size", (2, 2))?;
+            let strides = g.pair_or("strides", pool)?;
+            let padding = g.str_or("padding", "valid")?;
+            if class == "MaxPooling2D" {
+                MaxPooling2D::new(pool).strides(strides).padding(padding).into()
+            } else {
+                AveragePooling2D::new(pool).strides(strides).padding(padding).into()
+            }
+        }
+        "Flatten" => Flatten::new().into(),
+        "Dropout" => {
+            let mut d = Dropout::new(g.f64_or("rate", 0.5)? as f32);
+            if let Some(s) = g.seed() {
+                d = d.seed(s);
+            }
+            d.into()
+        }
+        "Activation" => Activation::new(&g.activation()?).into(),
+        "Rescaling" => Rescaling::new(g.f64_or("scale", 1.0)?).offset(g.f64_or("offset", 0.0)?).into(),
+        "Resizing" => Resizing::new(g.usize("height")?, g.usize("width")?)
+            .interpolation(g.str_or("interpolation", "bilinear")?)
+            .crop_to_aspect_ratio(g.bool_or("crop_to_aspect_ratio", false)?)
+            .pad_to_aspect_ratio(g.bool_or("pad_to_aspect_ratio", false)?)
+            .fill_mode(g.str_or("fill_mode", "constant")?)
+            .fill_value(g.f64_or("fill_value", 0.0)?)
+            .antialias(g.bool_or("antialias", false)?)
+            .into(),
+        "CenterCrop" => CenterCrop::new(g.usize("height")?, g.usize("width")?).into(),
+        "RandomCrop" => {
+            let mut l = RandomCrop::new(g.usize("height")?, g.usize("width")?);
+            if let Some(s) = g.seed() {
+                l = l.seed(s);
+            }
+            l.into()
+        }
+        "RandomFlip" => {
+            let mut l = RandomFlip::new(g.str_or("mode", "horizontal_and_vertical")?);
+            if let Some(s) = g.seed() {
+                l = l.seed(s);
+            }
+            l.into()
+        }
+        "RandomRotation" => {
+            let mut l = RandomRotation::new(g.factor("factor")?)
+                .fill_mode(g.str_or("fill_mode", "reflect")?)
+                .interpolation(g.str_or("interpolation", "bilinear")?)
+                .fill_value(g.f64_or("fill_value", 0.0)?);
+            if let Some(s) = g.seed() {
+                l = l.seed(s);
+            }
+            l.into()
+        }
+        "RandomZoom" => {
+            let mut l = RandomZoom::new(g.factor("height_factor")?)
+                .fill_mode(g.str_or("fill_mode", "reflect")?)
+                .interpolation(g.str_or("interpolation", "bilinear")?)
+                .fill_value(g.f64_or("fill_value", 0.0)?);
+            if !matches!(c.get("width_factor"), None | Some(Value::Null)) {
+                l = l.width_factor(g.factor("width_factor")?);
+            }
+            if let Some(s) = g.seed() {
+                l = l.seed(s);
+            }
+            l.into()
+        }
+        "RandomTranslation" => {
+            let mut l = RandomTranslation::new(g.factor("height_factor")?, g.factor("width_factor")?)
+                .fill_mode(g.str_or("fill_mode", "reflect")?)
+                .interpolation(g.str_or("interpolation", "bilinear")?)
+                .fill_value(g.f64_or("fill_value", 0.0)?);
+            if let Some(s) = g.seed() {
+                l = l.seed(s);
+            }
+            l.into()
+        }
+        "RandomContrast" => {
+            let mut l = RandomContrast::new(g.factor("factor")?).value_range(g.range_or("value_range", (0.0, 255.0))?);
+            if let Some(s) = g.seed() {
+                l = l.seed(s);
+            }
+            l.into()
+        }
+        "RandomBrightness" => {
+            let mut l = RandomBrightness::new(g.factor("factor")?).value_range(g.range_or("value_range", (0.0, 255.0))?);
+            if let Some(s) = g.seed() {
+                l = l.seed(s);
+            }
+            l.into()
+        }
+        other => return Err(Error::unknown("layer class", other, &KNOWN_CLASSES)),
+    };
+    if let Some(n) = c.get("name").and_then(Value::as_str) {
+        layer.base_mut().name = Some(n.to_string());
+    }
+    if let Some(t) = c.get("trainable").and_then(Value::as_bool) {
+        layer.base_mut().trainable = t;
+    }
+    Ok(layer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_the_configs_of_every_layer() {
+        let layers: Vec<Box<dyn Layer>> = vec![
+            Conv2D::new(8, (3, 2)).strides(2).padding("same").activation("relu").use_bias(false).kernel_initializer("he_normal").into(),
+            Dense::new(5).activation("softmax").into(),
+            MaxPooling2D::new((3, 3)).strides(2).into(),
+            AveragePooling2D::new(2).padding("same").into(),
+            Flatten::new().into(),
+            Dropout::new(0.25).seed(3).into(),
+            Activation::new("elu").into(),
+            Rescaling::new(1.0 / 255.0).offset(-1.0).into(),
+            Resizing::new(4, 5).interpolation("nearest").into(),
+            CenterCrop::new(3, 3).into(),
+            RandomFlip::new("horizontal").seed(2).into(),
+            RandomRotation::new(0.1).fill_mode("constant").into(),
+            RandomZoom::new((0.1, 0.2)).width_factor(0.3).into(),
+            RandomTranslation::new(0.1, (-0.2, 0.2)).into(),
+            RandomContrast::new(0.2).into(),
+            RandomBrightness::new((0.1, 0.3)).into(),
+            RandomCrop::new(3, 3).seed(1).into(),
+        ];
+        for mut l in layers {
+            l.base_mut().name = Some("x".into());
+            let cfg = serde_json::json!({"class_name": l.class_name(), "config": full_config(l.as_ref())});
+            let back = from_config(&cfg).expect("from_config");
+            assert_eq!(full_config(back.as_ref()), full_config(l.as_ref()), "{}", l.class_name());
+        }
+    }
+
+    #[test]
+    fn unknown_classes_are_named() {
+        let e = from_config(&serde_json::json!({"class_name": "BatchNormalization", "config": {}}))
+            .expect_err("unknown");
+        assert!(e.to_string().contains("BatchNormalization"), "{e}");
+    }
+}
