@@ -34,6 +34,7 @@ pub mod model;
 pub mod optimizers;
 pub mod preprocessing;
 pub mod rng;
+pub mod saving;
 pub mod shape;
 pub mod tensor;
 pub mod train;

@@ -13,6 +13,7 @@ mod progbar;
 mod reduce_lr_on_plateau;
 mod terminate_on_nan;
 
+pub(crate) use csv_logger::write_atomic;
 pub use csv_logger::CSVLogger;
 pub use early_stopping::EarlyStopping;
 pub use history::History;

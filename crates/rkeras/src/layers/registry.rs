@@ -56,26 +56,36 @@ impl Cfg<'_> {
     fn f64_or(&self, k: &str, d: f64) -> Result<f64> {
         match self.c.get(k) {
             None | Some(Value::Null) => Ok(d),
-            Some(v) => v.as_f64().ok_or_else(|| bad(self.name, k, "a number", Some(v))),
+            Some(v) => v
+                .as_f64()
+                .ok_or_else(|| bad(self.name, k, "a number", Some(v))),
         }
     }
     fn str_or<'b>(&'b self, k: &str, d: &'b str) -> Result<&'b str> {
         match self.c.get(k) {
             None | Some(Value::Null) => Ok(d),
-            Some(v) => v.as_str().ok_or_else(|| bad(self.name, k, "a string", Some(v))),
+            Some(v) => v
+                .as_str()
+                .ok_or_else(|| bad(self.name, k, "a string", Some(v))),
         }
     }
     fn bool_or(&self, k: &str, d: bool) -> Result<bool> {
         match self.c.get(k) {
             None | Some(Value::Null) => Ok(d),
-            Some(v) => v.as_bool().ok_or_else(|| bad(self.name, k, "true or false", Some(v))),
+            Some(v) => v
+                .as_bool()
+                .ok_or_else(|| bad(self.name, k, "true or false", Some(v))),
         }
     }
     fn pair(&self, k: &str) -> Result<(usize, usize)> {
         match self.c.get(k) {
             Some(Value::Array(a)) if a.len() == 2 => {
-                let x = a[0].as_u64().ok_or_else(|| bad(self.name, k, "two integers", self.c.get(k)))?;
-                let y = a[1].as_u64().ok_or_else(|| bad(self.name, k, "two integers", self.c.get(k)))?;
+                let x = a[0]
+                    .as_u64()
+                    .ok_or_else(|| bad(self.name, k, "two integers", self.c.get(k)))?;
+                let y = a[1]
+                    .as_u64()
+                    .ok_or_else(|| bad(self.name, k, "two integers", self.c.get(k)))?;
                 Ok((x as usize, y as usize))
             }
             Some(Value::Number(n)) if n.as_u64().is_some() => {
@@ -105,7 +115,14 @@ impl Cfg<'_> {
                 .or_else(|| o.get("class_name"))
                 .and_then(Value::as_str)
                 .map(str::to_string)
-                .ok_or_else(|| bad(self.name, "activation", "an activation name", self.c.get("activation"))),
+                .ok_or_else(|| {
+                    bad(
+                        self.name,
+                        "activation",
+                        "an activation name",
+                        self.c.get("activation"),
+                    )
+                }),
             other => Err(bad(self.name, "activation", "an activation name", other)),
         }
     }
@@ -157,7 +174,10 @@ pub fn from_config(entry: &Value) -> Result<Box<dyn Layer>> {
         .and_then(Value::as_str)
         .ok_or_else(|| Error::Data(format!("a layer entry has no \"class_name\": {entry}")))?;
     let empty = Map::new();
-    let c = entry.get("config").and_then(Value::as_object).unwrap_or(&empty);
+    let c = entry
+        .get("config")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
     let name = c.get("name").and_then(Value::as_str).unwrap_or(class);
     let g = Cfg { name, c };
     let mut layer: Box<dyn Layer> = match class {
@@ -167,13 +187,28 @@ pub fn from_config(entry: &Value) -> Result<Box<dyn Layer>> {
                 .or_else(|| c.get("batch_input_shape"))
                 .and_then(Value::as_array)
                 .ok_or_else(|| bad(name, "batch_shape", "a shape", c.get("batch_shape")))?;
-            let dims: Option<Vec<usize>> = shape[1..].iter().map(|d| d.as_u64().map(|v| v as usize)).collect();
-            let dims = dims.ok_or_else(|| bad(name, "batch_shape", "known dimensions after the batch axis", c.get("batch_shape")))?;
+            let dims: Option<Vec<usize>> = shape[1..]
+                .iter()
+                .map(|d| d.as_u64().map(|v| v as usize))
+                .collect();
+            let dims = dims.ok_or_else(|| {
+                bad(
+                    name,
+                    "batch_shape",
+                    "known dimensions after the batch axis",
+                    c.get("batch_shape"),
+                )
+            })?;
             InputLayer::new(dims).into()
         }
         "Conv2D" => {
             if g.usize("groups").unwrap_or(1) != 1 {
-                return Err(bad(name, "groups", "1 (grouped convolutions are not implemented yet)", c.get("groups")));
+                return Err(bad(
+                    name,
+                    "groups",
+                    "1 (grouped convolutions are not implemented yet)",
+                    c.get("groups"),
+                ));
             }
             Conv2D::new(g.usize("filters")?, g.pair("kernel_size")?)
                 .strides(g.pair_or("strides", (1, 1))?)
@@ -196,9 +231,15 @@ pub fn from_config(entry: &Value) -> Result<Box<dyn Layer>> {
             let strides = g.pair_or("strides", pool)?;
             let padding = g.str_or("padding", "valid")?;
             if class == "MaxPooling2D" {
-                MaxPooling2D::new(pool).strides(strides).padding(padding).into()
+                MaxPooling2D::new(pool)
+                    .strides(strides)
+                    .padding(padding)
+                    .into()
             } else {
-                AveragePooling2D::new(pool).strides(strides).padding(padding).into()
+                AveragePooling2D::new(pool)
+                    .strides(strides)
+                    .padding(padding)
+                    .into()
             }
         }
         "Flatten" => Flatten::new().into(),
@@ -210,7 +251,9 @@ pub fn from_config(entry: &Value) -> Result<Box<dyn Layer>> {
             d.into()
         }
         "Activation" => Activation::new(&g.activation()?).into(),
-        "Rescaling" => Rescaling::new(g.f64_or("scale", 1.0)?).offset(g.f64_or("offset", 0.0)?).into(),
+        "Rescaling" => Rescaling::new(g.f64_or("scale", 1.0)?)
+            .offset(g.f64_or("offset", 0.0)?)
+            .into(),
         "Resizing" => Resizing::new(g.usize("height")?, g.usize("width")?)
             .interpolation(g.str_or("interpolation", "bilinear")?)
             .crop_to_aspect_ratio(g.bool_or("crop_to_aspect_ratio", false)?)
@@ -258,24 +301,27 @@ pub fn from_config(entry: &Value) -> Result<Box<dyn Layer>> {
             l.into()
         }
         "RandomTranslation" => {
-            let mut l = RandomTranslation::new(g.factor("height_factor")?, g.factor("width_factor")?)
-                .fill_mode(g.str_or("fill_mode", "reflect")?)
-                .interpolation(g.str_or("interpolation", "bilinear")?)
-                .fill_value(g.f64_or("fill_value", 0.0)?);
+            let mut l =
+                RandomTranslation::new(g.factor("height_factor")?, g.factor("width_factor")?)
+                    .fill_mode(g.str_or("fill_mode", "reflect")?)
+                    .interpolation(g.str_or("interpolation", "bilinear")?)
+                    .fill_value(g.f64_or("fill_value", 0.0)?);
             if let Some(s) = g.seed() {
                 l = l.seed(s);
             }
             l.into()
         }
         "RandomContrast" => {
-            let mut l = RandomContrast::new(g.factor("factor")?).value_range(g.range_or("value_range", (0.0, 255.0))?);
+            let mut l = RandomContrast::new(g.factor("factor")?)
+                .value_range(g.range_or("value_range", (0.0, 255.0))?);
             if let Some(s) = g.seed() {
                 l = l.seed(s);
             }
             l.into()
         }
         "RandomBrightness" => {
-            let mut l = RandomBrightness::new(g.factor("factor")?).value_range(g.range_or("value_range", (0.0, 255.0))?);
+            let mut l = RandomBrightness::new(g.factor("factor")?)
+                .value_range(g.range_or("value_range", (0.0, 255.0))?);
             if let Some(s) = g.seed() {
                 l = l.seed(s);
             }
@@ -299,7 +345,13 @@ mod tests {
     #[test]
     fn round_trips_the_configs_of_every_layer() {
         let layers: Vec<Box<dyn Layer>> = vec![
-            Conv2D::new(8, (3, 2)).strides(2).padding("same").activation("relu").use_bias(false).kernel_initializer("he_normal").into(),
+            Conv2D::new(8, (3, 2))
+                .strides(2)
+                .padding("same")
+                .activation("relu")
+                .use_bias(false)
+                .kernel_initializer("he_normal")
+                .into(),
             Dense::new(5).activation("softmax").into(),
             MaxPooling2D::new((3, 3)).strides(2).into(),
             AveragePooling2D::new(2).padding("same").into(),
@@ -321,7 +373,12 @@ mod tests {
             l.base_mut().name = Some("x".into());
             let cfg = serde_json::json!({"class_name": l.class_name(), "config": full_config(l.as_ref())});
             let back = from_config(&cfg).expect("from_config");
-            assert_eq!(full_config(back.as_ref()), full_config(l.as_ref()), "{}", l.class_name());
+            assert_eq!(
+                full_config(back.as_ref()),
+                full_config(l.as_ref()),
+                "{}",
+                l.class_name()
+            );
         }
     }
 

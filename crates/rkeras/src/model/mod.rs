@@ -159,6 +159,73 @@ impl Model {
     pub fn loss(&self) -> Option<Loss> {
         self.compiled.as_ref().map(|c| c.loss)
     }
+    /// The optimizer's slot variables in Keras's order, with the shape of the weight each
+    /// belongs to (empty before the first training step).
+    pub(crate) fn optimizer_state(&self) -> Vec<(Vec<usize>, Vec<f32>)> {
+        let shapes = self.trainable_shapes();
+        self.optimizer()
+            .map(|o| {
+                o.state()
+                    .into_iter()
+                    .filter_map(|(i, v)| shapes.get(i).map(|s| (s.clone(), v)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Shapes of the trainable weights, in the optimizer's slot order.
+    fn trainable_shapes(&self) -> Vec<Vec<usize>> {
+        self.chain
+            .layers
+            .iter()
+            .filter(|l| l.base().trainable)
+            .flat_map(|l| {
+                l.params()
+                    .iter()
+                    .filter(|p| p.trainable)
+                    .map(|p| p.shape.clone())
+            })
+            .collect()
+    }
+
+    /// Restores the optimizer's iteration count, learning rate and slots.
+    pub(crate) fn set_optimizer_state(
+        &mut self,
+        iterations: u64,
+        learning_rate: Option<f32>,
+        slots: Vec<(Vec<usize>, Vec<f32>)>,
+    ) -> Result<()> {
+        let sizes: Vec<usize> = self
+            .trainable_shapes()
+            .iter()
+            .map(|s| s.iter().product())
+            .collect();
+        let Some(c) = self.compiled.as_mut() else {
+            return Ok(());
+        };
+        if slots.is_empty() && iterations == 0 {
+            return Ok(());
+        }
+        if c.slot_sizes != sizes || !c.optimizer.is_built() {
+            c.optimizer.build(&sizes);
+            c.slot_sizes = sizes;
+        }
+        let arrays: Vec<Vec<f32>> = slots.into_iter().map(|(_, v)| v).collect();
+        c.optimizer
+            .set_state(&arrays)
+            .map_err(|e| Error::Data(format!("optimizer state does not fit the model: {e}")))?;
+        c.optimizer.set_iterations(iterations);
+        if let Some(lr) = learning_rate.filter(|l| l.is_finite() && *l > 0.0) {
+            c.optimizer.set_learning_rate(lr);
+        }
+        Ok(())
+    }
+
+    /// The weights of layer `i`, mutable.
+    pub(crate) fn layer_params_mut(&mut self, i: usize) -> &mut [crate::layers::Param] {
+        self.chain.layers[i].params_mut()
+    }
+
     /// Metric names in compile order.
     pub fn metrics_names(&self) -> Vec<String> {
         let mut v = vec!["loss".to_string()];

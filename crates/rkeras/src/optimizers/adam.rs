@@ -166,6 +166,45 @@ impl Optimizer for Adam {
     fn config(&self) -> Value {
         wrap("Adam", self.config_map("adam"))
     }
+    fn set_iterations(&mut self, it: u64) {
+        self.iterations = it;
+    }
+    fn state(&self) -> Vec<(usize, Vec<f32>)> {
+        // Keras: momentum and velocity per weight, interleaved; then every velocity_hat.
+        let mut out = Vec::new();
+        for (i, mv) in self.mv.iter().enumerate() {
+            out.push((i, mv.iter().step_by(2).copied().collect()));
+            out.push((i, mv.iter().skip(1).step_by(2).copied().collect()));
+        }
+        out.extend(self.vhat.iter().cloned().enumerate());
+        out
+    }
+    fn set_state(&mut self, state: &[Vec<f32>]) -> std::result::Result<(), String> {
+        let want = 2 * self.mv.len() + self.vhat.len();
+        if state.len() != want {
+            return Err(format!(
+                "Adam has {want} slot variables for these weights, the file {}",
+                state.len()
+            ));
+        }
+        for (i, mv) in self.mv.iter_mut().enumerate() {
+            let (m, v) = (&state[2 * i], &state[2 * i + 1]);
+            if 2 * m.len() != mv.len() || m.len() != v.len() {
+                return Err(format!(
+                    "Adam slot {i} holds {} values, the file {}",
+                    mv.len() / 2,
+                    m.len()
+                ));
+            }
+            for (k, pair) in mv.chunks_exact_mut(2).enumerate() {
+                pair[0] = m[k];
+                pair[1] = v[k];
+            }
+        }
+        let base = 2 * self.mv.len();
+        let mut vh: Vec<&mut Vec<f32>> = self.vhat.iter_mut().collect();
+        super::restore(&mut vh, &state[base..])
+    }
 }
 
 /// AdamW: Adam with decoupled weight decay (Keras defaults: `learning_rate=0.001,
@@ -233,6 +272,15 @@ impl Optimizer for AdamW {
     }
     fn config(&self) -> Value {
         wrap("AdamW", self.0.config_map("adamw"))
+    }
+    fn set_iterations(&mut self, it: u64) {
+        self.0.set_iterations(it)
+    }
+    fn state(&self) -> Vec<(usize, Vec<f32>)> {
+        self.0.state()
+    }
+    fn set_state(&mut self, state: &[Vec<f32>]) -> std::result::Result<(), String> {
+        self.0.set_state(state)
     }
 }
 

@@ -39,6 +39,43 @@ pub trait Optimizer: Send + std::fmt::Debug {
     fn variable_count(&self) -> usize;
     /// Keras `get_config()`.
     fn config(&self) -> Value;
+    /// Sets the completed-steps counter (restoring a saved state).
+    fn set_iterations(&mut self, it: u64);
+    /// The slot variables in Keras's order (what `optimizer.variables` lists after the
+    /// iteration and learning rate), each tagged with the index of its trainable weight.
+    fn state(&self) -> Vec<(usize, Vec<f32>)>;
+    /// Restores [`state`](Self::state)'s arrays, in the same order; the optimizer must be
+    /// built for the same weights.
+    ///
+    /// # Errors
+    /// A count or a size that does not match, in words.
+    fn set_state(&mut self, state: &[Vec<f32>]) -> std::result::Result<(), String>;
+}
+
+/// Copies `src` into `dst`, each array of the same length.
+pub(crate) fn restore(
+    dst: &mut [&mut Vec<f32>],
+    src: &[Vec<f32>],
+) -> std::result::Result<(), String> {
+    if dst.len() != src.len() {
+        return Err(format!(
+            "the optimizer has {} slot variables, the file {}",
+            dst.len(),
+            src.len()
+        ));
+    }
+    for (i, (d, s)) in dst.iter_mut().zip(src).enumerate() {
+        if d.len() != s.len() {
+            return Err(format!(
+                "optimizer variable {} holds {} values, the file {}",
+                i + 2,
+                d.len(),
+                s.len()
+            ));
+        }
+        d.copy_from_slice(s);
+    }
+    Ok(())
 }
 
 /// An optimizer given by name (`"adam"`) or as a value (`Adam::default()`).

@@ -141,6 +141,26 @@ impl Optimizer for RMSprop {
         m.insert("centered".into(), json!(self.centered));
         wrap("RMSprop", m)
     }
+    fn set_iterations(&mut self, it: u64) {
+        self.iterations = it;
+    }
+    fn state(&self) -> Vec<(usize, Vec<f32>)> {
+        // Keras: every velocity, then every momentum, then every average gradient.
+        let tag = |v: &Vec<Vec<f32>>| v.iter().cloned().enumerate().collect::<Vec<_>>();
+        let mut out = tag(&self.v);
+        out.extend(tag(&self.m));
+        out.extend(tag(&self.a));
+        out
+    }
+    fn set_state(&mut self, state: &[Vec<f32>]) -> std::result::Result<(), String> {
+        let mut all: Vec<&mut Vec<f32>> = self
+            .v
+            .iter_mut()
+            .chain(self.m.iter_mut())
+            .chain(self.a.iter_mut())
+            .collect();
+        super::restore(&mut all, state)
+    }
 }
 
 #[cfg(test)]

@@ -109,6 +109,16 @@ impl Optimizer for SGD {
         m.insert("nesterov".into(), json!(self.nesterov));
         wrap("SGD", m)
     }
+    fn set_iterations(&mut self, it: u64) {
+        self.iterations = it;
+    }
+    fn state(&self) -> Vec<(usize, Vec<f32>)> {
+        self.m.iter().cloned().enumerate().collect()
+    }
+    fn set_state(&mut self, state: &[Vec<f32>]) -> std::result::Result<(), String> {
+        let mut m: Vec<&mut Vec<f32>> = self.m.iter_mut().collect();
+        super::restore(&mut m, state)
+    }
 }
 
 #[cfg(test)]

@@ -102,7 +102,7 @@ def _attr_lines(obj, indent):
             val = [v.decode() if isinstance(v, bytes) else v for v in val.tolist()]
         elif isinstance(val, bytes):
             val = val.decode()
-        sval = json.dumps(val) if not isinstance(val, str) else json.dumps(val)
+        sval = json.dumps(val)
         shape_s = "scalar" if shape == () else f"simple{list(shape)}"
         out.append(f"{indent}@{name}: {desc}, dataspace {shape_s} = {sval}")
     return out

@@ -1,0 +1,412 @@
+//! `.keras` archives (a ZIP of `metadata.json`, `config.json` and `model.weights.h5`, all
+//! stored uncompressed as Keras writes them) and loading legacy `.h5` full models.
+
+use super::h5::{self, Reader};
+use super::weights;
+use crate::error::{Error, Result};
+use crate::layers::{full_config, registry, snake_case, Layer};
+use crate::model::{Model, Sequential};
+use serde_json::{json, Value};
+use std::io::{Read, Write};
+use std::path::Path;
+
+/// Largest member rkeras reads from an archive (Keras refuses more than 4 GiB too).
+const MAX_MEMBER: u64 = 4 << 30;
+
+fn fmt_err(path: &Path, message: impl Into<String>) -> Error {
+    Error::Format {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
+}
+
+fn batch_shape(dims: &[usize]) -> Value {
+    let mut v = vec![Value::Null];
+    v.extend(dims.iter().map(|d| json!(d)));
+    Value::Array(v)
+}
+
+/// Keras's `model.get_config()` wrapper for a Sequential model, with build and compile
+/// configs (what `config.json` holds).
+pub(crate) fn model_config(model: &Model) -> Value {
+    let input = model
+        .input_shape()
+        .map(<[usize]>::to_vec)
+        .unwrap_or_default();
+    let mut layers = Vec::new();
+    let first_is_input = model
+        .layers()
+        .first()
+        .is_some_and(|l| l.class_name() == "InputLayer");
+    if !first_is_input {
+        layers.push(json!({
+            "module": "keras.layers", "class_name": "InputLayer",
+            "config": {"batch_shape": batch_shape(&input), "dtype": "float32", "sparse": false,
+                       "ragged": false, "name": "input_layer", "optional": false},
+            "registered_name": null}));
+    }
+    for (i, l) in model.layers().iter().enumerate() {
+        let mut entry = json!({
+            "module": "keras.layers",
+            "class_name": l.class_name(),
+            "config": full_config(l.as_ref()),
+            "registered_name": null,
+        });
+        if l.class_name() == "InputLayer" {
+            if let Some(c) = entry["config"].as_object_mut() {
+                // Keras keeps an InputLayer's config without trainable/dtype policy.
+                c.remove("trainable");
+                c.insert("dtype".into(), json!("float32"));
+            }
+        } else {
+            let shape_in = if i == 0 {
+                input.clone()
+            } else {
+                model
+                    .layer_output_shape(i - 1)
+                    .map(<[usize]>::to_vec)
+                    .unwrap_or_default()
+            };
+            entry["build_config"] = json!({"input_shape": batch_shape(&shape_in)});
+        }
+        layers.push(entry);
+    }
+    let mut cfg = json!({
+        "module": "keras",
+        "class_name": "Sequential",
+        "config": {
+            "name": model.name(),
+            "trainable": true,
+            "dtype": crate::layers::dtype_policy(),
+            "layers": layers,
+            "build_input_shape": batch_shape(&input),
+        },
+        "registered_name": null,
+        "build_config": {"input_shape": batch_shape(&input)},
+    });
+    if let (Some(opt), Some(loss)) = (model.optimizer(), model.loss()) {
+        let metrics: Vec<String> = model.metrics_names().into_iter().skip(1).collect();
+        cfg["compile_config"] = json!({
+            "optimizer": opt.config(),
+            "loss": loss.name(),
+            "loss_weights": null,
+            "metrics": if metrics.is_empty() { Value::Null } else { json!(metrics) },
+            "weighted_metrics": null,
+            "run_eagerly": false,
+            "steps_per_execution": 1,
+            "jit_compile": true,
+        });
+    }
+    cfg
+}
+
+fn now_string() -> String {
+    // UTC, in Keras's `%Y-%m-%d@%H:%M:%S` shape.
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}@{:02}:{:02}:{:02}",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+/// Writes `model` as a `.keras` archive at `path`, atomically.
+pub(crate) fn save(model: &Model, path: &Path) -> Result<()> {
+    let weights = weights::to_h5(model, path)?;
+    let metadata = json!({"keras_version": "3.15.1", "date_saved": now_string()});
+    // Keras writes compact JSON with ", " and ": " separators; any JSON parser reads ours.
+    let config = model_config(model).to_string();
+    let mut buf = std::io::Cursor::new(Vec::new());
+    {
+        let mut zw = zip::ZipWriter::new(&mut buf);
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        let z = |e: zip::result::ZipError| fmt_err(path, format!("writing the archive: {e}"));
+        let io = |e: std::io::Error| fmt_err(path, format!("writing the archive: {e}"));
+        for (name, bytes) in [
+            ("metadata.json", metadata.to_string().into_bytes()),
+            ("config.json", config.into_bytes()),
+            ("model.weights.h5", weights),
+        ] {
+            zw.start_file(name, opts).map_err(z)?;
+            zw.write_all(&bytes).map_err(io)?;
+        }
+        zw.finish().map_err(z)?;
+    }
+    crate::callbacks::write_atomic(path, buf.get_ref())
+}
+
+fn read_member(
+    zip: &mut zip::ZipArchive<std::fs::File>,
+    name: &str,
+    path: &Path,
+) -> Result<Vec<u8>> {
+    let mut f = zip.by_name(name).map_err(|e| {
+        fmt_err(
+            path,
+            format!("the archive has no `{name}` ({e}): not a Keras 3 `.keras` file"),
+        )
+    })?;
+    let size = f.size();
+    let packed = f.compressed_size().max(1);
+    if size > MAX_MEMBER && size > 100 * packed {
+        return Err(fmt_err(
+            path,
+            format!("`{name}` claims {size} bytes uncompressed: refusing it"),
+        ));
+    }
+    let mut out = Vec::with_capacity(size.min(1 << 28) as usize);
+    f.by_ref()
+        .take(MAX_MEMBER)
+        .read_to_end(&mut out)
+        .map_err(|e| fmt_err(path, format!("reading `{name}`: {e}")))?;
+    Ok(out)
+}
+
+/// Loads a model saved by rkeras or by Python Keras: a `.keras` archive, or a legacy `.h5`
+/// full model (Keras 3 or tf.keras 2 layout). The architecture, the weights, the compile
+/// settings and (for `.keras`) the optimizer state come back, so training can resume.
+///
+/// # Errors
+/// A missing file, a file of another kind (the message says which suffixes work), a layer
+/// class rkeras does not have (named), or weights that do not fit the architecture.
+pub fn load_model(path: impl AsRef<Path>) -> Result<Model> {
+    let path = path.as_ref();
+    let lower = path.to_string_lossy().to_ascii_lowercase();
+    if lower.ends_with(".weights.h5") {
+        return Err(Error::arg(
+            "filepath",
+            "",
+            format!("{} holds weights only: build the model in Rust, then call model.load_weights on it", path.display()),
+        ));
+    }
+    if lower.ends_with(".h5") || lower.ends_with(".hdf5") {
+        return load_legacy_h5(path);
+    }
+    if !lower.ends_with(".keras") {
+        return Err(Error::arg(
+            "filepath",
+            "",
+            format!("File format not supported: filepath={}. rkeras reads `.keras` archives and legacy `.h5` files", path.display()),
+        ));
+    }
+    let file = std::fs::File::open(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut zip = zip::ZipArchive::new(file)
+        .map_err(|e| fmt_err(path, format!("not a ZIP archive ({e}): a `.keras` file is a ZIP of config.json and model.weights.h5")))?;
+    let config = read_member(&mut zip, "config.json", path)?;
+    let config: Value = serde_json::from_slice(&config)
+        .map_err(|e| fmt_err(path, format!("config.json is not valid JSON: {e}")))?;
+    let mut model = from_config(&config).map_err(|e| fmt_err(path, e.to_string()))?;
+    let weights = read_member(&mut zip, "model.weights.h5", path)?;
+    let r = Reader::from_bytes(weights, path)?;
+    weights::load(&mut model, &r, "").map_err(|e| fmt_err(path, e.to_string()))?;
+    Ok(model)
+}
+
+/// Builds (and compiles, when the config says how) a model from a Keras model config:
+/// `{"class_name": "Sequential", "config": {...}, "compile_config": {...}}`, as in
+/// `config.json` or `model.to_json()`.
+///
+/// # Errors
+/// A class other than Sequential, an unknown layer class, or an unusable config.
+pub fn from_config(config: &Value) -> Result<Model> {
+    let class = config
+        .get("class_name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if class != "Sequential" {
+        return Err(Error::Data(format!(
+            "model class \"{class}\": rkeras builds Sequential models from configs (Functional models are not supported yet)"
+        )));
+    }
+    let inner = config.get("config").cloned().unwrap_or(Value::Null);
+    let entries = inner
+        .get("layers")
+        .and_then(Value::as_array)
+        .ok_or_else(|| Error::Data("the model config has no \"layers\" list".into()))?;
+    let mut layers: Vec<Box<dyn Layer>> = Vec::new();
+    for e in entries {
+        layers.push(registry::from_config(e)?);
+    }
+    let has_input = layers
+        .first()
+        .is_some_and(|l| l.class_name() == "InputLayer");
+    if !has_input {
+        let shape = inner
+            .get("build_input_shape")
+            .or_else(|| {
+                config
+                    .get("build_config")
+                    .and_then(|b| b.get("input_shape"))
+            })
+            .and_then(Value::as_array)
+            .ok_or_else(|| Error::Data("the model config gives no input shape".into()))?;
+        let dims: Option<Vec<usize>> = shape
+            .iter()
+            .skip(1)
+            .map(|d| d.as_u64().map(|v| v as usize))
+            .collect();
+        let dims = dims
+            .ok_or_else(|| Error::Data("the model's input shape has unknown dimensions".into()))?;
+        layers.insert(0, crate::layers::InputLayer::new(dims).into());
+    }
+    let name = inner
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("sequential");
+    let mut model = Sequential::with_name(name, layers)?;
+    if let Some(cc) = config.get("compile_config").filter(|c| c.is_object()) {
+        compile_from(&mut model, cc)?;
+    }
+    Ok(model)
+}
+
+/// Compiles from a Keras `compile_config` (or a legacy `training_config`).
+fn compile_from(model: &mut Model, cc: &Value) -> Result<()> {
+    let opt = cc.get("optimizer").or_else(|| cc.get("optimizer_config"));
+    let (opt_name, lr) = match opt {
+        Some(Value::String(s)) => (s.to_ascii_lowercase(), None),
+        Some(o) => {
+            let class = o
+                .get("class_name")
+                .and_then(Value::as_str)
+                .unwrap_or("Adam");
+            let lr = o
+                .get("config")
+                .and_then(|c| c.get("learning_rate"))
+                .and_then(Value::as_f64)
+                .map(|v| v as f32);
+            (snake_case(class).replace('_', ""), lr)
+        }
+        None => ("adam".into(), None),
+    };
+    let optimizer = crate::optimizers::from_name(&opt_name, lr)?;
+    let loss = match cc.get("loss") {
+        Some(Value::String(s)) => s.clone(),
+        Some(o) => o
+            .get("config")
+            .and_then(|c| c.get("name"))
+            .or_else(|| o.get("class_name"))
+            .and_then(Value::as_str)
+            .map(snake_case)
+            .unwrap_or_else(|| "mean_squared_error".into()),
+        None => return Ok(()),
+    };
+    let metrics: Vec<String> = cc
+        .get("metrics")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    let m: Vec<&str> = metrics.iter().map(String::as_str).collect();
+    model.compile(optimizer, loss.as_str(), &m)
+}
+
+/// A legacy HDF5 full model: `model_config` and `training_config` attributes, weights under
+/// `model_weights/<layer>/` listed by `weight_names`, matched to the layers by order.
+fn load_legacy_h5(path: &Path) -> Result<Model> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let r = h5::Reader::from_bytes(bytes, path)?;
+    if r.has_group("layers") {
+        return Err(fmt_err(path, "this is a Keras 3 weights file (it has a `layers` group): build the model and call load_weights"));
+    }
+    let cfg = r
+        .attr_str("/", "model_config")?
+        .ok_or_else(|| fmt_err(path, "no `model_config` attribute: a weights-only .h5 file? Build the model and call load_weights"))?;
+    let cfg: Value = serde_json::from_str(&cfg)
+        .map_err(|e| fmt_err(path, format!("model_config is not JSON: {e}")))?;
+    let mut model = from_config(&cfg).map_err(|e| fmt_err(path, e.to_string()))?;
+    if let Some(tc) = r.attr_str("/", "training_config")? {
+        if let Ok(tc) = serde_json::from_str::<Value>(&tc) {
+            compile_from(&mut model, &tc).map_err(|e| fmt_err(path, e.to_string()))?;
+        }
+    }
+    // Layer names, possibly split in chunks layer_names0, layer_names1, ...
+    let mut names = r
+        .attr_strs("model_weights", "layer_names")?
+        .unwrap_or_default();
+    let mut k = 0;
+    while let Some(more) = r.attr_strs("model_weights", &format!("layer_names{k}"))? {
+        names.extend(more);
+        k += 1;
+    }
+    let mut saved: Vec<(String, Vec<String>)> = Vec::new();
+    for n in names {
+        let g = format!("model_weights/{n}");
+        let w = r.attr_strs(&g, "weight_names")?.unwrap_or_default();
+        if !w.is_empty() {
+            saved.push((g, w));
+        }
+    }
+    let with_weights: Vec<usize> = model
+        .layers()
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| !l.params().is_empty())
+        .map(|(i, _)| i)
+        .collect();
+    if with_weights.len() != saved.len() {
+        return Err(fmt_err(
+            path,
+            format!(
+                "Layer count mismatch when loading weights from file. Model expected {} layers, found {} saved layers.",
+                with_weights.len(),
+                saved.len()
+            ),
+        ));
+    }
+    for (li, (group, wnames)) in with_weights.into_iter().zip(saved) {
+        let layer_name = model.layers()[li].name().to_string();
+        let shapes: Vec<Vec<usize>> = model.layers()[li]
+            .params()
+            .iter()
+            .map(|p| p.shape.clone())
+            .collect();
+        if shapes.len() != wnames.len() {
+            return Err(fmt_err(
+                path,
+                format!(
+                    "Weight count mismatch for layer {layer_name}: the model has {}, the file {}",
+                    shapes.len(),
+                    wnames.len()
+                ),
+            ));
+        }
+        let mut vals = Vec::new();
+        for (shape, wn) in shapes.iter().zip(&wnames) {
+            let (got, v) = r.read_f32(&format!("{group}/{wn}"))?;
+            if &got != shape {
+                return Err(fmt_err(path, format!("layer {layer_name}: weight {wn} has shape {got:?} in the file, the model needs {shape:?}")));
+            }
+            vals.push(v);
+        }
+        for (p, v) in model.layer_params_mut(li).iter_mut().zip(vals) {
+            p.value.copy_from_slice(&v);
+        }
+    }
+    Ok(model)
+}

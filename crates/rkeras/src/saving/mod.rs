@@ -1,0 +1,93 @@
+//! Saving and loading in Keras's own formats: `.keras` archives (config + weights, read and
+//! written by Python Keras 3) and `.weights.h5` weight files.
+//!
+//! ```no_run
+//! use rkeras::prelude::*;
+//! let mut model = Sequential::new([Dense::new(2).activation("softmax").input_shape(3).into()])?;
+//! model.compile("adam", "sparse_categorical_crossentropy", &["accuracy"])?;
+//! model.save("model.keras")?;                     // keras.saving.load_model reads it
+//! let again = rkeras::saving::load_model("model.keras")?;
+//! model.save_weights("model.weights.h5")?;
+//! # Ok::<(), rkeras::Error>(())
+//! ```
+//!
+//! Every file is written to a temporary name, synced and renamed into place, so a crash never
+//! leaves a half-written file and the previous one survives.
+
+mod archive;
+pub(crate) mod h5;
+mod weights;
+
+pub use archive::{from_config, load_model};
+
+use crate::error::{Error, Result};
+use crate::model::Model;
+use std::path::Path;
+
+fn has_suffix(path: &Path, suffix: &str) -> bool {
+    path.to_string_lossy()
+        .to_ascii_lowercase()
+        .ends_with(suffix)
+}
+
+impl Model {
+    /// Saves the whole model (architecture, weights, compile settings and optimizer state)
+    /// as a `.keras` archive that Python Keras 3 loads with `keras.saving.load_model`.
+    ///
+    /// # Errors
+    /// A path not ending in `.keras` (the message says what to use), an unbuilt model, or a
+    /// write failure.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        if has_suffix(path, ".keras") {
+            return archive::save(self, path);
+        }
+        let msg = if has_suffix(path, ".h5") || has_suffix(path, ".hdf5") {
+            "legacy HDF5 full-model files (.h5) are read by rkeras but not written yet; save as `.keras` (Keras's recommended format) or use save_weights with a `.weights.h5` name"
+        } else {
+            "Invalid filepath extension for saving. Please add a `.keras` extension for the native Keras format (recommended), or use save_weights with a `.weights.h5` name for the weights alone"
+        };
+        Err(Error::arg(
+            "filepath",
+            "",
+            format!("{msg}. Received: filepath={}", path.display()),
+        ))
+    }
+
+    /// Saves the weights (and optimizer state, when compiled and trained) in Keras 3's
+    /// `.weights.h5` layout, which Python Keras's `model.load_weights` reads.
+    ///
+    /// # Errors
+    /// A path not ending in `.weights.h5`, an unbuilt model, or a write failure.
+    pub fn save_weights(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        if !has_suffix(path, ".weights.h5") {
+            return Err(Error::arg(
+                "filepath",
+                "",
+                format!(
+                    "The filename must end in `.weights.h5`. Received: filepath={}",
+                    path.display()
+                ),
+            ));
+        }
+        let bytes = weights::to_h5(self, path)?;
+        crate::callbacks::write_atomic(path, &bytes)
+    }
+
+    /// Loads weights from a Keras 3 `.weights.h5` file (written by rkeras or Python Keras)
+    /// into this model, which must have the same architecture; restores the optimizer state
+    /// when the file has one and the model is compiled.
+    ///
+    /// # Errors
+    /// A missing or unreadable file, or weights that do not fit (naming the layer and shapes).
+    pub fn load_weights(&mut self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let r = h5::Reader::from_bytes(bytes, path)?;
+        weights::load(self, &r, "")
+    }
+}

@@ -1,0 +1,138 @@
+//! Keras 3's weight layout, used by `.weights.h5` files and inside `.keras` archives:
+//! `layers/<key>/vars/<i>` per layer (`<key>` is the snake-case class name, numbered per
+//! class: `conv2d`, `conv2d_1`), `optimizer/vars/<i>` (iteration, learning rate, then the
+//! slots of each trainable variable), and `vars` with the model's name.
+
+use super::h5::{Data, Group, Reader};
+use crate::error::{Error, Result};
+use crate::layers::{snake_case, Layer};
+use crate::model::Model;
+use std::collections::HashMap;
+use std::path::Path;
+
+/// The storage key of every layer (InputLayer excluded, as Keras's Sequential does).
+pub(crate) fn layer_keys(layers: &[Box<dyn Layer>]) -> Vec<(usize, String)> {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut out = Vec::new();
+    for (i, l) in layers.iter().enumerate() {
+        if l.class_name() == "InputLayer" {
+            continue;
+        }
+        let base = snake_case(l.class_name());
+        let k = seen.entry(base.clone()).or_insert(0);
+        let key = if *k == 0 {
+            base.clone()
+        } else {
+            format!("{base}_{k}")
+        };
+        *k += 1;
+        out.push((i, key));
+    }
+    out
+}
+
+/// The weight tree of `model` (optimizer state included when it has one).
+pub(crate) fn tree(model: &Model, path: &Path) -> Result<Group> {
+    if !model.built() {
+        return Err(Error::State(format!(
+            "{}: the model has no weights yet: build it (give an input shape) or train it before saving",
+            path.display()
+        )));
+    }
+    let mut root = Group::new("");
+    let layers = root.child("layers");
+    for (i, key) in layer_keys(model.layers()) {
+        let l = &model.layers()[i];
+        let g = layers.child(key.as_str()).child("vars");
+        g.attr_str("name", l.name());
+        for (k, p) in l.params().iter().enumerate() {
+            g.dataset(&k.to_string(), &p.shape, Data::F32(p.value.clone()));
+        }
+    }
+    if let Some(opt) = model.optimizer() {
+        let g = root.child("optimizer").child("vars");
+        g.attr_str("name", &snake_case(opt.class_name()));
+        g.dataset("0", &[], Data::I64(vec![opt.iterations() as i64]));
+        g.dataset("1", &[], Data::F32(vec![opt.learning_rate()]));
+        let mut idx = 2;
+        for (shape, values) in model.optimizer_state() {
+            g.dataset(&idx.to_string(), &shape, Data::F32(values));
+            idx += 1;
+        }
+    }
+    root.child("vars").attr_str("name", model.name());
+    Ok(root)
+}
+
+pub(crate) fn to_h5(model: &Model, path: &Path) -> Result<Vec<u8>> {
+    super::h5::to_bytes(&tree(model, path)?, path)
+}
+
+/// Loads the weight tree found under `prefix` of `r` into `model`.
+pub(crate) fn load(model: &mut Model, r: &Reader, prefix: &str) -> Result<()> {
+    if !model.built() {
+        return Err(Error::State(
+            "the model must be built (have an input shape) before loading weights".into(),
+        ));
+    }
+    let p = |s: &str| format!("{prefix}{s}");
+    if !r.has_group(&p("layers")) {
+        return Err(Error::Data(
+            "this HDF5 file has no `layers` group: it is not a Keras 3 weights file (a legacy full-model .h5 is loaded with load_model)".into(),
+        ));
+    }
+    let keys = layer_keys(model.layers());
+    let mut new_weights: Vec<(usize, Vec<Vec<f32>>)> = Vec::new();
+    for (i, key) in &keys {
+        let layer = &model.layers()[*i];
+        let want: Vec<Vec<usize>> = layer.params().iter().map(|q| q.shape.clone()).collect();
+        let vars = p(&format!("layers/{key}/vars"));
+        let found = if r.has_group(&vars) {
+            r.datasets(&vars)?.len()
+        } else {
+            0
+        };
+        if found != want.len() {
+            return Err(Error::Data(format!(
+                "Layer '{}' expected {} variables, but received {found} variables during loading (stored under layers/{key})",
+                layer.name(),
+                want.len()
+            )));
+        }
+        let mut vals = Vec::new();
+        for (k, shape) in want.iter().enumerate() {
+            let (got, v) = r.read_f32(&format!("{vars}/{k}"))?;
+            if &got != shape {
+                return Err(Error::Data(format!(
+                    "Layer '{}' weight {k} has shape {shape:?} but the file has {got:?} (layers/{key}/vars/{k})",
+                    layer.name()
+                )));
+            }
+            vals.push(v);
+        }
+        new_weights.push((*i, vals));
+    }
+    for (i, vals) in new_weights {
+        for (param, v) in model.layer_params_mut(i).iter_mut().zip(vals) {
+            param.value.copy_from_slice(&v);
+        }
+    }
+    let opt_path = p("optimizer/vars");
+    if model.optimizer().is_some() && r.has_group(&opt_path) {
+        let names = r.datasets(&opt_path)?;
+        if names.len() >= 2 {
+            let (_, it) = r.read_f32(&format!("{opt_path}/0"))?;
+            let (_, lr) = r.read_f32(&format!("{opt_path}/1"))?;
+            let mut slots = Vec::new();
+            for k in 2..names.len() {
+                slots.push(r.read_f32(&format!("{opt_path}/{k}"))?);
+            }
+            model.set_optimizer_state(
+                it.first().copied().unwrap_or(0.0) as u64,
+                lr.first().copied(),
+                slots,
+            )?;
+        }
+    }
+    Ok(())
+}
