@@ -95,6 +95,20 @@ fn keras_files_load_and_predict_like_keras() {
 }
 
 #[test]
+fn a_tf_keras_2_h5_file_loads_too() {
+    let g: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir().join("cnn_tfkeras2_predictions.json")).expect("json"),
+    )
+    .expect("parse");
+    let mut m = load_model(dir().join("cnn_tfkeras2.h5")).expect("tf.keras 2 file");
+    let d = max_diff(
+        &m.predict(&tensor(&g["inputs"])).expect("predict"),
+        &tensor(&g["outputs"]),
+    );
+    assert!(d < 1e-5, "max abs difference {d}");
+}
+
+#[test]
 fn keras_optimizer_state_comes_back() {
     let m = load_model(dir().join("cnn.keras")).expect("load");
     let opt = m.optimizer().expect("compiled");

@@ -297,6 +297,8 @@ fn compile_from(model: &mut Model, cc: &Value) -> Result<()> {
         }
         None => ("adam".into(), None),
     };
+    // tf.keras 2 writes "Custom>Adam".
+    let opt_name = opt_name.rsplit('>').next().unwrap_or(&opt_name).to_string();
     let optimizer = crate::optimizers::from_name(&opt_name, lr)?;
     let loss = match cc.get("loss") {
         Some(Value::String(s)) => s.clone(),

@@ -35,19 +35,9 @@ impl Group {
             .push((k.into(), AttrValue::VarLenString(v.into())));
         self
     }
-    /// An array of variable-length strings.
-    pub fn attr_strs(&mut self, k: &str, v: &[String]) -> &mut Self {
-        self.attrs
-            .push((k.into(), AttrValue::VarLenStringArray(v.to_vec())));
-        self
-    }
     pub fn dataset(&mut self, name: &str, shape: &[usize], data: Data) -> &mut Self {
         let shape = shape.iter().map(|d| *d as u64).collect();
         self.datasets.push((name.into(), shape, data));
-        self
-    }
-    pub fn group(&mut self, g: Group) -> &mut Self {
-        self.groups.push(g);
         self
     }
     /// The child group `name`, created when missing.
@@ -144,12 +134,6 @@ impl Reader {
     pub fn datasets(&self, path: &str) -> Result<Vec<String>> {
         let g = self.group(path)?;
         g.datasets().map_err(|e| self.err(path, e))
-    }
-
-    /// Names of the groups directly in group `path`.
-    pub fn groups(&self, path: &str) -> Result<Vec<String>> {
-        let g = self.group(path)?;
-        g.groups().map_err(|e| self.err(path, e))
     }
 
     fn group(&self, path: &str) -> Result<hdf5_pure::Group> {

@@ -54,10 +54,8 @@ pub(crate) fn tree(model: &Model, path: &Path) -> Result<Group> {
         g.attr_str("name", &snake_case(opt.class_name()));
         g.dataset("0", &[], Data::I64(vec![opt.iterations() as i64]));
         g.dataset("1", &[], Data::F32(vec![opt.learning_rate()]));
-        let mut idx = 2;
-        for (shape, values) in model.optimizer_state() {
+        for (idx, (shape, values)) in (2..).zip(model.optimizer_state()) {
             g.dataset(&idx.to_string(), &shape, Data::F32(values));
-            idx += 1;
         }
     }
     root.child("vars").attr_str("name", model.name());
