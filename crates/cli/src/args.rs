@@ -15,8 +15,11 @@ pub struct Cli {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Print a built-in model's Keras summary table.
+    /// Print the Keras summary table of a saved model (.keras, .h5, config .json) or of a
+    /// built-in model.
     Summary {
+        /// A saved model: .keras, legacy .h5, or a Keras config .json.
+        file: Option<PathBuf>,
         /// Built-in model: seed (64x64x3 CNN) or mnist-convnet (28x28x1).
         #[arg(long, default_value = "seed")]
         model: String,
@@ -163,6 +166,22 @@ pub struct FitArgs {
     /// Save the history at the end: JSON for a .json name, CSV otherwise.
     #[arg(long, value_name = "FILE")]
     pub history: Option<PathBuf>,
+    /// Checkpoint after every epoch to this `.keras` file (a format string such as
+    /// `ckpt/cnn-{epoch:02d}-{val_loss:.2f}.keras` works, as in Keras).
+    #[arg(long, value_name = "PATH")]
+    pub checkpoint: Option<String>,
+    /// What --checkpoint --save-best-only watches.
+    #[arg(long, default_value = "val_loss")]
+    pub monitor: String,
+    /// auto, min or max, for --monitor.
+    #[arg(long, default_value = "auto")]
+    pub mode: String,
+    /// With --checkpoint: save only when --monitor improves.
+    #[arg(long)]
+    pub save_best_only: bool,
+    /// Save the final model to this `.keras` file.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 /// How a folder of images becomes a dataset (image_dataset_from_directory's arguments).

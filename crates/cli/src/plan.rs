@@ -22,6 +22,11 @@ pub struct FitPlan {
     pub reduce_lr_on_plateau: Option<usize>,
     pub csv_log: Option<PathBuf>,
     pub history: Option<PathBuf>,
+    pub checkpoint: Option<String>,
+    pub checkpoint_monitor: String,
+    pub checkpoint_mode: String,
+    pub save_best_only: bool,
+    pub output: Option<PathBuf>,
 }
 
 /// Validated dataset settings for a folder of images.
@@ -45,6 +50,7 @@ pub struct DataPlan {
 #[derive(Debug)]
 pub enum Plan {
     Summary {
+        file: Option<PathBuf>,
         model: ModelKind,
         line_length: Option<usize>,
     },
@@ -92,11 +98,16 @@ pub enum Plan {
 impl Plan {
     pub fn from_cli(cli: Cli) -> Result<Plan> {
         Ok(match cli.command {
-            Command::Summary { model, line_length } => {
+            Command::Summary {
+                file,
+                model,
+                line_length,
+            } => {
                 if line_length.is_some_and(|l| l < 20) {
                     bail!("--line-length must be at least 20");
                 }
                 Plan::Summary {
+                    file,
                     model: ModelKind::parse(&model)?,
                     line_length,
                 }
@@ -241,6 +252,22 @@ fn fit_plan(a: FitArgs, default_batch: usize) -> Result<FitPlan> {
     if a.threads == Some(0) {
         bail!("--threads must be at least 1");
     }
+    if a.save_best_only && a.checkpoint.is_none() {
+        bail!("--save-best-only needs --checkpoint PATH");
+    }
+    if let Some(c) = &a.checkpoint {
+        if !c.to_ascii_lowercase().ends_with(".keras") {
+            bail!("--checkpoint must name a `.keras` file (Keras model format), received '{c}'");
+        }
+    }
+    if let Some(o) = &a.output {
+        if !o.to_string_lossy().to_ascii_lowercase().ends_with(".keras") {
+            bail!(
+                "--output must name a `.keras` file, received '{}'",
+                o.display()
+            );
+        }
+    }
     if a.restore_best_weights && a.early_stopping.is_none() {
         bail!("--restore-best-weights needs --early-stopping PATIENCE");
     }
@@ -262,6 +289,11 @@ fn fit_plan(a: FitArgs, default_batch: usize) -> Result<FitPlan> {
         reduce_lr_on_plateau: a.reduce_lr_on_plateau,
         csv_log: a.csv_log,
         history: a.history,
+        checkpoint: a.checkpoint,
+        checkpoint_monitor: a.monitor,
+        checkpoint_mode: a.mode,
+        save_best_only: a.save_best_only,
+        output: a.output,
     })
 }
 

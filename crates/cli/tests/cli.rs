@@ -361,3 +361,58 @@ fn callbacks_from_flags_write_the_logs() {
     assert_eq!(out.status.code(), Some(1));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn checkpoints_and_the_final_model_are_keras_files() {
+    let dir = temp_dir("checkpoint");
+    tiny_folder(&dir.join("data"), 32);
+    let d = dir.join("data").to_string_lossy().into_owned();
+    let ckpt = dir
+        .join("ckpt/m-{epoch:02d}-{val_loss:.2f}.keras")
+        .to_string_lossy()
+        .into_owned();
+    let out_model = dir.join("final.keras").to_string_lossy().into_owned();
+    let out = rkeras(&[
+        "train",
+        &d,
+        "--image-size",
+        "16",
+        "--color-mode",
+        "grayscale",
+        "--model",
+        "mnist-convnet",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "8",
+        "--verbose",
+        "0",
+        "--validation-split",
+        "0.25",
+        "--checkpoint",
+        &ckpt,
+        "--output",
+        &out_model,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let saved: Vec<String> = std::fs::read_dir(dir.join("ckpt"))
+        .expect("ckpt dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(saved.len(), 2, "{saved:?}");
+    assert!(saved.iter().any(|n| n.starts_with("m-01-")), "{saved:?}");
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("Epoch 1: saving model to"), "{stdout}");
+    // The saved model prints its summary.
+    let out = rkeras(&["summary", &out_model]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("Optimizer params"),
+        "{}",
+        text(&out.stdout)
+    );
+    // A checkpoint that is not a .keras file is a usage error.
+    let out = rkeras(&["train", &d, "--checkpoint", "model.h5"]);
+    assert_eq!(out.status.code(), Some(1));
+    let _ = std::fs::remove_dir_all(&dir);
+}

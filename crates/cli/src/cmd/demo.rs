@@ -71,7 +71,25 @@ pub fn run(samples: usize, fit: &FitPlan, data_dir: Option<PathBuf>) -> Result<(
         ModelKind::Seed.build_for_images((size, size, 3), 1.0 / 255.0, classes, "softmax")?;
     model.summary();
     super::compile(&mut model, fit)?;
+    // The seed's callbacks: keep the best model by validation accuracy, stop when the
+    // validation loss stalls and go back to the best weights.
     let mut cbs = super::callbacks(fit);
+    if val.is_some() {
+        let best = root.join("best.keras").to_string_lossy().into_owned();
+        cbs.push(Box::new(
+            rkeras::callbacks::ModelCheckpoint::new(&best)
+                .monitor("val_accuracy")
+                .mode("max")
+                .save_best_only(true),
+        ));
+        cbs.push(Box::new(
+            rkeras::callbacks::EarlyStopping::new()
+                .monitor("val_loss")
+                .patience(5)
+                .restore_best_weights(true)
+                .verbose(1),
+        ));
+    }
     let mut run = model
         .fit_dataset(&train)
         .epochs(fit.epochs)
@@ -81,7 +99,15 @@ pub fn run(samples: usize, fit: &FitPlan, data_dir: Option<PathBuf>) -> Result<(
         run = run.validation_dataset(v);
     }
     let history = super::with_callbacks(run, &mut cbs).run()?;
-    super::save_history(fit, &history)?;
+    super::save_history(fit, &history, &model)?;
+    model.save(root.join("model.keras"))?;
+    history.save(root.join("history.json"))?;
+    if _cleanup.0.is_none() {
+        println!(
+            "Saved {0}/best.keras (best validation accuracy), {0}/model.keras and {0}/history.json",
+            root.display()
+        );
+    }
     let score = model.evaluate_dataset(&test)?;
     if let (Some(first), Some(last)) = (
         history.get("loss").and_then(|l| l.first()),

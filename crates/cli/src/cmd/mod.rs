@@ -14,7 +14,14 @@ use anyhow::{Context, Result};
 
 pub fn run(plan: Plan) -> Result<()> {
     match plan {
-        Plan::Summary { model, line_length } => summary::run(model, line_length),
+        Plan::Summary {
+            file: Some(f),
+            line_length,
+            ..
+        } => summary::run_file(&f, line_length),
+        Plan::Summary {
+            model, line_length, ..
+        } => summary::run(model, line_length),
         Plan::Train {
             data_dir,
             model,
@@ -113,6 +120,15 @@ fn callbacks(fit: &FitPlan) -> Vec<Box<dyn rkeras::callbacks::Callback>> {
     if let Some(path) = &fit.csv_log {
         out.push(Box::new(CSVLogger::new(path)));
     }
+    if let Some(path) = &fit.checkpoint {
+        out.push(Box::new(
+            rkeras::callbacks::ModelCheckpoint::new(path)
+                .monitor(&fit.checkpoint_monitor)
+                .mode(&fit.checkpoint_mode)
+                .save_best_only(fit.save_best_only)
+                .verbose(1),
+        ));
+    }
     out
 }
 
@@ -127,8 +143,18 @@ fn with_callbacks<'a>(
     run
 }
 
-/// Saves the history when `--history FILE` asks for it.
-fn save_history(fit: &FitPlan, history: &rkeras::callbacks::History) -> Result<()> {
+/// Saves the history when `--history FILE` asks for it, and the model for `--output`.
+fn save_history(
+    fit: &FitPlan,
+    history: &rkeras::callbacks::History,
+    model: &rkeras::Model,
+) -> Result<()> {
+    if let Some(path) = &fit.output {
+        model
+            .save(path)
+            .with_context(|| format!("saving the model to {}", path.display()))?;
+        println!("Model saved to {}", path.display());
+    }
     if let Some(path) = &fit.history {
         history
             .save(path)

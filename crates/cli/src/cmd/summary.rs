@@ -1,10 +1,30 @@
-//! `rkeras summary --model seed`: the Keras summary table of a built-in model.
+//! `rkeras summary [MODEL]`: the Keras summary table of a saved model (`.keras`, legacy
+//! `.h5`, or a Keras config `.json`) or of a built-in model (`--model seed`).
 
 use crate::models::ModelKind;
-use anyhow::Result;
+use anyhow::{Context, Result};
+use std::path::Path;
 
 pub fn run(model: ModelKind, line_length: Option<usize>) -> Result<()> {
     let m = model.build(model.default_input(), 10)?;
+    print!("{}", m.summary_string(line_length));
+    Ok(())
+}
+
+pub fn run_file(path: &Path, line_length: Option<usize>) -> Result<()> {
+    let is_json = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    let m = if is_json {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let cfg: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not JSON", path.display()))?;
+        rkeras::saving::from_config(&cfg)
+            .with_context(|| format!("building the model of {}", path.display()))?
+    } else {
+        rkeras::saving::load_model(path)?
+    };
     print!("{}", m.summary_string(line_length));
     Ok(())
 }

@@ -39,7 +39,7 @@ pub fn run(
         .verbose(fit.verbose)
         .seed(fit.seed);
     let history = super::with_callbacks(run, &mut cbs).run()?;
-    super::save_history(fit, &history)?;
+    super::save_history(fit, &history, &model)?;
     let secs = start.elapsed().as_secs_f64();
     let score = model.evaluate_batched(&test.x, &test.y, fit.batch_size)?;
     println!("Test loss: {:.4}", score.loss());
@@ -94,7 +94,7 @@ pub fn run_folder(
         run = run.validation_dataset(v);
     }
     let history = super::with_callbacks(run, &mut cbs).run()?;
-    super::save_history(fit, &history)?;
+    super::save_history(fit, &history, &model)?;
     let secs = start.elapsed().as_secs_f64();
     if let Some(v) = &loaded.val {
         let score = model.evaluate_dataset(v)?;

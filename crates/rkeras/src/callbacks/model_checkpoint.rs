@@ -1,0 +1,364 @@
+//! `ModelCheckpoint`: saves the model (or its weights) after each epoch, or only when the
+//! monitored quantity improves, to a path that may name the epoch and any logged metric.
+
+use super::monitor::{Mode, Monitor, Said};
+use super::{Callback, Control, Logs, TrainParams};
+use crate::error::{Error, Result};
+use crate::model::Model;
+use std::path::PathBuf;
+
+/// Saves the model at the end of every epoch (Keras `ModelCheckpoint`). The path is a
+/// Python-style format string filled with `epoch` (1-based) and the epoch's logs:
+/// `"ckpt/cnn-{epoch:02d}-{val_loss:.2f}.keras"`. Every save is atomic (a temporary file
+/// renamed into place), so the previous checkpoint survives a crash.
+///
+/// ```no_run
+/// use rkeras::callbacks::ModelCheckpoint;
+/// let best = ModelCheckpoint::new("best.keras")
+///     .monitor("val_accuracy")
+///     .mode("max")
+///     .save_best_only(true);
+/// ```
+#[derive(Debug)]
+pub struct ModelCheckpoint {
+    filepath: String,
+    monitor: String,
+    verbose: u8,
+    save_best_only: bool,
+    save_weights_only: bool,
+    mode: Mode,
+    initial_value_threshold: Option<f64>,
+    op: Option<Monitor>,
+    best: Option<f64>,
+    said: Said,
+    saved: Vec<PathBuf>,
+}
+
+impl ModelCheckpoint {
+    /// Checkpoints to `filepath` (ending in `.keras`, or `.weights.h5` with
+    /// `save_weights_only`).
+    pub fn new(filepath: &str) -> Self {
+        ModelCheckpoint {
+            filepath: filepath.into(),
+            monitor: "val_loss".into(),
+            verbose: 0,
+            save_best_only: false,
+            save_weights_only: false,
+            mode: Mode::Auto,
+            initial_value_threshold: None,
+            op: None,
+            best: None,
+            said: Said::default(),
+            saved: Vec::new(),
+        }
+    }
+    /// The quantity `save_best_only` watches (default `val_loss`).
+    pub fn monitor(mut self, m: &str) -> Self {
+        self.monitor = m.into();
+        self
+    }
+    /// 1 prints Keras's messages ("val_loss improved from ... saving model to ...").
+    pub fn verbose(mut self, v: u8) -> Self {
+        self.verbose = v;
+        self
+    }
+    /// Save only when the monitored quantity improves.
+    pub fn save_best_only(mut self, b: bool) -> Self {
+        self.save_best_only = b;
+        self
+    }
+    /// Save the weights alone (`.weights.h5`).
+    pub fn save_weights_only(mut self, w: bool) -> Self {
+        self.save_weights_only = w;
+        self
+    }
+    /// `"auto"`, `"min"` or `"max"`.
+    pub fn mode(mut self, m: &str) -> Self {
+        self.mode = Mode::parse(m, "ModelCheckpoint");
+        self
+    }
+    /// The value to beat before the first save (with `save_best_only`).
+    pub fn initial_value_threshold(mut self, v: f64) -> Self {
+        self.initial_value_threshold = Some(v);
+        self
+    }
+    /// The messages and warnings printed so far.
+    pub fn messages(&self) -> &[String] {
+        &self.said.0
+    }
+    /// The files written, in order.
+    pub fn saved(&self) -> &[PathBuf] {
+        &self.saved
+    }
+}
+
+/// Fills a Python format string: `{name}`, `{name:02d}`, `{name:.2f}`, `{name:.3e}`.
+pub(crate) fn format_path(
+    template: &str,
+    epoch: usize,
+    logs: &Logs,
+) -> std::result::Result<String, String> {
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        if rest[open..].starts_with("{{") {
+            out.push('{');
+            rest = &rest[open + 2..];
+            continue;
+        }
+        let close = rest[open..]
+            .find('}')
+            .ok_or_else(|| format!("unbalanced '{{' in \"{template}\""))?
+            + open;
+        let field = &rest[open + 1..close];
+        let (key, spec) = field.split_once(':').unwrap_or((field, ""));
+        let value = if key == "epoch" {
+            Some(epoch as f64 + 1.0)
+        } else {
+            logs.get(key)
+        };
+        let v = value.ok_or_else(|| format!("KeyError: '{key}'"))?;
+        out.push_str(
+            &format_value(v, spec)
+                .ok_or_else(|| format!("unsupported format spec '{spec}' for '{key}'"))?,
+        );
+        rest = &rest[close + 1..];
+    }
+    out.push_str(&rest.replace("}}", "}"));
+    Ok(out)
+}
+
+fn format_value(v: f64, spec: &str) -> Option<String> {
+    if spec.is_empty() {
+        return Some(if v.fract() == 0.0 && v.abs() < 1e15 {
+            format!("{}", v as i64)
+        } else {
+            format!("{v}")
+        });
+    }
+    let (body, kind) = spec.split_at(spec.len() - 1);
+    let zero = body.starts_with('0');
+    let (width, prec) = match body.split_once('.') {
+        Some((w, p)) => (w.parse::<usize>().unwrap_or(0), p.parse::<usize>().ok()),
+        None => (body.parse::<usize>().unwrap_or(0), None),
+    };
+    let s = match kind {
+        "d" => format!("{}", v.round() as i64),
+        "f" => format!("{v:.*}", prec.unwrap_or(6)),
+        "e" => {
+            let s = format!("{v:.*e}", prec.unwrap_or(6));
+            // Python writes e-05 / e+00 where Rust writes e-5 / e0.
+            let (m, e) = s.split_once('e')?;
+            let e: i32 = e.parse().ok()?;
+            format!("{m}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs())
+        }
+        _ => return None,
+    };
+    Some(if s.len() >= width {
+        s
+    } else if zero {
+        let neg = s.starts_with('-');
+        let digits = s.trim_start_matches('-');
+        format!(
+            "{}{}{digits}",
+            if neg { "-" } else { "" },
+            "0".repeat(width - s.len())
+        )
+    } else {
+        format!("{s:>width$}")
+    })
+}
+
+impl Callback for ModelCheckpoint {
+    fn on_train_begin(&mut self, _params: &TrainParams, _model: &mut Model) -> Result<()> {
+        let lower = self.filepath.to_ascii_lowercase();
+        if self.save_weights_only && !lower.ends_with(".weights.h5") {
+            return Err(Error::arg(
+                "filepath",
+                "",
+                format!("When using `save_weights_only=True` in `ModelCheckpoint`, the filepath provided must end in `.weights.h5` (Keras weights format). Received: filepath={}", self.filepath),
+            ));
+        }
+        if !self.save_weights_only && !lower.ends_with(".keras") {
+            return Err(Error::arg(
+                "filepath",
+                "",
+                format!("The filepath provided must end in `.keras` (Keras model format). Received: filepath={}", self.filepath),
+            ));
+        }
+        if self.save_best_only {
+            self.op = Some(Monitor::new(
+                &self.monitor,
+                self.mode,
+                0.0,
+                "ModelCheckpoint",
+            )?);
+        }
+        if self.best.is_none() {
+            self.best = self.initial_value_threshold;
+        }
+        Ok(())
+    }
+
+    fn on_epoch_end(&mut self, epoch: usize, logs: &Logs, model: &mut Model) -> Control {
+        let path = match format_path(&self.filepath, epoch, logs) {
+            Ok(p) => p,
+            Err(reason) => {
+                self.said.warn(format!(
+                    "Failed to format this callback filepath: \"{}\". Reason: {reason}; training stops",
+                    self.filepath
+                ));
+                return Control::Stop;
+            }
+        };
+        let save = if !self.save_best_only {
+            if self.verbose > 0 {
+                self.said
+                    .say(format!("\nEpoch {}: saving model to {path}", epoch + 1));
+            }
+            true
+        } else if let Some(current) = logs.get(&self.monitor) {
+            let best = self.best.map_or("None".to_string(), |b| format!("{b:.5}"));
+            let improved = self.op.is_some_and(|op| op.improved(current, self.best));
+            if improved {
+                if self.verbose > 0 {
+                    self.said.say(format!(
+                        "\nEpoch {}: {} improved from {best} to {current:.5}, saving model to {path}",
+                        epoch + 1,
+                        self.monitor
+                    ));
+                }
+                self.best = Some(current);
+            } else if self.verbose > 0 {
+                self.said.say(format!(
+                    "\nEpoch {}: {} did not improve from {best}",
+                    epoch + 1,
+                    self.monitor
+                ));
+            }
+            improved
+        } else {
+            self.said.warn(format!(
+                "Can save best model only with {} available.",
+                self.monitor
+            ));
+            true
+        };
+        if !save {
+            return Control::Continue;
+        }
+        let result = if self.save_weights_only {
+            model.save_weights(&path)
+        } else {
+            model.save(&path)
+        };
+        match result {
+            Ok(()) => {
+                if self.verbose > 0 {
+                    self.said.say(format!(
+                        "\nEpoch {}: finished saving model to {path}",
+                        epoch + 1
+                    ));
+                }
+                self.saved.push(PathBuf::from(path));
+                Control::Continue
+            }
+            Err(e) => {
+                self.said.warn(format!(
+                    "ModelCheckpoint could not save {path}: {e}; training stops"
+                ));
+                Control::Stop
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prelude::*;
+
+    #[test]
+    fn paths_follow_python_formatting() {
+        let mut logs = Logs::new();
+        logs.set("val_loss", 1.0943999);
+        logs.set("acc", 0.000123);
+        assert_eq!(
+            format_path("cnn-{epoch:02d}-{val_loss:.2f}.keras", 1, &logs).as_deref(),
+            Ok("cnn-02-1.09.keras")
+        );
+        assert_eq!(
+            format_path("m{epoch}.keras", 9, &logs).as_deref(),
+            Ok("m10.keras")
+        );
+        assert_eq!(
+            format_path("{acc:.2e}", 0, &logs).as_deref(),
+            Ok("1.23e-04")
+        );
+        assert!(format_path("{nope}.keras", 0, &logs)
+            .expect_err("unknown key")
+            .contains("KeyError: 'nope'"));
+    }
+
+    #[test]
+    fn saves_only_improvements_with_keras_messages() {
+        let dir = std::env::temp_dir().join(format!("rkeras-ckpt-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut m = Sequential::new([Dense::new(2).activation("softmax").input_shape(2).into()])
+            .expect("model");
+        m.compile("adam", "sparse_categorical_crossentropy", &["accuracy"])
+            .expect("compile");
+        let path = dir.join("best.keras").to_string_lossy().into_owned();
+        let mut cb = ModelCheckpoint::new(&path)
+            .monitor("val_accuracy")
+            .mode("max")
+            .save_best_only(true)
+            .verbose(1);
+        let params = TrainParams {
+            verbose: 0,
+            epochs: 3,
+            steps: 1,
+        };
+        cb.on_train_begin(&params, &mut m).expect("begin");
+        for (e, acc) in [0.5, 0.4, 0.75].iter().enumerate() {
+            let mut logs = Logs::new();
+            logs.set("val_accuracy", *acc);
+            assert_eq!(cb.on_epoch_end(e, &logs, &mut m), Control::Continue);
+        }
+        assert_eq!(cb.saved().len(), 2);
+        assert_eq!(
+            cb.messages()[0],
+            format!(
+                "\nEpoch 1: val_accuracy improved from None to 0.50000, saving model to {path}"
+            )
+        );
+        assert_eq!(
+            cb.messages()[2],
+            "\nEpoch 2: val_accuracy did not improve from 0.50000"
+        );
+        assert!(crate::saving::load_model(&path).is_ok());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn suffixes_are_checked_before_training() {
+        let mut m = Sequential::new([Dense::new(1).input_shape(1).into()]).expect("model");
+        let params = TrainParams {
+            verbose: 0,
+            epochs: 1,
+            steps: 1,
+        };
+        let e = ModelCheckpoint::new("x.h5")
+            .on_train_begin(&params, &mut m)
+            .expect_err("h5")
+            .to_string();
+        assert!(e.contains("must end in `.keras`"), "{e}");
+        let e = ModelCheckpoint::new("x.keras")
+            .save_weights_only(true)
+            .on_train_begin(&params, &mut m)
+            .expect_err("weights")
+            .to_string();
+        assert!(e.contains("`.weights.h5`"), "{e}");
+    }
+}
