@@ -27,9 +27,10 @@ pub fn run(
                 fashion_mnist::load_data_from(&dir).context("loading Fashion-MNIST")?;
             let n = count.unwrap_or(train.x.rows()).min(train.x.rows());
             let labels = train.y.data()[..n].iter().map(|v| *v as usize).collect();
+            // "T-shirt/top" is not a folder name.
             let names = fashion_mnist::CLASS_NAMES
                 .iter()
-                .map(|s| s.to_string())
+                .map(|s| s.replace('/', "_"))
                 .collect();
             (train.x.slice_rows(0, n), labels, names, 255.0)
         }
