@@ -182,6 +182,10 @@ pub struct FitArgs {
     /// Save the final model to this `.keras` file.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Back up every epoch in DIR and, after a crash, resume from the last completed epoch
+    /// (Keras's BackupAndRestore); the folder is emptied when training ends.
+    #[arg(long, value_name = "DIR")]
+    pub resume: Option<PathBuf>,
 }
 
 /// How a folder of images becomes a dataset (image_dataset_from_directory's arguments).

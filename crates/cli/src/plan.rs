@@ -27,6 +27,7 @@ pub struct FitPlan {
     pub checkpoint_mode: String,
     pub save_best_only: bool,
     pub output: Option<PathBuf>,
+    pub resume: Option<PathBuf>,
 }
 
 /// Validated dataset settings for a folder of images.
@@ -294,6 +295,7 @@ fn fit_plan(a: FitArgs, default_batch: usize) -> Result<FitPlan> {
         checkpoint_mode: a.mode,
         save_best_only: a.save_best_only,
         output: a.output,
+        resume: a.resume,
     })
 }
 

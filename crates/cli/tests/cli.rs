@@ -416,3 +416,106 @@ fn checkpoints_and_the_final_model_are_keras_files() {
     assert_eq!(out.status.code(), Some(1));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Weights of a saved model, as raw bits.
+fn weight_bits(path: &Path) -> Vec<Vec<u32>> {
+    rkeras::saving::load_model(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .get_weights()
+        .iter()
+        .map(|t| t.data().iter().map(|v| v.to_bits()).collect())
+        .collect()
+}
+
+#[test]
+fn killed_runs_resume_to_the_same_weights_and_checkpoints_stay_loadable() {
+    let dir = temp_dir("sigkill");
+    tiny_folder(&dir.join("data"), 96);
+    let d = dir.join("data").to_string_lossy().into_owned();
+    let common = [
+        "train",
+        &d,
+        "--image-size",
+        "16",
+        "--color-mode",
+        "grayscale",
+        "--model",
+        "mnist-convnet",
+        "--epochs",
+        "12",
+        "--batch-size",
+        "8",
+        "--verbose",
+        "0",
+        "--validation-split",
+        "0.25",
+        "--seed",
+        "5",
+        "--threads",
+        "2",
+    ];
+    let reference = dir.join("reference.keras").to_string_lossy().into_owned();
+    let mut args: Vec<&str> = common.to_vec();
+    args.extend(["--output", &reference]);
+    let out = rkeras(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let backup = dir.join("backup").to_string_lossy().into_owned();
+    let ckpt = dir.join("ckpt.keras");
+    let ckpt_s = ckpt.to_string_lossy().into_owned();
+    let fin = dir.join("final.keras").to_string_lossy().into_owned();
+    let mut args: Vec<&str> = common.to_vec();
+    args.extend([
+        "--resume",
+        &backup,
+        "--checkpoint",
+        &ckpt_s,
+        "--output",
+        &fin,
+    ]);
+    // Kill the run at pseudo-random moments until it finishes on its own.
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mut kills = 0;
+    for _ in 0..60 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rkeras"))
+            .args(&args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        std::thread::sleep(std::time::Duration::from_millis(30 + state % 150));
+        match child.try_wait().expect("wait") {
+            Some(status) => {
+                assert!(status.success(), "run failed");
+                break;
+            }
+            None => {
+                child.kill().expect("SIGKILL");
+                let _ = child.wait();
+                kills += 1;
+            }
+        }
+        // Whatever is on disk after a kill loads.
+        if ckpt.exists() {
+            weight_bits(&ckpt);
+        }
+    }
+    eprintln!("interrupted {kills} times");
+    assert!(
+        kills >= 3,
+        "the run was interrupted only {kills} times; make it longer"
+    );
+    if !Path::new(&fin).exists() {
+        let out = rkeras(&args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    assert_eq!(
+        weight_bits(Path::new(&fin)),
+        weight_bits(Path::new(&reference)),
+        "after {kills} kills"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -130,6 +130,11 @@ pub(crate) fn next_seed() -> u64 {
     }
 }
 
+/// The stream of a stochastic layer for one epoch, from the layer's base seed.
+pub(crate) fn epoch_stream(base: u64, epoch: u64) -> Rng {
+    Rng::new(base ^ (epoch + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@
 //! Hooks return [`Control::Stop`] to end training after the current epoch, instead of
 //! setting a flag on the model (both work: `model.stop_training = true` too).
 
+mod backup_and_restore;
 mod csv_logger;
 mod early_stopping;
 mod history;
@@ -14,6 +15,7 @@ mod progbar;
 mod reduce_lr_on_plateau;
 mod terminate_on_nan;
 
+pub use backup_and_restore::BackupAndRestore;
 pub(crate) use csv_logger::write_atomic;
 pub use csv_logger::CSVLogger;
 pub use early_stopping::EarlyStopping;

@@ -20,6 +20,7 @@ pub struct Dropout {
     base: LayerBase,
     rate: f32,
     seed: Option<u64>,
+    base_seed: u64,
     rng: Rng,
     mask: Vec<f32>,
     len: usize,
@@ -32,6 +33,7 @@ impl Dropout {
             base: LayerBase::default(),
             rate,
             seed: None,
+            base_seed: 0,
             rng: Rng::new(0),
             mask: Vec::new(),
             len: 0,
@@ -66,10 +68,8 @@ impl Layer for Dropout {
                 ),
             ));
         }
-        self.rng = match self.seed {
-            Some(s) => Rng::new(s),
-            None => rng.fork(0xD50),
-        };
+        self.base_seed = self.seed.unwrap_or_else(|| rng.fork(0xD50).next_u64());
+        self.rng = Rng::new(self.base_seed);
         self.len = crate::shape::numel(input_shape);
         Ok(input_shape.to_vec())
     }
@@ -93,6 +93,9 @@ impl Layer for Dropout {
             };
         }
         elementwise::mul_into(x, mask, y);
+    }
+    fn reseed(&mut self, epoch: u64) {
+        self.rng = crate::rng::epoch_stream(self.base_seed, epoch);
     }
     fn backward(
         &mut self,

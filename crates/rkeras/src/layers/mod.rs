@@ -145,6 +145,9 @@ pub trait Layer: Send + std::fmt::Debug {
     fn activation(&self) -> Option<Act> {
         None
     }
+    /// Restarts the layer's random stream for `epoch` (dropout masks, augmentation draws), so
+    /// a run resumed at an epoch draws what an uninterrupted run would.
+    fn reseed(&mut self, _epoch: u64) {}
     /// False for layers whose backward pass rkeras does not implement (resizing and
     /// cropping); they must come before every trainable layer.
     fn differentiable(&self) -> bool {

@@ -27,6 +27,7 @@ pub struct RandomCrop {
     height: usize,
     width: usize,
     seed: Option<u64>,
+    base_seed: u64,
     rng: Rng,
     src: [usize; 3],
 }
@@ -39,6 +40,7 @@ impl RandomCrop {
             height,
             width,
             seed: None,
+            base_seed: 0,
             rng: Rng::new(0),
             src: [0; 3],
         }
@@ -82,10 +84,8 @@ impl Layer for RandomCrop {
             .map_err(|_| rank_error(&name, "an image tensor of rank 4", input_shape))?;
         check_pair("height/width", (self.height, self.width), &name)?;
         self.src = [h, w, c];
-        self.rng = match self.seed {
-            Some(s) => Rng::new(s),
-            None => rng.fork(0xC80),
-        };
+        self.base_seed = self.seed.unwrap_or_else(|| rng.fork(0xC80).next_u64());
+        self.rng = Rng::new(self.base_seed);
         Ok(vec![self.height, self.width, c])
     }
     fn forward(&mut self, x: &[f32], y: &mut [f32], n: usize, mode: Mode) {
@@ -116,6 +116,9 @@ impl Layer for RandomCrop {
                 );
             }
         }
+    }
+    fn reseed(&mut self, epoch: u64) {
+        self.rng = crate::rng::epoch_stream(self.base_seed, epoch);
     }
     fn backward(
         &mut self,

@@ -11,6 +11,7 @@ use rayon::prelude::*;
 pub(crate) struct RandomCore {
     pub op: Option<RandomOp>,
     pub seed: Option<u64>,
+    base_seed: u64,
     rng: Rng,
     dims: [usize; 3],
     sampled: Vec<Sampled>,
@@ -22,6 +23,7 @@ impl RandomCore {
         RandomCore {
             op: None,
             seed: None,
+            base_seed: 0,
             rng: Rng::new(0),
             dims: [0; 3],
             sampled: Vec::new(),
@@ -46,11 +48,13 @@ impl RandomCore {
         })?;
         self.dims = [h, w, c];
         self.op = Some(op);
-        self.rng = match self.seed {
-            Some(s) => Rng::new(s),
-            None => rng.fork(0xA06),
-        };
+        self.base_seed = self.seed.unwrap_or_else(|| rng.fork(0xA06).next_u64());
+        self.rng = Rng::new(self.base_seed);
         Ok(input_shape.to_vec())
+    }
+
+    pub fn reseed(&mut self, epoch: u64) {
+        self.rng = crate::rng::epoch_stream(self.base_seed, epoch);
     }
 
     pub fn allocate(&mut self, max_batch: usize) {
@@ -288,6 +292,9 @@ macro_rules! delegate_to_core {
         }
         fn allocate(&mut self, max_batch: usize) {
             self.core.allocate(max_batch);
+        }
+        fn reseed(&mut self, epoch: u64) {
+            self.core.reseed(epoch);
         }
         fn forward(&mut self, x: &[f32], y: &mut [f32], n: usize, mode: Mode) {
             self.core.forward(x, y, n, mode);

@@ -36,6 +36,8 @@ pub struct Model {
     pub(crate) seed: u64,
     /// Set by a callback to end `fit` after the current epoch (Keras's `stop_training`).
     pub stop_training: bool,
+    /// Set by a callback's `on_train_begin` (BackupAndRestore) to start `fit` at this epoch.
+    pub(crate) resume_epoch: Option<usize>,
 }
 
 impl Model {

@@ -51,6 +51,7 @@ impl Sequential {
             compiled: None,
             seed: crate::rng::next_seed(),
             stop_training: false,
+            resume_epoch: None,
         };
         for l in layers {
             model.push(l)?;

@@ -230,11 +230,19 @@ impl<'a> Fit<'a> {
             if let Some(p) = progbar.as_mut() {
                 p.on_train_begin(&params, model)?;
             }
+            // A restored backup says where training stopped.
+            let first_epoch = model
+                .resume_epoch
+                .take()
+                .map_or(initial_epoch, |e| e.max(initial_epoch));
             let mut order = train_rows.clone();
             let mut tbuf = vec![0.0f32; bs * row_len];
             let mut logs = Logs::new();
             let mut epoch_logs = Logs::new();
-            for epoch in initial_epoch..epochs {
+            for epoch in first_epoch..epochs {
+                for layer in model.chain.layers.iter_mut() {
+                    layer.reseed(epoch as u64);
+                }
                 for cb in callbacks.iter_mut() {
                     cb.on_epoch_begin(epoch, model);
                 }
