@@ -192,3 +192,54 @@ fn wrong_suffixes_and_mismatched_weights_are_explained() {
     }
     assert!(load_model(tmp.0.join("missing.keras")).is_err());
 }
+
+/// Mutated copies of real Keras files (byte flips, truncations, hostile lengths): loading
+/// returns a result (usually an error) and never panics or runs away with memory.
+#[test]
+fn mutated_files_never_panic() {
+    let tmp = TempDir::new("saving-fuzz");
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for (file, is_weights) in [("cnn.keras", false), ("cnn_legacy.h5", false), ("cnn.weights.h5", true)] {
+        let original = std::fs::read(dir().join(file)).expect("read");
+        let target = tmp.0.join(file);
+        for round in 0..60 {
+            let mut bytes = original.clone();
+            match round % 3 {
+                0 => {
+                    for _ in 0..1 + next() % 8 {
+                        let i = (next() as usize) % bytes.len();
+                        bytes[i] ^= 1 << (next() % 8);
+                    }
+                }
+                1 => {
+                    // A run of 0xff: huge sizes and addresses.
+                    let i = (next() as usize) % bytes.len();
+                    let n = (1 + next() % 16) as usize;
+                    for b in bytes.iter_mut().skip(i).take(n) {
+                        *b = 0xff;
+                    }
+                }
+                _ => {
+                    let n = (next() as usize) % bytes.len();
+                    bytes.truncate(n);
+                }
+            }
+            std::fs::write(&target, &bytes).expect("write");
+            let outcome = std::panic::catch_unwind(|| {
+                if is_weights {
+                    let mut m = cnn();
+                    let _ = m.load_weights(&target);
+                } else {
+                    let _ = load_model(&target);
+                }
+            });
+            assert!(outcome.is_ok(), "{file}, round {round}: panicked");
+        }
+    }
+}
