@@ -86,6 +86,36 @@ pub enum Command {
         #[arg(long)]
         list: bool,
     },
+    /// Loss and metrics of a saved model (.keras, .h5) on a folder of images per class.
+    Evaluate {
+        /// The saved model.
+        model: PathBuf,
+        /// A folder of images, one sub-folder per class (sorted as Keras sorts them).
+        dir: PathBuf,
+        /// Images per batch.
+        #[arg(long, default_value_t = 32)]
+        batch_size: usize,
+    },
+    /// The top classes a saved model (.keras, .h5) gives to image files.
+    Predict {
+        /// The saved model.
+        model: PathBuf,
+        /// Image files (PNG, JPEG, BMP, GIF).
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+        /// Class names in label order, comma-separated (default: indices).
+        #[arg(long, value_delimiter = ',')]
+        class_names: Option<Vec<String>>,
+        /// Read the class names from a training folder's sub-folders (Keras's order).
+        #[arg(long)]
+        classes_from: Option<PathBuf>,
+        /// How many classes to show per image.
+        #[arg(long, default_value_t = 3)]
+        top: usize,
+        /// Print JSON instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
     /// Write a dataset as a folder of images, one sub-folder per class.
     Export {
         /// fashion-mnist (the training split) or shapes (generated coloured shapes).

@@ -86,6 +86,18 @@ pub enum Plan {
         threads: Option<usize>,
         dir: Option<PathBuf>,
     },
+    Evaluate {
+        model: PathBuf,
+        dir: PathBuf,
+        batch_size: usize,
+    },
+    Predict {
+        model: PathBuf,
+        images: Vec<PathBuf>,
+        class_names: Option<Vec<String>>,
+        top: usize,
+        json: bool,
+    },
     Export {
         dataset: String,
         output: PathBuf,
@@ -168,6 +180,52 @@ impl Plan {
                     model: ModelKind::parse(&model)?,
                     limit,
                     fit: fit_plan(fit, 128)?,
+                }
+            }
+            Command::Evaluate {
+                model,
+                dir,
+                batch_size,
+            } => {
+                if batch_size == 0 {
+                    bail!("--batch-size must be a positive integer");
+                }
+                Plan::Evaluate {
+                    model,
+                    dir,
+                    batch_size,
+                }
+            }
+            Command::Predict {
+                model,
+                images,
+                class_names,
+                classes_from,
+                top,
+                json,
+            } => {
+                let class_names = match (class_names, classes_from) {
+                    (Some(_), Some(_)) => bail!("give --class-names or --classes-from, not both"),
+                    (Some(n), None) => Some(n),
+                    (None, Some(dir)) => {
+                        let mut names: Vec<String> = std::fs::read_dir(&dir)
+                            .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?
+                            .filter_map(|e| e.ok())
+                            .filter(|e| e.path().is_dir())
+                            .filter_map(|e| e.file_name().to_str().map(str::to_string))
+                            .filter(|n| !n.starts_with('.'))
+                            .collect();
+                        names.sort();
+                        Some(names)
+                    }
+                    (None, None) => None,
+                };
+                Plan::Predict {
+                    model,
+                    images,
+                    class_names,
+                    top,
+                    json,
                 }
             }
             Command::Export {

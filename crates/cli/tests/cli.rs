@@ -519,3 +519,53 @@ fn killed_runs_resume_to_the_same_weights_and_checkpoints_stay_loadable() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn evaluate_and_predict_with_a_saved_model() {
+    let dir = temp_dir("infer");
+    tiny_folder(&dir.join("data"), 32);
+    let d = dir.join("data").to_string_lossy().into_owned();
+    let model = dir.join("m.keras").to_string_lossy().into_owned();
+    let out = rkeras(&[
+        "train",
+        &d,
+        "--image-size",
+        "16",
+        "--color-mode",
+        "grayscale",
+        "--model",
+        "mnist-convnet",
+        "--epochs",
+        "1",
+        "--verbose",
+        "0",
+        "--validation-split",
+        "0",
+        "--output",
+        &model,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = rkeras(&["evaluate", &model, &d]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("loss: ") && text(&out.stdout).contains("accuracy: "));
+    let img = dir.join("data/ne/00.png").to_string_lossy().into_owned();
+    let out = rkeras(&[
+        "predict",
+        &model,
+        &img,
+        "--classes-from",
+        &d,
+        "--top",
+        "2",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).expect("json");
+    assert_eq!(v[0]["top"].as_array().map(Vec::len), Some(2));
+    let first = v[0]["top"][0]["class"].as_str().unwrap_or("");
+    assert!(["ne", "nw", "se", "sw"].contains(&first), "{v}");
+    let out = rkeras(&["predict", &model, "missing.png"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("missing.png"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

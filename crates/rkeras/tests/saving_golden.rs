@@ -205,7 +205,11 @@ fn mutated_files_never_panic() {
         state ^= state << 17;
         state
     };
-    for (file, is_weights) in [("cnn.keras", false), ("cnn_legacy.h5", false), ("cnn.weights.h5", true)] {
+    for (file, is_weights) in [
+        ("cnn.keras", false),
+        ("cnn_legacy.h5", false),
+        ("cnn.weights.h5", true),
+    ] {
         let original = std::fs::read(dir().join(file)).expect("read");
         let target = tmp.0.join(file);
         for round in 0..60 {

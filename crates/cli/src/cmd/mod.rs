@@ -6,6 +6,7 @@ mod data;
 mod demo;
 mod export;
 mod folder;
+mod infer;
 mod summary;
 mod train;
 
@@ -47,6 +48,18 @@ pub fn run(plan: Plan) -> Result<()> {
             seed,
             list,
         } => data::run(&dir, &data, batch_size, validation_split, seed, list),
+        Plan::Evaluate {
+            model,
+            dir,
+            batch_size,
+        } => infer::evaluate(&model, &dir, batch_size),
+        Plan::Predict {
+            model,
+            images,
+            class_names,
+            top,
+            json,
+        } => infer::predict(&model, &images, class_names, top, json),
         Plan::Export {
             dataset,
             output,

@@ -647,6 +647,43 @@ fn no_images(dir: &Path, which: &str, idx: &index::Index, inferred: bool) -> Err
     Error::Data(msg)
 }
 
+/// One image file decoded and resized as `image_dataset_from_directory` would
+/// (`keras.utils.load_img` + `img_to_array`): `size.0 x size.1 x channels` values in 0..255.
+///
+/// ```no_run
+/// let pixels = rkeras::data::directory::load_image("cat.jpg", (64, 64), 3)?;
+/// assert_eq!(pixels.len(), 64 * 64 * 3);
+/// # Ok::<(), rkeras::Error>(())
+/// ```
+///
+/// # Errors
+/// An unreadable or undecodable file (named); a channel count other than 1, 3 or 4.
+pub fn load_image(
+    path: impl AsRef<Path>,
+    size: (usize, usize),
+    channels: usize,
+) -> Result<Vec<f32>> {
+    let path = path.as_ref();
+    if !matches!(channels, 1 | 3 | 4) {
+        return Err(Error::arg(
+            "channels",
+            "",
+            format!("expected 1, 3 or 4, received {channels}"),
+        ));
+    }
+    let bytes = image_file::read(path)?;
+    let d = image_file::decode(path, &bytes, channels)?;
+    let mut out = vec![0.0f32; size.0 * size.1 * channels];
+    rkeras_kernels::image::resize(
+        rkeras_kernels::image::ImageRef::new(&d.pixels, d.h, d.w, channels),
+        size.0,
+        size.1,
+        Interpolation::Bilinear,
+        &mut out,
+    );
+    Ok(out)
+}
+
 /// Checks every file on a few threads; one result per path, in order.
 fn check_all(paths: &[PathBuf]) -> Vec<Result<()>> {
     use rayon::prelude::*;

@@ -1,0 +1,106 @@
+//! `rkeras evaluate MODEL DIR` and `rkeras predict MODEL IMAGE...`: a saved model (`.keras`
+//! or `.h5`) on a folder of images or on single image files.
+
+use anyhow::{bail, Context, Result};
+use rkeras::data::image_dataset_from_directory;
+use std::path::{Path, PathBuf};
+
+fn load(model: &Path) -> Result<rkeras::Model> {
+    Ok(rkeras::saving::load_model(model)?)
+}
+
+/// The model's image input: (height, width, channels).
+fn image_input(m: &rkeras::Model, path: &Path) -> Result<(usize, usize, usize)> {
+    match m.input_shape() {
+        Some([h, w, c]) => Ok((*h, *w, *c)),
+        other => bail!(
+            "{} takes inputs of shape {other:?}, not images (height, width, channels)",
+            path.display()
+        ),
+    }
+}
+
+pub fn evaluate(model: &Path, dir: &Path, batch_size: usize) -> Result<()> {
+    let mut m = load(model)?;
+    let (h, w, c) = image_input(&m, model)?;
+    let loss = m
+        .loss()
+        .with_context(|| format!("{} was saved without compile settings", model.display()))?;
+    let label_mode = match loss.name() {
+        "sparse_categorical_crossentropy" => "int",
+        "binary_crossentropy" => "binary",
+        _ => "categorical",
+    };
+    let color = match c {
+        1 => "grayscale",
+        4 => "rgba",
+        _ => "rgb",
+    };
+    let ds = image_dataset_from_directory(dir)
+        .image_size((h, w))
+        .color_mode(color)
+        .label_mode(label_mode)
+        .batch_size(batch_size)
+        .shuffle(false)
+        .load()
+        .with_context(|| format!("loading images from {}", dir.display()))?;
+    let ev = m.evaluate_dataset(&ds)?;
+    let parts: Vec<String> = ev
+        .names
+        .iter()
+        .zip(&ev.values)
+        .map(|(n, v)| format!("{n}: {v:.4}"))
+        .collect();
+    println!("{}", parts.join(" - "));
+    Ok(())
+}
+
+pub fn predict(
+    model: &Path,
+    images: &[PathBuf],
+    class_names: Option<Vec<String>>,
+    top: usize,
+    json: bool,
+) -> Result<()> {
+    let mut m = load(model)?;
+    let (h, w, c) = image_input(&m, model)?;
+    let mut data = Vec::with_capacity(images.len() * h * w * c);
+    for p in images {
+        data.extend(rkeras::data::directory::load_image(p, (h, w), c)?);
+    }
+    let x = rkeras::Tensor::new(vec![images.len(), h, w, c], data)?;
+    let y = m.predict(&x)?;
+    let k = y.row_len();
+    if let Some(names) = &class_names {
+        if names.len() != k {
+            bail!(
+                "--class-names gives {} names but the model has {k} outputs",
+                names.len()
+            );
+        }
+    }
+    let name = |i: usize| class_names.as_ref().map_or(i.to_string(), |n| n[i].clone());
+    let mut all = Vec::new();
+    for (p, row) in images.iter().zip(y.data().chunks(k.max(1))) {
+        let mut order: Vec<usize> = (0..row.len()).collect();
+        order.sort_by(|a, b| row[*b].total_cmp(&row[*a]));
+        order.truncate(top.max(1));
+        if json {
+            let best: Vec<serde_json::Value> = order
+                .iter()
+                .map(|&i| serde_json::json!({"class": name(i), "index": i, "probability": row[i]}))
+                .collect();
+            all.push(serde_json::json!({"file": p.display().to_string(), "top": best}));
+        } else {
+            let best: Vec<String> = order
+                .iter()
+                .map(|&i| format!("{} {:.4}", name(i), row[i]))
+                .collect();
+            println!("{}: {}", p.display(), best.join(", "));
+        }
+    }
+    if json {
+        println!("{}", serde_json::Value::Array(all));
+    }
+    Ok(())
+}
