@@ -411,8 +411,8 @@ fn checkpoints_and_the_final_model_are_keras_files() {
         "{}",
         text(&out.stdout)
     );
-    // A checkpoint that is not a .keras file is a usage error.
-    let out = rkeras(&["train", &d, "--checkpoint", "model.h5"]);
+    // A checkpoint that is not a model file is a usage error.
+    let out = rkeras(&["train", &d, "--checkpoint", "model.weights.h5"]);
     assert_eq!(out.status.code(), Some(1));
     let _ = std::fs::remove_dir_all(&dir);
 }

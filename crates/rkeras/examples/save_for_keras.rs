@@ -1,4 +1,4 @@
-//! Writes rkeras's own `.keras` and `.weights.h5` files of the golden CNN, for
+//! Writes rkeras's own `.keras`, `.weights.h5` and legacy `.h5` files of the golden CNN, for
 //! `bench/check_keras_load.py` to load in Python Keras:
 //! `cargo run --release -p rkeras --example save_for_keras -- OUT_DIR`
 use rkeras::saving::load_model;
@@ -18,6 +18,10 @@ fn main() -> rkeras::Result<()> {
     let model = load_model(&golden)?;
     model.save(out.join("cnn.keras"))?;
     model.save_weights(out.join("cnn.weights.h5"))?;
-    println!("wrote {0}/cnn.keras and {0}/cnn.weights.h5", out.display());
+    model.save(out.join("cnn_legacy.h5"))?;
+    println!(
+        "wrote {0}/cnn.keras, {0}/cnn.weights.h5 and {0}/cnn_legacy.h5",
+        out.display()
+    );
     Ok(())
 }

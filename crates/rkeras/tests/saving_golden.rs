@@ -128,6 +128,10 @@ fn rkeras_files_round_trip() {
     let mut back = load_model(&path).expect("reload");
     assert_eq!(back.predict(&x).expect("predict").data(), before.data());
     assert_eq!(back.optimizer().map(|o| o.iterations()), Some(8));
+    let legacy = tmp.0.join("again.h5");
+    m.save(&legacy).expect("save legacy h5");
+    let mut back = load_model(&legacy).expect("reload legacy");
+    assert_eq!(back.predict(&x).expect("predict").data(), before.data());
     let w = tmp.0.join("again.weights.h5");
     m.save_weights(&w).expect("save weights");
     let mut fresh = cnn();

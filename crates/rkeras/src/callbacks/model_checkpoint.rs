@@ -35,8 +35,8 @@ pub struct ModelCheckpoint {
 }
 
 impl ModelCheckpoint {
-    /// Checkpoints to `filepath` (ending in `.keras`, or `.weights.h5` with
-    /// `save_weights_only`).
+    /// Checkpoints to `filepath` (ending in `.keras` or the legacy `.h5`, or `.weights.h5`
+    /// with `save_weights_only`).
     pub fn new(filepath: &str) -> Self {
         ModelCheckpoint {
             filepath: filepath.into(),
@@ -180,7 +180,8 @@ impl Callback for ModelCheckpoint {
                 format!("When using `save_weights_only=True` in `ModelCheckpoint`, the filepath provided must end in `.weights.h5` (Keras weights format). Received: filepath={}", self.filepath),
             ));
         }
-        if !self.save_weights_only && !lower.ends_with(".keras") {
+        let model_file = lower.ends_with(".keras") || lower.ends_with(".h5");
+        if !self.save_weights_only && !model_file {
             return Err(Error::arg(
                 "filepath",
                 "",
@@ -349,7 +350,7 @@ mod tests {
             epochs: 1,
             steps: 1,
         };
-        let e = ModelCheckpoint::new("x.h5")
+        let e = ModelCheckpoint::new("x.txt")
             .on_train_begin(&params, &mut m)
             .expect_err("h5")
             .to_string();

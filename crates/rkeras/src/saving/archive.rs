@@ -412,3 +412,84 @@ fn load_legacy_h5(path: &Path) -> Result<Model> {
     }
     Ok(model)
 }
+
+/// Strips what the legacy format does not carry from a layer entry of a model config.
+fn legacy_layer(mut entry: Value) -> Value {
+    if let Some(o) = entry.as_object_mut() {
+        o.remove("module");
+        o.remove("registered_name");
+        o.remove("build_config");
+    }
+    entry
+}
+
+/// Writes `model` as a legacy HDF5 full model (Keras 3's `model.save("x.h5")` layout):
+/// `model_config` and `training_config` attributes and `model_weights/<layer>/<model>/<layer>/
+/// <weight>` datasets. The optimizer state is not included (use `.keras` for that).
+pub(crate) fn save_legacy_h5(model: &Model, path: &Path) -> Result<()> {
+    if !model.built() {
+        return Err(Error::State(format!(
+            "{}: the model has no weights yet: build it or train it before saving",
+            path.display()
+        )));
+    }
+    let cfg = model_config(model);
+    let mut inner = cfg.get("config").cloned().unwrap_or(Value::Null);
+    if let Some(layers) = inner.get_mut("layers").and_then(Value::as_array_mut) {
+        let stripped: Vec<Value> = layers.drain(..).map(legacy_layer).collect();
+        *layers = stripped;
+    }
+    let model_cfg = json!({"class_name": "Sequential", "config": inner});
+    let mut root = h5::Group::new("");
+    root.attr_str("backend", "tensorflow")
+        .attr_str("keras_version", "3.15.1")
+        .attr_str("model_config", &model_cfg.to_string());
+    if let Some(cc) = cfg.get("compile_config") {
+        let mut tc = cc.clone();
+        if let Some(o) = tc.as_object_mut() {
+            if let Some(opt) = o.remove("optimizer") {
+                o.insert(
+                    "optimizer_config".into(),
+                    json!({"class_name": opt.get("class_name"), "config": opt.get("config")}),
+                );
+            }
+        }
+        root.attr_str("training_config", &tc.to_string());
+    }
+    let weights = root.child("model_weights");
+    let names: Vec<String> = model
+        .layers()
+        .iter()
+        .filter(|l| l.class_name() != "InputLayer")
+        .map(|l| l.name().to_string())
+        .collect();
+    weights
+        .attr_str("backend", "tensorflow")
+        .attr_str("keras_version", "3.15.1")
+        .attr_strs("layer_names", &names);
+    for l in model
+        .layers()
+        .iter()
+        .filter(|l| l.class_name() != "InputLayer")
+    {
+        let g = weights.child(l.name());
+        let wn: Vec<String> = l
+            .params()
+            .iter()
+            .map(|p| format!("{}/{}/{}", model.name(), l.name(), p.name))
+            .collect();
+        g.attr_strs("weight_names", &wn);
+        for p in l.params() {
+            g.child(model.name()).child(l.name()).dataset(
+                p.name,
+                &p.shape,
+                h5::Data::F32(p.value.clone()),
+            );
+        }
+    }
+    weights
+        .child("top_level_model_weights")
+        .attr_strs("weight_names", &[]);
+    let bytes = h5::to_bytes(&root, path)?;
+    crate::callbacks::write_atomic(path, &bytes)
+}

@@ -35,6 +35,17 @@ impl Group {
             .push((k.into(), AttrValue::VarLenString(v.into())));
         self
     }
+    /// An array of variable-length strings; an empty list is written as h5py writes `[]`
+    /// (an empty float64 array).
+    pub fn attr_strs(&mut self, k: &str, v: &[String]) -> &mut Self {
+        let value = if v.is_empty() {
+            AttrValue::F64Array(Vec::new())
+        } else {
+            AttrValue::VarLenStringArray(v.to_vec())
+        };
+        self.attrs.push((k.into(), value));
+        self
+    }
     pub fn dataset(&mut self, name: &str, shape: &[usize], data: Data) -> &mut Self {
         let shape = shape.iter().map(|d| *d as u64).collect();
         self.datasets.push((name.into(), shape, data));

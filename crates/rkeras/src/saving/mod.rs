@@ -31,22 +31,32 @@ fn has_suffix(path: &Path, suffix: &str) -> bool {
 }
 
 impl Model {
-    /// Saves the whole model (architecture, weights, compile settings and optimizer state)
-    /// as a `.keras` archive that Python Keras 3 loads with `keras.saving.load_model`.
+    /// Saves the whole model as Python Keras 3 loads it with `keras.saving.load_model`: a
+    /// `.keras` archive (architecture, weights, compile settings and optimizer state), or a
+    /// legacy `.h5` file (the same without the optimizer state), as the seed's `model.h5`.
     ///
     /// # Errors
-    /// A path not ending in `.keras` (the message says what to use), an unbuilt model, or a
-    /// write failure.
+    /// A path not ending in `.keras` or `.h5` (the message says what to use), an unbuilt
+    /// model, or a write failure.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
         if has_suffix(path, ".keras") {
             return archive::save(self, path);
         }
-        let msg = if has_suffix(path, ".h5") || has_suffix(path, ".hdf5") {
-            "legacy HDF5 full-model files (.h5) are read by rkeras but not written yet; save as `.keras` (Keras's recommended format) or use save_weights with a `.weights.h5` name"
-        } else {
-            "Invalid filepath extension for saving. Please add a `.keras` extension for the native Keras format (recommended), or use save_weights with a `.weights.h5` name for the weights alone"
-        };
+        if has_suffix(path, ".weights.h5") {
+            return Err(Error::arg(
+                "filepath",
+                "",
+                format!(
+                    "`.weights.h5` names a weights file: use save_weights. Received: filepath={}",
+                    path.display()
+                ),
+            ));
+        }
+        if has_suffix(path, ".h5") || has_suffix(path, ".hdf5") {
+            return archive::save_legacy_h5(self, path);
+        }
+        let msg = "Invalid filepath extension for saving. Please add either a `.keras` extension for the native Keras format (recommended) or a `.h5` extension";
         Err(Error::arg(
             "filepath",
             "",
