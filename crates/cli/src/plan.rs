@@ -314,15 +314,19 @@ fn fit_plan(a: FitArgs, default_batch: usize) -> Result<FitPlan> {
     if a.save_best_only && a.checkpoint.is_none() {
         bail!("--save-best-only needs --checkpoint PATH");
     }
+    let model_file = |s: &str| {
+        let l = s.to_ascii_lowercase();
+        (l.ends_with(".keras") || l.ends_with(".h5")) && !l.ends_with(".weights.h5")
+    };
     if let Some(c) = &a.checkpoint {
-        if !c.to_ascii_lowercase().ends_with(".keras") {
-            bail!("--checkpoint must name a `.keras` file (Keras model format), received '{c}'");
+        if !model_file(c) {
+            bail!("--checkpoint must name a `.keras` file (Keras model format) or a legacy `.h5`, received '{c}'");
         }
     }
     if let Some(o) = &a.output {
-        if !o.to_string_lossy().to_ascii_lowercase().ends_with(".keras") {
+        if !model_file(&o.to_string_lossy()) {
             bail!(
-                "--output must name a `.keras` file, received '{}'",
+                "--output must name a `.keras` file (or a legacy `.h5`), received '{}'",
                 o.display()
             );
         }

@@ -200,3 +200,24 @@ fn links_and_odd_names_give_clear_answers() {
     assert_eq!(ds.len(), 7);
     assert_eq!(ds.in_order().map(|b| b.expect("batch").n).sum::<usize>(), 7);
 }
+
+#[test]
+fn a_jpeg_with_data_after_its_end_is_fine() {
+    let dir = TempDir::new("trailer");
+    let root = &dir.0;
+    good_tree(root);
+    let img = image::RgbImage::from_pixel(8, 8, image::Rgb([9, 99, 199]));
+    let mut jpg = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut jpg, image::ImageFormat::Jpeg)
+        .expect("jpeg");
+    let mut bytes = jpg.into_inner();
+    // A motion photo: a video appended after the end of image.
+    bytes.extend(std::iter::repeat_n(0x42u8, 4000));
+    write(&root.join("b/motion.jpg"), &bytes);
+    let ds = image_dataset_from_directory(root)
+        .image_size((4, 4))
+        .verbose(false)
+        .load()
+        .expect("trailing data is accepted");
+    assert_eq!(ds.len(), 7);
+}

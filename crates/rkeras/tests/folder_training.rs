@@ -205,3 +205,35 @@ fn fit_evaluate_predict_on_a_folder() {
         .to_string();
     assert!(e.contains("image_size"), "{e}");
 }
+
+#[test]
+fn two_classes_with_int_labels_train_a_sigmoid_unit() {
+    // Keras's cats-vs-dogs set-up: default int labels, Dense(1, sigmoid), binary cross-entropy.
+    let dir = colour_folder("binary", 32, 8);
+    for class in ["blue", "white"] {
+        std::fs::remove_dir_all(dir.0.join(class)).expect("drop two classes");
+    }
+    let ds = image_dataset_from_directory(&dir.0)
+        .image_size((8, 8))
+        .batch_size(8)
+        .verbose(false)
+        .load()
+        .expect("load");
+    assert_eq!(ds.class_names().len(), 2);
+    let mut model = Sequential::new([
+        Rescaling::new(1.0 / 255.0).input_shape((8, 8, 3)).into(),
+        Flatten::new().into(),
+        Dense::new(1).activation("sigmoid").into(),
+    ])
+    .expect("model");
+    model
+        .compile("adam", "binary_crossentropy", &["accuracy"])
+        .expect("compile");
+    let h = model
+        .fit_dataset(&ds)
+        .epochs(3)
+        .verbose(0)
+        .run()
+        .expect("fit");
+    assert_eq!(h.epoch.len(), 3);
+}

@@ -64,39 +64,42 @@ pub fn predict(
 ) -> Result<()> {
     let mut m = load(model)?;
     let (h, w, c) = image_input(&m, model)?;
-    let mut data = Vec::with_capacity(images.len() * h * w * c);
-    for p in images {
-        data.extend(rkeras::data::directory::load_image(p, (h, w), c)?);
-    }
-    let x = rkeras::Tensor::new(vec![images.len(), h, w, c], data)?;
-    let y = m.predict(&x)?;
-    let k = y.row_len();
-    if let Some(names) = &class_names {
-        if names.len() != k {
-            bail!(
-                "--class-names gives {} names but the model has {k} outputs",
-                names.len()
-            );
-        }
-    }
     let name = |i: usize| class_names.as_ref().map_or(i.to_string(), |n| n[i].clone());
     let mut all = Vec::new();
-    for (p, row) in images.iter().zip(y.data().chunks(k.max(1))) {
-        let mut order: Vec<usize> = (0..row.len()).collect();
-        order.sort_by(|a, b| row[*b].total_cmp(&row[*a]));
-        order.truncate(top.max(1));
-        if json {
-            let best: Vec<serde_json::Value> = order
-                .iter()
-                .map(|&i| serde_json::json!({"class": name(i), "index": i, "probability": row[i]}))
-                .collect();
-            all.push(serde_json::json!({"file": p.display().to_string(), "top": best}));
-        } else {
-            let best: Vec<String> = order
-                .iter()
-                .map(|&i| format!("{} {:.4}", name(i), row[i]))
-                .collect();
-            println!("{}: {}", p.display(), best.join(", "));
+    // A chunk of images at a time, so memory stays bounded for long lists.
+    for chunk in images.chunks(256) {
+        let mut data = Vec::with_capacity(chunk.len() * h * w * c);
+        for p in chunk {
+            data.extend(rkeras::data::directory::load_image(p, (h, w), c)?);
+        }
+        let x = rkeras::Tensor::new(vec![chunk.len(), h, w, c], data)?;
+        let y = m.predict(&x)?;
+        let k = y.row_len();
+        if let Some(names) = &class_names {
+            if names.len() != k {
+                bail!(
+                    "--class-names gives {} names but the model has {k} outputs",
+                    names.len()
+                );
+            }
+        }
+        for (p, row) in chunk.iter().zip(y.data().chunks(k.max(1))) {
+            let mut order: Vec<usize> = (0..row.len()).collect();
+            order.sort_by(|a, b| row[*b].total_cmp(&row[*a]));
+            order.truncate(top.max(1));
+            if json {
+                let best: Vec<serde_json::Value> = order
+                    .iter()
+                    .map(|&i| serde_json::json!({"class": name(i), "index": i, "probability": row[i]}))
+                    .collect();
+                all.push(serde_json::json!({"file": p.display().to_string(), "top": best}));
+            } else {
+                let best: Vec<String> = order
+                    .iter()
+                    .map(|&i| format!("{} {:.4}", name(i), row[i]))
+                    .collect();
+                println!("{}: {}", p.display(), best.join(", "));
+            }
         }
     }
     if json {

@@ -112,12 +112,7 @@ fn compile(model: &mut rkeras::Model, fit: &FitPlan) -> Result<()> {
 /// The callbacks the training flags ask for.
 fn callbacks(fit: &FitPlan) -> Vec<Box<dyn rkeras::callbacks::Callback>> {
     use rkeras::callbacks::{CSVLogger, EarlyStopping, ReduceLROnPlateau, TerminateOnNaN};
-    let mut out: Vec<Box<dyn rkeras::callbacks::Callback>> = Vec::new();
-    // First, so that the model is restored before the other callbacks start.
-    if let Some(dir) = &fit.resume {
-        out.push(Box::new(rkeras::callbacks::BackupAndRestore::new(dir)));
-    }
-    out.push(Box::new(TerminateOnNaN::new()));
+    let mut out: Vec<Box<dyn rkeras::callbacks::Callback>> = vec![Box::new(TerminateOnNaN::new())];
     if let Some(p) = fit.early_stopping {
         out.push(Box::new(
             EarlyStopping::new()
@@ -146,6 +141,11 @@ fn callbacks(fit: &FitPlan) -> Vec<Box<dyn rkeras::callbacks::Callback>> {
                 .save_best_only(fit.save_best_only)
                 .verbose(1),
         ));
+    }
+    // Last, so that each backup holds what the other callbacks changed in that epoch (a
+    // reduced learning rate); its restore in on_train_begin does not depend on the order.
+    if let Some(dir) = &fit.resume {
+        out.push(Box::new(rkeras::callbacks::BackupAndRestore::new(dir)));
     }
     out
 }

@@ -137,7 +137,8 @@ fn format_value(v: f64, spec: &str) -> Option<String> {
             format!("{v}")
         });
     }
-    let (body, kind) = spec.split_at(spec.len() - 1);
+    let last = spec.char_indices().last().map_or(0, |(i, _)| i);
+    let (body, kind) = spec.split_at(last);
     let zero = body.starts_with('0');
     let (width, prec) = match body.split_once('.') {
         Some((w, p)) => (w.parse::<usize>().unwrap_or(0), p.parse::<usize>().ok()),
@@ -180,7 +181,8 @@ impl Callback for ModelCheckpoint {
                 format!("When using `save_weights_only=True` in `ModelCheckpoint`, the filepath provided must end in `.weights.h5` (Keras weights format). Received: filepath={}", self.filepath),
             ));
         }
-        let model_file = lower.ends_with(".keras") || lower.ends_with(".h5");
+        let model_file = (lower.ends_with(".keras") || lower.ends_with(".h5"))
+            && !lower.ends_with(".weights.h5");
         if !self.save_weights_only && !model_file {
             return Err(Error::arg(
                 "filepath",

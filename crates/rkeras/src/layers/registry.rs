@@ -46,12 +46,21 @@ struct Cfg<'a> {
 }
 
 impl Cfg<'_> {
+    /// A count (units, filters, sizes): a positive integer no larger than 2^20.
     fn usize(&self, k: &str) -> Result<usize> {
         self.c
             .get(k)
             .and_then(Value::as_u64)
+            .filter(|v| (1..=1 << 20).contains(v))
             .map(|v| v as usize)
-            .ok_or_else(|| bad(self.name, k, "a non-negative integer", self.c.get(k)))
+            .ok_or_else(|| {
+                bad(
+                    self.name,
+                    k,
+                    "a positive integer up to 1048576",
+                    self.c.get(k),
+                )
+            })
     }
     fn f64_or(&self, k: &str, d: f64) -> Result<f64> {
         match self.c.get(k) {
@@ -187,10 +196,10 @@ pub fn from_config(entry: &Value) -> Result<Box<dyn Layer>> {
                 .or_else(|| c.get("batch_input_shape"))
                 .and_then(Value::as_array)
                 .ok_or_else(|| bad(name, "batch_shape", "a shape", c.get("batch_shape")))?;
-            let dims: Option<Vec<usize>> = shape[1..]
-                .iter()
-                .map(|d| d.as_u64().map(|v| v as usize))
-                .collect();
+            let dims: Option<Vec<usize>> = shape
+                .get(1..)
+                .filter(|d| !d.is_empty())
+                .and_then(|d| d.iter().map(|v| v.as_u64().map(|v| v as usize)).collect());
             let dims = dims.ok_or_else(|| {
                 bad(
                     name,

@@ -49,15 +49,30 @@ impl Pipeline {
         let mut ops = Vec::new();
         for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             let (name, value) = item.split_once('=').unwrap_or((item, ""));
-            let num = || -> Result<f32> {
-                value.trim().parse::<f32>().map_err(|_| {
-                    Error::arg(
+            // A finite number whose magnitude stays below `max` (Keras's factor ranges).
+            let num_in = |max: f32, open: bool| -> Result<f32> {
+                let v = value.trim().parse::<f32>().ok().filter(|v| v.is_finite());
+                let Some(v) = v else {
+                    return Err(Error::arg(
                         "augment",
                         "",
                         format!("\"{item}\": expected {name}=NUMBER, e.g. {name}=0.1"),
-                    )
-                })
+                    ));
+                };
+                let ok = if open { v.abs() < max } else { v.abs() <= max };
+                if !ok {
+                    return Err(Error::arg(
+                        "augment",
+                        "",
+                        format!(
+                            "\"{item}\": the factor must be {} {max} in magnitude",
+                            if open { "below" } else { "at most" }
+                        ),
+                    ));
+                }
+                Ok(v)
             };
+            let num = || num_in(1.0, false);
             let geo = (Fill::Reflect, Interpolation::Bilinear);
             let op = match name.trim() {
                 "flip" => RandomOp::Flip(match value.trim() {
@@ -81,7 +96,8 @@ impl Pipeline {
                     }
                 }
                 "zoom" => {
-                    let f = Factor::from(num()?);
+                    // Keras: each bound in (-1, 1], so a symmetric factor stays below 1.
+                    let f = Factor::from(num_in(1.0, true)?);
                     RandomOp::Zoom {
                         height: (f.0, f.1),
                         width: None,
@@ -234,6 +250,15 @@ mod tests {
         assert!(Pipeline::parse("blur=3").is_err());
         assert!(Pipeline::parse("rotation=abc").is_err());
         assert!(Pipeline::parse("flip=sideways").is_err());
+        for bad in [
+            "zoom=-1.5",
+            "zoom=1",
+            "rotation=nan",
+            "translation=3",
+            "brightness=inf",
+        ] {
+            assert!(Pipeline::parse(bad).is_err(), "{bad}");
+        }
         assert!(Pipeline::parse("").expect("empty").is_empty());
     }
 }

@@ -163,13 +163,13 @@ fn read_member(
     })?;
     let size = f.size();
     let packed = f.compressed_size().max(1);
-    if size > MAX_MEMBER && size > 100 * packed {
+    if size > MAX_MEMBER && size > packed.saturating_mul(100) {
         return Err(fmt_err(
             path,
             format!("`{name}` claims {size} bytes uncompressed: refusing it"),
         ));
     }
-    let mut out = Vec::with_capacity(size.min(1 << 28) as usize);
+    let mut out = Vec::new();
     f.by_ref()
         .take(MAX_MEMBER)
         .read_to_end(&mut out)
@@ -400,11 +400,11 @@ fn load_legacy_h5(path: &Path) -> Result<Model> {
         }
         let mut vals = Vec::new();
         for (shape, wn) in shapes.iter().zip(&wnames) {
-            let (got, v) = r.read_f32(&format!("{group}/{wn}"))?;
+            let got = r.shape(&format!("{group}/{wn}"))?;
             if &got != shape {
                 return Err(fmt_err(path, format!("layer {layer_name}: weight {wn} has shape {got:?} in the file, the model needs {shape:?}")));
             }
-            vals.push(v);
+            vals.push(r.read_f32(&format!("{group}/{wn}"))?.1);
         }
         for (p, v) in model.layer_params_mut(li).iter_mut().zip(vals) {
             p.value.copy_from_slice(&v);

@@ -156,8 +156,7 @@ impl Reader {
             .map_err(|e| self.err(&format!("missing group \"{path}\""), e))
     }
 
-    /// A dataset's shape and values as `f32` (any numeric type converts).
-    pub fn read_f32(&self, path: &str) -> Result<(Vec<usize>, Vec<f32>)> {
+    fn open_dataset(&self, path: &str) -> Result<(hdf5_pure::Dataset, Vec<usize>)> {
         let d = self
             .file
             .dataset(path)
@@ -166,12 +165,35 @@ impl Reader {
             .shape()
             .map_err(|e| self.err(path, e))?
             .iter()
-            .map(|v| *v as usize)
+            .map(|v| usize::try_from(*v).unwrap_or(usize::MAX))
             .collect();
-        let n: usize = shape.iter().product();
-        if n > 1 << 31 {
-            return Err(self.err(path, format!("implausibly large dataset of {n} values")));
+        match shape.iter().try_fold(1usize, |a, d| a.checked_mul(*d)) {
+            Some(n) if n <= 1 << 31 => Ok((d, shape)),
+            _ => Err(self.err(
+                path,
+                format!("implausibly large dataset of shape {shape:?}"),
+            )),
         }
+    }
+
+    /// A dataset's shape, without reading its values.
+    pub fn shape(&self, path: &str) -> Result<Vec<usize>> {
+        Ok(self.open_dataset(path)?.1)
+    }
+
+    /// The first value of an integer dataset (a counter such as the optimizer's iteration).
+    pub fn read_i64_scalar(&self, path: &str) -> Result<i64> {
+        let (d, _) = self.open_dataset(path)?;
+        let v = d.read_i64().map_err(|e| self.err(path, e))?;
+        v.first()
+            .copied()
+            .ok_or_else(|| self.err(path, "an empty dataset where a counter was expected"))
+    }
+
+    /// A dataset's shape and values as `f32` (any numeric type converts).
+    pub fn read_f32(&self, path: &str) -> Result<(Vec<usize>, Vec<f32>)> {
+        let (d, shape) = self.open_dataset(path)?;
+        let n: usize = shape.iter().product();
         let v = d.read_f32().map_err(|e| self.err(path, e))?;
         if v.len() != n {
             return Err(self.err(path, format!("{} values for shape {shape:?}", v.len())));

@@ -99,14 +99,14 @@ pub(crate) fn load(model: &mut Model, r: &Reader, prefix: &str) -> Result<()> {
         }
         let mut vals = Vec::new();
         for (k, shape) in want.iter().enumerate() {
-            let (got, v) = r.read_f32(&format!("{vars}/{k}"))?;
+            let got = r.shape(&format!("{vars}/{k}"))?;
             if &got != shape {
                 return Err(Error::Data(format!(
                     "Layer '{}' weight {k} has shape {shape:?} but the file has {got:?} (layers/{key}/vars/{k})",
                     layer.name()
                 )));
             }
-            vals.push(v);
+            vals.push(r.read_f32(&format!("{vars}/{k}"))?.1);
         }
         new_weights.push((*i, vals));
     }
@@ -119,17 +119,13 @@ pub(crate) fn load(model: &mut Model, r: &Reader, prefix: &str) -> Result<()> {
     if model.optimizer().is_some() && r.has_group(&opt_path) {
         let names = r.datasets(&opt_path)?;
         if names.len() >= 2 {
-            let (_, it) = r.read_f32(&format!("{opt_path}/0"))?;
+            let it = r.read_i64_scalar(&format!("{opt_path}/0"))?.max(0) as u64;
             let (_, lr) = r.read_f32(&format!("{opt_path}/1"))?;
             let mut slots = Vec::new();
             for k in 2..names.len() {
                 slots.push(r.read_f32(&format!("{opt_path}/{k}"))?);
             }
-            model.set_optimizer_state(
-                it.first().copied().unwrap_or(0.0) as u64,
-                lr.first().copied(),
-                slots,
-            )?;
+            model.set_optimizer_state(it, lr.first().copied(), slots)?;
         }
     }
     Ok(())

@@ -227,7 +227,7 @@ pub(crate) fn prepare_images(
             c.loss.name()
         )));
     }
-    if mode == LabelMode::Int && ds.class_names().len() > cols {
+    if mode == LabelMode::Int && sparse && ds.class_names().len() > cols {
         return Err(Error::Data(format!(
             "the dataset has {} classes but the model outputs {cols} values per image: the last Dense layer needs {} units",
             ds.class_names().len(),

@@ -68,10 +68,12 @@ pub(crate) fn check(path: &Path) -> Result<(usize, usize)> {
     if w == 0 || h == 0 {
         return Err(bad(path, format!("the image has no pixels ({w}x{h})")));
     }
-    let tail = &bytes[bytes.len().saturating_sub(1024)..];
+    // The end marker anywhere after the header: phones append data (a motion-photo video)
+    // after a JPEG's end of image, which decoders accept.
+    let body = &bytes[bytes.len().min(16)..];
     let ended = match format {
-        ImageFormat::Png => tail.windows(4).any(|x| x == b"IEND"),
-        ImageFormat::Jpeg => tail.windows(2).any(|x| x == [0xFF, 0xD9]),
+        ImageFormat::Png => body.windows(4).any(|x| x == b"IEND"),
+        ImageFormat::Jpeg => body.windows(2).any(|x| x == [0xFF, 0xD9]),
         _ => true,
     };
     if !ended {

@@ -231,9 +231,10 @@ impl DirectoryOptions {
         self.cache = c;
         self
     }
-    /// Background threads that decode and resize (default 1).
+    /// Background threads that decode and resize (default 1; at most the number of cores).
     pub fn workers(mut self, n: usize) -> Self {
-        self.workers = n.max(1);
+        let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+        self.workers = n.clamp(1, cores.max(1));
         self
     }
 
