@@ -76,30 +76,81 @@ pub fn resize<T: Copy + Into<f32>>(
     interp: Interpolation,
     dst: &mut [f32],
 ) {
-    let c = src.c;
-    debug_assert_eq!(dst.len(), oh * ow * c);
-    if src.h == 0 || src.w == 0 || oh == 0 || ow == 0 {
-        dst.fill(0.0);
-        return;
+    Resize::new((src.h, src.w), (oh, ow), interp).run(src, dst);
+}
+
+/// One axis sample of a bilinear resize: lower and upper source index, upper weight.
+type Lerp = (usize, usize, f32);
+
+/// A resize with its sampling tables computed once, for images of one size: what layers
+/// keep so that resizing a batch allocates nothing.
+///
+/// ```
+/// use rkeras_kernels::image::{ImageRef, Interpolation, Resize};
+/// let r = Resize::new((1, 4), (1, 2), Interpolation::Bilinear);
+/// let mut out = [0.0f32; 2];
+/// r.run(ImageRef::new(&[0.0f32, 10.0, 20.0, 30.0], 1, 4, 1), &mut out);
+/// assert_eq!(out, [5.0, 25.0]);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Resize {
+    out: (usize, usize),
+    interp: Interpolation,
+    bilinear: (Vec<Lerp>, Vec<Lerp>),
+    nearest: (Vec<usize>, Vec<usize>),
+}
+
+impl Resize {
+    /// Tables for `input = (h, w)` to `out = (oh, ow)`.
+    pub fn new(input: (usize, usize), out: (usize, usize), interp: Interpolation) -> Resize {
+        let (ih, iw) = input;
+        let (oh, ow) = out;
+        let empty = ih == 0 || iw == 0 || oh == 0 || ow == 0;
+        let (bilinear, nearest) = match (empty, interp) {
+            (true, _) => ((Vec::new(), Vec::new()), (Vec::new(), Vec::new())),
+            (false, Interpolation::Bilinear) => (
+                (bilinear_axis(oh, ih), bilinear_axis(ow, iw)),
+                (Vec::new(), Vec::new()),
+            ),
+            (false, Interpolation::Nearest) => (
+                (Vec::new(), Vec::new()),
+                (nearest_axis(oh, ih), nearest_axis(ow, iw)),
+            ),
+        };
+        Resize {
+            out,
+            interp,
+            bilinear,
+            nearest,
+        }
     }
-    match interp {
-        Interpolation::Nearest => {
-            let ys = nearest_axis(oh, src.h);
-            let xs = nearest_axis(ow, src.w);
-            let row_len = src.w * c;
-            for (out_row, &sy) in dst.chunks_exact_mut(ow * c).zip(&ys) {
-                let row = &src.data[sy * row_len..(sy + 1) * row_len];
-                for (o, &sx) in out_row.chunks_exact_mut(c).zip(&xs) {
-                    for (v, s) in o.iter_mut().zip(&row[sx * c..(sx + 1) * c]) {
-                        *v = (*s).into();
+
+    /// Resizes `src` (of the input size given to [`Resize::new`]) into `dst`.
+    pub fn run<T: Copy + Into<f32>>(&self, src: ImageRef<'_, T>, dst: &mut [f32]) {
+        let c = src.c;
+        let (oh, ow) = self.out;
+        debug_assert_eq!(dst.len(), oh * ow * c);
+        if src.h == 0 || src.w == 0 || oh == 0 || ow == 0 {
+            dst.fill(0.0);
+            return;
+        }
+        match self.interp {
+            Interpolation::Nearest => {
+                let (ys, xs) = &self.nearest;
+                let row_len = src.w * c;
+                for (out_row, &sy) in dst.chunks_exact_mut(ow * c).zip(ys) {
+                    let row = &src.data[sy * row_len..(sy + 1) * row_len];
+                    for (o, &sx) in out_row.chunks_exact_mut(c).zip(xs) {
+                        for (v, s) in o.iter_mut().zip(&row[sx * c..(sx + 1) * c]) {
+                            *v = (*s).into();
+                        }
                     }
                 }
             }
-        }
-        Interpolation::Bilinear => {
-            let ys = bilinear_axis(oh, src.h);
-            let xs = bilinear_axis(ow, src.w);
-            bilinear_rows(src, &ys, &xs, ow, dst);
+            Interpolation::Bilinear => {
+                let (ys, xs) = &self.bilinear;
+                bilinear_rows(src, ys, xs, ow, dst);
+            }
         }
     }
 }

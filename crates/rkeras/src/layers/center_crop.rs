@@ -3,7 +3,7 @@
 use super::{check_pair, common_builders, rank_error, Backward, Layer, LayerBase, Mode};
 use crate::error::Result;
 use crate::rng::Rng;
-use rkeras_kernels::image::{aspect_crop, crop, resize, ImageRef, Interpolation};
+use rkeras_kernels::image::{aspect_crop, ImageRef, Interpolation, Resize};
 use serde_json::{json, Map, Value};
 
 /// Crops the centred `height x width` window of each image (Keras `CenterCrop`), in
@@ -21,7 +21,7 @@ pub struct CenterCrop {
     base: LayerBase,
     height: usize,
     width: usize,
-    src: [usize; 3],
+    cropper: Option<Cropper>,
 }
 
 impl CenterCrop {
@@ -31,31 +31,63 @@ impl CenterCrop {
             base: LayerBase::default(),
             height,
             width,
-            src: [0; 3],
+            cropper: None,
         }
     }
 }
 common_builders!(CenterCrop);
 
-/// Centre crop of one image, or Keras's `smart_resize` when the image is too small.
-pub(crate) fn center_crop(x: &[f32], [h, w, c]: [usize; 3], th: usize, tw: usize, y: &mut [f32]) {
-    let src = ImageRef::new(x, h, w, c);
-    if h >= th && w >= tw {
-        let (top, left) = ((h - th) / 2, (w - tw) / 2);
-        for r in 0..th {
-            let s = ((top + r) * w + left) * c;
-            y[r * tw * c..(r + 1) * tw * c].copy_from_slice(&x[s..s + tw * c]);
+/// Keras's centre crop of `src`-sized images to `th x tw`, with everything it needs
+/// computed once: a plain slice when the image is large enough, else `smart_resize` (crop
+/// to the target aspect ratio, then bilinear resize) through a preallocated window.
+#[derive(Clone, Debug)]
+pub(crate) struct Cropper {
+    src: [usize; 3],
+    out: (usize, usize),
+    window: (usize, usize, usize, usize),
+    resize: Option<Resize>,
+    scratch: Vec<f32>,
+}
+
+impl Cropper {
+    pub fn new(src: [usize; 3], th: usize, tw: usize) -> Cropper {
+        let [h, w, c] = src;
+        if h >= th && w >= tw {
+            return Cropper {
+                src,
+                out: (th, tw),
+                window: ((h - th) / 2, (w - tw) / 2, th, tw),
+                resize: None,
+                scratch: Vec::new(),
+            };
         }
-    } else {
         let (top, left, ch, cw) = aspect_crop(h, w, th, tw);
-        let win = crop(src, top, left, ch, cw);
-        resize(
-            ImageRef::new(&win, ch, cw, c),
-            th,
-            tw,
-            Interpolation::Bilinear,
-            y,
-        );
+        Cropper {
+            src,
+            out: (th, tw),
+            window: (top, left, ch, cw),
+            resize: Some(Resize::new((ch, cw), (th, tw), Interpolation::Bilinear)),
+            scratch: vec![0.0; ch * cw * c],
+        }
+    }
+
+    /// Crops (and resizes) one image `x` into `y`.
+    pub fn apply(&mut self, x: &[f32], y: &mut [f32]) {
+        let [_, w, c] = self.src;
+        let (top, left, ch, cw) = self.window;
+        let target: &mut [f32] = if self.resize.is_some() {
+            &mut self.scratch
+        } else {
+            &mut *y
+        };
+        for r in 0..ch {
+            let s = ((top + r) * w + left) * c;
+            target[r * cw * c..(r + 1) * cw * c].copy_from_slice(&x[s..s + cw * c]);
+        }
+        if let Some(rs) = &self.resize {
+            rs.run(ImageRef::new(&self.scratch, ch, cw, c), y);
+        }
+        debug_assert_eq!(y.len(), self.out.0 * self.out.1 * c);
     }
 }
 
@@ -74,13 +106,16 @@ impl Layer for CenterCrop {
         let [h, w, c] = <[usize; 3]>::try_from(input_shape)
             .map_err(|_| rank_error(&name, "an image tensor of rank 4", input_shape))?;
         check_pair("height/width", (self.height, self.width), &name)?;
-        self.src = [h, w, c];
+        self.cropper = Some(Cropper::new([h, w, c], self.height, self.width));
         Ok(vec![self.height, self.width, c])
     }
     fn forward(&mut self, x: &[f32], y: &mut [f32], n: usize, _mode: Mode) {
+        let Some(cropper) = self.cropper.as_mut() else {
+            return;
+        };
         let (il, ol) = (x.len() / n.max(1), y.len() / n.max(1));
         for (xi, yi) in x.chunks(il.max(1)).zip(y.chunks_mut(ol.max(1))) {
-            center_crop(xi, self.src, self.height, self.width, yi);
+            cropper.apply(xi, yi);
         }
     }
     fn backward(
@@ -115,11 +150,11 @@ mod tests {
     fn crops_the_centre_and_resizes_when_too_small() {
         let x: Vec<f32> = (0..16).map(|v| v as f32).collect();
         let mut y = vec![0.0; 4];
-        center_crop(&x, [4, 4, 1], 2, 2, &mut y);
+        Cropper::new([4, 4, 1], 2, 2).apply(&x, &mut y);
         assert_eq!(y, [5.0, 6.0, 9.0, 10.0]);
         // 4x4 to 8x8: same aspect, so the whole image is upscaled.
         let mut big = vec![0.0; 64];
-        center_crop(&x, [4, 4, 1], 8, 8, &mut big);
+        Cropper::new([4, 4, 1], 8, 8).apply(&x, &mut big);
         assert_eq!(big[0], 0.0);
         assert_eq!(big[63], 15.0);
     }

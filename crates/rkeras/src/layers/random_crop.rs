@@ -1,10 +1,10 @@
 //! `RandomCrop`: a random `height x width` window of each training batch.
 
-use super::center_crop::center_crop;
+use super::center_crop::Cropper;
 use super::{check_pair, common_builders, rank_error, Backward, Layer, LayerBase, Mode};
 use crate::error::Result;
 use crate::rng::Rng;
-use rkeras_kernels::image::{aspect_crop, resize, ImageRef, Interpolation};
+use rkeras_kernels::image::{aspect_crop, ImageRef, Interpolation, Resize};
 use serde_json::{json, Map, Value};
 
 /// Crops a random `height x width` window while training (Keras `RandomCrop`: one window
@@ -30,6 +30,10 @@ pub struct RandomCrop {
     base_seed: u64,
     rng: Rng,
     src: [usize; 3],
+    /// Inference: the centred window.
+    center: Option<Cropper>,
+    /// Training when the image is not larger than the target: Keras's fixed window, resized.
+    fallback: Option<(Resize, Vec<f32>)>,
 }
 
 impl RandomCrop {
@@ -43,6 +47,8 @@ impl RandomCrop {
             base_seed: 0,
             rng: Rng::new(0),
             src: [0; 3],
+            center: None,
+            fallback: None,
         }
     }
     /// Fixes the layer's random seed (default: derived from the model's seed).
@@ -84,6 +90,16 @@ impl Layer for RandomCrop {
             .map_err(|_| rank_error(&name, "an image tensor of rank 4", input_shape))?;
         check_pair("height/width", (self.height, self.width), &name)?;
         self.src = [h, w, c];
+        let (th, tw) = (self.height, self.width);
+        self.center = Some(Cropper::new([h, w, c], th, tw));
+        self.fallback = (h <= th || w <= tw).then(|| {
+            let (top, left, _, _) = aspect_crop(h, w, th, tw);
+            let (sh, sw) = ((h - top).min(th), (w - left).min(tw));
+            (
+                Resize::new((sh, sw), (th, tw), Interpolation::Bilinear),
+                vec![0.0; sh * sw * c],
+            )
+        });
         self.base_seed = self.seed.unwrap_or_else(|| rng.fork(0xC80).next_u64());
         self.rng = Rng::new(self.base_seed);
         Ok(vec![self.height, self.width, c])
@@ -94,7 +110,9 @@ impl Layer for RandomCrop {
         let (il, ol) = (x.len() / n.max(1), y.len() / n.max(1));
         let pairs = x.chunks(il.max(1)).zip(y.chunks_mut(ol.max(1)));
         if mode == Mode::Infer {
-            pairs.for_each(|(xi, yi)| center_crop(xi, self.src, th, tw, yi));
+            if let Some(cropper) = self.center.as_mut() {
+                pairs.for_each(|(xi, yi)| cropper.apply(xi, yi));
+            }
         } else if h > th && w > tw {
             let top = self.rng.below(h - th + 1);
             let left = self.rng.below(w - tw + 1);
@@ -104,16 +122,11 @@ impl Layer for RandomCrop {
             // stretched to the target when it falls short.
             let (top, left, _, _) = aspect_crop(h, w, th, tw);
             let (sh, sw) = ((h - top).min(th), (w - left).min(tw));
-            let mut win = vec![0.0f32; sh * sw * c];
-            for (xi, yi) in pairs {
-                slice(xi, self.src, top, left, sh, sw, &mut win);
-                resize(
-                    ImageRef::new(&win, sh, sw, c),
-                    th,
-                    tw,
-                    Interpolation::Bilinear,
-                    yi,
-                );
+            if let Some((rs, win)) = self.fallback.as_mut() {
+                for (xi, yi) in pairs {
+                    slice(xi, self.src, top, left, sh, sw, win);
+                    rs.run(ImageRef::new(win, sh, sw, c), yi);
+                }
             }
         }
     }

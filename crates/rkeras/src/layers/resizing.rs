@@ -5,7 +5,7 @@ use super::{check_pair, common_builders, rank_error, Backward, Layer, LayerBase,
 use crate::error::{Error, Result};
 use crate::preprocessing::parse_interpolation;
 use crate::rng::Rng;
-use rkeras_kernels::image::{aspect_crop, crop, resize, ImageRef, Interpolation};
+use rkeras_kernels::image::{aspect_crop, ImageRef, Resize};
 use serde_json::{json, Map, Value};
 
 /// Resizes images to `(height, width)` (Keras `Resizing`), with TensorFlow's half-pixel
@@ -33,11 +33,14 @@ pub struct Resizing {
     plan: Option<Plan>,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Plan {
     src: [usize; 3],
-    interp: Interpolation,
     kind: Kind,
+    /// Sampling tables from the cropped or padded size to the target.
+    resize: Resize,
+    /// One cropped or padded image.
+    scratch: Vec<f32>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -96,24 +99,26 @@ impl Resizing {
 }
 common_builders!(Resizing);
 
-/// Resizes one image `x` (`src` dims) into `y` (`th x tw`) following the plan.
-fn run(p: &Plan, th: usize, tw: usize, fill: f32, x: &[f32], y: &mut [f32]) {
+/// Resizes one image `x` (`src` dims) into `y` following the plan; no allocation.
+fn run(p: &mut Plan, fill: f32, x: &[f32], y: &mut [f32]) {
     let [h, w, c] = p.src;
-    let src = ImageRef::new(x, h, w, c);
     match p.kind {
-        Kind::Stretch => resize(src, th, tw, p.interp, y),
+        Kind::Stretch => p.resize.run(ImageRef::new(x, h, w, c), y),
         Kind::Crop(top, left, ch, cw) => {
-            let win = crop(src, top, left, ch, cw);
-            resize(ImageRef::new(&win, ch, cw, c), th, tw, p.interp, y);
+            for r in 0..ch {
+                let s = ((top + r) * w + left) * c;
+                p.scratch[r * cw * c..(r + 1) * cw * c].copy_from_slice(&x[s..s + cw * c]);
+            }
+            p.resize.run(ImageRef::new(&p.scratch, ch, cw, c), y);
         }
         Kind::Pad(hs, ws) => {
             let (ph, pw) = (h + 2 * hs, w + 2 * ws);
-            let mut padded = vec![fill; ph * pw * c];
+            p.scratch.fill(fill);
             for r in 0..h {
                 let d = ((r + hs) * pw + ws) * c;
-                padded[d..d + w * c].copy_from_slice(&x[r * w * c..(r + 1) * w * c]);
+                p.scratch[d..d + w * c].copy_from_slice(&x[r * w * c..(r + 1) * w * c]);
             }
-            resize(ImageRef::new(&padded, ph, pw, c), th, tw, p.interp, y);
+            p.resize.run(ImageRef::new(&p.scratch, ph, pw, c), y);
         }
     }
 }
@@ -159,29 +164,36 @@ impl Layer for Resizing {
             ));
         }
         let (th, tw) = (self.height, self.width);
-        let kind = if self.crop_to_aspect_ratio {
+        let (kind, (ih, iw)) = if self.crop_to_aspect_ratio {
             let (t, l, ch, cw) = aspect_crop(h, w, th, tw);
-            Kind::Crop(t, l, ch, cw)
+            (Kind::Crop(t, l, ch, cw), (ch, cw))
         } else if self.pad_to_aspect_ratio {
             let ph = h.max(((w * th) as f32 / tw as f32) as usize);
             let pw = w.max(((h * tw) as f32 / th as f32) as usize);
-            Kind::Pad((ph - h) / 2, (pw - w) / 2)
+            let (hs, ws) = ((ph - h) / 2, (pw - w) / 2);
+            (Kind::Pad(hs, ws), (h + 2 * hs, w + 2 * ws))
         } else {
-            Kind::Stretch
+            (Kind::Stretch, (h, w))
+        };
+        let scratch_len = if matches!(kind, Kind::Stretch) {
+            0
+        } else {
+            ih * iw * c
         };
         self.plan = Some(Plan {
             src: [h, w, c],
-            interp,
             kind,
+            resize: Resize::new((ih, iw), (th, tw), interp),
+            scratch: vec![0.0; scratch_len],
         });
         Ok(vec![th, tw, c])
     }
     fn forward(&mut self, x: &[f32], y: &mut [f32], n: usize, _mode: Mode) {
-        let Some(p) = self.plan else { return };
-        let (il, ol) = (x.len() / n.max(1), y.len() / n.max(1));
         let fill = self.fill_value as f32;
+        let Some(p) = self.plan.as_mut() else { return };
+        let (il, ol) = (x.len() / n.max(1), y.len() / n.max(1));
         for (xi, yi) in x.chunks(il.max(1)).zip(y.chunks_mut(ol.max(1))) {
-            run(&p, self.height, self.width, fill, xi, yi);
+            run(p, fill, xi, yi);
         }
     }
     fn backward(
