@@ -282,6 +282,30 @@ macro_rules! common_builders {
 }
 pub(crate) use common_builders;
 
+/// The `Layer` methods of a layer rkeras does not backpropagate through (resizing and
+/// cropping): a zero input gradient, and `differentiable() == false` so that a model placing
+/// it after a trainable layer is refused when built.
+macro_rules! not_differentiable {
+    () => {
+        fn backward(
+            &mut self,
+            _x: &[f32],
+            _y: &[f32],
+            _dy: &mut [f32],
+            dx: Option<&mut [f32]>,
+            _ctx: $crate::layers::Backward,
+        ) {
+            if let Some(dx) = dx {
+                dx.fill(0.0);
+            }
+        }
+        fn differentiable(&self) -> bool {
+            false
+        }
+    };
+}
+pub(crate) use not_differentiable;
+
 /// The map of a `json!({...})` object literal (layer configs).
 pub(crate) fn object(v: Value) -> Map<String, Value> {
     match v {

@@ -1,7 +1,7 @@
 //! `RandomCrop`: a random `height x width` window of each training batch.
 
 use super::center_crop::Cropper;
-use super::{check_pair, common_builders, rank_error, Backward, Layer, LayerBase, Mode};
+use super::{check_pair, common_builders, not_differentiable, rank_error, Layer, LayerBase, Mode};
 use crate::error::Result;
 use crate::rng::Rng;
 use rkeras_kernels::image::{aspect_crop, ImageRef, Interpolation, Resize};
@@ -133,21 +133,7 @@ impl Layer for RandomCrop {
     fn reseed(&mut self, epoch: u64) {
         self.rng = crate::rng::epoch_stream(self.base_seed, epoch);
     }
-    fn backward(
-        &mut self,
-        _x: &[f32],
-        _y: &[f32],
-        _dy: &mut [f32],
-        dx: Option<&mut [f32]>,
-        _ctx: Backward,
-    ) {
-        if let Some(dx) = dx {
-            dx.fill(0.0);
-        }
-    }
-    fn differentiable(&self) -> bool {
-        false
-    }
+    not_differentiable!();
     fn config(&self) -> Map<String, Value> {
         super::object(json!({
             "data_format": "channels_last",

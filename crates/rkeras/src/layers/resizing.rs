@@ -1,7 +1,7 @@
 //! `Resizing`: resizes every image to a fixed size (optionally cropping or padding to the
 //! target aspect ratio first), in training and inference.
 
-use super::{check_pair, common_builders, rank_error, Backward, Layer, LayerBase, Mode};
+use super::{check_pair, common_builders, not_differentiable, rank_error, Layer, LayerBase, Mode};
 use crate::error::{Error, Result};
 use crate::preprocessing::parse_interpolation;
 use crate::rng::Rng;
@@ -196,21 +196,7 @@ impl Layer for Resizing {
             run(p, fill, xi, yi);
         }
     }
-    fn backward(
-        &mut self,
-        _x: &[f32],
-        _y: &[f32],
-        _dy: &mut [f32],
-        dx: Option<&mut [f32]>,
-        _ctx: Backward,
-    ) {
-        if let Some(dx) = dx {
-            dx.fill(0.0);
-        }
-    }
-    fn differentiable(&self) -> bool {
-        false
-    }
+    not_differentiable!();
     fn config(&self) -> Map<String, Value> {
         super::object(json!({
             "data_format": "channels_last",
