@@ -209,6 +209,9 @@ pub struct FitArgs {
     /// With --checkpoint: save only when --monitor improves.
     #[arg(long)]
     pub save_best_only: bool,
+    /// With --checkpoint: save every N batches instead of at each epoch's end.
+    #[arg(long, value_name = "N")]
+    pub save_freq: Option<usize>,
     /// Save the final model to this `.keras` file.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,

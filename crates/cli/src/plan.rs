@@ -26,6 +26,7 @@ pub struct FitPlan {
     pub checkpoint_monitor: String,
     pub checkpoint_mode: String,
     pub save_best_only: bool,
+    pub save_freq: Option<usize>,
     pub output: Option<PathBuf>,
     pub resume: Option<PathBuf>,
 }
@@ -311,6 +312,9 @@ fn fit_plan(a: FitArgs, default_batch: usize) -> Result<FitPlan> {
     if a.threads == Some(0) {
         bail!("--threads must be at least 1");
     }
+    if a.save_freq == Some(0) || (a.save_freq.is_some() && a.checkpoint.is_none()) {
+        bail!("--save-freq needs --checkpoint PATH and a positive number of batches");
+    }
     if a.save_best_only && a.checkpoint.is_none() {
         bail!("--save-best-only needs --checkpoint PATH");
     }
@@ -356,6 +360,7 @@ fn fit_plan(a: FitArgs, default_batch: usize) -> Result<FitPlan> {
         checkpoint_monitor: a.monitor,
         checkpoint_mode: a.mode,
         save_best_only: a.save_best_only,
+        save_freq: a.save_freq,
         output: a.output,
         resume: a.resume,
     })

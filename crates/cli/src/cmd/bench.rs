@@ -50,7 +50,7 @@ impl Callback for Timer {
         self.t0 = Instant::now();
         self.prev = self.t0;
     }
-    fn on_train_batch_end(&mut self, _batch: usize, _logs: &Logs) -> Control {
+    fn on_train_batch_end(&mut self, _batch: usize, _logs: &Logs, _model: &mut Model) -> Control {
         let t = Instant::now();
         if self.first_step_age.is_none() {
             self.first_step_age = process_age();

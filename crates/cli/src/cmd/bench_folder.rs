@@ -28,7 +28,7 @@ impl Callback for Steps {
     fn on_epoch_begin(&mut self, _epoch: usize, _model: &mut Model) {
         self.prev = Some(Instant::now());
     }
-    fn on_train_batch_end(&mut self, _batch: usize, _logs: &Logs) -> Control {
+    fn on_train_batch_end(&mut self, _batch: usize, _logs: &Logs, _model: &mut Model) -> Control {
         let now = Instant::now();
         if let Some(p) = self.prev {
             if self.count >= self.skip {

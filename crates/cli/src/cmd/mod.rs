@@ -134,13 +134,15 @@ fn callbacks(fit: &FitPlan) -> Vec<Box<dyn rkeras::callbacks::Callback>> {
         out.push(Box::new(CSVLogger::new(path)));
     }
     if let Some(path) = &fit.checkpoint {
-        out.push(Box::new(
-            rkeras::callbacks::ModelCheckpoint::new(path)
-                .monitor(&fit.checkpoint_monitor)
-                .mode(&fit.checkpoint_mode)
-                .save_best_only(fit.save_best_only)
-                .verbose(1),
-        ));
+        let mut ck = rkeras::callbacks::ModelCheckpoint::new(path)
+            .monitor(&fit.checkpoint_monitor)
+            .mode(&fit.checkpoint_mode)
+            .save_best_only(fit.save_best_only)
+            .verbose(1);
+        if let Some(n) = fit.save_freq {
+            ck = ck.save_freq(n);
+        }
+        out.push(Box::new(ck));
     }
     // Last, so that each backup holds what the other callbacks changed in that epoch (a
     // reduced learning rate); its restore in on_train_begin does not depend on the order.

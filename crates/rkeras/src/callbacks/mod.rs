@@ -120,7 +120,7 @@ pub trait Callback: Send {
     /// At the start of each epoch (0-based); the model is there to change (learning rate).
     fn on_epoch_begin(&mut self, _epoch: usize, _model: &mut Model) {}
     /// After each training batch; `logs` hold the running epoch means.
-    fn on_train_batch_end(&mut self, _batch: usize, _logs: &Logs) -> Control {
+    fn on_train_batch_end(&mut self, _batch: usize, _logs: &Logs, _model: &mut Model) -> Control {
         Control::Continue
     }
     /// After each epoch, with training and validation results.

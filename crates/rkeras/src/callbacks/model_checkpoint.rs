@@ -28,6 +28,9 @@ pub struct ModelCheckpoint {
     save_weights_only: bool,
     mode: Mode,
     initial_value_threshold: Option<f64>,
+    save_freq: Option<usize>,
+    batches_seen: usize,
+    epoch: usize,
     op: Option<Monitor>,
     best: Option<f64>,
     said: Said,
@@ -46,6 +49,9 @@ impl ModelCheckpoint {
             save_weights_only: false,
             mode: Mode::Auto,
             initial_value_threshold: None,
+            save_freq: None,
+            batches_seen: 0,
+            epoch: 0,
             op: None,
             best: None,
             said: Said::default(),
@@ -82,6 +88,13 @@ impl ModelCheckpoint {
         self.initial_value_threshold = Some(v);
         self
     }
+    /// Save every `n` training batches (counted across epochs) instead of at each epoch's
+    /// end (Keras's `save_freq=n`); the path may then also use `{batch}`. The monitored
+    /// value is the running mean of the epoch so far.
+    pub fn save_freq(mut self, n: usize) -> Self {
+        self.save_freq = Some(n);
+        self
+    }
     /// The messages and warnings printed so far.
     pub fn messages(&self) -> &[String] {
         &self.said.0
@@ -92,10 +105,12 @@ impl ModelCheckpoint {
     }
 }
 
-/// Fills a Python format string: `{name}`, `{name:02d}`, `{name:.2f}`, `{name:.3e}`.
+/// Fills a Python format string: `{name}`, `{name:02d}`, `{name:.2f}`, `{name:.3e}`, with
+/// `epoch` and `batch` 1-based as Keras passes them.
 pub(crate) fn format_path(
     template: &str,
     epoch: usize,
+    batch: Option<usize>,
     logs: &Logs,
 ) -> std::result::Result<String, String> {
     let mut out = String::new();
@@ -113,10 +128,10 @@ pub(crate) fn format_path(
             + open;
         let field = &rest[open + 1..close];
         let (key, spec) = field.split_once(':').unwrap_or((field, ""));
-        let value = if key == "epoch" {
-            Some(epoch as f64 + 1.0)
-        } else {
-            logs.get(key)
+        let value = match (key, batch) {
+            ("epoch", _) => Some(epoch as f64 + 1.0),
+            ("batch", Some(b)) => Some(b as f64 + 1.0),
+            _ => logs.get(key),
         };
         let v = value.ok_or_else(|| format!("KeyError: '{key}'"))?;
         out.push_str(
@@ -198,14 +213,52 @@ impl Callback for ModelCheckpoint {
                 "ModelCheckpoint",
             )?);
         }
+        if self.save_freq == Some(0) {
+            return Err(Error::arg(
+                "save_freq",
+                "",
+                "Unrecognized save_freq: 0. Expected save_freq are 'epoch' or integer values",
+            ));
+        }
+        self.batches_seen = 0;
         if self.best.is_none() {
             self.best = self.initial_value_threshold;
         }
         Ok(())
     }
 
+    fn on_epoch_begin(&mut self, epoch: usize, _model: &mut Model) {
+        self.epoch = epoch;
+    }
+
+    fn on_train_batch_end(&mut self, batch: usize, logs: &Logs, model: &mut Model) -> Control {
+        let Some(n) = self.save_freq.filter(|n| *n > 0) else {
+            return Control::Continue;
+        };
+        self.batches_seen += 1;
+        if !self.batches_seen.is_multiple_of(n) {
+            return Control::Continue;
+        }
+        self.save(self.epoch, Some(batch), logs, model)
+    }
+
     fn on_epoch_end(&mut self, epoch: usize, logs: &Logs, model: &mut Model) -> Control {
-        let path = match format_path(&self.filepath, epoch, logs) {
+        if self.save_freq.is_some() {
+            return Control::Continue;
+        }
+        self.save(epoch, None, logs, model)
+    }
+}
+
+impl ModelCheckpoint {
+    fn save(
+        &mut self,
+        epoch: usize,
+        batch: Option<usize>,
+        logs: &Logs,
+        model: &mut Model,
+    ) -> Control {
+        let path = match format_path(&self.filepath, epoch, batch, logs) {
             Ok(p) => p,
             Err(reason) => {
                 self.said.warn(format!(
@@ -288,18 +341,18 @@ mod tests {
         logs.set("val_loss", 1.0943999);
         logs.set("acc", 0.000123);
         assert_eq!(
-            format_path("cnn-{epoch:02d}-{val_loss:.2f}.keras", 1, &logs).as_deref(),
+            format_path("cnn-{epoch:02d}-{val_loss:.2f}.keras", 1, None, &logs).as_deref(),
             Ok("cnn-02-1.09.keras")
         );
         assert_eq!(
-            format_path("m{epoch}.keras", 9, &logs).as_deref(),
+            format_path("m{epoch}.keras", 9, None, &logs).as_deref(),
             Ok("m10.keras")
         );
         assert_eq!(
-            format_path("{acc:.2e}", 0, &logs).as_deref(),
+            format_path("{acc:.2e}", 0, None, &logs).as_deref(),
             Ok("1.23e-04")
         );
-        assert!(format_path("{nope}.keras", 0, &logs)
+        assert!(format_path("{nope}.keras", 0, None, &logs)
             .expect_err("unknown key")
             .contains("KeyError: 'nope'"));
     }
@@ -341,6 +394,35 @@ mod tests {
             "\nEpoch 2: val_accuracy did not improve from 0.50000"
         );
         assert!(crate::saving::load_model(&path).is_ok());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn save_freq_counts_batches_across_epochs() {
+        let dir = std::env::temp_dir().join(format!("rkeras-ckpt-freq-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut m = Sequential::new([Dense::new(1).input_shape(1).into()]).expect("model");
+        m.compile("sgd", "mse", &[]).expect("compile");
+        let x = Tensor::new(vec![6, 1], vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0]).expect("x");
+        let path = dir
+            .join("m-{epoch}-{batch}.keras")
+            .to_string_lossy()
+            .into_owned();
+        let mut cb = ModelCheckpoint::new(&path).save_freq(2);
+        // 3 batches per epoch, 2 epochs: saves after batches 2, 4 and 6.
+        m.fit(&x, &x)
+            .epochs(2)
+            .batch_size(2)
+            .verbose(0)
+            .callback(&mut cb)
+            .run()
+            .expect("fit");
+        let names: Vec<String> = cb
+            .saved()
+            .iter()
+            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect();
+        assert_eq!(names, ["m-1-2.keras", "m-2-1.keras", "m-2-3.keras"]);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -199,7 +199,7 @@ impl Callback for ProgbarLogger {
         self.last_update = None;
         self.prev_width = 0;
     }
-    fn on_train_batch_end(&mut self, batch: usize, logs: &Logs) -> Control {
+    fn on_train_batch_end(&mut self, batch: usize, logs: &Logs, _model: &mut Model) -> Control {
         self.update(batch + 1, logs, false);
         Control::Continue
     }

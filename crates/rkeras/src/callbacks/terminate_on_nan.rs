@@ -2,6 +2,7 @@
 
 use super::monitor::Said;
 use super::{Callback, Control, Logs};
+use crate::model::Model;
 
 /// Stops training at the end of the batch whose running loss is NaN or infinite (Keras
 /// `TerminateOnNaN`).
@@ -26,7 +27,7 @@ impl TerminateOnNaN {
 }
 
 impl Callback for TerminateOnNaN {
-    fn on_train_batch_end(&mut self, batch: usize, logs: &Logs) -> Control {
+    fn on_train_batch_end(&mut self, batch: usize, logs: &Logs, _model: &mut Model) -> Control {
         match logs.get("loss") {
             Some(l) if !l.is_finite() => {
                 self.said
@@ -45,13 +46,16 @@ mod tests {
     #[test]
     fn stops_on_nan_and_infinity_only() {
         let mut cb = TerminateOnNaN::new();
+        let mut m =
+            crate::model::Sequential::new([crate::layers::Dense::new(1).input_shape(1).into()])
+                .expect("model");
         let mut logs = Logs::new();
         logs.set("loss", 0.5);
-        assert_eq!(cb.on_train_batch_end(0, &logs), Control::Continue);
+        assert_eq!(cb.on_train_batch_end(0, &logs, &mut m), Control::Continue);
         logs.set("loss", f64::INFINITY);
-        assert_eq!(cb.on_train_batch_end(3, &logs), Control::Stop);
+        assert_eq!(cb.on_train_batch_end(3, &logs, &mut m), Control::Stop);
         logs.set("loss", f64::NAN);
-        assert_eq!(cb.on_train_batch_end(4, &logs), Control::Stop);
+        assert_eq!(cb.on_train_batch_end(4, &logs, &mut m), Control::Stop);
         assert_eq!(
             cb.messages()[0],
             "Batch 3: Invalid loss, terminating training"

@@ -299,12 +299,12 @@ impl<'a> Fit<'a> {
                     }
                     logs.set("loss", loss_sum / seen as f64);
                     for cb in callbacks.iter_mut() {
-                        if cb.on_train_batch_end(step, &logs) == Control::Stop {
+                        if cb.on_train_batch_end(step, &logs, model) == Control::Stop {
                             stop = true;
                         }
                     }
                     if let Some(p) = progbar.as_mut() {
-                        p.on_train_batch_end(step, &logs);
+                        p.on_train_batch_end(step, &logs, model);
                     }
                     if stop || model.stop_training {
                         break;
