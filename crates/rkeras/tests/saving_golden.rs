@@ -45,8 +45,8 @@ fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
         .fold(0.0, f32::max)
 }
 
-/// The architecture of the golden model, built in Rust.
-fn cnn() -> Model {
+/// The architecture of the golden model, built in Rust (with `units` outputs).
+fn cnn_with(units: usize) -> Model {
     let mut m = Sequential::with_name(
         "cnn",
         [
@@ -61,7 +61,7 @@ fn cnn() -> Model {
             AveragePooling2D::new((2, 2)).into(),
             Flatten::new().into(),
             Dropout::new(0.3).into(),
-            Dense::new(5).activation("softmax").into(),
+            Dense::new(units).activation("softmax").into(),
         ],
     )
     .expect("model");
@@ -72,6 +72,11 @@ fn cnn() -> Model {
     )
     .expect("compile");
     m
+}
+
+/// The golden model's architecture.
+fn cnn() -> Model {
+    cnn_with(5)
 }
 
 #[test]
@@ -154,21 +159,7 @@ fn wrong_suffixes_and_mismatched_weights_are_explained() {
         .to_string();
     assert!(e.contains("must end in `.weights.h5`"), "{e}");
     // A model with another Dense size cannot take the golden weights.
-    let mut other = Sequential::new([
-        InputLayer::new((8, 8, 3)).into(),
-        Rescaling::new(1.0 / 255.0).into(),
-        Conv2D::new(4, (3, 3)).activation("relu").into(),
-        MaxPooling2D::new((2, 2)).into(),
-        Conv2D::new(6, (2, 2))
-            .activation("relu")
-            .padding("same")
-            .into(),
-        AveragePooling2D::new((2, 2)).into(),
-        Flatten::new().into(),
-        Dropout::new(0.3).into(),
-        Dense::new(7).into(),
-    ])
-    .expect("model");
+    let mut other = cnn_with(7);
     let e = other
         .load_weights(dir().join("cnn.weights.h5"))
         .expect_err("shapes")

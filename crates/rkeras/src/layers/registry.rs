@@ -173,6 +173,16 @@ impl Cfg<'_> {
     }
 }
 
+/// Applies the config's `seed`, when it has one, to a layer builder.
+macro_rules! seeded {
+    ($layer:expr, $cfg:expr) => {
+        match $cfg.seed() {
+            Some(s) => $layer.seed(s),
+            None => $layer,
+        }
+    };
+}
+
 /// A layer from one entry of a Keras `layers` list: `{"class_name": ..., "config": {...}}`.
 ///
 /// # Errors
@@ -254,9 +264,7 @@ pub fn from_config(entry: &Value) -> Result<Box<dyn Layer>> {
         "Flatten" => Flatten::new().into(),
         "Dropout" => {
             let mut d = Dropout::new(g.f64_or("rate", 0.5)? as f32);
-            if let Some(s) = g.seed() {
-                d = d.seed(s);
-            }
+            d = seeded!(d, g);
             d.into()
         }
         "Activation" => Activation::new(&g.activation()?).into(),
@@ -274,16 +282,12 @@ pub fn from_config(entry: &Value) -> Result<Box<dyn Layer>> {
         "CenterCrop" => CenterCrop::new(g.usize("height")?, g.usize("width")?).into(),
         "RandomCrop" => {
             let mut l = RandomCrop::new(g.usize("height")?, g.usize("width")?);
-            if let Some(s) = g.seed() {
-                l = l.seed(s);
-            }
+            l = seeded!(l, g);
             l.into()
         }
         "RandomFlip" => {
             let mut l = RandomFlip::new(g.str_or("mode", "horizontal_and_vertical")?);
-            if let Some(s) = g.seed() {
-                l = l.seed(s);
-            }
+            l = seeded!(l, g);
             l.into()
         }
         "RandomRotation" => {
@@ -291,9 +295,7 @@ pub fn from_config(entry: &Value) -> Result<Box<dyn Layer>> {
                 .fill_mode(g.str_or("fill_mode", "reflect")?)
                 .interpolation(g.str_or("interpolation", "bilinear")?)
                 .fill_value(g.f64_or("fill_value", 0.0)?);
-            if let Some(s) = g.seed() {
-                l = l.seed(s);
-            }
+            l = seeded!(l, g);
             l.into()
         }
         "RandomZoom" => {
@@ -304,9 +306,7 @@ pub fn from_config(entry: &Value) -> Result<Box<dyn Layer>> {
             if !matches!(c.get("width_factor"), None | Some(Value::Null)) {
                 l = l.width_factor(g.factor("width_factor")?);
             }
-            if let Some(s) = g.seed() {
-                l = l.seed(s);
-            }
+            l = seeded!(l, g);
             l.into()
         }
         "RandomTranslation" => {
@@ -315,25 +315,19 @@ pub fn from_config(entry: &Value) -> Result<Box<dyn Layer>> {
                     .fill_mode(g.str_or("fill_mode", "reflect")?)
                     .interpolation(g.str_or("interpolation", "bilinear")?)
                     .fill_value(g.f64_or("fill_value", 0.0)?);
-            if let Some(s) = g.seed() {
-                l = l.seed(s);
-            }
+            l = seeded!(l, g);
             l.into()
         }
         "RandomContrast" => {
             let mut l = RandomContrast::new(g.factor("factor")?)
                 .value_range(g.range_or("value_range", (0.0, 255.0))?);
-            if let Some(s) = g.seed() {
-                l = l.seed(s);
-            }
+            l = seeded!(l, g);
             l.into()
         }
         "RandomBrightness" => {
             let mut l = RandomBrightness::new(g.factor("factor")?)
                 .value_range(g.range_or("value_range", (0.0, 255.0))?);
-            if let Some(s) = g.seed() {
-                l = l.seed(s);
-            }
+            l = seeded!(l, g);
             l.into()
         }
         other => return Err(Error::unknown("layer class", other, &KNOWN_CLASSES)),
