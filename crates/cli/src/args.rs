@@ -96,13 +96,24 @@ pub enum Command {
         #[arg(long, default_value_t = 32)]
         batch_size: usize,
     },
-    /// The top classes a saved model (.keras, .h5) gives to image files.
+    /// The top classes a saved model (.keras, .h5) gives to image files, or its outputs for
+    /// a NumPy array (--input x.npy --output y.npy).
     Predict {
         /// The saved model.
         model: PathBuf,
         /// Image files (PNG, JPEG, BMP, GIF).
-        #[arg(required = true)]
+        #[arg(required_unless_present = "input", conflicts_with = "input")]
         images: Vec<PathBuf>,
+        /// A .npy array of inputs (batch first, as model.predict takes it) instead of
+        /// images; needs --output.
+        #[arg(long, value_name = "X.npy", requires = "output")]
+        input: Option<PathBuf>,
+        /// Where to write the model's outputs for --input, as a float32 .npy array.
+        #[arg(long, value_name = "Y.npy", requires = "input")]
+        output: Option<PathBuf>,
+        /// Samples per batch for --input.
+        #[arg(long, default_value_t = 32)]
+        batch_size: usize,
         /// Class names in label order, comma-separated (default: indices).
         #[arg(long, value_delimiter = ',')]
         class_names: Option<Vec<String>>,
@@ -115,6 +126,15 @@ pub enum Command {
         /// Print JSON instead of lines.
         #[arg(long)]
         json: bool,
+    },
+    /// Plot a saved history (CSV from --csv-log or CSVLogger, or JSON from --history or
+    /// `json.dump(history.history, f)`) to a PNG or SVG file.
+    Plot {
+        /// The history file (.csv or .json).
+        history: PathBuf,
+        /// The picture to write: .png or .svg.
+        #[arg(short, long, value_name = "FILE", default_value = "history.png")]
+        output: PathBuf,
     },
     /// Write a dataset as a folder of images, one sub-folder per class.
     Export {
@@ -196,6 +216,10 @@ pub struct FitArgs {
     /// Save the history at the end: JSON for a .json name, CSV otherwise.
     #[arg(long, value_name = "FILE")]
     pub history: Option<PathBuf>,
+    /// Plot the history at the end (accuracy and loss per epoch, best epoch marked):
+    /// a .png or .svg file.
+    #[arg(long, value_name = "FILE")]
+    pub plot: Option<PathBuf>,
     /// Checkpoint after every epoch to this `.keras` file (a format string such as
     /// `ckpt/cnn-{epoch:02d}-{val_loss:.2f}.keras` works, as in Keras).
     #[arg(long, value_name = "PATH")]

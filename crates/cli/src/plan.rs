@@ -2,7 +2,7 @@
 
 use crate::args::{Cli, Command, DataArgs, FitArgs};
 use crate::models::ModelKind;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 
 /// Validated training settings.
@@ -22,6 +22,7 @@ pub struct FitPlan {
     pub reduce_lr_on_plateau: Option<usize>,
     pub csv_log: Option<PathBuf>,
     pub history: Option<PathBuf>,
+    pub plot: Option<PathBuf>,
     pub checkpoint: Option<String>,
     pub checkpoint_monitor: String,
     pub checkpoint_mode: String,
@@ -98,6 +99,16 @@ pub enum Plan {
         class_names: Option<Vec<String>>,
         top: usize,
         json: bool,
+    },
+    PredictArray {
+        model: PathBuf,
+        input: PathBuf,
+        output: PathBuf,
+        batch_size: usize,
+    },
+    Plot {
+        history: PathBuf,
+        output: PathBuf,
     },
     Export {
         dataset: String,
@@ -199,11 +210,34 @@ impl Plan {
             }
             Command::Predict {
                 model,
+                input: Some(input),
+                output,
+                batch_size,
+                ..
+            } => {
+                let output = output.context("--input needs --output Y.npy")?;
+                if batch_size == 0 {
+                    bail!("--batch-size must be at least 1");
+                }
+                Plan::PredictArray {
+                    model,
+                    input,
+                    output,
+                    batch_size,
+                }
+            }
+            Command::Plot { history, output } => {
+                plot_file(&output, "--output")?;
+                Plan::Plot { history, output }
+            }
+            Command::Predict {
+                model,
                 images,
                 class_names,
                 classes_from,
                 top,
                 json,
+                ..
             } => {
                 let class_names = match (class_names, classes_from) {
                     (Some(_), Some(_)) => bail!("give --class-names or --classes-from, not both"),
@@ -335,6 +369,9 @@ fn fit_plan(a: FitArgs, default_batch: usize) -> Result<FitPlan> {
             );
         }
     }
+    if let Some(p) = &a.plot {
+        plot_file(p, "--plot")?;
+    }
     if a.restore_best_weights && a.early_stopping.is_none() {
         bail!("--restore-best-weights needs --early-stopping PATIENCE");
     }
@@ -356,6 +393,7 @@ fn fit_plan(a: FitArgs, default_batch: usize) -> Result<FitPlan> {
         reduce_lr_on_plateau: a.reduce_lr_on_plateau,
         csv_log: a.csv_log,
         history: a.history,
+        plot: a.plot,
         checkpoint: a.checkpoint,
         checkpoint_monitor: a.monitor,
         checkpoint_mode: a.mode,
@@ -364,6 +402,21 @@ fn fit_plan(a: FitArgs, default_batch: usize) -> Result<FitPlan> {
         output: a.output,
         resume: a.resume,
     })
+}
+
+/// Checks that a plot goes to a `.png` or `.svg` file.
+fn plot_file(p: &std::path::Path, flag: &str) -> Result<()> {
+    let ext = p
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    if !matches!(ext.as_deref(), Some("png" | "svg")) {
+        bail!(
+            "{flag} must name a .png or .svg file, received '{}'",
+            p.display()
+        );
+    }
+    Ok(())
 }
 
 /// Parses `64x64`, `64` or `64,48` into (height, width).

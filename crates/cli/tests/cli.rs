@@ -345,6 +345,8 @@ fn callbacks_from_flags_write_the_logs() {
         &csv,
         "--history",
         &json,
+        "--plot",
+        &dir.join("history.png").to_string_lossy(),
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let log = std::fs::read_to_string(&csv).expect("csv log");
@@ -356,6 +358,25 @@ fn callbacks_from_flags_write_the_logs() {
     let hist = std::fs::read_to_string(&json).expect("history json");
     assert!(hist.starts_with("{\"accuracy\":["), "{hist}");
     assert!(text(&out.stdout).contains("Restoring model weights from the end of the best epoch"));
+    let png = std::fs::read(dir.join("history.png")).expect("--plot wrote the PNG");
+    assert_eq!(&png[1..4], b"PNG");
+    // `rkeras plot` draws the CSV log too, as SVG.
+    let svg = dir.join("from-csv.svg").to_string_lossy().into_owned();
+    let out = rkeras(&["plot", &csv, "-o", &svg]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("Plotted 3 epochs"),
+        "{}",
+        text(&out.stdout)
+    );
+    let drawn = std::fs::read_to_string(&svg).expect("svg");
+    assert!(drawn.contains("val_accuracy") && drawn.contains("Epoch"));
+    let out = rkeras(&["plot", &csv, "-o", "plot.jpg"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains(".png or .svg"));
+    let out = rkeras(&["plot", "missing.csv"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("missing.csv"));
     // --restore-best-weights alone is a usage error.
     let out = rkeras(&["train", &d, "--restore-best-weights"]);
     assert_eq!(out.status.code(), Some(1));
@@ -567,5 +588,42 @@ fn evaluate_and_predict_with_a_saved_model() {
     let out = rkeras(&["predict", &model, "missing.png"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("missing.png"));
+
+    // NumPy arrays in and out give the same probabilities as the image files.
+    let files = ["ne/00.png", "nw/01.png"];
+    let mut pixels = Vec::new();
+    for f in files {
+        let p = dir.join("data").join(f);
+        pixels.extend(rkeras::data::directory::load_image(&p, (16, 16), 1).expect("image"));
+    }
+    let x = rkeras::Tensor::new(vec![2, 16, 16, 1], pixels).expect("tensor");
+    let xs = dir.join("x.npy");
+    rkeras::data::write_npy(&xs, &x).expect("x.npy");
+    let ys = dir.join("y.npy");
+    let (xs, ys) = (xs.to_string_lossy(), ys.to_string_lossy());
+    let out = rkeras(&["predict", &model, "--input", &xs, "--output", &ys]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let y = rkeras::data::read_npy(ys.as_ref()).expect("y.npy");
+    assert_eq!(y.shape(), &[2, 4]);
+    for (row, f) in files.iter().enumerate() {
+        let img = dir.join("data").join(f).to_string_lossy().into_owned();
+        let out = rkeras(&["predict", &model, &img, "--top", "4", "--json"]);
+        let v: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).expect("json");
+        for entry in v[0]["top"].as_array().expect("top") {
+            let i = entry["index"].as_u64().expect("index") as usize;
+            let p = entry["probability"].as_f64().expect("probability");
+            assert!((y.data()[row * 4 + i] as f64 - p).abs() < 1e-6, "{f}: {v}");
+        }
+    }
+    // A wrong shape names both files; --input without --output is a usage error.
+    let out = rkeras(&["predict", &model, "--input", &ys, "--output", &xs]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("takes (batch, 16, 16, 1) arrays"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = rkeras(&["predict", &model, "--input", &xs]);
+    assert_eq!(out.status.code(), Some(1));
     let _ = std::fs::remove_dir_all(&dir);
 }

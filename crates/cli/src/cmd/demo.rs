@@ -102,9 +102,10 @@ pub fn run(samples: usize, fit: &FitPlan, data_dir: Option<PathBuf>) -> Result<(
     super::save_history(fit, &history, &model)?;
     model.save(root.join("model.keras"))?;
     history.save(root.join("history.json"))?;
+    history.plot(root.join("history.png"))?;
     if _cleanup.0.is_none() {
         println!(
-            "Saved {0}/best.keras (best validation accuracy), {0}/model.keras and {0}/history.json",
+            "Saved {0}/best.keras (best validation accuracy), {0}/model.keras, {0}/history.json and {0}/history.png",
             root.display()
         );
     }

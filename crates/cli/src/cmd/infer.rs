@@ -55,6 +55,33 @@ pub fn evaluate(model: &Path, dir: &Path, batch_size: usize) -> Result<()> {
     Ok(())
 }
 
+/// `rkeras predict MODEL --input x.npy --output y.npy`: the model's outputs for an array.
+pub fn predict_array(model: &Path, input: &Path, output: &Path, batch_size: usize) -> Result<()> {
+    let mut m = load(model)?;
+    let x = rkeras::data::read_npy(input)?;
+    let want = m.input_shape().map(<[usize]>::to_vec).unwrap_or_default();
+    if x.shape().len() != want.len() + 1 || x.shape()[1..] != want[..] {
+        let dims: Vec<String> = want.iter().map(usize::to_string).collect();
+        bail!(
+            "{} has shape {:?}, but {} takes (batch, {}) arrays",
+            input.display(),
+            x.shape(),
+            model.display(),
+            dims.join(", ")
+        );
+    }
+    let y = m.predict_batched(&x, batch_size)?;
+    rkeras::data::write_npy(output, &y)
+        .with_context(|| format!("writing the predictions to {}", output.display()))?;
+    let dims: Vec<String> = y.shape().iter().map(usize::to_string).collect();
+    println!(
+        "Wrote predictions of shape ({}) to {}",
+        dims.join(", "),
+        output.display()
+    );
+    Ok(())
+}
+
 pub fn predict(
     model: &Path,
     images: &[PathBuf],

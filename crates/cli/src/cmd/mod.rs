@@ -60,6 +60,23 @@ pub fn run(plan: Plan) -> Result<()> {
             top,
             json,
         } => infer::predict(&model, &images, class_names, top, json),
+        Plan::PredictArray {
+            model,
+            input,
+            output,
+            batch_size,
+        } => infer::predict_array(&model, &input, &output, batch_size),
+        Plan::Plot { history, output } => {
+            let h = rkeras::callbacks::History::load(&history)?;
+            h.plot(&output)?;
+            println!(
+                "Plotted {} epochs of {} to {}",
+                h.epoch.len(),
+                history.display(),
+                output.display()
+            );
+            Ok(())
+        }
         Plan::Export {
             dataset,
             output,
@@ -180,6 +197,12 @@ fn save_history(
             .save(path)
             .with_context(|| format!("saving the history to {}", path.display()))?;
         println!("History saved to {}", path.display());
+    }
+    if let Some(path) = &fit.plot {
+        history
+            .plot(path)
+            .with_context(|| format!("plotting the history to {}", path.display()))?;
+        println!("History plotted to {}", path.display());
     }
     Ok(())
 }

@@ -79,6 +79,111 @@ impl History {
         let text = if json { self.to_json() } else { self.to_csv() };
         super::csv_logger::write_atomic(path, text.as_bytes())
     }
+
+    /// Reads a history saved as JSON (`{"loss": [...], ...}`, as [`History::save`] or
+    /// `json.dump(history.history, f)` write it) or CSV (`epoch,loss,...`, as
+    /// [`CSVLogger`](super::CSVLogger) or Keras's `CSVLogger` write it). `null`, `NA` and
+    /// `nan` read as NaN.
+    ///
+    /// ```no_run
+    /// let history = rkeras::callbacks::History::load("history.csv")?;
+    /// history.plot("history.png")?;
+    /// # Ok::<(), rkeras::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// The file cannot be read or is not a history.
+    pub fn load(path: impl AsRef<std::path::Path>) -> crate::Result<History> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| crate::Error::Io {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
+        let bad = |message: String| crate::Error::Format {
+            path: path.to_path_buf(),
+            message,
+        };
+        let history = if text.trim_start().starts_with('{') {
+            Self::from_json(&text)
+        } else {
+            Self::from_csv(&text)
+        };
+        history.map_err(bad)
+    }
+
+    fn from_json(text: &str) -> Result<History, String> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
+        let map = value
+            .as_object()
+            .ok_or("a history is a JSON object of metric lists")?;
+        let mut h = History::default();
+        for (k, v) in map {
+            let list = v
+                .as_array()
+                .ok_or_else(|| format!("\"{k}\" is not a list of numbers"))?;
+            let values = list
+                .iter()
+                .map(|x| match x {
+                    serde_json::Value::Null => Ok(f64::NAN),
+                    _ => x
+                        .as_f64()
+                        .ok_or_else(|| format!("\"{k}\" holds {x}, not a number")),
+                })
+                .collect::<Result<Vec<f64>, String>>()?;
+            h.history.insert(k.clone(), values);
+        }
+        let epochs = h.history.values().map(Vec::len).max().unwrap_or(0);
+        h.epoch = (0..epochs).collect();
+        Ok(h)
+    }
+
+    fn from_csv(text: &str) -> Result<History, String> {
+        let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+        let header: Vec<&str> = lines
+            .next()
+            .ok_or("the file is empty")?
+            .split(',')
+            .map(str::trim)
+            .collect();
+        let epoch_col = header.iter().position(|&c| c == "epoch");
+        let mut h = History::default();
+        for (row, line) in lines.enumerate() {
+            let cells: Vec<&str> = line.split(',').map(str::trim).collect();
+            if cells.len() != header.len() {
+                return Err(format!(
+                    "line {} has {} values for {} columns",
+                    row + 2,
+                    cells.len(),
+                    header.len()
+                ));
+            }
+            for (col, (name, cell)) in header.iter().zip(&cells).enumerate() {
+                let value = match cell.to_ascii_lowercase().as_str() {
+                    "" | "na" | "nan" | "null" => f64::NAN,
+                    _ => cell.parse::<f64>().map_err(|_| {
+                        format!(
+                            "line {}: \"{cell}\" in column \"{name}\" is not a number",
+                            row + 2
+                        )
+                    })?,
+                };
+                if Some(col) == epoch_col {
+                    h.epoch
+                        .push(if value >= 0.0 { value as usize } else { row });
+                } else {
+                    h.history.entry(name.to_string()).or_default().push(value);
+                }
+            }
+            if epoch_col.is_none() {
+                h.epoch.push(row);
+            }
+        }
+        if h.epoch.is_empty() {
+            return Err("no epochs: the CSV has a header and no rows".into());
+        }
+        Ok(h)
+    }
 }
 
 #[cfg(test)]
@@ -96,5 +201,22 @@ mod tests {
         }
         assert_eq!(h.to_json(), r#"{"accuracy":[0.5,0.75],"loss":[0.9,0.5]}"#);
         assert_eq!(h.to_csv(), "epoch,accuracy,loss\n0,0.5,0.9\n1,0.75,0.5\n");
+        assert_eq!(History::from_json(&h.to_json()).expect("json"), h);
+        assert_eq!(History::from_csv(&h.to_csv()).expect("csv"), h);
+    }
+
+    #[test]
+    fn load_reads_keras_csv_and_json_with_missing_values() {
+        let h = History::from_csv("epoch,accuracy,loss\n0,0.5,NA\n1,0.75,0.25\n").expect("csv");
+        assert_eq!(h.epoch, [0, 1]);
+        assert!(h.history["loss"][0].is_nan());
+        let h = History::from_json(r#"{"loss": [1, null]}"#).expect("json");
+        assert!(h.history["loss"][1].is_nan());
+        let e = History::from_csv("epoch,loss\n0,0.5,7\n").expect_err("ragged");
+        assert!(e.contains("line 2"), "{e}");
+        let e = History::from_csv("epoch,loss\n0,abc\n").expect_err("text");
+        assert!(e.contains("\"abc\" in column \"loss\""), "{e}");
+        assert!(History::from_json(r#"{"loss": "x"}"#).is_err());
+        assert!(History::from_csv("epoch,loss\n").is_err());
     }
 }

@@ -8,6 +8,7 @@ mod backup_and_restore;
 mod csv_logger;
 mod early_stopping;
 mod history;
+mod history_plot;
 mod learning_rate_scheduler;
 mod model_checkpoint;
 mod monitor;

@@ -41,7 +41,7 @@ pub(crate) struct Monitor {
 
 /// The direction Keras infers for a metric: losses and the error metrics go down, the
 /// accuracy family goes up. `None` when rkeras cannot tell.
-fn direction(metric: &str) -> Option<bool> {
+pub(crate) fn direction(metric: &str) -> Option<bool> {
     let m = metric.strip_prefix("val_").unwrap_or(metric);
     match m {
         "loss" => Some(true),
