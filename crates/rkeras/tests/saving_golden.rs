@@ -119,6 +119,16 @@ fn keras_optimizer_state_comes_back() {
     let opt = m.optimizer().expect("compiled");
     assert_eq!(opt.iterations(), 8, "2 epochs of 4 steps");
     assert!((opt.learning_rate() - 0.002).abs() < 1e-9);
+    // The legacy .h5 file of the same trained model carries the same state
+    // (`optimizer_weights`: iteration, learning_rate, then the slots).
+    let legacy = load_model(dir().join("cnn_legacy.h5")).expect("load legacy");
+    let lopt = legacy.optimizer().expect("compiled");
+    assert_eq!(lopt.iterations(), 8);
+    assert!((lopt.learning_rate() - 0.002).abs() < 1e-9);
+    let state = opt.state();
+    assert_eq!(state.len(), 12, "momentum and velocity of 6 weights");
+    assert_eq!(lopt.state(), state);
+    assert!(state.iter().any(|(_, v)| v.iter().any(|x| *x != 0.0)));
 }
 
 #[test]
@@ -137,6 +147,13 @@ fn rkeras_files_round_trip() {
     m.save(&legacy).expect("save legacy h5");
     let mut back = load_model(&legacy).expect("reload legacy");
     assert_eq!(back.predict(&x).expect("predict").data(), before.data());
+    let (a, b) = (m.optimizer().expect("opt"), back.optimizer().expect("opt"));
+    assert_eq!(b.iterations(), 8);
+    assert_eq!(
+        b.state(),
+        a.state(),
+        "the legacy file keeps the optimizer state"
+    );
     let w = tmp.0.join("again.weights.h5");
     m.save_weights(&w).expect("save weights");
     let mut fresh = cnn();

@@ -175,8 +175,25 @@ impl Model {
             .unwrap_or_default()
     }
 
+    /// Keras's variable paths (`model/layer/weight`) of the trainable weights, in the
+    /// optimizer's slot order.
+    pub(crate) fn trainable_paths(&self) -> Vec<String> {
+        self.chain
+            .layers
+            .iter()
+            .filter(|l| l.base().trainable)
+            .flat_map(|l| {
+                l.params()
+                    .iter()
+                    .filter(|p| p.trainable)
+                    .map(|p| format!("{}/{}/{}", self.name(), l.name(), p.name))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
     /// Shapes of the trainable weights, in the optimizer's slot order.
-    fn trainable_shapes(&self) -> Vec<Vec<usize>> {
+    pub(crate) fn trainable_shapes(&self) -> Vec<Vec<usize>> {
         self.chain
             .layers
             .iter()

@@ -83,9 +83,9 @@ impl Adam {
 
     fn config_map(&self, name: &str) -> serde_json::Map<String, Value> {
         let mut m = base_config(name, self.lr, self.weight_decay);
-        m.insert("beta_1".into(), json!(self.beta_1 as f64));
-        m.insert("beta_2".into(), json!(self.beta_2 as f64));
-        m.insert("epsilon".into(), json!(self.epsilon as f64));
+        m.insert("beta_1".into(), super::py_float(self.beta_1));
+        m.insert("beta_2".into(), super::py_float(self.beta_2));
+        m.insert("epsilon".into(), super::py_float(self.epsilon));
         m.insert("amsgrad".into(), json!(self.amsgrad));
         m
     }
@@ -287,6 +287,16 @@ impl Optimizer for AdamW {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn config_writes_hyperparameters_as_keras_python_floats() {
+        let c = Adam::default().config()["config"].clone();
+        assert_eq!(c["beta_1"], serde_json::json!(0.9));
+        assert_eq!(c["beta_2"], serde_json::json!(0.999));
+        assert_eq!(c["epsilon"], serde_json::json!(1e-7));
+        // The learning rate is a float32 variable in Keras, written widened.
+        assert_eq!(c["learning_rate"], serde_json::json!(0.001f32 as f64));
+    }
 
     /// Two Adam steps computed by hand with Keras's formula (f64), compared to ours.
     #[test]

@@ -157,6 +157,13 @@ pub(crate) fn check_lr(lr: f32) -> Result<()> {
     Ok(())
 }
 
+/// A hyperparameter as Keras writes it: a Python float, so `0.9` and not the `f32` value
+/// widened (`0.8999999761581421`). (The learning rate is a `float32` variable in Keras and
+/// is written widened, as Keras does.)
+pub(crate) fn py_float(x: f32) -> Value {
+    Value::from(x.to_string().parse::<f64>().unwrap_or(x as f64))
+}
+
 /// Keras's base optimizer config keys.
 pub(crate) fn base_config(
     name: &str,
@@ -168,7 +175,7 @@ pub(crate) fn base_config(
     m.insert("learning_rate".into(), Value::from(lr as f64));
     m.insert(
         "weight_decay".into(),
-        weight_decay.map_or(Value::Null, |w| Value::from(w as f64)),
+        weight_decay.map_or(Value::Null, py_float),
     );
     for k in ["clipnorm", "global_clipnorm", "clipvalue"] {
         m.insert(k.into(), Value::Null);

@@ -135,9 +135,9 @@ impl Optimizer for RMSprop {
     }
     fn config(&self) -> Value {
         let mut m = base_config("rmsprop", self.lr, None);
-        m.insert("rho".into(), json!(self.rho as f64));
-        m.insert("momentum".into(), json!(self.momentum as f64));
-        m.insert("epsilon".into(), json!(self.epsilon as f64));
+        m.insert("rho".into(), super::py_float(self.rho));
+        m.insert("momentum".into(), super::py_float(self.momentum));
+        m.insert("epsilon".into(), super::py_float(self.epsilon));
         m.insert("centered".into(), json!(self.centered));
         wrap("RMSprop", m)
     }

@@ -105,7 +105,7 @@ impl Optimizer for SGD {
     }
     fn config(&self) -> Value {
         let mut m = base_config("SGD", self.lr, None);
-        m.insert("momentum".into(), json!(self.momentum as f64));
+        m.insert("momentum".into(), super::py_float(self.momentum));
         m.insert("nesterov".into(), json!(self.nesterov));
         wrap("SGD", m)
     }

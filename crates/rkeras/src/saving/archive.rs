@@ -410,7 +410,96 @@ fn load_legacy_h5(path: &Path) -> Result<Model> {
             p.value.copy_from_slice(&v);
         }
     }
+    load_legacy_optimizer(&mut model, &r)?;
     Ok(model)
+}
+
+/// The names Keras 3 gives an optimizer's slot variables, by their order for one weight.
+fn slot_names(optimizer_class: &str) -> &'static [&'static str] {
+    match optimizer_class {
+        "SGD" => &["momentum"],
+        "RMSprop" => &["velocity", "momentum", "average_gradient"],
+        _ => &["momentum", "velocity", "velocity_hat"],
+    }
+}
+
+/// Keras 3's `optimizer_weights` group: `weight_names` lists `adam/iteration`,
+/// `adam/learning_rate` and one `adam/<model>_<layer>_<weight>_<slot>` per slot variable, in
+/// the optimizer's order; the datasets sit under `optimizer_weights/adam/`.
+fn legacy_optimizer_weights(model: &Model, root: &mut h5::Group) {
+    let Some(opt) = model.optimizer() else { return };
+    let prefix = crate::layers::snake_case(opt.class_name());
+    let paths = model.trainable_paths();
+    let shapes = model.trainable_shapes();
+    let slots = slot_names(opt.class_name());
+    let mut names = vec![
+        format!("{prefix}/iteration"),
+        format!("{prefix}/learning_rate"),
+    ];
+    let group = root.child("optimizer_weights");
+    let mut datasets: Vec<(String, Vec<usize>, h5::Data)> = vec![
+        (
+            "iteration".into(),
+            vec![],
+            h5::Data::I32(vec![opt.iterations().min(i32::MAX as u64) as i32]),
+        ),
+        (
+            "learning_rate".into(),
+            vec![],
+            h5::Data::F32(vec![opt.learning_rate()]),
+        ),
+    ];
+    let mut seen = vec![0usize; paths.len()];
+    for (var, values) in opt.state() {
+        let (Some(p), Some(k)) = (paths.get(var), seen.get_mut(var)) else {
+            continue;
+        };
+        let slot = slots.get(*k).copied().unwrap_or("slot");
+        *k += 1;
+        let name = format!("{}_{slot}", p.replace('/', "_"));
+        names.push(format!("{prefix}/{name}"));
+        let shape = shapes.get(var).cloned().unwrap_or_default();
+        datasets.push((name, shape, h5::Data::F32(values)));
+    }
+    group.attr_strs("weight_names", &names);
+    let g = group.child(&prefix);
+    for (name, shape, data) in datasets {
+        g.dataset(&name, &shape, data);
+    }
+}
+
+/// Restores the optimizer state of a Keras 3 legacy `.h5` file (`optimizer_weights`). A
+/// tf.keras 2 file (`Adam/iter:0`, slots in another order) or a state that does not fit
+/// leaves the optimizer fresh, with Keras's warning.
+fn load_legacy_optimizer(model: &mut Model, r: &h5::Reader) -> Result<()> {
+    if model.optimizer().is_none() || !r.has_group("optimizer_weights") {
+        return Ok(());
+    }
+    let names = r
+        .attr_strs("optimizer_weights", "weight_names")?
+        .unwrap_or_default();
+    let warn = || {
+        eprintln!("Warning: Error in loading the saved optimizer state. As a result, your model is starting with a freshly initialized optimizer.");
+    };
+    if names.len() < 2 || !names[0].ends_with("/iteration") || !names[1].ends_with("/learning_rate")
+    {
+        warn();
+        return Ok(());
+    }
+    let at = |n: &str| format!("optimizer_weights/{n}");
+    let it = r.read_i64_scalar(&at(&names[0]))?.max(0) as u64;
+    let (_, lr) = r.read_f32(&at(&names[1]))?;
+    let mut slots = Vec::new();
+    for n in &names[2..] {
+        slots.push(r.read_f32(&at(n))?);
+    }
+    if model
+        .set_optimizer_state(it, lr.first().copied(), slots)
+        .is_err()
+    {
+        warn();
+    }
+    Ok(())
 }
 
 /// Strips what the legacy format does not carry from a layer entry of a model config.
@@ -424,8 +513,8 @@ fn legacy_layer(mut entry: Value) -> Value {
 }
 
 /// Writes `model` as a legacy HDF5 full model (Keras 3's `model.save("x.h5")` layout):
-/// `model_config` and `training_config` attributes and `model_weights/<layer>/<model>/<layer>/
-/// <weight>` datasets. The optimizer state is not included (use `.keras` for that).
+/// `model_config` and `training_config` attributes, `model_weights/<layer>/<model>/<layer>/
+/// <weight>` datasets, and the optimizer state under `optimizer_weights/<optimizer>/`.
 pub(crate) fn save_legacy_h5(model: &Model, path: &Path) -> Result<()> {
     if !model.built() {
         return Err(Error::State(format!(
@@ -490,6 +579,7 @@ pub(crate) fn save_legacy_h5(model: &Model, path: &Path) -> Result<()> {
     weights
         .child("top_level_model_weights")
         .attr_strs("weight_names", &[]);
+    legacy_optimizer_weights(model, &mut root);
     let bytes = h5::to_bytes(&root, path)?;
     crate::callbacks::write_atomic(path, &bytes)
 }

@@ -10,6 +10,7 @@ use std::path::Path;
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Data {
     F32(Vec<f32>),
+    I32(Vec<i32>),
     I64(Vec<i64>),
 }
 
@@ -65,6 +66,7 @@ impl Group {
 fn fill_dataset(b: &mut hdf5_pure::DatasetBuilder, shape: &[u64], data: &Data) {
     match data {
         Data::F32(v) => b.with_f32_data(v),
+        Data::I32(v) => b.with_i32_data(v),
         Data::I64(v) => b.with_i64_data(v),
     };
     b.with_shape(shape);
