@@ -50,9 +50,11 @@ pub mod prelude {
     pub use crate::callbacks::{Callback, Control, History, Logs};
     pub use crate::data::{image_dataset_from_directory, ImageDataset};
     pub use crate::layers::{
-        Activation, AveragePooling2D, CenterCrop, Conv2D, Dense, Dropout, Flatten, InputLayer,
-        Layer, MaxPooling2D, RandomBrightness, RandomContrast, RandomCrop, RandomFlip,
-        RandomRotation, RandomTranslation, RandomZoom, Rescaling, Resizing,
+        Activation, AveragePooling2D, BatchNormalization, CenterCrop, Conv2D, Cropping2D, Dense,
+        Dropout, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, InputLayer, Layer,
+        LayerNormalization, MaxPooling2D, Permute, RandomBrightness, RandomContrast, RandomCrop,
+        RandomFlip, RandomRotation, RandomTranslation, RandomZoom, Rescaling, Reshape, Resizing,
+        SpatialDropout2D, UpSampling2D, ZeroPadding2D,
     };
     pub use crate::losses::Loss;
     pub use crate::model::{Model, Sequential};

@@ -13,13 +13,19 @@ use std::collections::HashMap;
 
 mod activation;
 mod average_pooling2d;
+mod batch_normalization;
 mod center_crop;
 mod conv2d;
+mod cropping2d;
 mod dense;
 mod dropout;
 mod flatten;
+mod global_average_pooling2d;
+mod global_max_pooling2d;
 mod input_layer;
+mod layer_normalization;
 mod max_pooling2d;
+mod permute;
 mod random_brightness;
 mod random_contrast;
 mod random_crop;
@@ -30,19 +36,29 @@ mod random_translation;
 mod random_zoom;
 pub mod registry;
 mod rescaling;
+mod reshape;
 mod resizing;
+mod spatial_dropout2d;
 #[cfg(test)]
 pub(crate) mod testing;
+mod up_sampling2d;
+mod zero_padding2d;
 
 pub use activation::Activation;
 pub use average_pooling2d::AveragePooling2D;
+pub use batch_normalization::BatchNormalization;
 pub use center_crop::CenterCrop;
 pub use conv2d::Conv2D;
+pub use cropping2d::Cropping2D;
 pub use dense::Dense;
 pub use dropout::Dropout;
 pub use flatten::Flatten;
+pub use global_average_pooling2d::GlobalAveragePooling2D;
+pub use global_max_pooling2d::GlobalMaxPooling2D;
 pub use input_layer::InputLayer;
+pub use layer_normalization::LayerNormalization;
 pub use max_pooling2d::MaxPooling2D;
+pub use permute::Permute;
 pub use random_brightness::RandomBrightness;
 pub use random_contrast::RandomContrast;
 pub use random_crop::RandomCrop;
@@ -52,7 +68,11 @@ pub use random_rotation::RandomRotation;
 pub use random_translation::RandomTranslation;
 pub use random_zoom::RandomZoom;
 pub use rescaling::Rescaling;
+pub use reshape::Reshape;
 pub use resizing::Resizing;
+pub use spatial_dropout2d::SpatialDropout2D;
+pub use up_sampling2d::UpSampling2D;
+pub use zero_padding2d::{IntoSides, ZeroPadding2D};
 
 /// Whether a call is training (dropout and augmentation active) or inference.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use serde_json::Value;
 
 /// The classes [`from_config`] knows.
-pub const KNOWN_CLASSES: [&str; 19] = [
+pub const KNOWN_CLASSES: [&str; 29] = [
     "InputLayer",
     "Conv2D",
     "Dense",
@@ -25,6 +25,16 @@ pub const KNOWN_CLASSES: [&str; 19] = [
     "RandomContrast",
     "RandomBrightness",
     "RandomCrop",
+    "BatchNormalization",
+    "LayerNormalization",
+    "GlobalAveragePooling2D",
+    "GlobalMaxPooling2D",
+    "ZeroPadding2D",
+    "Cropping2D",
+    "UpSampling2D",
+    "Reshape",
+    "Permute",
+    "SpatialDropout2D",
     "Sequential",
 ];
 
@@ -108,6 +118,56 @@ impl Cfg<'_> {
         match self.c.get(k) {
             None | Some(Value::Null) => Ok(d),
             _ => self.pair(k),
+        }
+    }
+    /// `((top, bottom), (left, right))` from a number, two numbers or two pairs.
+    fn sides(&self, k: &str) -> Result<((usize, usize), (usize, usize))> {
+        let err = || {
+            bad(
+                self.name,
+                k,
+                "a number, two numbers or two pairs",
+                self.c.get(k),
+            )
+        };
+        let num = |v: &Value| v.as_u64().filter(|n| *n <= 1 << 20).map(|n| n as usize);
+        let pair = |v: &Value| match v {
+            Value::Array(a) if a.len() == 2 => Some((num(&a[0])?, num(&a[1])?)),
+            other => num(other).map(|n| (n, n)),
+        };
+        match self.c.get(k) {
+            Some(Value::Array(a)) if a.len() == 2 => {
+                Ok((pair(&a[0]).ok_or_else(err)?, pair(&a[1]).ok_or_else(err)?))
+            }
+            Some(v) => num(v).map(|n| ((n, n), (n, n))).ok_or_else(err),
+            None => Err(err()),
+        }
+    }
+    /// A list of integers (`target_shape`, `dims`), each within `lo..=2^20`.
+    fn ints(&self, k: &str, lo: i64) -> Result<Vec<i64>> {
+        let err = || bad(self.name, k, "a list of integers", self.c.get(k));
+        self.c
+            .get(k)
+            .and_then(Value::as_array)
+            .ok_or_else(err)?
+            .iter()
+            .map(|v| {
+                v.as_i64()
+                    .filter(|n| (lo..=1 << 20).contains(n))
+                    .ok_or_else(err)
+            })
+            .collect()
+    }
+    /// The normalization axis: an integer or a one-element list.
+    fn axis(&self) -> Result<i64> {
+        match self.c.get("axis") {
+            None | Some(Value::Null) => Ok(-1),
+            Some(Value::Array(a)) if a.len() == 1 => a[0]
+                .as_i64()
+                .ok_or_else(|| bad(self.name, "axis", "an integer", self.c.get("axis"))),
+            Some(v) => v
+                .as_i64()
+                .ok_or_else(|| bad(self.name, "axis", "an integer", Some(v))),
         }
     }
     fn seed(&self) -> Option<u64> {
@@ -330,6 +390,40 @@ pub fn from_config(entry: &Value) -> Result<Box<dyn Layer>> {
             l = seeded!(l, g);
             l.into()
         }
+        "BatchNormalization" => BatchNormalization::new()
+            .axis(g.axis()?)
+            .momentum(g.f64_or("momentum", 0.99)? as f32)
+            .epsilon(g.f64_or("epsilon", 1e-3)? as f32)
+            .center(g.bool_or("center", true)?)
+            .scale(g.bool_or("scale", true)?)
+            .into(),
+        "LayerNormalization" => LayerNormalization::new()
+            .axis(g.axis()?)
+            .epsilon(g.f64_or("epsilon", 1e-3)? as f32)
+            .center(g.bool_or("center", true)?)
+            .scale(g.bool_or("scale", true)?)
+            .into(),
+        "GlobalAveragePooling2D" => GlobalAveragePooling2D::new()
+            .keepdims(g.bool_or("keepdims", false)?)
+            .into(),
+        "GlobalMaxPooling2D" => GlobalMaxPooling2D::new()
+            .keepdims(g.bool_or("keepdims", false)?)
+            .into(),
+        "ZeroPadding2D" => ZeroPadding2D::new(g.sides("padding")?).into(),
+        "Cropping2D" => Cropping2D::new(g.sides("cropping")?).into(),
+        "UpSampling2D" => UpSampling2D::new(g.pair_or("size", (2, 2))?)
+            .interpolation(g.str_or("interpolation", "nearest")?)
+            .into(),
+        "Reshape" => Reshape::new(&g.ints("target_shape", -1)?).into(),
+        "Permute" => {
+            let dims: Vec<usize> = g.ints("dims", 1)?.into_iter().map(|d| d as usize).collect();
+            Permute::new(&dims).into()
+        }
+        "SpatialDropout2D" => {
+            let mut d = SpatialDropout2D::new(g.f64_or("rate", 0.5)? as f32);
+            d = seeded!(d, g);
+            d.into()
+        }
         other => return Err(Error::unknown("layer class", other, &KNOWN_CLASSES)),
     };
     if let Some(n) = c.get("name").and_then(Value::as_str) {
@@ -371,6 +465,17 @@ mod tests {
             RandomContrast::new(0.2).into(),
             RandomBrightness::new((0.1, 0.3)).into(),
             RandomCrop::new(3, 3).seed(1).into(),
+            BatchNormalization::new().momentum(0.9).epsilon(1e-5).into(),
+            BatchNormalization::new().center(false).into(),
+            LayerNormalization::new().scale(false).into(),
+            GlobalAveragePooling2D::new().keepdims(true).into(),
+            GlobalMaxPooling2D::new().into(),
+            ZeroPadding2D::new(((1, 2), (3, 4))).into(),
+            Cropping2D::new((1, 2)).into(),
+            UpSampling2D::new((2, 3)).into(),
+            Reshape::new(&[4, -1]).into(),
+            Permute::new(&[2, 1, 3]).into(),
+            SpatialDropout2D::new(0.3).seed(5).into(),
         ];
         for mut l in layers {
             l.base_mut().name = Some("x".into());
@@ -387,8 +492,8 @@ mod tests {
 
     #[test]
     fn unknown_classes_are_named() {
-        let e = from_config(&serde_json::json!({"class_name": "BatchNormalization", "config": {}}))
+        let e = from_config(&serde_json::json!({"class_name": "GroupNormalization", "config": {}}))
             .expect_err("unknown");
-        assert!(e.to_string().contains("BatchNormalization"), "{e}");
+        assert!(e.to_string().contains("GroupNormalization"), "{e}");
     }
 }

@@ -1,0 +1,397 @@
+//! `BatchNormalization`: normalizes each channel with the batch's statistics while training
+//! and with moving averages of them in inference.
+
+use super::{common_builders, Backward, Layer, LayerBase, Mode, Param};
+use crate::error::{Error, Result};
+use crate::init::Initializer;
+use crate::rng::Rng;
+use serde_json::{json, Map, Value};
+
+/// Keras `BatchNormalization` over the last axis (channels-last).
+///
+/// Training (`fit`, a trainable layer): `y = gamma * (x - mean) / sqrt(var + epsilon) +
+/// beta` with the batch's mean and (biased) variance per channel, and the moving statistics
+/// move towards them: `moving = moving * momentum + batch * (1 - momentum)`. Inference, or a
+/// frozen layer (`trainable(false)`, as Keras 3 does): the moving statistics instead. The
+/// moving mean and variance are weights too (saved and loaded), but not trained.
+///
+/// ```
+/// use rkeras::prelude::*;
+/// let mut m = Sequential::new([
+///     Conv2D::new(8, 3).input_shape((8, 8, 1)).into(),
+///     BatchNormalization::new().into(),
+///     Activation::new("relu").into(),
+/// ])?;
+/// // gamma, beta (trainable), moving_mean, moving_variance (not trainable).
+/// assert_eq!(m.layers()[1].params().len(), 4);
+/// # Ok::<(), rkeras::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct BatchNormalization {
+    base: LayerBase,
+    axis: i64,
+    momentum: f32,
+    epsilon: f32,
+    center: bool,
+    scale: bool,
+    params: Vec<Param>,
+    c: usize,
+    /// Normalized input of the last training forward, `(n * positions, c)`.
+    xhat: Vec<f32>,
+    /// `1 / sqrt(var + epsilon)` per channel, of the last forward.
+    inv_std: Vec<f32>,
+    /// Whether the last forward used the batch statistics.
+    batch_stats: bool,
+    /// Per-channel f64 accumulators (mean and variance, or the backward sums).
+    acc: [Vec<f64>; 2],
+    /// Per-channel `(mean, gamma * inv_std, beta - mean * gamma * inv_std)` of a forward.
+    fold: Vec<(f32, f32, f32)>,
+}
+
+impl Default for BatchNormalization {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl BatchNormalization {
+    /// Keras's defaults: axis -1, momentum 0.99, epsilon 0.001, center and scale.
+    pub fn new() -> Self {
+        BatchNormalization {
+            base: LayerBase::default(),
+            axis: -1,
+            momentum: 0.99,
+            epsilon: 1e-3,
+            center: true,
+            scale: true,
+            params: Vec::new(),
+            c: 0,
+            xhat: Vec::new(),
+            inv_std: Vec::new(),
+            batch_stats: false,
+            acc: [Vec::new(), Vec::new()],
+            fold: Vec::new(),
+        }
+    }
+    /// The feature axis: only the last one (`-1`, or its index) is supported.
+    pub fn axis(mut self, axis: i64) -> Self {
+        self.axis = axis;
+        self
+    }
+    /// Momentum of the moving statistics (default 0.99).
+    pub fn momentum(mut self, m: f32) -> Self {
+        self.momentum = m;
+        self
+    }
+    /// Added to the variance (default 0.001).
+    pub fn epsilon(mut self, e: f32) -> Self {
+        self.epsilon = e;
+        self
+    }
+    /// Learn an offset `beta` (default true).
+    pub fn center(mut self, c: bool) -> Self {
+        self.center = c;
+        self
+    }
+    /// Learn a scale `gamma` (default true).
+    pub fn scale(mut self, s: bool) -> Self {
+        self.scale = s;
+        self
+    }
+    /// `gamma[ch]` (1 without scale) and `beta[ch]` (0 without center).
+    fn affine(&self, ch: usize) -> (f32, f32) {
+        let mut i = 0;
+        let g = if self.scale {
+            i += 1;
+            self.params[0].value[ch]
+        } else {
+            1.0
+        };
+        let b = if self.center {
+            self.params[i].value[ch]
+        } else {
+            0.0
+        };
+        (g, b)
+    }
+}
+common_builders!(BatchNormalization);
+
+impl Layer for BatchNormalization {
+    fn class_name(&self) -> &'static str {
+        "BatchNormalization"
+    }
+    fn base(&self) -> &LayerBase {
+        &self.base
+    }
+    fn base_mut(&mut self) -> &mut LayerBase {
+        &mut self.base
+    }
+    fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
+        let name = self.base.label().to_string();
+        let rank = input_shape.len() as i64 + 1;
+        if self.axis != -1 && self.axis != rank - 1 {
+            return Err(Error::arg(
+                "axis",
+                &name,
+                format!(
+                    "rkeras normalizes the last axis only (-1 or {}), received {}",
+                    rank - 1,
+                    self.axis
+                ),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.momentum) || self.epsilon.is_nan() || self.epsilon < 0.0 {
+            return Err(Error::arg(
+                "momentum",
+                &name,
+                format!(
+                    "expected a momentum in [0, 1] and a non-negative epsilon, received {} and {}",
+                    self.momentum, self.epsilon
+                ),
+            ));
+        }
+        let Some(&c) = input_shape.last().filter(|c| **c > 0) else {
+            return Err(super::rank_error(&name, "min_ndim=2", input_shape));
+        };
+        self.c = c;
+        let mut params = Vec::new();
+        if self.scale {
+            params.push(Param::new("gamma", vec![c], vec![1.0; c]));
+        }
+        if self.center {
+            params.push(Param::new("beta", vec![c], vec![0.0; c]));
+        }
+        for (n, v) in [("moving_mean", 0.0), ("moving_variance", 1.0)] {
+            let mut p = Param::new(n, vec![c], vec![v; c]);
+            p.trainable = false;
+            params.push(p);
+        }
+        self.params = params;
+        self.inv_std = vec![0.0; c];
+        self.acc = [vec![0.0; c], vec![0.0; c]];
+        self.fold = vec![(0.0, 0.0, 0.0); c];
+        Ok(input_shape.to_vec())
+    }
+    fn allocate(&mut self, max_batch: usize) {
+        let len = max_batch * self.c;
+        if self.xhat.len() < len {
+            self.xhat.resize(len, 0.0);
+        }
+    }
+    fn forward(&mut self, x: &[f32], y: &mut [f32], _n: usize, mode: Mode) {
+        let c = self.c;
+        self.batch_stats = mode == Mode::Train && self.base.trainable;
+        let (mi, vi) = (self.params.len() - 2, self.params.len() - 1);
+        if self.batch_stats {
+            if self.xhat.len() < x.len() {
+                self.xhat.resize(x.len(), 0.0);
+            }
+            let [mean, var] = &mut self.acc;
+            channel_moments(x, c, mean, var);
+            let m = self.momentum;
+            for ch in 0..c {
+                self.inv_std[ch] = 1.0 / (var[ch] as f32 + self.epsilon).sqrt();
+                let mm = &mut self.params[mi].value[ch];
+                *mm = *mm * m + mean[ch] as f32 * (1.0 - m);
+                let mv = &mut self.params[vi].value[ch];
+                *mv = *mv * m + var[ch] as f32 * (1.0 - m);
+            }
+        } else {
+            for ch in 0..c {
+                self.acc[0][ch] = self.params[mi].value[ch] as f64;
+                self.inv_std[ch] = 1.0 / (self.params[vi].value[ch] + self.epsilon).sqrt();
+            }
+        }
+        for ch in 0..c {
+            let (g, b) = self.affine(ch);
+            let (mean, inv) = (self.acc[0][ch] as f32, self.inv_std[ch]);
+            self.fold[ch] = (mean, g * inv, b - mean * g * inv);
+        }
+        for (r, (xr, yr)) in x.chunks_exact(c).zip(y.chunks_exact_mut(c)).enumerate() {
+            for ((xv, yv), &(_, a, sh)) in xr.iter().zip(yr.iter_mut()).zip(&self.fold) {
+                *yv = xv * a + sh;
+            }
+            if self.batch_stats {
+                let hr = &mut self.xhat[r * c..(r + 1) * c];
+                for ((h, xv), (&(mean, _, _), inv)) in hr
+                    .iter_mut()
+                    .zip(xr)
+                    .zip(self.fold.iter().zip(&self.inv_std))
+                {
+                    *h = (xv - mean) * inv;
+                }
+            }
+        }
+    }
+    fn backward(
+        &mut self,
+        _x: &[f32],
+        _y: &[f32],
+        dy: &mut [f32],
+        dx: Option<&mut [f32]>,
+        _ctx: Backward,
+    ) {
+        let c = self.c;
+        let rows = dy.len() / c.max(1);
+        if !self.batch_stats {
+            // Frozen or inference statistics: a per-channel affine map.
+            if let Some(dx) = dx {
+                for (dxr, dyr) in dx.chunks_exact_mut(c).zip(dy.chunks_exact(c)) {
+                    for ((d, g), &(_, a, _)) in dxr.iter_mut().zip(dyr).zip(&self.fold) {
+                        *d = g * a;
+                    }
+                }
+            }
+            return;
+        }
+        let [sum_dy, sum_dy_xhat] = &mut self.acc;
+        sum_dy.fill(0.0);
+        sum_dy_xhat.fill(0.0);
+        for (row, hrow) in dy.chunks_exact(c).zip(self.xhat.chunks_exact(c)) {
+            for ch in 0..c {
+                sum_dy[ch] += row[ch] as f64;
+                sum_dy_xhat[ch] += (row[ch] * hrow[ch]) as f64;
+            }
+        }
+        let mut i = 0;
+        if self.scale {
+            for (g, s) in self.params[0].grad.iter_mut().zip(sum_dy_xhat.iter()) {
+                *g += *s as f32;
+            }
+            i += 1;
+        }
+        if self.center {
+            for (g, s) in self.params[i].grad.iter_mut().zip(sum_dy.iter()) {
+                *g += *s as f32;
+            }
+        }
+        if let Some(dx) = dx {
+            let m = rows as f32;
+            for ch in 0..c {
+                // fold.1 is gamma * inv_std; keep per channel (a, sum_dy, sum_dy_xhat).
+                let (sd, sdh) = (self.acc[0][ch] as f32, self.acc[1][ch] as f32);
+                self.fold[ch] = (self.fold[ch].1 / m, sd, sdh);
+            }
+            for ((dxr, dyr), hr) in dx
+                .chunks_exact_mut(c)
+                .zip(dy.chunks_exact(c))
+                .zip(self.xhat.chunks_exact(c))
+            {
+                for (((d, g), h), &(a, sd, sdh)) in dxr.iter_mut().zip(dyr).zip(hr).zip(&self.fold)
+                {
+                    *d = a * (m * g - sd - h * sdh);
+                }
+            }
+        }
+    }
+    fn params(&self) -> &[Param] {
+        &self.params
+    }
+    fn params_mut(&mut self) -> &mut [Param] {
+        &mut self.params
+    }
+    fn config(&self) -> Map<String, Value> {
+        let init = |i: Initializer| i.config();
+        super::object(json!({
+            "axis": self.axis,
+            "momentum": crate::optimizers::py_float(self.momentum),
+            "epsilon": crate::optimizers::py_float(self.epsilon),
+            "center": self.center,
+            "scale": self.scale,
+            "beta_initializer": init(Initializer::Zeros),
+            "gamma_initializer": init(Initializer::Ones),
+            "moving_mean_initializer": init(Initializer::Zeros),
+            "moving_variance_initializer": init(Initializer::Ones),
+            "beta_regularizer": null,
+            "gamma_regularizer": null,
+            "beta_constraint": null,
+            "gamma_constraint": null,
+            "synchronized": false,
+        }))
+    }
+}
+
+/// Mean and biased variance of each of the `c` channels of `x` (rows of `c` values), in
+/// f64, two passes.
+pub(crate) fn channel_moments(x: &[f32], c: usize, mean: &mut [f64], var: &mut [f64]) {
+    let rows = (x.len() / c.max(1)).max(1) as f64;
+    mean.fill(0.0);
+    for row in x.chunks_exact(c) {
+        for (m, v) in mean.iter_mut().zip(row) {
+            *m += *v as f64;
+        }
+    }
+    mean.iter_mut().for_each(|m| *m /= rows);
+    var.fill(0.0);
+    for row in x.chunks_exact(c) {
+        for ((s, v), m) in var.iter_mut().zip(row).zip(mean.iter()) {
+            let d = *v as f64 - m;
+            *s += d * d;
+        }
+    }
+    var.iter_mut().for_each(|s| *s /= rows);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layers::testing::check_layer;
+
+    #[test]
+    fn gradient_check_in_training_mode() {
+        assert_eq!(
+            check_layer(Box::new(BatchNormalization::new()), &[2, 3, 4]),
+            vec![2, 3, 4]
+        );
+        let l = BatchNormalization::new().center(false).scale(false);
+        assert_eq!(check_layer(Box::new(l), &[5]), vec![5]);
+    }
+
+    /// Two channels, four rows, by hand: batch statistics, output, moving updates.
+    #[test]
+    fn training_and_inference_match_keras_formulas_by_hand() {
+        let mut l = BatchNormalization::new().momentum(0.9).epsilon(0.01);
+        l.build(&[2], &mut Rng::new(0)).expect("build");
+        l.params[0].value = vec![2.0, 1.0]; // gamma
+        l.params[1].value = vec![0.5, 0.0]; // beta
+        let x = [1.0, 10.0, 2.0, 10.0, 3.0, 10.0, 6.0, 10.0];
+        let mut y = [0.0; 8];
+        l.forward(&x, &mut y, 4, Mode::Train);
+        // Channel 0: mean 3, biased var (4 + 1 + 0 + 9) / 4 = 3.5.
+        let inv = 1.0 / (3.5f32 + 0.01).sqrt();
+        assert!((y[0] - (2.0 * (1.0 - 3.0) * inv + 0.5)).abs() < 1e-6);
+        assert!((y[6] - (2.0 * (6.0 - 3.0) * inv + 0.5)).abs() < 1e-6);
+        // Channel 1 is constant: normalized to beta.
+        assert!(y[1].abs() < 1e-6);
+        // moving = 0.9 * moving + 0.1 * batch.
+        assert!((l.params[2].value[0] - 0.3).abs() < 1e-6);
+        assert!((l.params[2].value[1] - 1.0).abs() < 1e-6);
+        assert!((l.params[3].value[0] - (0.9 + 0.35)).abs() < 1e-6);
+        assert!((l.params[3].value[1] - 0.9).abs() < 1e-6);
+        // Inference uses the moving statistics and changes nothing.
+        let before = l.params[2].value.clone();
+        l.forward(&x, &mut y, 4, Mode::Infer);
+        let inv = 1.0 / (1.25f32 + 0.01).sqrt();
+        assert!((y[0] - (2.0 * (1.0 - 0.3) * inv + 0.5)).abs() < 1e-6);
+        assert_eq!(l.params[2].value, before);
+        // A frozen layer runs in inference mode even while training (Keras 3).
+        l.base.trainable = false;
+        l.forward(&x, &mut y, 4, Mode::Train);
+        assert_eq!(l.params[2].value, before);
+        assert!((y[0] - (2.0 * (1.0 - 0.3) * inv + 0.5)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn config_and_bad_arguments() {
+        let c = BatchNormalization::new().config();
+        assert_eq!(c["momentum"], json!(0.99));
+        assert_eq!(c["epsilon"], json!(0.001));
+        assert_eq!(c["gamma_initializer"]["class_name"], json!("Ones"));
+        let e = BatchNormalization::new()
+            .axis(1)
+            .build(&[4, 4, 3], &mut Rng::new(0))
+            .expect_err("axis");
+        assert!(e.to_string().contains("last axis"), "{e}");
+    }
+}

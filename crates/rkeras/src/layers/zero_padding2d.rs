@@ -1,0 +1,181 @@
+//! `ZeroPadding2D`: zero rows and columns around each image.
+
+use super::{common_builders, Backward, Layer, LayerBase, Mode};
+use crate::error::Result;
+use crate::rng::Rng;
+use serde_json::{json, Map, Value};
+
+/// Amounts per side `((top, bottom), (left, right))`, as Keras's padding and cropping
+/// arguments take them: one number for all four sides, `(vertical, horizontal)`, or the
+/// four amounts.
+pub trait IntoSides {
+    /// `((top, bottom), (left, right))`.
+    fn into_sides(self) -> ((usize, usize), (usize, usize));
+}
+impl IntoSides for usize {
+    fn into_sides(self) -> ((usize, usize), (usize, usize)) {
+        ((self, self), (self, self))
+    }
+}
+impl IntoSides for (usize, usize) {
+    fn into_sides(self) -> ((usize, usize), (usize, usize)) {
+        ((self.0, self.0), (self.1, self.1))
+    }
+}
+impl IntoSides for ((usize, usize), (usize, usize)) {
+    fn into_sides(self) -> ((usize, usize), (usize, usize)) {
+        self
+    }
+}
+
+/// Where an `(h, w, c)` image sits inside a bigger `(_, bw, c)` one: its size, the big
+/// image's row width, and the window's top-left corner.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Window {
+    pub h: usize,
+    pub w: usize,
+    pub c: usize,
+    pub bw: usize,
+    pub top: usize,
+    pub left: usize,
+}
+
+impl Window {
+    fn row(&self, r: usize) -> std::ops::Range<usize> {
+        let start = ((self.top + r) * self.bw + self.left) * self.c;
+        start..start + self.w * self.c
+    }
+    /// Writes `small` into the window of `big`.
+    pub fn put(&self, big: &mut [f32], small: &[f32]) {
+        let wc = self.w * self.c;
+        for r in 0..self.h {
+            big[self.row(r)].copy_from_slice(&small[r * wc..(r + 1) * wc]);
+        }
+    }
+    /// Reads the window of `big` into `small`.
+    pub fn get(&self, big: &[f32], small: &mut [f32]) {
+        let wc = self.w * self.c;
+        for r in 0..self.h {
+            small[r * wc..(r + 1) * wc].copy_from_slice(&big[self.row(r)]);
+        }
+    }
+}
+
+/// Pads images with zeros (Keras `ZeroPadding2D`).
+///
+/// ```
+/// use rkeras::prelude::*;
+/// let m = Sequential::new([ZeroPadding2D::new(((1, 2), (0, 3))).input_shape((4, 4, 1)).into()])?;
+/// assert_eq!(m.output_shape(), Some(&[7, 7, 1][..]));
+/// # Ok::<(), rkeras::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct ZeroPadding2D {
+    base: LayerBase,
+    padding: ((usize, usize), (usize, usize)),
+    in_shape: (usize, usize, usize),
+}
+
+impl ZeroPadding2D {
+    /// Padding of `padding` (default in Keras: 1 on every side).
+    pub fn new(padding: impl IntoSides) -> Self {
+        ZeroPadding2D {
+            base: LayerBase::default(),
+            padding: padding.into_sides(),
+            in_shape: (0, 0, 0),
+        }
+    }
+    fn out_hw(&self) -> (usize, usize) {
+        let ((t, b), (l, r)) = self.padding;
+        (self.in_shape.0 + t + b, self.in_shape.1 + l + r)
+    }
+    fn window(&self) -> Window {
+        let (h, w, c) = self.in_shape;
+        let ((top, _), (left, _)) = self.padding;
+        Window {
+            h,
+            w,
+            c,
+            bw: self.out_hw().1,
+            top,
+            left,
+        }
+    }
+}
+common_builders!(ZeroPadding2D);
+
+impl Layer for ZeroPadding2D {
+    fn class_name(&self) -> &'static str {
+        "ZeroPadding2D"
+    }
+    fn base(&self) -> &LayerBase {
+        &self.base
+    }
+    fn base_mut(&mut self) -> &mut LayerBase {
+        &mut self.base
+    }
+    fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
+        let [h, w, c] = *input_shape else {
+            return Err(super::rank_error(
+                self.base.label(),
+                &format!("ndim=4, found ndim={}", input_shape.len() + 1),
+                input_shape,
+            ));
+        };
+        self.in_shape = (h, w, c);
+        let (oh, ow) = self.out_hw();
+        Ok(vec![oh, ow, c])
+    }
+    fn forward(&mut self, x: &[f32], y: &mut [f32], n: usize, _mode: Mode) {
+        let (h, w, c) = self.in_shape;
+        let (oh, ow) = self.out_hw();
+        let win = self.window();
+        y.fill(0.0);
+        for s in 0..n {
+            let xs = &x[s * h * w * c..(s + 1) * h * w * c];
+            win.put(&mut y[s * oh * ow * c..(s + 1) * oh * ow * c], xs);
+        }
+    }
+    fn backward(
+        &mut self,
+        _x: &[f32],
+        _y: &[f32],
+        dy: &mut [f32],
+        dx: Option<&mut [f32]>,
+        ctx: Backward,
+    ) {
+        let Some(dx) = dx else { return };
+        let (h, w, c) = self.in_shape;
+        let (oh, ow) = self.out_hw();
+        let win = self.window();
+        for s in 0..ctx.n {
+            let dys = &dy[s * oh * ow * c..(s + 1) * oh * ow * c];
+            win.get(dys, &mut dx[s * h * w * c..(s + 1) * h * w * c]);
+        }
+    }
+    fn config(&self) -> Map<String, Value> {
+        let ((t, b), (l, r)) = self.padding;
+        super::object(json!({"padding": [[t, b], [l, r]], "data_format": "channels_last"}))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layers::testing::check_layer;
+
+    #[test]
+    fn gradient_shape_and_placement() {
+        let l = ZeroPadding2D::new(((1, 0), (2, 1)));
+        assert_eq!(check_layer(Box::new(l), &[2, 3, 2]), vec![3, 6, 2]);
+        let mut l = ZeroPadding2D::new(1);
+        l.build(&[1, 1, 1], &mut Rng::new(0)).expect("build");
+        let mut y = [9.0; 9];
+        l.forward(&[5.0], &mut y, 1, Mode::Infer);
+        assert_eq!(y, [0.0, 0.0, 0.0, 0.0, 5.0, 0.0, 0.0, 0.0, 0.0]);
+        assert_eq!(
+            serde_json::Value::Object(l.config())["padding"],
+            json!([[1, 1], [1, 1]])
+        );
+    }
+}
