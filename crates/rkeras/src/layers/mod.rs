@@ -209,6 +209,23 @@ impl LayerBase {
 /// A full Keras layer config: `name`, `trainable`, `dtype`, then the layer's own keys.
 pub fn full_config(layer: &dyn Layer) -> Value {
     let mut m = Map::new();
+    if layer.class_name() == "SpatialDropout2D" {
+        // Keras's own get_config for the spatial dropouts: no `trainable` (its constructor
+        // refuses one), the dtype as a plain string.
+        let own = layer.config();
+        m.insert(
+            "rate".into(),
+            own.get("rate").cloned().unwrap_or(Value::Null),
+        );
+        m.insert(
+            "seed".into(),
+            own.get("seed").cloned().unwrap_or(Value::Null),
+        );
+        m.insert("name".into(), Value::from(layer.name()));
+        m.insert("dtype".into(), Value::from("float32"));
+        m.insert("data_format".into(), Value::from("channels_last"));
+        return Value::Object(m);
+    }
     m.insert("name".into(), Value::from(layer.name()));
     m.insert("trainable".into(), Value::from(layer.base().trainable));
     m.insert("dtype".into(), dtype_policy());

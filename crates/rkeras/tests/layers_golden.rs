@@ -1,0 +1,134 @@
+//! The layers of issue 6 against real Keras 3.15.1 (golden files made by
+//! `golden/layers/make_layers_golden.py`): a trained model with BatchNormalization,
+//! LayerNormalization, the global poolings, padding, cropping, upsampling, reshape and
+//! permute loads and predicts as Keras does, prints Keras's summary, and trains from the
+//! same initial weights to the same weights (moving statistics included).
+
+use rkeras::prelude::*;
+use rkeras::saving::load_model;
+use serde_json::Value;
+use std::path::PathBuf;
+
+fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/layers")
+}
+
+fn json(name: &str) -> Value {
+    let p = dir().join(name);
+    serde_json::from_str(&std::fs::read_to_string(&p).expect("golden")).expect("json")
+}
+
+fn tensor(v: &Value) -> Tensor {
+    let dims = |k: &str| v[k].as_array().expect(k).clone();
+    let shape: Vec<usize> = dims("shape")
+        .iter()
+        .map(|d| d.as_u64().expect("d") as usize)
+        .collect();
+    let data: Vec<f32> = dims("data")
+        .iter()
+        .map(|x| x.as_f64().expect("x") as f32)
+        .collect();
+    Tensor::new(shape, data).expect("tensor")
+}
+
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+#[test]
+fn a_keras_model_with_the_new_layers_predicts_and_summarizes_like_keras() {
+    let g = json("blocks_predictions.json");
+    let mut m = load_model(dir().join("blocks.keras")).expect("load blocks.keras");
+    let got = m.predict(&tensor(&g["inputs"])).expect("predict");
+    let d = max_diff(got.data(), tensor(&g["outputs"]).data());
+    assert!(d < 1e-5, "max abs difference {d}");
+    let want = std::fs::read_to_string(dir().join("blocks_summary_76.txt")).expect("summary");
+    assert_eq!(m.summary_string(Some(76)), want);
+}
+
+/// The golden architecture without SpatialDropout2D, built in Rust.
+fn parity_model() -> Model {
+    rkeras::clear_session();
+    Sequential::with_name(
+        "parity",
+        [
+            InputLayer::new((8, 8, 3)).into(),
+            Conv2D::new(4, 3).padding("same").into(),
+            BatchNormalization::new().into(),
+            Activation::new("relu").into(),
+            ZeroPadding2D::new(((1, 0), (0, 1))).into(),
+            Cropping2D::new(((0, 1), (1, 0))).into(),
+            UpSampling2D::new(2).into(),
+            MaxPooling2D::new(2).into(),
+            Conv2D::new(6, 3).into(),
+            BatchNormalization::new().center(false).momentum(0.9).into(),
+            GlobalAveragePooling2D::new().into(),
+            Reshape::new(&[2, 3]).into(),
+            Permute::new(&[2, 1]).into(),
+            LayerNormalization::new().into(),
+            Flatten::new().into(),
+            Dense::new(3).activation("softmax").into(),
+        ],
+    )
+    .expect("parity model")
+}
+
+#[test]
+fn training_from_keras_initial_weights_lands_on_keras_final_weights() {
+    let data = json("parity.json");
+    let (x, y) = (tensor(&data["x"]), tensor(&data["y"]));
+    let mut m = parity_model();
+    m.compile(
+        SGD::default().learning_rate(0.1),
+        "categorical_crossentropy",
+        &[],
+    )
+    .expect("compile");
+    m.load_weights(dir().join("parity_initial.weights.h5"))
+        .expect("initial weights");
+    m.fit(&x, &y)
+        .epochs(1)
+        .batch_size(8)
+        .shuffle(false)
+        .verbose(0)
+        .run()
+        .expect("fit");
+    let mut want = parity_model();
+    want.load_weights(dir().join("parity_final.weights.h5"))
+        .expect("final weights");
+    let mut initial = parity_model();
+    initial
+        .load_weights(dir().join("parity_initial.weights.h5"))
+        .expect("initial weights");
+    let (got, want) = (m.get_weights(), want.get_weights());
+    assert_eq!(got.len(), want.len());
+    // Every weight moved (the moving statistics too), so the comparison means something;
+    // except the biases of the two convolutions, whose gradient through BatchNormalization
+    // is zero (the batch mean absorbs them).
+    let names: Vec<String> = m
+        .layers()
+        .iter()
+        .flat_map(|l| {
+            l.params()
+                .iter()
+                .map(move |p| format!("{}/{}", l.name(), p.name))
+        })
+        .collect();
+    for ((a, b), name) in initial.get_weights().iter().zip(&want).zip(&names) {
+        let moved = max_diff(a.data(), b.data()) > 1e-5;
+        let conv_bias = name.starts_with("conv2d") && name.ends_with("/bias");
+        assert_eq!(moved, !conv_bias, "{name}");
+    }
+    for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+        let d = max_diff(a.data(), b.data());
+        assert!(
+            d < 1e-4,
+            "weight {i} (shape {:?}): max abs difference {d}",
+            a.shape()
+        );
+    }
+}
