@@ -41,7 +41,8 @@ pub enum Command {
         /// Folder holding the dataset's files (default: /usr/share/datasets/fashion-mnist).
         #[arg(long)]
         data_dir: Option<PathBuf>,
-        /// Built-in model: mnist-convnet or seed.
+        /// Built-in model (mnist-convnet, seed) or a Keras model config .json
+        /// (`model.to_json()`), trained as it is.
         #[arg(long, default_value = "mnist-convnet")]
         model: String,
         /// Use only the first N training samples (quick checks).

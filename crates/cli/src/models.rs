@@ -1,9 +1,11 @@
-//! The built-in architectures the CLI can train: the seed's CNN and Keras's MNIST convnet.
+//! The architectures the CLI can train: the seed's CNN, Keras's MNIST convnet, or any model
+//! described by a Keras config JSON (`model.to_json()`, or the `config.json` of a `.keras`).
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use rkeras::prelude::*;
+use std::path::PathBuf;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ModelKind {
     /// Conv32-3x3 relu, MaxPool2, Conv64-3x3 relu, MaxPool2, Conv64-3x3 relu, Flatten,
     /// Dense softmax (the seed's model; 64x64x3 by default).
@@ -11,6 +13,8 @@ pub enum ModelKind {
     /// Keras's "Simple MNIST convnet": Conv32, MaxPool, Conv64, MaxPool, Flatten,
     /// Dropout 0.5, Dense softmax.
     MnistConvnet,
+    /// A Keras model config JSON, used as it is (its own preprocessing layers included).
+    Config(PathBuf),
 }
 
 impl ModelKind {
@@ -18,13 +22,22 @@ impl ModelKind {
         match s {
             "seed" => Ok(ModelKind::Seed),
             "mnist-convnet" => Ok(ModelKind::MnistConvnet),
-            _ => bail!("unknown --model '{s}'; built-in models: seed, mnist-convnet"),
+            _ if s.to_ascii_lowercase().ends_with(".json") => {
+                let p = PathBuf::from(s);
+                if !p.is_file() {
+                    bail!("--model {s}: no such file (a Keras model config .json)");
+                }
+                Ok(ModelKind::Config(p))
+            }
+            _ => bail!(
+                "unknown --model '{s}'; built-in models: seed, mnist-convnet, or a Keras model config .json"
+            ),
         }
     }
 
     /// The model for per-sample `input` shape and `classes` outputs.
-    pub fn build(self, input: (usize, usize, usize), classes: usize) -> rkeras::Result<Model> {
-        match self {
+    pub fn build(&self, input: (usize, usize, usize), classes: usize) -> Result<Model> {
+        Ok(match self {
             ModelKind::Seed => Sequential::new([
                 Conv2D::new(32, (3, 3))
                     .activation("relu")
@@ -36,7 +49,7 @@ impl ModelKind {
                 Conv2D::new(64, (3, 3)).activation("relu").into(),
                 Flatten::new().into(),
                 Dense::new(classes).activation("softmax").into(),
-            ]),
+            ])?,
             ModelKind::MnistConvnet => Sequential::new([
                 InputLayer::new(input).into(),
                 Conv2D::new(32, (3, 3)).activation("relu").into(),
@@ -46,19 +59,27 @@ impl ModelKind {
                 Flatten::new().into(),
                 Dropout::new(0.5).into(),
                 Dense::new(classes).activation("softmax").into(),
-            ]),
-        }
+            ])?,
+            ModelKind::Config(path) => return config_model(path, input, classes),
+        })
     }
 
     /// The model for images of `input` shape, with a `Rescaling(rescale)` layer in front
     /// (unless `rescale` is 1) and a head of `outputs` units with `head` activation.
     pub fn build_for_images(
-        self,
+        &self,
         input: (usize, usize, usize),
         rescale: f64,
         outputs: usize,
         head: &str,
-    ) -> rkeras::Result<Model> {
+    ) -> Result<Model> {
+        if let ModelKind::Config(path) = self {
+            println!(
+                "Using the model of {} as it is: its own layers do the preprocessing (--rescale is not applied)",
+                path.display()
+            );
+            return config_model(path, input, outputs);
+        }
         let mut layers: Vec<Box<dyn Layer>> = vec![InputLayer::new(input).into()];
         if rescale != 1.0 {
             layers.push(Rescaling::new(rescale).into());
@@ -67,22 +88,52 @@ impl ModelKind {
         layers.push(MaxPooling2D::new((2, 2)).into());
         layers.push(Conv2D::new(64, (3, 3)).activation("relu").into());
         layers.push(MaxPooling2D::new((2, 2)).into());
-        if self == ModelKind::Seed {
+        if *self == ModelKind::Seed {
             layers.push(Conv2D::new(64, (3, 3)).activation("relu").into());
         }
         layers.push(Flatten::new().into());
-        if self == ModelKind::MnistConvnet {
+        if *self == ModelKind::MnistConvnet {
             layers.push(Dropout::new(0.5).into());
         }
         layers.push(Dense::new(outputs).activation(head).into());
-        Sequential::new(layers)
+        Ok(Sequential::new(layers)?)
     }
 
     /// The input shape the model is shown with in `rkeras summary`.
-    pub fn default_input(self) -> (usize, usize, usize) {
+    pub fn default_input(&self) -> (usize, usize, usize) {
         match self {
-            ModelKind::Seed => (64, 64, 3),
+            ModelKind::Seed | ModelKind::Config(_) => (64, 64, 3),
             ModelKind::MnistConvnet => (28, 28, 1),
         }
     }
+}
+
+/// The model of a Keras config JSON, checked against the data: its input shape must be the
+/// images' and its output the number of classes (or 1 for binary labels).
+fn config_model(path: &PathBuf, input: (usize, usize, usize), outputs: usize) -> Result<Model> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let cfg: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    let model = rkeras::saving::from_config(&cfg)
+        .with_context(|| format!("building the model of {}", path.display()))?;
+    let want_in = [input.0, input.1, input.2];
+    if model.input_shape() != Some(&want_in[..]) {
+        bail!(
+            "the model of {} takes inputs of shape {:?}, but the images are {}x{}x{} (set --image-size and --color-mode to match)",
+            path.display(),
+            model.input_shape().unwrap_or(&[]),
+            input.0,
+            input.1,
+            input.2
+        );
+    }
+    if model.output_shape() != Some(&[outputs][..]) {
+        bail!(
+            "the model of {} has outputs of shape {:?}, but the data needs {outputs} (one per class, or 1 with --label-mode binary)",
+            path.display(),
+            model.output_shape().unwrap_or(&[])
+        );
+    }
+    Ok(model)
 }

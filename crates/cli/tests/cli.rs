@@ -627,3 +627,59 @@ fn evaluate_and_predict_with_a_saved_model() {
     assert_eq!(out.status.code(), Some(1));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_keras_model_json_trains_on_a_folder_and_is_summarized() {
+    let dir = temp_dir("json-model");
+    tiny_folder(&dir.join("data"), 32);
+    let d = dir.join("data").to_string_lossy().into_owned();
+    // What `model.to_json()` gives in Python Keras, trimmed to the keys that matter.
+    let json = r#"{"class_name": "Sequential", "config": {"name": "tiny", "layers": [
+        {"class_name": "InputLayer", "config": {"batch_shape": [null, 16, 16, 1]}},
+        {"class_name": "Rescaling", "config": {"scale": 0.00392156862745098}},
+        {"class_name": "Conv2D", "config": {"filters": 8, "kernel_size": [3, 3]}},
+        {"class_name": "BatchNormalization", "config": {"momentum": 0.9}},
+        {"class_name": "Activation", "config": {"activation": "relu"}},
+        {"class_name": "GlobalAveragePooling2D", "config": {}},
+        {"class_name": "Dense", "config": {"units": 4, "activation": "softmax"}}]}}"#;
+    let model = dir.join("model.json").to_string_lossy().into_owned();
+    std::fs::write(&model, json).expect("model.json");
+    let out = rkeras(&["summary", &model]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("(BatchNormalization)"));
+    assert!(text(&out.stdout).contains("Non-trainable params: 16"));
+    let train = |size: &str| {
+        rkeras(&[
+            "train",
+            &d,
+            "--model",
+            &model,
+            "--image-size",
+            size,
+            "--color-mode",
+            "grayscale",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "8",
+            "--verbose",
+            "0",
+        ])
+    };
+    let out = train("16");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("Using the model of"));
+    assert!(text(&out.stdout).contains("Validation accuracy: "));
+    // Images of another size than the model's input: the error says both.
+    let out = train("20");
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("[16, 16, 1]") && err.contains("20x20x1"),
+        "{err}"
+    );
+    let out = rkeras(&["train", &d, "--model", "missing.json"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("missing.json"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -20,6 +20,18 @@ mod weights;
 
 pub use archive::{from_config, load_model};
 
+/// Builds a model from Keras JSON (`model.to_json()` in Python or [`Model::to_json`], or
+/// the `config.json` of a `.keras` file), with fresh weights, compiled when the JSON holds a
+/// compile config. Keras's `keras.models.model_from_json`.
+///
+/// # Errors
+/// Text that is not JSON, an unknown layer class (named), or a bad layer config.
+pub fn model_from_json(json: &str) -> Result<Model> {
+    let cfg: serde_json::Value = serde_json::from_str(json)
+        .map_err(|e| Error::Data(format!("the model JSON does not parse: {e}")))?;
+    from_config(&cfg)
+}
+
 use crate::error::{Error, Result};
 use crate::model::Model;
 use std::path::Path;
@@ -62,6 +74,21 @@ impl Model {
             "",
             format!("{msg}. Received: filepath={}", path.display()),
         ))
+    }
+
+    /// The model's architecture as Keras's `model.to_json()` writes it (the `config.json`
+    /// of a `.keras` file): Python Keras rebuilds it with `keras.models.model_from_json`,
+    /// rkeras with [`model_from_json`].
+    ///
+    /// ```
+    /// use rkeras::prelude::*;
+    /// let m = Sequential::new([Dense::new(3).input_shape(4).into()])?;
+    /// let back = rkeras::saving::model_from_json(&m.to_json())?;
+    /// assert_eq!(back.output_shape(), Some(&[3][..]));
+    /// # Ok::<(), rkeras::Error>(())
+    /// ```
+    pub fn to_json(&self) -> String {
+        archive::model_config(self).to_string()
     }
 
     /// Saves the weights (and optimizer state, when compiled and trained) in Keras 3's
