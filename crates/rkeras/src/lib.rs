@@ -33,6 +33,7 @@ pub mod metrics;
 pub mod model;
 pub mod optimizers;
 pub mod preprocessing;
+pub mod regularizers;
 pub mod rng;
 pub mod saving;
 pub mod shape;

@@ -30,6 +30,7 @@ pub struct Dense {
     use_bias: bool,
     kernel_initializer: String,
     bias_initializer: String,
+    kernel_regularizer: Option<crate::regularizers::Regularizer>,
     act: Act,
     input_dim: usize,
     out_len: usize,
@@ -47,6 +48,7 @@ impl Dense {
             use_bias: true,
             kernel_initializer: "glorot_uniform".into(),
             bias_initializer: "zeros".into(),
+            kernel_regularizer: None,
             act: Act::Linear,
             input_dim: 0,
             out_len: 0,
@@ -67,6 +69,11 @@ impl Dense {
     /// Kernel initializer name (default `"glorot_uniform"`).
     pub fn kernel_initializer(mut self, i: &str) -> Self {
         self.kernel_initializer = i.into();
+        self
+    }
+    /// A penalty on the kernel added to the loss (Keras `kernel_regularizer`).
+    pub fn kernel_regularizer(mut self, r: crate::regularizers::Regularizer) -> Self {
+        self.kernel_regularizer = Some(r);
         self
     }
     /// Bias initializer name (default `"zeros"`).
@@ -222,6 +229,21 @@ impl Layer for Dense {
         Some(self.act)
     }
 
+    fn regularize(&mut self) -> f64 {
+        match (self.kernel_regularizer, self.params.first_mut()) {
+            (Some(r), Some(k)) => {
+                r.add_grad(&k.value, &mut k.grad);
+                r.penalty(&k.value)
+            }
+            _ => 0.0,
+        }
+    }
+    fn regularization_loss(&self) -> f64 {
+        match (self.kernel_regularizer, self.params.first()) {
+            (Some(r), Some(k)) => r.penalty(&k.value),
+            _ => 0.0,
+        }
+    }
     fn config(&self) -> Map<String, Value> {
         let act_name = activations::parse(&self.activation)
             .map(activations::name)
@@ -235,7 +257,7 @@ impl Layer for Dense {
             "use_bias": self.use_bias,
             "kernel_initializer": kinit.config(),
             "bias_initializer": binit.config(),
-            "kernel_regularizer": null,
+            "kernel_regularizer": self.kernel_regularizer.map(|r| r.config()),
             "bias_regularizer": null,
             "kernel_constraint": null,
             "bias_constraint": null,

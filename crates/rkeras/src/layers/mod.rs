@@ -173,6 +173,15 @@ pub trait Layer: Send + std::fmt::Debug {
     fn differentiable(&self) -> bool {
         true
     }
+    /// Adds the gradients of the layer's weight penalties (kernel_regularizer) to its
+    /// weights' gradients and returns the penalty, which `fit` adds to the loss.
+    fn regularize(&mut self) -> f64 {
+        0.0
+    }
+    /// The penalty alone, as [`regularize`](Self::regularize) adds it to the loss.
+    fn regularization_loss(&self) -> f64 {
+        0.0
+    }
     /// Layer name (set when added to a model).
     fn name(&self) -> &str {
         self.base().name.as_deref().unwrap_or("")

@@ -170,6 +170,10 @@ impl Cfg<'_> {
                 .ok_or_else(|| bad(self.name, "axis", "an integer", Some(v))),
         }
     }
+    fn regularizer(&self, k: &str) -> Result<Option<crate::regularizers::Regularizer>> {
+        crate::regularizers::Regularizer::from_config(self.c.get(k).unwrap_or(&Value::Null))
+            .map_err(|e| Error::arg(k, self.name, e.to_string()))
+    }
     fn seed(&self) -> Option<u64> {
         self.c.get("seed").and_then(Value::as_u64)
     }
@@ -289,22 +293,30 @@ pub fn from_config(entry: &Value) -> Result<Box<dyn Layer>> {
                     c.get("groups"),
                 ));
             }
-            Conv2D::new(g.usize("filters")?, g.pair("kernel_size")?)
+            let conv = Conv2D::new(g.usize("filters")?, g.pair("kernel_size")?)
                 .strides(g.pair_or("strides", (1, 1))?)
                 .padding(g.str_or("padding", "valid")?)
                 .dilation_rate(g.pair_or("dilation_rate", (1, 1))?)
                 .activation(&g.activation()?)
                 .use_bias(g.bool_or("use_bias", true)?)
                 .kernel_initializer(&g.initializer("kernel_initializer", "glorot_uniform")?)
-                .bias_initializer(&g.initializer("bias_initializer", "zeros")?)
-                .into()
+                .bias_initializer(&g.initializer("bias_initializer", "zeros")?);
+            match g.regularizer("kernel_regularizer")? {
+                Some(r) => conv.kernel_regularizer(r).into(),
+                None => conv.into(),
+            }
         }
-        "Dense" => Dense::new(g.usize("units")?)
-            .activation(&g.activation()?)
-            .use_bias(g.bool_or("use_bias", true)?)
-            .kernel_initializer(&g.initializer("kernel_initializer", "glorot_uniform")?)
-            .bias_initializer(&g.initializer("bias_initializer", "zeros")?)
-            .into(),
+        "Dense" => {
+            let dense = Dense::new(g.usize("units")?)
+                .activation(&g.activation()?)
+                .use_bias(g.bool_or("use_bias", true)?)
+                .kernel_initializer(&g.initializer("kernel_initializer", "glorot_uniform")?)
+                .bias_initializer(&g.initializer("bias_initializer", "zeros")?);
+            match g.regularizer("kernel_regularizer")? {
+                Some(r) => dense.kernel_regularizer(r).into(),
+                None => dense.into(),
+            }
+        }
         "MaxPooling2D" | "AveragePooling2D" => {
             let pool = g.pair_or("pool_size", (2, 2))?;
             let strides = g.pair_or("strides", pool)?;
@@ -450,6 +462,12 @@ mod tests {
                 .kernel_initializer("he_normal")
                 .into(),
             Dense::new(5).activation("softmax").into(),
+            Dense::new(2)
+                .kernel_regularizer(crate::regularizers::Regularizer::L1L2(0.01, 0.02))
+                .into(),
+            Conv2D::new(2, 3)
+                .kernel_regularizer(crate::regularizers::Regularizer::L2(1e-4))
+                .into(),
             MaxPooling2D::new((3, 3)).strides(2).into(),
             AveragePooling2D::new(2).padding("same").into(),
             Flatten::new().into(),

@@ -415,6 +415,16 @@ pub(crate) fn train_step(
         l
     });
     chain.backward(n, fused);
+    // Weight penalties join the loss (Keras adds `model.losses`); trainable layers also
+    // get their gradients.
+    let mut penalty = 0.0;
+    for layer in chain.layers.iter_mut() {
+        penalty += if layer.base().trainable {
+            layer.regularize()
+        } else {
+            layer.regularization_loss()
+        };
+    }
     c.optimizer.begin_step();
     let mut slot = 0;
     for layer in chain.layers.iter_mut() {
@@ -426,5 +436,5 @@ pub(crate) fn train_step(
             }
         }
     }
-    loss
+    loss + penalty
 }

@@ -252,7 +252,13 @@ pub(crate) fn evaluate_rows(
         }
         count += n;
     }
-    let mut v = vec![total / count.max(1) as f64];
+    let reg: f64 = model
+        .chain
+        .layers
+        .iter()
+        .map(|l| l.regularization_loss())
+        .sum();
+    let mut v = vec![total / count.max(1) as f64 + reg];
     v.extend(c.metrics.iter().map(|m| m.result()));
     v
 }
@@ -289,7 +295,13 @@ pub(crate) fn evaluate_images(model: &mut Model, ds: &ImageDataset) -> Result<Ve
     let Some(c) = model.compiled.as_ref() else {
         return Ok(vec![]);
     };
-    let mut v = vec![total / count.max(1) as f64];
+    let reg: f64 = model
+        .chain
+        .layers
+        .iter()
+        .map(|l| l.regularization_loss())
+        .sum();
+    let mut v = vec![total / count.max(1) as f64 + reg];
     v.extend(c.metrics.iter().map(|m| m.result()));
     Ok(v)
 }
