@@ -51,14 +51,15 @@ pub mod prelude {
     pub use crate::callbacks::{Callback, Control, History, Logs};
     pub use crate::data::{image_dataset_from_directory, ImageDataset};
     pub use crate::layers::{
-        Activation, AveragePooling2D, BatchNormalization, CenterCrop, Conv2D, Cropping2D, Dense,
-        Dropout, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, InputLayer, Layer,
-        LayerNormalization, MaxPooling2D, Permute, RandomBrightness, RandomContrast, RandomCrop,
-        RandomFlip, RandomRotation, RandomTranslation, RandomZoom, Rescaling, Reshape, Resizing,
-        SpatialDropout2D, UpSampling2D, ZeroPadding2D,
+        Activation, Add, Average, AveragePooling2D, BatchNormalization, CenterCrop, Concatenate,
+        Conv2D, Cropping2D, Dense, Dropout, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D,
+        InputLayer, Layer, LayerNormalization, MaxPooling2D, Maximum, Minimum, Multiply, Permute,
+        RandomBrightness, RandomContrast, RandomCrop, RandomFlip, RandomRotation,
+        RandomTranslation, RandomZoom, Rescaling, Reshape, Resizing, SpatialDropout2D, Subtract,
+        UpSampling2D, ZeroPadding2D,
     };
     pub use crate::losses::Loss;
-    pub use crate::model::{Model, Sequential};
+    pub use crate::model::{Call, Input, KerasTensor, Model, Sequential};
     pub use crate::optimizers::{Adam, AdamW, RMSprop, SGD};
     pub use crate::tensor::Tensor;
     pub use crate::{Error, Result};

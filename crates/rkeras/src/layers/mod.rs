@@ -15,6 +15,7 @@ mod activation;
 mod average_pooling2d;
 mod batch_normalization;
 mod center_crop;
+mod concatenate;
 mod conv2d;
 mod cropping2d;
 mod dense;
@@ -25,6 +26,7 @@ mod global_max_pooling2d;
 mod input_layer;
 mod layer_normalization;
 mod max_pooling2d;
+mod merge;
 mod permute;
 mod random_brightness;
 mod random_contrast;
@@ -48,6 +50,7 @@ pub use activation::Activation;
 pub use average_pooling2d::AveragePooling2D;
 pub use batch_normalization::BatchNormalization;
 pub use center_crop::CenterCrop;
+pub use concatenate::Concatenate;
 pub use conv2d::Conv2D;
 pub use cropping2d::Cropping2D;
 pub use dense::Dense;
@@ -58,6 +61,7 @@ pub use global_max_pooling2d::GlobalMaxPooling2D;
 pub use input_layer::InputLayer;
 pub use layer_normalization::LayerNormalization;
 pub use max_pooling2d::MaxPooling2D;
+pub use merge::{Add, Average, Maximum, Minimum, Multiply, Subtract};
 pub use permute::Permute;
 pub use random_brightness::RandomBrightness;
 pub use random_contrast::RandomContrast;
@@ -181,6 +185,36 @@ pub trait Layer: Send + std::fmt::Debug {
     /// The penalty alone, as [`regularize`](Self::regularize) adds it to the loss.
     fn regularization_loss(&self) -> f64 {
         0.0
+    }
+    /// True for merge layers (`Add`, `Concatenate`, ...), which take several inputs through
+    /// [`build_merge`](Self::build_merge), [`forward_merge`](Self::forward_merge) and
+    /// [`backward_merge`](Self::backward_merge) instead of `build`, `forward`, `backward`.
+    fn is_merge(&self) -> bool {
+        false
+    }
+    /// Builds a merge layer for the per-sample shapes of its inputs.
+    ///
+    /// # Errors
+    /// Incompatible shapes (named); a single-input layer always errs here.
+    fn build_merge(&mut self, shapes: &[Vec<usize>], _rng: &mut Rng) -> Result<Vec<usize>> {
+        Err(crate::Error::State(format!(
+            "layer \"{}\" ({}) takes one input, it was given {}",
+            self.name(),
+            self.class_name(),
+            shapes.len()
+        )))
+    }
+    /// Computes a merge layer's output from its inputs (each `n` samples).
+    fn forward_merge(&mut self, _xs: &[&[f32]], _y: &mut [f32], _n: usize) {}
+    /// Writes the gradient of each input of a merge layer into `dxs` (overwriting).
+    fn backward_merge(
+        &mut self,
+        _xs: &[&[f32]],
+        _y: &[f32],
+        _dy: &[f32],
+        _dxs: &mut [&mut [f32]],
+        _n: usize,
+    ) {
     }
     /// Layer name (set when added to a model).
     fn name(&self) -> &str {

@@ -113,3 +113,70 @@ pub fn check_layer(mut layer: Box<dyn Layer>, input_shape: &[usize]) -> Vec<usiz
     assert!(layer.config().is_empty() || !layer.config().contains_key("name"));
     out_shape
 }
+
+/// Checks a merge layer on a batch of 2 with per-sample input `shapes`: output shape and
+/// central finite-difference gradients with respect to every input.
+///
+/// # Panics
+/// On any mismatch (it is a test helper).
+pub fn check_merge(mut layer: Box<dyn Layer>, shapes: &[Vec<usize>]) -> Vec<usize> {
+    let n = 2;
+    if layer.base().name.is_none() {
+        layer.base_mut().name = Some("under_test".into());
+    }
+    let mut rng = Rng::new(5);
+    let out_shape = layer.build_merge(shapes, &mut rng).expect("build_merge");
+    let ol = numel(&out_shape);
+    let mut xs: Vec<Vec<f32>> = shapes
+        .iter()
+        .map(|s| {
+            (0..n * numel(s))
+                .map(|_| rng.uniform_range(-1.0, 1.0))
+                .collect()
+        })
+        .collect();
+    let w: Vec<f32> = (0..n * ol).map(|_| rng.uniform_range(-1.0, 1.0)).collect();
+    let mut y = vec![0.0f32; n * ol];
+    let run = |layer: &mut dyn Layer, xs: &[Vec<f32>], y: &mut [f32]| -> f64 {
+        let refs: Vec<&[f32]> = xs.iter().map(Vec::as_slice).collect();
+        layer.forward_merge(&refs, y, n);
+        y.iter().zip(&w).map(|(a, b)| *a as f64 * *b as f64).sum()
+    };
+    run(layer.as_mut(), &xs, &mut y);
+    let mut dxs: Vec<Vec<f32>> = xs.iter().map(|x| vec![0.0; x.len()]).collect();
+    {
+        let refs: Vec<&[f32]> = xs.iter().map(Vec::as_slice).collect();
+        let mut outs: Vec<&mut [f32]> = dxs.iter_mut().map(Vec::as_mut_slice).collect();
+        layer.backward_merge(&refs, &y, &w, &mut outs, n);
+    }
+    let (mut checked, mut skipped) = (0, 0);
+    for k in 0..xs.len() {
+        for i in 0..xs[k].len() {
+            let orig = xs[k][i];
+            let got = numeric(&mut |e| {
+                xs[k][i] = orig + e;
+                let mut yy = vec![0.0f32; n * ol];
+                let v = run(layer.as_mut(), &xs, &mut yy);
+                xs[k][i] = orig;
+                v
+            });
+            match got {
+                Some(num) => {
+                    assert!(
+                        close(dxs[k][i] as f64, num),
+                        "{}: d/dx{k}[{i}] analytic {} vs numeric {num}",
+                        layer.class_name(),
+                        dxs[k][i]
+                    );
+                    checked += 1;
+                }
+                None => skipped += 1,
+            }
+        }
+    }
+    assert!(
+        checked > 0 && skipped * 4 <= checked,
+        "{checked} checked, {skipped} skipped"
+    );
+    out_shape
+}

@@ -24,7 +24,17 @@ pub(crate) struct Chain {
     first_trainable: usize,
     /// Per-layer accumulated (forward, backward) seconds, when profiling is on.
     pub timings: Option<Vec<(f64, f64)>>,
+    /// For a functional model: the activations each layer reads (`0` is the model input,
+    /// `j + 1` the output of layer `j`). `None`: each layer reads the previous one.
+    pub wiring: Option<Vec<Vec<usize>>>,
+    /// How many layer inputs read each activation (functional models).
+    consumers: Vec<usize>,
+    /// Per-input gradient buffers of the functional backward pass.
+    scratch: Vec<Vec<f32>>,
 }
+
+/// The most inputs one merge layer may take (their slices live on the stack).
+pub(crate) const MAX_MERGE_INPUTS: usize = 16;
 
 impl Chain {
     /// Builds every layer for `input_shape`, with weights drawn from `seed`.
@@ -38,6 +48,9 @@ impl Chain {
             ));
         }
         self.shapes.clear();
+        if let Some(wiring) = &self.wiring {
+            return self.build_graph(input_shape, seed, wiring.clone());
+        }
         for (i, layer) in self.layers.iter_mut().enumerate() {
             let mut rng = Rng::new(seed ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
             shape = layer.build(&shape, &mut rng)?;
@@ -59,6 +72,51 @@ impl Chain {
                 l.class_name()
             )));
         }
+        self.built = true;
+        self.max_batch = 0;
+        self.acts.clear();
+        self.grads.clear();
+        Ok(())
+    }
+
+    /// Builds a functional model's layers in their (topological) order.
+    fn build_graph(
+        &mut self,
+        input_shape: &[usize],
+        seed: u64,
+        wiring: Vec<Vec<usize>>,
+    ) -> Result<()> {
+        let mut act_shapes: Vec<Vec<usize>> = vec![input_shape.to_vec()];
+        self.consumers = vec![0; self.layers.len() + 1];
+        for (i, (layer, ins)) in self.layers.iter_mut().zip(&wiring).enumerate() {
+            let mut rng = Rng::new(seed ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            if ins.is_empty() || ins.iter().any(|&a| a > i) || ins.len() > MAX_MERGE_INPUTS {
+                return Err(Error::State(format!(
+                    "layer \"{}\": bad graph wiring {ins:?} (inputs must come before it; at most {MAX_MERGE_INPUTS})",
+                    layer.name()
+                )));
+            }
+            for &a in ins {
+                self.consumers[a] += 1;
+            }
+            let shape = if layer.is_merge() {
+                let shapes: Vec<Vec<usize>> = ins.iter().map(|&a| act_shapes[a].clone()).collect();
+                layer.build_merge(&shapes, &mut rng)?
+            } else if ins.len() == 1 {
+                layer.build(&act_shapes[ins[0]], &mut rng)?
+            } else {
+                return Err(Error::State(format!(
+                    "layer \"{}\" ({}) takes one input, it was given {}",
+                    layer.name(),
+                    layer.class_name(),
+                    ins.len()
+                )));
+            };
+            act_shapes.push(shape.clone());
+            self.shapes.push(shape);
+        }
+        self.input_shape = Some(input_shape.to_vec());
+        self.first_trainable = 0;
         self.built = true;
         self.max_batch = 0;
         self.acts.clear();
@@ -88,6 +146,11 @@ impl Chain {
         lens.extend(self.shapes.iter().map(|s| numel(s)));
         self.acts = lens.iter().map(|&l| vec![0.0; l * max_batch]).collect();
         self.grads = lens.iter().map(|&l| vec![0.0; l * max_batch]).collect();
+        if let Some(w) = &self.wiring {
+            let most = lens.iter().copied().max().unwrap_or(0) * max_batch;
+            let k = w.iter().map(Vec::len).max().unwrap_or(1);
+            self.scratch = (0..k).map(|_| vec![0.0; most]).collect();
+        }
         for l in &mut self.layers {
             l.allocate(max_batch);
         }
@@ -120,6 +183,9 @@ impl Chain {
 
     /// Runs every layer on the input buffer.
     pub fn forward(&mut self, n: usize, mode: Mode) {
+        if self.wiring.is_some() {
+            return self.forward_graph(n, mode);
+        }
         for i in 0..self.layers.len() {
             let t = self.timings.is_some().then(std::time::Instant::now);
             let (il, ol) = (self.len_at(i), self.len_at(i + 1));
@@ -131,6 +197,106 @@ impl Chain {
                 }
             }
         }
+    }
+
+    /// [`forward`](Self::forward) of a functional model: each layer reads its wired inputs.
+    fn forward_graph(&mut self, n: usize, mode: Mode) {
+        let Some(wiring) = self.wiring.take() else {
+            return;
+        };
+        for (i, ins) in wiring.iter().enumerate() {
+            let t = self.timings.is_some().then(std::time::Instant::now);
+            let ol = self.len_at(i + 1);
+            let lens: [usize; MAX_MERGE_INPUTS] =
+                std::array::from_fn(|k| ins.get(k).map_or(0, |&a| self.len_at(a)));
+            let (before, after) = self.acts.split_at_mut(i + 1);
+            let y = &mut after[0][..n * ol];
+            let layer = &mut self.layers[i];
+            if layer.is_merge() {
+                let xs: [&[f32]; MAX_MERGE_INPUTS] = std::array::from_fn(|k| match ins.get(k) {
+                    Some(&a) => &before[a][..n * lens[k]],
+                    None => &[][..],
+                });
+                layer.forward_merge(&xs[..ins.len()], y, n);
+            } else {
+                layer.forward(&before[ins[0]][..n * lens[0]], y, n, mode);
+            }
+            if let (Some(t), Some(tm)) = (t, self.timings.as_mut()) {
+                if let Some(e) = tm.get_mut(i) {
+                    e.0 += t.elapsed().as_secs_f64();
+                }
+            }
+        }
+        self.wiring = Some(wiring);
+    }
+
+    /// [`backward`](Self::backward) of a functional model. Every input gradient goes through
+    /// a scratch buffer and is then copied (one reader) or added (several readers: the
+    /// branches' gradients are summed) into the activation's gradient.
+    fn backward_graph(&mut self, n: usize, skip_last_activation: bool) {
+        let Some(wiring) = self.wiring.take() else {
+            return;
+        };
+        let last = self.layers.len();
+        for (a, &c) in self.consumers.iter().enumerate() {
+            if c > 1 && a > 0 {
+                let l = self.len_at(a);
+                self.grads[a][..n * l].fill(0.0);
+            }
+        }
+        for i in (0..last).rev() {
+            let ins = &wiring[i];
+            let ol = self.len_at(i + 1);
+            let lens: [usize; MAX_MERGE_INPUTS] =
+                std::array::from_fn(|k| ins.get(k).map_or(0, |&a| self.len_at(a)));
+            let t = self.timings.is_some().then(std::time::Instant::now);
+            let (gb, ga) = self.grads.split_at_mut(i + 1);
+            let dy = &mut ga[0][..n * ol];
+            let y = &self.acts[i + 1][..n * ol];
+            let layer = &mut self.layers[i];
+            let needs_dx = ins.iter().any(|&a| a > 0);
+            if layer.is_merge() {
+                let xs: [&[f32]; MAX_MERGE_INPUTS] = std::array::from_fn(|k| match ins.get(k) {
+                    Some(&a) => &self.acts[a][..n * lens[k]],
+                    None => &[][..],
+                });
+                let mut it = self.scratch.iter_mut();
+                let mut dxs: [&mut [f32]; MAX_MERGE_INPUTS] =
+                    std::array::from_fn(|k| match (ins.get(k), it.next()) {
+                        (Some(_), Some(s)) => &mut s[..n * lens[k]],
+                        _ => &mut [][..],
+                    });
+                layer.backward_merge(&xs[..ins.len()], y, dy, &mut dxs[..ins.len()], n);
+            } else {
+                let x = &self.acts[ins[0]][..n * lens[0]];
+                let ctx = Backward {
+                    n,
+                    skip_activation: skip_last_activation && i + 1 == last,
+                };
+                let dx = needs_dx.then(|| &mut self.scratch[0][..n * lens[0]]);
+                layer.backward(x, y, dy, dx, ctx);
+            }
+            if needs_dx {
+                for (k, &a) in ins.iter().enumerate() {
+                    if a == 0 {
+                        continue;
+                    }
+                    let src = &self.scratch[k][..n * lens[k]];
+                    let dst = &mut gb[a][..n * lens[k]];
+                    if self.consumers[a] > 1 {
+                        dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
+                    } else {
+                        dst.copy_from_slice(src);
+                    }
+                }
+            }
+            if let (Some(t), Some(tm)) = (t, self.timings.as_mut()) {
+                if let Some(e) = tm.get_mut(i) {
+                    e.1 += t.elapsed().as_secs_f64();
+                }
+            }
+        }
+        self.wiring = Some(wiring);
     }
 
     /// Lets `f` read the output and write its gradient; returns what `f` returns.
@@ -147,6 +313,9 @@ impl Chain {
             for p in l.params_mut() {
                 p.grad.fill(0.0);
             }
+        }
+        if self.wiring.is_some() {
+            return self.backward_graph(n, skip_last_activation);
         }
         let last = self.layers.len();
         for i in (self.first_trainable..last).rev() {

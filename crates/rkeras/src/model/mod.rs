@@ -1,10 +1,12 @@
 //! Models: [`Model`] (compile, fit, evaluate, predict, summary, weights) and the
 //! [`Sequential`] constructor.
 
+mod functional;
 pub(crate) mod graph;
 mod sequential;
 pub mod summary;
 
+pub use functional::{Call, Input, KerasTensor};
 pub use sequential::Sequential;
 
 use crate::error::{Error, Result};
@@ -38,6 +40,8 @@ pub struct Model {
     pub stop_training: bool,
     /// Set by a callback's `on_train_begin` (BackupAndRestore) to start `fit` at this epoch.
     pub(crate) resume_epoch: Option<usize>,
+    /// The input's name (functional models).
+    pub(crate) input_name: Option<String>,
 }
 
 impl Model {

@@ -79,6 +79,12 @@ pub fn column_widths(line_length: usize, positions: &[f64]) -> Vec<usize> {
 /// The default line length: `min(88, columns - 4)`, where columns come from `COLUMNS`, or 80
 /// when stdout is not a terminal (Python's fallback).
 pub fn default_line_length() -> usize {
+    default_line_length_for(88)
+}
+
+/// `min(keras_default, columns - 4)`: Keras's default is 88, or 108 for the four-column
+/// table of a functional model.
+pub fn default_line_length_for(keras_default: usize) -> usize {
     let cols = std::env::var("COLUMNS")
         .ok()
         .and_then(|c| c.trim().parse::<usize>().ok())
@@ -89,7 +95,7 @@ pub fn default_line_length() -> usize {
                 80
             }
         });
-    88.min(cols.saturating_sub(4)).max(20)
+    keras_default.min(cols.saturating_sub(4)).max(20)
 }
 
 fn char_len(s: &str) -> usize {
@@ -165,22 +171,49 @@ fn row(widths: &[usize], cells: &[String], right_align: &[bool], sep: char) -> S
 
 /// Renders the summary of `model` (see [`Model::summary_string`]).
 pub fn render(model: &Model, line_length: Option<usize>) -> String {
-    let line_length = line_length.unwrap_or_else(default_line_length);
-    let widths = column_widths(line_length, &[0.45, 0.80, 1.0]);
-    let align = [false, false, true];
+    let inbound = model.inbound_names();
+    // A functional model whose layers form a plain chain prints like a Sequential one
+    // (plus its input row); any other graph gets Keras's "Connected to" column.
+    let chain_like = model
+        .chain
+        .wiring
+        .as_ref()
+        .is_none_or(|w| w.iter().enumerate().all(|(i, ins)| ins.as_slice() == [i]));
+    let (positions, keras_default): (&[f64], usize) = if chain_like {
+        (&[0.45, 0.80, 1.0], 88)
+    } else {
+        (&[0.3, 0.56, 0.74, 1.0], 108)
+    };
+    let line_length = line_length.unwrap_or_else(|| default_line_length_for(keras_default));
+    let widths = column_widths(line_length, positions);
+    let align = [false, false, true, false];
+    let mut header: Vec<String> = vec![
+        "Layer (type)".into(),
+        "Output Shape".into(),
+        "Param #".into(),
+    ];
+    if !chain_like {
+        header.push("Connected to".into());
+    }
     let mut out = format!("Model: \"{}\"\n", model.name());
     out += &border(&widths, '┏', '━', '┳', '┓');
-    out += &row(
-        &widths,
-        &[
-            "Layer (type)".into(),
-            "Output Shape".into(),
-            "Param #".into(),
-        ],
-        &align,
-        '┃',
-    );
+    out += &row(&widths, &header, &align, '┃');
     out += &border(&widths, '┡', '━', '╇', '┩');
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    if model.is_functional() {
+        let mut cells = vec![
+            format!(
+                "{} (InputLayer)",
+                model.input_name.as_deref().unwrap_or("input_layer")
+            ),
+            model.input_shape().map_or("?".into(), batch_shape_str),
+            "0".into(),
+        ];
+        if !chain_like {
+            cells.push("-".into());
+        }
+        rows.push(cells);
+    }
     let layers = model.layers();
     for (i, l) in layers.iter().enumerate() {
         let (shape, params) = if model.built() {
@@ -189,13 +222,24 @@ pub fn render(model: &Model, line_length: Option<usize>) -> String {
         } else {
             ("?".to_string(), "0 (unbuilt)".to_string())
         };
-        out += &row(
-            &widths,
-            &[format!("{} ({})", l.name(), l.class_name()), shape, params],
-            &align,
-            '│',
-        );
-        if i + 1 < layers.len() {
+        let mut cells = vec![format!("{} ({})", l.name(), l.class_name()), shape, params];
+        if !chain_like {
+            let from: Vec<String> = inbound
+                .as_ref()
+                .and_then(|all| all.get(i))
+                .map(|names| names.iter().map(|n| format!("{n}[0][0]")).collect())
+                .unwrap_or_default();
+            cells.push(if from.is_empty() {
+                "-".into()
+            } else {
+                from.join(", ")
+            });
+        }
+        rows.push(cells);
+    }
+    for (i, cells) in rows.iter().enumerate() {
+        out += &row(&widths, cells, &align, '│');
+        if i + 1 < rows.len() {
             out += &border(&widths, '├', '─', '┼', '┤');
         }
     }
