@@ -4,6 +4,7 @@
 //! initial weights to Keras's final weights, and predicts what Keras predicts.
 
 use rkeras::prelude::*;
+use rkeras::saving::load_model;
 use serde_json::Value;
 use std::path::PathBuf;
 
@@ -200,4 +201,38 @@ fn fan_out_gradients_are_summed() {
         checked += 1;
     }
     assert_eq!(checked, 4);
+}
+
+#[test]
+fn keras_functional_files_load_and_rkeras_writes_them_back() {
+    let g = json("predictions.json");
+    let x = tensor(&g["inputs"]);
+    let want = tensor(&g["outputs"]);
+    let mut m = load_model(dir().join("residual.keras")).expect("Keras's functional .keras");
+    assert!(m.is_functional());
+    let d = max_diff(m.predict(&x).expect("predict").data(), want.data());
+    assert!(d < 1e-5, "max abs difference {d}");
+    assert_eq!(
+        m.summary_string(Some(76)).lines().nth(3),
+        std::fs::read_to_string(dir().join("summary_76.txt"))
+            .expect("summary")
+            .lines()
+            .nth(3)
+    );
+    // rkeras's own .keras and JSON of the functional model rebuild the same graph.
+    let tmp = std::env::temp_dir().join(format!("rkeras-functional-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).expect("tmp");
+    let path = tmp.join("again.keras");
+    m.save(&path).expect("save");
+    let mut back = load_model(&path).expect("reload");
+    assert_eq!(
+        back.predict(&x).expect("predict").data(),
+        m.predict(&x).expect("p").data()
+    );
+    assert_eq!(back.summary_string(Some(76)), m.summary_string(Some(76)));
+    let rebuilt = rkeras::saving::model_from_json(&m.to_json()).expect("json");
+    assert_eq!(rebuilt.inbound_names(), m.inbound_names());
+    let e = m.save(tmp.join("legacy.h5")).expect_err("legacy h5");
+    assert!(e.to_string().contains(".keras"), "{e}");
+    let _ = std::fs::remove_dir_all(&tmp);
 }

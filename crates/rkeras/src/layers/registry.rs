@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use serde_json::Value;
 
 /// The classes [`from_config`] knows.
-pub const KNOWN_CLASSES: [&str; 29] = [
+pub const KNOWN_CLASSES: [&str; 37] = [
     "InputLayer",
     "Conv2D",
     "Dense",
@@ -35,7 +35,15 @@ pub const KNOWN_CLASSES: [&str; 29] = [
     "Reshape",
     "Permute",
     "SpatialDropout2D",
+    "Add",
+    "Subtract",
+    "Multiply",
+    "Average",
+    "Maximum",
+    "Minimum",
+    "Concatenate",
     "Sequential",
+    "Functional",
 ];
 
 fn bad(layer: &str, key: &str, want: &str, got: Option<&Value>) -> Error {
@@ -436,7 +444,17 @@ pub fn from_config(entry: &Value) -> Result<Box<dyn Layer>> {
             d = seeded!(d, g);
             d.into()
         }
-        other => return Err(Error::unknown("layer class", other, &KNOWN_CLASSES)),
+        "Add" => Add::new().into(),
+        "Subtract" => Subtract::new().into(),
+        "Multiply" => Multiply::new().into(),
+        "Average" => Average::new().into(),
+        "Maximum" => Maximum::new().into(),
+        "Minimum" => Minimum::new().into(),
+        "Concatenate" => {
+            let axis = c.get("axis").and_then(Value::as_i64).unwrap_or(-1);
+            Concatenate::new().axis(axis).into()
+        }
+        other => return Err(Error::unknown("layer", other, &KNOWN_CLASSES)),
     };
     if let Some(n) = c.get("name").and_then(Value::as_str) {
         layer.base_mut().name = Some(n.to_string());
@@ -494,6 +512,13 @@ mod tests {
             Reshape::new(&[4, -1]).into(),
             Permute::new(&[2, 1, 3]).into(),
             SpatialDropout2D::new(0.3).seed(5).into(),
+            Add::new().into(),
+            Subtract::new().into(),
+            Multiply::new().into(),
+            Average::new().into(),
+            Maximum::new().into(),
+            Minimum::new().into(),
+            Concatenate::new().axis(2).into(),
         ];
         for mut l in layers {
             l.base_mut().name = Some("x".into());

@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::layers::{full_config, registry, snake_case, Layer};
 use crate::model::{Model, Sequential};
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::Path;
 
@@ -29,6 +30,107 @@ fn batch_shape(dims: &[usize]) -> Value {
 /// Keras's `model.get_config()` wrapper for a Sequential model, with build and compile
 /// configs (what `config.json` holds).
 pub(crate) fn model_config(model: &Model) -> Value {
+    let mut cfg = if model.is_functional() {
+        functional_config(model)
+    } else {
+        sequential_config(model)
+    };
+    if let (Some(opt), Some(loss)) = (model.optimizer(), model.loss()) {
+        let metrics: Vec<String> = model.metrics_names().into_iter().skip(1).collect();
+        cfg["compile_config"] = json!({
+            "optimizer": opt.config(),
+            "loss": loss.name(),
+            "loss_weights": null,
+            "metrics": if metrics.is_empty() { Value::Null } else { json!(metrics) },
+            "weighted_metrics": null,
+            "run_eagerly": false,
+            "steps_per_execution": 1,
+            "jit_compile": true,
+        });
+    }
+    cfg
+}
+
+/// A symbolic tensor reference of a functional config (`__keras_tensor__`).
+fn keras_tensor(shape: &[usize], producer: &str) -> Value {
+    json!({"class_name": "__keras_tensor__", "config": {
+        "shape": batch_shape(shape), "dtype": "float32", "keras_history": [producer, 0, 0]}})
+}
+
+/// Keras's Functional config: the input layer, then each layer with its `inbound_nodes`.
+fn functional_config(model: &Model) -> Value {
+    let input = model
+        .input_shape()
+        .map(<[usize]>::to_vec)
+        .unwrap_or_default();
+    let input_name = model
+        .input_name
+        .clone()
+        .unwrap_or_else(|| "input_layer".into());
+    let inbound = model.inbound_names().unwrap_or_default();
+    let wiring = model.chain.wiring.clone().unwrap_or_default();
+    let shape_of = |a: usize| -> Vec<usize> {
+        if a == 0 {
+            input.clone()
+        } else {
+            model
+                .layer_output_shape(a - 1)
+                .map(<[usize]>::to_vec)
+                .unwrap_or_default()
+        }
+    };
+    let mut layers = vec![json!({
+        "module": "keras.layers", "class_name": "InputLayer",
+        "config": {"batch_shape": batch_shape(&input), "dtype": "float32", "sparse": false,
+                   "ragged": false, "name": input_name, "optional": false},
+        "registered_name": null, "name": input_name, "inbound_nodes": []})];
+    for (i, l) in model.layers().iter().enumerate() {
+        let ins = wiring.get(i).cloned().unwrap_or_default();
+        let names = inbound.get(i).cloned().unwrap_or_default();
+        let tensors: Vec<Value> = ins
+            .iter()
+            .zip(&names)
+            .map(|(&a, n)| keras_tensor(&shape_of(a), n))
+            .collect();
+        let (args, build_shape) = if l.is_merge() {
+            let shapes: Vec<Value> = ins.iter().map(|&a| batch_shape(&shape_of(a))).collect();
+            (json!([tensors]), json!(shapes))
+        } else {
+            let first = ins.first().copied().unwrap_or(0);
+            (json!(tensors), batch_shape(&shape_of(first)))
+        };
+        layers.push(json!({
+            "module": "keras.layers",
+            "class_name": l.class_name(),
+            "config": full_config(l.as_ref()),
+            "registered_name": null,
+            "build_config": {"input_shape": build_shape},
+            "name": l.name(),
+            "inbound_nodes": [{"args": args, "kwargs": {}}],
+        }));
+    }
+    let output = model
+        .layers()
+        .last()
+        .map(|l| l.name().to_string())
+        .unwrap_or_default();
+    json!({
+        "module": "keras.src.models.functional",
+        "class_name": "Functional",
+        "config": {
+            "name": model.name(),
+            "trainable": true,
+            "layers": layers,
+            "input_layers": [input_name, 0, 0],
+            "output_layers": [output, 0, 0],
+        },
+        "registered_name": "Functional",
+        "build_config": {"input_shape": null},
+    })
+}
+
+/// Keras's `model.get_config()` wrapper for a Sequential model, with its build config.
+fn sequential_config(model: &Model) -> Value {
     let input = model
         .input_shape()
         .map(<[usize]>::to_vec)
@@ -71,7 +173,7 @@ pub(crate) fn model_config(model: &Model) -> Value {
         }
         layers.push(entry);
     }
-    let mut cfg = json!({
+    json!({
         "module": "keras",
         "class_name": "Sequential",
         "config": {
@@ -83,21 +185,7 @@ pub(crate) fn model_config(model: &Model) -> Value {
         },
         "registered_name": null,
         "build_config": {"input_shape": batch_shape(&input)},
-    });
-    if let (Some(opt), Some(loss)) = (model.optimizer(), model.loss()) {
-        let metrics: Vec<String> = model.metrics_names().into_iter().skip(1).collect();
-        cfg["compile_config"] = json!({
-            "optimizer": opt.config(),
-            "loss": loss.name(),
-            "loss_weights": null,
-            "metrics": if metrics.is_empty() { Value::Null } else { json!(metrics) },
-            "weighted_metrics": null,
-            "run_eagerly": false,
-            "steps_per_execution": 1,
-            "jit_compile": true,
-        });
-    }
-    cfg
+    })
 }
 
 fn now_string() -> String {
@@ -225,15 +313,23 @@ pub fn load_model(path: impl AsRef<Path>) -> Result<Model> {
 /// `config.json` or `model.to_json()`.
 ///
 /// # Errors
-/// A class other than Sequential, an unknown layer class, or an unusable config.
+/// A class other than Sequential or Functional, an unknown layer class, or an unusable
+/// config.
 pub fn from_config(config: &Value) -> Result<Model> {
     let class = config
         .get("class_name")
         .and_then(Value::as_str)
         .unwrap_or("");
+    if class == "Functional" || class == "Model" {
+        let mut model = functional_from_config(config)?;
+        if let Some(cc) = config.get("compile_config").filter(|c| c.is_object()) {
+            compile_from(&mut model, cc)?;
+        }
+        return Ok(model);
+    }
     if class != "Sequential" {
         return Err(Error::Data(format!(
-            "model class \"{class}\": rkeras builds Sequential models from configs (Functional models are not supported yet)"
+            "model class \"{class}\": rkeras builds Sequential and Functional models from configs"
         )));
     }
     let inner = config.get("config").cloned().unwrap_or(Value::Null);
@@ -276,6 +372,137 @@ pub fn from_config(config: &Value) -> Result<Model> {
         compile_from(&mut model, cc)?;
     }
     Ok(model)
+}
+
+/// The `[name, node_index, tensor_index]` triples of `input_layers` / `output_layers`
+/// (one triple, or a list of them).
+fn endpoint_names(v: Option<&Value>, what: &str) -> Result<Vec<String>> {
+    let bad = || {
+        Error::Data(format!(
+            "the Functional config's \"{what}\" is not a list of [name, 0, 0]"
+        ))
+    };
+    let list = v.and_then(Value::as_array).ok_or_else(bad)?;
+    let triples: Vec<&Value> = if list.first().is_some_and(Value::is_string) {
+        vec![v.ok_or_else(bad)?]
+    } else {
+        list.iter().collect()
+    };
+    triples
+        .iter()
+        .map(|t| {
+            t.get(0)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .ok_or_else(bad)
+        })
+        .collect()
+}
+
+/// A Functional model from its Keras config: layers in order, each called on the tensors
+/// its `inbound_nodes` name.
+fn functional_from_config(config: &Value) -> Result<Model> {
+    use crate::model::{Call, Input, KerasTensor};
+    let inner = config.get("config").cloned().unwrap_or(Value::Null);
+    let entries = inner
+        .get("layers")
+        .and_then(Value::as_array)
+        .ok_or_else(|| Error::Data("the model config has no \"layers\" list".into()))?;
+    let inputs = endpoint_names(inner.get("input_layers"), "input_layers")?;
+    let outputs = endpoint_names(inner.get("output_layers"), "output_layers")?;
+    if inputs.len() != 1 || outputs.len() != 1 {
+        return Err(Error::Data(format!(
+            "a Functional model with {} inputs and {} outputs: rkeras supports one input and one output so far",
+            inputs.len(),
+            outputs.len()
+        )));
+    }
+    let mut tensors: HashMap<String, KerasTensor> = HashMap::new();
+    let mut input: Option<KerasTensor> = None;
+    for e in entries {
+        let class = e.get("class_name").and_then(Value::as_str).unwrap_or("");
+        let name = e
+            .get("name")
+            .or_else(|| e.get("config").and_then(|c| c.get("name")))
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                Error::Data(format!(
+                    "a {class} entry of the Functional config has no name"
+                ))
+            })?
+            .to_string();
+        if class == "InputLayer" {
+            let probe = registry::from_config(e)?;
+            let shape = probe.base().input_shape.clone().unwrap_or_default();
+            let t = Input::named(shape, &name);
+            if name == inputs[0] {
+                input = Some(t.clone());
+            }
+            tensors.insert(name, t);
+            continue;
+        }
+        let nodes = e
+            .get("inbound_nodes")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        if nodes.len() != 1 {
+            return Err(Error::Data(format!(
+                "layer \"{name}\" is called {} times in the graph: shared layers are not supported yet",
+                nodes.len()
+            )));
+        }
+        let args = nodes[0]
+            .get("args")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let refs: Vec<Value> = match args.first() {
+            Some(Value::Array(list)) => list.clone(),
+            Some(one) => vec![one.clone()],
+            None => Vec::new(),
+        };
+        let mut ins: Vec<KerasTensor> = Vec::new();
+        for r in &refs {
+            let src = r
+                .get("config")
+                .and_then(|c| c.get("keras_history"))
+                .and_then(|h| h.get(0))
+                .and_then(Value::as_str)
+                .ok_or_else(|| {
+                    Error::Data(format!(
+                        "layer \"{name}\": an input is not a keras tensor reference"
+                    ))
+                })?;
+            let t = tensors.get(src).ok_or_else(|| {
+                Error::Data(format!(
+                    "layer \"{name}\" reads \"{src}\", which is not defined before it"
+                ))
+            })?;
+            ins.push(t.clone());
+        }
+        let layer = registry::from_config(e)?;
+        let refs: Vec<&KerasTensor> = ins.iter().collect();
+        let out = layer.call_on(&refs)?;
+        tensors.insert(name, out);
+    }
+    let input = input.ok_or_else(|| {
+        Error::Data(format!(
+            "the input layer \"{}\" is not in the config",
+            inputs[0]
+        ))
+    })?;
+    let output = tensors.get(&outputs[0]).ok_or_else(|| {
+        Error::Data(format!(
+            "the output layer \"{}\" is not in the config",
+            outputs[0]
+        ))
+    })?;
+    let name = inner
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("functional");
+    Model::functional_named(&input, output, name)
 }
 
 /// Compiles from a Keras `compile_config` (or a legacy `training_config`).
@@ -521,6 +748,16 @@ pub(crate) fn save_legacy_h5(model: &Model, path: &Path) -> Result<()> {
             "{}: the model has no weights yet: build it or train it before saving",
             path.display()
         )));
+    }
+    if model.is_functional() {
+        return Err(Error::arg(
+            "filepath",
+            "",
+            format!(
+                "{}: rkeras writes functional models as `.keras` files only (the legacy .h5 format is for Sequential models here)",
+                path.display()
+            ),
+        ));
     }
     let cfg = model_config(model);
     let mut inner = cfg.get("config").cloned().unwrap_or(Value::Null);

@@ -58,6 +58,17 @@ pub(crate) fn tree(model: &Model, path: &Path) -> Result<Group> {
             g.dataset(&idx.to_string(), &shape, Data::F32(values));
         }
     }
+    if model.is_functional() {
+        // A functional model's layer list starts with its InputLayer (no weights).
+        let name = model
+            .input_name
+            .clone()
+            .unwrap_or_else(|| "input_layer".into());
+        root.child("layers")
+            .child("input_layer")
+            .child("vars")
+            .attr_str("name", &name);
+    }
     root.child("vars").attr_str("name", model.name());
     Ok(root)
 }

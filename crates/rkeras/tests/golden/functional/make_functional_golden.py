@@ -8,6 +8,7 @@ global poolings merged by Average, Maximum and Subtract. Outputs (committed):
 - summary_76.txt: `model.summary()` with stdout not a terminal (the "Connected to" table).
 - initial.weights.h5, final.weights.h5: the weights before and after one epoch of SGD
   (batch 8, no shuffle) on data.json; predictions.json: `model.predict` after training.
+- residual.keras: the trained model (its config.json is Keras's Functional config).
 """
 import contextlib
 import io
@@ -63,4 +64,5 @@ with open(os.path.join(HERE, "data.json"), "w") as f:
     json.dump({"x": arr(x_train), "y": arr(y_train)}, f)
 with open(os.path.join(HERE, "predictions.json"), "w") as f:
     json.dump({"inputs": arr(x_test), "outputs": arr(model.predict(x_test, verbose=0))}, f)
+model.save(os.path.join(HERE, "residual.keras"))
 print(buf.getvalue())
