@@ -236,3 +236,35 @@ fn keras_functional_files_load_and_rkeras_writes_them_back() {
     assert!(e.to_string().contains(".keras"), "{e}");
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+/// The same seed gives bitwise the same weights on 1 and 2 threads, for a graph with
+/// BatchNormalization (its statistics are summed over a fixed split of the rows).
+#[test]
+fn functional_training_is_deterministic_across_thread_counts() {
+    let data = json("data.json");
+    let (x, y) = (tensor(&data["x"]), tensor(&data["y"]));
+    let run = |threads: usize| -> Vec<Vec<u32>> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("pool");
+        pool.install(|| {
+            let mut m = residual();
+            m.set_seed(5).expect("seed");
+            m.compile("adam", "categorical_crossentropy", &[])
+                .expect("compile");
+            m.fit(&x, &y)
+                .epochs(2)
+                .batch_size(8)
+                .seed(3)
+                .verbose(0)
+                .run()
+                .expect("fit");
+            m.get_weights()
+                .iter()
+                .map(|w| w.data().iter().map(|v| v.to_bits()).collect())
+                .collect()
+        })
+    };
+    assert_eq!(run(1), run(2));
+}

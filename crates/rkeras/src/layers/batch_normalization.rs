@@ -5,6 +5,7 @@ use super::{common_builders, Backward, Layer, LayerBase, Mode, Param};
 use crate::error::{Error, Result};
 use crate::init::Initializer;
 use crate::rng::Rng;
+use rkeras_kernels::parallel::{for_each_chunk_mut, for_each_chunk_pair_mut};
 use serde_json::{json, Map, Value};
 
 /// Keras `BatchNormalization` over the last axis (channels-last).
@@ -46,7 +47,12 @@ pub struct BatchNormalization {
     acc: [Vec<f64>; 2],
     /// Per-channel `(mean, gamma * inv_std, beta - mean * gamma * inv_std)` of a forward.
     fold: Vec<(f32, f32, f32)>,
+    /// Per-chunk partial sums of the statistics and of the backward reductions.
+    partials: Vec<f64>,
 }
+
+/// The most row chunks the statistics are split into.
+const CHUNKS: usize = 32;
 
 impl Default for BatchNormalization {
     fn default() -> Self {
@@ -71,6 +77,7 @@ impl BatchNormalization {
             batch_stats: false,
             acc: [Vec::new(), Vec::new()],
             fold: Vec::new(),
+            partials: Vec::new(),
         }
     }
     /// The feature axis: only the last one (`-1`, or its index) is supported.
@@ -178,17 +185,24 @@ impl Layer for BatchNormalization {
         if self.xhat.len() < len {
             self.xhat.resize(len, 0.0);
         }
+        if self.partials.len() < 2 * CHUNKS * self.c {
+            self.partials.resize(2 * CHUNKS * self.c, 0.0);
+        }
     }
     fn forward(&mut self, x: &[f32], y: &mut [f32], _n: usize, mode: Mode) {
         let c = self.c;
+        let rows = x.len() / c.max(1);
         self.batch_stats = mode == Mode::Train && self.base.trainable;
         let (mi, vi) = (self.params.len() - 2, self.params.len() - 1);
+        if self.xhat.len() < x.len() {
+            self.xhat.resize(x.len(), 0.0);
+        }
+        if self.partials.len() < 2 * CHUNKS * c {
+            self.partials.resize(2 * CHUNKS * c, 0.0);
+        }
         if self.batch_stats {
-            if self.xhat.len() < x.len() {
-                self.xhat.resize(x.len(), 0.0);
-            }
             let [mean, var] = &mut self.acc;
-            channel_moments(x, c, mean, var);
+            channel_moments(x, c, mean, var, &mut self.partials);
             let m = self.momentum;
             for ch in 0..c {
                 self.inv_std[ch] = 1.0 / (var[ch] as f32 + self.epsilon).sqrt();
@@ -208,20 +222,30 @@ impl Layer for BatchNormalization {
             let (mean, inv) = (self.acc[0][ch] as f32, self.inv_std[ch]);
             self.fold[ch] = (mean, g * inv, b - mean * g * inv);
         }
-        for (r, (xr, yr)) in x.chunks_exact(c).zip(y.chunks_exact_mut(c)).enumerate() {
-            for ((xv, yv), &(_, a, sh)) in xr.iter().zip(yr.iter_mut()).zip(&self.fold) {
-                *yv = xv * a + sh;
-            }
-            if self.batch_stats {
-                let hr = &mut self.xhat[r * c..(r + 1) * c];
-                for ((h, xv), (&(mean, _, _), inv)) in hr
-                    .iter_mut()
-                    .zip(xr)
-                    .zip(self.fold.iter().zip(&self.inv_std))
-                {
-                    *h = (xv - mean) * inv;
+        let (cr, _) = chunking(rows);
+        let (fold, inv_std) = (&self.fold, &self.inv_std);
+        let apply = |k: usize, yc: &mut [f32], hc: Option<&mut [f32]>| {
+            let xc = &x[k * cr * c..][..yc.len()];
+            for (xr, yr) in xc.chunks_exact(c).zip(yc.chunks_exact_mut(c)) {
+                for ((xv, yv), &(_, a, sh)) in xr.iter().zip(yr.iter_mut()).zip(fold) {
+                    *yv = xv * a + sh;
                 }
             }
+            if let Some(hc) = hc {
+                for (xr, hr) in xc.chunks_exact(c).zip(hc.chunks_exact_mut(c)) {
+                    for ((h, xv), (&(mean, _, _), inv)) in
+                        hr.iter_mut().zip(xr).zip(fold.iter().zip(inv_std))
+                    {
+                        *h = (xv - mean) * inv;
+                    }
+                }
+            }
+        };
+        if self.batch_stats {
+            let xhat = &mut self.xhat[..x.len()];
+            for_each_chunk_pair_mut(y, cr * c, xhat, cr * c, |k, yc, hc| apply(k, yc, Some(hc)));
+        } else {
+            for_each_chunk_mut(y, cr * c, |k, yc| apply(k, yc, None));
         }
     }
     fn backward(
@@ -234,24 +258,47 @@ impl Layer for BatchNormalization {
     ) {
         let c = self.c;
         let rows = dy.len() / c.max(1);
+        let (cr, nch) = chunking(rows);
         if !self.batch_stats {
             // Frozen or inference statistics: a per-channel affine map.
             if let Some(dx) = dx {
-                for (dxr, dyr) in dx.chunks_exact_mut(c).zip(dy.chunks_exact(c)) {
-                    for ((d, g), &(_, a, _)) in dxr.iter_mut().zip(dyr).zip(&self.fold) {
-                        *d = g * a;
+                let (fold, dy) = (&self.fold, &*dy);
+                for_each_chunk_mut(dx, cr * c, |k, dc| {
+                    let gc = &dy[k * cr * c..][..dc.len()];
+                    for (dxr, dyr) in dc.chunks_exact_mut(c).zip(gc.chunks_exact(c)) {
+                        for ((d, g), &(_, a, _)) in dxr.iter_mut().zip(dyr).zip(fold) {
+                            *d = g * a;
+                        }
                     }
-                }
+                });
             }
             return;
         }
+        // Per-chunk sums of dy and dy * xhat (a fixed split: the same result on any number
+        // of threads), then added in chunk order.
+        let (xhat, dyr) = (&self.xhat, &*dy);
+        for_each_chunk_mut(&mut self.partials[..2 * nch * c], 2 * c, |k, part| {
+            part.fill(0.0);
+            let (sd, sdh) = part.split_at_mut(c);
+            let lo = k * cr * c;
+            let hi = ((k + 1) * cr).min(rows) * c;
+            for (g, h) in dyr[lo..hi]
+                .chunks_exact(c)
+                .zip(xhat[lo..hi].chunks_exact(c))
+            {
+                for ch in 0..c {
+                    sd[ch] += g[ch] as f64;
+                    sdh[ch] += (g[ch] * h[ch]) as f64;
+                }
+            }
+        });
         let [sum_dy, sum_dy_xhat] = &mut self.acc;
         sum_dy.fill(0.0);
         sum_dy_xhat.fill(0.0);
-        for (row, hrow) in dy.chunks_exact(c).zip(self.xhat.chunks_exact(c)) {
+        for part in self.partials[..2 * nch * c].chunks_exact(2 * c) {
             for ch in 0..c {
-                sum_dy[ch] += row[ch] as f64;
-                sum_dy_xhat[ch] += (row[ch] * hrow[ch]) as f64;
+                sum_dy[ch] += part[ch];
+                sum_dy_xhat[ch] += part[c + ch];
             }
         }
         let mut i = 0;
@@ -273,16 +320,20 @@ impl Layer for BatchNormalization {
                 let (sd, sdh) = (self.acc[0][ch] as f32, self.acc[1][ch] as f32);
                 self.fold[ch] = (self.fold[ch].1 / m, sd, sdh);
             }
-            for ((dxr, dyr), hr) in dx
-                .chunks_exact_mut(c)
-                .zip(dy.chunks_exact(c))
-                .zip(self.xhat.chunks_exact(c))
-            {
-                for (((d, g), h), &(a, sd, sdh)) in dxr.iter_mut().zip(dyr).zip(hr).zip(&self.fold)
+            let (fold, xhat, dy) = (&self.fold, &self.xhat, &*dy);
+            for_each_chunk_mut(dx, cr * c, |k, dc| {
+                let gc = &dy[k * cr * c..][..dc.len()];
+                let hc = &xhat[k * cr * c..][..dc.len()];
+                for ((dxr, dyr), hr) in dc
+                    .chunks_exact_mut(c)
+                    .zip(gc.chunks_exact(c))
+                    .zip(hc.chunks_exact(c))
                 {
-                    *d = a * (m * g - sd - h * sdh);
+                    for (((d, g), h), &(a, sd, sdh)) in dxr.iter_mut().zip(dyr).zip(hr).zip(fold) {
+                        *d = a * (m * g - sd - h * sdh);
+                    }
                 }
-            }
+            });
         }
     }
     fn params(&self) -> &[Param] {
@@ -312,25 +363,48 @@ impl Layer for BatchNormalization {
     }
 }
 
+/// The row split of the statistics: at most `CHUNKS` chunks, fixed by the row count alone
+/// (so the sums are the same on any number of threads). Returns (rows per chunk, chunks).
+fn chunking(rows: usize) -> (usize, usize) {
+    let cr = rows.div_ceil(CHUNKS).max(1);
+    (cr, rows.div_ceil(cr).max(1))
+}
+
 /// Mean and biased variance of each of the `c` channels of `x` (rows of `c` values), in
-/// f64, two passes.
-pub(crate) fn channel_moments(x: &[f32], c: usize, mean: &mut [f64], var: &mut [f64]) {
-    let rows = (x.len() / c.max(1)).max(1) as f64;
-    mean.fill(0.0);
-    for row in x.chunks_exact(c) {
-        for (m, v) in mean.iter_mut().zip(row) {
-            *m += *v as f64;
+/// f64, two passes, each over fixed row chunks in parallel; `partials` holds
+/// `CHUNKS * c` values.
+pub(crate) fn channel_moments(
+    x: &[f32],
+    c: usize,
+    mean: &mut [f64],
+    var: &mut [f64],
+    partials: &mut [f64],
+) {
+    let rows = x.len() / c.max(1);
+    let (cr, nch) = chunking(rows);
+    let sums = |partials: &mut [f64], mean: Option<&[f64]>, out: &mut [f64]| {
+        for_each_chunk_mut(&mut partials[..nch * c], c, |k, part| {
+            part.fill(0.0);
+            let lo = k * cr * c;
+            let hi = ((k + 1) * cr).min(rows) * c;
+            for row in x[lo..hi].chunks_exact(c) {
+                match mean {
+                    None => part.iter_mut().zip(row).for_each(|(p, v)| *p += *v as f64),
+                    Some(m) => part.iter_mut().zip(row).zip(m).for_each(|((p, v), m)| {
+                        let d = *v as f64 - m;
+                        *p += d * d;
+                    }),
+                }
+            }
+        });
+        out.fill(0.0);
+        for part in partials[..nch * c].chunks_exact(c) {
+            out.iter_mut().zip(part).for_each(|(o, p)| *o += p);
         }
-    }
-    mean.iter_mut().for_each(|m| *m /= rows);
-    var.fill(0.0);
-    for row in x.chunks_exact(c) {
-        for ((s, v), m) in var.iter_mut().zip(row).zip(mean.iter()) {
-            let d = *v as f64 - m;
-            *s += d * d;
-        }
-    }
-    var.iter_mut().for_each(|s| *s /= rows);
+        out.iter_mut().for_each(|o| *o /= rows.max(1) as f64);
+    };
+    sums(partials, None, mean);
+    sums(partials, Some(mean), var);
 }
 
 #[cfg(test)]

@@ -33,6 +33,15 @@ pub(crate) struct Chain {
     scratch: Vec<Vec<f32>>,
 }
 
+/// Adds the time since `t` to layer `i`'s backward total, when profiling.
+fn continue_timing(timings: &mut Option<Vec<(f64, f64)>>, t: Option<std::time::Instant>, i: usize) {
+    if let (Some(t), Some(tm)) = (t, timings.as_mut()) {
+        if let Some(e) = tm.get_mut(i) {
+            e.1 += t.elapsed().as_secs_f64();
+        }
+    }
+}
+
 /// The most inputs one merge layer may take (their slices live on the stack).
 pub(crate) const MAX_MERGE_INPUTS: usize = 16;
 
@@ -268,11 +277,18 @@ impl Chain {
                     });
                 layer.backward_merge(&xs[..ins.len()], y, dy, &mut dxs[..ins.len()], n);
             } else {
-                let x = &self.acts[ins[0]][..n * lens[0]];
+                let a = ins[0];
+                let x = &self.acts[a][..n * lens[0]];
                 let ctx = Backward {
                     n,
                     skip_activation: skip_last_activation && i + 1 == last,
                 };
+                if a > 0 && self.consumers[a] == 1 {
+                    // The only reader of its input: write the gradient in place.
+                    layer.backward(x, y, dy, Some(&mut gb[a][..n * lens[0]]), ctx);
+                    continue_timing(&mut self.timings, t, i);
+                    continue;
+                }
                 let dx = needs_dx.then(|| &mut self.scratch[0][..n * lens[0]]);
                 layer.backward(x, y, dy, dx, ctx);
             }
