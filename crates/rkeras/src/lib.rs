@@ -24,6 +24,7 @@
 
 pub mod activations;
 pub mod callbacks;
+pub mod constraints;
 pub mod data;
 pub mod error;
 pub mod init;

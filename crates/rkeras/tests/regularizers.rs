@@ -65,3 +65,54 @@ fn the_penalty_is_in_the_loss_and_in_the_gradient() {
         assert!((r - p - extra).abs() < 1e-6, "{r} - {p} != {extra}");
     }
 }
+
+/// Constraints hold after every update: MaxNorm caps each unit's incoming norm, NonNeg
+/// keeps the bias non-negative; a bad axis is an error when the layer is built.
+#[test]
+fn constraints_hold_after_training() {
+    use rkeras::constraints::Constraint;
+    rkeras::set_random_seed(4);
+    let mut m = Sequential::new([Dense::new(3)
+        .activation("softmax")
+        .kernel_constraint(Constraint::MaxNorm {
+            max_value: 0.5,
+            axis: vec![0],
+        })
+        .bias_constraint(Constraint::NonNeg)
+        .input_shape(4)
+        .into()])
+    .expect("model");
+    m.compile(
+        SGD::default().learning_rate(1.0),
+        "categorical_crossentropy",
+        &[],
+    )
+    .expect("compile");
+    let x = Tensor::new(
+        vec![6, 4],
+        (0..24).map(|v| (v as f32).sin() * 3.0).collect(),
+    )
+    .expect("x");
+    let y = Tensor::one_hot(&[0, 1, 2, 0, 1, 2], 3).expect("y");
+    m.fit(&x, &y)
+        .epochs(3)
+        .batch_size(2)
+        .verbose(0)
+        .run()
+        .expect("fit");
+    let w = m.get_weights();
+    for unit in 0..3 {
+        let norm: f32 = (0..4)
+            .map(|i| w[0].data()[i * 3 + unit].powi(2))
+            .sum::<f32>()
+            .sqrt();
+        assert!(norm <= 0.5 + 1e-5, "unit {unit}: norm {norm}");
+    }
+    assert!(w[1].data().iter().all(|b| *b >= 0.0), "{:?}", w[1].data());
+    let e = Sequential::new([Dense::new(3)
+        .kernel_constraint(Constraint::UnitNorm { axis: vec![3] })
+        .input_shape(4)
+        .into()])
+    .expect_err("axis 3 of a 2-D kernel");
+    assert!(e.to_string().contains("kernel_constraint"), "{e}");
+}

@@ -41,6 +41,9 @@ pub struct Conv2D {
     kernel_initializer: String,
     bias_initializer: String,
     kernel_regularizer: Option<crate::regularizers::Regularizer>,
+    bias_regularizer: Option<crate::regularizers::Regularizer>,
+    kernel_constraint: Option<crate::constraints::Constraint>,
+    bias_constraint: Option<crate::constraints::Constraint>,
     act: Act,
     geom: Option<Conv2dGeom>,
     params: Vec<Param>,
@@ -64,6 +67,9 @@ impl Conv2D {
             kernel_initializer: "glorot_uniform".into(),
             bias_initializer: "zeros".into(),
             kernel_regularizer: None,
+            bias_regularizer: None,
+            kernel_constraint: None,
+            bias_constraint: None,
             act: Act::Linear,
             geom: None,
             params: Vec::new(),
@@ -105,6 +111,21 @@ impl Conv2D {
     /// A penalty on the kernel added to the loss (Keras `kernel_regularizer`).
     pub fn kernel_regularizer(mut self, r: crate::regularizers::Regularizer) -> Self {
         self.kernel_regularizer = Some(r);
+        self
+    }
+    /// A penalty on the bias added to the loss (Keras `bias_regularizer`).
+    pub fn bias_regularizer(mut self, r: crate::regularizers::Regularizer) -> Self {
+        self.bias_regularizer = Some(r);
+        self
+    }
+    /// A constraint applied to the kernel after each update (Keras `kernel_constraint`).
+    pub fn kernel_constraint(mut self, c: crate::constraints::Constraint) -> Self {
+        self.kernel_constraint = Some(c);
+        self
+    }
+    /// A constraint applied to the bias after each update (Keras `bias_constraint`).
+    pub fn bias_constraint(mut self, c: crate::constraints::Constraint) -> Self {
+        self.bias_constraint = Some(c);
         self
     }
     /// Bias initializer name (default `"zeros"`).
@@ -180,6 +201,17 @@ impl Layer for Conv2D {
         }
         self.scratch = Scratch::new(geom.scratch_len());
         self.geom = Some(geom);
+        let cons = [&self.kernel_constraint, &self.bias_constraint];
+        for ((c, p), arg) in cons
+            .iter()
+            .zip(&self.params)
+            .zip(["kernel_constraint", "bias_constraint"])
+        {
+            if let Some(c) = c {
+                c.check(&p.shape)
+                    .map_err(|e| Error::arg(arg, self.base.label(), e.to_string()))?;
+            }
+        }
         Ok(vec![geom.oh, geom.ow, self.filters])
     }
 
@@ -261,18 +293,29 @@ impl Layer for Conv2D {
     }
 
     fn regularize(&mut self) -> f64 {
-        match (self.kernel_regularizer, self.params.first_mut()) {
-            (Some(r), Some(k)) => {
-                r.add_grad(&k.value, &mut k.grad);
-                r.penalty(&k.value)
+        let regs = [self.kernel_regularizer, self.bias_regularizer];
+        let mut total = 0.0;
+        for (r, p) in regs.iter().zip(self.params.iter_mut()) {
+            if let Some(r) = r {
+                r.add_grad(&p.value, &mut p.grad);
+                total += r.penalty(&p.value);
             }
-            _ => 0.0,
         }
+        total
     }
     fn regularization_loss(&self) -> f64 {
-        match (self.kernel_regularizer, self.params.first()) {
-            (Some(r), Some(k)) => r.penalty(&k.value),
-            _ => 0.0,
+        let regs = [self.kernel_regularizer, self.bias_regularizer];
+        regs.iter()
+            .zip(&self.params)
+            .map(|(r, p)| r.map_or(0.0, |r| r.penalty(&p.value)))
+            .sum()
+    }
+    fn constrain(&mut self) {
+        let cons = [&self.kernel_constraint, &self.bias_constraint];
+        for (c, p) in cons.iter().zip(self.params.iter_mut()) {
+            if let Some(c) = c {
+                c.apply(&mut p.value, &p.shape);
+            }
         }
     }
     fn config(&self) -> Map<String, Value> {
@@ -295,10 +338,10 @@ impl Layer for Conv2D {
             "kernel_initializer": kinit.config(),
             "bias_initializer": binit.config(),
             "kernel_regularizer": self.kernel_regularizer.map(|r| r.config()),
-            "bias_regularizer": null,
+            "bias_regularizer": self.bias_regularizer.map(|r| r.config()),
             "activity_regularizer": null,
-            "kernel_constraint": null,
-            "bias_constraint": null
+            "kernel_constraint": self.kernel_constraint.as_ref().map(|c| c.config()),
+            "bias_constraint": self.bias_constraint.as_ref().map(|c| c.config())
         }))
     }
 }

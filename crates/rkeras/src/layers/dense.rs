@@ -31,6 +31,9 @@ pub struct Dense {
     kernel_initializer: String,
     bias_initializer: String,
     kernel_regularizer: Option<crate::regularizers::Regularizer>,
+    bias_regularizer: Option<crate::regularizers::Regularizer>,
+    kernel_constraint: Option<crate::constraints::Constraint>,
+    bias_constraint: Option<crate::constraints::Constraint>,
     act: Act,
     input_dim: usize,
     out_len: usize,
@@ -49,6 +52,9 @@ impl Dense {
             kernel_initializer: "glorot_uniform".into(),
             bias_initializer: "zeros".into(),
             kernel_regularizer: None,
+            bias_regularizer: None,
+            kernel_constraint: None,
+            bias_constraint: None,
             act: Act::Linear,
             input_dim: 0,
             out_len: 0,
@@ -74,6 +80,21 @@ impl Dense {
     /// A penalty on the kernel added to the loss (Keras `kernel_regularizer`).
     pub fn kernel_regularizer(mut self, r: crate::regularizers::Regularizer) -> Self {
         self.kernel_regularizer = Some(r);
+        self
+    }
+    /// A penalty on the bias added to the loss (Keras `bias_regularizer`).
+    pub fn bias_regularizer(mut self, r: crate::regularizers::Regularizer) -> Self {
+        self.bias_regularizer = Some(r);
+        self
+    }
+    /// A constraint applied to the kernel after each update (Keras `kernel_constraint`).
+    pub fn kernel_constraint(mut self, c: crate::constraints::Constraint) -> Self {
+        self.kernel_constraint = Some(c);
+        self
+    }
+    /// A constraint applied to the bias after each update (Keras `bias_constraint`).
+    pub fn bias_constraint(mut self, c: crate::constraints::Constraint) -> Self {
+        self.bias_constraint = Some(c);
         self
     }
     /// Bias initializer name (default `"zeros"`).
@@ -135,6 +156,17 @@ impl Layer for Dense {
             *l = self.units;
         }
         self.out_len = crate::shape::numel(&out);
+        let cons = [&self.kernel_constraint, &self.bias_constraint];
+        for ((c, p), arg) in cons
+            .iter()
+            .zip(&self.params)
+            .zip(["kernel_constraint", "bias_constraint"])
+        {
+            if let Some(c) = c {
+                c.check(&p.shape)
+                    .map_err(|e| Error::arg(arg, self.base.label(), e.to_string()))?;
+            }
+        }
         Ok(out)
     }
 
@@ -230,18 +262,29 @@ impl Layer for Dense {
     }
 
     fn regularize(&mut self) -> f64 {
-        match (self.kernel_regularizer, self.params.first_mut()) {
-            (Some(r), Some(k)) => {
-                r.add_grad(&k.value, &mut k.grad);
-                r.penalty(&k.value)
+        let regs = [self.kernel_regularizer, self.bias_regularizer];
+        let mut total = 0.0;
+        for (r, p) in regs.iter().zip(self.params.iter_mut()) {
+            if let Some(r) = r {
+                r.add_grad(&p.value, &mut p.grad);
+                total += r.penalty(&p.value);
             }
-            _ => 0.0,
         }
+        total
     }
     fn regularization_loss(&self) -> f64 {
-        match (self.kernel_regularizer, self.params.first()) {
-            (Some(r), Some(k)) => r.penalty(&k.value),
-            _ => 0.0,
+        let regs = [self.kernel_regularizer, self.bias_regularizer];
+        regs.iter()
+            .zip(&self.params)
+            .map(|(r, p)| r.map_or(0.0, |r| r.penalty(&p.value)))
+            .sum()
+    }
+    fn constrain(&mut self) {
+        let cons = [&self.kernel_constraint, &self.bias_constraint];
+        for (c, p) in cons.iter().zip(self.params.iter_mut()) {
+            if let Some(c) = c {
+                c.apply(&mut p.value, &p.shape);
+            }
         }
     }
     fn config(&self) -> Map<String, Value> {
@@ -258,9 +301,9 @@ impl Layer for Dense {
             "kernel_initializer": kinit.config(),
             "bias_initializer": binit.config(),
             "kernel_regularizer": self.kernel_regularizer.map(|r| r.config()),
-            "bias_regularizer": null,
-            "kernel_constraint": null,
-            "bias_constraint": null,
+            "bias_regularizer": self.bias_regularizer.map(|r| r.config()),
+            "kernel_constraint": self.kernel_constraint.as_ref().map(|c| c.config()),
+            "bias_constraint": self.bias_constraint.as_ref().map(|c| c.config()),
             "quantization_config": null
         }))
     }

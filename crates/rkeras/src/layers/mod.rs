@@ -182,6 +182,9 @@ pub trait Layer: Send + std::fmt::Debug {
     fn regularize(&mut self) -> f64 {
         0.0
     }
+    /// Applies the layer's weight constraints (kernel_constraint, bias_constraint) after an
+    /// optimizer update.
+    fn constrain(&mut self) {}
     /// The penalty alone, as [`regularize`](Self::regularize) adds it to the loss.
     fn regularization_loss(&self) -> f64 {
         0.0

@@ -182,6 +182,33 @@ impl Cfg<'_> {
         crate::regularizers::Regularizer::from_config(self.c.get(k).unwrap_or(&Value::Null))
             .map_err(|e| Error::arg(k, self.name, e.to_string()))
     }
+    fn constraint(&self, k: &str) -> Result<Option<crate::constraints::Constraint>> {
+        crate::constraints::Constraint::from_config(self.c.get(k).unwrap_or(&Value::Null))
+            .map_err(|e| Error::arg(k, self.name, e.to_string()))
+    }
+    /// Applies the config's regularizers and constraints through the layer's builders.
+    fn weight_options<L>(
+        &self,
+        mut layer: L,
+        kernel_reg: fn(L, crate::regularizers::Regularizer) -> L,
+        bias_reg: fn(L, crate::regularizers::Regularizer) -> L,
+        kernel_con: fn(L, crate::constraints::Constraint) -> L,
+        bias_con: fn(L, crate::constraints::Constraint) -> L,
+    ) -> Result<L> {
+        if let Some(r) = self.regularizer("kernel_regularizer")? {
+            layer = kernel_reg(layer, r);
+        }
+        if let Some(r) = self.regularizer("bias_regularizer")? {
+            layer = bias_reg(layer, r);
+        }
+        if let Some(c) = self.constraint("kernel_constraint")? {
+            layer = kernel_con(layer, c);
+        }
+        if let Some(c) = self.constraint("bias_constraint")? {
+            layer = bias_con(layer, c);
+        }
+        Ok(layer)
+    }
     fn seed(&self) -> Option<u64> {
         self.c.get("seed").and_then(Value::as_u64)
     }
@@ -309,10 +336,14 @@ pub fn from_config(entry: &Value) -> Result<Box<dyn Layer>> {
                 .use_bias(g.bool_or("use_bias", true)?)
                 .kernel_initializer(&g.initializer("kernel_initializer", "glorot_uniform")?)
                 .bias_initializer(&g.initializer("bias_initializer", "zeros")?);
-            match g.regularizer("kernel_regularizer")? {
-                Some(r) => conv.kernel_regularizer(r).into(),
-                None => conv.into(),
-            }
+            g.weight_options(
+                conv,
+                Conv2D::kernel_regularizer,
+                Conv2D::bias_regularizer,
+                Conv2D::kernel_constraint,
+                Conv2D::bias_constraint,
+            )?
+            .into()
         }
         "Dense" => {
             let dense = Dense::new(g.usize("units")?)
@@ -320,10 +351,14 @@ pub fn from_config(entry: &Value) -> Result<Box<dyn Layer>> {
                 .use_bias(g.bool_or("use_bias", true)?)
                 .kernel_initializer(&g.initializer("kernel_initializer", "glorot_uniform")?)
                 .bias_initializer(&g.initializer("bias_initializer", "zeros")?);
-            match g.regularizer("kernel_regularizer")? {
-                Some(r) => dense.kernel_regularizer(r).into(),
-                None => dense.into(),
-            }
+            g.weight_options(
+                dense,
+                Dense::kernel_regularizer,
+                Dense::bias_regularizer,
+                Dense::kernel_constraint,
+                Dense::bias_constraint,
+            )?
+            .into()
         }
         "MaxPooling2D" | "AveragePooling2D" => {
             let pool = g.pair_or("pool_size", (2, 2))?;
@@ -482,6 +517,12 @@ mod tests {
             Dense::new(5).activation("softmax").into(),
             Dense::new(2)
                 .kernel_regularizer(crate::regularizers::Regularizer::L1L2(0.01, 0.02))
+                .bias_regularizer(crate::regularizers::Regularizer::L1(0.5))
+                .kernel_constraint(crate::constraints::Constraint::MaxNorm {
+                    max_value: 3.0,
+                    axis: vec![0],
+                })
+                .bias_constraint(crate::constraints::Constraint::NonNeg)
                 .into(),
             Conv2D::new(2, 3)
                 .kernel_regularizer(crate::regularizers::Regularizer::L2(1e-4))

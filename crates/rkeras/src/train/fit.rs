@@ -435,6 +435,9 @@ pub(crate) fn train_step(
                 slot += 1;
             }
         }
+        if layer_trainable {
+            layer.constrain();
+        }
     }
     loss + penalty
 }
