@@ -6,9 +6,10 @@ use crate::error::{Error, Result};
 use serde_json::Value;
 
 /// The classes [`from_config`] knows.
-pub const KNOWN_CLASSES: [&str; 37] = [
+pub const KNOWN_CLASSES: [&str; 38] = [
     "InputLayer",
     "Conv2D",
+    "DepthwiseConv2D",
     "Dense",
     "MaxPooling2D",
     "AveragePooling2D",
@@ -479,6 +480,16 @@ pub fn from_config(entry: &Value) -> Result<Box<dyn Layer>> {
             d = seeded!(d, g);
             d.into()
         }
+        "DepthwiseConv2D" => DepthwiseConv2D::new(g.pair("kernel_size")?)
+            .strides(g.pair_or("strides", (1, 1))?)
+            .padding(g.str_or("padding", "valid")?)
+            .dilation_rate(g.pair_or("dilation_rate", (1, 1))?)
+            .depth_multiplier(g.usize("depth_multiplier").unwrap_or(1))
+            .activation(&g.activation()?)
+            .use_bias(g.bool_or("use_bias", true)?)
+            .depthwise_initializer(&g.initializer("depthwise_initializer", "glorot_uniform")?)
+            .bias_initializer(&g.initializer("bias_initializer", "zeros")?)
+            .into(),
         "Add" => Add::new().into(),
         "Subtract" => Subtract::new().into(),
         "Multiply" => Multiply::new().into(),
@@ -553,6 +564,12 @@ mod tests {
             Reshape::new(&[4, -1]).into(),
             Permute::new(&[2, 1, 3]).into(),
             SpatialDropout2D::new(0.3).seed(5).into(),
+            DepthwiseConv2D::new((3, 2))
+                .strides(2)
+                .padding("same")
+                .depth_multiplier(2)
+                .activation("relu")
+                .into(),
             Add::new().into(),
             Subtract::new().into(),
             Multiply::new().into(),

@@ -1,0 +1,339 @@
+//! `DepthwiseConv2D`: one spatial filter (or `depth_multiplier` filters) per input channel.
+
+use super::{common_builders, parse_padding, Backward, Layer, LayerBase, Mode, Param};
+use crate::error::{Error, Result};
+use crate::rng::Rng;
+use crate::shape::IntoPair;
+use rkeras_kernels::activation;
+use rkeras_kernels::Act;
+use serde_json::{json, Map, Value};
+
+/// Keras `DepthwiseConv2D`: each input channel is convolved with its own
+/// `depth_multiplier` filters (kernel `(kh, kw, channels, depth_multiplier)`), giving
+/// `channels * depth_multiplier` outputs; strides, padding valid/same, dilation, bias and
+/// activation as `Conv2D`.
+///
+/// ```
+/// use rkeras::prelude::*;
+/// let m = Sequential::new([DepthwiseConv2D::new(3).padding("same").input_shape((8, 8, 4)).into()])?;
+/// assert_eq!(m.output_shape(), Some(&[8, 8, 4][..]));
+/// assert_eq!(m.count_params(), 3 * 3 * 4 + 4);
+/// # Ok::<(), rkeras::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct DepthwiseConv2D {
+    base: LayerBase,
+    kernel_size: (usize, usize),
+    strides: (usize, usize),
+    dilation_rate: (usize, usize),
+    padding: String,
+    depth_multiplier: usize,
+    activation: String,
+    use_bias: bool,
+    depthwise_initializer: String,
+    bias_initializer: String,
+    act: Act,
+    /// (h, w, c) in, (oh, ow) out, (pad_top, pad_left).
+    geom: ((usize, usize, usize), (usize, usize), (usize, usize)),
+    params: Vec<Param>,
+    preact: Vec<f32>,
+}
+
+impl DepthwiseConv2D {
+    /// A depthwise convolution with a `kernel_size` window.
+    pub fn new(kernel_size: impl IntoPair) -> Self {
+        DepthwiseConv2D {
+            base: LayerBase::default(),
+            kernel_size: kernel_size.into_pair(),
+            strides: (1, 1),
+            dilation_rate: (1, 1),
+            padding: "valid".into(),
+            depth_multiplier: 1,
+            activation: "linear".into(),
+            use_bias: true,
+            depthwise_initializer: "glorot_uniform".into(),
+            bias_initializer: "zeros".into(),
+            act: Act::Linear,
+            geom: ((0, 0, 0), (0, 0), (0, 0)),
+            params: Vec::new(),
+            preact: Vec::new(),
+        }
+    }
+    /// Strides (default 1).
+    pub fn strides(mut self, s: impl IntoPair) -> Self {
+        self.strides = s.into_pair();
+        self
+    }
+    /// Dilation (default 1).
+    pub fn dilation_rate(mut self, d: impl IntoPair) -> Self {
+        self.dilation_rate = d.into_pair();
+        self
+    }
+    /// `"valid"` (default) or `"same"`.
+    pub fn padding(mut self, p: &str) -> Self {
+        self.padding = p.into();
+        self
+    }
+    /// Filters per input channel (default 1).
+    pub fn depth_multiplier(mut self, m: usize) -> Self {
+        self.depth_multiplier = m;
+        self
+    }
+    /// Activation name (default linear).
+    pub fn activation(mut self, a: &str) -> Self {
+        self.activation = a.into();
+        self
+    }
+    /// Whether to add a bias (default true).
+    pub fn use_bias(mut self, b: bool) -> Self {
+        self.use_bias = b;
+        self
+    }
+    /// Initializer of the depthwise kernel (default `"glorot_uniform"`).
+    pub fn depthwise_initializer(mut self, i: &str) -> Self {
+        self.depthwise_initializer = i.into();
+        self
+    }
+    /// Bias initializer (default `"zeros"`).
+    pub fn bias_initializer(mut self, i: &str) -> Self {
+        self.bias_initializer = i.into();
+        self
+    }
+
+    /// Calls `f(out_index, in_index, kernel_index)` for every tap of one sample.
+    fn for_each_tap(&self, mut f: impl FnMut(usize, usize, usize)) {
+        let ((h, w, c), (oh, ow), (pt, pl)) = self.geom;
+        let (kh, kw) = self.kernel_size;
+        let (sh, sw) = self.strides;
+        let (dh, dw) = self.dilation_rate;
+        let m = self.depth_multiplier;
+        for oy in 0..oh {
+            for ox in 0..ow {
+                for ky in 0..kh {
+                    let iy = (oy * sh + ky * dh) as isize - pt as isize;
+                    if iy < 0 || iy >= h as isize {
+                        continue;
+                    }
+                    for kx in 0..kw {
+                        let ix = (ox * sw + kx * dw) as isize - pl as isize;
+                        if ix < 0 || ix >= w as isize {
+                            continue;
+                        }
+                        let xi = (iy as usize * w + ix as usize) * c;
+                        let oi = (oy * ow + ox) * c * m;
+                        let ki = (ky * kw + kx) * c * m;
+                        for ch in 0..c {
+                            for j in 0..m {
+                                f(oi + ch * m + j, xi + ch, ki + ch * m + j);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+common_builders!(DepthwiseConv2D);
+
+impl Layer for DepthwiseConv2D {
+    fn class_name(&self) -> &'static str {
+        "DepthwiseConv2D"
+    }
+    fn base(&self) -> &LayerBase {
+        &self.base
+    }
+    fn base_mut(&mut self) -> &mut LayerBase {
+        &mut self.base
+    }
+    fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
+        let name = self.base.label().to_string();
+        let [h, w, c] = *input_shape else {
+            return Err(super::rank_error(
+                &name,
+                &format!("ndim=4, found ndim={}", input_shape.len() + 1),
+                input_shape,
+            ));
+        };
+        super::check_pair("kernel_size", self.kernel_size, &name)?;
+        super::check_pair("strides", self.strides, &name)?;
+        super::check_pair("dilation_rate", self.dilation_rate, &name)?;
+        if self.depth_multiplier == 0 {
+            return Err(Error::arg(
+                "depth_multiplier",
+                &name,
+                "expected a positive integer, received 0",
+            ));
+        }
+        let padding = parse_padding(&self.padding, &name)?;
+        let (act, kinit, binit) = super::resolve_kernel_options(
+            &name,
+            &self.activation,
+            &self.depthwise_initializer,
+            &self.bias_initializer,
+        )?;
+        self.act = act;
+        let (kh, kw) = self.kernel_size;
+        let out = |n, k, s, d| rkeras_kernels::conv2d::out_len(n, k, s, d, padding);
+        let (Some((oh, pt)), Some((ow, pl))) = (
+            out(h, kh, self.strides.0, self.dilation_rate.0),
+            out(w, kw, self.strides.1, self.dilation_rate.1),
+        ) else {
+            return Err(Error::IncompatibleShape {
+                layer: name,
+                expected: format!(
+                    "a spatial size of at least the kernel size {:?}",
+                    self.kernel_size
+                ),
+                received: crate::shape::batch_shape_str(input_shape),
+            });
+        };
+        self.geom = ((h, w, c), (oh, ow), (pt, pl));
+        let m = self.depth_multiplier;
+        let kshape = vec![kh, kw, c, m];
+        let mut k = vec![0.0; kh * kw * c * m];
+        kinit.fill(&kshape, &mut k, rng);
+        self.params = vec![Param::new("kernel", kshape, k)];
+        if self.use_bias {
+            let mut b = vec![0.0; c * m];
+            binit.fill(&[c * m], &mut b, rng);
+            self.params.push(Param::new("bias", vec![c * m], b));
+        }
+        Ok(vec![oh, ow, c * m])
+    }
+    fn forward(&mut self, x: &[f32], y: &mut [f32], n: usize, _mode: Mode) {
+        let ((h, w, c), (oh, ow), _) = self.geom;
+        let (il, ol, co) = (
+            h * w * c,
+            oh * ow * c * self.depth_multiplier,
+            c * self.depth_multiplier,
+        );
+        y[..n * ol].fill(0.0);
+        let k = &self.params[0].value;
+        for s in 0..n {
+            let (xs, ys) = (&x[s * il..(s + 1) * il], &mut y[s * ol..(s + 1) * ol]);
+            self.for_each_tap(|o, i, ki| ys[o] += xs[i] * k[ki]);
+        }
+        if let Some(b) = self.params.get(1) {
+            for row in y[..n * ol].chunks_exact_mut(co) {
+                row.iter_mut().zip(&b.value).for_each(|(v, b)| *v += b);
+            }
+        }
+        if !self.act.is_linear() {
+            if self.act.backward_needs_input() {
+                if self.preact.len() < n * ol {
+                    self.preact.resize(n * ol, 0.0);
+                }
+                self.preact[..n * ol].copy_from_slice(&y[..n * ol]);
+            }
+            activation::forward_inplace(self.act, &mut y[..n * ol], co);
+        }
+    }
+    fn backward(
+        &mut self,
+        x: &[f32],
+        y: &[f32],
+        dy: &mut [f32],
+        dx: Option<&mut [f32]>,
+        ctx: Backward,
+    ) {
+        let ((h, w, c), (oh, ow), _) = self.geom;
+        let (il, ol, co) = (
+            h * w * c,
+            oh * ow * c * self.depth_multiplier,
+            c * self.depth_multiplier,
+        );
+        let n = ctx.n;
+        if !ctx.skip_activation && !self.act.is_linear() {
+            let pre = self
+                .act
+                .backward_needs_input()
+                .then(|| &self.preact[..n * ol]);
+            activation::backward_inplace(self.act, pre, &y[..n * ol], &mut dy[..n * ol], co);
+        }
+        let mut dk = std::mem::take(&mut self.params[0].grad);
+        for s in 0..n {
+            let (xs, dys) = (&x[s * il..(s + 1) * il], &dy[s * ol..(s + 1) * ol]);
+            self.for_each_tap(|o, i, ki| dk[ki] += xs[i] * dys[o]);
+        }
+        self.params[0].grad = dk;
+        if let Some(b) = self.params.get_mut(1) {
+            for row in dy[..n * ol].chunks_exact(co) {
+                b.grad.iter_mut().zip(row).for_each(|(g, d)| *g += d);
+            }
+        }
+        if let Some(dx) = dx {
+            dx[..n * il].fill(0.0);
+            let k = &self.params[0].value;
+            for s in 0..n {
+                let dys = &dy[s * ol..(s + 1) * ol];
+                let dxs = &mut dx[s * il..(s + 1) * il];
+                self.for_each_tap(|o, i, ki| dxs[i] += dys[o] * k[ki]);
+            }
+        }
+    }
+    fn params(&self) -> &[Param] {
+        &self.params
+    }
+    fn params_mut(&mut self) -> &mut [Param] {
+        &mut self.params
+    }
+    fn activation(&self) -> Option<Act> {
+        Some(self.act)
+    }
+    fn config(&self) -> Map<String, Value> {
+        use crate::init::Initializer;
+        let kinit = Initializer::from_name(&self.depthwise_initializer)
+            .unwrap_or(Initializer::GlorotUniform);
+        let binit = Initializer::from_name(&self.bias_initializer).unwrap_or(Initializer::Zeros);
+        let act = crate::activations::parse(&self.activation)
+            .map(crate::activations::name)
+            .unwrap_or("linear");
+        super::object(json!({
+            "kernel_size": [self.kernel_size.0, self.kernel_size.1],
+            "strides": [self.strides.0, self.strides.1],
+            "padding": self.padding.to_ascii_lowercase(),
+            "data_format": "channels_last",
+            "dilation_rate": [self.dilation_rate.0, self.dilation_rate.1],
+            "activation": act,
+            "use_bias": self.use_bias,
+            "bias_initializer": binit.config(),
+            "bias_regularizer": null,
+            "activity_regularizer": null,
+            "bias_constraint": null,
+            "depth_multiplier": self.depth_multiplier,
+            "depthwise_initializer": kinit.config(),
+            "depthwise_regularizer": null,
+            "depthwise_constraint": null,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layers::testing::check_layer;
+
+    #[test]
+    fn gradient_checks_over_geometries() {
+        let l = DepthwiseConv2D::new(3).padding("same").activation("tanh");
+        assert_eq!(check_layer(Box::new(l), &[5, 4, 3]), vec![5, 4, 3]);
+        let l = DepthwiseConv2D::new((2, 3)).strides(2).depth_multiplier(2);
+        assert_eq!(check_layer(Box::new(l), &[6, 7, 2]), vec![3, 3, 4]);
+        let l = DepthwiseConv2D::new(2).dilation_rate(2).use_bias(false);
+        assert_eq!(check_layer(Box::new(l), &[5, 5, 2]), vec![3, 3, 2]);
+    }
+
+    #[test]
+    fn one_filter_per_channel_by_hand() {
+        let mut l = DepthwiseConv2D::new(1).use_bias(false);
+        l.build(&[1, 2, 2], &mut Rng::new(0)).expect("build");
+        l.params[0].value = vec![2.0, -1.0];
+        let mut y = [0.0; 4];
+        l.forward(&[1.0, 1.0, 3.0, 4.0], &mut y, 1, Mode::Infer);
+        assert_eq!(y, [2.0, -1.0, 6.0, -4.0]);
+        let e = DepthwiseConv2D::new(5)
+            .build(&[3, 3, 1], &mut Rng::new(0))
+            .expect_err("too small");
+        assert!(e.to_string().contains("kernel size"), "{e}");
+    }
+}
