@@ -8,6 +8,9 @@ use rkeras_kernels::activation;
 use rkeras_kernels::Act;
 use serde_json::{json, Map, Value};
 
+/// `(h, w, c)` in, `(oh, ow)` out, `(pad_top, pad_left)`.
+type Geom = ((usize, usize, usize), (usize, usize), (usize, usize));
+
 /// Keras `DepthwiseConv2D`: each input channel is convolved with its own
 /// `depth_multiplier` filters (kernel `(kh, kw, channels, depth_multiplier)`), giving
 /// `channels * depth_multiplier` outputs; strides, padding valid/same, dilation, bias and
@@ -33,8 +36,7 @@ pub struct DepthwiseConv2D {
     depthwise_initializer: String,
     bias_initializer: String,
     act: Act,
-    /// (h, w, c) in, (oh, ow) out, (pad_top, pad_left).
-    geom: ((usize, usize, usize), (usize, usize), (usize, usize)),
+    geom: Geom,
     params: Vec<Param>,
     preact: Vec<f32>,
 }
