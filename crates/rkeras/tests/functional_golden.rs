@@ -6,6 +6,9 @@
 use rkeras::prelude::*;
 use rkeras::saving::load_model;
 use serde_json::Value;
+
+mod common;
+use common::{max_diff, tensor};
 use std::path::PathBuf;
 
 fn dir() -> PathBuf {
@@ -15,27 +18,6 @@ fn dir() -> PathBuf {
 fn json(name: &str) -> Value {
     let p = dir().join(name);
     serde_json::from_str(&std::fs::read_to_string(&p).expect("golden")).expect("json")
-}
-
-fn tensor(v: &Value) -> Tensor {
-    let list = |k: &str| v[k].as_array().expect(k).clone();
-    let shape: Vec<usize> = list("shape")
-        .iter()
-        .map(|d| d.as_u64().expect("d") as usize)
-        .collect();
-    let data: Vec<f32> = list("data")
-        .iter()
-        .map(|x| x.as_f64().expect("x") as f32)
-        .collect();
-    Tensor::new(shape, data).expect("tensor")
-}
-
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
 }
 
 /// The golden graph, as the generator builds it in Python.

@@ -40,10 +40,7 @@ pub struct Conv2D {
     use_bias: bool,
     kernel_initializer: String,
     bias_initializer: String,
-    kernel_regularizer: Option<crate::regularizers::Regularizer>,
-    bias_regularizer: Option<crate::regularizers::Regularizer>,
-    kernel_constraint: Option<crate::constraints::Constraint>,
-    bias_constraint: Option<crate::constraints::Constraint>,
+    weights: super::weight_options::WeightOptions,
     act: Act,
     geom: Option<Conv2dGeom>,
     params: Vec<Param>,
@@ -66,10 +63,7 @@ impl Conv2D {
             use_bias: true,
             kernel_initializer: "glorot_uniform".into(),
             bias_initializer: "zeros".into(),
-            kernel_regularizer: None,
-            bias_regularizer: None,
-            kernel_constraint: None,
-            bias_constraint: None,
+            weights: Default::default(),
             act: Act::Linear,
             geom: None,
             params: Vec::new(),
@@ -108,26 +102,6 @@ impl Conv2D {
         self.kernel_initializer = i.into();
         self
     }
-    /// A penalty on the kernel added to the loss (Keras `kernel_regularizer`).
-    pub fn kernel_regularizer(mut self, r: crate::regularizers::Regularizer) -> Self {
-        self.kernel_regularizer = Some(r);
-        self
-    }
-    /// A penalty on the bias added to the loss (Keras `bias_regularizer`).
-    pub fn bias_regularizer(mut self, r: crate::regularizers::Regularizer) -> Self {
-        self.bias_regularizer = Some(r);
-        self
-    }
-    /// A constraint applied to the kernel after each update (Keras `kernel_constraint`).
-    pub fn kernel_constraint(mut self, c: crate::constraints::Constraint) -> Self {
-        self.kernel_constraint = Some(c);
-        self
-    }
-    /// A constraint applied to the bias after each update (Keras `bias_constraint`).
-    pub fn bias_constraint(mut self, c: crate::constraints::Constraint) -> Self {
-        self.bias_constraint = Some(c);
-        self
-    }
     /// Bias initializer name (default `"zeros"`).
     pub fn bias_initializer(mut self, i: &str) -> Self {
         self.bias_initializer = i.into();
@@ -135,6 +109,7 @@ impl Conv2D {
     }
 }
 common_builders!(Conv2D);
+super::weight_options::weight_option_builders!(Conv2D);
 
 impl Layer for Conv2D {
     fn class_name(&self) -> &'static str {
@@ -201,17 +176,7 @@ impl Layer for Conv2D {
         }
         self.scratch = Scratch::new(geom.scratch_len());
         self.geom = Some(geom);
-        let cons = [&self.kernel_constraint, &self.bias_constraint];
-        for ((c, p), arg) in cons
-            .iter()
-            .zip(&self.params)
-            .zip(["kernel_constraint", "bias_constraint"])
-        {
-            if let Some(c) = c {
-                c.check(&p.shape)
-                    .map_err(|e| Error::arg(arg, self.base.label(), e.to_string()))?;
-            }
-        }
+        self.weights.check(self.base.label(), &self.params)?;
         Ok(vec![geom.oh, geom.ow, self.filters])
     }
 
@@ -293,30 +258,13 @@ impl Layer for Conv2D {
     }
 
     fn regularize(&mut self) -> f64 {
-        let regs = [self.kernel_regularizer, self.bias_regularizer];
-        let mut total = 0.0;
-        for (r, p) in regs.iter().zip(self.params.iter_mut()) {
-            if let Some(r) = r {
-                r.add_grad(&p.value, &mut p.grad);
-                total += r.penalty(&p.value);
-            }
-        }
-        total
+        self.weights.regularize(&mut self.params)
     }
     fn regularization_loss(&self) -> f64 {
-        let regs = [self.kernel_regularizer, self.bias_regularizer];
-        regs.iter()
-            .zip(&self.params)
-            .map(|(r, p)| r.map_or(0.0, |r| r.penalty(&p.value)))
-            .sum()
+        self.weights.penalty(&self.params)
     }
     fn constrain(&mut self) {
-        let cons = [&self.kernel_constraint, &self.bias_constraint];
-        for (c, p) in cons.iter().zip(self.params.iter_mut()) {
-            if let Some(c) = c {
-                c.apply(&mut p.value, &p.shape);
-            }
-        }
+        self.weights.constrain(&mut self.params);
     }
     fn config(&self) -> Map<String, Value> {
         let act_name = activations::parse(&self.activation)
@@ -337,11 +285,11 @@ impl Layer for Conv2D {
             "use_bias": self.use_bias,
             "kernel_initializer": kinit.config(),
             "bias_initializer": binit.config(),
-            "kernel_regularizer": self.kernel_regularizer.map(|r| r.config()),
-            "bias_regularizer": self.bias_regularizer.map(|r| r.config()),
+            "kernel_regularizer": self.weights.kernel_regularizer.map(|r| r.config()),
+            "bias_regularizer": self.weights.bias_regularizer.map(|r| r.config()),
             "activity_regularizer": null,
-            "kernel_constraint": self.kernel_constraint.as_ref().map(|c| c.config()),
-            "bias_constraint": self.bias_constraint.as_ref().map(|c| c.config())
+            "kernel_constraint": self.weights.kernel_constraint.as_ref().map(|c| c.config()),
+            "bias_constraint": self.weights.bias_constraint.as_ref().map(|c| c.config())
         }))
     }
 }

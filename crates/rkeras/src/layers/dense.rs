@@ -30,10 +30,7 @@ pub struct Dense {
     use_bias: bool,
     kernel_initializer: String,
     bias_initializer: String,
-    kernel_regularizer: Option<crate::regularizers::Regularizer>,
-    bias_regularizer: Option<crate::regularizers::Regularizer>,
-    kernel_constraint: Option<crate::constraints::Constraint>,
-    bias_constraint: Option<crate::constraints::Constraint>,
+    weights: super::weight_options::WeightOptions,
     act: Act,
     input_dim: usize,
     out_len: usize,
@@ -51,10 +48,7 @@ impl Dense {
             use_bias: true,
             kernel_initializer: "glorot_uniform".into(),
             bias_initializer: "zeros".into(),
-            kernel_regularizer: None,
-            bias_regularizer: None,
-            kernel_constraint: None,
-            bias_constraint: None,
+            weights: Default::default(),
             act: Act::Linear,
             input_dim: 0,
             out_len: 0,
@@ -77,26 +71,6 @@ impl Dense {
         self.kernel_initializer = i.into();
         self
     }
-    /// A penalty on the kernel added to the loss (Keras `kernel_regularizer`).
-    pub fn kernel_regularizer(mut self, r: crate::regularizers::Regularizer) -> Self {
-        self.kernel_regularizer = Some(r);
-        self
-    }
-    /// A penalty on the bias added to the loss (Keras `bias_regularizer`).
-    pub fn bias_regularizer(mut self, r: crate::regularizers::Regularizer) -> Self {
-        self.bias_regularizer = Some(r);
-        self
-    }
-    /// A constraint applied to the kernel after each update (Keras `kernel_constraint`).
-    pub fn kernel_constraint(mut self, c: crate::constraints::Constraint) -> Self {
-        self.kernel_constraint = Some(c);
-        self
-    }
-    /// A constraint applied to the bias after each update (Keras `bias_constraint`).
-    pub fn bias_constraint(mut self, c: crate::constraints::Constraint) -> Self {
-        self.bias_constraint = Some(c);
-        self
-    }
     /// Bias initializer name (default `"zeros"`).
     pub fn bias_initializer(mut self, i: &str) -> Self {
         self.bias_initializer = i.into();
@@ -104,6 +78,7 @@ impl Dense {
     }
 }
 common_builders!(Dense);
+super::weight_options::weight_option_builders!(Dense);
 
 impl Layer for Dense {
     fn class_name(&self) -> &'static str {
@@ -156,17 +131,7 @@ impl Layer for Dense {
             *l = self.units;
         }
         self.out_len = crate::shape::numel(&out);
-        let cons = [&self.kernel_constraint, &self.bias_constraint];
-        for ((c, p), arg) in cons
-            .iter()
-            .zip(&self.params)
-            .zip(["kernel_constraint", "bias_constraint"])
-        {
-            if let Some(c) = c {
-                c.check(&p.shape)
-                    .map_err(|e| Error::arg(arg, self.base.label(), e.to_string()))?;
-            }
-        }
+        self.weights.check(self.base.label(), &self.params)?;
         Ok(out)
     }
 
@@ -262,30 +227,13 @@ impl Layer for Dense {
     }
 
     fn regularize(&mut self) -> f64 {
-        let regs = [self.kernel_regularizer, self.bias_regularizer];
-        let mut total = 0.0;
-        for (r, p) in regs.iter().zip(self.params.iter_mut()) {
-            if let Some(r) = r {
-                r.add_grad(&p.value, &mut p.grad);
-                total += r.penalty(&p.value);
-            }
-        }
-        total
+        self.weights.regularize(&mut self.params)
     }
     fn regularization_loss(&self) -> f64 {
-        let regs = [self.kernel_regularizer, self.bias_regularizer];
-        regs.iter()
-            .zip(&self.params)
-            .map(|(r, p)| r.map_or(0.0, |r| r.penalty(&p.value)))
-            .sum()
+        self.weights.penalty(&self.params)
     }
     fn constrain(&mut self) {
-        let cons = [&self.kernel_constraint, &self.bias_constraint];
-        for (c, p) in cons.iter().zip(self.params.iter_mut()) {
-            if let Some(c) = c {
-                c.apply(&mut p.value, &p.shape);
-            }
-        }
+        self.weights.constrain(&mut self.params);
     }
     fn config(&self) -> Map<String, Value> {
         let act_name = activations::parse(&self.activation)
@@ -300,10 +248,10 @@ impl Layer for Dense {
             "use_bias": self.use_bias,
             "kernel_initializer": kinit.config(),
             "bias_initializer": binit.config(),
-            "kernel_regularizer": self.kernel_regularizer.map(|r| r.config()),
-            "bias_regularizer": self.bias_regularizer.map(|r| r.config()),
-            "kernel_constraint": self.kernel_constraint.as_ref().map(|c| c.config()),
-            "bias_constraint": self.bias_constraint.as_ref().map(|c| c.config()),
+            "kernel_regularizer": self.weights.kernel_regularizer.map(|r| r.config()),
+            "bias_regularizer": self.weights.bias_regularizer.map(|r| r.config()),
+            "kernel_constraint": self.weights.kernel_constraint.as_ref().map(|c| c.config()),
+            "bias_constraint": self.weights.bias_constraint.as_ref().map(|c| c.config()),
             "quantization_config": null
         }))
     }

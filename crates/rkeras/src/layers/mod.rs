@@ -45,6 +45,7 @@ mod spatial_dropout2d;
 #[cfg(test)]
 pub(crate) mod testing;
 mod up_sampling2d;
+mod weight_options;
 mod zero_padding2d;
 
 pub use activation::Activation;

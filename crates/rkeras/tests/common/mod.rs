@@ -1,4 +1,5 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by the integration tests (each test crate uses some of them).
+#![allow(dead_code)]
 
 use std::path::PathBuf;
 
@@ -21,4 +22,27 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// A tensor from golden JSON: `{"shape": [...], "data": [...]}` (flat, row-major).
+pub fn tensor(v: &serde_json::Value) -> rkeras::Tensor {
+    let list = |k: &str| v[k].as_array().expect(k).clone();
+    let shape: Vec<usize> = list("shape")
+        .iter()
+        .map(|d| d.as_u64().expect("dimension") as usize)
+        .collect();
+    let data: Vec<f32> = list("data")
+        .iter()
+        .map(|x| x.as_f64().expect("value") as f32)
+        .collect();
+    rkeras::Tensor::new(shape, data).expect("tensor")
+}
+
+/// The largest absolute difference of two equally long slices.
+pub fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
