@@ -149,13 +149,7 @@ impl Layer for DepthwiseConv2D {
     }
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
         let name = self.base.label().to_string();
-        let [h, w, c] = *input_shape else {
-            return Err(super::rank_error(
-                &name,
-                &format!("ndim=4, found ndim={}", input_shape.len() + 1),
-                input_shape,
-            ));
-        };
+        let (h, w, c) = super::image_shape(&name, input_shape)?;
         super::check_pair("kernel_size", self.kernel_size, &name)?;
         super::check_pair("strides", self.strides, &name)?;
         super::check_pair("dilation_rate", self.dilation_rate, &name)?;

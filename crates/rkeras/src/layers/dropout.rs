@@ -1,7 +1,7 @@
 //! `Dropout`: inverted dropout, active only in training.
 
 use super::{common_builders, Backward, Layer, LayerBase, Mode};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::rng::Rng;
 use rkeras_kernels::elementwise;
 use serde_json::{json, Map, Value};
@@ -58,16 +58,7 @@ impl Layer for Dropout {
         &mut self.base
     }
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
-        if !(0.0..1.0).contains(&self.rate) || self.rate.is_nan() {
-            return Err(Error::arg(
-                "rate",
-                self.base.label(),
-                format!(
-                    "expected a float in the range [0, 1), received {}",
-                    self.rate
-                ),
-            ));
-        }
+        super::check_rate(self.base.label(), self.rate)?;
         self.base_seed = self.seed.unwrap_or_else(|| rng.fork(0xD50).next_u64());
         self.rng = Rng::new(self.base_seed);
         self.len = crate::shape::numel(input_shape);

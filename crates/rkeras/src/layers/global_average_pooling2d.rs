@@ -37,14 +37,8 @@ common_builders!(GlobalAveragePooling2D);
 
 /// `(H * W, C)` of a rank-3 input, or the Keras rank error.
 pub(crate) fn spatial(layer: &str, input_shape: &[usize]) -> Result<(usize, usize)> {
-    match input_shape {
-        [h, w, c] => Ok((h * w, *c)),
-        _ => Err(super::rank_error(
-            layer,
-            &format!("ndim=4, found ndim={}", input_shape.len() + 1),
-            input_shape,
-        )),
-    }
+    let (h, w, c) = super::image_shape(layer, input_shape)?;
+    Ok((h * w, c))
 }
 
 /// The output shape of a global pooling layer.

@@ -443,6 +443,30 @@ pub(crate) fn check_pair(arg: &str, (a, b): (usize, usize), layer: &str) -> Resu
     Ok(())
 }
 
+/// `(height, width, channels)` of an image input, or Keras's rank error naming the layer.
+pub(crate) fn image_shape(layer: &str, shape: &[usize]) -> Result<(usize, usize, usize)> {
+    match *shape {
+        [h, w, c] => Ok((h, w, c)),
+        _ => Err(rank_error(
+            layer,
+            &format!("ndim=4, found ndim={}", shape.len() + 1),
+            shape,
+        )),
+    }
+}
+
+/// Checks a dropout rate is in `[0, 1)`.
+pub(crate) fn check_rate(layer: &str, rate: f32) -> Result<()> {
+    if !(0.0..1.0).contains(&rate) || rate.is_nan() {
+        return Err(crate::Error::arg(
+            "rate",
+            layer,
+            format!("expected a float in the range [0, 1), received {rate}"),
+        ));
+    }
+    Ok(())
+}
+
 /// Error for a wrong input rank.
 pub(crate) fn rank_error(layer: &str, want: &str, shape: &[usize]) -> crate::Error {
     crate::Error::IncompatibleShape {

@@ -1,7 +1,7 @@
 //! `SpatialDropout2D`: drops whole feature maps, active only in training.
 
 use super::{common_builders, Backward, Layer, LayerBase, Mode};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::rng::Rng;
 use serde_json::{json, Map, Value};
 
@@ -60,16 +60,7 @@ impl Layer for SpatialDropout2D {
         &mut self.base
     }
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
-        if !(0.0..1.0).contains(&self.rate) || self.rate.is_nan() {
-            return Err(Error::arg(
-                "rate",
-                self.base.label(),
-                format!(
-                    "expected a float in the range [0, 1), received {}",
-                    self.rate
-                ),
-            ));
-        }
+        super::check_rate(self.base.label(), self.rate)?;
         (self.hw, self.c) =
             super::global_average_pooling2d::spatial(self.base.label(), input_shape)?;
         self.base_seed = self.seed.unwrap_or_else(|| rng.fork(0x5D50).next_u64());

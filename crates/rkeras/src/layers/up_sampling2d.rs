@@ -65,13 +65,7 @@ impl Layer for UpSampling2D {
                 ),
             ));
         }
-        let [h, w, c] = *input_shape else {
-            return Err(super::rank_error(
-                &name,
-                &format!("ndim=4, found ndim={}", input_shape.len() + 1),
-                input_shape,
-            ));
-        };
+        let (h, w, c) = super::image_shape(&name, input_shape)?;
         self.in_shape = (h, w, c);
         Ok(vec![h * self.size.0, w * self.size.1, c])
     }

@@ -115,13 +115,7 @@ impl Layer for ZeroPadding2D {
         &mut self.base
     }
     fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
-        let [h, w, c] = *input_shape else {
-            return Err(super::rank_error(
-                self.base.label(),
-                &format!("ndim=4, found ndim={}", input_shape.len() + 1),
-                input_shape,
-            ));
-        };
+        let (h, w, c) = super::image_shape(self.base.label(), input_shape)?;
         self.in_shape = (h, w, c);
         let (oh, ow) = self.out_hw();
         Ok(vec![oh, ow, c])
