@@ -1,6 +1,6 @@
 //! `Concatenate`: joins its inputs along one axis.
 
-use super::{Backward, Layer, LayerBase, Mode};
+use super::{Layer, LayerBase};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use serde_json::{json, Map, Value};
@@ -71,27 +71,7 @@ impl Layer for Concatenate {
     fn base_mut(&mut self) -> &mut LayerBase {
         &mut self.base
     }
-    fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
-        self.build_merge(&[input_shape.to_vec()], rng)
-    }
-    fn forward(&mut self, x: &[f32], y: &mut [f32], _n: usize, _mode: Mode) {
-        y.copy_from_slice(x);
-    }
-    fn backward(
-        &mut self,
-        _x: &[f32],
-        _y: &[f32],
-        dy: &mut [f32],
-        dx: Option<&mut [f32]>,
-        _ctx: Backward,
-    ) {
-        if let Some(dx) = dx {
-            dx.copy_from_slice(dy);
-        }
-    }
-    fn is_merge(&self) -> bool {
-        true
-    }
+    super::merge::merge_plumbing!();
     fn build_merge(&mut self, shapes: &[Vec<usize>], _rng: &mut Rng) -> Result<Vec<usize>> {
         let name = self.base.label().to_string();
         if shapes.len() < 2 {

@@ -1,7 +1,7 @@
 //! The element-wise merge layers: `Add`, `Subtract`, `Multiply`, `Average`, `Maximum`,
 //! `Minimum`. They take several inputs of one shape and return one output of that shape.
 
-use super::{Backward, Layer, LayerBase, Mode};
+use super::{Layer, LayerBase};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use serde_json::{Map, Value};
@@ -111,6 +111,40 @@ fn backward(op: Op, xs: &[&[f32]], y: &[f32], dy: &[f32], dxs: &mut [&mut [f32]]
     }
 }
 
+/// The `Layer` methods every merge layer shares: `build`, `forward` and `backward` on one
+/// input (the merge is the identity then; models call the `*_merge` methods) and
+/// `is_merge`.
+macro_rules! merge_plumbing {
+    () => {
+        fn build(
+            &mut self,
+            input_shape: &[usize],
+            rng: &mut $crate::rng::Rng,
+        ) -> $crate::error::Result<Vec<usize>> {
+            self.build_merge(&[input_shape.to_vec()], rng)
+        }
+        fn forward(&mut self, x: &[f32], y: &mut [f32], _n: usize, _mode: $crate::layers::Mode) {
+            y.copy_from_slice(x);
+        }
+        fn backward(
+            &mut self,
+            _x: &[f32],
+            _y: &[f32],
+            dy: &mut [f32],
+            dx: Option<&mut [f32]>,
+            _ctx: $crate::layers::Backward,
+        ) {
+            if let Some(dx) = dx {
+                dx.copy_from_slice(dy);
+            }
+        }
+        fn is_merge(&self) -> bool {
+            true
+        }
+    };
+}
+pub(crate) use merge_plumbing;
+
 macro_rules! merge_layer {
     ($(#[$doc:meta])* $t:ident, $op:expr, $two:expr) => {
         $(#[$doc])*
@@ -147,27 +181,7 @@ macro_rules! merge_layer {
             fn base_mut(&mut self) -> &mut LayerBase {
                 &mut self.base
             }
-            fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
-                self.build_merge(&[input_shape.to_vec()], rng)
-            }
-            fn forward(&mut self, x: &[f32], y: &mut [f32], _n: usize, _mode: Mode) {
-                y.copy_from_slice(x);
-            }
-            fn backward(
-                &mut self,
-                _x: &[f32],
-                _y: &[f32],
-                dy: &mut [f32],
-                dx: Option<&mut [f32]>,
-                _ctx: Backward,
-            ) {
-                if let Some(dx) = dx {
-                    dx.copy_from_slice(dy);
-                }
-            }
-            fn is_merge(&self) -> bool {
-                true
-            }
+            $crate::layers::merge::merge_plumbing!();
             fn build_merge(&mut self, shapes: &[Vec<usize>], _rng: &mut Rng) -> Result<Vec<usize>> {
                 same_shapes(self.base.label(), shapes, $two)
             }

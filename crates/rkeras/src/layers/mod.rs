@@ -168,6 +168,11 @@ pub trait Layer: Send + std::fmt::Debug {
     }
     /// The layer-specific keys of Keras's `get_config()`.
     fn config(&self) -> Map<String, Value>;
+    /// The whole Keras config, for the few layers whose `get_config` departs from the usual
+    /// `name`, `trainable`, `dtype` + own keys ([`full_config`] uses it as is).
+    fn full_config_override(&self) -> Option<Map<String, Value>> {
+        None
+    }
     /// The output activation, when the layer has one (used to fuse softmax + cross-entropy).
     fn activation(&self) -> Option<Act> {
         None
@@ -258,22 +263,8 @@ impl LayerBase {
 /// A full Keras layer config: `name`, `trainable`, `dtype`, then the layer's own keys.
 pub fn full_config(layer: &dyn Layer) -> Value {
     let mut m = Map::new();
-    if layer.class_name() == "SpatialDropout2D" {
-        // Keras's own get_config for the spatial dropouts: no `trainable` (its constructor
-        // refuses one), the dtype as a plain string.
-        let own = layer.config();
-        m.insert(
-            "rate".into(),
-            own.get("rate").cloned().unwrap_or(Value::Null),
-        );
-        m.insert(
-            "seed".into(),
-            own.get("seed").cloned().unwrap_or(Value::Null),
-        );
-        m.insert("name".into(), Value::from(layer.name()));
-        m.insert("dtype".into(), Value::from("float32"));
-        m.insert("data_format".into(), Value::from("channels_last"));
-        return Value::Object(m);
+    if let Some(own) = layer.full_config_override() {
+        return Value::Object(own);
     }
     m.insert("name".into(), Value::from(layer.name()));
     m.insert("trainable".into(), Value::from(layer.base().trainable));

@@ -113,6 +113,17 @@ impl Layer for SpatialDropout2D {
     fn config(&self) -> Map<String, Value> {
         super::object(json!({"rate": self.rate, "seed": self.seed, "data_format": "channels_last"}))
     }
+    /// Keras's own config for the spatial dropouts: no `trainable` (its constructor refuses
+    /// one), the dtype as a plain string.
+    fn full_config_override(&self) -> Option<Map<String, Value>> {
+        Some(super::object(json!({
+            "rate": self.rate,
+            "seed": self.seed,
+            "name": self.name(),
+            "dtype": "float32",
+            "data_format": "channels_last",
+        })))
+    }
 }
 
 /// `out[s, p, c] = x[s, p, c] * mask[s, c]`.
