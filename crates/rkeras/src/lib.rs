@@ -60,7 +60,9 @@ pub mod prelude {
         SpatialDropout2D, Subtract, UpSampling2D, ZeroPadding2D,
     };
     pub use crate::losses::Loss;
-    pub use crate::model::{Call, Input, KerasTensor, Model, Sequential};
+    pub use crate::model::{
+        Call, Input, IntoTensors, KerasTensor, Model, OutputLoss, Sequential, Shared,
+    };
     pub use crate::optimizers::{Adam, AdamW, RMSprop, SGD};
     pub use crate::tensor::Tensor;
     pub use crate::{Error, Result};

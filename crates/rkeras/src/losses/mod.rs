@@ -323,6 +323,7 @@ impl Loss {
 }
 
 /// A loss given by name (`"categorical_crossentropy"`) or as a value.
+#[derive(Clone, Debug)]
 pub enum LossSpec {
     /// A Keras name, resolved by `compile`.
     Name(String),

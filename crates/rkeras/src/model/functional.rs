@@ -1,30 +1,44 @@
 //! The functional API: [`Input`] makes a symbolic tensor, calling a layer on symbolic
-//! tensors ([`Call::call`], [`Call::call_on`]) records a node, and [`Model::functional`]
-//! turns the graph between an input and an output into a model that runs on the same
-//! executor as `Sequential`.
+//! tensors ([`Call::call`], [`Call::call_on`]) records a node, [`Shared`] lets one layer be
+//! called several times with the same weights, and [`Model::functional`] turns the graph
+//! between inputs and outputs into a model that runs on the same executor as `Sequential`.
 
-use super::graph::Chain;
+use super::graph::{self, Chain, Wiring};
 use super::Model;
 use crate::error::{Error, Result};
 use crate::layers::{snake_case, unique_name, Layer};
 use crate::rng::Rng;
 use crate::shape::IntoShape;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
-static NEXT_NODE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static NEXT_ID: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
+fn next_id() -> usize {
+    NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// A layer of the graph (or an input), with the number of times it was called.
 #[derive(Debug)]
-struct Node {
-    /// Creation order: a node's inputs were created before it, so sorting by id is a
-    /// topological order.
+struct LayerCell {
     id: usize,
     /// `None` for an input; taken out when a model is made from the graph.
     layer: RefCell<Option<Box<dyn Layer>>>,
     /// The layer's (or input's) name, kept for messages once the layer is taken.
     name: String,
     class: &'static str,
+    calls: Cell<usize>,
+}
+
+#[derive(Debug)]
+struct Node {
+    /// Creation order: a node's inputs were created before it, so sorting by id is a
+    /// topological order.
+    id: usize,
+    cell: Rc<LayerCell>,
+    /// Which call of the layer this node is (Keras's node index).
+    call: usize,
     inputs: Vec<KerasTensor>,
 }
 
@@ -43,7 +57,50 @@ impl KerasTensor {
     }
     /// The name of the layer (or input) that produces it.
     pub fn producer(&self) -> &str {
-        &self.node.name
+        &self.node.cell.name
+    }
+}
+
+/// Several symbolic tensors: the inputs or outputs of [`Model::functional`]. One tensor
+/// (`&x`), a slice or array of them (`&[&a, &b]`, `[&a, &b]`) or a `Vec`.
+pub trait IntoTensors {
+    /// The tensors, in order.
+    fn into_tensors(self) -> Vec<KerasTensor>;
+}
+
+impl IntoTensors for &KerasTensor {
+    fn into_tensors(self) -> Vec<KerasTensor> {
+        vec![self.clone()]
+    }
+}
+impl IntoTensors for &[&KerasTensor] {
+    fn into_tensors(self) -> Vec<KerasTensor> {
+        self.iter().map(|t| (*t).clone()).collect()
+    }
+}
+impl<const N: usize> IntoTensors for [&KerasTensor; N] {
+    fn into_tensors(self) -> Vec<KerasTensor> {
+        self.iter().map(|t| (*t).clone()).collect()
+    }
+}
+impl<const N: usize> IntoTensors for &[&KerasTensor; N] {
+    fn into_tensors(self) -> Vec<KerasTensor> {
+        self.iter().map(|t| (*t).clone()).collect()
+    }
+}
+impl IntoTensors for &[KerasTensor] {
+    fn into_tensors(self) -> Vec<KerasTensor> {
+        self.to_vec()
+    }
+}
+impl IntoTensors for Vec<KerasTensor> {
+    fn into_tensors(self) -> Vec<KerasTensor> {
+        self
+    }
+}
+impl IntoTensors for &Vec<KerasTensor> {
+    fn into_tensors(self) -> Vec<KerasTensor> {
+        self.clone()
     }
 }
 
@@ -71,10 +128,15 @@ impl Input {
     pub fn named(shape: impl IntoShape, name: &str) -> KerasTensor {
         KerasTensor {
             node: Rc::new(Node {
-                id: NEXT_NODE.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-                layer: RefCell::new(None),
-                name: name.to_string(),
-                class: "InputLayer",
+                id: next_id(),
+                cell: Rc::new(LayerCell {
+                    id: next_id(),
+                    layer: RefCell::new(None),
+                    name: name.to_string(),
+                    class: "InputLayer",
+                    calls: Cell::new(1),
+                }),
+                call: 0,
                 inputs: Vec::new(),
             }),
             shape: shape.into_shape(),
@@ -99,50 +161,231 @@ pub trait Call: Sized {
     fn call_on(self, inputs: &[&KerasTensor]) -> Result<KerasTensor>;
 }
 
+fn named(layer: impl Into<Box<dyn Layer>>) -> Box<dyn Layer> {
+    let mut layer: Box<dyn Layer> = layer.into();
+    if layer.base().name.is_none() {
+        layer.base_mut().name = Some(unique_name(&snake_case(layer.class_name())));
+    }
+    layer
+}
+
+/// Builds `layer` (or a twin of it, for a shared layer's later call) on `inputs` to learn
+/// the output shape.
+fn probe(layer: &mut dyn Layer, inputs: &[&KerasTensor]) -> Result<Vec<usize>> {
+    let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape.clone()).collect();
+    // Build once to learn the output shape; the model builds again with its seed.
+    let mut rng = Rng::new(0);
+    match (layer.is_merge(), shapes.as_slice()) {
+        (true, _) => layer.build_merge(&shapes, &mut rng),
+        (false, [one]) => layer.build(one, &mut rng),
+        (false, _) => Err(Error::arg(
+            "inputs",
+            layer.name(),
+            format!(
+                "a {} layer takes one input, it was called on {}",
+                layer.class_name(),
+                inputs.len()
+            ),
+        )),
+    }
+}
+
+fn new_node(cell: &Rc<LayerCell>, inputs: &[&KerasTensor], shape: Vec<usize>) -> KerasTensor {
+    let call = cell.calls.get();
+    cell.calls.set(call + 1);
+    KerasTensor {
+        node: Rc::new(Node {
+            id: next_id(),
+            cell: cell.clone(),
+            call,
+            inputs: inputs.iter().map(|t| (*t).clone()).collect(),
+        }),
+        shape,
+    }
+}
+
 impl<L: Into<Box<dyn Layer>>> Call for L {
     fn call_on(self, inputs: &[&KerasTensor]) -> Result<KerasTensor> {
-        let mut layer: Box<dyn Layer> = self.into();
-        if layer.base().name.is_none() {
-            layer.base_mut().name = Some(unique_name(&snake_case(layer.class_name())));
-        }
-        let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape.clone()).collect();
-        // Build once to learn the output shape; the model builds again with its seed.
-        let mut rng = Rng::new(0);
-        let shape = match (layer.is_merge(), shapes.as_slice()) {
-            (true, _) => layer.build_merge(&shapes, &mut rng)?,
-            (false, [one]) => layer.build(one, &mut rng)?,
-            (false, _) => {
-                return Err(Error::arg(
-                    "inputs",
-                    layer.name(),
-                    format!(
-                        "a {} layer takes one input, it was called on {}",
-                        layer.class_name(),
-                        inputs.len()
-                    ),
-                ))
-            }
-        };
-        Ok(KerasTensor {
-            node: Rc::new(Node {
-                id: NEXT_NODE.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        Shared::new(self).call_on(inputs)
+    }
+}
+
+/// A layer that can be called several times, on different inputs, with one set of weights
+/// (Keras's shared layers: `shared = Dense(4); a = shared(x); b = shared(y)`). Its gradients
+/// from every call are summed.
+///
+/// ```
+/// use rkeras::prelude::*;
+/// let left = Input::new(8);
+/// let right = Input::new(8);
+/// let encoder = Shared::new(Dense::new(4).activation("relu"));
+/// let a = encoder.call(&left)?;
+/// let b = encoder.call(&right)?;
+/// let d = Subtract::new().call_on(&[&a, &b])?;
+/// let out = Dense::new(1).activation("sigmoid").call(&d)?;
+/// let model = Model::functional([&left, &right], &out)?;
+/// assert_eq!(model.count_params(), 8 * 4 + 4 + 4 + 1); // the encoder counts once
+/// # Ok::<(), rkeras::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Shared {
+    cell: Rc<LayerCell>,
+}
+
+impl Shared {
+    /// Wraps `layer` for several calls.
+    pub fn new(layer: impl Into<Box<dyn Layer>>) -> Self {
+        let layer = named(layer);
+        Shared {
+            cell: Rc::new(LayerCell {
+                id: next_id(),
                 name: layer.name().to_string(),
                 class: layer.class_name(),
                 layer: RefCell::new(Some(layer)),
-                inputs: inputs.iter().map(|t| (*t).clone()).collect(),
+                calls: Cell::new(0),
             }),
-            shape,
-        })
+        }
     }
+
+    /// The layer's name.
+    pub fn name(&self) -> &str {
+        &self.cell.name
+    }
+
+    /// Calls the layer on `x` (see [`Call::call`]).
+    ///
+    /// # Errors
+    /// The layer cannot take `x`; a later call whose input would need other weights than
+    /// the first call's.
+    pub fn call(&self, x: &KerasTensor) -> Result<KerasTensor> {
+        self.call_on(&[x])
+    }
+
+    /// Calls the layer on several inputs (see [`Call::call_on`]).
+    ///
+    /// # Errors
+    /// As [`Shared::call`].
+    pub fn call_on(&self, inputs: &[&KerasTensor]) -> Result<KerasTensor> {
+        let mut slot = self.cell.layer.borrow_mut();
+        let layer = slot.as_mut().ok_or_else(|| {
+            Error::State(format!(
+                "layer \"{}\" already belongs to a model; call it before making the model",
+                self.cell.name
+            ))
+        })?;
+        let shape = if self.cell.calls.get() == 0 {
+            probe(layer.as_mut(), inputs)?
+        } else {
+            let mut twin = graph::twin_of(layer.as_ref())?;
+            let shape = probe(twin.as_mut(), inputs)?;
+            let mine: Vec<&[usize]> = twin.params().iter().map(|p| p.shape.as_slice()).collect();
+            let theirs: Vec<&[usize]> = layer.params().iter().map(|p| p.shape.as_slice()).collect();
+            if mine != theirs {
+                return Err(Error::IncompatibleShape {
+                    layer: self.cell.name.clone(),
+                    expected: format!(
+                        "an input that fits the weights of its first call {theirs:?}"
+                    ),
+                    received: format!(
+                        "{} (which needs weights {mine:?})",
+                        crate::shape::batch_shape_str(inputs.first().map_or(&[][..], |t| &t.shape))
+                    ),
+                });
+            }
+            shape
+        };
+        drop(slot);
+        Ok(new_node(&self.cell, inputs, shape))
+    }
+}
+
+/// A place in Keras's layer order: an input or a layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Entry {
+    /// Model input `j`.
+    Input(usize),
+    /// `Model::layers()[i]`.
+    Layer(usize),
+}
+
+/// What a functional model knows of its graph beyond the executor's wiring.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct GraphInfo {
+    /// The inputs' names, in the model's input order.
+    pub input_names: Vec<String>,
+    /// Keras's layer order (by depth from the outputs), inputs included.
+    pub order: Vec<Entry>,
+    /// For each call of the wiring, Keras's node index (which call of its layer it is).
+    pub node_index: Vec<usize>,
+}
+
+/// Keras's operation order (`keras.src.ops.function.map_graph`): a depth-first walk from
+/// the outputs numbers the layers as first met, each call's depth is its longest path to
+/// an output (a shared layer takes its deepest call's), and layers sort by depth, deepest
+/// first, then by number.
+fn keras_order(outputs: &[KerasTensor], inputs: &[KerasTensor]) -> Vec<usize> {
+    let mut finished: HashSet<usize> = HashSet::new();
+    let mut post: Vec<Rc<Node>> = Vec::new();
+    let mut op_index: HashMap<usize, usize> = HashMap::new();
+    fn walk(
+        node: &Rc<Node>,
+        finished: &mut HashSet<usize>,
+        post: &mut Vec<Rc<Node>>,
+        op_index: &mut HashMap<usize, usize>,
+    ) {
+        if finished.contains(&node.id) {
+            return;
+        }
+        let n = op_index.len();
+        op_index.entry(node.cell.id).or_insert(n);
+        for t in &node.inputs {
+            walk(&t.node, finished, post, op_index);
+        }
+        finished.insert(node.id);
+        post.push(node.clone());
+    }
+    for o in outputs {
+        walk(&o.node, &mut finished, &mut post, &mut op_index);
+    }
+    let mut node_depth: HashMap<usize, usize> = HashMap::new();
+    let mut op_depth: HashMap<usize, usize> = HashMap::new();
+    for node in post.iter().rev() {
+        let d = *node_depth.entry(node.id).or_insert(0);
+        let d = d.max(op_depth.get(&node.cell.id).copied().unwrap_or(0));
+        op_depth.insert(node.cell.id, d);
+        node_depth.insert(node.id, d);
+        for t in &node.inputs {
+            let e = node_depth.entry(t.node.id).or_insert(0);
+            *e = (*e).max(d + 1);
+        }
+    }
+    // Inputs no output needs still belong to the model (depth 0, first among equals).
+    let mut key: HashMap<usize, (usize, i64)> = op_depth
+        .iter()
+        .map(|(&c, &d)| (c, (d, op_index[&c] as i64)))
+        .collect();
+    for t in inputs {
+        key.entry(t.node.cell.id).or_insert((0, -1));
+    }
+    let mut ops: Vec<usize> = key.keys().copied().collect();
+    ops.sort_by(|a, b| {
+        let (da, ia) = key[a];
+        let (db, ib) = key[b];
+        db.cmp(&da).then(ia.cmp(&ib))
+    });
+    ops
 }
 
 impl Model {
     /// A functional model from `inputs` to `outputs` (Keras `keras.Model(inputs,
-    /// outputs)`): every layer between them, in the order they were called. The layers
-    /// move into the model, so a graph makes one model.
+    /// outputs)`): every layer between them. One tensor or several, each way:
+    /// `Model::functional(&x, &y)`, `Model::functional([&a, &b], [&y, &z])`. The layers move
+    /// into the model, so a graph makes one model.
     ///
     /// Any DAG works: branches that fan out and merge again (`Add`, `Concatenate`, ...),
-    /// residual connections. One input and one output for now.
+    /// residual connections, shared layers ([`Shared`]), several inputs (fed side by side,
+    /// see [`Model::fit`]) and several outputs, each with its own loss
+    /// ([`Model::compile_outputs`]).
     ///
     /// ```
     /// use rkeras::prelude::*;
@@ -159,9 +402,9 @@ impl Model {
     /// ```
     ///
     /// # Errors
-    /// An output that does not depend on the input, a graph that needs another input, a
+    /// An output that does not depend on the inputs, a graph that needs another input, a
     /// name used twice, or a graph whose layers already went into a model.
-    pub fn functional(inputs: &KerasTensor, outputs: &KerasTensor) -> Result<Model> {
+    pub fn functional(inputs: impl IntoTensors, outputs: impl IntoTensors) -> Result<Model> {
         Model::functional_named(inputs, outputs, &unique_name("functional"))
     }
 
@@ -170,100 +413,180 @@ impl Model {
     /// # Errors
     /// As [`Model::functional`].
     pub fn functional_named(
-        inputs: &KerasTensor,
-        outputs: &KerasTensor,
+        inputs: impl IntoTensors,
+        outputs: impl IntoTensors,
         name: &str,
     ) -> Result<Model> {
-        if inputs.node.layer.borrow().is_some() || !inputs.node.inputs.is_empty() {
+        let inputs = inputs.into_tensors();
+        let outputs = outputs.into_tensors();
+        if inputs.is_empty() || outputs.is_empty() {
             return Err(Error::arg(
                 "inputs",
                 "",
-                format!(
-                    "the model's inputs must come from Input::new, \"{}\" is the output of a layer",
-                    inputs.node.name
-                ),
+                "a model needs at least one input and one output",
             ));
         }
-        // Every node the output depends on, by id.
-        let mut seen: HashMap<usize, Rc<Node>> = HashMap::new();
-        let mut stack = vec![outputs.node.clone()];
-        while let Some(node) = stack.pop() {
-            if seen.contains_key(&node.id) {
-                continue;
-            }
-            for t in &node.inputs {
-                stack.push(t.node.clone());
-            }
-            seen.insert(node.id, node);
-        }
-        if !seen.contains_key(&inputs.node.id) {
-            return Err(Error::arg(
-                "outputs",
-                "",
-                format!(
-                    "the output \"{}\" is not connected to the input \"{}\": it does not depend on it",
-                    outputs.node.name, inputs.node.name
-                ),
-            ));
-        }
-        if outputs.node.id == inputs.node.id {
-            return Err(Error::arg(
-                "outputs",
-                "",
-                "the output is the input itself: the model has no layers",
-            ));
-        }
-        let mut order: Vec<Rc<Node>> = seen.into_values().collect();
-        order.sort_by_key(|n| n.id);
-        let mut index: HashMap<usize, usize> = HashMap::new();
-        index.insert(inputs.node.id, 0);
-        let mut names: HashSet<String> = HashSet::new();
-        names.insert(inputs.node.name.clone());
-        let mut layers: Vec<Box<dyn Layer>> = Vec::new();
-        let mut wiring: Vec<Vec<usize>> = Vec::new();
-        for node in order.iter().filter(|n| n.id != inputs.node.id) {
-            if node.class == "InputLayer" {
+        let mut input_ids: HashMap<usize, usize> = HashMap::new();
+        for (j, t) in inputs.iter().enumerate() {
+            if t.node.cell.class != "InputLayer" {
                 return Err(Error::arg(
                     "inputs",
                     "",
                     format!(
-                        "Graph disconnected: the output needs the input \"{}\", which is not the model's input \"{}\"",
-                        node.name, inputs.node.name
+                        "the model's inputs must come from Input::new, \"{}\" is the output of a layer",
+                        t.node.cell.name
                     ),
                 ));
             }
-            if !names.insert(node.name.clone()) {
+            if input_ids.insert(t.node.id, j).is_some() {
+                return Err(Error::arg(
+                    "inputs",
+                    "",
+                    format!("the input \"{}\" is given twice", t.node.cell.name),
+                ));
+            }
+        }
+        // Every node the outputs depend on, by id.
+        let mut seen: HashMap<usize, Rc<Node>> = HashMap::new();
+        for out in &outputs {
+            if input_ids.contains_key(&out.node.id) {
+                return Err(Error::arg(
+                    "outputs",
+                    "",
+                    format!(
+                        "the output \"{}\" is a model input itself: an output must come from a layer",
+                        out.node.cell.name
+                    ),
+                ));
+            }
+            let mut stack = vec![out.node.clone()];
+            let mut reaches_input = false;
+            while let Some(node) = stack.pop() {
+                reaches_input |= input_ids.contains_key(&node.id);
+                if seen.contains_key(&node.id) {
+                    continue;
+                }
+                stack.extend(node.inputs.iter().map(|t| t.node.clone()));
+                seen.insert(node.id, node);
+            }
+            if !reaches_input {
+                let names: Vec<&str> = inputs.iter().map(|t| t.node.cell.name.as_str()).collect();
+                return Err(Error::arg(
+                    "outputs",
+                    "",
+                    format!(
+                        "the output \"{}\" is not connected to the inputs {names:?}: it does not depend on them",
+                        out.node.cell.name
+                    ),
+                ));
+            }
+        }
+        let mut calls: Vec<Rc<Node>> = seen
+            .into_values()
+            .filter(|n| !input_ids.contains_key(&n.id))
+            .collect();
+        calls.sort_by_key(|n| n.id);
+        if let Some(n) = calls.iter().find(|n| n.cell.class == "InputLayer") {
+            let names: Vec<&str> = inputs.iter().map(|t| t.node.cell.name.as_str()).collect();
+            return Err(Error::arg(
+                "inputs",
+                "",
+                format!(
+                    "Graph disconnected: the outputs need the input \"{}\", which is not among the model's inputs {names:?}",
+                    n.cell.name
+                ),
+            ));
+        }
+        // Layers in Keras's order; names unique.
+        let order = keras_order(&outputs, &inputs);
+        let mut cells: HashMap<usize, Rc<LayerCell>> = HashMap::new();
+        for n in &calls {
+            cells.insert(n.cell.id, n.cell.clone());
+        }
+        let input_cell: HashMap<usize, usize> = inputs
+            .iter()
+            .enumerate()
+            .map(|(j, t)| (t.node.cell.id, j))
+            .collect();
+        let mut names: HashSet<String> = HashSet::new();
+        let mut layer_of: HashMap<usize, usize> = HashMap::new();
+        let mut entries: Vec<Entry> = Vec::new();
+        let mut cell_list: Vec<Rc<LayerCell>> = Vec::new();
+        for id in order {
+            let (name, entry) = if let Some(&j) = input_cell.get(&id) {
+                (inputs[j].node.cell.name.clone(), Entry::Input(j))
+            } else if let Some(c) = cells.get(&id) {
+                layer_of.insert(id, cell_list.len());
+                cell_list.push(c.clone());
+                (c.name.clone(), Entry::Layer(cell_list.len() - 1))
+            } else {
+                continue;
+            };
+            if !names.insert(name.clone()) {
                 return Err(Error::arg(
                     "name",
                     "",
-                    format!("The name \"{}\" is used 2 times in the model. All operation names should be unique.", node.name),
+                    format!("The name \"{name}\" is used 2 times in the model. All operation names should be unique."),
                 ));
             }
-            let ins: Vec<usize> = node.inputs.iter().map(|t| index[&t.node.id]).collect();
-            let layer = node.layer.borrow_mut().take().ok_or_else(|| {
-                Error::State(format!(
-                    "layer \"{}\" already belongs to a model (a graph makes one model; shared layers are not supported yet)",
-                    node.name
-                ))
-            })?;
-            index.insert(node.id, layers.len() + 1);
-            layers.push(layer);
-            wiring.push(ins);
+            entries.push(entry);
         }
+        // Check every layer is free before taking any.
+        if let Some(c) = cell_list.iter().find(|c| c.layer.borrow().is_none()) {
+            return Err(Error::State(format!(
+                "layer \"{}\" already belongs to a model (a graph makes one model)",
+                c.name
+            )));
+        }
+        let layers: Vec<Box<dyn Layer>> = cell_list
+            .iter()
+            .filter_map(|c| c.layer.borrow_mut().take())
+            .collect();
+        let mut wiring = Wiring {
+            inputs: inputs.iter().map(|t| t.shape.clone()).collect(),
+            calls: Vec::new(),
+            outputs: Vec::new(),
+        };
+        let first = wiring.first_call();
+        let mut act_of: HashMap<usize, usize> = inputs
+            .iter()
+            .enumerate()
+            .map(|(j, t)| (t.node.id, wiring.input_act(j)))
+            .collect();
+        let mut calls_of_layer: HashMap<usize, usize> = HashMap::new();
+        let mut node_index = Vec::new();
+        for (i, n) in calls.iter().enumerate() {
+            let layer = layer_of[&n.cell.id];
+            let k = calls_of_layer.entry(layer).or_insert(0);
+            let ins = n.inputs.iter().map(|t| act_of[&t.node.id]).collect();
+            wiring.calls.push(graph::Call {
+                layer,
+                call: *k,
+                ins,
+            });
+            *k += 1;
+            node_index.push(n.call);
+            act_of.insert(n.id, first + i);
+        }
+        wiring.outputs = outputs.iter().map(|t| act_of[&t.node.id]).collect();
         let mut chain = Chain::default();
         chain.layers = layers;
         chain.wiring = Some(wiring);
         let mut model = Model {
             name: name.to_string(),
             chain,
-            input_name: None,
+            graph: Some(GraphInfo {
+                input_names: inputs.iter().map(|t| t.node.cell.name.clone()).collect(),
+                order: entries,
+                node_index,
+            }),
             compiled: None,
             seed: crate::rng::next_seed(),
             stop_training: false,
             resume_epoch: None,
         };
-        model.input_name = Some(inputs.node.name.clone());
-        model.build(&inputs.shape)?;
+        let shape = model.chain.input_shape_of_wiring();
+        model.build(&shape)?;
         Ok(model)
     }
 
@@ -272,26 +595,74 @@ impl Model {
         self.chain.wiring.is_some()
     }
 
-    /// For each layer of a functional model, the names of the layers (or the input) it
-    /// reads, as the summary's "Connected to" column lists them.
+    /// The inputs' names (a Sequential model: none).
+    pub fn input_names(&self) -> Vec<String> {
+        self.graph
+            .as_ref()
+            .map(|g| g.input_names.clone())
+            .unwrap_or_default()
+    }
+
+    /// Per-sample shapes of the inputs, in order (a Sequential model: its one input).
+    pub fn input_shapes(&self) -> Vec<Vec<usize>> {
+        match &self.chain.wiring {
+            Some(w) => w.inputs.clone(),
+            None => self
+                .input_shape()
+                .map(|s| vec![s.to_vec()])
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The names of the layers that make the outputs, in order (Keras names each output's
+    /// loss and metrics after them: `cls_loss`, `cls_accuracy`).
+    pub fn output_names(&self) -> Vec<String> {
+        match &self.chain.wiring {
+            Some(w) => w.outputs.iter().map(|&o| self.act_producer(o).0).collect(),
+            None => self
+                .chain
+                .layers
+                .last()
+                .map(|l| vec![l.name().to_string()])
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Per-sample shapes of the outputs, in order.
+    pub fn output_shapes(&self) -> Vec<Vec<usize>> {
+        self.chain.output_shapes()
+    }
+
+    /// The layer (or input) name and Keras node index that produce activation `a` of a
+    /// functional model.
+    pub(crate) fn act_producer(&self, a: usize) -> (String, usize) {
+        let (Some(w), Some(g)) = (&self.chain.wiring, &self.graph) else {
+            return (String::new(), 0);
+        };
+        let first = w.first_call();
+        if a < first {
+            let j = if w.inputs.len() == 1 { 0 } else { a - 1 };
+            return (g.input_names.get(j).cloned().unwrap_or_default(), 0);
+        }
+        let i = a - first;
+        let layer = w.calls[i].layer;
+        (
+            self.chain.layers[layer].name().to_string(),
+            g.node_index.get(i).copied().unwrap_or(0),
+        )
+    }
+
+    /// For each layer of a functional model, the `name[node][0]` references it reads,
+    /// over all its calls, as the summary's "Connected to" column lists them.
     pub fn inbound_names(&self) -> Option<Vec<Vec<String>>> {
         let wiring = self.chain.wiring.as_ref()?;
-        let input = self
-            .input_name
-            .clone()
-            .unwrap_or_else(|| "input_layer".into());
-        Some(
-            wiring
-                .iter()
-                .map(|ins| {
-                    ins.iter()
-                        .map(|&a| match a {
-                            0 => input.clone(),
-                            j => self.chain.layers[j - 1].name().to_string(),
-                        })
-                        .collect()
-                })
-                .collect(),
-        )
+        let mut out = vec![Vec::new(); self.chain.layers.len()];
+        for c in &wiring.calls {
+            for &a in &c.ins {
+                let (name, node) = self.act_producer(a);
+                out[c.layer].push(format!("{name}[{node}][0]"));
+            }
+        }
+        Some(out)
     }
 }

@@ -1,43 +1,118 @@
 //! The executor: layers in order, their shapes, and the preplanned activation and gradient
-//! buffers. Sequential models run on it directly; every buffer is sized once per maximum
-//! batch size, so a training step never allocates.
+//! buffers. Sequential models run on it directly, functional models through their
+//! [`Wiring`]; every buffer is sized once per maximum batch size, so a training step never
+//! allocates.
 
 use crate::error::{Error, Result};
 use crate::layers::{Backward, Layer, Mode};
 use crate::rng::Rng;
 use crate::shape::numel;
 
+/// One call of a layer in a functional graph.
+#[derive(Clone, Debug)]
+pub(crate) struct Call {
+    /// The layer (index into `Chain::layers`).
+    pub layer: usize,
+    /// Which call of that layer this is (0: the first; later calls share its weights).
+    pub call: usize,
+    /// The activations it reads (see [`Wiring`] for the numbering).
+    pub ins: Vec<usize>,
+}
+
+/// A functional model's graph.
+///
+/// Activations are numbered: `0` is the batch of packed inputs (the model's inputs side by
+/// side in each row); with one input it *is* input 0, with `k > 1` inputs, input `j` is
+/// activation `1 + j`. The output of call `i` is activation `first_call() + i`.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Wiring {
+    /// Per-sample shapes of the model's inputs.
+    pub inputs: Vec<Vec<usize>>,
+    /// The layer calls, in execution order.
+    pub calls: Vec<Call>,
+    /// The activations that are the model's outputs, in order.
+    pub outputs: Vec<usize>,
+}
+
+impl Wiring {
+    /// The activation of input `j`.
+    pub fn input_act(&self, j: usize) -> usize {
+        if self.inputs.len() == 1 {
+            0
+        } else {
+            1 + j
+        }
+    }
+    /// The activation of the first call's output.
+    pub fn first_call(&self) -> usize {
+        if self.inputs.len() == 1 {
+            1
+        } else {
+            1 + self.inputs.len()
+        }
+    }
+    /// True when the loss can read and write the single output's buffers in place.
+    fn direct_output(&self) -> bool {
+        match self.outputs.as_slice() {
+            [o] => *o >= self.first_call() && !self.calls.iter().any(|c| c.ins.contains(o)),
+            _ => false,
+        }
+    }
+}
+
 /// Layers in execution order plus their buffers.
 #[derive(Debug, Default)]
 pub(crate) struct Chain {
     pub layers: Vec<Box<dyn Layer>>,
+    /// Per-sample input shape (functional models with several inputs: their packed length).
     pub input_shape: Option<Vec<usize>>,
-    /// Output shape of each layer (per sample), once built.
+    /// Output shape of each layer (per sample; a shared layer's first call), once built.
     pub shapes: Vec<Vec<usize>>,
     pub built: bool,
-    /// `acts[0]` is the input batch, `acts[i + 1]` the output of layer `i`.
+    /// Sequential: `acts[0]` is the input batch, `acts[i + 1]` the output of layer `i`.
+    /// Functional: numbered as [`Wiring`] says.
     acts: Vec<Vec<f32>>,
-    /// Same indexing; `grads[0]` is unused.
+    /// Same indexing; gradients of the input are unused.
     grads: Vec<Vec<f32>>,
+    /// Per-sample length of each activation.
+    act_lens: Vec<usize>,
+    /// Per-sample shape of each activation.
+    act_shapes: Vec<Vec<usize>>,
     max_batch: usize,
     /// Backward stops at this layer (the first one with trainable weights).
     first_trainable: usize,
     /// Per-layer accumulated (forward, backward) seconds, when profiling is on.
     pub timings: Option<Vec<(f64, f64)>>,
-    /// For a functional model: the activations each layer reads (`0` is the model input,
-    /// `j + 1` the output of layer `j`). `None`: each layer reads the previous one.
-    pub wiring: Option<Vec<Vec<usize>>>,
-    /// How many layer inputs read each activation (functional models).
+    /// A functional model's graph; `None`: each layer reads the previous one.
+    pub wiring: Option<Wiring>,
+    /// For each call after a layer's first: a twin layer with its own buffers, whose
+    /// weights are copied from the first call's layer before each forward pass and whose
+    /// gradients are added to it after each backward pass. Indexed like `wiring.calls`.
+    twins: Vec<Option<Box<dyn Layer>>>,
+    /// How many readers each activation has (layer inputs, plus the loss for packed outputs).
     consumers: Vec<usize>,
     /// Per-input gradient buffers of the functional backward pass.
     scratch: Vec<Vec<f32>>,
+    /// Several outputs (or an output other layers read): the outputs side by side per row,
+    /// and the loss's gradient in the same layout.
+    packed_out: Vec<f32>,
+    packed_grad: Vec<f32>,
 }
 
-/// Adds the time since `t` to layer `i`'s backward total, when profiling.
-fn continue_timing(timings: &mut Option<Vec<(f64, f64)>>, t: Option<std::time::Instant>, i: usize) {
+/// Adds the time since `t` to layer `i`'s forward (`which = 0`) or backward total.
+fn add_timing(
+    timings: &mut Option<Vec<(f64, f64)>>,
+    t: Option<std::time::Instant>,
+    i: usize,
+    backward: bool,
+) {
     if let (Some(t), Some(tm)) = (t, timings.as_mut()) {
         if let Some(e) = tm.get_mut(i) {
-            e.1 += t.elapsed().as_secs_f64();
+            if backward {
+                e.1 += t.elapsed().as_secs_f64();
+            } else {
+                e.0 += t.elapsed().as_secs_f64();
+            }
         }
     }
 }
@@ -45,7 +120,55 @@ fn continue_timing(timings: &mut Option<Vec<(f64, f64)>>, t: Option<std::time::I
 /// The most inputs one merge layer may take (their slices live on the stack).
 pub(crate) const MAX_MERGE_INPUTS: usize = 16;
 
+/// Copies column block `[off, off + len)` of each of `n` rows of width `width` from `src`
+/// into the contiguous `dst` (`unpack`), or back (`pack`).
+pub(crate) fn unpack_cols(
+    src: &[f32],
+    width: usize,
+    off: usize,
+    len: usize,
+    n: usize,
+    dst: &mut [f32],
+) {
+    for r in 0..n {
+        dst[r * len..(r + 1) * len].copy_from_slice(&src[r * width + off..r * width + off + len]);
+    }
+}
+
+/// The inverse of [`unpack_cols`].
+pub(crate) fn pack_cols(
+    src: &[f32],
+    width: usize,
+    off: usize,
+    len: usize,
+    n: usize,
+    dst: &mut [f32],
+) {
+    for r in 0..n {
+        dst[r * width + off..r * width + off + len].copy_from_slice(&src[r * len..(r + 1) * len]);
+    }
+}
+
+/// A fresh layer with `layer`'s configuration (a shared layer's later calls).
+pub(crate) fn twin_of(layer: &dyn Layer) -> Result<Box<dyn Layer>> {
+    let entry = serde_json::json!({
+        "class_name": layer.class_name(),
+        "config": crate::layers::full_config(layer),
+    });
+    crate::layers::registry::from_config(&entry)
+}
+
 impl Chain {
+    /// A functional model's per-sample input shape: its one input's, or the packed length
+    /// of several.
+    pub fn input_shape_of_wiring(&self) -> Vec<usize> {
+        match self.wiring.as_ref().map(|w| w.inputs.as_slice()) {
+            Some([one]) => one.clone(),
+            Some(many) => vec![many.iter().map(|s| numel(s)).sum()],
+            None => self.input_shape.clone().unwrap_or_default(),
+        }
+    }
+
     /// Builds every layer for `input_shape`, with weights drawn from `seed`.
     pub fn build(&mut self, input_shape: &[usize], seed: u64) -> Result<()> {
         let mut shape = input_shape.to_vec();
@@ -57,14 +180,17 @@ impl Chain {
             ));
         }
         self.shapes.clear();
-        if let Some(wiring) = &self.wiring {
-            return self.build_graph(input_shape, seed, wiring.clone());
+        if self.wiring.is_some() {
+            return self.build_graph(seed);
         }
+        self.act_shapes = vec![shape.clone()];
         for (i, layer) in self.layers.iter_mut().enumerate() {
             let mut rng = Rng::new(seed ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
             shape = layer.build(&shape, &mut rng)?;
             self.shapes.push(shape.clone());
+            self.act_shapes.push(shape.clone());
         }
+        self.act_lens = self.act_shapes.iter().map(|s| numel(s)).collect();
         self.input_shape = Some(input_shape.to_vec());
         self.first_trainable = self
             .layers
@@ -81,33 +207,58 @@ impl Chain {
                 l.class_name()
             )));
         }
+        self.finish_build();
+        Ok(())
+    }
+
+    fn finish_build(&mut self) {
         self.built = true;
         self.max_batch = 0;
         self.acts.clear();
         self.grads.clear();
-        Ok(())
     }
 
-    /// Builds a functional model's layers in their (topological) order.
-    fn build_graph(
-        &mut self,
-        input_shape: &[usize],
-        seed: u64,
-        wiring: Vec<Vec<usize>>,
-    ) -> Result<()> {
-        let mut act_shapes: Vec<Vec<usize>> = vec![input_shape.to_vec()];
-        self.consumers = vec![0; self.layers.len() + 1];
-        for (i, (layer, ins)) in self.layers.iter_mut().zip(&wiring).enumerate() {
+    /// Builds a functional model's layers call by call (a topological order); a shared
+    /// layer's later calls get twins.
+    fn build_graph(&mut self, seed: u64) -> Result<()> {
+        let Some(wiring) = self.wiring.clone() else {
+            return Ok(());
+        };
+        let k = wiring.inputs.len();
+        let first = wiring.first_call();
+        let packed: Vec<usize> = match wiring.inputs.as_slice() {
+            [one] => one.clone(),
+            many => vec![many.iter().map(|s| numel(s)).sum()],
+        };
+        let mut act_shapes: Vec<Vec<usize>> = vec![packed.clone()];
+        if k > 1 {
+            act_shapes.extend(wiring.inputs.iter().cloned());
+        }
+        self.consumers = vec![0; first + wiring.calls.len()];
+        self.shapes = vec![Vec::new(); self.layers.len()];
+        self.twins = (0..wiring.calls.len()).map(|_| None).collect();
+        for (i, call) in wiring.calls.iter().enumerate() {
             let mut rng = Rng::new(seed ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-            if ins.is_empty() || ins.iter().any(|&a| a > i) || ins.len() > MAX_MERGE_INPUTS {
+            let name = self.layers[call.layer].name().to_string();
+            let ins = &call.ins;
+            let bad_input = |&a: &usize| a >= first + i || (a == 0 && k > 1);
+            if ins.is_empty() || ins.iter().any(bad_input) || ins.len() > MAX_MERGE_INPUTS {
                 return Err(Error::State(format!(
-                    "layer \"{}\": bad graph wiring {ins:?} (inputs must come before it; at most {MAX_MERGE_INPUTS})",
-                    layer.name()
+                    "layer \"{name}\": bad graph wiring {ins:?} (inputs must come before it; at most {MAX_MERGE_INPUTS})"
                 )));
             }
             for &a in ins {
                 self.consumers[a] += 1;
             }
+            let mut twin = if call.call > 0 {
+                Some(twin_of(self.layers[call.layer].as_ref())?)
+            } else {
+                None
+            };
+            let layer: &mut dyn Layer = match twin.as_mut() {
+                Some(t) => t.as_mut(),
+                None => self.layers[call.layer].as_mut(),
+            };
             let shape = if layer.is_merge() {
                 let shapes: Vec<Vec<usize>> = ins.iter().map(|&a| act_shapes[a].clone()).collect();
                 layer.build_merge(&shapes, &mut rng)?
@@ -115,34 +266,101 @@ impl Chain {
                 layer.build(&act_shapes[ins[0]], &mut rng)?
             } else {
                 return Err(Error::State(format!(
-                    "layer \"{}\" ({}) takes one input, it was given {}",
-                    layer.name(),
+                    "layer \"{name}\" ({}) takes one input, it was given {}",
                     layer.class_name(),
                     ins.len()
                 )));
             };
-            act_shapes.push(shape.clone());
-            self.shapes.push(shape);
+            if let Some(t) = &twin {
+                let owner = &self.layers[call.layer];
+                let mine: Vec<&[usize]> = t.params().iter().map(|p| p.shape.as_slice()).collect();
+                let theirs: Vec<&[usize]> =
+                    owner.params().iter().map(|p| p.shape.as_slice()).collect();
+                if mine != theirs {
+                    return Err(Error::IncompatibleShape {
+                        layer: name,
+                        expected: format!(
+                            "an input that gives the weights of its first call {theirs:?}"
+                        ),
+                        received: format!(
+                            "{} (weights {mine:?})",
+                            crate::shape::batch_shape_str(&act_shapes[ins[0]])
+                        ),
+                    });
+                }
+            } else {
+                self.shapes[call.layer] = shape.clone();
+            }
+            self.twins[i] = twin;
+            act_shapes.push(shape);
         }
-        self.input_shape = Some(input_shape.to_vec());
+        let direct = wiring.direct_output();
+        for &o in &wiring.outputs {
+            if o < first {
+                return Err(Error::State(
+                    "an output of the model is one of its inputs".into(),
+                ));
+            }
+            if !direct {
+                self.consumers[o] += 1;
+            }
+        }
+        self.act_lens = act_shapes.iter().map(|s| numel(s)).collect();
+        self.act_shapes = act_shapes;
+        self.input_shape = Some(packed);
         self.first_trainable = 0;
-        self.built = true;
-        self.max_batch = 0;
-        self.acts.clear();
-        self.grads.clear();
+        self.finish_build();
         Ok(())
     }
 
-    /// Per-sample output shape.
+    /// Per-sample output shape (several outputs: their packed length).
     pub fn output_shape(&self) -> Option<&[usize]> {
         if !self.built {
             return None;
         }
-        Some(
-            self.shapes
-                .last()
-                .map_or_else(|| self.input_shape.as_deref().unwrap_or(&[]), |s| &s[..]),
-        )
+        match &self.wiring {
+            Some(w) if w.outputs.len() == 1 => self.act_shapes.get(w.outputs[0]).map(Vec::as_slice),
+            Some(_) => None,
+            None => Some(
+                self.shapes
+                    .last()
+                    .map_or_else(|| self.input_shape.as_deref().unwrap_or(&[]), |s| &s[..]),
+            ),
+        }
+    }
+
+    /// Per-sample shapes of every output, in order.
+    pub fn output_shapes(&self) -> Vec<Vec<usize>> {
+        match (&self.wiring, self.built) {
+            (Some(w), true) => w
+                .outputs
+                .iter()
+                .map(|&o| self.act_shapes[o].clone())
+                .collect(),
+            (None, true) => self
+                .output_shape()
+                .map(|s| vec![s.to_vec()])
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Per-sample shape of activation `a` (functional numbering).
+    pub fn act_shape(&self, a: usize) -> &[usize] {
+        self.act_shapes.get(a).map_or(&[], Vec::as_slice)
+    }
+
+    /// The activation fused into the loss's gradient: the output layer's, when the loss
+    /// reads the single output in place.
+    pub fn output_activation(&self) -> Option<rkeras_kernels::Act> {
+        match &self.wiring {
+            None => self.layers.last().and_then(|l| l.activation()),
+            Some(w) if w.direct_output() => {
+                let i = w.outputs[0] - w.first_call();
+                self.layers[w.calls[i].layer].activation()
+            }
+            Some(_) => None,
+        }
     }
 
     /// Sizes all buffers for batches up to `max_batch` (no-op when already big enough).
@@ -150,18 +368,31 @@ impl Chain {
         if max_batch <= self.max_batch || !self.built {
             return;
         }
-        let input = numel(self.input_shape.as_deref().unwrap_or(&[]));
-        let mut lens = vec![input];
-        lens.extend(self.shapes.iter().map(|s| numel(s)));
-        self.acts = lens.iter().map(|&l| vec![0.0; l * max_batch]).collect();
-        self.grads = lens.iter().map(|&l| vec![0.0; l * max_batch]).collect();
+        self.acts = self
+            .act_lens
+            .iter()
+            .map(|&l| vec![0.0; l * max_batch])
+            .collect();
+        self.grads = self
+            .act_lens
+            .iter()
+            .map(|&l| vec![0.0; l * max_batch])
+            .collect();
         if let Some(w) = &self.wiring {
-            let most = lens.iter().copied().max().unwrap_or(0) * max_batch;
-            let k = w.iter().map(Vec::len).max().unwrap_or(1);
+            let most = self.act_lens.iter().copied().max().unwrap_or(0) * max_batch;
+            let k = w.calls.iter().map(|c| c.ins.len()).max().unwrap_or(1);
             self.scratch = (0..k).map(|_| vec![0.0; most]).collect();
+            if !w.direct_output() {
+                let total: usize = w.outputs.iter().map(|&o| self.act_lens[o]).sum();
+                self.packed_out = vec![0.0; total * max_batch];
+                self.packed_grad = vec![0.0; total * max_batch];
+            }
         }
         for l in &mut self.layers {
             l.allocate(max_batch);
+        }
+        for t in self.twins.iter_mut().flatten() {
+            t.allocate(max_batch);
         }
         self.max_batch = max_batch;
     }
@@ -171,23 +402,49 @@ impl Chain {
     }
 
     fn len_at(&self, i: usize) -> usize {
-        if i == 0 {
-            numel(self.input_shape.as_deref().unwrap_or(&[]))
-        } else {
-            numel(&self.shapes[i - 1])
-        }
+        self.act_lens.get(i).copied().unwrap_or(0)
     }
 
-    /// The input buffer for a batch of `n`.
+    /// The input buffer for a batch of `n` (several inputs: packed side by side per row).
     pub fn input_mut(&mut self, n: usize) -> &mut [f32] {
         let l = self.len_at(0);
         &mut self.acts[0][..n * l]
     }
 
-    /// The output of the last forward pass for a batch of `n`.
+    /// The output of the last forward pass for a batch of `n` (several outputs: packed
+    /// side by side per row).
     pub fn output(&self, n: usize) -> &[f32] {
-        let last = self.layers.len();
-        &self.acts[last][..n * self.len_at(last)]
+        match &self.wiring {
+            None => {
+                let last = self.layers.len();
+                &self.acts[last][..n * self.len_at(last)]
+            }
+            Some(w) if w.direct_output() => {
+                let o = w.outputs[0];
+                &self.acts[o][..n * self.len_at(o)]
+            }
+            Some(w) => {
+                let total: usize = w.outputs.iter().map(|&o| self.len_at(o)).sum();
+                &self.packed_out[..n * total]
+            }
+        }
+    }
+
+    /// Lets `f` read the output and write its gradient; returns what `f` returns.
+    pub fn with_output_grad<R>(&mut self, n: usize, f: impl FnOnce(&[f32], &mut [f32]) -> R) -> R {
+        let o = match &self.wiring {
+            None => self.layers.len(),
+            Some(w) if w.direct_output() => w.outputs[0],
+            Some(w) => {
+                let total: usize = w.outputs.iter().map(|&o| self.len_at(o)).sum();
+                return f(
+                    &self.packed_out[..n * total],
+                    &mut self.packed_grad[..n * total],
+                );
+            }
+        };
+        let l = self.len_at(o);
+        f(&self.acts[o][..n * l], &mut self.grads[o][..n * l])
     }
 
     /// Runs every layer on the input buffer.
@@ -200,27 +457,51 @@ impl Chain {
             let (il, ol) = (self.len_at(i), self.len_at(i + 1));
             let (before, after) = self.acts.split_at_mut(i + 1);
             self.layers[i].forward(&before[i][..n * il], &mut after[0][..n * ol], n, mode);
-            if let (Some(t), Some(tm)) = (t, self.timings.as_mut()) {
-                if let Some(e) = tm.get_mut(i) {
-                    e.0 += t.elapsed().as_secs_f64();
-                }
+            add_timing(&mut self.timings, t, i, false);
+        }
+    }
+
+    /// Copies the weights (and trainable flag) of each shared layer into its twins.
+    fn sync_twins(&mut self, calls: &[Call]) {
+        for (call, twin) in calls.iter().zip(self.twins.iter_mut()) {
+            let Some(twin) = twin else { continue };
+            let owner = &self.layers[call.layer];
+            twin.base_mut().trainable = owner.base().trainable;
+            for (t, o) in twin.params_mut().iter_mut().zip(owner.params()) {
+                t.value.copy_from_slice(&o.value);
             }
         }
     }
 
-    /// [`forward`](Self::forward) of a functional model: each layer reads its wired inputs.
+    /// [`forward`](Self::forward) of a functional model: each call reads its wired inputs.
     fn forward_graph(&mut self, n: usize, mode: Mode) {
         let Some(wiring) = self.wiring.take() else {
             return;
         };
-        for (i, ins) in wiring.iter().enumerate() {
+        self.sync_twins(&wiring.calls);
+        let first = wiring.first_call();
+        if wiring.inputs.len() > 1 {
+            let width = self.len_at(0);
+            let (packed, rest) = self.acts.split_at_mut(1);
+            let mut off = 0;
+            for j in 0..wiring.inputs.len() {
+                let len = self.act_lens[1 + j];
+                unpack_cols(&packed[0], width, off, len, n, &mut rest[j][..n * len]);
+                off += len;
+            }
+        }
+        for (i, call) in wiring.calls.iter().enumerate() {
+            let ins = &call.ins;
             let t = self.timings.is_some().then(std::time::Instant::now);
-            let ol = self.len_at(i + 1);
+            let ol = self.len_at(first + i);
             let lens: [usize; MAX_MERGE_INPUTS] =
                 std::array::from_fn(|k| ins.get(k).map_or(0, |&a| self.len_at(a)));
-            let (before, after) = self.acts.split_at_mut(i + 1);
+            let (before, after) = self.acts.split_at_mut(first + i);
             let y = &mut after[0][..n * ol];
-            let layer = &mut self.layers[i];
+            let layer: &mut dyn Layer = match self.twins[i].as_mut() {
+                Some(t) => t.as_mut(),
+                None => self.layers[call.layer].as_mut(),
+            };
             if layer.is_merge() {
                 let xs: [&[f32]; MAX_MERGE_INPUTS] = std::array::from_fn(|k| match ins.get(k) {
                     Some(&a) => &before[a][..n * lens[k]],
@@ -230,102 +511,35 @@ impl Chain {
             } else {
                 layer.forward(&before[ins[0]][..n * lens[0]], y, n, mode);
             }
-            if let (Some(t), Some(tm)) = (t, self.timings.as_mut()) {
-                if let Some(e) = tm.get_mut(i) {
-                    e.0 += t.elapsed().as_secs_f64();
-                }
-            }
+            add_timing(&mut self.timings, t, call.layer, false);
         }
-        self.wiring = Some(wiring);
-    }
-
-    /// [`backward`](Self::backward) of a functional model. Every input gradient goes through
-    /// a scratch buffer and is then copied (one reader) or added (several readers: the
-    /// branches' gradients are summed) into the activation's gradient.
-    fn backward_graph(&mut self, n: usize, skip_last_activation: bool) {
-        let Some(wiring) = self.wiring.take() else {
-            return;
-        };
-        let last = self.layers.len();
-        for (a, &c) in self.consumers.iter().enumerate() {
-            if c > 1 && a > 0 {
-                let l = self.len_at(a);
-                self.grads[a][..n * l].fill(0.0);
-            }
-        }
-        for i in (0..last).rev() {
-            let ins = &wiring[i];
-            let ol = self.len_at(i + 1);
-            let lens: [usize; MAX_MERGE_INPUTS] =
-                std::array::from_fn(|k| ins.get(k).map_or(0, |&a| self.len_at(a)));
-            let t = self.timings.is_some().then(std::time::Instant::now);
-            let (gb, ga) = self.grads.split_at_mut(i + 1);
-            let dy = &mut ga[0][..n * ol];
-            let y = &self.acts[i + 1][..n * ol];
-            let layer = &mut self.layers[i];
-            let needs_dx = ins.iter().any(|&a| a > 0);
-            if layer.is_merge() {
-                let xs: [&[f32]; MAX_MERGE_INPUTS] = std::array::from_fn(|k| match ins.get(k) {
-                    Some(&a) => &self.acts[a][..n * lens[k]],
-                    None => &[][..],
-                });
-                let mut it = self.scratch.iter_mut();
-                let mut dxs: [&mut [f32]; MAX_MERGE_INPUTS] =
-                    std::array::from_fn(|k| match (ins.get(k), it.next()) {
-                        (Some(_), Some(s)) => &mut s[..n * lens[k]],
-                        _ => &mut [][..],
-                    });
-                layer.backward_merge(&xs[..ins.len()], y, dy, &mut dxs[..ins.len()], n);
-            } else {
-                let a = ins[0];
-                let x = &self.acts[a][..n * lens[0]];
-                let ctx = Backward {
+        if !wiring.direct_output() {
+            let width: usize = wiring.outputs.iter().map(|&o| self.len_at(o)).sum();
+            let mut off = 0;
+            for &o in &wiring.outputs {
+                let len = self.len_at(o);
+                pack_cols(
+                    &self.acts[o][..n * len],
+                    width,
+                    off,
+                    len,
                     n,
-                    skip_activation: skip_last_activation && i + 1 == last,
-                };
-                if a > 0 && self.consumers[a] == 1 {
-                    // The only reader of its input: write the gradient in place.
-                    layer.backward(x, y, dy, Some(&mut gb[a][..n * lens[0]]), ctx);
-                    continue_timing(&mut self.timings, t, i);
-                    continue;
-                }
-                let dx = needs_dx.then(|| &mut self.scratch[0][..n * lens[0]]);
-                layer.backward(x, y, dy, dx, ctx);
-            }
-            if needs_dx {
-                for (k, &a) in ins.iter().enumerate() {
-                    if a == 0 {
-                        continue;
-                    }
-                    let src = &self.scratch[k][..n * lens[k]];
-                    let dst = &mut gb[a][..n * lens[k]];
-                    if self.consumers[a] > 1 {
-                        dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
-                    } else {
-                        dst.copy_from_slice(src);
-                    }
-                }
-            }
-            if let (Some(t), Some(tm)) = (t, self.timings.as_mut()) {
-                if let Some(e) = tm.get_mut(i) {
-                    e.1 += t.elapsed().as_secs_f64();
-                }
+                    &mut self.packed_out,
+                );
+                off += len;
             }
         }
         self.wiring = Some(wiring);
-    }
-
-    /// Lets `f` read the output and write its gradient; returns what `f` returns.
-    pub fn with_output_grad<R>(&mut self, n: usize, f: impl FnOnce(&[f32], &mut [f32]) -> R) -> R {
-        let last = self.layers.len();
-        let l = self.len_at(last);
-        f(&self.acts[last][..n * l], &mut self.grads[last][..n * l])
     }
 
     /// Zeroes parameter gradients, then runs backward from the output gradient.
     /// `skip_last_activation`: the output gradient is already the pre-activation gradient.
     pub fn backward(&mut self, n: usize, skip_last_activation: bool) {
-        for l in &mut self.layers {
+        for l in self
+            .layers
+            .iter_mut()
+            .chain(self.twins.iter_mut().flatten())
+        {
             for p in l.params_mut() {
                 p.grad.fill(0.0);
             }
@@ -354,10 +568,122 @@ impl Chain {
                 dx,
                 ctx,
             );
-            if let (Some(t), Some(tm)) = (t, self.timings.as_mut()) {
-                if let Some(e) = tm.get_mut(i) {
-                    e.1 += t.elapsed().as_secs_f64();
+            add_timing(&mut self.timings, t, i, true);
+        }
+    }
+
+    /// [`backward`](Self::backward) of a functional model. Every input gradient goes through
+    /// a scratch buffer and is then copied (one reader) or added (several readers: the
+    /// branches' gradients are summed) into the activation's gradient. A shared layer's
+    /// twins add their weight gradients to the layer's.
+    fn backward_graph(&mut self, n: usize, skip_last_activation: bool) {
+        let Some(wiring) = self.wiring.take() else {
+            return;
+        };
+        let first = wiring.first_call();
+        for (a, &c) in self.consumers.iter().enumerate() {
+            if c > 1 && a >= first {
+                let l = self.len_at(a);
+                self.grads[a][..n * l].fill(0.0);
+            }
+        }
+        let direct = wiring.direct_output();
+        if !direct {
+            // The loss's gradient of each output joins that output's gradient.
+            let width: usize = wiring.outputs.iter().map(|&o| self.len_at(o)).sum();
+            let mut off = 0;
+            for &o in &wiring.outputs {
+                let len = self.len_at(o);
+                let dst = &mut self.grads[o];
+                for r in 0..n {
+                    let src = &self.packed_grad[r * width + off..r * width + off + len];
+                    let d = &mut dst[r * len..(r + 1) * len];
+                    if self.consumers[o] > 1 {
+                        d.iter_mut().zip(src).for_each(|(d, s)| *d += s);
+                    } else {
+                        d.copy_from_slice(src);
+                    }
                 }
+                off += len;
+            }
+        }
+        for (i, call) in wiring.calls.iter().enumerate().rev() {
+            let ins = &call.ins;
+            let me = first + i;
+            let ol = self.len_at(me);
+            let lens: [usize; MAX_MERGE_INPUTS] =
+                std::array::from_fn(|k| ins.get(k).map_or(0, |&a| self.len_at(a)));
+            let t = self.timings.is_some().then(std::time::Instant::now);
+            let (gb, ga) = self.grads.split_at_mut(me);
+            let dy = &mut ga[0][..n * ol];
+            let y = &self.acts[me][..n * ol];
+            let layer: &mut dyn Layer = match self.twins[i].as_mut() {
+                Some(t) => t.as_mut(),
+                None => self.layers[call.layer].as_mut(),
+            };
+            let needs_dx = ins.iter().any(|&a| a >= first);
+            if layer.is_merge() {
+                let xs: [&[f32]; MAX_MERGE_INPUTS] = std::array::from_fn(|k| match ins.get(k) {
+                    Some(&a) => &self.acts[a][..n * lens[k]],
+                    None => &[][..],
+                });
+                let mut it = self.scratch.iter_mut();
+                let mut dxs: [&mut [f32]; MAX_MERGE_INPUTS] =
+                    std::array::from_fn(|k| match (ins.get(k), it.next()) {
+                        (Some(_), Some(s)) => &mut s[..n * lens[k]],
+                        _ => &mut [][..],
+                    });
+                layer.backward_merge(&xs[..ins.len()], y, dy, &mut dxs[..ins.len()], n);
+            } else {
+                let a = ins[0];
+                let x = &self.acts[a][..n * lens[0]];
+                let ctx = Backward {
+                    n,
+                    skip_activation: skip_last_activation && direct && me == wiring.outputs[0],
+                };
+                if a >= first && self.consumers[a] == 1 {
+                    // The only reader of its input: write the gradient in place.
+                    layer.backward(x, y, dy, Some(&mut gb[a][..n * lens[0]]), ctx);
+                    add_timing(&mut self.timings, t, call.layer, true);
+                    continue;
+                }
+                let dx = needs_dx.then(|| &mut self.scratch[0][..n * lens[0]]);
+                layer.backward(x, y, dy, dx, ctx);
+            }
+            if needs_dx {
+                for (k, &a) in ins.iter().enumerate() {
+                    if a < first {
+                        continue;
+                    }
+                    let src = &self.scratch[k][..n * lens[k]];
+                    let dst = &mut gb[a][..n * lens[k]];
+                    if self.consumers[a] > 1 {
+                        dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
+                    } else {
+                        dst.copy_from_slice(src);
+                    }
+                }
+            }
+            add_timing(&mut self.timings, t, call.layer, true);
+        }
+        for (call, twin) in wiring.calls.iter().zip(self.twins.iter()) {
+            let Some(twin) = twin else { continue };
+            for (o, t) in self.layers[call.layer]
+                .params_mut()
+                .iter_mut()
+                .zip(twin.params())
+            {
+                o.grad.iter_mut().zip(&t.grad).for_each(|(g, d)| *g += d);
+            }
+        }
+        self.wiring = Some(wiring);
+    }
+
+    /// Lets every twin of a shared layer draw new random streams for `epoch` (dropout).
+    pub fn reseed_twins(&mut self, epoch: u64) {
+        for (i, t) in self.twins.iter_mut().enumerate() {
+            if let Some(t) = t {
+                t.reseed(epoch ^ ((i as u64 + 1) << 32));
             }
         }
     }

@@ -6,7 +6,8 @@ pub(crate) mod graph;
 mod sequential;
 pub mod summary;
 
-pub use functional::{Call, Input, KerasTensor};
+pub use functional::{Call, Input, IntoTensors, KerasTensor, Shared};
+pub(crate) use functional::{Entry, GraphInfo};
 pub use sequential::Sequential;
 
 use crate::error::{Error, Result};
@@ -23,8 +24,44 @@ pub(crate) struct Compiled {
     pub optimizer: Box<dyn Optimizer>,
     pub loss: Loss,
     pub metrics: Vec<Metric>,
+    /// A model with several outputs: each output's loss and metrics (`loss` and `metrics`
+    /// above then hold the first output's loss and nothing).
+    pub heads: Vec<crate::train::Head>,
+    /// The order of the logs of a model with several outputs.
+    pub log_order: Vec<crate::train::Key>,
     /// Sizes the optimizer's slots were built for (empty: not built for these weights).
     pub slot_sizes: Vec<usize>,
+}
+
+/// One output's loss, loss weight (default 1) and metrics, for [`Model::compile_outputs`].
+#[derive(Clone, Debug)]
+pub struct OutputLoss {
+    name: String,
+    loss: LossSpec,
+    weight: f32,
+    metrics: Vec<String>,
+}
+
+impl OutputLoss {
+    /// The loss of the output made by layer `output`.
+    pub fn new(output: &str, loss: impl Into<LossSpec>) -> Self {
+        OutputLoss {
+            name: output.to_string(),
+            loss: loss.into(),
+            weight: 1.0,
+            metrics: Vec::new(),
+        }
+    }
+    /// Its weight in the total loss (Keras's `loss_weights`; default 1).
+    pub fn loss_weight(mut self, w: f32) -> Self {
+        self.weight = w;
+        self
+    }
+    /// Its metrics, by Keras name.
+    pub fn metrics(mut self, m: &[&str]) -> Self {
+        self.metrics = m.iter().map(|s| s.to_string()).collect();
+        self
+    }
 }
 
 /// A model: layers plus, once compiled, an optimizer, a loss and metrics.
@@ -40,8 +77,8 @@ pub struct Model {
     pub stop_training: bool,
     /// Set by a callback's `on_train_begin` (BackupAndRestore) to start `fit` at this epoch.
     pub(crate) resume_epoch: Option<usize>,
-    /// The input's name (functional models).
-    pub(crate) input_name: Option<String>,
+    /// A functional model's inputs and Keras's layer order.
+    pub(crate) graph: Option<GraphInfo>,
 }
 
 impl Model {
@@ -119,7 +156,9 @@ impl Model {
             .sum()
     }
 
-    /// Configures training: optimizer, loss and metrics, by Keras name or as values.
+    /// Configures training: optimizer, loss and metrics, by Keras name or as values. A
+    /// model with several outputs applies the loss and metrics to each of them (see
+    /// [`Model::compile_outputs`] for one loss per output).
     ///
     /// ```
     /// use rkeras::prelude::*;
@@ -137,6 +176,15 @@ impl Model {
         loss: impl Into<LossSpec>,
         metrics: &[&str],
     ) -> Result<()> {
+        let names = self.output_names();
+        if names.len() > 1 {
+            let loss = loss.into().resolve()?;
+            let outs: Vec<OutputLoss> = names
+                .iter()
+                .map(|n| OutputLoss::new(n, loss).metrics(metrics))
+                .collect();
+            return self.compile_outputs(optimizer, outs);
+        }
         let optimizer = optimizer.into().resolve()?;
         crate::optimizers::check_lr(optimizer.learning_rate())?;
         let loss = loss.into().resolve()?;
@@ -148,6 +196,108 @@ impl Model {
             optimizer,
             loss,
             metrics,
+            heads: Vec::new(),
+            log_order: Vec::new(),
+            slot_sizes: Vec::new(),
+        });
+        Ok(())
+    }
+
+    /// Configures training of a model with several outputs: one loss, loss weight and
+    /// metrics per output, named by its layer (Keras's `compile(loss={...},
+    /// loss_weights={...}, metrics={...})`). The loss `fit` minimises is the weighted sum;
+    /// the logs hold it as `loss`, and each output's own loss and metrics as `<name>_loss`,
+    /// `<name>_<metric>`.
+    ///
+    /// ```
+    /// use rkeras::prelude::*;
+    /// let x = Input::new(6);
+    /// let h = Dense::new(8).activation("relu").call(&x)?;
+    /// let cls = Dense::new(3).activation("softmax").name("cls").call(&h)?;
+    /// let reg = Dense::new(1).name("reg").call(&h)?;
+    /// let mut model = Model::functional(&x, [&cls, &reg])?;
+    /// model.compile_outputs("adam", [
+    ///     OutputLoss::new("cls", "sparse_categorical_crossentropy").metrics(&["accuracy"]),
+    ///     OutputLoss::new("reg", "mse").loss_weight(0.5).metrics(&["mae"]),
+    /// ])?;
+    /// assert_eq!(model.metrics_names(), ["loss", "cls_accuracy", "cls_loss", "reg_loss", "reg_mae"]);
+    /// # Ok::<(), rkeras::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// An output name the model does not have, an output left without a loss or given two,
+    /// a negative or non-finite weight; unknown optimizer, loss or metric names.
+    pub fn compile_outputs(
+        &mut self,
+        optimizer: impl Into<OptimizerSpec>,
+        outputs: impl IntoIterator<Item = OutputLoss>,
+    ) -> Result<()> {
+        let names = self.output_names();
+        let shapes = self.output_shapes();
+        let optimizer = optimizer.into().resolve()?;
+        crate::optimizers::check_lr(optimizer.learning_rate())?;
+        let mut given: Vec<Option<OutputLoss>> = (0..names.len()).map(|_| None).collect();
+        for o in outputs {
+            let Some(i) = names.iter().position(|n| *n == o.name) else {
+                return Err(Error::arg(
+                    "loss",
+                    "",
+                    format!(
+                        "the model has no output named \"{}\"; its outputs are {names:?}",
+                        o.name
+                    ),
+                ));
+            };
+            if !(o.weight.is_finite() && o.weight >= 0.0) {
+                return Err(Error::arg(
+                    "loss_weights",
+                    "",
+                    format!(
+                        "output \"{}\": expected a finite weight >= 0, received {}",
+                        o.name, o.weight
+                    ),
+                ));
+            }
+            if given[i].replace(o).is_some() {
+                return Err(Error::arg(
+                    "loss",
+                    "",
+                    format!("output \"{}\" is given two losses", names[i]),
+                ));
+            }
+        }
+        let mut heads = Vec::new();
+        let mut off = 0;
+        for ((name, shape), o) in names.iter().zip(&shapes).zip(given) {
+            let o = o.ok_or_else(|| {
+                Error::arg(
+                    "loss",
+                    "",
+                    format!("output \"{name}\" has no loss; give one for every output {names:?}"),
+                )
+            })?;
+            let loss = o.loss.resolve()?;
+            let metrics = o
+                .metrics
+                .iter()
+                .map(|m| Metric::from_name(m))
+                .collect::<Result<Vec<_>>>()?;
+            let mut head = crate::train::Head::new(name, loss, o.weight, metrics);
+            head.off = off;
+            head.len = crate::shape::numel(shape);
+            head.cols = shape.last().copied().unwrap_or(1);
+            off += head.len;
+            heads.push(head);
+        }
+        let log_order = crate::train::log_order(&heads);
+        self.compiled = Some(Compiled {
+            optimizer,
+            loss: heads
+                .first()
+                .map_or_else(Loss::mean_squared_error, |h| h.loss),
+            metrics: Vec::new(),
+            heads,
+            log_order,
             slot_sizes: Vec::new(),
         });
         Ok(())
@@ -249,11 +399,18 @@ impl Model {
         self.chain.layers[i].params_mut()
     }
 
-    /// Metric names in compile order.
+    /// Metric names in compile order, the loss first (several outputs: the loss, then
+    /// every output's loss and metrics sorted by name, as Keras logs them).
     pub fn metrics_names(&self) -> Vec<String> {
         let mut v = vec!["loss".to_string()];
         if let Some(c) = &self.compiled {
             v.extend(c.metrics.iter().map(|m| m.name().to_string()));
+            v.extend(
+                c.log_order
+                    .iter()
+                    .filter(|k| !matches!(k, crate::train::Key::Loss))
+                    .map(|&k| crate::train::key_name(&c.heads, k).to_string()),
+            );
         }
         v
     }

@@ -52,7 +52,7 @@ impl Sequential {
             seed: crate::rng::next_seed(),
             stop_training: false,
             resume_epoch: None,
-            input_name: None,
+            graph: None,
         };
         for l in layers {
             model.push(l)?;

@@ -2,6 +2,7 @@
 //! Keras's parameter totals and sizes.
 
 use super::Model;
+use crate::model::Entry;
 use crate::shape::batch_shape_str;
 use std::io::IsTerminal;
 
@@ -174,11 +175,13 @@ pub fn render(model: &Model, line_length: Option<usize>) -> String {
     let inbound = model.inbound_names();
     // A functional model whose layers form a plain chain prints like a Sequential one
     // (plus its input row); any other graph gets Keras's "Connected to" column.
-    let chain_like = model
-        .chain
-        .wiring
-        .as_ref()
-        .is_none_or(|w| w.iter().enumerate().all(|(i, ins)| ins.as_slice() == [i]));
+    let chain_like = model.chain.wiring.as_ref().is_none_or(|w| {
+        w.inputs.len() == 1
+            && w.calls
+                .iter()
+                .enumerate()
+                .all(|(i, c)| c.call == 0 && c.layer == i && c.ins == [i])
+    });
     let (positions, keras_default): (&[f64], usize) = if chain_like {
         (&[0.45, 0.80, 1.0], 88)
     } else {
@@ -200,35 +203,42 @@ pub fn render(model: &Model, line_length: Option<usize>) -> String {
     out += &row(&widths, &header, &align, '┃');
     out += &border(&widths, '┡', '━', '╇', '┩');
     let mut rows: Vec<Vec<String>> = Vec::new();
-    if model.is_functional() {
-        let mut cells = vec![
-            format!(
-                "{} (InputLayer)",
-                model.input_name.as_deref().unwrap_or("input_layer")
-            ),
-            model.input_shape().map_or("?".into(), batch_shape_str),
-            "0".into(),
-        ];
-        if !chain_like {
-            cells.push("-".into());
-        }
-        rows.push(cells);
-    }
     let layers = model.layers();
-    for (i, l) in layers.iter().enumerate() {
-        let (shape, params) = if model.built() {
-            let n: usize = l.params().iter().map(|p| p.value.len()).sum();
-            (batch_shape_str(&model.chain.shapes[i]), thousands(n))
-        } else {
-            ("?".to_string(), "0 (unbuilt)".to_string())
+    let order: Vec<Entry> = match &model.graph {
+        Some(g) => g.order.clone(),
+        None => (0..layers.len()).map(Entry::Layer).collect(),
+    };
+    let input_shapes = model.input_shapes();
+    let input_names = model.input_names();
+    for entry in order {
+        let mut cells = match entry {
+            Entry::Input(j) => vec![
+                format!(
+                    "{} (InputLayer)",
+                    input_names.get(j).map_or("input_layer", String::as_str)
+                ),
+                input_shapes
+                    .get(j)
+                    .map_or("?".into(), |s| batch_shape_str(s)),
+                "0".into(),
+            ],
+            Entry::Layer(i) => {
+                let l = &layers[i];
+                let (shape, params) = if model.built() {
+                    let n: usize = l.params().iter().map(|p| p.value.len()).sum();
+                    (batch_shape_str(&model.chain.shapes[i]), thousands(n))
+                } else {
+                    ("?".to_string(), "0 (unbuilt)".to_string())
+                };
+                vec![format!("{} ({})", l.name(), l.class_name()), shape, params]
+            }
         };
-        let mut cells = vec![format!("{} ({})", l.name(), l.class_name()), shape, params];
         if !chain_like {
-            let from: Vec<String> = inbound
-                .as_ref()
-                .and_then(|all| all.get(i))
-                .map(|names| names.iter().map(|n| format!("{n}[0][0]")).collect())
-                .unwrap_or_default();
+            let from = match entry {
+                Entry::Layer(i) => inbound.as_ref().and_then(|all| all.get(i)).cloned(),
+                Entry::Input(_) => None,
+            }
+            .unwrap_or_default();
             cells.push(if from.is_empty() {
                 "-".into()
             } else {

@@ -52,68 +52,81 @@ pub(crate) fn model_config(model: &Model) -> Value {
 }
 
 /// A symbolic tensor reference of a functional config (`__keras_tensor__`).
-fn keras_tensor(shape: &[usize], producer: &str) -> Value {
+fn keras_tensor(shape: &[usize], producer: &str, node: usize) -> Value {
     json!({"class_name": "__keras_tensor__", "config": {
-        "shape": batch_shape(shape), "dtype": "float32", "keras_history": [producer, 0, 0]}})
+        "shape": batch_shape(shape), "dtype": "float32", "keras_history": [producer, node, 0]}})
 }
 
-/// Keras's Functional config: the input layer, then each layer with its `inbound_nodes`.
-fn functional_config(model: &Model) -> Value {
-    let input = model
-        .input_shape()
-        .map(<[usize]>::to_vec)
-        .unwrap_or_default();
-    let input_name = model
-        .input_name
-        .clone()
-        .unwrap_or_else(|| "input_layer".into());
-    let inbound = model.inbound_names().unwrap_or_default();
-    let wiring = model.chain.wiring.clone().unwrap_or_default();
-    let shape_of = |a: usize| -> Vec<usize> {
-        if a == 0 {
-            input.clone()
-        } else {
-            model
-                .layer_output_shape(a - 1)
-                .map(<[usize]>::to_vec)
-                .unwrap_or_default()
-        }
-    };
-    let mut layers = vec![json!({
-        "module": "keras.layers", "class_name": "InputLayer",
-        "config": {"batch_shape": batch_shape(&input), "dtype": "float32", "sparse": false,
-                   "ragged": false, "name": input_name, "optional": false},
-        "registered_name": null, "name": input_name, "inbound_nodes": []})];
-    for (i, l) in model.layers().iter().enumerate() {
-        let ins = wiring.get(i).cloned().unwrap_or_default();
-        let names = inbound.get(i).cloned().unwrap_or_default();
-        let tensors: Vec<Value> = ins
-            .iter()
-            .zip(&names)
-            .map(|(&a, n)| keras_tensor(&shape_of(a), n))
-            .collect();
-        let (args, build_shape) = if l.is_merge() {
-            let shapes: Vec<Value> = ins.iter().map(|&a| batch_shape(&shape_of(a))).collect();
-            (json!([tensors]), json!(shapes))
-        } else {
-            let first = ins.first().copied().unwrap_or(0);
-            (json!(tensors), batch_shape(&shape_of(first)))
-        };
-        layers.push(json!({
-            "module": "keras.layers",
-            "class_name": l.class_name(),
-            "config": full_config(l.as_ref()),
-            "registered_name": null,
-            "build_config": {"input_shape": build_shape},
-            "name": l.name(),
-            "inbound_nodes": [{"args": args, "kwargs": {}}],
-        }));
+/// `[name, node, 0]` triples: one bare for a single endpoint, a list for several (as Keras).
+fn endpoints(refs: Vec<(String, usize)>) -> Value {
+    let triples: Vec<Value> = refs.into_iter().map(|(n, k)| json!([n, k, 0])).collect();
+    match <[Value; 1]>::try_from(triples) {
+        Ok([one]) => one,
+        Err(many) => Value::Array(many),
     }
-    let output = model
-        .layers()
-        .last()
-        .map(|l| l.name().to_string())
-        .unwrap_or_default();
+}
+
+/// Keras's Functional config: the layers in Keras's order (inputs included), each with the
+/// `inbound_nodes` of its calls.
+fn functional_config(model: &Model) -> Value {
+    let (Some(w), Some(g)) = (model.chain.wiring.as_ref(), model.graph.as_ref()) else {
+        return Value::Null;
+    };
+    let tensor = |a: usize| {
+        let (name, node) = model.act_producer(a);
+        keras_tensor(model.chain.act_shape(a), &name, node)
+    };
+    let mut calls_of: Vec<Vec<usize>> = vec![Vec::new(); model.layers().len()];
+    for (i, c) in w.calls.iter().enumerate() {
+        calls_of[c.layer].push(i);
+    }
+    let mut layers = Vec::new();
+    for entry in &g.order {
+        match *entry {
+            crate::model::Entry::Input(j) => {
+                let name = &g.input_names[j];
+                layers.push(json!({
+                    "module": "keras.layers", "class_name": "InputLayer",
+                    "config": {"batch_shape": batch_shape(&w.inputs[j]), "dtype": "float32",
+                               "sparse": false, "ragged": false, "name": name, "optional": false},
+                    "registered_name": null, "name": name, "inbound_nodes": []}));
+            }
+            crate::model::Entry::Layer(i) => {
+                let l = &model.layers()[i];
+                let mut nodes = Vec::new();
+                let mut build_shape = Value::Null;
+                for &c in &calls_of[i] {
+                    let ins = &w.calls[c].ins;
+                    let tensors: Vec<Value> = ins.iter().map(|&a| tensor(a)).collect();
+                    let (args, shape) = if l.is_merge() {
+                        let shapes: Vec<Value> = ins
+                            .iter()
+                            .map(|&a| batch_shape(model.chain.act_shape(a)))
+                            .collect();
+                        (json!([tensors]), json!(shapes))
+                    } else {
+                        let first = ins.first().copied().unwrap_or(0);
+                        (json!(tensors), batch_shape(model.chain.act_shape(first)))
+                    };
+                    if build_shape.is_null() {
+                        build_shape = shape;
+                    }
+                    nodes.push(json!({"args": args, "kwargs": {}}));
+                }
+                layers.push(json!({
+                    "module": "keras.layers",
+                    "class_name": l.class_name(),
+                    "config": full_config(l.as_ref()),
+                    "registered_name": null,
+                    "build_config": {"input_shape": build_shape},
+                    "name": l.name(),
+                    "inbound_nodes": nodes,
+                }));
+            }
+        }
+    }
+    let inputs: Vec<(String, usize)> = g.input_names.iter().map(|n| (n.clone(), 0)).collect();
+    let outputs: Vec<(String, usize)> = w.outputs.iter().map(|&o| model.act_producer(o)).collect();
     json!({
         "module": "keras.src.models.functional",
         "class_name": "Functional",
@@ -121,8 +134,8 @@ fn functional_config(model: &Model) -> Value {
             "name": model.name(),
             "trainable": true,
             "layers": layers,
-            "input_layers": [input_name, 0, 0],
-            "output_layers": [output, 0, 0],
+            "input_layers": endpoints(inputs),
+            "output_layers": endpoints(outputs),
         },
         "registered_name": "Functional",
         "build_config": {"input_shape": null},
@@ -376,10 +389,10 @@ pub fn from_config(config: &Value) -> Result<Model> {
 
 /// The `[name, node_index, tensor_index]` triples of `input_layers` / `output_layers`
 /// (one triple, or a list of them).
-fn endpoint_names(v: Option<&Value>, what: &str) -> Result<Vec<String>> {
+fn endpoint_refs(v: Option<&Value>, what: &str) -> Result<Vec<(String, usize)>> {
     let bad = || {
         Error::Data(format!(
-            "the Functional config's \"{what}\" is not a list of [name, 0, 0]"
+            "the Functional config's \"{what}\" is not a list of [name, node, 0]"
         ))
     };
     let list = v.and_then(Value::as_array).ok_or_else(bad)?;
@@ -390,35 +403,32 @@ fn endpoint_names(v: Option<&Value>, what: &str) -> Result<Vec<String>> {
     };
     triples
         .iter()
-        .map(|t| {
-            t.get(0)
-                .and_then(Value::as_str)
-                .map(str::to_string)
-                .ok_or_else(bad)
-        })
+        .map(|t| history_ref(t).ok_or_else(bad))
         .collect()
 }
 
-/// A Functional model from its Keras config: layers in order, each called on the tensors
-/// its `inbound_nodes` name.
+/// `(layer name, node index)` of a `[name, node, tensor]` reference.
+fn history_ref(t: &Value) -> Option<(String, usize)> {
+    let name = t.get(0).and_then(Value::as_str)?.to_string();
+    let node = t.get(1).and_then(Value::as_u64).unwrap_or(0) as usize;
+    Some((name, node))
+}
+
+/// A Functional model from its Keras config: every layer's calls replayed on the tensors
+/// its `inbound_nodes` name. A call that reads a tensor not made yet waits for it, as
+/// Keras's own loader does, so any order of the list works.
 fn functional_from_config(config: &Value) -> Result<Model> {
-    use crate::model::{Call, Input, KerasTensor};
+    use crate::model::{KerasTensor, Shared};
     let inner = config.get("config").cloned().unwrap_or(Value::Null);
     let entries = inner
         .get("layers")
         .and_then(Value::as_array)
         .ok_or_else(|| Error::Data("the model config has no \"layers\" list".into()))?;
-    let inputs = endpoint_names(inner.get("input_layers"), "input_layers")?;
-    let outputs = endpoint_names(inner.get("output_layers"), "output_layers")?;
-    if inputs.len() != 1 || outputs.len() != 1 {
-        return Err(Error::Data(format!(
-            "a Functional model with {} inputs and {} outputs: rkeras supports one input and one output so far",
-            inputs.len(),
-            outputs.len()
-        )));
-    }
-    let mut tensors: HashMap<String, KerasTensor> = HashMap::new();
-    let mut input: Option<KerasTensor> = None;
+    let inputs = endpoint_refs(inner.get("input_layers"), "input_layers")?;
+    let outputs = endpoint_refs(inner.get("output_layers"), "output_layers")?;
+    let mut tensors: HashMap<(String, usize), KerasTensor> = HashMap::new();
+    // Each layer with its calls' input references, and how many calls are done.
+    let mut pending: Vec<(String, Shared, Vec<Vec<(String, usize)>>, usize)> = Vec::new();
     for e in entries {
         let class = e.get("class_name").and_then(Value::as_str).unwrap_or("");
         let name = e
@@ -434,11 +444,7 @@ fn functional_from_config(config: &Value) -> Result<Model> {
         if class == "InputLayer" {
             let probe = registry::from_config(e)?;
             let shape = probe.base().input_shape.clone().unwrap_or_default();
-            let t = Input::named(shape, &name);
-            if name == inputs[0] {
-                input = Some(t.clone());
-            }
-            tensors.insert(name, t);
+            tensors.insert((name.clone(), 0), crate::model::Input::named(shape, &name));
             continue;
         }
         let nodes = e
@@ -446,63 +452,84 @@ fn functional_from_config(config: &Value) -> Result<Model> {
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
-        if nodes.len() != 1 {
-            return Err(Error::Data(format!(
-                "layer \"{name}\" is called {} times in the graph: shared layers are not supported yet",
-                nodes.len()
-            )));
+        let mut calls = Vec::new();
+        for node in &nodes {
+            let args = node
+                .get("args")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let refs: Vec<Value> = match args.first() {
+                Some(Value::Array(list)) => list.clone(),
+                Some(one) => vec![one.clone()],
+                None => Vec::new(),
+            };
+            let mut ins = Vec::new();
+            for r in &refs {
+                let h = r
+                    .get("config")
+                    .and_then(|c| c.get("keras_history"))
+                    .and_then(history_ref)
+                    .ok_or_else(|| {
+                        Error::Data(format!(
+                            "layer \"{name}\": an input is not a keras tensor reference"
+                        ))
+                    })?;
+                ins.push(h);
+            }
+            calls.push(ins);
         }
-        let args = nodes[0]
-            .get("args")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let refs: Vec<Value> = match args.first() {
-            Some(Value::Array(list)) => list.clone(),
-            Some(one) => vec![one.clone()],
-            None => Vec::new(),
-        };
-        let mut ins: Vec<KerasTensor> = Vec::new();
-        for r in &refs {
-            let src = r
-                .get("config")
-                .and_then(|c| c.get("keras_history"))
-                .and_then(|h| h.get(0))
-                .and_then(Value::as_str)
-                .ok_or_else(|| {
-                    Error::Data(format!(
-                        "layer \"{name}\": an input is not a keras tensor reference"
-                    ))
-                })?;
-            let t = tensors.get(src).ok_or_else(|| {
-                Error::Data(format!(
-                    "layer \"{name}\" reads \"{src}\", which is not defined before it"
-                ))
-            })?;
-            ins.push(t.clone());
-        }
-        let layer = registry::from_config(e)?;
-        let refs: Vec<&KerasTensor> = ins.iter().collect();
-        let out = layer.call_on(&refs)?;
-        tensors.insert(name, out);
+        let layer = Shared::new(registry::from_config(e)?);
+        pending.push((name, layer, calls, 0));
     }
-    let input = input.ok_or_else(|| {
-        Error::Data(format!(
-            "the input layer \"{}\" is not in the config",
-            inputs[0]
-        ))
-    })?;
-    let output = tensors.get(&outputs[0]).ok_or_else(|| {
-        Error::Data(format!(
-            "the output layer \"{}\" is not in the config",
-            outputs[0]
-        ))
-    })?;
+    loop {
+        let mut progress = false;
+        for (name, layer, calls, done) in pending.iter_mut() {
+            while let Some(ins) = calls.get(*done) {
+                let Some(refs) = ins
+                    .iter()
+                    .map(|r| tensors.get(r))
+                    .collect::<Option<Vec<&KerasTensor>>>()
+                else {
+                    break;
+                };
+                let out = layer.call_on(&refs)?;
+                tensors.insert((name.clone(), *done), out);
+                *done += 1;
+                progress = true;
+            }
+        }
+        if !progress {
+            break;
+        }
+    }
+    if let Some((name, _, calls, done)) = pending.iter().find(|p| p.3 < p.2.len()) {
+        let missing: Vec<String> = calls[*done]
+            .iter()
+            .filter(|r| !tensors.contains_key(*r))
+            .map(|(n, k)| format!("{n}[{k}]"))
+            .collect();
+        return Err(Error::Data(format!(
+            "layer \"{name}\" reads {}, which no layer of the config makes (or a cycle)",
+            missing.join(", ")
+        )));
+    }
+    let find = |refs: &[(String, usize)], what: &str| -> Result<Vec<KerasTensor>> {
+        refs.iter()
+            .map(|r| {
+                tensors.get(r).cloned().ok_or_else(|| {
+                    Error::Data(format!("the {what} layer \"{}\" is not in the config", r.0))
+                })
+            })
+            .collect()
+    };
+    let ins = find(&inputs, "input")?;
+    let outs = find(&outputs, "output")?;
     let name = inner
         .get("name")
         .and_then(Value::as_str)
         .unwrap_or("functional");
-    Model::functional_named(&input, output, name)
+    Model::functional_named(ins, outs, name)
 }
 
 /// Compiles from a Keras `compile_config` (or a legacy `training_config`).

@@ -58,16 +58,23 @@ pub(crate) fn tree(model: &Model, path: &Path) -> Result<Group> {
             g.dataset(&idx.to_string(), &shape, Data::F32(values));
         }
     }
-    if model.is_functional() {
-        // A functional model's layer list starts with its InputLayer (no weights).
-        let name = model
-            .input_name
-            .clone()
-            .unwrap_or_else(|| "input_layer".into());
-        root.child("layers")
-            .child("input_layer")
-            .child("vars")
-            .attr_str("name", &name);
+    if let Some(g) = &model.graph {
+        // A functional model's layer list holds its InputLayers (no weights).
+        let inputs = g.order.iter().filter_map(|e| match e {
+            crate::model::Entry::Input(j) => Some(*j),
+            crate::model::Entry::Layer(_) => None,
+        });
+        for (k, j) in inputs.enumerate() {
+            let key = if k == 0 {
+                "input_layer".to_string()
+            } else {
+                format!("input_layer_{k}")
+            };
+            root.child("layers")
+                .child(&key)
+                .child("vars")
+                .attr_str("name", &g.input_names[j]);
+        }
     }
     root.child("vars").attr_str("name", model.name());
     Ok(root)

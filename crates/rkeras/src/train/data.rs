@@ -66,11 +66,11 @@ pub(crate) fn prepare(
         )));
     }
     let Some(y) = y else { return Ok(None) };
-    let Some(c) = &model.compiled else {
+    if model.compiled.is_none() {
         return Err(Error::State(
             "You must call `compile()` before using the model for training or evaluation.".into(),
         ));
-    };
+    }
     if y.rows() != x.rows() || y.shape().is_empty() {
         return Err(Error::Data(format!(
             "x and y must have the same number of samples: x has {}, y has {} (shape {:?})",
@@ -79,14 +79,47 @@ pub(crate) fn prepare(
             y.shape()
         )));
     }
+    if model.compiled.as_ref().is_some_and(|c| !c.heads.is_empty()) {
+        // Several outputs: `pack_targets` checked each output's targets.
+        let row_len = model
+            .compiled
+            .as_ref()
+            .map_or(0, |c| c.heads.iter().map(|h| h.t_len).sum());
+        return Ok(Some(Targets {
+            values: y.data().to_vec(),
+            row_len,
+            cols: 0,
+        }));
+    }
     let out = model.output_shape().unwrap_or(&[]).to_vec();
+    let Some(c) = model.compiled.as_mut() else {
+        return Ok(None);
+    };
+    let (row_len, cols) = check_targets(c.loss, &mut c.metrics, &out, y, "y")?;
+    Ok(Some(Targets {
+        values: y.data().to_vec(),
+        row_len,
+        cols,
+    }))
+}
+
+/// Checks targets `y` (called `what` in messages) against an output of per-sample shape
+/// `out` and its loss, resolves the metrics, and returns the values per sample and the
+/// width of the output's last axis.
+fn check_targets(
+    loss: crate::losses::Loss,
+    metrics: &mut [crate::metrics::Metric],
+    out: &[usize],
+    y: &Tensor,
+    what: &str,
+) -> Result<(usize, usize)> {
     let cols = out.last().copied().unwrap_or(1);
-    let out_rows = crate::shape::numel(&out) / cols.max(1);
-    let sparse = c.loss.is_sparse();
+    let out_rows = crate::shape::numel(out) / cols.max(1);
+    let sparse = loss.is_sparse();
     let row_len = if sparse {
         out_rows
     } else {
-        crate::shape::numel(&out)
+        crate::shape::numel(out)
     };
     if y.row_len() != row_len {
         let hint = if !sparse && y.row_len() == out_rows && cols > 1 {
@@ -97,16 +130,16 @@ pub(crate) fn prepare(
             String::new()
         };
         return Err(Error::Data(format!(
-            "targets y of shape {:?} do not match the model output {} for loss \"{}\": expected {} values per sample{hint}",
+            "targets {what} of shape {:?} do not match the model output {} for loss \"{}\": expected {} values per sample{hint}",
             y.shape(),
-            batch_shape_str(&out),
-            c.loss.name(),
+            batch_shape_str(out),
+            loss.name(),
             row_len
         )));
     }
     if let Some(i) = y.data().iter().position(|v| !v.is_finite()) {
         return Err(Error::Data(format!(
-            "y contains a non-finite value (NaN or infinity) in sample {}",
+            "{what} contains a non-finite value (NaN or infinity) in sample {}",
             i / row_len.max(1)
         )));
     }
@@ -117,23 +150,171 @@ pub(crate) fn prepare(
             .position(|v| *v < 0.0 || *v >= cols as f32 || v.fract() != 0.0)
         {
             return Err(Error::Data(format!(
-                "y[{i}] = {} is not a class index in [0, {cols}) for loss \"{}\"",
+                "{what}[{i}] = {} is not a class index in [0, {cols}) for loss \"{}\"",
                 y.data()[i],
-                c.loss.name()
+                loss.name()
             )));
         }
     }
     let targets_sparse = sparse || (y.row_len() == out_rows && cols > 1);
-    if let Some(c) = model.compiled.as_mut() {
-        for m in &mut c.metrics {
-            m.resolve(cols, targets_sparse);
+    for m in metrics {
+        m.resolve(cols, targets_sparse);
+    }
+    Ok((row_len, cols))
+}
+
+/// One array, or one per input (or output) of a model with several: `&x`, `[&a, &b]`,
+/// `&[&a, &b]`, `vec![&a, &b]`.
+#[derive(Clone, Debug)]
+pub enum Arrays<'a> {
+    /// A single array.
+    One(&'a Tensor),
+    /// One array per model input or output, in order.
+    Many(Vec<&'a Tensor>),
+}
+
+impl<'a> From<&'a Tensor> for Arrays<'a> {
+    fn from(t: &'a Tensor) -> Self {
+        Arrays::One(t)
+    }
+}
+impl<'a> From<&'a [&'a Tensor]> for Arrays<'a> {
+    fn from(t: &'a [&'a Tensor]) -> Self {
+        Arrays::Many(t.to_vec())
+    }
+}
+impl<'a, const N: usize> From<[&'a Tensor; N]> for Arrays<'a> {
+    fn from(t: [&'a Tensor; N]) -> Self {
+        Arrays::Many(t.to_vec())
+    }
+}
+impl<'a, const N: usize> From<&'a [&'a Tensor; N]> for Arrays<'a> {
+    fn from(t: &'a [&'a Tensor; N]) -> Self {
+        Arrays::Many(t.to_vec())
+    }
+}
+impl<'a> From<Vec<&'a Tensor>> for Arrays<'a> {
+    fn from(t: Vec<&'a Tensor>) -> Self {
+        Arrays::Many(t)
+    }
+}
+
+impl<'a> Arrays<'a> {
+    fn list(&self) -> Vec<&'a Tensor> {
+        match self {
+            Arrays::One(t) => vec![*t],
+            Arrays::Many(v) => v.clone(),
         }
     }
-    Ok(Some(Targets {
-        values: y.data().to_vec(),
-        row_len,
-        cols,
-    }))
+}
+
+/// Packs `parts` (same number of samples) side by side in each row.
+fn pack(parts: &[&Tensor]) -> Result<Tensor> {
+    let n = parts.first().map_or(0, |t| t.rows());
+    let width: usize = parts.iter().map(|t| t.row_len()).sum();
+    let mut data = vec![0.0f32; n * width];
+    let mut off = 0;
+    for t in parts {
+        let len = t.row_len();
+        crate::model::graph::pack_cols(t.data(), width, off, len, n, &mut data);
+        off += len;
+    }
+    Tensor::new(vec![n, width], data)
+}
+
+/// The model's input batch from `x`: one array as it is, or one per input of a model with
+/// several, checked against each input (named in messages) and packed side by side.
+pub(crate) fn pack_inputs<'a>(
+    model: &Model,
+    x: Arrays<'a>,
+) -> Result<std::borrow::Cow<'a, Tensor>> {
+    let shapes = model.input_shapes();
+    let list = x.list();
+    if shapes.len() <= 1 {
+        return match list.as_slice() {
+            [one] => Ok(std::borrow::Cow::Borrowed(*one)),
+            many => Err(Error::Data(format!(
+                "the model has one input, but {} arrays were given",
+                many.len()
+            ))),
+        };
+    }
+    let names = model.input_names();
+    if list.len() != shapes.len() {
+        return Err(Error::Data(format!(
+            "the model has {} inputs {names:?}, but {} array(s) were given: pass one per input, in order",
+            shapes.len(),
+            list.len()
+        )));
+    }
+    let n = list[0].rows();
+    for ((t, shape), name) in list.iter().zip(&shapes).zip(&names) {
+        if t.shape().len() < 2 || &t.shape()[1..] != shape.as_slice() {
+            return Err(Error::IncompatibleShape {
+                layer: name.clone(),
+                expected: format!("shape={}", batch_shape_str(shape)),
+                received: format!("{:?}", t.shape()),
+            });
+        }
+        if t.rows() != n {
+            return Err(Error::Data(format!(
+                "all inputs must have the same number of samples: \"{}\" has {n}, \"{name}\" has {}",
+                names[0],
+                t.rows()
+            )));
+        }
+    }
+    pack(&list).map(std::borrow::Cow::Owned)
+}
+
+/// The targets from `y`: one array as it is, or one per output of a model with several,
+/// each checked against its output and loss (named in messages) and packed side by side.
+pub(crate) fn pack_targets<'a>(
+    model: &mut Model,
+    y: Arrays<'a>,
+) -> Result<std::borrow::Cow<'a, Tensor>> {
+    let list = y.list();
+    let shapes = model.output_shapes();
+    let Some(c) = model.compiled.as_mut() else {
+        return Err(Error::State(
+            "You must call `compile()` before using the model for training or evaluation.".into(),
+        ));
+    };
+    if c.heads.is_empty() {
+        return match list.as_slice() {
+            [one] => Ok(std::borrow::Cow::Borrowed(*one)),
+            many => Err(Error::Data(format!(
+                "the model has one output, but {} target arrays were given",
+                many.len()
+            ))),
+        };
+    }
+    if list.len() != c.heads.len() {
+        let names: Vec<&str> = c.heads.iter().map(|h| h.name.as_str()).collect();
+        return Err(Error::Data(format!(
+            "the model has {} outputs {names:?}, but {} target array(s) were given: pass one per output, in order",
+            c.heads.len(),
+            list.len()
+        )));
+    }
+    let n = list[0].rows();
+    let mut off = 0;
+    for ((h, t), shape) in c.heads.iter_mut().zip(&list).zip(&shapes) {
+        if t.rows() != n || t.shape().is_empty() {
+            return Err(Error::Data(format!(
+                "all targets must have the same number of samples: output \"{}\" has {} (shape {:?}), the first has {n}",
+                h.name,
+                t.rows(),
+                t.shape()
+            )));
+        }
+        let what = format!("y for output \"{}\"", h.name);
+        let (row_len, _) = check_targets(h.loss, &mut h.metrics, shape, t, &what)?;
+        h.t_off = off;
+        h.t_len = row_len;
+        off += row_len;
+    }
+    pack(&list).map(std::borrow::Cow::Owned)
 }
 
 /// Copies samples `rows` of `x` into `dst`.
@@ -163,6 +344,11 @@ pub(crate) fn prepare_images(
     targets: bool,
 ) -> Result<TargetInfo> {
     use crate::data::LabelMode;
+    if model.input_shapes().len() > 1 || model.output_shapes().len() > 1 {
+        return Err(Error::Data(
+            "a folder dataset feeds one input and one output; this model has several: use arrays (fit with one array per input and output)".into(),
+        ));
+    }
     if ds.is_empty() {
         return Err(Error::Data("the dataset has no images".into()));
     }

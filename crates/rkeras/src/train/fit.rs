@@ -1,6 +1,6 @@
 //! `fit`: the builder returned by `model.fit(&x, &y)` and the training loop.
 
-use super::data::{self, Targets};
+use super::data::{self, Arrays, Targets};
 use super::{evaluate_rows, in_pool};
 use crate::callbacks::{Callback, Control, History, Logs, ProgbarLogger, TrainParams};
 use crate::data::ImageDataset;
@@ -9,6 +9,7 @@ use crate::layers::Mode;
 use crate::model::Model;
 use crate::rng::Rng;
 use crate::tensor::Tensor;
+use std::borrow::Cow;
 
 /// Training configuration, Keras's `fit` arguments as builder methods; `.run()` trains.
 ///
@@ -29,9 +30,8 @@ pub struct Fit<'a> {
 }
 
 /// What `fit` trains or validates on: arrays in memory or a folder dataset.
-#[derive(Clone, Copy)]
 pub(crate) enum Source<'a> {
-    Arrays(&'a Tensor, &'a Tensor),
+    Arrays(Arrays<'a>, Arrays<'a>),
     Images(&'a ImageDataset),
 }
 
@@ -71,9 +71,10 @@ impl<'a> Fit<'a> {
         self.validation_split = s;
         self
     }
-    /// Explicit validation data (overrides `validation_split`).
-    pub fn validation_data(mut self, x: &'a Tensor, y: &'a Tensor) -> Self {
-        self.validation_data = Some(Source::Arrays(x, y));
+    /// Explicit validation data (overrides `validation_split`); one array per input and
+    /// output for a model with several.
+    pub fn validation_data(mut self, x: impl Into<Arrays<'a>>, y: impl Into<Arrays<'a>>) -> Self {
+        self.validation_data = Some(Source::Arrays(x.into(), y.into()));
         self
     }
     /// A folder dataset for validation (e.g. the validation subset of
@@ -146,9 +147,12 @@ impl<'a> Fit<'a> {
         // come from the loader, at the dataset's batch size.
         let (train, n_total, bs_wanted) = match data {
             Source::Arrays(x, y) => {
-                let t = data::prepare(model, x, Some(y))?
+                let x = data::pack_inputs(model, x)?;
+                let y = data::pack_targets(model, y)?;
+                let t = data::prepare(model, &x, Some(&y))?
                     .ok_or_else(|| Error::State("no targets".into()))?;
-                (Train::Arrays(x, t), x.rows(), batch_size)
+                let n = x.rows();
+                (Train::Arrays(x, t), n, batch_size)
             }
             Source::Images(ds) => {
                 if validation_split > 0.0 {
@@ -179,9 +183,12 @@ impl<'a> Fit<'a> {
         }
         let val: Option<Val> = match validation_data {
             Some(Source::Arrays(vx, vy)) => {
-                let t = data::prepare(model, vx, Some(vy))?
+                let vx = data::pack_inputs(model, vx)?;
+                let vy = data::pack_targets(model, vy)?;
+                let t = data::prepare(model, &vx, Some(&vy))?
                     .ok_or_else(|| Error::State("no targets".into()))?;
-                Some(Val::Arrays(vx, t, (0..vx.rows()).collect()))
+                let rows = (0..vx.rows()).collect();
+                Some(Val::Arrays(vx, t, rows))
             }
             Some(Source::Images(ds)) => {
                 data::prepare_images(model, ds, true)?;
@@ -208,7 +215,7 @@ impl<'a> Fit<'a> {
             let bs = bs_wanted.min(model.chain.max_batch()).max(1);
             ensure_optimizer(model);
             let fused = {
-                let last = model.chain.layers.last().and_then(|l| l.activation());
+                let last = model.chain.output_activation();
                 let c = model
                     .compiled
                     .as_ref()
@@ -243,6 +250,7 @@ impl<'a> Fit<'a> {
                 for layer in model.chain.layers.iter_mut() {
                     layer.reseed(epoch as u64);
                 }
+                model.chain.reseed_twins(epoch as u64);
                 for cb in callbacks.iter_mut() {
                     cb.on_epoch_begin(epoch, model);
                 }
@@ -251,6 +259,7 @@ impl<'a> Fit<'a> {
                 }
                 if let Some(c) = model.compiled.as_mut() {
                     c.metrics.iter_mut().for_each(|m| m.reset());
+                    c.heads.iter_mut().for_each(|h| h.reset());
                 }
                 let (mut loss_sum, mut seen) = (0.0f64, 0usize);
                 let mut stop = false;
@@ -283,7 +292,7 @@ impl<'a> Fit<'a> {
                         (Train::Arrays(x, t), _) => {
                             let Some(chunk) = chunks.next() else { break };
                             let n = chunk.len();
-                            data::gather(x, chunk, model.chain.input_mut(n));
+                            data::gather(x.as_ref(), chunk, model.chain.input_mut(n));
                             data::gather_rows(&t.values, row_len, chunk, &mut tbuf[..n * row_len]);
                             n
                         }
@@ -296,6 +305,12 @@ impl<'a> Fit<'a> {
                         for m in &c.metrics {
                             logs.set(m.name(), m.result());
                         }
+                        super::heads::fill_logs(
+                            &c.heads,
+                            &c.log_order,
+                            loss_sum / seen as f64,
+                            &mut logs,
+                        );
                     }
                     logs.set("loss", loss_sum / seen as f64);
                     for cb in callbacks.iter_mut() {
@@ -317,6 +332,8 @@ impl<'a> Fit<'a> {
                     for m in &c.metrics {
                         epoch_logs.set(m.name(), m.result());
                     }
+                    let loss = loss_sum / seen.max(1) as f64;
+                    super::heads::fill_logs(&c.heads, &c.log_order, loss, &mut epoch_logs);
                 }
                 epoch_logs.set("loss", loss_sum / seen.max(1) as f64);
                 if has_val {
@@ -359,13 +376,13 @@ impl<'a> Fit<'a> {
 
 /// The training data, checked against the model.
 enum Train<'a> {
-    Arrays(&'a Tensor, Targets),
+    Arrays(Cow<'a, Tensor>, Targets),
     Images(&'a ImageDataset, data::TargetInfo),
 }
 
 /// The validation data, checked against the model.
 enum Val<'a> {
-    Arrays(&'a Tensor, Targets, Vec<usize>),
+    Arrays(Cow<'a, Tensor>, Targets, Vec<usize>),
     Images(&'a ImageDataset),
 }
 
@@ -406,6 +423,14 @@ pub(crate) fn train_step(
         return f64::NAN;
     };
     chain.forward(n, Mode::Train);
+    if !c.heads.is_empty() {
+        let heads = &mut c.heads;
+        let loss = chain.with_output_grad(n, |out, grad| {
+            super::heads::compute(heads, out, targets, n, Some(grad))
+        });
+        chain.backward(n, false);
+        return loss + update(chain, c);
+    }
     let loss = chain.with_output_grad(n, |out, grad| {
         let rows = out.len() / cols.max(1);
         let l = c.loss.compute(out, targets, rows, cols, Some(grad), fused);
@@ -415,6 +440,12 @@ pub(crate) fn train_step(
         l
     });
     chain.backward(n, fused);
+    loss + update(chain, c)
+}
+
+/// Adds the weight penalties' gradients, steps the optimizer and applies the constraints;
+/// returns the penalty.
+fn update(chain: &mut crate::model::graph::Chain, c: &mut crate::model::Compiled) -> f64 {
     // Weight penalties join the loss (Keras adds `model.losses`); trainable layers also
     // get their gradients.
     let mut penalty = 0.0;
@@ -439,5 +470,5 @@ pub(crate) fn train_step(
             layer.constrain();
         }
     }
-    loss + penalty
+    penalty
 }

@@ -7,8 +7,11 @@
 
 mod data;
 mod fit;
+mod heads;
 
+pub use data::Arrays;
 pub use fit::Fit;
+pub(crate) use heads::{key_name, log_order, Head, Key};
 
 use crate::data::ImageDataset;
 use crate::error::Result;
@@ -64,8 +67,11 @@ impl Model {
     /// assert_eq!(history.get("loss").map(|l| l.len()), Some(2));
     /// # Ok::<(), rkeras::Error>(())
     /// ```
-    pub fn fit<'a>(&'a mut self, x: &'a Tensor, y: &'a Tensor) -> Fit<'a> {
-        Fit::new(self, fit::Source::Arrays(x, y))
+    ///
+    /// A model with several inputs or outputs takes one array per input and one per
+    /// output, in order: `model.fit([&images, &meta], [&labels, &scores])`.
+    pub fn fit<'a>(&'a mut self, x: impl Into<Arrays<'a>>, y: impl Into<Arrays<'a>>) -> Fit<'a> {
+        Fit::new(self, fit::Source::Arrays(x.into(), y.into()))
     }
 
     /// Starts configuring training on a folder dataset (Keras's `model.fit(train_ds)`): the
@@ -140,7 +146,13 @@ impl Model {
     ///
     /// # Errors
     /// Not compiled; shapes that do not fit the model; NaN inputs; empty data.
-    pub fn evaluate(&mut self, x: &Tensor, y: &Tensor) -> Result<Evaluation> {
+    ///
+    /// A model with several inputs or outputs takes one array per input and per output.
+    pub fn evaluate<'a>(
+        &mut self,
+        x: impl Into<Arrays<'a>>,
+        y: impl Into<Arrays<'a>>,
+    ) -> Result<Evaluation> {
         self.evaluate_batched(x, y, 32)
     }
 
@@ -148,21 +160,20 @@ impl Model {
     ///
     /// # Errors
     /// As [`Model::evaluate`]; a zero batch size.
-    pub fn evaluate_batched(
+    pub fn evaluate_batched<'a>(
         &mut self,
-        x: &Tensor,
-        y: &Tensor,
+        x: impl Into<Arrays<'a>>,
+        y: impl Into<Arrays<'a>>,
         batch_size: usize,
     ) -> Result<Evaluation> {
         data::check_batch_size(batch_size)?;
-        let targets = data::prepare(self, x, Some(y))?
+        let x = data::pack_inputs(self, x.into())?;
+        let y = data::pack_targets(self, y.into())?;
+        let targets = data::prepare(self, &x, Some(&y))?
             .ok_or_else(|| crate::Error::State("no targets".into()))?;
         let rows: Vec<usize> = (0..x.rows()).collect();
-        let vals = in_pool(|| evaluate_rows(self, x, &targets, &rows, batch_size));
-        let mut names = vec!["loss".to_string()];
-        if let Some(c) = &self.compiled {
-            names.extend(c.metrics.iter().map(|m| m.name().to_string()));
-        }
+        let vals = in_pool(|| evaluate_rows(self, &x, &targets, &rows, batch_size));
+        let names = self.metrics_names();
         Ok(Evaluation {
             names,
             values: vals,
@@ -181,21 +192,70 @@ impl Model {
     ///
     /// # Errors
     /// Shapes that do not fit the model; NaN inputs; empty data.
-    pub fn predict(&mut self, x: &Tensor) -> Result<Tensor> {
+    ///
+    /// A model with several inputs takes one array per input; one with several outputs
+    /// answers through [`Model::predict_outputs`].
+    pub fn predict<'a>(&mut self, x: impl Into<Arrays<'a>>) -> Result<Tensor> {
         self.predict_batched(x, 32)
+    }
+
+    /// Every output of a model with several (one tensor per output, in order), for every
+    /// sample of `x` (one array per input), in batches of 32.
+    ///
+    /// # Errors
+    /// As [`Model::predict`].
+    pub fn predict_outputs<'a>(&mut self, x: impl Into<Arrays<'a>>) -> Result<Vec<Tensor>> {
+        let packed = self.predict_packed(x.into(), 32)?;
+        let shapes = self.output_shapes();
+        let n = packed.rows();
+        let width = packed.row_len();
+        let mut off = 0;
+        let mut out = Vec::new();
+        for s in shapes {
+            let len = crate::shape::numel(&s);
+            let mut v = vec![0.0f32; n * len];
+            crate::model::graph::unpack_cols(packed.data(), width, off, len, n, &mut v);
+            off += len;
+            let mut shape = vec![n];
+            shape.extend(s);
+            out.push(Tensor::new(shape, v)?);
+        }
+        Ok(out)
     }
 
     /// [`Model::predict`] with an explicit batch size.
     ///
     /// # Errors
     /// As [`Model::predict`]; a zero batch size.
-    pub fn predict_batched(&mut self, x: &Tensor, batch_size: usize) -> Result<Tensor> {
+    pub fn predict_batched<'a>(
+        &mut self,
+        x: impl Into<Arrays<'a>>,
+        batch_size: usize,
+    ) -> Result<Tensor> {
+        let names = self.output_names();
+        if names.len() > 1 {
+            return Err(crate::Error::State(format!(
+                "the model has {} outputs {names:?}: use predict_outputs, which returns one tensor per output",
+                names.len()
+            )));
+        }
+        self.predict_packed(x.into(), batch_size)
+    }
+
+    /// Predictions with the outputs packed side by side in each row.
+    fn predict_packed(&mut self, x: Arrays<'_>, batch_size: usize) -> Result<Tensor> {
         data::check_batch_size(batch_size)?;
+        let x = data::pack_inputs(self, x)?;
+        let x: &Tensor = &x;
         data::prepare(self, x, None)?;
-        let out_shape = self
-            .output_shape()
-            .map(<[usize]>::to_vec)
-            .unwrap_or_default();
+        let out_shape = match self.output_shape() {
+            Some(s) => s.to_vec(),
+            None => vec![self
+                .output_shapes()
+                .iter()
+                .map(|s| crate::shape::numel(s))
+                .sum()],
+        };
         let per = crate::shape::numel(&out_shape);
         let n_total = x.rows();
         let mut out = vec![0.0f32; n_total * per];
@@ -234,6 +294,7 @@ pub(crate) fn evaluate_rows(
     for m in &mut c.metrics {
         m.reset();
     }
+    c.heads.iter_mut().for_each(Head::reset);
     let mut tbuf = vec![0.0f32; bs * t.row_len];
     let (mut total, mut count) = (0.0f64, 0usize);
     for chunk in rows.chunks(bs) {
@@ -242,6 +303,11 @@ pub(crate) fn evaluate_rows(
         data::gather_rows(&t.values, t.row_len, chunk, &mut tbuf[..n * t.row_len]);
         model.chain.forward(n, Mode::Infer);
         let out = model.chain.output(n);
+        if !c.heads.is_empty() {
+            total += heads::compute(&mut c.heads, out, &tbuf[..n * t.row_len], n, None) * n as f64;
+            count += n;
+            continue;
+        }
         let loss_rows = out.len() / t.cols;
         total += c
             .loss
@@ -258,8 +324,15 @@ pub(crate) fn evaluate_rows(
         .iter()
         .map(|l| l.regularization_loss())
         .sum();
-    let mut v = vec![total / count.max(1) as f64 + reg];
+    let loss = total / count.max(1) as f64 + reg;
+    let mut v = vec![loss];
     v.extend(c.metrics.iter().map(|m| m.result()));
+    v.extend(
+        c.log_order
+            .iter()
+            .filter(|k| !matches!(k, Key::Loss))
+            .map(|&k| heads::key_value(&c.heads, k, loss)),
+    );
     v
 }
 

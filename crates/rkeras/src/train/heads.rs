@@ -1,0 +1,165 @@
+//! The outputs of a model with several of them: each has its own loss, loss weight and
+//! metrics ([`Model::compile_outputs`](crate::model::Model::compile_outputs)). Outputs (and
+//! their targets) travel packed side by side in each row; a head takes its columns out,
+//! computes its loss and gradient, and puts the weighted gradient back.
+
+use crate::callbacks::Logs;
+use crate::losses::Loss;
+use crate::metrics::Metric;
+use crate::model::graph::{pack_cols, unpack_cols};
+
+/// One output's loss and metrics.
+#[derive(Debug)]
+pub(crate) struct Head {
+    /// The output layer's name (`cls` gives `cls_loss`, `cls_accuracy`).
+    pub name: String,
+    pub loss: Loss,
+    pub weight: f32,
+    pub metrics: Vec<Metric>,
+    /// Columns of this output in a packed output row, and its last axis.
+    pub off: usize,
+    pub len: usize,
+    pub cols: usize,
+    /// Columns of its targets in a packed target row (set when targets are checked).
+    pub t_off: usize,
+    pub t_len: usize,
+    /// Unweighted loss summed over samples, and the samples, since the last reset.
+    loss_sum: f64,
+    seen: usize,
+    /// `loss_key` is `<name>_loss`; `metric_keys[i]` is `<name>_<metric i>`.
+    pub loss_key: String,
+    pub metric_keys: Vec<String>,
+    out: Vec<f32>,
+    tgt: Vec<f32>,
+    grad: Vec<f32>,
+}
+
+/// A value of the logs of a multi-output model.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Key {
+    /// The total (weighted) loss.
+    Loss,
+    /// Head `h`'s loss.
+    HeadLoss(usize),
+    /// Head `h`'s metric `m`.
+    HeadMetric(usize, usize),
+}
+
+impl Head {
+    pub fn new(name: &str, loss: Loss, weight: f32, metrics: Vec<Metric>) -> Self {
+        Head {
+            loss_key: format!("{name}_loss"),
+            metric_keys: metrics
+                .iter()
+                .map(|m| format!("{name}_{}", m.name()))
+                .collect(),
+            name: name.to_string(),
+            loss,
+            weight,
+            metrics,
+            off: 0,
+            len: 0,
+            cols: 1,
+            t_off: 0,
+            t_len: 0,
+            loss_sum: 0.0,
+            seen: 0,
+            out: Vec::new(),
+            tgt: Vec::new(),
+            grad: Vec::new(),
+        }
+    }
+
+    /// Forgets the accumulated loss and metrics.
+    pub fn reset(&mut self) {
+        self.loss_sum = 0.0;
+        self.seen = 0;
+        self.metrics.iter_mut().for_each(Metric::reset);
+    }
+
+    /// Mean unweighted loss since the last reset.
+    pub fn mean_loss(&self) -> f64 {
+        self.loss_sum / self.seen.max(1) as f64
+    }
+}
+
+/// Keras's log order: every key sorted by name (`cls_accuracy`, `cls_loss`, `loss`, ...).
+pub(crate) fn log_order(heads: &[Head]) -> Vec<Key> {
+    let mut keys: Vec<(String, Key)> = vec![("loss".into(), Key::Loss)];
+    for (h, head) in heads.iter().enumerate() {
+        keys.push((head.loss_key.clone(), Key::HeadLoss(h)));
+        for (m, k) in head.metric_keys.iter().enumerate() {
+            keys.push((k.clone(), Key::HeadMetric(h, m)));
+        }
+    }
+    keys.sort_by(|a, b| a.0.cmp(&b.0));
+    keys.into_iter().map(|(_, k)| k).collect()
+}
+
+/// The name of a log key.
+pub(crate) fn key_name(heads: &[Head], k: Key) -> &str {
+    match k {
+        Key::Loss => "loss",
+        Key::HeadLoss(h) => &heads[h].loss_key,
+        Key::HeadMetric(h, m) => &heads[h].metric_keys[m],
+    }
+}
+
+/// The value of a log key (`loss` is given: it includes weight penalties).
+pub(crate) fn key_value(heads: &[Head], k: Key, loss: f64) -> f64 {
+    match k {
+        Key::Loss => loss,
+        Key::HeadLoss(h) => heads[h].mean_loss(),
+        Key::HeadMetric(h, m) => heads[h].metrics[m].result(),
+    }
+}
+
+/// Writes every key into `logs` (prefixed with `val_` when `val`), in Keras's order.
+pub(crate) fn fill_logs(heads: &[Head], order: &[Key], loss: f64, logs: &mut Logs) {
+    for &k in order {
+        logs.set(key_name(heads, k), key_value(heads, k, loss));
+    }
+}
+
+/// Weighted loss of a batch of `n` packed rows; accumulates each head's loss and metrics,
+/// and with `grad` writes the weighted gradient in the packed layout.
+pub(crate) fn compute(
+    heads: &mut [Head],
+    out: &[f32],
+    targets: &[f32],
+    n: usize,
+    mut grad: Option<&mut [f32]>,
+) -> f64 {
+    let width: usize = heads.iter().map(|h| h.len).sum();
+    let t_width: usize = heads.iter().map(|h| h.t_len).sum();
+    let mut total = 0.0;
+    for h in heads.iter_mut() {
+        let (len, t_len) = (n * h.len, n * h.t_len);
+        if h.out.len() < len {
+            h.out.resize(len, 0.0);
+            h.grad.resize(len, 0.0);
+        }
+        if h.tgt.len() < t_len {
+            h.tgt.resize(t_len, 0.0);
+        }
+        unpack_cols(out, width, h.off, h.len, n, &mut h.out[..len]);
+        unpack_cols(targets, t_width, h.t_off, h.t_len, n, &mut h.tgt[..t_len]);
+        let rows = len / h.cols.max(1);
+        let g = grad.is_some().then_some(&mut h.grad[..len]);
+        let l = h
+            .loss
+            .compute(&h.out[..len], &h.tgt[..t_len], rows, h.cols, g, false);
+        for m in &mut h.metrics {
+            m.update(&h.out[..len], &h.tgt[..t_len], rows, h.cols);
+        }
+        h.loss_sum += l * n as f64;
+        h.seen += n;
+        total += h.weight as f64 * l;
+        if let Some(g) = grad.as_deref_mut() {
+            let w = h.weight;
+            h.grad[..len].iter_mut().for_each(|v| *v *= w);
+            pack_cols(&h.grad[..len], width, h.off, h.len, n, g);
+        }
+    }
+    total
+}
