@@ -460,10 +460,11 @@ impl Model {
                 ));
             }
             let mut stack = vec![out.node.clone()];
+            let mut mine: HashSet<usize> = HashSet::new();
             let mut reaches_input = false;
             while let Some(node) = stack.pop() {
                 reaches_input |= input_ids.contains_key(&node.id);
-                if seen.contains_key(&node.id) {
+                if !mine.insert(node.id) {
                     continue;
                 }
                 stack.extend(node.inputs.iter().map(|t| t.node.clone()));

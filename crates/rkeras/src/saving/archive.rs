@@ -35,13 +35,36 @@ pub(crate) fn model_config(model: &Model) -> Value {
     } else {
         sequential_config(model)
     };
-    if let (Some(opt), Some(loss)) = (model.optimizer(), model.loss()) {
-        let metrics: Vec<String> = model.metrics_names().into_iter().skip(1).collect();
+    if let (Some(opt), Some(c)) = (model.optimizer(), model.compiled.as_ref()) {
+        let (loss, weights, metrics) = if c.heads.is_empty() {
+            let metrics: Vec<String> = model.metrics_names().into_iter().skip(1).collect();
+            let metrics = if metrics.is_empty() {
+                Value::Null
+            } else {
+                json!(metrics)
+            };
+            (json!(c.loss.name()), Value::Null, metrics)
+        } else {
+            let mut loss = serde_json::Map::new();
+            let mut weights = serde_json::Map::new();
+            let mut metrics = serde_json::Map::new();
+            for h in &c.heads {
+                loss.insert(h.name.clone(), json!(h.loss.name()));
+                weights.insert(h.name.clone(), crate::optimizers::py_float(h.weight));
+                let m: Vec<&str> = h.metrics.iter().map(|m| m.name()).collect();
+                metrics.insert(h.name.clone(), json!(m));
+            }
+            (
+                Value::Object(loss),
+                Value::Object(weights),
+                Value::Object(metrics),
+            )
+        };
         cfg["compile_config"] = json!({
             "optimizer": opt.config(),
-            "loss": loss.name(),
-            "loss_weights": null,
-            "metrics": if metrics.is_empty() { Value::Null } else { json!(metrics) },
+            "loss": loss,
+            "loss_weights": weights,
+            "metrics": metrics,
             "weighted_metrics": null,
             "run_eagerly": false,
             "steps_per_execution": 1,
@@ -554,29 +577,70 @@ fn compile_from(model: &mut Model, cc: &Value) -> Result<()> {
     // tf.keras 2 writes "Custom>Adam".
     let opt_name = opt_name.rsplit('>').next().unwrap_or(&opt_name).to_string();
     let optimizer = crate::optimizers::from_name(&opt_name, lr)?;
-    let loss = match cc.get("loss") {
-        Some(Value::String(s)) => s.clone(),
-        Some(o) => o
+    let Some(loss_cfg) = cc.get("loss").filter(|v| !v.is_null()) else {
+        return Ok(());
+    };
+    let names = model.output_names();
+    // One loss per output: a dict by output name or a list in output order.
+    let per_output = |v: Option<&Value>, i: usize| -> Option<Value> {
+        match v? {
+            Value::Object(o) if !o.contains_key("class_name") => o.get(&names[i]).cloned(),
+            Value::Array(a) if names.len() > 1 => a.get(i).cloned(),
+            other => Some(other.clone()),
+        }
+    };
+    let metric_list = |v: Option<Value>| -> Vec<String> {
+        v.as_ref()
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    if names.len() > 1 {
+        let mut outs = Vec::new();
+        for (i, name) in names.iter().enumerate() {
+            let loss = per_output(Some(loss_cfg), i)
+                .map(|v| loss_name(&v))
+                .ok_or_else(|| {
+                    Error::Data(format!(
+                        "the compile config has no loss for output \"{name}\""
+                    ))
+                })?;
+            let weight = per_output(cc.get("loss_weights"), i)
+                .and_then(|v| v.as_f64())
+                .unwrap_or(1.0) as f32;
+            let metrics = metric_list(per_output(cc.get("metrics"), i));
+            let m: Vec<&str> = metrics.iter().map(String::as_str).collect();
+            outs.push(
+                crate::model::OutputLoss::new(name, loss.as_str())
+                    .loss_weight(weight)
+                    .metrics(&m),
+            );
+        }
+        return model.compile_outputs(optimizer, outs);
+    }
+    let loss = loss_name(loss_cfg);
+    let metrics = metric_list(cc.get("metrics").cloned());
+    let m: Vec<&str> = metrics.iter().map(String::as_str).collect();
+    model.compile(optimizer, loss.as_str(), &m)
+}
+
+/// A loss's Keras name from its config: a string, or a serialized loss object.
+fn loss_name(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        o => o
             .get("config")
             .and_then(|c| c.get("name"))
             .or_else(|| o.get("class_name"))
             .and_then(Value::as_str)
             .map(snake_case)
             .unwrap_or_else(|| "mean_squared_error".into()),
-        None => return Ok(()),
-    };
-    let metrics: Vec<String> = cc
-        .get("metrics")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default();
-    let m: Vec<&str> = metrics.iter().map(String::as_str).collect();
-    model.compile(optimizer, loss.as_str(), &m)
+    }
 }
 
 /// A legacy HDF5 full model: `model_config` and `training_config` attributes, weights under
