@@ -1,8 +1,9 @@
 """The ResNet of crates/rkeras/examples/resnet_fashion_mnist.rs, in Python Keras, on the same
 Fashion-MNIST files (Debian's dataset-fashion-mnist), same settings: Adam, batch 128,
-validation_split 0.1; prints the test accuracy and the training time.
+validation_split 0.1, the learning rate divided by 10 from epoch DECAY_AT (0-based; default
+two thirds of the epochs); prints the test accuracy and the training time.
 
-usage: KERAS_BACKEND=tensorflow /tmp/anchors-env/tf/bin/python bench/keras_resnet.py [EPOCHS] [WIDTH] [SEED]
+usage: KERAS_BACKEND=tensorflow /tmp/anchors-env/tf/bin/python bench/keras_resnet.py [EPOCHS] [WIDTH] [SEED] [DECAY_AT]
 """
 import gzip
 import sys
@@ -37,9 +38,10 @@ def conv_bn_relu(x, filters, stride):
     return layers.Activation("relu")(y)
 
 
-epochs = int(sys.argv[1]) if len(sys.argv) > 1 else 10
-width = int(sys.argv[2]) if len(sys.argv) > 2 else 32
+epochs = int(sys.argv[1]) if len(sys.argv) > 1 else 12
+width = int(sys.argv[2]) if len(sys.argv) > 2 else 16
 seed = int(sys.argv[3]) if len(sys.argv) > 3 else 42
+decay_at = int(sys.argv[4]) if len(sys.argv) > 4 else epochs * 2 // 3
 keras.utils.set_random_seed(seed)
 x_train = idx(D + "train-images-idx3-ubyte.gz").reshape(-1, 28, 28, 1).astype("float32") / 255
 y_train = idx(D + "train-labels-idx1-ubyte.gz")
@@ -57,7 +59,9 @@ outputs = layers.Dense(10, activation="softmax")(x)
 model = keras.Model(inputs, outputs, name="resnet")
 model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 start = time.time()
-model.fit(x_train, y_train, batch_size=128, epochs=epochs, validation_split=0.1, verbose=2)
+schedule = keras.callbacks.LearningRateScheduler(lambda e, lr: 1e-3 if e < decay_at else 1e-4)
+model.fit(x_train, y_train, batch_size=128, epochs=epochs, validation_split=0.1, verbose=2,
+          callbacks=[schedule])
 secs = time.time() - start
 loss, acc = model.evaluate(x_test, y_test, verbose=0)
 print(f"Test loss: {loss:.4f}")

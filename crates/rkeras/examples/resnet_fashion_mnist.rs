@@ -1,12 +1,14 @@
 //! A small ResNet on Fashion-MNIST, built with the functional API: a stem convolution, two
 //! residual blocks (Conv-BN-ReLU-Conv-BN + the skip connection, then ReLU) at 28x28, a
 //! strided transition to 14x14 and one more residual block, global average pooling and a
-//! softmax head. Adam, batch 128, validation_split 0.1; then the test accuracy.
+//! softmax head. Adam, batch 128, validation_split 0.1, the learning rate divided by 10
+//! for the last third of the epochs (a `LearningRateScheduler`); then the test accuracy.
 //!
 //! Run: `sudo apt-get install dataset-fashion-mnist`, then
-//! `cargo run --release -p rkeras --example resnet_fashion_mnist -- [EPOCHS] [WIDTH]`
-//! (defaults: 10 epochs, 32 filters).
+//! `cargo run --release -p rkeras --example resnet_fashion_mnist -- [EPOCHS] [WIDTH] [DECAY_AT]`
+//! (defaults: 12 epochs, 16 filters, decay from epoch 8, 0-based).
 
+use rkeras::callbacks::LearningRateScheduler;
 use rkeras::data::fashion_mnist;
 use rkeras::prelude::*;
 
@@ -40,8 +42,12 @@ fn conv_bn_relu(x: &KerasTensor, filters: usize, stride: usize) -> rkeras::Resul
 
 fn main() -> rkeras::Result<()> {
     let mut args = std::env::args().skip(1);
-    let epochs: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(10);
-    let width: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(32);
+    let epochs: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(12);
+    let width: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(16);
+    let decay_at: usize = args
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(epochs * 2 / 3);
     rkeras::set_random_seed(42);
     let (train, test) = fashion_mnist::load_data()?;
 
@@ -57,8 +63,11 @@ fn main() -> rkeras::Result<()> {
     model.summary();
     model.compile("adam", "sparse_categorical_crossentropy", &["accuracy"])?;
     let start = std::time::Instant::now();
+    let mut schedule =
+        LearningRateScheduler::new(move |epoch, _| if epoch < decay_at { 1e-3 } else { 1e-4 });
     model
         .fit(&train.x, &train.y)
+        .callback(&mut schedule)
         .batch_size(128)
         .epochs(epochs)
         .validation_split(0.1)
