@@ -191,6 +191,16 @@ fn keras_multi_io_files_load_and_rkeras_writes_them_back() {
     let rebuilt = rkeras::saving::model_from_json(&m.to_json()).expect("json");
     assert_eq!(rebuilt.inbound_names(), m.inbound_names());
     assert_eq!(rebuilt.count_params(), 692);
+    // Keras's legacy .h5 of the same model, and rkeras's own, with the optimizer state.
+    let mut legacy = load_model(dir().join("multi_legacy.h5")).expect("Keras's legacy .h5");
+    let from_h5 = legacy.predict_outputs([&x1, &x2]).expect("predict");
+    assert!(max_diff(from_h5[0].data(), out[0].data()) < 1e-6);
+    assert_eq!(legacy.optimizer().map(|o| o.iterations()), Some(4));
+    legacy.save(tmp.join("again.h5")).expect("save legacy");
+    let mut again_h5 = load_model(tmp.join("again.h5")).expect("reload legacy");
+    let p2 = again_h5.predict_outputs([&x1, &x2]).expect("predict");
+    assert_eq!(p2[1].data(), from_h5[1].data());
+    assert_eq!(again_h5.metrics_names(), names);
     let _ = std::fs::remove_dir_all(&tmp);
 }
 

@@ -329,8 +329,17 @@ impl Model {
             .unwrap_or_default()
     }
 
-    /// Keras's variable paths (`model/layer/weight`) of the trainable weights, in the
-    /// optimizer's slot order.
+    /// Keras's path of a layer's variable: `model/layer/weight` in a Sequential model,
+    /// `layer/weight` in a functional one (which opens no name scope of its own).
+    pub(crate) fn variable_path(&self, layer: &str, weight: &str) -> String {
+        if self.is_functional() {
+            format!("{layer}/{weight}")
+        } else {
+            format!("{}/{layer}/{weight}", self.name())
+        }
+    }
+
+    /// Keras's variable paths of the trainable weights, in the optimizer's slot order.
     pub(crate) fn trainable_paths(&self) -> Vec<String> {
         self.chain
             .layers
@@ -340,7 +349,7 @@ impl Model {
                 l.params()
                     .iter()
                     .filter(|p| p.trainable)
-                    .map(|p| format!("{}/{}/{}", self.name(), l.name(), p.name))
+                    .map(|p| self.variable_path(l.name(), p.name))
                     .collect::<Vec<_>>()
             })
             .collect()

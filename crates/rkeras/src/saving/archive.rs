@@ -840,23 +840,18 @@ pub(crate) fn save_legacy_h5(model: &Model, path: &Path) -> Result<()> {
             path.display()
         )));
     }
-    if model.is_functional() {
-        return Err(Error::arg(
-            "filepath",
-            "",
-            format!(
-                "{}: rkeras writes functional models as `.keras` files only (the legacy .h5 format is for Sequential models here)",
-                path.display()
-            ),
-        ));
-    }
     let cfg = model_config(model);
     let mut inner = cfg.get("config").cloned().unwrap_or(Value::Null);
     if let Some(layers) = inner.get_mut("layers").and_then(Value::as_array_mut) {
         let stripped: Vec<Value> = layers.drain(..).map(legacy_layer).collect();
         *layers = stripped;
     }
-    let model_cfg = json!({"class_name": "Sequential", "config": inner});
+    let class = if model.is_functional() {
+        "Functional"
+    } else {
+        "Sequential"
+    };
+    let model_cfg = json!({"class_name": class, "config": inner});
     let mut root = h5::Group::new("");
     root.attr_str("backend", "tensorflow")
         .attr_str("keras_version", "3.15.1")
@@ -874,34 +869,46 @@ pub(crate) fn save_legacy_h5(model: &Model, path: &Path) -> Result<()> {
         root.attr_str("training_config", &tc.to_string());
     }
     let weights = root.child("model_weights");
-    let names: Vec<String> = model
-        .layers()
-        .iter()
-        .filter(|l| l.class_name() != "InputLayer")
-        .map(|l| l.name().to_string())
-        .collect();
+    // Keras lists every layer, a functional model's InputLayers included (no weights).
+    let names: Vec<String> = match &model.graph {
+        Some(g) => g
+            .order
+            .iter()
+            .map(|e| match *e {
+                crate::model::Entry::Input(j) => g.input_names[j].clone(),
+                crate::model::Entry::Layer(i) => model.layers()[i].name().to_string(),
+            })
+            .collect(),
+        None => model
+            .layers()
+            .iter()
+            .filter(|l| l.class_name() != "InputLayer")
+            .map(|l| l.name().to_string())
+            .collect(),
+    };
     weights
         .attr_str("backend", "tensorflow")
         .attr_str("keras_version", "3.15.1")
         .attr_strs("layer_names", &names);
-    for l in model
-        .layers()
-        .iter()
-        .filter(|l| l.class_name() != "InputLayer")
-    {
-        let g = weights.child(l.name());
-        let wn: Vec<String> = l
+    for name in &names {
+        let g = weights.child(name);
+        let Some(l) = model.get_layer(name) else {
+            g.attr_strs("weight_names", &[]);
+            continue;
+        };
+        let paths: Vec<String> = l
             .params()
             .iter()
-            .map(|p| format!("{}/{}/{}", model.name(), l.name(), p.name))
+            .map(|p| model.variable_path(l.name(), p.name))
             .collect();
-        g.attr_strs("weight_names", &wn);
-        for p in l.params() {
-            g.child(model.name()).child(l.name()).dataset(
-                p.name,
-                &p.shape,
-                h5::Data::F32(p.value.clone()),
-            );
+        g.attr_strs("weight_names", &paths);
+        for (p, path) in l.params().iter().zip(&paths) {
+            let mut group = &mut *g;
+            let parts: Vec<&str> = path.split('/').collect();
+            for part in &parts[..parts.len() - 1] {
+                group = group.child(part);
+            }
+            group.dataset(p.name, &p.shape, h5::Data::F32(p.value.clone()));
         }
     }
     weights

@@ -14,7 +14,7 @@ concatenated; two heads, `cls` (softmax, sparse categorical cross-entropy, accur
   `evaluate(return_dict=True)` after it.
 - multi_predictions.json: `model.predict` after training, both outputs.
 - multi.keras: the trained model (its config.json has two inputs, two outputs and a layer
-  with two inbound nodes).
+  with two inbound nodes); multi_legacy.h5: the same in the legacy HDF5 format.
 """
 import contextlib
 import io
@@ -92,6 +92,7 @@ p1, p2 = model.predict([x1[:4], x2[:4]], verbose=0)
 with open(os.path.join(HERE, "multi_predictions.json"), "w") as f:
     json.dump({"cls": arr(p1), "reg": arr(p2)}, f)
 model.save(os.path.join(HERE, "multi.keras"))
+model.save(os.path.join(HERE, "multi_legacy.h5"))
 print(buf.getvalue())
 print(json.dumps(hist.history))
 print(ev)
