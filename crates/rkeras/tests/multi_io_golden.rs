@@ -311,3 +311,32 @@ fn multi_io_bad_input_names_the_input_or_output() {
     let e = shared.call(&Input::new(4)).expect_err("weights differ");
     assert!(e.to_string().contains("dense"), "{e}");
 }
+
+/// A config whose layers read each other (a cycle) or a tensor nobody makes is an error
+/// that names the layer, never a hang or a panic.
+#[test]
+fn cyclic_or_dangling_configs_are_errors() {
+    let t = |src: &str| {
+        serde_json::json!({"class_name": "__keras_tensor__",
+            "config": {"shape": [null, 2], "dtype": "float32", "keras_history": [src, 0, 0]}})
+    };
+    let dense = |name: &str, src: &str| {
+        serde_json::json!({"class_name": "Dense", "name": name,
+            "config": {"name": name, "units": 2},
+            "inbound_nodes": [{"args": [t(src)], "kwargs": {}}]})
+    };
+    let model = |layers: Vec<serde_json::Value>| {
+        serde_json::json!({"class_name": "Functional", "config": {
+            "name": "cyc", "layers": layers,
+            "input_layers": [["x", 0, 0]], "output_layers": [["b", 0, 0]]}})
+        .to_string()
+    };
+    let input = serde_json::json!({"class_name": "InputLayer", "name": "x",
+        "config": {"name": "x", "batch_shape": [null, 2]}, "inbound_nodes": []});
+    let cyclic = model(vec![input.clone(), dense("a", "b"), dense("b", "a")]);
+    let e = rkeras::saving::model_from_json(&cyclic).expect_err("cycle");
+    assert!(e.to_string().contains("layer \"a\" reads b[0]"), "{e}");
+    let dangling = model(vec![input, dense("b", "nowhere")]);
+    let e = rkeras::saving::model_from_json(&dangling).expect_err("dangling");
+    assert!(e.to_string().contains("nowhere[0]"), "{e}");
+}
