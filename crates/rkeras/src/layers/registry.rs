@@ -321,15 +321,12 @@ pub fn from_config(entry: &Value) -> Result<Box<dyn Layer>> {
             InputLayer::new(dims).into()
         }
         "Conv2D" => {
-            if g.usize("groups").unwrap_or(1) != 1 {
-                return Err(bad(
-                    name,
-                    "groups",
-                    "1 (grouped convolutions are not implemented yet)",
-                    c.get("groups"),
-                ));
-            }
+            let groups = match c.get("groups") {
+                None | Some(Value::Null) => 1,
+                Some(_) => g.usize("groups")?,
+            };
             let conv = Conv2D::new(g.usize("filters")?, g.pair("kernel_size")?)
+                .groups(groups)
                 .strides(g.pair_or("strides", (1, 1))?)
                 .padding(g.str_or("padding", "valid")?)
                 .dilation_rate(g.pair_or("dilation_rate", (1, 1))?)
@@ -534,6 +531,11 @@ mod tests {
                     axis: vec![0],
                 })
                 .bias_constraint(crate::constraints::Constraint::NonNeg)
+                .into(),
+            Conv2D::new(4, 3)
+                .groups(2)
+                .dilation_rate((2, 1))
+                .activation("tanh")
                 .into(),
             Conv2D::new(2, 3)
                 .kernel_regularizer(crate::regularizers::Regularizer::L2(1e-4))
