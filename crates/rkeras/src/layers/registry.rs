@@ -563,6 +563,7 @@ mod tests {
             ZeroPadding2D::new(((1, 2), (3, 4))).into(),
             Cropping2D::new((1, 2)).into(),
             UpSampling2D::new((2, 3)).into(),
+            UpSampling2D::new(2).interpolation("bilinear").into(),
             Reshape::new(&[4, -1]).into(),
             Permute::new(&[2, 1, 3]).into(),
             SpatialDropout2D::new(0.3).seed(5).into(),
