@@ -57,7 +57,7 @@ pub mod prelude {
         GlobalMaxPooling2D, InputLayer, Layer, LayerNormalization, MaxPooling2D, Maximum, Minimum,
         Multiply, Permute, RandomBrightness, RandomContrast, RandomCrop, RandomFlip,
         RandomRotation, RandomTranslation, RandomZoom, Rescaling, Reshape, Resizing,
-        SpatialDropout2D, Subtract, UpSampling2D, ZeroPadding2D,
+        SeparableConv2D, SpatialDropout2D, Subtract, UpSampling2D, ZeroPadding2D,
     };
     pub use crate::losses::Loss;
     pub use crate::model::{Call, Input, KerasTensor, Model, Sequential};

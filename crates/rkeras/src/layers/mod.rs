@@ -41,6 +41,7 @@ pub mod registry;
 mod rescaling;
 mod reshape;
 mod resizing;
+mod separable_conv2d;
 mod spatial_dropout2d;
 #[cfg(test)]
 pub(crate) mod testing;
@@ -77,6 +78,7 @@ pub use random_zoom::RandomZoom;
 pub use rescaling::Rescaling;
 pub use reshape::Reshape;
 pub use resizing::Resizing;
+pub use separable_conv2d::SeparableConv2D;
 pub use spatial_dropout2d::SpatialDropout2D;
 pub use up_sampling2d::UpSampling2D;
 pub use zero_padding2d::{IntoSides, ZeroPadding2D};
