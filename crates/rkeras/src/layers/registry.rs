@@ -6,9 +6,10 @@ use crate::error::{Error, Result};
 use serde_json::Value;
 
 /// The classes [`from_config`] knows.
-pub const KNOWN_CLASSES: [&str; 39] = [
+pub const KNOWN_CLASSES: [&str; 40] = [
     "InputLayer",
     "Conv2D",
+    "Conv2DTranspose",
     "DepthwiseConv2D",
     "SeparableConv2D",
     "Dense",
@@ -357,6 +358,27 @@ pub fn from_config(entry: &Value) -> Result<Box<dyn Layer>> {
             )?
             .into()
         }
+        "Conv2DTranspose" => {
+            let mut conv = Conv2DTranspose::new(g.usize("filters")?, g.pair("kernel_size")?)
+                .strides(g.pair_or("strides", (1, 1))?)
+                .padding(g.str_or("padding", "valid")?)
+                .dilation_rate(g.pair_or("dilation_rate", (1, 1))?)
+                .activation(&g.activation()?)
+                .use_bias(g.bool_or("use_bias", true)?)
+                .kernel_initializer(&g.initializer("kernel_initializer", "glorot_uniform")?)
+                .bias_initializer(&g.initializer("bias_initializer", "zeros")?);
+            if !matches!(c.get("output_padding"), None | Some(Value::Null)) {
+                conv = conv.output_padding(g.pair("output_padding")?);
+            }
+            g.weight_options(
+                conv,
+                Conv2DTranspose::kernel_regularizer,
+                Conv2DTranspose::bias_regularizer,
+                Conv2DTranspose::kernel_constraint,
+                Conv2DTranspose::bias_constraint,
+            )?
+            .into()
+        }
         "SeparableConv2D" => {
             g.unsupported_if_set(&[
                 "depthwise_regularizer",
@@ -611,6 +633,14 @@ mod tests {
                 .use_bias(false)
                 .pointwise_initializer("he_normal")
                 .into(),
+            Conv2DTranspose::new(3, 3)
+                .strides(2)
+                .padding("same")
+                .output_padding(1)
+                .activation("sigmoid")
+                .kernel_regularizer(crate::regularizers::Regularizer::L2(1e-3))
+                .into(),
+            Conv2DTranspose::new(2, (2, 3)).into(),
             Reshape::new(&[4, -1]).into(),
             Permute::new(&[2, 1, 3]).into(),
             SpatialDropout2D::new(0.3).seed(5).into(),
