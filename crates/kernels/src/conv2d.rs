@@ -121,6 +121,43 @@ impl Conv2dGeom {
         })
     }
 
+    /// Geometry with explicit top/left padding and output size, for the convolutions whose
+    /// padding Keras does not derive from `"valid"`/`"same"` (transposed convolutions run as
+    /// the input gradient of such a convolution). Taps outside the input read zeros.
+    /// `None` when a size is zero.
+    pub fn explicit(
+        (h, w, cin): (usize, usize, usize),
+        (kh, kw): (usize, usize),
+        cout: usize,
+        (sh, sw): (usize, usize),
+        (dh, dw): (usize, usize),
+        (pad_top, pad_left): (usize, usize),
+        (oh, ow): (usize, usize),
+    ) -> Option<Self> {
+        if [h, w, cin, kh, kw, cout, sh, sw, dh, dw, oh, ow].contains(&0) {
+            return None;
+        }
+        let k = kh * kw * cin;
+        let block_rows = (BLOCK_FLOATS / k).max(32).min(oh * ow);
+        Some(Conv2dGeom {
+            h,
+            w,
+            cin,
+            kh,
+            kw,
+            cout,
+            sh,
+            sw,
+            dh,
+            dw,
+            pad_top,
+            pad_left,
+            oh,
+            ow,
+            block_rows,
+        })
+    }
+
     /// Inner GEMM dimension: `kh * kw * cin`.
     pub fn k(&self) -> usize {
         self.kh * self.kw * self.cin
@@ -157,6 +194,8 @@ impl Conv2dGeom {
             && self.sw == 1
             && self.pad_top == 0
             && self.pad_left == 0
+            && self.oh == self.h
+            && self.ow == self.w
     }
     fn blocks(&self) -> usize {
         self.rows().div_ceil(self.block_rows)
@@ -504,6 +543,54 @@ crate::simd_fn! {
                     sgemm(rows, k, cout, dym, wt, dcol, k, false);
                     col2im_add(g, dcol, r0, rows, d);
                 }
+            }
+        }
+    }
+}
+
+/// Input gradient alone of a batch of `n`: overwrites `dx` with the gradient of
+/// `conv(x, w)` with respect to `x` for the output gradient `dy` (no activation, no kernel
+/// gradient). This is also the transposed convolution of `dy` by `w`.
+///
+/// # Shapes
+/// `w`: [`Conv2dGeom::kernel_len`], `dy`: `n * out_len`, `dx`: `n * in_len`; `scratch`
+/// holds [`Conv2dGeom::scratch_len`] floats per thread.
+pub fn backward_input(
+    g: &Conv2dGeom,
+    n: usize,
+    w: &[f32],
+    dy: &[f32],
+    dx: &mut [f32],
+    scratch: &Scratch,
+) {
+    let (in_len, out_len) = (g.in_len(), g.out_len());
+    debug_assert!(dy.len() >= n * out_len && dx.len() >= n * in_len && w.len() == g.kernel_len());
+    debug_assert!(scratch.len() >= g.scratch_len());
+    for_each_chunk_mut(&mut dx[..n * in_len], in_len, |s, dxs| {
+        backward_input_sample(g, w, &dy[s * out_len..(s + 1) * out_len], dxs, scratch)
+    });
+}
+
+crate::simd_fn! {
+    /// One sample of [`backward_input`], block of output rows by block.
+    fn backward_input_sample(g: &Conv2dGeom, w: &[f32], dys: &[f32], dxs: &mut [f32], scratch: &Scratch) {
+        let (k, rb, cout) = (g.k(), g.block_rows, g.cout);
+        let wt = MatRef::row_major_t(w, cout);
+        let pointwise = g.is_pointwise();
+        if !pointwise {
+            dxs.fill(0.0);
+        }
+        let mut buf = scratch.lock();
+        for b in 0..g.blocks() {
+            let r0 = b * rb;
+            let rows = rb.min(g.rows() - r0);
+            let dym = MatRef::row_major(&dys[r0 * cout..(r0 + rows) * cout], cout);
+            if pointwise {
+                sgemm(rows, k, cout, dym, wt, &mut dxs[r0 * k..(r0 + rows) * k], k, false);
+            } else {
+                let dcol = &mut buf[..rows * k];
+                sgemm(rows, k, cout, dym, wt, dcol, k, false);
+                col2im_add(g, dcol, r0, rows, dxs);
             }
         }
     }

@@ -94,6 +94,7 @@ type Lerp = (usize, usize, f32);
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Resize {
+    input: (usize, usize),
     out: (usize, usize),
     interp: Interpolation,
     bilinear: (Vec<Lerp>, Vec<Lerp>),
@@ -118,6 +119,7 @@ impl Resize {
             ),
         };
         Resize {
+            input,
             out,
             interp,
             bilinear,
@@ -150,6 +152,47 @@ impl Resize {
             Interpolation::Bilinear => {
                 let (ys, xs) = &self.bilinear;
                 bilinear_rows(src, ys, xs, ow, dst);
+            }
+        }
+    }
+}
+
+impl Resize {
+    /// The adjoint of [`Resize::run`] on `f32` images of `c` channels: adds to `dx` (the
+    /// input's gradient, `h * w * c`) the gradient flowing back from `dy` (`oh * ow * c`).
+    pub fn backward_add(&self, dy: &[f32], c: usize, dx: &mut [f32]) {
+        let ((h, w), (oh, ow)) = (self.input, self.out);
+        debug_assert!(dy.len() == oh * ow * c && dx.len() == h * w * c);
+        if h == 0 || w == 0 || oh == 0 || ow == 0 {
+            return;
+        }
+        let row_len = w * c;
+        match self.interp {
+            Interpolation::Nearest => {
+                let (ys, xs) = &self.nearest;
+                for (drow, &sy) in dy.chunks_exact(ow * c).zip(ys) {
+                    let row = &mut dx[sy * row_len..(sy + 1) * row_len];
+                    for (d, &sx) in drow.chunks_exact(c).zip(xs) {
+                        for (a, v) in row[sx * c..(sx + 1) * c].iter_mut().zip(d) {
+                            *a += v;
+                        }
+                    }
+                }
+            }
+            Interpolation::Bilinear => {
+                let (ys, xs) = &self.bilinear;
+                // o = top + (bottom - top) * wy, top = tl + (tr - tl) * wx, ...
+                for (drow, &(y0, y1, wy)) in dy.chunks_exact(ow * c).zip(ys) {
+                    for (d, &(x0, x1, wx)) in drow.chunks_exact(c).zip(xs) {
+                        for (k, &g) in d.iter().enumerate() {
+                            let (gt, gb) = (g * (1.0 - wy), g * wy);
+                            dx[y0 * row_len + x0 * c + k] += gt * (1.0 - wx);
+                            dx[y0 * row_len + x1 * c + k] += gt * wx;
+                            dx[y1 * row_len + x0 * c + k] += gb * (1.0 - wx);
+                            dx[y1 * row_len + x1 * c + k] += gb * wx;
+                        }
+                    }
+                }
             }
         }
     }
@@ -464,6 +507,25 @@ mod tests {
         let mut out = vec![0.0; oh * ow];
         resize(ImageRef::new(src, h, w, 1), oh, ow, m, &mut out);
         out
+    }
+
+    #[test]
+    fn backward_is_the_adjoint_of_the_resize() {
+        let mut rng = crate::testutil::Lcg::new(4);
+        for &(h, w, oh, ow, c) in &[(2, 3, 4, 6, 2), (3, 3, 9, 6, 1), (5, 4, 2, 3, 3)] {
+            for m in [Interpolation::Bilinear, Interpolation::Nearest] {
+                let (x, dy) = (rng.vec(h * w * c), rng.vec(oh * ow * c));
+                let r = Resize::new((h, w), (oh, ow), m);
+                let mut y = vec![0.0; oh * ow * c];
+                r.run(ImageRef::new(&x, h, w, c), &mut y);
+                let mut dx = vec![0.0; h * w * c];
+                r.backward_add(&dy, c, &mut dx);
+                let dot = |a: &[f32], b: &[f32]| -> f64 {
+                    a.iter().zip(b).map(|(p, q)| *p as f64 * *q as f64).sum()
+                };
+                assert!((dot(&y, &dy) - dot(&x, &dx)).abs() < 1e-4, "{m:?} {h}x{w}");
+            }
+        }
     }
 
     #[test]

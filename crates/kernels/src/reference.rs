@@ -227,6 +227,42 @@ mod tests {
     }
 
     #[test]
+    fn conv_backward_input_matches_oracle_on_random_and_explicit_geometries() {
+        let mut rng = Lcg::new(9);
+        for case in 0..200 {
+            let (g, n) = if case % 2 == 0 {
+                random_conv(&mut rng)
+            } else {
+                // Explicit padding larger than "same" and outputs that leave input rows
+                // untouched, as transposed convolutions make.
+                let (s, d) = (1 + rng.below(3), 1 + rng.below(2));
+                let g = Conv2dGeom::explicit(
+                    (1 + rng.below(8), 1 + rng.below(8), 1 + rng.below(4)),
+                    (1 + rng.below(4), 1 + rng.below(4)),
+                    1 + rng.below(5),
+                    (s, s),
+                    (d, d),
+                    (rng.below(3), rng.below(3)),
+                    (1 + rng.below(5), 1 + rng.below(5)),
+                )
+                .expect("geom");
+                (g, 1 + rng.below(4))
+            };
+            let (x, w) = (rng.vec(n * g.in_len()), rng.vec(g.kernel_len()));
+            let dy = rng.vec(n * g.out_len());
+            let mut dx = vec![f32::NAN; n * g.in_len()];
+            let scratch = Scratch::new(g.scratch_len());
+            conv2d::backward_input(&g, n, &w, &dy, &mut dx, &scratch);
+            let (rdx, _, _) = conv2d_backward(&g, n, &x, &w, &dy);
+            assert_close(&dx, &rdx, 1e-4);
+            // The forward pass reads the explicit padding as the backward pass writes it.
+            let mut y = vec![f32::NAN; n * g.out_len()];
+            conv2d::forward(&g, n, &x, &w, None, Act::Linear, &mut y, &scratch);
+            assert_close(&y, &conv2d_forward(&g, n, &x, &w, None), 1e-4);
+        }
+    }
+
+    #[test]
     fn conv_fused_relu_matches_relu_of_oracle() {
         let g = Conv2dGeom::new((7, 6, 3), (3, 3), 4, (1, 1), (1, 1), Padding::Same).expect("geom");
         let mut rng = Lcg::new(3);

@@ -53,11 +53,11 @@ pub mod prelude {
     pub use crate::data::{image_dataset_from_directory, ImageDataset};
     pub use crate::layers::{
         Activation, Add, Average, AveragePooling2D, BatchNormalization, CenterCrop, Concatenate,
-        Conv2D, Cropping2D, Dense, DepthwiseConv2D, Dropout, Flatten, GlobalAveragePooling2D,
-        GlobalMaxPooling2D, InputLayer, Layer, LayerNormalization, MaxPooling2D, Maximum, Minimum,
-        Multiply, Permute, RandomBrightness, RandomContrast, RandomCrop, RandomFlip,
-        RandomRotation, RandomTranslation, RandomZoom, Rescaling, Reshape, Resizing,
-        SpatialDropout2D, Subtract, UpSampling2D, ZeroPadding2D,
+        Conv2D, Conv2DTranspose, Cropping2D, Dense, DepthwiseConv2D, Dropout, Flatten,
+        GlobalAveragePooling2D, GlobalMaxPooling2D, InputLayer, Layer, LayerNormalization,
+        MaxPooling2D, Maximum, Minimum, Multiply, Permute, RandomBrightness, RandomContrast,
+        RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom, Rescaling, Reshape,
+        Resizing, SeparableConv2D, SpatialDropout2D, Subtract, UpSampling2D, ZeroPadding2D,
     };
     pub use crate::losses::Loss;
     pub use crate::model::{

@@ -2,7 +2,10 @@
 //! `golden/layers/make_layers_golden.py`): a trained model with BatchNormalization,
 //! LayerNormalization, the global poolings, padding, cropping, upsampling, reshape and
 //! permute loads and predicts as Keras does, prints Keras's summary, and trains from the
-//! same initial weights to the same weights (moving statistics included).
+//! same initial weights to the same weights (moving statistics included); a model with the
+//! convolution family (grouped and dilated Conv2D, bilinear UpSampling2D, SeparableConv2D,
+//! Conv2DTranspose; `golden/layers/make_convs_golden.py`) predicts and summarizes as Keras
+//! does, and survives rkeras's own save and load.
 
 use rkeras::prelude::*;
 use rkeras::saving::load_model;
@@ -30,6 +33,33 @@ fn a_keras_model_with_the_new_layers_predicts_and_summarizes_like_keras() {
     assert!(d < 1e-5, "max abs difference {d}");
     let want = std::fs::read_to_string(dir().join("blocks_summary_76.txt")).expect("summary");
     assert_eq!(m.summary_string(Some(76)), want);
+}
+
+#[test]
+fn keras_convolution_family_layers_predict_and_summarize_like_keras() {
+    // Grouped + dilated Conv2D, bilinear UpSampling2D, SeparableConv2D, Conv2DTranspose
+    // (valid, same with even kernel, same with output_padding, dilated).
+    let g = json("convs_predictions.json");
+    let mut m = load_model(dir().join("convs.keras")).expect("load convs.keras");
+    let got = m.predict(&tensor(&g["inputs"])).expect("predict");
+    let want = tensor(&g["outputs"]);
+    assert_eq!(got.shape(), want.shape());
+    let scale = want.data().iter().fold(0.0f32, |a, v| a.max(v.abs()));
+    let d = max_diff(got.data(), want.data());
+    assert!(
+        d < 1e-5 * scale.max(1.0),
+        "max abs difference {d} (max |y| {scale})"
+    );
+    let want = std::fs::read_to_string(dir().join("convs_summary_76.txt")).expect("summary");
+    assert_eq!(m.summary_string(Some(76)), want);
+    // rkeras writes the configs (groups, output_padding, interpolation...) back faithfully.
+    let tmp = common::TempDir::new("convs");
+    let path = tmp.0.join("convs.keras");
+    m.save(&path).expect("save");
+    let mut back = load_model(&path).expect("reload");
+    let again = back.predict(&tensor(&g["inputs"])).expect("predict");
+    assert_eq!(again.data(), got.data());
+    assert_eq!(back.to_json(), m.to_json());
 }
 
 /// The golden architecture without SpatialDropout2D, built in Rust.

@@ -1,5 +1,5 @@
 //! `Conv2D`: 2-D convolution over NHWC inputs with an HWIO kernel, optional bias and a fused
-//! activation.
+//! activation; grouped convolutions (`groups > 1`) run the same kernels group by group.
 
 use super::{
     check_pair, common_builders, parse_padding, rank_error, Backward, Layer, LayerBase, Mode, Param,
@@ -14,11 +14,19 @@ use serde_json::{json, Map, Value};
 
 /// 2-D convolution layer (Keras `Conv2D`, `channels_last`).
 ///
-/// Defaults as Keras: `strides=(1, 1)`, `padding="valid"`, no activation, bias on,
-/// `glorot_uniform` kernel, `zeros` bias.
+/// Defaults as Keras: `strides=(1, 1)`, `padding="valid"`, `dilation_rate=(1, 1)`,
+/// `groups=1`, no activation, bias on, `glorot_uniform` kernel, `zeros` bias.
+///
+/// With `groups = g`, the input channels and the filters are split into `g` groups and
+/// group `j` of the filters sees only group `j` of the channels (kernel
+/// `(kh, kw, channels / g, filters)`).
 ///
 /// # Shapes
 /// Input `(batch, h, w, c)`; output `(batch, oh, ow, filters)`.
+///
+/// # Errors
+/// When built: `filters` or the input channels not divisible by `groups`, `strides > 1`
+/// together with `dilation_rate > 1` (as Keras), an input smaller than the dilated kernel.
 ///
 /// ```
 /// use rkeras::prelude::*;
@@ -26,6 +34,10 @@ use serde_json::{json, Map, Value};
 ///     Conv2D::new(8, (3, 3)).activation("relu").padding("same").input_shape((16, 16, 3)).into(),
 /// ])?;
 /// assert_eq!(model.output_shape(), Some(&[16, 16, 8][..]));
+///
+/// // Two groups: 4 input channels, 6 filters, kernel (3, 3, 2, 6).
+/// let grouped = Sequential::new([Conv2D::new(6, 3).groups(2).input_shape((8, 8, 4)).into()])?;
+/// assert_eq!(grouped.count_params(), 3 * 3 * 2 * 6 + 6);
 /// # Ok::<(), rkeras::Error>(())
 /// ```
 #[derive(Debug)]
@@ -35,6 +47,7 @@ pub struct Conv2D {
     kernel_size: (usize, usize),
     strides: (usize, usize),
     dilation_rate: (usize, usize),
+    groups: usize,
     padding: String,
     activation: String,
     use_bias: bool,
@@ -47,6 +60,38 @@ pub struct Conv2D {
     scratch: Scratch,
     partials: Vec<f32>,
     preact: Vec<f32>,
+    grouped: GroupBufs,
+}
+
+/// One group's slice of a grouped convolution (`groups > 1`), gathered contiguous so the
+/// ordinary kernels run on it: input channels, kernel columns, outputs (or their
+/// gradients), input gradient, kernel gradient.
+#[derive(Debug, Default)]
+struct GroupBufs {
+    x: Vec<f32>,
+    k: Vec<f32>,
+    y: Vec<f32>,
+    dx: Vec<f32>,
+    dk: Vec<f32>,
+}
+
+/// Copies columns `c0 .. c0 + w` of every row of `src` (rows of `stride`) into `dst`.
+fn gather_cols(src: &[f32], stride: usize, c0: usize, w: usize, dst: &mut [f32]) {
+    for (d, s) in dst.chunks_exact_mut(w).zip(src.chunks_exact(stride)) {
+        d.copy_from_slice(&s[c0..c0 + w]);
+    }
+}
+
+/// Writes (or, with `add`, adds) the packed rows of `src` into columns `c0 ..` of `dst`.
+fn scatter_cols(src: &[f32], stride: usize, c0: usize, w: usize, dst: &mut [f32], add: bool) {
+    for (s, d) in src.chunks_exact(w).zip(dst.chunks_exact_mut(stride)) {
+        let d = &mut d[c0..c0 + w];
+        if add {
+            d.iter_mut().zip(s).for_each(|(a, v)| *a += v);
+        } else {
+            d.copy_from_slice(s);
+        }
+    }
 }
 
 impl Conv2D {
@@ -58,6 +103,7 @@ impl Conv2D {
             kernel_size: kernel_size.into_pair(),
             strides: (1, 1),
             dilation_rate: (1, 1),
+            groups: 1,
             padding: "valid".into(),
             activation: "linear".into(),
             use_bias: true,
@@ -70,6 +116,7 @@ impl Conv2D {
             scratch: Scratch::default(),
             partials: Vec::new(),
             preact: Vec::new(),
+            grouped: GroupBufs::default(),
         }
     }
     /// Strides (default `(1, 1)`).
@@ -80,6 +127,12 @@ impl Conv2D {
     /// Dilation rate (default `(1, 1)`).
     pub fn dilation_rate(mut self, d: impl IntoPair) -> Self {
         self.dilation_rate = d.into_pair();
+        self
+    }
+    /// Groups the channels are split into (default 1); input channels and `filters` must
+    /// both be divisible by it.
+    pub fn groups(mut self, g: usize) -> Self {
+        self.groups = g;
         self
     }
     /// `"valid"` (default) or `"same"`.
@@ -111,6 +164,84 @@ impl Conv2D {
 common_builders!(Conv2D);
 super::weight_options::weight_option_builders!(Conv2D);
 
+impl Conv2D {
+    /// Forward pass of a grouped convolution: each group's channels and kernel columns are
+    /// gathered, convolved by the ordinary kernels, and the outputs scattered to the group's
+    /// filters; then bias and activation over all filters.
+    fn forward_grouped(&mut self, g: &Conv2dGeom, x: &[f32], y: &mut [f32], n: usize) {
+        let (c, f) = (g.cin * self.groups, self.filters);
+        let b = &mut self.grouped;
+        let (xg, yg, kg) = (
+            &mut b.x[..n * g.in_len()],
+            &mut b.y[..n * g.out_len()],
+            &mut b.k[..g.kernel_len()],
+        );
+        let y = &mut y[..n * g.rows() * f];
+        for j in 0..self.groups {
+            gather_cols(&x[..n * g.h * g.w * c], c, j * g.cin, g.cin, xg);
+            gather_cols(&self.params[0].value, f, j * g.cout, g.cout, kg);
+            conv2d::forward(g, n, xg, kg, None, Act::Linear, yg, &self.scratch);
+            scatter_cols(yg, f, j * g.cout, g.cout, y, false);
+        }
+        conv2d::epilogue(y, self.params.get(1).map(|p| &p.value[..]), Act::Linear, f);
+        if self.act.backward_needs_input() {
+            self.preact[..y.len()].copy_from_slice(y);
+        }
+        activation::forward_inplace(self.act, y, f);
+    }
+
+    /// Backward pass of a grouped convolution; `dy` is already the pre-activation gradient.
+    fn backward_grouped(
+        &mut self,
+        g: &Conv2dGeom,
+        x: &[f32],
+        dy: &[f32],
+        mut dx: Option<&mut [f32]>,
+        n: usize,
+    ) {
+        let (c, f) = (g.cin * self.groups, self.filters);
+        let dy = &dy[..n * g.rows() * f];
+        if let Some(bias) = self.params.get_mut(1) {
+            for row in dy.chunks_exact(f) {
+                bias.grad.iter_mut().zip(row).for_each(|(a, v)| *a += v);
+            }
+        }
+        let b = &mut self.grouped;
+        let (xg, dyg, kg, dxg, dkg) = (
+            &mut b.x[..n * g.in_len()],
+            &mut b.y[..n * g.out_len()],
+            &mut b.k[..g.kernel_len()],
+            &mut b.dx[..n * g.in_len()],
+            &mut b.dk[..g.kernel_len()],
+        );
+        let kernel = &mut self.params[0];
+        for j in 0..self.groups {
+            gather_cols(&x[..n * g.h * g.w * c], c, j * g.cin, g.cin, xg);
+            gather_cols(&kernel.value, f, j * g.cout, g.cout, kg);
+            gather_cols(dy, f, j * g.cout, g.cout, dyg);
+            dkg.fill(0.0);
+            let want_dx = dx.is_some();
+            conv2d::backward(
+                g,
+                n,
+                xg,
+                kg,
+                None,
+                dyg,
+                want_dx.then_some(&mut *dxg),
+                dkg,
+                None,
+                &mut self.partials,
+                &self.scratch,
+            );
+            scatter_cols(dkg, f, j * g.cout, g.cout, &mut kernel.grad, true);
+            if let Some(d) = dx.as_deref_mut() {
+                scatter_cols(dxg, c, j * g.cin, g.cin, &mut d[..n * g.h * g.w * c], false);
+            }
+        }
+    }
+}
+
 impl Layer for Conv2D {
     fn class_name(&self) -> &'static str {
         "Conv2D"
@@ -134,6 +265,37 @@ impl Layer for Conv2D {
         check_pair("kernel_size", self.kernel_size, &name)?;
         check_pair("strides", self.strides, &name)?;
         check_pair("dilation_rate", self.dilation_rate, &name)?;
+        if self.groups == 0 {
+            return Err(Error::arg(
+                "groups",
+                &name,
+                "the number of groups must be a positive integer, received groups=0",
+            ));
+        }
+        if !self.filters.is_multiple_of(self.groups) {
+            return Err(Error::arg(
+                "groups",
+                &name,
+                format!(
+                    "the number of filters must be evenly divisible by the number of groups, \
+                     received groups={}, filters={}",
+                    self.groups, self.filters
+                ),
+            ));
+        }
+        if self.strides.0.max(self.strides.1) > 1
+            && self.dilation_rate.0.max(self.dilation_rate.1) > 1
+        {
+            return Err(Error::arg(
+                "dilation_rate",
+                &name,
+                format!(
+                    "`strides > 1` not supported in conjunction with `dilation_rate > 1`, \
+                     received strides={:?} and dilation_rate={:?}",
+                    self.strides, self.dilation_rate
+                ),
+            ));
+        }
         let padding = parse_padding(&self.padding, &name)?;
         let (act, kinit, binit) = super::resolve_kernel_options(
             &name,
@@ -149,10 +311,24 @@ impl Layer for Conv2D {
                 input_shape,
             ));
         };
+        if !c.is_multiple_of(self.groups) {
+            return Err(Error::arg(
+                "groups",
+                &name,
+                format!(
+                    "the number of input channels must be evenly divisible by the number of \
+                     groups, received groups={}, but the input has {c} channels (input shape {})",
+                    self.groups,
+                    crate::shape::batch_shape_str(input_shape)
+                ),
+            ));
+        }
+        // For groups > 1, the geometry of one group.
+        let (cg, fg) = (c / self.groups, self.filters / self.groups);
         let geom = Conv2dGeom::new(
-            (h, w, c),
+            (h, w, cg),
             self.kernel_size,
-            self.filters,
+            fg,
             self.strides,
             self.dilation_rate,
             padding,
@@ -165,8 +341,8 @@ impl Layer for Conv2D {
             ),
             received: crate::shape::batch_shape_str(input_shape),
         })?;
-        let kshape = vec![self.kernel_size.0, self.kernel_size.1, c, self.filters];
-        let mut kernel = vec![0.0; geom.kernel_len()];
+        let kshape = vec![self.kernel_size.0, self.kernel_size.1, cg, self.filters];
+        let mut kernel = vec![0.0; geom.kernel_len() * self.groups];
         kinit.fill(&kshape, &mut kernel, rng);
         self.params = vec![Param::new("kernel", kshape, kernel)];
         if self.use_bias {
@@ -187,14 +363,32 @@ impl Layer for Conv2D {
             if self.partials.len() < need {
                 self.partials.resize(need, 0.0);
             }
-            if self.act.backward_needs_input() && self.preact.len() < max_batch * g.out_len() {
-                self.preact.resize(max_batch * g.out_len(), 0.0);
+            let out_len = g.rows() * self.filters;
+            if self.act.backward_needs_input() && self.preact.len() < max_batch * out_len {
+                self.preact.resize(max_batch * out_len, 0.0);
+            }
+            if self.groups > 1 {
+                let b = &mut self.grouped;
+                let grow = |v: &mut Vec<f32>, len: usize| {
+                    if v.len() < len {
+                        v.resize(len, 0.0);
+                    }
+                };
+                grow(&mut b.x, max_batch * g.in_len());
+                grow(&mut b.dx, max_batch * g.in_len());
+                grow(&mut b.y, max_batch * g.out_len());
+                grow(&mut b.k, g.kernel_len());
+                grow(&mut b.dk, g.kernel_len());
             }
         }
     }
 
     fn forward(&mut self, x: &[f32], y: &mut [f32], n: usize, _mode: Mode) {
         let Some(g) = self.geom else { return };
+        if self.groups > 1 {
+            self.forward_grouped(&g, x, y, n);
+            return;
+        }
         let bias = self.params.get(1).map(|p| &p.value[..]);
         let kernel = &self.params[0].value;
         if self.act.backward_needs_input() {
@@ -215,6 +409,17 @@ impl Layer for Conv2D {
         ctx: Backward,
     ) {
         let Some(g) = self.geom else { return };
+        if self.groups > 1 {
+            if !ctx.skip_activation && !self.act.is_linear() {
+                let pre = self
+                    .act
+                    .backward_needs_input()
+                    .then(|| &self.preact[..y.len()]);
+                activation::backward_inplace(self.act, pre, y, dy, self.filters);
+            }
+            self.backward_grouped(&g, x, dy, dx, ctx.n);
+            return;
+        }
         // Element-wise activations whose derivative needs only the output are fused into the
         // convolution's backward pass (applied per block, while it is in cache).
         let fuse = !ctx.skip_activation
@@ -280,7 +485,7 @@ impl Layer for Conv2D {
             "padding": self.padding,
             "data_format": "channels_last",
             "dilation_rate": [self.dilation_rate.0, self.dilation_rate.1],
-            "groups": 1,
+            "groups": self.groups,
             "activation": act_name,
             "use_bias": self.use_bias,
             "kernel_initializer": kinit.config(),
@@ -314,6 +519,88 @@ mod tests {
                 .bias_initializer("random_uniform");
             check_layer(Box::new(l), &[5, 6, 2]);
         }
+    }
+
+    #[test]
+    fn gradients_grouped_and_dilated() {
+        for (groups, act, d) in [(2, "linear", 1), (2, "tanh", 2), (3, "gelu", 1)] {
+            let l = Conv2D::new(6, (3, 2))
+                .groups(groups)
+                .dilation_rate(d)
+                .padding("same")
+                .activation(act)
+                .bias_initializer("random_uniform");
+            assert_eq!(check_layer(Box::new(l), &[5, 6, 6]), vec![5, 6, 6]);
+        }
+        let l = Conv2D::new(3, 2).dilation_rate((2, 1)).activation("elu");
+        assert_eq!(check_layer(Box::new(l), &[6, 5, 2]), vec![4, 4, 3]);
+        let l = Conv2D::new(4, 3).groups(2).strides(2).use_bias(false);
+        assert_eq!(check_layer(Box::new(l), &[7, 7, 4]), vec![3, 3, 4]);
+    }
+
+    #[test]
+    fn grouped_equals_a_block_diagonal_kernel() {
+        let mut rng = Rng::new(3);
+        let (c, f, groups) = (4, 6, 2);
+        let mut grouped = Conv2D::new(f, 3).groups(groups).activation("relu");
+        grouped.build(&[5, 5, c], &mut rng).expect("build");
+        grouped.allocate(2);
+        let mut full = Conv2D::new(f, 3).activation("relu");
+        full.build(&[5, 5, c], &mut rng).expect("build");
+        full.allocate(2);
+        let (cg, fg) = (c / groups, f / groups);
+        let gk = grouped.params[0].value.clone();
+        let fk = &mut full.params[0].value;
+        fk.fill(0.0);
+        for tap in 0..9 {
+            for ci in 0..cg {
+                for co in 0..f {
+                    let ch = (co / fg) * cg + ci;
+                    fk[(tap * c + ch) * f + co] = gk[(tap * cg + ci) * f + co];
+                }
+            }
+        }
+        full.params[1].value = vec![0.1, -0.2, 0.3, 0.0, 0.5, -0.6];
+        grouped.params[1].value = full.params[1].value.clone();
+        let x: Vec<f32> = (0..2 * 5 * 5 * c)
+            .map(|i| (i as f32 * 0.37).sin())
+            .collect();
+        let (mut a, mut b) = (vec![0.0; 2 * 9 * f], vec![0.0; 2 * 9 * f]);
+        grouped.forward(&x, &mut a, 2, Mode::Infer);
+        full.forward(&x, &mut b, 2, Mode::Infer);
+        for (p, q) in a.iter().zip(&b) {
+            assert!((p - q).abs() < 1e-5, "{p} vs {q}");
+        }
+    }
+
+    #[test]
+    fn rejects_bad_groups_and_strided_dilation() {
+        let mut rng = Rng::new(0);
+        let e = Conv2D::new(5, 3)
+            .groups(2)
+            .name("g")
+            .build(&[8, 8, 4], &mut rng)
+            .expect_err("filters");
+        assert!(
+            e.to_string().contains("\"g\"") && e.to_string().contains("filters=5"),
+            "{e}"
+        );
+        let e = Conv2D::new(4, 3)
+            .groups(2)
+            .name("g")
+            .build(&[8, 8, 3], &mut rng)
+            .expect_err("channels");
+        assert!(e.to_string().contains("has 3 channels"), "{e}");
+        assert!(Conv2D::new(4, 3)
+            .groups(0)
+            .build(&[8, 8, 4], &mut rng)
+            .is_err());
+        let e = Conv2D::new(4, 3)
+            .strides(2)
+            .dilation_rate(2)
+            .build(&[8, 8, 4], &mut rng)
+            .expect_err("strided dilation");
+        assert!(e.to_string().contains("dilation_rate"), "{e}");
     }
 
     #[test]
@@ -352,6 +639,9 @@ mod tests {
         let c = Conv2D::new(32, 3).activation("relu").config();
         assert_eq!(c["kernel_size"], json!([3, 3]));
         assert_eq!(c["activation"], json!("relu"));
+        let c = Conv2D::new(4, 3).groups(2).dilation_rate((2, 1)).config();
+        assert_eq!(c["groups"], json!(2));
+        assert_eq!(c["dilation_rate"], json!([2, 1]));
         assert_eq!(
             c["kernel_initializer"]["class_name"],
             json!("GlorotUniform")

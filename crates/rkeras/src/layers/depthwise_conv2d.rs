@@ -1,4 +1,5 @@
-//! `DepthwiseConv2D`: one spatial filter (or `depth_multiplier` filters) per input channel.
+//! `DepthwiseConv2D`: one spatial filter (or `depth_multiplier` filters) per input channel;
+//! its geometry and loops ([`DepthwiseGeom`]) are shared with `SeparableConv2D`.
 
 use super::{common_builders, parse_padding, Backward, Layer, LayerBase, Mode, Param};
 use crate::error::{Error, Result};
@@ -8,8 +9,157 @@ use rkeras_kernels::activation;
 use rkeras_kernels::Act;
 use serde_json::{json, Map, Value};
 
-/// `(h, w, c)` in, `(oh, ow)` out, `(pad_top, pad_left)`.
-type Geom = ((usize, usize, usize), (usize, usize), (usize, usize));
+/// The shapes of a depthwise convolution and its loops (no bias, no activation): input
+/// `(h, w, c)`, kernel `(kh, kw, c, m)`, output `(oh, ow, c * m)`.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct DepthwiseGeom {
+    h: usize,
+    w: usize,
+    c: usize,
+    m: usize,
+    kernel: (usize, usize),
+    strides: (usize, usize),
+    dilation: (usize, usize),
+    pad: (usize, usize),
+    pub oh: usize,
+    pub ow: usize,
+}
+
+impl DepthwiseGeom {
+    /// Validates the arguments against the per-sample input shape; errors name `layer` and
+    /// the argument.
+    pub fn new(
+        layer: &str,
+        input_shape: &[usize],
+        kernel: (usize, usize),
+        strides: (usize, usize),
+        dilation: (usize, usize),
+        padding: &str,
+        m: usize,
+    ) -> Result<Self> {
+        let (h, w, c) = super::image_shape(layer, input_shape)?;
+        super::check_pair("kernel_size", kernel, layer)?;
+        super::check_pair("strides", strides, layer)?;
+        super::check_pair("dilation_rate", dilation, layer)?;
+        if m == 0 {
+            return Err(Error::arg(
+                "depth_multiplier",
+                layer,
+                "expected a positive integer, received 0",
+            ));
+        }
+        let padding = parse_padding(padding, layer)?;
+        let out = |n, k, s, d| rkeras_kernels::conv2d::out_len(n, k, s, d, padding);
+        let (Some((oh, pt)), Some((ow, pl))) = (
+            out(h, kernel.0, strides.0, dilation.0),
+            out(w, kernel.1, strides.1, dilation.1),
+        ) else {
+            return Err(Error::IncompatibleShape {
+                layer: layer.into(),
+                expected: format!("a spatial size of at least the kernel size {kernel:?}"),
+                received: crate::shape::batch_shape_str(input_shape),
+            });
+        };
+        Ok(DepthwiseGeom {
+            h,
+            w,
+            c,
+            m,
+            kernel,
+            strides,
+            dilation,
+            pad: (pt, pl),
+            oh,
+            ow,
+        })
+    }
+
+    /// Output channels: `c * m`.
+    pub fn out_channels(&self) -> usize {
+        self.c * self.m
+    }
+    /// Input floats per sample.
+    pub fn in_len(&self) -> usize {
+        self.h * self.w * self.c
+    }
+    /// Output floats per sample.
+    pub fn out_len(&self) -> usize {
+        self.oh * self.ow * self.c * self.m
+    }
+    /// Kernel shape `(kh, kw, c, m)`.
+    pub fn kernel_shape(&self) -> Vec<usize> {
+        vec![self.kernel.0, self.kernel.1, self.c, self.m]
+    }
+
+    /// Calls `f(out_index, in_index, kernel_index)` for every tap of one sample.
+    fn for_each_tap(&self, mut f: impl FnMut(usize, usize, usize)) {
+        let (h, w, c, m) = (self.h, self.w, self.c, self.m);
+        let (oh, ow, (pt, pl)) = (self.oh, self.ow, self.pad);
+        let (kh, kw) = self.kernel;
+        let (sh, sw) = self.strides;
+        let (dh, dw) = self.dilation;
+        for oy in 0..oh {
+            for ox in 0..ow {
+                for ky in 0..kh {
+                    let iy = (oy * sh + ky * dh) as isize - pt as isize;
+                    if iy < 0 || iy >= h as isize {
+                        continue;
+                    }
+                    for kx in 0..kw {
+                        let ix = (ox * sw + kx * dw) as isize - pl as isize;
+                        if ix < 0 || ix >= w as isize {
+                            continue;
+                        }
+                        let xi = (iy as usize * w + ix as usize) * c;
+                        let oi = (oy * ow + ox) * c * m;
+                        let ki = (ky * kw + kx) * c * m;
+                        for ch in 0..c {
+                            for j in 0..m {
+                                f(oi + ch * m + j, xi + ch, ki + ch * m + j);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `y = depthwise(x, k)` for a batch of `n` (overwrites `y`).
+    pub fn forward(&self, x: &[f32], k: &[f32], y: &mut [f32], n: usize) {
+        let (il, ol) = (self.in_len(), self.out_len());
+        y[..n * ol].fill(0.0);
+        for s in 0..n {
+            let (xs, ys) = (&x[s * il..(s + 1) * il], &mut y[s * ol..(s + 1) * ol]);
+            self.for_each_tap(|o, i, ki| ys[o] += xs[i] * k[ki]);
+        }
+    }
+
+    /// Adds the kernel gradient to `dk` and, when asked, overwrites `dx` with the input
+    /// gradient, for the output gradient `dy`.
+    pub fn backward(
+        &self,
+        x: &[f32],
+        k: &[f32],
+        dy: &[f32],
+        dk: &mut [f32],
+        dx: Option<&mut [f32]>,
+        n: usize,
+    ) {
+        let (il, ol) = (self.in_len(), self.out_len());
+        for s in 0..n {
+            let (xs, dys) = (&x[s * il..(s + 1) * il], &dy[s * ol..(s + 1) * ol]);
+            self.for_each_tap(|o, i, ki| dk[ki] += xs[i] * dys[o]);
+        }
+        if let Some(dx) = dx {
+            dx[..n * il].fill(0.0);
+            for s in 0..n {
+                let dys = &dy[s * ol..(s + 1) * ol];
+                let dxs = &mut dx[s * il..(s + 1) * il];
+                self.for_each_tap(|o, i, ki| dxs[i] += dys[o] * k[ki]);
+            }
+        }
+    }
+}
 
 /// Keras `DepthwiseConv2D`: each input channel is convolved with its own
 /// `depth_multiplier` filters (kernel `(kh, kw, channels, depth_multiplier)`), giving
@@ -36,7 +186,7 @@ pub struct DepthwiseConv2D {
     depthwise_initializer: String,
     bias_initializer: String,
     act: Act,
-    geom: Geom,
+    geom: DepthwiseGeom,
     params: Vec<Param>,
     preact: Vec<f32>,
 }
@@ -56,7 +206,7 @@ impl DepthwiseConv2D {
             depthwise_initializer: "glorot_uniform".into(),
             bias_initializer: "zeros".into(),
             act: Act::Linear,
-            geom: ((0, 0, 0), (0, 0), (0, 0)),
+            geom: DepthwiseGeom::default(),
             params: Vec::new(),
             preact: Vec::new(),
         }
@@ -101,39 +251,6 @@ impl DepthwiseConv2D {
         self.bias_initializer = i.into();
         self
     }
-
-    /// Calls `f(out_index, in_index, kernel_index)` for every tap of one sample.
-    fn for_each_tap(&self, mut f: impl FnMut(usize, usize, usize)) {
-        let ((h, w, c), (oh, ow), (pt, pl)) = self.geom;
-        let (kh, kw) = self.kernel_size;
-        let (sh, sw) = self.strides;
-        let (dh, dw) = self.dilation_rate;
-        let m = self.depth_multiplier;
-        for oy in 0..oh {
-            for ox in 0..ow {
-                for ky in 0..kh {
-                    let iy = (oy * sh + ky * dh) as isize - pt as isize;
-                    if iy < 0 || iy >= h as isize {
-                        continue;
-                    }
-                    for kx in 0..kw {
-                        let ix = (ox * sw + kx * dw) as isize - pl as isize;
-                        if ix < 0 || ix >= w as isize {
-                            continue;
-                        }
-                        let xi = (iy as usize * w + ix as usize) * c;
-                        let oi = (oy * ow + ox) * c * m;
-                        let ki = (ky * kw + kx) * c * m;
-                        for ch in 0..c {
-                            for j in 0..m {
-                                f(oi + ch * m + j, xi + ch, ki + ch * m + j);
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
 }
 common_builders!(DepthwiseConv2D);
 
@@ -149,18 +266,15 @@ impl Layer for DepthwiseConv2D {
     }
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
         let name = self.base.label().to_string();
-        let (h, w, c) = super::image_shape(&name, input_shape)?;
-        super::check_pair("kernel_size", self.kernel_size, &name)?;
-        super::check_pair("strides", self.strides, &name)?;
-        super::check_pair("dilation_rate", self.dilation_rate, &name)?;
-        if self.depth_multiplier == 0 {
-            return Err(Error::arg(
-                "depth_multiplier",
-                &name,
-                "expected a positive integer, received 0",
-            ));
-        }
-        let padding = parse_padding(&self.padding, &name)?;
+        let geom = DepthwiseGeom::new(
+            &name,
+            input_shape,
+            self.kernel_size,
+            self.strides,
+            self.dilation_rate,
+            &self.padding,
+            self.depth_multiplier,
+        )?;
         let (act, kinit, binit) = super::resolve_kernel_options(
             &name,
             &self.activation,
@@ -168,47 +282,22 @@ impl Layer for DepthwiseConv2D {
             &self.bias_initializer,
         )?;
         self.act = act;
-        let (kh, kw) = self.kernel_size;
-        let out = |n, k, s, d| rkeras_kernels::conv2d::out_len(n, k, s, d, padding);
-        let (Some((oh, pt)), Some((ow, pl))) = (
-            out(h, kh, self.strides.0, self.dilation_rate.0),
-            out(w, kw, self.strides.1, self.dilation_rate.1),
-        ) else {
-            return Err(Error::IncompatibleShape {
-                layer: name,
-                expected: format!(
-                    "a spatial size of at least the kernel size {:?}",
-                    self.kernel_size
-                ),
-                received: crate::shape::batch_shape_str(input_shape),
-            });
-        };
-        self.geom = ((h, w, c), (oh, ow), (pt, pl));
-        let m = self.depth_multiplier;
-        let kshape = vec![kh, kw, c, m];
-        let mut k = vec![0.0; kh * kw * c * m];
+        self.geom = geom;
+        let co = geom.out_channels();
+        let kshape = geom.kernel_shape();
+        let mut k = vec![0.0; kshape.iter().product()];
         kinit.fill(&kshape, &mut k, rng);
         self.params = vec![Param::new("kernel", kshape, k)];
         if self.use_bias {
-            let mut b = vec![0.0; c * m];
-            binit.fill(&[c * m], &mut b, rng);
-            self.params.push(Param::new("bias", vec![c * m], b));
+            let mut b = vec![0.0; co];
+            binit.fill(&[co], &mut b, rng);
+            self.params.push(Param::new("bias", vec![co], b));
         }
-        Ok(vec![oh, ow, c * m])
+        Ok(vec![geom.oh, geom.ow, co])
     }
     fn forward(&mut self, x: &[f32], y: &mut [f32], n: usize, _mode: Mode) {
-        let ((h, w, c), (oh, ow), _) = self.geom;
-        let (il, ol, co) = (
-            h * w * c,
-            oh * ow * c * self.depth_multiplier,
-            c * self.depth_multiplier,
-        );
-        y[..n * ol].fill(0.0);
-        let k = &self.params[0].value;
-        for s in 0..n {
-            let (xs, ys) = (&x[s * il..(s + 1) * il], &mut y[s * ol..(s + 1) * ol]);
-            self.for_each_tap(|o, i, ki| ys[o] += xs[i] * k[ki]);
-        }
+        let (ol, co) = (self.geom.out_len(), self.geom.out_channels());
+        self.geom.forward(x, &self.params[0].value, y, n);
         if let Some(b) = self.params.get(1) {
             for row in y[..n * ol].chunks_exact_mut(co) {
                 row.iter_mut().zip(&b.value).for_each(|(v, b)| *v += b);
@@ -232,12 +321,7 @@ impl Layer for DepthwiseConv2D {
         dx: Option<&mut [f32]>,
         ctx: Backward,
     ) {
-        let ((h, w, c), (oh, ow), _) = self.geom;
-        let (il, ol, co) = (
-            h * w * c,
-            oh * ow * c * self.depth_multiplier,
-            c * self.depth_multiplier,
-        );
+        let (ol, co) = (self.geom.out_len(), self.geom.out_channels());
         let n = ctx.n;
         if !ctx.skip_activation && !self.act.is_linear() {
             let pre = self
@@ -246,24 +330,11 @@ impl Layer for DepthwiseConv2D {
                 .then(|| &self.preact[..n * ol]);
             activation::backward_inplace(self.act, pre, &y[..n * ol], &mut dy[..n * ol], co);
         }
-        let mut dk = std::mem::take(&mut self.params[0].grad);
-        for s in 0..n {
-            let (xs, dys) = (&x[s * il..(s + 1) * il], &dy[s * ol..(s + 1) * ol]);
-            self.for_each_tap(|o, i, ki| dk[ki] += xs[i] * dys[o]);
-        }
-        self.params[0].grad = dk;
+        let kp = &mut self.params[0];
+        self.geom.backward(x, &kp.value, dy, &mut kp.grad, dx, n);
         if let Some(b) = self.params.get_mut(1) {
             for row in dy[..n * ol].chunks_exact(co) {
                 b.grad.iter_mut().zip(row).for_each(|(g, d)| *g += d);
-            }
-        }
-        if let Some(dx) = dx {
-            dx[..n * il].fill(0.0);
-            let k = &self.params[0].value;
-            for s in 0..n {
-                let dys = &dy[s * ol..(s + 1) * ol];
-                let dxs = &mut dx[s * il..(s + 1) * il];
-                self.for_each_tap(|o, i, ki| dxs[i] += dys[o] * k[ki]);
             }
         }
     }

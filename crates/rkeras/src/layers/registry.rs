@@ -6,10 +6,12 @@ use crate::error::{Error, Result};
 use serde_json::Value;
 
 /// The classes [`from_config`] knows.
-pub const KNOWN_CLASSES: [&str; 38] = [
+pub const KNOWN_CLASSES: [&str; 40] = [
     "InputLayer",
     "Conv2D",
+    "Conv2DTranspose",
     "DepthwiseConv2D",
+    "SeparableConv2D",
     "Dense",
     "MaxPooling2D",
     "AveragePooling2D",
@@ -210,6 +212,19 @@ impl Cfg<'_> {
         }
         Ok(layer)
     }
+    /// Refuses keys rkeras does not implement for this layer unless they are unset (`null`).
+    fn unsupported_if_set(&self, keys: &[&str]) -> Result<()> {
+        for k in keys {
+            if let Some(v) = self.c.get(*k).filter(|v| !v.is_null()) {
+                return Err(Error::arg(
+                    k,
+                    self.name,
+                    format!("expected null (rkeras does not implement it here yet), found {v}"),
+                ));
+            }
+        }
+        Ok(())
+    }
     fn seed(&self) -> Option<u64> {
         self.c.get("seed").and_then(Value::as_u64)
     }
@@ -321,15 +336,12 @@ pub fn from_config(entry: &Value) -> Result<Box<dyn Layer>> {
             InputLayer::new(dims).into()
         }
         "Conv2D" => {
-            if g.usize("groups").unwrap_or(1) != 1 {
-                return Err(bad(
-                    name,
-                    "groups",
-                    "1 (grouped convolutions are not implemented yet)",
-                    c.get("groups"),
-                ));
-            }
+            let groups = match c.get("groups") {
+                None | Some(Value::Null) => 1,
+                Some(_) => g.usize("groups")?,
+            };
             let conv = Conv2D::new(g.usize("filters")?, g.pair("kernel_size")?)
+                .groups(groups)
                 .strides(g.pair_or("strides", (1, 1))?)
                 .padding(g.str_or("padding", "valid")?)
                 .dilation_rate(g.pair_or("dilation_rate", (1, 1))?)
@@ -345,6 +357,51 @@ pub fn from_config(entry: &Value) -> Result<Box<dyn Layer>> {
                 Conv2D::bias_constraint,
             )?
             .into()
+        }
+        "Conv2DTranspose" => {
+            let mut conv = Conv2DTranspose::new(g.usize("filters")?, g.pair("kernel_size")?)
+                .strides(g.pair_or("strides", (1, 1))?)
+                .padding(g.str_or("padding", "valid")?)
+                .dilation_rate(g.pair_or("dilation_rate", (1, 1))?)
+                .activation(&g.activation()?)
+                .use_bias(g.bool_or("use_bias", true)?)
+                .kernel_initializer(&g.initializer("kernel_initializer", "glorot_uniform")?)
+                .bias_initializer(&g.initializer("bias_initializer", "zeros")?);
+            if !matches!(c.get("output_padding"), None | Some(Value::Null)) {
+                conv = conv.output_padding(g.pair("output_padding")?);
+            }
+            g.weight_options(
+                conv,
+                Conv2DTranspose::kernel_regularizer,
+                Conv2DTranspose::bias_regularizer,
+                Conv2DTranspose::kernel_constraint,
+                Conv2DTranspose::bias_constraint,
+            )?
+            .into()
+        }
+        "SeparableConv2D" => {
+            g.unsupported_if_set(&[
+                "depthwise_regularizer",
+                "pointwise_regularizer",
+                "bias_regularizer",
+                "depthwise_constraint",
+                "pointwise_constraint",
+                "bias_constraint",
+            ])?;
+            SeparableConv2D::new(g.usize("filters")?, g.pair("kernel_size")?)
+                .strides(g.pair_or("strides", (1, 1))?)
+                .padding(g.str_or("padding", "valid")?)
+                .dilation_rate(g.pair_or("dilation_rate", (1, 1))?)
+                .depth_multiplier(match c.get("depth_multiplier") {
+                    None | Some(Value::Null) => 1,
+                    Some(_) => g.usize("depth_multiplier")?,
+                })
+                .activation(&g.activation()?)
+                .use_bias(g.bool_or("use_bias", true)?)
+                .depthwise_initializer(&g.initializer("depthwise_initializer", "glorot_uniform")?)
+                .pointwise_initializer(&g.initializer("pointwise_initializer", "glorot_uniform")?)
+                .bias_initializer(&g.initializer("bias_initializer", "zeros")?)
+                .into()
         }
         "Dense" => {
             let dense = Dense::new(g.usize("units")?)
@@ -535,6 +592,11 @@ mod tests {
                 })
                 .bias_constraint(crate::constraints::Constraint::NonNeg)
                 .into(),
+            Conv2D::new(4, 3)
+                .groups(2)
+                .dilation_rate((2, 1))
+                .activation("tanh")
+                .into(),
             Conv2D::new(2, 3)
                 .kernel_regularizer(crate::regularizers::Regularizer::L2(1e-4))
                 .into(),
@@ -561,6 +623,24 @@ mod tests {
             ZeroPadding2D::new(((1, 2), (3, 4))).into(),
             Cropping2D::new((1, 2)).into(),
             UpSampling2D::new((2, 3)).into(),
+            UpSampling2D::new(2).interpolation("bilinear").into(),
+            SeparableConv2D::new(4, (3, 2))
+                .strides(2)
+                .padding("same")
+                .depth_multiplier(2)
+                .dilation_rate(1)
+                .activation("relu")
+                .use_bias(false)
+                .pointwise_initializer("he_normal")
+                .into(),
+            Conv2DTranspose::new(3, 3)
+                .strides(2)
+                .padding("same")
+                .output_padding(1)
+                .activation("sigmoid")
+                .kernel_regularizer(crate::regularizers::Regularizer::L2(1e-3))
+                .into(),
+            Conv2DTranspose::new(2, (2, 3)).into(),
             Reshape::new(&[4, -1]).into(),
             Permute::new(&[2, 1, 3]).into(),
             SpatialDropout2D::new(0.3).seed(5).into(),
@@ -589,6 +669,21 @@ mod tests {
                 l.class_name()
             );
         }
+    }
+
+    #[test]
+    fn unimplemented_separable_options_are_refused_by_name() {
+        let e = from_config(
+            &serde_json::json!({"class_name": "SeparableConv2D", "config": {
+                "name": "sep", "filters": 2, "kernel_size": [3, 3],
+                "pointwise_regularizer": {"class_name": "L2", "config": {"l2": 0.01}}
+            }}),
+        )
+        .expect_err("regularizer");
+        assert!(
+            e.to_string().contains("pointwise_regularizer") && e.to_string().contains("sep"),
+            "{e}"
+        );
     }
 
     #[test]

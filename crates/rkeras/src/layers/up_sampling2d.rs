@@ -1,19 +1,30 @@
-//! `UpSampling2D`: repeats rows and columns (nearest-neighbour upsampling).
+//! `UpSampling2D`: repeats rows and columns (nearest-neighbour upsampling) or interpolates
+//! them (bilinear, the half-pixel resize of `keras.ops.image.resize`).
 
 use super::{common_builders, Backward, Layer, LayerBase, Mode};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use crate::shape::IntoPair;
+use rkeras_kernels::image::{ImageRef, Interpolation, Resize};
 use serde_json::{json, Map, Value};
 
-/// Repeats each row `size.0` times and each column `size.1` times (Keras `UpSampling2D`
-/// with `interpolation="nearest"`, the default; `"bilinear"` is not supported yet and is
-/// refused when the layer is built).
+/// Upsamples rows by `size.0` and columns by `size.1` (Keras `UpSampling2D`).
+///
+/// `interpolation="nearest"` (the default) repeats each row and column; `"bilinear"`
+/// resizes as Keras 3 does (`ops.image.resize`, half-pixel centres, no antialiasing, edges
+/// clamped). Keras's other interpolations (bicubic, lanczos) are refused when the layer is
+/// built.
 ///
 /// ```
 /// use rkeras::prelude::*;
 /// let m = Sequential::new([UpSampling2D::new(2).input_shape((7, 7, 8)).into()])?;
 /// assert_eq!(m.output_shape(), Some(&[14, 14, 8][..]));
+/// let mut b = Sequential::new([UpSampling2D::new((1, 2))
+///     .interpolation("bilinear")
+///     .input_shape((1, 2, 1))
+///     .into()])?;
+/// let y = b.predict(&Tensor::new(vec![1, 1, 2, 1], vec![0.0, 4.0])?)?;
+/// assert_eq!(y.data(), [0.0, 1.0, 3.0, 4.0]);
 /// # Ok::<(), rkeras::Error>(())
 /// ```
 #[derive(Debug)]
@@ -22,6 +33,8 @@ pub struct UpSampling2D {
     size: (usize, usize),
     interpolation: String,
     in_shape: (usize, usize, usize),
+    /// The bilinear sampling tables (`None` for nearest).
+    bilinear: Option<Resize>,
 }
 
 impl UpSampling2D {
@@ -32,11 +45,12 @@ impl UpSampling2D {
             size: size.into_pair(),
             interpolation: "nearest".into(),
             in_shape: (0, 0, 0),
+            bilinear: None,
         }
     }
-    /// `"nearest"` (the only one rkeras implements so far).
+    /// `"nearest"` (default) or `"bilinear"` (lower-cased, as Keras).
     pub fn interpolation(mut self, i: &str) -> Self {
-        self.interpolation = i.into();
+        self.interpolation = i.to_ascii_lowercase();
         self
     }
 }
@@ -55,23 +69,36 @@ impl Layer for UpSampling2D {
     fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
         let name = self.base.label().to_string();
         super::check_pair("size", self.size, &name)?;
-        if self.interpolation != "nearest" {
-            return Err(Error::arg(
-                "interpolation",
-                &name,
-                format!(
-                    "rkeras implements \"nearest\" upsampling only, received \"{}\"",
-                    self.interpolation
-                ),
-            ));
-        }
+        let bilinear = match self.interpolation.as_str() {
+            "nearest" => false,
+            "bilinear" => true,
+            other => {
+                return Err(Error::arg(
+                    "interpolation",
+                    &name,
+                    format!(
+                        "rkeras implements \"nearest\" and \"bilinear\" upsampling, \
+                         received \"{other}\""
+                    ),
+                ))
+            }
+        };
         let (h, w, c) = super::image_shape(&name, input_shape)?;
         self.in_shape = (h, w, c);
-        Ok(vec![h * self.size.0, w * self.size.1, c])
+        let out = (h * self.size.0, w * self.size.1);
+        self.bilinear = bilinear.then(|| Resize::new((h, w), out, Interpolation::Bilinear));
+        Ok(vec![out.0, out.1, c])
     }
     fn forward(&mut self, x: &[f32], y: &mut [f32], n: usize, _mode: Mode) {
         let (h, w, c) = self.in_shape;
         let (sh, sw) = self.size;
+        if let Some(r) = &self.bilinear {
+            let (il, ol) = (h * w * c, h * sh * w * sw * c);
+            for (xs, ys) in x[..n * il].chunks_exact(il).zip(y.chunks_exact_mut(ol)) {
+                r.run(ImageRef::new(xs, h, w, c), ys);
+            }
+            return;
+        }
         let ow = w * sw;
         for s in 0..n {
             let xs = &x[s * h * w * c..(s + 1) * h * w * c];
@@ -104,6 +131,16 @@ impl Layer for UpSampling2D {
         let (sh, sw) = self.size;
         let ow = w * sw;
         dx[..ctx.n * h * w * c].fill(0.0);
+        if let Some(r) = &self.bilinear {
+            let (il, ol) = (h * w * c, h * sh * ow * c);
+            for (dys, dxs) in dy[..ctx.n * ol]
+                .chunks_exact(ol)
+                .zip(dx.chunks_exact_mut(il))
+            {
+                r.backward_add(dys, c, dxs);
+            }
+            return;
+        }
         for s in 0..ctx.n {
             let dys = &dy[s * h * sh * ow * c..(s + 1) * h * sh * ow * c];
             let dxs = &mut dx[s * h * w * c..(s + 1) * h * w * c];
@@ -144,9 +181,27 @@ mod tests {
         l.forward(&[1.0, 2.0], &mut y, 1, Mode::Infer);
         assert_eq!(y, [1., 1., 2., 2., 1., 1., 2., 2.]);
         let e = UpSampling2D::new(2)
-            .interpolation("bilinear")
+            .interpolation("bicubic")
+            .name("up")
             .build(&[2, 2, 1], &mut Rng::new(0))
-            .expect_err("bilinear");
-        assert!(e.to_string().contains("nearest"), "{e}");
+            .expect_err("bicubic");
+        assert!(
+            e.to_string().contains("bicubic") && e.to_string().contains("\"up\""),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bilinear_gradient_and_values() {
+        let l = UpSampling2D::new((2, 3)).interpolation("Bilinear");
+        assert_eq!(check_layer(Box::new(l), &[3, 2, 2]), vec![6, 6, 2]);
+        // Half-pixel centres, edges clamped: [0, 4] -> [0, 1, 3, 4] per axis.
+        let mut l = UpSampling2D::new(2).interpolation("bilinear");
+        l.build(&[2, 2, 1], &mut Rng::new(0)).expect("build");
+        let mut y = [0.0; 16];
+        l.forward(&[0.0, 4.0, 8.0, 12.0], &mut y, 1, Mode::Infer);
+        assert_eq!(&y[..4], [0.0, 1.0, 3.0, 4.0]);
+        assert_eq!(&y[4..8], [2.0, 3.0, 5.0, 6.0]);
+        assert_eq!(l.config()["interpolation"], json!("bilinear"));
     }
 }

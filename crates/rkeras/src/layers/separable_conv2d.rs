@@ -1,0 +1,418 @@
+//! `SeparableConv2D`: a depthwise convolution (the loops of `DepthwiseConv2D`) followed by a
+//! pointwise 1x1 convolution (the `Conv2D` kernels), a bias and an activation.
+
+use super::depthwise_conv2d::DepthwiseGeom;
+use super::{common_builders, Backward, Layer, LayerBase, Mode, Param};
+use crate::error::{Error, Result};
+use crate::init::Initializer;
+use crate::rng::Rng;
+use crate::shape::IntoPair;
+use rkeras_kernels::{activation, conv2d, Act, Conv2dGeom, Padding, Scratch};
+use serde_json::{json, Map, Value};
+
+/// Depthwise separable 2-D convolution (Keras `SeparableConv2D`, `channels_last`).
+///
+/// Each input channel is convolved with its own `depth_multiplier` spatial filters (weight
+/// `depthwise_kernel`, `(kh, kw, channels, depth_multiplier)`, strides, padding and dilation
+/// apply here), then a 1x1 convolution mixes the `channels * depth_multiplier` results into
+/// `filters` outputs (weight `pointwise_kernel`, `(1, 1, channels * depth_multiplier,
+/// filters)`), then `bias` and the activation. Defaults as Keras: `strides=(1, 1)`,
+/// `padding="valid"`, `dilation_rate=(1, 1)`, `depth_multiplier=1`, no activation, bias on,
+/// `glorot_uniform` kernels, `zeros` bias.
+///
+/// # Shapes
+/// Input `(batch, h, w, c)`; output `(batch, oh, ow, filters)`.
+///
+/// ```
+/// use rkeras::prelude::*;
+/// let m = Sequential::new([SeparableConv2D::new(8, 3)
+///     .depth_multiplier(2)
+///     .strides(2)
+///     .padding("same")
+///     .input_shape((16, 16, 3))
+///     .into()])?;
+/// assert_eq!(m.output_shape(), Some(&[8, 8, 8][..]));
+/// assert_eq!(m.count_params(), 3 * 3 * 3 * 2 + 3 * 2 * 8 + 8);
+/// # Ok::<(), rkeras::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct SeparableConv2D {
+    base: LayerBase,
+    filters: usize,
+    kernel_size: (usize, usize),
+    strides: (usize, usize),
+    dilation_rate: (usize, usize),
+    padding: String,
+    depth_multiplier: usize,
+    activation: String,
+    use_bias: bool,
+    depthwise_initializer: String,
+    pointwise_initializer: String,
+    bias_initializer: String,
+    act: Act,
+    depthwise: DepthwiseGeom,
+    pointwise: Option<Conv2dGeom>,
+    params: Vec<Param>,
+    scratch: Scratch,
+    partials: Vec<f32>,
+    preact: Vec<f32>,
+    /// The depthwise output of the last forward pass, and its gradient.
+    mid: Vec<f32>,
+    dmid: Vec<f32>,
+}
+
+impl SeparableConv2D {
+    /// A separable convolution with `filters` outputs and a `kernel_size` depthwise window.
+    pub fn new(filters: usize, kernel_size: impl IntoPair) -> Self {
+        SeparableConv2D {
+            base: LayerBase::default(),
+            filters,
+            kernel_size: kernel_size.into_pair(),
+            strides: (1, 1),
+            dilation_rate: (1, 1),
+            padding: "valid".into(),
+            depth_multiplier: 1,
+            activation: "linear".into(),
+            use_bias: true,
+            depthwise_initializer: "glorot_uniform".into(),
+            pointwise_initializer: "glorot_uniform".into(),
+            bias_initializer: "zeros".into(),
+            act: Act::Linear,
+            depthwise: DepthwiseGeom::default(),
+            pointwise: None,
+            params: Vec::new(),
+            scratch: Scratch::default(),
+            partials: Vec::new(),
+            preact: Vec::new(),
+            mid: Vec::new(),
+            dmid: Vec::new(),
+        }
+    }
+    /// Strides of the depthwise step (default 1).
+    pub fn strides(mut self, s: impl IntoPair) -> Self {
+        self.strides = s.into_pair();
+        self
+    }
+    /// Dilation of the depthwise step (default 1).
+    pub fn dilation_rate(mut self, d: impl IntoPair) -> Self {
+        self.dilation_rate = d.into_pair();
+        self
+    }
+    /// `"valid"` (default) or `"same"`.
+    pub fn padding(mut self, p: &str) -> Self {
+        self.padding = p.to_ascii_lowercase();
+        self
+    }
+    /// Depthwise filters per input channel (default 1).
+    pub fn depth_multiplier(mut self, m: usize) -> Self {
+        self.depth_multiplier = m;
+        self
+    }
+    /// Activation name (default linear).
+    pub fn activation(mut self, a: &str) -> Self {
+        self.activation = a.into();
+        self
+    }
+    /// Whether to add a bias (default true).
+    pub fn use_bias(mut self, b: bool) -> Self {
+        self.use_bias = b;
+        self
+    }
+    /// Initializer of the depthwise kernel (default `"glorot_uniform"`).
+    pub fn depthwise_initializer(mut self, i: &str) -> Self {
+        self.depthwise_initializer = i.into();
+        self
+    }
+    /// Initializer of the pointwise kernel (default `"glorot_uniform"`).
+    pub fn pointwise_initializer(mut self, i: &str) -> Self {
+        self.pointwise_initializer = i.into();
+        self
+    }
+    /// Bias initializer (default `"zeros"`).
+    pub fn bias_initializer(mut self, i: &str) -> Self {
+        self.bias_initializer = i.into();
+        self
+    }
+}
+common_builders!(SeparableConv2D);
+
+impl Layer for SeparableConv2D {
+    fn class_name(&self) -> &'static str {
+        "SeparableConv2D"
+    }
+    fn base(&self) -> &LayerBase {
+        &self.base
+    }
+    fn base_mut(&mut self) -> &mut LayerBase {
+        &mut self.base
+    }
+    fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
+        let name = self.base.label().to_string();
+        if self.filters == 0 {
+            return Err(Error::arg(
+                "filters",
+                &name,
+                "expected a positive integer, received 0",
+            ));
+        }
+        let dw = DepthwiseGeom::new(
+            &name,
+            input_shape,
+            self.kernel_size,
+            self.strides,
+            self.dilation_rate,
+            &self.padding,
+            self.depth_multiplier,
+        )?;
+        let (act, dinit, binit) = super::resolve_kernel_options(
+            &name,
+            &self.activation,
+            &self.depthwise_initializer,
+            &self.bias_initializer,
+        )?;
+        let pinit = Initializer::from_name(&self.pointwise_initializer)
+            .map_err(|e| Error::arg("pointwise_initializer", &name, e.to_string()))?;
+        let mid_c = dw.out_channels();
+        let pw = Conv2dGeom::new(
+            (dw.oh, dw.ow, mid_c),
+            (1, 1),
+            self.filters,
+            (1, 1),
+            (1, 1),
+            Padding::Valid,
+        )
+        .ok_or_else(|| Error::arg("filters", &name, "expected a positive integer"))?;
+        self.act = act;
+        let dshape = dw.kernel_shape();
+        let mut dk = vec![0.0; dshape.iter().product()];
+        dinit.fill(&dshape, &mut dk, rng);
+        let pshape = vec![1, 1, mid_c, self.filters];
+        let mut pk = vec![0.0; pw.kernel_len()];
+        pinit.fill(&pshape, &mut pk, rng);
+        self.params = vec![
+            Param::new("depthwise_kernel", dshape, dk),
+            Param::new("pointwise_kernel", pshape, pk),
+        ];
+        if self.use_bias {
+            let mut b = vec![0.0; self.filters];
+            binit.fill(&[self.filters], &mut b, rng);
+            self.params.push(Param::new("bias", vec![self.filters], b));
+        }
+        self.scratch = Scratch::new(pw.scratch_len());
+        self.depthwise = dw;
+        self.pointwise = Some(pw);
+        Ok(vec![dw.oh, dw.ow, self.filters])
+    }
+
+    fn allocate(&mut self, max_batch: usize) {
+        let Some(pw) = self.pointwise else { return };
+        self.scratch.ensure(pw.scratch_len());
+        let grow = |v: &mut Vec<f32>, len: usize| {
+            if v.len() < len {
+                v.resize(len, 0.0);
+            }
+        };
+        grow(&mut self.partials, pw.partials_len(max_batch));
+        grow(&mut self.mid, max_batch * pw.in_len());
+        grow(&mut self.dmid, max_batch * pw.in_len());
+        if self.act.backward_needs_input() {
+            grow(&mut self.preact, max_batch * pw.out_len());
+        }
+    }
+
+    fn forward(&mut self, x: &[f32], y: &mut [f32], n: usize, _mode: Mode) {
+        let Some(pw) = self.pointwise else { return };
+        let mid = &mut self.mid[..n * pw.in_len()];
+        self.depthwise.forward(x, &self.params[0].value, mid, n);
+        let bias = self.params.get(2).map(|p| &p.value[..]);
+        let pk = &self.params[1].value;
+        if self.act.backward_needs_input() {
+            conv2d::forward(&pw, n, mid, pk, bias, Act::Linear, y, &self.scratch);
+            self.preact[..y.len()].copy_from_slice(y);
+            activation::forward_inplace(self.act, y, pw.cout);
+        } else {
+            conv2d::forward(&pw, n, mid, pk, bias, self.act, y, &self.scratch);
+        }
+    }
+
+    fn backward(
+        &mut self,
+        x: &[f32],
+        y: &[f32],
+        dy: &mut [f32],
+        dx: Option<&mut [f32]>,
+        ctx: Backward,
+    ) {
+        let Some(pw) = self.pointwise else { return };
+        let n = ctx.n;
+        // As Conv2D: activations whose derivative needs only the output are fused into the
+        // pointwise backward pass.
+        let fuse = !ctx.skip_activation
+            && !self.act.backward_needs_input()
+            && self.act != Act::Softmax
+            && !self.act.is_linear();
+        if !ctx.skip_activation && !fuse {
+            let pre = self
+                .act
+                .backward_needs_input()
+                .then(|| &self.preact[..y.len()]);
+            activation::backward_inplace(self.act, pre, y, dy, pw.cout);
+        }
+        let act = fuse.then_some((self.act, y));
+        let (dp, rest) = self.params.split_at_mut(1);
+        let (pp, bp) = rest.split_at_mut(1);
+        let (mid, dmid) = (
+            &self.mid[..n * pw.in_len()],
+            &mut self.dmid[..n * pw.in_len()],
+        );
+        conv2d::backward(
+            &pw,
+            n,
+            mid,
+            &pp[0].value,
+            act,
+            dy,
+            Some(&mut *dmid),
+            &mut pp[0].grad,
+            bp.first_mut().map(|b| &mut b.grad[..]),
+            &mut self.partials,
+            &self.scratch,
+        );
+        let dk = &mut dp[0];
+        self.depthwise
+            .backward(x, &dk.value, dmid, &mut dk.grad, dx, n);
+    }
+
+    fn params(&self) -> &[Param] {
+        &self.params
+    }
+    fn params_mut(&mut self) -> &mut [Param] {
+        &mut self.params
+    }
+    fn activation(&self) -> Option<Act> {
+        Some(self.act)
+    }
+    fn config(&self) -> Map<String, Value> {
+        let init = |name: &str, d| Initializer::from_name(name).unwrap_or(d).config();
+        let act = crate::activations::parse(&self.activation)
+            .map(crate::activations::name)
+            .unwrap_or("linear");
+        super::object(json!({
+            "depth_multiplier": self.depth_multiplier,
+            "filters": self.filters,
+            "kernel_size": [self.kernel_size.0, self.kernel_size.1],
+            "strides": [self.strides.0, self.strides.1],
+            "padding": self.padding,
+            "data_format": "channels_last",
+            "dilation_rate": [self.dilation_rate.0, self.dilation_rate.1],
+            "activation": act,
+            "use_bias": self.use_bias,
+            "depthwise_initializer": init(&self.depthwise_initializer, Initializer::GlorotUniform),
+            "pointwise_initializer": init(&self.pointwise_initializer, Initializer::GlorotUniform),
+            "bias_initializer": init(&self.bias_initializer, Initializer::Zeros),
+            "depthwise_regularizer": null,
+            "pointwise_regularizer": null,
+            "bias_regularizer": null,
+            "activity_regularizer": null,
+            "depthwise_constraint": null,
+            "pointwise_constraint": null,
+            "bias_constraint": null,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layers::testing::check_layer;
+    use crate::layers::DepthwiseConv2D;
+
+    #[test]
+    fn gradient_checks_over_geometries() {
+        let l = SeparableConv2D::new(3, 3)
+            .padding("same")
+            .activation("tanh")
+            .bias_initializer("random_uniform");
+        assert_eq!(check_layer(Box::new(l), &[5, 4, 2]), vec![5, 4, 3]);
+        let l = SeparableConv2D::new(4, (2, 3))
+            .strides(2)
+            .depth_multiplier(2)
+            .activation("gelu");
+        assert_eq!(check_layer(Box::new(l), &[6, 7, 2]), vec![3, 3, 4]);
+        let l = SeparableConv2D::new(2, 2).dilation_rate(2).use_bias(false);
+        assert_eq!(check_layer(Box::new(l), &[5, 5, 3]), vec![3, 3, 2]);
+    }
+
+    #[test]
+    fn equals_depthwise_then_pointwise() {
+        let mut rng = Rng::new(1);
+        let mut sep = SeparableConv2D::new(3, 3)
+            .depth_multiplier(2)
+            .padding("same")
+            .bias_initializer("random_uniform");
+        sep.build(&[4, 4, 2], &mut rng).expect("build");
+        sep.allocate(1);
+        let names: Vec<_> = sep
+            .params
+            .iter()
+            .map(|p| (p.name, p.shape.clone()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("depthwise_kernel", vec![3, 3, 2, 2]),
+                ("pointwise_kernel", vec![1, 1, 4, 3]),
+                ("bias", vec![3])
+            ]
+        );
+        let mut dw = DepthwiseConv2D::new(3)
+            .depth_multiplier(2)
+            .padding("same")
+            .use_bias(false);
+        dw.build(&[4, 4, 2], &mut rng).expect("build");
+        dw.params_mut()[0].value = sep.params[0].value.clone();
+        let x: Vec<f32> = (0..32).map(|i| (i as f32 * 0.7).cos()).collect();
+        let mut mid = vec![0.0; 64];
+        dw.forward(&x, &mut mid, 1, Mode::Infer);
+        let mut y = vec![0.0; 48];
+        sep.forward(&x, &mut y, 1, Mode::Infer);
+        let (pk, b) = (&sep.params[1].value, &sep.params[2].value);
+        for p in 0..16 {
+            for f in 0..3 {
+                let want: f32 = b[f] + (0..4).map(|c| mid[p * 4 + c] * pk[c * 3 + f]).sum::<f32>();
+                assert!((y[p * 3 + f] - want).abs() < 1e-5);
+            }
+        }
+    }
+
+    #[test]
+    fn rejects_bad_arguments_by_name() {
+        let mut rng = Rng::new(0);
+        let e = SeparableConv2D::new(0, 3)
+            .name("s")
+            .build(&[8, 8, 2], &mut rng)
+            .expect_err("filters");
+        assert!(
+            e.to_string().contains("filters") && e.to_string().contains("\"s\""),
+            "{e}"
+        );
+        let e = SeparableConv2D::new(2, 3)
+            .depth_multiplier(0)
+            .build(&[8, 8, 2], &mut rng)
+            .expect_err("dm");
+        assert!(e.to_string().contains("depth_multiplier"), "{e}");
+        let e = SeparableConv2D::new(2, 5)
+            .build(&[3, 3, 2], &mut rng)
+            .expect_err("small");
+        assert!(e.to_string().contains("kernel size"), "{e}");
+        let e = SeparableConv2D::new(2, 3)
+            .pointwise_initializer("nope")
+            .build(&[8, 8, 2], &mut rng)
+            .expect_err("init");
+        assert!(e.to_string().contains("pointwise_initializer"), "{e}");
+        let e = SeparableConv2D::new(2, 3)
+            .build(&[8, 8], &mut rng)
+            .expect_err("rank");
+        assert!(e.to_string().contains("ndim=4"), "{e}");
+    }
+}
