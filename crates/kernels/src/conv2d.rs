@@ -43,6 +43,11 @@ pub fn out_len(n: usize, k: usize, s: usize, d: usize, padding: Padding) -> Opti
     }
 }
 
+/// Largest `kh * kw * cin` whose forward pass runs the direct kernel instead of im2col +
+/// GEMM: with so short a reduction the GEMM's packing costs more than the arithmetic (the
+/// first convolution of an RGB model has 27).
+pub const DIRECT_MAX_K: usize = 48;
+
 /// Target size of one im2col block, in floats (about 256 KiB: an L2-sized tile).
 const BLOCK_FLOATS: usize = 1 << 18;
 /// Most sample groups the backward pass splits a batch into (each holds a kernel-gradient
@@ -197,6 +202,10 @@ impl Conv2dGeom {
             && self.oh == self.h
             && self.ow == self.w
     }
+    /// The forward pass runs [`direct_rows`] (a short reduction, not pointwise).
+    pub fn is_direct(&self) -> bool {
+        self.k() <= DIRECT_MAX_K && !self.is_pointwise()
+    }
     fn blocks(&self) -> usize {
         self.rows().div_ceil(self.block_rows)
     }
@@ -348,7 +357,9 @@ crate::simd_fn! {
         let k = g.k();
         let rows = yb.len() / g.cout;
         let wm = MatRef::row_major(w, g.cout);
-        if g.is_pointwise() {
+        if g.is_direct() {
+            direct_rows(g, xs, r0, w, yb);
+        } else if g.is_pointwise() {
             let a = MatRef::row_major(&xs[r0 * k..], k);
             sgemm(rows, g.cout, k, a, wm, yb, g.cout, false);
         } else {
@@ -358,6 +369,158 @@ crate::simd_fn! {
             sgemm(rows, g.cout, k, MatRef::row_major(col, k), wm, yb, g.cout, false);
         }
         epilogue(yb, bias, act, g.cout);
+    }
+}
+
+/// Pixels the direct kernel computes together (independent accumulator chains).
+const DIRECT_PIXELS: usize = 4;
+
+/// Output rows `r0..` of one sample (`yb` holds whole rows of `cout`) by direct
+/// multiply-adds: the `k` inputs of [`DIRECT_PIXELS`] output pixels are gathered into small
+/// arrays, then each weight row of 32 (or 16) filters is loaded once and multiplied into the
+/// accumulators of all those pixels, summing over the taps in im2col order. No bias or
+/// activation (the caller's epilogue adds them).
+#[inline(always)]
+pub fn direct_rows(g: &Conv2dGeom, xs: &[f32], r0: usize, w: &[f32], yb: &mut [f32]) {
+    let (k, cout) = (g.k(), g.cout);
+    let rows = yb.len() / cout;
+    let mut xk = [[0.0f32; DIRECT_MAX_K]; DIRECT_PIXELS];
+    let mut r = 0;
+    while r < rows {
+        let p = (rows - r).min(DIRECT_PIXELS);
+        if p == DIRECT_PIXELS {
+            if let Some(bases) = interior_bases(g, r0 + r) {
+                let out = &mut yb[r * cout..(r + p) * cout];
+                let mut f = 0;
+                while f + 32 <= cout {
+                    direct_block_in::<32>(g, xs, &bases, w, f, out);
+                    f += 32;
+                }
+                while f + 16 <= cout {
+                    direct_block_in::<16>(g, xs, &bases, w, f, out);
+                    f += 16;
+                }
+                if f == cout {
+                    r += p;
+                    continue;
+                }
+            }
+        }
+        for (i, xi) in xk.iter_mut().enumerate() {
+            if i < p {
+                im2col(g, xs, r0 + r + i, 1, &mut xi[..k]);
+            } else {
+                xi[..k].fill(0.0);
+            }
+        }
+        let out = &mut yb[r * cout..(r + p) * cout];
+        let mut f = 0;
+        while f + 32 <= cout {
+            direct_block::<32>(&xk, k, w, cout, f, out);
+            f += 32;
+        }
+        while f + 16 <= cout {
+            direct_block::<16>(&xk, k, w, cout, f, out);
+            f += 16;
+        }
+        if f < cout {
+            for (i, yr) in out.chunks_exact_mut(cout).enumerate() {
+                let tail = &mut yr[f..];
+                tail.fill(0.0);
+                for (kk, &xv) in xk[i][..k].iter().enumerate() {
+                    let wr = &w[kk * cout + f..(kk + 1) * cout];
+                    for (a, &wv) in tail.iter_mut().zip(wr) {
+                        *a = xv.mul_add(wv, *a);
+                    }
+                }
+            }
+        }
+        r += p;
+    }
+}
+
+/// Where the input window of each of the [`DIRECT_PIXELS`] output pixels from `p0` starts
+/// in the sample, when every window lies inside the input and its rows are contiguous
+/// (no horizontal dilation); `None` otherwise.
+#[inline(always)]
+fn interior_bases(g: &Conv2dGeom, p0: usize) -> Option<[usize; DIRECT_PIXELS]> {
+    if g.dw != 1 {
+        return None;
+    }
+    let mut bases = [0usize; DIRECT_PIXELS];
+    for (i, b) in bases.iter_mut().enumerate() {
+        let p = p0 + i;
+        let (oy, ox) = (p / g.ow, p % g.ow);
+        let iy0 = (oy * g.sh).checked_sub(g.pad_top)?;
+        let ix0 = (ox * g.sw).checked_sub(g.pad_left)?;
+        if iy0 + (g.kh - 1) * g.dh >= g.h || ix0 + g.kw > g.w {
+            return None;
+        }
+        *b = (iy0 * g.w + ix0) * g.cin;
+    }
+    Some(bases)
+}
+
+/// [`direct_block`] for pixels whose windows lie inside the input: the taps are read
+/// straight from the sample (`bases` from [`interior_bases`]), with no gather.
+#[inline(always)]
+fn direct_block_in<const F: usize>(
+    g: &Conv2dGeom,
+    xs: &[f32],
+    bases: &[usize; DIRECT_PIXELS],
+    w: &[f32],
+    f: usize,
+    out: &mut [f32],
+) {
+    let (cout, seg, row) = (g.cout, g.kw * g.cin, g.w * g.cin * g.dh);
+    let mut acc = [[0.0f32; F]; DIRECT_PIXELS];
+    for ky in 0..g.kh {
+        let xr: [&[f32]; DIRECT_PIXELS] = std::array::from_fn(|i| {
+            let b = bases[i] + ky * row;
+            &xs[b..b + seg]
+        });
+        for j in 0..seg {
+            let kk = ky * seg + j;
+            let Ok(wr) = <&[f32; F]>::try_from(&w[kk * cout + f..kk * cout + f + F]) else {
+                continue;
+            };
+            for (a, x) in acc.iter_mut().zip(&xr) {
+                let xv = x[j];
+                for t in 0..F {
+                    a[t] = xv.mul_add(wr[t], a[t]);
+                }
+            }
+        }
+    }
+    for (yr, a) in out.chunks_exact_mut(cout).zip(&acc) {
+        yr[f..f + F].copy_from_slice(a);
+    }
+}
+
+/// Filters `f .. f + F` of the pixels in `out` (at most [`DIRECT_PIXELS`] rows of `cout`).
+#[inline(always)]
+fn direct_block<const F: usize>(
+    xk: &[[f32; DIRECT_MAX_K]; DIRECT_PIXELS],
+    k: usize,
+    w: &[f32],
+    cout: usize,
+    f: usize,
+    out: &mut [f32],
+) {
+    let mut acc = [[0.0f32; F]; DIRECT_PIXELS];
+    for kk in 0..k {
+        let Ok(wr) = <&[f32; F]>::try_from(&w[kk * cout + f..kk * cout + f + F]) else {
+            continue;
+        };
+        for (a, xi) in acc.iter_mut().zip(xk) {
+            let xv = xi[kk];
+            for j in 0..F {
+                a[j] = xv.mul_add(wr[j], a[j]);
+            }
+        }
+    }
+    for (yr, a) in out.chunks_exact_mut(cout).zip(&acc) {
+        yr[f..f + F].copy_from_slice(a);
     }
 }
 

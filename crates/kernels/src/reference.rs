@@ -226,6 +226,33 @@ mod tests {
         }
     }
 
+    /// The direct kernel (short reductions) with whole 16-filter chunks and a tail, strided,
+    /// padded and dilated, against the oracle; and a geometry just past its limit.
+    #[test]
+    fn direct_conv_forward_matches_oracle() {
+        let mut rng = Lcg::new(7);
+        for (hwc, ks, cout, s, d, pad) in [
+            ((12, 11, 3), (3, 3), 32, (1, 1), (1, 1), Padding::Valid),
+            ((9, 10, 3), (3, 3), 40, (2, 1), (1, 1), Padding::Same),
+            ((10, 10, 2), (5, 4), 16, (1, 1), (2, 2), Padding::Same),
+            ((8, 8, 4), (3, 4), 7, (2, 2), (1, 1), Padding::Valid),
+            ((8, 8, 7), (3, 3), 24, (1, 1), (1, 1), Padding::Same),
+        ] {
+            let g = Conv2dGeom::new(hwc, ks, cout, s, d, pad).expect("geom");
+            assert_eq!(g.is_direct(), g.k() <= conv2d::DIRECT_MAX_K, "{g:?}");
+            let n = 3;
+            let (x, w, b) = (rng.vec(n * g.in_len()), rng.vec(g.kernel_len()), rng.vec(cout));
+            let mut y = vec![f32::NAN; n * g.out_len()];
+            let scratch = Scratch::new(g.scratch_len());
+            conv2d::forward(&g, n, &x, &w, Some(&b), Act::Relu, &mut y, &scratch);
+            let want: Vec<f32> = conv2d_forward(&g, n, &x, &w, Some(&b))
+                .into_iter()
+                .map(|v| v.max(0.0))
+                .collect();
+            assert_close(&y, &want, 1e-4);
+        }
+    }
+
     #[test]
     fn conv_backward_input_matches_oracle_on_random_and_explicit_geometries() {
         let mut rng = Lcg::new(9);
