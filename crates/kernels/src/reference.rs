@@ -241,7 +241,11 @@ mod tests {
             let g = Conv2dGeom::new(hwc, ks, cout, s, d, pad).expect("geom");
             assert_eq!(g.is_direct(), g.k() <= conv2d::DIRECT_MAX_K, "{g:?}");
             let n = 3;
-            let (x, w, b) = (rng.vec(n * g.in_len()), rng.vec(g.kernel_len()), rng.vec(cout));
+            let (x, w, b) = (
+                rng.vec(n * g.in_len()),
+                rng.vec(g.kernel_len()),
+                rng.vec(cout),
+            );
             let mut y = vec![f32::NAN; n * g.out_len()];
             let scratch = Scratch::new(g.scratch_len());
             conv2d::forward(&g, n, &x, &w, Some(&b), Act::Relu, &mut y, &scratch);
@@ -250,6 +254,28 @@ mod tests {
                 .map(|v| v.max(0.0))
                 .collect();
             assert_close(&y, &want, 1e-4);
+            // The first layer's backward (no input gradient): the direct kernel gradient.
+            let dy = rng.vec(n * g.out_len());
+            let mut dw = vec![0.5f32; g.kernel_len()];
+            let mut db = vec![0.5f32; g.cout];
+            let mut partials = vec![0.0; g.partials_len(n)];
+            conv2d::backward(
+                &g,
+                n,
+                &x,
+                &w,
+                None,
+                &dy,
+                None,
+                &mut dw,
+                Some(&mut db),
+                &mut partials,
+                &scratch,
+            );
+            let (_, rdw, rdb) = conv2d_backward(&g, n, &x, &w, &dy);
+            let shift = |v: Vec<f32>| v.into_iter().map(|a| a + 0.5).collect::<Vec<_>>();
+            assert_close(&dw, &shift(rdw), 1e-4);
+            assert_close(&db, &shift(rdb), 1e-4);
         }
     }
 
