@@ -484,9 +484,8 @@ impl Chain {
             let width = self.len_at(0);
             let (packed, rest) = self.acts.split_at_mut(1);
             let mut off = 0;
-            for j in 0..wiring.inputs.len() {
-                let len = self.act_lens[1 + j];
-                unpack_cols(&packed[0], width, off, len, n, &mut rest[j][..n * len]);
+            for (dst, &len) in rest.iter_mut().zip(&self.act_lens[1..=wiring.inputs.len()]) {
+                unpack_cols(&packed[0], width, off, len, n, &mut dst[..n * len]);
                 off += len;
             }
         }

@@ -430,6 +430,9 @@ fn endpoint_refs(v: Option<&Value>, what: &str) -> Result<Vec<(String, usize)>> 
         .collect()
 }
 
+/// The `(layer, node)` references one call of a layer reads.
+type Calls = Vec<(String, usize)>;
+
 /// `(layer name, node index)` of a `[name, node, tensor]` reference.
 fn history_ref(t: &Value) -> Option<(String, usize)> {
     let name = t.get(0).and_then(Value::as_str)?.to_string();
@@ -451,7 +454,7 @@ fn functional_from_config(config: &Value) -> Result<Model> {
     let outputs = endpoint_refs(inner.get("output_layers"), "output_layers")?;
     let mut tensors: HashMap<(String, usize), KerasTensor> = HashMap::new();
     // Each layer with its calls' input references, and how many calls are done.
-    let mut pending: Vec<(String, Shared, Vec<Vec<(String, usize)>>, usize)> = Vec::new();
+    let mut pending: Vec<(String, Shared, Vec<Calls>, usize)> = Vec::new();
     for e in entries {
         let class = e.get("class_name").and_then(Value::as_str).unwrap_or("");
         let name = e
