@@ -100,30 +100,17 @@ impl Conv2dGeom {
         (dh, dw): (usize, usize),
         padding: Padding,
     ) -> Option<Self> {
-        if cin == 0 || cout == 0 {
-            return None;
-        }
         let (oh, pad_top) = out_len(h, kh, sh, dh, padding)?;
         let (ow, pad_left) = out_len(w, kw, sw, dw, padding)?;
-        let k = kh * kw * cin;
-        let block_rows = (BLOCK_FLOATS / k).max(32).min(oh * ow);
-        Some(Conv2dGeom {
-            h,
-            w,
-            cin,
-            kh,
-            kw,
+        Self::explicit(
+            (h, w, cin),
+            (kh, kw),
             cout,
-            sh,
-            sw,
-            dh,
-            dw,
-            pad_top,
-            pad_left,
-            oh,
-            ow,
-            block_rows,
-        })
+            (sh, sw),
+            (dh, dw),
+            (pad_top, pad_left),
+            (oh, ow),
+        )
     }
 
     /// Geometry with explicit top/left padding and output size, for the convolutions whose
