@@ -340,3 +340,47 @@ fn cyclic_or_dangling_configs_are_errors() {
     let e = rkeras::saving::model_from_json(&dangling).expect_err("dangling");
     assert!(e.to_string().contains("nowhere[0]"), "{e}");
 }
+
+/// A shared BatchNormalization updates its moving statistics once per call, in call order
+/// (Keras: each call's update reads the previous one's result): after one training step on
+/// batches A and B, `moving_mean = m * (m * 0 + (1 - m) * mean(A)) + (1 - m) * mean(B)`.
+#[test]
+fn shared_batch_normalization_updates_its_statistics_per_call() {
+    rkeras::clear_session();
+    let a = Input::new(2);
+    let b = Input::new(2);
+    let bn = Shared::new(BatchNormalization::new().momentum(0.9));
+    let (na, nb) = (bn.call(&a).expect("a"), bn.call(&b).expect("b"));
+    let s = Add::new().call_on(&[&na, &nb]).expect("add");
+    let out = Dense::new(1).name("out").call(&s).expect("out");
+    let mut m = Model::functional([&a, &b], &out).expect("model");
+    m.compile(SGD::default().learning_rate(0.01), "mse", &[])
+        .expect("compile");
+    let xa = Tensor::new(vec![2, 2], vec![1.0, 2.0, 3.0, 6.0]).expect("xa"); // mean (2, 4)
+    let xb = Tensor::new(vec![2, 2], vec![10.0, 0.0, 20.0, 2.0]).expect("xb"); // mean (15, 1)
+    let y = Tensor::zeros(vec![2, 1]);
+    m.fit([&xa, &xb], &y)
+        .epochs(1)
+        .batch_size(2)
+        .verbose(0)
+        .run()
+        .expect("fit");
+    let bn_layer = m
+        .layers()
+        .iter()
+        .find(|l| l.name() == bn.name())
+        .expect("bn");
+    let mean = bn_layer
+        .params()
+        .iter()
+        .find(|p| p.name == "moving_mean")
+        .expect("moving_mean");
+    let want = [0.9 * 0.1 * 2.0 + 0.1 * 15.0, 0.9 * 0.1 * 4.0 + 0.1 * 1.0];
+    for (g, w) in mean.value.iter().zip(want) {
+        assert!(
+            (g - w).abs() < 1e-5,
+            "moving_mean {:?}, want {want:?}",
+            mean.value
+        );
+    }
+}

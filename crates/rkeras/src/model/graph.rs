@@ -461,14 +461,32 @@ impl Chain {
         }
     }
 
-    /// Copies the weights (and trainable flag) of each shared layer into its twins.
-    fn sync_twins(&mut self, calls: &[Call]) {
-        for (call, twin) in calls.iter().zip(self.twins.iter_mut()) {
-            let Some(twin) = twin else { continue };
-            let owner = &self.layers[call.layer];
-            twin.base_mut().trainable = owner.base().trainable;
-            for (t, o) in twin.params_mut().iter_mut().zip(owner.params()) {
-                t.value.copy_from_slice(&o.value);
+    /// Copies the weights (and trainable flag) of a shared layer into the twin of call `i`.
+    fn sync_twin(&mut self, i: usize, layer: usize) {
+        let Some(twin) = self.twins[i].as_mut() else {
+            return;
+        };
+        let owner = &self.layers[layer];
+        twin.base_mut().trainable = owner.base().trainable;
+        for (t, o) in twin.params_mut().iter_mut().zip(owner.params()) {
+            t.value.copy_from_slice(&o.value);
+        }
+    }
+
+    /// After a training-mode call of a twin: its non-trainable weights (a shared
+    /// BatchNormalization's moving statistics) go back to the layer, so each call updates
+    /// them in turn, as Keras's calls of one layer do.
+    fn return_twin_state(&mut self, i: usize, layer: usize) {
+        let Some(twin) = self.twins[i].as_ref() else {
+            return;
+        };
+        for (o, t) in self.layers[layer]
+            .params_mut()
+            .iter_mut()
+            .zip(twin.params())
+        {
+            if !o.trainable {
+                o.value.copy_from_slice(&t.value);
             }
         }
     }
@@ -478,7 +496,6 @@ impl Chain {
         let Some(wiring) = self.wiring.take() else {
             return;
         };
-        self.sync_twins(&wiring.calls);
         let first = wiring.first_call();
         if wiring.inputs.len() > 1 {
             let width = self.len_at(0);
@@ -491,6 +508,7 @@ impl Chain {
         }
         for (i, call) in wiring.calls.iter().enumerate() {
             let ins = &call.ins;
+            self.sync_twin(i, call.layer);
             let t = self.timings.is_some().then(std::time::Instant::now);
             let ol = self.len_at(first + i);
             let lens: [usize; MAX_MERGE_INPUTS] =
@@ -511,6 +529,9 @@ impl Chain {
                 layer.forward(&before[ins[0]][..n * lens[0]], y, n, mode);
             }
             add_timing(&mut self.timings, t, call.layer, false);
+            if mode == Mode::Train {
+                self.return_twin_state(i, call.layer);
+            }
         }
         if !wiring.direct_output() {
             let width: usize = wiring.outputs.iter().map(|&o| self.len_at(o)).sum();
