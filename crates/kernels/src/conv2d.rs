@@ -204,18 +204,18 @@ pub fn grad_groups(n: usize) -> (usize, usize) {
     (n.div_ceil(gs).max(1), gs)
 }
 
-/// Copies `s` into `d` (same length) without a `memcpy` call for short rows: fixed
-/// 8-float moves, then single floats.
+/// Copies `s` into `d` (same length) without a `memcpy` call for im2col-sized rows (up to
+/// 512 floats): fixed 16-float moves, then single floats.
 #[inline(always)]
 fn copy_small(d: &mut [f32], s: &[f32]) {
-    if d.len() >= 64 {
+    if d.len() >= 512 {
         d.copy_from_slice(s);
         return;
     }
-    let mut dc = d.chunks_exact_mut(8);
-    let mut sc = s.chunks_exact(8);
+    let mut dc = d.chunks_exact_mut(16);
+    let mut sc = s.chunks_exact(16);
     for (a, b) in (&mut dc).zip(&mut sc) {
-        if let (Ok(a), Ok(b)) = (<&mut [f32; 8]>::try_from(a), <&[f32; 8]>::try_from(b)) {
+        if let (Ok(a), Ok(b)) = (<&mut [f32; 16]>::try_from(a), <&[f32; 16]>::try_from(b)) {
             *a = *b;
         }
     }
