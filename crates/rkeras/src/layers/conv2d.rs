@@ -452,25 +452,7 @@ impl Layer for Conv2D {
         );
     }
 
-    fn params(&self) -> &[Param] {
-        &self.params
-    }
-    fn params_mut(&mut self) -> &mut [Param] {
-        &mut self.params
-    }
-    fn activation(&self) -> Option<Act> {
-        Some(self.act)
-    }
-
-    fn regularize(&mut self) -> f64 {
-        self.weights.regularize(&mut self.params)
-    }
-    fn regularization_loss(&self) -> f64 {
-        self.weights.penalty(&self.params)
-    }
-    fn constrain(&mut self) {
-        self.weights.constrain(&mut self.params);
-    }
+    super::kernel_layer_methods!(weights);
     fn config(&self) -> Map<String, Value> {
         let act_name = activations::parse(&self.activation)
             .map(activations::name)

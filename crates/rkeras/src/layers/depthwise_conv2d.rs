@@ -338,15 +338,7 @@ impl Layer for DepthwiseConv2D {
             }
         }
     }
-    fn params(&self) -> &[Param] {
-        &self.params
-    }
-    fn params_mut(&mut self) -> &mut [Param] {
-        &mut self.params
-    }
-    fn activation(&self) -> Option<Act> {
-        Some(self.act)
-    }
+    super::kernel_layer_methods!();
     fn config(&self) -> Map<String, Value> {
         use crate::init::Initializer;
         let kinit = Initializer::from_name(&self.depthwise_initializer)

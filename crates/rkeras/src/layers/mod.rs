@@ -387,6 +387,36 @@ macro_rules! not_differentiable {
 }
 pub(crate) use not_differentiable;
 
+/// The `Layer` methods of a layer with weights `params: Vec<Param>` and a fused activation
+/// `act: Act`: `params`, `params_mut`, `activation`; given the name of its `WeightOptions`
+/// field (`kernel_layer_methods!(weights)`), also `regularize`, `regularization_loss` and
+/// `constrain` through it.
+macro_rules! kernel_layer_methods {
+    ($($weights:ident)?) => {
+        fn params(&self) -> &[$crate::layers::Param] {
+            &self.params
+        }
+        fn params_mut(&mut self) -> &mut [$crate::layers::Param] {
+            &mut self.params
+        }
+        fn activation(&self) -> Option<::rkeras_kernels::Act> {
+            Some(self.act)
+        }
+        $(
+            fn regularize(&mut self) -> f64 {
+                self.$weights.regularize(&mut self.params)
+            }
+            fn regularization_loss(&self) -> f64 {
+                self.$weights.penalty(&self.params)
+            }
+            fn constrain(&mut self) {
+                self.$weights.constrain(&mut self.params);
+            }
+        )?
+    };
+}
+pub(crate) use kernel_layer_methods;
+
 /// The map of a `json!({...})` object literal (layer configs).
 pub(crate) fn object(v: Value) -> Map<String, Value> {
     match v {

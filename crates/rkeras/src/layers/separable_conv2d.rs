@@ -283,15 +283,7 @@ impl Layer for SeparableConv2D {
             .backward(x, &dk.value, dmid, &mut dk.grad, dx, n);
     }
 
-    fn params(&self) -> &[Param] {
-        &self.params
-    }
-    fn params_mut(&mut self) -> &mut [Param] {
-        &mut self.params
-    }
-    fn activation(&self) -> Option<Act> {
-        Some(self.act)
-    }
+    super::kernel_layer_methods!();
     fn config(&self) -> Map<String, Value> {
         let init = |name: &str, d| Initializer::from_name(name).unwrap_or(d).config();
         let act = crate::activations::parse(&self.activation)
