@@ -4,7 +4,6 @@
 use super::{
     check_pair, common_builders, parse_padding, rank_error, Backward, Layer, LayerBase, Mode, Param,
 };
-use crate::activations;
 use crate::error::{Error, Result};
 use crate::init::Initializer;
 use crate::rng::Rng;
@@ -119,46 +118,24 @@ impl Conv2D {
             grouped: GroupBufs::default(),
         }
     }
-    /// Strides (default `(1, 1)`).
-    pub fn strides(mut self, s: impl IntoPair) -> Self {
-        self.strides = s.into_pair();
-        self
-    }
-    /// Dilation rate (default `(1, 1)`).
-    pub fn dilation_rate(mut self, d: impl IntoPair) -> Self {
-        self.dilation_rate = d.into_pair();
-        self
-    }
-    /// Groups the channels are split into (default 1); input channels and `filters` must
-    /// both be divisible by it.
-    pub fn groups(mut self, g: usize) -> Self {
-        self.groups = g;
-        self
-    }
-    /// `"valid"` (default) or `"same"`.
-    pub fn padding(mut self, p: &str) -> Self {
-        self.padding = p.into();
-        self
-    }
-    /// Activation name (`"relu"`, `"softmax"`, ...; default none).
-    pub fn activation(mut self, a: &str) -> Self {
-        self.activation = a.into();
-        self
-    }
-    /// Whether to add a bias (default `true`).
-    pub fn use_bias(mut self, b: bool) -> Self {
-        self.use_bias = b;
-        self
-    }
-    /// Kernel initializer name (default `"glorot_uniform"`).
-    pub fn kernel_initializer(mut self, i: &str) -> Self {
-        self.kernel_initializer = i.into();
-        self
-    }
-    /// Bias initializer name (default `"zeros"`).
-    pub fn bias_initializer(mut self, i: &str) -> Self {
-        self.bias_initializer = i.into();
-        self
+    super::field_setters! {
+        /// Strides (default `(1, 1)`).
+        strides(s): pair,
+        /// Dilation rate (default `(1, 1)`).
+        dilation_rate(d): pair,
+        /// Groups the channels are split into (default 1); input channels and `filters` must
+        /// both be divisible by it.
+        groups(g): usize,
+        /// `"valid"` (default) or `"same"`.
+        padding(p): str,
+        /// Activation name (`"relu"`, `"softmax"`, ...; default none).
+        activation(a): str,
+        /// Whether to add a bias (default `true`).
+        use_bias(b): bool,
+        /// Kernel initializer name (default `"glorot_uniform"`).
+        kernel_initializer(i): str,
+        /// Bias initializer name (default `"zeros"`).
+        bias_initializer(i): str,
     }
 }
 common_builders!(Conv2D);
@@ -454,12 +431,7 @@ impl Layer for Conv2D {
 
     super::kernel_layer_methods!(weights);
     fn config(&self) -> Map<String, Value> {
-        let act_name = activations::parse(&self.activation)
-            .map(activations::name)
-            .unwrap_or("linear");
-        let kinit =
-            Initializer::from_name(&self.kernel_initializer).unwrap_or(Initializer::GlorotUniform);
-        let binit = Initializer::from_name(&self.bias_initializer).unwrap_or(Initializer::Zeros);
+        let init = super::initializer_config;
         super::object(json!({
             "filters": self.filters,
             "kernel_size": [self.kernel_size.0, self.kernel_size.1],
@@ -468,10 +440,10 @@ impl Layer for Conv2D {
             "data_format": "channels_last",
             "dilation_rate": [self.dilation_rate.0, self.dilation_rate.1],
             "groups": self.groups,
-            "activation": act_name,
+            "activation": super::activation_name(&self.activation),
             "use_bias": self.use_bias,
-            "kernel_initializer": kinit.config(),
-            "bias_initializer": binit.config(),
+            "kernel_initializer": init(&self.kernel_initializer, Initializer::GlorotUniform),
+            "bias_initializer": init(&self.bias_initializer, Initializer::Zeros),
             "kernel_regularizer": self.weights.kernel_regularizer.map(|r| r.config()),
             "bias_regularizer": self.weights.bias_regularizer.map(|r| r.config()),
             "activity_regularizer": null,

@@ -2,7 +2,6 @@
 //! gradient of a convolution whose geometry reproduces Keras's output size and alignment.
 
 use super::{check_pair, common_builders, parse_padding, Backward, Layer, LayerBase, Mode, Param};
-use crate::activations;
 use crate::error::{Error, Result};
 use crate::init::Initializer;
 use crate::rng::Rng;
@@ -120,15 +119,11 @@ impl Conv2DTranspose {
             preact: Vec::new(),
         }
     }
-    /// Strides, the upsampling factor (default `(1, 1)`).
-    pub fn strides(mut self, s: impl IntoPair) -> Self {
-        self.strides = s.into_pair();
-        self
-    }
-    /// `"valid"` (default) or `"same"`.
-    pub fn padding(mut self, p: &str) -> Self {
-        self.padding = p.to_ascii_lowercase();
-        self
+    super::field_setters! {
+        /// Strides, the upsampling factor (default `(1, 1)`).
+        strides(s): pair,
+        /// `"valid"` (default) or `"same"`.
+        padding(p): lowercase,
     }
     /// Extra rows/columns at the bottom/right of the output (Keras `output_padding`;
     /// default `None`), each smaller than the stride.
@@ -136,30 +131,17 @@ impl Conv2DTranspose {
         self.output_padding = Some(p.into_pair());
         self
     }
-    /// Dilation rate (default `(1, 1)`; only with strides 1, as Keras).
-    pub fn dilation_rate(mut self, d: impl IntoPair) -> Self {
-        self.dilation_rate = d.into_pair();
-        self
-    }
-    /// Activation name (default none).
-    pub fn activation(mut self, a: &str) -> Self {
-        self.activation = a.into();
-        self
-    }
-    /// Whether to add a bias (default `true`).
-    pub fn use_bias(mut self, b: bool) -> Self {
-        self.use_bias = b;
-        self
-    }
-    /// Kernel initializer name (default `"glorot_uniform"`).
-    pub fn kernel_initializer(mut self, i: &str) -> Self {
-        self.kernel_initializer = i.into();
-        self
-    }
-    /// Bias initializer name (default `"zeros"`).
-    pub fn bias_initializer(mut self, i: &str) -> Self {
-        self.bias_initializer = i.into();
-        self
+    super::field_setters! {
+        /// Dilation rate (default `(1, 1)`; only with strides 1, as Keras).
+        dilation_rate(d): pair,
+        /// Activation name (default none).
+        activation(a): str,
+        /// Whether to add a bias (default `true`).
+        use_bias(b): bool,
+        /// Kernel initializer name (default `"glorot_uniform"`).
+        kernel_initializer(i): str,
+        /// Bias initializer name (default `"zeros"`).
+        bias_initializer(i): str,
     }
 }
 common_builders!(Conv2DTranspose);
@@ -346,12 +328,7 @@ impl Layer for Conv2DTranspose {
 
     super::kernel_layer_methods!(weights);
     fn config(&self) -> Map<String, Value> {
-        let act_name = activations::parse(&self.activation)
-            .map(activations::name)
-            .unwrap_or("linear");
-        let kinit =
-            Initializer::from_name(&self.kernel_initializer).unwrap_or(Initializer::GlorotUniform);
-        let binit = Initializer::from_name(&self.bias_initializer).unwrap_or(Initializer::Zeros);
+        let init = super::initializer_config;
         super::object(json!({
             "filters": self.filters,
             "kernel_size": [self.kernel_size.0, self.kernel_size.1],
@@ -360,10 +337,10 @@ impl Layer for Conv2DTranspose {
             "output_padding": self.output_padding.map(|(a, b)| [a, b]),
             "data_format": "channels_last",
             "dilation_rate": [self.dilation_rate.0, self.dilation_rate.1],
-            "activation": act_name,
+            "activation": super::activation_name(&self.activation),
             "use_bias": self.use_bias,
-            "kernel_initializer": kinit.config(),
-            "bias_initializer": binit.config(),
+            "kernel_initializer": init(&self.kernel_initializer, Initializer::GlorotUniform),
+            "bias_initializer": init(&self.bias_initializer, Initializer::Zeros),
             "kernel_regularizer": self.weights.kernel_regularizer.map(|r| r.config()),
             "bias_regularizer": self.weights.bias_regularizer.map(|r| r.config()),
             "activity_regularizer": null,

@@ -1,7 +1,6 @@
 //! `Dense`: `y = act(x . kernel + bias)` over the last axis.
 
 use super::{common_builders, Backward, Layer, LayerBase, Mode, Param};
-use crate::activations;
 use crate::error::{Error, Result};
 use crate::init::Initializer;
 use crate::rng::Rng;
@@ -56,25 +55,15 @@ impl Dense {
             preact: Vec::new(),
         }
     }
-    /// Activation name (default none).
-    pub fn activation(mut self, a: &str) -> Self {
-        self.activation = a.into();
-        self
-    }
-    /// Whether to add a bias (default `true`).
-    pub fn use_bias(mut self, b: bool) -> Self {
-        self.use_bias = b;
-        self
-    }
-    /// Kernel initializer name (default `"glorot_uniform"`).
-    pub fn kernel_initializer(mut self, i: &str) -> Self {
-        self.kernel_initializer = i.into();
-        self
-    }
-    /// Bias initializer name (default `"zeros"`).
-    pub fn bias_initializer(mut self, i: &str) -> Self {
-        self.bias_initializer = i.into();
-        self
+    super::field_setters! {
+        /// Activation name (default none).
+        activation(a): str,
+        /// Whether to add a bias (default `true`).
+        use_bias(b): bool,
+        /// Kernel initializer name (default `"glorot_uniform"`).
+        kernel_initializer(i): str,
+        /// Bias initializer name (default `"zeros"`).
+        bias_initializer(i): str,
     }
 }
 common_builders!(Dense);
@@ -218,18 +207,13 @@ impl Layer for Dense {
 
     super::kernel_layer_methods!(weights);
     fn config(&self) -> Map<String, Value> {
-        let act_name = activations::parse(&self.activation)
-            .map(activations::name)
-            .unwrap_or("linear");
-        let kinit =
-            Initializer::from_name(&self.kernel_initializer).unwrap_or(Initializer::GlorotUniform);
-        let binit = Initializer::from_name(&self.bias_initializer).unwrap_or(Initializer::Zeros);
+        let init = super::initializer_config;
         super::object(json!({
             "units": self.units,
-            "activation": act_name,
+            "activation": super::activation_name(&self.activation),
             "use_bias": self.use_bias,
-            "kernel_initializer": kinit.config(),
-            "bias_initializer": binit.config(),
+            "kernel_initializer": init(&self.kernel_initializer, Initializer::GlorotUniform),
+            "bias_initializer": init(&self.bias_initializer, Initializer::Zeros),
             "kernel_regularizer": self.weights.kernel_regularizer.map(|r| r.config()),
             "bias_regularizer": self.weights.bias_regularizer.map(|r| r.config()),
             "kernel_constraint": self.weights.kernel_constraint.as_ref().map(|c| c.config()),

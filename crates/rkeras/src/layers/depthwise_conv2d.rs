@@ -211,45 +211,23 @@ impl DepthwiseConv2D {
             preact: Vec::new(),
         }
     }
-    /// Strides (default 1).
-    pub fn strides(mut self, s: impl IntoPair) -> Self {
-        self.strides = s.into_pair();
-        self
-    }
-    /// Dilation (default 1).
-    pub fn dilation_rate(mut self, d: impl IntoPair) -> Self {
-        self.dilation_rate = d.into_pair();
-        self
-    }
-    /// `"valid"` (default) or `"same"`.
-    pub fn padding(mut self, p: &str) -> Self {
-        self.padding = p.into();
-        self
-    }
-    /// Filters per input channel (default 1).
-    pub fn depth_multiplier(mut self, m: usize) -> Self {
-        self.depth_multiplier = m;
-        self
-    }
-    /// Activation name (default linear).
-    pub fn activation(mut self, a: &str) -> Self {
-        self.activation = a.into();
-        self
-    }
-    /// Whether to add a bias (default true).
-    pub fn use_bias(mut self, b: bool) -> Self {
-        self.use_bias = b;
-        self
-    }
-    /// Initializer of the depthwise kernel (default `"glorot_uniform"`).
-    pub fn depthwise_initializer(mut self, i: &str) -> Self {
-        self.depthwise_initializer = i.into();
-        self
-    }
-    /// Bias initializer (default `"zeros"`).
-    pub fn bias_initializer(mut self, i: &str) -> Self {
-        self.bias_initializer = i.into();
-        self
+    super::field_setters! {
+        /// Strides (default 1).
+        strides(s): pair,
+        /// Dilation (default 1).
+        dilation_rate(d): pair,
+        /// `"valid"` (default) or `"same"`.
+        padding(p): str,
+        /// Filters per input channel (default 1).
+        depth_multiplier(m): usize,
+        /// Activation name (default linear).
+        activation(a): str,
+        /// Whether to add a bias (default true).
+        use_bias(b): bool,
+        /// Initializer of the depthwise kernel (default `"glorot_uniform"`).
+        depthwise_initializer(i): str,
+        /// Bias initializer (default `"zeros"`).
+        bias_initializer(i): str,
     }
 }
 common_builders!(DepthwiseConv2D);
@@ -341,26 +319,21 @@ impl Layer for DepthwiseConv2D {
     super::kernel_layer_methods!();
     fn config(&self) -> Map<String, Value> {
         use crate::init::Initializer;
-        let kinit = Initializer::from_name(&self.depthwise_initializer)
-            .unwrap_or(Initializer::GlorotUniform);
-        let binit = Initializer::from_name(&self.bias_initializer).unwrap_or(Initializer::Zeros);
-        let act = crate::activations::parse(&self.activation)
-            .map(crate::activations::name)
-            .unwrap_or("linear");
+        let init = super::initializer_config;
         super::object(json!({
             "kernel_size": [self.kernel_size.0, self.kernel_size.1],
             "strides": [self.strides.0, self.strides.1],
             "padding": self.padding.to_ascii_lowercase(),
             "data_format": "channels_last",
             "dilation_rate": [self.dilation_rate.0, self.dilation_rate.1],
-            "activation": act,
+            "activation": super::activation_name(&self.activation),
             "use_bias": self.use_bias,
-            "bias_initializer": binit.config(),
+            "bias_initializer": init(&self.bias_initializer, Initializer::Zeros),
             "bias_regularizer": null,
             "activity_regularizer": null,
             "bias_constraint": null,
             "depth_multiplier": self.depth_multiplier,
-            "depthwise_initializer": kinit.config(),
+            "depthwise_initializer": init(&self.depthwise_initializer, Initializer::GlorotUniform),
             "depthwise_regularizer": null,
             "depthwise_constraint": null,
         }))

@@ -417,6 +417,44 @@ macro_rules! kernel_layer_methods {
 }
 pub(crate) use kernel_layer_methods;
 
+/// Builder methods that set the field of their name, each written `/// doc` then
+/// `name(arg): kind`, the kind being what it takes: `pair` (`impl IntoPair`), `str` (`&str`),
+/// `lowercase` (`&str`, kept lowercased), `bool` or `usize`. Invoked inside `impl Layer {}`.
+macro_rules! field_setters {
+    ($($(#[$doc:meta])* $name:ident($arg:ident): $kind:ident),* $(,)?) => {
+        $($crate::layers::field_setters!(@one $(#[$doc])* $name $arg $kind);)*
+    };
+    (@one $(#[$doc:meta])* $name:ident $arg:ident pair) => {
+        $(#[$doc])*
+        pub fn $name(mut self, $arg: impl $crate::shape::IntoPair) -> Self {
+            self.$name = $crate::shape::IntoPair::into_pair($arg);
+            self
+        }
+    };
+    (@one $(#[$doc:meta])* $name:ident $arg:ident str) => {
+        $(#[$doc])*
+        pub fn $name(mut self, $arg: &str) -> Self {
+            self.$name = $arg.into();
+            self
+        }
+    };
+    (@one $(#[$doc:meta])* $name:ident $arg:ident lowercase) => {
+        $(#[$doc])*
+        pub fn $name(mut self, $arg: &str) -> Self {
+            self.$name = $arg.to_ascii_lowercase();
+            self
+        }
+    };
+    (@one $(#[$doc:meta])* $name:ident $arg:ident $t:ident) => {
+        $(#[$doc])*
+        pub fn $name(mut self, $arg: $t) -> Self {
+            self.$name = $arg;
+            self
+        }
+    };
+}
+pub(crate) use field_setters;
+
 /// The map of a `json!({...})` object literal (layer configs).
 pub(crate) fn object(v: Value) -> Map<String, Value> {
     match v {
@@ -441,6 +479,22 @@ pub(crate) fn resolve_kernel_options(
     let b = Initializer::from_name(bias_initializer)
         .map_err(|e| crate::Error::arg("bias_initializer", layer, e.to_string()))?;
     Ok((act, k, b))
+}
+
+/// Keras's name of an activation argument in a config (`"linear"` for an unknown name, which
+/// `build` rejects).
+pub(crate) fn activation_name(activation: &str) -> &'static str {
+    crate::activations::parse(activation)
+        .map(crate::activations::name)
+        .unwrap_or("linear")
+}
+
+/// The config of an initializer argument (`default`'s for an unknown name, which `build`
+/// rejects).
+pub(crate) fn initializer_config(name: &str, default: crate::init::Initializer) -> Value {
+    crate::init::Initializer::from_name(name)
+        .unwrap_or(default)
+        .config()
 }
 
 /// Validates a Keras padding string.

@@ -88,50 +88,25 @@ impl SeparableConv2D {
             dmid: Vec::new(),
         }
     }
-    /// Strides of the depthwise step (default 1).
-    pub fn strides(mut self, s: impl IntoPair) -> Self {
-        self.strides = s.into_pair();
-        self
-    }
-    /// Dilation of the depthwise step (default 1).
-    pub fn dilation_rate(mut self, d: impl IntoPair) -> Self {
-        self.dilation_rate = d.into_pair();
-        self
-    }
-    /// `"valid"` (default) or `"same"`.
-    pub fn padding(mut self, p: &str) -> Self {
-        self.padding = p.to_ascii_lowercase();
-        self
-    }
-    /// Depthwise filters per input channel (default 1).
-    pub fn depth_multiplier(mut self, m: usize) -> Self {
-        self.depth_multiplier = m;
-        self
-    }
-    /// Activation name (default linear).
-    pub fn activation(mut self, a: &str) -> Self {
-        self.activation = a.into();
-        self
-    }
-    /// Whether to add a bias (default true).
-    pub fn use_bias(mut self, b: bool) -> Self {
-        self.use_bias = b;
-        self
-    }
-    /// Initializer of the depthwise kernel (default `"glorot_uniform"`).
-    pub fn depthwise_initializer(mut self, i: &str) -> Self {
-        self.depthwise_initializer = i.into();
-        self
-    }
-    /// Initializer of the pointwise kernel (default `"glorot_uniform"`).
-    pub fn pointwise_initializer(mut self, i: &str) -> Self {
-        self.pointwise_initializer = i.into();
-        self
-    }
-    /// Bias initializer (default `"zeros"`).
-    pub fn bias_initializer(mut self, i: &str) -> Self {
-        self.bias_initializer = i.into();
-        self
+    super::field_setters! {
+        /// Strides of the depthwise step (default 1).
+        strides(s): pair,
+        /// Dilation of the depthwise step (default 1).
+        dilation_rate(d): pair,
+        /// `"valid"` (default) or `"same"`.
+        padding(p): lowercase,
+        /// Depthwise filters per input channel (default 1).
+        depth_multiplier(m): usize,
+        /// Activation name (default linear).
+        activation(a): str,
+        /// Whether to add a bias (default true).
+        use_bias(b): bool,
+        /// Initializer of the depthwise kernel (default `"glorot_uniform"`).
+        depthwise_initializer(i): str,
+        /// Initializer of the pointwise kernel (default `"glorot_uniform"`).
+        pointwise_initializer(i): str,
+        /// Bias initializer (default `"zeros"`).
+        bias_initializer(i): str,
     }
 }
 common_builders!(SeparableConv2D);
@@ -285,10 +260,7 @@ impl Layer for SeparableConv2D {
 
     super::kernel_layer_methods!();
     fn config(&self) -> Map<String, Value> {
-        let init = |name: &str, d| Initializer::from_name(name).unwrap_or(d).config();
-        let act = crate::activations::parse(&self.activation)
-            .map(crate::activations::name)
-            .unwrap_or("linear");
+        let init = super::initializer_config;
         super::object(json!({
             "depth_multiplier": self.depth_multiplier,
             "filters": self.filters,
@@ -297,7 +269,7 @@ impl Layer for SeparableConv2D {
             "padding": self.padding,
             "data_format": "channels_last",
             "dilation_rate": [self.dilation_rate.0, self.dilation_rate.1],
-            "activation": act,
+            "activation": super::activation_name(&self.activation),
             "use_bias": self.use_bias,
             "depthwise_initializer": init(&self.depthwise_initializer, Initializer::GlorotUniform),
             "pointwise_initializer": init(&self.pointwise_initializer, Initializer::GlorotUniform),
