@@ -184,19 +184,7 @@ impl Layer for Conv2DTranspose {
                 ));
             }
         }
-        if self.strides.0.max(self.strides.1) > 1
-            && self.dilation_rate.0.max(self.dilation_rate.1) > 1
-        {
-            return Err(Error::arg(
-                "dilation_rate",
-                &name,
-                format!(
-                    "`strides > 1` not supported in conjunction with `dilation_rate > 1`, \
-                     received strides={:?} and dilation_rate={:?}",
-                    self.strides, self.dilation_rate
-                ),
-            ));
-        }
+        super::check_strided_dilation(self.strides, self.dilation_rate, &name)?;
         let (act, kinit, binit) = super::resolve_kernel_options(
             &name,
             &self.activation,
@@ -244,13 +232,10 @@ impl Layer for Conv2DTranspose {
         })?;
         // HWIO of the transposed convolution: I = filters, O = our input channels.
         let kshape = vec![kh, kw, self.filters, c];
-        let mut kernel = vec![0.0; geom.kernel_len()];
-        kinit.fill(&kshape, &mut kernel, rng);
-        self.params = vec![Param::new("kernel", kshape, kernel)];
+        self.params = vec![Param::init("kernel", kshape, &kinit, rng)];
         if self.use_bias {
-            let mut b = vec![0.0; self.filters];
-            binit.fill(&[self.filters], &mut b, rng);
-            self.params.push(Param::new("bias", vec![self.filters], b));
+            self.params
+                .push(Param::init("bias", vec![self.filters], &binit, rng));
         }
         self.scratch = Scratch::new(geom.scratch_len());
         self.geom = Some(geom);

@@ -107,13 +107,10 @@ impl Layer for Dense {
             ));
         }
         self.input_dim = last;
-        let mut k = vec![0.0; last * self.units];
-        kinit.fill(&[last, self.units], &mut k, rng);
-        self.params = vec![Param::new("kernel", vec![last, self.units], k)];
+        self.params = vec![Param::init("kernel", vec![last, self.units], &kinit, rng)];
         if self.use_bias {
-            let mut b = vec![0.0; self.units];
-            binit.fill(&[self.units], &mut b, rng);
-            self.params.push(Param::new("bias", vec![self.units], b));
+            self.params
+                .push(Param::init("bias", vec![self.units], &binit, rng));
         }
         let mut out = input_shape.to_vec();
         if let Some(l) = out.last_mut() {

@@ -263,13 +263,9 @@ impl Layer for DepthwiseConv2D {
         self.geom = geom;
         let co = geom.out_channels();
         let kshape = geom.kernel_shape();
-        let mut k = vec![0.0; kshape.iter().product()];
-        kinit.fill(&kshape, &mut k, rng);
-        self.params = vec![Param::new("kernel", kshape, k)];
+        self.params = vec![Param::init("kernel", kshape, &kinit, rng)];
         if self.use_bias {
-            let mut b = vec![0.0; co];
-            binit.fill(&[co], &mut b, rng);
-            self.params.push(Param::new("bias", vec![co], b));
+            self.params.push(Param::init("bias", vec![co], &binit, rng));
         }
         Ok(vec![geom.oh, geom.ow, co])
     }

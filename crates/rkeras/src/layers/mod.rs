@@ -120,6 +120,18 @@ impl Param {
             trainable: true,
         }
     }
+
+    /// A weight of `shape` drawn from `init`.
+    pub(crate) fn init(
+        name: &'static str,
+        shape: Vec<usize>,
+        init: &crate::init::Initializer,
+        rng: &mut Rng,
+    ) -> Self {
+        let mut value = vec![0.0; shape.iter().product()];
+        init.fill(&shape, &mut value, rng);
+        Param::new(name, shape, value)
+    }
 }
 
 /// What the backward pass of one call needs to know.
@@ -417,9 +429,9 @@ macro_rules! kernel_layer_methods {
 }
 pub(crate) use kernel_layer_methods;
 
-/// Builder methods that set the field of their name, each written `/// doc` then
-/// `name(arg): kind`, the kind being what it takes: `pair` (`impl IntoPair`), `str` (`&str`),
-/// `lowercase` (`&str`, kept lowercased), `bool` or `usize`. Invoked inside `impl Layer {}`.
+/// Builder methods, invoked inside a layer's own `impl`, that set the field of their name;
+/// each is written `/// doc` then `name(arg): kind`, the kind being what it takes: `pair`
+/// (`impl IntoPair`), `str` (`&str`), `lowercase` (`&str`, kept lowercased), `bool` or `usize`.
 macro_rules! field_setters {
     ($($(#[$doc:meta])* $name:ident($arg:ident): $kind:ident),* $(,)?) => {
         $($crate::layers::field_setters!(@one $(#[$doc])* $name $arg $kind);)*
@@ -508,6 +520,25 @@ pub(crate) fn parse_padding(p: &str, layer: &str) -> Result<rkeras_kernels::Padd
             format!("expected \"valid\" or \"same\", received \"{p}\""),
         )),
     }
+}
+
+/// Keras's refusal of `strides > 1` together with `dilation_rate > 1` (convolutions).
+pub(crate) fn check_strided_dilation(
+    strides: (usize, usize),
+    dilation_rate: (usize, usize),
+    layer: &str,
+) -> Result<()> {
+    if strides.0.max(strides.1) > 1 && dilation_rate.0.max(dilation_rate.1) > 1 {
+        return Err(crate::Error::arg(
+            "dilation_rate",
+            layer,
+            format!(
+                "`strides > 1` not supported in conjunction with `dilation_rate > 1`, \
+                 received strides={strides:?} and dilation_rate={dilation_rate:?}"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Checks a 2-D size argument is positive.

@@ -158,20 +158,14 @@ impl Layer for SeparableConv2D {
         )
         .ok_or_else(|| Error::arg("filters", &name, "expected a positive integer"))?;
         self.act = act;
-        let dshape = dw.kernel_shape();
-        let mut dk = vec![0.0; dshape.iter().product()];
-        dinit.fill(&dshape, &mut dk, rng);
         let pshape = vec![1, 1, mid_c, self.filters];
-        let mut pk = vec![0.0; pw.kernel_len()];
-        pinit.fill(&pshape, &mut pk, rng);
         self.params = vec![
-            Param::new("depthwise_kernel", dshape, dk),
-            Param::new("pointwise_kernel", pshape, pk),
+            Param::init("depthwise_kernel", dw.kernel_shape(), &dinit, rng),
+            Param::init("pointwise_kernel", pshape, &pinit, rng),
         ];
         if self.use_bias {
-            let mut b = vec![0.0; self.filters];
-            binit.fill(&[self.filters], &mut b, rng);
-            self.params.push(Param::new("bias", vec![self.filters], b));
+            self.params
+                .push(Param::init("bias", vec![self.filters], &binit, rng));
         }
         self.scratch = Scratch::new(pw.scratch_len());
         self.depthwise = dw;
