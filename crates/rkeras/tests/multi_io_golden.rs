@@ -12,12 +12,11 @@ use common::{max_diff, tensor};
 use std::path::PathBuf;
 
 fn dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/functional")
+    common::golden_dir("functional")
 }
 
 fn json(name: &str) -> Value {
-    let p = dir().join(name);
-    serde_json::from_str(&std::fs::read_to_string(&p).expect("golden")).expect("json")
+    common::golden_json("functional", name)
 }
 
 /// The golden graph, as the generator builds it in Python.

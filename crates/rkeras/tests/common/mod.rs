@@ -46,3 +46,17 @@ pub fn max_diff(a: &[f32], b: &[f32]) -> f32 {
         .map(|(x, y)| (x - y).abs())
         .fold(0.0, f32::max)
 }
+
+/// A folder of golden files: `tests/golden/<sub>`.
+pub fn golden_dir(sub: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(sub)
+}
+
+/// A golden JSON file of `tests/golden/<sub>`.
+pub fn golden_json(sub: &str, name: &str) -> serde_json::Value {
+    let p = golden_dir(sub).join(name);
+    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
