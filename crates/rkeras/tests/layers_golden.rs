@@ -144,3 +144,54 @@ fn training_from_keras_initial_weights_lands_on_keras_final_weights() {
         );
     }
 }
+
+/// Regularizers and constraints of DepthwiseConv2D, SeparableConv2D, BatchNormalization and
+/// LayerNormalization, from a Keras-saved `.keras` (`golden/layers/make_regularized_golden.py`):
+/// `evaluate` reports Keras's loss (data term plus every penalty), and one epoch of SGD gives
+/// Keras's loss and weights (penalty gradients and constraints included).
+#[test]
+fn keras_regularizers_and_constraints_of_every_layer_train_like_keras() {
+    let g = json("regularized.json");
+    let mut m = load_model(dir().join("regularized.keras")).expect("load regularized.keras");
+    let (x, y) = (tensor(&g["inputs"]), tensor(&g["targets"]));
+    let loss = m.evaluate(&x, &y).expect("evaluate").loss();
+    let want = g["evaluate_loss"].as_f64().expect("loss");
+    assert!(
+        (loss - want).abs() < 1e-5,
+        "evaluate loss {loss} vs Keras {want}"
+    );
+    let h = m
+        .fit(&x, &y)
+        .epochs(1)
+        .batch_size(2)
+        .shuffle(false)
+        .verbose(0)
+        .run()
+        .expect("fit");
+    let got = h.last("loss").expect("loss");
+    let want = g["fit_loss"].as_f64().expect("fit loss");
+    assert!((got - want).abs() < 1e-5, "fit loss {got} vs Keras {want}");
+    let weights = m.get_weights();
+    let Some(want) = g["weights_after"].as_array() else {
+        panic!("weights_after")
+    };
+    assert_eq!(weights.len(), want.len());
+    for (i, (w, k)) in weights.iter().zip(want).enumerate() {
+        let d = max_diff(w.data(), tensor(k).data());
+        assert!(d < 1e-5, "weight {i}: max abs difference {d}");
+    }
+    // rkeras writes the options back: its own file evaluates to the same loss.
+    let tmp = common::TempDir::new("regularized");
+    let path = tmp.0.join("regularized.keras");
+    m.save(&path).expect("save");
+    if let Some(keep) = std::env::var_os("KEEP_REGULARIZED") {
+        std::fs::copy(&path, keep).expect("keep");
+    }
+    let before = m.evaluate(&x, &y).expect("evaluate").loss();
+    let after = load_model(&path)
+        .expect("reload")
+        .evaluate(&x, &y)
+        .expect("evaluate")
+        .loss();
+    assert!((before - after).abs() < 1e-6, "{before} vs {after}");
+}

@@ -36,6 +36,7 @@ pub struct BatchNormalization {
     center: bool,
     scale: bool,
     params: Vec<Param>,
+    weights: super::weight_options::WeightOptions,
     c: usize,
     /// Normalized input of the last training forward, `(n * positions, c)`.
     xhat: Vec<f32>,
@@ -71,6 +72,7 @@ impl BatchNormalization {
             center: true,
             scale: true,
             params: Vec::new(),
+            weights: super::weight_options::WeightOptions::new(super::weight_options::GAMMA_BETA),
             c: 0,
             xhat: Vec::new(),
             inv_std: Vec::new(),
@@ -123,6 +125,10 @@ impl BatchNormalization {
     }
 }
 common_builders!(BatchNormalization);
+super::weight_options::weight_option_builders!(BatchNormalization:
+    "gamma" => gamma_regularizer, gamma_constraint;
+    "beta" => beta_regularizer, beta_constraint;
+);
 
 impl Layer for BatchNormalization {
     fn class_name(&self) -> &'static str {
@@ -178,6 +184,7 @@ impl Layer for BatchNormalization {
         self.inv_std = vec![0.0; c];
         self.acc = [vec![0.0; c], vec![0.0; c]];
         self.fold = vec![(0.0, 0.0, 0.0); c];
+        self.weights.check(self.base.label(), &self.params)?;
         Ok(input_shape.to_vec())
     }
     fn allocate(&mut self, max_batch: usize) {
@@ -342,9 +349,10 @@ impl Layer for BatchNormalization {
     fn params_mut(&mut self) -> &mut [Param] {
         &mut self.params
     }
+    super::weight_option_methods!(weights);
     fn config(&self) -> Map<String, Value> {
         let init = |i: Initializer| i.config();
-        super::object(json!({
+        self.weights.with_config(super::object(json!({
             "axis": self.axis,
             "momentum": crate::optimizers::py_float(self.momentum),
             "epsilon": crate::optimizers::py_float(self.epsilon),
@@ -359,7 +367,7 @@ impl Layer for BatchNormalization {
             "beta_constraint": null,
             "gamma_constraint": null,
             "synchronized": false,
-        }))
+        })))
     }
 }
 

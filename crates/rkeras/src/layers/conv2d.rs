@@ -139,7 +139,10 @@ impl Conv2D {
     }
 }
 common_builders!(Conv2D);
-super::weight_options::weight_option_builders!(Conv2D);
+super::weight_options::weight_option_builders!(Conv2D:
+    "kernel" => kernel_regularizer, kernel_constraint;
+    "bias" => bias_regularizer, bias_constraint;
+);
 
 impl Conv2D {
     /// Forward pass of a grouped convolution: each group's channels and kernel columns are
@@ -417,7 +420,7 @@ impl Layer for Conv2D {
     super::kernel_layer_methods!(weights);
     fn config(&self) -> Map<String, Value> {
         let init = super::initializer_config;
-        super::object(json!({
+        self.weights.with_config(super::object(json!({
             "filters": self.filters,
             "kernel_size": [self.kernel_size.0, self.kernel_size.1],
             "strides": [self.strides.0, self.strides.1],
@@ -429,12 +432,12 @@ impl Layer for Conv2D {
             "use_bias": self.use_bias,
             "kernel_initializer": init(&self.kernel_initializer, Initializer::GlorotUniform),
             "bias_initializer": init(&self.bias_initializer, Initializer::Zeros),
-            "kernel_regularizer": self.weights.kernel_regularizer.map(|r| r.config()),
-            "bias_regularizer": self.weights.bias_regularizer.map(|r| r.config()),
+            "kernel_regularizer": null,
+            "bias_regularizer": null,
             "activity_regularizer": null,
-            "kernel_constraint": self.weights.kernel_constraint.as_ref().map(|c| c.config()),
-            "bias_constraint": self.weights.bias_constraint.as_ref().map(|c| c.config())
-        }))
+            "kernel_constraint": null,
+            "bias_constraint": null
+        })))
     }
 }
 

@@ -67,7 +67,10 @@ impl Dense {
     }
 }
 common_builders!(Dense);
-super::weight_options::weight_option_builders!(Dense);
+super::weight_options::weight_option_builders!(Dense:
+    "kernel" => kernel_regularizer, kernel_constraint;
+    "bias" => bias_regularizer, bias_constraint;
+);
 
 impl Layer for Dense {
     fn class_name(&self) -> &'static str {
@@ -205,18 +208,18 @@ impl Layer for Dense {
     super::kernel_layer_methods!(weights);
     fn config(&self) -> Map<String, Value> {
         let init = super::initializer_config;
-        super::object(json!({
+        self.weights.with_config(super::object(json!({
             "units": self.units,
             "activation": super::activation_name(&self.activation),
             "use_bias": self.use_bias,
             "kernel_initializer": init(&self.kernel_initializer, Initializer::GlorotUniform),
             "bias_initializer": init(&self.bias_initializer, Initializer::Zeros),
-            "kernel_regularizer": self.weights.kernel_regularizer.map(|r| r.config()),
-            "bias_regularizer": self.weights.bias_regularizer.map(|r| r.config()),
-            "kernel_constraint": self.weights.kernel_constraint.as_ref().map(|c| c.config()),
-            "bias_constraint": self.weights.bias_constraint.as_ref().map(|c| c.config()),
+            "kernel_regularizer": null,
+            "bias_regularizer": null,
+            "kernel_constraint": null,
+            "bias_constraint": null,
             "quantization_config": null
-        }))
+        })))
     }
 }
 

@@ -189,6 +189,7 @@ pub struct DepthwiseConv2D {
     geom: DepthwiseGeom,
     params: Vec<Param>,
     preact: Vec<f32>,
+    weights: super::weight_options::WeightOptions,
 }
 
 impl DepthwiseConv2D {
@@ -209,6 +210,9 @@ impl DepthwiseConv2D {
             geom: DepthwiseGeom::default(),
             params: Vec::new(),
             preact: Vec::new(),
+            weights: super::weight_options::WeightOptions::new(
+                super::weight_options::DEPTHWISE_BIAS,
+            ),
         }
     }
     super::field_setters! {
@@ -231,6 +235,10 @@ impl DepthwiseConv2D {
     }
 }
 common_builders!(DepthwiseConv2D);
+super::weight_options::weight_option_builders!(DepthwiseConv2D:
+    "depthwise" => depthwise_regularizer, depthwise_constraint;
+    "bias" => bias_regularizer, bias_constraint;
+);
 
 impl Layer for DepthwiseConv2D {
     fn class_name(&self) -> &'static str {
@@ -267,6 +275,7 @@ impl Layer for DepthwiseConv2D {
         if self.use_bias {
             self.params.push(Param::init("bias", vec![co], &binit, rng));
         }
+        self.weights.check(&name, &self.params)?;
         Ok(vec![geom.oh, geom.ow, co])
     }
     fn forward(&mut self, x: &[f32], y: &mut [f32], n: usize, _mode: Mode) {
@@ -312,11 +321,11 @@ impl Layer for DepthwiseConv2D {
             }
         }
     }
-    super::kernel_layer_methods!();
+    super::kernel_layer_methods!(weights);
     fn config(&self) -> Map<String, Value> {
         use crate::init::Initializer;
         let init = super::initializer_config;
-        super::object(json!({
+        self.weights.with_config(super::object(json!({
             "kernel_size": [self.kernel_size.0, self.kernel_size.1],
             "strides": [self.strides.0, self.strides.1],
             "padding": self.padding.to_ascii_lowercase(),
@@ -332,7 +341,7 @@ impl Layer for DepthwiseConv2D {
             "depthwise_initializer": init(&self.depthwise_initializer, Initializer::GlorotUniform),
             "depthwise_regularizer": null,
             "depthwise_constraint": null,
-        }))
+        })))
     }
 }
 

@@ -24,6 +24,7 @@ pub struct LayerNormalization {
     center: bool,
     scale: bool,
     params: Vec<Param>,
+    weights: super::weight_options::WeightOptions,
     c: usize,
     /// Values per sample.
     len: usize,
@@ -48,6 +49,7 @@ impl LayerNormalization {
             center: true,
             scale: true,
             params: Vec::new(),
+            weights: super::weight_options::WeightOptions::new(super::weight_options::GAMMA_BETA),
             c: 0,
             len: 0,
             xhat: Vec::new(),
@@ -76,6 +78,10 @@ impl LayerNormalization {
     }
 }
 common_builders!(LayerNormalization);
+super::weight_options::weight_option_builders!(LayerNormalization:
+    "gamma" => gamma_regularizer, gamma_constraint;
+    "beta" => beta_regularizer, beta_constraint;
+);
 
 impl Layer for LayerNormalization {
     fn class_name(&self) -> &'static str {
@@ -113,6 +119,7 @@ impl Layer for LayerNormalization {
         if self.center {
             self.params.push(Param::new("beta", vec![c], vec![0.0; c]));
         }
+        self.weights.check(self.base.label(), &self.params)?;
         Ok(input_shape.to_vec())
     }
     fn allocate(&mut self, max_batch: usize) {
@@ -203,8 +210,9 @@ impl Layer for LayerNormalization {
     fn params_mut(&mut self) -> &mut [Param] {
         &mut self.params
     }
+    super::weight_option_methods!(weights);
     fn config(&self) -> Map<String, Value> {
-        super::object(json!({
+        self.weights.with_config(super::object(json!({
             "axis": self.axis,
             "epsilon": crate::optimizers::py_float(self.epsilon),
             "center": self.center,
@@ -216,7 +224,7 @@ impl Layer for LayerNormalization {
             "gamma_regularizer": null,
             "beta_constraint": null,
             "gamma_constraint": null,
-        }))
+        })))
     }
 }
 

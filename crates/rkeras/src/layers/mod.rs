@@ -414,20 +414,27 @@ macro_rules! kernel_layer_methods {
         fn activation(&self) -> Option<::rkeras_kernels::Act> {
             Some(self.act)
         }
-        $(
-            fn regularize(&mut self) -> f64 {
-                self.$weights.regularize(&mut self.params)
-            }
-            fn regularization_loss(&self) -> f64 {
-                self.$weights.penalty(&self.params)
-            }
-            fn constrain(&mut self) {
-                self.$weights.constrain(&mut self.params);
-            }
-        )?
+        $($crate::layers::weight_option_methods!($weights);)?
     };
 }
 pub(crate) use kernel_layer_methods;
+
+/// The `Layer` methods `regularize`, `regularization_loss` and `constrain` of a layer with
+/// `params: Vec<Param>`, through its `WeightOptions` field of the given name.
+macro_rules! weight_option_methods {
+    ($weights:ident) => {
+        fn regularize(&mut self) -> f64 {
+            self.$weights.regularize(&mut self.params)
+        }
+        fn regularization_loss(&self) -> f64 {
+            self.$weights.penalty(&self.params)
+        }
+        fn constrain(&mut self) {
+            self.$weights.constrain(&mut self.params);
+        }
+    };
+}
+pub(crate) use weight_option_methods;
 
 /// Builder methods, invoked inside a layer's own `impl`, that set the field of their name;
 /// each is written `/// doc` then `name(arg): kind`, the kind being what it takes: `pair`

@@ -59,6 +59,7 @@ pub struct SeparableConv2D {
     /// The depthwise output of the last forward pass, and its gradient.
     mid: Vec<f32>,
     dmid: Vec<f32>,
+    weights: super::weight_options::WeightOptions,
 }
 
 impl SeparableConv2D {
@@ -86,6 +87,7 @@ impl SeparableConv2D {
             preact: Vec::new(),
             mid: Vec::new(),
             dmid: Vec::new(),
+            weights: super::weight_options::WeightOptions::new(super::weight_options::SEPARABLE),
         }
     }
     super::field_setters! {
@@ -110,6 +112,11 @@ impl SeparableConv2D {
     }
 }
 common_builders!(SeparableConv2D);
+super::weight_options::weight_option_builders!(SeparableConv2D:
+    "depthwise" => depthwise_regularizer, depthwise_constraint;
+    "pointwise" => pointwise_regularizer, pointwise_constraint;
+    "bias" => bias_regularizer, bias_constraint;
+);
 
 impl Layer for SeparableConv2D {
     fn class_name(&self) -> &'static str {
@@ -167,6 +174,7 @@ impl Layer for SeparableConv2D {
             self.params
                 .push(Param::init("bias", vec![self.filters], &binit, rng));
         }
+        self.weights.check(&name, &self.params)?;
         self.scratch = Scratch::new(pw.scratch_len());
         self.depthwise = dw;
         self.pointwise = Some(pw);
@@ -252,10 +260,10 @@ impl Layer for SeparableConv2D {
             .backward(x, &dk.value, dmid, &mut dk.grad, dx, n);
     }
 
-    super::kernel_layer_methods!();
+    super::kernel_layer_methods!(weights);
     fn config(&self) -> Map<String, Value> {
         let init = super::initializer_config;
-        super::object(json!({
+        self.weights.with_config(super::object(json!({
             "depth_multiplier": self.depth_multiplier,
             "filters": self.filters,
             "kernel_size": [self.kernel_size.0, self.kernel_size.1],
@@ -275,7 +283,7 @@ impl Layer for SeparableConv2D {
             "depthwise_constraint": null,
             "pointwise_constraint": null,
             "bias_constraint": null,
-        }))
+        })))
     }
 }
 
