@@ -37,6 +37,12 @@ field() { # logs..., key -> median value over the logs
 }
 ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print(f'{a/b:.2f}x')" "$1" "$2" 2>/dev/null || echo "n/a"; }
 
+# The machine's practical f32 GEMM peak (numpy/OpenBLAS and torch, 2048^3), for the "% of
+# peak" of rkeras's conv and dense layers (layers_gflops, 2 threads) during W1 training.
+run peak "$ENVS/torch/bin/python" "$ANCHORS/peak_bench.py"
+grep -h 'GFLOP/s' "$OUT/peak.log"
+PEAK2=$(sed -n 's/.*matmul f32 .*threads=2: median \([0-9.]*\).*/\1/p' "$OUT/peak.log" | head -1)
+
 for w in ${@:-w1 w2}; do
   case $w in
     w1|w3)
@@ -52,6 +58,8 @@ for w in ${@:-w1 w2}; do
           r=$(field "$OUT"/rkeras-w1.*.log $k)
           echo "W1 $k (median of $ROUNDS): rkeras $r | Keras/TF $(field "$OUT"/keras-tf-w1.*.log $k) ($(ratio "$r" "$(field "$OUT"/keras-tf-w1.*.log $k)")) | PyTorch $(field "$OUT"/torch-w1.*.log $k) ($(ratio "$r" "$(field "$OUT"/torch-w1.*.log $k)"))"
         done
+        g=$(field "$OUT"/rkeras-w1.*.log layers_gflops)
+        echo "W1 conv+dense layers: $g GFLOP/s = $(python3 -c "import sys; print(f'{100*float(sys.argv[1])/float(sys.argv[2]):.0f} %')" "$g" "${PEAK2:-nan}" 2>/dev/null || echo n/a) of the 2-thread GEMM peak ($PEAK2 GFLOP/s, numpy 2048^3)"
       fi ;;
     w2)
       run rkeras-w2 "$RK" bench w2 --epochs "$W2_EPOCHS"

@@ -1,9 +1,10 @@
 """The ResNet of crates/rkeras/examples/resnet_fashion_mnist.rs, in Python Keras, on the same
 Fashion-MNIST files (Debian's dataset-fashion-mnist), same settings: Adam, batch 128,
-validation_split 0.1, the learning rate divided by 10 from epoch DECAY_AT (0-based; default
-two thirds of the epochs); prints the test accuracy and the training time.
+validation_split 0.1, random horizontal flips while training (FLIP 1, the default; 0 for
+none), the learning rate divided by 10 from epoch DECAY_AT (0-based; default two thirds of the
+epochs); prints the test accuracy and the training time.
 
-usage: KERAS_BACKEND=tensorflow /tmp/anchors-env/tf/bin/python bench/keras_resnet.py [EPOCHS] [WIDTH] [SEED] [DECAY_AT]
+usage: KERAS_BACKEND=tensorflow /tmp/anchors-env/tf/bin/python bench/keras_resnet.py [EPOCHS] [WIDTH] [SEED] [DECAY_AT] [FLIP]
 """
 import gzip
 import sys
@@ -38,10 +39,11 @@ def conv_bn_relu(x, filters, stride):
     return layers.Activation("relu")(y)
 
 
-epochs = int(sys.argv[1]) if len(sys.argv) > 1 else 12
+epochs = int(sys.argv[1]) if len(sys.argv) > 1 else 24
 width = int(sys.argv[2]) if len(sys.argv) > 2 else 16
 seed = int(sys.argv[3]) if len(sys.argv) > 3 else 42
 decay_at = int(sys.argv[4]) if len(sys.argv) > 4 else epochs * 2 // 3
+flip = sys.argv[5] != "0" if len(sys.argv) > 5 else True
 keras.utils.set_random_seed(seed)
 x_train = idx(D + "train-images-idx3-ubyte.gz").reshape(-1, 28, 28, 1).astype("float32") / 255
 y_train = idx(D + "train-labels-idx1-ubyte.gz")
@@ -49,7 +51,8 @@ x_test = idx(D + "t10k-images-idx3-ubyte.gz").reshape(-1, 28, 28, 1).astype("flo
 y_test = idx(D + "t10k-labels-idx1-ubyte.gz")
 
 inputs = keras.Input((28, 28, 1))
-x = conv_bn_relu(inputs, width, 1)
+x = layers.RandomFlip("horizontal")(inputs) if flip else inputs
+x = conv_bn_relu(x, width, 1)
 x = residual_block(x, width)
 x = residual_block(x, width)
 x = conv_bn_relu(x, 2 * width, 2)

@@ -1,12 +1,13 @@
 //! A small ResNet on Fashion-MNIST, built with the functional API: a stem convolution, two
 //! residual blocks (Conv-BN-ReLU-Conv-BN + the skip connection, then ReLU) at 28x28, a
 //! strided transition to 14x14 and one more residual block, global average pooling and a
-//! softmax head. Adam, batch 128, validation_split 0.1, the learning rate divided by 10
-//! for the last third of the epochs (a `LearningRateScheduler`); then the test accuracy.
+//! softmax head. Random horizontal flips while training (`RandomFlip`, the identity in
+//! inference), Adam, batch 128, validation_split 0.1, the learning rate divided by 10 for the
+//! last third of the epochs (a `LearningRateScheduler`); then the test accuracy.
 //!
 //! Run: `sudo apt-get install dataset-fashion-mnist`, then
-//! `cargo run --release -p rkeras --example resnet_fashion_mnist -- [EPOCHS] [WIDTH] [DECAY_AT]`
-//! (defaults: 12 epochs, 16 filters, decay from epoch 8, 0-based).
+//! `cargo run --release -p rkeras --example resnet_fashion_mnist -- [EPOCHS] [WIDTH] [DECAY_AT] [FLIP]`
+//! (defaults: 24 epochs, 16 filters, decay from epoch 16, 0-based; FLIP 1, 0 for none).
 
 use rkeras::callbacks::LearningRateScheduler;
 use rkeras::data::fashion_mnist;
@@ -42,17 +43,23 @@ fn conv_bn_relu(x: &KerasTensor, filters: usize, stride: usize) -> rkeras::Resul
 
 fn main() -> rkeras::Result<()> {
     let mut args = std::env::args().skip(1);
-    let epochs: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(12);
+    let epochs: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(24);
     let width: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(16);
     let decay_at: usize = args
         .next()
         .and_then(|a| a.parse().ok())
         .unwrap_or(epochs * 2 / 3);
+    let flip = args.next().is_none_or(|a| a != "0");
     rkeras::set_random_seed(42);
     let (train, test) = fashion_mnist::load_data()?;
 
     let inputs = Input::new((28, 28, 1));
-    let x = conv_bn_relu(&inputs, width, 1)?;
+    let x = if flip {
+        RandomFlip::new("horizontal").call(&inputs)?
+    } else {
+        inputs.clone()
+    };
+    let x = conv_bn_relu(&x, width, 1)?;
     let x = residual_block(&x, width)?;
     let x = residual_block(&x, width)?;
     let x = conv_bn_relu(&x, 2 * width, 2)?;

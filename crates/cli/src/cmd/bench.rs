@@ -133,11 +133,14 @@ fn w1_data(n: usize) -> (Tensor, Tensor) {
 }
 
 /// Per-layer milliseconds per image, forward and backward, with achieved GFLOP/s for convs
-/// and dense layers (2 FLOPs per MAC; backward = grad-input + grad-kernel).
-fn print_layer_timings(model: &Model, images: f64) {
+/// and dense layers (2 FLOPs per MAC; backward = grad-input + grad-kernel). Returns the
+/// GFLOP/s of the conv and dense layers together (their FLOPs over their time), the figure
+/// the issue compares with the machine's GEMM peak.
+fn print_layer_timings(model: &Model, images: f64) -> f64 {
     if images <= 0.0 {
-        return;
+        return f64::NAN;
     }
+    let (mut gemm_flops, mut gemm_secs) = (0.0, 0.0);
     println!(
         "{:<16} {:>10} {:>10} {:>9} {:>9}",
         "layer", "fwd ms/img", "bwd ms/img", "fwd GF/s", "bwd GF/s"
@@ -155,6 +158,10 @@ fn print_layer_timings(model: &Model, images: f64) {
         let macs = (positions * kernel_len) as f64;
         // Backward does grad-kernel and grad-input (2x forward), except the first layer.
         let bwd_mult = if i == 0 { 1.0 } else { 2.0 };
+        if macs > 0.0 {
+            gemm_flops += 2.0 * macs * (1.0 + bwd_mult) * images;
+            gemm_secs += f + b;
+        }
         let gf = |t: f64, mult: f64| {
             if t > 0.0 && macs > 0.0 {
                 2.0 * macs * mult * images / t / 1e9
@@ -179,6 +186,7 @@ fn print_layer_timings(model: &Model, images: f64) {
         tf * 1e3 / images,
         tb * 1e3 / images
     );
+    gemm_flops / gemm_secs / 1e9
 }
 
 pub fn run(workload: &str, epochs: Option<usize>) -> Result<()> {
@@ -212,7 +220,8 @@ pub fn run(workload: &str, epochs: Option<usize>) -> Result<()> {
                 .verbose(0)
                 .callback(&mut timer)
                 .run()?;
-            print_layer_timings(&model, (epochs.saturating_sub(1) * x.rows()) as f64);
+            let layers_gflops =
+                print_layer_timings(&model, (epochs.saturating_sub(1) * x.rows()) as f64);
             model.set_profiling(false);
             let later: Vec<f64> = timer
                 .steps
@@ -230,7 +239,7 @@ pub fn run(workload: &str, epochs: Option<usize>) -> Result<()> {
                 }
             }
             println!(
-                "RESULT {tag} train_img_s={med:.1} win_min={lo:.1} win_max={hi:.1} infer_img_s={:.1} train_gflops={:.1} first_step_age_s={:.3} peak_rss_mb={:.0} threads={threads}",
+                "RESULT {tag} train_img_s={med:.1} win_min={lo:.1} win_max={hi:.1} infer_img_s={:.1} train_gflops={:.1} layers_gflops={layers_gflops:.1} first_step_age_s={:.3} peak_rss_mb={:.0} threads={threads}",
                 median(&mut inf),
                 med * W1_TRAIN_FLOPS / 1e9,
                 timer.first_step_age.unwrap_or(f64::NAN),
