@@ -184,6 +184,8 @@ fn keras_regularizers_and_constraints_of_every_layer_train_like_keras() {
     let tmp = common::TempDir::new("regularized");
     let path = tmp.0.join("regularized.keras");
     m.save(&path).expect("save");
+    // KEEP_REGULARIZED=path keeps a copy, to check that Python Keras loads it (it does, with
+    // every option and the same loss).
     if let Some(keep) = std::env::var_os("KEEP_REGULARIZED") {
         std::fs::copy(&path, keep).expect("keep");
     }
