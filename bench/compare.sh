@@ -49,6 +49,10 @@ for w in ${@:-w1 w2}; do
       for r in $(seq 1 "$ROUNDS"); do
         run rkeras-$w.$r "$RK" bench $w
         if [ $w = w1 ]; then
+          # candle and burn, when their anchors are built (shared/anchors/README.md: about
+          # 10 and 16 minutes of compiling on 2 cores; each is 4-9x slower than Keras).
+          [ -x "$ENVS/target-candle/release/candle_w1" ] && run candle-w1.$r env EPOCHS=2 "$ENVS/target-candle/release/candle_w1"
+          [ -x "$ENVS/target-burn/release/burn_bench" ] && run burn-flex-w1.$r env EPOCHS=2 "$ENVS/target-burn/release/burn_bench" flex w1
           run keras-tf-w1.$r env KERAS_BACKEND=tensorflow TF_CPP_MIN_LOG_LEVEL=2 "$ENVS/tf/bin/python" "$ANCHORS/keras_bench.py" w1 3
           run torch-w1.$r "$ENVS/torch/bin/python" "$ANCHORS/torch_bench.py" w1 3
         fi
@@ -57,6 +61,10 @@ for w in ${@:-w1 w2}; do
         for k in train_img_s infer_img_s; do
           r=$(field "$OUT"/rkeras-w1.*.log $k)
           echo "W1 $k (median of $ROUNDS): rkeras $r | Keras/TF $(field "$OUT"/keras-tf-w1.*.log $k) ($(ratio "$r" "$(field "$OUT"/keras-tf-w1.*.log $k)")) | PyTorch $(field "$OUT"/torch-w1.*.log $k) ($(ratio "$r" "$(field "$OUT"/torch-w1.*.log $k)"))"
+          for other in candle-w1 burn-flex-w1; do
+            ls "$OUT"/$other.*.log >/dev/null 2>&1 &&
+              echo "   $other $(field "$OUT"/$other.*.log $k) ($(ratio "$r" "$(field "$OUT"/$other.*.log $k)"))"
+          done
         done
         g=$(field "$OUT"/rkeras-w1.*.log layers_gflops)
         echo "W1 conv+dense layers: $g GFLOP/s = $(python3 -c "import sys; print(f'{100*float(sys.argv[1])/float(sys.argv[2]):.0f} %')" "$g" "${PEAK2:-nan}" 2>/dev/null || echo n/a) of the 2-thread GEMM peak ($PEAK2 GFLOP/s, numpy 2048^3)"
