@@ -2,7 +2,8 @@
 # Runs rkeras's benchmark workloads and the anchors of shared/anchors (Keras 3 on TensorFlow,
 # PyTorch) back to back on this machine, serially, and prints the ratios.
 #
-# usage: bench/compare.sh [w1] [w2] [w3] [w4]        (default: w1 w2)
+# usage: bench/compare.sh [w1] [w2] [w3] [w4]        (default: w1 w2; the anchors of w3 and w4
+#        are bench/w3_anchors.py and bench/w4_anchors.py, as shared/anchors has none)
 # needs: cargo build --release -p rkeras-cli; the anchors' venvs under /tmp/anchors-env
 #        (see shared/anchors/README.md: tf, torch); Fashion-MNIST for w2
 #        (apt-get install dataset-fashion-mnist).
@@ -55,6 +56,9 @@ for w in ${@:-w1 w2}; do
           [ -x "$ENVS/target-burn/release/burn_bench" ] && run burn-flex-w1.$r env EPOCHS=2 "$ENVS/target-burn/release/burn_bench" flex w1
           run keras-tf-w1.$r env KERAS_BACKEND=tensorflow TF_CPP_MIN_LOG_LEVEL=2 "$ENVS/tf/bin/python" "$ANCHORS/keras_bench.py" w1 3
           run torch-w1.$r "$ENVS/torch/bin/python" "$ANCHORS/torch_bench.py" w1 3
+        else
+          run keras-tf-w3.$r env KERAS_BACKEND=tensorflow TF_CPP_MIN_LOG_LEVEL=2 "$ENVS/tf/bin/python" bench/w3_anchors.py keras
+          run torch-w3.$r "$ENVS/torch/bin/python" bench/w3_anchors.py torch
         fi
       done
       if [ $w = w1 ]; then
@@ -68,6 +72,10 @@ for w in ${@:-w1 w2}; do
         done
         g=$(field "$OUT"/rkeras-w1.*.log layers_gflops)
         echo "W1 conv+dense layers: $g GFLOP/s = $(python3 -c "import sys; print(f'{100*float(sys.argv[1])/float(sys.argv[2]):.0f} %')" "$g" "${PEAK2:-nan}" 2>/dev/null || echo n/a) of the 2-thread GEMM peak ($PEAK2 GFLOP/s, numpy 2048^3)"
+      fi
+      if [ $w = w3 ]; then
+        r=$(field "$OUT"/rkeras-w3.*.log train_img_s)
+        echo "W3 train_img_s (median of $ROUNDS): rkeras $r | Keras/TF $(field "$OUT"/keras-tf-w3.*.log train_img_s) ($(ratio "$r" "$(field "$OUT"/keras-tf-w3.*.log train_img_s)")) | PyTorch $(field "$OUT"/torch-w3.*.log train_img_s) ($(ratio "$r" "$(field "$OUT"/torch-w3.*.log train_img_s)"))"
       fi ;;
     w2)
       run rkeras-w2 "$RK" bench w2 --epochs "$W2_EPOCHS"
@@ -77,7 +85,14 @@ for w in ${@:-w1 w2}; do
       echo "W2 train img/s: rkeras $r | vs Keras/TF $(ratio "$r" "$(field "$OUT/keras-tf-w2.log" train_img_s)") | vs PyTorch $(ratio "$r" "$(field "$OUT/torch-w2.log" train_img_s)")"
       echo "W2 test accuracy: rkeras $(field "$OUT/rkeras-w2.log" test_acc) | Keras/TF $(field "$OUT/keras-tf-w2.log" test_acc) | PyTorch $(field "$OUT/torch-w2.log" test_acc)" ;;
     w4)
-      run rkeras-w4 "$RK" bench w4 ;;
+      run rkeras-w4 "$RK" bench w4
+      run keras-tf-w4 env KERAS_BACKEND=tensorflow TF_CPP_MIN_LOG_LEVEL=2 "$ENVS/tf/bin/python" bench/w4_anchors.py keras
+      run torch-w4 "$ENVS/torch/bin/python" bench/w4_anchors.py torch
+      for k in infer_b1_img_s infer_b32_img_s; do
+        r=$(field "$OUT/rkeras-w4.log" $k)
+        echo "W4 $k: rkeras $r | Keras/TF $(field "$OUT/keras-tf-w4.log" $k) ($(ratio "$r" "$(field "$OUT/keras-tf-w4.log" $k)")) | PyTorch $(field "$OUT/torch-w4.log" $k) ($(ratio "$r" "$(field "$OUT/torch-w4.log" $k)"))"
+      done
+      echo "W4 batch-1 latency ms: rkeras $(field "$OUT/rkeras-w4.log" infer_b1_latency_ms) | Keras/TF $(field "$OUT/keras-tf-w4.log" infer_b1_latency_ms) | PyTorch $(field "$OUT/torch-w4.log" infer_b1_latency_ms)" ;;
     *) echo "unknown workload $w" ;;
   esac
 done
