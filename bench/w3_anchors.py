@@ -12,7 +12,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "anchors"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import w1_data, windows, result  # noqa: E402
+from seed_models import keras_seed_cnn, torch_seed_cnn  # noqa: E402
 
 fw = sys.argv[1] if len(sys.argv) > 1 else "keras"
 BS, EPOCHS = 128, 3
@@ -21,7 +23,6 @@ iv = []
 
 if fw == "keras":
     import keras
-    from keras import layers
 
     keras.utils.set_random_seed(42)
 
@@ -35,32 +36,19 @@ if fw == "keras":
                 iv.append(t - self.prev)
             self.prev = t
 
-    model = keras.Sequential([
-        keras.Input((64, 64, 3)),
-        layers.Conv2D(32, 3, activation="relu"), layers.MaxPooling2D(2),
-        layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(2),
-        layers.Conv2D(64, 3, activation="relu"),
-        layers.Flatten(), layers.Dense(10, activation="softmax")])
+    model = keras_seed_cnn()
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy")
     model.fit(x, keras.utils.to_categorical(y, 10), batch_size=BS, epochs=EPOCHS, shuffle=False,
               verbose=0, callbacks=[Steps()])
     tag = f"keras-{keras.backend.backend()}-{keras.__version__} w3"
 else:
     import torch
-    from torch import nn
 
     torch.set_num_threads(int(os.environ.get("THREADS", "2")))
     torch.manual_seed(42)
-    model = nn.Sequential(
-        nn.Conv2d(3, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(64, 64, 3), nn.ReLU(), nn.Flatten(), nn.Linear(12 * 12 * 64, 10))
-    for m in model:
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
-            nn.init.xavier_uniform_(m.weight)
-            nn.init.zeros_(m.bias)
+    model = torch_seed_cnn()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
-    loss_fn = nn.CrossEntropyLoss()
+    loss_fn = torch.nn.CrossEntropyLoss()
     xt = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()
     yt = torch.from_numpy(y)
     for ep in range(EPOCHS):

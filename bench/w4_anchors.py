@@ -18,7 +18,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "anchors"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import w1_data, result  # noqa: E402
+from seed_models import keras_seed_cnn, torch_seed_cnn  # noqa: E402
 
 fw = sys.argv[1] if len(sys.argv) > 1 else "keras"
 x, _ = w1_data()
@@ -37,15 +39,9 @@ def median_rate(n, f):
 
 if fw == "keras":
     import keras
-    from keras import layers
 
     keras.utils.set_random_seed(42)
-    model = keras.Sequential([
-        keras.Input((64, 64, 3)),
-        layers.Conv2D(32, 3, activation="relu"), layers.MaxPooling2D(2),
-        layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(2),
-        layers.Conv2D(64, 3, activation="relu"),
-        layers.Flatten(), layers.Dense(10, activation="softmax")])
+    model = keras_seed_cnn()
 
     def per_call():
         for i in range(len(x1)):
@@ -59,14 +55,10 @@ if fw == "keras":
            infer_b32_img_s=b32)
 else:
     import torch
-    from torch import nn
 
     torch.set_num_threads(int(os.environ.get("THREADS", "2")))
     torch.manual_seed(42)
-    model = nn.Sequential(
-        nn.Conv2d(3, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(64, 64, 3), nn.ReLU(), nn.Flatten(), nn.Linear(12 * 12 * 64, 10)).eval()
+    model = torch_seed_cnn().eval()
     xt = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()
 
     def batches(data, bs):
