@@ -1,5 +1,6 @@
 //! A training step allocates nothing after the first: a counting global allocator watches
-//! every thread while `fit` runs a small CNN.
+//! every thread while `fit` runs a small CNN, then a functional model with two inputs, two
+//! outputs, a shared layer, BatchNormalization and a residual `Add`.
 //!
 //! The `gemm` crate allocates its own packing buffers inside every call (two small blocks,
 //! freed before it returns); those are counted apart, through
@@ -92,8 +93,67 @@ fn training_steps_do_not_allocate() {
     assert_eq!(c.len(), 10);
     // After the first two steps (first-touch of lazily grown queues), the counter must not move.
     assert_eq!(c[2], c[9], "allocations during steps 3..10: {:?}", c);
+
+    // The graph executor: packed inputs and outputs, a shared layer's twin, one loss per
+    // output. (In the same test: the counters are global to the process.)
+    let mut m = functional_model();
+    let mut probe = Probe {
+        counts: Vec::with_capacity(64),
+    };
+    let x2 = Tensor::new(
+        vec![160, 4],
+        (0..640).map(|v| (v as f32 * 0.1).sin()).collect(),
+    )
+    .expect("x2");
+    let reg = Tensor::new(vec![160, 1], (0..160).map(|v| (v % 7) as f32).collect()).expect("reg");
+    m.fit([&x, &x2], [&y, &reg])
+        .epochs(1)
+        .batch_size(16)
+        .verbose(0)
+        .callback(&mut probe)
+        .run()
+        .expect("fit functional");
+    let c = &probe.counts;
+    assert_eq!(c.len(), 10);
+    assert_eq!(
+        c[2], c[9],
+        "functional: allocations during steps 3..10: {:?}",
+        c
+    );
     eprintln!(
         "gemm crate allocations (its packing buffers) over the whole fit: {}",
         GEMM_ALLOCS.load(Ordering::Relaxed)
     );
+}
+
+/// Two inputs (an image and 4 numbers), a residual block with BatchNormalization, a shared
+/// Dense called twice, two outputs with their own losses and metrics.
+fn functional_model() -> Model {
+    let build = || -> rkeras::Result<Model> {
+        let img = Input::named((16, 16, 3), "img");
+        let meta = Input::named(4, "meta");
+        let x = Conv2D::new(8, 3).padding("same").call(&img)?;
+        let y = BatchNormalization::new().call(&x)?;
+        let y = Activation::new("relu").call(&y)?;
+        let x = Add::new().call_on(&[&x, &y])?;
+        let x = GlobalAveragePooling2D::new().call(&x)?;
+        let shared = Shared::new(Dense::new(8).activation("tanh"));
+        let a = shared.call(&meta)?;
+        let b = shared.call(&Dense::new(4).call(&meta)?)?;
+        let h = Concatenate::new().call_on(&[&x, &a, &b])?;
+        let cls = Dense::new(4).activation("softmax").name("cls").call(&h)?;
+        let reg = Dense::new(1).name("reg").call(&h)?;
+        let mut m = Model::functional([&img, &meta], [&cls, &reg])?;
+        m.compile_outputs(
+            "adam",
+            [
+                OutputLoss::new("cls", "sparse_categorical_crossentropy").metrics(&["accuracy"]),
+                OutputLoss::new("reg", "mse")
+                    .loss_weight(0.5)
+                    .metrics(&["mae"]),
+            ],
+        )?;
+        Ok(m)
+    };
+    build().expect("functional model")
 }

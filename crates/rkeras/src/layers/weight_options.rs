@@ -68,21 +68,17 @@ impl WeightOptions {
         }
     }
 
-    /// The slot index of each param (by name), in param order.
-    fn slot_of<'a>(&'a self, params: &'a [Param]) -> impl Iterator<Item = (usize, usize)> + 'a {
-        params.iter().enumerate().filter_map(|(pi, p)| {
-            self.slots
-                .iter()
-                .position(|(_, name)| *name == p.name)
-                .map(|si| (pi, si))
-        })
+    /// The slot of a param (by its name), if it has one.
+    fn slot(&self, p: &Param) -> Option<usize> {
+        self.slots.iter().position(|(_, name)| *name == p.name)
     }
 
     /// Checks the constraints' axes against the weights, naming the layer and argument.
     pub fn check(&self, layer: &str, params: &[Param]) -> Result<()> {
-        for (pi, si) in self.slot_of(params) {
+        for p in params {
+            let Some(si) = self.slot(p) else { continue };
             if let Some(c) = &self.constraints[si] {
-                c.check(&params[pi].shape).map_err(|e| {
+                c.check(&p.shape).map_err(|e| {
                     Error::arg(
                         &format!("{}_constraint", self.slots[si].0),
                         layer,
@@ -96,11 +92,10 @@ impl WeightOptions {
 
     /// Adds the penalties' gradients to the weights' and returns the penalty.
     pub fn regularize(&self, params: &mut [Param]) -> f64 {
-        let pairs: Vec<(usize, usize)> = self.slot_of(params).collect();
         let mut total = 0.0;
-        for (pi, si) in pairs {
+        for p in params.iter_mut() {
+            let Some(si) = self.slot(p) else { continue };
             if let Some(r) = &self.regularizers[si] {
-                let p = &mut params[pi];
                 r.add_grad(&p.value, &mut p.grad);
                 total += r.penalty(&p.value);
             }
@@ -110,17 +105,18 @@ impl WeightOptions {
 
     /// The penalty alone.
     pub fn penalty(&self, params: &[Param]) -> f64 {
-        self.slot_of(params)
-            .map(|(pi, si)| self.regularizers[si].map_or(0.0, |r| r.penalty(&params[pi].value)))
+        params
+            .iter()
+            .filter_map(|p| Some((p, self.regularizers[self.slot(p)?]?)))
+            .map(|(p, r)| r.penalty(&p.value))
             .sum()
     }
 
     /// Applies the constraints in place.
     pub fn constrain(&self, params: &mut [Param]) {
-        let pairs: Vec<(usize, usize)> = self.slot_of(params).collect();
-        for (pi, si) in pairs {
+        for p in params.iter_mut() {
+            let Some(si) = self.slot(p) else { continue };
             if let Some(c) = &self.constraints[si] {
-                let p = &mut params[pi];
                 c.apply(&mut p.value, &p.shape);
             }
         }
