@@ -2,7 +2,8 @@
 //! thread: the `gemm` crate against `conv2d::direct_grad_kernel`, alternating, on the first
 //! convolutions of W1 (62x62 pixels, 3x3x3 taps, 32 filters) and W2 (26x26, 3x3x1, 32).
 //!
-//! Run: `cargo run --release -p rkeras-kernels --example grad_kernel_speed`
+//! Run: `cargo run --release -p rkeras-kernels --example grad_kernel_speed` (the `gemm` crate
+//! picks its own instruction set; `RKERAS_SIMD=avx2` limits only ours).
 
 use rkeras_kernels::conv2d::direct_grad_kernel;
 use rkeras_kernels::gemm::{sgemm, MatRef};
@@ -29,6 +30,10 @@ fn gemm(col: &[f32], k: usize, dy: &[f32], cout: usize, dw: &mut [f32]) {
 }
 
 fn main() {
+    println!(
+        "our loops: {} (RKERAS_SIMD=avx2 for the AVX2 build)",
+        rkeras_kernels::simd::level_name()
+    );
     for (name, rows, k, cout) in [("W1 conv2d", 3844, 27, 32), ("W2 conv2d", 676, 9, 32)] {
         let mut s = 1u32;
         let mut rnd = || {

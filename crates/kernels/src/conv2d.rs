@@ -371,6 +371,8 @@ const DIRECT_PIXELS: usize = 4;
 pub fn direct_rows(g: &Conv2dGeom, xs: &[f32], r0: usize, w: &[f32], yb: &mut [f32]) {
     let (k, cout) = (g.k(), g.cout);
     let rows = yb.len() / cout;
+    // 32 filters x 4 pixels of accumulators need AVX-512's 32 registers; below it, 16.
+    let wide = crate::simd::has_avx512();
     let mut xk = [[0.0f32; DIRECT_MAX_K]; DIRECT_PIXELS];
     let mut r = 0;
     while r < rows {
@@ -379,7 +381,7 @@ pub fn direct_rows(g: &Conv2dGeom, xs: &[f32], r0: usize, w: &[f32], yb: &mut [f
             if let Some(bases) = interior_bases(g, r0 + r) {
                 let out = &mut yb[r * cout..(r + p) * cout];
                 let mut f = 0;
-                while f + 32 <= cout {
+                while wide && f + 32 <= cout {
                     direct_block_in::<32>(g, xs, &bases, w, f, out);
                     f += 32;
                 }
@@ -402,7 +404,7 @@ pub fn direct_rows(g: &Conv2dGeom, xs: &[f32], r0: usize, w: &[f32], yb: &mut [f
         }
         let out = &mut yb[r * cout..(r + p) * cout];
         let mut f = 0;
-        while f + 32 <= cout {
+        while wide && f + 32 <= cout {
             direct_block::<32>(&xk, k, w, cout, f, out);
             f += 32;
         }
@@ -702,30 +704,32 @@ crate::simd_fn! {
     }
 }
 
-/// Most taps one pass of [`direct_grad_kernel`] keeps accumulators for (12 taps x 32
-/// filters = 24 AVX-512 registers).
-const GRAD_TAPS: usize = 12;
-
 /// Adds `colᵀ · dy` into `dw` (`k x cout`) for a short reduction over taps (`k <=`
 /// [`DIRECT_MAX_K`]): `col` holds `rows x k` im2col taps, `dy` `rows x cout` output
-/// gradients. For each chunk of 32 (or 16) filters and a few taps at a time, the
-/// accumulators of every (tap, filter) pair stay in registers for the whole block of rows,
-/// so `dw` is touched once per block: the GEMM it replaces packs both operands for an
-/// output of only `k x cout`.
+/// gradients. For each chunk of filters and a few taps at a time, the accumulators of every
+/// (tap, filter) pair stay in registers for the whole block of rows, so `dw` is touched
+/// once per block: the GEMM it replaces packs both operands for an output of only
+/// `k x cout`. The chunk sizes fit the vector registers of the instruction set in use
+/// (AVX-512: 12 taps x 32 filters in 24 of its 32 registers; AVX2: 6 x 16 in 12 of 16).
 #[inline(always)]
 pub fn direct_grad_kernel(col: &[f32], k: usize, dy: &[f32], cout: usize, dw: &mut [f32]) {
-    let rows = dy.len() / cout;
+    let wide = crate::simd::has_avx512();
+    let max_taps = match (wide, crate::simd::has_avx2()) {
+        (true, _) => 12,
+        (false, true) => 6,
+        _ => 3,
+    };
     let mut f = 0;
-    while f + 32 <= cout {
-        grad_filters::<32>(col, k, dy, cout, f, dw);
+    while wide && f + 32 <= cout {
+        grad_filters::<32>(col, k, dy, cout, f, dw, max_taps);
         f += 32;
     }
     while f + 16 <= cout {
-        grad_filters::<16>(col, k, dy, cout, f, dw);
+        grad_filters::<16>(col, k, dy, cout, f, dw, max_taps);
         f += 16;
     }
     if f < cout {
-        for (c, d) in col.chunks_exact(k).zip(dy.chunks_exact(cout)).take(rows) {
+        for (c, d) in col.chunks_exact(k).zip(dy.chunks_exact(cout)) {
             for (t, &xv) in c.iter().enumerate() {
                 let row = &mut dw[t * cout + f..(t + 1) * cout];
                 for (a, &dv) in row.iter_mut().zip(&d[f..]) {
@@ -736,8 +740,8 @@ pub fn direct_grad_kernel(col: &[f32], k: usize, dy: &[f32], cout: usize, dw: &m
     }
 }
 
-/// Filters `f .. f + F` of [`direct_grad_kernel`]: the taps in passes of equal size (at
-/// most [`GRAD_TAPS`]; 27 taps run as 9 + 9 + 9).
+/// Filters `f .. f + F` of [`direct_grad_kernel`]: the taps in passes of at most
+/// `max_taps`, as even as the pass count allows (27 taps run as 9 + 9 + 9, 20 as 10 + 10).
 #[inline(always)]
 fn grad_filters<const F: usize>(
     col: &[f32],
@@ -746,17 +750,22 @@ fn grad_filters<const F: usize>(
     cout: usize,
     f: usize,
     dw: &mut [f32],
+    max_taps: usize,
 ) {
     let mut t0 = 0;
     while t0 < k {
         let left = k - t0;
-        let want = left.div_ceil(left.div_ceil(GRAD_TAPS));
+        let want = left.div_ceil(left.div_ceil(max_taps)).min(max_taps);
         t0 += match want {
             12.. => grad_taps::<12, F>(col, k, t0, dy, cout, f, dw),
-            9..=11 => grad_taps::<9, F>(col, k, t0, dy, cout, f, dw),
+            11 => grad_taps::<11, F>(col, k, t0, dy, cout, f, dw),
+            10 => grad_taps::<10, F>(col, k, t0, dy, cout, f, dw),
+            9 => grad_taps::<9, F>(col, k, t0, dy, cout, f, dw),
             8 => grad_taps::<8, F>(col, k, t0, dy, cout, f, dw),
-            6 | 7 => grad_taps::<6, F>(col, k, t0, dy, cout, f, dw),
-            4 | 5 => grad_taps::<4, F>(col, k, t0, dy, cout, f, dw),
+            7 => grad_taps::<7, F>(col, k, t0, dy, cout, f, dw),
+            6 => grad_taps::<6, F>(col, k, t0, dy, cout, f, dw),
+            5 => grad_taps::<5, F>(col, k, t0, dy, cout, f, dw),
+            4 => grad_taps::<4, F>(col, k, t0, dy, cout, f, dw),
             3 => grad_taps::<3, F>(col, k, t0, dy, cout, f, dw),
             2 => grad_taps::<2, F>(col, k, t0, dy, cout, f, dw),
             _ => grad_taps::<1, F>(col, k, t0, dy, cout, f, dw),

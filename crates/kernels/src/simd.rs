@@ -39,7 +39,10 @@ fn detect() -> u8 {
     if std::env::var_os("RKERAS_NO_SIMD").is_some() {
         return BASE;
     }
-    if is_x86_feature_detected!("avx512f")
+    // RKERAS_SIMD=avx2 caps the level (to measure the AVX2 build on an AVX-512 machine).
+    let cap_avx2 = std::env::var("RKERAS_SIMD").is_ok_and(|v| v == "avx2");
+    if !cap_avx2
+        && is_x86_feature_detected!("avx512f")
         && is_x86_feature_detected!("avx512bw")
         && is_x86_feature_detected!("avx512vl")
         && is_x86_feature_detected!("avx512dq")
@@ -57,6 +60,17 @@ fn detect() -> u8 {
 #[cfg(not(target_arch = "x86_64"))]
 fn detect() -> u8 {
     BASE
+}
+
+/// True when our loops run the AVX-512 build (32 vector registers of 16 floats): kernels
+/// size their register tiles by it.
+pub fn has_avx512() -> bool {
+    level() == AVX512
+}
+
+/// True when our loops run the AVX2+FMA build or a wider one (16 registers of 8 floats).
+pub fn has_avx2() -> bool {
+    level() >= AVX2
 }
 
 /// Level codes for [`simd_fn!`]; not for use elsewhere.

@@ -116,3 +116,44 @@ fn constraints_hold_after_training() {
     .expect_err("axis 3 of a 2-D kernel");
     assert!(e.to_string().contains("kernel_constraint"), "{e}");
 }
+
+/// Keras 3 counts the penalties of trainable weights only: freezing a regularized layer
+/// takes its penalty out of the loss `evaluate` and `fit` report (Keras: 27.77 trainable,
+/// 2.40 frozen for the same model and data).
+#[test]
+fn a_frozen_layers_penalty_is_not_in_the_loss() {
+    let x = Tensor::new(vec![4, 3], (0..12).map(|v| v as f32 / 10.0).collect()).expect("x");
+    let y = Tensor::one_hot(&[0, 1, 1, 0], 2).expect("y");
+    let frozen = |reg: Option<Regularizer>| {
+        let mut d = Dense::new(2)
+            .activation("softmax")
+            .input_shape(3)
+            .trainable(false);
+        if let Some(r) = reg {
+            d = d.kernel_regularizer(r);
+        }
+        let mut m = Sequential::new([d.into()]).expect("model");
+        m.compile(SGD::default(), "categorical_crossentropy", &[])
+            .expect("compile");
+        m
+    };
+    let (mut plain, mut reg) = (frozen(None), frozen(Some(Regularizer::L2(0.5))));
+    reg.set_weights(&plain.get_weights()).expect("same weights");
+    let (lp, lr) = (
+        plain.evaluate(&x, &y).expect("eval").loss(),
+        reg.evaluate(&x, &y).expect("eval").loss(),
+    );
+    assert!((lr - lp).abs() < 1e-9, "frozen: {lr} vs {lp}");
+    let h = reg
+        .fit(&x, &y)
+        .epochs(1)
+        .batch_size(4)
+        .verbose(0)
+        .run()
+        .expect("fit");
+    let fit_loss = h.last("loss").expect("loss");
+    assert!(
+        (fit_loss - lp).abs() < 1e-6,
+        "frozen fit: {fit_loss} vs {lp}"
+    );
+}

@@ -159,6 +159,16 @@ pub(crate) fn twin_of(layer: &dyn Layer) -> Result<Box<dyn Layer>> {
 }
 
 impl Chain {
+    /// The weight penalties `evaluate` adds to the loss: the trainable layers' only, as
+    /// Keras's `model.losses` (a frozen layer's regularizers count for nothing).
+    pub fn regularization_loss(&self) -> f64 {
+        self.layers
+            .iter()
+            .filter(|l| l.base().trainable)
+            .map(|l| l.regularization_loss())
+            .sum()
+    }
+
     /// A functional model's per-sample input shape: its one input's, or the packed length
     /// of several.
     pub fn input_shape_of_wiring(&self) -> Vec<usize> {

@@ -446,15 +446,13 @@ pub(crate) fn train_step(
 /// Adds the weight penalties' gradients, steps the optimizer and applies the constraints;
 /// returns the penalty.
 fn update(chain: &mut crate::model::graph::Chain, c: &mut crate::model::Compiled) -> f64 {
-    // Weight penalties join the loss (Keras adds `model.losses`); trainable layers also
-    // get their gradients.
+    // Weight penalties join the loss and their gradients the weights' (Keras adds
+    // `model.losses`, which count the trainable weights only: a frozen layer adds nothing).
     let mut penalty = 0.0;
     for layer in chain.layers.iter_mut() {
-        penalty += if layer.base().trainable {
-            layer.regularize()
-        } else {
-            layer.regularization_loss()
-        };
+        if layer.base().trainable {
+            penalty += layer.regularize();
+        }
     }
     c.optimizer.begin_step();
     let mut slot = 0;

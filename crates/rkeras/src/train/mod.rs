@@ -318,12 +318,7 @@ pub(crate) fn evaluate_rows(
         }
         count += n;
     }
-    let reg: f64 = model
-        .chain
-        .layers
-        .iter()
-        .map(|l| l.regularization_loss())
-        .sum();
+    let reg = model.chain.regularization_loss();
     let loss = total / count.max(1) as f64 + reg;
     let mut v = vec![loss];
     v.extend(c.metrics.iter().map(|m| m.result()));
@@ -368,12 +363,7 @@ pub(crate) fn evaluate_images(model: &mut Model, ds: &ImageDataset) -> Result<Ve
     let Some(c) = model.compiled.as_ref() else {
         return Ok(vec![]);
     };
-    let reg: f64 = model
-        .chain
-        .layers
-        .iter()
-        .map(|l| l.regularization_loss())
-        .sum();
+    let reg = model.chain.regularization_loss();
     let mut v = vec![total / count.max(1) as f64 + reg];
     v.extend(c.metrics.iter().map(|m| m.result()));
     Ok(v)
