@@ -37,6 +37,7 @@ field() { # logs..., key -> median value over the logs
     python3 -c "import sys,statistics; v=[float(l) for l in sys.stdin if l.strip()]; print(f'{statistics.median(v):.4g}' if v else 'nan')"
 }
 ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print(f'{a/b:.2f}x')" "$1" "$2" 2>/dev/null || echo "n/a"; }
+pct() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print(f'{100*a/b:.0f} %')" "$1" "$2" 2>/dev/null || echo "n/a"; }
 
 # The machine's practical f32 GEMM peak (numpy/OpenBLAS and torch, 2048^3), for the "% of
 # peak" of rkeras's conv and dense layers (layers_gflops, 2 threads) during W1 training.
@@ -47,8 +48,10 @@ PEAK2=$(sed -n 's/.*matmul f32 .*threads=2: median \([0-9.]*\).*/\1/p' "$OUT/pea
 for w in ${@:-w1 w2}; do
   case $w in
     w1|w3)
+      rm -f "$OUT"/*-$w.*.log   # no stale rounds in the medians
       for r in $(seq 1 "$ROUNDS"); do
-        run rkeras-$w.$r "$RK" bench $w
+        # W1 times epochs 2+ of 2 (100 steps), W3 epochs 2+ of 3 (50 steps), as the anchors.
+        run rkeras-$w.$r "$RK" bench $w --epochs $([ $w = w3 ] && echo 3 || echo 2)
         if [ $w = w1 ]; then
           # candle and burn, when their anchors are built (shared/anchors/README.md: about
           # 10 and 16 minutes of compiling on 2 cores; each is 4-9x slower than Keras).
@@ -71,7 +74,7 @@ for w in ${@:-w1 w2}; do
           done
         done
         g=$(field "$OUT"/rkeras-w1.*.log layers_gflops)
-        echo "W1 conv+dense layers: $g GFLOP/s = $(python3 -c "import sys; print(f'{100*float(sys.argv[1])/float(sys.argv[2]):.0f} %')" "$g" "${PEAK2:-nan}" 2>/dev/null || echo n/a) of the 2-thread GEMM peak ($PEAK2 GFLOP/s, numpy 2048^3)"
+        echo "W1 conv+dense layers: $g GFLOP/s = $(pct "$g" "${PEAK2:-nan}") of the 2-thread GEMM peak (${PEAK2:-n/a} GFLOP/s, numpy 2048^3)"
       fi
       if [ $w = w3 ]; then
         r=$(field "$OUT"/rkeras-w3.*.log train_img_s)

@@ -184,7 +184,7 @@ impl Layer for BatchNormalization {
         self.inv_std = vec![0.0; c];
         self.acc = [vec![0.0; c], vec![0.0; c]];
         self.fold = vec![(0.0, 0.0, 0.0); c];
-        self.weights.check(self.base.label(), &self.params)?;
+        self.weights.check(&name, &self.params)?;
         Ok(input_shape.to_vec())
     }
     fn allocate(&mut self, max_batch: usize) {

@@ -56,6 +56,7 @@ impl WeightOptions {
 
     /// Sets the regularizer of the weight whose config prefix is `key` (a known slot).
     pub fn set_regularizer(&mut self, key: &str, r: Regularizer) {
+        debug_assert!(self.index(key).is_some(), "no weight slot {key}");
         if let Some(i) = self.index(key) {
             self.regularizers[i] = Some(r);
         }
@@ -63,6 +64,7 @@ impl WeightOptions {
 
     /// Sets the constraint of the weight whose config prefix is `key` (a known slot).
     pub fn set_constraint(&mut self, key: &str, c: Constraint) {
+        debug_assert!(self.index(key).is_some(), "no weight slot {key}");
         if let Some(i) = self.index(key) {
             self.constraints[i] = Some(c);
         }
@@ -173,7 +175,7 @@ macro_rules! weight_option_builders {
         impl $t {
             $(
                 #[doc = concat!("A penalty on the ", $key, " weight, added to the loss (Keras `",
-                    stringify!($reg), "`): `Regularizer::l2(0.01)` and the like.")]
+                    stringify!($reg), "`): `Regularizer::L2(0.01)` and the like.")]
                 pub fn $reg(mut self, r: $crate::regularizers::Regularizer) -> Self {
                     self.weights.set_regularizer($key, r);
                     self
