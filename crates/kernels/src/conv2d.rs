@@ -690,11 +690,7 @@ crate::simd_fn! {
                 }
                 let (col, dcol) = (&mut col[..rows * k], &mut dcol[..rows * k]);
                 im2col(g, xs, r0, rows, col);
-                if g.is_direct() {
-                    direct_grad_kernel(col, k, dyb, cout, pw);
-                } else {
-                    sgemm(k, cout, rows, MatRef::row_major_t(col, k), dym, pw, cout, true);
-                }
+                sgemm(k, cout, rows, MatRef::row_major_t(col, k), dym, pw, cout, true);
                 if let Some(d) = dxs.as_deref_mut() {
                     sgemm(rows, k, cout, dym, wt, dcol, k, false);
                     col2im_add(g, dcol, r0, rows, d);
@@ -702,110 +698,6 @@ crate::simd_fn! {
             }
         }
     }
-}
-
-/// Adds `colᵀ · dy` into `dw` (`k x cout`) for a short reduction over taps (`k <=`
-/// [`DIRECT_MAX_K`]): `col` holds `rows x k` im2col taps, `dy` `rows x cout` output
-/// gradients. For each chunk of filters and a few taps at a time, the accumulators of every
-/// (tap, filter) pair stay in registers for the whole block of rows, so `dw` is touched
-/// once per block: the GEMM it replaces packs both operands for an output of only
-/// `k x cout`. The chunk sizes fit the vector registers of the instruction set in use
-/// (AVX-512: 12 taps x 32 filters in 24 of its 32 registers; AVX2: 6 x 16 in 12 of 16).
-#[inline(always)]
-pub fn direct_grad_kernel(col: &[f32], k: usize, dy: &[f32], cout: usize, dw: &mut [f32]) {
-    let wide = crate::simd::has_avx512();
-    let max_taps = match (wide, crate::simd::has_avx2()) {
-        (true, _) => 12,
-        (false, true) => 6,
-        _ => 3,
-    };
-    let mut f = 0;
-    while wide && f + 32 <= cout {
-        grad_filters::<32>(col, k, dy, cout, f, dw, max_taps);
-        f += 32;
-    }
-    while f + 16 <= cout {
-        grad_filters::<16>(col, k, dy, cout, f, dw, max_taps);
-        f += 16;
-    }
-    if f < cout {
-        for (c, d) in col.chunks_exact(k).zip(dy.chunks_exact(cout)) {
-            for (t, &xv) in c.iter().enumerate() {
-                let row = &mut dw[t * cout + f..(t + 1) * cout];
-                for (a, &dv) in row.iter_mut().zip(&d[f..]) {
-                    *a = xv.mul_add(dv, *a);
-                }
-            }
-        }
-    }
-}
-
-/// Filters `f .. f + F` of [`direct_grad_kernel`]: the taps in passes of at most
-/// `max_taps`, as even as the pass count allows (27 taps run as 9 + 9 + 9, 20 as 10 + 10).
-#[inline(always)]
-fn grad_filters<const F: usize>(
-    col: &[f32],
-    k: usize,
-    dy: &[f32],
-    cout: usize,
-    f: usize,
-    dw: &mut [f32],
-    max_taps: usize,
-) {
-    let mut t0 = 0;
-    while t0 < k {
-        let left = k - t0;
-        let want = left.div_ceil(left.div_ceil(max_taps)).min(max_taps);
-        t0 += match want {
-            12.. => grad_taps::<12, F>(col, k, t0, dy, cout, f, dw),
-            11 => grad_taps::<11, F>(col, k, t0, dy, cout, f, dw),
-            10 => grad_taps::<10, F>(col, k, t0, dy, cout, f, dw),
-            9 => grad_taps::<9, F>(col, k, t0, dy, cout, f, dw),
-            8 => grad_taps::<8, F>(col, k, t0, dy, cout, f, dw),
-            7 => grad_taps::<7, F>(col, k, t0, dy, cout, f, dw),
-            6 => grad_taps::<6, F>(col, k, t0, dy, cout, f, dw),
-            5 => grad_taps::<5, F>(col, k, t0, dy, cout, f, dw),
-            4 => grad_taps::<4, F>(col, k, t0, dy, cout, f, dw),
-            3 => grad_taps::<3, F>(col, k, t0, dy, cout, f, dw),
-            2 => grad_taps::<2, F>(col, k, t0, dy, cout, f, dw),
-            _ => grad_taps::<1, F>(col, k, t0, dy, cout, f, dw),
-        };
-    }
-}
-
-/// Taps `t0 .. t0 + T` x filters `f .. f + F` of [`direct_grad_kernel`], summed over all
-/// rows in registers, then added to `dw`. Returns `T`.
-#[inline(always)]
-fn grad_taps<const T: usize, const F: usize>(
-    col: &[f32],
-    k: usize,
-    t0: usize,
-    dy: &[f32],
-    cout: usize,
-    f: usize,
-    dw: &mut [f32],
-) -> usize {
-    let mut acc = [[0.0f32; F]; T];
-    for (c, d) in col.chunks_exact(k).zip(dy.chunks_exact(cout)) {
-        let (Ok(c), Ok(d)) = (
-            <&[f32; T]>::try_from(&c[t0..t0 + T]),
-            <&[f32; F]>::try_from(&d[f..f + F]),
-        ) else {
-            continue;
-        };
-        for (a, &xv) in acc.iter_mut().zip(c) {
-            for (av, &dv) in a.iter_mut().zip(d) {
-                *av = xv.mul_add(dv, *av);
-            }
-        }
-    }
-    for (t, a) in acc.iter().enumerate() {
-        let row = &mut dw[(t0 + t) * cout + f..(t0 + t) * cout + f + F];
-        for (r, &av) in row.iter_mut().zip(a) {
-            *r += av;
-        }
-    }
-    T
 }
 
 /// Input gradient alone of a batch of `n`: overwrites `dx` with the gradient of

@@ -279,30 +279,6 @@ mod tests {
         }
     }
 
-    /// The kernel gradient of short reductions, every tap count up to the direct limit and
-    /// filter counts with and without 16/32-wide chunks, against plain loops.
-    #[test]
-    fn direct_grad_kernel_matches_plain_loops() {
-        let mut rng = Lcg::new(11);
-        for k in 1..=conv2d::DIRECT_MAX_K {
-            for cout in [3, 16, 32, 40, 48, 64] {
-                let rows = 1 + rng.below(37);
-                let (col, dy) = (rng.vec(rows * k), rng.vec(rows * cout));
-                let mut dw = vec![0.25f32; k * cout];
-                conv2d::direct_grad_kernel(&col, k, &dy, cout, &mut dw);
-                let mut want = vec![0.25f32; k * cout];
-                for r in 0..rows {
-                    for t in 0..k {
-                        for f in 0..cout {
-                            want[t * cout + f] += col[r * k + t] * dy[r * cout + f];
-                        }
-                    }
-                }
-                assert_close(&dw, &want, 1e-4);
-            }
-        }
-    }
-
     #[test]
     fn conv_backward_input_matches_oracle_on_random_and_explicit_geometries() {
         let mut rng = Lcg::new(9);

@@ -68,11 +68,6 @@ pub fn has_avx512() -> bool {
     level() == AVX512
 }
 
-/// True when our loops run the AVX2+FMA build or a wider one (16 registers of 8 floats).
-pub fn has_avx2() -> bool {
-    level() >= AVX2
-}
-
 /// Level codes for [`simd_fn!`]; not for use elsewhere.
 #[doc(hidden)]
 pub fn current_level() -> u8 {
