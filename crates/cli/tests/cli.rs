@@ -453,6 +453,8 @@ fn killed_runs_resume_to_the_same_weights_and_checkpoints_stay_loadable() {
     let dir = temp_dir("sigkill");
     tiny_folder(&dir.join("data"), 96);
     let d = dir.join("data").to_string_lossy().into_owned();
+    // Long enough to be killed several times, in debug and in (much faster) release builds.
+    let epochs = if cfg!(debug_assertions) { "12" } else { "150" };
     let common = [
         "train",
         &d,
@@ -463,7 +465,7 @@ fn killed_runs_resume_to_the_same_weights_and_checkpoints_stay_loadable() {
         "--model",
         "mnist-convnet",
         "--epochs",
-        "12",
+        epochs,
         "--batch-size",
         "8",
         "--verbose",

@@ -600,9 +600,21 @@ pub fn backward(
         ),
         None => for_each_chunk_mut(partials, plen, |gi, p| task(gi, p, None)),
     }
-    // Sum the group partials in group order (fixed), element-parallel.
+    sum_partials(g, ng, partials, dw, db);
+}
+
+/// Adds the `ng` group partials (kernel gradient, then bias gradient, each group
+/// [`Conv2dGeom::kernel_len`]` + cout` floats) to `dw` and `db`, in group order (fixed),
+/// element-parallel.
+pub(crate) fn sum_partials(
+    g: &Conv2dGeom,
+    ng: usize,
+    parts: &[f32],
+    dw: &mut [f32],
+    db: Option<&mut [f32]>,
+) {
     let klen = g.kernel_len();
-    let parts: &[f32] = partials;
+    let plen = klen + g.cout;
     for_each_chunk_mut(dw, activation::ELEMWISE_CHUNK, |ci, c| {
         let off = ci * activation::ELEMWISE_CHUNK;
         for gi in 0..ng {
@@ -619,6 +631,61 @@ pub fn backward(
                 *d += v;
             }
         }
+    }
+}
+
+/// The kernel gradient (added to `pw`) and, when `dxs` is given, the input gradient (added
+/// to the sample's `dxs`) of output rows `r0 .. r0 + rows` of one sample `xs`, given their
+/// pre-activation gradient `dyb` (`rows x cout`). `col` and `dcol` hold `rows * k` floats.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn block_grads(
+    g: &Conv2dGeom,
+    xs: &[f32],
+    w: &[f32],
+    r0: usize,
+    rows: usize,
+    dyb: &[f32],
+    pw: &mut [f32],
+    dxs: Option<&mut [f32]>,
+    col: &mut [f32],
+    dcol: &mut [f32],
+) {
+    let (k, cout) = (g.k(), g.cout);
+    let dym = MatRef::row_major(dyb, cout);
+    let wt = MatRef::row_major_t(w, cout); // (cout x k) view of the (k x cout) kernel
+    if g.is_pointwise() {
+        let a = MatRef::row_major_t(&xs[r0 * k..(r0 + rows) * k], k);
+        sgemm(k, cout, rows, a, dym, pw, cout, true);
+        if let Some(d) = dxs {
+            sgemm(
+                rows,
+                k,
+                cout,
+                dym,
+                wt,
+                &mut d[r0 * k..(r0 + rows) * k],
+                k,
+                false,
+            );
+        }
+        return;
+    }
+    let (col, dcol) = (&mut col[..rows * k], &mut dcol[..rows * k]);
+    im2col(g, xs, r0, rows, col);
+    sgemm(
+        k,
+        cout,
+        rows,
+        MatRef::row_major_t(col, k),
+        dym,
+        pw,
+        cout,
+        true,
+    );
+    if let Some(d) = dxs {
+        sgemm(rows, k, cout, dym, wt, dcol, k, false);
+        col2im_add(g, dcol, r0, rows, d);
     }
 }
 
@@ -640,7 +707,6 @@ crate::simd_fn! {
         let (in_len, out_len, k, rb, cout) = (g.in_len(), g.out_len(), g.k(), g.block_rows, g.cout);
         part.fill(0.0);
         let (pw, pb) = part.split_at_mut(g.kernel_len());
-        let wt = MatRef::row_major_t(w, cout); // (cout x k) view of the (k x cout) kernel
         let pointwise = g.is_pointwise();
         let mut buf = scratch.lock();
         let (col, rest) = buf.split_at_mut(rb * k);
@@ -679,22 +745,7 @@ crate::simd_fn! {
                         *a += v;
                     }
                 }
-                let dym = MatRef::row_major(dyb, cout);
-                if pointwise {
-                    let a = MatRef::row_major_t(&xs[r0 * k..(r0 + rows) * k], k);
-                    sgemm(k, cout, rows, a, dym, pw, cout, true);
-                    if let Some(d) = dxs.as_deref_mut() {
-                        sgemm(rows, k, cout, dym, wt, &mut d[r0 * k..(r0 + rows) * k], k, false);
-                    }
-                    continue;
-                }
-                let (col, dcol) = (&mut col[..rows * k], &mut dcol[..rows * k]);
-                im2col(g, xs, r0, rows, col);
-                sgemm(k, cout, rows, MatRef::row_major_t(col, k), dym, pw, cout, true);
-                if let Some(d) = dxs.as_deref_mut() {
-                    sgemm(rows, k, cout, dym, wt, dcol, k, false);
-                    col2im_add(g, dcol, r0, rows, d);
-                }
+                block_grads(g, xs, w, r0, rows, dyb, pw, dxs.as_deref_mut(), col, dcol);
             }
         }
     }

@@ -25,6 +25,7 @@
 
 pub mod activation;
 pub mod conv2d;
+pub mod conv_pool;
 pub mod elementwise;
 pub mod gemm;
 pub mod image;
@@ -40,5 +41,6 @@ pub(crate) mod testutil;
 
 pub use activation::Act;
 pub use conv2d::{Conv2dGeom, Padding};
+pub use conv_pool::ConvPool;
 pub use parallel::Scratch;
 pub use pool2d::Pool2dGeom;

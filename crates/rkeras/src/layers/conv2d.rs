@@ -8,7 +8,9 @@ use crate::error::{Error, Result};
 use crate::init::Initializer;
 use crate::rng::Rng;
 use crate::shape::IntoPair;
-use rkeras_kernels::{activation, conv2d, Act, Conv2dGeom, Scratch};
+use rkeras_kernels::{
+    activation, conv2d, conv_pool, Act, Conv2dGeom, ConvPool, Pool2dGeom, Scratch,
+};
 use serde_json::{json, Map, Value};
 
 /// 2-D convolution layer (Keras `Conv2D`, `channels_last`).
@@ -60,6 +62,10 @@ pub struct Conv2D {
     partials: Vec<f32>,
     preact: Vec<f32>,
     grouped: GroupBufs,
+    /// The max pooling this layer computes too (see [`Layer::absorb_max_pool`]).
+    pooled: Option<ConvPool>,
+    /// Window position of each pooled value of the last forward pass.
+    pool_pos: Vec<u8>,
 }
 
 /// One group's slice of a grouped convolution (`groups > 1`), gathered contiguous so the
@@ -116,6 +122,8 @@ impl Conv2D {
             partials: Vec::new(),
             preact: Vec::new(),
             grouped: GroupBufs::default(),
+            pooled: None,
+            pool_pos: Vec::new(),
         }
     }
     super::field_setters! {
@@ -234,6 +242,7 @@ impl Layer for Conv2D {
     }
 
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
+        self.pooled = None;
         let name = self.base.label().to_string();
         if self.filters == 0 {
             return Err(Error::arg(
@@ -321,7 +330,24 @@ impl Layer for Conv2D {
         Ok(vec![geom.oh, geom.ow, self.filters])
     }
 
+    fn absorb_max_pool(&mut self, pool: Option<Pool2dGeom>) -> bool {
+        self.pooled = match (self.geom, pool) {
+            (Some(g), Some(p)) if self.groups == 1 => ConvPool::new(g, p, self.act),
+            _ => None,
+        };
+        if let Some(cp) = self.pooled {
+            self.scratch.ensure(cp.scratch_len());
+        }
+        self.pooled.is_some()
+    }
+
     fn allocate(&mut self, max_batch: usize) {
+        if let Some(cp) = self.pooled {
+            self.scratch.ensure(cp.scratch_len());
+            if self.pool_pos.len() < max_batch * cp.out_len() {
+                self.pool_pos.resize(max_batch * cp.out_len(), 0);
+            }
+        }
         if let Some(g) = self.geom {
             self.scratch.ensure(g.scratch_len());
             let need = g.partials_len(max_batch);
@@ -356,7 +382,10 @@ impl Layer for Conv2D {
         }
         let bias = self.params.get(1).map(|p| &p.value[..]);
         let kernel = &self.params[0].value;
-        if self.act.backward_needs_input() {
+        if let Some(cp) = &self.pooled {
+            let pos = &mut self.pool_pos[..n * cp.out_len()];
+            conv_pool::forward(cp, n, x, kernel, bias, y, pos, &self.scratch);
+        } else if self.act.backward_needs_input() {
             conv2d::forward(&g, n, x, kernel, bias, Act::Linear, y, &self.scratch);
             self.preact[..y.len()].copy_from_slice(y);
             activation::forward_inplace(self.act, y, g.cout);
@@ -383,6 +412,25 @@ impl Layer for Conv2D {
                 activation::backward_inplace(self.act, pre, y, dy, self.filters);
             }
             self.backward_grouped(&g, x, dy, dx, ctx.n);
+            return;
+        }
+        if let Some(cp) = &self.pooled {
+            let (kp, rest) = self.params.split_at_mut(1);
+            let db = rest.first_mut().map(|b| &mut b.grad[..]);
+            conv_pool::backward(
+                cp,
+                ctx.n,
+                x,
+                &kp[0].value,
+                y,
+                dy,
+                &self.pool_pos[..ctx.n * cp.out_len()],
+                dx,
+                &mut kp[0].grad,
+                db,
+                &mut self.partials,
+                &self.scratch,
+            );
             return;
         }
         // Element-wise activations whose derivative needs only the output are fused into the
@@ -444,7 +492,7 @@ impl Layer for Conv2D {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layers::testing::check_layer;
+    use crate::layers::testing::{check_layer, check_layer_adjusted};
 
     #[test]
     fn gradients_valid_same_strided_and_activations() {
@@ -461,6 +509,30 @@ mod tests {
                 .bias_initializer("random_uniform");
             check_layer(Box::new(l), &[5, 6, 2]);
         }
+    }
+
+    #[test]
+    fn gradients_with_an_absorbed_max_pooling() {
+        use rkeras_kernels::Padding;
+        // The direct path (k = 27), im2col + GEMM (k = 360), odd sizes, a wide pool.
+        for (pad, pool, act, cin) in [
+            ("valid", (2, 2), "relu", 3),
+            ("same", (3, 2), "linear", 5),
+            ("valid", (2, 2), "relu", 40),
+        ] {
+            let l = Conv2D::new(4, 3).padding(pad).activation(act);
+            let out = check_layer_adjusted(Box::new(l), &[7, 9, cin], &|layer, shape| {
+                let p = Pool2dGeom::new((shape[0], shape[1], shape[2]), pool, pool, Padding::Valid)
+                    .expect("pool geometry");
+                assert!(layer.absorb_max_pool(Some(p)), "{act} {pad} should absorb");
+                vec![p.oh, p.ow, p.c]
+            });
+            assert_eq!(out[2], 4);
+        }
+        let p = Pool2dGeom::new((5, 7, 4), (2, 2), (2, 2), Padding::Valid).expect("pool");
+        let mut tanh = Conv2D::new(4, 3).activation("tanh");
+        tanh.build(&[7, 9, 3], &mut Rng::new(1)).expect("build");
+        assert!(!tanh.absorb_max_pool(Some(p)), "tanh is not fused");
     }
 
     #[test]

@@ -105,6 +105,9 @@ impl Layer for MaxPooling2D {
     fn base_mut(&mut self) -> &mut LayerBase {
         &mut self.base
     }
+    fn max_pool_geom(&self) -> Option<Pool2dGeom> {
+        self.geom
+    }
     fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
         let g = pool_geom(
             self.base.label(),

@@ -178,6 +178,19 @@ pub trait Layer: Send + std::fmt::Debug {
     fn params(&self) -> &[Param] {
         &[]
     }
+    /// The pooling geometry, when this layer is a max pooling that the layer before it may
+    /// compute as part of its own passes (see [`Layer::absorb_max_pool`]).
+    fn max_pool_geom(&self) -> Option<rkeras_kernels::Pool2dGeom> {
+        None
+    }
+    /// Asks the layer to compute the max pooling `pool` that reads its output as part of its
+    /// own forward and backward passes (`None`: stop doing so), and returns whether it does.
+    /// While it does, `forward` writes the *pooled* output and `backward` receives the pooled
+    /// output and its gradient; the model skips the pooling layer. Convolutions with a ReLU
+    /// or no activation do this so that their full-size output never goes to memory.
+    fn absorb_max_pool(&mut self, _pool: Option<rkeras_kernels::Pool2dGeom>) -> bool {
+        false
+    }
     /// Weights, mutable.
     fn params_mut(&mut self) -> &mut [Param] {
         &mut []

@@ -29,13 +29,30 @@ fn close(a: f64, b: f64) -> bool {
 ///
 /// # Panics
 /// On any mismatch (it is a test helper).
-pub fn check_layer(mut layer: Box<dyn Layer>, input_shape: &[usize]) -> Vec<usize> {
+pub fn check_layer(layer: Box<dyn Layer>, input_shape: &[usize]) -> Vec<usize> {
+    check_layer_adjusted(layer, input_shape, &|_, shape| shape)
+}
+
+/// Reconfigures a just-built layer and returns the output shape to check.
+pub type Adjust<'a> = dyn Fn(&mut dyn Layer, Vec<usize>) -> Vec<usize> + 'a;
+
+/// [`check_layer`] with `adjust` called after the build: it may reconfigure the layer and
+/// returns the output shape to check (e.g. after [`Layer::absorb_max_pool`]).
+///
+/// # Panics
+/// On any mismatch (it is a test helper).
+pub fn check_layer_adjusted(
+    mut layer: Box<dyn Layer>,
+    input_shape: &[usize],
+    adjust: &Adjust<'_>,
+) -> Vec<usize> {
     let n = 2;
     if layer.base().name.is_none() {
         layer.base_mut().name = Some("under_test".into());
     }
     let mut rng = Rng::new(11);
     let out_shape = layer.build(input_shape, &mut rng).expect("build");
+    let out_shape = adjust(layer.as_mut(), out_shape);
     layer.allocate(n);
     let (il, ol) = (numel(input_shape), numel(&out_shape));
     let mut x: Vec<f32> = (0..n * il).map(|_| rng.uniform_range(-1.0, 1.0)).collect();

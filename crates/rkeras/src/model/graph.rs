@@ -97,6 +97,16 @@ pub(crate) struct Chain {
     /// and the loss's gradient in the same layout.
     packed_out: Vec<f32>,
     packed_grad: Vec<f32>,
+    /// Sequential: `absorbed[i]`: layer `i` is a max pooling that layer `i - 1` computes
+    /// (see [`Layer::absorb_max_pool`]); its input activation is never materialised.
+    absorbed: Vec<bool>,
+    /// Turns the absorption of max poolings off (tests compare both ways).
+    pub no_fusion: bool,
+}
+
+/// Fusion of max poolings into the layer before them, unless `RKERAS_FUSE_POOL=0`.
+fn fusion_enabled() -> bool {
+    std::env::var("RKERAS_FUSE_POOL").map_or(true, |v| v != "0")
 }
 
 /// Adds the time since `t` to layer `i`'s forward (`which = 0`) or backward total.
@@ -201,6 +211,7 @@ impl Chain {
             self.act_shapes.push(shape.clone());
         }
         self.act_lens = self.act_shapes.iter().map(|s| numel(s)).collect();
+        self.absorb_poolings();
         self.input_shape = Some(input_shape.to_vec());
         self.first_trainable = self
             .layers
@@ -221,6 +232,41 @@ impl Chain {
         Ok(())
     }
 
+    /// Lets each layer take over the max pooling that follows it, where it can.
+    fn absorb_poolings(&mut self) {
+        let n = self.layers.len();
+        self.absorbed = vec![false; n];
+        for l in &mut self.layers {
+            l.absorb_max_pool(None);
+        }
+        if self.no_fusion || !fusion_enabled() {
+            return;
+        }
+        for i in 1..n {
+            if self.absorbed[i - 1] {
+                continue;
+            }
+            if let Some(p) = self.layers[i].max_pool_geom() {
+                self.absorbed[i] = self.layers[i - 1].absorb_max_pool(Some(p));
+            }
+        }
+    }
+
+    /// Sequential: layer `i` is a pooling computed by the layer before it.
+    fn is_absorbed(&self, i: usize) -> bool {
+        self.absorbed.get(i).copied().unwrap_or(false)
+    }
+
+    /// Sequential: the activation that layer `i` writes (the pooled one when it absorbed
+    /// the next layer).
+    fn out_act(&self, i: usize) -> usize {
+        if self.is_absorbed(i + 1) {
+            i + 2
+        } else {
+            i + 1
+        }
+    }
+
     fn finish_build(&mut self) {
         self.built = true;
         self.max_batch = 0;
@@ -234,6 +280,10 @@ impl Chain {
         let Some(wiring) = self.wiring.clone() else {
             return Ok(());
         };
+        self.absorbed.clear();
+        for l in &mut self.layers {
+            l.absorb_max_pool(None);
+        }
         let k = wiring.inputs.len();
         let first = wiring.first_call();
         let packed: Vec<usize> = match wiring.inputs.as_slice() {
@@ -378,16 +428,29 @@ impl Chain {
         if max_batch <= self.max_batch || !self.built {
             return;
         }
-        self.acts = self
+        // An absorbed pooling's input is never written: no buffer for it.
+        let absorbed = &self.absorbed;
+        let len = |a: usize, l: usize| {
+            if absorbed.get(a).copied().unwrap_or(false) {
+                0
+            } else {
+                l * max_batch
+            }
+        };
+        let acts: Vec<Vec<f32>> = self
             .act_lens
             .iter()
-            .map(|&l| vec![0.0; l * max_batch])
+            .enumerate()
+            .map(|(a, &l)| vec![0.0; len(a, l)])
             .collect();
-        self.grads = self
+        let grads: Vec<Vec<f32>> = self
             .act_lens
             .iter()
-            .map(|&l| vec![0.0; l * max_batch])
+            .enumerate()
+            .map(|(a, &l)| vec![0.0; len(a, l)])
             .collect();
+        self.acts = acts;
+        self.grads = grads;
         if let Some(w) = &self.wiring {
             let most = self.act_lens.iter().copied().max().unwrap_or(0) * max_batch;
             let k = w.calls.iter().map(|c| c.ins.len()).max().unwrap_or(1);
@@ -463,10 +526,15 @@ impl Chain {
             return self.forward_graph(n, mode);
         }
         for i in 0..self.layers.len() {
+            if self.is_absorbed(i) {
+                continue;
+            }
             let t = self.timings.is_some().then(std::time::Instant::now);
-            let (il, ol) = (self.len_at(i), self.len_at(i + 1));
+            let o = self.out_act(i);
+            let (il, ol) = (self.len_at(i), self.len_at(o));
             let (before, after) = self.acts.split_at_mut(i + 1);
-            self.layers[i].forward(&before[i][..n * il], &mut after[0][..n * ol], n, mode);
+            let y = &mut after[o - i - 1][..n * ol];
+            self.layers[i].forward(&before[i][..n * il], y, n, mode);
             add_timing(&mut self.timings, t, i, false);
         }
     }
@@ -579,7 +647,11 @@ impl Chain {
         }
         let last = self.layers.len();
         for i in (self.first_trainable..last).rev() {
-            let (il, ol) = (self.len_at(i), self.len_at(i + 1));
+            if self.is_absorbed(i) {
+                continue;
+            }
+            let o = self.out_act(i);
+            let (il, ol) = (self.len_at(i), self.len_at(o));
             let (gb, ga) = self.grads.split_at_mut(i + 1);
             let dx = if i > self.first_trainable {
                 Some(&mut gb[i][..n * il])
@@ -588,13 +660,13 @@ impl Chain {
             };
             let ctx = Backward {
                 n,
-                skip_activation: skip_last_activation && i + 1 == last,
+                skip_activation: skip_last_activation && o == last,
             };
             let t = self.timings.is_some().then(std::time::Instant::now);
             self.layers[i].backward(
                 &self.acts[i][..n * il],
-                &self.acts[i + 1][..n * ol],
-                &mut ga[0][..n * ol],
+                &self.acts[o][..n * ol],
+                &mut ga[o - i - 1][..n * ol],
                 dx,
                 ctx,
             );
@@ -716,5 +788,84 @@ impl Chain {
                 t.reseed(epoch ^ ((i as u64 + 1) << 32));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::prelude::*;
+
+    fn model(fuse: bool) -> Model {
+        let mut m = Sequential::new([
+            Conv2D::new(6, 3)
+                .activation("relu")
+                .input_shape((9, 11, 3))
+                .into(),
+            MaxPooling2D::new((2, 2)).into(),
+            Conv2D::new(5, 3).padding("same").into(),
+            MaxPooling2D::new((2, 2)).into(),
+            Flatten::new().into(),
+            Dense::new(3).activation("softmax").into(),
+        ])
+        .expect("model");
+        if !fuse {
+            m.chain.no_fusion = true;
+            let shape = m.input_shape().expect("shape").to_vec();
+            m.build(&shape).expect("rebuild");
+        }
+        m.compile(
+            SGD::new().learning_rate(0.05).momentum(0.9),
+            "categorical_crossentropy",
+            &["accuracy"],
+        )
+        .expect("compile");
+        m
+    }
+
+    /// Convolutions that compute the max pooling after them train exactly like the two
+    /// layers run one after the other (up to float reassociation).
+    #[test]
+    fn absorbed_poolings_train_like_separate_layers() {
+        let mut fused = model(true);
+        let mut plain = model(false);
+        assert_eq!(
+            fused.chain.absorbed,
+            [false, true, false, true, false, false]
+        );
+        assert!(plain.chain.absorbed.iter().all(|a| !a));
+        plain.set_weights(&fused.get_weights()).expect("weights");
+        let mut rng = crate::rng::Rng::new(3);
+        let n = 24;
+        let x: Vec<f32> = (0..n * 9 * 11 * 3)
+            .map(|_| rng.uniform_range(-1.0, 1.0))
+            .collect();
+        let x = Tensor::new(vec![n, 9, 11, 3], x).expect("x");
+        let labels: Vec<usize> = (0..n).map(|_| rng.below(3)).collect();
+        let y = Tensor::one_hot(&labels, 3).expect("y");
+        let before = fused.predict(&x).expect("predict");
+        let want = plain.predict(&x).expect("predict");
+        for (a, b) in before.data().iter().zip(want.data()) {
+            assert!((a - b).abs() < 1e-6, "predict {a} vs {b}");
+        }
+        for m in [&mut fused, &mut plain] {
+            m.fit(&x, &y)
+                .epochs(3)
+                .batch_size(8)
+                .shuffle(false)
+                .verbose(0)
+                .run()
+                .expect("fit");
+        }
+        for (a, b) in fused.get_weights().iter().zip(&plain.get_weights()) {
+            for (u, v) in a.data().iter().zip(b.data()) {
+                assert!((u - v).abs() < 1e-4 * (1.0 + v.abs()), "weight {u} vs {v}");
+            }
+        }
+        let moved = fused
+            .get_weights()
+            .iter()
+            .zip(&model(true).get_weights())
+            .any(|(a, b)| a.data() != b.data());
+        assert!(moved, "training changed nothing");
     }
 }

@@ -1,0 +1,539 @@
+//! A convolution with the max pooling that follows it fused in: `pool(act(conv(x, w) + b))`
+//! computed block by block, so the convolution's full-size output never goes to memory.
+//!
+//! Each block holds whole pooling rows: its convolution rows are computed into a per-thread
+//! scratch (the same direct, pointwise or im2col + GEMM paths as [`crate::conv2d`]), the bias
+//! is added, and each window's maximum (first maximum in window order, as TensorFlow routes
+//! ties) is written with its position in the window (one byte). The activation is applied to
+//! the pooled value: for ReLU and linear, `max(act(v)) == act(max(v))` and the routing of
+//! every non-zero gradient is the same as pooling after the activation.
+//!
+//! The backward pass rebuilds each block's pre-activation gradient from the pooled gradient,
+//! the stored positions and the pooled output (the ReLU mask is `pooled > 0`), then runs the
+//! convolution's kernel- and input-gradient GEMMs on it while it is in cache. Convolution rows
+//! that no pooling window covers (the bottom rows of a `valid` pooling of an odd size) are
+//! neither computed nor differentiated: their gradient is zero.
+
+use crate::activation::Act;
+use crate::conv2d::{
+    block_grads, direct_rows, epilogue, grad_groups, im2col, sum_partials, Conv2dGeom,
+};
+use crate::gemm::{sgemm, MatRef};
+use crate::parallel::{for_each_chunk_mut, for_each_chunk_pair_mut, Scratch};
+use crate::pool2d::Pool2dGeom;
+
+/// A convolution and the max pooling that reads its output, checked to be fusable.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ConvPool {
+    /// The convolution.
+    pub conv: Conv2dGeom,
+    /// The pooling of the convolution's output.
+    pub pool: Pool2dGeom,
+    /// Activation between them (ReLU or linear).
+    pub act: Act,
+    /// Pooled rows per block of the backward pass (about an im2col block).
+    prb: usize,
+    /// Pooled rows per block of the forward pass (the convolution rows stay in L1/L2).
+    fwd_prb: usize,
+}
+
+/// Target size of a forward block's convolution output, in floats (64 KiB).
+const FWD_BLOCK_FLOATS: usize = 1 << 14;
+
+impl ConvPool {
+    /// The fused pair, or `None` when it cannot be fused: the pooling must read exactly the
+    /// convolution's output, with non-overlapping windows (strides equal to the pool size) of
+    /// at most 255 values, no padding, and the activation must be ReLU or linear.
+    pub fn new(conv: Conv2dGeom, pool: Pool2dGeom, act: Act) -> Option<Self> {
+        let fits = pool.h == conv.oh
+            && pool.w == conv.ow
+            && pool.c == conv.cout
+            && pool.sh == pool.ph
+            && pool.sw == pool.pw
+            && pool.pad_top == 0
+            && pool.pad_left == 0
+            && pool.ph * pool.pw <= 255
+            && pool.oh * pool.ph <= conv.oh
+            && pool.ow * pool.pw <= conv.ow
+            && matches!(act, Act::Relu | Act::Linear);
+        let strip = pool.ph * conv.ow;
+        let prb = (conv.block_rows / strip).clamp(1, pool.oh);
+        let fwd_prb = (FWD_BLOCK_FLOATS / (strip * conv.cout)).clamp(1, prb);
+        fits.then_some(ConvPool {
+            conv,
+            pool,
+            act,
+            prb,
+            fwd_prb,
+        })
+    }
+    /// Convolution rows (pixels) of the largest block.
+    fn block_rows(&self) -> usize {
+        self.prb * self.pool.ph * self.conv.ow
+    }
+    /// Floats of per-thread scratch that [`forward`] and [`backward`] need.
+    pub fn scratch_len(&self) -> usize {
+        self.block_rows() * (2 * self.conv.k() + self.conv.cout)
+    }
+    /// Pooled floats (and window positions) per sample.
+    pub fn out_len(&self) -> usize {
+        self.pool.out_len()
+    }
+}
+
+/// Forward pass of a batch of `n`: `yp = maxpool(act(conv(x, w) + bias))`; `pos` receives
+/// the window position (row-major in the window) of each pooled value.
+///
+/// # Shapes
+/// `x`: `n * conv.in_len()`, `w`: `conv.kernel_len()`, `yp` and `pos`: `n * out_len()`;
+/// `scratch` holds [`ConvPool::scratch_len`] floats per thread.
+#[allow(clippy::too_many_arguments)]
+pub fn forward(
+    cp: &ConvPool,
+    n: usize,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    yp: &mut [f32],
+    pos: &mut [u8],
+    scratch: &Scratch,
+) {
+    let (in_len, pl) = (cp.conv.in_len(), cp.out_len());
+    let bl = cp.fwd_prb * cp.pool.ow * cp.pool.c;
+    debug_assert!(scratch.len() >= cp.scratch_len());
+    for_each_chunk_pair_mut(
+        &mut yp[..n * pl],
+        pl,
+        &mut pos[..n * pl],
+        pl,
+        |s, ys, ps| {
+            let xs = &x[s * in_len..(s + 1) * in_len];
+            for_each_chunk_pair_mut(ys, bl, ps, bl, |b, yb, pb| {
+                forward_block(cp, xs, b, w, bias, yb, pb, scratch)
+            });
+        },
+    );
+}
+
+crate::simd_fn! {
+    /// Pooled rows of block `b` of one sample.
+    fn forward_block(
+        cp: &ConvPool,
+        xs: &[f32],
+        b: usize,
+        w: &[f32],
+        bias: Option<&[f32]>,
+        yb: &mut [f32],
+        pb: &mut [u8],
+        scratch: &Scratch,
+    ) {
+        let (g, p) = (&cp.conv, &cp.pool);
+        let (k, c, ow) = (g.k(), g.cout, g.ow);
+        let prows = yb.len() / (p.ow * c);
+        let r0 = b * cp.fwd_prb * p.ph * ow;
+        let rows = prows * p.ph * ow;
+        let mut buf = scratch.lock();
+        let (conv, col) = buf.split_at_mut(rows * c);
+        if g.is_direct() {
+            direct_rows(g, xs, r0, w, conv);
+        } else if g.is_pointwise() {
+            let a = MatRef::row_major(&xs[r0 * k..], k);
+            sgemm(rows, c, k, a, MatRef::row_major(w, c), conv, c, false);
+        } else {
+            let col = &mut col[..rows * k];
+            im2col(g, xs, r0, rows, col);
+            sgemm(rows, c, k, MatRef::row_major(col, k), MatRef::row_major(w, c), conv, c, false);
+        }
+        epilogue(conv, bias, Act::Linear, c);
+        let relu = cp.act == Act::Relu;
+        for pr in 0..prows {
+            for pc in 0..p.ow {
+                let o = (pr * p.ow + pc) * c;
+                let (yo, po) = (&mut yb[o..o + c], &mut pb[o..o + c]);
+                let first = (pr * p.ph * ow + pc * p.pw) * c;
+                yo.copy_from_slice(&conv[first..first + c]);
+                po.fill(0);
+                for wy in 0..p.ph {
+                    for wx in 0..p.pw {
+                        let at = (wy * p.pw + wx) as u8;
+                        if at == 0 {
+                            continue;
+                        }
+                        let base = ((pr * p.ph + wy) * ow + pc * p.pw + wx) * c;
+                        for ((y, q), &v) in yo.iter_mut().zip(po.iter_mut()).zip(&conv[base..base + c]) {
+                            let gt = v > *y;
+                            *y = if gt { v } else { *y };
+                            *q = if gt { at } else { *q };
+                        }
+                    }
+                }
+                if relu {
+                    yo.iter_mut().for_each(|v| *v = v.max(0.0));
+                }
+            }
+        }
+    }
+}
+
+/// Backward pass of a batch of `n`, given the pooled output `yp`, its gradient `dyp` and
+/// the window positions `pos` of the forward pass. Overwrites `dx` (when given) with the
+/// input gradient; *adds* the kernel gradient to `dw` and the bias gradient to `db`.
+///
+/// # Shapes
+/// As [`forward`]; `partials` holds [`Conv2dGeom::partials_len`]`(n)` floats.
+#[allow(clippy::too_many_arguments)]
+pub fn backward(
+    cp: &ConvPool,
+    n: usize,
+    x: &[f32],
+    w: &[f32],
+    yp: &[f32],
+    dyp: &[f32],
+    pos: &[u8],
+    dx: Option<&mut [f32]>,
+    dw: &mut [f32],
+    db: Option<&mut [f32]>,
+    partials: &mut [f32],
+    scratch: &Scratch,
+) {
+    let g = &cp.conv;
+    let (ng, gs) = grad_groups(n);
+    let plen = g.kernel_len() + g.cout;
+    let partials = &mut partials[..ng * plen];
+    let in_len = g.in_len();
+    let task = |gi: usize, part: &mut [f32], dxg: Option<&mut [f32]>| {
+        let count = (n - gi * gs).min(gs);
+        backward_group(cp, gi * gs, count, x, w, yp, dyp, pos, dxg, part, scratch);
+    };
+    match dx {
+        Some(dx) => for_each_chunk_pair_mut(
+            partials,
+            plen,
+            &mut dx[..n * in_len],
+            gs * in_len,
+            |gi, p, d| task(gi, p, Some(d)),
+        ),
+        None => for_each_chunk_mut(partials, plen, |gi, p| task(gi, p, None)),
+    }
+    sum_partials(g, ng, partials, dw, db);
+}
+
+crate::simd_fn! {
+    /// One group's share of [`backward`]: samples `s0 .. s0 + count`.
+    fn backward_group(
+        cp: &ConvPool,
+        s0: usize,
+        count: usize,
+        x: &[f32],
+        w: &[f32],
+        yp: &[f32],
+        dyp: &[f32],
+        pos: &[u8],
+        dxg: Option<&mut [f32]>,
+        part: &mut [f32],
+        scratch: &Scratch,
+    ) {
+        let (g, p) = (&cp.conv, &cp.pool);
+        let mut dxg = dxg;
+        let (in_len, pl, k, c, ow) = (g.in_len(), cp.out_len(), g.k(), g.cout, g.ow);
+        let rb = cp.block_rows();
+        let relu = cp.act == Act::Relu;
+        part.fill(0.0);
+        let (pw, pbias) = part.split_at_mut(g.kernel_len());
+        let mut buf = scratch.lock();
+        let (col, rest) = buf.split_at_mut(rb * k);
+        let (dcol, dyb) = rest.split_at_mut(rb * k);
+        // Offset of each window position from the window's corner, in the block.
+        let wlen = p.ph * p.pw;
+        let mut offs = [0usize; 256];
+        for (q, o) in offs[..wlen].iter_mut().enumerate() {
+            *o = ((q / p.pw) * ow + q % p.pw) * c;
+        }
+        let covered = p.ow * p.pw;
+        for i in 0..count {
+            let s = s0 + i;
+            let xs = &x[s * in_len..(s + 1) * in_len];
+            let mut dxs = dxg.as_deref_mut().map(|d| &mut d[i * in_len..(i + 1) * in_len]);
+            if let Some(d) = dxs.as_deref_mut() {
+                d.fill(0.0);
+            }
+            for pr0 in (0..p.oh).step_by(cp.prb) {
+                let prows = cp.prb.min(p.oh - pr0);
+                let (r0, rows) = (pr0 * p.ph * ow, prows * p.ph * ow);
+                let d = &mut dyb[..rows * c];
+                let at = s * pl + pr0 * p.ow * c;
+                let (ys, gs, ps) = (&yp[at..], &dyp[at..], &pos[at..]);
+                for pr in 0..prows {
+                    let row0 = pr * p.ph * ow * c;
+                    // Columns no window covers (an odd width) get no gradient.
+                    if covered < ow {
+                        for wy in 0..p.ph {
+                            let r = row0 + wy * ow * c;
+                            d[r + covered * c..r + ow * c].fill(0.0);
+                        }
+                    }
+                    for pc in 0..p.ow {
+                        let o = (pr * p.ow + pc) * c;
+                        let corner = row0 + pc * p.pw * c;
+                        let (yo, go, qo) = (&ys[o..o + c], &gs[o..o + c], &ps[o..o + c]);
+                        // Every value of the window is written: the gradient at the winner
+                        // (masked by the ReLU), zero elsewhere.
+                        for (q, &off) in offs[..wlen].iter().enumerate() {
+                            let dst = &mut d[corner + off..corner + off + c];
+                            for (((dv, &gv), &yv), &qv) in dst.iter_mut().zip(go).zip(yo).zip(qo) {
+                                let live = qv as usize == q && (!relu || yv > 0.0);
+                                *dv = if live { gv } else { 0.0 };
+                            }
+                        }
+                        for ((a, &gv), &yv) in pbias.iter_mut().zip(go).zip(yo) {
+                            *a += if !relu || yv > 0.0 { gv } else { 0.0 };
+                        }
+                    }
+                }
+                block_grads(g, xs, w, r0, rows, d, pw, dxs.as_deref_mut(), col, dcol);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conv2d::{self, Padding};
+    use crate::pool2d;
+    use crate::testutil::{assert_close, Lcg};
+
+    /// Input, kernel, filters, strides, padding, pool, activation.
+    type Case = (
+        (usize, usize, usize),
+        (usize, usize),
+        usize,
+        (usize, usize),
+        Padding,
+        (usize, usize),
+        Act,
+    );
+
+    #[allow(clippy::too_many_arguments)]
+    /// The fused pair against the convolution, activation and max pooling run one after the
+    /// other (forward values, window winners, and all gradients).
+    fn check(
+        (h, w, cin): (usize, usize, usize),
+        kernel: (usize, usize),
+        cout: usize,
+        strides: (usize, usize),
+        padding: Padding,
+        pool: (usize, usize),
+        act: Act,
+        n: usize,
+        seed: u64,
+    ) {
+        let g =
+            Conv2dGeom::new((h, w, cin), kernel, cout, strides, (1, 1), padding).expect("geometry");
+        let p = Pool2dGeom::new((g.oh, g.ow, cout), pool, pool, Padding::Valid).expect("geometry");
+        let cp = ConvPool::new(g, p, act).expect("fusable");
+        let mut r = Lcg::new(seed);
+        let x = r.vec(n * g.in_len());
+        let wt = r.vec(g.kernel_len());
+        let bias = r.vec(cout);
+        let dyp = r.vec(n * p.out_len());
+        let scratch = Scratch::new(g.scratch_len().max(cp.scratch_len()));
+
+        // Unfused: conv + act, pool, then pool backward and conv backward.
+        let mut y = vec![0.0; n * g.out_len()];
+        conv2d::forward(&g, n, &x, &wt, Some(&bias), act, &mut y, &scratch);
+        let mut want_yp = vec![0.0; n * p.out_len()];
+        let mut am = vec![0u32; n * p.out_len()];
+        pool2d::max_forward(&p, n, &y, &mut want_yp, &mut am);
+        let mut dy = vec![0.0; n * g.out_len()];
+        pool2d::max_backward(&p, n, &dyp, &am, &mut dy);
+        let (mut want_dx, mut want_dw, mut want_db) = (
+            vec![0.0; n * g.in_len()],
+            vec![0.0; g.kernel_len()],
+            vec![0.0; cout],
+        );
+        let mut partials = vec![0.0; g.partials_len(n)];
+        conv2d::backward(
+            &g,
+            n,
+            &x,
+            &wt,
+            (act != Act::Linear).then_some((act, &y[..])),
+            &dy,
+            Some(&mut want_dx),
+            &mut want_dw,
+            Some(&mut want_db),
+            &mut partials,
+            &scratch,
+        );
+
+        let mut yp = vec![0.0; n * p.out_len()];
+        let mut pos = vec![0u8; n * p.out_len()];
+        forward(&cp, n, &x, &wt, Some(&bias), &mut yp, &mut pos, &scratch);
+        assert_close(&yp, &want_yp, 1e-5);
+        for (i, (&q, &a)) in pos.iter().zip(&am).enumerate() {
+            let (s, rest) = (i / p.out_len(), i % p.out_len());
+            let (py, px, ch) = (rest / (p.ow * cout), rest / cout % p.ow, rest % cout);
+            let (wy, wx) = (q as usize / p.pw, q as usize % p.pw);
+            let at = ((py * p.ph + wy) * g.ow + px * p.pw + wx) * cout + ch;
+            // The same winner, or (ReLU) a tie at zero whose gradient is zero either way.
+            assert!(
+                at == a as usize || (act == Act::Relu && yp[i] == 0.0),
+                "sample {s}: window position {q} is not the pooled maximum"
+            );
+        }
+        let (mut dx, mut dw, mut db) = (
+            vec![7.0; n * g.in_len()],
+            vec![0.0; g.kernel_len()],
+            vec![0.0; cout],
+        );
+        backward(
+            &cp,
+            n,
+            &x,
+            &wt,
+            &yp,
+            &dyp,
+            &pos,
+            Some(&mut dx),
+            &mut dw,
+            Some(&mut db),
+            &mut partials,
+            &scratch,
+        );
+        assert_close(&dx, &want_dx, 1e-4);
+        assert_close(&dw, &want_dw, 1e-4);
+        assert_close(&db, &want_db, 1e-4);
+    }
+
+    #[test]
+    fn matches_conv_then_pool_on_random_geometries() {
+        // (input, kernel, filters, strides, padding, pool, act): the direct path (k <= 48),
+        // im2col + GEMM, pointwise, odd sizes that drop a row and a column, wide pools.
+        let cases: [Case; 8] = [
+            (
+                (12, 12, 3),
+                (3, 3),
+                32,
+                (1, 1),
+                Padding::Valid,
+                (2, 2),
+                Act::Relu,
+            ),
+            (
+                (11, 13, 3),
+                (3, 3),
+                20,
+                (1, 1),
+                Padding::Same,
+                (2, 2),
+                Act::Relu,
+            ),
+            (
+                (9, 9, 8),
+                (3, 3),
+                16,
+                (1, 1),
+                Padding::Valid,
+                (2, 2),
+                Act::Relu,
+            ),
+            (
+                (10, 10, 7),
+                (3, 3),
+                5,
+                (2, 2),
+                Padding::Same,
+                (2, 2),
+                Act::Linear,
+            ),
+            (
+                (8, 8, 6),
+                (1, 1),
+                9,
+                (1, 1),
+                Padding::Valid,
+                (2, 2),
+                Act::Relu,
+            ),
+            (
+                (15, 14, 4),
+                (5, 3),
+                33,
+                (1, 1),
+                Padding::Valid,
+                (3, 2),
+                Act::Relu,
+            ),
+            (
+                (16, 16, 2),
+                (3, 3),
+                64,
+                (1, 1),
+                Padding::Same,
+                (4, 4),
+                Act::Linear,
+            ),
+            (
+                (7, 7, 1),
+                (3, 3),
+                3,
+                (1, 1),
+                Padding::Valid,
+                (5, 5),
+                Act::Relu,
+            ),
+        ];
+        for (i, (inp, k, f, s, pad, pool, act)) in cases.into_iter().enumerate() {
+            for n in [1, 3, 9] {
+                check(
+                    inp,
+                    k,
+                    f,
+                    s,
+                    pad,
+                    pool,
+                    act,
+                    n,
+                    17 + i as u64 * 31 + n as u64,
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn blocks_split_long_images() {
+        // A tall image whose pooled rows span several blocks.
+        let (h, w) = (200, 100);
+        let g = Conv2dGeom::new((h, w, 16), (3, 3), 8, (1, 1), (1, 1), Padding::Valid)
+            .expect("geometry");
+        let p = Pool2dGeom::new((g.oh, g.ow, 8), (2, 2), (2, 2), Padding::Valid).expect("geometry");
+        let cp = ConvPool::new(g, p, Act::Relu).expect("fusable");
+        assert!(cp.prb < p.oh, "one block would hold the whole image");
+        check(
+            (h, w, 16),
+            (3, 3),
+            8,
+            (1, 1),
+            Padding::Valid,
+            (2, 2),
+            Act::Relu,
+            2,
+            5,
+        );
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_fuse() {
+        let g = Conv2dGeom::new((8, 8, 3), (3, 3), 4, (1, 1), (1, 1), Padding::Valid)
+            .expect("geometry");
+        let pool = |size, stride, pad| Pool2dGeom::new((6, 6, 4), size, stride, pad).expect("pool");
+        let p = pool((2, 2), (2, 2), Padding::Valid);
+        assert!(ConvPool::new(g, p, Act::Relu).is_some());
+        assert!(ConvPool::new(g, p, Act::Tanh).is_none(), "activation");
+        assert!(ConvPool::new(g, pool((3, 3), (2, 2), Padding::Valid), Act::Relu).is_none());
+        assert!(ConvPool::new(g, pool((4, 4), (4, 4), Padding::Same), Act::Relu).is_none());
+        let other = Pool2dGeom::new((6, 6, 5), (2, 2), (2, 2), Padding::Valid).expect("geometry");
+        assert!(ConvPool::new(g, other, Act::Relu).is_none(), "channels");
+    }
+}
