@@ -121,14 +121,20 @@ fn windows(steps: &[f64], bs: usize) -> (f64, f64, f64) {
 
 /// Synthetic W1 data: random bytes scaled to [0, 1], random labels (fixed seed).
 fn w1_data(n: usize) -> (Tensor, Tensor) {
-    let mut rng = rkeras::rng::Rng::new(42);
-    // Eight random bytes per draw: generating the 39 M pixels is part of the start-up time.
-    let mut x = vec![0.0f32; n * 64 * 64 * 3];
-    for chunk in x.chunks_mut(8) {
-        for (v, b) in chunk.iter_mut().zip(rng.next_u64().to_le_bytes()) {
-            *v = b as f32 / 255.0;
+    use rayon::prelude::*;
+    // Generating the 39 M pixels is part of the start-up time: eight random bytes per draw,
+    // one random stream per image, the images drawn in parallel.
+    let len = 64 * 64 * 3;
+    let mut x = vec![0.0f32; n * len];
+    x.par_chunks_mut(len).enumerate().for_each(|(i, img)| {
+        let mut rng = rkeras::rng::Rng::new(42 ^ ((i as u64 + 1) << 20));
+        for chunk in img.chunks_mut(8) {
+            for (v, b) in chunk.iter_mut().zip(rng.next_u64().to_le_bytes()) {
+                *v = b as f32 / 255.0;
+            }
         }
-    }
+    });
+    let mut rng = rkeras::rng::Rng::new(42);
     let y: Vec<usize> = (0..n).map(|_| rng.below(10)).collect();
     (
         Tensor::new(vec![n, 64, 64, 3], x).unwrap_or_else(|_| Tensor::zeros(vec![0])),

@@ -97,9 +97,13 @@ pub(crate) struct Chain {
     /// and the loss's gradient in the same layout.
     packed_out: Vec<f32>,
     packed_grad: Vec<f32>,
-    /// Sequential: `absorbed[i]`: layer `i` is a max pooling that layer `i - 1` computes
-    /// (see [`Layer::absorb_max_pool`]); its input activation is never materialised.
+    /// `pools[i] = Some(j)`: layer (sequential) or call (functional) `i` computes the max
+    /// pooling of `j` too (see [`Layer::absorb_max_pool`]) and writes `j`'s output.
+    pools: Vec<Option<usize>>,
+    /// `absorbed[j]`: `j` is such a pooling; it is skipped.
     absorbed: Vec<bool>,
+    /// Activations never materialised (the inputs of absorbed poolings): no buffers.
+    dead: Vec<bool>,
     /// Turns the absorption of max poolings off (tests compare both ways).
     pub no_fusion: bool,
 }
@@ -232,39 +236,71 @@ impl Chain {
         Ok(())
     }
 
-    /// Lets each layer take over the max pooling that follows it, where it can.
+    /// Lets each layer take over the max pooling that reads its output, where it can: in a
+    /// sequential model the next layer; in a functional one a pooling that is the only reader
+    /// of a call's output (not a model output, neither layer shared).
     fn absorb_poolings(&mut self) {
-        let n = self.layers.len();
-        self.absorbed = vec![false; n];
+        let calls = match &self.wiring {
+            Some(w) => w.calls.len(),
+            None => self.layers.len(),
+        };
+        self.pools = vec![None; calls];
+        self.absorbed = vec![false; calls];
+        self.dead = vec![false; self.act_lens.len()];
         for l in &mut self.layers {
             l.absorb_max_pool(None);
         }
         if self.no_fusion || !fusion_enabled() {
             return;
         }
-        for i in 1..n {
-            if self.absorbed[i - 1] {
+        // (producer, pooling) candidates.
+        let pairs: Vec<(usize, usize)> = match &self.wiring {
+            None => (1..calls).map(|j| (j - 1, j)).collect(),
+            Some(w) => {
+                let first = w.first_call();
+                let shared = |layer: usize| w.calls.iter().filter(|c| c.layer == layer).count() > 1;
+                w.calls
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(j, c)| {
+                        let &[a] = c.ins.as_slice() else { return None };
+                        let i = a.checked_sub(first)?;
+                        let alone = self.consumers[a] == 1 && !w.outputs.contains(&a);
+                        let single = !shared(c.layer) && !shared(w.calls[i].layer);
+                        (alone && single).then_some((i, j))
+                    })
+                    .collect()
+            }
+        };
+        let first = self.wiring.as_ref().map_or(1, Wiring::first_call);
+        for (i, j) in pairs {
+            if self.absorbed[i] || self.pools[i].is_some() {
                 continue;
             }
-            if let Some(p) = self.layers[i].max_pool_geom() {
-                self.absorbed[i] = self.layers[i - 1].absorb_max_pool(Some(p));
+            let (li, lj) = match &self.wiring {
+                Some(w) => (w.calls[i].layer, w.calls[j].layer),
+                None => (i, j),
+            };
+            let Some(p) = self.layers[lj].max_pool_geom() else {
+                continue;
+            };
+            if self.layers[li].absorb_max_pool(Some(p)) {
+                self.pools[i] = Some(j);
+                self.absorbed[j] = true;
+                self.dead[first + i] = true;
             }
         }
     }
 
-    /// Sequential: layer `i` is a pooling computed by the layer before it.
+    /// Layer or call `i` is a pooling computed by its producer.
     fn is_absorbed(&self, i: usize) -> bool {
         self.absorbed.get(i).copied().unwrap_or(false)
     }
 
-    /// Sequential: the activation that layer `i` writes (the pooled one when it absorbed
-    /// the next layer).
-    fn out_act(&self, i: usize) -> usize {
-        if self.is_absorbed(i + 1) {
-            i + 2
-        } else {
-            i + 1
-        }
+    /// The activation that layer or call `i` writes (the pooled one when it absorbed a
+    /// pooling); `first` is the activation of the first call's output.
+    fn out_act(&self, i: usize, first: usize) -> usize {
+        first + self.pools.get(i).copied().flatten().unwrap_or(i)
     }
 
     fn finish_build(&mut self) {
@@ -280,10 +316,6 @@ impl Chain {
         let Some(wiring) = self.wiring.clone() else {
             return Ok(());
         };
-        self.absorbed.clear();
-        for l in &mut self.layers {
-            l.absorb_max_pool(None);
-        }
         let k = wiring.inputs.len();
         let first = wiring.first_call();
         let packed: Vec<usize> = match wiring.inputs.as_slice() {
@@ -369,6 +401,7 @@ impl Chain {
         self.act_shapes = act_shapes;
         self.input_shape = Some(packed);
         self.first_trainable = 0;
+        self.absorb_poolings();
         self.finish_build();
         Ok(())
     }
@@ -429,9 +462,9 @@ impl Chain {
             return;
         }
         // An absorbed pooling's input is never written: no buffer for it.
-        let absorbed = &self.absorbed;
+        let dead = &self.dead;
         let len = |a: usize, l: usize| {
-            if absorbed.get(a).copied().unwrap_or(false) {
+            if dead.get(a).copied().unwrap_or(false) {
                 0
             } else {
                 l * max_batch
@@ -530,7 +563,7 @@ impl Chain {
                 continue;
             }
             let t = self.timings.is_some().then(std::time::Instant::now);
-            let o = self.out_act(i);
+            let o = self.out_act(i, 1);
             let (il, ol) = (self.len_at(i), self.len_at(o));
             let (before, after) = self.acts.split_at_mut(i + 1);
             let y = &mut after[o - i - 1][..n * ol];
@@ -585,14 +618,18 @@ impl Chain {
             }
         }
         for (i, call) in wiring.calls.iter().enumerate() {
+            if self.is_absorbed(i) {
+                continue;
+            }
             let ins = &call.ins;
             self.sync_twin(i, call.layer);
             let t = self.timings.is_some().then(std::time::Instant::now);
-            let ol = self.len_at(first + i);
+            let out = self.out_act(i, first);
+            let ol = self.len_at(out);
             let lens: [usize; MAX_MERGE_INPUTS] =
                 std::array::from_fn(|k| ins.get(k).map_or(0, |&a| self.len_at(a)));
             let (before, after) = self.acts.split_at_mut(first + i);
-            let y = &mut after[0][..n * ol];
+            let y = &mut after[out - first - i][..n * ol];
             let layer: &mut dyn Layer = match self.twins[i].as_mut() {
                 Some(t) => t.as_mut(),
                 None => self.layers[call.layer].as_mut(),
@@ -650,7 +687,7 @@ impl Chain {
             if self.is_absorbed(i) {
                 continue;
             }
-            let o = self.out_act(i);
+            let o = self.out_act(i, 1);
             let (il, ol) = (self.len_at(i), self.len_at(o));
             let (gb, ga) = self.grads.split_at_mut(i + 1);
             let dx = if i > self.first_trainable {
@@ -710,15 +747,19 @@ impl Chain {
             }
         }
         for (i, call) in wiring.calls.iter().enumerate().rev() {
+            if self.is_absorbed(i) {
+                continue;
+            }
             let ins = &call.ins;
             let me = first + i;
-            let ol = self.len_at(me);
+            let out = self.out_act(i, first);
+            let ol = self.len_at(out);
             let lens: [usize; MAX_MERGE_INPUTS] =
                 std::array::from_fn(|k| ins.get(k).map_or(0, |&a| self.len_at(a)));
             let t = self.timings.is_some().then(std::time::Instant::now);
             let (gb, ga) = self.grads.split_at_mut(me);
-            let dy = &mut ga[0][..n * ol];
-            let y = &self.acts[me][..n * ol];
+            let dy = &mut ga[out - me][..n * ol];
+            let y = &self.acts[out][..n * ol];
             let layer: &mut dyn Layer = match self.twins[i].as_mut() {
                 Some(t) => t.as_mut(),
                 None => self.layers[call.layer].as_mut(),
@@ -741,7 +782,7 @@ impl Chain {
                 let x = &self.acts[a][..n * lens[0]];
                 let ctx = Backward {
                     n,
-                    skip_activation: skip_last_activation && direct && me == wiring.outputs[0],
+                    skip_activation: skip_last_activation && direct && out == wiring.outputs[0],
                 };
                 if a >= first && self.consumers[a] == 1 {
                     // The only reader of its input: write the gradient in place.
@@ -832,6 +873,7 @@ mod tests {
             fused.chain.absorbed,
             [false, true, false, true, false, false]
         );
+        assert_eq!(fused.chain.pools[0], Some(1));
         assert!(plain.chain.absorbed.iter().all(|a| !a));
         plain.set_weights(&fused.get_weights()).expect("weights");
         let mut rng = crate::rng::Rng::new(3);
@@ -867,5 +909,71 @@ mod tests {
             .zip(&model(true).get_weights())
             .any(|(a, b)| a.data() != b.data());
         assert!(moved, "training changed nothing");
+    }
+
+    fn functional(fuse: bool) -> Model {
+        let build = || -> crate::Result<Model> {
+            let inp = Input::new((10, 10, 3));
+            // `a` has two readers (not fused); `b`'s only reader is a pooling (fused).
+            let a = Conv2D::new(4, 3)
+                .padding("same")
+                .activation("relu")
+                .call(&inp)?;
+            let p1 = MaxPooling2D::new((2, 2)).call(&a)?;
+            let b = Conv2D::new(4, 3).padding("same").call(&a)?;
+            let p2 = MaxPooling2D::new((2, 2)).call(&b)?;
+            let s = Add::new().call_on(&[&p1, &p2])?;
+            let f = Flatten::new().call(&s)?;
+            let out = Dense::new(3).activation("softmax").call(&f)?;
+            Model::functional(&inp, &out)
+        };
+        let mut m = build().expect("model");
+        if !fuse {
+            m.chain.no_fusion = true;
+            let shape = m.input_shape().expect("shape").to_vec();
+            m.build(&shape).expect("rebuild");
+        }
+        m.compile(
+            SGD::new().learning_rate(0.05).momentum(0.9),
+            "categorical_crossentropy",
+            &["accuracy"],
+        )
+        .expect("compile");
+        m
+    }
+
+    /// The same in a functional graph: only a pooling that is its producer's sole reader is
+    /// absorbed.
+    #[test]
+    fn functional_graphs_absorb_sole_reader_poolings() {
+        let mut fused = functional(true);
+        let mut plain = functional(false);
+        assert_eq!(fused.chain.absorbed.iter().filter(|&&a| a).count(), 1);
+        assert!(plain.chain.absorbed.iter().all(|a| !a));
+        plain.set_weights(&fused.get_weights()).expect("weights");
+        let mut rng = crate::rng::Rng::new(4);
+        let n = 16;
+        let x: Vec<f32> = (0..n * 300).map(|_| rng.uniform_range(-1.0, 1.0)).collect();
+        let x = Tensor::new(vec![n, 10, 10, 3], x).expect("x");
+        let labels: Vec<usize> = (0..n).map(|_| rng.below(3)).collect();
+        let y = Tensor::one_hot(&labels, 3).expect("y");
+        for m in [&mut fused, &mut plain] {
+            m.fit(&x, &y)
+                .epochs(3)
+                .batch_size(8)
+                .shuffle(false)
+                .verbose(0)
+                .run()
+                .expect("fit");
+        }
+        let (a, b) = (fused.predict(&x).expect("p"), plain.predict(&x).expect("p"));
+        for (u, v) in a.data().iter().zip(b.data()) {
+            assert!((u - v).abs() < 1e-5, "predict {u} vs {v}");
+        }
+        for (a, b) in fused.get_weights().iter().zip(&plain.get_weights()) {
+            for (u, v) in a.data().iter().zip(b.data()) {
+                assert!((u - v).abs() < 1e-4 * (1.0 + v.abs()), "weight {u} vs {v}");
+            }
+        }
     }
 }
