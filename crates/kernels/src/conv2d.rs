@@ -572,23 +572,31 @@ pub fn backward(
     partials: &mut [f32],
     scratch: &Scratch,
 ) {
+    grouped_backward(g, n, dx, dw, db, partials, |s0, count, part, dxg| {
+        backward_group(g, s0, count, x, w, act, dy, dxg, part, scratch)
+    });
+}
+
+/// The fixed split of a backward pass over sample groups ([`grad_groups`]): runs
+/// `task(first sample, samples, group partial, group's input gradient)` for every group in
+/// parallel, then adds the partials to `dw` and `db` in group order.
+pub(crate) fn grouped_backward<F>(
+    g: &Conv2dGeom,
+    n: usize,
+    dx: Option<&mut [f32]>,
+    dw: &mut [f32],
+    db: Option<&mut [f32]>,
+    partials: &mut [f32],
+    task: F,
+) where
+    F: Fn(usize, usize, &mut [f32], Option<&mut [f32]>) + Sync + Send,
+{
     let (ng, gs) = grad_groups(n);
     let plen = g.kernel_len() + g.cout;
     let partials = &mut partials[..ng * plen];
     let in_len = g.in_len();
-    let task = |gi: usize, part: &mut [f32], dxg: Option<&mut [f32]>| {
-        backward_group(
-            g,
-            gi * gs,
-            (n - gi * gs).min(gs),
-            x,
-            w,
-            act,
-            dy,
-            dxg,
-            part,
-            scratch,
-        );
+    let run = |gi: usize, part: &mut [f32], dxg: Option<&mut [f32]>| {
+        task(gi * gs, (n - gi * gs).min(gs), part, dxg)
     };
     match dx {
         Some(dx) => for_each_chunk_pair_mut(
@@ -596,9 +604,9 @@ pub fn backward(
             plen,
             &mut dx[..n * in_len],
             gs * in_len,
-            |gi, p, d| task(gi, p, Some(d)),
+            |gi, p, d| run(gi, p, Some(d)),
         ),
-        None => for_each_chunk_mut(partials, plen, |gi, p| task(gi, p, None)),
+        None => for_each_chunk_mut(partials, plen, |gi, p| run(gi, p, None)),
     }
     sum_partials(g, ng, partials, dw, db);
 }
@@ -606,13 +614,7 @@ pub fn backward(
 /// Adds the `ng` group partials (kernel gradient, then bias gradient, each group
 /// [`Conv2dGeom::kernel_len`]` + cout` floats) to `dw` and `db`, in group order (fixed),
 /// element-parallel.
-pub(crate) fn sum_partials(
-    g: &Conv2dGeom,
-    ng: usize,
-    parts: &[f32],
-    dw: &mut [f32],
-    db: Option<&mut [f32]>,
-) {
+fn sum_partials(g: &Conv2dGeom, ng: usize, parts: &[f32], dw: &mut [f32], db: Option<&mut [f32]>) {
     let klen = g.kernel_len();
     let plen = klen + g.cout;
     for_each_chunk_mut(dw, activation::ELEMWISE_CHUNK, |ci, c| {

@@ -15,11 +15,9 @@
 //! neither computed nor differentiated: their gradient is zero.
 
 use crate::activation::Act;
-use crate::conv2d::{
-    block_grads, direct_rows, epilogue, grad_groups, im2col, sum_partials, Conv2dGeom,
-};
+use crate::conv2d::{block_grads, direct_rows, epilogue, grouped_backward, im2col, Conv2dGeom};
 use crate::gemm::{sgemm, MatRef};
-use crate::parallel::{for_each_chunk_mut, for_each_chunk_pair_mut, Scratch};
+use crate::parallel::{for_each_chunk_pair_mut, Scratch};
 use crate::pool2d::Pool2dGeom;
 
 /// A convolution and the max pooling that reads its output, checked to be fusable.
@@ -196,26 +194,9 @@ pub fn backward(
     partials: &mut [f32],
     scratch: &Scratch,
 ) {
-    let g = &cp.conv;
-    let (ng, gs) = grad_groups(n);
-    let plen = g.kernel_len() + g.cout;
-    let partials = &mut partials[..ng * plen];
-    let in_len = g.in_len();
-    let task = |gi: usize, part: &mut [f32], dxg: Option<&mut [f32]>| {
-        let count = (n - gi * gs).min(gs);
-        backward_group(cp, gi * gs, count, x, w, yp, dyp, pos, dxg, part, scratch);
-    };
-    match dx {
-        Some(dx) => for_each_chunk_pair_mut(
-            partials,
-            plen,
-            &mut dx[..n * in_len],
-            gs * in_len,
-            |gi, p, d| task(gi, p, Some(d)),
-        ),
-        None => for_each_chunk_mut(partials, plen, |gi, p| task(gi, p, None)),
-    }
-    sum_partials(g, ng, partials, dw, db);
+    grouped_backward(&cp.conv, n, dx, dw, db, partials, |s0, count, part, dxg| {
+        backward_group(cp, s0, count, x, w, yp, dyp, pos, dxg, part, scratch)
+    });
 }
 
 crate::simd_fn! {

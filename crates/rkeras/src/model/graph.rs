@@ -836,97 +836,8 @@ impl Chain {
 mod tests {
     use crate::prelude::*;
 
-    fn model(fuse: bool) -> Model {
-        let mut m = Sequential::new([
-            Conv2D::new(6, 3)
-                .activation("relu")
-                .input_shape((9, 11, 3))
-                .into(),
-            MaxPooling2D::new((2, 2)).into(),
-            Conv2D::new(5, 3).padding("same").into(),
-            MaxPooling2D::new((2, 2)).into(),
-            Flatten::new().into(),
-            Dense::new(3).activation("softmax").into(),
-        ])
-        .expect("model");
-        if !fuse {
-            m.chain.no_fusion = true;
-            let shape = m.input_shape().expect("shape").to_vec();
-            m.build(&shape).expect("rebuild");
-        }
-        m.compile(
-            SGD::new().learning_rate(0.05).momentum(0.9),
-            "categorical_crossentropy",
-            &["accuracy"],
-        )
-        .expect("compile");
-        m
-    }
-
-    /// Convolutions that compute the max pooling after them train exactly like the two
-    /// layers run one after the other (up to float reassociation).
-    #[test]
-    fn absorbed_poolings_train_like_separate_layers() {
-        let mut fused = model(true);
-        let mut plain = model(false);
-        assert_eq!(
-            fused.chain.absorbed,
-            [false, true, false, true, false, false]
-        );
-        assert_eq!(fused.chain.pools[0], Some(1));
-        assert!(plain.chain.absorbed.iter().all(|a| !a));
-        plain.set_weights(&fused.get_weights()).expect("weights");
-        let mut rng = crate::rng::Rng::new(3);
-        let n = 24;
-        let x: Vec<f32> = (0..n * 9 * 11 * 3)
-            .map(|_| rng.uniform_range(-1.0, 1.0))
-            .collect();
-        let x = Tensor::new(vec![n, 9, 11, 3], x).expect("x");
-        let labels: Vec<usize> = (0..n).map(|_| rng.below(3)).collect();
-        let y = Tensor::one_hot(&labels, 3).expect("y");
-        let before = fused.predict(&x).expect("predict");
-        let want = plain.predict(&x).expect("predict");
-        for (a, b) in before.data().iter().zip(want.data()) {
-            assert!((a - b).abs() < 1e-6, "predict {a} vs {b}");
-        }
-        for m in [&mut fused, &mut plain] {
-            m.fit(&x, &y)
-                .epochs(3)
-                .batch_size(8)
-                .shuffle(false)
-                .verbose(0)
-                .run()
-                .expect("fit");
-        }
-        for (a, b) in fused.get_weights().iter().zip(&plain.get_weights()) {
-            for (u, v) in a.data().iter().zip(b.data()) {
-                assert!((u - v).abs() < 1e-4 * (1.0 + v.abs()), "weight {u} vs {v}");
-            }
-        }
-        let moved = fused
-            .get_weights()
-            .iter()
-            .zip(&model(true).get_weights())
-            .any(|(a, b)| a.data() != b.data());
-        assert!(moved, "training changed nothing");
-    }
-
-    fn functional(fuse: bool) -> Model {
-        let build = || -> crate::Result<Model> {
-            let inp = Input::new((10, 10, 3));
-            // `a` has two readers (not fused); `b`'s only reader is a pooling (fused).
-            let a = Conv2D::new(4, 3)
-                .padding("same")
-                .activation("relu")
-                .call(&inp)?;
-            let p1 = MaxPooling2D::new((2, 2)).call(&a)?;
-            let b = Conv2D::new(4, 3).padding("same").call(&a)?;
-            let p2 = MaxPooling2D::new((2, 2)).call(&b)?;
-            let s = Add::new().call_on(&[&p1, &p2])?;
-            let f = Flatten::new().call(&s)?;
-            let out = Dense::new(3).activation("softmax").call(&f)?;
-            Model::functional(&inp, &out)
-        };
+    /// The model `build` makes, with the absorption of poolings on or off, compiled.
+    fn prepared(build: impl Fn() -> crate::Result<Model>, fuse: bool) -> Model {
         let mut m = build().expect("model");
         if !fuse {
             m.chain.no_fusion = true;
@@ -942,22 +853,29 @@ mod tests {
         m
     }
 
-    /// The same in a functional graph: only a pooling that is its producer's sole reader is
-    /// absorbed.
-    #[test]
-    fn functional_graphs_absorb_sole_reader_poolings() {
-        let mut fused = functional(true);
-        let mut plain = functional(false);
-        assert_eq!(fused.chain.absorbed.iter().filter(|&&a| a).count(), 1);
-        assert!(plain.chain.absorbed.iter().all(|a| !a));
+    /// Trains the fused and the unfused model from the same weights on the same random
+    /// batches; both must predict the same before and after, and end with the same weights.
+    fn train_both(fused: &mut Model, plain: &mut Model, shape: [usize; 3], seed: u64) {
         plain.set_weights(&fused.get_weights()).expect("weights");
-        let mut rng = crate::rng::Rng::new(4);
-        let n = 16;
-        let x: Vec<f32> = (0..n * 300).map(|_| rng.uniform_range(-1.0, 1.0)).collect();
-        let x = Tensor::new(vec![n, 10, 10, 3], x).expect("x");
+        let start = fused.get_weights();
+        let mut rng = crate::rng::Rng::new(seed);
+        let n = 24;
+        let len = n * shape.iter().product::<usize>();
+        let x: Vec<f32> = (0..len).map(|_| rng.uniform_range(-1.0, 1.0)).collect();
+        let x = Tensor::new(vec![n, shape[0], shape[1], shape[2]], x).expect("x");
         let labels: Vec<usize> = (0..n).map(|_| rng.below(3)).collect();
         let y = Tensor::one_hot(&labels, 3).expect("y");
-        for m in [&mut fused, &mut plain] {
+        let close = |a: &Tensor, b: &Tensor, tol: f32| {
+            for (u, v) in a.data().iter().zip(b.data()) {
+                assert!((u - v).abs() < tol * (1.0 + v.abs()), "{u} vs {v}");
+            }
+        };
+        close(
+            &fused.predict(&x).expect("predict"),
+            &plain.predict(&x).expect("predict"),
+            1e-6,
+        );
+        for m in [&mut *fused, &mut *plain] {
             m.fit(&x, &y)
                 .epochs(3)
                 .batch_size(8)
@@ -966,14 +884,75 @@ mod tests {
                 .run()
                 .expect("fit");
         }
-        let (a, b) = (fused.predict(&x).expect("p"), plain.predict(&x).expect("p"));
-        for (u, v) in a.data().iter().zip(b.data()) {
-            assert!((u - v).abs() < 1e-5, "predict {u} vs {v}");
-        }
+        close(
+            &fused.predict(&x).expect("predict"),
+            &plain.predict(&x).expect("predict"),
+            1e-5,
+        );
         for (a, b) in fused.get_weights().iter().zip(&plain.get_weights()) {
-            for (u, v) in a.data().iter().zip(b.data()) {
-                assert!((u - v).abs() < 1e-4 * (1.0 + v.abs()), "weight {u} vs {v}");
-            }
+            close(a, b, 1e-4);
         }
+        let moved = fused
+            .get_weights()
+            .iter()
+            .zip(&start)
+            .any(|(a, b)| a.data() != b.data());
+        assert!(moved, "training changed nothing");
+    }
+
+    fn sequential() -> crate::Result<Model> {
+        Sequential::new([
+            Conv2D::new(6, 3)
+                .activation("relu")
+                .input_shape((9, 11, 3))
+                .into(),
+            MaxPooling2D::new((2, 2)).into(),
+            Conv2D::new(5, 3).padding("same").into(),
+            MaxPooling2D::new((2, 2)).into(),
+            Flatten::new().into(),
+            Dense::new(3).activation("softmax").into(),
+        ])
+    }
+
+    /// Convolutions that compute the max pooling after them train exactly like the two
+    /// layers run one after the other (up to float reassociation).
+    #[test]
+    fn absorbed_poolings_train_like_separate_layers() {
+        let mut fused = prepared(sequential, true);
+        let mut plain = prepared(sequential, false);
+        assert_eq!(
+            fused.chain.absorbed,
+            [false, true, false, true, false, false]
+        );
+        assert_eq!(fused.chain.pools[0], Some(1));
+        assert!(plain.chain.absorbed.iter().all(|a| !a));
+        train_both(&mut fused, &mut plain, [9, 11, 3], 3);
+    }
+
+    fn functional() -> crate::Result<Model> {
+        let inp = Input::new((10, 10, 3));
+        // `a` has two readers (not fused); `b`'s only reader is a pooling (fused).
+        let a = Conv2D::new(4, 3)
+            .padding("same")
+            .activation("relu")
+            .call(&inp)?;
+        let p1 = MaxPooling2D::new((2, 2)).call(&a)?;
+        let b = Conv2D::new(4, 3).padding("same").call(&a)?;
+        let p2 = MaxPooling2D::new((2, 2)).call(&b)?;
+        let s = Add::new().call_on(&[&p1, &p2])?;
+        let f = Flatten::new().call(&s)?;
+        let out = Dense::new(3).activation("softmax").call(&f)?;
+        Model::functional(&inp, &out)
+    }
+
+    /// The same in a functional graph: only a pooling that is its producer's sole reader is
+    /// absorbed.
+    #[test]
+    fn functional_graphs_absorb_sole_reader_poolings() {
+        let mut fused = prepared(functional, true);
+        let mut plain = prepared(functional, false);
+        assert_eq!(fused.chain.absorbed.iter().filter(|&&a| a).count(), 1);
+        assert!(plain.chain.absorbed.iter().all(|a| !a));
+        train_both(&mut fused, &mut plain, [10, 10, 3], 4);
     }
 }
