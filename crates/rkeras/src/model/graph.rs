@@ -102,8 +102,6 @@ pub(crate) struct Chain {
     pools: Vec<Option<usize>>,
     /// `absorbed[j]`: `j` is such a pooling; it is skipped.
     absorbed: Vec<bool>,
-    /// Activations never materialised (the inputs of absorbed poolings): no buffers.
-    dead: Vec<bool>,
     /// Turns the absorption of max poolings off (tests compare both ways).
     pub no_fusion: bool,
 }
@@ -246,7 +244,6 @@ impl Chain {
         };
         self.pools = vec![None; calls];
         self.absorbed = vec![false; calls];
-        self.dead = vec![false; self.act_lens.len()];
         for l in &mut self.layers {
             l.absorb_max_pool(None);
         }
@@ -272,7 +269,6 @@ impl Chain {
                     .collect()
             }
         };
-        let first = self.wiring.as_ref().map_or(1, Wiring::first_call);
         for (i, j) in pairs {
             if self.absorbed[i] || self.pools[i].is_some() {
                 continue;
@@ -287,7 +283,6 @@ impl Chain {
             if self.layers[li].absorb_max_pool(Some(p)) {
                 self.pools[i] = Some(j);
                 self.absorbed[j] = true;
-                self.dead[first + i] = true;
             }
         }
     }
@@ -461,29 +456,21 @@ impl Chain {
         if max_batch <= self.max_batch || !self.built {
             return;
         }
-        // An absorbed pooling's input is never written: no buffer for it.
-        let dead = &self.dead;
-        let len = |a: usize, l: usize| {
-            if dead.get(a).copied().unwrap_or(false) {
-                0
-            } else {
-                l * max_batch
-            }
-        };
-        let acts: Vec<Vec<f32>> = self
-            .act_lens
-            .iter()
-            .enumerate()
-            .map(|(a, &l)| vec![0.0; len(a, l)])
+        // The output of a layer that absorbed a pooling is never written: no buffer for it.
+        let first = self.wiring.as_ref().map_or(1, Wiring::first_call);
+        let sizes: Vec<usize> = (0..self.act_lens.len())
+            .map(|a| {
+                let absorbing =
+                    a >= first && self.pools.get(a - first).is_some_and(Option::is_some);
+                if absorbing {
+                    0
+                } else {
+                    self.act_lens[a] * max_batch
+                }
+            })
             .collect();
-        let grads: Vec<Vec<f32>> = self
-            .act_lens
-            .iter()
-            .enumerate()
-            .map(|(a, &l)| vec![0.0; len(a, l)])
-            .collect();
-        self.acts = acts;
-        self.grads = grads;
+        self.acts = sizes.iter().map(|&l| vec![0.0; l]).collect();
+        self.grads = sizes.iter().map(|&l| vec![0.0; l]).collect();
         if let Some(w) = &self.wiring {
             let most = self.act_lens.iter().copied().max().unwrap_or(0) * max_batch;
             let k = w.calls.iter().map(|c| c.ins.len()).max().unwrap_or(1);
