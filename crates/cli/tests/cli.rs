@@ -453,8 +453,10 @@ fn killed_runs_resume_to_the_same_weights_and_checkpoints_stay_loadable() {
     let dir = temp_dir("sigkill");
     tiny_folder(&dir.join("data"), 96);
     let d = dir.join("data").to_string_lossy().into_owned();
-    // Long enough to be killed several times, in debug and in (much faster) release builds.
-    let epochs = if cfg!(debug_assertions) { "12" } else { "150" };
+    // Each kill waits for one to three more epochs to be backed up, then at most about one
+    // epoch more, so four kills use at most sixteen: the test does not depend on how fast the
+    // machine or the build is.
+    let epochs = "24";
     let common = [
         "train",
         &d,
@@ -480,8 +482,10 @@ fn killed_runs_resume_to_the_same_weights_and_checkpoints_stay_loadable() {
     let reference = dir.join("reference.keras").to_string_lossy().into_owned();
     let mut args: Vec<&str> = common.to_vec();
     args.extend(["--output", &reference]);
+    let started = std::time::Instant::now();
     let out = rkeras(&args);
     assert!(out.status.success(), "{}", text(&out.stderr));
+    let epoch_us = started.elapsed().as_micros() as u64 / 24 + 1;
 
     let backup = dir.join("backup").to_string_lossy().into_owned();
     let ckpt = dir.join("ckpt.keras");
@@ -496,40 +500,60 @@ fn killed_runs_resume_to_the_same_weights_and_checkpoints_stay_loadable() {
         "--output",
         &fin,
     ]);
-    // Kill the run at pseudo-random moments until it finishes on its own.
+    // The last completed epoch the backup records, if any.
+    let meta = Path::new(&backup).join("training_metadata.json");
+    let backed_up = || -> Option<u64> {
+        let t = std::fs::read_to_string(&meta).ok()?;
+        let v: serde_json::Value = serde_json::from_str(&t).ok()?;
+        v.get("epoch")?.as_u64()
+    };
+    // Kill the run four times, each time after it has backed up one to three more epochs and
+    // then run on for a pseudo-random moment (so some kills land while it writes), then let
+    // it finish.
+    const KILLS: usize = 4;
     let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
     let mut kills = 0;
-    for _ in 0..60 {
+    while kills < KILLS {
+        let target = backed_up().map_or(0, |e| e + 1) + next() % 3;
+        let extra = std::time::Duration::from_micros(next() % epoch_us);
         let mut child = Command::new(env!("CARGO_BIN_EXE_rkeras"))
             .args(&args)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("spawn");
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        std::thread::sleep(std::time::Duration::from_millis(30 + state % 150));
-        match child.try_wait().expect("wait") {
-            Some(status) => {
+        let finished = loop {
+            if let Some(status) = child.try_wait().expect("wait") {
                 assert!(status.success(), "run failed");
-                break;
+                break true;
             }
-            None => {
+            if backed_up().is_some_and(|e| e >= target) {
+                std::thread::sleep(extra);
                 child.kill().expect("SIGKILL");
                 let _ = child.wait();
                 kills += 1;
+                break false;
             }
-        }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        };
         // Whatever is on disk after a kill loads.
         if ckpt.exists() {
             weight_bits(&ckpt);
         }
+        if finished {
+            break;
+        }
     }
     eprintln!("interrupted {kills} times");
-    assert!(
-        kills >= 3,
-        "the run was interrupted only {kills} times; make it longer"
+    assert_eq!(
+        kills, KILLS,
+        "the run finished before it was killed {KILLS} times"
     );
     if !Path::new(&fin).exists() {
         let out = rkeras(&args);
