@@ -35,6 +35,7 @@ pub mod reduce;
 pub mod reference;
 pub mod simd;
 pub mod softmax;
+pub mod winograd;
 
 #[cfg(test)]
 pub(crate) mod testutil;
@@ -44,3 +45,4 @@ pub use conv2d::{Conv2dGeom, Padding};
 pub use conv_pool::ConvPool;
 pub use parallel::Scratch;
 pub use pool2d::Pool2dGeom;
+pub use winograd::Winograd;
