@@ -27,15 +27,17 @@
 //! back: the convolution's full-size output never exists, and its rows and columns that no
 //! window covers are never computed.
 
+// The tile transforms index several arrays by the same tile position and lane.
+#![allow(clippy::needless_range_loop)]
+
 use crate::activation::Act;
 use crate::conv2d::{epilogue, grouped_backward, Conv2dGeom};
+use crate::gemm::{sgemm, MatRef};
 use crate::parallel::{for_each_chunk_mut, for_each_chunk_pair_mut, Scratch};
 use crate::pool2d::Pool2dGeom;
 
 /// Tiles per block, roughly (whole tile rows are taken).
 const TILE_TARGET: usize = 96;
-/// Rows of the small GEMMs' register tile; blocks are padded to a multiple of it.
-const MR: usize = 4;
 /// Channels processed together by the tile transforms.
 const L: usize = 16;
 
@@ -52,7 +54,7 @@ pub struct Winograd {
     tw: usize,
     /// Tile rows per block.
     rb: usize,
-    /// Tiles per block, padded to a multiple of [`MR`].
+    /// Tiles per block (`rb * tw`).
     tb: usize,
 }
 
@@ -69,7 +71,7 @@ impl Winograd {
             && th > 0
             && tw > 0;
         let rb = (TILE_TARGET / tw).clamp(1, th);
-        let tb = (rb * tw).next_multiple_of(MR);
+        let tb = rb * tw;
         ok.then_some(Winograd {
             conv,
             pooled,
@@ -198,92 +200,18 @@ fn untransform_kernel_grad(g: &Conv2dGeom, du: &[f32], dw: &mut [f32]) {
     }
 }
 
-/// `c (m x n, row stride ldc) = a · b`, or `+=` when `acc`. `a` is `m x k`: element
-/// `(i, kk)` is `a[i * lda + kk]`, or `a[kk * lda + i]` when `TA` (a transposed view);
-/// `b` is `k x n` row-major with row stride `ldb`. `m` is a multiple of [`MR`], `n` of 16.
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn small_gemm<const TA: bool>(
-    (m, n, k): (usize, usize, usize),
-    a: &[f32],
-    lda: usize,
-    b: &[f32],
-    ldb: usize,
-    c: &mut [f32],
-    ldc: usize,
-    acc: bool,
-) {
-    let wide = crate::simd::has_avx512();
-    let mut j = 0;
-    while j < n {
-        if wide && n - j >= 64 {
-            panel::<TA, 64>((m, k), a, lda, &b[j..], ldb, &mut c[j..], ldc, acc);
-            j += 64;
-        } else if wide && n - j >= 32 {
-            panel::<TA, 32>((m, k), a, lda, &b[j..], ldb, &mut c[j..], ldc, acc);
-            j += 32;
-        } else {
-            panel::<TA, 16>((m, k), a, lda, &b[j..], ldb, &mut c[j..], ldc, acc);
-            j += 16;
-        }
-    }
-}
-
-/// Columns `0..NR` of [`small_gemm`]: [`MR`] x `NR` accumulators in registers.
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn panel<const TA: bool, const NR: usize>(
-    (m, k): (usize, usize),
-    a: &[f32],
-    lda: usize,
-    b: &[f32],
-    ldb: usize,
-    c: &mut [f32],
-    ldc: usize,
-    acc: bool,
-) {
-    for i0 in (0..m).step_by(MR) {
-        let mut s = [[0.0f32; NR]; MR];
-        if acc {
-            for (r, sr) in s.iter_mut().enumerate() {
-                sr.copy_from_slice(&c[(i0 + r) * ldc..][..NR]);
-            }
-        }
-        if TA {
-            for kk in 0..k {
-                let Ok(av) = <&[f32; MR]>::try_from(&a[kk * lda + i0..][..MR]) else {
-                    continue;
-                };
-                let Ok(br) = <&[f32; NR]>::try_from(&b[kk * ldb..][..NR]) else {
-                    continue;
-                };
-                for (sr, &x) in s.iter_mut().zip(av) {
-                    for t in 0..NR {
-                        sr[t] = x.mul_add(br[t], sr[t]);
-                    }
-                }
-            }
-        } else {
-            let rows: [&[f32]; MR] = std::array::from_fn(|r| &a[(i0 + r) * lda..][..k]);
-            for kk in 0..k {
-                let Ok(br) = <&[f32; NR]>::try_from(&b[kk * ldb..][..NR]) else {
-                    continue;
-                };
-                for (sr, ar) in s.iter_mut().zip(&rows) {
-                    let x = ar[kk];
-                    for t in 0..NR {
-                        sr[t] = x.mul_add(br[t], sr[t]);
-                    }
-                }
-            }
-        }
-        for (r, sr) in s.iter().enumerate() {
-            c[(i0 + r) * ldc..][..NR].copy_from_slice(sr);
-        }
-    }
-}
-
 type Lanes = [f32; L];
+
+/// The 16 rows `src[(xi * stride + off)..][..L]`, `xi` in `0..16` (one tile's transformed
+/// values, [`L`] channels), without a closure the compiler might not inline.
+#[inline(always)]
+fn gather16(src: &[f32], stride: usize, off: usize) -> [Lanes; 16] {
+    let mut out = [[0.0f32; L]; 16];
+    for (xi, o) in out.iter_mut().enumerate() {
+        o.copy_from_slice(&src[xi * stride + off..][..L]);
+    }
+    out
+}
 
 /// `Bᵀ d B` of one 4x4 tile (16 positions, row-major), [`L`] channels at once.
 #[inline(always)]
@@ -395,9 +323,9 @@ fn inside(o: isize, i: usize, n: usize) -> Option<usize> {
 }
 
 /// Transforms the input tiles of tile rows `ty0 ..` (`nt` tiles) of one sample into `v`
-/// (`[16][tb][cin]`); padded tiles up to `ntp` are zeroed.
+/// (`[16][tb][cin]`).
 #[inline(always)]
-fn transform_inputs(wg: &Winograd, xs: &[f32], ty0: usize, nt: usize, ntp: usize, v: &mut [f32]) {
+fn transform_inputs(wg: &Winograd, xs: &[f32], ty0: usize, nt: usize, v: &mut [f32]) {
     let g = &wg.conv;
     let (cin, tb) = (g.cin, wg.tb);
     for t in 0..nt {
@@ -411,18 +339,17 @@ fn transform_inputs(wg: &Winograd, xs: &[f32], ty0: usize, nt: usize, ntp: usize
             }
         }
         for c0 in (0..cin).step_by(L) {
-            let d: [Lanes; 16] = std::array::from_fn(|q| match at[q] {
-                Some(o) => <Lanes>::try_from(&xs[o + c0..o + c0 + L]).unwrap_or([0.0; L]),
-                None => [0.0; L],
-            });
+            let mut d = [[0.0f32; L]; 16];
+            for (dq, aq) in d.iter_mut().zip(&at) {
+                if let Some(o) = aq {
+                    dq.copy_from_slice(&xs[o + c0..o + c0 + L]);
+                }
+            }
             let tv = input_tile(&d);
             for (xi, tq) in tv.iter().enumerate() {
                 v[(xi * tb + t) * cin + c0..][..L].copy_from_slice(tq);
             }
         }
-    }
-    for xi in 0..16 {
-        v[(xi * tb + nt) * cin..(xi * tb + ntp) * cin].fill(0.0);
     }
 }
 
@@ -483,19 +410,19 @@ crate::simd_fn! {
         let (cin, cout, tb, tw) = (g.cin, g.cout, wg.tb, wg.tw);
         let ty0 = b * wg.rb;
         let rows = wg.rb.min(wg.th - ty0);
-        let (nt, ntp) = (rows * tw, (rows * tw).next_multiple_of(MR));
+        let nt = rows * tw;
         let mut buf = scratch.lock();
         let (v, rest) = buf.split_at_mut(16 * tb * cin);
         let m = &mut rest[..16 * tb * cout];
-        transform_inputs(wg, xs, ty0, nt, ntp, v);
+        transform_inputs(wg, xs, ty0, nt, v);
         for xi in 0..16 {
-            small_gemm::<false>(
-                (ntp, cout, cin),
-                &v[xi * tb * cin..],
-                cin,
-                &u[xi * cin * cout..],
+            sgemm(
+                nt,
                 cout,
-                &mut m[xi * tb * cout..],
+                cin,
+                MatRef::row_major(&v[xi * tb * cin..(xi * tb + nt) * cin], cin),
+                MatRef::row_major(&u[xi * cin * cout..(xi + 1) * cin * cout], cout),
+                &mut m[xi * tb * cout..(xi * tb + nt) * cout],
                 cout,
                 false,
             );
@@ -505,9 +432,7 @@ crate::simd_fn! {
                 let relu = act == Act::Relu;
                 for t in 0..nt {
                     for c0 in (0..cout).step_by(L) {
-                        let mt: [Lanes; 16] = std::array::from_fn(|xi| {
-                            <Lanes>::try_from(&m[(xi * tb + t) * cout + c0..][..L]).unwrap_or([0.0; L])
-                        });
+                        let mt = gather16(m, tb * cout, t * cout + c0);
                         let q = output_tile(&mt);
                         let bv: Lanes = match bias {
                             Some(bs) => <Lanes>::try_from(&bs[c0..c0 + L]).unwrap_or([0.0; L]),
@@ -534,9 +459,7 @@ crate::simd_fn! {
                 for t in 0..nt {
                     let (ry, tx) = (t / tw, t % tw);
                     for c0 in (0..cout).step_by(L) {
-                        let mt: [Lanes; 16] = std::array::from_fn(|xi| {
-                            <Lanes>::try_from(&m[(xi * tb + t) * cout + c0..][..L]).unwrap_or([0.0; L])
-                        });
+                        let mt = gather16(m, tb * cout, t * cout + c0);
                         let q = output_tile(&mt);
                         for (k, qk) in q.iter().enumerate() {
                             let (oy, ox) = (2 * (ty0 + ry) + k / 2, 2 * tx + k % 2);
@@ -627,7 +550,7 @@ crate::simd_fn! {
             }
             for ty0 in (0..wg.th).step_by(wg.rb) {
                 let rows = wg.rb.min(wg.th - ty0);
-                let (nt, ntp) = (rows * tw, (rows * tw).next_multiple_of(MR));
+                let nt = rows * tw;
                 // The transformed output gradient of every tile, and the bias gradient.
                 for t in 0..nt {
                     let (ty, tx) = (ty0 + t / tw, t % tw);
@@ -644,31 +567,28 @@ crate::simd_fn! {
                         }
                     }
                 }
+                transform_inputs(wg, xs, ty0, nt, v);
                 for xi in 0..16 {
-                    md[(xi * tb + nt) * cout..(xi * tb + ntp) * cout].fill(0.0);
-                }
-                transform_inputs(wg, xs, ty0, nt, ntp, v);
-                for xi in 0..16 {
-                    small_gemm::<true>(
-                        (cin, cout, ntp),
-                        &v[xi * tb * cin..],
+                    sgemm(
                         cin,
-                        &md[xi * tb * cout..],
                         cout,
-                        &mut du[xi * cin * cout..],
+                        nt,
+                        MatRef::row_major_t(&v[xi * tb * cin..(xi * tb + nt) * cin], cin),
+                        MatRef::row_major(&md[xi * tb * cout..(xi * tb + nt) * cout], cout),
+                        &mut du[xi * cin * cout..(xi + 1) * cin * cout],
                         cout,
                         true,
                     );
                 }
                 let Some(dxs) = dxs.as_deref_mut() else { continue };
                 for xi in 0..16 {
-                    small_gemm::<false>(
-                        (ntp, cin, cout),
-                        &md[xi * tb * cout..],
-                        cout,
-                        &ut[xi * cout * cin..],
+                    sgemm(
+                        nt,
                         cin,
-                        &mut dv[xi * tb * cin..],
+                        cout,
+                        MatRef::row_major(&md[xi * tb * cout..(xi * tb + nt) * cout], cout),
+                        MatRef::row_major(&ut[xi * cout * cin..(xi + 1) * cout * cin], cin),
+                        &mut dv[xi * tb * cin..(xi * tb + nt) * cin],
                         cin,
                         false,
                     );
@@ -678,9 +598,7 @@ crate::simd_fn! {
                     let oy = (2 * ty) as isize - g.pad_top as isize;
                     let ox = (2 * tx) as isize - g.pad_left as isize;
                     for c0 in (0..cin).step_by(L) {
-                        let vt: [Lanes; 16] = std::array::from_fn(|xi| {
-                            <Lanes>::try_from(&dv[(xi * tb + t) * cin + c0..][..L]).unwrap_or([0.0; L])
-                        });
+                        let vt = gather16(dv, tb * cin, t * cin + c0);
                         let d = input_grad_tile(&vt);
                         for (q, dq) in d.iter().enumerate() {
                             if let (Some(yy), Some(xx)) = (inside(oy, q / 4, g.h), inside(ox, q % 4, g.w)) {

@@ -9,7 +9,8 @@ use crate::init::Initializer;
 use crate::rng::Rng;
 use crate::shape::IntoPair;
 use rkeras_kernels::{
-    activation, conv2d, conv_pool, Act, Conv2dGeom, ConvPool, Pool2dGeom, Scratch,
+    activation, conv2d, conv_pool, winograd, Act, Conv2dGeom, ConvPool, Pool2dGeom, Scratch,
+    Winograd,
 };
 use serde_json::{json, Map, Value};
 
@@ -66,6 +67,28 @@ pub struct Conv2D {
     pooled: Option<ConvPool>,
     /// Window position of each pooled value of the last forward pass.
     pool_pos: Vec<u8>,
+    /// The Winograd plan, when this convolution (and its absorbed pooling) qualifies.
+    wino: Option<Winograd>,
+    /// The transformed kernel of the Winograd plan.
+    wino_u: Vec<f32>,
+    /// The kernel `wino_u` was transformed from.
+    wino_w: Vec<f32>,
+}
+
+/// Brings the transformed kernel `u` up to date with `kernel` (transformed from `seen`):
+/// inference and the backward pass reuse it while the weights do not change.
+fn refresh_winograd(wg: &Winograd, kernel: &[f32], seen: &mut Vec<f32>, u: &mut [f32]) {
+    if seen[..] != *kernel {
+        winograd::transform_kernel(wg, kernel, u);
+        seen.clear();
+        seen.extend_from_slice(kernel);
+    }
+}
+
+/// Winograd F(2x2, 3x3) for the 3x3 stride-1 convolutions that qualify, unless
+/// `RKERAS_WINOGRAD=0` (im2col + GEMM for all, for A/B runs).
+fn winograd_enabled() -> bool {
+    std::env::var("RKERAS_WINOGRAD").map_or(true, |v| v != "0")
 }
 
 /// One group's slice of a grouped convolution (`groups > 1`), gathered contiguous so the
@@ -124,6 +147,9 @@ impl Conv2D {
             grouped: GroupBufs::default(),
             pooled: None,
             pool_pos: Vec::new(),
+            wino: None,
+            wino_u: Vec::new(),
+            wino_w: Vec::new(),
         }
     }
     super::field_setters! {
@@ -153,6 +179,23 @@ super::weight_options::weight_option_builders!(Conv2D:
 );
 
 impl Conv2D {
+    /// Plans Winograd for the convolution (with its absorbed pooling, if any) when it
+    /// qualifies, and sizes its buffers.
+    fn plan_winograd(&mut self) {
+        self.wino = match (self.geom, self.pooled) {
+            _ if self.groups > 1 || !winograd_enabled() => None,
+            (_, Some(cp)) => Winograd::pooled(cp.conv, &cp.pool, self.act),
+            (Some(g), None) => Winograd::new(g),
+            (None, None) => None,
+        };
+        if let Some(wg) = self.wino {
+            self.scratch.ensure(wg.scratch_len());
+            self.wino_u.resize(wg.kernel_len(), 0.0);
+            self.wino_w.clear();
+            self.wino_w.reserve(wg.conv.kernel_len());
+        }
+    }
+
     /// Forward pass of a grouped convolution: each group's channels and kernel columns are
     /// gathered, convolved by the ordinary kernels, and the outputs scattered to the group's
     /// filters; then bias and activation over all filters.
@@ -326,6 +369,7 @@ impl Layer for Conv2D {
         }
         self.scratch = Scratch::new(geom.scratch_len());
         self.geom = Some(geom);
+        self.plan_winograd();
         self.weights.check(self.base.label(), &self.params)?;
         Ok(vec![geom.oh, geom.ow, self.filters])
     }
@@ -338,6 +382,7 @@ impl Layer for Conv2D {
         if let Some(cp) = self.pooled {
             self.scratch.ensure(cp.scratch_len());
         }
+        self.plan_winograd();
         self.pooled.is_some()
     }
 
@@ -347,6 +392,9 @@ impl Layer for Conv2D {
             if self.pool_pos.len() < max_batch * cp.out_len() {
                 self.pool_pos.resize(max_batch * cp.out_len(), 0);
             }
+        }
+        if let Some(wg) = self.wino {
+            self.scratch.ensure(wg.scratch_len());
         }
         if let Some(g) = self.geom {
             self.scratch.ensure(g.scratch_len());
@@ -382,7 +430,20 @@ impl Layer for Conv2D {
         }
         let bias = self.params.get(1).map(|p| &p.value[..]);
         let kernel = &self.params[0].value;
-        if let Some(cp) = &self.pooled {
+        if let Some(wg) = &self.wino {
+            let u = &mut self.wino_u;
+            refresh_winograd(wg, kernel, &mut self.wino_w, u);
+            if wg.pooled {
+                let pos = &mut self.pool_pos[..n * wg.out_len()];
+                winograd::forward(wg, n, x, u, bias, self.act, y, Some(pos), &self.scratch);
+            } else if self.act.backward_needs_input() {
+                winograd::forward(wg, n, x, u, bias, Act::Linear, y, None, &self.scratch);
+                self.preact[..y.len()].copy_from_slice(y);
+                activation::forward_inplace(self.act, y, g.cout);
+            } else {
+                winograd::forward(wg, n, x, u, bias, self.act, y, None, &self.scratch);
+            }
+        } else if let Some(cp) = &self.pooled {
             let pos = &mut self.pool_pos[..n * cp.out_len()];
             conv_pool::forward(cp, n, x, kernel, bias, y, pos, &self.scratch);
         } else if self.act.backward_needs_input() {
@@ -412,6 +473,26 @@ impl Layer for Conv2D {
                 activation::backward_inplace(self.act, pre, y, dy, self.filters);
             }
             self.backward_grouped(&g, x, dy, dx, ctx.n);
+            return;
+        }
+        if let Some(wg) = self.wino.filter(|wg| wg.pooled) {
+            let (kp, rest) = self.params.split_at_mut(1);
+            let db = rest.first_mut().map(|b| &mut b.grad[..]);
+            refresh_winograd(&wg, &kp[0].value, &mut self.wino_w, &mut self.wino_u);
+            winograd::backward(
+                &wg,
+                ctx.n,
+                x,
+                &self.wino_u,
+                Some((self.act, y)),
+                dy,
+                Some(&self.pool_pos[..ctx.n * wg.out_len()]),
+                dx,
+                &mut kp[0].grad,
+                db,
+                &mut self.partials,
+                &self.scratch,
+            );
             return;
         }
         if let Some(cp) = &self.pooled {
@@ -450,6 +531,24 @@ impl Layer for Conv2D {
         let (kp, rest) = self.params.split_at_mut(1);
         let db = rest.first_mut().map(|b| &mut b.grad[..]);
         let (kernel, kgrad) = (&kp[0].value, &mut kp[0].grad);
+        if let Some(wg) = &self.wino {
+            refresh_winograd(wg, kernel, &mut self.wino_w, &mut self.wino_u);
+            winograd::backward(
+                wg,
+                ctx.n,
+                x,
+                &self.wino_u,
+                act,
+                dy,
+                None,
+                dx,
+                kgrad,
+                db,
+                &mut self.partials,
+                &self.scratch,
+            );
+            return;
+        }
         conv2d::backward(
             &g,
             ctx.n,
