@@ -635,6 +635,37 @@ mod tests {
     }
 
     #[test]
+    fn gradients_through_winograd() {
+        use rkeras_kernels::Padding;
+        // 3x3, stride 1, channels multiples of 16: the Winograd path, alone (activations fused
+        // into its backward pass or applied apart) and with an absorbed 2x2 pooling.
+        for (pad, act) in [("valid", "relu"), ("same", "tanh"), ("same", "gelu")] {
+            let mut l = Conv2D::new(16, 3)
+                .padding(pad)
+                .activation(act)
+                .bias_initializer("random_uniform");
+            l.build(&[5, 6, 16], &mut Rng::new(2)).expect("build");
+            assert!(l.wino.is_some(), "{pad} {act} should run Winograd");
+            check_layer(Box::new(l), &[5, 6, 16]);
+        }
+        for (pad, act) in [("valid", "relu"), ("same", "linear")] {
+            let l = Conv2D::new(16, 3).padding(pad).activation(act);
+            let out = check_layer_adjusted(Box::new(l), &[7, 6, 16], &|layer, shape| {
+                let p = Pool2dGeom::new(
+                    (shape[0], shape[1], shape[2]),
+                    (2, 2),
+                    (2, 2),
+                    Padding::Valid,
+                )
+                .expect("pool geometry");
+                assert!(layer.absorb_max_pool(Some(p)), "{act} {pad} should absorb");
+                vec![p.oh, p.ow, p.c]
+            });
+            assert_eq!(out[2], 16);
+        }
+    }
+
+    #[test]
     fn gradients_grouped_and_dilated() {
         for (groups, act, d) in [(2, "linear", 1), (2, "tanh", 2), (3, "gelu", 1)] {
             let l = Conv2D::new(6, (3, 2))
