@@ -475,27 +475,8 @@ impl Layer for Conv2D {
             self.backward_grouped(&g, x, dy, dx, ctx.n);
             return;
         }
-        if let Some(wg) = self.wino.filter(|wg| wg.pooled) {
-            let (kp, rest) = self.params.split_at_mut(1);
-            let db = rest.first_mut().map(|b| &mut b.grad[..]);
-            refresh_winograd(&wg, &kp[0].value, &mut self.wino_w, &mut self.wino_u);
-            winograd::backward(
-                &wg,
-                ctx.n,
-                x,
-                &self.wino_u,
-                Some((self.act, y)),
-                dy,
-                Some(&self.pool_pos[..ctx.n * wg.out_len()]),
-                dx,
-                &mut kp[0].grad,
-                db,
-                &mut self.partials,
-                &self.scratch,
-            );
-            return;
-        }
-        if let Some(cp) = &self.pooled {
+        let wino_pooled = self.wino.is_some_and(|wg| wg.pooled);
+        if let Some(cp) = self.pooled.as_ref().filter(|_| !wino_pooled) {
             let (kp, rest) = self.params.split_at_mut(1);
             let db = rest.first_mut().map(|b| &mut b.grad[..]);
             conv_pool::backward(
@@ -515,11 +496,13 @@ impl Layer for Conv2D {
             return;
         }
         // Element-wise activations whose derivative needs only the output are fused into the
-        // convolution's backward pass (applied per block, while it is in cache).
-        let fuse = !ctx.skip_activation
-            && !self.act.backward_needs_input()
-            && self.act != Act::Softmax
-            && !self.act.is_linear();
+        // convolution's backward pass (applied per block, while it is in cache); with an
+        // absorbed pooling, always (`y` and `dy` are the pooled output and its gradient).
+        let fuse = wino_pooled
+            || !ctx.skip_activation
+                && !self.act.backward_needs_input()
+                && self.act != Act::Softmax
+                && !self.act.is_linear();
         if !ctx.skip_activation && !fuse {
             let pre = self
                 .act
@@ -533,6 +516,7 @@ impl Layer for Conv2D {
         let (kernel, kgrad) = (&kp[0].value, &mut kp[0].grad);
         if let Some(wg) = &self.wino {
             refresh_winograd(wg, kernel, &mut self.wino_w, &mut self.wino_u);
+            let pos = wino_pooled.then(|| &self.pool_pos[..ctx.n * wg.out_len()]);
             winograd::backward(
                 wg,
                 ctx.n,
@@ -540,7 +524,7 @@ impl Layer for Conv2D {
                 &self.wino_u,
                 act,
                 dy,
-                None,
+                pos,
                 dx,
                 kgrad,
                 db,
