@@ -115,7 +115,7 @@ impl Winograd {
     /// Floats of per-thread scratch that [`forward`] and [`backward`] need.
     pub fn scratch_len(&self) -> usize {
         let (cin, cout) = (self.conv.cin, self.conv.cout);
-        16 * self.tb * (2 * cin + cout) + 16 * cin * cout + 2 * cin
+        16 * self.tb * (2 * cin + cout) + 16 * cin * cout
     }
 
     /// Output floats per sample: the pooled output when the pooling is fused, else the
