@@ -257,6 +257,7 @@ impl Block {
 }
 
 /// 1D kernel transform `G g` (3 taps to `m + 2` values).
+#[inline(always)]
 fn kernel_1d(m: usize, g: [f32; 3]) -> [f32; 6] {
     let [a, b, c] = g;
     if m == 2 {
@@ -274,6 +275,7 @@ fn kernel_1d(m: usize, g: [f32; 3]) -> [f32; 6] {
 }
 
 /// 1D kernel-gradient transform `Gᵀ u` (`m + 2` values to 3 taps).
+#[inline(always)]
 fn kernel_grad_1d(m: usize, u: &[f32; 6]) -> [f32; 3] {
     if m == 2 {
         let h = 0.5 * (u[1] + u[2]);
@@ -287,60 +289,115 @@ fn kernel_grad_1d(m: usize, u: &[f32; 6]) -> [f32; 3] {
     }
 }
 
-/// Writes the transformed kernel `U = G w Gᵀ` (`[a²][cin][cout]`) and its transpose
-/// (`[a²][cout][cin]`) into `u` ([`Winograd::kernel_len`] floats). `w` is HWIO.
-pub fn transform_kernel(wg: &Winograd, w: &[f32], u: &mut [f32]) {
-    let (cin, cout, a, m) = (wg.conv.cin, wg.conv.cout, wg.m + 2, wg.m);
-    let aa = wg.aa();
-    let (uf, ut) = u[..wg.kernel_len()].split_at_mut(aa * cin * cout);
-    for ci in 0..cin {
-        for co in 0..cout {
-            let k = |ky: usize, kx: usize| w[(ky * 3 + kx) * cin * cout + ci * cout + co];
-            // Columns first: t[r][c] = (G g)[r][c].
-            let mut t = [[0.0f32; 3]; 6];
-            for c in 0..3 {
-                let col = kernel_1d(m, [k(0, c), k(1, c), k(2, c)]);
-                for r in 0..a {
-                    t[r][c] = col[r];
-                }
+crate::simd_fn! {
+    /// Writes the transformed kernel `U = G w Gᵀ` (`[a²][cin][cout]`) and its transpose
+    /// (`[a²][cout][cin]`) into `u` ([`Winograd::kernel_len`] floats). `w` is HWIO.
+    pub fn transform_kernel(wg: &Winograd, w: &[f32], u: &mut [f32]) {
+        let (cin, cout, aa) = (wg.conv.cin, wg.conv.cout, wg.aa());
+        let cc = cin * cout;
+        let (uf, ut) = u[..wg.kernel_len()].split_at_mut(aa * cc);
+        let mut v = [[0.0f32; L]; MAX_AA];
+        // [`L`] (input, output) channel pairs at a time: they are contiguous in HWIO.
+        for i0 in (0..cc).step_by(L) {
+            let taps: [Lanes; 9] = std::array::from_fn(|k| {
+                <Lanes>::try_from(&w[k * cc + i0..k * cc + i0 + L]).unwrap_or([0.0; L])
+            });
+            if wg.m == 2 {
+                kernel_tile::<2>(&taps, &mut v);
+            } else {
+                kernel_tile::<4>(&taps, &mut v);
             }
-            for r in 0..a {
-                let row = kernel_1d(m, t[r]);
-                for j in 0..a {
-                    let xi = r * a + j;
-                    uf[xi * cin * cout + ci * cout + co] = row[j];
-                    ut[xi * cout * cin + co * cin + ci] = row[j];
+            for (xi, vx) in v[..aa].iter().enumerate() {
+                uf[xi * cc + i0..xi * cc + i0 + L].copy_from_slice(vx);
+            }
+        }
+        for xi in 0..aa {
+            let (src, dst) = (&uf[xi * cc..(xi + 1) * cc], &mut ut[xi * cc..(xi + 1) * cc]);
+            for ci in 0..cin {
+                for co in 0..cout {
+                    dst[co * cin + ci] = src[ci * cout + co];
                 }
             }
         }
     }
 }
 
-/// Adds `Gᵀ dU G` (the kernel gradient of the transformed-domain gradient `du`,
-/// `[a²][cin][cout]`) to the HWIO kernel gradient `dw`.
-fn untransform_kernel_grad(wg: &Winograd, du: &[f32], dw: &mut [f32]) {
-    let (cin, cout, a, m) = (wg.conv.cin, wg.conv.cout, wg.m + 2, wg.m);
-    let at = |xi: usize, i: usize| xi * cin * cout + i;
-    for i in 0..cin * cout {
-        // Columns: s[ky][j] = (Gᵀ dU)[ky][j].
-        let mut s = [[0.0f32; 6]; 3];
-        for j in 0..a {
-            let mut col = [0.0f32; 6];
+/// `G g Gᵀ` of [`L`] kernels' 3x3 taps (row-major) into their `(M + 2)²` transformed values.
+#[inline(always)]
+fn kernel_tile<const M: usize>(taps: &[Lanes; 9], v: &mut [Lanes; MAX_AA]) {
+    let a = M + 2;
+    let mut t = [[[0.0f32; L]; 3]; 6];
+    for l in 0..L {
+        // Columns first: t[r][c] = (G g)[r][c].
+        for c in 0..3 {
+            let col = kernel_1d(M, [taps[c][l], taps[3 + c][l], taps[6 + c][l]]);
             for r in 0..a {
-                col[r] = du[at(r * a + j, i)];
-            }
-            let z = kernel_grad_1d(m, &col);
-            for ky in 0..3 {
-                s[ky][j] = z[ky];
+                t[r][c][l] = col[r];
             }
         }
-        for (ky, sk) in s.iter().enumerate() {
-            let z = kernel_grad_1d(m, sk);
-            for (kx, v) in z.iter().enumerate() {
-                dw[(ky * 3 + kx) * cin * cout + i] += v;
+        for r in 0..a {
+            let row = kernel_1d(M, [t[r][0][l], t[r][1][l], t[r][2][l]]);
+            for j in 0..a {
+                v[r * a + j][l] = row[j];
             }
         }
     }
+}
+
+crate::simd_fn! {
+    /// Adds `Gᵀ dU G` (the kernel gradient of the transformed-domain gradient `du`,
+    /// `[a²][cin][cout]`) to the HWIO kernel gradient `dw`.
+    fn untransform_kernel_grad(wg: &Winograd, du: &[f32], dw: &mut [f32]) {
+        let (cc, aa) = (wg.conv.cin * wg.conv.cout, wg.aa());
+        let mut d = [[0.0f32; L]; MAX_AA];
+        for i0 in (0..cc).step_by(L) {
+            for (xi, dx) in d[..aa].iter_mut().enumerate() {
+                dx.copy_from_slice(&du[xi * cc + i0..xi * cc + i0 + L]);
+            }
+            let g = if wg.m == 2 {
+                kernel_grad_tile::<2>(&d)
+            } else {
+                kernel_grad_tile::<4>(&d)
+            };
+            for (k, gk) in g.iter().enumerate() {
+                for (a, b) in dw[k * cc + i0..k * cc + i0 + L].iter_mut().zip(gk) {
+                    *a += b;
+                }
+            }
+        }
+    }
+}
+
+/// `Gᵀ dU G` of [`L`] kernels: their 3x3 taps (row-major) from `(M + 2)²` values.
+#[inline(always)]
+fn kernel_grad_tile<const M: usize>(d: &[Lanes; MAX_AA]) -> [Lanes; 9] {
+    let a = M + 2;
+    let mut out = [[0.0f32; L]; 9];
+    let mut s = [[[0.0f32; L]; 6]; 3];
+    for l in 0..L {
+        // Columns: s[ky][j] = (Gᵀ dU)[ky][j].
+        for j in 0..a {
+            let mut col = [0.0f32; 6];
+            for r in 0..a {
+                col[r] = d[r * a + j][l];
+            }
+            let z = kernel_grad_1d(M, &col);
+            for ky in 0..3 {
+                s[ky][j][l] = z[ky];
+            }
+        }
+        for ky in 0..3 {
+            let mut row = [0.0f32; 6];
+            for j in 0..a {
+                row[j] = s[ky][j][l];
+            }
+            let z = kernel_grad_1d(M, &row);
+            for kx in 0..3 {
+                out[ky * 3 + kx][l] = z[kx];
+            }
+        }
+    }
+    out
 }
 
 type Lanes = [f32; L];
@@ -927,11 +984,15 @@ fn tile_grad(
             }
             let o = (py * wg.ow + px) * cout + c0;
             let (go, yo, qo) = (&dys[o..o + L], &yp[o..o + L], &ps[o..o + L]);
+            // Selects, not short-circuits, so the lanes vectorise.
+            let mut gl = [0.0f32; L];
+            for l in 0..L {
+                gl[l] = if relu && yo[l] <= 0.0 { 0.0 } else { go[l] };
+            }
             for w in 0..4 {
                 let dk = &mut d[(2 * a + w / 2) * m + 2 * b + w % 2];
                 for l in 0..L {
-                    let live = qo[l] as usize == w && (!relu || yo[l] > 0.0);
-                    dk[l] = if live { go[l] } else { 0.0 };
+                    dk[l] = if qo[l] == w as u8 { gl[l] } else { 0.0 };
                 }
             }
         }
