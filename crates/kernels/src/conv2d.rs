@@ -229,24 +229,31 @@ fn copy_small(d: &mut [f32], s: &[f32]) {
 pub fn im2col(g: &Conv2dGeom, xs: &[f32], r0: usize, rows: usize, col: &mut [f32]) {
     let k = g.k();
     let seg = g.kw * g.cin;
+    let col = &mut col[..rows * k];
     for r in 0..rows {
         let p = r0 + r;
         let (oy, ox) = (p / g.ow, p % g.ow);
-        let dst = &mut col[r * k..(r + 1) * k];
         let iy0 = (oy * g.sh) as isize - g.pad_top as isize;
         let ix0 = (ox * g.sw) as isize - g.pad_left as isize;
         for ky in 0..g.kh {
             let iy = iy0 + (ky * g.dh) as isize;
-            let drow = &mut dst[ky * seg..(ky + 1) * seg];
+            let at = r * k + ky * seg;
             if iy < 0 || iy >= g.h as isize {
-                drow.fill(0.0);
+                col[at..at + seg].fill(0.0);
                 continue;
             }
             let row_base = iy as usize * g.w;
             if g.dw == 1 && ix0 >= 0 && ix0 as usize + g.kw <= g.w {
                 let s = (row_base + ix0 as usize) * g.cin;
-                copy_small(drow, &xs[s..s + seg]);
+                if seg < 16 && at + 16 <= col.len() && s + 16 <= xs.len() {
+                    // A short segment (few channels, such as RGB) as one 16-float move: the
+                    // floats past it land where the next segment or row is written next.
+                    col[at..at + 16].copy_from_slice(&xs[s..s + 16]);
+                } else {
+                    copy_small(&mut col[at..at + seg], &xs[s..s + seg]);
+                }
             } else {
+                let drow = &mut col[at..at + seg];
                 for kx in 0..g.kw {
                     let ix = ix0 + (kx * g.dw) as isize;
                     let d = &mut drow[kx * g.cin..(kx + 1) * g.cin];
