@@ -367,7 +367,7 @@ crate::simd_fn! {
 }
 
 /// Pixels the direct kernel computes together (independent accumulator chains).
-const DIRECT_PIXELS: usize = 4;
+pub(crate) const DIRECT_PIXELS: usize = 4;
 
 /// Output rows `r0..` of one sample (`yb` holds whole rows of `cout`) by direct
 /// multiply-adds: the `k` inputs of [`DIRECT_PIXELS`] output pixels are gathered into small
@@ -457,17 +457,17 @@ fn interior_bases(g: &Conv2dGeom, p0: usize) -> Option<[usize; DIRECT_PIXELS]> {
     Some(bases)
 }
 
-/// [`direct_block`] for pixels whose windows lie inside the input: the taps are read
-/// straight from the sample (`bases` from [`interior_bases`]), with no gather.
+/// Filters `f .. f + F` of the [`DIRECT_PIXELS`] output pixels whose input windows start at
+/// `bases` (inside the input, rows contiguous): the taps in im2col order, multiply-added
+/// from zero, read straight from the sample.
 #[inline(always)]
-fn direct_block_in<const F: usize>(
+pub(crate) fn direct_acc<const F: usize>(
     g: &Conv2dGeom,
     xs: &[f32],
     bases: &[usize; DIRECT_PIXELS],
     w: &[f32],
     f: usize,
-    out: &mut [f32],
-) {
+) -> [[f32; F]; DIRECT_PIXELS] {
     let (cout, seg, row) = (g.cout, g.kw * g.cin, g.w * g.cin * g.dh);
     let mut acc = [[0.0f32; F]; DIRECT_PIXELS];
     for ky in 0..g.kh {
@@ -488,7 +488,22 @@ fn direct_block_in<const F: usize>(
             }
         }
     }
-    for (yr, a) in out.chunks_exact_mut(cout).zip(&acc) {
+    acc
+}
+
+/// [`direct_block`] for pixels whose windows lie inside the input: the taps are read
+/// straight from the sample (`bases` from [`interior_bases`]), with no gather.
+#[inline(always)]
+fn direct_block_in<const F: usize>(
+    g: &Conv2dGeom,
+    xs: &[f32],
+    bases: &[usize; DIRECT_PIXELS],
+    w: &[f32],
+    f: usize,
+    out: &mut [f32],
+) {
+    let acc = direct_acc::<F>(g, xs, bases, w, f);
+    for (yr, a) in out.chunks_exact_mut(g.cout).zip(&acc) {
         yr[f..f + F].copy_from_slice(a);
     }
 }

@@ -18,7 +18,10 @@
 //! neither computed nor differentiated: their gradient is zero.
 
 use crate::activation::Act;
-use crate::conv2d::{block_grads, direct_rows, epilogue, grouped_backward, im2col, Conv2dGeom};
+use crate::conv2d::{
+    block_grads, direct_acc, direct_rows, epilogue, grouped_backward, im2col, Conv2dGeom,
+    DIRECT_PIXELS,
+};
 use crate::gemm::{sgemm, MatRef};
 use crate::parallel::{for_each_chunk_pair_mut, Scratch};
 use crate::pool2d::Pool2dGeom;
@@ -253,31 +256,12 @@ fn pooled_window<const F: usize>(
     yr: &mut [f32],
     qr: &mut [u8],
 ) {
-    let (cout, seg, row) = (g.cout, g.kw * g.cin, g.w * g.cin * g.dh);
     // Pixel `i`: position `i` in the window (row-major).
-    let bases: [usize; 4] = std::array::from_fn(|i| {
+    let bases: [usize; DIRECT_PIXELS] = std::array::from_fn(|i| {
         let (oy, ox) = (cy + i / 2, 2 * pc + i % 2);
         (oy * g.sh * g.w + ox * g.sw) * g.cin
     });
-    let mut acc = [[0.0f32; F]; 4];
-    for ky in 0..g.kh {
-        let xr: [&[f32]; 4] = std::array::from_fn(|i| {
-            let b = bases[i] + ky * row;
-            &xs[b..b + seg]
-        });
-        for j in 0..seg {
-            let kk = ky * seg + j;
-            let Ok(wr) = <&[f32; F]>::try_from(&w[kk * cout + f..kk * cout + f + F]) else {
-                continue;
-            };
-            for (a, x) in acc.iter_mut().zip(&xr) {
-                let xv = x[j];
-                for t in 0..F {
-                    a[t] = xv.mul_add(wr[t], a[t]);
-                }
-            }
-        }
-    }
+    let acc = direct_acc::<F>(g, xs, &bases, w, f);
     let bv: [f32; F] = match bias {
         Some(b) => <[f32; F]>::try_from(&b[f..f + F]).unwrap_or([0.0; F]),
         None => [0.0; F],
@@ -298,7 +282,7 @@ fn pooled_window<const F: usize>(
     if relu {
         best.iter_mut().for_each(|v| *v = v.max(0.0));
     }
-    let o = pc * cout + f;
+    let o = pc * g.cout + f;
     yr[o..o + F].copy_from_slice(&best);
     qr[o..o + F].copy_from_slice(&at);
 }
