@@ -54,7 +54,12 @@ impl Rng {
 
     /// Uniform in `[0, 1)`.
     pub fn uniform(&mut self) -> f32 {
-        (self.next_u64() >> 40) as f32 * (1.0 / (1u64 << 24) as f32)
+        self.uniform_bits24() as f32 * (1.0 / (1u64 << 24) as f32)
+    }
+
+    /// The 24 random bits behind [`Rng::uniform`] (which is this divided by 2^24).
+    pub fn uniform_bits24(&mut self) -> u64 {
+        self.next_u64() >> 40
     }
 
     /// Uniform in `[lo, hi)`.

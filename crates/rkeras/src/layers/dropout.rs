@@ -76,12 +76,12 @@ impl Layer for Dropout {
         }
         let keep = 1.0 / (1.0 - self.rate);
         let mask = &mut self.mask[..x.len()];
+        // `uniform() >= rate` without a float compare and branch per value (half of them
+        // mispredicted at rate 0.5), on the same draws: the same mask.
+        let threshold = keep_threshold(self.rate);
         for m in mask.iter_mut() {
-            *m = if self.rng.uniform() >= self.rate {
-                keep
-            } else {
-                0.0
-            };
+            let kept = self.rng.uniform_bits24() >= threshold;
+            *m = keep * f32::from(u8::from(kept));
         }
         elementwise::mul_into(x, mask, y);
     }
@@ -109,9 +109,28 @@ impl Layer for Dropout {
     }
 }
 
+/// The smallest 24-bit draw `u` kept at `rate`: `u / 2^24 >= rate` (the test on
+/// [`crate::rng::Rng::uniform`], which is exactly `u / 2^24`) is `u >= ceil(rate * 2^24)`.
+fn keep_threshold(rate: f32) -> u64 {
+    (f64::from(rate) * f64::from(1u32 << 24)).ceil() as u64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn integer_threshold_keeps_what_the_float_test_keeps() {
+        let scale = 1.0 / (1u64 << 24) as f32;
+        for rate in [0.1f32, 0.25, 0.5, 1.0 / 3.0, 0.7, 0.999, 1e-7] {
+            let t = keep_threshold(rate);
+            let mut r = crate::rng::Rng::new(5);
+            let near = (t.saturating_sub(3)..t + 3).filter(|&u| u < 1 << 24);
+            for u in near.chain((0..2000).map(|_| r.uniform_bits24())) {
+                assert_eq!(u >= t, u as f32 * scale >= rate, "rate {rate}, draw {u}");
+            }
+        }
+    }
 
     #[test]
     fn drops_scales_and_routes_gradient_through_the_mask() {
