@@ -69,14 +69,46 @@ fn small_cnn_learns_synthetic_shapes() {
     assert!((hits as f64 / 200.0 - ev.get("accuracy").expect("acc")).abs() < 1e-9);
 }
 
-fn train_weights(threads: usize) -> Vec<Tensor> {
+/// A CNN whose 3x3 convolutions take the Winograd paths: F(4x4) on 7x7 outputs (several
+/// samples per block of tiles) and F(2x2) with a fused pooling (7x7 to 3x3).
+fn winograd_cnn(seed: u64) -> Model {
+    rkeras::set_random_seed(seed);
+    let mut m = Sequential::new([
+        Conv2D::new(16, (3, 3))
+            .activation("relu")
+            .input_shape((16, 16, 3))
+            .into(),
+        MaxPooling2D::new((2, 2)).into(),
+        Conv2D::new(16, (3, 3))
+            .activation("relu")
+            .padding("same")
+            .into(),
+        Conv2D::new(16, (3, 3))
+            .activation("relu")
+            .padding("same")
+            .into(),
+        MaxPooling2D::new((2, 2)).into(),
+        Flatten::new().into(),
+        Dense::new(4).activation("softmax").into(),
+    ])
+    .expect("model");
+    m.compile(
+        Adam::default().learning_rate(3e-3),
+        "sparse_categorical_crossentropy",
+        &["accuracy"],
+    )
+    .expect("compile");
+    m
+}
+
+fn train_weights(threads: usize, model: fn(u64) -> Model) -> Vec<Tensor> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
         .expect("pool");
     pool.install(|| {
         let (x, y) = rkeras::data::shapes::generate(96, 16, 5);
-        let mut m = small_cnn(9);
+        let mut m = model(9);
         m.fit(&x, &y)
             .epochs(2)
             .batch_size(13)
@@ -89,10 +121,16 @@ fn train_weights(threads: usize) -> Vec<Tensor> {
 
 #[test]
 fn same_seed_gives_bitwise_identical_weights_for_any_thread_count() {
-    let one = train_weights(1);
-    assert_eq!(one, train_weights(1), "not reproducible with 1 thread");
-    assert_eq!(one, train_weights(2), "1 and 2 threads differ");
-    assert_eq!(one, train_weights(3), "1 and 3 threads differ");
+    for model in [small_cnn, winograd_cnn] {
+        let one = train_weights(1, model);
+        assert_eq!(
+            one,
+            train_weights(1, model),
+            "not reproducible with 1 thread"
+        );
+        assert_eq!(one, train_weights(2, model), "1 and 2 threads differ");
+        assert_eq!(one, train_weights(3, model), "1 and 3 threads differ");
+    }
 }
 
 #[test]
