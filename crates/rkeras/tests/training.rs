@@ -3,24 +3,11 @@
 
 use rkeras::prelude::*;
 
-fn small_cnn(seed: u64) -> Model {
+/// The layers as a Sequential model compiled for the synthetic shapes (Adam, sparse labels),
+/// the random seed set first.
+fn compiled(seed: u64, layers: impl FnOnce() -> Vec<Box<dyn Layer>>) -> Model {
     rkeras::set_random_seed(seed);
-    let mut m = Sequential::new([
-        Conv2D::new(8, (3, 3))
-            .activation("relu")
-            .input_shape((16, 16, 3))
-            .into(),
-        MaxPooling2D::new((2, 2)).into(),
-        Conv2D::new(16, (3, 3))
-            .activation("relu")
-            .padding("same")
-            .into(),
-        MaxPooling2D::new((2, 2)).into(),
-        Flatten::new().into(),
-        Dropout::new(0.2).into(),
-        Dense::new(4).activation("softmax").into(),
-    ])
-    .expect("model");
+    let mut m = Sequential::new(layers()).expect("model");
     m.compile(
         Adam::default().learning_rate(3e-3),
         "sparse_categorical_crossentropy",
@@ -28,6 +15,26 @@ fn small_cnn(seed: u64) -> Model {
     )
     .expect("compile");
     m
+}
+
+fn small_cnn(seed: u64) -> Model {
+    compiled(seed, || {
+        vec![
+            Conv2D::new(8, (3, 3))
+                .activation("relu")
+                .input_shape((16, 16, 3))
+                .into(),
+            MaxPooling2D::new((2, 2)).into(),
+            Conv2D::new(16, (3, 3))
+                .activation("relu")
+                .padding("same")
+                .into(),
+            MaxPooling2D::new((2, 2)).into(),
+            Flatten::new().into(),
+            Dropout::new(0.2).into(),
+            Dense::new(4).activation("softmax").into(),
+        ]
+    })
 }
 
 #[test]
@@ -72,33 +79,26 @@ fn small_cnn_learns_synthetic_shapes() {
 /// A CNN whose 3x3 convolutions take the Winograd paths: F(4x4) on 7x7 outputs (several
 /// samples per block of tiles) and F(2x2) with a fused pooling (7x7 to 3x3).
 fn winograd_cnn(seed: u64) -> Model {
-    rkeras::set_random_seed(seed);
-    let mut m = Sequential::new([
-        Conv2D::new(16, (3, 3))
-            .activation("relu")
-            .input_shape((16, 16, 3))
-            .into(),
-        MaxPooling2D::new((2, 2)).into(),
-        Conv2D::new(16, (3, 3))
-            .activation("relu")
-            .padding("same")
-            .into(),
-        Conv2D::new(16, (3, 3))
-            .activation("relu")
-            .padding("same")
-            .into(),
-        MaxPooling2D::new((2, 2)).into(),
-        Flatten::new().into(),
-        Dense::new(4).activation("softmax").into(),
-    ])
-    .expect("model");
-    m.compile(
-        Adam::default().learning_rate(3e-3),
-        "sparse_categorical_crossentropy",
-        &["accuracy"],
-    )
-    .expect("compile");
-    m
+    compiled(seed, || {
+        vec![
+            Conv2D::new(16, (3, 3))
+                .activation("relu")
+                .input_shape((16, 16, 3))
+                .into(),
+            MaxPooling2D::new((2, 2)).into(),
+            Conv2D::new(16, (3, 3))
+                .activation("relu")
+                .padding("same")
+                .into(),
+            Conv2D::new(16, (3, 3))
+                .activation("relu")
+                .padding("same")
+                .into(),
+            MaxPooling2D::new((2, 2)).into(),
+            Flatten::new().into(),
+            Dense::new(4).activation("softmax").into(),
+        ]
+    })
 }
 
 fn train_weights(threads: usize, model: fn(u64) -> Model) -> Vec<Tensor> {
