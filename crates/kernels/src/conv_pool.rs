@@ -71,6 +71,21 @@ impl ConvPool {
             fwd_prb,
         })
     }
+    /// The convolution takes the direct path (a short reduction) and reads no padding, its
+    /// kernel rows are contiguous in the input, and every pooling window is 2x2 with
+    /// strides 2: the pair can run window by window in registers ([`direct_pooled`],
+    /// [`direct_pooled_grads`]).
+    fn direct_pooled_fits(&self) -> bool {
+        let (g, p) = (&self.conv, &self.pool);
+        g.is_direct()
+            && g.dw == 1
+            && g.pad_top == 0
+            && g.pad_left == 0
+            && (g.oh - 1) * g.sh + (g.kh - 1) * g.dh < g.h
+            && (g.ow - 1) * g.sw + g.kw <= g.w
+            && (p.ph, p.pw) == (2, 2)
+            && g.cout.is_multiple_of(16)
+    }
     /// Convolution rows (pixels) of the largest block.
     fn block_rows(&self) -> usize {
         self.prb * self.pool.ph * self.conv.ow
@@ -205,22 +220,20 @@ fn direct_pooled(
     yb: &mut [f32],
     pb: &mut [u8],
 ) -> bool {
-    let (g, p) = (&cp.conv, &cp.pool);
-    let ok = g.is_direct()
-        && g.dw == 1
-        && g.pad_top == 0
-        && g.pad_left == 0
-        && (g.oh - 1) * g.sh + (g.kh - 1) * g.dh < g.h
-        && (g.ow - 1) * g.sw + g.kw <= g.w
-        && (p.ph, p.pw) == (2, 2)
-        && g.cout.is_multiple_of(16);
-    if !ok {
+    if !cp.direct_pooled_fits() {
         return false;
     }
+    let (g, p) = (&cp.conv, &cp.pool);
     let c = g.cout;
     let wide = crate::simd::has_avx512();
     let relu = cp.act == Act::Relu;
     let prows = yb.len() / (p.ow * c);
+    #[cfg(target_arch = "x86_64")]
+    if wide && c.is_multiple_of(32) {
+        // SAFETY: the CPU has AVX-512; `pooled_rows` checks its slices' extents.
+        unsafe { direct_windows::pooled_rows(cp, xs, pr0, prows, w, bias, yb, pb) };
+        return true;
+    }
     for pr in 0..prows {
         let cy = 2 * (pr0 + pr);
         let o = pr * p.ow * c;
@@ -345,9 +358,15 @@ crate::simd_fn! {
             *o = ((q / p.pw) * ow + q % p.pw) * c;
         }
         let covered = p.ow * p.pw;
+        let direct = dxg.is_none() && cp.direct_pooled_fits();
         for i in 0..count {
             let s = s0 + i;
             let xs = &x[s * in_len..(s + 1) * in_len];
+            let at = s * pl;
+            let (ys, gs, ps) = (&yp[at..at + pl], &dyp[at..at + pl], &pos[at..at + pl]);
+            if direct && direct_pooled_grads(cp, xs, ys, gs, ps, pw, pbias) {
+                continue;
+            }
             let mut dxs = dxg.as_deref_mut().map(|d| &mut d[i * in_len..(i + 1) * in_len]);
             if let Some(d) = dxs.as_deref_mut() {
                 d.fill(0.0);
@@ -356,8 +375,8 @@ crate::simd_fn! {
                 let prows = cp.prb.min(p.oh - pr0);
                 let (r0, rows) = (pr0 * p.ph * ow, prows * p.ph * ow);
                 let d = &mut dyb[..rows * c];
-                let at = s * pl + pr0 * p.ow * c;
-                let (ys, gs, ps) = (&yp[at..], &dyp[at..], &pos[at..]);
+                let at = pr0 * p.ow * c;
+                let (ys, gs, ps) = (&ys[at..], &gs[at..], &ps[at..]);
                 for pr in 0..prows {
                     let row0 = pr * p.ph * ow * c;
                     // Columns no window covers (an odd width) get no gradient.
@@ -388,6 +407,335 @@ crate::simd_fn! {
                 block_grads(g, xs, w, r0, rows, d, pw, dxs.as_deref_mut(), col, dcol);
             }
         }
+    }
+}
+
+/// The kernel and bias gradients of one sample, added to `pw` and `pbias`, straight from
+/// its pooled gradient `gs`, pooled output `ys` and window positions `ps`, when the pair
+/// qualifies for [`direct_pooled`], a kernel row holds 3 or 9 taps (`kw * cin`: a 3x3
+/// kernel on one or three channels, the first layer of most CNNs), the filters come in
+/// multiples of 32 and the CPU has AVX-512. Returns `false` (nothing added) otherwise.
+///
+/// Window by window, each of its four pixels' pre-activation gradient (the pooled gradient
+/// where the pixel won and the ReLU passed, else zero) is rebuilt in registers and
+/// multiplied into the kernel gradient's accumulators, which stay in registers over the
+/// whole sample: no gradient block, no im2col matrix, no GEMM.
+#[inline(always)]
+fn direct_pooled_grads(
+    cp: &ConvPool,
+    xs: &[f32],
+    ys: &[f32],
+    gs: &[f32],
+    ps: &[u8],
+    pw: &mut [f32],
+    pbias: &mut [f32],
+) -> bool {
+    let g = &cp.conv;
+    let seg = g.kw * g.cin;
+    let fits = (seg == 3 || seg == 9) && g.cout.is_multiple_of(32);
+    if !fits || !crate::simd::has_avx512() {
+        return false;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        let job = direct_windows::GradJob::new(cp, xs, ys, gs, ps);
+        for f in (0..g.cout).step_by(32) {
+            let mut ky = 0;
+            while ky < g.kh {
+                // The bias gradient rides along with the first pass.
+                let pb = (ky == 0).then_some(&mut *pbias);
+                // SAFETY: the CPU has AVX-512 (checked above); `GradJob::new` checked that
+                // every window's taps lie inside `xs` and its pooled values inside `gs`,
+                // `ys`, `ps`.
+                ky += unsafe {
+                    match (seg, g.kh - ky) {
+                        (3, 3..) => direct_windows::grad_rows::<3, 3>(&job, f, ky, pw, pb),
+                        (3, _) => direct_windows::grad_rows::<1, 3>(&job, f, ky, pw, pb),
+                        _ => direct_windows::grad_rows::<1, 9>(&job, f, ky, pw, pb),
+                    }
+                };
+            }
+        }
+        true
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// The AVX-512 register kernels of [`direct_pooled`] and [`direct_pooled_grads`], in
+/// intrinsics: a window's 4 pixels x 32 filters (forward) or 32 filters x up to 9 taps
+/// (kernel gradient) of accumulators must stay in the 32 vector registers, which the
+/// portable loops did not get from LLVM (bounds checks, reloads and spills ran them at
+/// under half the FMA rate).
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::needless_range_loop)] // register tiles indexed by tap, row and pixel
+mod direct_windows {
+    use super::ConvPool;
+    use crate::activation::Act;
+    use std::arch::x86_64::*;
+
+    /// Pooled rows `pr0 .. pr0 + prows` of one sample into `yb` and their window positions
+    /// into `pb`: [`super::pooled_window`] for all 32-filter panels, bit for bit (the taps
+    /// are multiply-added in the same order from zero, the bias is added before the
+    /// maximum, the first maximum in window order wins).
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512 F/BW/VL, the pair must qualify for the direct pooled path
+    /// and `cout` be a multiple of 32; the slices' extents are checked here.
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    pub(super) unsafe fn pooled_rows(
+        cp: &ConvPool,
+        xs: &[f32],
+        pr0: usize,
+        prows: usize,
+        w: &[f32],
+        bias: Option<&[f32]>,
+        yb: &mut [f32],
+        pb: &mut [u8],
+    ) {
+        let (g, p) = (&cp.conv, &cp.pool);
+        let (c, seg, row) = (g.cout, g.kw * g.cin, g.w * g.cin * g.dh);
+        let (sx, sy) = (g.sw * g.cin, g.sh * g.w * g.cin);
+        let offs = [0, sx, sy, sy + sx];
+        if prows == 0 {
+            return;
+        }
+        let last = 2 * (pr0 + prows - 1) * sy + 2 * (p.ow - 1) * sx + sy + sx;
+        assert!(
+            last + (g.kh - 1) * row + seg <= xs.len(),
+            "pooled_rows: input too short"
+        );
+        assert!(
+            w.len() >= g.k() * c && c.is_multiple_of(32),
+            "pooled_rows: kernel"
+        );
+        assert!(yb.len() >= prows * p.ow * c && pb.len() >= prows * p.ow * c);
+        assert!(
+            bias.is_none_or(|b| b.len() >= c),
+            "pooled_rows: bias too short"
+        );
+        let relu = cp.act == Act::Relu;
+        let zero = _mm512_setzero_ps();
+        let (xp, wp) = (xs.as_ptr(), w.as_ptr());
+        for pr in 0..prows {
+            for pc in 0..p.ow {
+                let base = 2 * (pr0 + pr) * sy + 2 * pc * sx;
+                for f in (0..c).step_by(32) {
+                    let mut acc = [[zero; 2]; 4];
+                    for ky in 0..g.kh {
+                        // SAFETY: every tap of the rows is inside `xs` (the assert on
+                        // `last`), every kernel row inside `w`.
+                        unsafe {
+                            let xr = offs.map(|o| xp.add(base + o + ky * row));
+                            let wr = wp.add(ky * seg * c + f);
+                            for j in 0..seg {
+                                let w0 = _mm512_loadu_ps(wr.add(j * c));
+                                let w1 = _mm512_loadu_ps(wr.add(j * c + 16));
+                                for i in 0..4 {
+                                    let xv = _mm512_set1_ps(*xr[i].add(j));
+                                    acc[i][0] = _mm512_fmadd_ps(xv, w0, acc[i][0]);
+                                    acc[i][1] = _mm512_fmadd_ps(xv, w1, acc[i][1]);
+                                }
+                            }
+                        }
+                    }
+                    let (b0, b1) = match bias {
+                        Some(b) => {
+                            let b = &b[f..f + 32];
+                            // SAFETY: `b` holds 32 floats.
+                            unsafe {
+                                (
+                                    _mm512_loadu_ps(b.as_ptr()),
+                                    _mm512_loadu_ps(b.as_ptr().add(16)),
+                                )
+                            }
+                        }
+                        None => (zero, zero),
+                    };
+                    let mut best0 = _mm512_add_ps(acc[0][0], b0);
+                    let mut best1 = _mm512_add_ps(acc[0][1], b1);
+                    let mut at = _mm256_setzero_si256();
+                    for (q, a) in acc.iter().enumerate().skip(1) {
+                        let (v0, v1) = (_mm512_add_ps(a[0], b0), _mm512_add_ps(a[1], b1));
+                        let gt0 = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(v0, best0);
+                        let gt1 = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(v1, best1);
+                        best0 = _mm512_mask_mov_ps(best0, gt0, v0);
+                        best1 = _mm512_mask_mov_ps(best1, gt1, v1);
+                        let gt = (gt0 as u32) | ((gt1 as u32) << 16);
+                        at = _mm256_mask_mov_epi8(at, gt, _mm256_set1_epi8(q as i8));
+                    }
+                    if relu {
+                        best0 = _mm512_max_ps(best0, zero);
+                        best1 = _mm512_max_ps(best1, zero);
+                    }
+                    let o = (pr * p.ow + pc) * c + f;
+                    let (yo, po) = (&mut yb[o..o + 32], &mut pb[o..o + 32]);
+                    // SAFETY: `yo` holds 32 floats, `po` 32 bytes.
+                    unsafe {
+                        _mm512_storeu_ps(yo.as_mut_ptr(), best0);
+                        _mm512_storeu_ps(yo.as_mut_ptr().add(16), best1);
+                        _mm256_storeu_si256(po.as_mut_ptr() as *mut __m256i, at);
+                    }
+                }
+            }
+        }
+    }
+
+    /// One sample's operands and geometry for [`grad_rows`].
+    pub(super) struct GradJob<'a> {
+        xs: &'a [f32],
+        ys: &'a [f32],
+        gs: &'a [f32],
+        ps: &'a [u8],
+        relu: bool,
+        /// Pooled rows and columns, filters.
+        oh: usize,
+        ow: usize,
+        c: usize,
+        /// Input offset between horizontally / vertically adjacent window pixels, and
+        /// between kernel rows.
+        sx: usize,
+        sy: usize,
+        row: usize,
+    }
+
+    impl<'a> GradJob<'a> {
+        /// # Panics
+        /// If a window's taps or pooled values fall outside the slices (a caller bug: the
+        /// pair qualifies for the direct pooled path), or `cout` is not a multiple of 32.
+        pub(super) fn new(
+            cp: &ConvPool,
+            xs: &'a [f32],
+            ys: &'a [f32],
+            gs: &'a [f32],
+            ps: &'a [u8],
+        ) -> Self {
+            let (g, p) = (&cp.conv, &cp.pool);
+            let job = GradJob {
+                xs,
+                ys,
+                gs,
+                ps,
+                relu: cp.act == Act::Relu,
+                oh: p.oh,
+                ow: p.ow,
+                c: g.cout,
+                sx: g.sw * g.cin,
+                sy: g.sh * g.w * g.cin,
+                row: g.w * g.cin * g.dh,
+            };
+            // The last window's last pixel's last tap, and its last pooled value.
+            let last = job.base(p.oh - 1, p.ow - 1) + job.sy + job.sx + (g.kh - 1) * job.row;
+            assert!(
+                last + g.kw * g.cin <= xs.len(),
+                "grad_rows: input too short"
+            );
+            let pl = p.oh * p.ow * g.cout;
+            assert!(ys.len() >= pl && gs.len() >= pl && ps.len() >= pl);
+            assert!(g.cout.is_multiple_of(32), "grad_rows: filters");
+            job
+        }
+
+        /// Input offset of the top-left pixel of window `(pr, pc)`.
+        #[inline(always)]
+        fn base(&self, pr: usize, pc: usize) -> usize {
+            2 * pr * self.sy + 2 * pc * self.sx
+        }
+    }
+
+    /// Kernel rows `ky .. ky + R` (of `S` taps each) of filters `f .. f + 32`, over every
+    /// window of the sample, added to the kernel gradient `pw` (and the bias gradient to
+    /// `pbias` when given); returns `R`.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512 F/BW/VL; `job` checked the slices; `f + 32 <= cout` and
+    /// `ky + R <= kh`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    pub(super) unsafe fn grad_rows<const R: usize, const S: usize>(
+        job: &GradJob,
+        f: usize,
+        ky: usize,
+        pw: &mut [f32],
+        pbias: Option<&mut [f32]>,
+    ) -> usize {
+        let c = job.c;
+        let zero = _mm512_setzero_ps();
+        let mut acc = [[[zero; 2]; S]; R];
+        for r in 0..R {
+            for j in 0..S {
+                let o = ((ky + r) * S + j) * c + f;
+                let src = &pw[o..o + 32];
+                // SAFETY: `src` holds 32 floats.
+                unsafe {
+                    acc[r][j][0] = _mm512_loadu_ps(src.as_ptr());
+                    acc[r][j][1] = _mm512_loadu_ps(src.as_ptr().add(16));
+                }
+            }
+        }
+        let mut bacc = [zero; 2];
+        let offs = [0, job.sx, job.sy, job.sy + job.sx];
+        let (xp, gp, yp, pp) = (
+            job.xs.as_ptr(),
+            job.gs.as_ptr(),
+            job.ys.as_ptr(),
+            job.ps.as_ptr(),
+        );
+        for pr in 0..job.oh {
+            for pc in 0..job.ow {
+                let o = (pr * job.ow + pc) * c + f;
+                // SAFETY: `GradJob::new` checked that the pooled values of every window
+                // and the taps of every window pixel lie inside the slices.
+                unsafe {
+                    let mut g0 = _mm512_loadu_ps(gp.add(o));
+                    let mut g1 = _mm512_loadu_ps(gp.add(o + 16));
+                    if job.relu {
+                        let y0 = _mm512_loadu_ps(yp.add(o));
+                        let y1 = _mm512_loadu_ps(yp.add(o + 16));
+                        g0 = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask::<_CMP_GT_OQ>(y0, zero), g0);
+                        g1 = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask::<_CMP_GT_OQ>(y1, zero), g1);
+                    }
+                    bacc[0] = _mm512_add_ps(bacc[0], g0);
+                    bacc[1] = _mm512_add_ps(bacc[1], g1);
+                    let q = _mm256_loadu_si256(pp.add(o) as *const __m256i);
+                    let base = job.base(pr, pc) + ky * job.row;
+                    for (i, &off) in offs.iter().enumerate() {
+                        let won = _mm256_cmpeq_epi8_mask(q, _mm256_set1_epi8(i as i8));
+                        let d0 = _mm512_maskz_mov_ps(won as u16, g0);
+                        let d1 = _mm512_maskz_mov_ps((won >> 16) as u16, g1);
+                        for r in 0..R {
+                            let x = xp.add(base + off + r * job.row);
+                            for j in 0..S {
+                                let xv = _mm512_set1_ps(*x.add(j));
+                                acc[r][j][0] = _mm512_fmadd_ps(xv, d0, acc[r][j][0]);
+                                acc[r][j][1] = _mm512_fmadd_ps(xv, d1, acc[r][j][1]);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for r in 0..R {
+            for j in 0..S {
+                let o = ((ky + r) * S + j) * c + f;
+                let dst = &mut pw[o..o + 32];
+                // SAFETY: `dst` holds 32 floats.
+                unsafe {
+                    _mm512_storeu_ps(dst.as_mut_ptr(), acc[r][j][0]);
+                    _mm512_storeu_ps(dst.as_mut_ptr().add(16), acc[r][j][1]);
+                }
+            }
+        }
+        if let Some(pb) = pbias {
+            let dst = &mut pb[f..f + 32];
+            // SAFETY: `dst` holds 32 floats.
+            unsafe {
+                let (p0, p1) = (dst.as_mut_ptr(), dst.as_mut_ptr().add(16));
+                _mm512_storeu_ps(p0, _mm512_add_ps(_mm512_loadu_ps(p0), bacc[0]));
+                _mm512_storeu_ps(p1, _mm512_add_ps(_mm512_loadu_ps(p1), bacc[1]));
+            }
+        }
+        R
     }
 }
 
@@ -499,14 +847,51 @@ mod tests {
         assert_close(&dx, &want_dx, 1e-4);
         assert_close(&dw, &want_dw, 1e-4);
         assert_close(&db, &want_db, 1e-4);
+        // Without the input gradient (a first layer), which may take the direct path.
+        let (mut dw, mut db) = (vec![0.0; g.kernel_len()], vec![0.0; cout]);
+        backward(
+            &cp,
+            n,
+            &x,
+            &wt,
+            &yp,
+            &dyp,
+            &pos,
+            None,
+            &mut dw,
+            Some(&mut db),
+            &mut partials,
+            &scratch,
+        );
+        assert_close(&dw, &want_dw, 1e-4);
+        assert_close(&db, &want_db, 1e-4);
     }
 
     #[test]
     fn matches_conv_then_pool_on_random_geometries() {
         // (input, kernel, filters, strides, padding, pool, act): the direct path (k <= 48)
-        // with its fused pooling (2x2 windows, no padding; 32 + 16 filters, strided),
+        // with its fused pooling (2x2 windows, no padding; 32 + 16 filters, strided; kernel
+        // rows of 3 and 9 taps, and 4 rows of 3 for a pass of 3 rows and one of 1),
         // im2col + GEMM, pointwise, odd sizes that drop a row and a column, wide pools.
-        let cases: [Case; 10] = [
+        let cases: [Case; 12] = [
+            (
+                (15, 14, 1),
+                (3, 3),
+                32,
+                (1, 1),
+                Padding::Valid,
+                (2, 2),
+                Act::Relu,
+            ),
+            (
+                (10, 9, 1),
+                (4, 3),
+                16,
+                (1, 1),
+                Padding::Valid,
+                (2, 2),
+                Act::Relu,
+            ),
             (
                 (13, 17, 1),
                 (3, 3),

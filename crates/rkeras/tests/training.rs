@@ -77,11 +77,12 @@ fn small_cnn_learns_synthetic_shapes() {
 }
 
 /// A CNN whose 3x3 convolutions take the Winograd paths: F(4x4) on 7x7 outputs (several
-/// samples per block of tiles) and F(2x2) with a fused pooling (7x7 to 3x3).
+/// samples per block of tiles) and F(2x2) with a fused pooling (7x7 to 3x3); its first
+/// convolution (RGB, 32 filters) takes the direct pooled kernels, forward and backward.
 fn winograd_cnn(seed: u64) -> Model {
     compiled(seed, || {
         vec![
-            Conv2D::new(16, (3, 3))
+            Conv2D::new(32, (3, 3))
                 .activation("relu")
                 .input_shape((16, 16, 3))
                 .into(),
