@@ -263,12 +263,17 @@ fn kernel_1d(m: usize, g: [f32; 3]) -> [f32; 6] {
     if m == 2 {
         [a, 0.5 * (a + b + c), 0.5 * (a - b + c), c, 0.0, 0.0]
     } else {
+        // Products by the reciprocals: a division per value cost more than the rest of
+        // the kernel transform (which runs once per step).
+        const SIXTH: f32 = 1.0 / 6.0;
+        const TWELFTH: f32 = 1.0 / 12.0;
+        const TWENTY_FOURTH: f32 = 1.0 / 24.0;
         [
-            a / 4.0,
-            -(a + b + c) / 6.0,
-            -(a - b + c) / 6.0,
-            a / 24.0 + b / 12.0 + c / 6.0,
-            a / 24.0 - b / 12.0 + c / 6.0,
+            a * 0.25,
+            -(a + b + c) * SIXTH,
+            -(a - b + c) * SIXTH,
+            a * TWENTY_FOURTH + b * TWELFTH + c * SIXTH,
+            a * TWENTY_FOURTH - b * TWELFTH + c * SIXTH,
             c,
         ]
     }
@@ -281,10 +286,13 @@ fn kernel_grad_1d(m: usize, u: &[f32; 6]) -> [f32; 3] {
         let h = 0.5 * (u[1] + u[2]);
         [u[0] + h, 0.5 * (u[1] - u[2]), h + u[3]]
     } else {
+        const SIXTH: f32 = 1.0 / 6.0;
+        const TWELFTH: f32 = 1.0 / 12.0;
+        const TWENTY_FOURTH: f32 = 1.0 / 24.0;
         [
-            u[0] / 4.0 - (u[1] + u[2]) / 6.0 + (u[3] + u[4]) / 24.0,
-            (u[2] - u[1]) / 6.0 + (u[3] - u[4]) / 12.0,
-            (u[3] + u[4] - u[1] - u[2]) / 6.0 + u[5],
+            u[0] * 0.25 - (u[1] + u[2]) * SIXTH + (u[3] + u[4]) * TWENTY_FOURTH,
+            (u[2] - u[1]) * SIXTH + (u[3] - u[4]) * TWELFTH,
+            (u[3] + u[4] - u[1] - u[2]) * SIXTH + u[5],
         ]
     }
 }
@@ -311,11 +319,24 @@ crate::simd_fn! {
                 uf[xi * cc + i0..xi * cc + i0 + L].copy_from_slice(vx);
             }
         }
+        // The transpose by L x L blocks (cin and cout are multiples of L), so the strided
+        // side of each block stays in a few cache lines.
         for xi in 0..aa {
             let (src, dst) = (&uf[xi * cc..(xi + 1) * cc], &mut ut[xi * cc..(xi + 1) * cc]);
-            for ci in 0..cin {
-                for co in 0..cout {
-                    dst[co * cin + ci] = src[ci * cout + co];
+            for ci0 in (0..cin).step_by(L) {
+                for co0 in (0..cout).step_by(L) {
+                    let mut blk = [[0.0f32; L]; L];
+                    for (i, b) in blk.iter_mut().enumerate() {
+                        let at = (ci0 + i) * cout + co0;
+                        b.copy_from_slice(&src[at..at + L]);
+                    }
+                    for o in 0..L {
+                        let at = (co0 + o) * cin + ci0;
+                        let d = &mut dst[at..at + L];
+                        for i in 0..L {
+                            d[i] = blk[i][o];
+                        }
+                    }
                 }
             }
         }
