@@ -233,6 +233,10 @@ fn direct_pooled(
         // SAFETY: the CPU has AVX-512; `pooled_rows` checks its slices' extents.
         unsafe { direct_windows::pooled_rows(cp, xs, pr0, prows, w, bias, yb, pb) };
         return true;
+    } else if crate::simd::has_avx2() {
+        // SAFETY: the CPU has AVX2 and FMA; `pooled_rows_avx2` checks its slices' extents.
+        unsafe { direct_windows::pooled_rows_avx2(cp, xs, pr0, prows, w, bias, yb, pb) };
+        return true;
     }
     for pr in 0..prows {
         let cy = 2 * (pr0 + pr);
@@ -413,8 +417,8 @@ crate::simd_fn! {
 /// The kernel and bias gradients of one sample, added to `pw` and `pbias`, straight from
 /// its pooled gradient `gs`, pooled output `ys` and window positions `ps`, when the pair
 /// qualifies for [`direct_pooled`], a kernel row holds 3 or 9 taps (`kw * cin`: a 3x3
-/// kernel on one or three channels, the first layer of most CNNs), the filters come in
-/// multiples of 32 and the CPU has AVX-512. Returns `false` (nothing added) otherwise.
+/// kernel on one or three channels, the first layer of most CNNs) and the CPU has AVX2 or
+/// AVX-512. Returns `false` (nothing added) otherwise.
 ///
 /// Window by window, each of its four pixels' pre-activation gradient (the pooled gradient
 /// where the pixel won and the ReLU passed, else zero) is rebuilt in registers and
@@ -432,26 +436,34 @@ fn direct_pooled_grads(
 ) -> bool {
     let g = &cp.conv;
     let seg = g.kw * g.cin;
-    let fits = (seg == 3 || seg == 9) && g.cout.is_multiple_of(32);
-    if !fits || !crate::simd::has_avx512() {
+    if seg != 3 && seg != 9 {
         return false;
     }
     #[cfg(target_arch = "x86_64")]
     {
+        // Filters per panel: 32 (two 16-lane registers per tap) with AVX-512, else 8.
+        let wide = crate::simd::has_avx512() && g.cout.is_multiple_of(32);
+        if !wide && !crate::simd::has_avx2() {
+            return false;
+        }
         let job = direct_windows::GradJob::new(cp, xs, ys, gs, ps);
-        for f in (0..g.cout).step_by(32) {
+        for f in (0..g.cout).step_by(if wide { 32 } else { 8 }) {
             let mut ky = 0;
             while ky < g.kh {
                 // The bias gradient rides along with the first pass.
                 let pb = (ky == 0).then_some(&mut *pbias);
-                // SAFETY: the CPU has AVX-512 (checked above); `GradJob::new` checked that
-                // every window's taps lie inside `xs` and its pooled values inside `gs`,
-                // `ys`, `ps`.
+                use direct_windows::{grad_rows, grad_rows_avx2};
+                // SAFETY: the CPU has AVX-512 (`wide`) or AVX2 and FMA (checked above);
+                // `GradJob::new` checked that every window's taps lie inside `xs` and its
+                // pooled values inside `gs`, `ys`, `ps`; the kernels check the panel.
                 ky += unsafe {
-                    match (seg, g.kh - ky) {
-                        (3, 3..) => direct_windows::grad_rows::<3, 3>(&job, f, ky, pw, pb),
-                        (3, _) => direct_windows::grad_rows::<1, 3>(&job, f, ky, pw, pb),
-                        _ => direct_windows::grad_rows::<1, 9>(&job, f, ky, pw, pb),
+                    match (wide, seg, g.kh - ky) {
+                        (true, 3, 3..) => grad_rows::<3, 3>(&job, f, ky, pw, pb),
+                        (true, 3, _) => grad_rows::<1, 3>(&job, f, ky, pw, pb),
+                        (true, _, _) => grad_rows::<1, 9>(&job, f, ky, pw, pb),
+                        (false, 3, 3..) => grad_rows_avx2::<3, 3>(&job, f, ky, pw, pb),
+                        (false, 3, _) => grad_rows_avx2::<1, 3>(&job, f, ky, pw, pb),
+                        (false, _, _) => grad_rows_avx2::<1, 9>(&job, f, ky, pw, pb),
                     }
                 };
             }
@@ -462,11 +474,11 @@ fn direct_pooled_grads(
     false
 }
 
-/// The AVX-512 register kernels of [`direct_pooled`] and [`direct_pooled_grads`], in
-/// intrinsics: a window's 4 pixels x 32 filters (forward) or 32 filters x up to 9 taps
-/// (kernel gradient) of accumulators must stay in the 32 vector registers, which the
-/// portable loops did not get from LLVM (bounds checks, reloads and spills ran them at
-/// under half the FMA rate).
+/// The register kernels of [`direct_pooled`] and [`direct_pooled_grads`] in AVX-512 and
+/// AVX2 intrinsics: a window's 4 pixels x 32 filters (forward; 16 with AVX2) or 32 filters
+/// x up to 9 taps (kernel gradient; 8 filters with AVX2) of accumulators must stay in the
+/// vector registers, which the portable loops did not get from LLVM (bounds checks, reloads
+/// and spills ran them at under half the FMA rate).
 #[cfg(target_arch = "x86_64")]
 #[allow(clippy::needless_range_loop)] // register tiles indexed by tap, row and pixel
 mod direct_windows {
@@ -633,7 +645,6 @@ mod direct_windows {
             );
             let pl = p.oh * p.ow * g.cout;
             assert!(ys.len() >= pl && gs.len() >= pl && ps.len() >= pl);
-            assert!(g.cout.is_multiple_of(32), "grad_rows: filters");
             job
         }
 
@@ -660,6 +671,7 @@ mod direct_windows {
         pbias: Option<&mut [f32]>,
     ) -> usize {
         let c = job.c;
+        assert!(f + 32 <= c, "grad_rows: filter panel");
         let zero = _mm512_setzero_ps();
         let mut acc = [[[zero; 2]; S]; R];
         for r in 0..R {
@@ -733,6 +745,200 @@ mod direct_windows {
                 let (p0, p1) = (dst.as_mut_ptr(), dst.as_mut_ptr().add(16));
                 _mm512_storeu_ps(p0, _mm512_add_ps(_mm512_loadu_ps(p0), bacc[0]));
                 _mm512_storeu_ps(p1, _mm512_add_ps(_mm512_loadu_ps(p1), bacc[1]));
+            }
+        }
+        R
+    }
+
+    /// [`pooled_rows`] for AVX2: 16-filter panels (4 pixels x 2 registers of accumulators),
+    /// bit for bit the same values and positions.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2 and FMA, the pair must qualify for the direct pooled path
+    /// (`cout` a multiple of 16); the slices' extents are checked here.
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn pooled_rows_avx2(
+        cp: &ConvPool,
+        xs: &[f32],
+        pr0: usize,
+        prows: usize,
+        w: &[f32],
+        bias: Option<&[f32]>,
+        yb: &mut [f32],
+        pb: &mut [u8],
+    ) {
+        let (g, p) = (&cp.conv, &cp.pool);
+        let (c, seg, row) = (g.cout, g.kw * g.cin, g.w * g.cin * g.dh);
+        let (sx, sy) = (g.sw * g.cin, g.sh * g.w * g.cin);
+        let offs = [0, sx, sy, sy + sx];
+        if prows == 0 {
+            return;
+        }
+        let last = 2 * (pr0 + prows - 1) * sy + 2 * (p.ow - 1) * sx + sy + sx;
+        assert!(
+            last + (g.kh - 1) * row + seg <= xs.len(),
+            "pooled_rows: input too short"
+        );
+        assert!(
+            w.len() >= g.k() * c && c.is_multiple_of(16),
+            "pooled_rows: kernel"
+        );
+        assert!(yb.len() >= prows * p.ow * c && pb.len() >= prows * p.ow * c);
+        assert!(
+            bias.is_none_or(|b| b.len() >= c),
+            "pooled_rows: bias too short"
+        );
+        let relu = cp.act == Act::Relu;
+        let zero = _mm256_setzero_ps();
+        let (xp, wp) = (xs.as_ptr(), w.as_ptr());
+        for pr in 0..prows {
+            for pc in 0..p.ow {
+                let base = 2 * (pr0 + pr) * sy + 2 * pc * sx;
+                for f in (0..c).step_by(16) {
+                    let mut acc = [[zero; 2]; 4];
+                    for ky in 0..g.kh {
+                        // SAFETY: every tap of the rows is inside `xs` (the assert on
+                        // `last`), every kernel row inside `w`.
+                        unsafe {
+                            let xr = offs.map(|o| xp.add(base + o + ky * row));
+                            let wr = wp.add(ky * seg * c + f);
+                            for j in 0..seg {
+                                let w0 = _mm256_loadu_ps(wr.add(j * c));
+                                let w1 = _mm256_loadu_ps(wr.add(j * c + 8));
+                                for i in 0..4 {
+                                    let xv = _mm256_set1_ps(*xr[i].add(j));
+                                    acc[i][0] = _mm256_fmadd_ps(xv, w0, acc[i][0]);
+                                    acc[i][1] = _mm256_fmadd_ps(xv, w1, acc[i][1]);
+                                }
+                            }
+                        }
+                    }
+                    let (b0, b1) = match bias {
+                        Some(b) => {
+                            let b = &b[f..f + 16];
+                            // SAFETY: `b` holds 16 floats.
+                            unsafe {
+                                (
+                                    _mm256_loadu_ps(b.as_ptr()),
+                                    _mm256_loadu_ps(b.as_ptr().add(8)),
+                                )
+                            }
+                        }
+                        None => (zero, zero),
+                    };
+                    let mut best0 = _mm256_add_ps(acc[0][0], b0);
+                    let mut best1 = _mm256_add_ps(acc[0][1], b1);
+                    // Window positions as 32-bit lanes, packed to bytes at the end.
+                    let (mut at0, mut at1) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+                    for (q, a) in acc.iter().enumerate().skip(1) {
+                        let (v0, v1) = (_mm256_add_ps(a[0], b0), _mm256_add_ps(a[1], b1));
+                        let gt0 = _mm256_cmp_ps::<_CMP_GT_OQ>(v0, best0);
+                        let gt1 = _mm256_cmp_ps::<_CMP_GT_OQ>(v1, best1);
+                        best0 = _mm256_blendv_ps(best0, v0, gt0);
+                        best1 = _mm256_blendv_ps(best1, v1, gt1);
+                        let qv = _mm256_set1_epi32(q as i32);
+                        at0 = _mm256_blendv_epi8(at0, qv, _mm256_castps_si256(gt0));
+                        at1 = _mm256_blendv_epi8(at1, qv, _mm256_castps_si256(gt1));
+                    }
+                    if relu {
+                        best0 = _mm256_max_ps(best0, zero);
+                        best1 = _mm256_max_ps(best1, zero);
+                    }
+                    // 16 x i32 to 16 x i16 (lanes interleaved by 64-bit chunk), back in
+                    // order, then to 16 bytes.
+                    let h = _mm256_permute4x64_epi64::<0xD8>(_mm256_packs_epi32(at0, at1));
+                    let at = _mm_packus_epi16(
+                        _mm256_castsi256_si128(h),
+                        _mm256_extracti128_si256::<1>(h),
+                    );
+                    let o = (pr * p.ow + pc) * c + f;
+                    let (yo, po) = (&mut yb[o..o + 16], &mut pb[o..o + 16]);
+                    // SAFETY: `yo` holds 16 floats, `po` 16 bytes.
+                    unsafe {
+                        _mm256_storeu_ps(yo.as_mut_ptr(), best0);
+                        _mm256_storeu_ps(yo.as_mut_ptr().add(8), best1);
+                        _mm_storeu_si128(po.as_mut_ptr() as *mut __m128i, at);
+                    }
+                }
+            }
+        }
+    }
+
+    /// [`grad_rows`] for AVX2: 8-filter panels (up to 9 registers of accumulators).
+    ///
+    /// # Safety
+    /// The CPU must have AVX2 and FMA; `job` checked the slices; `ky + R <= kh`.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn grad_rows_avx2<const R: usize, const S: usize>(
+        job: &GradJob,
+        f: usize,
+        ky: usize,
+        pw: &mut [f32],
+        pbias: Option<&mut [f32]>,
+    ) -> usize {
+        let c = job.c;
+        assert!(f + 8 <= c, "grad_rows_avx2: filter panel");
+        let zero = _mm256_setzero_ps();
+        let mut acc = [[zero; S]; R];
+        for r in 0..R {
+            for j in 0..S {
+                let o = ((ky + r) * S + j) * c + f;
+                let src = &pw[o..o + 8];
+                // SAFETY: `src` holds 8 floats.
+                acc[r][j] = unsafe { _mm256_loadu_ps(src.as_ptr()) };
+            }
+        }
+        let mut bacc = zero;
+        let offs = [0, job.sx, job.sy, job.sy + job.sx];
+        let (xp, gp, yp, pp) = (
+            job.xs.as_ptr(),
+            job.gs.as_ptr(),
+            job.ys.as_ptr(),
+            job.ps.as_ptr(),
+        );
+        for pr in 0..job.oh {
+            for pc in 0..job.ow {
+                let o = (pr * job.ow + pc) * c + f;
+                // SAFETY: `GradJob::new` checked that the pooled values of every window
+                // and the taps of every window pixel lie inside the slices.
+                unsafe {
+                    let mut gv = _mm256_loadu_ps(gp.add(o));
+                    if job.relu {
+                        let y = _mm256_loadu_ps(yp.add(o));
+                        gv = _mm256_and_ps(_mm256_cmp_ps::<_CMP_GT_OQ>(y, zero), gv);
+                    }
+                    bacc = _mm256_add_ps(bacc, gv);
+                    let q = _mm256_cvtepu8_epi32(_mm_loadl_epi64(pp.add(o) as *const __m128i));
+                    let base = job.base(pr, pc) + ky * job.row;
+                    for (i, &off) in offs.iter().enumerate() {
+                        let won = _mm256_cmpeq_epi32(q, _mm256_set1_epi32(i as i32));
+                        let d = _mm256_and_ps(_mm256_castsi256_ps(won), gv);
+                        for r in 0..R {
+                            let x = xp.add(base + off + r * job.row);
+                            for j in 0..S {
+                                let xv = _mm256_set1_ps(*x.add(j));
+                                acc[r][j] = _mm256_fmadd_ps(xv, d, acc[r][j]);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for r in 0..R {
+            for j in 0..S {
+                let o = ((ky + r) * S + j) * c + f;
+                let dst = &mut pw[o..o + 8];
+                // SAFETY: `dst` holds 8 floats.
+                unsafe { _mm256_storeu_ps(dst.as_mut_ptr(), acc[r][j]) };
+            }
+        }
+        if let Some(pb) = pbias {
+            let dst = &mut pb[f..f + 8];
+            // SAFETY: `dst` holds 8 floats.
+            unsafe {
+                let p0 = dst.as_mut_ptr();
+                _mm256_storeu_ps(p0, _mm256_add_ps(_mm256_loadu_ps(p0), bacc));
             }
         }
         R

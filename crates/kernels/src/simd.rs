@@ -62,6 +62,11 @@ fn detect() -> u8 {
     BASE
 }
 
+/// True when our loops run the AVX2+FMA build or the AVX-512 one (which has AVX2 too).
+pub fn has_avx2() -> bool {
+    level() >= AVX2
+}
+
 /// True when our loops run the AVX-512 build (32 vector registers of 16 floats): kernels
 /// size their register tiles by it.
 pub fn has_avx512() -> bool {
