@@ -902,7 +902,8 @@ crate::simd_fn! {
         let (md, rest) = rest.split_at_mut(aa * tb * cout);
         let (dv, rest) = rest.split_at_mut(aa * tb * cin);
         let du = &mut rest[..aa * cin * cout];
-        du.fill(0.0);
+        // The first block's kernel-gradient GEMMs overwrite `du`, the later ones add to it.
+        let mut du_written = false;
         if let Some(d) = dxg.as_deref_mut() {
             d.fill(0.0);
         }
@@ -941,9 +942,10 @@ crate::simd_fn! {
                     MatRef::row_major(&md[xi * tb * cout..(xi * tb + nt) * cout], cout),
                     &mut du[xi * cin * cout..(xi + 1) * cin * cout],
                     cout,
-                    true,
+                    du_written,
                 );
             }
+            du_written = true;
             let Some(dxg) = dxg.as_deref_mut() else { continue };
             for xi in 0..aa {
                 sgemm(
@@ -975,7 +977,9 @@ crate::simd_fn! {
                 }
             }
         }
-        untransform_kernel_grad(wg, du, pw);
+        if du_written {
+            untransform_kernel_grad(wg, du, pw);
+        }
     }
 }
 
