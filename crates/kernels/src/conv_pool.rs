@@ -44,6 +44,14 @@ pub struct ConvPool {
 /// Target size of a forward block's convolution output, in floats (64 KiB).
 const FWD_BLOCK_FLOATS: usize = 1 << 14;
 
+/// The last input row (or column) that `outs` outputs read along one axis, with checked
+/// arithmetic (`None` on overflow or when there are no outputs or taps).
+fn span(outs: usize, stride: usize, taps: usize, dilation: usize) -> Option<usize> {
+    outs.checked_sub(1)?
+        .checked_mul(stride)?
+        .checked_add(taps.checked_sub(1)?.checked_mul(dilation)?)
+}
+
 impl ConvPool {
     /// The fused pair, or `None` when it cannot be fused: the pooling must read exactly the
     /// convolution's output, with non-overlapping windows (strides equal to the pool size) of
@@ -81,8 +89,8 @@ impl ConvPool {
             && g.dw == 1
             && g.pad_top == 0
             && g.pad_left == 0
-            && (g.oh - 1) * g.sh + (g.kh - 1) * g.dh < g.h
-            && (g.ow - 1) * g.sw + g.kw <= g.w
+            && span(g.oh, g.sh, g.kh, g.dh).is_some_and(|v| v < g.h)
+            && span(g.ow, g.sw, g.kw, 1).is_some_and(|v| v < g.w)
             && (p.ph, p.pw) == (2, 2)
             && g.cout.is_multiple_of(16)
     }
@@ -513,9 +521,9 @@ mod direct_windows {
         if prows == 0 {
             return;
         }
-        let last = 2 * (pr0 + prows - 1) * sy + 2 * (p.ow - 1) * sx + sy + sx;
+        let end = input_end(g, pr0 + prows - 1, p.ow - 1);
         assert!(
-            last + (g.kh - 1) * row + seg <= xs.len(),
+            end.is_some_and(|e| e <= xs.len()),
             "pooled_rows: input too short"
         );
         assert!(
@@ -610,12 +618,32 @@ mod direct_windows {
         sx: usize,
         sy: usize,
         row: usize,
+        /// Kernel rows, and taps per kernel row.
+        kh: usize,
+        seg: usize,
+    }
+
+    /// One past the last input offset that pooling windows up to `(pr, pc)` read (all their
+    /// pixels' taps), with checked arithmetic: `None` on overflow.
+    fn input_end(g: &crate::conv2d::Conv2dGeom, pr: usize, pc: usize) -> Option<usize> {
+        let (sx, sy) = (
+            g.sw.checked_mul(g.cin)?,
+            g.sh.checked_mul(g.w)?.checked_mul(g.cin)?,
+        );
+        let row = g.w.checked_mul(g.cin)?.checked_mul(g.dh)?;
+        let base = (2 * pr)
+            .checked_mul(sy)?
+            .checked_add((2 * pc).checked_mul(sx)?)?;
+        base.checked_add(sy)?
+            .checked_add(sx)?
+            .checked_add(g.kh.checked_sub(1)?.checked_mul(row)?)?
+            .checked_add(g.kw.checked_mul(g.cin)?)
     }
 
     impl<'a> GradJob<'a> {
         /// # Panics
         /// If a window's taps or pooled values fall outside the slices (a caller bug: the
-        /// pair qualifies for the direct pooled path), or `cout` is not a multiple of 32.
+        /// pair qualifies for the direct pooled path).
         pub(super) fn new(
             cp: &ConvPool,
             xs: &'a [f32],
@@ -636,11 +664,16 @@ mod direct_windows {
                 sx: g.sw * g.cin,
                 sy: g.sh * g.w * g.cin,
                 row: g.w * g.cin * g.dh,
+                kh: g.kh,
+                seg: g.kw * g.cin,
             };
             // The last window's last pixel's last tap, and its last pooled value.
-            let last = job.base(p.oh - 1, p.ow - 1) + job.sy + job.sx + (g.kh - 1) * job.row;
+            let end = match (p.oh, p.ow) {
+                (0, _) | (_, 0) => Some(0),
+                _ => input_end(g, p.oh - 1, p.ow - 1),
+            };
             assert!(
-                last + g.kw * g.cin <= xs.len(),
+                end.is_some_and(|e| e <= xs.len()),
                 "grad_rows: input too short"
             );
             let pl = p.oh * p.ow * g.cout;
@@ -660,8 +693,8 @@ mod direct_windows {
     /// `pbias` when given); returns `R`.
     ///
     /// # Safety
-    /// The CPU must have AVX-512 F/BW/VL; `job` checked the slices; `f + 32 <= cout` and
-    /// `ky + R <= kh`.
+    /// The CPU must have AVX-512 F/BW/VL; `job` checked the slices, this function checks
+    /// the panel (`f + 32 <= cout`) and the rows (`ky + R <= kh`, `S` taps per kernel row).
     #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
     pub(super) unsafe fn grad_rows<const R: usize, const S: usize>(
         job: &GradJob,
@@ -672,6 +705,7 @@ mod direct_windows {
     ) -> usize {
         let c = job.c;
         assert!(f + 32 <= c, "grad_rows: filter panel");
+        assert!(ky + R <= job.kh && S == job.seg, "grad_rows: kernel rows");
         let zero = _mm512_setzero_ps();
         let mut acc = [[[zero; 2]; S]; R];
         for r in 0..R {
@@ -775,9 +809,9 @@ mod direct_windows {
         if prows == 0 {
             return;
         }
-        let last = 2 * (pr0 + prows - 1) * sy + 2 * (p.ow - 1) * sx + sy + sx;
+        let end = input_end(g, pr0 + prows - 1, p.ow - 1);
         assert!(
-            last + (g.kh - 1) * row + seg <= xs.len(),
+            end.is_some_and(|e| e <= xs.len()),
             "pooled_rows: input too short"
         );
         assert!(
@@ -868,7 +902,8 @@ mod direct_windows {
     /// [`grad_rows`] for AVX2: 8-filter panels (up to 9 registers of accumulators).
     ///
     /// # Safety
-    /// The CPU must have AVX2 and FMA; `job` checked the slices; `ky + R <= kh`.
+    /// The CPU must have AVX2 and FMA; `job` checked the slices, this function checks the
+    /// panel and the rows.
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn grad_rows_avx2<const R: usize, const S: usize>(
         job: &GradJob,
@@ -879,6 +914,10 @@ mod direct_windows {
     ) -> usize {
         let c = job.c;
         assert!(f + 8 <= c, "grad_rows_avx2: filter panel");
+        assert!(
+            ky + R <= job.kh && S == job.seg,
+            "grad_rows_avx2: kernel rows"
+        );
         let zero = _mm256_setzero_ps();
         let mut acc = [[zero; S]; R];
         for r in 0..R {
@@ -1240,5 +1279,24 @@ mod tests {
         assert!(ConvPool::new(g, pool((4, 4), (4, 4), Padding::Same), Act::Relu).is_none());
         let other = Pool2dGeom::new((6, 6, 5), (2, 2), (2, 2), Padding::Valid).expect("geometry");
         assert!(ConvPool::new(g, other, Act::Relu).is_none(), "channels");
+    }
+
+    #[test]
+    fn direct_path_refuses_geometry_whose_extent_overflows() {
+        // A hand-built geometry whose window extent wraps around usize must not reach the
+        // register kernels (their bounds checks rest on that extent).
+        let ok = Conv2dGeom::new((64, 64, 3), (3, 3), 32, (1, 1), (1, 1), Padding::Valid)
+            .expect("geometry");
+        let p = Pool2dGeom::new((62, 62, 32), (2, 2), (2, 2), Padding::Valid).expect("pool");
+        let cp = ConvPool::new(ok, p, Act::Relu).expect("fusable");
+        assert!(cp.direct_pooled_fits());
+        let huge = Conv2dGeom {
+            sh: usize::MAX / 5 + 1,
+            ..ok
+        };
+        let cp = ConvPool { conv: huge, ..cp };
+        assert!(!cp.direct_pooled_fits());
+        assert_eq!(span(0, 1, 3, 1), None);
+        assert_eq!(span(4, 2, 3, 1), Some(8));
     }
 }
