@@ -515,32 +515,16 @@ mod direct_windows {
         pb: &mut [u8],
     ) {
         let (g, p) = (&cp.conv, &cp.pool);
-        let (c, seg, row) = (g.cout, g.kw * g.cin, g.w * g.cin * g.dh);
-        let (sx, sy) = (g.sw * g.cin, g.sh * g.w * g.cin);
-        let offs = [0, sx, sy, sy + sx];
-        if prows == 0 {
+        let out = (yb.len(), pb.len());
+        let Some(win) = forward_windows(cp, xs, pr0, prows, w, bias, out, 32) else {
             return;
-        }
-        let end = input_end(g, pr0 + prows - 1, p.ow - 1);
-        assert!(
-            end.is_some_and(|e| e <= xs.len()),
-            "pooled_rows: input too short"
-        );
-        assert!(
-            w.len() >= g.k() * c && c.is_multiple_of(32),
-            "pooled_rows: kernel"
-        );
-        assert!(yb.len() >= prows * p.ow * c && pb.len() >= prows * p.ow * c);
-        assert!(
-            bias.is_none_or(|b| b.len() >= c),
-            "pooled_rows: bias too short"
-        );
-        let relu = cp.act == Act::Relu;
+        };
+        let (c, seg, row, offs, relu) = (win.c, win.seg, win.row, win.offs, win.relu);
         let zero = _mm512_setzero_ps();
         let (xp, wp) = (xs.as_ptr(), w.as_ptr());
         for pr in 0..prows {
             for pc in 0..p.ow {
-                let base = 2 * (pr0 + pr) * sy + 2 * pc * sx;
+                let base = win.base(pr0 + pr, pc);
                 for f in (0..c).step_by(32) {
                     let mut acc = [[zero; 2]; 4];
                     for ky in 0..g.kh {
@@ -602,25 +586,37 @@ mod direct_windows {
         }
     }
 
-    /// One sample's operands and geometry for [`grad_rows`].
-    pub(super) struct GradJob<'a> {
-        xs: &'a [f32],
-        ys: &'a [f32],
-        gs: &'a [f32],
-        ps: &'a [u8],
-        relu: bool,
-        /// Pooled rows and columns, filters.
-        oh: usize,
-        ow: usize,
+    /// The geometry every window kernel walks: filters, taps per kernel row, and the input
+    /// offsets between kernel rows and between a window's pixels (row-major).
+    #[derive(Clone, Copy)]
+    struct Windows {
         c: usize,
-        /// Input offset between horizontally / vertically adjacent window pixels, and
-        /// between kernel rows.
-        sx: usize,
-        sy: usize,
-        row: usize,
-        /// Kernel rows, and taps per kernel row.
         kh: usize,
         seg: usize,
+        row: usize,
+        offs: [usize; 4],
+        relu: bool,
+    }
+
+    impl Windows {
+        fn new(cp: &ConvPool) -> Self {
+            let g = &cp.conv;
+            let (sx, sy) = (g.sw * g.cin, g.sh * g.w * g.cin);
+            Windows {
+                c: g.cout,
+                kh: g.kh,
+                seg: g.kw * g.cin,
+                row: g.w * g.cin * g.dh,
+                offs: [0, sx, sy, sy + sx],
+                relu: cp.act == Act::Relu,
+            }
+        }
+
+        /// Input offset of the top-left pixel of window `(pr, pc)`.
+        #[inline(always)]
+        fn base(&self, pr: usize, pc: usize) -> usize {
+            2 * pr * self.offs[2] + 2 * pc * self.offs[1]
+        }
     }
 
     /// One past the last input offset that pooling windows up to `(pr, pc)` read (all their
@@ -640,6 +636,57 @@ mod direct_windows {
             .checked_add(g.kw.checked_mul(g.cin)?)
     }
 
+    /// The checks shared by [`pooled_rows`] and [`pooled_rows_avx2`] (filter panels of
+    /// `panel`): every tap of the pooled rows `pr0 .. pr0 + prows` lies inside `xs`, every
+    /// kernel row inside `w`, the outputs fit. `None` when there is nothing to compute.
+    ///
+    /// # Panics
+    /// If a slice is too short (a caller bug).
+    #[allow(clippy::too_many_arguments)]
+    fn forward_windows(
+        cp: &ConvPool,
+        xs: &[f32],
+        pr0: usize,
+        prows: usize,
+        w: &[f32],
+        bias: Option<&[f32]>,
+        out: (usize, usize),
+        panel: usize,
+    ) -> Option<Windows> {
+        let (g, p) = (&cp.conv, &cp.pool);
+        if prows == 0 || p.ow == 0 {
+            return None;
+        }
+        let end = input_end(g, pr0 + prows - 1, p.ow - 1);
+        assert!(
+            end.is_some_and(|e| e <= xs.len()),
+            "pooled_rows: input too short"
+        );
+        let c = g.cout;
+        assert!(
+            w.len() >= g.k() * c && c.is_multiple_of(panel),
+            "pooled_rows: kernel"
+        );
+        assert!(out.0 >= prows * p.ow * c && out.1 >= prows * p.ow * c);
+        assert!(
+            bias.is_none_or(|b| b.len() >= c),
+            "pooled_rows: bias too short"
+        );
+        Some(Windows::new(cp))
+    }
+
+    /// One sample's operands and geometry for [`grad_rows`] and [`grad_rows_avx2`].
+    pub(super) struct GradJob<'a> {
+        xs: &'a [f32],
+        ys: &'a [f32],
+        gs: &'a [f32],
+        ps: &'a [u8],
+        /// Pooled rows and columns.
+        oh: usize,
+        ow: usize,
+        win: Windows,
+    }
+
     impl<'a> GradJob<'a> {
         /// # Panics
         /// If a window's taps or pooled values fall outside the slices (a caller bug: the
@@ -652,21 +699,6 @@ mod direct_windows {
             ps: &'a [u8],
         ) -> Self {
             let (g, p) = (&cp.conv, &cp.pool);
-            let job = GradJob {
-                xs,
-                ys,
-                gs,
-                ps,
-                relu: cp.act == Act::Relu,
-                oh: p.oh,
-                ow: p.ow,
-                c: g.cout,
-                sx: g.sw * g.cin,
-                sy: g.sh * g.w * g.cin,
-                row: g.w * g.cin * g.dh,
-                kh: g.kh,
-                seg: g.kw * g.cin,
-            };
             // The last window's last pixel's last tap, and its last pooled value.
             let end = match (p.oh, p.ow) {
                 (0, _) | (_, 0) => Some(0),
@@ -678,13 +710,15 @@ mod direct_windows {
             );
             let pl = p.oh * p.ow * g.cout;
             assert!(ys.len() >= pl && gs.len() >= pl && ps.len() >= pl);
-            job
-        }
-
-        /// Input offset of the top-left pixel of window `(pr, pc)`.
-        #[inline(always)]
-        fn base(&self, pr: usize, pc: usize) -> usize {
-            2 * pr * self.sy + 2 * pc * self.sx
+            GradJob {
+                xs,
+                ys,
+                gs,
+                ps,
+                oh: p.oh,
+                ow: p.ow,
+                win: Windows::new(cp),
+            }
         }
     }
 
@@ -703,9 +737,10 @@ mod direct_windows {
         pw: &mut [f32],
         pbias: Option<&mut [f32]>,
     ) -> usize {
-        let c = job.c;
+        let win = job.win;
+        let c = win.c;
         assert!(f + 32 <= c, "grad_rows: filter panel");
-        assert!(ky + R <= job.kh && S == job.seg, "grad_rows: kernel rows");
+        assert!(ky + R <= win.kh && S == win.seg, "grad_rows: kernel rows");
         let zero = _mm512_setzero_ps();
         let mut acc = [[[zero; 2]; S]; R];
         for r in 0..R {
@@ -720,7 +755,6 @@ mod direct_windows {
             }
         }
         let mut bacc = [zero; 2];
-        let offs = [0, job.sx, job.sy, job.sy + job.sx];
         let (xp, gp, yp, pp) = (
             job.xs.as_ptr(),
             job.gs.as_ptr(),
@@ -735,7 +769,7 @@ mod direct_windows {
                 unsafe {
                     let mut g0 = _mm512_loadu_ps(gp.add(o));
                     let mut g1 = _mm512_loadu_ps(gp.add(o + 16));
-                    if job.relu {
+                    if win.relu {
                         let y0 = _mm512_loadu_ps(yp.add(o));
                         let y1 = _mm512_loadu_ps(yp.add(o + 16));
                         g0 = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask::<_CMP_GT_OQ>(y0, zero), g0);
@@ -744,13 +778,13 @@ mod direct_windows {
                     bacc[0] = _mm512_add_ps(bacc[0], g0);
                     bacc[1] = _mm512_add_ps(bacc[1], g1);
                     let q = _mm256_loadu_si256(pp.add(o) as *const __m256i);
-                    let base = job.base(pr, pc) + ky * job.row;
-                    for (i, &off) in offs.iter().enumerate() {
+                    let base = win.base(pr, pc) + ky * win.row;
+                    for (i, &off) in win.offs.iter().enumerate() {
                         let won = _mm256_cmpeq_epi8_mask(q, _mm256_set1_epi8(i as i8));
                         let d0 = _mm512_maskz_mov_ps(won as u16, g0);
                         let d1 = _mm512_maskz_mov_ps((won >> 16) as u16, g1);
                         for r in 0..R {
-                            let x = xp.add(base + off + r * job.row);
+                            let x = xp.add(base + off + r * win.row);
                             for j in 0..S {
                                 let xv = _mm512_set1_ps(*x.add(j));
                                 acc[r][j][0] = _mm512_fmadd_ps(xv, d0, acc[r][j][0]);
@@ -803,32 +837,16 @@ mod direct_windows {
         pb: &mut [u8],
     ) {
         let (g, p) = (&cp.conv, &cp.pool);
-        let (c, seg, row) = (g.cout, g.kw * g.cin, g.w * g.cin * g.dh);
-        let (sx, sy) = (g.sw * g.cin, g.sh * g.w * g.cin);
-        let offs = [0, sx, sy, sy + sx];
-        if prows == 0 {
+        let out = (yb.len(), pb.len());
+        let Some(win) = forward_windows(cp, xs, pr0, prows, w, bias, out, 16) else {
             return;
-        }
-        let end = input_end(g, pr0 + prows - 1, p.ow - 1);
-        assert!(
-            end.is_some_and(|e| e <= xs.len()),
-            "pooled_rows: input too short"
-        );
-        assert!(
-            w.len() >= g.k() * c && c.is_multiple_of(16),
-            "pooled_rows: kernel"
-        );
-        assert!(yb.len() >= prows * p.ow * c && pb.len() >= prows * p.ow * c);
-        assert!(
-            bias.is_none_or(|b| b.len() >= c),
-            "pooled_rows: bias too short"
-        );
-        let relu = cp.act == Act::Relu;
+        };
+        let (c, seg, row, offs, relu) = (win.c, win.seg, win.row, win.offs, win.relu);
         let zero = _mm256_setzero_ps();
         let (xp, wp) = (xs.as_ptr(), w.as_ptr());
         for pr in 0..prows {
             for pc in 0..p.ow {
-                let base = 2 * (pr0 + pr) * sy + 2 * pc * sx;
+                let base = win.base(pr0 + pr, pc);
                 for f in (0..c).step_by(16) {
                     let mut acc = [[zero; 2]; 4];
                     for ky in 0..g.kh {
@@ -912,10 +930,11 @@ mod direct_windows {
         pw: &mut [f32],
         pbias: Option<&mut [f32]>,
     ) -> usize {
-        let c = job.c;
+        let win = job.win;
+        let c = win.c;
         assert!(f + 8 <= c, "grad_rows_avx2: filter panel");
         assert!(
-            ky + R <= job.kh && S == job.seg,
+            ky + R <= win.kh && S == win.seg,
             "grad_rows_avx2: kernel rows"
         );
         let zero = _mm256_setzero_ps();
@@ -929,7 +948,6 @@ mod direct_windows {
             }
         }
         let mut bacc = zero;
-        let offs = [0, job.sx, job.sy, job.sy + job.sx];
         let (xp, gp, yp, pp) = (
             job.xs.as_ptr(),
             job.gs.as_ptr(),
@@ -943,18 +961,18 @@ mod direct_windows {
                 // and the taps of every window pixel lie inside the slices.
                 unsafe {
                     let mut gv = _mm256_loadu_ps(gp.add(o));
-                    if job.relu {
+                    if win.relu {
                         let y = _mm256_loadu_ps(yp.add(o));
                         gv = _mm256_and_ps(_mm256_cmp_ps::<_CMP_GT_OQ>(y, zero), gv);
                     }
                     bacc = _mm256_add_ps(bacc, gv);
                     let q = _mm256_cvtepu8_epi32(_mm_loadl_epi64(pp.add(o) as *const __m128i));
-                    let base = job.base(pr, pc) + ky * job.row;
-                    for (i, &off) in offs.iter().enumerate() {
+                    let base = win.base(pr, pc) + ky * win.row;
+                    for (i, &off) in win.offs.iter().enumerate() {
                         let won = _mm256_cmpeq_epi32(q, _mm256_set1_epi32(i as i32));
                         let d = _mm256_and_ps(_mm256_castsi256_ps(won), gv);
                         for r in 0..R {
-                            let x = xp.add(base + off + r * job.row);
+                            let x = xp.add(base + off + r * win.row);
                             for j in 0..S {
                                 let xv = _mm256_set1_ps(*x.add(j));
                                 acc[r][j] = _mm256_fmadd_ps(xv, d, acc[r][j]);
