@@ -289,14 +289,17 @@ impl Plan {
                 threads,
                 dir,
             } => {
-                if !["w1", "w2", "w3", "w4", "folder"].contains(&workload.as_str()) {
-                    bail!("unknown workload '{workload}'; known: w1, w2, w3, w4, folder");
+                if !["w1", "w2", "w3", "w4", "scaling", "folder"].contains(&workload.as_str()) {
+                    bail!("unknown workload '{workload}'; known: w1, w2, w3, w4, scaling, folder");
                 }
                 if workload == "folder" && dir.is_none() {
                     bail!("the folder workload needs --dir DIR (a folder of images per class)");
                 }
                 if threads == Some(0) {
                     bail!("--threads must be at least 1");
+                }
+                if workload == "scaling" && epochs == Some(0) {
+                    bail!("the scaling workload needs --epochs of at least 1 (pairs of epochs)");
                 }
                 Plan::Bench {
                     workload,

@@ -52,7 +52,7 @@ pub const DIRECT_MAX_K: usize = 48;
 const BLOCK_FLOATS: usize = 1 << 18;
 /// Most sample groups the backward pass splits a batch into (each holds a kernel-gradient
 /// partial).
-pub const MAX_GRAD_GROUPS: usize = 8;
+pub const MAX_GRAD_GROUPS: usize = 16;
 
 /// Everything about one convolution's shapes, computed once when the layer is built.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -176,7 +176,7 @@ impl Conv2dGeom {
     }
     /// Floats of kernel+bias gradient partials that [`backward`] needs for a batch of `n`.
     pub fn partials_len(&self, n: usize) -> usize {
-        grad_groups(n).0 * (self.kernel_len() + self.cout)
+        grad_groups(n, 1).0 * (self.kernel_len() + self.cout)
     }
     /// A 1x1, stride-1, unpadded convolution: the input already is the im2col matrix.
     pub fn is_pointwise(&self) -> bool {
@@ -198,9 +198,11 @@ impl Conv2dGeom {
     }
 }
 
-/// `(groups, samples per group)` of the backward split for a batch of `n`.
-pub fn grad_groups(n: usize) -> (usize, usize) {
-    let gs = n.div_ceil(MAX_GRAD_GROUPS).max(1);
+/// `(groups, samples per group)` of the backward split for a batch of `n`, with at least
+/// `min_group` samples per group (a geometry whose per-sample work is small keeps groups big
+/// enough for efficient GEMMs).
+pub fn grad_groups(n: usize, min_group: usize) -> (usize, usize) {
+    let gs = n.div_ceil(MAX_GRAD_GROUPS).max(min_group).max(1);
     (n.div_ceil(gs).max(1), gs)
 }
 
@@ -594,7 +596,7 @@ pub fn backward(
     partials: &mut [f32],
     scratch: &Scratch,
 ) {
-    grouped_backward(g, n, dx, dw, db, partials, |s0, count, part, dxg| {
+    grouped_backward(g, n, 1, dx, dw, db, partials, |s0, count, part, dxg| {
         backward_group(g, s0, count, x, w, act, dy, dxg, part, scratch)
     });
 }
@@ -602,9 +604,11 @@ pub fn backward(
 /// The fixed split of a backward pass over sample groups ([`grad_groups`]): runs
 /// `task(first sample, samples, group partial, group's input gradient)` for every group in
 /// parallel, then adds the partials to `dw` and `db` in group order.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn grouped_backward<F>(
     g: &Conv2dGeom,
     n: usize,
+    min_group: usize,
     dx: Option<&mut [f32]>,
     dw: &mut [f32],
     db: Option<&mut [f32]>,
@@ -613,7 +617,7 @@ pub(crate) fn grouped_backward<F>(
 ) where
     F: Fn(usize, usize, &mut [f32], Option<&mut [f32]>) + Sync + Send,
 {
-    let (ng, gs) = grad_groups(n);
+    let (ng, gs) = grad_groups(n, min_group);
     let plen = g.kernel_len() + g.cout;
     let partials = &mut partials[..ng * plen];
     let in_len = g.in_len();

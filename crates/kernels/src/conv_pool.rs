@@ -333,9 +333,18 @@ pub fn backward(
     partials: &mut [f32],
     scratch: &Scratch,
 ) {
-    grouped_backward(&cp.conv, n, dx, dw, db, partials, |s0, count, part, dxg| {
-        backward_group(cp, s0, count, x, w, yp, dyp, pos, dxg, part, scratch)
-    });
+    grouped_backward(
+        &cp.conv,
+        n,
+        1,
+        dx,
+        dw,
+        db,
+        partials,
+        |s0, count, part, dxg| {
+            backward_group(cp, s0, count, x, w, yp, dyp, pos, dxg, part, scratch)
+        },
+    );
 }
 
 crate::simd_fn! {

@@ -29,6 +29,7 @@ pub mod conv_pool;
 pub mod elementwise;
 pub mod gemm;
 pub mod image;
+pub mod narrow;
 pub mod parallel;
 pub mod pool2d;
 pub mod reduce;

@@ -41,6 +41,8 @@ use crate::pool2d::Pool2dGeom;
 
 /// Tiles per block, roughly (whole tile rows, or whole samples, are taken).
 const TILE_TARGET: usize = 96;
+/// Fewest forward tasks a batch of small images is cut into (when it has that many samples).
+const MIN_FORWARD_TASKS: usize = 8;
 /// Channels processed together by the tile transforms.
 const L: usize = 16;
 /// Transformed positions of the largest tile (6x6, F(4x4, 3x3)).
@@ -175,6 +177,16 @@ impl Winograd {
 
     /// Samples per block for `n` samples: at most `sb`, as even as the block count allows
     /// (32 samples at up to 10 per block: 4 blocks of 8, not 10 + 10 + 10 + 2).
+    /// Samples per block of the forward pass, where a block is also a task: as
+    /// [`Winograd::samples_per_block`], but with at least [`MIN_FORWARD_TASKS`] blocks
+    /// when the batch has that many samples, so that the cores share the work evenly.
+    fn forward_samples_per_block(&self, n: usize) -> usize {
+        if self.sb <= 1 || n == 0 {
+            return 1;
+        }
+        n.div_ceil(n.div_ceil(self.sb).max(MIN_FORWARD_TASKS.min(n)))
+    }
+
     fn samples_per_block(&self, n: usize) -> usize {
         if self.sb <= 1 || n == 0 {
             return 1;
@@ -297,45 +309,82 @@ fn kernel_grad_1d(m: usize, u: &[f32; 6]) -> [f32; 3] {
     }
 }
 
+/// Tasks of [`transform_kernel`]'s first pass: ranges of (input, output) channel pairs.
+const KERNEL_TASKS: usize = 8;
+
+/// Writes the transformed kernel `U = G w Gᵀ` (`[a²][cin][cout]`) and its transpose
+/// (`[a²][cout][cin]`) into `u` ([`Winograd::kernel_len`] floats). `w` is HWIO.
+///
+/// Runs once per training step (the weights change), so both passes are parallel: the
+/// first over [`KERNEL_TASKS`] ranges of channel pairs (each task writes its range of every
+/// position), the transpose over positions. Every value is computed the same way in any
+/// split, so the result does not depend on the thread count.
+pub fn transform_kernel(wg: &Winograd, w: &[f32], u: &mut [f32]) {
+    let (cin, cout, aa) = (wg.conv.cin, wg.conv.cout, wg.aa());
+    let cc = cin * cout;
+    let (uf, ut) = u[..wg.kernel_len()].split_at_mut(aa * cc);
+    // Each task's range of every position, as an array of slices (no allocation).
+    let piece = (cc / L).div_ceil(KERNEL_TASKS) * L;
+    let mut parts: [[&mut [f32]; MAX_AA]; KERNEL_TASKS] =
+        std::array::from_fn(|_| std::array::from_fn(|_| <&mut [f32]>::default()));
+    for (xi, pos) in uf.chunks_mut(cc).enumerate() {
+        for (t, p) in pos.chunks_mut(piece).enumerate() {
+            parts[t][xi] = p;
+        }
+    }
+    for_each_chunk_mut(&mut parts, 1, |t, p| {
+        if let Some(p) = p.first_mut() {
+            kernel_pairs(wg, w, t * piece, p);
+        }
+    });
+    let uf = &*uf;
+    for_each_chunk_mut(ut, cc, |xi, dst| {
+        transpose_position(cin, cout, &uf[xi * cc..(xi + 1) * cc], dst)
+    });
+}
+
 crate::simd_fn! {
-    /// Writes the transformed kernel `U = G w Gᵀ` (`[a²][cin][cout]`) and its transpose
-    /// (`[a²][cout][cin]`) into `u` ([`Winograd::kernel_len`] floats). `w` is HWIO.
-    pub fn transform_kernel(wg: &Winograd, w: &[f32], u: &mut [f32]) {
-        let (cin, cout, aa) = (wg.conv.cin, wg.conv.cout, wg.aa());
-        let cc = cin * cout;
-        let (uf, ut) = u[..wg.kernel_len()].split_at_mut(aa * cc);
+    /// The transformed kernel of the channel pairs `i0 ..` (as many as `p[0]` holds), `L` at
+    /// a time: they are contiguous in HWIO. `p[xi]` is that range of position `xi`.
+    fn kernel_pairs(wg: &Winograd, w: &[f32], i0: usize, p: &mut [&mut [f32]; MAX_AA]) {
+        let cc = wg.conv.cin * wg.conv.cout;
+        let aa = wg.aa();
+        let len = p[0].len();
         let mut v = [[0.0f32; L]; MAX_AA];
-        // [`L`] (input, output) channel pairs at a time: they are contiguous in HWIO.
-        for i0 in (0..cc).step_by(L) {
+        for j in (0..len).step_by(L) {
+            let at = i0 + j;
             let taps: [Lanes; 9] = std::array::from_fn(|k| {
-                <Lanes>::try_from(&w[k * cc + i0..k * cc + i0 + L]).unwrap_or([0.0; L])
+                <Lanes>::try_from(&w[k * cc + at..k * cc + at + L]).unwrap_or([0.0; L])
             });
             if wg.m == 2 {
                 kernel_tile::<2>(&taps, &mut v);
             } else {
                 kernel_tile::<4>(&taps, &mut v);
             }
-            for (xi, vx) in v[..aa].iter().enumerate() {
-                uf[xi * cc + i0..xi * cc + i0 + L].copy_from_slice(vx);
+            for (dst, vx) in p[..aa].iter_mut().zip(&v[..aa]) {
+                dst[j..j + L].copy_from_slice(vx);
             }
         }
-        // The transpose by L x L blocks (cin and cout are multiples of L), so the strided
-        // side of each block stays in a few cache lines.
-        for xi in 0..aa {
-            let (src, dst) = (&uf[xi * cc..(xi + 1) * cc], &mut ut[xi * cc..(xi + 1) * cc]);
-            for ci0 in (0..cin).step_by(L) {
-                for co0 in (0..cout).step_by(L) {
-                    let mut blk = [[0.0f32; L]; L];
-                    for (i, b) in blk.iter_mut().enumerate() {
-                        let at = (ci0 + i) * cout + co0;
-                        b.copy_from_slice(&src[at..at + L]);
-                    }
-                    for o in 0..L {
-                        let at = (co0 + o) * cin + ci0;
-                        let d = &mut dst[at..at + L];
-                        for i in 0..L {
-                            d[i] = blk[i][o];
-                        }
+    }
+}
+
+crate::simd_fn! {
+    /// One position's `[cin][cout]` block of `U` into `[cout][cin]`, by `L x L` blocks (cin
+    /// and cout are multiples of `L`), so the strided side of each block stays in a few
+    /// cache lines.
+    fn transpose_position(cin: usize, cout: usize, src: &[f32], dst: &mut [f32]) {
+        for ci0 in (0..cin).step_by(L) {
+            for co0 in (0..cout).step_by(L) {
+                let mut blk = [[0.0f32; L]; L];
+                for (i, b) in blk.iter_mut().enumerate() {
+                    let at = (ci0 + i) * cout + co0;
+                    b.copy_from_slice(&src[at..at + L]);
+                }
+                for o in 0..L {
+                    let at = (co0 + o) * cin + ci0;
+                    let d = &mut dst[at..at + L];
+                    for i in 0..L {
+                        d[i] = blk[i][o];
                     }
                 }
             }
@@ -712,7 +761,7 @@ pub fn forward(
     };
     if wg.sb > 1 {
         // A block (and a task) is `sb` whole samples.
-        let sb = wg.samples_per_block(n);
+        let sb = wg.forward_samples_per_block(n);
         let cl = sb * ol;
         let bk = |c: usize, len: usize| Block {
             s0: c * sb,
@@ -870,9 +919,21 @@ pub fn backward(
 ) {
     debug_assert!(scratch.len() >= wg.scratch_len() && u.len() >= wg.kernel_len());
     debug_assert!(!wg.pooled || (pos.is_some() && act.is_some()));
-    grouped_backward(&wg.conv, n, dx, dw, db, partials, |s0, count, part, dxg| {
-        backward_group(wg, s0, count, x, u, act, dy, pos, dxg, part, scratch)
-    });
+    // Small images (several per block) keep groups of up to 4 samples, so that a group's
+    // GEMMs have enough tiles.
+    let min_group = wg.sb.min(4);
+    grouped_backward(
+        &wg.conv,
+        n,
+        min_group,
+        dx,
+        dw,
+        db,
+        partials,
+        |s0, count, part, dxg| {
+            backward_group(wg, s0, count, x, u, act, dy, pos, dxg, part, scratch)
+        },
+    );
 }
 
 crate::simd_fn! {

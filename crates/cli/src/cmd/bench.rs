@@ -6,6 +6,10 @@
 //! 20-step windows of epochs 2+. W2: Keras MNIST convnet on Fashion-MNIST, batch 128,
 //! validation_split 0.1; 54000 / train seconds, median over epochs 2+; test accuracy.
 //! W3: W1 at batch 128. W4: W1 inference at batch 1 and 32.
+//!
+//! `scaling`: W1 trained by one thread and by all (or `--threads`) in alternate 20-step runs
+//! of the same process, so that both sides of each ratio see the same state of a machine
+//! whose speed drifts by tens of percent between minutes.
 
 use crate::models::ModelKind;
 use anyhow::{bail, Context, Result};
@@ -27,6 +31,8 @@ struct Timer {
     train_s: Vec<f64>,
     last_train: Instant,
     first_step_age: Option<f64>,
+    /// No line per epoch.
+    quiet: bool,
 }
 
 impl Timer {
@@ -40,6 +46,7 @@ impl Timer {
             train_s: Vec::new(),
             last_train: now,
             first_step_age: None,
+            quiet: false,
         }
     }
 }
@@ -64,6 +71,9 @@ impl Callback for Timer {
         let train = (self.last_train - self.t0).as_secs_f64();
         self.train_s.push(train);
         let total = self.t0.elapsed().as_secs_f64();
+        if self.quiet {
+            return Control::Continue;
+        }
         let l: Vec<String> = logs.iter().map(|(k, v)| format!("{k}={v:.4}")).collect();
         println!(
             "epoch {}: train {train:.2}s total {total:.2}s {}",
@@ -86,6 +96,17 @@ fn process_age() -> Option<f64> {
         .parse()
         .ok()?;
     Some(uptime - start_ticks / 100.0)
+}
+
+/// CPU seconds (user + system, all threads) this process has used, from `/proc/self/stat`
+/// (clock ticks of 1/100 s).
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    let mut f = after.split_whitespace().skip(11);
+    let user: f64 = f.next()?.parse().ok()?;
+    let system: f64 = f.next()?.parse().ok()?;
+    Some((user + system) / 100.0)
 }
 
 fn peak_rss_mb() -> f64 {
@@ -197,6 +218,85 @@ fn print_layer_timings(model: &Model, images: f64) -> f64 {
         tb * 1e3 / images
     );
     gemm_flops / gemm_secs / 1e9
+}
+
+/// The `scaling` workload: after a warm-up epoch, `pairs` pairs of short W1 runs (20 steps,
+/// 640 images), one on a single thread and one on `threads`, in the order 1-N, N-1, 1-N,
+/// ... (a linear drift of the machine's speed cancels over two pairs; a pair spans about a
+/// second, as this VM's speed moves between seconds). Prints each pair's ratio and their
+/// median.
+pub fn scaling(threads: usize, pairs: usize) -> Result<()> {
+    rkeras::set_random_seed(42);
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .context("starting the one-thread pool")?;
+    let many = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .with_context(|| format!("starting a pool of {threads} threads"))?;
+    let (x, y) = w1_data(640);
+    let mut model = ModelKind::Seed.build((64, 64, 3), 10)?;
+    model.compile(Adam::default(), "categorical_crossentropy", &["accuracy"])?;
+    let mut timer = Timer::new();
+    timer.quiet = true;
+    let mut epoch = 0;
+    // (img/s, CPUs busy) of one epoch on `pool`.
+    let mut run_epoch = |pool: &rayon::ThreadPool, model: &mut Model| -> Result<(f64, f64)> {
+        let steps0 = timer.steps.len();
+        let (c0, t0) = (cpu_seconds(), Instant::now());
+        pool.install(|| {
+            model
+                .fit(&x, &y)
+                .initial_epoch(epoch)
+                .epochs(epoch + 1)
+                .batch_size(32)
+                .shuffle(false)
+                .verbose(0)
+                .callback(&mut timer)
+                .run()
+        })?;
+        epoch += 1;
+        let busy = match (c0, cpu_seconds()) {
+            (Some(a), Some(b)) => (b - a) / t0.elapsed().as_secs_f64(),
+            _ => f64::NAN,
+        };
+        let steps: Vec<f64> = timer.steps[steps0..].iter().map(|s| s.1).collect();
+        Ok((windows(&steps, 32).0, busy))
+    };
+    for _ in 0..3 {
+        run_epoch(&many, &mut model)?;
+    }
+    let mut ratios = Vec::new();
+    let (mut r1, mut rn) = (Vec::new(), Vec::new());
+    for p in 0..pairs {
+        let (a, b) = if p % 2 == 0 {
+            let a = run_epoch(&one, &mut model)?;
+            (a, run_epoch(&many, &mut model)?)
+        } else {
+            let b = run_epoch(&many, &mut model)?;
+            (run_epoch(&one, &mut model)?, b)
+        };
+        let ((a, _), (b, busy)) = (a, b);
+        println!(
+            "pair {}: 1 thread {a:.1} img/s, {threads} threads {b:.1} img/s ({busy:.2} CPUs busy), ratio {:.3}",
+            p + 1,
+            b / a
+        );
+        r1.push(a);
+        rn.push(b);
+        ratios.push(b / a);
+    }
+    let lo = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = ratios.iter().copied().fold(0.0f64, f64::max);
+    println!(
+        "RESULT rkeras-{} scaling w1 ratio={:.3} ratio_min={lo:.3} ratio_max={hi:.3} img_s_1={:.1} img_s_n={:.1} pairs={pairs} threads={threads}",
+        env!("CARGO_PKG_VERSION"),
+        median(&mut ratios),
+        median(&mut r1),
+        median(&mut rn),
+    );
+    Ok(())
 }
 
 pub fn run(workload: &str, epochs: Option<usize>) -> Result<()> {
@@ -312,7 +412,7 @@ pub fn run(workload: &str, epochs: Option<usize>) -> Result<()> {
                 rates[1] * W1_FWD_FLOPS / 1e9
             );
         }
-        _ => bail!("unknown workload '{workload}'; known: w1, w2, w3, w4"),
+        _ => bail!("unknown workload '{workload}'; known: w1, w2, w3, w4, scaling, folder"),
     }
     Ok(())
 }

@@ -91,6 +91,10 @@ pub fn run(plan: Plan) -> Result<()> {
             threads,
             dir,
         } => {
+            if workload == "scaling" {
+                let threads = threads.unwrap_or_else(rayon::current_num_threads);
+                return bench::scaling(threads, epochs.unwrap_or(25));
+            }
             let go = || match (workload.as_str(), &dir) {
                 ("folder", Some(d)) => bench_folder::run(d, epochs.unwrap_or(100)),
                 _ => bench::run(&workload, epochs),

@@ -7,7 +7,7 @@ use crate::rng::Rng;
 use rkeras_kernels::activation::{self, ELEMWISE_CHUNK};
 use rkeras_kernels::gemm::{par_sgemm, MatRef};
 use rkeras_kernels::parallel::for_each_chunk_mut;
-use rkeras_kernels::{conv2d::epilogue, reduce, Act};
+use rkeras_kernels::{conv2d::epilogue, narrow, reduce, Act};
 use serde_json::{json, Map, Value};
 
 /// Densely connected layer (Keras `Dense`). Applies to the last axis of its input.
@@ -133,15 +133,19 @@ impl Layer for Dense {
     fn forward(&mut self, x: &[f32], y: &mut [f32], _n: usize, _mode: Mode) {
         let (k, u) = (self.input_dim, self.units);
         let rows = x.len() / k.max(1);
-        par_sgemm(
-            rows,
-            u,
-            k,
-            MatRef::row_major(x, k),
-            MatRef::row_major(&self.params[0].value, u),
-            y,
-            false,
-        );
+        if narrow::fits(u) {
+            narrow::forward(rows, k, u, x, &self.params[0].value, y);
+        } else {
+            par_sgemm(
+                rows,
+                u,
+                k,
+                MatRef::row_major(x, k),
+                MatRef::row_major(&self.params[0].value, u),
+                y,
+                false,
+            );
+        }
         let bias = self.params.get(1).map(|p| &p.value[..]);
         if self.act.backward_needs_input() {
             if self.preact.len() < y.len() {
@@ -179,15 +183,19 @@ impl Layer for Dense {
         }
         let (kp, rest) = self.params.split_at_mut(1);
         // dW (k x u) += x^T (k x rows) . dy (rows x u)
-        par_sgemm(
-            k,
-            u,
-            rows,
-            MatRef::row_major_t(x, k),
-            MatRef::row_major(dy, u),
-            &mut kp[0].grad,
-            true,
-        );
+        if narrow::fits(u) {
+            narrow::kernel_grad(rows, k, u, x, dy, &mut kp[0].grad);
+        } else {
+            par_sgemm(
+                k,
+                u,
+                rows,
+                MatRef::row_major_t(x, k),
+                MatRef::row_major(dy, u),
+                &mut kp[0].grad,
+                true,
+            );
+        }
         if let Some(b) = rest.first_mut() {
             reduce::add_col_sums(dy, &mut b.grad);
         }
@@ -238,6 +246,18 @@ mod tests {
         }
         // Rank-3 input: applied on the last axis.
         assert_eq!(check_layer(Box::new(Dense::new(3)), &[2, 4]), vec![2, 3]);
+    }
+
+    #[test]
+    fn gradients_on_both_product_paths() {
+        // Up to 16 units take the narrow kernels, more take the GEMM; 16 and 17 sit on the
+        // edge, 37 inputs cross the narrow kernels' 16-wide blocks.
+        for units in [1, 16, 17, 40] {
+            let l = Dense::new(units)
+                .activation("tanh")
+                .bias_initializer("random_uniform");
+            assert_eq!(check_layer(Box::new(l), &[37]), vec![units]);
+        }
     }
 
     #[test]

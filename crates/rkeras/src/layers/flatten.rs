@@ -41,7 +41,7 @@ impl Layer for Flatten {
         Ok(vec![numel(input_shape)])
     }
     fn forward(&mut self, x: &[f32], y: &mut [f32], _n: usize, _mode: Mode) {
-        y.copy_from_slice(x);
+        rkeras_kernels::elementwise::copy(x, y);
     }
     fn backward(
         &mut self,
@@ -52,7 +52,7 @@ impl Layer for Flatten {
         _ctx: Backward,
     ) {
         if let Some(dx) = dx {
-            dx.copy_from_slice(dy);
+            rkeras_kernels::elementwise::copy(dy, dx);
         }
     }
     fn config(&self) -> Map<String, Value> {

@@ -86,7 +86,7 @@ impl Layer for Reshape {
         Ok(out)
     }
     fn forward(&mut self, x: &[f32], y: &mut [f32], _n: usize, _mode: Mode) {
-        y.copy_from_slice(x);
+        rkeras_kernels::elementwise::copy(x, y);
     }
     fn backward(
         &mut self,
@@ -97,7 +97,7 @@ impl Layer for Reshape {
         _ctx: Backward,
     ) {
         if let Some(dx) = dx {
-            dx.copy_from_slice(dy);
+            rkeras_kernels::elementwise::copy(dy, dx);
         }
     }
     fn config(&self) -> Map<String, Value> {

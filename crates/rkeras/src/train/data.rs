@@ -324,9 +324,7 @@ pub(crate) fn gather(x: &Tensor, rows: &[usize], dst: &mut [f32]) {
 
 /// Copies rows `rows` (each `len` values) of `src` into `dst`.
 pub(crate) fn gather_rows(src: &[f32], len: usize, rows: &[usize], dst: &mut [f32]) {
-    for (d, &r) in dst.chunks_exact_mut(len.max(1)).zip(rows) {
-        d.copy_from_slice(&src[r * len..(r + 1) * len]);
-    }
+    rkeras_kernels::elementwise::gather_rows(src, len, rows, dst);
 }
 
 /// Layout of the label rows a folder dataset yields, once checked against the model.
