@@ -2,8 +2,9 @@
 # Runs rkeras's benchmark workloads and the anchors of shared/anchors (Keras 3 on TensorFlow,
 # PyTorch) back to back on this machine, serially, and prints the ratios.
 #
-# usage: bench/compare.sh [w1] [w2] [w3] [w4]        (default: w1 w2; the anchors of w3 and w4
-#        are bench/w3_anchors.py and bench/w4_anchors.py, as shared/anchors has none)
+# usage: bench/compare.sh [w1] [w2] [w3] [w4] [scaling]   (default: w1 w2; the anchors of w3
+#        and w4 are bench/w3_anchors.py and bench/w4_anchors.py, as shared/anchors has none;
+#        scaling is rkeras alone: W1 on 1 thread against all cores)
 # needs: cargo build --release -p rkeras-cli; the anchors' venvs under /tmp/anchors-env
 #        (see shared/anchors/README.md: tf, torch); Fashion-MNIST for w2
 #        (apt-get install dataset-fashion-mnist).
@@ -96,6 +97,10 @@ for w in ${@:-w1 w2}; do
         echo "W4 $k: rkeras $r | Keras/TF $(field "$OUT/keras-tf-w4.log" $k) ($(ratio "$r" "$(field "$OUT/keras-tf-w4.log" $k)")) | PyTorch $(field "$OUT/torch-w4.log" $k) ($(ratio "$r" "$(field "$OUT/torch-w4.log" $k)"))"
       done
       echo "W4 batch-1 latency ms: rkeras $(field "$OUT/rkeras-w4.log" infer_b1_latency_ms) | Keras/TF $(field "$OUT/keras-tf-w4.log" infer_b1_latency_ms) | PyTorch $(field "$OUT/torch-w4.log" infer_b1_latency_ms)" ;;
+    scaling)
+      # W1 on one thread and on all cores, in alternate 20-step runs of one process.
+      run rkeras-scaling "$RK" bench scaling
+      echo "W1 thread scaling (median of the pairs' ratios): $(field "$OUT/rkeras-scaling.log" ratio) (pairs from $(field "$OUT/rkeras-scaling.log" ratio_min) to $(field "$OUT/rkeras-scaling.log" ratio_max))" ;;
     *) echo "unknown workload $w" ;;
   esac
 done
