@@ -56,9 +56,9 @@ pub enum Command {
     Bench {
         /// w1 (seed CNN, batch 32), w2 (MNIST convnet on Fashion-MNIST), w3 (w1 at batch
         /// 128), w4 (w1 inference at batch 1 and 32), scaling (w1 on one thread and on all,
-        /// in alternate 20-step runs).
+        /// and as independent copies, in rotating 20-step runs).
         workload: String,
-        /// Epochs (default: 2 for w1/w3, 5 for w2; for scaling, the pairs of 20-step runs: 25).
+        /// Epochs (default: 2 for w1/w3, 5 for w2; for scaling, the rounds of 20-step runs: 15).
         #[arg(long)]
         epochs: Option<usize>,
         /// Worker threads (default: all cores).

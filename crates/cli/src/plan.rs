@@ -299,7 +299,7 @@ impl Plan {
                     bail!("--threads must be at least 1");
                 }
                 if workload == "scaling" && epochs == Some(0) {
-                    bail!("the scaling workload needs --epochs of at least 1 (pairs of epochs)");
+                    bail!("the scaling workload needs --epochs of at least 1 (rounds of runs)");
                 }
                 Plan::Bench {
                     workload,

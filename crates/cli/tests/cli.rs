@@ -83,6 +83,9 @@ fn usage_errors_exit_1_with_a_message() {
         &["train", "--validation-split", "1.5"],
         &["train", "--optimizer", "adamx"],
         &["train", "--verbose", "3"],
+        &["bench", "w5"],
+        &["bench", "scaling", "--epochs", "0"],
+        &["bench", "w1", "--threads", "0"],
         &["frobnicate"],
     ] {
         let out = rkeras(args);

@@ -7,9 +7,9 @@
 //! validation_split 0.1; 54000 / train seconds, median over epochs 2+; test accuracy.
 //! W3: W1 at batch 128. W4: W1 inference at batch 1 and 32.
 //!
-//! `scaling`: W1 trained by one thread and by all (or `--threads`) in alternate 20-step runs
-//! of the same process, so that both sides of each ratio see the same state of a machine
-//! whose speed drifts by tens of percent between minutes.
+//! `scaling`: W1 trained by one thread, by all (or `--threads`), and as that many independent
+//! single-thread copies at once, in rotating short runs of the same process, so that every
+//! ratio compares runs a second apart on a machine whose speed drifts between minutes.
 
 use crate::models::ModelKind;
 use anyhow::{bail, Context, Result};
@@ -31,8 +31,6 @@ struct Timer {
     train_s: Vec<f64>,
     last_train: Instant,
     first_step_age: Option<f64>,
-    /// No line per epoch.
-    quiet: bool,
 }
 
 impl Timer {
@@ -46,7 +44,6 @@ impl Timer {
             train_s: Vec::new(),
             last_train: now,
             first_step_age: None,
-            quiet: false,
         }
     }
 }
@@ -71,9 +68,6 @@ impl Callback for Timer {
         let train = (self.last_train - self.t0).as_secs_f64();
         self.train_s.push(train);
         let total = self.t0.elapsed().as_secs_f64();
-        if self.quiet {
-            return Control::Continue;
-        }
         let l: Vec<String> = logs.iter().map(|(k, v)| format!("{k}={v:.4}")).collect();
         println!(
             "epoch {}: train {train:.2}s total {total:.2}s {}",
@@ -220,79 +214,111 @@ fn print_layer_timings(model: &Model, images: f64) -> f64 {
     gemm_flops / gemm_secs / 1e9
 }
 
-/// The `scaling` workload: after a warm-up epoch, `pairs` pairs of short W1 runs (20 steps,
-/// 640 images), one on a single thread and one on `threads`, in the order 1-N, N-1, 1-N,
-/// ... (a linear drift of the machine's speed cancels over two pairs; a pair spans about a
-/// second, as this VM's speed moves between seconds). Prints each pair's ratio and their
-/// median.
-pub fn scaling(threads: usize, pairs: usize) -> Result<()> {
-    rkeras::set_random_seed(42);
-    let one = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .context("starting the one-thread pool")?;
-    let many = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .with_context(|| format!("starting a pool of {threads} threads"))?;
-    let (x, y) = w1_data(640);
-    let mut model = ModelKind::Seed.build((64, 64, 3), 10)?;
-    model.compile(Adam::default(), "categorical_crossentropy", &["accuracy"])?;
-    let mut timer = Timer::new();
-    timer.quiet = true;
-    let mut epoch = 0;
-    // (img/s, CPUs busy) of one epoch on `pool`.
-    let mut run_epoch = |pool: &rayon::ThreadPool, model: &mut Model| -> Result<(f64, f64)> {
-        let steps0 = timer.steps.len();
-        let (c0, t0) = (cpu_seconds(), Instant::now());
-        pool.install(|| {
-            model
-                .fit(&x, &y)
-                .initial_epoch(epoch)
-                .epochs(epoch + 1)
-                .batch_size(32)
-                .shuffle(false)
-                .verbose(0)
-                .callback(&mut timer)
-                .run()
-        })?;
-        epoch += 1;
-        let busy = match (c0, cpu_seconds()) {
-            (Some(a), Some(b)) => (b - a) / t0.elapsed().as_secs_f64(),
-            _ => f64::NAN,
-        };
-        let steps: Vec<f64> = timer.steps[steps0..].iter().map(|s| s.1).collect();
-        Ok((windows(&steps, 32).0, busy))
+/// Images per second of one short W1 run (`x`, one epoch) of `model` on `pool`, and the CPUs
+/// the process kept busy meanwhile.
+fn short_run(
+    pool: &rayon::ThreadPool,
+    model: &mut Model,
+    x: &Tensor,
+    y: &Tensor,
+) -> Result<(f64, f64)> {
+    let (c0, t0) = (cpu_seconds(), Instant::now());
+    pool.install(|| {
+        model
+            .fit(x, y)
+            .epochs(1)
+            .batch_size(32)
+            .shuffle(false)
+            .verbose(0)
+            .run()
+    })?;
+    let secs = t0.elapsed().as_secs_f64();
+    let busy = match (c0, cpu_seconds()) {
+        (Some(a), Some(b)) => (b - a) / secs,
+        _ => f64::NAN,
     };
-    for _ in 0..3 {
-        run_epoch(&many, &mut model)?;
+    Ok((x.rows() as f64 / secs, busy))
+}
+
+/// The `scaling` workload: after warm-up, `rounds` rounds of three short W1 runs (20 steps,
+/// 640 images, about a second each, as this VM's speed moves between seconds): one model on
+/// one thread, the same model on `threads`, and `threads` independent models at once, each
+/// on its own thread. The order rotates from round to round, so a drift of the machine's
+/// speed cancels. The first ratio (N threads / 1) is the scaling; the second (N copies / 1)
+/// is what the machine itself allows at that moment (shared caches and memory, clock
+/// speed with all cores busy), the ceiling of any parallel split.
+pub fn scaling(threads: usize, rounds: usize) -> Result<()> {
+    rkeras::set_random_seed(42);
+    let pool = |n: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .with_context(|| format!("starting a pool of {n} threads"))
+    };
+    let ones = (0..threads).map(|_| pool(1)).collect::<Result<Vec<_>>>()?;
+    let many = pool(threads)?;
+    let (x, y) = w1_data(640);
+    let mut models = (0..threads)
+        .map(|_| {
+            let mut m = ModelKind::Seed.build((64, 64, 3), 10)?;
+            m.compile(Adam::default(), "categorical_crossentropy", &["accuracy"])?;
+            Ok(m)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    // `threads` models trained at once, each on its own one-thread pool: summed img/s.
+    let copies = |models: &mut [Model]| -> Result<f64> {
+        std::thread::scope(|s| {
+            let runs: Vec<_> = models
+                .iter_mut()
+                .zip(&ones)
+                .map(|(m, p)| s.spawn(|| short_run(p, m, &x, &y)))
+                .collect();
+            let mut sum = 0.0;
+            for r in runs {
+                let (img_s, _) = r
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("a training thread panicked"))??;
+                sum += img_s;
+            }
+            Ok(sum)
+        })
+    };
+    for m in models.iter_mut() {
+        short_run(&many, m, &x, &y)?;
     }
-    let mut ratios = Vec::new();
+    copies(&mut models)?;
+    let (mut ratios, mut ceilings, mut shares) = (Vec::new(), Vec::new(), Vec::new());
     let (mut r1, mut rn) = (Vec::new(), Vec::new());
-    for p in 0..pairs {
-        let (a, b) = if p % 2 == 0 {
-            let a = run_epoch(&one, &mut model)?;
-            (a, run_epoch(&many, &mut model)?)
-        } else {
-            let b = run_epoch(&many, &mut model)?;
-            (run_epoch(&one, &mut model)?, b)
-        };
+    for r in 0..rounds {
+        let (mut a, mut b, mut c) = ((0.0, 0.0), (0.0, 0.0), 0.0);
+        for k in 0..3 {
+            match (r + k) % 3 {
+                0 => a = short_run(&ones[0], &mut models[0], &x, &y)?,
+                1 => b = short_run(&many, &mut models[0], &x, &y)?,
+                _ => c = copies(&mut models)?,
+            }
+        }
         let ((a, _), (b, busy)) = (a, b);
         println!(
-            "pair {}: 1 thread {a:.1} img/s, {threads} threads {b:.1} img/s ({busy:.2} CPUs busy), ratio {:.3}",
-            p + 1,
-            b / a
+            "round {}: 1 thread {a:.1} img/s | {threads} threads {b:.1} img/s ({busy:.2} CPUs busy) | {threads} copies {c:.1} img/s | scaling {:.3}, machine ceiling {:.3}",
+            r + 1,
+            b / a,
+            c / a
         );
         r1.push(a);
         rn.push(b);
         ratios.push(b / a);
+        ceilings.push(c / a);
+        shares.push(b / c);
     }
     let lo = ratios.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = ratios.iter().copied().fold(0.0f64, f64::max);
     println!(
-        "RESULT rkeras-{} scaling w1 ratio={:.3} ratio_min={lo:.3} ratio_max={hi:.3} img_s_1={:.1} img_s_n={:.1} pairs={pairs} threads={threads}",
+        "RESULT rkeras-{} scaling w1 ratio={:.3} ratio_min={lo:.3} ratio_max={hi:.3} ceiling={:.3} of_ceiling={:.3} img_s_1={:.1} img_s_n={:.1} rounds={rounds} threads={threads}",
         env!("CARGO_PKG_VERSION"),
         median(&mut ratios),
+        median(&mut ceilings),
+        median(&mut shares),
         median(&mut r1),
         median(&mut rn),
     );

@@ -93,7 +93,7 @@ pub fn run(plan: Plan) -> Result<()> {
         } => {
             if workload == "scaling" {
                 let threads = threads.unwrap_or_else(rayon::current_num_threads);
-                return bench::scaling(threads, epochs.unwrap_or(25));
+                return bench::scaling(threads, epochs.unwrap_or(15));
             }
             let go = || match (workload.as_str(), &dir) {
                 ("folder", Some(d)) => bench_folder::run(d, epochs.unwrap_or(100)),
