@@ -52,7 +52,7 @@ pub const DIRECT_MAX_K: usize = 48;
 const BLOCK_FLOATS: usize = 1 << 18;
 /// Most sample groups the backward pass splits a batch into (each holds a kernel-gradient
 /// partial).
-pub const MAX_GRAD_GROUPS: usize = 16;
+pub const MAX_GRAD_GROUPS: usize = 32;
 
 /// Everything about one convolution's shapes, computed once when the layer is built.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
