@@ -182,35 +182,46 @@ impl Layer for Dense {
             activation::backward_inplace(self.act, pre, y, dy, u);
         }
         let (kp, rest) = self.params.split_at_mut(1);
-        // dW (k x u) += x^T (k x rows) . dy (rows x u)
-        if narrow::fits(u) {
-            narrow::kernel_grad(rows, k, u, x, dy, &mut kp[0].grad);
-        } else {
-            par_sgemm(
-                k,
-                u,
-                rows,
-                MatRef::row_major_t(x, k),
-                MatRef::row_major(dy, u),
-                &mut kp[0].grad,
-                true,
-            );
-        }
-        if let Some(b) = rest.first_mut() {
-            reduce::add_col_sums(dy, &mut b.grad);
-        }
-        if let Some(dx) = dx {
-            // dx (rows x k) = dy (rows x u) . W^T (u x k)
-            par_sgemm(
-                rows,
-                k,
-                u,
-                MatRef::row_major(dy, u),
-                MatRef::row_major_t(&kp[0].value, u),
-                dx,
-                false,
-            );
-        }
+        let kernel = &mut kp[0];
+        let (w, dw) = (&kernel.value, &mut kernel.grad);
+        let dy = &*dy;
+        // The kernel and bias gradients, and the input gradient, side by side: they write
+        // different buffers, and the input gradient is one GEMM task when the batch is
+        // small, which would leave the other cores idle.
+        let grads = || {
+            // dW (k x u) += x^T (k x rows) . dy (rows x u)
+            if narrow::fits(u) {
+                narrow::kernel_grad(rows, k, u, x, dy, dw);
+            } else {
+                par_sgemm(
+                    k,
+                    u,
+                    rows,
+                    MatRef::row_major_t(x, k),
+                    MatRef::row_major(dy, u),
+                    dw,
+                    true,
+                );
+            }
+            if let Some(b) = rest.first_mut() {
+                reduce::add_col_sums(dy, &mut b.grad);
+            }
+        };
+        let input = || {
+            if let Some(dx) = dx {
+                // dx (rows x k) = dy (rows x u) . W^T (u x k)
+                par_sgemm(
+                    rows,
+                    k,
+                    u,
+                    MatRef::row_major(dy, u),
+                    MatRef::row_major_t(w, u),
+                    dx,
+                    false,
+                );
+            }
+        };
+        rayon::join(grads, input);
     }
 
     super::kernel_layer_methods!(weights);
