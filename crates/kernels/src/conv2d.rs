@@ -7,7 +7,7 @@
 //! samples for the backward pass; each group accumulates its own kernel-gradient partial and
 //! the partials are summed in group order, so results do not depend on the thread count.
 
-use crate::activation::{self, Act};
+use crate::activation::Act;
 use crate::gemm::{sgemm, MatRef};
 use crate::parallel::{for_each_chunk_mut, for_each_chunk_pair_mut, Scratch};
 
@@ -643,8 +643,11 @@ pub(crate) fn grouped_backward<F>(
 fn sum_partials(g: &Conv2dGeom, ng: usize, parts: &[f32], dw: &mut [f32], db: Option<&mut [f32]>) {
     let klen = g.kernel_len();
     let plen = klen + g.cout;
-    for_each_chunk_mut(dw, activation::ELEMWISE_CHUNK, |ci, c| {
-        let off = ci * activation::ELEMWISE_CHUNK;
+    // Each element sums up to 32 partials: smaller chunks than the element-wise kernels'
+    // keep a kernel of 18k floats from landing on one core.
+    const SUM_CHUNK: usize = 2048;
+    for_each_chunk_mut(dw, SUM_CHUNK, |ci, c| {
+        let off = ci * SUM_CHUNK;
         for gi in 0..ng {
             let p = &parts[gi * plen + off..][..c.len()];
             for (d, v) in c.iter_mut().zip(p) {
