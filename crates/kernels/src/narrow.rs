@@ -43,13 +43,19 @@ pub fn fits(units: usize) -> bool {
     (1..=NARROW).contains(&units)
 }
 
+/// The entry points' checks: `n` units fit, and the operands are long enough (`long`).
+fn check(what: &str, n: usize, long: bool) {
+    assert!(fits(n), "narrow::{what}: {n} units (at most {NARROW})");
+    assert!(long, "narrow::{what}: operand too short");
+}
+
 /// Overwrites `y` (`rows x n`) with `x · w`, `x` being `rows x k` and `w` `k x n`, all
 /// row-major; `n` is at most [`NARROW`].
 pub fn forward(rows: usize, k: usize, n: usize, x: &[f32], w: &[f32], y: &mut [f32]) {
-    assert!(fits(n), "narrow::forward: {n} units (at most {NARROW})");
-    assert!(
+    check(
+        "forward",
+        n,
         x.len() >= rows * k && w.len() >= k * n && y.len() >= rows * n,
-        "narrow::forward: operand too short"
     );
     let (x, w) = (&x[..rows * k], &w[..k * n]);
     for_each_chunk_mut(&mut y[..rows * n], ROWS_PER_TASK * n, |t, yb| {
@@ -150,10 +156,10 @@ fn forward_block<const R: usize>(k: usize, n: usize, x: &[f32], w: &[f32], yb: &
 
 /// Adds `xᵀ · dy` to `dw` (`k x n`), `x` being `rows x k` and `dy` `rows x n`.
 pub fn kernel_grad(rows: usize, k: usize, n: usize, x: &[f32], dy: &[f32], dw: &mut [f32]) {
-    assert!(fits(n), "narrow::kernel_grad: {n} units (at most {NARROW})");
-    assert!(
+    check(
+        "kernel_grad",
+        n,
         x.len() >= rows * k && dy.len() >= rows * n && dw.len() >= k * n,
-        "narrow::kernel_grad: operand too short"
     );
     let (x, dy) = (&x[..rows * k], &dy[..rows * n]);
     for_each_chunk_mut(&mut dw[..k * n], INPUTS_PER_TASK * n, |t, dwc| {

@@ -80,9 +80,7 @@ impl Callback for Timer {
 
 /// Seconds since the kernel started this process (as the anchors measure start-up).
 fn process_age() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let after = stat.rsplit_once(')')?.1;
-    let start_ticks: f64 = after.split_whitespace().nth(19)?.parse().ok()?;
+    let start_ticks = stat_field(19)?;
     let uptime: f64 = std::fs::read_to_string("/proc/uptime")
         .ok()?
         .split_whitespace()
@@ -95,12 +93,18 @@ fn process_age() -> Option<f64> {
 /// CPU seconds (user + system, all threads) this process has used, from `/proc/self/stat`
 /// (clock ticks of 1/100 s).
 fn cpu_seconds() -> Option<f64> {
+    Some((stat_field(11)? + stat_field(12)?) / 100.0)
+}
+
+/// Field `i` of `/proc/self/stat`, counted from the one after the command name (the state).
+fn stat_field(i: usize) -> Option<f64> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let after = stat.rsplit_once(')')?.1;
-    let mut f = after.split_whitespace().skip(11);
-    let user: f64 = f.next()?.parse().ok()?;
-    let system: f64 = f.next()?.parse().ok()?;
-    Some((user + system) / 100.0)
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(i)?
+        .parse()
+        .ok()
 }
 
 fn peak_rss_mb() -> f64 {
