@@ -825,6 +825,11 @@ mod tests {
 
     /// The model `build` makes, with the absorption of poolings on or off, compiled.
     fn prepared(build: impl Fn() -> crate::Result<Model>, fuse: bool) -> Model {
+        // A fixed initialisation: the fused and unfused paths round differently, and from
+        // about one initialisation in 300 (seed 108 of 0..300 for `functional`), a pooling
+        // window's two largest values are close enough for that to pick different winners,
+        // after which three epochs of training drift past the tolerance.
+        crate::rng::set_random_seed(1);
         let mut m = build().expect("model");
         if !fuse {
             m.chain.no_fusion = true;
