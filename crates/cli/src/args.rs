@@ -67,6 +67,11 @@ pub enum Command {
         /// Image folder for the `folder` workload.
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// After the timed epochs of w1 or w3, one more epoch with the parallel regions'
+        /// accounting on: per call site, wall time, task time, the threads' waiting, the
+        /// second thread's start delay and the tail, per step.
+        #[arg(long)]
+        regions: bool,
     },
     /// Inspect a folder dataset without training: the Keras lines, class names, per-class
     /// counts per split, and with --list one line per file.

@@ -87,6 +87,7 @@ pub enum Plan {
         epochs: Option<usize>,
         threads: Option<usize>,
         dir: Option<PathBuf>,
+        regions: bool,
     },
     Evaluate {
         model: PathBuf,
@@ -288,6 +289,7 @@ impl Plan {
                 epochs,
                 threads,
                 dir,
+                regions,
             } => {
                 if !["w1", "w2", "w3", "w4", "scaling", "folder"].contains(&workload.as_str()) {
                     bail!("unknown workload '{workload}'; known: w1, w2, w3, w4, scaling, folder");
@@ -301,11 +303,15 @@ impl Plan {
                 if workload == "scaling" && epochs == Some(0) {
                     bail!("the scaling workload needs --epochs of at least 1 (rounds of runs)");
                 }
+                if regions && !["w1", "w3"].contains(&workload.as_str()) {
+                    bail!("--regions is for the w1 and w3 workloads");
+                }
                 Plan::Bench {
                     workload,
                     epochs,
                     threads,
                     dir,
+                    regions,
                 }
             }
             Command::Demo {

@@ -86,6 +86,7 @@ fn usage_errors_exit_1_with_a_message() {
         &["bench", "w5"],
         &["bench", "scaling", "--epochs", "0"],
         &["bench", "w1", "--threads", "0"],
+        &["bench", "w2", "--regions"],
         &["frobnicate"],
     ] {
         let out = rkeras(args);

@@ -605,6 +605,7 @@ pub fn backward(
 /// `task(first sample, samples, group partial, group's input gradient)` for every group in
 /// parallel, then adds the partials to `dw` and `db` in group order.
 #[allow(clippy::too_many_arguments)]
+#[track_caller]
 pub(crate) fn grouped_backward<F>(
     g: &Conv2dGeom,
     n: usize,

@@ -34,6 +34,7 @@ pub mod parallel;
 pub mod pool2d;
 pub mod reduce;
 pub mod reference;
+pub mod regions;
 pub mod simd;
 pub mod softmax;
 pub mod winograd;

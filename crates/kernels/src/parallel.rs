@@ -1,15 +1,20 @@
 //! Fixed work decomposition scheduled on rayon's pool, and per-thread scratch buffers.
+//! Every region opened here can be accounted for by [`crate::regions`].
 //!
 //! The rule of this crate: the split of work into tasks never depends on the thread count.
 //! Threads only pick up tasks, so any reduction order is fixed and results are bitwise
 //! reproducible with 1, 2 or 64 threads.
 
+use crate::regions::Probe;
 use rayon::prelude::*;
 use std::sync::Mutex;
 
 /// Runs `f(task)` for every task in `0..n_tasks`, in parallel when the pool has more than
 /// one thread. `f` must only touch data owned by its task.
+#[track_caller]
 pub fn for_each_task<F: Fn(usize) + Sync + Send>(n_tasks: usize, f: F) {
+    let probe = Probe::new(n_tasks);
+    let f = |i: usize| probe.task(|| f(i));
     if n_tasks <= 1 || rayon::current_num_threads() <= 1 {
         (0..n_tasks).for_each(f);
     } else {
@@ -19,12 +24,30 @@ pub fn for_each_task<F: Fn(usize) + Sync + Send>(n_tasks: usize, f: F) {
 
 /// Splits `data` into chunks of `chunk` elements (the last may be shorter) and runs
 /// `f(chunk_index, chunk)` on each, in parallel when the pool has more than one thread.
+/// Runs `a` and `b`, possibly side by side (`rayon::join`), as one region of two tasks.
+///
+/// ```
+/// let (x, y) = rkeras_kernels::parallel::join(|| 1 + 1, || 2 * 2);
+/// assert_eq!((x, y), (2, 4));
+/// ```
+#[track_caller]
+pub fn join<RA: Send, RB: Send>(
+    a: impl FnOnce() -> RA + Send,
+    b: impl FnOnce() -> RB + Send,
+) -> (RA, RB) {
+    let probe = Probe::new(2);
+    rayon::join(|| probe.task(a), || probe.task(b))
+}
+
+#[track_caller]
 pub fn for_each_chunk_mut<T: Send, F: Fn(usize, &mut [T]) + Sync + Send>(
     data: &mut [T],
     chunk: usize,
     f: F,
 ) {
     let chunk = chunk.max(1);
+    let probe = Probe::new(data.len().div_ceil(chunk));
+    let f = |i: usize, c: &mut [T]| probe.task(|| f(i, c));
     if data.len() <= chunk || rayon::current_num_threads() <= 1 {
         data.chunks_mut(chunk)
             .enumerate()
@@ -38,6 +61,7 @@ pub fn for_each_chunk_mut<T: Send, F: Fn(usize, &mut [T]) + Sync + Send>(
 
 /// Like [`for_each_chunk_mut`] over two slices split in step: chunk `i` of `a` (size `ca`)
 /// goes with chunk `i` of `b` (size `cb`). Both must yield the same number of chunks.
+#[track_caller]
 pub fn for_each_chunk_pair_mut<A: Send, B: Send, F>(
     a: &mut [A],
     ca: usize,
@@ -48,6 +72,8 @@ pub fn for_each_chunk_pair_mut<A: Send, B: Send, F>(
     F: Fn(usize, &mut [A], &mut [B]) + Sync + Send,
 {
     let (ca, cb) = (ca.max(1), cb.max(1));
+    let probe = Probe::new(a.len().div_ceil(ca));
+    let f = |i: usize, x: &mut [A], y: &mut [B]| probe.task(|| f(i, x, y));
     debug_assert_eq!(a.len().div_ceil(ca), b.len().div_ceil(cb));
     if a.len() <= ca || rayon::current_num_threads() <= 1 {
         a.chunks_mut(ca)

@@ -15,6 +15,7 @@ use crate::models::ModelKind;
 use anyhow::{bail, Context, Result};
 use rkeras::callbacks::{Callback, Control, Logs};
 use rkeras::prelude::*;
+use rkeras_kernels::regions;
 use std::time::Instant;
 
 /// Training FLOPs per image (3x forward; `shared/anchors/flops.py`).
@@ -218,6 +219,62 @@ fn print_layer_timings(model: &Model, images: f64) -> f64 {
     gemm_flops / gemm_secs / 1e9
 }
 
+/// Trains one more epoch (`epoch`, unshuffled) with the parallel regions' accounting on and
+/// prints it per call site, in milliseconds per step, largest wall time first.
+fn print_regions(model: &mut Model, x: &Tensor, y: &Tensor, bs: usize, epoch: usize) -> Result<()> {
+    let steps = x.rows().div_ceil(bs).max(1) as f64;
+    let threads = rayon::current_num_threads();
+    regions::enable(true);
+    let t = Instant::now();
+    let fit = model
+        .fit(x, y)
+        .initial_epoch(epoch)
+        .epochs(epoch + 1)
+        .batch_size(bs)
+        .shuffle(false)
+        .verbose(0)
+        .run();
+    let wall = t.elapsed().as_secs_f64();
+    regions::enable(false);
+    fit?;
+    let stats = regions::take();
+    let ms = |s: f64| s * 1e3 / steps;
+    let plural = if threads == 1 { "" } else { "s" };
+    println!(
+        "parallel regions, one epoch of {steps} steps on {threads} thread{plural}, ms per step:"
+    );
+    println!(
+        "{:<30} {:>5} {:>6} {:>7} {:>7} {:>7} {:>6} {:>6} {:>6}",
+        "call site", "tasks", "calls", "wall", "tasks", "waiting", "busy%", "start", "tail"
+    );
+    let (mut in_regions, mut waiting) = (0.0, 0.0);
+    for s in &stats {
+        let file = s.file.rsplit(['/', '\\']).next().unwrap_or(s.file);
+        println!(
+            "{:<30} {:>5} {:>6.1} {:>7.3} {:>7.3} {:>7.3} {:>6.1} {:>6.3} {:>6.3}",
+            format!("{file}:{}", s.line),
+            s.tasks,
+            s.calls as f64 / steps,
+            ms(s.wall),
+            ms(s.busy),
+            ms(s.idle(threads)),
+            100.0 * s.busy / (threads as f64 * s.wall).max(f64::MIN_POSITIVE),
+            ms(s.start),
+            ms(s.tail)
+        );
+        in_regions += s.wall;
+        waiting += s.idle(threads);
+    }
+    println!(
+        "step {:.3} ms, of which in parallel regions {:.3} ms; the threads waited {:.1} % of their time in them and {:.1} % outside (one thread working)",
+        ms(wall),
+        ms(in_regions),
+        100.0 * waiting / (threads as f64 * wall),
+        100.0 * (threads as f64 - 1.0) * (wall - in_regions).max(0.0) / (threads as f64 * wall)
+    );
+    Ok(())
+}
+
 /// Images per second of one short W1 run (`x`, one epoch) of `model` on `pool`, and the CPUs
 /// the process kept busy meanwhile.
 fn short_run(
@@ -329,7 +386,7 @@ pub fn scaling(threads: usize, rounds: usize) -> Result<()> {
     Ok(())
 }
 
-pub fn run(workload: &str, epochs: Option<usize>) -> Result<()> {
+pub fn run(workload: &str, epochs: Option<usize>, regions: bool) -> Result<()> {
     rkeras::set_random_seed(42);
     let threads = rayon::current_num_threads();
     let tag = format!("rkeras-{} {workload}", env!("CARGO_PKG_VERSION"));
@@ -363,6 +420,9 @@ pub fn run(workload: &str, epochs: Option<usize>) -> Result<()> {
             let layers_gflops =
                 print_layer_timings(&model, (epochs.saturating_sub(1) * x.rows()) as f64);
             model.set_profiling(false);
+            if regions {
+                print_regions(&mut model, &x, &y, bs, epochs)?;
+            }
             let later: Vec<f64> = timer
                 .steps
                 .iter()

@@ -90,6 +90,7 @@ pub fn run(plan: Plan) -> Result<()> {
             epochs,
             threads,
             dir,
+            regions,
         } => {
             if workload == "scaling" {
                 let threads = threads.unwrap_or_else(rayon::current_num_threads);
@@ -97,7 +98,7 @@ pub fn run(plan: Plan) -> Result<()> {
             }
             let go = || match (workload.as_str(), &dir) {
                 ("folder", Some(d)) => bench_folder::run(d, epochs.unwrap_or(100)),
-                _ => bench::run(&workload, epochs),
+                _ => bench::run(&workload, epochs, regions),
             };
             match threads {
                 Some(t) => rayon::ThreadPoolBuilder::new()

@@ -6,7 +6,7 @@ use crate::init::Initializer;
 use crate::rng::Rng;
 use rkeras_kernels::activation::{self, ELEMWISE_CHUNK};
 use rkeras_kernels::gemm::{par_sgemm, MatRef};
-use rkeras_kernels::parallel::for_each_chunk_mut;
+use rkeras_kernels::parallel::{self, for_each_chunk_mut};
 use rkeras_kernels::{conv2d::epilogue, narrow, reduce, Act};
 use serde_json::{json, Map, Value};
 
@@ -221,7 +221,7 @@ impl Layer for Dense {
                 );
             }
         };
-        rayon::join(grads, input);
+        parallel::join(grads, input);
     }
 
     super::kernel_layer_methods!(weights);
