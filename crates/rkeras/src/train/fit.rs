@@ -170,7 +170,7 @@ impl<'a> Fit<'a> {
         // Keras: the validation split is the *last* fraction, taken before any shuffling.
         let (train_rows, split_rows): (Vec<usize>, Vec<usize>) = match &train {
             Train::Arrays(..) if validation_data.is_none() && validation_split > 0.0 => {
-                let split_at = (n_total as f64 * (1.0 - validation_split as f64)).floor() as usize;
+                let split_at = split_at(n_total, validation_split);
                 ((0..split_at).collect(), (split_at..n_total).collect())
             }
             Train::Arrays(..) => ((0..n_total).collect(), Vec::new()),
@@ -469,4 +469,30 @@ fn update(chain: &mut crate::model::graph::Chain, c: &mut crate::model::Compiled
         }
     }
     penalty
+}
+
+/// The first validation row of a `validation_split` of `n` rows, as Keras computes it in
+/// Python floats: `floor(n * (1 - split))`. The `f32` argument is read as the decimal the
+/// user wrote (`0.1`, not `0.100000001490116`), or 60000 rows at 0.1 would keep 53999 for
+/// training instead of Keras's 54000.
+fn split_at(n: usize, validation_split: f32) -> usize {
+    let split = validation_split
+        .to_string()
+        .parse::<f64>()
+        .unwrap_or(f64::from(validation_split));
+    ((n as f64 * (1.0 - split)).floor() as usize).min(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_at;
+
+    #[test]
+    fn validation_split_rows_match_keras_python_floats() {
+        assert_eq!(split_at(60000, 0.1), 54000);
+        assert_eq!(split_at(10, 0.1), 9);
+        assert_eq!(split_at(1000, 0.7), 300);
+        assert_eq!(split_at(3, 0.5), 1);
+        assert_eq!(split_at(7, 0.0), 7);
+    }
 }
