@@ -2,8 +2,9 @@
 the W2 comparison (shared/anchors/keras_bench.py runs one seed, 42).
 
 usage: KERAS_BACKEND=tensorflow /tmp/anchors-env/tf/bin/python bench/keras_w2_seeds.py 1 2 3
-Prints one `RESULT keras w2 seed=S test_acc=A` line per seed (5 epochs, batch 128,
-validation_split 0.1, Adam, categorical cross-entropy, as the anchor).
+Prints one `RESULT keras w2 seed=S test_acc=A test_loss=L loss=l1,...,l5 val_loss=v1,...,v5`
+line per seed (5 epochs, batch 128, validation_split 0.1, Adam, categorical cross-entropy, as
+the anchor; `loss` and `val_loss` are the per-epoch history).
 """
 import os
 import sys
@@ -24,6 +25,8 @@ for seed in [int(s) for s in sys.argv[1:]] or [42]:
         layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(2),
         layers.Flatten(), layers.Dropout(0.5), layers.Dense(10, activation="softmax")])
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy", metrics=["accuracy"])
-    model.fit(xtr, ytr1, batch_size=128, epochs=5, validation_split=0.1, verbose=0)
+    h = model.fit(xtr, ytr1, batch_size=128, epochs=5, validation_split=0.1, verbose=0).history
     loss, acc = model.evaluate(xte, yte1, batch_size=128, verbose=0)
-    print(f"RESULT keras w2 seed={seed} test_acc={acc:.4f} test_loss={loss:.4f}", flush=True)
+    curve = {k: ",".join(f"{v:.4f}" for v in h[k]) for k in ("loss", "val_loss")}
+    print(f"RESULT keras w2 seed={seed} test_acc={acc:.4f} test_loss={loss:.4f} "
+          f"loss={curve['loss']} val_loss={curve['val_loss']}", flush=True)

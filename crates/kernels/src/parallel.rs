@@ -22,8 +22,6 @@ pub fn for_each_task<F: Fn(usize) + Sync + Send>(n_tasks: usize, f: F) {
     }
 }
 
-/// Splits `data` into chunks of `chunk` elements (the last may be shorter) and runs
-/// `f(chunk_index, chunk)` on each, in parallel when the pool has more than one thread.
 /// Runs `a` and `b`, possibly side by side (`rayon::join`), as one region of two tasks.
 ///
 /// ```
@@ -39,6 +37,8 @@ pub fn join<RA: Send, RB: Send>(
     rayon::join(|| probe.task(a), || probe.task(b))
 }
 
+/// Splits `data` into chunks of `chunk` elements (the last may be shorter) and runs
+/// `f(chunk_index, chunk)` on each, in parallel when the pool has more than one thread.
 #[track_caller]
 pub fn for_each_chunk_mut<T: Send, F: Fn(usize, &mut [T]) + Sync + Send>(
     data: &mut [T],
