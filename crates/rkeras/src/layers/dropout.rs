@@ -4,7 +4,11 @@ use super::{common_builders, Backward, Layer, LayerBase, Mode};
 use crate::error::Result;
 use crate::rng::Rng;
 use rkeras_kernels::elementwise;
+use rkeras_kernels::parallel::for_each_chunk_mut;
 use serde_json::{json, Map, Value};
+
+/// Mask values per parallel task, each drawn from its own stream.
+const MASK_CHUNK: usize = 8192;
 
 /// Randomly zeroes a fraction `rate` of the inputs while training and scales the kept ones
 /// by `1 / (1 - rate)` (Keras `Dropout`); the identity in inference.
@@ -79,10 +83,17 @@ impl Layer for Dropout {
         // `uniform() >= rate` without a float compare and branch per value (half of them
         // mispredicted at rate 0.5), on the same draws: the same mask.
         let threshold = keep_threshold(self.rate);
-        for m in mask.iter_mut() {
-            let kept = self.rng.uniform_bits24() >= threshold;
-            *m = keep * f32::from(u8::from(kept));
-        }
+        // One draw of the layer's stream per step seeds a stream per fixed chunk of the
+        // mask, so the chunks are drawn in parallel and the mask does not depend on the
+        // thread count.
+        let step = self.rng.next_u64();
+        for_each_chunk_mut(mask, MASK_CHUNK, |c, part| {
+            let mut rng = Rng::new(step ^ (c as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            for m in part.iter_mut() {
+                let kept = rng.uniform_bits24() >= threshold;
+                *m = keep * f32::from(u8::from(kept));
+            }
+        });
         elementwise::mul_into(x, mask, y);
     }
     fn reseed(&mut self, epoch: u64) {
@@ -158,6 +169,41 @@ mod tests {
         assert_eq!(dx, y);
         d.forward(&x, &mut y, 1, Mode::Infer);
         assert_eq!(y, x);
+    }
+
+    #[test]
+    fn chunked_masks_are_fresh_each_step_and_independent_of_the_thread_count() {
+        let len = 3 * MASK_CHUNK + 100;
+        let masks = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("pool");
+            pool.install(|| {
+                let mut d = Dropout::new(0.5).seed(11);
+                d.build(&[len], &mut Rng::new(0)).expect("build");
+                d.allocate(1);
+                let x = vec![1.0f32; len];
+                let mut y = vec![0.0; len];
+                let mut out = Vec::new();
+                for _ in 0..2 {
+                    d.forward(&x, &mut y, 1, Mode::Train);
+                    out.push(y.clone());
+                }
+                out
+            })
+        };
+        let one = masks(1);
+        assert_eq!(one, masks(3));
+        assert_ne!(one[0], one[1], "a new mask each step");
+        let chunk = |m: &[f32], c: usize| m[c * MASK_CHUNK..(c + 1) * MASK_CHUNK].to_vec();
+        assert_ne!(
+            chunk(&one[0], 0),
+            chunk(&one[0], 1),
+            "chunks draw their own streams"
+        );
+        let kept = one[0].iter().filter(|v| **v != 0.0).count() as f64 / len as f64;
+        assert!((0.48..0.52).contains(&kept), "kept {kept}");
     }
 
     #[test]
