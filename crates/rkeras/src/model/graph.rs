@@ -83,6 +83,10 @@ pub(crate) struct Chain {
     first_trainable: usize,
     /// Per-layer accumulated (forward, backward) seconds, when profiling is on.
     pub timings: Option<Vec<(f64, f64)>>,
+    /// When profiling splits the backward pass (sequential models): per layer, the seconds of
+    /// an extra backward call that computes the weight gradients only, and the copy of the
+    /// output gradient it is run on (a layer may change its `dy` in place).
+    pub kernel_only: Option<(Vec<f64>, Vec<f32>)>,
     /// A functional model's graph; `None`: each layer reads the previous one.
     pub wiring: Option<Wiring>,
     /// For each call after a layer's first: a twin layer with its own buffers, whose
@@ -686,11 +690,28 @@ impl Chain {
                 n,
                 skip_activation: skip_last_activation && o == last,
             };
+            let dy = &mut ga[o - i - 1][..n * ol];
+            if let Some((secs, saved)) = self.kernel_only.as_mut() {
+                // Profiling only: the weight gradients alone, on a copy of `dy`; then `dy`
+                // and the weight gradients are put back for the real call.
+                saved.clear();
+                saved.extend_from_slice(dy);
+                let t = std::time::Instant::now();
+                let (x, y) = (&self.acts[i][..n * il], &self.acts[o][..n * ol]);
+                self.layers[i].backward(x, y, dy, None, ctx);
+                if let Some(e) = secs.get_mut(i) {
+                    *e += t.elapsed().as_secs_f64();
+                }
+                dy.copy_from_slice(saved);
+                for p in self.layers[i].params_mut() {
+                    p.grad.fill(0.0);
+                }
+            }
             let t = self.timings.is_some().then(std::time::Instant::now);
             self.layers[i].backward(
                 &self.acts[i][..n * il],
                 &self.acts[o][..n * ol],
-                &mut ga[o - i - 1][..n * ol],
+                dy,
                 dx,
                 ctx,
             );
@@ -946,5 +967,40 @@ mod tests {
         assert_eq!(fused.chain.absorbed.iter().filter(|&&a| a).count(), 1);
         assert!(plain.chain.absorbed.iter().all(|a| !a));
         train_both(&mut fused, &mut plain, [10, 10, 3], 4);
+    }
+
+    /// Timing the weight gradients apart (an extra backward call per layer) leaves training
+    /// bit for bit as it was.
+    #[test]
+    fn split_profiling_trains_the_same_weights() {
+        let mut timed = prepared(sequential, true);
+        let mut plain = prepared(sequential, true);
+        timed.set_profiling_split(true);
+        let mut rng = crate::rng::Rng::new(9);
+        let n = 16;
+        let x: Vec<f32> = (0..n * 9 * 11 * 3)
+            .map(|_| rng.uniform_range(-1.0, 1.0))
+            .collect();
+        let x = Tensor::new(vec![n, 9, 11, 3], x).expect("x");
+        let labels: Vec<usize> = (0..n).map(|_| rng.below(3)).collect();
+        let y = Tensor::one_hot(&labels, 3).expect("y");
+        for m in [&mut timed, &mut plain] {
+            m.fit(&x, &y)
+                .epochs(2)
+                .batch_size(4)
+                .verbose(0)
+                .run()
+                .expect("fit");
+        }
+        for (a, b) in timed.get_weights().iter().zip(&plain.get_weights()) {
+            assert_eq!(a.data(), b.data());
+        }
+        let split = timed.layer_weight_grad_timings();
+        let backward: Vec<f64> = timed.layer_timings().iter().map(|t| t.2).collect();
+        assert_eq!(split.len(), backward.len());
+        // The first convolution's weight gradients were timed (the absorbed pooling's row
+        // stays empty).
+        assert!(split[0] > 0.0 && backward[0] > 0.0, "{split:?}");
+        assert!(plain.layer_weight_grad_timings().is_empty());
     }
 }

@@ -480,6 +480,42 @@ impl Model {
     /// Turns per-layer timing on (and resets it) or off. See [`Model::layer_timings`].
     pub fn set_profiling(&mut self, on: bool) {
         self.chain.timings = on.then(|| vec![(0.0, 0.0); self.chain.layers.len()]);
+        self.chain.kernel_only = None;
+    }
+
+    /// As [`Model::set_profiling`], and, for a Sequential model, also times the weight
+    /// gradients apart: before each layer's backward call, an extra call computes its weight
+    /// gradients only (on a copy of its output gradient, then discarded). Training stays
+    /// the same, but each step costs that extra call: for measuring, not for training.
+    ///
+    /// ```
+    /// use rkeras::prelude::*;
+    /// let mut model = Sequential::new([
+    ///     Dense::new(4).activation("relu").input_shape(3).into(),
+    ///     Dense::new(2).into(),
+    /// ])?;
+    /// model.compile(SGD::new(), "mse", &[])?;
+    /// let x = Tensor::new(vec![8, 3], vec![0.5; 24])?;
+    /// let y = Tensor::new(vec![8, 2], vec![1.0; 16])?;
+    /// model.set_profiling_split(true);
+    /// model.fit(&x, &y).epochs(1).verbose(0).run()?;
+    /// assert_eq!(model.layer_weight_grad_timings().len(), 2);
+    /// # Ok::<(), rkeras::Error>(())
+    /// ```
+    pub fn set_profiling_split(&mut self, on: bool) {
+        self.set_profiling(on);
+        self.chain.kernel_only = on.then(|| (vec![0.0; self.chain.layers.len()], Vec::new()));
+    }
+
+    /// Seconds spent computing each layer's weight gradients alone, since
+    /// [`Model::set_profiling_split`] turned it on (empty otherwise, and for functional
+    /// models): the rest of [`Model::layer_timings`]'s backward seconds is the input
+    /// gradient.
+    pub fn layer_weight_grad_timings(&self) -> Vec<f64> {
+        match (&self.chain.kernel_only, self.chain.wiring.is_none()) {
+            (Some((secs, _)), true) => secs.clone(),
+            _ => Vec::new(),
+        }
     }
 
     /// Accumulated `(layer name, forward seconds, backward seconds)` since profiling was
