@@ -219,6 +219,26 @@ fn print_layer_timings(model: &Model, images: f64) -> f64 {
     gemm_flops / gemm_secs / 1e9
 }
 
+/// Trains epoch `epoch` of `x`, `y` in batches of `bs`, unshuffled and silent: the extra,
+/// measured epochs after the timed ones.
+fn one_more_epoch(
+    model: &mut Model,
+    x: &Tensor,
+    y: &Tensor,
+    bs: usize,
+    epoch: usize,
+) -> Result<()> {
+    model
+        .fit(x, y)
+        .initial_epoch(epoch)
+        .epochs(epoch + 1)
+        .batch_size(bs)
+        .shuffle(false)
+        .verbose(0)
+        .run()?;
+    Ok(())
+}
+
 /// Trains one more epoch (`epoch`, unshuffled) with the weight gradients timed apart
 /// ([`Model::set_profiling_split`]) and prints, per layer, the forward pass, the weight
 /// (kernel and bias) gradients and the input gradient in milliseconds per image; the input
@@ -231,14 +251,7 @@ fn print_backward_split(
     epoch: usize,
 ) -> Result<()> {
     model.set_profiling_split(true);
-    let fit = model
-        .fit(x, y)
-        .initial_epoch(epoch)
-        .epochs(epoch + 1)
-        .batch_size(bs)
-        .shuffle(false)
-        .verbose(0)
-        .run();
+    let fit = one_more_epoch(model, x, y, bs, epoch);
     let (timings, weights) = (model.layer_timings(), model.layer_weight_grad_timings());
     model.set_profiling(false);
     fit?;
@@ -269,14 +282,7 @@ fn print_regions(model: &mut Model, x: &Tensor, y: &Tensor, bs: usize, epoch: us
     let threads = rayon::current_num_threads();
     regions::enable(true);
     let t = Instant::now();
-    let fit = model
-        .fit(x, y)
-        .initial_epoch(epoch)
-        .epochs(epoch + 1)
-        .batch_size(bs)
-        .shuffle(false)
-        .verbose(0)
-        .run();
+    let fit = one_more_epoch(model, x, y, bs, epoch);
     let wall = t.elapsed().as_secs_f64();
     regions::enable(false);
     fit?;
