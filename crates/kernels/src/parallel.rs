@@ -88,6 +88,68 @@ pub fn for_each_chunk_pair_mut<A: Send, B: Send, F>(
     }
 }
 
+/// Runs `f(i, &mut items[i], a_i, b_i)` for every item, in parallel when the pool has more
+/// than one thread, where `a_i` is chunk `i` of `a` (chunks of `ca` elements, the last may be
+/// shorter) and `b_i` chunk `i` of `b` (chunks of `cb`), when given. `a` (and `b`) must
+/// yield one chunk per item.
+///
+/// ```
+/// let mut sums = [0.0f32; 2];
+/// let mut data = [1.0f32, 2.0, 3.0, 4.0, 5.0];
+/// rkeras_kernels::parallel::for_each_item_with_chunks(&mut sums, &mut data, 3, None, |_, s, a, _| {
+///     *s = a.iter().sum();
+/// });
+/// assert_eq!(sums, [6.0, 9.0]);
+/// ```
+#[track_caller]
+pub fn for_each_item_with_chunks<T: Send, F>(
+    items: &mut [T],
+    a: &mut [f32],
+    ca: usize,
+    b: Option<(&mut [f32], usize)>,
+    f: F,
+) where
+    F: Fn(usize, &mut T, &mut [f32], Option<&mut [f32]>) + Sync + Send,
+{
+    let ca = ca.max(1);
+    debug_assert_eq!(items.len(), a.len().div_ceil(ca));
+    let probe = Probe::new(items.len());
+    let f =
+        |i: usize, t: &mut T, x: &mut [f32], y: Option<&mut [f32]>| probe.task(|| f(i, t, x, y));
+    let serial = items.len() <= 1 || rayon::current_num_threads() <= 1;
+    match b {
+        None if serial => items
+            .iter_mut()
+            .zip(a.chunks_mut(ca))
+            .enumerate()
+            .for_each(|(i, (t, x))| f(i, t, x, None)),
+        None => items
+            .par_iter_mut()
+            .zip(a.par_chunks_mut(ca))
+            .enumerate()
+            .for_each(|(i, (t, x))| f(i, t, x, None)),
+        Some((b, cb)) => {
+            let cb = cb.max(1);
+            debug_assert_eq!(items.len(), b.len().div_ceil(cb));
+            if serial {
+                items
+                    .iter_mut()
+                    .zip(a.chunks_mut(ca))
+                    .zip(b.chunks_mut(cb))
+                    .enumerate()
+                    .for_each(|(i, ((t, x), y))| f(i, t, x, Some(y)));
+            } else {
+                items
+                    .par_iter_mut()
+                    .zip(a.par_chunks_mut(ca))
+                    .zip(b.par_chunks_mut(cb))
+                    .enumerate()
+                    .for_each(|(i, ((t, x), y))| f(i, t, x, Some(y)));
+            }
+        }
+    }
+}
+
 /// One scratch buffer per pool thread, picked by `rayon::current_thread_index()`.
 ///
 /// Allocated once (when a layer is built); [`Scratch::ensure`] grows it if the pool or the

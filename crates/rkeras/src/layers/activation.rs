@@ -37,6 +37,9 @@ impl Activation {
 common_builders!(Activation);
 
 impl Layer for Activation {
+    fn per_sample(&self) -> bool {
+        true
+    }
     fn class_name(&self) -> &'static str {
         "Activation"
     }

@@ -51,6 +51,9 @@ impl AveragePooling2D {
 common_builders!(AveragePooling2D);
 
 impl Layer for AveragePooling2D {
+    fn per_sample(&self) -> bool {
+        true
+    }
     fn class_name(&self) -> &'static str {
         "AveragePooling2D"
     }

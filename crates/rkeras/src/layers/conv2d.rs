@@ -274,6 +274,9 @@ impl Conv2D {
 }
 
 impl Layer for Conv2D {
+    fn per_sample(&self) -> bool {
+        true
+    }
     fn class_name(&self) -> &'static str {
         "Conv2D"
     }

@@ -28,6 +28,9 @@ impl Flatten {
 common_builders!(Flatten);
 
 impl Layer for Flatten {
+    fn per_sample(&self) -> bool {
+        true
+    }
     fn class_name(&self) -> &'static str {
         "Flatten"
     }

@@ -51,6 +51,9 @@ pub(crate) fn pooled_shape(c: usize, keepdims: bool) -> Vec<usize> {
 }
 
 impl Layer for GlobalAveragePooling2D {
+    fn per_sample(&self) -> bool {
+        true
+    }
     fn class_name(&self) -> &'static str {
         "GlobalAveragePooling2D"
     }

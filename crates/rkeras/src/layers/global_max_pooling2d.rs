@@ -40,6 +40,9 @@ impl GlobalMaxPooling2D {
 common_builders!(GlobalMaxPooling2D);
 
 impl Layer for GlobalMaxPooling2D {
+    fn per_sample(&self) -> bool {
+        true
+    }
     fn class_name(&self) -> &'static str {
         "GlobalMaxPooling2D"
     }

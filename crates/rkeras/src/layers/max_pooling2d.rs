@@ -96,6 +96,9 @@ pub(crate) fn pool_config(
 }
 
 impl Layer for MaxPooling2D {
+    fn per_sample(&self) -> bool {
+        true
+    }
     fn class_name(&self) -> &'static str {
         "MaxPooling2D"
     }

@@ -174,6 +174,13 @@ pub trait Layer: Send + std::fmt::Debug {
         dx: Option<&mut [f32]>,
         ctx: Backward,
     );
+    /// True when the layer computes each sample from that sample alone, draws no random
+    /// numbers and keeps no state across samples, so that a copy of it (made from its
+    /// config) may run a slice of the batch while other copies run the rest. Sequential
+    /// models then run runs of such layers by groups of samples, side by side.
+    fn per_sample(&self) -> bool {
+        false
+    }
     /// Weights (empty for weightless layers).
     fn params(&self) -> &[Param] {
         &[]

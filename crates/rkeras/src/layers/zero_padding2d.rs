@@ -105,6 +105,9 @@ impl ZeroPadding2D {
 common_builders!(ZeroPadding2D);
 
 impl Layer for ZeroPadding2D {
+    fn per_sample(&self) -> bool {
+        true
+    }
     fn class_name(&self) -> &'static str {
         "ZeroPadding2D"
     }

@@ -7,6 +7,9 @@ use crate::error::{Error, Result};
 use crate::layers::{Backward, Layer, Mode};
 use crate::rng::Rng;
 use crate::shape::numel;
+use sample_groups::{Layout, Profile, Segment};
+
+use super::sample_groups;
 
 /// One call of a layer in a functional graph.
 #[derive(Clone, Debug)]
@@ -108,6 +111,12 @@ pub(crate) struct Chain {
     absorbed: Vec<bool>,
     /// Turns the absorption of max poolings off (tests compare both ways).
     pub no_fusion: bool,
+    /// Sequential models: the runs of per-sample layers executed by sample groups.
+    segments: Vec<Segment>,
+    /// The cap on the number of sample groups (see [`sample_groups::split`]).
+    max_groups: usize,
+    /// The cap set by [`crate::Model::set_sample_groups`] (else the default).
+    group_cap: Option<usize>,
 }
 
 /// Fusion of max poolings into the layer before them, unless `RKERAS_FUSE_POOL=0`.
@@ -460,14 +469,22 @@ impl Chain {
         if max_batch <= self.max_batch || !self.built {
             return;
         }
+        self.plan_groups(max_batch);
+        // Inside a grouped run, the model's own buffers and layers serve batches of one
+        // group only (larger batches run on the groups' copies).
+        let small = max_batch.min(sample_groups::GROUP_SAMPLES);
+        let grouped = |i: usize| self.segments.iter().any(|s| (s.start..s.end).contains(&i));
         // The output of a layer that absorbed a pooling is never written: no buffer for it.
         let first = self.wiring.as_ref().map_or(1, Wiring::first_call);
         let sizes: Vec<usize> = (0..self.act_lens.len())
             .map(|a| {
                 let absorbing =
                     a >= first && self.pools.get(a - first).is_some_and(Option::is_some);
+                let interior = a > 0 && grouped(a - 1) && grouped(a);
                 if absorbing {
                     0
+                } else if interior {
+                    self.act_lens[a] * small
                 } else {
                     self.act_lens[a] * max_batch
                 }
@@ -485,8 +502,11 @@ impl Chain {
                 self.packed_grad = vec![0.0; total * max_batch];
             }
         }
-        for l in &mut self.layers {
-            l.allocate(max_batch);
+        let per_layer: Vec<usize> = (0..self.layers.len())
+            .map(|i| if grouped(i) { small } else { max_batch })
+            .collect();
+        for (l, &b) in self.layers.iter_mut().zip(&per_layer) {
+            l.allocate(b);
         }
         for t in self.twins.iter_mut().flatten() {
             t.allocate(max_batch);
@@ -496,6 +516,169 @@ impl Chain {
 
     pub fn max_batch(&self) -> usize {
         self.max_batch
+    }
+
+    /// Sets the cap on sample groups; buffers are planned again before the next batch.
+    pub fn set_group_cap(&mut self, max_groups: usize) {
+        self.group_cap = Some(max_groups);
+        if self.built {
+            self.max_batch = 0;
+        }
+    }
+
+    /// The chain's layout, as a grouped run sees it.
+    fn layout(&self) -> Layout<'_> {
+        Layout::of_chain(
+            &self.act_lens,
+            &self.pools,
+            &self.absorbed,
+            self.first_trainable,
+            self.layers.len(),
+        )
+    }
+
+    /// Plans the grouped runs of a sequential model for batches of up to `max_batch`, with
+    /// one copy of their layers per group. A run whose copies cannot be made runs layer at
+    /// a time.
+    fn plan_groups(&mut self, max_batch: usize) {
+        self.segments.clear();
+        self.max_groups = self.group_cap.unwrap_or_else(sample_groups::max_groups);
+        let groups = (1..=max_batch)
+            .map(|n| sample_groups::split(n, self.max_groups).0)
+            .max()
+            .unwrap_or(0);
+        if self.wiring.is_some() || groups < 2 {
+            return;
+        }
+        let cap = sample_groups::group_capacity(max_batch, self.max_groups);
+        for (start, end) in sample_groups::plan(&self.layers, &self.pools) {
+            let runs = (0..groups)
+                .map(|_| {
+                    sample_groups::GroupRun::new(
+                        &self.layers,
+                        (start, end),
+                        &self.act_shapes,
+                        self.layout(),
+                        cap,
+                    )
+                })
+                .collect::<Result<Vec<_>>>();
+            if let Ok(runs) = runs {
+                self.segments.push(Segment { start, end, runs });
+            }
+        }
+    }
+
+    /// The grouped run that `at` picks (by its start or end), when a batch of `n` splits
+    /// into several groups.
+    fn grouped_run(&self, at: impl Fn(&Segment) -> bool, n: usize) -> Option<usize> {
+        if sample_groups::split(n, self.max_groups).0 < 2 {
+            return None;
+        }
+        self.segments.iter().position(at)
+    }
+
+    /// Runs grouped run `k` forward on a batch of `n`.
+    fn forward_segment(&mut self, k: usize, n: usize, mode: Mode) {
+        let (groups, size) = sample_groups::split(n, self.max_groups);
+        let layout = Layout::of_chain(
+            &self.act_lens,
+            &self.pools,
+            &self.absorbed,
+            self.first_trainable,
+            self.layers.len(),
+        );
+        let seg = &mut self.segments[k];
+        let (s, e) = (seg.start, seg.end);
+        let (il, ol) = (layout.lens[s], layout.lens[e]);
+        let runs = &mut seg.runs[..groups];
+        for r in runs.iter_mut() {
+            r.sync(&self.layers[s..e]);
+        }
+        let (before, after) = self.acts.split_at_mut(e);
+        let x = &before[s][..n * il];
+        let y = &mut after[0][..n * ol];
+        if self.timings.is_some() || self.kernel_only.is_some() {
+            // Profiling: the groups one after the other, each layer's time summed.
+            let mut prof = Profile {
+                timings: &mut self.timings,
+                kernel_only: &mut self.kernel_only,
+            };
+            for ((g, run), yc) in runs.iter_mut().enumerate().zip(y.chunks_mut(size * ol)) {
+                let (a, m) = (g * size, yc.len() / ol);
+                let xc = &x[a * il..(a + m) * il];
+                run.forward(layout, xc, yc, mode, Some(&mut prof));
+            }
+            return;
+        }
+        rkeras_kernels::parallel::for_each_item_with_chunks(
+            runs,
+            y,
+            size * ol,
+            None,
+            |g, run, yc, _| {
+                let (a, m) = (g * size, yc.len() / ol);
+                run.forward(layout, &x[a * il..(a + m) * il], yc, mode, None);
+            },
+        );
+    }
+
+    /// Runs grouped run `k` backward on a batch of `n`, then adds the groups' weight
+    /// gradients to the model's layers in group order.
+    fn backward_segment(&mut self, k: usize, n: usize, skip_last_activation: bool) {
+        let (groups, size) = sample_groups::split(n, self.max_groups);
+        let layout = Layout::of_chain(
+            &self.act_lens,
+            &self.pools,
+            &self.absorbed,
+            self.first_trainable,
+            self.layers.len(),
+        );
+        let seg = &mut self.segments[k];
+        let (s, e) = (seg.start, seg.end);
+        let (il, ol) = (layout.lens[s], layout.lens[e]);
+        let runs = &mut seg.runs[..groups];
+        let (x, y) = (&self.acts[s][..n * il], &self.acts[e][..n * ol]);
+        let (gb, ga) = self.grads.split_at_mut(e);
+        let dy = &mut ga[0][..n * ol];
+        let dx = (s > layout.first_trainable).then(|| &mut gb[s][..n * il]);
+        let io = |g: usize, m: usize| {
+            let a = g * size;
+            (&x[a * il..(a + m) * il], &y[a * ol..(a + m) * ol])
+        };
+        if self.timings.is_some() || self.kernel_only.is_some() {
+            let mut prof = Profile {
+                timings: &mut self.timings,
+                kernel_only: &mut self.kernel_only,
+            };
+            let mut dxs = dx.map(|d| d.chunks_mut(size * il));
+            for ((g, run), dyc) in runs.iter_mut().enumerate().zip(dy.chunks_mut(size * ol)) {
+                let m = dyc.len() / ol;
+                let dxc = dxs.as_mut().and_then(Iterator::next);
+                run.backward(
+                    layout,
+                    io(g, m),
+                    dyc,
+                    dxc,
+                    skip_last_activation,
+                    Some(&mut prof),
+                );
+            }
+        } else {
+            rkeras_kernels::parallel::for_each_item_with_chunks(
+                runs,
+                dy,
+                size * ol,
+                dx.map(|d| (d, size * il)),
+                |g, run, dyc, dxc| {
+                    let m = dyc.len() / ol;
+                    run.backward(layout, io(g, m), dyc, dxc, skip_last_activation, None);
+                },
+            );
+        }
+        for run in seg.runs[..groups].iter() {
+            run.add_grads(&mut self.layers[s..e]);
+        }
     }
 
     fn len_at(&self, i: usize) -> usize {
@@ -549,7 +732,15 @@ impl Chain {
         if self.wiring.is_some() {
             return self.forward_graph(n, mode);
         }
-        for i in 0..self.layers.len() {
+        let mut next = 0;
+        while next < self.layers.len() {
+            let i = next;
+            if let Some(k) = self.grouped_run(|s| s.start == i, n) {
+                self.forward_segment(k, n, mode);
+                next = self.segments[k].end;
+                continue;
+            }
+            next += 1;
             if self.is_absorbed(i) {
                 continue;
             }
@@ -674,7 +865,14 @@ impl Chain {
             return self.backward_graph(n, skip_last_activation);
         }
         let last = self.layers.len();
-        for i in (self.first_trainable..last).rev() {
+        let mut i = last;
+        while i > self.first_trainable {
+            if let Some(k) = self.grouped_run(|s| s.end == i, n) {
+                self.backward_segment(k, n, skip_last_activation);
+                i = self.segments[k].start;
+                continue;
+            }
+            i -= 1;
             if self.is_absorbed(i) {
                 continue;
             }
@@ -868,7 +1066,13 @@ mod tests {
 
     /// Trains the fused and the unfused model from the same weights on the same random
     /// batches; both must predict the same before and after, and end with the same weights.
-    fn train_both(fused: &mut Model, plain: &mut Model, shape: [usize; 3], seed: u64) {
+    fn train_both(
+        fused: &mut Model,
+        plain: &mut Model,
+        shape: [usize; 3],
+        seed: u64,
+        batch: usize,
+    ) {
         plain.set_weights(&fused.get_weights()).expect("weights");
         let start = fused.get_weights();
         let mut rng = crate::rng::Rng::new(seed);
@@ -891,7 +1095,7 @@ mod tests {
         for m in [&mut *fused, &mut *plain] {
             m.fit(&x, &y)
                 .epochs(3)
-                .batch_size(8)
+                .batch_size(batch)
                 .shuffle(false)
                 .verbose(0)
                 .run()
@@ -939,7 +1143,7 @@ mod tests {
         );
         assert_eq!(fused.chain.pools[0], Some(1));
         assert!(plain.chain.absorbed.iter().all(|a| !a));
-        train_both(&mut fused, &mut plain, [9, 11, 3], 3);
+        train_both(&mut fused, &mut plain, [9, 11, 3], 3, 8);
     }
 
     fn functional() -> crate::Result<Model> {
@@ -966,7 +1170,7 @@ mod tests {
         let mut plain = prepared(functional, false);
         assert_eq!(fused.chain.absorbed.iter().filter(|&&a| a).count(), 1);
         assert!(plain.chain.absorbed.iter().all(|a| !a));
-        train_both(&mut fused, &mut plain, [10, 10, 3], 4);
+        train_both(&mut fused, &mut plain, [10, 10, 3], 4, 8);
     }
 
     /// Timing the weight gradients apart (an extra backward call per layer) leaves training
@@ -987,11 +1191,14 @@ mod tests {
         for m in [&mut timed, &mut plain] {
             m.fit(&x, &y)
                 .epochs(2)
-                .batch_size(4)
+                .batch_size(12)
                 .verbose(0)
                 .run()
                 .expect("fit");
         }
+        // Batches of 12 run their convolutions by sample groups (one after the other while
+        // profiling, side by side otherwise).
+        assert!(!timed.chain.segments.is_empty());
         for (a, b) in timed.get_weights().iter().zip(&plain.get_weights()) {
             assert_eq!(a.data(), b.data());
         }
@@ -1002,5 +1209,70 @@ mod tests {
         // stays empty).
         assert!(split[0] > 0.0 && backward[0] > 0.0, "{split:?}");
         assert!(plain.layer_weight_grad_timings().is_empty());
+    }
+
+    /// Convolutions between a trainable layer and a pooling: the grouped run hands an input
+    /// gradient back to the batch normalization.
+    fn normalized() -> crate::Result<Model> {
+        Sequential::new([
+            Conv2D::new(4, 3)
+                .padding("same")
+                .input_shape((8, 8, 2))
+                .into(),
+            BatchNormalization::new().into(),
+            Conv2D::new(5, 3).activation("relu").into(),
+            MaxPooling2D::new((2, 2)).into(),
+            Flatten::new().into(),
+            Dense::new(3).activation("softmax").into(),
+        ])
+    }
+
+    /// A frozen first convolution: backward stops inside the grouped run.
+    fn frozen_first() -> crate::Result<Model> {
+        Sequential::new([
+            Conv2D::new(4, 3)
+                .trainable(false)
+                .input_shape((9, 11, 3))
+                .into(),
+            Conv2D::new(5, 3).padding("same").activation("tanh").into(),
+            MaxPooling2D::new((2, 2)).into(),
+            Flatten::new().into(),
+            Dense::new(3).activation("softmax").into(),
+        ])
+    }
+
+    /// A model, its input shape, the batch size, the grouped runs planned.
+    type Case = (
+        fn() -> crate::Result<Model>,
+        [usize; 3],
+        usize,
+        &'static [(usize, usize)],
+    );
+
+    /// Runs of per-sample layers executed by sample groups train like the same layers run
+    /// one at a time (up to float reassociation), with 2 and 3 groups and a last batch
+    /// of one group.
+    #[test]
+    fn sample_groups_train_like_layer_at_a_time() {
+        let cases: [Case; 3] = [
+            (sequential, [9, 11, 3], 10, &[(0, 5)]),
+            (normalized, [8, 8, 2], 20, &[(2, 5)]),
+            (frozen_first, [9, 11, 3], 20, &[(0, 4)]),
+        ];
+        for (build, shape, batch, runs) in cases {
+            let mut grouped = prepared(build, true);
+            let mut plain = prepared(build, true);
+            grouped.set_sample_groups(4);
+            plain.set_sample_groups(1);
+            train_both(&mut grouped, &mut plain, shape, 5, batch);
+            let planned: Vec<(usize, usize)> = grouped
+                .chain
+                .segments
+                .iter()
+                .map(|s| (s.start, s.end))
+                .collect();
+            assert_eq!(planned, runs);
+            assert!(plain.chain.segments.is_empty());
+        }
     }
 }

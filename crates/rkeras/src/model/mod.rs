@@ -3,6 +3,7 @@
 
 mod functional;
 pub(crate) mod graph;
+mod sample_groups;
 mod sequential;
 pub mod summary;
 
@@ -475,6 +476,36 @@ impl Model {
             }
         }
         Ok(())
+    }
+
+    /// Sets the most sample groups a batch splits into (default 4, or `RKERAS_SAMPLE_GROUPS`):
+    /// in a Sequential model, each run of layers that treat samples one by one
+    /// (convolutions, poolings, flatten, activations) runs by groups of about 8 samples, side
+    /// by side on the thread pool, with one region per run instead of one per layer. `1` runs
+    /// layer at a time. The split depends on the batch size alone, so results do not depend
+    /// on the thread count; they differ from another setting's by float reassociation of the
+    /// weight gradients.
+    ///
+    /// ```
+    /// use rkeras::prelude::*;
+    /// let mut model = Sequential::new([
+    ///     Conv2D::new(4, 3).activation("relu").input_shape((8, 8, 1)).into(),
+    ///     MaxPooling2D::new((2, 2)).into(),
+    ///     Flatten::new().into(),
+    ///     Dense::new(2).activation("softmax").into(),
+    /// ])?;
+    /// model.compile("sgd", "categorical_crossentropy", &[])?;
+    /// let x = Tensor::new(vec![32, 8, 8, 1], vec![0.5; 32 * 64])?;
+    /// let grouped = model.predict(&x)?;
+    /// model.set_sample_groups(1);
+    /// let layer_at_a_time = model.predict(&x)?;
+    /// for (a, b) in grouped.data().iter().zip(layer_at_a_time.data()) {
+    ///     assert!((a - b).abs() < 1e-6);
+    /// }
+    /// # Ok::<(), rkeras::Error>(())
+    /// ```
+    pub fn set_sample_groups(&mut self, max_groups: usize) {
+        self.chain.set_group_cap(max_groups);
     }
 
     /// Turns per-layer timing on (and resets it) or off. See [`Model::layer_timings`].
