@@ -81,10 +81,12 @@ fn training_steps_do_not_allocate() {
     let mut probe = Probe {
         counts: Vec::with_capacity(64),
     };
-    // One epoch of 10 full batches; no validation, silent.
-    m.fit(&x, &y)
+    // One epoch of 10 full batches of 32 (the convolutions run by two sample groups); no
+    // validation, silent.
+    let (xs, ys) = rkeras::data::shapes::generate(320, 16, 3);
+    m.fit(&xs, &ys)
         .epochs(1)
-        .batch_size(16)
+        .batch_size(32)
         .verbose(0)
         .callback(&mut probe)
         .run()

@@ -102,6 +102,8 @@ fn winograd_cnn(seed: u64) -> Model {
     })
 }
 
+/// Batches of 37 (then 22) split into sample groups (3 of 13, then 2 of 11), so the grouped
+/// runs of the convolutions are covered too.
 fn train_weights(threads: usize, model: fn(u64) -> Model) -> Vec<Tensor> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -112,7 +114,7 @@ fn train_weights(threads: usize, model: fn(u64) -> Model) -> Vec<Tensor> {
         let mut m = model(9);
         m.fit(&x, &y)
             .epochs(2)
-            .batch_size(13)
+            .batch_size(37)
             .verbose(0)
             .run()
             .expect("fit");

@@ -1076,7 +1076,7 @@ mod tests {
         plain.set_weights(&fused.get_weights()).expect("weights");
         let start = fused.get_weights();
         let mut rng = crate::rng::Rng::new(seed);
-        let n = 24;
+        let n = 48;
         let len = n * shape.iter().product::<usize>();
         let x: Vec<f32> = (0..len).map(|_| rng.uniform_range(-1.0, 1.0)).collect();
         let x = Tensor::new(vec![n, shape[0], shape[1], shape[2]], x).expect("x");
@@ -1181,7 +1181,7 @@ mod tests {
         let mut plain = prepared(sequential, true);
         timed.set_profiling_split(true);
         let mut rng = crate::rng::Rng::new(9);
-        let n = 16;
+        let n = 40;
         let x: Vec<f32> = (0..n * 9 * 11 * 3)
             .map(|_| rng.uniform_range(-1.0, 1.0))
             .collect();
@@ -1191,12 +1191,12 @@ mod tests {
         for m in [&mut timed, &mut plain] {
             m.fit(&x, &y)
                 .epochs(2)
-                .batch_size(12)
+                .batch_size(20)
                 .verbose(0)
                 .run()
                 .expect("fit");
         }
-        // Batches of 12 run their convolutions by sample groups (one after the other while
+        // Batches of 20 run their convolutions by sample groups (one after the other while
         // profiling, side by side otherwise).
         assert!(!timed.chain.segments.is_empty());
         for (a, b) in timed.get_weights().iter().zip(&plain.get_weights()) {
@@ -1255,9 +1255,9 @@ mod tests {
     #[test]
     fn sample_groups_train_like_layer_at_a_time() {
         let cases: [Case; 3] = [
-            (sequential, [9, 11, 3], 10, &[(0, 5)]),
-            (normalized, [8, 8, 2], 20, &[(2, 5)]),
-            (frozen_first, [9, 11, 3], 20, &[(0, 4)]),
+            (sequential, [9, 11, 3], 20, &[(0, 5)]),
+            (normalized, [8, 8, 2], 40, &[(2, 5)]),
+            (frozen_first, [9, 11, 3], 40, &[(0, 4)]),
         ];
         for (build, shape, batch, runs) in cases {
             let mut grouped = prepared(build, true);

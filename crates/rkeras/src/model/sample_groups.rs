@@ -19,7 +19,7 @@ use crate::layers::{Backward, Layer, Mode};
 use crate::rng::Rng;
 
 /// Samples per group, at most, until the group count reaches its cap.
-pub(crate) const GROUP_SAMPLES: usize = 8;
+pub(crate) const GROUP_SAMPLES: usize = 16;
 
 /// The most groups a batch splits into, unless `RKERAS_SAMPLE_GROUPS` says otherwise
 /// (`0` or `1`: layer at a time, for A/B runs).
@@ -350,11 +350,12 @@ mod tests {
     #[test]
     fn batches_split_by_size_alone() {
         assert_eq!(split(1, 4), (1, 1));
-        assert_eq!(split(8, 4), (1, 8));
-        assert_eq!(split(9, 4), (2, 5));
-        assert_eq!(split(32, 4), (4, 8));
+        assert_eq!(split(16, 4), (1, 16));
+        assert_eq!(split(17, 4), (2, 9));
+        assert_eq!(split(32, 4), (2, 16));
+        assert_eq!(split(40, 4), (3, 14));
         assert_eq!(split(128, 4), (4, 32));
-        assert_eq!(split(33, 4), (4, 9));
+        assert_eq!(split(129, 4), (4, 33));
         assert_eq!(split(128, 1), (1, 128));
         assert_eq!(split(0, 4), (0, 0));
         for cap in 1..=8 {
