@@ -478,13 +478,13 @@ impl Model {
         Ok(())
     }
 
-    /// Sets the most sample groups a batch splits into (default 4, or `RKERAS_SAMPLE_GROUPS`):
-    /// in a Sequential model, each run of layers that treat samples one by one
-    /// (convolutions, poolings, flatten, activations) runs by groups of about 8 samples, side
-    /// by side on the thread pool, with one region per run instead of one per layer. `1` runs
-    /// layer at a time. The split depends on the batch size alone, so results do not depend
-    /// on the thread count; they differ from another setting's by float reassociation of the
-    /// weight gradients.
+    /// Sets the most sample groups a batch splits into (default 2, or `RKERAS_SAMPLE_GROUPS`).
+    /// In a Sequential model, each run of layers that treat samples one by one
+    /// (convolutions, poolings, flatten, activations) runs group by group, the groups side by
+    /// side on the thread pool: one group per 16 samples, up to this many, with one parallel
+    /// region per run instead of one per layer. `1` runs layer at a time. The split depends
+    /// on the batch size alone, so results do not depend on the thread count; they differ
+    /// from another setting's by float reassociation of the weight gradients.
     ///
     /// ```
     /// use rkeras::prelude::*;

@@ -3,10 +3,15 @@
 //! group of samples, the groups side by side on the thread pool.
 //!
 //! Layer at a time, every layer of a batch is one parallel region, and each region ends
-//! with a core waiting for the other's last task. A run of such layers done for a group of
-//! a few samples at once keeps that group's activations in cache and needs one region per
-//! run and pass instead of one per layer; idle cores still take over the kernels' tasks of
-//! a group that is late (rayon nests the kernels' regions in the group's task).
+//! with a core waiting for the other's last task, or starts with one waking the other. A run
+//! of such layers done for a group of samples needs one region per run and pass instead of
+//! one per layer; idle cores still take over the kernels' tasks of a group that is late
+//! (rayon nests the kernels' regions in the group's task).
+//!
+//! Groups of at least 16 samples: at 8, the small convolutions' GEMMs and their packing
+//! lost more on one thread (5–30 % on W1) than the shorter waits gained. At most 2 groups by
+//! default: each group's copies cost memory (W2's peak RSS: 242 MiB layer at a time, 255 with
+//! 2 groups, 269 with 4), and 2 did as well as 4 on 2 cores.
 //!
 //! Each group has its own copies of the run's layers (their per-batch buffers; the weights
 //! are copied from the model's layers before each forward pass) and of the activations
@@ -23,7 +28,7 @@ pub(crate) const GROUP_SAMPLES: usize = 16;
 
 /// The most groups a batch splits into, unless `RKERAS_SAMPLE_GROUPS` says otherwise
 /// (`0` or `1`: layer at a time, for A/B runs).
-const DEFAULT_MAX_GROUPS: usize = 4;
+const DEFAULT_MAX_GROUPS: usize = 2;
 
 /// The cap on the group count.
 pub(crate) fn max_groups() -> usize {
