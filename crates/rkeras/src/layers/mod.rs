@@ -175,9 +175,11 @@ pub trait Layer: Send + std::fmt::Debug {
         ctx: Backward,
     );
     /// True when the layer computes each sample from that sample alone, draws no random
-    /// numbers and keeps no state across samples, so that a copy of it (made from its
-    /// config) may run a slice of the batch while other copies run the rest. Sequential
-    /// models then run runs of such layers by groups of samples, side by side.
+    /// numbers and keeps no state across samples, so that a copy of it, rebuilt from its
+    /// config by [`registry::from_config`], may run a slice of the batch while other copies
+    /// run the rest. Sequential models run runs of such layers by groups of samples, side by
+    /// side (see [`crate::Model::set_sample_groups`]); a layer whose copy cannot be made
+    /// runs layer at a time.
     fn per_sample(&self) -> bool {
         false
     }

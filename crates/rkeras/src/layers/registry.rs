@@ -1,5 +1,5 @@
 //! Layers from Keras configs (`{"class_name": "Conv2D", "config": {...}}`), the inverse of
-//! [`full_config`](super::full_config): what loading a `.keras` file or a `config.json` needs.
+//! [`full_config`]: what loading a `.keras` file or a `config.json` needs.
 
 use super::weight_options::{self, WeightOptions};
 use super::*;
