@@ -151,6 +151,9 @@ super::weight_options::weight_option_builders!(Conv2DTranspose:
 );
 
 impl Layer for Conv2DTranspose {
+    fn per_sample(&self) -> bool {
+        true
+    }
     fn class_name(&self) -> &'static str {
         "Conv2DTranspose"
     }

@@ -241,6 +241,9 @@ super::weight_options::weight_option_builders!(DepthwiseConv2D:
 );
 
 impl Layer for DepthwiseConv2D {
+    fn per_sample(&self) -> bool {
+        true
+    }
     fn class_name(&self) -> &'static str {
         "DepthwiseConv2D"
     }

@@ -84,6 +84,9 @@ super::weight_options::weight_option_builders!(LayerNormalization:
 );
 
 impl Layer for LayerNormalization {
+    fn per_sample(&self) -> bool {
+        true
+    }
     fn class_name(&self) -> &'static str {
         "LayerNormalization"
     }

@@ -37,6 +37,9 @@ impl Permute {
 common_builders!(Permute);
 
 impl Layer for Permute {
+    fn per_sample(&self) -> bool {
+        true
+    }
     fn class_name(&self) -> &'static str {
         "Permute"
     }

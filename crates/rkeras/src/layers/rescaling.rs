@@ -43,6 +43,9 @@ impl Rescaling {
 common_builders!(Rescaling);
 
 impl Layer for Rescaling {
+    fn per_sample(&self) -> bool {
+        true
+    }
     fn class_name(&self) -> &'static str {
         "Rescaling"
     }

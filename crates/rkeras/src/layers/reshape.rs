@@ -33,6 +33,9 @@ impl Reshape {
 common_builders!(Reshape);
 
 impl Layer for Reshape {
+    fn per_sample(&self) -> bool {
+        true
+    }
     fn class_name(&self) -> &'static str {
         "Reshape"
     }

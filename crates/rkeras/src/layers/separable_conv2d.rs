@@ -119,6 +119,9 @@ super::weight_options::weight_option_builders!(SeparableConv2D:
 );
 
 impl Layer for SeparableConv2D {
+    fn per_sample(&self) -> bool {
+        true
+    }
     fn class_name(&self) -> &'static str {
         "SeparableConv2D"
     }

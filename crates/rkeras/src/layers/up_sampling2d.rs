@@ -57,6 +57,9 @@ impl UpSampling2D {
 common_builders!(UpSampling2D);
 
 impl Layer for UpSampling2D {
+    fn per_sample(&self) -> bool {
+        true
+    }
     fn class_name(&self) -> &'static str {
         "UpSampling2D"
     }

@@ -1241,6 +1241,24 @@ mod tests {
         ])
     }
 
+    /// The other per-sample layers in one run, behind a non-trainable first layer.
+    fn assorted() -> crate::Result<Model> {
+        Sequential::new([
+            Rescaling::new(0.5).input_shape((8, 8, 2)).into(),
+            SeparableConv2D::new(4, 3)
+                .padding("same")
+                .activation("relu")
+                .into(),
+            DepthwiseConv2D::new(3).activation("tanh").into(),
+            LayerNormalization::new().into(),
+            Conv2DTranspose::new(3, 3).strides(2).into(),
+            UpSampling2D::new(2).into(),
+            Permute::new(&[2, 1, 3]).into(),
+            Reshape::new(&[-1]).into(),
+            Dense::new(3).activation("softmax").into(),
+        ])
+    }
+
     /// A model, its input shape, the batch size, the grouped runs planned.
     type Case = (
         fn() -> crate::Result<Model>,
@@ -1254,10 +1272,11 @@ mod tests {
     /// of one group.
     #[test]
     fn sample_groups_train_like_layer_at_a_time() {
-        let cases: [Case; 3] = [
+        let cases: [Case; 4] = [
             (sequential, [9, 11, 3], 20, &[(0, 5)]),
             (normalized, [8, 8, 2], 40, &[(2, 5)]),
             (frozen_first, [9, 11, 3], 40, &[(0, 4)]),
+            (assorted, [8, 8, 2], 40, &[(0, 8)]),
         ];
         for (build, shape, batch, runs) in cases {
             let mut grouped = prepared(build, true);
