@@ -480,7 +480,7 @@ impl Model {
 
     /// Sets the most sample groups a batch splits into (default 2, or `RKERAS_SAMPLE_GROUPS`).
     /// In a Sequential model, each run of layers that treat samples one by one
-    /// (convolutions, poolings, flatten, activations) runs group by group, the groups side by
+    /// (convolutions, poolings, flatten, activations, reshapes) runs group by group, the groups side by
     /// side on the thread pool: one group per 16 samples, up to this many, with one parallel
     /// region per run instead of one per layer. `1` runs layer at a time. The split depends
     /// on the batch size alone, so results do not depend on the thread count; they differ
