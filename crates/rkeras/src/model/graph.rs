@@ -63,6 +63,14 @@ impl Wiring {
     }
 }
 
+/// A grouped run's pass: forward in a mode, or backward (with the output gradient already
+/// the pre-activation gradient, or not).
+#[derive(Clone, Copy)]
+enum Pass {
+    Forward(Mode),
+    Backward(bool),
+}
+
 /// Layers in execution order plus their buffers.
 #[derive(Debug, Default)]
 pub(crate) struct Chain {
@@ -578,8 +586,9 @@ impl Chain {
         self.segments.iter().position(at)
     }
 
-    /// Runs grouped run `k` forward on a batch of `n`.
-    fn forward_segment(&mut self, k: usize, n: usize, mode: Mode) {
+    /// Runs grouped run `k` on a batch of `n`: forward, or backward and then the groups'
+    /// weight gradients added to the model's layers in group order.
+    fn run_segment(&mut self, k: usize, n: usize, pass: Pass) {
         let (groups, size) = sample_groups::split(n, self.max_groups);
         let layout = Layout::of_chain(
             &self.act_lens,
@@ -592,52 +601,38 @@ impl Chain {
         let (s, e) = (seg.start, seg.end);
         let (il, ol) = (layout.lens[s], layout.lens[e]);
         let runs = &mut seg.runs[..groups];
-        for r in runs.iter_mut() {
-            r.sync(&self.layers[s..e]);
-        }
-        let (before, after) = self.acts.split_at_mut(e);
-        let x = &before[s][..n * il];
-        let y = &mut after[0][..n * ol];
-        if self.timings.is_some() || self.kernel_only.is_some() {
-            // Profiling: the groups one after the other, each layer's time summed.
-            let mut prof = Profile {
-                timings: &mut self.timings,
-                kernel_only: &mut self.kernel_only,
-            };
-            for ((g, run), yc) in runs.iter_mut().enumerate().zip(y.chunks_mut(size * ol)) {
-                let (a, m) = (g * size, yc.len() / ol);
-                let xc = &x[a * il..(a + m) * il];
-                run.forward(layout, xc, yc, mode, Some(&mut prof));
+        // Profiling: the groups one after the other, each layer's time summed.
+        let profiling = self.timings.is_some() || self.kernel_only.is_some();
+        let mut prof = profiling.then_some(Profile {
+            timings: &mut self.timings,
+            kernel_only: &mut self.kernel_only,
+        });
+        let skip = match pass {
+            Pass::Forward(mode) => {
+                for r in runs.iter_mut() {
+                    r.sync(&self.layers[s..e]);
+                }
+                let (before, after) = self.acts.split_at_mut(e);
+                let x = &before[s][..n * il];
+                let y = &mut after[0][..n * ol];
+                let xc = |g: usize, m: usize| &x[g * size * il..(g * size + m) * il];
+                if let Some(p) = prof.as_mut() {
+                    for ((g, run), yc) in runs.iter_mut().enumerate().zip(y.chunks_mut(size * ol)) {
+                        run.forward(layout, xc(g, yc.len() / ol), yc, mode, Some(p));
+                    }
+                    return;
+                }
+                rkeras_kernels::parallel::for_each_item_with_chunks(
+                    runs,
+                    y,
+                    size * ol,
+                    None,
+                    |g, run, yc, _| run.forward(layout, xc(g, yc.len() / ol), yc, mode, None),
+                );
+                return;
             }
-            return;
-        }
-        rkeras_kernels::parallel::for_each_item_with_chunks(
-            runs,
-            y,
-            size * ol,
-            None,
-            |g, run, yc, _| {
-                let (a, m) = (g * size, yc.len() / ol);
-                run.forward(layout, &x[a * il..(a + m) * il], yc, mode, None);
-            },
-        );
-    }
-
-    /// Runs grouped run `k` backward on a batch of `n`, then adds the groups' weight
-    /// gradients to the model's layers in group order.
-    fn backward_segment(&mut self, k: usize, n: usize, skip_last_activation: bool) {
-        let (groups, size) = sample_groups::split(n, self.max_groups);
-        let layout = Layout::of_chain(
-            &self.act_lens,
-            &self.pools,
-            &self.absorbed,
-            self.first_trainable,
-            self.layers.len(),
-        );
-        let seg = &mut self.segments[k];
-        let (s, e) = (seg.start, seg.end);
-        let (il, ol) = (layout.lens[s], layout.lens[e]);
-        let runs = &mut seg.runs[..groups];
+            Pass::Backward(skip) => skip,
+        };
         let (x, y) = (&self.acts[s][..n * il], &self.acts[e][..n * ol]);
         let (gb, ga) = self.grads.split_at_mut(e);
         let dy = &mut ga[0][..n * ol];
@@ -646,23 +641,12 @@ impl Chain {
             let a = g * size;
             (&x[a * il..(a + m) * il], &y[a * ol..(a + m) * ol])
         };
-        if self.timings.is_some() || self.kernel_only.is_some() {
-            let mut prof = Profile {
-                timings: &mut self.timings,
-                kernel_only: &mut self.kernel_only,
-            };
+        if let Some(p) = prof.as_mut() {
             let mut dxs = dx.map(|d| d.chunks_mut(size * il));
             for ((g, run), dyc) in runs.iter_mut().enumerate().zip(dy.chunks_mut(size * ol)) {
                 let m = dyc.len() / ol;
                 let dxc = dxs.as_mut().and_then(Iterator::next);
-                run.backward(
-                    layout,
-                    io(g, m),
-                    dyc,
-                    dxc,
-                    skip_last_activation,
-                    Some(&mut prof),
-                );
+                run.backward(layout, io(g, m), dyc, dxc, skip, Some(p));
             }
         } else {
             rkeras_kernels::parallel::for_each_item_with_chunks(
@@ -672,7 +656,7 @@ impl Chain {
                 dx.map(|d| (d, size * il)),
                 |g, run, dyc, dxc| {
                     let m = dyc.len() / ol;
-                    run.backward(layout, io(g, m), dyc, dxc, skip_last_activation, None);
+                    run.backward(layout, io(g, m), dyc, dxc, skip, None);
                 },
             );
         }
@@ -736,7 +720,7 @@ impl Chain {
         while next < self.layers.len() {
             let i = next;
             if let Some(k) = self.grouped_run(|s| s.start == i, n) {
-                self.forward_segment(k, n, mode);
+                self.run_segment(k, n, Pass::Forward(mode));
                 next = self.segments[k].end;
                 continue;
             }
@@ -868,7 +852,7 @@ impl Chain {
         let mut i = last;
         while i > self.first_trainable {
             if let Some(k) = self.grouped_run(|s| s.end == i, n) {
-                self.backward_segment(k, n, skip_last_activation);
+                self.run_segment(k, n, Pass::Backward(skip_last_activation));
                 i = self.segments[k].start;
                 continue;
             }
