@@ -1243,6 +1243,19 @@ mod tests {
         ])
     }
 
+    /// All of the model in one run, ending with the softmax that the loss fuses.
+    fn all_convolutional() -> crate::Result<Model> {
+        Sequential::new([
+            Conv2D::new(4, 3)
+                .activation("relu")
+                .input_shape((8, 8, 2))
+                .into(),
+            Conv2D::new(3, 1).into(),
+            GlobalAveragePooling2D::new().into(),
+            Activation::new("softmax").into(),
+        ])
+    }
+
     /// A model, its input shape, the batch size, the grouped runs planned.
     type Case = (
         fn() -> crate::Result<Model>,
@@ -1256,11 +1269,12 @@ mod tests {
     /// of one group.
     #[test]
     fn sample_groups_train_like_layer_at_a_time() {
-        let cases: [Case; 4] = [
+        let cases: [Case; 5] = [
             (sequential, [9, 11, 3], 20, &[(0, 5)]),
             (normalized, [8, 8, 2], 40, &[(2, 5)]),
             (frozen_first, [9, 11, 3], 40, &[(0, 4)]),
             (assorted, [8, 8, 2], 40, &[(0, 8)]),
+            (all_convolutional, [8, 8, 2], 20, &[(0, 4)]),
         ];
         for (build, shape, batch, runs) in cases {
             let mut grouped = prepared(build, true);
