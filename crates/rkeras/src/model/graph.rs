@@ -133,7 +133,7 @@ fn fusion_enabled() -> bool {
 }
 
 /// Adds the time since `t` to layer `i`'s forward (`which = 0`) or backward total.
-fn add_timing(
+pub(super) fn add_timing(
     timings: &mut Option<Vec<(f64, f64)>>,
     t: Option<std::time::Instant>,
     i: usize,
@@ -147,6 +147,30 @@ fn add_timing(
                 e.0 += t.elapsed().as_secs_f64();
             }
         }
+    }
+}
+
+/// Profiling only: times layer `i`'s weight gradients alone (a backward call without the
+/// input gradient, on a copy of `dy`) into `secs[i]`, then puts `dy` and the weight
+/// gradients back for the real call.
+pub(super) fn time_weight_grads(
+    (secs, saved): &mut (Vec<f64>, Vec<f32>),
+    i: usize,
+    layer: &mut dyn Layer,
+    (x, y): (&[f32], &[f32]),
+    dy: &mut [f32],
+    ctx: Backward,
+) {
+    saved.clear();
+    saved.extend_from_slice(dy);
+    let t = std::time::Instant::now();
+    layer.backward(x, y, dy, None, ctx);
+    if let Some(e) = secs.get_mut(i) {
+        *e += t.elapsed().as_secs_f64();
+    }
+    dy.copy_from_slice(saved);
+    for p in layer.params_mut() {
+        p.grad.fill(0.0);
     }
 }
 
@@ -873,21 +897,9 @@ impl Chain {
                 skip_activation: skip_last_activation && o == last,
             };
             let dy = &mut ga[o - i - 1][..n * ol];
-            if let Some((secs, saved)) = self.kernel_only.as_mut() {
-                // Profiling only: the weight gradients alone, on a copy of `dy`; then `dy`
-                // and the weight gradients are put back for the real call.
-                saved.clear();
-                saved.extend_from_slice(dy);
-                let t = std::time::Instant::now();
+            if let Some(k) = self.kernel_only.as_mut() {
                 let (x, y) = (&self.acts[i][..n * il], &self.acts[o][..n * ol]);
-                self.layers[i].backward(x, y, dy, None, ctx);
-                if let Some(e) = secs.get_mut(i) {
-                    *e += t.elapsed().as_secs_f64();
-                }
-                dy.copy_from_slice(saved);
-                for p in self.layers[i].params_mut() {
-                    p.grad.fill(0.0);
-                }
+                time_weight_grads(k, i, self.layers[i].as_mut(), (x, y), dy, ctx);
             }
             let t = self.timings.is_some().then(std::time::Instant::now);
             self.layers[i].backward(

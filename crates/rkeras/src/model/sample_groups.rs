@@ -23,6 +23,8 @@ use crate::error::Result;
 use crate::layers::{Backward, Layer, Mode};
 use crate::rng::Rng;
 
+use super::graph::{add_timing, time_weight_grads};
+
 /// Samples per group, at most, until the group count reaches its cap.
 pub(crate) const GROUP_SAMPLES: usize = 16;
 
@@ -245,7 +247,7 @@ impl GroupRun {
             if layout.absorbed(i) {
                 continue;
             }
-            let t = prof.as_ref().map(|_| std::time::Instant::now());
+            let t = prof.is_some().then(std::time::Instant::now);
             let o = layout.out_act(i);
             let (before, after) = self.acts.split_at_mut(o - start);
             let input = if i == start {
@@ -259,10 +261,8 @@ impl GroupRun {
                 &mut after[0][..m * layout.lens[o]]
             };
             layer.forward(input, output, m, mode);
-            if let (Some(p), Some(t)) = (prof.as_mut(), t) {
-                if let Some(e) = p.timings.as_mut().and_then(|tm| tm.get_mut(i)) {
-                    e.0 += t.elapsed().as_secs_f64();
-                }
+            if let Some(p) = prof.as_mut() {
+                add_timing(p.timings, t, i, false);
             }
         }
     }
@@ -322,27 +322,13 @@ impl GroupRun {
                 n: m,
                 skip_activation: skip_last_activation && o == layout.last,
             };
-            if let Some(Some((secs, saved))) = prof.as_mut().map(|p| p.kernel_only.as_mut()) {
-                // Profiling only: the weight gradients alone, on a copy of `dy`, then put
-                // back (as the layer-at-a-time backward pass does).
-                saved.clear();
-                saved.extend_from_slice(g_out);
-                let t = std::time::Instant::now();
-                layer.backward(input, output, g_out, None, ctx);
-                if let Some(e) = secs.get_mut(i) {
-                    *e += t.elapsed().as_secs_f64();
-                }
-                g_out.copy_from_slice(saved);
-                for p in layer.params_mut() {
-                    p.grad.fill(0.0);
-                }
+            if let Some(k) = prof.as_mut().and_then(|p| p.kernel_only.as_mut()) {
+                time_weight_grads(k, i, layer.as_mut(), (input, output), g_out, ctx);
             }
-            let t = prof.as_ref().map(|_| std::time::Instant::now());
+            let t = prof.is_some().then(std::time::Instant::now);
             layer.backward(input, output, g_out, g_in, ctx);
-            if let (Some(p), Some(t)) = (prof.as_mut(), t) {
-                if let Some(e) = p.timings.as_mut().and_then(|tm| tm.get_mut(i)) {
-                    e.1 += t.elapsed().as_secs_f64();
-                }
+            if let Some(p) = prof.as_mut() {
+                add_timing(p.timings, t, i, true);
             }
         }
     }
