@@ -243,6 +243,11 @@ pub struct FitArgs {
     /// With --checkpoint: save every N batches instead of at each epoch's end.
     #[arg(long, value_name = "N")]
     pub save_freq: Option<usize>,
+    /// With --checkpoint: a checkpoint that cannot be written (a full disk) is a warning
+    /// and training goes on; without it, training stops with an error (as in Keras), the
+    /// model is saved to a rescue file and the exit code is 2.
+    #[arg(long)]
+    pub checkpoint_continue_on_error: bool,
     /// Save the final model to this `.keras` file.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,

@@ -28,6 +28,7 @@ pub struct FitPlan {
     pub checkpoint_mode: String,
     pub save_best_only: bool,
     pub save_freq: Option<usize>,
+    pub checkpoint_continue_on_error: bool,
     pub output: Option<PathBuf>,
     pub resume: Option<PathBuf>,
 }
@@ -358,6 +359,9 @@ fn fit_plan(a: FitArgs, default_batch: usize) -> Result<FitPlan> {
     if a.save_freq == Some(0) || (a.save_freq.is_some() && a.checkpoint.is_none()) {
         bail!("--save-freq needs --checkpoint PATH and a positive number of batches");
     }
+    if a.checkpoint_continue_on_error && a.checkpoint.is_none() {
+        bail!("--checkpoint-continue-on-error needs --checkpoint PATH");
+    }
     if a.save_best_only && a.checkpoint.is_none() {
         bail!("--save-best-only needs --checkpoint PATH");
     }
@@ -408,6 +412,7 @@ fn fit_plan(a: FitArgs, default_batch: usize) -> Result<FitPlan> {
         checkpoint_mode: a.mode,
         save_best_only: a.save_best_only,
         save_freq: a.save_freq,
+        checkpoint_continue_on_error: a.checkpoint_continue_on_error,
         output: a.output,
         resume: a.resume,
     })

@@ -27,6 +27,7 @@ pub mod callbacks;
 pub mod constraints;
 pub mod data;
 pub mod error;
+pub mod fsio;
 pub mod init;
 pub mod layers;
 pub mod losses;

@@ -48,11 +48,16 @@ struct Probe {
     counts: Vec<usize>,
 }
 impl Callback for Probe {
-    fn on_train_batch_end(&mut self, _batch: usize, _logs: &Logs, _model: &mut Model) -> Control {
+    fn on_train_batch_end(
+        &mut self,
+        _batch: usize,
+        _logs: &Logs,
+        _model: &mut Model,
+    ) -> rkeras::Result<Control> {
         if self.counts.len() < self.counts.capacity() {
             self.counts.push(ALLOCS.load(Ordering::Relaxed));
         }
-        Control::Continue
+        Ok(Control::Continue)
     }
 }
 

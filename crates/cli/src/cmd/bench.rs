@@ -55,7 +55,12 @@ impl Callback for Timer {
         self.t0 = Instant::now();
         self.prev = self.t0;
     }
-    fn on_train_batch_end(&mut self, _batch: usize, _logs: &Logs, _model: &mut Model) -> Control {
+    fn on_train_batch_end(
+        &mut self,
+        _batch: usize,
+        _logs: &Logs,
+        _model: &mut Model,
+    ) -> rkeras::Result<Control> {
         let t = Instant::now();
         if self.first_step_age.is_none() {
             self.first_step_age = process_age();
@@ -63,9 +68,14 @@ impl Callback for Timer {
         self.steps.push((self.epoch, (t - self.prev).as_secs_f64()));
         self.prev = t;
         self.last_train = t;
-        Control::Continue
+        Ok(Control::Continue)
     }
-    fn on_epoch_end(&mut self, epoch: usize, logs: &Logs, _m: &mut Model) -> Control {
+    fn on_epoch_end(
+        &mut self,
+        epoch: usize,
+        logs: &Logs,
+        _m: &mut Model,
+    ) -> rkeras::Result<Control> {
         let train = (self.last_train - self.t0).as_secs_f64();
         self.train_s.push(train);
         let total = self.t0.elapsed().as_secs_f64();
@@ -75,7 +85,7 @@ impl Callback for Timer {
             epoch + 1,
             l.join(" ")
         );
-        Control::Continue
+        Ok(Control::Continue)
     }
 }
 

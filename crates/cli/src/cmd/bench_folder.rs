@@ -28,7 +28,12 @@ impl Callback for Steps {
     fn on_epoch_begin(&mut self, _epoch: usize, _model: &mut Model) {
         self.prev = Some(Instant::now());
     }
-    fn on_train_batch_end(&mut self, _batch: usize, _logs: &Logs, _model: &mut Model) -> Control {
+    fn on_train_batch_end(
+        &mut self,
+        _batch: usize,
+        _logs: &Logs,
+        _model: &mut Model,
+    ) -> rkeras::Result<Control> {
         let now = Instant::now();
         if let Some(p) = self.prev {
             if self.count >= self.skip {
@@ -38,9 +43,9 @@ impl Callback for Steps {
         self.prev = Some(now);
         self.count += 1;
         if self.count >= self.stop {
-            Control::Stop
+            Ok(Control::Stop)
         } else {
-            Control::Continue
+            Ok(Control::Continue)
         }
     }
 }

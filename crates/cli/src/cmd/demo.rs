@@ -98,8 +98,8 @@ pub fn run(samples: usize, fit: &FitPlan, data_dir: Option<PathBuf>) -> Result<(
     if let Some(v) = &val {
         run = run.validation_dataset(v);
     }
-    let history = super::with_callbacks(run, &mut cbs).run()?;
-    super::save_history(fit, &history, &model)?;
+    let trained = super::with_callbacks(run, &mut cbs).run();
+    let history = super::finish_training(fit, trained, &model)?;
     model.save(root.join("model.keras"))?;
     history.save(root.join("history.json"))?;
     history.plot(root.join("history.png"))?;

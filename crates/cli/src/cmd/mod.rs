@@ -160,6 +160,7 @@ fn callbacks(fit: &FitPlan) -> Vec<Box<dyn rkeras::callbacks::Callback>> {
             .monitor(&fit.checkpoint_monitor)
             .mode(&fit.checkpoint_mode)
             .save_best_only(fit.save_best_only)
+            .continue_on_error(fit.checkpoint_continue_on_error)
             .verbose(1);
         if let Some(n) = fit.save_freq {
             ck = ck.save_freq(n);
@@ -185,16 +186,37 @@ fn with_callbacks<'a>(
     run
 }
 
-/// Saves the history when `--history FILE` asks for it, and the model for `--output`.
-fn save_history(
+/// Ends a training run without losing the model: on success, saves the model for
+/// `--output`, the history for `--history` and the plot for `--plot`; when training failed
+/// part-way (a checkpoint that could not be written) or the final save fails, the model as
+/// trained so far goes to a rescue file (named in the error) and the error comes back, so the
+/// process exits non-zero either way.
+fn finish_training(
     fit: &FitPlan,
-    history: &rkeras::callbacks::History,
+    trained: rkeras::Result<rkeras::callbacks::History>,
     model: &rkeras::Model,
-) -> Result<()> {
+) -> Result<rkeras::callbacks::History> {
+    let history = match trained {
+        Ok(h) => h,
+        Err(e) => {
+            let kept = match rescue(model) {
+                Ok(p) => format!("the model as trained so far is saved to {}", p.display()),
+                Err(r) => format!("the model could not be saved anywhere ({r})"),
+            };
+            return Err(anyhow::Error::new(e).context(format!("training stopped; {kept}")));
+        }
+    };
     if let Some(path) = &fit.output {
-        model
-            .save(path)
-            .with_context(|| format!("saving the model to {}", path.display()))?;
+        if let Err(e) = model.save(path) {
+            let kept = match rescue(model) {
+                Ok(p) => format!("the trained model is saved to {} instead", p.display()),
+                Err(r) => format!("it could not be saved anywhere else either ({r})"),
+            };
+            return Err(anyhow::Error::new(e).context(format!(
+                "saving the model to {} failed; {kept}",
+                path.display()
+            )));
+        }
         println!("Model saved to {}", path.display());
     }
     if let Some(path) = &fit.history {
@@ -209,5 +231,25 @@ fn save_history(
             .with_context(|| format!("plotting the history to {}", path.display()))?;
         println!("History plotted to {}", path.display());
     }
-    Ok(())
+    Ok(history)
+}
+
+/// Saves `model` as `rkeras-rescue-PID.keras` in the first of the temporary folder, the
+/// current folder and the home folder that takes it; returns the file written.
+fn rescue(model: &rkeras::Model) -> Result<std::path::PathBuf> {
+    let name = format!("rkeras-rescue-{}.keras", std::process::id());
+    let mut tried = Vec::new();
+    let places = [
+        Some(std::env::temp_dir()),
+        std::env::current_dir().ok(),
+        std::env::var_os("HOME").map(std::path::PathBuf::from),
+    ];
+    for dir in places.into_iter().flatten() {
+        let path = dir.join(&name);
+        match model.save(&path) {
+            Ok(()) => return Ok(path),
+            Err(e) => tried.push(e.to_string()),
+        }
+    }
+    anyhow::bail!("{}", tried.join("; "))
 }

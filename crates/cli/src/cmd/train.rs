@@ -38,8 +38,8 @@ pub fn run(
         .validation_split(fit.validation_split)
         .verbose(fit.verbose)
         .seed(fit.seed);
-    let history = super::with_callbacks(run, &mut cbs).run()?;
-    super::save_history(fit, &history, &model)?;
+    let trained = super::with_callbacks(run, &mut cbs).run();
+    let history = super::finish_training(fit, trained, &model)?;
     let secs = start.elapsed().as_secs_f64();
     let score = model.evaluate_batched(&test.x, &test.y, fit.batch_size)?;
     println!("Test loss: {:.4}", score.loss());
@@ -93,8 +93,8 @@ pub fn run_folder(
     if let Some(v) = &loaded.val {
         run = run.validation_dataset(v);
     }
-    let history = super::with_callbacks(run, &mut cbs).run()?;
-    super::save_history(fit, &history, &model)?;
+    let trained = super::with_callbacks(run, &mut cbs).run();
+    let history = super::finish_training(fit, trained, &model)?;
     let secs = start.elapsed().as_secs_f64();
     if let Some(v) = &loaded.val {
         let score = model.evaluate_dataset(v)?;

@@ -2,8 +2,9 @@
 //! weights and the optimizer state of that epoch.
 
 use super::monitor::Said;
-use super::{write_atomic, Callback, Control, Logs, TrainParams};
+use super::{Callback, Control, Logs, TrainParams};
 use crate::error::{Error, Result};
+use crate::fsio::write_atomic;
 use crate::model::Model;
 use std::path::{Path, PathBuf};
 
@@ -92,7 +93,12 @@ impl Callback for BackupAndRestore {
         Ok(())
     }
 
-    fn on_epoch_end(&mut self, epoch: usize, _logs: &Logs, model: &mut Model) -> Control {
+    fn on_epoch_end(
+        &mut self,
+        epoch: usize,
+        _logs: &Logs,
+        model: &mut Model,
+    ) -> crate::Result<Control> {
         let previous = self.latest().ok().flatten().map(|(_, p)| p);
         let name = format!("epoch-{:06}.weights.h5", epoch + 1);
         let commit = model.save_weights(self.dir.join(&name)).and_then(|()| {
@@ -104,15 +110,12 @@ impl Callback for BackupAndRestore {
                 if let Some(old) = previous.filter(|p| !p.ends_with(&name)) {
                     let _ = std::fs::remove_file(old);
                 }
-                Control::Continue
+                Ok(Control::Continue)
             }
-            Err(e) => {
-                self.said.warn(format!(
-                    "BackupAndRestore could not back up epoch {}: {e}",
-                    epoch + 1
-                ));
-                Control::Continue
-            }
+            Err(e) => Err(crate::Error::State(format!(
+                "BackupAndRestore could not back up epoch {}: {e}",
+                epoch + 1
+            ))),
         }
     }
 

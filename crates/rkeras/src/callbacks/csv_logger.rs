@@ -3,6 +3,7 @@
 use super::monitor::Said;
 use super::{Callback, Control, Logs, TrainParams};
 use crate::error::{Error, Result};
+use crate::fsio::write_atomic;
 use crate::model::Model;
 use std::path::{Path, PathBuf};
 
@@ -53,26 +54,6 @@ impl CSVLogger {
     }
 }
 
-/// Writes `text` to `path` through a temporary file, synced and renamed into place.
-pub(crate) fn write_atomic(path: &Path, text: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let io = |p: &Path, e: std::io::Error| Error::Io {
-        path: p.to_path_buf(),
-        source: e,
-    };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-    }
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let mut f = std::fs::File::create(&tmp).map_err(|e| io(&tmp, e))?;
-    f.write_all(text).map_err(|e| io(&tmp, e))?;
-    f.sync_all().map_err(|e| io(&tmp, e))?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(|e| io(path, e))
-}
-
 /// A CSV field: quoted when it holds the separator, a quote or a line break.
 fn field(s: &str, sep: char) -> String {
     if s.contains([sep, '"', '\n', '\r']) {
@@ -111,7 +92,12 @@ impl Callback for CSVLogger {
         write_atomic(&self.path, self.text.as_bytes())
     }
 
-    fn on_epoch_end(&mut self, epoch: usize, logs: &Logs, _model: &mut Model) -> Control {
+    fn on_epoch_end(
+        &mut self,
+        epoch: usize,
+        logs: &Logs,
+        _model: &mut Model,
+    ) -> crate::Result<Control> {
         let sep = self.separator.to_string();
         if self.keys.is_empty() {
             let mut keys: Vec<String> = logs.keys().map(str::to_string).collect();
@@ -129,10 +115,9 @@ impl Callback for CSVLogger {
         }));
         self.text.push_str(&row.join(&sep));
         self.text.push('\n');
-        if let Err(e) = write_atomic(&self.path, self.text.as_bytes()) {
-            self.said.warn(format!("CSVLogger could not write: {e}"));
-        }
-        Control::Continue
+        write_atomic(&self.path, self.text.as_bytes())
+            .map_err(|e| Error::State(format!("CSVLogger could not write: {e}")))?;
+        Ok(Control::Continue)
     }
 }
 

@@ -142,17 +142,22 @@ impl Callback for EarlyStopping {
         Ok(())
     }
 
-    fn on_epoch_end(&mut self, epoch: usize, logs: &Logs, model: &mut Model) -> Control {
+    fn on_epoch_end(
+        &mut self,
+        epoch: usize,
+        logs: &Logs,
+        model: &mut Model,
+    ) -> crate::Result<Control> {
         let Some(op) = self.op else {
-            return Control::Continue;
+            return Ok(Control::Continue);
         };
         let Some(current) = logs.get(&self.monitor) else {
             let w = missing("Early stopping conditioned on metric", &self.monitor, logs);
             self.said.warn(w);
-            return Control::Continue;
+            return Ok(Control::Continue);
         };
         if epoch < self.start_from_epoch {
-            return Control::Continue;
+            return Ok(Control::Continue);
         }
         if self.restore_best_weights && self.best_weights.is_none() {
             self.best_weights = Some(model.get_weights());
@@ -168,13 +173,13 @@ impl Callback for EarlyStopping {
             if self.baseline.is_none() || op.improved(current, self.baseline) {
                 self.wait = 0;
             }
-            return Control::Continue;
+            return Ok(Control::Continue);
         }
         if self.wait >= self.patience && epoch > 0 {
             self.stopped_epoch = epoch;
-            return Control::Stop;
+            return Ok(Control::Stop);
         }
-        Control::Continue
+        Ok(Control::Continue)
     }
 
     fn on_train_end(&mut self, _logs: &Logs, model: &mut Model) {
@@ -230,7 +235,7 @@ mod tests {
             m.set_weights(&w).expect("set");
             let mut logs = Logs::new();
             logs.set(monitor, *v);
-            if cb.on_epoch_end(e, &logs, &mut m) == Control::Stop {
+            if cb.on_epoch_end(e, &logs, &mut m).expect("hook") == Control::Stop {
                 stopped = Some(e);
                 break;
             }
@@ -302,7 +307,10 @@ mod tests {
             m.set_weights(&w).expect("set");
             let mut logs = Logs::new();
             logs.set("val_loss", *v);
-            assert_eq!(cb.on_epoch_end(e, &logs, &mut m), Control::Continue);
+            assert_eq!(
+                cb.on_epoch_end(e, &logs, &mut m).expect("hook"),
+                Control::Continue
+            );
         }
         cb.on_train_end(&Logs::new(), &mut m);
         assert_eq!(

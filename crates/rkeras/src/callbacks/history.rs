@@ -77,7 +77,7 @@ impl History {
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("json"));
         let text = if json { self.to_json() } else { self.to_csv() };
-        super::csv_logger::write_atomic(path, text.as_bytes())
+        crate::fsio::write_atomic(path, text.as_bytes())
     }
 
     /// Reads a history saved as JSON (`{"loss": [...], ...}`, as [`History::save`] or

@@ -320,7 +320,7 @@ impl History {
                 ))
             }
         };
-        super::csv_logger::write_atomic(path, &bytes)
+        crate::fsio::write_atomic(path, &bytes)
     }
 }
 

@@ -1,8 +1,10 @@
 //! Callbacks: the [`Callback`] trait `fit` calls at each stage, the [`Logs`] it passes, the
 //! [`History`] it returns, and the Keras progress bar ([`ProgbarLogger`]).
 //!
-//! Hooks return [`Control::Stop`] to end training after the current epoch, instead of
-//! setting a flag on the model (both work: `model.stop_training = true` too).
+//! Hooks return `Ok(`[`Control::Stop`]`)` to end training after the current epoch, instead of
+//! setting a flag on the model (both work: `model.stop_training = true` too), and an error
+//! when they cannot do their job (a checkpoint that cannot be written): `fit` then stops at
+//! once and returns that error, as Keras raises the callback's exception.
 
 mod backup_and_restore;
 mod csv_logger;
@@ -17,7 +19,6 @@ mod reduce_lr_on_plateau;
 mod terminate_on_nan;
 
 pub use backup_and_restore::BackupAndRestore;
-pub(crate) use csv_logger::write_atomic;
 pub use csv_logger::CSVLogger;
 pub use early_stopping::EarlyStopping;
 pub use history::History;
@@ -104,8 +105,8 @@ pub struct TrainParams {
 /// /// Stops once training accuracy reaches a target.
 /// struct StopAt(f64);
 /// impl Callback for StopAt {
-///     fn on_epoch_end(&mut self, _epoch: usize, logs: &Logs, _model: &mut Model) -> Control {
-///         if logs.get("accuracy").unwrap_or(0.0) >= self.0 { Control::Stop } else { Control::Continue }
+///     fn on_epoch_end(&mut self, _epoch: usize, logs: &Logs, _model: &mut Model) -> rkeras::Result<Control> {
+///         Ok(if logs.get("accuracy").unwrap_or(0.0) >= self.0 { Control::Stop } else { Control::Continue })
 ///     }
 /// }
 /// ```
@@ -121,12 +122,29 @@ pub trait Callback: Send {
     /// At the start of each epoch (0-based); the model is there to change (learning rate).
     fn on_epoch_begin(&mut self, _epoch: usize, _model: &mut Model) {}
     /// After each training batch; `logs` hold the running epoch means.
-    fn on_train_batch_end(&mut self, _batch: usize, _logs: &Logs, _model: &mut Model) -> Control {
-        Control::Continue
+    ///
+    /// # Errors
+    /// Whatever the callback could not do; `fit` stops at once and returns it.
+    fn on_train_batch_end(
+        &mut self,
+        _batch: usize,
+        _logs: &Logs,
+        _model: &mut Model,
+    ) -> crate::Result<Control> {
+        Ok(Control::Continue)
     }
     /// After each epoch, with training and validation results.
-    fn on_epoch_end(&mut self, _epoch: usize, _logs: &Logs, _model: &mut Model) -> Control {
-        Control::Continue
+    ///
+    /// # Errors
+    /// Whatever the callback could not do (a checkpoint not written); `fit` stops at once
+    /// and returns it.
+    fn on_epoch_end(
+        &mut self,
+        _epoch: usize,
+        _logs: &Logs,
+        _model: &mut Model,
+    ) -> crate::Result<Control> {
+        Ok(Control::Continue)
     }
     /// After the last epoch.
     fn on_train_end(&mut self, _logs: &Logs, _model: &mut Model) {}

@@ -10,7 +10,9 @@ use std::path::PathBuf;
 /// Saves the model at the end of every epoch (Keras `ModelCheckpoint`). The path is a
 /// Python-style format string filled with `epoch` (1-based) and the epoch's logs:
 /// `"ckpt/cnn-{epoch:02d}-{val_loss:.2f}.keras"`. Every save is atomic (a temporary file
-/// renamed into place), so the previous checkpoint survives a crash.
+/// renamed into place), so the previous checkpoint survives a crash. A save that fails (a
+/// full disk, a path that cannot be formatted) stops `fit` with that error, as Keras raises
+/// it, unless [`continue_on_error`](Self::continue_on_error) asks to warn and go on.
 ///
 /// ```no_run
 /// use rkeras::callbacks::ModelCheckpoint;
@@ -35,6 +37,7 @@ pub struct ModelCheckpoint {
     best: Option<f64>,
     said: Said,
     saved: Vec<PathBuf>,
+    continue_on_error: bool,
 }
 
 impl ModelCheckpoint {
@@ -56,6 +59,7 @@ impl ModelCheckpoint {
             best: None,
             said: Said::default(),
             saved: Vec::new(),
+            continue_on_error: false,
         }
     }
     /// The quantity `save_best_only` watches (default `val_loss`).
@@ -93,6 +97,17 @@ impl ModelCheckpoint {
     /// value is the running mean of the epoch so far.
     pub fn save_freq(mut self, n: usize) -> Self {
         self.save_freq = Some(n);
+        self
+    }
+    /// A save that fails is a warning and training goes on (default `false`: the error
+    /// stops `fit`, which returns it, as Keras raises it).
+    ///
+    /// ```
+    /// use rkeras::callbacks::ModelCheckpoint;
+    /// let ckpt = ModelCheckpoint::new("ckpt/last.keras").continue_on_error(true);
+    /// ```
+    pub fn continue_on_error(mut self, yes: bool) -> Self {
+        self.continue_on_error = yes;
         self
     }
     /// The messages and warnings printed so far.
@@ -231,20 +246,30 @@ impl Callback for ModelCheckpoint {
         self.epoch = epoch;
     }
 
-    fn on_train_batch_end(&mut self, batch: usize, logs: &Logs, model: &mut Model) -> Control {
+    fn on_train_batch_end(
+        &mut self,
+        batch: usize,
+        logs: &Logs,
+        model: &mut Model,
+    ) -> crate::Result<Control> {
         let Some(n) = self.save_freq.filter(|n| *n > 0) else {
-            return Control::Continue;
+            return Ok(Control::Continue);
         };
         self.batches_seen += 1;
         if !self.batches_seen.is_multiple_of(n) {
-            return Control::Continue;
+            return Ok(Control::Continue);
         }
         self.save(self.epoch, Some(batch), logs, model)
     }
 
-    fn on_epoch_end(&mut self, epoch: usize, logs: &Logs, model: &mut Model) -> Control {
+    fn on_epoch_end(
+        &mut self,
+        epoch: usize,
+        logs: &Logs,
+        model: &mut Model,
+    ) -> crate::Result<Control> {
         if self.save_freq.is_some() {
-            return Control::Continue;
+            return Ok(Control::Continue);
         }
         self.save(epoch, None, logs, model)
     }
@@ -257,15 +282,14 @@ impl ModelCheckpoint {
         batch: Option<usize>,
         logs: &Logs,
         model: &mut Model,
-    ) -> Control {
+    ) -> Result<Control> {
         let path = match format_path(&self.filepath, epoch, batch, logs) {
             Ok(p) => p,
             Err(reason) => {
-                self.said.warn(format!(
-                    "Failed to format this callback filepath: \"{}\". Reason: {reason}; training stops",
+                return self.failed(format!(
+                    "Failed to format this callback filepath: \"{}\". Reason: {reason}",
                     self.filepath
                 ));
-                return Control::Stop;
             }
         };
         let save = if !self.save_best_only {
@@ -302,7 +326,7 @@ impl ModelCheckpoint {
             true
         };
         if !save {
-            return Control::Continue;
+            return Ok(Control::Continue);
         }
         let result = if self.save_weights_only {
             model.save_weights(&path)
@@ -318,14 +342,20 @@ impl ModelCheckpoint {
                     ));
                 }
                 self.saved.push(PathBuf::from(path));
-                Control::Continue
+                Ok(Control::Continue)
             }
-            Err(e) => {
-                self.said.warn(format!(
-                    "ModelCheckpoint could not save {path}: {e}; training stops"
-                ));
-                Control::Stop
-            }
+            Err(e) => self.failed(format!("ModelCheckpoint could not save {path}: {e}")),
+        }
+    }
+
+    /// A save that did not happen: an error, or a warning with `continue_on_error`.
+    fn failed(&mut self, message: String) -> Result<Control> {
+        if self.continue_on_error {
+            self.said
+                .warn(format!("{message}; training goes on (continue_on_error)"));
+            Ok(Control::Continue)
+        } else {
+            Err(Error::State(message))
         }
     }
 }
@@ -380,7 +410,10 @@ mod tests {
         for (e, acc) in [0.5, 0.4, 0.75].iter().enumerate() {
             let mut logs = Logs::new();
             logs.set("val_accuracy", *acc);
-            assert_eq!(cb.on_epoch_end(e, &logs, &mut m), Control::Continue);
+            assert_eq!(
+                cb.on_epoch_end(e, &logs, &mut m).expect("saved"),
+                Control::Continue
+            );
         }
         assert_eq!(cb.saved().len(), 2);
         assert_eq!(
@@ -423,6 +456,43 @@ mod tests {
             .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
             .collect();
         assert_eq!(names, ["m-1-2.keras", "m-2-1.keras", "m-2-3.keras"]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_failed_save_stops_fit_with_the_error_unless_asked_to_go_on() {
+        let dir = std::env::temp_dir().join(format!("rkeras-ckpt-fail-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        // The checkpoint's folder is a file: every save fails, as on a full disk.
+        let blocker = dir.join("not-a-folder");
+        std::fs::write(&blocker, b"x").expect("file");
+        let path = blocker.join("m.keras").to_string_lossy().into_owned();
+        let mut m = Sequential::new([Dense::new(1).input_shape(1).into()]).expect("model");
+        m.compile("sgd", "mse", &[]).expect("compile");
+        let x = Tensor::new(vec![4, 1], vec![0.0, 1.0, 2.0, 3.0]).expect("x");
+        let mut cb = ModelCheckpoint::new(&path);
+        let err = m
+            .fit(&x, &x)
+            .epochs(3)
+            .verbose(0)
+            .callback(&mut cb)
+            .run()
+            .expect_err("the save fails");
+        let text = err.to_string();
+        assert!(text.contains("ModelCheckpoint could not save"), "{text}");
+        assert!(text.contains("not-a-folder"), "{text}");
+        let mut cb = ModelCheckpoint::new(&path).continue_on_error(true);
+        let h = m
+            .fit(&x, &x)
+            .epochs(3)
+            .verbose(0)
+            .callback(&mut cb)
+            .run()
+            .expect("goes on");
+        assert_eq!(h.epoch, vec![0, 1, 2]);
+        assert_eq!(cb.messages().len(), 3, "{:?}", cb.messages());
+        assert!(cb.messages()[0].contains("training goes on"));
         let _ = std::fs::remove_dir_all(&dir);
     }
 

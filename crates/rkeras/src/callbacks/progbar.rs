@@ -199,13 +199,23 @@ impl Callback for ProgbarLogger {
         self.last_update = None;
         self.prev_width = 0;
     }
-    fn on_train_batch_end(&mut self, batch: usize, logs: &Logs, _model: &mut Model) -> Control {
+    fn on_train_batch_end(
+        &mut self,
+        batch: usize,
+        logs: &Logs,
+        _model: &mut Model,
+    ) -> crate::Result<Control> {
         self.update(batch + 1, logs, false);
-        Control::Continue
+        Ok(Control::Continue)
     }
-    fn on_epoch_end(&mut self, _epoch: usize, logs: &Logs, _model: &mut Model) -> Control {
+    fn on_epoch_end(
+        &mut self,
+        _epoch: usize,
+        logs: &Logs,
+        _model: &mut Model,
+    ) -> crate::Result<Control> {
         self.update(self.steps, logs, true);
-        Control::Continue
+        Ok(Control::Continue)
     }
 }
 

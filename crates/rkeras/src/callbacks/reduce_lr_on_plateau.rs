@@ -125,9 +125,14 @@ impl Callback for ReduceLROnPlateau {
         Ok(())
     }
 
-    fn on_epoch_end(&mut self, epoch: usize, logs: &Logs, model: &mut Model) -> Control {
+    fn on_epoch_end(
+        &mut self,
+        epoch: usize,
+        logs: &Logs,
+        model: &mut Model,
+    ) -> crate::Result<Control> {
         let Some(op) = self.op else {
-            return Control::Continue;
+            return Ok(Control::Continue);
         };
         let Some(current) = logs.get(&self.monitor) else {
             let w = missing(
@@ -136,7 +141,7 @@ impl Callback for ReduceLROnPlateau {
                 logs,
             );
             self.said.warn(format!("{w}."));
-            return Control::Continue;
+            return Ok(Control::Continue);
         };
         if self.cooldown_counter > 0 {
             self.cooldown_counter -= 1;
@@ -165,7 +170,7 @@ impl Callback for ReduceLROnPlateau {
                 }
             }
         }
-        Control::Continue
+        Ok(Control::Continue)
     }
 }
 
@@ -195,7 +200,7 @@ mod tests {
         for (e, v) in [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0].iter().enumerate() {
             let mut logs = Logs::new();
             logs.set("val_loss", *v);
-            cb.on_epoch_end(e, &logs, &mut m);
+            cb.on_epoch_end(e, &logs, &mut m).expect("hook");
             seen.push(lr(&m));
         }
         // Keras: the cooldown counter is decremented before the test, so with cooldown 1 the

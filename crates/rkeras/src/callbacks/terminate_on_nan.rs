@@ -27,14 +27,19 @@ impl TerminateOnNaN {
 }
 
 impl Callback for TerminateOnNaN {
-    fn on_train_batch_end(&mut self, batch: usize, logs: &Logs, _model: &mut Model) -> Control {
+    fn on_train_batch_end(
+        &mut self,
+        batch: usize,
+        logs: &Logs,
+        _model: &mut Model,
+    ) -> crate::Result<Control> {
         match logs.get("loss") {
             Some(l) if !l.is_finite() => {
                 self.said
                     .say(format!("Batch {batch}: Invalid loss, terminating training"));
-                Control::Stop
+                Ok(Control::Stop)
             }
-            _ => Control::Continue,
+            _ => Ok(Control::Continue),
         }
     }
 }
@@ -51,11 +56,20 @@ mod tests {
                 .expect("model");
         let mut logs = Logs::new();
         logs.set("loss", 0.5);
-        assert_eq!(cb.on_train_batch_end(0, &logs, &mut m), Control::Continue);
+        assert_eq!(
+            cb.on_train_batch_end(0, &logs, &mut m).expect("hook"),
+            Control::Continue
+        );
         logs.set("loss", f64::INFINITY);
-        assert_eq!(cb.on_train_batch_end(3, &logs, &mut m), Control::Stop);
+        assert_eq!(
+            cb.on_train_batch_end(3, &logs, &mut m).expect("hook"),
+            Control::Stop
+        );
         logs.set("loss", f64::NAN);
-        assert_eq!(cb.on_train_batch_end(4, &logs, &mut m), Control::Stop);
+        assert_eq!(
+            cb.on_train_batch_end(4, &logs, &mut m).expect("hook"),
+            Control::Stop
+        );
         assert_eq!(
             cb.messages()[0],
             "Batch 3: Invalid loss, terminating training"

@@ -248,7 +248,7 @@ fn to_bytes(x: &Tensor) -> Vec<u8> {
 /// # Errors
 /// The file cannot be written.
 pub fn write_npy(path: impl AsRef<Path>, x: &Tensor) -> Result<()> {
-    crate::callbacks::write_atomic(path.as_ref(), &to_bytes(x))
+    crate::fsio::write_atomic(path.as_ref(), &to_bytes(x))
 }
 
 #[cfg(test)]

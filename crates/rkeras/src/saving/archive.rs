@@ -271,7 +271,7 @@ pub(crate) fn save(model: &Model, path: &Path) -> Result<()> {
         }
         zw.finish().map_err(z)?;
     }
-    crate::callbacks::write_atomic(path, buf.get_ref())
+    crate::fsio::write_atomic(path, buf.get_ref())
 }
 
 fn read_member(
@@ -919,5 +919,5 @@ pub(crate) fn save_legacy_h5(model: &Model, path: &Path) -> Result<()> {
         .attr_strs("weight_names", &[]);
     legacy_optimizer_weights(model, &mut root);
     let bytes = h5::to_bytes(&root, path)?;
-    crate::callbacks::write_atomic(path, &bytes)
+    crate::fsio::write_atomic(path, &bytes)
 }

@@ -109,7 +109,7 @@ impl Model {
             ));
         }
         let bytes = weights::to_h5(self, path)?;
-        crate::callbacks::write_atomic(path, &bytes)
+        crate::fsio::write_atomic(path, &bytes)
     }
 
     /// Loads weights from a Keras 3 `.weights.h5` file (written by rkeras or Python Keras)

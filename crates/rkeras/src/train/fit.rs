@@ -314,12 +314,12 @@ impl<'a> Fit<'a> {
                     }
                     logs.set("loss", loss_sum / seen as f64);
                     for cb in callbacks.iter_mut() {
-                        if cb.on_train_batch_end(step, &logs, model) == Control::Stop {
+                        if cb.on_train_batch_end(step, &logs, model)? == Control::Stop {
                             stop = true;
                         }
                     }
                     if let Some(p) = progbar.as_mut() {
-                        p.on_train_batch_end(step, &logs, model);
+                        p.on_train_batch_end(step, &logs, model)?;
                     }
                     if stop || model.stop_training {
                         break;
@@ -354,12 +354,12 @@ impl<'a> Fit<'a> {
                     }
                 }
                 for cb in callbacks.iter_mut() {
-                    if cb.on_epoch_end(epoch, &epoch_logs, model) == Control::Stop {
+                    if cb.on_epoch_end(epoch, &epoch_logs, model)? == Control::Stop {
                         stop = true;
                     }
                 }
                 if let Some(p) = progbar.as_mut() {
-                    p.on_epoch_end(epoch, &epoch_logs, model);
+                    p.on_epoch_end(epoch, &epoch_logs, model)?;
                 }
                 history.record(epoch, &epoch_logs);
                 if stop || model.stop_training {
