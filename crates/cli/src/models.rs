@@ -111,11 +111,7 @@ impl ModelKind {
 /// The model of a Keras config JSON, checked against the data: its input shape must be the
 /// images' and its output the number of classes (or 1 for binary labels).
 fn config_model(path: &PathBuf, input: (usize, usize, usize), outputs: usize) -> Result<Model> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let cfg: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
-    let model = rkeras::saving::from_config(&cfg)
+    let model = rkeras::saving::model_from_json_file(path)
         .with_context(|| format!("building the model of {}", path.display()))?;
     let want_in = [input.0, input.1, input.2];
     if model.input_shape() != Some(&want_in[..]) {

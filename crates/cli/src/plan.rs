@@ -130,8 +130,9 @@ impl Plan {
                 model,
                 line_length,
             } => {
-                if line_length.is_some_and(|l| l < 20) {
-                    bail!("--line-length must be at least 20");
+                let max = rkeras::model::summary::MAX_LINE_LENGTH;
+                if let Some(l) = line_length.filter(|l| !(20..=max).contains(l)) {
+                    bail!("--line-length must be between 20 and {max}, received {l}");
                 }
                 Plan::Summary {
                     file,
@@ -273,8 +274,16 @@ impl Plan {
                 size,
                 data_dir,
             } => {
-                if count == Some(0) || size < 8 {
-                    bail!("--count must be positive and --size at least 8");
+                if count == Some(0) || !(8..=MAX_IMAGE_SIDE).contains(&size) {
+                    bail!("--count must be positive and --size between 8 and {MAX_IMAGE_SIDE}, received --count {} --size {size}", count.map_or("(default)".into(), |c| c.to_string()));
+                }
+                if dataset == "shapes" {
+                    let n = count.unwrap_or(2000);
+                    rkeras::budget::check(
+                        || format!("--count {n} images of --size {size}"),
+                        rkeras::budget::elements(&[n, size, size, 3]),
+                        4,
+                    )?;
                 }
                 Plan::Export {
                     dataset,
@@ -298,9 +307,7 @@ impl Plan {
                 if workload == "folder" && dir.is_none() {
                     bail!("the folder workload needs --dir DIR (a folder of images per class)");
                 }
-                if threads == Some(0) {
-                    bail!("--threads must be at least 1");
-                }
+                check_threads(threads)?;
                 if workload == "scaling" && epochs == Some(0) {
                     bail!("the scaling workload needs --epochs of at least 1 (rounds of runs)");
                 }
@@ -323,6 +330,11 @@ impl Plan {
                 if samples < 8 {
                     bail!("--samples must be at least 8");
                 }
+                rkeras::budget::check(
+                    || format!("--samples {samples} generated images"),
+                    rkeras::budget::elements(&[samples, 64, 64, 3]),
+                    4,
+                )?;
                 Plan::Demo {
                     samples,
                     fit: fit_plan(fit, 32)?,
@@ -353,9 +365,7 @@ fn fit_plan(a: FitArgs, default_batch: usize) -> Result<FitPlan> {
             bail!("--learning-rate must be a positive number, received {lr}");
         }
     }
-    if a.threads == Some(0) {
-        bail!("--threads must be at least 1");
-    }
+    check_threads(a.threads)?;
     if a.save_freq == Some(0) || (a.save_freq.is_some() && a.checkpoint.is_none()) {
         bail!("--save-freq needs --checkpoint PATH and a positive number of batches");
     }
@@ -433,16 +443,38 @@ fn plot_file(p: &std::path::Path, flag: &str) -> Result<()> {
     Ok(())
 }
 
+/// The largest image side the CLI takes (`--image-size`, `--size`): 16384, TensorFlow's
+/// largest JPEG side too.
+const MAX_IMAGE_SIDE: usize = 16_384;
+
 /// Parses `64x64`, `64` or `64,48` into (height, width).
 fn image_size(s: &str) -> Result<(usize, usize)> {
     let parts: Vec<&str> = s.split(['x', 'X', ',']).map(str::trim).collect();
     let nums: Option<Vec<usize>> = parts.iter().map(|p| p.parse().ok()).collect();
-    match nums.as_deref() {
-        Some([n]) if *n > 0 => Ok((*n, *n)),
-        Some([h, w]) if *h > 0 && *w > 0 => Ok((*h, *w)),
+    let (h, w) = match nums.as_deref() {
+        Some([n]) if *n > 0 => (*n, *n),
+        Some([h, w]) if *h > 0 && *w > 0 => (*h, *w),
         _ => bail!(
             "--image-size expects HEIGHTxWIDTH with positive numbers, e.g. 64x64; received '{s}'"
         ),
+    };
+    if h.max(w) > MAX_IMAGE_SIDE {
+        bail!("--image-size {s}: each side must be at most {MAX_IMAGE_SIDE}");
+    }
+    Ok((h, w))
+}
+
+/// Checks `--threads`: at least 1, at most 16 per core (and at least 16 allowed), so a typo
+/// such as `--threads 100000` is an error instead of a machine busy starting threads.
+fn check_threads(threads: Option<usize>) -> Result<()> {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let max = (16 * cores).clamp(16, 4096);
+    match threads {
+        Some(0) => bail!("--threads must be at least 1"),
+        Some(t) if t > max => bail!(
+            "--threads {t} is more than {max} (16 per core on this machine's {cores}); leave it out to use every core"
+        ),
+        _ => Ok(()),
     }
 }
 

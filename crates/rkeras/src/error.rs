@@ -50,6 +50,17 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// A size (from a file, a flag or a config) is more than this machine can hold: checked
+    /// before anything is allocated.
+    #[error("{what} needs {bytes}, more than this machine's memory limit of {limit}")]
+    Memory {
+        /// What the memory was for, naming the layer, argument or file.
+        what: String,
+        /// The size asked for, in words.
+        bytes: String,
+        /// The limit, in words.
+        limit: String,
+    },
     /// A file was read but its content is wrong.
     #[error("{path}: {message}")]
     Format {

@@ -23,6 +23,7 @@
 //! cross-entropy clipping).
 
 pub mod activations;
+pub mod budget;
 pub mod callbacks;
 pub mod constraints;
 pub mod data;

@@ -19,11 +19,7 @@ pub fn run_file(path: &Path, line_length: Option<usize>) -> Result<()> {
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("json"));
     let m = if is_json {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let cfg: serde_json::Value = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not JSON", path.display()))?;
-        rkeras::saving::from_config(&cfg)
+        rkeras::saving::model_from_json_file(path)
             .with_context(|| format!("building the model of {}", path.display()))?
     } else {
         rkeras::saving::load_model(path)?

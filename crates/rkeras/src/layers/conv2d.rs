@@ -365,10 +365,10 @@ impl Layer for Conv2D {
             received: crate::shape::batch_shape_str(input_shape),
         })?;
         let kshape = vec![self.kernel_size.0, self.kernel_size.1, cg, self.filters];
-        self.params = vec![Param::init("kernel", kshape, &kinit, rng)];
+        self.params = vec![Param::init(&name, "kernel", kshape, &kinit, rng)?];
         if self.use_bias {
             self.params
-                .push(Param::init("bias", vec![self.filters], &binit, rng));
+                .push(Param::init(&name, "bias", vec![self.filters], &binit, rng)?);
         }
         self.scratch = Scratch::new(geom.scratch_len());
         self.geom = Some(geom);

@@ -238,10 +238,10 @@ impl Layer for Conv2DTranspose {
         })?;
         // HWIO of the transposed convolution: I = filters, O = our input channels.
         let kshape = vec![kh, kw, self.filters, c];
-        self.params = vec![Param::init("kernel", kshape, &kinit, rng)];
+        self.params = vec![Param::init(&name, "kernel", kshape, &kinit, rng)?];
         if self.use_bias {
             self.params
-                .push(Param::init("bias", vec![self.filters], &binit, rng));
+                .push(Param::init(&name, "bias", vec![self.filters], &binit, rng)?);
         }
         self.scratch = Scratch::new(geom.scratch_len());
         self.geom = Some(geom);

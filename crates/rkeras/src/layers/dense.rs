@@ -110,10 +110,16 @@ impl Layer for Dense {
             ));
         }
         self.input_dim = last;
-        self.params = vec![Param::init("kernel", vec![last, self.units], &kinit, rng)];
+        self.params = vec![Param::init(
+            &name,
+            "kernel",
+            vec![last, self.units],
+            &kinit,
+            rng,
+        )?];
         if self.use_bias {
             self.params
-                .push(Param::init("bias", vec![self.units], &binit, rng));
+                .push(Param::init(&name, "bias", vec![self.units], &binit, rng)?);
         }
         let mut out = input_shape.to_vec();
         if let Some(l) = out.last_mut() {

@@ -274,9 +274,10 @@ impl Layer for DepthwiseConv2D {
         self.geom = geom;
         let co = geom.out_channels();
         let kshape = geom.kernel_shape();
-        self.params = vec![Param::init("kernel", kshape, &kinit, rng)];
+        self.params = vec![Param::init(&name, "kernel", kshape, &kinit, rng)?];
         if self.use_bias {
-            self.params.push(Param::init("bias", vec![co], &binit, rng));
+            self.params
+                .push(Param::init(&name, "bias", vec![co], &binit, rng)?);
         }
         self.weights.check(&name, &self.params)?;
         Ok(vec![geom.oh, geom.ow, co])

@@ -121,16 +121,25 @@ impl Param {
         }
     }
 
-    /// A weight of `shape` drawn from `init`.
+    /// A weight of `shape` drawn from `init`, for layer `layer`.
+    ///
+    /// # Errors
+    /// [`Error::Memory`](crate::Error::Memory) when the weight (and its gradient) would not
+    /// fit in memory: a shape from a hostile or mistaken config.
     pub(crate) fn init(
+        layer: &str,
         name: &'static str,
         shape: Vec<usize>,
         init: &crate::init::Initializer,
         rng: &mut Rng,
-    ) -> Self {
-        let mut value = vec![0.0; shape.iter().product()];
+    ) -> Result<Self> {
+        let what =
+            || format!("the {name} of layer \"{layer}\" (shape {shape:?}, with its gradient)");
+        let n = crate::budget::elements(&shape);
+        crate::budget::check(what, n.and_then(|n| n.checked_mul(2)), 4)?;
+        let mut value = crate::budget::zeros(what, n.unwrap_or(0))?;
         init.fill(&shape, &mut value, rng);
-        Param::new(name, shape, value)
+        Ok(Param::new(name, shape, value))
     }
 }
 

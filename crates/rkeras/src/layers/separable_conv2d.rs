@@ -170,12 +170,12 @@ impl Layer for SeparableConv2D {
         self.act = act;
         let pshape = vec![1, 1, mid_c, self.filters];
         self.params = vec![
-            Param::init("depthwise_kernel", dw.kernel_shape(), &dinit, rng),
-            Param::init("pointwise_kernel", pshape, &pinit, rng),
+            Param::init(&name, "depthwise_kernel", dw.kernel_shape(), &dinit, rng)?,
+            Param::init(&name, "pointwise_kernel", pshape, &pinit, rng)?,
         ];
         if self.use_bias {
             self.params
-                .push(Param::init("bias", vec![self.filters], &binit, rng));
+                .push(Param::init(&name, "bias", vec![self.filters], &binit, rng)?);
         }
         self.weights.check(&name, &self.params)?;
         self.scratch = Scratch::new(pw.scratch_len());

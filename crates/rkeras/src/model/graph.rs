@@ -250,10 +250,12 @@ impl Chain {
         if self.wiring.is_some() {
             return self.build_graph(seed);
         }
+        check_sample("the input", &shape)?;
         self.act_shapes = vec![shape.clone()];
         for (i, layer) in self.layers.iter_mut().enumerate() {
             let mut rng = Rng::new(seed ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
             shape = layer.build(&shape, &mut rng)?;
+            check_sample(&format!("layer \"{}\"", layer.name()), &shape)?;
             self.shapes.push(shape.clone());
             self.act_shapes.push(shape.clone());
         }
@@ -358,6 +360,9 @@ impl Chain {
         };
         let k = wiring.inputs.len();
         let first = wiring.first_call();
+        for shape in &wiring.inputs {
+            check_sample("the input", shape)?;
+        }
         let packed: Vec<usize> = match wiring.inputs.as_slice() {
             [one] => one.clone(),
             many => vec![many.iter().map(|s| numel(s)).sum()],
@@ -403,6 +408,7 @@ impl Chain {
                     ins.len()
                 )));
             };
+            check_sample(&format!("layer \"{name}\""), &shape)?;
             if let Some(t) = &twin {
                 let owner = &self.layers[call.layer];
                 let mine: Vec<&[usize]> = t.params().iter().map(|p| p.shape.as_slice()).collect();
@@ -497,10 +503,15 @@ impl Chain {
     }
 
     /// Sizes all buffers for batches up to `max_batch` (no-op when already big enough).
-    pub fn allocate(&mut self, max_batch: usize) {
+    ///
+    /// # Errors
+    /// [`Error::Memory`] when the batch's activations and gradients would not fit in memory
+    /// (checked before anything is allocated).
+    pub fn allocate(&mut self, max_batch: usize) -> Result<()> {
         if max_batch <= self.max_batch || !self.built {
-            return;
+            return Ok(());
         }
+        self.check_batch_memory(max_batch)?;
         self.plan_groups(max_batch);
         // Inside a grouped run, the model's own buffers and layers serve batches of one
         // group only (larger batches run on the groups' copies).
@@ -544,6 +555,32 @@ impl Chain {
             t.allocate(max_batch);
         }
         self.max_batch = max_batch;
+        Ok(())
+    }
+
+    /// Checks that a batch of `max_batch` fits in memory: each activation with its gradient,
+    /// at full batch size (an upper bound of what [`allocate`](Self::allocate) takes).
+    fn check_batch_memory(&self, max_batch: usize) -> Result<()> {
+        let per_sample = self
+            .act_lens
+            .iter()
+            .try_fold(0usize, |t, &l| t.checked_add(l.checked_mul(2)?));
+        let largest = self
+            .act_shapes
+            .iter()
+            .enumerate()
+            .max_by_key(|(a, _)| self.act_lens.get(*a).copied().unwrap_or(0))
+            .map(|(_, s)| crate::shape::batch_shape_str(s))
+            .unwrap_or_default();
+        crate::budget::check(
+            || {
+                format!(
+                    "a batch of {max_batch} through the model (activations and gradients; the largest output is {largest})"
+                )
+            },
+            per_sample.and_then(|p| p.checked_mul(max_batch)),
+            4,
+        )
     }
 
     pub fn max_batch(&self) -> usize {
@@ -1032,6 +1069,21 @@ impl Chain {
             }
         }
     }
+}
+
+/// Checks that one sample of `shape` (the output of `what`) fits in memory, before any
+/// layer after it builds weights or buffers from it.
+fn check_sample(what: &str, shape: &[usize]) -> Result<()> {
+    crate::budget::check(
+        || {
+            format!(
+                "one sample of the output of {what} (shape {})",
+                crate::shape::batch_shape_str(shape)
+            )
+        },
+        crate::budget::elements(shape),
+        4,
+    )
 }
 
 #[cfg(test)]

@@ -170,7 +170,11 @@ fn row(widths: &[usize], cells: &[String], right_align: &[bool], sep: char) -> S
     s
 }
 
-/// Renders the summary of `model` (see [`Model::summary_string`]).
+/// The widest table rendered: a larger `line_length` is clamped to it.
+pub const MAX_LINE_LENGTH: usize = 10_000;
+
+/// Renders the summary of `model` (see [`Model::summary_string`]); `line_length` is clamped
+/// to [`MAX_LINE_LENGTH`].
 pub fn render(model: &Model, line_length: Option<usize>) -> String {
     let inbound = model.inbound_names();
     // A functional model whose layers form a plain chain prints like a Sequential one
@@ -187,7 +191,9 @@ pub fn render(model: &Model, line_length: Option<usize>) -> String {
     } else {
         (&[0.3, 0.56, 0.74, 1.0], 108)
     };
-    let line_length = line_length.unwrap_or_else(|| default_line_length_for(keras_default));
+    let line_length = line_length
+        .unwrap_or_else(|| default_line_length_for(keras_default))
+        .min(MAX_LINE_LENGTH);
     let widths = column_widths(line_length, positions);
     let align = [false, false, true, false];
     let mut header: Vec<String> = vec![

@@ -14,6 +14,10 @@ use std::path::Path;
 /// Largest member rkeras reads from an archive (Keras refuses more than 4 GiB too).
 const MAX_MEMBER: u64 = 4 << 30;
 
+/// Largest model config rkeras reads (`config.json`, a `--model` JSON): the largest
+/// keras.applications config is about 2 MB.
+pub(crate) const MAX_CONFIG: u64 = 64 << 20;
+
 fn fmt_err(path: &Path, message: impl Into<String>) -> Error {
     Error::Format {
         path: path.to_path_buf(),
@@ -274,10 +278,12 @@ pub(crate) fn save(model: &Model, path: &Path) -> Result<()> {
     crate::fsio::write_atomic(path, buf.get_ref())
 }
 
+/// Reads member `name`, refusing more than `cap` bytes (a ZIP bomb, a hostile size).
 fn read_member(
     zip: &mut zip::ZipArchive<std::fs::File>,
     name: &str,
     path: &Path,
+    cap: u64,
 ) -> Result<Vec<u8>> {
     let mut f = zip.by_name(name).map_err(|e| {
         fmt_err(
@@ -286,18 +292,26 @@ fn read_member(
         )
     })?;
     let size = f.size();
-    let packed = f.compressed_size().max(1);
-    if size > MAX_MEMBER && size > packed.saturating_mul(100) {
-        return Err(fmt_err(
+    let too_large = |size: String| {
+        fmt_err(
             path,
-            format!("`{name}` claims {size} bytes uncompressed: refusing it"),
-        ));
+            format!("`{name}` holds {size} bytes uncompressed, more than the {cap} rkeras reads: refusing it"),
+        )
+    };
+    if size > cap {
+        return Err(too_large(size.to_string()));
     }
+    // The declared size may lie: read at most one byte past the cap to find out.
     let mut out = Vec::new();
+    out.try_reserve_exact(size as usize)
+        .map_err(|e| fmt_err(path, format!("reading `{name}`: {e}")))?;
     f.by_ref()
-        .take(MAX_MEMBER)
+        .take(cap + 1)
         .read_to_end(&mut out)
         .map_err(|e| fmt_err(path, format!("reading `{name}`: {e}")))?;
+    if out.len() as u64 > cap {
+        return Err(too_large(format!("more than {cap}")));
+    }
     Ok(out)
 }
 
@@ -334,11 +348,12 @@ pub fn load_model(path: impl AsRef<Path>) -> Result<Model> {
     })?;
     let mut zip = zip::ZipArchive::new(file)
         .map_err(|e| fmt_err(path, format!("not a ZIP archive ({e}): a `.keras` file is a ZIP of config.json and model.weights.h5")))?;
-    let config = read_member(&mut zip, "config.json", path)?;
+    let config = read_member(&mut zip, "config.json", path, MAX_CONFIG)?;
     let config: Value = serde_json::from_slice(&config)
         .map_err(|e| fmt_err(path, format!("config.json is not valid JSON: {e}")))?;
     let mut model = from_config(&config).map_err(|e| fmt_err(path, e.to_string()))?;
-    let weights = read_member(&mut zip, "model.weights.h5", path)?;
+    let cap = MAX_MEMBER.min(crate::budget::memory_limit() / 2);
+    let weights = read_member(&mut zip, "model.weights.h5", path, cap)?;
     let r = Reader::from_bytes(weights, path)?;
     weights::load(&mut model, &r, "").map_err(|e| fmt_err(path, e.to_string()))?;
     Ok(model)

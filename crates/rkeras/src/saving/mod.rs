@@ -36,6 +36,44 @@ use crate::error::{Error, Result};
 use crate::model::Model;
 use std::path::Path;
 
+/// Builds a model from a Keras JSON file (what `model.to_json()` writes, or the
+/// `config.json` of a `.keras` archive), as [`model_from_json`] does; files over 64 MiB are
+/// refused before they are read.
+///
+/// ```no_run
+/// let model = rkeras::saving::model_from_json_file("model.json")?;
+/// # Ok::<(), rkeras::Error>(())
+/// ```
+///
+/// # Errors
+/// A file that cannot be read or is too large, or what [`model_from_json`] refuses (the
+/// message names the file).
+pub fn model_from_json_file(path: impl AsRef<Path>) -> Result<Model> {
+    use std::io::Read;
+    let path = path.as_ref();
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let cap = archive::MAX_CONFIG;
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .map_err(io)?
+        .take(cap + 1)
+        .read_to_string(&mut text)
+        .map_err(io)?;
+    if text.len() as u64 > cap {
+        return Err(Error::Format {
+            path: path.to_path_buf(),
+            message: format!("more than {cap} bytes: too large for a model config"),
+        });
+    }
+    model_from_json(&text).map_err(|e| Error::Format {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
 fn has_suffix(path: &Path, suffix: &str) -> bool {
     path.to_string_lossy()
         .to_ascii_lowercase()

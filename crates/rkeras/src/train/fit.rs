@@ -211,7 +211,7 @@ impl<'a> Fit<'a> {
 
         in_pool(move || -> Result<History> {
             let model: &mut Model = model;
-            model.chain.allocate(bs_wanted.min(n_total).max(1));
+            model.chain.allocate(bs_wanted.min(n_total).max(1))?;
             let bs = bs_wanted.min(model.chain.max_batch()).max(1);
             ensure_optimizer(model);
             let fused = {
@@ -339,10 +339,10 @@ impl<'a> Fit<'a> {
                 if has_val {
                     let vals = match (&val, &train) {
                         (Some(Val::Arrays(vx, vt, rows)), _) => {
-                            evaluate_rows(model, vx, vt, rows, bs)
+                            evaluate_rows(model, vx, vt, rows, bs)?
                         }
                         (Some(Val::Images(ds)), _) => super::evaluate_images(model, ds)?,
-                        (None, Train::Arrays(x, t)) => evaluate_rows(model, x, t, &split_rows, bs),
+                        (None, Train::Arrays(x, t)) => evaluate_rows(model, x, t, &split_rows, bs)?,
                         (None, Train::Images(..)) => Vec::new(),
                     };
                     let names: Vec<String> = model.metrics_names();

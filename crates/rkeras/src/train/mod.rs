@@ -125,7 +125,7 @@ impl Model {
         let mut out = vec![0.0f32; ds.len() * per];
         in_pool(|| -> Result<()> {
             let bs = ds.batch_size().unwrap_or(1);
-            self.chain.allocate(bs.min(ds.len()).max(1));
+            self.chain.allocate(bs.min(ds.len()).max(1))?;
             let mut start = 0;
             for batch in ds.in_order() {
                 let batch = batch?;
@@ -172,7 +172,7 @@ impl Model {
         let targets = data::prepare(self, &x, Some(&y))?
             .ok_or_else(|| crate::Error::State("no targets".into()))?;
         let rows: Vec<usize> = (0..x.rows()).collect();
-        let vals = in_pool(|| evaluate_rows(self, &x, &targets, &rows, batch_size));
+        let vals = in_pool(|| evaluate_rows(self, &x, &targets, &rows, batch_size))?;
         let names = self.metrics_names();
         Ok(Evaluation {
             names,
@@ -260,7 +260,7 @@ impl Model {
         let n_total = x.rows();
         let mut out = vec![0.0f32; n_total * per];
         in_pool(|| {
-            self.chain.allocate(batch_size.min(n_total).max(1));
+            self.chain.allocate(batch_size.min(n_total).max(1))?;
             let bs = self.chain.max_batch().min(batch_size).max(1);
             for start in (0..n_total).step_by(bs) {
                 let n = bs.min(n_total - start);
@@ -270,7 +270,8 @@ impl Model {
                 self.chain.forward(n, Mode::Infer);
                 out[start * per..(start + n) * per].copy_from_slice(self.chain.output(n));
             }
-        });
+            Ok::<(), crate::Error>(())
+        })?;
         let mut shape = vec![n_total];
         shape.extend(out_shape);
         Tensor::new(shape, out)
@@ -285,11 +286,11 @@ pub(crate) fn evaluate_rows(
     t: &Targets,
     rows: &[usize],
     batch_size: usize,
-) -> Vec<f64> {
-    model.chain.allocate(batch_size.min(rows.len()).max(1));
+) -> Result<Vec<f64>> {
+    model.chain.allocate(batch_size.min(rows.len()).max(1))?;
     let bs = batch_size.min(model.chain.max_batch()).max(1);
     let Some(c) = model.compiled.as_mut() else {
-        return vec![];
+        return Ok(vec![]);
     };
     for m in &mut c.metrics {
         m.reset();
@@ -328,7 +329,7 @@ pub(crate) fn evaluate_rows(
             .filter(|k| !matches!(k, Key::Loss))
             .map(|&k| heads::key_value(&c.heads, k, loss)),
     );
-    v
+    Ok(v)
 }
 
 /// Mean loss and metrics over a folder dataset in file order, inference mode. The model
@@ -336,7 +337,7 @@ pub(crate) fn evaluate_rows(
 pub(crate) fn evaluate_images(model: &mut Model, ds: &ImageDataset) -> Result<Vec<f64>> {
     let info = data::prepare_images(model, ds, true)?;
     let bs = ds.batch_size().unwrap_or(1);
-    model.chain.allocate(bs.min(ds.len()).max(1));
+    model.chain.allocate(bs.min(ds.len()).max(1))?;
     let Some(c) = model.compiled.as_mut() else {
         return Ok(vec![]);
     };

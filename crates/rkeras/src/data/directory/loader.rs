@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 /// Finished batches each worker may hold ahead of the consumer.
-const PREFETCH: usize = 8;
+pub(super) const PREFETCH: usize = 8;
 
 /// One batch: `n` images (`n * h * w * c` values, 0..255) and their label rows.
 #[derive(Debug, Default)]

@@ -347,6 +347,25 @@ impl DirectoryOptions {
                 "expected a positive integer or None, received 0",
             ));
         }
+        // The loader keeps up to PREFETCH + 2 batches per worker: they must fit in memory.
+        let buffers = (loader::PREFETCH + 2).saturating_mul(self.workers.max(1));
+        crate::budget::check(
+            || {
+                format!(
+                    "{buffers} batches of {} images of image_size=({h}, {w}) with {} channels (the loader's buffers)",
+                    self.batch_size.unwrap_or(1),
+                    color.channels()
+                )
+            },
+            crate::budget::elements(&[
+                buffers,
+                self.batch_size.unwrap_or(1),
+                h,
+                w,
+                color.channels(),
+            ]),
+            4,
+        )?;
         // Keras's check_validation_split_arg.
         let split = self.validation_split.filter(|s| *s != 0.0);
         if let Some(s) = split {
