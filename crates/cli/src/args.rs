@@ -45,7 +45,8 @@ pub enum Command {
         /// (`model.to_json()`), trained as it is.
         #[arg(long, default_value = "mnist-convnet")]
         model: String,
-        /// Use only the first N training samples (quick checks).
+        /// Use only the first N training samples (quick checks; for a folder, the first N
+        /// files of the training split).
         #[arg(long)]
         limit: Option<usize>,
         #[command(flatten)]
@@ -102,6 +103,10 @@ pub enum Command {
         /// Images per batch.
         #[arg(long, default_value_t = 32)]
         batch_size: usize,
+        /// Skip image files that cannot be read or decoded (listed and counted) instead of
+        /// stopping.
+        #[arg(long)]
+        skip_bad_files: bool,
     },
     /// The top classes a saved model (.keras, .h5) gives to image files, or its outputs for
     /// a NumPy array (--input x.npy --output y.npy).
@@ -133,6 +138,10 @@ pub enum Command {
         /// Print JSON instead of lines.
         #[arg(long)]
         json: bool,
+        /// An image that cannot be read is reported and the others are predicted either way;
+        /// with this flag the exit code is 0 all the same (without it, 2).
+        #[arg(long)]
+        skip_bad_files: bool,
     },
     /// Plot a saved history (CSV from --csv-log or CSVLogger, or JSON from --history or
     /// `json.dump(history.history, f)`) to a PNG or SVG file.
@@ -169,8 +178,8 @@ pub enum Command {
         /// Number of generated training images.
         #[arg(long, default_value_t = 2000)]
         samples: usize,
-        /// Keep the generated image folders here (default: a temporary folder, removed
-        /// at the end).
+        /// Where the demo writes its images (train/, test/) and its outputs (best.keras,
+        /// model.keras, history.json, history.png), all kept (default: ./rkeras-demo).
         #[arg(long)]
         data_dir: Option<PathBuf>,
         #[command(flatten)]
@@ -199,8 +208,8 @@ pub struct FitArgs {
     /// Optimizer: adam, adamw, sgd, rmsprop.
     #[arg(long, default_value = "adam")]
     pub optimizer: String,
-    /// Learning rate (default: the optimizer's Keras default).
-    #[arg(long)]
+    /// Learning rate (default: the optimizer's Keras default); `--lr` works too.
+    #[arg(long, visible_alias = "lr")]
     pub learning_rate: Option<f32>,
     /// Worker threads (default: all cores).
     #[arg(long)]

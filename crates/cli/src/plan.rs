@@ -50,6 +50,13 @@ pub struct DataPlan {
     pub workers: usize,
 }
 
+/// Class names given on the command line, and the flag they came from (for errors).
+#[derive(Debug)]
+pub struct ClassNames {
+    pub names: Vec<String>,
+    pub from: String,
+}
+
 /// What the command will do.
 #[derive(Debug)]
 pub enum Plan {
@@ -62,6 +69,7 @@ pub enum Plan {
         dir: PathBuf,
         data: DataPlan,
         model: ModelKind,
+        limit: Option<usize>,
         fit: FitPlan,
     },
     Data {
@@ -94,13 +102,15 @@ pub enum Plan {
         model: PathBuf,
         dir: PathBuf,
         batch_size: usize,
+        skip_bad_files: bool,
     },
     Predict {
         model: PathBuf,
         images: Vec<PathBuf>,
-        class_names: Option<Vec<String>>,
+        class_names: Option<ClassNames>,
         top: usize,
         json: bool,
+        skip_bad_files: bool,
     },
     PredictArray {
         model: PathBuf,
@@ -144,14 +154,21 @@ impl Plan {
                 dir: Some(dir),
                 data,
                 model,
+                limit,
                 fit,
                 ..
-            } => Plan::TrainFolder {
-                dir,
-                data: data_plan(data)?,
-                model: ModelKind::parse(&model)?,
-                fit: fit_plan(fit, 32)?,
-            },
+            } => {
+                if limit == Some(0) {
+                    bail!("--limit must be a positive number of samples");
+                }
+                Plan::TrainFolder {
+                    dir,
+                    data: data_plan(data)?,
+                    model: ModelKind::parse(&model)?,
+                    limit,
+                    fit: fit_plan(fit, 32)?,
+                }
+            }
             Command::Data {
                 dir,
                 data,
@@ -201,6 +218,7 @@ impl Plan {
                 model,
                 dir,
                 batch_size,
+                skip_bad_files,
             } => {
                 if batch_size == 0 {
                     bail!("--batch-size must be a positive integer");
@@ -209,6 +227,7 @@ impl Plan {
                     model,
                     dir,
                     batch_size,
+                    skip_bad_files,
                 }
             }
             Command::Predict {
@@ -221,6 +240,14 @@ impl Plan {
                 let output = output.context("--input needs --output Y.npy")?;
                 if batch_size == 0 {
                     bail!("--batch-size must be at least 1");
+                }
+                for (path, what) in [(&input, "--input"), (&model, "the model")] {
+                    if same_file(&output, path) {
+                        bail!(
+                            "--output {} is {what}: it would be overwritten; write the predictions elsewhere",
+                            output.display()
+                        );
+                    }
                 }
                 Plan::PredictArray {
                     model,
@@ -240,21 +267,28 @@ impl Plan {
                 classes_from,
                 top,
                 json,
+                skip_bad_files,
                 ..
             } => {
                 let class_names = match (class_names, classes_from) {
                     (Some(_), Some(_)) => bail!("give --class-names or --classes-from, not both"),
-                    (Some(n), None) => Some(n),
+                    (Some(names), None) => Some(ClassNames {
+                        names,
+                        from: "--class-names".into(),
+                    }),
                     (None, Some(dir)) => {
                         let mut names: Vec<String> = std::fs::read_dir(&dir)
-                            .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?
+                            .map_err(|e| anyhow::anyhow!("--classes-from {}: {e}", dir.display()))?
                             .filter_map(|e| e.ok())
                             .filter(|e| e.path().is_dir())
                             .filter_map(|e| e.file_name().to_str().map(str::to_string))
                             .filter(|n| !n.starts_with('.'))
                             .collect();
                         names.sort();
-                        Some(names)
+                        Some(ClassNames {
+                            names,
+                            from: format!("--classes-from {}", dir.display()),
+                        })
                     }
                     (None, None) => None,
                 };
@@ -264,6 +298,7 @@ impl Plan {
                     class_names,
                     top,
                     json,
+                    skip_bad_files,
                 }
             }
             Command::Export {
@@ -540,4 +575,22 @@ fn data_plan(a: DataArgs) -> Result<DataPlan> {
         skip_bad_files: a.skip_bad_files,
         workers: a.workers,
     })
+}
+
+/// Whether `a` and `b` name the same file (`b` exists; `a` may not yet).
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    let Ok(b) = b.canonicalize() else {
+        return false;
+    };
+    if let Ok(a) = a.canonicalize() {
+        return a == b;
+    }
+    let parent = match a.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    match (parent.canonicalize(), a.file_name()) {
+        (Ok(p), Some(name)) => p.join(name) == b,
+        _ => false,
+    }
 }

@@ -165,9 +165,69 @@ fn train_on_a_tiny_idx_dataset() {
 
 #[test]
 fn demo_runs_small() {
-    let out = rkeras(&["demo", "--samples", "64", "--epochs", "1", "--verbose", "0"]);
+    let dir = temp_dir("demo");
+    let d = dir.to_string_lossy().into_owned();
+    let args = [
+        "demo",
+        "--samples",
+        "64",
+        "--epochs",
+        "1",
+        "--verbose",
+        "0",
+        "--data-dir",
+        &d,
+    ];
+    let out = rkeras(&args);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("Test accuracy: "));
+    // Everything is kept and named; a second run replaces the images instead of mixing.
+    assert!(text(&out.stdout).contains(&format!("Saved in {d}")));
+    for f in ["model.keras", "best.keras", "history.json", "history.png"] {
+        assert!(dir.join(f).is_file(), "{f} kept");
+    }
+    let count = |split: &str| {
+        std::fs::read_dir(dir.join(split))
+            .expect("split")
+            .flatten()
+            .map(|c| std::fs::read_dir(c.path()).expect("class").count())
+            .sum::<usize>()
+    };
+    assert_eq!(count("train"), 64);
+    let out = rkeras(&[
+        "demo",
+        "--samples",
+        "32",
+        "--epochs",
+        "1",
+        "--verbose",
+        "0",
+        "--data-dir",
+        &d,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(count("train"), 32);
+    // A train/ folder holding someone else's files is left alone.
+    std::fs::write(dir.join("train").join("notes.txt"), b"mine").expect("file");
+    let out = rkeras(&[
+        "demo",
+        "--samples",
+        "32",
+        "--epochs",
+        "1",
+        "--verbose",
+        "0",
+        "--data-dir",
+        &d,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("did not write"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(dir.join("train").join("notes.txt").is_file());
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A folder of 4 classes: class k is a bright square at position k (as the IDX dataset).

@@ -69,3 +69,31 @@ pub fn report(l: &Loaded) {
         println!("{split}: {} files ({})", ds.len(), parts.join(", "));
     }
 }
+
+/// Lists the files skipped during training because they could not be decoded
+/// (`--skip-bad-files`), with their count.
+pub fn report_skipped(l: &Loaded) {
+    let mut skipped = l.train.skipped_files();
+    if let Some(v) = &l.val {
+        skipped.extend(v.skipped_files());
+    }
+    print_skipped(&skipped);
+}
+
+/// Prints `Skipped N files that could not be decoded:` and one line per file.
+pub fn print_skipped(skipped: &[(std::path::PathBuf, String)]) {
+    if skipped.is_empty() {
+        return;
+    }
+    println!(
+        "Skipped {} file{} that could not be decoded:",
+        skipped.len(),
+        if skipped.len() == 1 { "" } else { "s" }
+    );
+    for (path, error) in skipped {
+        let error = error
+            .strip_prefix(&format!("{}: ", path.display()))
+            .unwrap_or(error);
+        println!("  {}: {error}", path.display());
+    }
+}

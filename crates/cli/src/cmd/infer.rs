@@ -1,6 +1,7 @@
 //! `rkeras evaluate MODEL DIR` and `rkeras predict MODEL IMAGE...`: a saved model (`.keras`
 //! or `.h5`) on a folder of images or on single image files.
 
+use crate::plan::ClassNames;
 use anyhow::{bail, Context, Result};
 use rkeras::data::image_dataset_from_directory;
 use std::path::{Path, PathBuf};
@@ -20,7 +21,7 @@ fn image_input(m: &rkeras::Model, path: &Path) -> Result<(usize, usize, usize)> 
     }
 }
 
-pub fn evaluate(model: &Path, dir: &Path, batch_size: usize) -> Result<()> {
+pub fn evaluate(model: &Path, dir: &Path, batch_size: usize, skip_bad_files: bool) -> Result<()> {
     let mut m = load(model)?;
     let (h, w, c) = image_input(&m, model)?;
     let loss = m
@@ -42,9 +43,11 @@ pub fn evaluate(model: &Path, dir: &Path, batch_size: usize) -> Result<()> {
         .label_mode(label_mode)
         .batch_size(batch_size)
         .shuffle(false)
+        .skip_bad_files(skip_bad_files)
         .load()
         .with_context(|| format!("loading images from {}", dir.display()))?;
     let ev = m.evaluate_dataset(&ds)?;
+    super::folder::print_skipped(&ds.skipped_files());
     let parts: Vec<String> = ev
         .names
         .iter()
@@ -85,32 +88,62 @@ pub fn predict_array(model: &Path, input: &Path, output: &Path, batch_size: usiz
 pub fn predict(
     model: &Path,
     images: &[PathBuf],
-    class_names: Option<Vec<String>>,
+    class_names: Option<ClassNames>,
     top: usize,
     json: bool,
+    skip_bad_files: bool,
 ) -> Result<()> {
     let mut m = load(model)?;
     let (h, w, c) = image_input(&m, model)?;
-    let name = |i: usize| class_names.as_ref().map_or(i.to_string(), |n| n[i].clone());
+    let class_names = class_names.or_else(|| {
+        m.class_names().map(|names| ClassNames {
+            names: names.to_vec(),
+            from: format!("the class names saved in {}", model.display()),
+        })
+    });
+    let name = |i: usize| {
+        class_names
+            .as_ref()
+            .and_then(|n| n.names.get(i).cloned())
+            .unwrap_or_else(|| i.to_string())
+    };
     let mut all = Vec::new();
+    let mut bad: Vec<(PathBuf, String)> = Vec::new();
     // A chunk of images at a time, so memory stays bounded for long lists.
     for chunk in images.chunks(256) {
         let mut data = Vec::with_capacity(chunk.len() * h * w * c);
+        let mut good = Vec::with_capacity(chunk.len());
         for p in chunk {
-            data.extend(rkeras::data::directory::load_image(p, (h, w), c)?);
+            match rkeras::data::directory::load_image(p, (h, w), c) {
+                Ok(pixels) => {
+                    data.extend(pixels);
+                    good.push(p);
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    if json {
+                        all.push(serde_json::json!({"file": p.display().to_string(), "error": e.to_string()}));
+                    }
+                    bad.push((p.clone(), e.to_string()));
+                }
+            }
         }
-        let x = rkeras::Tensor::new(vec![chunk.len(), h, w, c], data)?;
+        if good.is_empty() {
+            continue;
+        }
+        let x = rkeras::Tensor::new(vec![good.len(), h, w, c], data)?;
         let y = m.predict(&x)?;
         let k = y.row_len();
         if let Some(names) = &class_names {
-            if names.len() != k {
+            if names.names.len() != k {
                 bail!(
-                    "--class-names gives {} names but the model has {k} outputs",
-                    names.len()
+                    "{} gives {} names but the model has {k} outputs",
+                    names.from,
+                    names.names.len()
                 );
             }
         }
-        for (p, row) in chunk.iter().zip(y.data().chunks(k.max(1))) {
+        for (p, row) in good.iter().zip(y.data().chunks(k.max(1))) {
             let mut order: Vec<usize> = (0..row.len()).collect();
             order.sort_by(|a, b| row[*b].total_cmp(&row[*a]));
             order.truncate(top.max(1));
@@ -131,6 +164,20 @@ pub fn predict(
     }
     if json {
         println!("{}", serde_json::Value::Array(all));
+    }
+    if !bad.is_empty() && !skip_bad_files {
+        bail!(
+            "{} of {} images could not be read (the others were predicted; --skip-bad-files makes this exit 0): {}",
+            bad.len(),
+            images.len(),
+            bad.iter()
+                .map(|(p, _)| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    if !json && !bad.is_empty() {
+        eprintln!("Skipped {} unreadable image(s)", bad.len());
     }
     Ok(())
 }

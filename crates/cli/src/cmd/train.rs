@@ -4,7 +4,7 @@
 use super::compile;
 use crate::models::ModelKind;
 use crate::plan::FitPlan;
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use rkeras::data::fashion_mnist;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -16,7 +16,20 @@ pub fn run(
     fit: &FitPlan,
 ) -> Result<()> {
     let dir = data_dir.unwrap_or_else(fashion_mnist::default_dir);
-    let (mut train, test) = fashion_mnist::load_data_from(&dir).context("loading Fashion-MNIST")?;
+    rkeras::set_random_seed(fit.seed);
+    let mut model = kind.build((28, 28, 1), 10)?;
+    // A model with its own Rescaling gets Keras's raw 0..255 pixels, so nothing is scaled
+    // twice; the built-in models get them in 0..1, as Keras's examples divide by 255.
+    let rescaling = model
+        .layers()
+        .iter()
+        .find(|l| l.class_name() == "Rescaling")
+        .map(|l| l.name().to_string());
+    let (mut train, test) = match &rescaling {
+        Some(_) => fashion_mnist::load_raw_from(&dir),
+        None => fashion_mnist::load_data_from(&dir),
+    }
+    .context("loading Fashion-MNIST")?;
     if let Some(n) = limit {
         let n = n.min(train.x.rows());
         train.x = train.x.slice_rows(0, n);
@@ -25,8 +38,11 @@ pub fn run(
     println!("x_train shape: {:?}", train.x.shape());
     println!("{} train samples", train.x.rows());
     println!("{} test samples", test.x.rows());
-    rkeras::set_random_seed(fit.seed);
-    let mut model = kind.build((28, 28, 1), 10)?;
+    if let Some(layer) = &rescaling {
+        println!(
+            "The model rescales its inputs itself (layer \"{layer}\"): pixels go in as 0..255"
+        );
+    }
     model.summary();
     compile(&mut model, fit)?;
     let start = Instant::now();
@@ -61,17 +77,35 @@ pub fn run_folder(
     dir: &std::path::Path,
     data: &crate::plan::DataPlan,
     kind: ModelKind,
+    limit: Option<usize>,
     fit: &FitPlan,
 ) -> Result<()> {
-    let loaded = super::folder::load(
+    let mut loaded = super::folder::load(
         dir,
         data,
         fit.batch_size,
         fit.validation_split as f64,
         fit.seed,
     )?;
+    if let Some(n) = limit {
+        loaded.train = loaded.train.take_files(n);
+        println!(
+            "--limit {n}: training on the first {} files",
+            loaded.train.len()
+        );
+    }
     super::folder::report(&loaded);
     let classes = loaded.train.class_names().len();
+    if classes < 2 {
+        bail!(
+            "{} has {} class folder{} ({}): a classifier needs at least two. To learn one class, frame it as two: put examples of everything else in a second folder (e.g. {}/other) and train with --label-mode binary",
+            dir.display(),
+            classes,
+            if classes == 1 { "" } else { "s" },
+            loaded.train.class_names().join(", "),
+            dir.display()
+        );
+    }
     let [h, w, c] = loaded.train.image_shape();
     let (outputs, head, loss) = match data.label_mode.as_str() {
         "binary" => (1, "sigmoid", "binary_crossentropy"),
@@ -80,6 +114,9 @@ pub fn run_folder(
     };
     rkeras::set_random_seed(fit.seed);
     let mut model = kind.build_for_images((h, w, c), data.rescale, outputs, head)?;
+    if data.label_mode != "binary" {
+        model.set_class_names(loaded.train.class_names());
+    }
     model.summary();
     let opt = rkeras::optimizers::from_name(&fit.optimizer, fit.learning_rate)?;
     model.compile(opt, loss, &["accuracy"])?;
@@ -96,6 +133,7 @@ pub fn run_folder(
     let trained = super::with_callbacks(run, &mut cbs).run();
     let history = super::finish_training(fit, trained, &model)?;
     let secs = start.elapsed().as_secs_f64();
+    super::folder::report_skipped(&loaded);
     if let Some(v) = &loaded.val {
         let score = model.evaluate_dataset(v)?;
         println!("Validation loss: {:.4}", score.loss());

@@ -60,7 +60,29 @@ pub fn load_data() -> Result<(Split, Split)> {
 /// A missing file (the message says how to install the dataset), a corrupt file, or images
 /// and labels of different counts.
 pub fn load_data_from(dir: &Path) -> Result<(Split, Split)> {
-    Ok((load_split(dir, "train")?, load_split(dir, "t10k")?))
+    Ok((
+        load_split(dir, "train", 255.0)?,
+        load_split(dir, "t10k", 255.0)?,
+    ))
+}
+
+/// As [`load_data_from`], with the pixels left in 0..255 as Keras's
+/// `keras.datasets.fashion_mnist.load_data()` returns them: for a model that rescales its
+/// inputs itself (a `Rescaling(1/255)` layer).
+///
+/// ```no_run
+/// let (train, _test) = rkeras::data::fashion_mnist::load_raw_from("/usr/share/datasets/fashion-mnist".as_ref())?;
+/// assert!(train.x.data().iter().any(|&v| v > 1.0));
+/// # Ok::<(), rkeras::Error>(())
+/// ```
+///
+/// # Errors
+/// As [`load_data_from`].
+pub fn load_raw_from(dir: &Path) -> Result<(Split, Split)> {
+    Ok((
+        load_split(dir, "train", 1.0)?,
+        load_split(dir, "t10k", 1.0)?,
+    ))
 }
 
 fn find(dir: &Path, name: &str) -> Result<PathBuf> {
@@ -82,7 +104,8 @@ fn find(dir: &Path, name: &str) -> Result<PathBuf> {
     })
 }
 
-fn load_split(dir: &Path, prefix: &str) -> Result<Split> {
+/// One split, pixels divided by `divisor`.
+fn load_split(dir: &Path, prefix: &str, divisor: f32) -> Result<Split> {
     let ipath = find(dir, &format!("{prefix}-images-idx3-ubyte"))?;
     let lpath = find(dir, &format!("{prefix}-labels-idx1-ubyte"))?;
     let images = read_u8(&ipath)?;
@@ -105,7 +128,7 @@ fn load_split(dir: &Path, prefix: &str) -> Result<Split> {
     let (n, h, w) = (images.dims[0], images.dims[1], images.dims[2]);
     let x = Tensor::new(
         vec![n, h, w, 1],
-        images.data.iter().map(|&v| v as f32 / 255.0).collect(),
+        images.data.iter().map(|&v| v as f32 / divisor).collect(),
     )?;
     let y = Tensor::new(vec![n], labels.data.iter().map(|&v| v as f32).collect())?;
     Ok(Split { x, y })

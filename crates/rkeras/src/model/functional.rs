@@ -585,6 +585,7 @@ impl Model {
             seed: crate::rng::next_seed(),
             stop_training: false,
             resume_epoch: None,
+            class_names: None,
         };
         let shape = model.chain.input_shape_of_wiring();
         model.build(&shape)?;

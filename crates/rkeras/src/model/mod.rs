@@ -80,12 +80,34 @@ pub struct Model {
     pub(crate) resume_epoch: Option<usize>,
     /// A functional model's inputs and Keras's layer order.
     pub(crate) graph: Option<GraphInfo>,
+    /// The names of the classes of the outputs, when known (a model trained on a folder).
+    pub(crate) class_names: Option<Vec<String>>,
 }
 
 impl Model {
     /// The model's name (`sequential`, `sequential_1`, ...).
     pub fn name(&self) -> &str {
         &self.name
+    }
+    /// The class names of the outputs, in output order, when known: set with
+    /// [`set_class_names`](Self::set_class_names) (`rkeras train DIR` sets the folder's)
+    /// and kept in `.keras` files.
+    pub fn class_names(&self) -> Option<&[String]> {
+        self.class_names.as_deref()
+    }
+    /// Records the class names of the outputs (as `image_dataset_from_directory` lists them),
+    /// so that a saved model tells `rkeras predict` what its outputs mean. They are saved in
+    /// the `.keras` file's `metadata.json`, under a key Python Keras ignores.
+    ///
+    /// ```
+    /// use rkeras::prelude::*;
+    /// let mut m = Sequential::new([Dense::new(2).activation("softmax").input_shape(3).into()])?;
+    /// m.set_class_names(["cat", "dog"]);
+    /// assert_eq!(m.class_names(), Some(&["cat".to_string(), "dog".to_string()][..]));
+    /// # Ok::<(), rkeras::Error>(())
+    /// ```
+    pub fn set_class_names<S: AsRef<str>>(&mut self, names: impl IntoIterator<Item = S>) {
+        self.class_names = Some(names.into_iter().map(|s| s.as_ref().to_string()).collect());
     }
     /// The layers, in order.
     pub fn layers(&self) -> &[Box<dyn Layer>] {
@@ -434,6 +456,32 @@ impl Model {
             .map(|p| {
                 Tensor::new(p.shape.clone(), p.value.clone())
                     .unwrap_or_else(|_| Tensor::zeros(vec![0]))
+            })
+            .collect()
+    }
+
+    /// The weights holding NaN or infinity: `(layer name, weight name, how many values)`,
+    /// in layer order. A model trained into NaN predicts the same nonsense for every input;
+    /// loading one prints a warning built from this list.
+    ///
+    /// ```
+    /// use rkeras::prelude::*;
+    /// let mut m = Sequential::new([Dense::new(2).input_shape(3).into()])?;
+    /// assert!(m.non_finite_weights().is_empty());
+    /// let mut w = m.get_weights();
+    /// w[1] = Tensor::new(vec![2], vec![f32::NAN, 0.0])?;
+    /// m.set_weights(&w)?;
+    /// assert_eq!(m.non_finite_weights(), vec![("dense".to_string(), "bias", 1)]);
+    /// # Ok::<(), rkeras::Error>(())
+    /// ```
+    pub fn non_finite_weights(&self) -> Vec<(String, &'static str, usize)> {
+        self.chain
+            .layers
+            .iter()
+            .flat_map(|l| l.params().iter().map(move |p| (l.name(), p)))
+            .filter_map(|(layer, p)| {
+                let bad = p.value.iter().filter(|v| !v.is_finite()).count();
+                (bad > 0).then(|| (layer.to_string(), p.name, bad))
             })
             .collect()
     }

@@ -52,6 +52,7 @@ impl Sequential {
             seed: crate::rng::next_seed(),
             stop_training: false,
             resume_epoch: None,
+            class_names: None,
             graph: None,
         };
         for l in layers {

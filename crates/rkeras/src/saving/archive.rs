@@ -255,7 +255,11 @@ fn now_string() -> String {
 /// Writes `model` as a `.keras` archive at `path`, atomically.
 pub(crate) fn save(model: &Model, path: &Path) -> Result<()> {
     let weights = weights::to_h5(model, path)?;
-    let metadata = json!({"keras_version": "3.15.1", "date_saved": now_string()});
+    let mut metadata = json!({"keras_version": "3.15.1", "date_saved": now_string()});
+    if let Some(names) = model.class_names() {
+        // Keras reads only the keys it knows; ours live under "rkeras".
+        metadata["rkeras"] = json!({ "class_names": names });
+    }
     // Keras writes compact JSON with ", " and ": " separators; any JSON parser reads ours.
     let config = model_config(model).to_string();
     let mut buf = std::io::Cursor::new(Vec::new());
@@ -324,6 +328,13 @@ fn read_member(
 /// class rkeras does not have (named), or weights that do not fit the architecture.
 pub fn load_model(path: impl AsRef<Path>) -> Result<Model> {
     let path = path.as_ref();
+    let model = load_any(path)?;
+    super::warn_non_finite(&model, path);
+    Ok(model)
+}
+
+/// [`load_model`] without the check of the weights.
+fn load_any(path: &Path) -> Result<Model> {
     let lower = path.to_string_lossy().to_ascii_lowercase();
     if lower.ends_with(".weights.h5") {
         return Err(Error::arg(
@@ -354,6 +365,16 @@ pub fn load_model(path: impl AsRef<Path>) -> Result<Model> {
     let mut model = from_config(&config).map_err(|e| fmt_err(path, e.to_string()))?;
     let cap = MAX_MEMBER.min(crate::budget::memory_limit() / 2);
     let weights = read_member(&mut zip, "model.weights.h5", path, cap)?;
+    if zip.index_for_name("metadata.json").is_some() {
+        let meta = read_member(&mut zip, "metadata.json", path, 1 << 20)?;
+        let names = serde_json::from_slice::<Value>(&meta)
+            .ok()
+            .and_then(|m| m.pointer("/rkeras/class_names").cloned())
+            .and_then(|v| serde_json::from_value::<Vec<String>>(v).ok());
+        if let Some(names) = names {
+            model.set_class_names(names);
+        }
+    }
     let r = Reader::from_bytes(weights, path)?;
     weights::load(&mut model, &r, "").map_err(|e| fmt_err(path, e.to_string()))?;
     Ok(model)

@@ -163,6 +163,19 @@ impl Model {
             source,
         })?;
         let r = h5::Reader::from_bytes(bytes, path)?;
-        weights::load(self, &r, "")
+        weights::load(self, &r, "")?;
+        warn_non_finite(self, path);
+        Ok(())
+    }
+}
+
+/// Prints a warning for each weight of `model` (loaded from `path`) that holds NaN or
+/// infinity, naming the layer: such a model predicts nonsense without another word.
+pub(crate) fn warn_non_finite(model: &Model, path: &Path) {
+    for (layer, weight, count) in model.non_finite_weights() {
+        eprintln!(
+            "Warning: {}: the {weight} of layer \"{layer}\" holds {count} NaN or infinite values; its predictions will be meaningless",
+            path.display()
+        );
     }
 }

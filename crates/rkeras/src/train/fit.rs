@@ -284,6 +284,11 @@ impl<'a> Fit<'a> {
                             let Some(batch) = ep.next_batch() else { break };
                             let batch = batch?;
                             let n = batch.n;
+                            if n == 0 {
+                                // Every file of the batch was skipped (skip_bad_files).
+                                ep.recycle(batch);
+                                continue;
+                            }
                             model.chain.input_mut(n).copy_from_slice(&batch.x);
                             tbuf[..n * row_len].copy_from_slice(&batch.y);
                             ep.recycle(batch);

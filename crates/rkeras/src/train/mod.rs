@@ -130,10 +130,24 @@ impl Model {
             for batch in ds.in_order() {
                 let batch = batch?;
                 let n = batch.n;
-                self.chain.input_mut(n).copy_from_slice(&batch.x);
-                self.chain.forward(n, Mode::Infer);
-                out[start * per..(start + n) * per].copy_from_slice(self.chain.output(n));
-                start += n;
+                let asked = n + batch.skipped.len();
+                if n > 0 {
+                    self.chain.input_mut(n).copy_from_slice(&batch.x);
+                    self.chain.forward(n, Mode::Infer);
+                }
+                // Rows in file order; a skipped file's row is NaN.
+                let y = self.chain.output(n);
+                let mut kept = 0;
+                for pos in 0..asked {
+                    let row = &mut out[(start + pos) * per..(start + pos + 1) * per];
+                    if batch.skipped.contains(&pos) {
+                        row.fill(f32::NAN);
+                    } else {
+                        row.copy_from_slice(&y[kept * per..(kept + 1) * per]);
+                        kept += 1;
+                    }
+                }
+                start += asked;
             }
             Ok(())
         })?;
@@ -348,6 +362,9 @@ pub(crate) fn evaluate_images(model: &mut Model, ds: &ImageDataset) -> Result<Ve
     for batch in ds.in_order() {
         let batch = batch?;
         let n = batch.n;
+        if n == 0 {
+            continue;
+        }
         model.chain.input_mut(n).copy_from_slice(&batch.x);
         model.chain.forward(n, Mode::Infer);
         let out = model.chain.output(n);

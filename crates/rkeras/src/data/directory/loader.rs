@@ -27,6 +27,9 @@ pub struct Batch {
     pub n: usize,
     /// Position of the batch in the epoch.
     pub index: usize,
+    /// Positions in the batch (of the files asked for) whose file could not be decoded and
+    /// was left out, with `skip_bad_files`; empty otherwise.
+    pub skipped: Vec<usize>,
 }
 
 /// The batches of one epoch, produced in the background. Iterate it, or call
@@ -201,22 +204,38 @@ impl Job {
         let [h, w, c] = ds.image_shape();
         let per = h * w * c;
         let ll = ds.label_len();
-        batch.n = rows.len();
         batch.index = b;
+        batch.skipped.clear();
         batch.x.resize(rows.len() * per, 0.0);
         batch.y.resize(rows.len() * ll, 0.0);
-        for (k, &i) in rows.iter().enumerate() {
+        // `k` counts the images kept; `pos` the files asked for (augmentation streams and
+        // skipped positions follow the file's place in the epoch).
+        let mut k = 0;
+        for (pos, &i) in rows.iter().enumerate() {
             let out = &mut batch.x[k * per..(k + 1) * per];
-            load_image(ds, i, out)?;
+            if let Err(e) = load_image(ds, i, out) {
+                if !ds.spec.skip_bad_files {
+                    return Err(Error::State(format!(
+                        "{e} (skip_bad_files / --skip-bad-files skips such files)"
+                    )));
+                }
+                ds.note_skipped(i, &e);
+                batch.skipped.push(pos);
+                continue;
+            }
             if let Some(aug) = &ds.augment {
-                let stream = (self.epoch as u64) << 32 | (b * self.bs + k) as u64;
+                let stream = (self.epoch as u64) << 32 | (b * self.bs + pos) as u64;
                 aug.apply_one(out, [h, w, c], ds.seed() as u64, stream, scratch);
             }
             if ll > 0 {
                 let label = ds.inner.labels.as_ref().map_or(0, |l| l[i]);
                 encode_label(ds, label, &mut batch.y[k * ll..(k + 1) * ll]);
             }
+            k += 1;
         }
+        batch.n = k;
+        batch.x.truncate(k * per);
+        batch.y.truncate(k * ll);
         Ok(())
     }
 }

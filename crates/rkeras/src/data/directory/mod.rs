@@ -565,6 +565,7 @@ impl DirectoryOptions {
             label_mode,
             num_classes,
             explicit_labels: matches!(self.labels, Labels::List(_)),
+            skip_bad_files: self.skip_bad_files,
         });
         let make = |paths: Vec<PathBuf>, labels: Option<Vec<i64>>, reshuffle: bool| {
             let n = paths.len();
@@ -576,6 +577,7 @@ impl DirectoryOptions {
                     cache: self
                         .cache
                         .then(|| (0..n).map(|_| OnceLock::new()).collect()),
+                    skipped: Default::default(),
                 }),
                 spec: spec.clone(),
                 class_names: idx.class_names.clone(),
@@ -724,6 +726,8 @@ pub(crate) struct Spec {
     pub num_classes: usize,
     /// Labels came from an explicit list (values, not class positions).
     pub explicit_labels: bool,
+    /// A file that fails to decode while streaming is skipped (and recorded), not an error.
+    pub skip_bad_files: bool,
 }
 
 #[derive(Debug)]
@@ -732,6 +736,9 @@ pub(crate) struct Inner {
     pub labels: Option<Vec<i64>>,
     /// Decoded, resized images, filled on first use when caching.
     pub cache: Option<Vec<OnceLock<Arc<[f32]>>>>,
+    /// Files that passed the up-front check but failed to decode while streaming, skipped
+    /// with `skip_bad_files`: (index, error), each file once.
+    pub skipped: std::sync::Mutex<Vec<(usize, String)>>,
 }
 
 /// A dataset of image files: what [`image_dataset_from_directory`] returns.
@@ -753,6 +760,34 @@ pub struct ImageDataset {
 }
 
 impl ImageDataset {
+    /// The files skipped so far because they passed the up-front check but could not be
+    /// decoded while streaming (only with `skip_bad_files`; each file once, with its error).
+    /// Training and evaluation leave them out; `predict_dataset` gives them rows of NaN.
+    pub fn skipped_files(&self) -> Vec<(PathBuf, String)> {
+        let skipped = self
+            .inner
+            .skipped
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        skipped
+            .iter()
+            .map(|(i, e)| (self.inner.paths[*i].clone(), e.clone()))
+            .collect()
+    }
+
+    /// Records that file `i` failed to decode and is skipped (warns the first time).
+    pub(crate) fn note_skipped(&self, i: usize, error: &Error) {
+        let mut skipped = self
+            .inner
+            .skipped
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !skipped.iter().any(|(j, _)| *j == i) {
+            eprintln!("Warning: skipping a file that cannot be decoded: {error}");
+            skipped.push((i, error.to_string()));
+        }
+    }
+
     /// The lines `image_dataset_from_directory` printed for it ("Found N files belonging to
     /// K classes.", "Using M files for training.").
     pub fn messages(&self) -> &[String] {
@@ -839,6 +874,30 @@ impl ImageDataset {
         self.augment = Some(Arc::new(pipeline));
         self
     }
+    /// Keeps the first `n` files only (in the dataset's order, after Keras's shuffle and
+    /// split): quick checks on a slice of a large folder, as the CLI's `--limit`.
+    ///
+    /// ```no_run
+    /// use rkeras::data::image_dataset_from_directory;
+    /// let few = image_dataset_from_directory("photos").load()?.take_files(100);
+    /// assert!(few.len() <= 100);
+    /// # Ok::<(), rkeras::Error>(())
+    /// ```
+    pub fn take_files(mut self, n: usize) -> Self {
+        if n < self.len() {
+            self.inner = Arc::new(Inner {
+                paths: self.inner.paths[..n].to_vec(),
+                labels: self.inner.labels.as_ref().map(|l| l[..n].to_vec()),
+                cache: self
+                    .inner
+                    .cache
+                    .as_ref()
+                    .map(|_| (0..n).map(|_| OnceLock::new()).collect()),
+                skipped: Default::default(),
+            });
+        }
+        self
+    }
     /// Keeps decoded, resized images in memory after their first use.
     pub fn cache(mut self) -> Self {
         if self.inner.cache.is_none() {
@@ -847,6 +906,7 @@ impl ImageDataset {
                 paths: self.inner.paths.clone(),
                 labels: self.inner.labels.clone(),
                 cache: Some((0..n).map(|_| OnceLock::new()).collect()),
+                skipped: Default::default(),
             });
         }
         self
