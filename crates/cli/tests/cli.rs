@@ -1,67 +1,10 @@
 //! The `rkeras` binary end to end: outputs, exit codes, and training on a tiny IDX dataset
 //! written by the test.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn rkeras(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rkeras"))
-        .args(args)
-        .env_remove("COLUMNS")
-        .env_remove("RKERAS_FASHION_MNIST")
-        .output()
-        .expect("run rkeras")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn temp_dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("rkeras-cli-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d
-}
-
-/// Writes an uncompressed IDX file of bytes.
-fn write_idx(path: &Path, dims: &[u32], data: &[u8]) {
-    let mut b = vec![0u8, 0, 8, dims.len() as u8];
-    for d in dims {
-        b.extend(d.to_be_bytes());
-    }
-    b.extend(data);
-    std::fs::write(path, b).expect("write idx");
-}
-
-/// A tiny Fashion-MNIST look-alike: class k is a bright square at position k.
-fn tiny_dataset(dir: &Path) {
-    for (prefix, n) in [("train", 120u32), ("t10k", 40)] {
-        let mut imgs = Vec::new();
-        let mut labels = Vec::new();
-        for i in 0..n {
-            let k = (i % 4) as usize;
-            let mut img = vec![10u8; 28 * 28];
-            for y in 0..8 {
-                for x in 0..8 {
-                    img[(4 + (k / 2) * 12 + y) * 28 + 4 + (k % 2) * 12 + x] = 250;
-                }
-            }
-            imgs.extend(img);
-            labels.push(k as u8);
-        }
-        write_idx(
-            &dir.join(format!("{prefix}-images-idx3-ubyte")),
-            &[n, 28, 28],
-            &imgs,
-        );
-        write_idx(
-            &dir.join(format!("{prefix}-labels-idx1-ubyte")),
-            &[n],
-            &labels,
-        );
-    }
-}
+mod common;
+use common::{rkeras, temp_dir, text, tiny_dataset, tiny_folder};
+use std::path::Path;
+use std::process::Command;
 
 #[test]
 fn summary_prints_the_keras_table() {
@@ -228,30 +171,6 @@ fn demo_runs_small() {
     );
     assert!(dir.join("train").join("notes.txt").is_file());
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// A folder of 4 classes: class k is a bright square at position k (as the IDX dataset).
-fn tiny_folder(dir: &Path, n: usize) {
-    use rkeras::data::export;
-    let mut data = Vec::new();
-    let mut labels = Vec::new();
-    for i in 0..n {
-        let k = i % 4;
-        let mut img = vec![0.04f32; 16 * 16];
-        for y in 0..6 {
-            for x in 0..6 {
-                img[(1 + (k / 2) * 8 + y) * 16 + 1 + (k % 2) * 8 + x] = 0.98;
-            }
-        }
-        data.extend(img);
-        labels.push(k);
-    }
-    let x = rkeras::Tensor::new(vec![n, 16, 16, 1], data).expect("tensor");
-    let names: Vec<String> = ["ne", "nw", "se", "sw"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    export::write_image_folder(dir, &x, &labels, &names, 255.0).expect("export");
 }
 
 #[test]

@@ -221,3 +221,86 @@ fn a_jpeg_with_data_after_its_end_is_fine() {
         .expect("trailing data is accepted");
     assert_eq!(ds.len(), 7);
 }
+
+/// A PNG whose compressed data is damaged but whose header and end marker are intact: it
+/// passes the up-front check and fails only when decoded.
+fn late_failing_png() -> Vec<u8> {
+    let bytes = png_bytes(90);
+    let idat = bytes
+        .windows(4)
+        .position(|w| w == b"IDAT")
+        .expect("an IDAT chunk");
+    let mut bad = bytes[..idat + 4].to_vec();
+    bad.extend(std::iter::repeat_n(0xFFu8, 12));
+    bad.extend(&bytes[idat + 16..]);
+    bad
+}
+
+#[test]
+fn files_failing_only_when_decoded_are_skipped_counted_and_never_misaligned() {
+    use rkeras::prelude::*;
+    let dir = TempDir::new("late-decode");
+    let root = &dir.0;
+    good_tree(root);
+    write(&root.join("a/1b-late.png"), &late_failing_png());
+    let load = |skip: bool| {
+        image_dataset_from_directory(root)
+            .image_size((4, 4))
+            .batch_size(2)
+            .shuffle(false)
+            .skip_bad_files(skip)
+            .verbose(false)
+            .load()
+            .expect("passes the up-front check")
+    };
+    let mut model = Sequential::new([
+        Flatten::new().input_shape((4, 4, 3)).into(),
+        Dense::new(2).activation("softmax").into(),
+    ])
+    .expect("model");
+    model
+        .compile("adam", "sparse_categorical_crossentropy", &["accuracy"])
+        .expect("compile");
+
+    // Without skip_bad_files: an error naming the file and the way out.
+    let strict = load(false);
+    let e = model
+        .fit_dataset(&strict)
+        .epochs(1)
+        .verbose(0)
+        .run()
+        .expect_err("the file cannot be decoded")
+        .to_string();
+    assert!(
+        e.contains("1b-late.png") && e.contains("skip_bad_files"),
+        "{e}"
+    );
+
+    // With it: training and evaluation leave the file out, and say so once.
+    let ds = load(true);
+    model
+        .fit_dataset(&ds)
+        .epochs(2)
+        .verbose(0)
+        .run()
+        .expect("skips the file");
+    let skipped = ds.skipped_files();
+    assert_eq!(skipped.len(), 1, "{skipped:?}");
+    assert!(skipped[0].0.ends_with("a/1b-late.png"));
+    model.evaluate_dataset(&ds).expect("evaluates the others");
+    // Predictions keep one row per file, in file order: the bad file's row is NaN.
+    let p = model.predict_dataset(&ds).expect("predicts");
+    assert_eq!(p.shape(), &[7, 2]);
+    let row = ds
+        .file_paths()
+        .iter()
+        .position(|f| f.ends_with("a/1b-late.png"))
+        .expect("listed");
+    for (i, r) in p.data().chunks(2).enumerate() {
+        assert_eq!(r.iter().all(|v| v.is_nan()), i == row, "row {i}: {r:?}");
+    }
+    // take_files keeps the first files of the dataset's order.
+    let few = load(true).take_files(3);
+    assert_eq!(few.len(), 3);
+    assert_eq!(few.file_paths(), &ds.file_paths()[..3]);
+}

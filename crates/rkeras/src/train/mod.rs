@@ -122,7 +122,15 @@ impl Model {
             .map(<[usize]>::to_vec)
             .unwrap_or_default();
         let per = crate::shape::numel(&out_shape);
-        let mut out = vec![0.0f32; ds.len() * per];
+        let mut out = crate::budget::zeros(
+            || {
+                format!(
+                    "the predictions for {} images of {per} values each",
+                    ds.len()
+                )
+            },
+            ds.len().saturating_mul(per),
+        )?;
         in_pool(|| -> Result<()> {
             let bs = ds.batch_size().unwrap_or(1);
             self.chain.allocate(bs.min(ds.len()).max(1))?;
@@ -272,7 +280,10 @@ impl Model {
         };
         let per = crate::shape::numel(&out_shape);
         let n_total = x.rows();
-        let mut out = vec![0.0f32; n_total * per];
+        let mut out = crate::budget::zeros(
+            || format!("the predictions for {n_total} samples of {per} values each"),
+            n_total.saturating_mul(per),
+        )?;
         in_pool(|| {
             self.chain.allocate(batch_size.min(n_total).max(1))?;
             let bs = self.chain.max_batch().min(batch_size).max(1);
