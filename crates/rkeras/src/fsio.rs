@@ -54,7 +54,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
             ),
         });
     };
-    remove_stale(dir.unwrap_or(Path::new(".")), name);
+    remove_stale(dir.unwrap_or(Path::new(".")));
     let tmp = temp_name(path, name);
     let written = (|| {
         let mut f = std::fs::File::create(&tmp)?;
@@ -83,28 +83,29 @@ fn temp_name(path: &Path, name: &std::ffi::OsStr) -> PathBuf {
     path.with_file_name(tmp)
 }
 
-/// Removes the temporary files of `name` in `dir` whose writing process no longer runs.
-fn remove_stale(dir: &Path, name: &std::ffi::OsStr) {
-    let Some(name) = name.to_str() else { return };
-    let prefix = format!(".{name}.");
+/// Removes the temporary files in `dir` (of any target) whose writing process no longer runs.
+fn remove_stale(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
         let file = entry.file_name();
-        let Some(file) = file.to_str() else { continue };
-        let Some(pid) = file
-            .strip_prefix(&prefix)
-            .and_then(|rest| rest.strip_suffix(TMP_SUFFIX))
-            .and_then(|rest| rest.split_once('-'))
-            .and_then(|(pid, n)| n.parse::<u64>().ok().and(pid.parse::<u32>().ok()))
-        else {
+        let Some(pid) = file.to_str().and_then(temp_owner) else {
             continue;
         };
         if pid != std::process::id() && !process_alive(pid) {
             let _ = std::fs::remove_file(entry.path());
         }
     }
+}
+
+/// The process that wrote temporary file `file` (`.NAME.PID-N.rkeras-tmp`), if it is one.
+fn temp_owner(file: &str) -> Option<u32> {
+    let rest = file.strip_prefix('.')?.strip_suffix(TMP_SUFFIX)?;
+    let (_, tail) = rest.rsplit_once('.')?;
+    let (pid, n) = tail.split_once('-')?;
+    n.parse::<u64>().ok()?;
+    pid.parse().ok()
 }
 
 /// Whether process `pid` still runs (on systems without `/proc`, assumed to).
@@ -182,14 +183,16 @@ mod tests {
         // A pid that cannot run (above Linux's pid_max of 2^22), and our own pid.
         let dead = dir.join(".m.keras.4294967295-0.rkeras-tmp");
         let ours = dir.join(format!(".m.keras.{}-99999.rkeras-tmp", std::process::id()));
-        let other = dir.join(".other.keras.4294967295-0.rkeras-tmp");
-        for p in [&dead, &ours, &other] {
+        let other = dir.join(".epoch-3.weights.h5.4294967295-7.rkeras-tmp");
+        let user = dir.join(".notes.4294967295.txt");
+        for p in [&dead, &ours, &other, &user] {
             std::fs::write(p, b"partial").expect("stale file");
         }
         write_atomic(&dir.join("m.keras"), b"new").expect("write");
         assert!(!dead.exists(), "a dead process's file is removed");
+        assert!(!other.exists(), "whatever target it was for");
         assert!(ours.exists(), "this process's own files are left to it");
-        assert!(other.exists(), "another target's files are not touched");
+        assert!(user.exists(), "files not named as ours are never touched");
         std::fs::remove_dir_all(&dir).ok();
     }
 }
