@@ -110,18 +110,20 @@ fn train_on_a_tiny_idx_dataset() {
 fn demo_runs_small() {
     let dir = temp_dir("demo");
     let d = dir.to_string_lossy().into_owned();
-    let args = [
-        "demo",
-        "--samples",
-        "64",
-        "--epochs",
-        "1",
-        "--verbose",
-        "0",
-        "--data-dir",
-        &d,
-    ];
-    let out = rkeras(&args);
+    let demo = |samples: &str| {
+        rkeras(&[
+            "demo",
+            "--samples",
+            samples,
+            "--epochs",
+            "1",
+            "--verbose",
+            "0",
+            "--data-dir",
+            &d,
+        ])
+    };
+    let out = demo("64");
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("Test accuracy: "));
     // Everything is kept and named; a second run replaces the images instead of mixing.
@@ -137,32 +139,12 @@ fn demo_runs_small() {
             .sum::<usize>()
     };
     assert_eq!(count("train"), 64);
-    let out = rkeras(&[
-        "demo",
-        "--samples",
-        "32",
-        "--epochs",
-        "1",
-        "--verbose",
-        "0",
-        "--data-dir",
-        &d,
-    ]);
+    let out = demo("32");
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(count("train"), 32);
     // A train/ folder holding someone else's files is left alone.
     std::fs::write(dir.join("train").join("notes.txt"), b"mine").expect("file");
-    let out = rkeras(&[
-        "demo",
-        "--samples",
-        "32",
-        "--epochs",
-        "1",
-        "--verbose",
-        "0",
-        "--data-dir",
-        &d,
-    ]);
+    let out = demo("32");
     assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out.stderr).contains("did not write"),

@@ -37,8 +37,8 @@ use crate::model::Model;
 use std::path::Path;
 
 /// Builds a model from a Keras JSON file (what `model.to_json()` writes, or the
-/// `config.json` of a `.keras` archive), as [`model_from_json`] does; files over 64 MiB are
-/// refused before they are read.
+/// `config.json` of a `.keras` archive), as [`model_from_json`] does; at most 64 MiB are
+/// read, and a larger file is refused.
 ///
 /// ```no_run
 /// let model = rkeras::saving::model_from_json_file("model.json")?;

@@ -143,8 +143,13 @@ impl Model {
                     self.chain.input_mut(n).copy_from_slice(&batch.x);
                     self.chain.forward(n, Mode::Infer);
                 }
-                // Rows in file order; a skipped file's row is NaN.
                 let y = self.chain.output(n);
+                if batch.skipped.is_empty() {
+                    out[start * per..(start + n) * per].copy_from_slice(y);
+                    start += n;
+                    continue;
+                }
+                // Rows in file order; a skipped file's row is NaN.
                 let mut kept = 0;
                 for pos in 0..asked {
                     let row = &mut out[(start + pos) * per..(start + pos + 1) * per];

@@ -567,26 +567,16 @@ impl DirectoryOptions {
             explicit_labels: matches!(self.labels, Labels::List(_)),
             skip_bad_files: self.skip_bad_files,
         });
-        let make = |paths: Vec<PathBuf>, labels: Option<Vec<i64>>, reshuffle: bool| {
-            let n = paths.len();
-            ImageDataset {
-                messages: Arc::new(Vec::new()),
-                inner: Arc::new(Inner {
-                    paths,
-                    labels,
-                    cache: self
-                        .cache
-                        .then(|| (0..n).map(|_| OnceLock::new()).collect()),
-                    skipped: Default::default(),
-                }),
-                spec: spec.clone(),
-                class_names: idx.class_names.clone(),
-                batch_size: self.batch_size,
-                reshuffle: reshuffle && self.shuffle,
-                seed,
-                workers: self.workers,
-                augment: None,
-            }
+        let make = |paths: Vec<PathBuf>, labels: Option<Vec<i64>>, reshuffle: bool| ImageDataset {
+            messages: Arc::new(Vec::new()),
+            inner: Arc::new(Inner::new(paths, labels, self.cache)),
+            spec: spec.clone(),
+            class_names: idx.class_names.clone(),
+            batch_size: self.batch_size,
+            reshuffle: reshuffle && self.shuffle,
+            seed,
+            workers: self.workers,
+            augment: None,
         };
         let Some(split) = split else {
             let mut d = make(paths, label_values, true);
@@ -741,6 +731,26 @@ pub(crate) struct Inner {
     pub skipped: std::sync::Mutex<Vec<(usize, String)>>,
 }
 
+impl Inner {
+    /// The files `paths` with their `labels`, an empty cache when `cached`, nothing skipped.
+    fn new(paths: Vec<PathBuf>, labels: Option<Vec<i64>>, cached: bool) -> Inner {
+        let cache = cached.then(|| (0..paths.len()).map(|_| OnceLock::new()).collect());
+        Inner {
+            paths,
+            labels,
+            cache,
+            skipped: Default::default(),
+        }
+    }
+
+    /// The skipped files, usable even after a loader thread panicked while holding them.
+    fn skipped(&self) -> std::sync::MutexGuard<'_, Vec<(usize, String)>> {
+        self.skipped
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// A dataset of image files: what [`image_dataset_from_directory`] returns.
 ///
 /// Pass it to [`Model::fit_dataset`](crate::Model::fit_dataset), `evaluate_dataset` or
@@ -764,12 +774,8 @@ impl ImageDataset {
     /// decoded while streaming (only with `skip_bad_files`; each file once, with its error).
     /// Training and evaluation leave them out; `predict_dataset` gives them rows of NaN.
     pub fn skipped_files(&self) -> Vec<(PathBuf, String)> {
-        let skipped = self
-            .inner
-            .skipped
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        skipped
+        self.inner
+            .skipped()
             .iter()
             .map(|(i, e)| (self.inner.paths[*i].clone(), e.clone()))
             .collect()
@@ -777,11 +783,7 @@ impl ImageDataset {
 
     /// Records that file `i` failed to decode and is skipped (warns the first time).
     pub(crate) fn note_skipped(&self, i: usize, error: &Error) {
-        let mut skipped = self
-            .inner
-            .skipped
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut skipped = self.inner.skipped();
         if !skipped.iter().any(|(j, _)| *j == i) {
             eprintln!("Warning: skipping a file that cannot be decoded: {error}");
             skipped.push((i, error.to_string()));
@@ -885,29 +887,22 @@ impl ImageDataset {
     /// ```
     pub fn take_files(mut self, n: usize) -> Self {
         if n < self.len() {
-            self.inner = Arc::new(Inner {
-                paths: self.inner.paths[..n].to_vec(),
-                labels: self.inner.labels.as_ref().map(|l| l[..n].to_vec()),
-                cache: self
-                    .inner
-                    .cache
-                    .as_ref()
-                    .map(|_| (0..n).map(|_| OnceLock::new()).collect()),
-                skipped: Default::default(),
-            });
+            self.inner = Arc::new(Inner::new(
+                self.inner.paths[..n].to_vec(),
+                self.inner.labels.as_ref().map(|l| l[..n].to_vec()),
+                self.inner.cache.is_some(),
+            ));
         }
         self
     }
     /// Keeps decoded, resized images in memory after their first use.
     pub fn cache(mut self) -> Self {
         if self.inner.cache.is_none() {
-            let n = self.len();
-            self.inner = Arc::new(Inner {
-                paths: self.inner.paths.clone(),
-                labels: self.inner.labels.clone(),
-                cache: Some((0..n).map(|_| OnceLock::new()).collect()),
-                skipped: Default::default(),
-            });
+            self.inner = Arc::new(Inner::new(
+                self.inner.paths.clone(),
+                self.inner.labels.clone(),
+                true,
+            ));
         }
         self
     }
