@@ -45,12 +45,30 @@ pub enum Act {
     Exponential,
     /// Softmax over the last axis.
     Softmax,
+    /// `x * relu6(x + 3) / 6` (Keras 3 `hard_silu`, also named `hard_swish`).
+    HardSilu,
+    /// `x * tanh(softplus(x))`.
+    Mish,
+    /// Keras's `ReLU` layer with its arguments: values above `threshold` pass (below it, 0),
+    /// clipped to `[0, max_value]` when `max_value` is finite, minus
+    /// `negative_slope * max(threshold - x, 0)`.
+    ReluWith {
+        /// Upper clip (infinity: none).
+        max_value: f32,
+        /// Slope below the threshold.
+        negative_slope: f32,
+        /// Values at or below it are cut.
+        threshold: f32,
+    },
 }
 
 impl Act {
     /// True when the backward pass needs the pre-activation input (not only the output).
     pub fn backward_needs_input(&self) -> bool {
-        matches!(self, Act::Gelu(_) | Act::Swish)
+        matches!(
+            self,
+            Act::Gelu(_) | Act::Swish | Act::HardSilu | Act::Mish | Act::ReluWith { .. }
+        )
     }
 
     /// True for the identity.
@@ -101,6 +119,16 @@ impl Act {
             }
             Act::Softsign => x / (1.0 + x.abs()),
             Act::Exponential => x.exp(),
+            Act::HardSilu => x * (x + 3.0).clamp(0.0, 6.0) / 6.0,
+            Act::Mish => x * (x.max(0.0) + (-x.abs()).exp().ln_1p()).tanh(),
+            Act::ReluWith {
+                max_value,
+                negative_slope,
+                threshold,
+            } => {
+                let pass = relu_with_pass(x, max_value, threshold);
+                pass - negative_slope * (threshold - x).max(0.0)
+            }
         }
     }
 
@@ -174,7 +202,60 @@ impl Act {
                 t * t
             }
             Act::Exponential => y,
+            Act::HardSilu => {
+                if x <= -3.0 {
+                    0.0
+                } else if x >= 3.0 {
+                    1.0
+                } else {
+                    (2.0 * x + 3.0) / 6.0
+                }
+            }
+            Act::Mish => {
+                let sp = x.max(0.0) + (-x.abs()).exp().ln_1p();
+                let t = sp.tanh();
+                t + x * (1.0 - t * t) * sigmoid(x)
+            }
+            Act::ReluWith {
+                max_value,
+                negative_slope,
+                threshold,
+            } => {
+                let above = if threshold != 0.0 {
+                    x > threshold
+                } else {
+                    x > 0.0
+                };
+                let pass = relu_with_pass(x, max_value, threshold);
+                let clipped = max_value.is_finite() && !(pass > 0.0 && pass < max_value);
+                let d = if above && !clipped { 1.0 } else { 0.0 };
+                if x < threshold {
+                    d + negative_slope
+                } else {
+                    d
+                }
+            }
         }
+    }
+}
+
+/// The part of Keras's `ReLU` that passes: `x` above the threshold (with a threshold of 0,
+/// `max(x, 0)`), clipped to `[0, max_value]` when `max_value` is finite.
+#[inline]
+fn relu_with_pass(x: f32, max_value: f32, threshold: f32) -> f32 {
+    let v = if threshold != 0.0 {
+        if x > threshold {
+            x
+        } else {
+            0.0
+        }
+    } else {
+        x.max(0.0)
+    };
+    if max_value.is_finite() {
+        v.clamp(0.0, max_value)
+    } else {
+        v
     }
 }
 
@@ -278,7 +359,7 @@ crate::simd_fn! {
 mod tests {
     use super::*;
 
-    const ALL: [Act; 15] = [
+    const ALL: [Act; 20] = [
         Act::Linear,
         Act::Relu,
         Act::Relu6,
@@ -294,6 +375,23 @@ mod tests {
         Act::Softplus,
         Act::Softsign,
         Act::Exponential,
+        Act::HardSilu,
+        Act::Mish,
+        Act::ReluWith {
+            max_value: 6.0,
+            negative_slope: 0.1,
+            threshold: 0.5,
+        },
+        Act::ReluWith {
+            max_value: f32::INFINITY,
+            negative_slope: 0.2,
+            threshold: -0.5,
+        },
+        Act::ReluWith {
+            max_value: 1.5,
+            negative_slope: 0.0,
+            threshold: 0.0,
+        },
     ];
 
     #[test]

@@ -20,6 +20,9 @@ const NAMES: &[&str] = &[
     "softsign",
     "exponential",
     "softmax",
+    "hard_silu",
+    "hard_swish",
+    "mish",
 ];
 
 /// Parses a Keras activation name (`None`/`"linear"` is the identity).
@@ -50,6 +53,8 @@ pub fn parse(name: &str) -> Result<Act> {
         "softsign" => Act::Softsign,
         "exponential" => Act::Exponential,
         "softmax" => Act::Softmax,
+        "hard_silu" | "hard_swish" => Act::HardSilu,
+        "mish" => Act::Mish,
         _ => return Err(Error::unknown("activation", name, NAMES)),
     })
 }
@@ -72,6 +77,10 @@ pub fn name(act: Act) -> &'static str {
         Act::Softsign => "softsign",
         Act::Exponential => "exponential",
         Act::Softmax => "softmax",
+        Act::HardSilu => "hard_silu",
+        Act::Mish => "mish",
+        // Only the ReLU layer makes it; as a name it is the plain relu.
+        Act::ReluWith { .. } => "relu",
     }
 }
 

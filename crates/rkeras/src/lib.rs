@@ -57,9 +57,10 @@ pub mod prelude {
         Activation, Add, Average, AveragePooling2D, BatchNormalization, CenterCrop, Concatenate,
         Conv2D, Conv2DTranspose, Cropping2D, Dense, DepthwiseConv2D, Dropout, Flatten,
         GlobalAveragePooling2D, GlobalMaxPooling2D, InputLayer, Layer, LayerNormalization,
-        MaxPooling2D, Maximum, Minimum, Multiply, Permute, RandomBrightness, RandomContrast,
-        RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom, Rescaling, Reshape,
-        Resizing, SeparableConv2D, SpatialDropout2D, Subtract, UpSampling2D, ZeroPadding2D,
+        LeakyReLU, MaxPooling2D, Maximum, Minimum, Multiply, PReLU, Permute, RandomBrightness,
+        RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom,
+        ReLU, Rescaling, Reshape, Resizing, SeparableConv2D, Softmax, SpatialDropout2D, Subtract,
+        UpSampling2D, ZeroPadding2D, ELU,
     };
     pub use crate::losses::Loss;
     pub use crate::model::{

@@ -1,10 +1,9 @@
 //! `Activation`: applies an activation function as its own layer.
 
-use super::{common_builders, Backward, Layer, LayerBase, Mode};
+use super::{common_builders, Layer, LayerBase};
 use crate::activations;
 use crate::error::{Error, Result};
-use crate::rng::Rng;
-use rkeras_kernels::{activation, Act};
+use rkeras_kernels::Act;
 use serde_json::{json, Map, Value};
 
 /// Applies an activation (Keras `Activation("relu")`).
@@ -36,47 +35,15 @@ impl Activation {
 }
 common_builders!(Activation);
 
+impl Activation {
+    fn resolve(&self, _input_shape: &[usize]) -> Result<Act> {
+        activations::parse(&self.name)
+            .map_err(|e| Error::arg("activation", self.base.label(), e.to_string()))
+    }
+}
+
 impl Layer for Activation {
-    fn per_sample(&self) -> bool {
-        true
-    }
-    fn class_name(&self) -> &'static str {
-        "Activation"
-    }
-    fn base(&self) -> &LayerBase {
-        &self.base
-    }
-    fn base_mut(&mut self) -> &mut LayerBase {
-        &mut self.base
-    }
-    fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
-        self.act = activations::parse(&self.name)
-            .map_err(|e| Error::arg("activation", self.base.label(), e.to_string()))?;
-        self.last = input_shape.last().copied().unwrap_or(1).max(1);
-        Ok(input_shape.to_vec())
-    }
-    fn forward(&mut self, x: &[f32], y: &mut [f32], _n: usize, _mode: Mode) {
-        y.copy_from_slice(x);
-        activation::forward_inplace(self.act, y, self.last);
-    }
-    fn backward(
-        &mut self,
-        x: &[f32],
-        y: &[f32],
-        dy: &mut [f32],
-        dx: Option<&mut [f32]>,
-        ctx: Backward,
-    ) {
-        if !ctx.skip_activation {
-            activation::backward_inplace(self.act, Some(x), y, dy, self.last);
-        }
-        if let Some(dx) = dx {
-            dx.copy_from_slice(dy);
-        }
-    }
-    fn activation(&self) -> Option<Act> {
-        Some(self.act)
-    }
+    super::activation_layer_methods!("Activation");
     fn config(&self) -> Map<String, Value> {
         let n = activations::parse(&self.name)
             .map(activations::name)

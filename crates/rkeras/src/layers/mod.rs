@@ -22,14 +22,17 @@ mod cropping2d;
 mod dense;
 mod depthwise_conv2d;
 mod dropout;
+mod elu;
 mod flatten;
 mod global_average_pooling2d;
 mod global_max_pooling2d;
 mod input_layer;
 mod layer_normalization;
+mod leaky_relu;
 mod max_pooling2d;
 mod merge;
 mod permute;
+mod prelu;
 mod random_brightness;
 mod random_contrast;
 mod random_crop;
@@ -39,10 +42,12 @@ mod random_rotation;
 mod random_translation;
 mod random_zoom;
 pub mod registry;
+mod relu;
 mod rescaling;
 mod reshape;
 mod resizing;
 mod separable_conv2d;
+mod softmax;
 mod spatial_dropout2d;
 #[cfg(test)]
 pub(crate) mod testing;
@@ -61,14 +66,17 @@ pub use cropping2d::Cropping2D;
 pub use dense::Dense;
 pub use depthwise_conv2d::DepthwiseConv2D;
 pub use dropout::Dropout;
+pub use elu::ELU;
 pub use flatten::Flatten;
 pub use global_average_pooling2d::GlobalAveragePooling2D;
 pub use global_max_pooling2d::GlobalMaxPooling2D;
 pub use input_layer::InputLayer;
 pub use layer_normalization::LayerNormalization;
+pub use leaky_relu::LeakyReLU;
 pub use max_pooling2d::MaxPooling2D;
 pub use merge::{Add, Average, Maximum, Minimum, Multiply, Subtract};
 pub use permute::Permute;
+pub use prelu::PReLU;
 pub use random_brightness::RandomBrightness;
 pub use random_contrast::RandomContrast;
 pub use random_crop::RandomCrop;
@@ -77,10 +85,12 @@ pub use random_image::FactorArg;
 pub use random_rotation::RandomRotation;
 pub use random_translation::RandomTranslation;
 pub use random_zoom::RandomZoom;
+pub use relu::ReLU;
 pub use rescaling::Rescaling;
 pub use reshape::Reshape;
 pub use resizing::Resizing;
 pub use separable_conv2d::SeparableConv2D;
+pub use softmax::Softmax;
 pub use spatial_dropout2d::SpatialDropout2D;
 pub use up_sampling2d::UpSampling2D;
 pub use zero_padding2d::{IntoSides, ZeroPadding2D};
@@ -405,6 +415,60 @@ macro_rules! common_builders {
     };
 }
 pub(crate) use common_builders;
+
+/// The `Layer` methods of a weightless layer that applies one activation element-wise (or a
+/// softmax over the last axis): `per_sample`, `class_name`, `base`, `base_mut`, `build`,
+/// `forward`, `backward` and `activation`. The type has fields `base: LayerBase`, `act: Act`
+/// and `last: usize`, and an inherent `fn resolve(&self, input_shape: &[usize]) -> Result<Act>`
+/// that `build` calls (its error names the layer).
+macro_rules! activation_layer_methods {
+    ($class:literal) => {
+        fn per_sample(&self) -> bool {
+            true
+        }
+        fn class_name(&self) -> &'static str {
+            $class
+        }
+        fn base(&self) -> &$crate::layers::LayerBase {
+            &self.base
+        }
+        fn base_mut(&mut self) -> &mut $crate::layers::LayerBase {
+            &mut self.base
+        }
+        fn build(
+            &mut self,
+            input_shape: &[usize],
+            _rng: &mut $crate::rng::Rng,
+        ) -> $crate::error::Result<Vec<usize>> {
+            self.act = self.resolve(input_shape)?;
+            self.last = input_shape.last().copied().unwrap_or(1).max(1);
+            Ok(input_shape.to_vec())
+        }
+        fn forward(&mut self, x: &[f32], y: &mut [f32], _n: usize, _mode: $crate::layers::Mode) {
+            y.copy_from_slice(x);
+            ::rkeras_kernels::activation::forward_inplace(self.act, y, self.last);
+        }
+        fn backward(
+            &mut self,
+            x: &[f32],
+            y: &[f32],
+            dy: &mut [f32],
+            dx: Option<&mut [f32]>,
+            ctx: $crate::layers::Backward,
+        ) {
+            if !ctx.skip_activation {
+                ::rkeras_kernels::activation::backward_inplace(self.act, Some(x), y, dy, self.last);
+            }
+            if let Some(dx) = dx {
+                dx.copy_from_slice(dy);
+            }
+        }
+        fn activation(&self) -> Option<::rkeras_kernels::Act> {
+            Some(self.act)
+        }
+    };
+}
+pub(crate) use activation_layer_methods;
 
 /// The `Layer` methods of a layer rkeras does not backpropagate through (resizing and
 /// cropping): a zero input gradient, and `differentiable() == false` so that a model placing

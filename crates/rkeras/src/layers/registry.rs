@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use serde_json::Value;
 
 /// The classes [`from_config`] knows.
-pub const KNOWN_CLASSES: [&str; 40] = [
+pub const KNOWN_CLASSES: [&str; 43] = [
     "InputLayer",
     "Conv2D",
     "Conv2DTranspose",
@@ -19,6 +19,11 @@ pub const KNOWN_CLASSES: [&str; 40] = [
     "Flatten",
     "Dropout",
     "Activation",
+    "ReLU",
+    "LeakyReLU",
+    "ELU",
+    "Softmax",
+    "PReLU",
     "Rescaling",
     "Resizing",
     "CenterCrop",
@@ -46,8 +51,6 @@ pub const KNOWN_CLASSES: [&str; 40] = [
     "Maximum",
     "Minimum",
     "Concatenate",
-    "Sequential",
-    "Functional",
 ];
 
 fn bad(layer: &str, key: &str, want: &str, got: Option<&Value>) -> Error {
@@ -390,6 +393,52 @@ pub fn from_config(entry: &Value) -> Result<Box<dyn Layer>> {
             d.into()
         }
         "Activation" => Activation::new(&g.activation()?).into(),
+        "ReLU" => {
+            let max_value = match c.get("max_value") {
+                None | Some(Value::Null) => None,
+                Some(v) => Some(
+                    v.as_f64()
+                        .ok_or_else(|| bad(name, "max_value", "a number or null", Some(v)))?,
+                ),
+            };
+            ReLU::new()
+                .max_value(max_value)
+                .negative_slope(g.f64_or("negative_slope", 0.0)?)
+                .threshold(g.f64_or("threshold", 0.0)?)
+                .into()
+        }
+        // Keras 2 called the slope `alpha`.
+        "LeakyReLU" => LeakyReLU::new()
+            .negative_slope(g.f64_or("negative_slope", g.f64_or("alpha", 0.3)?)?)
+            .into(),
+        "ELU" => ELU::new().alpha(g.f64_or("alpha", 1.0)?).into(),
+        "PReLU" => {
+            let mut l = PReLU::new()
+                .alpha_initializer(&g.initializer("alpha_initializer", "zeros")?)
+                .with_weight_options(g.weight_options(weight_options::ALPHA)?);
+            match c.get("shared_axes") {
+                None | Some(Value::Null) => {}
+                Some(v) => {
+                    let axes = v
+                        .as_array()
+                        .map(|a| a.iter().map(|x| x.as_u64().map(|x| x as usize)).collect())
+                        .or_else(|| v.as_u64().map(|x| Some(vec![x as usize])))
+                        .flatten()
+                        .ok_or_else(|| bad(name, "shared_axes", "a list of axes", Some(v)))?;
+                    l = l.shared_axes(&axes);
+                }
+            }
+            l.into()
+        }
+        "Softmax" => {
+            let axis = match c.get("axis") {
+                None | Some(Value::Null) => Some(-1),
+                Some(Value::Array(a)) if a.len() == 1 => a[0].as_i64(),
+                Some(v) => v.as_i64(),
+            }
+            .ok_or_else(|| bad(name, "axis", "an integer", c.get("axis")))?;
+            Softmax::new().axis(axis).into()
+        }
         "Rescaling" => Rescaling::new(g.f64_or("scale", 1.0)?)
             .offset(g.f64_or("offset", 0.0)?)
             .into(),
@@ -508,6 +557,11 @@ pub fn from_config(entry: &Value) -> Result<Box<dyn Layer>> {
         "Concatenate" => {
             let axis = c.get("axis").and_then(Value::as_i64).unwrap_or(-1);
             Concatenate::new().axis(axis).into()
+        }
+        "Sequential" | "Functional" | "Model" => {
+            return Err(Error::Data(format!(
+                "layer \"{name}\" is a whole {class} model used as a layer (a nested model): rkeras reads Sequential and Functional models at the top level only, not yet inside another model"
+            )))
         }
         other => return Err(Error::unknown("layer", other, &KNOWN_CLASSES)),
     };

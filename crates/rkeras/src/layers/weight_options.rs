@@ -23,6 +23,8 @@ pub(crate) const SEPARABLE: &[Slot] = &[
     ("pointwise", "pointwise_kernel"),
     ("bias", "bias"),
 ];
+/// `PReLU`.
+pub(crate) const ALPHA: &[Slot] = &[("alpha", "alpha")];
 /// `BatchNormalization`, `LayerNormalization`.
 pub(crate) const GAMMA_BETA: &[Slot] = &[("gamma", "gamma"), ("beta", "beta")];
 

@@ -1,0 +1,78 @@
+"""Golden files for the activation layer classes and activations of issue 19, made by real
+Keras.
+
+Run (Keras 3.15.1, JAX backend; `pip install keras jax scipy h5py` in a venv):
+  KERAS_BACKEND=jax /tmp/kenv/bin/python crates/rkeras/tests/golden/activations/make_activations_golden.py
+
+Outputs (committed, next to this script):
+- activations.keras: a Sequential model using ReLU (plain, max_value=6 as MobileNet's, and
+  threshold + negative_slope + max_value), LeakyReLU, ELU, PReLU (shared over the image
+  axes, and one slope per value), Softmax, and the activations hard_silu and mish, compiled with SGD(0.1) and categorical cross-entropy; Keras's initial
+  weights (biases random).
+- activations.json: `model.predict` on fixed inputs; training data; and every weight after
+  one epoch of `fit(batch_size=8, shuffle=False)` from those initial weights.
+- activations_summary_76.txt: `model.summary()` with stdout not a terminal.
+"""
+import contextlib
+import io
+import json
+import os
+
+import numpy as np
+import keras
+from keras import layers
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+keras.utils.set_random_seed(19)
+B = "random_normal"
+
+m = keras.Sequential(
+    [
+        keras.Input((6, 6, 2)),
+        layers.Conv2D(4, 3, padding="same", bias_initializer=B),
+        layers.ReLU(max_value=6.0),
+        layers.Conv2D(4, 3, bias_initializer=B),
+        layers.LeakyReLU(negative_slope=0.2),
+        layers.Conv2D(6, 1, bias_initializer=B),
+        layers.ELU(alpha=0.7),
+        layers.Conv2D(6, 1, bias_initializer=B),
+        layers.ReLU(max_value=1.5, negative_slope=0.1, threshold=0.2),
+        layers.Conv2D(6, 1, bias_initializer=B, activation="hard_silu"),
+        layers.PReLU(alpha_initializer="random_uniform", shared_axes=[1, 2]),
+        layers.Conv2D(6, 1, bias_initializer=B, activation="mish"),
+        layers.ReLU(),
+        layers.Flatten(),
+        layers.Dense(5, bias_initializer=B),
+        layers.PReLU(alpha_initializer="random_normal"),
+        layers.Dense(3, bias_initializer=B),
+        layers.Softmax(),
+    ],
+    name="activations",
+)
+m.compile(optimizer=keras.optimizers.SGD(0.1), loss="categorical_crossentropy")
+
+
+def arr(a):
+    a = np.asarray(a, dtype=np.float32)
+    return {"shape": list(a.shape), "data": [round(float(v), 8) for v in a.reshape(-1)]}
+
+
+rng = np.random.RandomState(5)
+x = rng.uniform(-1.5, 1.5, (4, 6, 6, 2)).astype("float32")
+xt = rng.uniform(-1.5, 1.5, (24, 6, 6, 2)).astype("float32")
+yt = np.eye(3, dtype="float32")[rng.randint(0, 3, 24)]
+m.save(os.path.join(HERE, "activations.keras"))
+os.environ.pop("COLUMNS", None)
+buf = io.StringIO()
+with contextlib.redirect_stdout(buf):
+    m.summary()
+with open(os.path.join(HERE, "activations_summary_76.txt"), "w", encoding="utf-8") as f:
+    f.write(buf.getvalue())
+print(buf.getvalue())
+
+out = {"inputs": arr(x), "outputs": arr(m.predict(x, verbose=0)), "x": arr(xt), "y": arr(yt)}
+h = m.fit(xt, yt, epochs=1, batch_size=8, shuffle=False, verbose=0)
+out["loss"] = float(h.history["loss"][0])
+out["final"] = [arr(w) for w in m.get_weights()]
+with open(os.path.join(HERE, "activations.json"), "w") as f:
+    json.dump(out, f)
