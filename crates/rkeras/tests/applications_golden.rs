@@ -1,0 +1,73 @@
+//! keras.applications models against real Keras 3.15.1 (golden files made by
+//! `golden/applications/make_applications_golden.py`): MobileNet and MobileNetV2 built from
+//! Keras's own architecture JSON print Keras's summary and, with every weight set by the same
+//! formula on both sides, give Keras's outputs.
+
+use rkeras::prelude::*;
+use serde_json::Value;
+
+mod common;
+use common::{max_diff, tensor};
+use std::path::PathBuf;
+
+fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/applications")
+}
+
+/// The generator's weights: see its docstring.
+fn formula(class: &str, weight: &str, shape: &[usize], k: usize) -> Tensor {
+    let n: usize = shape.iter().product();
+    let s = (0..n).map(|i| (0.7 * i as f64 + 1.3 * k as f64 + 0.1).sin());
+    let v: Vec<f32> = match weight {
+        "moving_variance" => s.map(|s| (1.0 + 0.4 * s) as f32).collect(),
+        "gamma" => s.map(|s| (1.0 + 0.2 * s) as f32).collect(),
+        "beta" | "moving_mean" | "bias" => s.map(|s| (0.1 * s) as f32).collect(),
+        _ => {
+            let fan_in: usize = if class == "DepthwiseConv2D" {
+                shape[0] * shape[1]
+            } else {
+                shape[..shape.len() - 1].iter().product()
+            };
+            let scale = (3.0 / fan_in as f64).sqrt();
+            s.map(|s| (s * scale) as f32).collect()
+        }
+    };
+    Tensor::new(shape.to_vec(), v).expect("weight")
+}
+
+fn check(name: &str) {
+    let path = dir().join(format!("{name}.json"));
+    let g: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("golden")).expect("json");
+    let mut m = rkeras::saving::from_config(&g["config"]).expect("Keras's config builds");
+    let want =
+        std::fs::read_to_string(dir().join(format!("{name}_summary_76.txt"))).expect("summary");
+    assert_eq!(m.summary_string(Some(76)), want, "{name} summary");
+    let mut weights = Vec::new();
+    for l in m.layers() {
+        for p in l.params() {
+            weights.push(formula(l.class_name(), p.name, &p.shape, weights.len()));
+        }
+    }
+    assert_eq!(weights.len() as u64, g["weights"].as_u64().expect("count"));
+    m.set_weights(&weights).expect("set weights");
+    let got = m.predict(&tensor(&g["inputs"])).expect("predict");
+    let want = tensor(&g["outputs"]);
+    assert_eq!(got.shape(), want.shape());
+    let scale = want.data().iter().fold(0.0f32, |a, v| a.max(v.abs()));
+    let d = max_diff(got.data(), want.data());
+    assert!(
+        d < 1e-4 * scale,
+        "{name}: max abs difference {d} (max |y| {scale})"
+    );
+}
+
+#[test]
+fn mobilenet_from_keras_predicts_and_summarizes_like_keras() {
+    check("mobilenet");
+}
+
+#[test]
+fn mobilenetv2_from_keras_predicts_and_summarizes_like_keras() {
+    check("mobilenetv2");
+}
