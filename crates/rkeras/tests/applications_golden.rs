@@ -7,12 +7,7 @@ use rkeras::prelude::*;
 use serde_json::Value;
 
 mod common;
-use common::{max_diff, tensor};
-use std::path::PathBuf;
-
-fn dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/applications")
-}
+use common::{golden_dir, golden_json, max_diff, tensor};
 
 /// The generator's weights: see its docstring.
 fn formula(class: &str, weight: &str, shape: &[usize], k: usize) -> Tensor {
@@ -36,12 +31,10 @@ fn formula(class: &str, weight: &str, shape: &[usize], k: usize) -> Tensor {
 }
 
 fn check(name: &str) {
-    let path = dir().join(format!("{name}.json"));
-    let g: Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).expect("golden")).expect("json");
+    let g: Value = golden_json("applications", &format!("{name}.json"));
     let mut m = rkeras::saving::from_config(&g["config"]).expect("Keras's config builds");
-    let want =
-        std::fs::read_to_string(dir().join(format!("{name}_summary_76.txt"))).expect("summary");
+    let summary = golden_dir("applications").join(format!("{name}_summary_76.txt"));
+    let want = std::fs::read_to_string(summary).expect("summary");
     assert_eq!(m.summary_string(Some(76)), want, "{name} summary");
     let mut weights = Vec::new();
     for l in m.layers() {

@@ -1,5 +1,6 @@
 //! The element-wise merge layers: `Add`, `Subtract`, `Multiply`, `Average`, `Maximum`,
-//! `Minimum`. They take several inputs of one shape and return one output of that shape.
+//! `Minimum`. They take several inputs of one shape, or of shapes that broadcast as in
+//! Keras (a squeeze-and-excite block's `(h, w, c)` times `(1, 1, c)`), and return one output.
 
 use super::{Layer, LayerBase};
 use crate::error::{Error, Result};
@@ -16,12 +17,18 @@ enum Op {
     Minimum,
 }
 
-/// Checks that merge inputs all have one shape; returns it.
-pub(crate) fn same_shapes(
+/// For each input of a merge whose shape differs from the output's, the input position each
+/// output position of a sample reads (broadcasting); `None` for an input of the output's
+/// shape.
+pub(crate) type Reads = Vec<Option<Vec<u32>>>;
+
+/// The output shape of a merge of `shapes` under Keras's broadcasting (numpy's: shapes
+/// aligned from the last axis, a dimension of 1 stretched), and how each input is read.
+pub(crate) fn broadcast_shapes(
     layer: &str,
     shapes: &[Vec<usize>],
     exactly_two: bool,
-) -> Result<Vec<usize>> {
+) -> Result<(Vec<usize>, Reads)> {
     if shapes.len() < 2 || (exactly_two && shapes.len() != 2) {
         let want = if exactly_two {
             "exactly 2"
@@ -37,22 +44,64 @@ pub(crate) fn same_shapes(
             ),
         ));
     }
-    if let Some(other) = shapes.iter().find(|s| **s != shapes[0]) {
-        return Err(Error::IncompatibleShape {
-            layer: layer.into(),
-            expected: format!(
-                "inputs of one shape ({})",
-                crate::shape::batch_shape_str(&shapes[0])
-            ),
-            received: format!(
-                "{} (Inputs have incompatible shapes. Received shapes {} and {})",
-                crate::shape::batch_shape_str(other),
-                crate::shape::batch_shape_str(&shapes[0]),
-                crate::shape::batch_shape_str(other)
-            ),
-        });
+    let rank = shapes.iter().map(Vec::len).max().unwrap_or(0);
+    let padded = |s: &Vec<usize>| -> Vec<usize> {
+        let mut p = vec![1; rank - s.len()];
+        p.extend(s);
+        p
+    };
+    let mut out = vec![1usize; rank];
+    for s in shapes {
+        for (o, &d) in out.iter_mut().zip(&padded(s)) {
+            if *o == 1 {
+                *o = d;
+            } else if d != 1 && d != *o {
+                return Err(Error::IncompatibleShape {
+                    layer: layer.into(),
+                    expected: format!(
+                        "inputs of one shape, or shapes that broadcast ({})",
+                        crate::shape::batch_shape_str(&shapes[0])
+                    ),
+                    received: format!(
+                        "{} (Inputs have incompatible shapes. Received shapes {} and {})",
+                        crate::shape::batch_shape_str(s),
+                        crate::shape::batch_shape_str(&shapes[0]),
+                        crate::shape::batch_shape_str(s)
+                    ),
+                });
+            }
+        }
     }
-    Ok(shapes[0].clone())
+    let total = crate::shape::numel(&out);
+    let reads = shapes
+        .iter()
+        .map(|s| {
+            let s = padded(s);
+            if s == out {
+                return None;
+            }
+            // Row-major strides of the input, 0 along its stretched axes.
+            let mut stride = vec![0usize; rank];
+            let mut acc = 1;
+            for i in (0..rank).rev() {
+                stride[i] = if s[i] == 1 { 0 } else { acc };
+                acc *= s[i];
+            }
+            Some(
+                (0..total)
+                    .map(|flat| {
+                        let (mut rest, mut k) = (flat, 0usize);
+                        for i in (0..rank).rev() {
+                            k += (rest % out[i]) * stride[i];
+                            rest /= out[i];
+                        }
+                        k as u32
+                    })
+                    .collect(),
+            )
+        })
+        .collect();
+    Ok((out, reads))
 }
 
 fn forward(op: Op, xs: &[&[f32]], y: &mut [f32]) {
@@ -111,6 +160,100 @@ fn backward(op: Op, xs: &[&[f32]], y: &[f32], dy: &[f32], dxs: &mut [&mut [f32]]
     }
 }
 
+/// How a merge whose input shapes differ reads its inputs.
+#[derive(Debug, Default)]
+pub(crate) struct Broadcast {
+    /// See [`Reads`].
+    reads: Reads,
+    /// Values per sample of each input.
+    per: Vec<usize>,
+}
+
+impl Broadcast {
+    /// The position in input `j`'s sample that output position `p` reads.
+    #[inline]
+    fn pos(&self, j: usize, p: usize) -> usize {
+        self.reads[j].as_ref().map_or(p, |r| r[p] as usize)
+    }
+    /// Input `j`'s value at output position `p` of sample `s`.
+    #[inline]
+    fn read(&self, xs: &[&[f32]], j: usize, s: usize, p: usize) -> f32 {
+        xs[j][s * self.per[j] + self.pos(j, p)]
+    }
+}
+
+/// [`forward`] with broadcasting: `per_out` values per output sample, `n` samples.
+fn forward_broadcast(op: Op, b: &Broadcast, xs: &[&[f32]], y: &mut [f32], n: usize) {
+    let per_out = y.len() / n.max(1);
+    for s in 0..n {
+        for p in 0..per_out {
+            let mut v = b.read(xs, 0, s, p);
+            for j in 1..xs.len() {
+                let x = b.read(xs, j, s, p);
+                v = match op {
+                    Op::Add | Op::Average => v + x,
+                    Op::Subtract => v - x,
+                    Op::Multiply => v * x,
+                    Op::Maximum => v.max(x),
+                    Op::Minimum => v.min(x),
+                };
+            }
+            if op == Op::Average {
+                v *= 1.0 / xs.len() as f32;
+            }
+            y[s * per_out + p] = v;
+        }
+    }
+}
+
+/// [`backward`] with broadcasting: each input's gradient sums over the output positions
+/// that read it.
+fn backward_broadcast(
+    op: Op,
+    b: &Broadcast,
+    xs: &[&[f32]],
+    y: &[f32],
+    dy: &[f32],
+    dxs: &mut [&mut [f32]],
+    n: usize,
+) {
+    let k = xs.len();
+    let per_out = dy.len() / n.max(1);
+    for (i, dx) in dxs.iter_mut().enumerate() {
+        dx[..n * b.per[i]].fill(0.0);
+        for s in 0..n {
+            for p in 0..per_out {
+                let g = dy[s * per_out + p];
+                let local = match op {
+                    Op::Add => 1.0,
+                    Op::Subtract => {
+                        if i == 1 {
+                            -1.0
+                        } else {
+                            1.0
+                        }
+                    }
+                    Op::Average => 1.0 / k as f32,
+                    Op::Multiply => (0..k)
+                        .filter(|&j| j != i)
+                        .map(|j| b.read(xs, j, s, p))
+                        .product(),
+                    Op::Maximum | Op::Minimum => {
+                        let out = y[s * per_out + p];
+                        let winner = (0..k).find(|&j| b.read(xs, j, s, p) == out);
+                        if winner == Some(i) {
+                            1.0
+                        } else {
+                            0.0
+                        }
+                    }
+                };
+                dx[s * b.per[i] + b.pos(i, p)] += g * local;
+            }
+        }
+    }
+}
+
 /// The `Layer` methods every merge layer shares: `build`, `forward` and `backward` on one
 /// input (the merge is the identity then; models call the `*_merge` methods) and
 /// `is_merge`.
@@ -151,6 +294,8 @@ macro_rules! merge_layer {
         #[derive(Debug, Default)]
         pub struct $t {
             base: LayerBase,
+            /// How the inputs are read when their shapes differ.
+            broadcast: Option<Broadcast>,
         }
 
         impl $t {
@@ -183,10 +328,18 @@ macro_rules! merge_layer {
             }
             $crate::layers::merge::merge_plumbing!();
             fn build_merge(&mut self, shapes: &[Vec<usize>], _rng: &mut Rng) -> Result<Vec<usize>> {
-                same_shapes(self.base.label(), shapes, $two)
+                let (out, reads) = broadcast_shapes(self.base.label(), shapes, $two)?;
+                self.broadcast = reads.iter().any(Option::is_some).then(|| Broadcast {
+                    reads,
+                    per: shapes.iter().map(|s| crate::shape::numel(s)).collect(),
+                });
+                Ok(out)
             }
-            fn forward_merge(&mut self, xs: &[&[f32]], y: &mut [f32], _n: usize) {
-                forward($op, xs, y);
+            fn forward_merge(&mut self, xs: &[&[f32]], y: &mut [f32], n: usize) {
+                match &self.broadcast {
+                    None => forward($op, xs, y),
+                    Some(b) => forward_broadcast($op, b, xs, y, n),
+                }
             }
             fn backward_merge(
                 &mut self,
@@ -194,9 +347,12 @@ macro_rules! merge_layer {
                 y: &[f32],
                 dy: &[f32],
                 dxs: &mut [&mut [f32]],
-                _n: usize,
+                n: usize,
             ) {
-                backward($op, xs, y, dy, dxs);
+                match &self.broadcast {
+                    None => backward($op, xs, y, dy, dxs),
+                    Some(b) => backward_broadcast($op, b, xs, y, dy, dxs, n),
+                }
             }
             fn config(&self) -> Map<String, Value> {
                 Map::new()
@@ -269,6 +425,42 @@ mod tests {
             let k = if l.class_name() == "Subtract" { 2 } else { 3 };
             assert_eq!(check_merge(l, &vec![vec![2, 3]; k]), vec![2, 3]);
         }
+    }
+
+    #[test]
+    fn gradients_of_every_merge_when_shapes_broadcast() {
+        let three = [vec![2, 3, 4], vec![1, 1, 4], vec![2, 1, 1]];
+        for l in [
+            Box::new(Add::new()) as Box<dyn Layer>,
+            Box::new(Subtract::new()),
+            Box::new(Multiply::new()),
+            Box::new(Average::new()),
+            Box::new(Maximum::new()),
+            Box::new(Minimum::new()),
+        ] {
+            let shapes = if l.class_name() == "Subtract" {
+                &three[..2]
+            } else {
+                &three[..]
+            };
+            assert_eq!(check_merge(l, shapes), vec![2, 3, 4]);
+        }
+        // Inputs of lower rank align from the last axis, as in numpy.
+        assert_eq!(
+            check_merge(Box::new(Multiply::new()), &[vec![4], vec![3, 4]]),
+            vec![3, 4]
+        );
+    }
+
+    #[test]
+    fn squeeze_excite_scales_each_channel() {
+        let mut m = Multiply::new();
+        m.build_merge(&[vec![2, 2, 2], vec![1, 1, 2]], &mut Rng::new(0))
+            .expect("broadcasts");
+        let x: Vec<f32> = (1..=8).map(|v| v as f32).collect();
+        let mut y = [0.0f32; 8];
+        m.forward_merge(&[&x, &[10.0, 0.5]], &mut y, 1);
+        assert_eq!(y, [10.0, 1.0, 30.0, 2.0, 50.0, 3.0, 70.0, 4.0]);
     }
 
     #[test]

@@ -60,3 +60,58 @@ pub fn golden_json(sub: &str, name: &str) -> serde_json::Value {
     let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
+
+/// Checks a Keras-made model of `tests/golden/<sub>` against Keras: `NAME.keras` (compiled,
+/// with Keras's initial weights) loads, predicts `NAME.json`'s `outputs` for its `inputs`,
+/// prints `NAME_summary_76.txt`, survives rkeras's save and load, and one epoch of
+/// `fit(x, y, batch_size=8, shuffle=False)` gives Keras's loss and moves every weight to
+/// Keras's `final` weights (max abs difference below 1e-5).
+pub fn check_keras_model(sub: &str, name: &str) {
+    use rkeras::saving::load_model;
+    let g = golden_json(sub, &format!("{name}.json"));
+    let path = golden_dir(sub).join(format!("{name}.keras"));
+    let mut m = load_model(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let got = m.predict(&tensor(&g["inputs"])).expect("predict");
+    let d = max_diff(got.data(), tensor(&g["outputs"]).data());
+    assert!(d < 1e-5, "{name}: max abs difference {d}");
+    let summary = golden_dir(sub).join(format!("{name}_summary_76.txt"));
+    let want = std::fs::read_to_string(&summary).expect("summary");
+    assert_eq!(m.summary_string(Some(76)), want, "{name} summary");
+
+    let tmp = TempDir::new(name);
+    let again = tmp.0.join(format!("{name}.keras"));
+    m.save(&again).expect("save");
+    let mut back = load_model(&again).expect("reload");
+    let p = back.predict(&tensor(&g["inputs"])).expect("predict");
+    assert_eq!(p.data(), got.data(), "{name}: reloaded model");
+
+    let initial = m.get_weights();
+    let h = m
+        .fit(&tensor(&g["x"]), &tensor(&g["y"]))
+        .epochs(1)
+        .batch_size(8)
+        .shuffle(false)
+        .verbose(0)
+        .run()
+        .expect("fit");
+    let loss = h.last("loss").expect("loss");
+    let want_loss = g["loss"].as_f64().expect("loss");
+    assert!(
+        (loss - want_loss).abs() < 1e-5,
+        "{name}: loss {loss} against Keras's {want_loss}"
+    );
+    let want = g["final"].as_array().expect("weights");
+    let got = m.get_weights();
+    assert_eq!(got.len(), want.len());
+    for (i, ((a, b), w0)) in got.iter().zip(want).zip(&initial).enumerate() {
+        let b = tensor(b);
+        assert_eq!(a.shape(), b.shape(), "{name}: weight {i}");
+        // Training moved the weight, so matching Keras's means the gradients agree.
+        assert!(
+            max_diff(w0.data(), b.data()) > 1e-4,
+            "{name}: weight {i} moved"
+        );
+        let d = max_diff(a.data(), b.data());
+        assert!(d < 1e-5, "{name}: weight {i}: max abs difference {d}");
+    }
+}

@@ -2,7 +2,7 @@
 Keras.
 
 Run (Keras 3.15.1, JAX backend; `pip install keras jax scipy h5py` in a venv):
-  KERAS_BACKEND=jax /tmp/kenv/bin/python crates/rkeras/tests/golden/activations/make_activations_golden.py
+  KERAS_BACKEND=jax /tmp/kenv/bin/python crates/rkeras/tests/golden/activations/make_golden.py
 
 Outputs (committed, next to this script):
 - activations.keras: a Sequential model using ReLU (plain, max_value=6 as MobileNet's, and
@@ -12,6 +12,11 @@ Outputs (committed, next to this script):
 - activations.json: `model.predict` on fixed inputs; training data; and every weight after
   one epoch of `fit(batch_size=8, shuffle=False)` from those initial weights.
 - activations_summary_76.txt: `model.summary()` with stdout not a terminal.
+- broadcast.keras, broadcast.json, broadcast_summary_76.txt: the same for a functional model
+  whose merge layers broadcast: a squeeze-and-excite block (GlobalAveragePooling2D with
+  keepdims, 1x1 convolutions, hard_sigmoid via ReLU(6) as MobileNetV3, Multiply of
+  (h, w, c) by (1, 1, c)), an Add of (h, w, c) and (1, w, c), a Subtract and a Maximum of
+  (h, w, c) and (1, 1, c).
 """
 import contextlib
 import io
@@ -26,7 +31,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 keras.utils.set_random_seed(19)
 B = "random_normal"
 
-m = keras.Sequential(
+seq = keras.Sequential(
     [
         keras.Input((6, 6, 2)),
         layers.Conv2D(4, 3, padding="same", bias_initializer=B),
@@ -49,7 +54,24 @@ m = keras.Sequential(
     ],
     name="activations",
 )
-m.compile(optimizer=keras.optimizers.SGD(0.1), loss="categorical_crossentropy")
+
+inp = keras.Input((6, 6, 2))
+x = layers.Conv2D(4, 3, padding="same", bias_initializer=B)(inp)
+x = layers.PReLU(alpha_initializer="random_uniform", shared_axes=[1, 2])(x)
+se = layers.GlobalAveragePooling2D(keepdims=True)(x)
+se = layers.Conv2D(2, 1, activation="relu", bias_initializer=B)(se)
+se = layers.Conv2D(4, 1, bias_initializer=B)(se)
+se = layers.ReLU(6.0)(layers.Rescaling(1.0, offset=3.0)(se))
+se = layers.Rescaling(1.0 / 6.0)(se)
+x = layers.Multiply()([x, se])
+row = layers.AveragePooling2D((6, 1))(x)
+x = layers.Add()([x, row])
+x = layers.Subtract()([x, se])
+x = layers.Maximum()([x, layers.Conv2D(4, 1, bias_initializer=B)(se)])
+x = layers.ELU()(x)
+x = layers.Flatten()(x)
+out = layers.Dense(3, activation="softmax", bias_initializer=B)(x)
+fun = keras.Model(inp, out, name="broadcast")
 
 
 def arr(a):
@@ -61,18 +83,19 @@ rng = np.random.RandomState(5)
 x = rng.uniform(-1.5, 1.5, (4, 6, 6, 2)).astype("float32")
 xt = rng.uniform(-1.5, 1.5, (24, 6, 6, 2)).astype("float32")
 yt = np.eye(3, dtype="float32")[rng.randint(0, 3, 24)]
-m.save(os.path.join(HERE, "activations.keras"))
-os.environ.pop("COLUMNS", None)
-buf = io.StringIO()
-with contextlib.redirect_stdout(buf):
-    m.summary()
-with open(os.path.join(HERE, "activations_summary_76.txt"), "w", encoding="utf-8") as f:
-    f.write(buf.getvalue())
-print(buf.getvalue())
-
-out = {"inputs": arr(x), "outputs": arr(m.predict(x, verbose=0)), "x": arr(xt), "y": arr(yt)}
-h = m.fit(xt, yt, epochs=1, batch_size=8, shuffle=False, verbose=0)
-out["loss"] = float(h.history["loss"][0])
-out["final"] = [arr(w) for w in m.get_weights()]
-with open(os.path.join(HERE, "activations.json"), "w") as f:
-    json.dump(out, f)
+for name, m in [("activations", seq), ("broadcast", fun)]:
+    m.compile(optimizer=keras.optimizers.SGD(0.1), loss="categorical_crossentropy")
+    m.save(os.path.join(HERE, f"{name}.keras"))
+    os.environ.pop("COLUMNS", None)
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        m.summary()
+    with open(os.path.join(HERE, f"{name}_summary_76.txt"), "w", encoding="utf-8") as f:
+        f.write(buf.getvalue())
+    print(buf.getvalue())
+    out = {"inputs": arr(x), "outputs": arr(m.predict(x, verbose=0)), "x": arr(xt), "y": arr(yt)}
+    h = m.fit(xt, yt, epochs=1, batch_size=8, shuffle=False, verbose=0)
+    out["loss"] = float(h.history["loss"][0])
+    out["final"] = [arr(w) for w in m.get_weights()]
+    with open(os.path.join(HERE, f"{name}.json"), "w") as f:
+        json.dump(out, f)
