@@ -57,10 +57,10 @@ pub mod prelude {
         Activation, Add, Average, AveragePooling2D, BatchNormalization, CenterCrop, Concatenate,
         Conv2D, Conv2DTranspose, Cropping2D, Dense, DepthwiseConv2D, Dropout, Flatten,
         GlobalAveragePooling2D, GlobalMaxPooling2D, InputLayer, Layer, LayerNormalization,
-        LeakyReLU, MaxPooling2D, Maximum, Minimum, Multiply, PReLU, Permute, RandomBrightness,
-        RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom,
-        ReLU, Rescaling, Reshape, Resizing, SeparableConv2D, Softmax, SpatialDropout2D, Subtract,
-        UpSampling2D, ZeroPadding2D, ELU,
+        LeakyReLU, MaxPooling2D, Maximum, Minimum, Multiply, Normalization, PReLU, Permute,
+        RandomBrightness, RandomContrast, RandomCrop, RandomFlip, RandomRotation,
+        RandomTranslation, RandomZoom, ReLU, Rescaling, Reshape, Resizing, SeparableConv2D,
+        Softmax, SpatialDropout2D, Subtract, UpSampling2D, ZeroPadding2D, ELU,
     };
     pub use crate::losses::Loss;
     pub use crate::model::{

@@ -1,5 +1,6 @@
 //! keras.applications models against real Keras 3.15.1 (golden files made by
-//! `golden/applications/make_applications_golden.py`): MobileNet and MobileNetV2 built from
+//! `golden/applications/make_applications_golden.py`): MobileNet, MobileNetV2 and
+//! EfficientNetB0 (squeeze-and-excite blocks, `Normalization`, `VarianceScaling`) built from
 //! Keras's own architecture JSON print Keras's summary and, with every weight set by the same
 //! formula on both sides, give Keras's outputs.
 
@@ -14,9 +15,10 @@ fn formula(class: &str, weight: &str, shape: &[usize], k: usize) -> Tensor {
     let n: usize = shape.iter().product();
     let s = (0..n).map(|i| (0.7 * i as f64 + 1.3 * k as f64 + 0.1).sin());
     let v: Vec<f32> = match weight {
-        "moving_variance" => s.map(|s| (1.0 + 0.4 * s) as f32).collect(),
+        "count" => vec![5.0; n],
+        "moving_variance" | "variance" => s.map(|s| (1.0 + 0.4 * s) as f32).collect(),
         "gamma" => s.map(|s| (1.0 + 0.2 * s) as f32).collect(),
-        "beta" | "moving_mean" | "bias" => s.map(|s| (0.1 * s) as f32).collect(),
+        "beta" | "moving_mean" | "mean" | "bias" => s.map(|s| (0.1 * s) as f32).collect(),
         _ => {
             let fan_in: usize = if class == "DepthwiseConv2D" {
                 shape[0] * shape[1]
@@ -63,4 +65,9 @@ fn mobilenet_from_keras_predicts_and_summarizes_like_keras() {
 #[test]
 fn mobilenetv2_from_keras_predicts_and_summarizes_like_keras() {
     check("mobilenetv2");
+}
+
+#[test]
+fn efficientnetb0_from_keras_predicts_and_summarizes_like_keras() {
+    check("efficientnetb0");
 }

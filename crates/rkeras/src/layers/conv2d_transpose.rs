@@ -49,8 +49,8 @@ pub struct Conv2DTranspose {
     dilation_rate: (usize, usize),
     activation: String,
     use_bias: bool,
-    kernel_initializer: String,
-    bias_initializer: String,
+    kernel_initializer: crate::init::InitArg,
+    bias_initializer: crate::init::InitArg,
     weights: super::weight_options::WeightOptions,
     act: Act,
     /// The convolution this layer transposes: its input is our output, its output our input.
@@ -139,9 +139,9 @@ impl Conv2DTranspose {
         /// Whether to add a bias (default `true`).
         use_bias(b): bool,
         /// Kernel initializer name (default `"glorot_uniform"`).
-        kernel_initializer(i): str,
+        kernel_initializer(i): init,
         /// Bias initializer name (default `"zeros"`).
-        bias_initializer(i): str,
+        bias_initializer(i): init,
     }
 }
 common_builders!(Conv2DTranspose);

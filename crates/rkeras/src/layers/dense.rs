@@ -27,8 +27,8 @@ pub struct Dense {
     units: usize,
     activation: String,
     use_bias: bool,
-    kernel_initializer: String,
-    bias_initializer: String,
+    kernel_initializer: crate::init::InitArg,
+    bias_initializer: crate::init::InitArg,
     weights: super::weight_options::WeightOptions,
     act: Act,
     input_dim: usize,
@@ -61,9 +61,9 @@ impl Dense {
         /// Whether to add a bias (default `true`).
         use_bias(b): bool,
         /// Kernel initializer name (default `"glorot_uniform"`).
-        kernel_initializer(i): str,
+        kernel_initializer(i): init,
         /// Bias initializer name (default `"zeros"`).
-        bias_initializer(i): str,
+        bias_initializer(i): init,
     }
 }
 common_builders!(Dense);

@@ -183,8 +183,8 @@ pub struct DepthwiseConv2D {
     depth_multiplier: usize,
     activation: String,
     use_bias: bool,
-    depthwise_initializer: String,
-    bias_initializer: String,
+    depthwise_initializer: crate::init::InitArg,
+    bias_initializer: crate::init::InitArg,
     act: Act,
     geom: DepthwiseGeom,
     params: Vec<Param>,
@@ -229,9 +229,9 @@ impl DepthwiseConv2D {
         /// Whether to add a bias (default true).
         use_bias(b): bool,
         /// Initializer of the depthwise kernel (default `"glorot_uniform"`).
-        depthwise_initializer(i): str,
+        depthwise_initializer(i): init,
         /// Bias initializer (default `"zeros"`).
-        bias_initializer(i): str,
+        bias_initializer(i): init,
     }
 }
 common_builders!(DepthwiseConv2D);

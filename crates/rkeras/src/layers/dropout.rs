@@ -28,6 +28,13 @@ pub struct Dropout {
     rng: Rng,
     mask: Vec<f32>,
     len: usize,
+    /// Keras's `noise_shape` without the batch axis: `None` for an axis of the input's size,
+    /// `Some(1)` for an axis that shares one draw.
+    noise_shape: Option<Vec<Option<usize>>>,
+    /// With a `noise_shape`, for each value of a sample the draw it uses (empty otherwise).
+    draw_of: Vec<u32>,
+    /// One sample's draws with a `noise_shape`.
+    drawn: Vec<f32>,
 }
 
 impl Dropout {
@@ -41,7 +48,26 @@ impl Dropout {
             rng: Rng::new(0),
             mask: Vec::new(),
             len: 0,
+            noise_shape: None,
+            draw_of: Vec::new(),
+            drawn: Vec::new(),
         }
+    }
+    /// Keras's `noise_shape` without the batch axis: `None` keeps an axis, `Some(1)` makes
+    /// it share one draw. `[Some(1), Some(1), Some(1)]` on images drops whole samples (the
+    /// stochastic depth of EfficientNet's blocks); `[Some(1), Some(1), None]` whole channels.
+    ///
+    /// ```
+    /// use rkeras::prelude::*;
+    /// let m = Sequential::new([Dropout::new(0.2)
+    ///     .noise_shape(&[Some(1), Some(1), None])
+    ///     .input_shape((4, 4, 8))
+    ///     .into()])?;
+    /// # Ok::<(), rkeras::Error>(())
+    /// ```
+    pub fn noise_shape(mut self, shape: &[Option<usize>]) -> Self {
+        self.noise_shape = Some(shape.to_vec());
+        self
     }
     /// Fixes the layer's own random seed (default: derived from the model's seed).
     pub fn seed(mut self, seed: u64) -> Self {
@@ -66,6 +92,47 @@ impl Layer for Dropout {
         self.base_seed = self.seed.unwrap_or_else(|| rng.fork(0xD50).next_u64());
         self.rng = Rng::new(self.base_seed);
         self.len = crate::shape::numel(input_shape);
+        self.draw_of.clear();
+        if let Some(ns) = &self.noise_shape {
+            let ok = ns.len() == input_shape.len()
+                && ns
+                    .iter()
+                    .zip(input_shape)
+                    .all(|(n, d)| n.is_none_or(|n| n == 1 || n == *d));
+            if !ok {
+                return Err(crate::Error::arg(
+                    "noise_shape",
+                    self.base.label(),
+                    format!(
+                        "expected one entry per axis of the input {}, each None, 1 or the axis's size; received {ns:?}",
+                        crate::shape::batch_shape_str(input_shape)
+                    ),
+                ));
+            }
+            // Row-major strides of the draws, 0 along the shared axes.
+            let kept: Vec<usize> = ns
+                .iter()
+                .zip(input_shape)
+                .map(|(n, d)| if *n == Some(1) { 1 } else { *d })
+                .collect();
+            let mut stride = vec![0usize; kept.len()];
+            let mut acc = 1;
+            for i in (0..kept.len()).rev() {
+                stride[i] = if kept[i] == 1 { 0 } else { acc };
+                acc *= kept[i];
+            }
+            self.drawn = vec![0.0; acc];
+            self.draw_of = (0..self.len)
+                .map(|flat| {
+                    let (mut rest, mut k) = (flat, 0usize);
+                    for i in (0..input_shape.len()).rev() {
+                        k += (rest % input_shape[i]) * stride[i];
+                        rest /= input_shape[i];
+                    }
+                    k as u32
+                })
+                .collect();
+        }
         Ok(input_shape.to_vec())
     }
     fn allocate(&mut self, max_batch: usize) {
@@ -87,6 +154,21 @@ impl Layer for Dropout {
         // mask, so the chunks are drawn in parallel and the mask does not depend on the
         // thread count.
         let step = self.rng.next_u64();
+        if !self.draw_of.is_empty() {
+            // A sample's draws, one per position of the noise shape, spread over the shared
+            // axes.
+            let mut rng = Rng::new(step);
+            for sample in mask.chunks_mut(self.len) {
+                for d in self.drawn.iter_mut() {
+                    *d = keep * f32::from(u8::from(rng.uniform_bits24() >= threshold));
+                }
+                for (m, &k) in sample.iter_mut().zip(&self.draw_of) {
+                    *m = self.drawn[k as usize];
+                }
+            }
+            elementwise::mul_into(x, mask, y);
+            return;
+        }
         for_each_chunk_mut(mask, MASK_CHUNK, |c, part| {
             let mut rng = Rng::new(step ^ (c as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
             for m in part.iter_mut() {
@@ -116,7 +198,12 @@ impl Layer for Dropout {
         }
     }
     fn config(&self) -> Map<String, Value> {
-        super::object(json!({"rate": self.rate, "seed": self.seed, "noise_shape": null}))
+        let noise_shape = self.noise_shape.as_ref().map(|ns| {
+            let mut v = vec![Value::Null];
+            v.extend(ns.iter().map(|n| json!(n)));
+            v
+        });
+        super::object(json!({"rate": self.rate, "seed": self.seed, "noise_shape": noise_shape}))
     }
 }
 
@@ -218,5 +305,58 @@ mod tests {
                 "{e}"
             );
         }
+    }
+
+    #[test]
+    fn noise_shape_shares_draws_along_its_unit_axes() {
+        let mut rng = Rng::new(1);
+        // Whole samples (stochastic depth): every value of a sample kept or dropped together.
+        let mut d = Dropout::new(0.5).noise_shape(&[Some(1), Some(1), Some(1)]);
+        d.build(&[2, 2, 3], &mut rng).expect("build");
+        d.allocate(64);
+        let x = vec![1.0f32; 64 * 12];
+        let mut y = vec![0.0f32; 64 * 12];
+        d.forward(&x, &mut y, 64, Mode::Train);
+        let mut dropped = 0;
+        for s in y.chunks(12) {
+            assert!(s.iter().all(|v| *v == s[0]), "{s:?}");
+            assert!(s[0] == 0.0 || s[0] == 2.0);
+            dropped += usize::from(s[0] == 0.0);
+        }
+        assert!(
+            (10..=54).contains(&dropped),
+            "{dropped} of 64 samples dropped"
+        );
+        // Channels: one draw per sample and channel, shared over the image.
+        let mut d = Dropout::new(0.5).noise_shape(&[Some(1), Some(1), None]);
+        d.build(&[2, 2, 3], &mut rng).expect("build");
+        d.allocate(4);
+        let mut y = vec![0.0f32; 4 * 12];
+        d.forward(&x[..48], &mut y, 4, Mode::Train);
+        for s in y.chunks(12) {
+            for c in 0..3 {
+                assert!(s.iter().skip(c).step_by(3).all(|v| *v == s[c]));
+            }
+        }
+        // The backward pass uses the same mask; the config says the noise shape.
+        let mut dy = vec![1.0f32; 48];
+        let mut dx = vec![0.0f32; 48];
+        d.backward(
+            &x[..48],
+            &y,
+            &mut dy,
+            Some(&mut dx),
+            Backward {
+                n: 4,
+                skip_activation: false,
+            },
+        );
+        assert_eq!(dx, y);
+        assert_eq!(d.config()["noise_shape"], json!([null, 1, 1, null]));
+        let e = Dropout::new(0.5)
+            .noise_shape(&[Some(2), None])
+            .build(&[3, 3], &mut rng)
+            .expect_err("2 is neither 1 nor 3");
+        assert!(e.to_string().contains("noise_shape"), "{e}");
     }
 }

@@ -31,6 +31,7 @@ mod layer_normalization;
 mod leaky_relu;
 mod max_pooling2d;
 mod merge;
+mod normalization;
 mod permute;
 mod prelu;
 mod random_brightness;
@@ -75,6 +76,7 @@ pub use layer_normalization::LayerNormalization;
 pub use leaky_relu::LeakyReLU;
 pub use max_pooling2d::MaxPooling2D;
 pub use merge::{Add, Average, Maximum, Minimum, Multiply, Subtract};
+pub use normalization::Normalization;
 pub use permute::Permute;
 pub use prelu::PReLU;
 pub use random_brightness::RandomBrightness;
@@ -148,7 +150,8 @@ impl Param {
         let n = crate::budget::elements(&shape);
         crate::budget::check(what, n.and_then(|n| n.checked_mul(2)), 4)?;
         let mut value = crate::budget::zeros(what, n.unwrap_or(0))?;
-        init.fill(&shape, &mut value, rng);
+        init.try_fill(&shape, &mut value, rng)
+            .map_err(|e| crate::Error::arg(&format!("{name}_initializer"), layer, e.to_string()))?;
         Ok(Param::new(name, shape, value))
     }
 }
@@ -533,7 +536,8 @@ pub(crate) use weight_option_methods;
 
 /// Builder methods, invoked inside a layer's own `impl`, that set the field of their name;
 /// each is written `/// doc` then `name(arg): kind`, the kind being what it takes: `pair`
-/// (`impl IntoPair`), `str` (`&str`), `lowercase` (`&str`, kept lowercased), `bool` or `usize`.
+/// (`impl IntoPair`), `str` (`&str`), `lowercase` (`&str`, kept lowercased), `init` (a name or
+/// an [`Initializer`](crate::init::Initializer)), `bool` or `usize`.
 macro_rules! field_setters {
     ($($(#[$doc:meta])* $name:ident($arg:ident): $kind:ident),* $(,)?) => {
         $($crate::layers::field_setters!(@one $(#[$doc])* $name $arg $kind);)*
@@ -548,6 +552,13 @@ macro_rules! field_setters {
     (@one $(#[$doc:meta])* $name:ident $arg:ident str) => {
         $(#[$doc])*
         pub fn $name(mut self, $arg: &str) -> Self {
+            self.$name = $arg.into();
+            self
+        }
+    };
+    (@one $(#[$doc:meta])* $name:ident $arg:ident init) => {
+        $(#[$doc])*
+        pub fn $name(mut self, $arg: impl Into<$crate::init::InitArg>) -> Self {
             self.$name = $arg.into();
             self
         }
@@ -582,15 +593,16 @@ pub(crate) fn object(v: Value) -> Map<String, Value> {
 pub(crate) fn resolve_kernel_options(
     layer: &str,
     activation: &str,
-    kernel_initializer: &str,
-    bias_initializer: &str,
+    kernel_initializer: &crate::init::InitArg,
+    bias_initializer: &crate::init::InitArg,
 ) -> Result<(Act, crate::init::Initializer, crate::init::Initializer)> {
-    use crate::init::Initializer;
     let act = crate::activations::parse(activation)
         .map_err(|e| crate::Error::arg("activation", layer, e.to_string()))?;
-    let k = Initializer::from_name(kernel_initializer)
+    let k = kernel_initializer
+        .resolve()
         .map_err(|e| crate::Error::arg("kernel_initializer", layer, e.to_string()))?;
-    let b = Initializer::from_name(bias_initializer)
+    let b = bias_initializer
+        .resolve()
         .map_err(|e| crate::Error::arg("bias_initializer", layer, e.to_string()))?;
     Ok((act, k, b))
 }
@@ -605,10 +617,11 @@ pub(crate) fn activation_name(activation: &str) -> &'static str {
 
 /// The config of an initializer argument (`default`'s for an unknown name, which `build`
 /// rejects).
-pub(crate) fn initializer_config(name: &str, default: crate::init::Initializer) -> Value {
-    crate::init::Initializer::from_name(name)
-        .unwrap_or(default)
-        .config()
+pub(crate) fn initializer_config(
+    arg: &crate::init::InitArg,
+    default: crate::init::Initializer,
+) -> Value {
+    arg.config_or(default)
 }
 
 /// Validates a Keras padding string.

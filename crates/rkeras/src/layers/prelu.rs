@@ -24,7 +24,7 @@ use serde_json::{json, Map, Value};
 #[derive(Debug)]
 pub struct PReLU {
     base: LayerBase,
-    alpha_initializer: String,
+    alpha_initializer: crate::init::InitArg,
     shared_axes: Option<Vec<usize>>,
     params: Vec<Param>,
     weights: super::weight_options::WeightOptions,
@@ -44,9 +44,9 @@ impl PReLU {
             slope_of: Vec::new(),
         }
     }
-    /// The slopes' initializer, by Keras name (default `"zeros"`).
-    pub fn alpha_initializer(mut self, name: &str) -> Self {
-        self.alpha_initializer = name.into();
+    /// The slopes' initializer: a Keras name or an [`Initializer`] (default `"zeros"`).
+    pub fn alpha_initializer(mut self, init: impl Into<crate::init::InitArg>) -> Self {
+        self.alpha_initializer = init.into();
         self
     }
     /// Axes along which one slope is shared (1-based, the batch being axis 0).
@@ -82,7 +82,9 @@ impl Layer for PReLU {
     }
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
         let name = self.base.label().to_string();
-        let init = Initializer::from_name(&self.alpha_initializer)
+        let init = self
+            .alpha_initializer
+            .resolve()
             .map_err(|e| Error::arg("alpha_initializer", &name, e.to_string()))?;
         let mut shape = input_shape.to_vec();
         for &a in self.shared_axes.iter().flatten() {

@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use serde_json::Value;
 
 /// The classes [`from_config`] knows.
-pub const KNOWN_CLASSES: [&str; 43] = [
+pub const KNOWN_CLASSES: [&str; 44] = [
     "InputLayer",
     "Conv2D",
     "Conv2DTranspose",
@@ -36,6 +36,7 @@ pub const KNOWN_CLASSES: [&str; 43] = [
     "RandomCrop",
     "BatchNormalization",
     "LayerNormalization",
+    "Normalization",
     "GlobalAveragePooling2D",
     "GlobalMaxPooling2D",
     "ZeroPadding2D",
@@ -227,16 +228,15 @@ impl Cfg<'_> {
             other => Err(bad(self.name, "activation", "an activation name", other)),
         }
     }
-    /// An initializer: a name, or `{"class_name": "GlorotUniform", ...}`.
-    fn initializer(&self, k: &str, d: &str) -> Result<String> {
+    /// An initializer: a name, or `{"class_name": "VarianceScaling", "config": {...}}` with
+    /// its settings and seed.
+    fn initializer(&self, k: &str, d: &str) -> Result<crate::init::InitArg> {
         match self.c.get(k) {
             None | Some(Value::Null) => Ok(d.into()),
-            Some(Value::String(s)) => Ok(s.clone()),
-            Some(Value::Object(o)) => o
-                .get("class_name")
-                .and_then(Value::as_str)
-                .map(snake_case)
-                .ok_or_else(|| bad(self.name, k, "an initializer", self.c.get(k))),
+            Some(Value::String(s)) => Ok(s.as_str().into()),
+            Some(v @ Value::Object(_)) => crate::init::Initializer::from_config(v)
+                .map(Into::into)
+                .map_err(|e| Error::arg(k, self.name, e.to_string())),
             other => Err(bad(self.name, k, "an initializer", other)),
         }
     }
@@ -325,8 +325,8 @@ pub fn from_config(entry: &Value) -> Result<Box<dyn Layer>> {
                 .dilation_rate(g.pair_or("dilation_rate", (1, 1))?)
                 .activation(&g.activation()?)
                 .use_bias(g.bool_or("use_bias", true)?)
-                .kernel_initializer(&g.initializer("kernel_initializer", "glorot_uniform")?)
-                .bias_initializer(&g.initializer("bias_initializer", "zeros")?);
+                .kernel_initializer(g.initializer("kernel_initializer", "glorot_uniform")?)
+                .bias_initializer(g.initializer("bias_initializer", "zeros")?);
             conv.with_weight_options(g.weight_options(weight_options::KERNEL_BIAS)?)
                 .into()
         }
@@ -337,8 +337,8 @@ pub fn from_config(entry: &Value) -> Result<Box<dyn Layer>> {
                 .dilation_rate(g.pair_or("dilation_rate", (1, 1))?)
                 .activation(&g.activation()?)
                 .use_bias(g.bool_or("use_bias", true)?)
-                .kernel_initializer(&g.initializer("kernel_initializer", "glorot_uniform")?)
-                .bias_initializer(&g.initializer("bias_initializer", "zeros")?);
+                .kernel_initializer(g.initializer("kernel_initializer", "glorot_uniform")?)
+                .bias_initializer(g.initializer("bias_initializer", "zeros")?);
             if !matches!(c.get("output_padding"), None | Some(Value::Null)) {
                 conv = conv.output_padding(g.pair("output_padding")?);
             }
@@ -355,17 +355,17 @@ pub fn from_config(entry: &Value) -> Result<Box<dyn Layer>> {
             })
             .activation(&g.activation()?)
             .use_bias(g.bool_or("use_bias", true)?)
-            .depthwise_initializer(&g.initializer("depthwise_initializer", "glorot_uniform")?)
-            .pointwise_initializer(&g.initializer("pointwise_initializer", "glorot_uniform")?)
-            .bias_initializer(&g.initializer("bias_initializer", "zeros")?)
+            .depthwise_initializer(g.initializer("depthwise_initializer", "glorot_uniform")?)
+            .pointwise_initializer(g.initializer("pointwise_initializer", "glorot_uniform")?)
+            .bias_initializer(g.initializer("bias_initializer", "zeros")?)
             .with_weight_options(g.weight_options(weight_options::SEPARABLE)?)
             .into(),
         "Dense" => {
             let dense = Dense::new(g.usize("units")?)
                 .activation(&g.activation()?)
                 .use_bias(g.bool_or("use_bias", true)?)
-                .kernel_initializer(&g.initializer("kernel_initializer", "glorot_uniform")?)
-                .bias_initializer(&g.initializer("bias_initializer", "zeros")?);
+                .kernel_initializer(g.initializer("kernel_initializer", "glorot_uniform")?)
+                .bias_initializer(g.initializer("bias_initializer", "zeros")?);
             dense
                 .with_weight_options(g.weight_options(weight_options::KERNEL_BIAS)?)
                 .into()
@@ -390,6 +390,28 @@ pub fn from_config(entry: &Value) -> Result<Box<dyn Layer>> {
         "Dropout" => {
             let mut d = Dropout::new(g.f64_or("rate", 0.5)? as f32);
             d = seeded!(d, g);
+            match c.get("noise_shape") {
+                None | Some(Value::Null) => {}
+                Some(Value::Array(a)) if !a.is_empty() && a[0].is_null() => {
+                    let dims = a[1..]
+                        .iter()
+                        .map(|v| match v {
+                            Value::Null => Some(None),
+                            v => v.as_u64().map(|n| Some(n as usize)),
+                        })
+                        .collect::<Option<Vec<Option<usize>>>>()
+                        .ok_or_else(|| bad(name, "noise_shape", "sizes or nulls", c.get("noise_shape")))?;
+                    d = d.noise_shape(&dims);
+                }
+                Some(v) => {
+                    return Err(bad(
+                        name,
+                        "noise_shape",
+                        "a shape whose batch axis is null (one draw per sample)",
+                        Some(v),
+                    ))
+                }
+            }
             d.into()
         }
         "Activation" => Activation::new(&g.activation()?).into(),
@@ -414,7 +436,7 @@ pub fn from_config(entry: &Value) -> Result<Box<dyn Layer>> {
         "ELU" => ELU::new().alpha(g.f64_or("alpha", 1.0)?).into(),
         "PReLU" => {
             let mut l = PReLU::new()
-                .alpha_initializer(&g.initializer("alpha_initializer", "zeros")?)
+                .alpha_initializer(g.initializer("alpha_initializer", "zeros")?)
                 .with_weight_options(g.weight_options(weight_options::ALPHA)?);
             match c.get("shared_axes") {
                 None | Some(Value::Null) => {}
@@ -509,6 +531,42 @@ pub fn from_config(entry: &Value) -> Result<Box<dyn Layer>> {
             .scale(g.bool_or("scale", true)?)
             .with_weight_options(g.weight_options(weight_options::GAMMA_BETA)?)
             .into(),
+        "Normalization" => {
+            let axis = match c.get("axis") {
+                None => Some(-1),
+                Some(Value::Null) => None,
+                Some(Value::Array(a)) if a.len() == 1 => a[0].as_i64(),
+                Some(v) => Some(
+                    v.as_i64()
+                        .ok_or_else(|| bad(name, "axis", "an axis or null", Some(v)))?,
+                ),
+            };
+            let stat = |k: &str| -> Result<Option<Vec<f64>>> {
+                match c.get(k) {
+                    None | Some(Value::Null) => Ok(None),
+                    Some(Value::Array(a)) => a
+                        .iter()
+                        .map(Value::as_f64)
+                        .collect::<Option<Vec<f64>>>()
+                        .map(Some)
+                        .ok_or_else(|| bad(name, k, "numbers", c.get(k))),
+                    Some(v) => v
+                        .as_f64()
+                        .map(|x| Some(vec![x]))
+                        .ok_or_else(|| bad(name, k, "a number or a list", Some(v))),
+                }
+            };
+            let mut l = Normalization::new()
+                .axis(axis)
+                .invert(g.bool_or("invert", false)?);
+            if let Some(m) = stat("mean")? {
+                l = l.mean(m);
+            }
+            if let Some(v) = stat("variance")? {
+                l = l.variance(v);
+            }
+            l.into()
+        }
         "LayerNormalization" => LayerNormalization::new()
             .axis(g.axis()?)
             .epsilon(g.f64_or("epsilon", 1e-3)? as f32)
@@ -544,8 +602,8 @@ pub fn from_config(entry: &Value) -> Result<Box<dyn Layer>> {
             .depth_multiplier(g.usize("depth_multiplier").unwrap_or(1))
             .activation(&g.activation()?)
             .use_bias(g.bool_or("use_bias", true)?)
-            .depthwise_initializer(&g.initializer("depthwise_initializer", "glorot_uniform")?)
-            .bias_initializer(&g.initializer("bias_initializer", "zeros")?)
+            .depthwise_initializer(g.initializer("depthwise_initializer", "glorot_uniform")?)
+            .bias_initializer(g.initializer("bias_initializer", "zeros")?)
             .with_weight_options(g.weight_options(weight_options::DEPTHWISE_BIAS)?)
             .into(),
         "Add" => Add::new().into(),

@@ -46,9 +46,9 @@ pub struct SeparableConv2D {
     depth_multiplier: usize,
     activation: String,
     use_bias: bool,
-    depthwise_initializer: String,
-    pointwise_initializer: String,
-    bias_initializer: String,
+    depthwise_initializer: crate::init::InitArg,
+    pointwise_initializer: crate::init::InitArg,
+    bias_initializer: crate::init::InitArg,
     act: Act,
     depthwise: DepthwiseGeom,
     pointwise: Option<Conv2dGeom>,
@@ -104,11 +104,11 @@ impl SeparableConv2D {
         /// Whether to add a bias (default true).
         use_bias(b): bool,
         /// Initializer of the depthwise kernel (default `"glorot_uniform"`).
-        depthwise_initializer(i): str,
+        depthwise_initializer(i): init,
         /// Initializer of the pointwise kernel (default `"glorot_uniform"`).
-        pointwise_initializer(i): str,
+        pointwise_initializer(i): init,
         /// Bias initializer (default `"zeros"`).
-        bias_initializer(i): str,
+        bias_initializer(i): init,
     }
 }
 common_builders!(SeparableConv2D);
@@ -155,7 +155,9 @@ impl Layer for SeparableConv2D {
             &self.depthwise_initializer,
             &self.bias_initializer,
         )?;
-        let pinit = Initializer::from_name(&self.pointwise_initializer)
+        let pinit = self
+            .pointwise_initializer
+            .resolve()
             .map_err(|e| Error::arg("pointwise_initializer", &name, e.to_string()))?;
         let mid_c = dw.out_channels();
         let pw = Conv2dGeom::new(

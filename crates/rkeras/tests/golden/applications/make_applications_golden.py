@@ -8,7 +8,8 @@ Run (Keras 3.15.1, JAX backend; `pip install keras jax scipy h5py` in a venv):
 
 The weights: the k-th weight variable of the model (in `get_weights()` order), of n values,
 is s(i) = sin(0.7 i + 1.3 k + 0.1) for i < n, computed in float64 and stored as float32, then
-  moving_variance: 1 + 0.4 s;   gamma: 1 + 0.2 s;   beta, moving_mean, bias: 0.1 s;
+  moving_variance, variance: 1 + 0.4 s;   gamma: 1 + 0.2 s;
+  beta, moving_mean, mean, bias: 0.1 s;   count (Normalization's): 5;
   kernels: s * sqrt(3 / fan_in), fan_in = kh * kw for a depthwise kernel, else the product
   of all but the last dimension.
 Outputs (next to this script), for each NAME:
@@ -29,6 +30,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 MODELS = [
     ("mobilenet", keras.applications.MobileNet, dict(alpha=0.25)),
     ("mobilenetv2", keras.applications.MobileNetV2, dict(alpha=0.35)),
+    ("efficientnetb0", keras.applications.EfficientNetB0, dict()),
 ]
 
 
@@ -37,11 +39,13 @@ def formula(layer, var, k):
     n = int(np.prod(shape)) if shape else 1
     s = np.sin(0.7 * np.arange(n, dtype=np.float64) + 1.3 * k + 0.1)
     name = var.path.split("/")[-1]
-    if name == "moving_variance":
+    if name == "count":
+        return np.array(5, dtype=var.dtype)
+    if name in ("moving_variance", "variance"):
         v = 1.0 + 0.4 * s
     elif name == "gamma":
         v = 1.0 + 0.2 * s
-    elif name in ("beta", "moving_mean", "bias"):
+    elif name in ("beta", "moving_mean", "mean", "bias"):
         v = 0.1 * s
     else:
         if isinstance(layer, keras.layers.DepthwiseConv2D):

@@ -1,0 +1,280 @@
+//! `Normalization`: shifts and scales inputs by a mean and variance per feature, given in the
+//! config or held as weights (EfficientNet's first layers).
+
+use super::{common_builders, Backward, Layer, LayerBase, Mode, Param};
+use crate::error::{Error, Result};
+use crate::rng::Rng;
+use serde_json::{json, Map, Value};
+
+/// Keras `Normalization(axis=-1, mean=None, variance=None, invert=False)`:
+/// `(x - mean) / max(sqrt(variance), 1e-7)` per feature along `axis` (the last axis, or
+/// `None` for one mean and variance over everything), or the inverse with `invert`. Without
+/// `mean` and `variance` they are non-trainable weights (`mean`, `variance`, `count`, as
+/// Keras stores them), zero and one until loaded or set.
+///
+/// ```
+/// use rkeras::prelude::*;
+/// let mut m = Sequential::new([Normalization::new()
+///     .mean(vec![1.0, 2.0])
+///     .variance(vec![4.0, 0.25])
+///     .input_shape(2)
+///     .into()])?;
+/// let y = m.predict(&Tensor::new(vec![1, 2], vec![3.0, 3.0])?)?;
+/// assert_eq!(y.data(), &[1.0, 2.0]);
+/// # Ok::<(), rkeras::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Normalization {
+    base: LayerBase,
+    /// `Some(-1)` (or the rank) for the last axis; `None` for one statistic over all.
+    axis: Option<i64>,
+    mean: Option<Vec<f64>>,
+    variance: Option<Vec<f64>>,
+    invert: bool,
+    params: Vec<Param>,
+    /// Per feature: the shift and the scale the forward pass applies (`y = (x - a) * b`, or
+    /// `y = a + x * b` inverted), from the statistics at the last forward pass.
+    shift: Vec<f32>,
+    scale: Vec<f32>,
+    features: usize,
+}
+
+const EPSILON: f64 = 1e-7;
+
+impl Normalization {
+    /// Per-feature statistics over the last axis, to be loaded or set.
+    pub fn new() -> Self {
+        Normalization {
+            base: LayerBase::default(),
+            axis: Some(-1),
+            mean: None,
+            variance: None,
+            invert: false,
+            params: Vec::new(),
+            shift: Vec::new(),
+            scale: Vec::new(),
+            features: 1,
+        }
+    }
+    /// `Some(-1)` (the last axis, default) or `None` (one mean and variance for all values).
+    pub fn axis(mut self, axis: Option<i64>) -> Self {
+        self.axis = axis;
+        self
+    }
+    /// The means, one per feature or one for all (then no weights are kept).
+    pub fn mean(mut self, mean: Vec<f64>) -> Self {
+        self.mean = Some(mean);
+        self
+    }
+    /// The variances, as `mean`.
+    pub fn variance(mut self, variance: Vec<f64>) -> Self {
+        self.variance = Some(variance);
+        self
+    }
+    /// Undo the normalization instead: `mean + x * sqrt(variance)`.
+    pub fn invert(mut self, invert: bool) -> Self {
+        self.invert = invert;
+        self
+    }
+
+    /// Recomputes the per-feature shift and scale from the statistics (the config's, or the
+    /// weights'), in place: no allocation after the first call.
+    fn refresh(&mut self) {
+        let f = self.features;
+        self.shift.resize(f, 0.0);
+        self.scale.resize(f, 1.0);
+        let at = |v: &[f64], i: usize| if v.len() == 1 { v[0] } else { v[i] };
+        let at32 = |v: &[f32], i: usize| f64::from(if v.len() == 1 { v[0] } else { v[i] });
+        for i in 0..f {
+            let (mean, var) = match (&self.mean, &self.variance, self.params.as_slice()) {
+                (Some(m), Some(v), _) => (at(m, i), at(v, i)),
+                (_, _, [m, v, ..]) => (at32(&m.value, i), at32(&v.value, i)),
+                _ => (0.0, 1.0),
+            };
+            let sd = var.sqrt().max(EPSILON);
+            self.shift[i] = mean as f32;
+            self.scale[i] = (if self.invert { sd } else { 1.0 / sd }) as f32;
+        }
+    }
+}
+
+impl Default for Normalization {
+    fn default() -> Self {
+        Normalization::new()
+    }
+}
+common_builders!(Normalization);
+
+impl Layer for Normalization {
+    fn per_sample(&self) -> bool {
+        true
+    }
+    fn class_name(&self) -> &'static str {
+        "Normalization"
+    }
+    fn base(&self) -> &LayerBase {
+        &self.base
+    }
+    fn base_mut(&mut self) -> &mut LayerBase {
+        &mut self.base
+    }
+    fn build(&mut self, input_shape: &[usize], _rng: &mut Rng) -> Result<Vec<usize>> {
+        let name = self.base.label().to_string();
+        let rank = input_shape.len() as i64;
+        self.features = match self.axis {
+            None => 1,
+            Some(a) if a == -1 || a == rank => input_shape.last().copied().unwrap_or(1),
+            Some(a) => {
+                return Err(Error::arg(
+                    "axis",
+                    &name,
+                    format!("rkeras normalizes along the last axis (-1 or {rank}) or all values (None); received {a}"),
+                ))
+            }
+        };
+        let f = self.features;
+        match (&self.mean, &self.variance) {
+            (Some(m), Some(v)) => {
+                for (what, s) in [("mean", m), ("variance", v)] {
+                    if s.len() != 1 && s.len() != f {
+                        return Err(Error::arg(
+                            what,
+                            &name,
+                            format!(
+                                "expected 1 or {f} values (one per feature), received {}",
+                                s.len()
+                            ),
+                        ));
+                    }
+                }
+                if v.iter().any(|x| x.is_nan() || *x < 0.0) {
+                    return Err(Error::arg(
+                        "variance",
+                        &name,
+                        "variances must be at least 0",
+                    ));
+                }
+                self.params.clear();
+            }
+            (None, None) => {
+                let shape = if self.axis.is_none() { vec![] } else { vec![f] };
+                let mut mean = Param::new("mean", shape.clone(), vec![0.0; f]);
+                let mut variance = Param::new("variance", shape, vec![1.0; f]);
+                let mut count = Param::new("count", vec![], vec![0.0]);
+                for p in [&mut mean, &mut variance, &mut count] {
+                    p.trainable = false;
+                }
+                self.params = vec![mean, variance, count];
+            }
+            _ => {
+                return Err(Error::arg(
+                    "mean",
+                    &name,
+                    "When setting values for mean or variance, both variables should be set",
+                ))
+            }
+        }
+        self.refresh();
+        Ok(input_shape.to_vec())
+    }
+    fn forward(&mut self, x: &[f32], y: &mut [f32], _n: usize, _mode: Mode) {
+        // The weights may have been loaded or set since the last call.
+        self.refresh();
+        let f = self.features.max(1);
+        for (xs, ys) in x.chunks(f).zip(y.chunks_mut(f)) {
+            for i in 0..xs.len() {
+                ys[i] = if self.invert {
+                    self.shift[i] + xs[i] * self.scale[i]
+                } else {
+                    (xs[i] - self.shift[i]) * self.scale[i]
+                };
+            }
+        }
+    }
+    fn backward(
+        &mut self,
+        _x: &[f32],
+        _y: &[f32],
+        dy: &mut [f32],
+        dx: Option<&mut [f32]>,
+        _ctx: Backward,
+    ) {
+        if let Some(dx) = dx {
+            let f = self.features.max(1);
+            for (gs, ds) in dy.chunks(f).zip(dx.chunks_mut(f)) {
+                for i in 0..gs.len() {
+                    ds[i] = gs[i] * self.scale[i];
+                }
+            }
+        }
+    }
+    fn params(&self) -> &[Param] {
+        &self.params
+    }
+    fn params_mut(&mut self) -> &mut [Param] {
+        &mut self.params
+    }
+    fn config(&self) -> Map<String, Value> {
+        let one = |v: &Option<Vec<f64>>| match v.as_deref() {
+            None => Value::Null,
+            Some([x]) => json!(x),
+            Some(v) => json!(v),
+        };
+        super::object(json!({
+            "axis": self.axis,
+            "invert": self.invert,
+            "mean": one(&self.mean),
+            "variance": one(&self.variance),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layers::testing::check_layer;
+
+    #[test]
+    fn gradients_weights_and_configs() {
+        check_layer(
+            Box::new(
+                Normalization::new()
+                    .mean(vec![0.5, -1.0, 2.0])
+                    .variance(vec![4.0, 0.5, 9.0]),
+            ),
+            &[2, 3],
+        );
+        check_layer(
+            Box::new(
+                Normalization::new()
+                    .mean(vec![1.0])
+                    .variance(vec![2.0])
+                    .axis(None)
+                    .invert(true),
+            ),
+            &[4],
+        );
+        // Weights: mean, variance, count, non-trainable; zero and one until set.
+        let mut l = Normalization::new();
+        l.build(&[2, 2], &mut Rng::new(0)).expect("build");
+        let names: Vec<&str> = l.params().iter().map(|p| p.name).collect();
+        assert_eq!(names, ["mean", "variance", "count"]);
+        assert!(l.params().iter().all(|p| !p.trainable));
+        l.params_mut()[0].value = vec![1.0, -1.0];
+        l.params_mut()[1].value = vec![0.25, 0.0];
+        let mut y = [0.0f32; 4];
+        l.forward(&[2.0, 1.0, 0.0, -1.0], &mut y, 1, Mode::Infer);
+        // A variance of 0 divides by Keras's epsilon, 1e-7.
+        assert_eq!(y, [2.0, 2e7, -2.0, 0.0]);
+        let e = Normalization::new()
+            .mean(vec![1.0, 2.0, 3.0])
+            .variance(vec![1.0])
+            .build(&[2, 2], &mut Rng::new(0))
+            .expect_err("3 means for 2 features");
+        assert!(e.to_string().contains("mean"), "{e}");
+        let e = Normalization::new()
+            .axis(Some(1))
+            .build(&[2, 2], &mut Rng::new(0));
+        assert!(e.is_err());
+    }
+}
