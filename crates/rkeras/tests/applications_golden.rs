@@ -1,6 +1,7 @@
 //! keras.applications models against real Keras 3.15.1 (golden files made by
-//! `golden/applications/make_applications_golden.py`): MobileNet, MobileNetV2 and
-//! EfficientNetB0 (squeeze-and-excite blocks, `Normalization`, `VarianceScaling`) built from
+//! `golden/applications/make_applications_golden.py`): MobileNet, MobileNetV2,
+//! EfficientNetB0 (squeeze-and-excite blocks, `Normalization`, `VarianceScaling`) and
+//! MobileNetV3Small (Keras operations in the graph) built from
 //! Keras's own architecture JSON print Keras's summary and, with every weight set by the same
 //! formula on both sides, give Keras's outputs.
 
@@ -70,4 +71,10 @@ fn mobilenetv2_from_keras_predicts_and_summarizes_like_keras() {
 #[test]
 fn efficientnetb0_from_keras_predicts_and_summarizes_like_keras() {
     check("efficientnetb0");
+}
+
+#[test]
+fn mobilenetv3small_from_keras_predicts_and_summarizes_like_keras() {
+    // Its hard sigmoid is saved as Keras operations (`x + 3.0`, `x * (1 / 6)`).
+    check("mobilenetv3small");
 }

@@ -27,6 +27,7 @@ mod flatten;
 mod global_average_pooling2d;
 mod global_max_pooling2d;
 mod input_layer;
+mod keras_op;
 mod layer_normalization;
 mod leaky_relu;
 mod max_pooling2d;
@@ -72,6 +73,7 @@ pub use flatten::Flatten;
 pub use global_average_pooling2d::GlobalAveragePooling2D;
 pub use global_max_pooling2d::GlobalMaxPooling2D;
 pub use input_layer::InputLayer;
+pub use keras_op::{ArithOp, KerasOp};
 pub use layer_normalization::LayerNormalization;
 pub use leaky_relu::LeakyReLU;
 pub use max_pooling2d::MaxPooling2D;
@@ -260,6 +262,11 @@ pub trait Layer: Send + std::fmt::Debug {
     /// True for merge layers (`Add`, `Concatenate`, ...), which take several inputs through
     /// [`build_merge`](Self::build_merge), [`forward_merge`](Self::forward_merge) and
     /// [`backward_merge`](Self::backward_merge) instead of `build`, `forward`, `backward`.
+    /// For a Keras 3 operation saved as a layer ([`KerasOp`]): its module and the positional
+    /// arguments of a call around the call's input tensors, as Keras writes them.
+    fn op_call(&self, _tensors: &[Value]) -> Option<(&'static str, Value)> {
+        None
+    }
     fn is_merge(&self) -> bool {
         false
     }

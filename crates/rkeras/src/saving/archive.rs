@@ -138,7 +138,19 @@ fn functional_config(model: &Model) -> Value {
                     if build_shape.is_null() {
                         build_shape = shape;
                     }
+                    let args = l.op_call(&tensors).map_or(args, |(_, a)| a);
                     nodes.push(json!({"args": args, "kwargs": {}}));
+                }
+                if let Some((module, _)) = l.op_call(&[]) {
+                    layers.push(json!({
+                        "module": module,
+                        "class_name": l.class_name(),
+                        "config": full_config(l.as_ref()),
+                        "registered_name": l.class_name(),
+                        "name": l.name(),
+                        "inbound_nodes": nodes,
+                    }));
+                    continue;
                 }
                 layers.push(json!({
                     "module": "keras.layers",
@@ -514,17 +526,32 @@ fn functional_from_config(config: &Value) -> Result<Model> {
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
+        let is_op = e
+            .get("module")
+            .and_then(Value::as_str)
+            .is_some_and(|m| m.starts_with("keras.src.ops"));
         let mut calls = Vec::new();
+        let mut op_constant: Option<(f64, bool)> = None;
         for node in &nodes {
             let args = node
                 .get("args")
                 .and_then(Value::as_array)
                 .cloned()
                 .unwrap_or_default();
-            let refs: Vec<Value> = match args.first() {
-                Some(Value::Array(list)) => list.clone(),
-                Some(one) => vec![one.clone()],
-                None => Vec::new(),
+            let refs: Vec<Value> = if is_op {
+                // An operation's arguments: tensors, and at most one number.
+                for (k, a) in args.iter().enumerate() {
+                    if let Some(c) = a.as_f64() {
+                        op_constant = Some((c, k == 0));
+                    }
+                }
+                args.iter().filter(|a| a.is_object()).cloned().collect()
+            } else {
+                match args.first() {
+                    Some(Value::Array(list)) => list.clone(),
+                    Some(one) => vec![one.clone()],
+                    None => Vec::new(),
+                }
             };
             let mut ins = Vec::new();
             for r in &refs {
@@ -541,7 +568,15 @@ fn functional_from_config(config: &Value) -> Result<Model> {
             }
             calls.push(ins);
         }
-        let layer = Shared::new(registry::from_config(e)?);
+        let layer: Box<dyn crate::layers::Layer> = if is_op {
+            let mut op = crate::layers::KerasOp::new(class, op_constant)
+                .map_err(|err| Error::Data(format!("layer \"{name}\": {err}")))?;
+            op.base_mut().name = Some(name.clone());
+            Box::new(op)
+        } else {
+            registry::from_config(e)?
+        };
+        let layer = Shared::new(layer);
         pending.push((name, layer, calls, 0));
     }
     loop {

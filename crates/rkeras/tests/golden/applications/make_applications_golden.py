@@ -31,6 +31,7 @@ MODELS = [
     ("mobilenet", keras.applications.MobileNet, dict(alpha=0.25)),
     ("mobilenetv2", keras.applications.MobileNetV2, dict(alpha=0.35)),
     ("efficientnetb0", keras.applications.EfficientNetB0, dict()),
+    ("mobilenetv3small", keras.applications.MobileNetV3Small, dict(alpha=0.75)),
 ]
 
 
