@@ -20,6 +20,12 @@ fn keras_merges_that_broadcast_predict_summarize_and_train_like_keras() {
 }
 
 #[test]
+fn keras_applications_own_layers_predict_summarize_and_train_like_keras() {
+    // ConvNeXt's LayerScale and InceptionResNetV2's CustomScaleLayer.
+    check_keras_model("activations", "apps_layers");
+}
+
+#[test]
 fn layers_built_in_rust_get_keras_automatic_names() {
     use rkeras::prelude::*;
     rkeras::clear_session();

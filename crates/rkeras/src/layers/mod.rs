@@ -19,6 +19,7 @@ mod concatenate;
 mod conv2d;
 mod conv2d_transpose;
 mod cropping2d;
+mod custom_scale_layer;
 mod dense;
 mod depthwise_conv2d;
 mod dropout;
@@ -29,6 +30,7 @@ mod global_max_pooling2d;
 mod input_layer;
 mod keras_op;
 mod layer_normalization;
+mod layer_scale;
 mod leaky_relu;
 mod max_pooling2d;
 mod merge;
@@ -65,6 +67,7 @@ pub use concatenate::Concatenate;
 pub use conv2d::Conv2D;
 pub use conv2d_transpose::Conv2DTranspose;
 pub use cropping2d::Cropping2D;
+pub use custom_scale_layer::CustomScaleLayer;
 pub use dense::Dense;
 pub use depthwise_conv2d::DepthwiseConv2D;
 pub use dropout::Dropout;
@@ -75,6 +78,7 @@ pub use global_max_pooling2d::GlobalMaxPooling2D;
 pub use input_layer::InputLayer;
 pub use keras_op::{ArithOp, KerasOp};
 pub use layer_normalization::LayerNormalization;
+pub use layer_scale::LayerScale;
 pub use leaky_relu::LeakyReLU;
 pub use max_pooling2d::MaxPooling2D;
 pub use merge::{Add, Average, Maximum, Minimum, Multiply, Subtract};
@@ -262,6 +266,12 @@ pub trait Layer: Send + std::fmt::Debug {
     /// True for merge layers (`Add`, `Concatenate`, ...), which take several inputs through
     /// [`build_merge`](Self::build_merge), [`forward_merge`](Self::forward_merge) and
     /// [`backward_merge`](Self::backward_merge) instead of `build`, `forward`, `backward`.
+    /// The Python module Keras saves the class under: `keras.layers` for Keras's layers;
+    /// keras.applications' own layers (`LayerScale`, `CustomScaleLayer`) name theirs, and
+    /// are saved with a `registered_name`.
+    fn module(&self) -> &'static str {
+        "keras.layers"
+    }
     /// For a Keras 3 operation saved as a layer ([`KerasOp`]): its module and the positional
     /// arguments of a call around the call's input tensors, as Keras writes them.
     fn op_call(&self, _tensors: &[Value]) -> Option<(&'static str, Value)> {

@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use serde_json::Value;
 
 /// The classes [`from_config`] knows.
-pub const KNOWN_CLASSES: [&str; 44] = [
+pub const KNOWN_CLASSES: [&str; 46] = [
     "InputLayer",
     "Conv2D",
     "Conv2DTranspose",
@@ -52,6 +52,8 @@ pub const KNOWN_CLASSES: [&str; 44] = [
     "Maximum",
     "Minimum",
     "Concatenate",
+    "LayerScale",
+    "CustomScaleLayer",
 ];
 
 fn bad(layer: &str, key: &str, want: &str, got: Option<&Value>) -> Error {
@@ -616,6 +618,12 @@ pub fn from_config(entry: &Value) -> Result<Box<dyn Layer>> {
             let axis = c.get("axis").and_then(Value::as_i64).unwrap_or(-1);
             Concatenate::new().axis(axis).into()
         }
+        "LayerScale" => LayerScale::new(
+            g.f64_or("init_values", 1e-6)?,
+            g.usize("projection_dim")?,
+        )
+        .into(),
+        "CustomScaleLayer" => CustomScaleLayer::new(g.f64_or("scale", 1.0)?).into(),
         "Sequential" | "Functional" | "Model" => {
             return Err(Error::Data(format!(
                 "layer \"{name}\" is a whole {class} model used as a layer (a nested model): rkeras reads Sequential and Functional models at the top level only, not yet inside another model"

@@ -93,6 +93,16 @@ fn endpoints(refs: Vec<(String, usize)>) -> Value {
     }
 }
 
+/// A layer's `registered_name`: `null` for Keras's own layers, the class for the layers of a
+/// keras.applications module.
+fn registered_name(l: &dyn crate::layers::Layer) -> Value {
+    if l.module() == "keras.layers" {
+        Value::Null
+    } else {
+        json!(l.class_name())
+    }
+}
+
 /// Keras's Functional config: the layers in Keras's order (inputs included), each with the
 /// `inbound_nodes` of its calls.
 fn functional_config(model: &Model) -> Value {
@@ -153,10 +163,10 @@ fn functional_config(model: &Model) -> Value {
                     continue;
                 }
                 layers.push(json!({
-                    "module": "keras.layers",
+                    "module": l.module(),
                     "class_name": l.class_name(),
                     "config": full_config(l.as_ref()),
-                    "registered_name": null,
+                    "registered_name": registered_name(l.as_ref()),
                     "build_config": {"input_shape": build_shape},
                     "name": l.name(),
                     "inbound_nodes": nodes,
@@ -201,10 +211,10 @@ fn sequential_config(model: &Model) -> Value {
     }
     for (i, l) in model.layers().iter().enumerate() {
         let mut entry = json!({
-            "module": "keras.layers",
+            "module": l.module(),
             "class_name": l.class_name(),
             "config": full_config(l.as_ref()),
-            "registered_name": null,
+            "registered_name": registered_name(l.as_ref()),
         });
         if l.class_name() == "InputLayer" {
             if let Some(c) = entry["config"].as_object_mut() {

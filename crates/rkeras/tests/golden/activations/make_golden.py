@@ -17,6 +17,9 @@ Outputs (committed, next to this script):
   keepdims, 1x1 convolutions, hard_sigmoid via ReLU(6) as MobileNetV3, Multiply of
   (h, w, c) by (1, 1, c)), an Add of (h, w, c) and (1, w, c), a Subtract and a Maximum of
   (h, w, c) and (1, 1, c).
+- apps_layers.keras, apps_layers.json, apps_layers_summary_76.txt: the same for a model with
+  keras.applications' own layers, ConvNeXt's LayerScale and InceptionResNetV2's
+  CustomScaleLayer.
 """
 import contextlib
 import io
@@ -73,6 +76,19 @@ x = layers.Flatten()(x)
 out = layers.Dense(3, activation="softmax", bias_initializer=B)(x)
 fun = keras.Model(inp, out, name="broadcast")
 
+# keras.applications' own layers: ConvNeXt's LayerScale, InceptionResNetV2's CustomScaleLayer.
+from keras.src.applications.convnext import LayerScale  # noqa: E402
+from keras.src.applications.inception_resnet_v2 import CustomScaleLayer  # noqa: E402
+
+inp = keras.Input((6, 6, 2))
+a = layers.Conv2D(4, 3, padding="same", bias_initializer=B)(inp)
+b = layers.Conv2D(4, 1, activation="relu", bias_initializer=B)(a)
+b = LayerScale(0.5, 4)(b)
+x = CustomScaleLayer(0.17)([a, b])
+x = layers.GlobalAveragePooling2D()(x)
+out = layers.Dense(3, activation="softmax", bias_initializer=B)(x)
+apps = keras.Model(inp, out, name="apps_layers")
+
 
 def arr(a):
     a = np.asarray(a, dtype=np.float32)
@@ -83,7 +99,7 @@ rng = np.random.RandomState(5)
 x = rng.uniform(-1.5, 1.5, (4, 6, 6, 2)).astype("float32")
 xt = rng.uniform(-1.5, 1.5, (24, 6, 6, 2)).astype("float32")
 yt = np.eye(3, dtype="float32")[rng.randint(0, 3, 24)]
-for name, m in [("activations", seq), ("broadcast", fun)]:
+for name, m in [("activations", seq), ("broadcast", fun), ("apps_layers", apps)]:
     m.compile(optimizer=keras.optimizers.SGD(0.1), loss="categorical_crossentropy")
     m.save(os.path.join(HERE, f"{name}.keras"))
     os.environ.pop("COLUMNS", None)
