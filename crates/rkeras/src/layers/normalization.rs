@@ -37,9 +37,37 @@ pub struct Normalization {
     shift: Vec<f32>,
     scale: Vec<f32>,
     features: usize,
+    /// Statistics from [`adapt`](Normalization::adapt): the weights' values at build.
+    adapted: Option<(Vec<f64>, Vec<f64>, u64)>,
 }
 
 const EPSILON: f64 = 1e-7;
+
+/// Running sums for `adapt`: per feature, the sum and the sum of squares (in f64).
+#[derive(Default)]
+struct Moments {
+    sum: Vec<f64>,
+    sq: Vec<f64>,
+    count: u64,
+}
+
+impl Moments {
+    /// Adds values laid out as rows of `f` features.
+    fn add(&mut self, data: &[f32], f: usize) {
+        if self.sum.len() != f {
+            self.sum = vec![0.0; f];
+            self.sq = vec![0.0; f];
+        }
+        for row in data.chunks_exact(f) {
+            for ((s, q), v) in self.sum.iter_mut().zip(self.sq.iter_mut()).zip(row) {
+                let v = f64::from(*v);
+                *s += v;
+                *q += v * v;
+            }
+            self.count += 1;
+        }
+    }
+}
 
 impl Normalization {
     /// Per-feature statistics over the last axis, to be loaded or set.
@@ -54,7 +82,72 @@ impl Normalization {
             shift: Vec::new(),
             scale: Vec::new(),
             features: 1,
+            adapted: None,
         }
+    }
+    /// Keras's `adapt(data)`: the mean and variance of `data` (samples first) per feature
+    /// (the last axis; over all values with `axis(None)`), kept as the layer's weights
+    /// when the model is built. Call it before adding the layer to a model.
+    ///
+    /// ```
+    /// use rkeras::prelude::*;
+    /// let x = Tensor::new(vec![4, 2], vec![0.0, 10.0, 2.0, 10.0, 4.0, 30.0, 6.0, 30.0])?;
+    /// let norm = Normalization::new().adapt(&x)?;
+    /// let mut m = Sequential::new([norm.input_shape(2).into()])?;
+    /// let y = m.predict(&x)?;
+    /// assert!((y.data()[0] + 1.3416).abs() < 1e-4 && (y.data()[1] + 1.0).abs() < 1e-6);
+    /// # Ok::<(), rkeras::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// Empty data, or values that are not finite.
+    pub fn adapt(self, data: &crate::Tensor) -> Result<Self> {
+        let mut acc = Moments::default();
+        let f = self.feature_count(data.shape().last().copied().unwrap_or(1));
+        acc.add(data.data(), f);
+        self.adapted_from(acc)
+    }
+    /// [`adapt`](Self::adapt) over the images of a folder dataset, batch by batch.
+    ///
+    /// # Errors
+    /// An empty dataset, an unreadable image, or values that are not finite.
+    pub fn adapt_dataset(self, ds: &crate::data::ImageDataset) -> Result<Self> {
+        let mut acc = Moments::default();
+        let f = self.feature_count(ds.image_shape()[2]);
+        for batch in ds.in_order() {
+            acc.add(&batch?.x, f);
+        }
+        self.adapted_from(acc)
+    }
+
+    fn feature_count(&self, last: usize) -> usize {
+        if self.axis.is_none() {
+            1
+        } else {
+            last.max(1)
+        }
+    }
+
+    fn adapted_from(mut self, acc: Moments) -> Result<Self> {
+        if acc.count == 0 {
+            return Err(Error::Data(
+                "Normalization.adapt() was given no data (an empty array or dataset)".into(),
+            ));
+        }
+        let mean: Vec<f64> = acc.sum.iter().map(|s| s / acc.count as f64).collect();
+        let var: Vec<f64> = acc
+            .sq
+            .iter()
+            .zip(&mean)
+            .map(|(q, m)| (q / acc.count as f64 - m * m).max(0.0))
+            .collect();
+        if mean.iter().chain(&var).any(|v| !v.is_finite()) {
+            return Err(Error::Data(
+                "Normalization.adapt(): the data holds NaN or infinite values".into(),
+            ));
+        }
+        self.adapted = Some((mean, var, acc.count));
+        Ok(self)
     }
     /// `Some(-1)` (the last axis, default) or `None` (one mean and variance for all values).
     pub fn axis(mut self, axis: Option<i64>) -> Self {
@@ -158,9 +251,24 @@ impl Layer for Normalization {
             }
             (None, None) => {
                 let shape = if self.axis.is_none() { vec![] } else { vec![f] };
-                let mut mean = Param::new("mean", shape.clone(), vec![0.0; f]);
-                let mut variance = Param::new("variance", shape, vec![1.0; f]);
-                let mut count = Param::new("count", vec![], vec![0.0]);
+                let (m0, v0, n0) = match &self.adapted {
+                    Some((m, v, n)) if m.len() == f => (
+                        m.iter().map(|x| *x as f32).collect(),
+                        v.iter().map(|x| *x as f32).collect(),
+                        *n as f32,
+                    ),
+                    Some((m, ..)) => {
+                        return Err(Error::arg(
+                            "adapt",
+                            &name,
+                            format!("adapted to {} features, but the input has {f}", m.len()),
+                        ))
+                    }
+                    None => (vec![0.0; f], vec![1.0; f], 0.0),
+                };
+                let mut mean = Param::new("mean", shape.clone(), m0);
+                let mut variance = Param::new("variance", shape, v0);
+                let mut count = Param::new("count", vec![], vec![n0]);
                 for p in [&mut mean, &mut variance, &mut count] {
                     p.trainable = false;
                 }
@@ -276,5 +384,32 @@ mod tests {
             .axis(Some(1))
             .build(&[2, 2], &mut Rng::new(0));
         assert!(e.is_err());
+    }
+
+    #[test]
+    fn adapt_sets_numpys_mean_and_population_variance() {
+        // numpy: x.reshape(-1, 2).mean(0) = [1.5, 6.5], .var(0) = [1.25, 10.25].
+        let x = crate::Tensor::new(vec![2, 2, 2], vec![0.0, 2.0, 1.0, 5.0, 2.0, 9.0, 3.0, 10.0])
+            .expect("x");
+        let mut l = Normalization::new().adapt(&x).expect("adapt");
+        l.build(&[2, 2], &mut Rng::new(0)).expect("build");
+        assert_eq!(l.params()[0].value, [1.5, 6.5]);
+        assert_eq!(l.params()[1].value, [1.25, 10.25]);
+        assert_eq!(l.params()[2].value, [4.0]);
+        let mut all = Normalization::new().axis(None).adapt(&x).expect("adapt");
+        all.build(&[2, 2], &mut Rng::new(0)).expect("build");
+        assert_eq!(all.params()[0].value, [4.0]);
+        let empty = crate::Tensor::new(vec![0, 2], vec![]).expect("empty");
+        let e = Normalization::new()
+            .adapt(&empty)
+            .err()
+            .expect("empty data");
+        assert!(e.to_string().contains("no data"), "{e}");
+        let e = Normalization::new()
+            .adapt(&x)
+            .expect("adapt")
+            .build(&[3], &mut Rng::new(0))
+            .expect_err("2 features adapted, 3 given");
+        assert!(e.to_string().contains("adapted"), "{e}");
     }
 }
