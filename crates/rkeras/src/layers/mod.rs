@@ -55,6 +55,7 @@ mod softmax;
 mod spatial_dropout2d;
 #[cfg(test)]
 pub(crate) mod testing;
+mod unit_normalization;
 mod up_sampling2d;
 mod weight_options;
 mod zero_padding2d;
@@ -100,6 +101,7 @@ pub use resizing::Resizing;
 pub use separable_conv2d::SeparableConv2D;
 pub use softmax::Softmax;
 pub use spatial_dropout2d::SpatialDropout2D;
+pub use unit_normalization::UnitNormalization;
 pub use up_sampling2d::UpSampling2D;
 pub use zero_padding2d::{IntoSides, ZeroPadding2D};
 

@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use serde_json::Value;
 
 /// The classes [`from_config`] knows.
-pub const KNOWN_CLASSES: [&str; 46] = [
+pub const KNOWN_CLASSES: [&str; 47] = [
     "InputLayer",
     "Conv2D",
     "Conv2DTranspose",
@@ -37,6 +37,7 @@ pub const KNOWN_CLASSES: [&str; 46] = [
     "BatchNormalization",
     "LayerNormalization",
     "Normalization",
+    "UnitNormalization",
     "GlobalAveragePooling2D",
     "GlobalMaxPooling2D",
     "ZeroPadding2D",
@@ -569,6 +570,7 @@ pub fn from_config(entry: &Value) -> Result<Box<dyn Layer>> {
             }
             l.into()
         }
+        "UnitNormalization" => UnitNormalization::new().axis(g.axis()?).into(),
         "LayerNormalization" => LayerNormalization::new()
             .axis(g.axis()?)
             .epsilon(g.f64_or("epsilon", 1e-3)? as f32)
