@@ -400,10 +400,7 @@ mod tests {
         all.build(&[2, 2], &mut Rng::new(0)).expect("build");
         assert_eq!(all.params()[0].value, [4.0]);
         let empty = crate::Tensor::new(vec![0, 2], vec![]).expect("empty");
-        let e = Normalization::new()
-            .adapt(&empty)
-            .err()
-            .expect("empty data");
+        let e = Normalization::new().adapt(&empty).expect_err("empty data");
         assert!(e.to_string().contains("no data"), "{e}");
         let e = Normalization::new()
             .adapt(&x)
