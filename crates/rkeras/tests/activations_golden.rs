@@ -26,6 +26,11 @@ fn keras_applications_own_layers_predict_summarize_and_train_like_keras() {
 }
 
 #[test]
+fn group_and_unit_normalization_predict_summarize_and_train_like_keras() {
+    check_keras_model("activations", "normalizations");
+}
+
+#[test]
 fn layers_built_in_rust_get_keras_automatic_names() {
     use rkeras::prelude::*;
     rkeras::clear_session();

@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use serde_json::Value;
 
 /// The classes [`from_config`] knows.
-pub const KNOWN_CLASSES: [&str; 47] = [
+pub const KNOWN_CLASSES: [&str; 48] = [
     "InputLayer",
     "Conv2D",
     "Conv2DTranspose",
@@ -38,6 +38,7 @@ pub const KNOWN_CLASSES: [&str; 47] = [
     "LayerNormalization",
     "Normalization",
     "UnitNormalization",
+    "GroupNormalization",
     "GlobalAveragePooling2D",
     "GlobalMaxPooling2D",
     "ZeroPadding2D",
@@ -571,6 +572,15 @@ pub fn from_config(entry: &Value) -> Result<Box<dyn Layer>> {
             l.into()
         }
         "UnitNormalization" => UnitNormalization::new().axis(g.axis()?).into(),
+        "GroupNormalization" => GroupNormalization::new(g.usize("groups")?)
+            .axis(g.axis()?)
+            .epsilon(g.f64_or("epsilon", 1e-3)? as f32)
+            .center(g.bool_or("center", true)?)
+            .scale(g.bool_or("scale", true)?)
+            .gamma_initializer(g.initializer("gamma_initializer", "ones")?)
+            .beta_initializer(g.initializer("beta_initializer", "zeros")?)
+            .with_weight_options(g.weight_options(weight_options::GAMMA_BETA)?)
+            .into(),
         "LayerNormalization" => LayerNormalization::new()
             .axis(g.axis()?)
             .epsilon(g.f64_or("epsilon", 1e-3)? as f32)

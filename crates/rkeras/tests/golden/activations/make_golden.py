@@ -20,6 +20,9 @@ Outputs (committed, next to this script):
 - apps_layers.keras, apps_layers.json, apps_layers_summary_76.txt: the same for a model with
   keras.applications' own layers, ConvNeXt's LayerScale and InceptionResNetV2's
   CustomScaleLayer.
+- normalizations.keras, normalizations.json, normalizations_summary_76.txt: the same for
+  GroupNormalization (3 groups with random gamma and beta; 4 groups of one channel, as
+  instance normalization) and UnitNormalization.
 """
 import contextlib
 import io
@@ -89,6 +92,21 @@ x = layers.GlobalAveragePooling2D()(x)
 out = layers.Dense(3, activation="softmax", bias_initializer=B)(x)
 apps = keras.Model(inp, out, name="apps_layers")
 
+norms = keras.Sequential(
+    [
+        keras.Input((6, 6, 2)),
+        layers.Conv2D(6, 3, padding="same", bias_initializer=B),
+        layers.GroupNormalization(3, gamma_initializer="random_uniform", beta_initializer=B),
+        layers.Conv2D(4, 1, bias_initializer=B),
+        layers.GroupNormalization(4, epsilon=0.01),
+        layers.Flatten(),
+        layers.Dense(5, bias_initializer=B),
+        layers.UnitNormalization(),
+        layers.Dense(3, activation="softmax", bias_initializer=B),
+    ],
+    name="normalizations",
+)
+
 
 def arr(a):
     a = np.asarray(a, dtype=np.float32)
@@ -99,7 +117,12 @@ rng = np.random.RandomState(5)
 x = rng.uniform(-1.5, 1.5, (4, 6, 6, 2)).astype("float32")
 xt = rng.uniform(-1.5, 1.5, (24, 6, 6, 2)).astype("float32")
 yt = np.eye(3, dtype="float32")[rng.randint(0, 3, 24)]
-for name, m in [("activations", seq), ("broadcast", fun), ("apps_layers", apps)]:
+for name, m in [
+    ("activations", seq),
+    ("broadcast", fun),
+    ("apps_layers", apps),
+    ("normalizations", norms),
+]:
     m.compile(optimizer=keras.optimizers.SGD(0.1), loss="categorical_crossentropy")
     m.save(os.path.join(HERE, f"{name}.keras"))
     os.environ.pop("COLUMNS", None)
