@@ -749,69 +749,14 @@ fn load_legacy_h5(path: &Path) -> Result<Model> {
             compile_from(&mut model, &tc).map_err(|e| fmt_err(path, e.to_string()))?;
         }
     }
-    // Layer names, possibly split in chunks layer_names0, layer_names1, ...
-    let mut names = r
-        .attr_strs("model_weights", "layer_names")?
-        .unwrap_or_default();
-    let mut k = 0;
-    while let Some(more) = r.attr_strs("model_weights", &format!("layer_names{k}"))? {
-        names.extend(more);
-        k += 1;
-    }
-    let mut saved: Vec<(String, Vec<String>)> = Vec::new();
-    for n in names {
-        let g = format!("model_weights/{n}");
-        let w = r.attr_strs(&g, "weight_names")?.unwrap_or_default();
-        if !w.is_empty() {
-            saved.push((g, w));
-        }
-    }
-    let with_weights: Vec<usize> = model
-        .layers()
-        .iter()
-        .enumerate()
-        .filter(|(_, l)| !l.params().is_empty())
-        .map(|(i, _)| i)
-        .collect();
-    if with_weights.len() != saved.len() {
-        return Err(fmt_err(
-            path,
-            format!(
-                "Layer count mismatch when loading weights from file. Model expected {} layers, found {} saved layers.",
-                with_weights.len(),
-                saved.len()
-            ),
-        ));
-    }
-    for (li, (group, wnames)) in with_weights.into_iter().zip(saved) {
-        let layer_name = model.layers()[li].name().to_string();
-        let shapes: Vec<Vec<usize>> = model.layers()[li]
-            .params()
-            .iter()
-            .map(|p| p.shape.clone())
-            .collect();
-        if shapes.len() != wnames.len() {
-            return Err(fmt_err(
-                path,
-                format!(
-                    "Weight count mismatch for layer {layer_name}: the model has {}, the file {}",
-                    shapes.len(),
-                    wnames.len()
-                ),
-            ));
-        }
-        let mut vals = Vec::new();
-        for (shape, wn) in shapes.iter().zip(&wnames) {
-            let got = r.shape(&format!("{group}/{wn}"))?;
-            if &got != shape {
-                return Err(fmt_err(path, format!("layer {layer_name}: weight {wn} has shape {got:?} in the file, the model needs {shape:?}")));
-            }
-            vals.push(r.read_f32(&format!("{group}/{wn}"))?.1);
-        }
-        for (p, v) in model.layer_params_mut(li).iter_mut().zip(vals) {
-            p.value.copy_from_slice(&v);
-        }
-    }
+    super::legacy_weights::load(
+        &mut model,
+        &r,
+        "model_weights",
+        super::legacy_weights::Match::Order,
+        false,
+        path,
+    )?;
     load_legacy_optimizer(&mut model, &r)?;
     Ok(model)
 }

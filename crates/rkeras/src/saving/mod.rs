@@ -16,6 +16,7 @@
 
 mod archive;
 pub(crate) mod h5;
+mod legacy_weights;
 mod weights;
 
 pub use archive::{from_config, load_model};
@@ -152,21 +153,78 @@ impl Model {
 
     /// Loads weights from a Keras 3 `.weights.h5` file (written by rkeras or Python Keras)
     /// into this model, which must have the same architecture; restores the optimizer state
-    /// when the file has one and the model is compiled.
+    /// when the file has one and the model is compiled. A legacy Keras 2 `.h5` weights file
+    /// (`save_weights("x.h5")`, or a weight file keras.applications publishes) loads too, its
+    /// layers with weights matched to the model's in order, as Keras does.
     ///
     /// # Errors
     /// A missing or unreadable file, or weights that do not fit (naming the layer and shapes).
     pub fn load_weights(&mut self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let r = h5::Reader::from_bytes(bytes, path)?;
-        weights::load(self, &r, "")?;
+        let r = read_h5(path)?;
+        if !r.has_group("layers") && legacy_weights::is_legacy(&r, "/") {
+            legacy_weights::load(self, &r, "/", legacy_weights::Match::Order, false, path)?;
+        } else {
+            weights::load(self, &r, "")?;
+        }
         warn_non_finite(self, path);
         Ok(())
     }
+
+    /// Keras's `load_weights(path, by_name=True, skip_mismatch=...)` for a legacy `.h5`
+    /// weights file: each layer of the file goes to the model's layer of the same name, and
+    /// layers without a partner are left alone, so the published weights of a backbone load
+    /// into a model with another head (`include_top=False`). With `skip_mismatch`, a layer
+    /// whose weights differ in count or shape is skipped instead of failing; the messages
+    /// returned (and printed as warnings) list the skipped layers.
+    ///
+    /// ```no_run
+    /// # let mut model = rkeras::Sequential::new([rkeras::layers::Dense::new(2).input_shape(3).into()])?;
+    /// let skipped = model.load_weights_by_name("mobilenet_v2_no_top.h5", true)?;
+    /// # Ok::<(), rkeras::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// A file that is not a legacy `.h5` weights file (Keras too loads by name from those
+    /// only), or, without `skip_mismatch`, weights that do not fit (naming the layer and
+    /// both shapes).
+    pub fn load_weights_by_name(
+        &mut self,
+        path: impl AsRef<Path>,
+        skip_mismatch: bool,
+    ) -> Result<Vec<String>> {
+        let path = path.as_ref();
+        let r = read_h5(path)?;
+        let group = if legacy_weights::is_legacy(&r, "/") {
+            "/"
+        } else if legacy_weights::is_legacy(&r, "model_weights") {
+            "model_weights"
+        } else {
+            return Err(Error::Format {
+                path: path.to_path_buf(),
+                message: "`by_name` only supports loading legacy '.h5' or '.hdf5' files (Keras 2's layout); this file has none".into(),
+            });
+        };
+        let skipped = legacy_weights::load(
+            self,
+            &r,
+            group,
+            legacy_weights::Match::Name,
+            skip_mismatch,
+            path,
+        )?;
+        warn_non_finite(self, path);
+        Ok(skipped)
+    }
+}
+
+/// The HDF5 file at `path`.
+fn read_h5(path: &Path) -> Result<h5::Reader> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    h5::Reader::from_bytes(bytes, path)
 }
 
 /// Prints a warning for each weight of `model` (loaded from `path`) that holds NaN or
