@@ -29,8 +29,18 @@ pub(crate) fn is_legacy(r: &Reader, group: &str) -> bool {
     matches!(r.attr_strs(group, "layer_names"), Ok(Some(_)))
 }
 
-/// The saved layers with weights: (layer name, group path, dataset names).
-fn saved_layers(r: &Reader, group: &str) -> Result<Vec<(String, String, Vec<String>)>> {
+/// A saved layer with weights.
+struct Saved {
+    /// Its name in the file.
+    name: String,
+    /// Its group's path.
+    group: String,
+    /// Its datasets, in order.
+    weights: Vec<String>,
+}
+
+/// The saved layers with weights.
+fn saved_layers(r: &Reader, group: &str) -> Result<Vec<Saved>> {
     // Layer names, possibly split in chunks layer_names0, layer_names1, ...
     let mut names = r.attr_strs(group, "layer_names")?.unwrap_or_default();
     let mut k = 0;
@@ -47,7 +57,11 @@ fn saved_layers(r: &Reader, group: &str) -> Result<Vec<(String, String, Vec<Stri
         };
         let w = r.attr_strs(&g, "weight_names")?.unwrap_or_default();
         if !w.is_empty() {
-            saved.push((n, g, w));
+            saved.push(Saved {
+                name: n,
+                group: g,
+                weights: w,
+            });
         }
     }
     Ok(saved)
@@ -74,7 +88,7 @@ pub(crate) fn load(
         .map(|(i, _)| i)
         .collect();
     // (model layer, file layer) pairs.
-    let pairs: Vec<(usize, &(String, String, Vec<String>))> = match how {
+    let pairs: Vec<(usize, &Saved)> = match how {
         Match::Order => {
             if with_weights.len() != saved.len() {
                 return Err(fmt_err(
@@ -93,13 +107,14 @@ pub(crate) fn load(
             .filter_map(|s| {
                 with_weights
                     .iter()
-                    .find(|&&i| model.layers()[i].name() == s.0)
+                    .find(|&&i| model.layers()[i].name() == s.name)
                     .map(|&i| (i, s))
             })
             .collect(),
     };
     let mut skipped = Vec::new();
-    for (li, (file_name, group, wnames)) in pairs {
+    for (li, saved) in pairs {
+        let (file_name, group, wnames) = (&saved.name, &saved.group, &saved.weights);
         let layer_name = model.layers()[li].name().to_string();
         let shapes: Vec<Vec<usize>> = model.layers()[li]
             .params()
