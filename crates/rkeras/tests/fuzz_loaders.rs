@@ -1,5 +1,5 @@
 //! Mutation fuzzing of every loader that reads a user's file: `.keras`, `.weights.h5`, legacy
-//! `.h5`, Keras config JSON, `.npy`, IDX and image files (PNG, JPEG, BMP, GIF). The seed
+//! `.h5` (full models, and weights-only files read in order and by name), Keras config JSON, `.npy`, IDX and image files (PNG, JPEG, BMP, GIF). The seed
 //! corpus is real: the Keras-written files under `tests/golden`, and files the test writes
 //! with rkeras and the `image` crate. Each seed is mutated many times (bytes flipped, ranges
 //! cut or repeated, size fields replaced by huge or zero values, files truncated); every
@@ -21,6 +21,7 @@ use common::TempDir;
 enum Loader {
     Model,
     Weights,
+    LegacyWeights,
     Json,
     Npy,
     Idx,
@@ -127,6 +128,18 @@ fn corpus(dir: &Path) -> Vec<(String, &'static str, Vec<u8>, Loader)> {
             Loader::Weights,
         ),
     ];
+    seeds.push((
+        "legacy_weights.h5".into(),
+        ".h5",
+        read(golden("saving/legacy_weights.h5")),
+        Loader::LegacyWeights,
+    ));
+    seeds.push((
+        "activations.keras".into(),
+        ".keras",
+        read(golden("activations/activations.keras")),
+        Loader::Model,
+    ));
     let model = rkeras::saving::load_model(golden("saving/cnn.keras")).expect("golden loads");
     seeds.push((
         "cnn.json".into(),
@@ -164,10 +177,14 @@ fn corpus(dir: &Path) -> Vec<(String, &'static str, Vec<u8>, Loader)> {
 }
 
 /// Feeds `path` to `loader`; the result is ignored, only a panic matters.
-fn feed(loader: Loader, path: &Path, weights_model: &mut Model) {
+fn feed(loader: Loader, path: &Path, weights_model: &mut Model, legacy_model: &mut Model) {
     match loader {
         Loader::Model => drop(rkeras::saving::load_model(path)),
         Loader::Weights => drop(weights_model.load_weights(path)),
+        Loader::LegacyWeights => {
+            drop(legacy_model.load_weights(path));
+            drop(legacy_model.load_weights_by_name(path, true));
+        }
         Loader::Json => drop(rkeras::saving::model_from_json_file(path)),
         Loader::Npy => drop(rkeras::data::read_npy(path)),
         Loader::Idx => drop(rkeras::data::idx::read_u8(path)),
@@ -184,6 +201,11 @@ fn mutated_files_load_or_fail_cleanly_never_panic() {
     let dir = TempDir::new("fuzz");
     let mut weights_model =
         rkeras::saving::load_model(golden("saving/cnn.keras")).expect("golden loads");
+    let g: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(golden("saving/legacy_weights.json")).expect("golden"),
+    )
+    .expect("json");
+    let mut legacy_model = rkeras::saving::from_config(&g["config"]).expect("config");
     let quiet = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
     let mut failures = Vec::new();
@@ -199,7 +221,7 @@ fn mutated_files_load_or_fail_cleanly_never_panic() {
             let path = dir.0.join(format!("mutant{suffix}"));
             std::fs::write(&path, &bytes).expect("write mutant");
             let run = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                feed(loader, &path, &mut weights_model)
+                feed(loader, &path, &mut weights_model, &mut legacy_model)
             }));
             if let Err(p) = run {
                 let msg = p
