@@ -41,8 +41,9 @@ pub enum Command {
         /// Folder holding the dataset's files (default: /usr/share/datasets/fashion-mnist).
         #[arg(long)]
         data_dir: Option<PathBuf>,
-        /// Built-in model (mnist-convnet, seed) or a Keras model config .json
-        /// (`model.to_json()`), trained as it is.
+        /// Built-in model (mnist-convnet, seed), a Keras model config .json
+        /// (`model.to_json()`), or a saved model (.keras, .h5) to train further; trained as
+        /// it is.
         #[arg(long, default_value = "mnist-convnet")]
         model: String,
         /// Use only the first N training samples (quick checks; for a folder, the first N
@@ -205,9 +206,10 @@ pub struct FitArgs {
     /// 0 = silent, 1 = progress bar, 2 = one line per epoch.
     #[arg(long, default_value_t = 1)]
     pub verbose: u8,
-    /// Optimizer: adam, adamw, sgd, rmsprop.
-    #[arg(long, default_value = "adam")]
-    pub optimizer: String,
+    /// Optimizer: adam (default), adamw, sgd, rmsprop. A saved model given to --model keeps
+    /// its own compile settings and optimizer state unless this or --learning-rate is given.
+    #[arg(long)]
+    pub optimizer: Option<String>,
     /// Learning rate (default: the optimizer's Keras default); `--lr` works too.
     #[arg(long, visible_alias = "lr")]
     pub learning_rate: Option<f32>,

@@ -15,6 +15,8 @@ pub enum ModelKind {
     MnistConvnet,
     /// A Keras model config JSON, used as it is (its own preprocessing layers included).
     Config(PathBuf),
+    /// A saved model (`.keras`, legacy `.h5`) with its weights, trained further.
+    Saved(PathBuf),
 }
 
 impl ModelKind {
@@ -29,8 +31,19 @@ impl ModelKind {
                 }
                 Ok(ModelKind::Config(p))
             }
+            _ if {
+                let l = s.to_ascii_lowercase();
+                (l.ends_with(".keras") || l.ends_with(".h5")) && !l.ends_with(".weights.h5")
+            } =>
+            {
+                let p = PathBuf::from(s);
+                if !p.is_file() {
+                    bail!("--model {s}: no such file (a saved .keras or .h5 model)");
+                }
+                Ok(ModelKind::Saved(p))
+            }
             _ => bail!(
-                "unknown --model '{s}'; built-in models: seed, mnist-convnet, or a Keras model config .json"
+                "unknown --model '{s}'; built-in models: seed, mnist-convnet, a Keras model config .json, or a saved .keras / .h5 model"
             ),
         }
     }
@@ -60,7 +73,9 @@ impl ModelKind {
                 Dropout::new(0.5).into(),
                 Dense::new(classes).activation("softmax").into(),
             ])?,
-            ModelKind::Config(path) => return config_model(path, input, classes),
+            ModelKind::Config(path) | ModelKind::Saved(path) => {
+                return file_model(path, input, classes)
+            }
         })
     }
 
@@ -73,12 +88,12 @@ impl ModelKind {
         outputs: usize,
         head: &str,
     ) -> Result<Model> {
-        if let ModelKind::Config(path) = self {
+        if let ModelKind::Config(path) | ModelKind::Saved(path) = self {
             println!(
                 "Using the model of {} as it is: its own layers do the preprocessing (--rescale is not applied)",
                 path.display()
             );
-            return config_model(path, input, outputs);
+            return file_model(path, input, outputs);
         }
         let mut layers: Vec<Box<dyn Layer>> = vec![InputLayer::new(input).into()];
         if rescale != 1.0 {
@@ -102,17 +117,25 @@ impl ModelKind {
     /// The input shape the model is shown with in `rkeras summary`.
     pub fn default_input(&self) -> (usize, usize, usize) {
         match self {
-            ModelKind::Seed | ModelKind::Config(_) => (64, 64, 3),
+            ModelKind::Seed | ModelKind::Config(_) | ModelKind::Saved(_) => (64, 64, 3),
             ModelKind::MnistConvnet => (28, 28, 1),
         }
     }
 }
 
-/// The model of a Keras config JSON, checked against the data: its input shape must be the
-/// images' and its output the number of classes (or 1 for binary labels).
-fn config_model(path: &PathBuf, input: (usize, usize, usize), outputs: usize) -> Result<Model> {
-    let model = rkeras::saving::model_from_json_file(path)
-        .with_context(|| format!("building the model of {}", path.display()))?;
+/// The model of a Keras config JSON (fresh weights) or of a saved model (its weights and
+/// compile settings), checked against the data: its input shape must be the images' and its
+/// output the number of classes (or 1 for binary labels).
+fn file_model(path: &PathBuf, input: (usize, usize, usize), outputs: usize) -> Result<Model> {
+    let json = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    let model = if json {
+        rkeras::saving::model_from_json_file(path)
+    } else {
+        rkeras::saving::load_model(path)
+    }
+    .with_context(|| format!("building the model of {}", path.display()))?;
     let want_in = [input.0, input.1, input.2];
     if model.input_shape() != Some(&want_in[..]) {
         bail!(

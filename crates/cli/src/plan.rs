@@ -14,6 +14,8 @@ pub struct FitPlan {
     pub seed: u64,
     pub verbose: u8,
     pub optimizer: String,
+    /// `--optimizer` or `--learning-rate` was given (a saved model is recompiled then).
+    pub optimizer_given: bool,
     pub learning_rate: Option<f32>,
     pub threads: Option<usize>,
     pub early_stopping: Option<usize>,
@@ -433,7 +435,12 @@ fn fit_plan(a: FitArgs, default_batch: usize) -> Result<FitPlan> {
     if a.restore_best_weights && a.early_stopping.is_none() {
         bail!("--restore-best-weights needs --early-stopping PATIENCE");
     }
-    let optimizer = a.optimizer.to_ascii_lowercase();
+    let optimizer_given = a.optimizer.is_some() || a.learning_rate.is_some();
+    let optimizer = a
+        .optimizer
+        .as_deref()
+        .unwrap_or("adam")
+        .to_ascii_lowercase();
     // Resolve now so an unknown name fails before any work.
     rkeras::optimizers::from_name(&optimizer, a.learning_rate)?;
     Ok(FitPlan {
@@ -443,6 +450,7 @@ fn fit_plan(a: FitArgs, default_batch: usize) -> Result<FitPlan> {
         seed: a.seed,
         verbose: a.verbose,
         optimizer,
+        optimizer_given,
         learning_rate: a.learning_rate,
         threads: a.threads,
         early_stopping: a.early_stopping,

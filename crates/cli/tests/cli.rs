@@ -674,3 +674,76 @@ fn a_keras_model_json_trains_on_a_folder_and_is_summarized() {
     assert!(text(&out.stderr).contains("missing.json"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_saved_model_trains_further_with_its_own_compile_settings() {
+    let dir = temp_dir("train-further");
+    tiny_folder(&dir.join("data"), 48);
+    let d = dir.join("data").to_string_lossy().into_owned();
+    let m = dir.join("m.keras").to_string_lossy().into_owned();
+    let common = [
+        "--image-size",
+        "16",
+        "--color-mode",
+        "grayscale",
+        "--batch-size",
+        "8",
+        "--verbose",
+        "2",
+        "--validation-split",
+        "0",
+    ];
+    let mut args = vec![
+        "train",
+        d.as_str(),
+        "--model",
+        "mnist-convnet",
+        "--epochs",
+        "3",
+    ];
+    args.extend(common);
+    args.extend([
+        "--output",
+        &m,
+        "--optimizer",
+        "sgd",
+        "--learning-rate",
+        "0.05",
+    ]);
+    let out = rkeras(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let final_loss = |so: &str| -> f64 {
+        so.lines()
+            .find_map(|l| l.strip_prefix("Final training loss: "))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("final loss")
+    };
+    let first = final_loss(&text(&out.stdout));
+    // Training further: the saved SGD and its learning rate are kept, and the weights go on
+    // from where they were.
+    let m2 = dir.join("m2.keras").to_string_lossy().into_owned();
+    let mut args = vec!["train", d.as_str(), "--model", m.as_str(), "--epochs", "1"];
+    args.extend(common);
+    args.extend(["--output", &m2]);
+    let out = rkeras(&args);
+    let so = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        so.contains("saved compile settings (optimizer SGD, learning rate 0.05"),
+        "{so}"
+    );
+    let again = final_loss(&so);
+    assert!(again < first * 1.2, "went on from {first}, got {again}");
+    // --learning-rate replaces the saved settings.
+    let mut args = vec!["train", d.as_str(), "--model", m.as_str(), "--epochs", "1"];
+    args.extend(common);
+    args.extend(["--learning-rate", "0.001"]);
+    let out = rkeras(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!text(&out.stdout).contains("saved compile settings"));
+    // summary --model takes a saved model too; a weights file is not a model.
+    assert!(rkeras(&["summary", "--model", &m]).status.success());
+    let out = rkeras(&["train", &d, "--model", "w.weights.h5"]);
+    assert_eq!(out.status.code(), Some(1));
+    let _ = std::fs::remove_dir_all(&dir);
+}

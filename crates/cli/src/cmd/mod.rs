@@ -129,8 +129,26 @@ fn with_threads(fit: &FitPlan, f: impl FnOnce() -> Result<()> + Send) -> Result<
 
 /// Compiles `model` as the plan says, with categorical cross-entropy on integer labels.
 fn compile(model: &mut rkeras::Model, fit: &FitPlan) -> Result<()> {
+    compile_with(model, fit, "sparse_categorical_crossentropy", false)
+}
+
+/// Compiles `model` with the plan's optimizer, `loss` and accuracy; a saved model that came
+/// compiled (`saved`) keeps its own settings and optimizer state, as `model.fit` after
+/// `load_model` does in Keras, unless `--optimizer` or `--learning-rate` was given.
+fn compile_with(model: &mut rkeras::Model, fit: &FitPlan, loss: &str, saved: bool) -> Result<()> {
+    if saved && !fit.optimizer_given {
+        if let (Some(opt), Some(l)) = (model.optimizer(), model.loss()) {
+            println!(
+                "Training further with the model's saved compile settings (optimizer {}, learning rate {}, loss {}); --optimizer or --learning-rate replaces them",
+                opt.class_name(),
+                opt.learning_rate(),
+                l.name()
+            );
+            return Ok(());
+        }
+    }
     let opt = rkeras::optimizers::from_name(&fit.optimizer, fit.learning_rate)?;
-    model.compile(opt, "sparse_categorical_crossentropy", &["accuracy"])?;
+    model.compile(opt, loss, &["accuracy"])?;
     Ok(())
 }
 

@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use std::path::Path;
 
 pub fn run(model: ModelKind, line_length: Option<usize>) -> Result<()> {
-    if let ModelKind::Config(path) = &model {
+    if let ModelKind::Config(path) | ModelKind::Saved(path) = &model {
         return run_file(path, line_length);
     }
     let m = model.build(model.default_input(), 10)?;

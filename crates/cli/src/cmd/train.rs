@@ -1,7 +1,6 @@
 //! `rkeras train --dataset fashion-mnist --model mnist-convnet`: load, summarise, fit,
 //! evaluate on the test set.
 
-use super::compile;
 use crate::models::ModelKind;
 use crate::plan::FitPlan;
 use anyhow::{bail, Context, Result};
@@ -44,7 +43,8 @@ pub fn run(
         );
     }
     model.summary();
-    compile(&mut model, fit)?;
+    let saved = matches!(kind, ModelKind::Saved(_));
+    super::compile_with(&mut model, fit, "sparse_categorical_crossentropy", saved)?;
     let start = Instant::now();
     let mut cbs = super::callbacks(fit);
     let run = model
@@ -118,8 +118,8 @@ pub fn run_folder(
         model.set_class_names(loaded.train.class_names());
     }
     model.summary();
-    let opt = rkeras::optimizers::from_name(&fit.optimizer, fit.learning_rate)?;
-    model.compile(opt, loss, &["accuracy"])?;
+    let saved = matches!(kind, ModelKind::Saved(_));
+    super::compile_with(&mut model, fit, loss, saved)?;
     let start = Instant::now();
     let mut cbs = super::callbacks(fit);
     let mut run = model
