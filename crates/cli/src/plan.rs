@@ -345,6 +345,10 @@ impl Plan {
                     bail!("the folder workload needs --dir DIR (a folder of images per class)");
                 }
                 check_threads(threads)?;
+                if ["w1", "w2", "w3"].contains(&workload.as_str()) && epochs.is_some_and(|e| e < 2)
+                {
+                    bail!("--epochs for {workload} must be at least 2: the first epoch is a warm-up, not timed (as the anchors do)");
+                }
                 if workload == "scaling" && epochs == Some(0) {
                     bail!("the scaling workload needs --epochs of at least 1 (rounds of runs)");
                 }

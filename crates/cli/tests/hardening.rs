@@ -91,6 +91,10 @@ fn hostile_sizes_are_errors_that_name_the_value_not_aborts() {
             "--threads 100000 is more than",
         ),
         (vec!["demo", "--samples", "100000000000"], "needs"),
+        (
+            vec!["bench", "w1", "--epochs", "1"],
+            "must be at least 2: the first epoch is a warm-up",
+        ),
     ] {
         let out = rkeras(&args);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {}", show(&out));
