@@ -262,6 +262,14 @@ impl Chain {
         self.act_lens = self.act_shapes.iter().map(|s| numel(s)).collect();
         self.absorb_poolings();
         self.input_shape = Some(input_shape.to_vec());
+        self.find_first_trainable()?;
+        self.finish_build();
+        Ok(())
+    }
+
+    /// Where a sequential model's backward pass stops: the first layer with trainable
+    /// weights; a layer after it that cannot backpropagate is an error.
+    fn find_first_trainable(&mut self) -> Result<()> {
         self.first_trainable = self
             .layers
             .iter()
@@ -277,7 +285,35 @@ impl Chain {
                 l.class_name()
             )));
         }
-        self.finish_build();
+        Ok(())
+    }
+
+    /// Sets layer `i`'s `trainable` flag (and its twins'), then plans the backward pass and
+    /// the sample groups' copies again before the next batch.
+    ///
+    /// # Errors
+    /// A layer rkeras cannot backpropagate through would come after a trainable one.
+    pub(crate) fn set_trainable(&mut self, i: usize, trainable: bool) -> Result<()> {
+        let before = self.layers[i].base().trainable;
+        self.layers[i].base_mut().trainable = trainable;
+        if let Some(w) = &self.wiring {
+            for (c, call) in w.calls.iter().enumerate() {
+                if call.layer == i {
+                    if let Some(t) = self.twins.get_mut(c).and_then(Option::as_mut) {
+                        t.base_mut().trainable = trainable;
+                    }
+                }
+            }
+        } else if self.built {
+            if let Err(e) = self.find_first_trainable() {
+                self.layers[i].base_mut().trainable = before;
+                self.find_first_trainable()?;
+                return Err(e);
+            }
+        }
+        if self.built {
+            self.max_batch = 0;
+        }
         Ok(())
     }
 

@@ -113,6 +113,77 @@ impl Model {
     pub fn layers(&self) -> &[Box<dyn Layer>] {
         &self.chain.layers
     }
+    /// Freezes (`false`) or unfreezes layer `name`, as Keras's
+    /// `model.get_layer(name).trainable = False`: a frozen layer's weights are not updated,
+    /// and a frozen `BatchNormalization` uses its moving statistics, also in training.
+    /// The optimizer's state is rebuilt for the new set of trainable weights at the next
+    /// `fit` (Keras asks for a recompile).
+    ///
+    /// ```
+    /// use rkeras::prelude::*;
+    /// let mut m = Sequential::new([
+    ///     Dense::new(4).name("base").input_shape(3).into(),
+    ///     Dense::new(2).name("head").into(),
+    /// ])?;
+    /// m.set_trainable("base", false)?;
+    /// assert!(!m.get_layer("base").unwrap().base().trainable);
+    /// # Ok::<(), rkeras::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// No layer of that name (the names are listed), or a layer rkeras cannot backpropagate
+    /// through (a resizing layer) would come after a trainable one.
+    pub fn set_trainable(&mut self, name: &str, trainable: bool) -> Result<()> {
+        let i = self
+            .chain
+            .layers
+            .iter()
+            .position(|l| l.name() == name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = self.chain.layers.iter().map(|l| l.name()).collect();
+                Error::arg(
+                    "name",
+                    "",
+                    format!(
+                        "no layer \"{name}\" in the model; its layers: {}",
+                        names.join(", ")
+                    ),
+                )
+            })?;
+        self.chain.set_trainable(i, trainable)
+    }
+
+    /// Freezes or unfreezes every layer (Keras's `model.trainable = False`), or, with
+    /// `from = Some(name)`, the layers from `name` to the last, the others getting the
+    /// opposite: `set_trainable_from(Some("block_16_expand"), true)` fine-tunes the top of a
+    /// backbone and keeps the rest frozen.
+    ///
+    /// # Errors
+    /// As [`set_trainable`](Self::set_trainable).
+    pub fn set_trainable_from(&mut self, from: Option<&str>, trainable: bool) -> Result<()> {
+        let start = match from {
+            None => 0,
+            Some(name) => self
+                .chain
+                .layers
+                .iter()
+                .position(|l| l.name() == name)
+                .ok_or_else(|| {
+                    Error::arg("from", "", format!("no layer \"{name}\" in the model"))
+                })?,
+        };
+        let names: Vec<String> = self
+            .chain
+            .layers
+            .iter()
+            .map(|l| l.name().to_string())
+            .collect();
+        for (i, n) in names.iter().enumerate() {
+            self.set_trainable(n, if i >= start { trainable } else { !trainable })?;
+        }
+        Ok(())
+    }
+
     /// A layer by name.
     pub fn get_layer(&self, name: &str) -> Option<&dyn Layer> {
         self.chain
