@@ -127,3 +127,102 @@ fn layers_of_a_loaded_model_freeze_too() {
     );
     assert!(again.get_layer("head").expect("layer").base().trainable);
 }
+
+#[test]
+fn transfer_learning_the_keras_way_on_keras_mobilenetv2() {
+    // Keras's MobileNetV2 (alpha 0.35, 32x32, its "predictions" head), built from Keras's
+    // JSON, with "pretrained" weights (the applications golden's formula).
+    let g = common::golden_json("applications", "mobilenetv2.json");
+    let mut m = rkeras::saving::from_config(&g["config"]).expect("Keras's config builds");
+    let weights = common::formula_weights(&m);
+    m.set_weights(&weights).expect("set weights");
+    let names: Vec<String> = m.layers().iter().map(|l| l.name().to_string()).collect();
+    let (mut r, n) = (7u32, 24);
+    let mut next = || {
+        r = r.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        (r >> 8) as f32 / (1 << 24) as f32 * 2.0 - 1.0
+    };
+    let x = Tensor::new(
+        vec![n, 32, 32, 3],
+        (0..n * 32 * 32 * 3).map(|_| next()).collect(),
+    )
+    .expect("x");
+    let y = Tensor::new(vec![n], (0..n).map(|i| (i % 10) as f32).collect()).expect("y");
+    let snapshot = |m: &Model| -> Vec<Vec<f32>> {
+        m.layers()
+            .iter()
+            .flat_map(|l| l.params().iter().map(|p| p.value.clone()))
+            .collect()
+    };
+    let changed = |before: &[Vec<f32>], m: &Model| -> Vec<String> {
+        let mut k = 0;
+        let mut out = Vec::new();
+        for l in m.layers() {
+            for p in l.params() {
+                if p.value != before[k] {
+                    out.push(format!("{}/{}", l.name(), p.name));
+                }
+                k += 1;
+            }
+        }
+        out
+    };
+
+    // 1. Feature extraction: the base frozen (its BatchNormalizations in inference), only
+    // the head trains.
+    m.set_trainable_from(Some("predictions"), true)
+        .expect("freeze the base");
+    m.compile(
+        Adam::default().learning_rate(1e-3),
+        "sparse_categorical_crossentropy",
+        &["accuracy"],
+    )
+    .expect("compile");
+    let before = snapshot(&m);
+    m.fit(&x, &y)
+        .epochs(1)
+        .batch_size(8)
+        .verbose(0)
+        .run()
+        .expect("fit");
+    assert_eq!(
+        changed(&before, &m),
+        ["predictions/kernel", "predictions/bias"]
+    );
+
+    // 2. Fine-tuning: unfreeze the top from block_16_expand, recompile with a lower rate.
+    m.set_trainable_from(Some("block_16_expand"), true)
+        .expect("unfreeze the top");
+    m.compile(
+        Adam::default().learning_rate(1e-5),
+        "sparse_categorical_crossentropy",
+        &["accuracy"],
+    )
+    .expect("recompile");
+    let before = snapshot(&m);
+    m.fit(&x, &y)
+        .epochs(1)
+        .batch_size(8)
+        .verbose(0)
+        .run()
+        .expect("fine-tune");
+    let moved = changed(&before, &m);
+    let top = names
+        .iter()
+        .position(|n| n == "block_16_expand")
+        .expect("layer");
+    for name in &moved {
+        let layer = name.split('/').next().expect("layer name");
+        let at = names.iter().position(|n| n == layer).expect("known layer");
+        assert!(at >= top, "{name} is below block_16_expand but changed");
+    }
+    assert!(
+        moved.iter().any(|n| n.starts_with("block_16_expand/")),
+        "{moved:?}"
+    );
+    // The moving statistics of the unfrozen BatchNormalizations move too (training mode).
+    assert!(
+        moved.iter().any(|n| n.ends_with("moving_mean")),
+        "{moved:?}"
+    );
+}

@@ -120,3 +120,37 @@ pub fn check_keras_model(sub: &str, name: &str) {
         got.len()
     );
 }
+
+/// The weights `golden/applications/make_applications_golden.py` sets (see its docstring):
+/// the `k`-th weight of the model, a `shape` weight named `weight` of a `class` layer.
+fn formula(class: &str, weight: &str, shape: &[usize], k: usize) -> rkeras::Tensor {
+    let n: usize = shape.iter().product();
+    let s = (0..n).map(|i| (0.7 * i as f64 + 1.3 * k as f64 + 0.1).sin());
+    let v: Vec<f32> = match weight {
+        "count" => vec![5.0; n],
+        "moving_variance" | "variance" => s.map(|s| (1.0 + 0.4 * s) as f32).collect(),
+        "gamma" => s.map(|s| (1.0 + 0.2 * s) as f32).collect(),
+        "beta" | "moving_mean" | "mean" | "bias" => s.map(|s| (0.1 * s) as f32).collect(),
+        _ => {
+            let fan_in: usize = if class == "DepthwiseConv2D" {
+                shape[0] * shape[1]
+            } else {
+                shape[..shape.len() - 1].iter().product()
+            };
+            let scale = (3.0 / fan_in as f64).sqrt();
+            s.map(|s| (s * scale) as f32).collect()
+        }
+    };
+    rkeras::Tensor::new(shape.to_vec(), v).expect("weight")
+}
+
+/// Every weight of `model` by [`formula`], in `get_weights` order.
+pub fn formula_weights(model: &rkeras::Model) -> Vec<rkeras::Tensor> {
+    let mut weights = Vec::new();
+    for l in model.layers() {
+        for p in l.params() {
+            weights.push(formula(l.class_name(), p.name, &p.shape, weights.len()));
+        }
+    }
+    weights
+}
