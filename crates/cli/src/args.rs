@@ -259,6 +259,20 @@ pub struct FitArgs {
     /// model is saved to a rescue file and the exit code is 2.
     #[arg(long)]
     pub checkpoint_continue_on_error: bool,
+    /// Freeze the layers before LAYER (train LAYER and the layers after it): a saved or
+    /// Keras-made model's base stays as it is while its head learns.
+    #[arg(long, value_name = "LAYER")]
+    pub train_from: Option<String>,
+    /// After the --epochs, unfreeze the layers from LAYER on and train --fine-tune-epochs
+    /// more at --fine-tune-learning-rate (the keras.io transfer-learning recipe).
+    #[arg(long, value_name = "LAYER")]
+    pub fine_tune_from: Option<String>,
+    /// Epochs of fine-tuning (with --fine-tune-from; default 5).
+    #[arg(long, value_name = "N")]
+    pub fine_tune_epochs: Option<usize>,
+    /// Learning rate of fine-tuning (default: the first phase's divided by 100).
+    #[arg(long, value_name = "LR")]
+    pub fine_tune_learning_rate: Option<f32>,
     /// Save the final model to this `.keras` file.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,

@@ -31,6 +31,9 @@ pub struct FitPlan {
     pub save_best_only: bool,
     pub save_freq: Option<usize>,
     pub checkpoint_continue_on_error: bool,
+    pub train_from: Option<String>,
+    /// (layer, epochs, learning rate) of a fine-tuning phase.
+    pub fine_tune: Option<(String, usize, Option<f32>)>,
     pub output: Option<PathBuf>,
     pub resume: Option<PathBuf>,
 }
@@ -209,11 +212,13 @@ impl Plan {
                 if limit == Some(0) {
                     bail!("--limit must be a positive number of samples");
                 }
+                let fit = fit_plan(fit, 128)?;
+                folder_only(&fit, "train --dataset")?;
                 Plan::Train {
                     data_dir,
                     model: ModelKind::parse(&model)?,
                     limit,
-                    fit: fit_plan(fit, 128)?,
+                    fit,
                 }
             }
             Command::Evaluate {
@@ -376,9 +381,11 @@ impl Plan {
                     rkeras::budget::elements(&[samples, 64, 64, 3]),
                     4,
                 )?;
+                let fit = fit_plan(fit, 32)?;
+                folder_only(&fit, "demo")?;
                 Plan::Demo {
                     samples,
-                    fit: fit_plan(fit, 32)?,
+                    fit,
                     data_dir,
                 }
             }
@@ -409,6 +416,22 @@ fn fit_plan(a: FitArgs, default_batch: usize) -> Result<FitPlan> {
     check_threads(a.threads)?;
     if a.save_freq == Some(0) || (a.save_freq.is_some() && a.checkpoint.is_none()) {
         bail!("--save-freq needs --checkpoint PATH and a positive number of batches");
+    }
+    if (a.fine_tune_epochs.is_some() || a.fine_tune_learning_rate.is_some())
+        && a.fine_tune_from.is_none()
+    {
+        bail!("--fine-tune-epochs and --fine-tune-learning-rate need --fine-tune-from LAYER");
+    }
+    if a.fine_tune_epochs == Some(0) {
+        bail!("--fine-tune-epochs must be at least 1");
+    }
+    if let Some(lr) = a.fine_tune_learning_rate {
+        if !(lr.is_finite() && lr > 0.0) {
+            bail!("--fine-tune-learning-rate must be a positive number, received {lr}");
+        }
+    }
+    if a.fine_tune_from.is_some() && a.resume.is_some() {
+        bail!("--resume cannot be used with --fine-tune-from (a run of two phases)");
     }
     if a.checkpoint_continue_on_error && a.checkpoint.is_none() {
         bail!("--checkpoint-continue-on-error needs --checkpoint PATH");
@@ -470,9 +493,25 @@ fn fit_plan(a: FitArgs, default_batch: usize) -> Result<FitPlan> {
         save_best_only: a.save_best_only,
         save_freq: a.save_freq,
         checkpoint_continue_on_error: a.checkpoint_continue_on_error,
+        train_from: a.train_from,
+        fine_tune: a.fine_tune_from.map(|l| {
+            (
+                l,
+                a.fine_tune_epochs.unwrap_or(5),
+                a.fine_tune_learning_rate,
+            )
+        }),
         output: a.output,
         resume: a.resume,
     })
+}
+
+/// Refuses the transfer-learning flags where they do not apply (they are for `train DIR`).
+fn folder_only(fit: &FitPlan, what: &str) -> Result<()> {
+    if fit.train_from.is_some() || fit.fine_tune.is_some() {
+        bail!("--train-from and --fine-tune-from are for `train DIR` (a folder of images), not for {what}");
+    }
+    Ok(())
 }
 
 /// Checks that a plot goes to a `.png` or `.svg` file.

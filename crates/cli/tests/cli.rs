@@ -747,3 +747,84 @@ fn a_saved_model_trains_further_with_its_own_compile_settings() {
     assert_eq!(out.status.code(), Some(1));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn transfer_learning_flags_freeze_then_fine_tune_the_top() {
+    let dir = temp_dir("transfer");
+    tiny_folder(&dir.join("data"), 48);
+    let d = dir.join("data").to_string_lossy().into_owned();
+    let (m, m2) = (
+        dir.join("m.keras").to_string_lossy().into_owned(),
+        dir.join("m2.keras").to_string_lossy().into_owned(),
+    );
+    let h = dir.join("h.json").to_string_lossy().into_owned();
+    let common = [
+        "--image-size",
+        "16",
+        "--color-mode",
+        "grayscale",
+        "--batch-size",
+        "8",
+        "--verbose",
+        "0",
+        "--validation-split",
+        "0",
+    ];
+    let mut args = vec!["train", d.as_str(), "--epochs", "1", "--output", m.as_str()];
+    args.extend(common);
+    assert!(rkeras(&args).status.success());
+    // Phase 1 trains the head only; phase 2 unfreezes from conv2d_1 at a lower rate.
+    let mut args = vec![
+        "train",
+        d.as_str(),
+        "--model",
+        m.as_str(),
+        "--epochs",
+        "1",
+        "--train-from",
+        "dense",
+        "--fine-tune-from",
+        "conv2d_1",
+        "--fine-tune-epochs",
+        "2",
+        "--optimizer",
+        "adam",
+        "--output",
+        m2.as_str(),
+        "--history",
+        h.as_str(),
+    ];
+    args.extend(common);
+    let out = rkeras(&args);
+    let so = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(so.contains("the layers before it are frozen"), "{so}");
+    assert!(
+        so.contains(
+            "Fine-tuning the layers from \"conv2d_1\" on for 2 epochs at learning rate 0.00001"
+        ),
+        "{so}"
+    );
+    let hist = rkeras::callbacks::History::load(&h).expect("history");
+    assert_eq!(hist.epoch, vec![0, 1, 2], "both phases in one history");
+    let (a, b) = (
+        rkeras::saving::load_model(&m).expect("m"),
+        rkeras::saving::load_model(&m2).expect("m2"),
+    );
+    let w = |model: &rkeras::Model, l: &str| model.get_layer(l).expect(l).params()[0].value.clone();
+    assert_eq!(
+        w(&a, "conv2d"),
+        w(&b, "conv2d"),
+        "below conv2d_1: never trained"
+    );
+    assert_ne!(w(&a, "conv2d_1"), w(&b, "conv2d_1"), "fine-tuned");
+    assert_ne!(w(&a, "dense"), w(&b, "dense"), "trained");
+    let out = rkeras(&["train", "--fine-tune-from", "conv2d"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("are for `train DIR`"),
+        "{}",
+        text(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

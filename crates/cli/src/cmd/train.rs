@@ -118,19 +118,50 @@ pub fn run_folder(
         model.set_class_names(loaded.train.class_names());
     }
     model.summary();
+    if let Some(from) = &fit.train_from {
+        model.set_trainable_from(Some(from), true)?;
+        println!("Training the layers from \"{from}\" on; the layers before it are frozen");
+    }
     let saved = matches!(kind, ModelKind::Saved(_));
     super::compile_with(&mut model, fit, loss, saved)?;
     let start = Instant::now();
     let mut cbs = super::callbacks(fit);
-    let mut run = model
-        .fit_dataset(&loaded.train)
-        .epochs(fit.epochs)
-        .verbose(fit.verbose)
-        .seed(fit.seed);
-    if let Some(v) = &loaded.val {
-        run = run.validation_dataset(v);
+    let fit_phase = |model: &mut rkeras::Model,
+                     cbs: &mut [Box<dyn rkeras::callbacks::Callback>],
+                     first: usize,
+                     last: usize| {
+        let mut run = model
+            .fit_dataset(&loaded.train)
+            .epochs(last)
+            .initial_epoch(first)
+            .verbose(fit.verbose)
+            .seed(fit.seed);
+        if let Some(v) = &loaded.val {
+            run = run.validation_dataset(v);
+        }
+        super::with_callbacks(run, cbs).run()
+    };
+    let mut trained = fit_phase(&mut model, &mut cbs, 0, fit.epochs);
+    if let (Some((from, epochs, lr)), Ok(first)) = (&fit.fine_tune, &trained) {
+        // The keras.io recipe: unfreeze the top, recompile with a lower rate, train on.
+        model.set_trainable_from(Some(from), true)?;
+        let lr =
+            lr.unwrap_or_else(|| model.optimizer().map_or(1e-3, |o| o.learning_rate()) / 100.0);
+        let opt = rkeras::optimizers::from_name(&fit.optimizer, Some(lr))?;
+        model.compile(opt, loss, &["accuracy"])?;
+        println!(
+            "Fine-tuning the layers from \"{from}\" on for {epochs} epochs at learning rate {lr}"
+        );
+        let start_epoch = first.epoch.last().map_or(fit.epochs, |e| e + 1);
+        let second = fit_phase(&mut model, &mut cbs, start_epoch, start_epoch + epochs);
+        trained = match (trained, second) {
+            (Ok(mut h), Ok(more)) => {
+                h.extend(more);
+                Ok(h)
+            }
+            (_, Err(e)) | (Err(e), _) => Err(e),
+        };
     }
-    let trained = super::with_callbacks(run, &mut cbs).run();
     let history = super::finish_training(fit, trained, &model)?;
     let secs = start.elapsed().as_secs_f64();
     super::folder::report_skipped(&loaded);

@@ -21,6 +21,26 @@ impl History {
             self.history.entry(k.to_string()).or_default().push(v);
         }
     }
+    /// Appends the epochs of a later `fit` (fine-tuning after feature extraction, as the
+    /// keras.io guide concatenates `history.history[k] + history_fine.history[k]`).
+    ///
+    /// ```
+    /// let mut a = rkeras::callbacks::History::default();
+    /// a.history.insert("loss".into(), vec![1.0, 0.5]);
+    /// a.epoch = vec![0, 1];
+    /// let mut b = rkeras::callbacks::History::default();
+    /// b.history.insert("loss".into(), vec![0.4]);
+    /// b.epoch = vec![2];
+    /// a.extend(b);
+    /// assert_eq!(a.get("loss"), Some(&[1.0, 0.5, 0.4][..]));
+    /// assert_eq!(a.epoch, vec![0, 1, 2]);
+    /// ```
+    pub fn extend(&mut self, later: History) {
+        self.epoch.extend(later.epoch);
+        for (k, v) in later.history {
+            self.history.entry(k).or_default().extend(v);
+        }
+    }
     /// The values of one metric.
     pub fn get(&self, name: &str) -> Option<&[f64]> {
         self.history.get(name).map(Vec::as_slice)
