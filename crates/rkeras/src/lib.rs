@@ -23,6 +23,7 @@
 //! cross-entropy clipping).
 
 pub mod activations;
+pub mod applications;
 pub mod budget;
 pub mod callbacks;
 pub mod constraints;

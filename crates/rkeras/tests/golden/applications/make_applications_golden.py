@@ -62,22 +62,23 @@ def arr(a):
     return {"shape": list(a.shape), "data": [float(v) for v in a.reshape(-1)]}
 
 
-for name, ctor, kw in MODELS:
-    m = ctor(input_shape=(32, 32, 3), weights=None, classes=10, classifier_activation=None, **kw)
-    k = 0
-    for layer in m.layers:
-        for var in layer.weights:
-            var.assign(formula(layer, var, k))
-            k += 1
-    x = np.random.RandomState(7).uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
-    y = m.predict(x, verbose=0)
-    with open(os.path.join(HERE, f"{name}.json"), "w") as f:
-        json.dump({"config": json.loads(m.to_json()), "weights": k, "inputs": arr(x),
-                   "outputs": arr(y)}, f)
-    os.environ.pop("COLUMNS", None)
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        m.summary()
-    with open(os.path.join(HERE, f"{name}_summary_76.txt"), "w", encoding="utf-8") as f:
-        f.write(buf.getvalue())
-    print(name, "weights:", k, "max |y|:", float(np.abs(y).max()))
+if __name__ == "__main__":
+    for name, ctor, kw in MODELS:
+        m = ctor(input_shape=(32, 32, 3), weights=None, classes=10, classifier_activation=None, **kw)
+        k = 0
+        for layer in m.layers:
+            for var in layer.weights:
+                var.assign(formula(layer, var, k))
+                k += 1
+        x = np.random.RandomState(7).uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
+        y = m.predict(x, verbose=0)
+        with open(os.path.join(HERE, f"{name}.json"), "w") as f:
+            json.dump({"config": json.loads(m.to_json()), "weights": k, "inputs": arr(x),
+                       "outputs": arr(y)}, f)
+        os.environ.pop("COLUMNS", None)
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            m.summary()
+        with open(os.path.join(HERE, f"{name}_summary_76.txt"), "w", encoding="utf-8") as f:
+            f.write(buf.getvalue())
+        print(name, "weights:", k, "max |y|:", float(np.abs(y).max()))

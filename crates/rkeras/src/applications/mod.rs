@@ -1,0 +1,44 @@
+//! keras.applications' architectures, built layer for layer as Keras builds them (the same
+//! layer names, so Keras's weight files load by name), with their `preprocess_input`.
+//!
+//! So far: [`MobileNetV2`]. Other Keras-made applications load from their `.keras` files or
+//! architecture JSON (`rkeras::saving`); see the README.
+
+mod mobilenet_v2;
+
+pub use mobilenet_v2::{preprocess_input_mobilenet_v2, MobileNetV2};
+
+/// Keras's `_make_divisible`: `v` rounded to a multiple of `divisor` (at least `divisor`),
+/// never more than 10 % below `v`.
+pub(crate) fn make_divisible(v: f64, divisor: usize) -> usize {
+    let d = divisor as f64;
+    let mut new_v = (((v + d / 2.0) as usize) / divisor * divisor).max(divisor);
+    if (new_v as f64) < 0.9 * v {
+        new_v += divisor;
+    }
+    new_v
+}
+
+/// Keras's `imagenet_utils.correct_pad`: the zero padding before a stride-2 `valid`
+/// convolution with a `kernel`x`kernel` window on an `h`x`w` image.
+pub(crate) fn correct_pad(h: usize, w: usize, kernel: usize) -> ((usize, usize), (usize, usize)) {
+    let c = kernel / 2;
+    let (ah, aw) = (1 - h % 2, 1 - w % 2);
+    ((c - ah, c), (c - aw, c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keras_rounding_and_padding() {
+        // _make_divisible(32 * 0.35, 8) = 16; (16 * 0.35) -> 8; (320 * 1.4) -> 448.
+        assert_eq!(make_divisible(32.0 * 0.35, 8), 16);
+        assert_eq!(make_divisible((16.0f64 * 0.35).trunc(), 8), 8);
+        assert_eq!(make_divisible(448.0, 8), 448);
+        assert_eq!(make_divisible(11.0, 8), 16);
+        assert_eq!(correct_pad(32, 32, 3), ((0, 1), (0, 1)));
+        assert_eq!(correct_pad(33, 31, 3), ((1, 1), (1, 1)));
+    }
+}
