@@ -259,6 +259,14 @@ pub struct FitArgs {
     /// model is saved to a rescue file and the exit code is 2.
     #[arg(long)]
     pub checkpoint_continue_on_error: bool,
+    /// Load these weights into the model before training: a Keras 3 `.weights.h5`, or a
+    /// legacy `.h5` such as the files keras.applications publishes, read by layer name (a
+    /// layer whose shapes differ, such as another head, is skipped and listed).
+    #[arg(long, value_name = "FILE")]
+    pub weights: Option<PathBuf>,
+    /// Train the last layer (the classifier) only; the rest of the model is frozen.
+    #[arg(long)]
+    pub freeze_base: bool,
     /// Freeze the layers before LAYER (train LAYER and the layers after it): a saved or
     /// Keras-made model's base stays as it is while its head learns.
     #[arg(long, value_name = "LAYER")]

@@ -17,12 +17,16 @@ pub enum ModelKind {
     Config(PathBuf),
     /// A saved model (`.keras`, legacy `.h5`) with its weights, trained further.
     Saved(PathBuf),
+    /// keras.applications' MobileNetV2 (alpha 1.0), built by `rkeras::applications`, with its
+    /// preprocessing in the model.
+    MobileNetV2,
 }
 
 impl ModelKind {
     pub fn parse(s: &str) -> Result<Self> {
         match s {
             "seed" => Ok(ModelKind::Seed),
+            _ if s.eq_ignore_ascii_case("mobilenetv2") => Ok(ModelKind::MobileNetV2),
             "mnist-convnet" => Ok(ModelKind::MnistConvnet),
             _ if s.to_ascii_lowercase().ends_with(".json") => {
                 let p = PathBuf::from(s);
@@ -43,7 +47,7 @@ impl ModelKind {
                 Ok(ModelKind::Saved(p))
             }
             _ => bail!(
-                "unknown --model '{s}'; built-in models: seed, mnist-convnet, a Keras model config .json, or a saved .keras / .h5 model"
+                "unknown --model '{s}'; built-in models: seed, mnist-convnet, MobileNetV2, a Keras model config .json, or a saved .keras / .h5 model"
             ),
         }
     }
@@ -76,6 +80,7 @@ impl ModelKind {
             ModelKind::Config(path) | ModelKind::Saved(path) => {
                 return file_model(path, input, classes)
             }
+            ModelKind::MobileNetV2 => mobilenet_v2(input, classes, "softmax")?,
         })
     }
 
@@ -94,6 +99,10 @@ impl ModelKind {
                 path.display()
             );
             return file_model(path, input, outputs);
+        }
+        if *self == ModelKind::MobileNetV2 {
+            println!("MobileNetV2 preprocesses its inputs itself (pixels to -1..1; --rescale is not applied)");
+            return mobilenet_v2(input, outputs, head);
         }
         let mut layers: Vec<Box<dyn Layer>> = vec![InputLayer::new(input).into()];
         if rescale != 1.0 {
@@ -118,6 +127,7 @@ impl ModelKind {
     pub fn default_input(&self) -> (usize, usize, usize) {
         match self {
             ModelKind::Seed | ModelKind::Config(_) | ModelKind::Saved(_) => (64, 64, 3),
+            ModelKind::MobileNetV2 => (224, 224, 3),
             ModelKind::MnistConvnet => (28, 28, 1),
         }
     }
@@ -155,4 +165,15 @@ fn file_model(path: &PathBuf, input: (usize, usize, usize), outputs: usize) -> R
         );
     }
     Ok(model)
+}
+
+/// keras.applications' MobileNetV2 for `input` images and `classes` outputs with a `head`
+/// activation, its preprocessing in the model (pixels 0..255 in).
+fn mobilenet_v2(input: (usize, usize, usize), classes: usize, head: &str) -> Result<Model> {
+    Ok(rkeras::applications::MobileNetV2::new()
+        .input_shape(input)
+        .classes(classes)
+        .classifier_activation(Some(head))
+        .preprocessing(true)
+        .build()?)
 }

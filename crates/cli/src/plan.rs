@@ -32,6 +32,8 @@ pub struct FitPlan {
     pub save_freq: Option<usize>,
     pub checkpoint_continue_on_error: bool,
     pub train_from: Option<String>,
+    pub weights: Option<PathBuf>,
+    pub freeze_base: bool,
     /// (layer, epochs, learning rate) of a fine-tuning phase.
     pub fine_tune: Option<(String, usize, Option<f32>)>,
     pub output: Option<PathBuf>,
@@ -417,6 +419,9 @@ fn fit_plan(a: FitArgs, default_batch: usize) -> Result<FitPlan> {
     if a.save_freq == Some(0) || (a.save_freq.is_some() && a.checkpoint.is_none()) {
         bail!("--save-freq needs --checkpoint PATH and a positive number of batches");
     }
+    if a.freeze_base && a.train_from.is_some() {
+        bail!("give --freeze-base or --train-from LAYER, not both");
+    }
     if (a.fine_tune_epochs.is_some() || a.fine_tune_learning_rate.is_some())
         && a.fine_tune_from.is_none()
     {
@@ -494,6 +499,8 @@ fn fit_plan(a: FitArgs, default_batch: usize) -> Result<FitPlan> {
         save_freq: a.save_freq,
         checkpoint_continue_on_error: a.checkpoint_continue_on_error,
         train_from: a.train_from,
+        weights: a.weights,
+        freeze_base: a.freeze_base,
         fine_tune: a.fine_tune_from.map(|l| {
             (
                 l,
@@ -508,8 +515,12 @@ fn fit_plan(a: FitArgs, default_batch: usize) -> Result<FitPlan> {
 
 /// Refuses the transfer-learning flags where they do not apply (they are for `train DIR`).
 fn folder_only(fit: &FitPlan, what: &str) -> Result<()> {
-    if fit.train_from.is_some() || fit.fine_tune.is_some() {
-        bail!("--train-from and --fine-tune-from are for `train DIR` (a folder of images), not for {what}");
+    if fit.train_from.is_some()
+        || fit.fine_tune.is_some()
+        || fit.weights.is_some()
+        || fit.freeze_base
+    {
+        bail!("--weights, --freeze-base, --train-from and --fine-tune-from are for `train DIR` (a folder of images), not for {what}");
     }
     Ok(())
 }

@@ -828,3 +828,80 @@ fn transfer_learning_flags_freeze_then_fine_tune_the_top() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn mobilenetv2_from_the_cli_with_weights_and_a_frozen_base() {
+    let dir = temp_dir("mnv2");
+    let d = dir.join("shapes").to_string_lossy().into_owned();
+    let out = rkeras(&[
+        "export",
+        "--dataset",
+        "shapes",
+        "--count",
+        "24",
+        "--size",
+        "32",
+        "--output",
+        &d,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let (m, w, m2) = (
+        dir.join("m.keras").to_string_lossy().into_owned(),
+        dir.join("w.weights.h5").to_string_lossy().into_owned(),
+        dir.join("m2.keras").to_string_lossy().into_owned(),
+    );
+    let common = [
+        "--model",
+        "mobilenetv2",
+        "--image-size",
+        "32",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--validation-split",
+        "0",
+        "--verbose",
+        "0",
+    ];
+    let mut args = vec!["train", d.as_str(), "--output", m.as_str()];
+    args.extend(common);
+    let out = rkeras(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("MobileNetV2 preprocesses its inputs itself"));
+    let trained = rkeras::saving::load_model(&m).expect("m");
+    trained.save_weights(&w).expect("weights");
+    // --weights loads them, --freeze-base trains the classifier only.
+    let mut args = vec![
+        "train",
+        d.as_str(),
+        "--weights",
+        w.as_str(),
+        "--freeze-base",
+        "--output",
+        m2.as_str(),
+    ];
+    args.extend(common);
+    let out = rkeras(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let tuned = rkeras::saving::load_model(&m2).expect("m2");
+    let p = |model: &rkeras::Model, l: &str| model.get_layer(l).expect(l).params()[0].value.clone();
+    assert_eq!(
+        p(&trained, "Conv1"),
+        p(&tuned, "Conv1"),
+        "the base is frozen"
+    );
+    assert_eq!(
+        p(&trained, "block_16_project"),
+        p(&tuned, "block_16_project")
+    );
+    assert_ne!(
+        p(&trained, "predictions"),
+        p(&tuned, "predictions"),
+        "the head trains"
+    );
+    let out = rkeras(&["summary", "--model", "MobileNetV2"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("block_16_project_BN"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -118,7 +118,22 @@ pub fn run_folder(
         model.set_class_names(loaded.train.class_names());
     }
     model.summary();
-    if let Some(from) = &fit.train_from {
+    if let Some(path) = &fit.weights {
+        let lower = path.to_string_lossy().to_ascii_lowercase();
+        if lower.ends_with(".weights.h5") {
+            model.load_weights(path)?;
+        } else {
+            let skipped = model.load_weights_by_name(path, true)?;
+            println!(
+                "Loaded the weights of {} by layer name ({} weights skipped: shapes differ)",
+                path.display(),
+                skipped.len()
+            );
+        }
+    }
+    let head = model.layers().last().map(|l| l.name().to_string());
+    let train_from = fit.train_from.clone().or(head.filter(|_| fit.freeze_base));
+    if let Some(from) = &train_from {
         model.set_trainable_from(Some(from), true)?;
         println!("Training the layers from \"{from}\" on; the layers before it are frozen");
     }

@@ -4,7 +4,7 @@ use super::{correct_pad, make_divisible};
 use crate::error::{Error, Result};
 use crate::layers::{
     Add, BatchNormalization, Conv2D, Dense, DepthwiseConv2D, GlobalAveragePooling2D,
-    GlobalMaxPooling2D, ReLU, ZeroPadding2D,
+    GlobalMaxPooling2D, ReLU, Rescaling, ZeroPadding2D,
 };
 use crate::model::{Call, Input, KerasTensor, Model};
 use std::path::PathBuf;
@@ -34,6 +34,7 @@ pub struct MobileNetV2 {
     pooling: Option<String>,
     classes: usize,
     classifier_activation: Option<String>,
+    preprocessing: bool,
 }
 
 impl Default for MobileNetV2 {
@@ -53,7 +54,16 @@ impl MobileNetV2 {
             pooling: None,
             classes: 1000,
             classifier_activation: Some("softmax".into()),
+            preprocessing: false,
         }
+    }
+    /// Put [`preprocess_input_mobilenet_v2`] in the model, as a `Rescaling(1/127.5,
+    /// offset=-1)` layer after the input, so that it takes pixels in 0..255 (Keras's
+    /// MobileNetV2 has no such option: its users preprocess; MobileNetV3's
+    /// `include_preprocessing` does the same). Default `false`, Keras's exact layers.
+    pub fn preprocessing(mut self, yes: bool) -> Self {
+        self.preprocessing = yes;
+        self
     }
     /// Height, width, channels (3); each side at least 32.
     pub fn input_shape(mut self, shape: (usize, usize, usize)) -> Self {
@@ -125,12 +135,16 @@ impl MobileNetV2 {
         let relu6 = |name: &str| ReLU::new().max_value(6.0).name(name);
         let input = Input::new((h, w, c));
         let first = make_divisible(32.0 * self.alpha, 8);
-        let mut x = Conv2D::new(first, 3)
+        let mut x = input.clone();
+        if self.preprocessing {
+            x = Rescaling::new(1.0 / 127.5).offset(-1.0).call(&x)?;
+        }
+        x = Conv2D::new(first, 3)
             .strides(2)
             .padding("same")
             .use_bias(false)
             .name("Conv1")
-            .call(&input)?;
+            .call(&x)?;
         x = bn("bn_Conv1").call(&x)?;
         x = relu6("Conv1_relu").call(&x)?;
         let blocks: [(usize, usize, usize); 17] = [
