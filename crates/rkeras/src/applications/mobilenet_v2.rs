@@ -109,6 +109,56 @@ impl MobileNetV2 {
     /// or a weight file that does not fit (naming the layer).
     pub fn build(&self) -> Result<Model> {
         let (h, w, c) = self.input_shape;
+        let input = Input::new((h, w, c));
+        let x = self.call(&input)?;
+        let name = format!("mobilenetv2_{:.2}_{h}", self.alpha);
+        let mut model = Model::functional_named(&input, &x, &name)?;
+        if let Some(path) = &self.weights {
+            let legacy = path.to_string_lossy().to_ascii_lowercase();
+            if legacy.ends_with(".weights.h5") {
+                model.load_weights(path)?;
+            } else {
+                model.load_weights_by_name(path, false)?;
+            }
+        }
+        Ok(model)
+    }
+
+    /// The network's layers called on `input` (an image tensor of `input_shape`), for a
+    /// model of your own around it: augmentation before, a new head after (feature
+    /// extraction, as the keras.io transfer-learning guide builds it). Load the backbone's
+    /// weights into the whole model with `load_weights_by_name(file, true)`, which leaves
+    /// your layers alone. `weights` is not applied here.
+    ///
+    /// ```
+    /// use rkeras::prelude::*;
+    /// use rkeras::applications::MobileNetV2;
+    /// let inputs = Input::new((32, 32, 3));
+    /// let features = MobileNetV2::new()
+    ///     .input_shape((32, 32, 3))
+    ///     .alpha(0.35)
+    ///     .include_top(false)
+    ///     .pooling("avg")
+    ///     .call(&inputs)?;
+    /// let outputs = Dense::new(2).activation("softmax").name("head").call(&features)?;
+    /// let model = Model::functional(&inputs, &outputs)?;
+    /// assert_eq!(model.output_shape(), Some(&[2][..]));
+    /// # Ok::<(), rkeras::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`build`](Self::build), for the input's shape.
+    pub fn call(&self, input: &KerasTensor) -> Result<KerasTensor> {
+        let (h, w, c) = match input.shape() {
+            [h, w, c] => (*h, *w, *c),
+            other => return Err(Error::arg(
+                "input",
+                "",
+                format!(
+                    "MobileNetV2 takes image tensors (height, width, channels), received {other:?}"
+                ),
+            )),
+        };
         if h < 32 || w < 32 || c != 3 {
             return Err(Error::arg(
                 "input_shape",
@@ -133,7 +183,6 @@ impl MobileNetV2 {
                 .name(name)
         };
         let relu6 = |name: &str| ReLU::new().max_value(6.0).name(name);
-        let input = Input::new((h, w, c));
         let first = make_divisible(32.0 * self.alpha, 8);
         let mut x = input.clone();
         if self.preprocessing {
@@ -200,17 +249,7 @@ impl MobileNetV2 {
                 }
             }
         }
-        let name = format!("mobilenetv2_{:.2}_{h}", self.alpha);
-        let mut model = Model::functional_named(&input, &x, &name)?;
-        if let Some(path) = &self.weights {
-            let legacy = path.to_string_lossy().to_ascii_lowercase();
-            if legacy.ends_with(".weights.h5") {
-                model.load_weights(path)?;
-            } else {
-                model.load_weights_by_name(path, false)?;
-            }
-        }
-        Ok(model)
+        Ok(x)
     }
 
     fn inverted_res_block(
