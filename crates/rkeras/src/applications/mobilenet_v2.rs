@@ -151,13 +151,15 @@ impl MobileNetV2 {
     pub fn call(&self, input: &KerasTensor) -> Result<KerasTensor> {
         let (h, w, c) = match input.shape() {
             [h, w, c] => (*h, *w, *c),
-            other => return Err(Error::arg(
-                "input",
-                "",
-                format!(
+            other => {
+                return Err(Error::arg(
+                    "input",
+                    "",
+                    format!(
                     "MobileNetV2 takes image tensors (height, width, channels), received {other:?}"
                 ),
-            )),
+                ))
+            }
         };
         if h < 32 || w < 32 || c != 3 {
             return Err(Error::arg(
