@@ -11,6 +11,7 @@ mod csv_logger;
 mod early_stopping;
 mod history;
 mod history_plot;
+mod lambda_callback;
 mod learning_rate_scheduler;
 mod model_checkpoint;
 mod monitor;
@@ -22,6 +23,7 @@ pub use backup_and_restore::BackupAndRestore;
 pub use csv_logger::CSVLogger;
 pub use early_stopping::EarlyStopping;
 pub use history::History;
+pub use lambda_callback::LambdaCallback;
 pub use learning_rate_scheduler::LearningRateScheduler;
 pub use model_checkpoint::ModelCheckpoint;
 pub use monitor::Mode;
@@ -148,4 +150,22 @@ pub trait Callback: Send {
     }
     /// After the last epoch.
     fn on_train_end(&mut self, _logs: &Logs, _model: &mut Model) {}
+    /// Before each training batch.
+    fn on_train_batch_begin(&mut self, _batch: usize, _model: &mut Model) {}
+    /// Before an evaluation (the validation at the end of an epoch).
+    fn on_test_begin(&mut self, _model: &mut Model) {}
+    /// Before each evaluation batch.
+    fn on_test_batch_begin(&mut self, _batch: usize, _model: &mut Model) {}
+    /// After each evaluation batch; `logs` hold the running means.
+    fn on_test_batch_end(&mut self, _batch: usize, _logs: &Logs, _model: &mut Model) {}
+    /// After an evaluation, with its results (`loss`, metrics; no `val_` prefix).
+    fn on_test_end(&mut self, _logs: &Logs, _model: &mut Model) {}
+    /// Before a prediction.
+    fn on_predict_begin(&mut self, _model: &mut Model) {}
+    /// Before each prediction batch.
+    fn on_predict_batch_begin(&mut self, _batch: usize, _model: &mut Model) {}
+    /// After each prediction batch.
+    fn on_predict_batch_end(&mut self, _batch: usize, _model: &mut Model) {}
+    /// After a prediction.
+    fn on_predict_end(&mut self, _model: &mut Model) {}
 }

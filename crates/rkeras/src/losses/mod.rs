@@ -164,39 +164,83 @@ impl Loss {
     ///
     /// # Shapes
     /// `y_pred`: `n * cols`; `y_true`: `n` class indices (sparse) or `n * cols`.
+    ///
+    /// ```
+    /// use rkeras::losses::Loss;
+    /// let mse = Loss::mean_squared_error();
+    /// assert_eq!(mse.compute(&[1.0, 3.0], &[0.0, 1.0], 2, 1, None, false), 2.5);
+    /// ```
     pub fn compute(
         &self,
         y_pred: &[f32],
         y_true: &[f32],
         n: usize,
         cols: usize,
+        grad: Option<&mut [f32]>,
+        fused: bool,
+    ) -> f64 {
+        self.compute_weighted(y_pred, y_true, n, cols, None, grad, fused)
+    }
+
+    /// [`compute`](Self::compute) with sample weights, as Keras's `sample_weight`: each row's
+    /// loss (and gradient) is multiplied by its sample's weight, and the sum is divided by
+    /// the number of rows (Keras's `sum_over_batch_size`, not by the sum of the weights).
+    /// `weights` holds one value per sample; when the output has several rows per sample
+    /// (a spatial output), each row takes its sample's weight.
+    ///
+    /// ```
+    /// use rkeras::losses::Loss;
+    /// let mse = Loss::mean_squared_error();
+    /// let w = [2.0, 0.0];
+    /// assert_eq!(mse.compute_weighted(&[1.0, 3.0], &[0.0, 1.0], 2, 1, Some(&w), None, false), 1.0);
+    /// ```
+    #[allow(clippy::too_many_arguments)]
+    pub fn compute_weighted(
+        &self,
+        y_pred: &[f32],
+        y_true: &[f32],
+        n: usize,
+        cols: usize,
+        weights: Option<&[f32]>,
         mut grad: Option<&mut [f32]>,
         fused: bool,
     ) -> f64 {
         let inv_n = 1.0 / n.max(1) as f32;
+        let per = weights.map_or(1, |w| (n / w.len().max(1)).max(1));
         let mut total = 0.0f64;
         for r in 0..n {
             let p = &y_pred[r * cols..(r + 1) * cols];
-            let g = grad
+            let w = weights.map(|w| w[(r / per).min(w.len().saturating_sub(1))]);
+            let mut g = grad
                 .as_deref_mut()
                 .map(|g| &mut g[r * cols..(r + 1) * cols]);
-            total += match self.kind {
+            let row = match self.kind {
                 Kind::CategoricalCrossentropy => {
                     let t = &y_true[r * cols..(r + 1) * cols];
-                    self.cce_row(p, |j| t[j], g, inv_n, fused)
+                    self.cce_row(p, |j| t[j], g.as_deref_mut(), inv_n, fused)
                 }
                 Kind::SparseCategoricalCrossentropy => {
                     let c = y_true[r] as usize;
-                    self.cce_row(p, |j| if j == c { 1.0 } else { 0.0 }, g, inv_n, fused)
+                    self.cce_row(
+                        p,
+                        |j| if j == c { 1.0 } else { 0.0 },
+                        g.as_deref_mut(),
+                        inv_n,
+                        fused,
+                    )
                 }
-                Kind::BinaryCrossentropy => {
-                    self.bce_row(p, &y_true[r * cols..(r + 1) * cols], g, inv_n, fused)
-                }
+                Kind::BinaryCrossentropy => self.bce_row(
+                    p,
+                    &y_true[r * cols..(r + 1) * cols],
+                    g.as_deref_mut(),
+                    inv_n,
+                    fused,
+                ),
                 Kind::MeanSquaredError | Kind::MeanAbsoluteError => {
                     let t = &y_true[r * cols..(r + 1) * cols];
                     let mut s = 0.0f64;
                     let scale = inv_n / cols as f32;
-                    let mut g = g;
+                    let mut g = g.as_deref_mut();
                     for j in 0..cols {
                         let d = p[j] - t[j];
                         if self.kind == Kind::MeanSquaredError {
@@ -214,6 +258,15 @@ impl Loss {
                     s / cols as f64
                 }
             };
+            match w {
+                Some(w) => {
+                    total += row * f64::from(w);
+                    if let Some(g) = g {
+                        g.iter_mut().for_each(|v| *v *= w);
+                    }
+                }
+                None => total += row,
+            }
         }
         total / n.max(1) as f64
     }

@@ -133,7 +133,35 @@ impl Metric {
 
     /// Accumulates `n` samples. Targets: one value per row for sparse kinds, else `cols`.
     pub fn update(&mut self, y_pred: &[f32], y_true: &[f32], n: usize, cols: usize) {
+        self.update_weighted(y_pred, y_true, n, cols, None);
+    }
+
+    /// [`update`](Self::update) with sample weights, as Keras's
+    /// `update_state(y_true, y_pred, sample_weight)`: the running value becomes the weighted
+    /// mean `sum(w * value) / sum(w)`. `weights` holds one value per sample; an output with
+    /// several rows per sample gives each row its sample's weight.
+    ///
+    /// ```
+    /// use rkeras::metrics::Metric;
+    /// let mut m = Metric::from_name("categorical_accuracy")?;
+    /// // The first sample is right and weighs 3, the second is wrong and weighs 1.
+    /// m.update_weighted(&[0.1, 0.9, 0.8, 0.2], &[0.0, 1.0, 0.0, 1.0], 2, 2, Some(&[3.0, 1.0]));
+    /// assert_eq!(m.result(), 0.75);
+    /// # Ok::<(), rkeras::Error>(())
+    /// ```
+    pub fn update_weighted(
+        &mut self,
+        y_pred: &[f32],
+        y_true: &[f32],
+        n: usize,
+        cols: usize,
+        weights: Option<&[f32]>,
+    ) {
+        let per = weights.map_or(1, |w| (n / w.len().max(1)).max(1));
         for r in 0..n {
+            let w = weights.map_or(1.0, |w| {
+                f64::from(w[(r / per).min(w.len().saturating_sub(1))])
+            });
             let p = &y_pred[r * cols..(r + 1) * cols];
             let v = match self.kind {
                 Kind::Accuracy | Kind::CategoricalAccuracy => {
@@ -176,9 +204,9 @@ impl Metric {
                     s / cols as f64
                 }
             };
-            self.total += v;
+            self.total += v * w;
+            self.count += w;
         }
-        self.count += n as f64;
     }
 
     /// The running mean (0 before any update).

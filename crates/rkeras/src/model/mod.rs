@@ -3,6 +3,7 @@
 
 mod functional;
 pub(crate) mod graph;
+pub(crate) mod heads;
 mod sample_groups;
 mod sequential;
 pub mod summary;
@@ -23,15 +24,58 @@ use graph::Chain;
 #[derive(Debug)]
 pub(crate) struct Compiled {
     pub optimizer: Box<dyn Optimizer>,
-    pub loss: Loss,
-    pub metrics: Vec<Metric>,
-    /// A model with several outputs: each output's loss and metrics (`loss` and `metrics`
-    /// above then hold the first output's loss and nothing).
-    pub heads: Vec<crate::train::Head>,
-    /// The order of the logs of a model with several outputs.
-    pub log_order: Vec<crate::train::Key>,
+    /// One head per output (one output, one head): its loss, loss weight and metrics.
+    pub heads: Vec<heads::Head>,
+    /// The order of the logs.
+    pub log_order: Vec<heads::Key>,
     /// Sizes the optimizer's slots were built for (empty: not built for these weights).
     pub slot_sizes: Vec<usize>,
+}
+
+impl Compiled {
+    /// The first output's loss.
+    pub fn loss(&self) -> Loss {
+        self.heads
+            .first()
+            .map_or_else(Loss::mean_squared_error, |h| h.loss)
+    }
+    /// Forgets every accumulated loss and metric.
+    pub fn reset(&mut self) {
+        self.heads.iter_mut().for_each(heads::Head::reset);
+    }
+    /// Places each head's columns in a packed output row, from the per-sample output shapes.
+    pub fn bind(&mut self, shapes: &[Vec<usize>]) {
+        let mut off = 0;
+        for (h, shape) in self.heads.iter_mut().zip(shapes) {
+            h.off = off;
+            h.len = crate::shape::numel(shape);
+            h.cols = shape.last().copied().unwrap_or(1);
+            off += h.len;
+        }
+    }
+    /// `loss` then the other logged values: the metrics in compile order (one output), or
+    /// every output's loss and metrics sorted by name (several).
+    pub fn log_names(&self) -> Vec<String> {
+        let mut v = vec!["loss".to_string()];
+        v.extend(
+            self.log_order
+                .iter()
+                .filter(|k| !matches!(k, heads::Key::Loss))
+                .map(|&k| heads::key_name(&self.heads, k).to_string()),
+        );
+        v
+    }
+    /// The values of [`log_names`](Self::log_names), `loss` given.
+    pub fn values(&self, loss: f64) -> Vec<f64> {
+        let mut v = vec![loss];
+        v.extend(
+            self.log_order
+                .iter()
+                .filter(|k| !matches!(k, heads::Key::Loss))
+                .map(|&k| heads::key_value(&self.heads, k, loss)),
+        );
+        v
+    }
 }
 
 /// One output's loss, loss weight (default 1) and metrics, for [`Model::compile_outputs`].
@@ -286,14 +330,19 @@ impl Model {
             .iter()
             .map(|m| Metric::from_name(m))
             .collect::<Result<Vec<_>>>()?;
-        self.compiled = Some(Compiled {
+        let name = names.first().cloned().unwrap_or_else(|| "output".into());
+        let heads = vec![heads::Head::single(&name, loss, metrics)];
+        let log_order = heads::log_order(&heads);
+        let mut c = Compiled {
             optimizer,
-            loss,
-            metrics,
-            heads: Vec::new(),
-            log_order: Vec::new(),
+            heads,
+            log_order,
             slot_sizes: Vec::new(),
-        });
+        };
+        if self.built() {
+            c.bind(&self.output_shapes());
+        }
+        self.compiled = Some(c);
         Ok(())
     }
 
@@ -376,20 +425,16 @@ impl Model {
                 .iter()
                 .map(|m| Metric::from_name(m))
                 .collect::<Result<Vec<_>>>()?;
-            let mut head = crate::train::Head::new(name, loss, o.weight, metrics);
+            let mut head = heads::Head::new(name, loss, o.weight, metrics);
             head.off = off;
             head.len = crate::shape::numel(shape);
             head.cols = shape.last().copied().unwrap_or(1);
             off += head.len;
             heads.push(head);
         }
-        let log_order = crate::train::log_order(&heads);
+        let log_order = heads::log_order(&heads);
         self.compiled = Some(Compiled {
             optimizer,
-            loss: heads
-                .first()
-                .map_or_else(Loss::mean_squared_error, |h| h.loss),
-            metrics: Vec::new(),
             heads,
             log_order,
             slot_sizes: Vec::new(),
@@ -407,7 +452,7 @@ impl Model {
     }
     /// The loss, once compiled.
     pub fn loss(&self) -> Option<Loss> {
-        self.compiled.as_ref().map(|c| c.loss)
+        self.compiled.as_ref().map(Compiled::loss)
     }
     /// The optimizer's slot variables in Keras's order, with the shape of the weight each
     /// belongs to (empty before the first training step).
@@ -505,17 +550,10 @@ impl Model {
     /// Metric names in compile order, the loss first (several outputs: the loss, then
     /// every output's loss and metrics sorted by name, as Keras logs them).
     pub fn metrics_names(&self) -> Vec<String> {
-        let mut v = vec!["loss".to_string()];
-        if let Some(c) = &self.compiled {
-            v.extend(c.metrics.iter().map(|m| m.name().to_string()));
-            v.extend(
-                c.log_order
-                    .iter()
-                    .filter(|k| !matches!(k, crate::train::Key::Loss))
-                    .map(|&k| crate::train::key_name(&c.heads, k).to_string()),
-            );
+        match &self.compiled {
+            Some(c) => c.log_names(),
+            None => vec!["loss".to_string()],
         }
-        v
     }
 
     /// Copies of all weights, layer by layer (kernel then bias), as Keras's `get_weights()`.

@@ -40,14 +40,14 @@ pub(crate) fn model_config(model: &Model) -> Value {
         sequential_config(model)
     };
     if let (Some(opt), Some(c)) = (model.optimizer(), model.compiled.as_ref()) {
-        let (loss, weights, metrics) = if c.heads.is_empty() {
+        let (loss, weights, metrics) = if c.heads.len() == 1 {
             let metrics: Vec<String> = model.metrics_names().into_iter().skip(1).collect();
             let metrics = if metrics.is_empty() {
                 Value::Null
             } else {
                 json!(metrics)
             };
-            (json!(c.loss.name()), Value::Null, metrics)
+            (json!(c.loss().name()), Value::Null, metrics)
         } else {
             let mut loss = serde_json::Map::new();
             let mut weights = serde_json::Map::new();

@@ -5,15 +5,6 @@ use crate::model::Model;
 use crate::shape::batch_shape_str;
 use crate::tensor::Tensor;
 
-/// Targets flattened to rows of `row_len` values (1 for class indices).
-#[derive(Debug)]
-pub(crate) struct Targets {
-    pub values: Vec<f32>,
-    pub row_len: usize,
-    /// Width of the model output's last axis.
-    pub cols: usize,
-}
-
 pub(crate) fn check_batch_size(b: usize) -> Result<()> {
     if b == 0 {
         return Err(Error::arg(
@@ -25,13 +16,8 @@ pub(crate) fn check_batch_size(b: usize) -> Result<()> {
     Ok(())
 }
 
-/// Validates `x` (and `y`) against the model, building it from `x` when needed, and returns
-/// the targets in the layout the loss and metrics read.
-pub(crate) fn prepare(
-    model: &mut Model,
-    x: &Tensor,
-    y: Option<&Tensor>,
-) -> Result<Option<Targets>> {
+/// Validates inputs `x` (packed) against the model, building it from `x` when needed.
+pub(crate) fn prepare_x(model: &mut Model, x: &Tensor) -> Result<()> {
     if x.shape().len() < 2 {
         return Err(Error::Data(format!(
             "x must have a batch axis and at least one feature axis, received shape {:?}",
@@ -65,48 +51,76 @@ pub(crate) fn prepare(
             "x contains a non-finite value (NaN or infinity) in sample {row}"
         )));
     }
-    let Some(y) = y else { return Ok(None) };
-    if model.compiled.is_none() {
+    bind(model);
+    Ok(())
+}
+
+/// Places the heads' columns from the built model's output shapes.
+fn bind(model: &mut Model) {
+    let shapes = model.output_shapes();
+    if let Some(c) = model.compiled.as_mut() {
+        c.bind(&shapes);
+    }
+}
+
+/// Readies a model for a user's [`Batches`](super::Batches) source: it must be built (its
+/// input shape known); the targets' layout follows from the outputs and the losses.
+pub(crate) fn prepare_source(model: &mut Model) -> Result<()> {
+    if !model.built() {
+        return Err(Error::State(
+            "the model is not built: give its first layer an input shape (or call build) before training on a Batches source".into(),
+        ));
+    }
+    bind(model);
+    let shapes = model.output_shapes();
+    let Some(c) = model.compiled.as_mut() else {
         return Err(Error::State(
             "You must call `compile()` before using the model for training or evaluation.".into(),
         ));
-    }
-    if y.rows() != x.rows() || y.shape().is_empty() {
-        return Err(Error::Data(format!(
-            "x and y must have the same number of samples: x has {}, y has {} (shape {:?})",
-            x.rows(),
-            y.rows(),
-            y.shape()
-        )));
-    }
-    if model.compiled.as_ref().is_some_and(|c| !c.heads.is_empty()) {
-        // Several outputs: `pack_targets` checked each output's targets.
-        let row_len = model
-            .compiled
-            .as_ref()
-            .map_or(0, |c| c.heads.iter().map(|h| h.t_len).sum());
-        return Ok(Some(Targets {
-            values: y.data().to_vec(),
-            row_len,
-            cols: 0,
-        }));
-    }
-    let out = model.output_shape().unwrap_or(&[]).to_vec();
-    let Some(c) = model.compiled.as_mut() else {
-        return Ok(None);
     };
-    let (row_len, cols) = check_targets(c.loss, &mut c.metrics, &out, y, "y")?;
-    Ok(Some(Targets {
-        values: y.data().to_vec(),
-        row_len,
-        cols,
-    }))
+    let mut off = 0;
+    for (h, out) in c.heads.iter_mut().zip(&shapes) {
+        let cols = out.last().copied().unwrap_or(1);
+        let row_len = if h.loss.is_sparse() {
+            crate::shape::numel(out) / cols.max(1)
+        } else {
+            crate::shape::numel(out)
+        };
+        h.t_off = off;
+        h.t_len = row_len;
+        off += row_len;
+    }
+    Ok(())
+}
+
+/// Checks class weights against the model: one output, one class axis.
+pub(crate) fn check_class_weight(model: &Model, cw: &super::ClassWeight) -> Result<()> {
+    let shapes = model.output_shapes();
+    if shapes.len() != 1 {
+        return Err(Error::arg(
+            "class_weight",
+            "",
+            "`class_weight` is only supported for Models with a single output.",
+        ));
+    }
+    let out = &shapes[0];
+    if out.len() > 1 {
+        return Err(Error::arg(
+            "class_weight",
+            "",
+            format!(
+                "`class_weight` not supported for 3+ dimensional targets (the output is {})",
+                batch_shape_str(out)
+            ),
+        ));
+    }
+    cw.check(out.last().copied().unwrap_or(1))
 }
 
 /// Checks targets `y` (called `what` in messages) against an output of per-sample shape
 /// `out` and its loss, resolves the metrics, and returns the values per sample and the
 /// width of the output's last axis.
-fn check_targets(
+pub(crate) fn check_targets(
     loss: crate::losses::Loss,
     metrics: &mut [crate::metrics::Metric],
     out: &[usize],
@@ -200,7 +214,7 @@ impl<'a> From<Vec<&'a Tensor>> for Arrays<'a> {
 }
 
 impl<'a> Arrays<'a> {
-    fn list(&self) -> Vec<&'a Tensor> {
+    pub(crate) fn list(&self) -> Vec<&'a Tensor> {
         match self {
             Arrays::One(t) => vec![*t],
             Arrays::Many(v) => v.clone(),
@@ -267,11 +281,12 @@ pub(crate) fn pack_inputs<'a>(
     pack(&list).map(std::borrow::Cow::Owned)
 }
 
-/// The targets from `y`: one array as it is, or one per output of a model with several,
-/// each checked against its output and loss (named in messages) and packed side by side.
+/// The targets from `y` for `n` samples: one array per output (one array as it is), each
+/// checked against its output and loss (named in messages) and packed side by side.
 pub(crate) fn pack_targets<'a>(
     model: &mut Model,
     y: Arrays<'a>,
+    n: usize,
 ) -> Result<std::borrow::Cow<'a, Tensor>> {
     let list = y.list();
     let shapes = model.output_shapes();
@@ -280,16 +295,14 @@ pub(crate) fn pack_targets<'a>(
             "You must call `compile()` before using the model for training or evaluation.".into(),
         ));
     };
-    if c.heads.is_empty() {
-        return match list.as_slice() {
-            [one] => Ok(std::borrow::Cow::Borrowed(*one)),
-            many => Err(Error::Data(format!(
-                "the model has one output, but {} target arrays were given",
-                many.len()
-            ))),
-        };
-    }
+    let single = c.heads.len() == 1;
     if list.len() != c.heads.len() {
+        if single {
+            return Err(Error::Data(format!(
+                "the model has one output, but {} target arrays were given",
+                list.len()
+            )));
+        }
         let names: Vec<&str> = c.heads.iter().map(|h| h.name.as_str()).collect();
         return Err(Error::Data(format!(
             "the model has {} outputs {names:?}, but {} target array(s) were given: pass one per output, in order",
@@ -297,22 +310,36 @@ pub(crate) fn pack_targets<'a>(
             list.len()
         )));
     }
-    let n = list[0].rows();
     let mut off = 0;
     for ((h, t), shape) in c.heads.iter_mut().zip(&list).zip(&shapes) {
         if t.rows() != n || t.shape().is_empty() {
-            return Err(Error::Data(format!(
-                "all targets must have the same number of samples: output \"{}\" has {} (shape {:?}), the first has {n}",
-                h.name,
-                t.rows(),
-                t.shape()
-            )));
+            return Err(Error::Data(if single {
+                format!(
+                    "x and y must have the same number of samples: x has {n}, y has {} (shape {:?})",
+                    t.rows(),
+                    t.shape()
+                )
+            } else {
+                format!(
+                    "all targets must have the same number of samples: output \"{}\" has {} (shape {:?}), the inputs have {n}",
+                    h.name,
+                    t.rows(),
+                    t.shape()
+                )
+            }));
         }
-        let what = format!("y for output \"{}\"", h.name);
+        let what = if single {
+            "y".to_string()
+        } else {
+            format!("y for output \"{}\"", h.name)
+        };
         let (row_len, _) = check_targets(h.loss, &mut h.metrics, shape, t, &what)?;
         h.t_off = off;
         h.t_len = row_len;
         off += row_len;
+    }
+    if single {
+        return Ok(std::borrow::Cow::Borrowed(list[0]));
     }
     pack(&list).map(std::borrow::Cow::Owned)
 }
@@ -327,20 +354,13 @@ pub(crate) fn gather_rows(src: &[f32], len: usize, rows: &[usize], dst: &mut [f3
     rkeras_kernels::elementwise::gather_rows(src, len, rows, dst);
 }
 
-/// Layout of the label rows a folder dataset yields, once checked against the model.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct TargetInfo {
-    pub row_len: usize,
-    pub cols: usize,
-}
-
 /// Checks a folder dataset against the model (building it from the image shape when
 /// needed) and, with `targets`, its labels against the loss.
 pub(crate) fn prepare_images(
     model: &mut Model,
     ds: &crate::data::ImageDataset,
     targets: bool,
-) -> Result<TargetInfo> {
+) -> Result<()> {
     use crate::data::LabelMode;
     if model.input_shapes().len() > 1 || model.output_shapes().len() > 1 {
         return Err(Error::Data(
@@ -372,14 +392,14 @@ pub(crate) fn prepare_images(
     let out = model.output_shape().unwrap_or(&[]).to_vec();
     let cols = out.last().copied().unwrap_or(1);
     if !targets {
-        return Ok(TargetInfo { row_len: 0, cols });
+        return Ok(());
     }
     let Some(c) = &model.compiled else {
         return Err(Error::State(
             "You must call `compile()` before using the model for training or evaluation.".into(),
         ));
     };
-    let sparse = c.loss.is_sparse();
+    let sparse = c.loss().is_sparse();
     let out_rows = crate::shape::numel(&out) / cols.max(1);
     let row_len = if sparse {
         out_rows
@@ -408,7 +428,7 @@ pub(crate) fn prepare_images(
             "the dataset's labels ({} value(s) per image, label_mode {mode:?}) do not match the model output {} for loss \"{}\": {hint}",
             ds.label_len(),
             batch_shape_str(&out),
-            c.loss.name()
+            c.loss().name()
         )));
     }
     if mode == LabelMode::Int && sparse && ds.class_names().len() > cols {
@@ -419,12 +439,15 @@ pub(crate) fn prepare_images(
         )));
     }
     let targets_sparse = mode == LabelMode::Int && cols > 1;
-    if let Some(c) = model.compiled.as_mut() {
-        for m in &mut c.metrics {
+    bind(model);
+    if let Some(h) = model.compiled.as_mut().and_then(|c| c.heads.first_mut()) {
+        for m in &mut h.metrics {
             m.resolve(cols, targets_sparse);
         }
+        h.t_off = 0;
+        h.t_len = row_len;
     }
-    Ok(TargetInfo { row_len, cols })
+    Ok(())
 }
 
 /// Index of the first NaN or infinity in `data`. Scans blocks in parallel with a branch-free

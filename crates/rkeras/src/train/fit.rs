@@ -1,20 +1,22 @@
-//! `fit`: the builder returned by `model.fit(&x, &y)` and the training loop.
+//! `fit`: the builder returned by `model.fit(&x, &y)` and the epoch loop.
 
-use super::data::{self, Arrays, Targets};
-use super::{evaluate_rows, in_pool};
-use crate::callbacks::{Callback, Control, History, Logs, ProgbarLogger, TrainParams};
+use super::batches::{ArrayBatches, Batches, Cursor, ImageBatches};
+use super::data::{self, Arrays};
+use super::engine::{self, Buffers, CallbackList, EpochRun};
+use super::in_pool;
+use super::step::{self, TrainStep};
+use super::weights::{self, ClassWeight};
+use crate::callbacks::{Callback, History, Logs, ProgbarLogger};
 use crate::data::ImageDataset;
 use crate::error::{Error, Result};
-use crate::layers::Mode;
 use crate::model::Model;
-use crate::rng::Rng;
 use crate::tensor::Tensor;
 use std::borrow::Cow;
 
 /// Training configuration, Keras's `fit` arguments as builder methods; `.run()` trains.
 ///
 /// Defaults as Keras: `batch_size=32`, `epochs=1`, `shuffle=true`, `validation_split=0`,
-/// `verbose=1`.
+/// `verbose=1`, every epoch a full pass over the data, validation after every epoch.
 pub struct Fit<'a> {
     model: &'a mut Model,
     data: Source<'a>,
@@ -27,12 +29,55 @@ pub struct Fit<'a> {
     verbose: u8,
     seed: Option<u64>,
     callbacks: Vec<&'a mut dyn Callback>,
+    sample_weight: Option<&'a Tensor>,
+    class_weight: Option<ClassWeight>,
+    steps_per_epoch: Option<usize>,
+    validation_steps: Option<usize>,
+    validation_freq: ValidationFreq,
+    train_step: Option<&'a mut dyn TrainStep>,
 }
 
-/// What `fit` trains or validates on: arrays in memory or a folder dataset.
+/// When `fit` validates (Keras's `validation_freq`): every `n` epochs, or after the listed
+/// epochs (1-based, as Keras counts them).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ValidationFreq {
+    /// After epochs `n`, `2n`, ... (`Every(1)`: every epoch, the default).
+    Every(usize),
+    /// After these epochs (1-based).
+    At(Vec<usize>),
+}
+
+impl ValidationFreq {
+    /// Whether to validate after epoch `epoch` (0-based).
+    pub fn due(&self, epoch: usize) -> bool {
+        match self {
+            ValidationFreq::Every(n) => (epoch + 1).is_multiple_of((*n).max(1)),
+            ValidationFreq::At(list) => list.contains(&(epoch + 1)),
+        }
+    }
+}
+
+impl From<usize> for ValidationFreq {
+    fn from(n: usize) -> Self {
+        ValidationFreq::Every(n)
+    }
+}
+impl From<Vec<usize>> for ValidationFreq {
+    fn from(v: Vec<usize>) -> Self {
+        ValidationFreq::At(v)
+    }
+}
+impl From<&[usize]> for ValidationFreq {
+    fn from(v: &[usize]) -> Self {
+        ValidationFreq::At(v.to_vec())
+    }
+}
+
+/// What `fit` trains or validates on: arrays in memory, a folder dataset, or any source.
 pub(crate) enum Source<'a> {
     Arrays(Arrays<'a>, Arrays<'a>),
     Images(&'a ImageDataset),
+    Batches(Box<dyn Batches + 'a>),
 }
 
 impl<'a> Fit<'a> {
@@ -49,6 +94,12 @@ impl<'a> Fit<'a> {
             verbose: 1,
             seed: None,
             callbacks: Vec::new(),
+            sample_weight: None,
+            class_weight: None,
+            steps_per_epoch: None,
+            validation_steps: None,
+            validation_freq: ValidationFreq::Every(1),
+            train_step: None,
         }
     }
     /// Number of epochs (default 1).
@@ -56,12 +107,12 @@ impl<'a> Fit<'a> {
         self.epochs = e;
         self
     }
-    /// Epoch to start from (resuming; default 0).
+    /// Epoch to start from (resuming; default 0): epochs `initial_epoch..epochs` run.
     pub fn initial_epoch(mut self, e: usize) -> Self {
         self.initial_epoch = e;
         self
     }
-    /// Samples per step (default 32).
+    /// Samples per step (default 32; a folder dataset or a [`Batches`] source has its own).
     pub fn batch_size(mut self, b: usize) -> Self {
         self.batch_size = b;
         self
@@ -81,6 +132,11 @@ impl<'a> Fit<'a> {
     /// `image_dataset_from_directory`).
     pub fn validation_dataset(mut self, ds: &'a ImageDataset) -> Self {
         self.validation_data = Some(Source::Images(ds));
+        self
+    }
+    /// Any [`Batches`] source for validation.
+    pub fn validation_batches(mut self, src: impl Batches + 'a) -> Self {
+        self.validation_data = Some(Source::Batches(Box::new(src)));
         self
     }
     /// Reshuffle the training samples every epoch (default `true`).
@@ -103,12 +159,74 @@ impl<'a> Fit<'a> {
         self.callbacks.push(c);
         self
     }
+    /// One weight per training sample (Keras's `sample_weight`, shape `(N,)`): each
+    /// sample's loss is multiplied by it, and the metrics become weighted means. With
+    /// `validation_split`, the held-out samples keep their weights for validation.
+    ///
+    /// ```
+    /// use rkeras::prelude::*;
+    /// let mut m = Sequential::new([Dense::new(1).input_shape(1).into()])?;
+    /// m.compile("sgd", "mse", &["mae"])?;
+    /// let x = Tensor::new(vec![4, 1], vec![0.0, 1.0, 2.0, 3.0])?;
+    /// let y = Tensor::new(vec![4, 1], vec![0.0, 1.0, 2.0, 3.0])?;
+    /// let w = Tensor::new(vec![4], vec![1.0, 1.0, 0.0, 5.0])?;
+    /// m.fit(&x, &y).sample_weight(&w).verbose(0).run()?;
+    /// # Ok::<(), rkeras::Error>(())
+    /// ```
+    pub fn sample_weight(mut self, w: &'a Tensor) -> Self {
+        self.sample_weight = Some(w);
+        self
+    }
+    /// A weight per class (Keras's `class_weight`): each training sample weighs its class's
+    /// weight (classes not given weigh 1). Not with `sample_weight` (Keras refuses both).
+    ///
+    /// ```
+    /// use rkeras::prelude::*;
+    /// use rkeras::train::ClassWeight;
+    /// let mut m = Sequential::new([Dense::new(2).activation("softmax").input_shape(1).into()])?;
+    /// m.compile("adam", "sparse_categorical_crossentropy", &["accuracy"])?;
+    /// let x = Tensor::new(vec![4, 1], vec![0.0, 1.0, 2.0, 3.0])?;
+    /// let y = Tensor::new(vec![4], vec![0.0, 0.0, 0.0, 1.0])?;
+    /// m.fit(&x, &y).class_weight(ClassWeight::from_pairs([(1, 3.0)])).verbose(0).run()?;
+    /// # Ok::<(), rkeras::Error>(())
+    /// ```
+    pub fn class_weight(mut self, w: ClassWeight) -> Self {
+        self.class_weight = Some(w);
+        self
+    }
+    /// Batches per epoch (Keras's `steps_per_epoch`): the next epoch goes on where this
+    /// one stopped, and a new pass (reshuffled) starts when the data runs out. An epoch
+    /// that asks for more batches than are left ends early with Keras's warning.
+    pub fn steps_per_epoch(mut self, s: usize) -> Self {
+        self.steps_per_epoch = Some(s);
+        self
+    }
+    /// Batches per validation (Keras's `validation_steps`): each validation goes on where
+    /// the last one stopped, as in Keras.
+    pub fn validation_steps(mut self, s: usize) -> Self {
+        self.validation_steps = Some(s);
+        self
+    }
+    /// When to validate (Keras's `validation_freq`): `2` every second epoch,
+    /// `vec![1, 5]` after epochs 1 and 5 (1-based).
+    pub fn validation_freq(mut self, f: impl Into<ValidationFreq>) -> Self {
+        self.validation_freq = f.into();
+        self
+    }
+    /// Replaces what one training step does (Keras's overridden `train_step`); see
+    /// [`TrainStep`].
+    pub fn train_step(mut self, s: &'a mut dyn TrainStep) -> Self {
+        self.train_step = Some(s);
+        self
+    }
 
     /// Trains and returns the [`History`].
     ///
     /// # Errors
     /// Not compiled; data that does not fit the model (shapes, lengths, NaN, labels out of
-    /// range); `validation_split` outside `[0, 1)`; a zero batch size; an empty split.
+    /// range); `validation_split` outside `[0, 1)`; a zero batch size, `steps_per_epoch`,
+    /// `validation_steps` or `validation_freq`; an empty split; class weights for classes the
+    /// model does not have, negative or NaN weights; sample weights of the wrong length.
     pub fn run(self) -> Result<History> {
         let Fit {
             model,
@@ -122,6 +240,12 @@ impl<'a> Fit<'a> {
             verbose,
             seed,
             mut callbacks,
+            sample_weight,
+            class_weight,
+            steps_per_epoch,
+            validation_steps,
+            validation_freq,
+            mut train_step,
         } = self;
         data::check_batch_size(batch_size)?;
         if !(0.0..1.0).contains(&validation_split) {
@@ -138,21 +262,74 @@ impl<'a> Fit<'a> {
                 format!("expected 0, 1 or 2, received {verbose}"),
             ));
         }
+        for (name, v) in [
+            ("steps_per_epoch", steps_per_epoch),
+            ("validation_steps", validation_steps),
+        ] {
+            if v == Some(0) {
+                return Err(Error::arg(name, "0", "expected a positive integer or None"));
+            }
+        }
+        match &validation_freq {
+            ValidationFreq::Every(0) => {
+                return Err(Error::arg(
+                    "validation_freq",
+                    "0",
+                    "expected a positive integer",
+                ))
+            }
+            ValidationFreq::At(v) if v.contains(&0) => {
+                return Err(Error::arg(
+                    "validation_freq",
+                    "",
+                    "epochs are counted from 1 in validation_freq",
+                ))
+            }
+            _ => {}
+        }
         if model.compiled.is_none() {
             return Err(Error::State(
                 "You must call `compile()` before `fit()`.".into(),
             ));
         }
-        // Arrays: targets in memory, rows to visit, Keras's tail split. Datasets: batches
-        // come from the loader, at the dataset's batch size.
-        let (train, n_total, bs_wanted) = match data {
+        if sample_weight.is_some() && class_weight.is_some() {
+            return Err(Error::arg(
+                "class_weight",
+                "",
+                "You cannot `class_weight` and `sample_weight` at the same time.",
+            ));
+        }
+        // Training data, checked against the model, and Keras's tail split.
+        let seed_ = seed.unwrap_or(model.seed ^ 0x5348_5546);
+        let mut owned_x: Option<Cow<'a, Tensor>> = None;
+        let mut owned_y: Option<Cow<'a, Tensor>> = None;
+        let mut train_rows = Vec::new();
+        let mut split_rows = Vec::new();
+        let mut images: Option<&'a ImageDataset> = None;
+        let mut user: Option<Box<dyn Batches + 'a>> = None;
+        match data {
             Source::Arrays(x, y) => {
                 let x = data::pack_inputs(model, x)?;
-                let y = data::pack_targets(model, y)?;
-                let t = data::prepare(model, &x, Some(&y))?
-                    .ok_or_else(|| Error::State("no targets".into()))?;
+                data::prepare_x(model, &x)?;
+                let y = data::pack_targets(model, y, x.rows())?;
                 let n = x.rows();
-                (Train::Arrays(x, t), n, batch_size)
+                if let Some(w) = sample_weight {
+                    weights::check_sample_weight(w, n)?;
+                }
+                if validation_data.is_none() && validation_split > 0.0 {
+                    let at = split_at(n, validation_split);
+                    train_rows = (0..at).collect();
+                    split_rows = (at..n).collect();
+                } else {
+                    train_rows = (0..n).collect();
+                }
+                if train_rows.is_empty() {
+                    return Err(Error::Data(format!(
+                        "validation_split={validation_split} leaves no training samples out of {n}"
+                    )));
+                }
+                owned_x = Some(x);
+                owned_y = Some(y);
             }
             Source::Images(ds) => {
                 if validation_split > 0.0 {
@@ -162,318 +339,175 @@ impl<'a> Fit<'a> {
                         "`validation_split` is only supported for in-memory arrays; pass the validation subset of image_dataset_from_directory with validation_dataset()",
                     ));
                 }
-                let info = data::prepare_images(model, ds, true)?;
-                let bs = ds.batch_size().unwrap_or(1);
-                (Train::Images(ds, info), ds.len(), bs)
+                if sample_weight.is_some() {
+                    return Err(Error::arg(
+                        "sample_weight",
+                        "",
+                        "`sample_weight` is for arrays; a folder dataset can take class_weight",
+                    ));
+                }
+                data::prepare_images(model, ds, true)?;
+                images = Some(ds);
             }
-        };
-        // Keras: the validation split is the *last* fraction, taken before any shuffling.
-        let (train_rows, split_rows): (Vec<usize>, Vec<usize>) = match &train {
-            Train::Arrays(..) if validation_data.is_none() && validation_split > 0.0 => {
-                let split_at = split_at(n_total, validation_split);
-                ((0..split_at).collect(), (split_at..n_total).collect())
+            Source::Batches(src) => {
+                if validation_split > 0.0 || sample_weight.is_some() {
+                    return Err(Error::arg(
+                        if sample_weight.is_some() {
+                            "sample_weight"
+                        } else {
+                            "validation_split"
+                        },
+                        "",
+                        "a Batches source gives its own sample weights and validation data",
+                    ));
+                }
+                data::prepare_source(model)?;
+                user = Some(src);
             }
-            Train::Arrays(..) => ((0..n_total).collect(), Vec::new()),
-            Train::Images(..) => (Vec::new(), Vec::new()),
-        };
-        if train_rows.is_empty() && matches!(train, Train::Arrays(..)) {
-            return Err(Error::Data(format!(
-                "validation_split={validation_split} leaves no training samples out of {n_total}"
-            )));
         }
-        let val: Option<Val> = match validation_data {
+        if let Some(cw) = &class_weight {
+            data::check_class_weight(model, cw)?;
+        }
+        // Validation data.
+        let mut val_x: Option<Cow<'a, Tensor>> = None;
+        let mut val_y: Option<Cow<'a, Tensor>> = None;
+        let mut val_images: Option<&'a ImageDataset> = None;
+        let mut val_user: Option<Box<dyn Batches + 'a>> = None;
+        match validation_data {
             Some(Source::Arrays(vx, vy)) => {
                 let vx = data::pack_inputs(model, vx)?;
-                let vy = data::pack_targets(model, vy)?;
-                let t = data::prepare(model, &vx, Some(&vy))?
-                    .ok_or_else(|| Error::State("no targets".into()))?;
-                let rows = (0..vx.rows()).collect();
-                Some(Val::Arrays(vx, t, rows))
+                data::prepare_x(model, &vx)?;
+                let vy = data::pack_targets(model, vy, vx.rows())?;
+                val_x = Some(vx);
+                val_y = Some(vy);
             }
             Some(Source::Images(ds)) => {
                 data::prepare_images(model, ds, true)?;
-                Some(Val::Images(ds))
+                val_images = Some(ds);
             }
-            None => None,
-        };
-        let has_val = val.is_some() || !split_rows.is_empty();
-        let steps = match &train {
-            Train::Arrays(..) => train_rows.len().div_ceil(bs_wanted),
-            Train::Images(ds, _) => ds.num_batches(),
-        };
-        let params = TrainParams {
-            verbose,
-            epochs,
-            steps,
-        };
-        let mut progbar = (verbose > 0).then(|| ProgbarLogger::new(verbose));
-        let shuffle_seed = seed.unwrap_or(model.seed ^ 0x5348_5546);
+            Some(Source::Batches(src)) => {
+                data::prepare_source(model)?;
+                val_user = Some(src);
+            }
+            None => {}
+        }
 
         in_pool(move || -> Result<History> {
             let model: &mut Model = model;
-            model.chain.allocate(bs_wanted.min(n_total).max(1))?;
-            let bs = bs_wanted.min(model.chain.max_batch()).max(1);
-            ensure_optimizer(model);
-            let fused = {
-                let last = model.chain.output_activation();
-                let c = model
-                    .compiled
-                    .as_ref()
-                    .ok_or_else(|| Error::State("not compiled".into()))?;
-                last.is_some_and(|a| c.loss.fuses_with(a))
+            // The sources, borrowing what was checked above.
+            let mut arr_train = owned_x.as_deref().zip(owned_y.as_deref()).map(|(x, y)| {
+                let mut b = ArrayBatches::new(x, Some(y), train_rows.clone(), batch_size);
+                b.w = sample_weight.map(Tensor::data);
+                b.shuffle = shuffle.then_some(seed_);
+                b
+            });
+            let mut img_train = images.map(|ds| ImageBatches::new(ds, true));
+            let mut user = user;
+            let train: &mut dyn Batches = if let Some(b) = arr_train.as_mut() {
+                b
+            } else if let Some(b) = img_train.as_mut() {
+                b
+            } else if let Some(u) = user.as_mut() {
+                u.as_mut()
+            } else {
+                return Err(Error::State("no training data".into()));
             };
-            let (row_len, cols) = match &train {
-                Train::Arrays(_, t) => (t.row_len, t.cols),
-                Train::Images(_, i) => (i.row_len, i.cols),
+            let mut arr_val = match (val_x.as_deref(), val_y.as_deref()) {
+                (Some(x), Some(y)) => Some(ArrayBatches::new(
+                    x,
+                    Some(y),
+                    (0..x.rows()).collect(),
+                    batch_size,
+                )),
+                _ if !split_rows.is_empty() => {
+                    owned_x.as_deref().zip(owned_y.as_deref()).map(|(x, y)| {
+                        let mut b = ArrayBatches::new(x, Some(y), split_rows.clone(), batch_size);
+                        b.w = sample_weight.map(Tensor::data);
+                        b
+                    })
+                }
+                _ => None,
             };
+            let mut img_val = val_images.map(|ds| ImageBatches::new(ds, false));
+            let mut val_user = val_user;
+            let mut val: Option<&mut dyn Batches> = if let Some(b) = arr_val.as_mut() {
+                Some(b)
+            } else if let Some(b) = img_val.as_mut() {
+                Some(b)
+            } else if let Some(u) = val_user.as_mut() {
+                Some(u.as_mut())
+            } else {
+                None
+            };
+            let max = train
+                .batch_size()
+                .max(val.as_ref().map_or(1, |v| v.batch_size()));
+            let mut bufs = Buffers::new(model, max)?;
+            step::ensure_optimizer(model);
+            let fused = step::fuses(model);
+            let mut cursor = Cursor::new(steps_per_epoch);
+            let mut val_cursor = Cursor::new(validation_steps);
+            let params = engine::params(verbose, epochs, cursor.steps(&*train));
+            let mut progbar = (verbose > 0).then(|| ProgbarLogger::new(verbose));
+            // The progress bar is one more callback, the last (as Keras appends it).
+            let mut list: Vec<&mut dyn Callback> = callbacks
+                .iter_mut()
+                .map(|c| &mut **c as &mut dyn Callback)
+                .collect();
+            if let Some(p) = progbar.as_mut() {
+                list.push(p);
+            }
+            let mut cbs = CallbackList { list: &mut list };
             let mut history = History {
                 params: Some(params),
                 ..History::default()
             };
             model.stop_training = false;
-            for cb in callbacks.iter_mut() {
-                cb.on_train_begin(&params, model)?;
-            }
-            if let Some(p) = progbar.as_mut() {
-                p.on_train_begin(&params, model)?;
-            }
+            cbs.train_begin(&params, model)?;
             // A restored backup says where training stopped.
             let first_epoch = model
                 .resume_epoch
                 .take()
                 .map_or(initial_epoch, |e| e.max(initial_epoch));
-            let mut order = train_rows.clone();
-            let mut tbuf = vec![0.0f32; bs * row_len];
             let mut logs = Logs::new();
-            let mut epoch_logs = Logs::new();
             for epoch in first_epoch..epochs {
                 for layer in model.chain.layers.iter_mut() {
                     layer.reseed(epoch as u64);
                 }
                 model.chain.reseed_twins(epoch as u64);
-                for cb in callbacks.iter_mut() {
-                    cb.on_epoch_begin(epoch, model);
-                }
-                if let Some(p) = progbar.as_mut() {
-                    p.on_epoch_begin(epoch, model);
-                }
-                if let Some(c) = model.compiled.as_mut() {
-                    c.metrics.iter_mut().for_each(|m| m.reset());
-                    c.heads.iter_mut().for_each(|h| h.reset());
-                }
-                let (mut loss_sum, mut seen) = (0.0f64, 0usize);
-                let mut stop = false;
-                let mut stream = match &train {
-                    Train::Images(ds, _) => Some(ds.epoch(epoch)),
-                    Train::Arrays(..) => {
-                        order.copy_from_slice(&train_rows);
-                        if shuffle {
-                            Rng::new(
-                                shuffle_seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-                            )
-                            .shuffle(&mut order);
-                        }
-                        None
-                    }
+                cbs.epoch_begin(epoch, model);
+                let run = EpochRun {
+                    src: &mut *train,
+                    cursor: &mut cursor,
+                    bufs: &mut bufs,
+                    class_weight: class_weight.as_ref(),
+                    custom: train_step.as_mut().map(|s| &mut **s as &mut dyn TrainStep),
+                    fused,
+                    logs: &mut logs,
                 };
-                let mut chunks = order.chunks(bs);
-                for step in 0.. {
-                    // Fill the input buffer and the targets with the next batch.
-                    let n = match (&train, stream.as_mut()) {
-                        (Train::Images(..), Some(ep)) => {
-                            let Some(batch) = ep.next_batch() else { break };
-                            let batch = batch?;
-                            let n = batch.n;
-                            if n == 0 {
-                                // Every file of the batch was skipped (skip_bad_files).
-                                ep.recycle(batch);
-                                continue;
-                            }
-                            model.chain.input_mut(n).copy_from_slice(&batch.x);
-                            tbuf[..n * row_len].copy_from_slice(&batch.y);
-                            ep.recycle(batch);
-                            n
-                        }
-                        (Train::Arrays(x, t), _) => {
-                            let Some(chunk) = chunks.next() else { break };
-                            let n = chunk.len();
-                            data::gather(x.as_ref(), chunk, model.chain.input_mut(n));
-                            data::gather_rows(&t.values, row_len, chunk, &mut tbuf[..n * row_len]);
-                            n
-                        }
-                        _ => break,
-                    };
-                    let loss = train_step(model, n, &tbuf[..n * row_len], cols, fused);
-                    loss_sum += loss * n as f64;
-                    seen += n;
-                    if let Some(c) = model.compiled.as_ref() {
-                        for m in &c.metrics {
-                            logs.set(m.name(), m.result());
-                        }
-                        super::heads::fill_logs(
-                            &c.heads,
-                            &c.log_order,
-                            loss_sum / seen as f64,
-                            &mut logs,
-                        );
-                    }
-                    logs.set("loss", loss_sum / seen as f64);
-                    for cb in callbacks.iter_mut() {
-                        if cb.on_train_batch_end(step, &logs, model)? == Control::Stop {
-                            stop = true;
-                        }
-                    }
-                    if let Some(p) = progbar.as_mut() {
-                        p.on_train_batch_end(step, &logs, model)?;
-                    }
-                    if stop || model.stop_training {
-                        break;
-                    }
-                }
-                drop(stream);
+                engine::train_epoch(model, epoch, run, &mut cbs)?;
                 // Epoch logs: training metrics, then validation (Keras's key order).
-                epoch_logs.clear();
-                if let Some(c) = model.compiled.as_ref() {
-                    for m in &c.metrics {
-                        epoch_logs.set(m.name(), m.result());
-                    }
-                    let loss = loss_sum / seen.max(1) as f64;
-                    super::heads::fill_logs(&c.heads, &c.log_order, loss, &mut epoch_logs);
-                }
-                epoch_logs.set("loss", loss_sum / seen.max(1) as f64);
-                if has_val {
-                    let vals = match (&val, &train) {
-                        (Some(Val::Arrays(vx, vt, rows)), _) => {
-                            evaluate_rows(model, vx, vt, rows, bs)?
-                        }
-                        (Some(Val::Images(ds)), _) => super::evaluate_images(model, ds)?,
-                        (None, Train::Arrays(x, t)) => evaluate_rows(model, x, t, &split_rows, bs)?,
-                        (None, Train::Images(..)) => Vec::new(),
-                    };
-                    let names: Vec<String> = model.metrics_names();
+                if let Some(v) = val.as_mut().filter(|_| validation_freq.due(epoch)) {
+                    let cur = validation_steps.map(|_| &mut val_cursor);
+                    let vals = engine::evaluate(model, &mut **v, cur, &mut bufs, &mut cbs)?;
+                    let names = model.metrics_names();
                     for (name, v) in names.iter().zip(&vals).skip(1) {
-                        epoch_logs.set(&format!("val_{name}"), *v);
+                        logs.set(&format!("val_{name}"), *v);
                     }
                     if let Some(v) = vals.first() {
-                        epoch_logs.set("val_loss", *v);
+                        logs.set("val_loss", *v);
                     }
                 }
-                for cb in callbacks.iter_mut() {
-                    if cb.on_epoch_end(epoch, &epoch_logs, model)? == Control::Stop {
-                        stop = true;
-                    }
-                }
-                if let Some(p) = progbar.as_mut() {
-                    p.on_epoch_end(epoch, &epoch_logs, model)?;
-                }
-                history.record(epoch, &epoch_logs);
-                if stop || model.stop_training {
+                cbs.epoch_end(epoch, &logs, model)?;
+                history.record(epoch, &logs);
+                if model.stop_training {
                     break;
                 }
             }
-            for cb in callbacks.iter_mut() {
-                cb.on_train_end(&epoch_logs, model);
-            }
+            cbs.train_end(&logs, model);
             Ok(history)
         })
     }
-}
-
-/// The training data, checked against the model.
-enum Train<'a> {
-    Arrays(Cow<'a, Tensor>, Targets),
-    Images(&'a ImageDataset, data::TargetInfo),
-}
-
-/// The validation data, checked against the model.
-enum Val<'a> {
-    Arrays(Cow<'a, Tensor>, Targets, Vec<usize>),
-    Images(&'a ImageDataset),
-}
-
-/// Builds the optimizer's slots for the current trainable weights, if needed.
-fn ensure_optimizer(model: &mut Model) {
-    let sizes: Vec<usize> = model
-        .chain
-        .layers
-        .iter()
-        .filter(|l| l.base().trainable)
-        .flat_map(|l| {
-            l.params()
-                .iter()
-                .filter(|p| p.trainable)
-                .map(|p| p.value.len())
-        })
-        .collect();
-    if let Some(c) = model.compiled.as_mut() {
-        if c.slot_sizes != sizes || !c.optimizer.is_built() {
-            c.optimizer.build(&sizes);
-            c.slot_sizes = sizes;
-        }
-    }
-}
-
-/// One optimisation step on the batch already in the input buffer; returns the batch loss.
-pub(crate) fn train_step(
-    model: &mut Model,
-    n: usize,
-    targets: &[f32],
-    cols: usize,
-    fused: bool,
-) -> f64 {
-    let Model {
-        chain, compiled, ..
-    } = model;
-    let Some(c) = compiled.as_mut() else {
-        return f64::NAN;
-    };
-    chain.forward(n, Mode::Train);
-    if !c.heads.is_empty() {
-        let heads = &mut c.heads;
-        let loss = chain.with_output_grad(n, |out, grad| {
-            super::heads::compute(heads, out, targets, n, Some(grad))
-        });
-        chain.backward(n, false);
-        return loss + update(chain, c);
-    }
-    let loss = chain.with_output_grad(n, |out, grad| {
-        let rows = out.len() / cols.max(1);
-        let l = c.loss.compute(out, targets, rows, cols, Some(grad), fused);
-        for m in &mut c.metrics {
-            m.update(out, targets, rows, cols);
-        }
-        l
-    });
-    chain.backward(n, fused);
-    loss + update(chain, c)
-}
-
-/// Adds the weight penalties' gradients, steps the optimizer and applies the constraints;
-/// returns the penalty.
-fn update(chain: &mut crate::model::graph::Chain, c: &mut crate::model::Compiled) -> f64 {
-    // Weight penalties join the loss and their gradients the weights' (Keras adds
-    // `model.losses`, which count the trainable weights only: a frozen layer adds nothing).
-    let mut penalty = 0.0;
-    for layer in chain.layers.iter_mut() {
-        if layer.base().trainable {
-            penalty += layer.regularize();
-        }
-    }
-    c.optimizer.begin_step();
-    let mut slot = 0;
-    for layer in chain.layers.iter_mut() {
-        let layer_trainable = layer.base().trainable;
-        for p in layer.params_mut() {
-            if p.trainable && layer_trainable {
-                c.optimizer.update(slot, &mut p.value, &p.grad);
-                slot += 1;
-            }
-        }
-        if layer_trainable {
-            layer.constrain();
-        }
-    }
-    penalty
 }
 
 /// The first validation row of a `validation_split` of `n` rows, as Keras computes it in

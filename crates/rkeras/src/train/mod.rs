@@ -5,20 +5,27 @@
 //! gradient, backward, optimizer update, metrics. Everything runs on preallocated buffers
 //! inside the rayon pool, so a step allocates nothing.
 
+mod batches;
 mod data;
+mod engine;
 mod fit;
-mod heads;
+mod step;
+mod weights;
 
+pub use batches::{BatchMut, Batches};
 pub use data::Arrays;
-pub use fit::Fit;
-pub(crate) use heads::{key_name, log_order, Head, Key};
+pub use fit::{Fit, ValidationFreq};
+pub use step::{Step, TrainStep};
+pub use weights::ClassWeight;
 
+use crate::callbacks::Callback;
 use crate::data::ImageDataset;
 use crate::error::Result;
 use crate::layers::Mode;
 use crate::model::Model;
 use crate::tensor::Tensor;
-use data::Targets;
+use batches::{ArrayBatches, ImageBatches};
+use engine::{Buffers, CallbackList};
 
 /// Results of `evaluate`: the loss then the metrics, in compile order (Keras's list).
 #[derive(Clone, Debug, PartialEq)]
@@ -94,19 +101,136 @@ impl Model {
         Fit::new(self, fit::Source::Images(ds))
     }
 
+    /// Starts configuring training on any [`Batches`] source: your own dataset or
+    /// generator (Keras's `model.fit(py_dataset)`). The model must be built. Finish with
+    /// `.run()`; see [`Batches`] for an example.
+    pub fn fit_batches<'a>(&'a mut self, src: impl Batches + 'a) -> Fit<'a> {
+        Fit::new(self, fit::Source::Batches(Box::new(src)))
+    }
+
+    /// Loss and metrics over a [`Batches`] source (inference mode), in
+    /// [`metrics_names`](Model::metrics_names) order; `callbacks` see the test hooks.
+    ///
+    /// # Errors
+    /// Not compiled or not built; batches that do not fit the model.
+    pub fn evaluate_batches(
+        &mut self,
+        src: &mut dyn Batches,
+        callbacks: &mut [&mut dyn Callback],
+    ) -> Result<Evaluation> {
+        data::prepare_source(self)?;
+        let vals = in_pool(|| -> Result<Vec<f64>> {
+            let mut bufs = Buffers::new(self, src.batch_size())?;
+            engine::evaluate(
+                self,
+                src,
+                None,
+                &mut bufs,
+                &mut CallbackList { list: callbacks },
+            )
+        })?;
+        Ok(Evaluation {
+            names: self.metrics_names(),
+            values: vals,
+        })
+    }
+
+    /// Runs one training step on exactly this batch (Keras's `train_on_batch`) and returns
+    /// the batch's loss and metrics.
+    ///
+    /// ```
+    /// use rkeras::prelude::*;
+    /// let mut m = Sequential::new([Dense::new(2).activation("softmax").input_shape(3).into()])?;
+    /// m.compile("adam", "sparse_categorical_crossentropy", &["accuracy"])?;
+    /// let x = Tensor::new(vec![2, 3], vec![1.0, 0.0, 0.0, 0.0, 1.0, 0.0])?;
+    /// let y = Tensor::new(vec![2], vec![0.0, 1.0])?;
+    /// let r = m.train_on_batch(&x, &y)?;
+    /// assert_eq!(r.names, ["loss", "accuracy"]);
+    /// # Ok::<(), rkeras::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Fit::run`].
+    pub fn train_on_batch<'a>(
+        &mut self,
+        x: impl Into<Arrays<'a>>,
+        y: impl Into<Arrays<'a>>,
+    ) -> Result<Evaluation> {
+        let x = data::pack_inputs(self, x.into())?;
+        data::prepare_x(self, &x)?;
+        let y = data::pack_targets(self, y.into(), x.rows())?;
+        let n = x.rows();
+        let fused = step::fuses(self);
+        in_pool(|| -> Result<Evaluation> {
+            let mut src = ArrayBatches::new(&x, Some(&y), (0..n).collect(), n);
+            let mut bufs = Buffers::new(self, n)?;
+            step::ensure_optimizer(self);
+            let mut cursor = batches::Cursor::new(None);
+            let mut logs = crate::callbacks::Logs::new();
+            let run = engine::EpochRun {
+                src: &mut src,
+                cursor: &mut cursor,
+                bufs: &mut bufs,
+                class_weight: None,
+                custom: None,
+                fused,
+                logs: &mut logs,
+            };
+            let loss = engine::train_epoch(self, 0, run, &mut CallbackList { list: &mut [] })?;
+            let values = self
+                .compiled
+                .as_ref()
+                .map_or_else(|| vec![loss], |c| c.values(loss));
+            Ok(Evaluation {
+                names: self.metrics_names(),
+                values,
+            })
+        })
+    }
+
+    /// Loss and metrics of exactly this batch, in inference mode (Keras's `test_on_batch`).
+    ///
+    /// # Errors
+    /// As [`Model::evaluate`].
+    pub fn test_on_batch<'a>(
+        &mut self,
+        x: impl Into<Arrays<'a>>,
+        y: impl Into<Arrays<'a>>,
+    ) -> Result<Evaluation> {
+        let x = x.into();
+        let n = x.list().first().map_or(1, |t| t.rows()).max(1);
+        self.evaluate_batched(x, y, n)
+    }
+
+    /// Outputs for exactly this batch (Keras's `predict_on_batch`).
+    ///
+    /// # Errors
+    /// As [`Model::predict`].
+    pub fn predict_on_batch<'a>(&mut self, x: impl Into<Arrays<'a>>) -> Result<Tensor> {
+        let x = x.into();
+        let n = x.list().first().map_or(1, |t| t.rows()).max(1);
+        self.predict_batched(x, n)
+    }
+
     /// Loss and metrics over a folder dataset, in file order (inference mode).
     ///
     /// # Errors
     /// Not compiled; images or labels that do not fit the model; an unreadable file.
     pub fn evaluate_dataset(&mut self, ds: &ImageDataset) -> Result<Evaluation> {
         data::prepare_images(self, ds, true)?;
-        let vals = in_pool(|| evaluate_images(self, ds))?;
-        let mut names = vec!["loss".to_string()];
-        if let Some(c) = &self.compiled {
-            names.extend(c.metrics.iter().map(|m| m.name().to_string()));
-        }
+        let vals = in_pool(|| -> Result<Vec<f64>> {
+            let mut src = ImageBatches::new(ds, false);
+            let mut bufs = Buffers::new(self, src.batch_size())?;
+            engine::evaluate(
+                self,
+                &mut src,
+                None,
+                &mut bufs,
+                &mut CallbackList { list: &mut [] },
+            )
+        })?;
         Ok(Evaluation {
-            names,
+            names: self.metrics_names(),
             values: vals,
         })
     }
@@ -195,14 +319,21 @@ impl Model {
     ) -> Result<Evaluation> {
         data::check_batch_size(batch_size)?;
         let x = data::pack_inputs(self, x.into())?;
-        let y = data::pack_targets(self, y.into())?;
-        let targets = data::prepare(self, &x, Some(&y))?
-            .ok_or_else(|| crate::Error::State("no targets".into()))?;
-        let rows: Vec<usize> = (0..x.rows()).collect();
-        let vals = in_pool(|| evaluate_rows(self, &x, &targets, &rows, batch_size))?;
-        let names = self.metrics_names();
+        data::prepare_x(self, &x)?;
+        let y = data::pack_targets(self, y.into(), x.rows())?;
+        let vals = in_pool(|| -> Result<Vec<f64>> {
+            let mut src = ArrayBatches::new(&x, Some(&y), (0..x.rows()).collect(), batch_size);
+            let mut bufs = Buffers::new(self, src.batch_size())?;
+            engine::evaluate(
+                self,
+                &mut src,
+                None,
+                &mut bufs,
+                &mut CallbackList { list: &mut [] },
+            )
+        })?;
         Ok(Evaluation {
-            names,
+            names: self.metrics_names(),
             values: vals,
         })
     }
@@ -273,8 +404,7 @@ impl Model {
     fn predict_packed(&mut self, x: Arrays<'_>, batch_size: usize) -> Result<Tensor> {
         data::check_batch_size(batch_size)?;
         let x = data::pack_inputs(self, x)?;
-        let x: &Tensor = &x;
-        data::prepare(self, x, None)?;
+        data::prepare_x(self, &x)?;
         let out_shape = match self.output_shape() {
             Some(s) => s.to_vec(),
             None => vec![self
@@ -289,116 +419,14 @@ impl Model {
             || format!("the predictions for {n_total} samples of {per} values each"),
             n_total.saturating_mul(per),
         )?;
-        in_pool(|| {
-            self.chain.allocate(batch_size.min(n_total).max(1))?;
-            let bs = self.chain.max_batch().min(batch_size).max(1);
-            for start in (0..n_total).step_by(bs) {
-                let n = bs.min(n_total - start);
-                self.chain
-                    .input_mut(n)
-                    .copy_from_slice(&x.data()[start * x.row_len()..(start + n) * x.row_len()]);
-                self.chain.forward(n, Mode::Infer);
-                out[start * per..(start + n) * per].copy_from_slice(self.chain.output(n));
-            }
-            Ok::<(), crate::Error>(())
+        in_pool(|| -> Result<usize> {
+            let mut src = ArrayBatches::new(&x, None, (0..n_total).collect(), batch_size);
+            let mut bufs = Buffers::new(self, src.batch_size())?;
+            let mut cbs = CallbackList { list: &mut [] };
+            engine::predict(self, &mut src, &mut bufs, &mut out, per, &mut cbs)
         })?;
         let mut shape = vec![n_total];
         shape.extend(out_shape);
         Tensor::new(shape, out)
     }
-}
-
-/// Mean loss and metrics over `rows` of `(x, targets)`, inference mode. The model must be
-/// compiled and built. Resets the metrics.
-pub(crate) fn evaluate_rows(
-    model: &mut Model,
-    x: &Tensor,
-    t: &Targets,
-    rows: &[usize],
-    batch_size: usize,
-) -> Result<Vec<f64>> {
-    model.chain.allocate(batch_size.min(rows.len()).max(1))?;
-    let bs = batch_size.min(model.chain.max_batch()).max(1);
-    let Some(c) = model.compiled.as_mut() else {
-        return Ok(vec![]);
-    };
-    for m in &mut c.metrics {
-        m.reset();
-    }
-    c.heads.iter_mut().for_each(Head::reset);
-    let mut tbuf = vec![0.0f32; bs * t.row_len];
-    let (mut total, mut count) = (0.0f64, 0usize);
-    for chunk in rows.chunks(bs) {
-        let n = chunk.len();
-        data::gather(x, chunk, model.chain.input_mut(n));
-        data::gather_rows(&t.values, t.row_len, chunk, &mut tbuf[..n * t.row_len]);
-        model.chain.forward(n, Mode::Infer);
-        let out = model.chain.output(n);
-        if !c.heads.is_empty() {
-            total += heads::compute(&mut c.heads, out, &tbuf[..n * t.row_len], n, None) * n as f64;
-            count += n;
-            continue;
-        }
-        let loss_rows = out.len() / t.cols;
-        total += c
-            .loss
-            .compute(out, &tbuf[..n * t.row_len], loss_rows, t.cols, None, false)
-            * n as f64;
-        for m in &mut c.metrics {
-            m.update(out, &tbuf[..n * t.row_len], loss_rows, t.cols);
-        }
-        count += n;
-    }
-    let reg = model.chain.regularization_loss();
-    let loss = total / count.max(1) as f64 + reg;
-    let mut v = vec![loss];
-    v.extend(c.metrics.iter().map(|m| m.result()));
-    v.extend(
-        c.log_order
-            .iter()
-            .filter(|k| !matches!(k, Key::Loss))
-            .map(|&k| heads::key_value(&c.heads, k, loss)),
-    );
-    Ok(v)
-}
-
-/// Mean loss and metrics over a folder dataset in file order, inference mode. The model
-/// must be compiled, built and checked against the dataset. Resets the metrics.
-pub(crate) fn evaluate_images(model: &mut Model, ds: &ImageDataset) -> Result<Vec<f64>> {
-    let info = data::prepare_images(model, ds, true)?;
-    let bs = ds.batch_size().unwrap_or(1);
-    model.chain.allocate(bs.min(ds.len()).max(1))?;
-    let Some(c) = model.compiled.as_mut() else {
-        return Ok(vec![]);
-    };
-    for m in &mut c.metrics {
-        m.reset();
-    }
-    let (mut total, mut count) = (0.0f64, 0usize);
-    for batch in ds.in_order() {
-        let batch = batch?;
-        let n = batch.n;
-        if n == 0 {
-            continue;
-        }
-        model.chain.input_mut(n).copy_from_slice(&batch.x);
-        model.chain.forward(n, Mode::Infer);
-        let out = model.chain.output(n);
-        let Some(c) = model.compiled.as_mut() else {
-            break;
-        };
-        let rows = out.len() / info.cols.max(1);
-        total += c.loss.compute(out, &batch.y, rows, info.cols, None, false) * n as f64;
-        for m in &mut c.metrics {
-            m.update(out, &batch.y, rows, info.cols);
-        }
-        count += n;
-    }
-    let Some(c) = model.compiled.as_ref() else {
-        return Ok(vec![]);
-    };
-    let reg = model.chain.regularization_loss();
-    let mut v = vec![total / count.max(1) as f64 + reg];
-    v.extend(c.metrics.iter().map(|m| m.result()));
-    Ok(v)
 }

@@ -1,9 +1,10 @@
-//! The outputs of a model with several of them: each has its own loss, loss weight and
-//! metrics ([`Model::compile_outputs`](crate::model::Model::compile_outputs)). Outputs (and
-//! their targets) travel packed side by side in each row; a head takes its columns out,
-//! computes its loss and gradient, and puts the weighted gradient back.
+//! What a compiled model trains against: one head per output, each with its own loss, loss
+//! weight and metrics ([`Model::compile`](crate::model::Model::compile) makes one head,
+//! [`Model::compile_outputs`](crate::model::Model::compile_outputs) one per output). Outputs
+//! (and their targets) travel packed side by side in each row; a head takes its columns out,
+//! computes its loss and gradient, and puts the weighted gradient back. A model with one
+//! output reads its output and targets in place, with no copy.
 
-use crate::callbacks::Logs;
 use crate::losses::Loss;
 use crate::metrics::Metric;
 use crate::model::graph::{pack_cols, unpack_cols};
@@ -26,7 +27,8 @@ pub(crate) struct Head {
     /// Unweighted loss summed over samples, and the samples, since the last reset.
     loss_sum: f64,
     seen: usize,
-    /// `loss_key` is `<name>_loss`; `metric_keys[i]` is `<name>_<metric i>`.
+    /// `loss_key` is `<name>_loss`; `metric_keys[i]` is `<name>_<metric i>` (a model with one
+    /// output: the metric's own name).
     pub loss_key: String,
     pub metric_keys: Vec<String>,
     out: Vec<f32>,
@@ -34,7 +36,7 @@ pub(crate) struct Head {
     grad: Vec<f32>,
 }
 
-/// A value of the logs of a multi-output model.
+/// A value of the logs.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Key {
     /// The total (weighted) loss.
@@ -46,13 +48,37 @@ pub(crate) enum Key {
 }
 
 impl Head {
+    /// The head of output `name` of a model with several outputs.
     pub fn new(name: &str, loss: Loss, weight: f32, metrics: Vec<Metric>) -> Self {
+        let metric_keys = metrics
+            .iter()
+            .map(|m| format!("{name}_{}", m.name()))
+            .collect();
+        Head::with_keys(
+            name,
+            loss,
+            weight,
+            metrics,
+            format!("{name}_loss"),
+            metric_keys,
+        )
+    }
+
+    /// The only head of a model with one output: its metrics log under their own names.
+    pub fn single(name: &str, loss: Loss, metrics: Vec<Metric>) -> Self {
+        let metric_keys = metrics.iter().map(|m| m.name().to_string()).collect();
+        Head::with_keys(name, loss, 1.0, metrics, "loss".into(), metric_keys)
+    }
+
+    fn with_keys(
+        name: &str,
+        loss: Loss,
+        weight: f32,
+        metrics: Vec<Metric>,
+        loss_key: String,
+        metric_keys: Vec<String>,
+    ) -> Self {
         Head {
-            loss_key: format!("{name}_loss"),
-            metric_keys: metrics
-                .iter()
-                .map(|m| format!("{name}_{}", m.name()))
-                .collect(),
             name: name.to_string(),
             loss,
             weight,
@@ -64,6 +90,8 @@ impl Head {
             t_len: 0,
             loss_sum: 0.0,
             seen: 0,
+            loss_key,
+            metric_keys,
             out: Vec::new(),
             tgt: Vec::new(),
             grad: Vec::new(),
@@ -83,8 +111,16 @@ impl Head {
     }
 }
 
-/// Keras's log order: every key sorted by name (`cls_accuracy`, `cls_loss`, `loss`, ...).
+/// Keras's log order. One output: the metrics in compile order, then `loss`. Several: every
+/// key sorted by name (`cls_accuracy`, `cls_loss`, `loss`, ...).
 pub(crate) fn log_order(heads: &[Head]) -> Vec<Key> {
+    if let [one] = heads {
+        let mut keys: Vec<Key> = (0..one.metrics.len())
+            .map(|m| Key::HeadMetric(0, m))
+            .collect();
+        keys.push(Key::Loss);
+        return keys;
+    }
     let mut keys: Vec<(String, Key)> = vec![("loss".into(), Key::Loss)];
     for (h, head) in heads.iter().enumerate() {
         keys.push((head.loss_key.clone(), Key::HeadLoss(h)));
@@ -114,22 +150,35 @@ pub(crate) fn key_value(heads: &[Head], k: Key, loss: f64) -> f64 {
     }
 }
 
-/// Writes every key into `logs` (prefixed with `val_` when `val`), in Keras's order.
-pub(crate) fn fill_logs(heads: &[Head], order: &[Key], loss: f64, logs: &mut Logs) {
-    for &k in order {
-        logs.set(key_name(heads, k), key_value(heads, k, loss));
-    }
-}
-
-/// Weighted loss of a batch of `n` packed rows; accumulates each head's loss and metrics,
-/// and with `grad` writes the weighted gradient in the packed layout.
+/// Weighted loss of a batch of `n` packed rows (each sample weighted by `weights` when
+/// given); accumulates each head's loss and metrics, and with `grad` writes the weighted
+/// gradient in the packed layout. `fused`: the loss gradient is taken with respect to the
+/// pre-activation of the (single) output's softmax or sigmoid.
 pub(crate) fn compute(
     heads: &mut [Head],
     out: &[f32],
     targets: &[f32],
     n: usize,
-    mut grad: Option<&mut [f32]>,
+    weights: Option<&[f32]>,
+    grad: Option<&mut [f32]>,
+    fused: bool,
 ) -> f64 {
+    if let [h] = heads {
+        if h.off == 0 && h.t_off == 0 {
+            // One output: read it in place.
+            let rows = out.len() / h.cols.max(1);
+            let l = h
+                .loss
+                .compute_weighted(out, targets, rows, h.cols, weights, grad, fused);
+            for m in &mut h.metrics {
+                m.update_weighted(out, targets, rows, h.cols, weights);
+            }
+            h.loss_sum += l * n as f64;
+            h.seen += n;
+            return f64::from(h.weight) * l;
+        }
+    }
+    let mut grad = grad;
     let width: usize = heads.iter().map(|h| h.len).sum();
     let t_width: usize = heads.iter().map(|h| h.t_len).sum();
     let mut total = 0.0;
@@ -146,11 +195,17 @@ pub(crate) fn compute(
         unpack_cols(targets, t_width, h.t_off, h.t_len, n, &mut h.tgt[..t_len]);
         let rows = len / h.cols.max(1);
         let g = grad.is_some().then_some(&mut h.grad[..len]);
-        let l = h
-            .loss
-            .compute(&h.out[..len], &h.tgt[..t_len], rows, h.cols, g, false);
+        let l = h.loss.compute_weighted(
+            &h.out[..len],
+            &h.tgt[..t_len],
+            rows,
+            h.cols,
+            weights,
+            g,
+            false,
+        );
         for m in &mut h.metrics {
-            m.update(&h.out[..len], &h.tgt[..t_len], rows, h.cols);
+            m.update_weighted(&h.out[..len], &h.tgt[..t_len], rows, h.cols, weights);
         }
         h.loss_sum += l * n as f64;
         h.seen += n;

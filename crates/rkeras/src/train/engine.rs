@@ -1,0 +1,350 @@
+//! The loops: one epoch of training, one evaluation and one prediction, each a short loop
+//! over a [`Batches`] source, the same for arrays, folders and user data and for any number
+//! of outputs; and the callback list that every hook goes through.
+
+use super::batches::{BatchMut, Batches, Cursor, Next, RAN_OUT};
+use super::step::{self, Step, TrainStep};
+use super::weights::ClassWeight;
+use crate::callbacks::{Callback, Control, Logs, TrainParams};
+use crate::error::{Error, Result};
+use crate::layers::Mode;
+use crate::model::{heads, Model};
+
+/// The buffers a batch is loaded into, besides the model's input buffer.
+pub(crate) struct Buffers {
+    y: Vec<f32>,
+    w: Vec<f32>,
+    inputs: Vec<(String, Vec<usize>)>,
+    outputs: Vec<Vec<usize>>,
+    x_len: usize,
+    y_len: usize,
+    max: usize,
+}
+
+impl Buffers {
+    /// Buffers for batches of up to `max` samples; the model is built and its input
+    /// buffer allocated for them.
+    pub fn new(model: &mut Model, max: usize) -> Result<Buffers> {
+        let max = max.max(1);
+        model.chain.allocate(max)?;
+        let inputs = super::batches::input_layout(model);
+        let outputs = model.output_shapes();
+        let x_len = inputs.iter().map(|(_, s)| crate::shape::numel(s)).sum();
+        let y_len = model
+            .compiled
+            .as_ref()
+            .map_or(0, |c| c.heads.iter().map(|h| h.t_len).sum());
+        let y = crate::budget::zeros(|| format!("the targets of a batch of {max}"), max * y_len)?;
+        Ok(Buffers {
+            y,
+            w: vec![1.0; max],
+            inputs,
+            outputs,
+            x_len,
+            y_len,
+            max: max.min(model.chain.max_batch()).max(1),
+        })
+    }
+
+    /// Loads batch `index` of `src`; returns its size and whether it is weighted.
+    fn load(
+        &mut self,
+        model: &mut Model,
+        src: &mut dyn Batches,
+        index: usize,
+        want_y: bool,
+    ) -> Result<(usize, bool)> {
+        let Model {
+            chain, compiled, ..
+        } = model;
+        let heads: &mut [heads::Head] = match compiled.as_mut() {
+            Some(c) => &mut c.heads,
+            None => &mut [],
+        };
+        let mut out = BatchMut {
+            x: chain.input_mut(self.max),
+            y: &mut self.y,
+            w: &mut self.w,
+            x_len: self.x_len,
+            y_len: self.y_len,
+            max: self.max,
+            weighted: false,
+            want_y,
+            inputs: &self.inputs,
+            outputs: &self.outputs,
+            heads,
+        };
+        let n = src.batch(index, &mut out)?;
+        let weighted = out.weighted;
+        if n > self.max {
+            return Err(Error::Data(format!(
+                "a batch of {n} samples was written into room for {}",
+                self.max
+            )));
+        }
+        Ok((n, weighted))
+    }
+}
+
+/// The callbacks of one `fit`, `evaluate` or `predict`, the progress bar among them; a
+/// callback that asks to stop sets `model.stop_training`, the one way training stops.
+pub(crate) struct CallbackList<'c, 'a> {
+    pub list: &'c mut [&'a mut dyn Callback],
+}
+
+impl CallbackList<'_, '_> {
+    pub fn train_begin(&mut self, p: &TrainParams, m: &mut Model) -> Result<()> {
+        self.list
+            .iter_mut()
+            .try_for_each(|c| c.on_train_begin(p, m))
+    }
+    pub fn train_end(&mut self, logs: &Logs, m: &mut Model) {
+        self.list.iter_mut().for_each(|c| c.on_train_end(logs, m));
+    }
+    pub fn epoch_begin(&mut self, e: usize, m: &mut Model) {
+        self.list.iter_mut().for_each(|c| c.on_epoch_begin(e, m));
+    }
+    pub fn epoch_end(&mut self, e: usize, logs: &Logs, m: &mut Model) -> Result<()> {
+        for c in self.list.iter_mut() {
+            if c.on_epoch_end(e, logs, m)? == Control::Stop {
+                m.stop_training = true;
+            }
+        }
+        Ok(())
+    }
+    pub fn train_batch_begin(&mut self, b: usize, m: &mut Model) {
+        self.list
+            .iter_mut()
+            .for_each(|c| c.on_train_batch_begin(b, m));
+    }
+    pub fn train_batch_end(&mut self, b: usize, logs: &Logs, m: &mut Model) -> Result<()> {
+        for c in self.list.iter_mut() {
+            if c.on_train_batch_end(b, logs, m)? == Control::Stop {
+                m.stop_training = true;
+            }
+        }
+        Ok(())
+    }
+    fn test_begin(&mut self, m: &mut Model) {
+        self.list.iter_mut().for_each(|c| c.on_test_begin(m));
+    }
+    fn test_batch_begin(&mut self, b: usize, m: &mut Model) {
+        self.list
+            .iter_mut()
+            .for_each(|c| c.on_test_batch_begin(b, m));
+    }
+    fn test_batch_end(&mut self, b: usize, logs: &Logs, m: &mut Model) {
+        self.list
+            .iter_mut()
+            .for_each(|c| c.on_test_batch_end(b, logs, m));
+    }
+    fn test_end(&mut self, logs: &Logs, m: &mut Model) {
+        self.list.iter_mut().for_each(|c| c.on_test_end(logs, m));
+    }
+    fn predict_begin(&mut self, m: &mut Model) {
+        self.list.iter_mut().for_each(|c| c.on_predict_begin(m));
+    }
+    fn predict_batch_begin(&mut self, b: usize, m: &mut Model) {
+        self.list
+            .iter_mut()
+            .for_each(|c| c.on_predict_batch_begin(b, m));
+    }
+    fn predict_batch_end(&mut self, b: usize, m: &mut Model) {
+        self.list
+            .iter_mut()
+            .for_each(|c| c.on_predict_batch_end(b, m));
+    }
+    fn predict_end(&mut self, m: &mut Model) {
+        self.list.iter_mut().for_each(|c| c.on_predict_end(m));
+    }
+}
+
+/// Writes the running loss and metrics into `logs`, in Keras's order.
+fn fill_logs(model: &Model, loss: f64, logs: &mut Logs) {
+    if let Some(c) = model.compiled.as_ref() {
+        for &k in &c.log_order {
+            logs.set(
+                heads::key_name(&c.heads, k),
+                heads::key_value(&c.heads, k, loss),
+            );
+        }
+    }
+}
+
+/// What one training epoch needs besides the model.
+pub(crate) struct EpochRun<'r> {
+    pub src: &'r mut dyn Batches,
+    pub cursor: &'r mut Cursor,
+    pub bufs: &'r mut Buffers,
+    pub class_weight: Option<&'r ClassWeight>,
+    pub custom: Option<&'r mut dyn TrainStep>,
+    pub fused: bool,
+    pub logs: &'r mut Logs,
+}
+
+/// Trains one epoch; returns the mean loss (weight penalties included). The logs hold the
+/// epoch's running values when it returns.
+pub(crate) fn train_epoch(
+    model: &mut Model,
+    epoch: usize,
+    run: EpochRun<'_>,
+    cbs: &mut CallbackList<'_, '_>,
+) -> Result<f64> {
+    let EpochRun {
+        src,
+        cursor,
+        bufs,
+        class_weight,
+        mut custom,
+        fused,
+        logs,
+    } = run;
+    cursor.begin_epoch(src, epoch)?;
+    if let Some(c) = model.compiled.as_mut() {
+        c.reset();
+    }
+    let (mut loss_sum, mut seen) = (0.0f64, 0usize);
+    for step_i in 0.. {
+        let index = match cursor.next(src, step_i) {
+            Next::Batch(i) => i,
+            Next::EndOfEpoch => break,
+            Next::RanOut => {
+                eprintln!("UserWarning: {RAN_OUT}");
+                break;
+            }
+        };
+        cbs.train_batch_begin(step_i, model);
+        let (n, mut weighted) = bufs.load(model, src, index, true)?;
+        if n == 0 {
+            continue;
+        }
+        if let Some(cw) = class_weight {
+            cw.fill(&bufs.y, n, bufs.y_len, &mut bufs.w);
+            weighted = true;
+        }
+        let y = &bufs.y[..n * bufs.y_len];
+        let w = weighted.then_some(&bufs.w[..n]);
+        let mut step = Step::new(model, n, y, w, fused);
+        let loss = match custom.as_deref_mut() {
+            Some(s) => s.train_step(&mut step)?,
+            None => step::default_step(&mut step),
+        };
+        loss_sum += loss * n as f64;
+        seen += n;
+        fill_logs(model, loss_sum / seen as f64, logs);
+        cbs.train_batch_end(step_i, logs, model)?;
+        if model.stop_training {
+            break;
+        }
+    }
+    let loss = loss_sum / seen.max(1) as f64;
+    logs.clear();
+    fill_logs(model, loss, logs);
+    Ok(loss)
+}
+
+/// Mean loss and metrics over a source in inference mode (Keras's `evaluate`), in the
+/// order of `metrics_names`. `cursor` walks it (validation with `validation_steps` goes
+/// on where the last one stopped); without one, the whole source from the start.
+pub(crate) fn evaluate(
+    model: &mut Model,
+    src: &mut dyn Batches,
+    cursor: Option<&mut Cursor>,
+    bufs: &mut Buffers,
+    cbs: &mut CallbackList<'_, '_>,
+) -> Result<Vec<f64>> {
+    let mut fresh = Cursor::new(None);
+    let cursor = cursor.unwrap_or(&mut fresh);
+    cursor.begin_epoch(src, 0)?;
+    if let Some(c) = model.compiled.as_mut() {
+        c.reset();
+    }
+    cbs.test_begin(model);
+    let mut logs = Logs::new();
+    let (mut total, mut count) = (0.0f64, 0usize);
+    for step_i in 0.. {
+        let index = match cursor.next(src, step_i) {
+            Next::Batch(i) => i,
+            Next::EndOfEpoch => break,
+            Next::RanOut => {
+                eprintln!("UserWarning: {}", RAN_OUT.replace("training", "evaluation"));
+                break;
+            }
+        };
+        cbs.test_batch_begin(step_i, model);
+        let (n, weighted) = bufs.load(model, src, index, true)?;
+        if n == 0 {
+            continue;
+        }
+        model.chain.forward(n, Mode::Infer);
+        let Model {
+            chain, compiled, ..
+        } = &mut *model;
+        let Some(c) = compiled.as_mut() else {
+            return Err(Error::State(
+                "You must call `compile()` before using the model for training or evaluation."
+                    .into(),
+            ));
+        };
+        let out = chain.output(n);
+        let w = weighted.then_some(&bufs.w[..n]);
+        let y = &bufs.y[..n * bufs.y_len];
+        total += heads::compute(&mut c.heads, out, y, n, w, None, false) * n as f64;
+        count += n;
+        fill_logs(model, total / count as f64, &mut logs);
+        cbs.test_batch_end(step_i, &logs, model);
+    }
+    let loss = total / count.max(1) as f64 + model.chain.regularization_loss();
+    let values = model
+        .compiled
+        .as_ref()
+        .map_or_else(|| vec![loss], |c| c.values(loss));
+    logs.clear();
+    fill_logs(model, loss, &mut logs);
+    cbs.test_end(&logs, model);
+    Ok(values)
+}
+
+/// The outputs (packed per row) for every sample of a source, in order, into `out`
+/// (`per` values per sample). Rows of samples a source skipped stay as they are.
+pub(crate) fn predict(
+    model: &mut Model,
+    src: &mut dyn Batches,
+    bufs: &mut Buffers,
+    out: &mut [f32],
+    per: usize,
+    cbs: &mut CallbackList<'_, '_>,
+) -> Result<usize> {
+    src.begin_pass(0)?;
+    cbs.predict_begin(model);
+    let mut start = 0;
+    for index in 0..src.len() {
+        cbs.predict_batch_begin(index, model);
+        let (n, _) = bufs.load(model, src, index, false)?;
+        if n > 0 {
+            model.chain.forward(n, Mode::Infer);
+            let y = model.chain.output(n);
+            let end = (start + n) * per;
+            if end > out.len() {
+                return Err(Error::Data(format!(
+                    "the source gave more samples than the {} it announced",
+                    out.len() / per.max(1)
+                )));
+            }
+            out[start * per..end].copy_from_slice(y);
+            start += n;
+        }
+        cbs.predict_batch_end(index, model);
+    }
+    cbs.predict_end(model);
+    Ok(start)
+}
+
+/// The parameters callbacks see at the start of `fit`.
+pub(crate) fn params(verbose: u8, epochs: usize, steps: usize) -> TrainParams {
+    TrainParams {
+        verbose,
+        epochs,
+        steps,
+    }
+}
