@@ -150,8 +150,8 @@ pub(crate) fn key_value(heads: &[Head], k: Key, loss: f64) -> f64 {
     }
 }
 
-/// Weighted loss of a batch of `n` packed rows (each sample weighted by `weights` when
-/// given); accumulates each head's loss and metrics, and with `grad` writes the weighted
+/// Weighted loss of a batch of `n` packed rows (each sample's loss weighted by `weights`
+/// when given; the metrics are not, as Keras's compiled `metrics`); accumulates each head's loss and metrics, and with `grad` writes the weighted
 /// gradient in the packed layout. `fused`: the loss gradient is taken with respect to the
 /// pre-activation of the (single) output's softmax or sigmoid.
 pub(crate) fn compute(
@@ -170,8 +170,9 @@ pub(crate) fn compute(
             let l = h
                 .loss
                 .compute_weighted(out, targets, rows, h.cols, weights, grad, fused);
+            // Keras weighs the loss, not the compiled `metrics` (only `weighted_metrics`).
             for m in &mut h.metrics {
-                m.update_weighted(out, targets, rows, h.cols, weights);
+                m.update(out, targets, rows, h.cols);
             }
             h.loss_sum += l * n as f64;
             h.seen += n;
@@ -205,7 +206,7 @@ pub(crate) fn compute(
             false,
         );
         for m in &mut h.metrics {
-            m.update_weighted(&h.out[..len], &h.tgt[..t_len], rows, h.cols, weights);
+            m.update(&h.out[..len], &h.tgt[..t_len], rows, h.cols);
         }
         h.loss_sum += l * n as f64;
         h.seen += n;

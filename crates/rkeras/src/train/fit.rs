@@ -160,7 +160,8 @@ impl<'a> Fit<'a> {
         self
     }
     /// One weight per training sample (Keras's `sample_weight`, shape `(N,)`): each
-    /// sample's loss is multiplied by it, and the metrics become weighted means. With
+    /// sample's loss is multiplied by it (the compiled metrics stay unweighted, as Keras's
+    /// `metrics`). With
     /// `validation_split`, the held-out samples keep their weights for validation.
     ///
     /// ```
