@@ -281,6 +281,21 @@ pub struct FitArgs {
     /// Learning rate of fine-tuning (default: the first phase's divided by 100).
     #[arg(long, value_name = "LR")]
     pub fine_tune_learning_rate: Option<f32>,
+    /// Weigh each class in the loss (Keras's `class_weight`): `balanced` (n_samples /
+    /// (n_classes * count), as scikit-learn computes it) or CLASS:WEIGHT pairs such as
+    /// `0:1,3:5` (classes not listed weigh 1).
+    #[arg(long, value_name = "balanced|C:W,...")]
+    pub class_weight: Option<String>,
+    /// Batches per epoch (Keras's `steps_per_epoch`): the next epoch goes on where this one
+    /// stopped; an epoch that asks for more than the data holds ends early with a warning.
+    #[arg(long, value_name = "N")]
+    pub steps_per_epoch: Option<usize>,
+    /// Batches per validation (Keras's `validation_steps`).
+    #[arg(long, value_name = "N")]
+    pub validation_steps: Option<usize>,
+    /// Validate after every N-th epoch only (Keras's `validation_freq`; default 1).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub validation_freq: usize,
     /// Save the final model to this `.keras` file.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,

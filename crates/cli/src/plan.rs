@@ -38,6 +38,20 @@ pub struct FitPlan {
     pub fine_tune: Option<(String, usize, Option<f32>)>,
     pub output: Option<PathBuf>,
     pub resume: Option<PathBuf>,
+    /// `--class-weight`: balanced, or the weights given.
+    pub class_weight: Option<ClassWeightPlan>,
+    pub steps_per_epoch: Option<usize>,
+    pub validation_steps: Option<usize>,
+    pub validation_freq: usize,
+}
+
+/// How `--class-weight` weighs the classes.
+#[derive(Debug, Clone)]
+pub enum ClassWeightPlan {
+    /// n_samples / (n_classes * count), from the training labels.
+    Balanced,
+    /// As given.
+    Given(rkeras::train::ClassWeight),
 }
 
 /// Validated dataset settings for a folder of images.
@@ -467,6 +481,31 @@ fn fit_plan(a: FitArgs, default_batch: usize) -> Result<FitPlan> {
     if a.restore_best_weights && a.early_stopping.is_none() {
         bail!("--restore-best-weights needs --early-stopping PATIENCE");
     }
+    for (flag, v) in [
+        ("--steps-per-epoch", a.steps_per_epoch),
+        ("--validation-steps", a.validation_steps),
+        ("--validation-freq", Some(a.validation_freq)),
+    ] {
+        if v == Some(0) {
+            bail!("{flag} must be a positive integer");
+        }
+    }
+    let class_weight = match a.class_weight.as_deref().map(str::trim) {
+        None => None,
+        Some(s) if s.eq_ignore_ascii_case("balanced") => Some(ClassWeightPlan::Balanced),
+        Some(s) => {
+            let w = rkeras::train::ClassWeight::parse(s)
+                .map_err(|e| anyhow::anyhow!("--class-weight: {e}"))?;
+            if let Some((c, v)) = w
+                .pairs()
+                .into_iter()
+                .find(|(_, v)| !(v.is_finite() && *v >= 0.0))
+            {
+                bail!("--class-weight: class {c} has weight {v}; weights must be finite and >= 0");
+            }
+            Some(ClassWeightPlan::Given(w))
+        }
+    };
     let optimizer_given = a.optimizer.is_some() || a.learning_rate.is_some();
     let optimizer = a
         .optimizer
@@ -510,6 +549,10 @@ fn fit_plan(a: FitArgs, default_batch: usize) -> Result<FitPlan> {
         }),
         output: a.output,
         resume: a.resume,
+        class_weight,
+        steps_per_epoch: a.steps_per_epoch,
+        validation_steps: a.validation_steps,
+        validation_freq: a.validation_freq,
     })
 }
 

@@ -905,3 +905,69 @@ fn mobilenetv2_from_the_cli_with_weights_and_a_frozen_base() {
     assert!(text(&out.stdout).contains("block_16_project_BN"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn train_a_folder_with_class_weights_and_shorter_epochs() {
+    let dir = temp_dir("class-weight");
+    tiny_folder(&dir, 40);
+    let d = dir.to_string_lossy().into_owned();
+    let base = [
+        "train",
+        d.as_str(),
+        "--image-size",
+        "16",
+        "--color-mode",
+        "grayscale",
+        "--model",
+        "mnist-convnet",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "8",
+        "--validation-split",
+        "0.2",
+        "--verbose",
+        "2",
+    ];
+    let mut args = base.to_vec();
+    args.extend([
+        "--class-weight",
+        "balanced",
+        "--steps-per-epoch",
+        "2",
+        "--validation-steps",
+        "1",
+        "--validation-freq",
+        "3",
+    ]);
+    let out = rkeras(&args);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("Class weights (balanced): 0:"), "{stdout}");
+    // Two steps an epoch; validation only after the third epoch.
+    assert_eq!(stdout.matches("2/2 - ").count(), 3, "{stdout}");
+    assert_eq!(stdout.matches("val_loss").count(), 1, "{stdout}");
+    for (flag, value, want) in [
+        ("--class-weight", "0:1,x", "CLASS:WEIGHT"),
+        ("--class-weight", "9:2", "class 9 does not exist"),
+        ("--class-weight", "1:-2", "must be finite and >= 0"),
+        (
+            "--steps-per-epoch",
+            "0",
+            "--steps-per-epoch must be a positive integer",
+        ),
+        (
+            "--validation-freq",
+            "0",
+            "--validation-freq must be a positive integer",
+        ),
+    ] {
+        let mut args = base.to_vec();
+        args.extend([flag, value]);
+        let out = rkeras(&args);
+        let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        assert!(!out.status.success(), "{flag} {value}: {all}");
+        assert!(all.contains(want), "{flag} {value}: {all}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

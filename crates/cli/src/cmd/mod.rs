@@ -197,6 +197,38 @@ fn callbacks(fit: &FitPlan) -> Vec<Box<dyn rkeras::callbacks::Callback>> {
 }
 
 /// Adds `cbs` to a fit.
+/// The fit options of the plan (`--class-weight`, `--steps-per-epoch`,
+/// `--validation-steps`, `--validation-freq`); `counts` gives the training images per class
+/// for `--class-weight balanced`.
+fn with_fit_options<'a>(
+    mut run: rkeras::train::Fit<'a>,
+    fit: &FitPlan,
+    counts: impl FnOnce() -> Vec<usize>,
+) -> rkeras::train::Fit<'a> {
+    use crate::plan::ClassWeightPlan;
+    match &fit.class_weight {
+        Some(ClassWeightPlan::Given(w)) => run = run.class_weight(w.clone()),
+        Some(ClassWeightPlan::Balanced) => {
+            let w = rkeras::train::ClassWeight::balanced_from_counts(&counts());
+            let shown: Vec<String> = w
+                .pairs()
+                .iter()
+                .map(|(c, v)| format!("{c}:{v:.4}"))
+                .collect();
+            println!("Class weights (balanced): {}", shown.join(","));
+            run = run.class_weight(w);
+        }
+        None => {}
+    }
+    if let Some(s) = fit.steps_per_epoch {
+        run = run.steps_per_epoch(s);
+    }
+    if let Some(s) = fit.validation_steps {
+        run = run.validation_steps(s);
+    }
+    run.validation_freq(fit.validation_freq)
+}
+
 fn with_callbacks<'a>(
     mut run: rkeras::train::Fit<'a>,
     cbs: &'a mut [Box<dyn rkeras::callbacks::Callback>],

@@ -54,6 +54,15 @@ pub fn run(
         .validation_split(fit.validation_split)
         .verbose(fit.verbose)
         .seed(fit.seed);
+    let run = super::with_fit_options(run, fit, || {
+        let mut counts = vec![0usize; 10];
+        for &v in train.y.data() {
+            if let Some(c) = counts.get_mut(v as usize) {
+                *c += 1;
+            }
+        }
+        counts
+    });
     let trained = super::with_callbacks(run, &mut cbs).run();
     let history = super::finish_training(fit, trained, &model)?;
     let secs = start.elapsed().as_secs_f64();
@@ -154,6 +163,7 @@ pub fn run_folder(
         if let Some(v) = &loaded.val {
             run = run.validation_dataset(v);
         }
+        let run = super::with_fit_options(run, fit, || loaded.train.class_counts());
         super::with_callbacks(run, cbs).run()
     };
     let mut trained = fit_phase(&mut model, &mut cbs, 0, fit.epochs);

@@ -47,14 +47,26 @@ impl ClassWeight {
         for &l in labels {
             counts[l] += 1;
         }
+        ClassWeight::balanced_from_counts(&counts)
+    }
+
+    /// "balanced" weights from the number of samples of each class (classes with none
+    /// are left out).
+    ///
+    /// ```
+    /// use rkeras::train::ClassWeight;
+    /// let w = ClassWeight::balanced_from_counts(&[30, 10]);
+    /// assert!((w.get(0) - 40.0 / 60.0).abs() < 1e-6 && (w.get(1) - 2.0).abs() < 1e-6);
+    /// ```
+    pub fn balanced_from_counts(counts: &[usize]) -> Self {
         let present = counts.iter().filter(|c| **c > 0).count().max(1);
-        let n = labels.len() as f64;
+        let n: usize = counts.iter().sum();
         ClassWeight::from_pairs(
             counts
                 .iter()
                 .enumerate()
                 .filter(|(_, c)| **c > 0)
-                .map(|(i, &c)| (i, (n / (present as f64 * c as f64)) as f32)),
+                .map(|(i, &c)| (i, (n as f64 / (present as f64 * c as f64)) as f32)),
         )
     }
 
