@@ -40,12 +40,7 @@ fn model(heads: usize) -> Model {
         .call(&h)
         .expect("cls")];
     for i in 1..heads {
-        outs.push(
-            Dense::new(1)
-                .name(&format!("reg{i}"))
-                .call(&h)
-                .expect("reg"),
-        );
+        outs.push(Dense::new(1).name(format!("reg{i}")).call(&h).expect("reg"));
     }
     let refs: Vec<&KerasTensor> = outs.iter().collect();
     let mut m = Model::functional(&x, refs.as_slice()).expect("model");
