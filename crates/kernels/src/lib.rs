@@ -37,6 +37,7 @@ pub mod reference;
 pub mod regions;
 pub mod simd;
 pub mod softmax;
+pub mod switches;
 pub mod winograd;
 
 #[cfg(test)]

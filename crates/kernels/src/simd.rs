@@ -36,11 +36,11 @@ fn level() -> u8 {
 
 #[cfg(target_arch = "x86_64")]
 fn detect() -> u8 {
-    if std::env::var_os("RKERAS_NO_SIMD").is_some() {
+    if crate::switches::switches().no_simd {
         return BASE;
     }
     // RKERAS_SIMD=avx2 caps the level (to measure the AVX2 build on an AVX-512 machine).
-    let cap_avx2 = std::env::var("RKERAS_SIMD").is_ok_and(|v| v == "avx2");
+    let cap_avx2 = crate::switches::switches().cap_avx2;
     if !cap_avx2
         && is_x86_feature_detected!("avx512f")
         && is_x86_feature_detected!("avx512bw")

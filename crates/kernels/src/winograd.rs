@@ -233,12 +233,7 @@ impl Winograd {
 
 /// `RKERAS_WINOGRAD=2|4`: the tile size to use for every qualifying convolution.
 fn forced_tile() -> Option<usize> {
-    static TILE: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
-    *TILE.get_or_init(|| match std::env::var("RKERAS_WINOGRAD").as_deref() {
-        Ok("2") => Some(2),
-        Ok("4") => Some(4),
-        _ => None,
-    })
+    crate::switches::switches().winograd_tile
 }
 
 /// One block of tiles: samples `s0 .. s0 + ns`, tile rows `ty0 .. ty0 + rows` of each.

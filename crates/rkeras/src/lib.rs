@@ -40,6 +40,7 @@ pub mod preprocessing;
 pub mod regularizers;
 pub mod rng;
 pub mod saving;
+pub mod settings;
 pub mod shape;
 pub mod tensor;
 pub mod train;

@@ -405,3 +405,53 @@ fn a_user_source_that_writes_wrong_batches_gets_a_clear_error() {
         .expect_err("labels");
     assert!(e.to_string().contains("not a class index"), "{e}");
 }
+
+#[test]
+fn predict_and_evaluate_read_a_user_source_with_their_hooks() {
+    let (x, ys) = data(10, 1);
+    let mut m = model(1);
+    let mut src = UserData {
+        x: x.clone(),
+        ys: ys.clone(),
+        passes: Arc::new(Mutex::new(Vec::new())),
+    };
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    struct Hooks(Arc<Mutex<Vec<String>>>);
+    impl Callback for Hooks {
+        fn on_predict_begin(&mut self, _m: &mut Model) {
+            self.0.lock().expect("lock").push("predict_begin".into());
+        }
+        fn on_predict_batch_end(&mut self, b: usize, _m: &mut Model) {
+            self.0
+                .lock()
+                .expect("lock")
+                .push(format!("predict_batch_end {b}"));
+        }
+        fn on_predict_end(&mut self, _m: &mut Model) {
+            self.0.lock().expect("lock").push("predict_end".into());
+        }
+        fn on_test_end(&mut self, _l: &Logs, _m: &mut Model) {
+            self.0.lock().expect("lock").push("test_end".into());
+        }
+    }
+    let mut hooks = Hooks(seen.clone());
+    let p = m
+        .predict_batches(&mut src, &mut [&mut hooks])
+        .expect("predict");
+    assert_eq!(p, m.predict(&x).expect("predict arrays"));
+    let e = m
+        .evaluate_batches(&mut src, &mut [&mut hooks])
+        .expect("evaluate");
+    assert_eq!(e, m.evaluate(&x, &ys[0]).expect("evaluate arrays"));
+    assert_eq!(
+        *seen.lock().expect("lock"),
+        [
+            "predict_begin",
+            "predict_batch_end 0",
+            "predict_batch_end 1",
+            "predict_batch_end 2",
+            "predict_end",
+            "test_end"
+        ]
+    );
+}

@@ -34,8 +34,10 @@ pub struct Split {
 
 /// The default directory: `$RKERAS_FASHION_MNIST` if set, else [`DEFAULT_DIR`].
 pub fn default_dir() -> PathBuf {
-    std::env::var_os("RKERAS_FASHION_MNIST")
-        .map_or_else(|| PathBuf::from(DEFAULT_DIR), PathBuf::from)
+    crate::settings::settings()
+        .fashion_mnist_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DIR))
 }
 
 /// Loads `(train, test)` from [`default_dir`].

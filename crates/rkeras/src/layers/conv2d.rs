@@ -88,7 +88,7 @@ fn refresh_winograd(wg: &Winograd, kernel: &[f32], seen: &mut Vec<f32>, u: &mut 
 /// Winograd F(2x2, 3x3) for the 3x3 stride-1 convolutions that qualify, unless
 /// `RKERAS_WINOGRAD=0` (im2col + GEMM for all, for A/B runs).
 fn winograd_enabled() -> bool {
-    std::env::var("RKERAS_WINOGRAD").map_or(true, |v| v != "0")
+    crate::settings::settings().winograd
 }
 
 /// One group's slice of a grouped convolution (`groups > 1`), gathered contiguous so the
@@ -643,7 +643,7 @@ mod tests {
                 .bias_initializer("random_uniform");
             l.build(&shape, &mut Rng::new(2)).expect("build");
             let planned = l.wino.map(|w| w.tile());
-            if winograd_enabled() && std::env::var_os("RKERAS_WINOGRAD").is_none() {
+            if winograd_enabled() && !crate::settings::settings().winograd_forced {
                 assert_eq!(planned, Some(tile), "{pad} {act} {shape:?}");
             }
             check_layer(Box::new(l), &shape);

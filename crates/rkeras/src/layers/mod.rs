@@ -745,3 +745,12 @@ mod tests {
         assert_eq!(unique_name("dense"), "dense");
     }
 }
+
+/// A fresh layer with `layer`'s configuration (a shared layer's later calls).
+pub(crate) fn twin_of(layer: &dyn Layer) -> crate::Result<Box<dyn Layer>> {
+    let entry = serde_json::json!({
+        "class_name": layer.class_name(),
+        "config": full_config(layer),
+    });
+    registry::from_config(&entry)
+}

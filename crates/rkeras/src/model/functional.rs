@@ -276,7 +276,7 @@ impl Shared {
         let shape = if self.cell.calls.get() == 0 {
             probe(layer.as_mut(), inputs)?
         } else {
-            let mut twin = graph::twin_of(layer.as_ref())?;
+            let mut twin = crate::layers::twin_of(layer.as_ref())?;
             let shape = probe(twin.as_mut(), inputs)?;
             let mine: Vec<&[usize]> = twin.params().iter().map(|p| p.shape.as_slice()).collect();
             let theirs: Vec<&[usize]> = layer.params().iter().map(|p| p.shape.as_slice()).collect();

@@ -3,7 +3,9 @@
 //! [`Wiring`]; every buffer is sized once per maximum batch size, so a training step never
 //! allocates.
 
+use super::profiling::{add_timing, time_weight_grads};
 use crate::error::{Error, Result};
+use crate::layers::twin_of;
 use crate::layers::{Backward, Layer, Mode};
 use crate::rng::Rng;
 use crate::shape::numel;
@@ -129,49 +131,7 @@ pub(crate) struct Chain {
 
 /// Fusion of max poolings into the layer before them, unless `RKERAS_FUSE_POOL=0`.
 fn fusion_enabled() -> bool {
-    std::env::var("RKERAS_FUSE_POOL").map_or(true, |v| v != "0")
-}
-
-/// Adds the time since `t` to layer `i`'s forward (`which = 0`) or backward total.
-pub(super) fn add_timing(
-    timings: &mut Option<Vec<(f64, f64)>>,
-    t: Option<std::time::Instant>,
-    i: usize,
-    backward: bool,
-) {
-    if let (Some(t), Some(tm)) = (t, timings.as_mut()) {
-        if let Some(e) = tm.get_mut(i) {
-            if backward {
-                e.1 += t.elapsed().as_secs_f64();
-            } else {
-                e.0 += t.elapsed().as_secs_f64();
-            }
-        }
-    }
-}
-
-/// Profiling only: times layer `i`'s weight gradients alone (a backward call without the
-/// input gradient, on a copy of `dy`) into `secs[i]`, then puts `dy` and the weight
-/// gradients back for the real call.
-pub(super) fn time_weight_grads(
-    (secs, saved): &mut (Vec<f64>, Vec<f32>),
-    i: usize,
-    layer: &mut dyn Layer,
-    (x, y): (&[f32], &[f32]),
-    dy: &mut [f32],
-    ctx: Backward,
-) {
-    saved.clear();
-    saved.extend_from_slice(dy);
-    let t = std::time::Instant::now();
-    layer.backward(x, y, dy, None, ctx);
-    if let Some(e) = secs.get_mut(i) {
-        *e += t.elapsed().as_secs_f64();
-    }
-    dy.copy_from_slice(saved);
-    for p in layer.params_mut() {
-        p.grad.fill(0.0);
-    }
+    crate::settings::settings().fuse_pool
 }
 
 /// The most inputs one merge layer may take (their slices live on the stack).
@@ -204,15 +164,6 @@ pub(crate) fn pack_cols(
     for r in 0..n {
         dst[r * width + off..r * width + off + len].copy_from_slice(&src[r * len..(r + 1) * len]);
     }
-}
-
-/// A fresh layer with `layer`'s configuration (a shared layer's later calls).
-pub(crate) fn twin_of(layer: &dyn Layer) -> Result<Box<dyn Layer>> {
-    let entry = serde_json::json!({
-        "class_name": layer.class_name(),
-        "config": crate::layers::full_config(layer),
-    });
-    crate::layers::registry::from_config(&entry)
 }
 
 impl Chain {

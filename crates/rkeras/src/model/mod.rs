@@ -4,6 +4,7 @@
 mod functional;
 pub(crate) mod graph;
 pub(crate) mod heads;
+mod profiling;
 mod sample_groups;
 mod sequential;
 pub mod summary;

@@ -23,7 +23,7 @@ use crate::error::Result;
 use crate::layers::{Backward, Layer, Mode};
 use crate::rng::Rng;
 
-use super::graph::{add_timing, time_weight_grads};
+use super::profiling::{add_timing, time_weight_grads};
 
 /// Samples per group, at most, until the group count reaches its cap.
 pub(crate) const GROUP_SAMPLES: usize = 16;
@@ -34,9 +34,8 @@ const DEFAULT_MAX_GROUPS: usize = 2;
 
 /// The cap on the group count.
 pub(crate) fn max_groups() -> usize {
-    std::env::var("RKERAS_SAMPLE_GROUPS")
-        .ok()
-        .and_then(|v| v.parse().ok())
+    crate::settings::settings()
+        .sample_groups
         .unwrap_or(DEFAULT_MAX_GROUPS)
 }
 
@@ -173,7 +172,7 @@ impl GroupRun {
         let mut rng = Rng::new(0);
         let mut twins = Vec::with_capacity(end - start);
         for (i, layer) in layers.iter().enumerate().take(end).skip(start) {
-            let mut twin = super::graph::twin_of(layer.as_ref())?;
+            let mut twin = crate::layers::twin_of(layer.as_ref())?;
             twin.build(&shapes[i], &mut rng)?;
             if let Some(j) = layout.pools.get(i).copied().flatten() {
                 if !twin.absorb_max_pool(layers[j].max_pool_geom()) {

@@ -86,16 +86,13 @@ pub fn default_line_length() -> usize {
 /// `min(keras_default, columns - 4)`: Keras's default is 88, or 108 for the four-column
 /// table of a functional model.
 pub fn default_line_length_for(keras_default: usize) -> usize {
-    let cols = std::env::var("COLUMNS")
-        .ok()
-        .and_then(|c| c.trim().parse::<usize>().ok())
-        .unwrap_or_else(|| {
-            if std::io::stdout().is_terminal() {
-                92
-            } else {
-                80
-            }
-        });
+    let cols = crate::settings::settings().columns.unwrap_or_else(|| {
+        if std::io::stdout().is_terminal() {
+            92
+        } else {
+            80
+        }
+    });
     keras_default.min(cols.saturating_sub(4)).max(20)
 }
 

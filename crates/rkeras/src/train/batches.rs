@@ -68,6 +68,12 @@ pub trait Batches: Send {
     /// # Errors
     /// Data that cannot be read, or that does not fit the model (see [`BatchMut::set`]).
     fn batch(&mut self, index: usize, out: &mut BatchMut<'_>) -> Result<usize>;
+    /// Positions, among the samples the last batch should have held, of those that could
+    /// not be read and were left out (a folder read with `skip_bad_files`): `predict`
+    /// gives them rows of NaN, so that rows stay in file order. Empty by default.
+    fn last_skipped(&self) -> &[usize] {
+        &[]
+    }
 }
 
 /// The buffers a batch is written into: the model's input batch, the targets, and the
@@ -295,6 +301,7 @@ pub(crate) struct ImageBatches<'d> {
     pub ds: &'d ImageDataset,
     pub train: bool,
     stream: Option<crate::data::directory::Epoch>,
+    skipped: Vec<usize>,
 }
 
 impl<'d> ImageBatches<'d> {
@@ -303,6 +310,7 @@ impl<'d> ImageBatches<'d> {
             ds,
             train,
             stream: None,
+            skipped: Vec::new(),
         }
     }
 }
@@ -333,12 +341,17 @@ impl Batches for ImageBatches<'_> {
         };
         let batch = batch?;
         let n = batch.n;
+        self.skipped.clear();
+        self.skipped.extend_from_slice(&batch.skipped);
         out.x_mut(n).copy_from_slice(&batch.x);
         if out.want_y && !batch.y.is_empty() {
             out.y_mut(n).copy_from_slice(&batch.y);
         }
         stream.recycle(batch);
         Ok(n)
+    }
+    fn last_skipped(&self) -> &[usize] {
+        &self.skipped
     }
 }
 

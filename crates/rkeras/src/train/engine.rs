@@ -306,7 +306,8 @@ pub(crate) fn evaluate(
 }
 
 /// The outputs (packed per row) for every sample of a source, in order, into `out`
-/// (`per` values per sample). Rows of samples a source skipped stay as they are.
+/// (`per` values per sample); the rows of samples the source left out
+/// ([`Batches::last_skipped`]) are NaN. Returns the rows written.
 pub(crate) fn predict(
     model: &mut Model,
     src: &mut dyn Batches,
@@ -323,17 +324,32 @@ pub(crate) fn predict(
         let (n, _) = bufs.load(model, src, index, false)?;
         if n > 0 {
             model.chain.forward(n, Mode::Infer);
-            let y = model.chain.output(n);
-            let end = (start + n) * per;
-            if end > out.len() {
-                return Err(Error::Data(format!(
-                    "the source gave more samples than the {} it announced",
-                    out.len() / per.max(1)
-                )));
-            }
-            out[start * per..end].copy_from_slice(y);
-            start += n;
         }
+        let skipped = src.last_skipped();
+        let rows = n + skipped.len();
+        let end = (start + rows) * per;
+        if end > out.len() {
+            return Err(Error::Data(format!(
+                "the source gave more samples than the {} it announced",
+                out.len() / per.max(1)
+            )));
+        }
+        let y = model.chain.output(n);
+        if skipped.is_empty() {
+            out[start * per..end].copy_from_slice(y);
+        } else {
+            let mut kept = 0;
+            for pos in 0..rows {
+                let row = &mut out[(start + pos) * per..(start + pos + 1) * per];
+                if skipped.contains(&pos) {
+                    row.fill(f32::NAN);
+                } else {
+                    row.copy_from_slice(&y[kept * per..(kept + 1) * per]);
+                    kept += 1;
+                }
+            }
+        }
+        start += rows;
         cbs.predict_batch_end(index, model);
     }
     cbs.predict_end(model);

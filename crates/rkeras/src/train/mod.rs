@@ -21,7 +21,6 @@ pub use weights::ClassWeight;
 use crate::callbacks::Callback;
 use crate::data::ImageDataset;
 use crate::error::Result;
-use crate::layers::Mode;
 use crate::model::Model;
 use crate::tensor::Tensor;
 use batches::{ArrayBatches, ImageBatches};
@@ -133,6 +132,51 @@ impl Model {
             names: self.metrics_names(),
             values: vals,
         })
+    }
+
+    /// Outputs for every sample of a [`Batches`] source, in order (several outputs: packed
+    /// side by side in each row); `callbacks` see the predict hooks.
+    ///
+    /// # Errors
+    /// Not built; batches that do not fit the model.
+    pub fn predict_batches(
+        &mut self,
+        src: &mut dyn Batches,
+        callbacks: &mut [&mut dyn Callback],
+    ) -> Result<Tensor> {
+        if !self.built() {
+            return Err(crate::Error::State(
+                "the model is not built: give its first layer an input shape (or call build) before predicting on a Batches source".into(),
+            ));
+        }
+        let per: usize = self
+            .output_shapes()
+            .iter()
+            .map(|s| crate::shape::numel(s))
+            .sum();
+        let cap = src.len().saturating_mul(src.batch_size());
+        let mut out = crate::budget::zeros(
+            || format!("the predictions for up to {cap} samples of {per} values each"),
+            cap.saturating_mul(per),
+        )?;
+        let rows = in_pool(|| -> Result<usize> {
+            let mut bufs = Buffers::new(self, src.batch_size())?;
+            engine::predict(
+                self,
+                src,
+                &mut bufs,
+                &mut out,
+                per,
+                &mut CallbackList { list: callbacks },
+            )
+        })?;
+        out.truncate(rows * per);
+        let mut shape = vec![rows];
+        match self.output_shape() {
+            Some(s) => shape.extend_from_slice(s),
+            None => shape.push(per),
+        }
+        Tensor::new(shape, out)
     }
 
     /// Runs one training step on exactly this batch (Keras's `train_on_batch`) and returns
@@ -255,38 +299,11 @@ impl Model {
             },
             ds.len().saturating_mul(per),
         )?;
-        in_pool(|| -> Result<()> {
-            let bs = ds.batch_size().unwrap_or(1);
-            self.chain.allocate(bs.min(ds.len()).max(1))?;
-            let mut start = 0;
-            for batch in ds.in_order() {
-                let batch = batch?;
-                let n = batch.n;
-                let asked = n + batch.skipped.len();
-                if n > 0 {
-                    self.chain.input_mut(n).copy_from_slice(&batch.x);
-                    self.chain.forward(n, Mode::Infer);
-                }
-                let y = self.chain.output(n);
-                if batch.skipped.is_empty() {
-                    out[start * per..(start + n) * per].copy_from_slice(y);
-                    start += n;
-                    continue;
-                }
-                // Rows in file order; a skipped file's row is NaN.
-                let mut kept = 0;
-                for pos in 0..asked {
-                    let row = &mut out[(start + pos) * per..(start + pos + 1) * per];
-                    if batch.skipped.contains(&pos) {
-                        row.fill(f32::NAN);
-                    } else {
-                        row.copy_from_slice(&y[kept * per..(kept + 1) * per]);
-                        kept += 1;
-                    }
-                }
-                start += asked;
-            }
-            Ok(())
+        in_pool(|| -> Result<usize> {
+            let mut src = ImageBatches::new(ds, false);
+            let mut bufs = Buffers::new(self, src.batch_size())?;
+            let mut cbs = CallbackList { list: &mut [] };
+            engine::predict(self, &mut src, &mut bufs, &mut out, per, &mut cbs)
         })?;
         let mut shape = vec![ds.len()];
         shape.extend(out_shape);
