@@ -722,6 +722,15 @@ pub(crate) fn rank_error(layer: &str, want: &str, shape: &[usize]) -> crate::Err
     }
 }
 
+/// A fresh layer with `layer`'s configuration (a shared layer's later calls).
+pub(crate) fn twin_of(layer: &dyn Layer) -> crate::Result<Box<dyn Layer>> {
+    let entry = serde_json::json!({
+        "class_name": layer.class_name(),
+        "config": full_config(layer),
+    });
+    registry::from_config(&entry)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -744,13 +753,4 @@ mod tests {
         assert_eq!(unique_name("conv2d"), "conv2d_1");
         assert_eq!(unique_name("dense"), "dense");
     }
-}
-
-/// A fresh layer with `layer`'s configuration (a shared layer's later calls).
-pub(crate) fn twin_of(layer: &dyn Layer) -> crate::Result<Box<dyn Layer>> {
-    let entry = serde_json::json!({
-        "class_name": layer.class_name(),
-        "config": full_config(layer),
-    });
-    registry::from_config(&entry)
 }
