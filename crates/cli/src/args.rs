@@ -281,6 +281,18 @@ pub struct FitArgs {
     /// Learning rate of fine-tuning (default: the first phase's divided by 100).
     #[arg(long, value_name = "LR")]
     pub fine_tune_learning_rate: Option<f32>,
+    /// Change the learning rate every step (Keras's learning-rate schedules): cosine,
+    /// cosine_restarts, exponential, polynomial or inverse_time, from --learning-rate (or the
+    /// optimizer's default) over the whole run.
+    #[arg(long, value_name = "NAME")]
+    pub lr_schedule: Option<String>,
+    /// With --lr-schedule cosine: rise linearly from 0 to the learning rate over the first N
+    /// epochs, then decay.
+    #[arg(long, value_name = "N")]
+    pub warmup_epochs: Option<usize>,
+    /// With --lr-schedule exponential or inverse_time: the decay per epoch (default 0.5).
+    #[arg(long, value_name = "RATE")]
+    pub decay_rate: Option<f64>,
     /// Weigh each class in the loss (Keras's `class_weight`): `balanced` (n_samples /
     /// (n_classes * count), as scikit-learn computes it) or CLASS:WEIGHT pairs such as
     /// `0:1,3:5` (classes not listed weigh 1).

@@ -43,6 +43,10 @@ pub struct FitPlan {
     pub steps_per_epoch: Option<usize>,
     pub validation_steps: Option<usize>,
     pub validation_freq: usize,
+    /// `--lr-schedule`, `--warmup-epochs`, `--decay-rate`.
+    pub lr_schedule: Option<String>,
+    pub warmup_epochs: usize,
+    pub decay_rate: f64,
 }
 
 /// How `--class-weight` weighs the classes.
@@ -506,6 +510,42 @@ fn fit_plan(a: FitArgs, default_batch: usize) -> Result<FitPlan> {
             Some(ClassWeightPlan::Given(w))
         }
     };
+    const SCHEDULES: [&str; 5] = [
+        "cosine",
+        "cosine_restarts",
+        "exponential",
+        "polynomial",
+        "inverse_time",
+    ];
+    let lr_schedule = a.lr_schedule.as_deref().map(str::to_ascii_lowercase);
+    if let Some(s) = &lr_schedule {
+        if !SCHEDULES.contains(&s.as_str()) {
+            bail!(
+                "--lr-schedule: unknown schedule '{s}'; known: {}",
+                SCHEDULES.join(", ")
+            );
+        }
+    }
+    if lr_schedule.is_some() && a.reduce_lr_on_plateau.is_some() {
+        bail!("--reduce-lr-on-plateau cannot change a scheduled learning rate: give --lr-schedule or --reduce-lr-on-plateau, not both");
+    }
+    if a.warmup_epochs.is_some() && lr_schedule.as_deref() != Some("cosine") {
+        bail!("--warmup-epochs needs --lr-schedule cosine");
+    }
+    if a.warmup_epochs.is_some_and(|w| w >= epochs) {
+        bail!(
+            "--warmup-epochs ({}) must be fewer than --epochs ({epochs}): the warm-up would be longer than the decay",
+            a.warmup_epochs.unwrap_or(0)
+        );
+    }
+    if let Some(r) = a.decay_rate {
+        if !(r.is_finite() && r > 0.0) {
+            bail!("--decay-rate must be a positive number, received {r}");
+        }
+        if !matches!(lr_schedule.as_deref(), Some("exponential" | "inverse_time")) {
+            bail!("--decay-rate needs --lr-schedule exponential or inverse_time");
+        }
+    }
     let optimizer_given = a.optimizer.is_some() || a.learning_rate.is_some();
     let optimizer = a
         .optimizer
@@ -553,6 +593,9 @@ fn fit_plan(a: FitArgs, default_batch: usize) -> Result<FitPlan> {
         steps_per_epoch: a.steps_per_epoch,
         validation_steps: a.validation_steps,
         validation_freq: a.validation_freq,
+        lr_schedule,
+        warmup_epochs: a.warmup_epochs.unwrap_or(0),
+        decay_rate: a.decay_rate.unwrap_or(0.5),
     })
 }
 

@@ -971,3 +971,90 @@ fn train_a_folder_with_class_weights_and_shorter_epochs() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn train_with_a_learning_rate_schedule() {
+    let dir = temp_dir("lr-schedule");
+    tiny_folder(&dir, 32);
+    let d = dir.to_string_lossy().into_owned();
+    let out_model = dir.join("m.keras");
+    let o = out_model.to_string_lossy().into_owned();
+    let base = [
+        "train",
+        d.as_str(),
+        "--image-size",
+        "16",
+        "--color-mode",
+        "grayscale",
+        "--model",
+        "mnist-convnet",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "8",
+        "--validation-split",
+        "0.25",
+        "--verbose",
+        "2",
+        "--learning-rate",
+        "0.002",
+    ];
+    let mut args = base.to_vec();
+    args.extend([
+        "--lr-schedule",
+        "cosine",
+        "--warmup-epochs",
+        "1",
+        "--output",
+        o.as_str(),
+    ]);
+    let out = rkeras(&args);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains(
+            "Learning rate schedule: CosineDecay (3 steps per epoch): 0.000e0 at the first step"
+        ),
+        "{stdout}"
+    );
+    let m = rkeras::saving::load_model(&out_model).expect("saved model");
+    let opt = m.optimizer().expect("compiled");
+    assert_eq!(opt.iterations(), 9);
+    let cfg = opt.config();
+    assert_eq!(cfg["config"]["learning_rate"]["class_name"], "CosineDecay");
+    assert_eq!(
+        cfg["config"]["learning_rate"]["config"]["warmup_target"],
+        0.002
+    );
+    assert_eq!(cfg["config"]["learning_rate"]["config"]["warmup_steps"], 3);
+    for (extra, want) in [
+        (
+            vec!["--lr-schedule", "cosinus"],
+            "unknown schedule 'cosinus'",
+        ),
+        (
+            vec!["--warmup-epochs", "1"],
+            "--warmup-epochs needs --lr-schedule cosine",
+        ),
+        (
+            vec!["--lr-schedule", "cosine", "--warmup-epochs", "3"],
+            "must be fewer than --epochs",
+        ),
+        (
+            vec!["--lr-schedule", "exponential", "--decay-rate", "0"],
+            "--decay-rate must be a positive number",
+        ),
+        (
+            vec!["--lr-schedule", "cosine", "--reduce-lr-on-plateau", "2"],
+            "not both",
+        ),
+    ] {
+        let mut args = base.to_vec();
+        args.extend(extra.iter().copied());
+        let out = rkeras(&args);
+        let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        assert!(!out.status.success(), "{extra:?}: {all}");
+        assert!(all.contains(want), "{extra:?}: {all}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -229,6 +229,49 @@ fn with_fit_options<'a>(
     run.validation_freq(fit.validation_freq)
 }
 
+/// Puts `--lr-schedule` on the compiled model's optimizer, for `epochs` epochs of
+/// `steps` steps each (printed, so the user sees the rates it goes through).
+fn apply_lr_schedule(
+    model: &mut rkeras::Model,
+    fit: &FitPlan,
+    epochs: usize,
+    steps: usize,
+) -> Result<()> {
+    use rkeras::optimizers::schedules::Schedule;
+    let Some(name) = &fit.lr_schedule else {
+        return Ok(());
+    };
+    let Some(opt) = model.optimizer_mut() else {
+        return Ok(());
+    };
+    // The rate as the user wrote it (0.001, not the f32 widened).
+    let lr = opt.learning_rate();
+    let lr = lr.to_string().parse::<f64>().unwrap_or(f64::from(lr));
+    let steps = steps.max(1);
+    let total = (epochs * steps).max(1);
+    let s = match name.as_str() {
+        "cosine" if fit.warmup_epochs > 0 => {
+            let warm = fit.warmup_epochs * steps;
+            Schedule::cosine_decay(0.0, total.saturating_sub(warm).max(1)).warmup(lr, warm)
+        }
+        "cosine" => Schedule::cosine_decay(lr, total),
+        "cosine_restarts" => Schedule::cosine_decay_restarts(lr, steps),
+        "exponential" => Schedule::exponential_decay(lr, steps, fit.decay_rate),
+        "polynomial" => Schedule::polynomial_decay(lr, total),
+        _ => Schedule::inverse_time_decay(lr, steps, fit.decay_rate),
+    };
+    s.validate()?;
+    println!(
+        "Learning rate schedule: {} ({} steps per epoch): {:.3e} at the first step, {:.3e} at the last",
+        s.class_name(),
+        steps,
+        s.at(0),
+        s.at(total as u64 - 1)
+    );
+    opt.options_mut().schedule = Some(s);
+    Ok(())
+}
+
 fn with_callbacks<'a>(
     mut run: rkeras::train::Fit<'a>,
     cbs: &'a mut [Box<dyn rkeras::callbacks::Callback>],

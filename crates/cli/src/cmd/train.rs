@@ -45,6 +45,12 @@ pub fn run(
     model.summary();
     let saved = matches!(kind, ModelKind::Saved(_));
     super::compile_with(&mut model, fit, "sparse_categorical_crossentropy", saved)?;
+    let fit_rows =
+        (train.x.rows() as f64 * (1.0 - f64::from(fit.validation_split))).floor() as usize;
+    let steps = fit
+        .steps_per_epoch
+        .unwrap_or_else(|| fit_rows.div_ceil(fit.batch_size));
+    super::apply_lr_schedule(&mut model, fit, fit.epochs, steps)?;
     let start = Instant::now();
     let mut cbs = super::callbacks(fit);
     let run = model
@@ -148,6 +154,10 @@ pub fn run_folder(
     }
     let saved = matches!(kind, ModelKind::Saved(_));
     super::compile_with(&mut model, fit, loss, saved)?;
+    let steps = fit
+        .steps_per_epoch
+        .unwrap_or_else(|| loaded.train.num_batches());
+    super::apply_lr_schedule(&mut model, fit, fit.epochs, steps)?;
     let start = Instant::now();
     let mut cbs = super::callbacks(fit);
     let fit_phase = |model: &mut rkeras::Model,

@@ -326,6 +326,7 @@ impl Model {
         }
         let optimizer = optimizer.into().resolve()?;
         crate::optimizers::check_lr(optimizer.learning_rate())?;
+        optimizer.options().validate()?;
         let loss = loss.into().resolve()?;
         let metrics = metrics
             .iter()
@@ -380,6 +381,7 @@ impl Model {
         let shapes = self.output_shapes();
         let optimizer = optimizer.into().resolve()?;
         crate::optimizers::check_lr(optimizer.learning_rate())?;
+        optimizer.options().validate()?;
         let mut given: Vec<Option<OutputLoss>> = (0..names.len()).map(|_| None).collect();
         for o in outputs {
             let Some(i) = names.iter().position(|n| *n == o.name) else {

@@ -28,9 +28,12 @@ pub struct Adam {
     mv: Vec<Vec<f32>>,
     vhat: Vec<Vec<f32>>,
     built: bool,
+    opts: super::Options,
     // per-step constants
     alpha: f32,
 }
+
+super::options_builders!(Adam);
 
 impl Default for Adam {
     fn default() -> Self {
@@ -45,6 +48,7 @@ impl Default for Adam {
             mv: Vec::new(),
             vhat: Vec::new(),
             built: false,
+            opts: super::Options::default(),
             alpha: 0.0,
         }
     }
@@ -75,6 +79,12 @@ impl Adam {
         self.epsilon = e;
         self
     }
+    /// Decoupled weight decay: each step first does `w -= w * weight_decay * lr` (Keras's
+    /// `weight_decay`, as AdamW).
+    pub fn weight_decay(mut self, wd: f32) -> Self {
+        self.weight_decay = Some(wd);
+        self
+    }
     /// Uses the AMSGrad variant.
     pub fn amsgrad(mut self, a: bool) -> Self {
         self.amsgrad = a;
@@ -82,7 +92,7 @@ impl Adam {
     }
 
     fn config_map(&self, name: &str) -> serde_json::Map<String, Value> {
-        let mut m = base_config(name, self.lr, self.weight_decay);
+        let mut m = base_config(name, self.lr, self.weight_decay, &self.opts);
         m.insert("beta_1".into(), super::py_float(self.beta_1));
         m.insert("beta_2".into(), super::py_float(self.beta_2));
         m.insert("epsilon".into(), super::py_float(self.epsilon));
@@ -92,6 +102,12 @@ impl Adam {
 }
 
 impl Optimizer for Adam {
+    fn options(&self) -> &super::Options {
+        &self.opts
+    }
+    fn options_mut(&mut self) -> &mut super::Options {
+        &mut self.opts
+    }
     fn class_name(&self) -> &'static str {
         "Adam"
     }
@@ -217,6 +233,8 @@ impl Optimizer for Adam {
 #[derive(Clone, Debug)]
 pub struct AdamW(Adam);
 
+super::options_builders!(AdamW);
+
 impl Default for AdamW {
     fn default() -> Self {
         AdamW(Adam {
@@ -240,9 +258,23 @@ impl AdamW {
         self.0.weight_decay = Some(wd);
         self
     }
+    /// The Adam inside (its weight decay set).
+    pub(crate) fn into_adam(self) -> Adam {
+        self.0
+    }
+    /// AdamW from an Adam with weight decay.
+    pub(crate) fn from_adam(a: Adam) -> Self {
+        AdamW(a)
+    }
 }
 
 impl Optimizer for AdamW {
+    fn options(&self) -> &super::Options {
+        &self.0.opts
+    }
+    fn options_mut(&mut self) -> &mut super::Options {
+        &mut self.0.opts
+    }
     fn class_name(&self) -> &'static str {
         "AdamW"
     }

@@ -8,11 +8,23 @@
 use crate::error::{Error, Result};
 use serde_json::Value;
 
+mod adagrad;
 mod adam;
+mod adamax;
+mod lion;
+mod nadam;
+mod options;
 mod rmsprop;
+pub mod schedules;
 mod sgd;
 
+pub use adagrad::Adagrad;
 pub use adam::{Adam, AdamW};
+pub use adamax::Adamax;
+pub use lion::Lion;
+pub use nadam::Nadam;
+pub(crate) use options::options_builders;
+pub use options::Options;
 pub use rmsprop::RMSprop;
 pub use sgd::SGD;
 
@@ -50,6 +62,11 @@ pub trait Optimizer: Send + std::fmt::Debug {
     /// # Errors
     /// A count or a size that does not match, in words.
     fn set_state(&mut self, state: &[Vec<f32>]) -> std::result::Result<(), String>;
+    /// The options every Keras optimizer has: a learning-rate schedule and gradient
+    /// clipping.
+    fn options(&self) -> &Options;
+    /// The options, mutable.
+    fn options_mut(&mut self) -> &mut Options;
 }
 
 /// Copies `src` into `dst`, each array of the same length.
@@ -110,9 +127,11 @@ macro_rules! spec_from {
         }
     )*};
 }
-spec_from!(Adam, AdamW, SGD, RMSprop);
+spec_from!(Adam, AdamW, SGD, RMSprop, Nadam, Adamax, Adagrad, Lion);
 
-const NAMES: &[&str] = &["adam", "adamw", "sgd", "rmsprop"];
+const NAMES: &[&str] = &[
+    "adam", "adamw", "sgd", "rmsprop", "nadam", "adamax", "adagrad", "lion",
+];
 
 impl OptimizerSpec {
     /// Resolves to an optimizer with Keras defaults.
@@ -137,6 +156,10 @@ pub fn from_name(name: &str, learning_rate: Option<f32>) -> Result<Box<dyn Optim
         "adamw" => Box::new(AdamW::default()),
         "sgd" => Box::new(SGD::default()),
         "rmsprop" => Box::new(RMSprop::default()),
+        "nadam" => Box::new(Nadam::default()),
+        "adamax" => Box::new(Adamax::default()),
+        "adagrad" => Box::new(Adagrad::default()),
+        "lion" => Box::new(Lion::default()),
         _ => return Err(Error::unknown("optimizer", name, NAMES)),
     };
     if let Some(lr) = learning_rate {
@@ -164,21 +187,32 @@ pub(crate) fn py_float(x: f32) -> Value {
     Value::from(x.to_string().parse::<f64>().unwrap_or(x as f64))
 }
 
-/// Keras's base optimizer config keys.
+/// Keras's base optimizer config keys (the learning rate, or its schedule; the clipping
+/// options).
 pub(crate) fn base_config(
     name: &str,
     lr: f32,
     weight_decay: Option<f32>,
+    opts: &Options,
 ) -> serde_json::Map<String, Value> {
     let mut m = serde_json::Map::new();
     m.insert("name".into(), Value::from(name));
-    m.insert("learning_rate".into(), Value::from(lr as f64));
+    m.insert(
+        "learning_rate".into(),
+        opts.schedule
+            .as_ref()
+            .map_or_else(|| Value::from(lr as f64), schedules::Schedule::config),
+    );
     m.insert(
         "weight_decay".into(),
         weight_decay.map_or(Value::Null, py_float),
     );
-    for k in ["clipnorm", "global_clipnorm", "clipvalue"] {
-        m.insert(k.into(), Value::Null);
+    for (k, v) in [
+        ("clipnorm", opts.clipnorm),
+        ("global_clipnorm", opts.global_clipnorm),
+        ("clipvalue", opts.clipvalue),
+    ] {
+        m.insert(k.into(), v.map_or(Value::Null, py_float));
     }
     m.insert("use_ema".into(), Value::from(false));
     m.insert("ema_momentum".into(), Value::from(0.99));
@@ -194,4 +228,144 @@ pub(crate) fn base_config(
 
 pub(crate) fn wrap(class: &str, cfg: serde_json::Map<String, Value>) -> Value {
     serde_json::json!({"module": "keras.optimizers", "class_name": class, "config": cfg, "registered_name": null})
+}
+
+/// An optimizer from Keras's serialized form (`{"class_name": "Adam", "config": {...}}`, as
+/// `compile_config` holds it) or a bare name: its hyperparameters, learning rate or schedule
+/// and clipping options, with Keras's defaults for what is missing.
+///
+/// ```
+/// let cfg = serde_json::json!({"class_name": "SGD", "config": {
+///     "learning_rate": 0.05, "momentum": 0.9, "nesterov": true, "clipnorm": 1.0}});
+/// let opt = rkeras::optimizers::from_config(&cfg)?;
+/// assert_eq!(opt.config()["config"]["momentum"], 0.9);
+/// assert_eq!(opt.options().clipnorm, Some(1.0));
+/// # Ok::<(), rkeras::Error>(())
+/// ```
+///
+/// # Errors
+/// An unknown class (the known ones are listed), a mistyped value, a schedule or clipping
+/// setting outside Keras's ranges, or an option rkeras does not implement (`use_ema`,
+/// `gradient_accumulation_steps`), which is refused rather than ignored.
+pub fn from_config(v: &Value) -> Result<Box<dyn Optimizer>> {
+    let (class, empty) = match v {
+        Value::String(s) => (s.clone(), serde_json::Map::new()),
+        _ => (
+            v.get("class_name")
+                .and_then(Value::as_str)
+                .unwrap_or("Adam")
+                .to_string(),
+            serde_json::Map::new(),
+        ),
+    };
+    let c = v.get("config").and_then(Value::as_object).unwrap_or(&empty);
+    // tf.keras 2 writes "Custom>Adam".
+    let class = class.rsplit('>').next().unwrap_or(&class).to_string();
+    let f = |k: &str| -> Result<Option<f32>> {
+        match c.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(x) => x
+                .as_f64()
+                .map(|x| Some(x as f32))
+                .ok_or_else(|| Error::arg(k, &class, format!("expected a number, received {x}"))),
+        }
+    };
+    let b = |k: &str| c.get(k).and_then(Value::as_bool);
+    let lr = c.get("learning_rate");
+    let (rate, schedule) = match lr {
+        Some(s @ Value::Object(_)) => (None, Some(schedules::Schedule::from_config(s)?)),
+        _ => (f("learning_rate")?, None),
+    };
+    macro_rules! set {
+        ($o:expr, $($k:literal => $m:ident),*) => {{
+            let mut o = $o;
+            $(if let Some(x) = f($k)? { o = o.$m(x); })*
+            o
+        }};
+    }
+    let mut o: Box<dyn Optimizer> = match class.to_ascii_lowercase().as_str() {
+        "adam" => {
+            let mut o =
+                set!(Adam::default(), "beta_1" => beta_1, "beta_2" => beta_2, "epsilon" => epsilon);
+            if let Some(a) = b("amsgrad") {
+                o = o.amsgrad(a);
+            }
+            if let Some(wd) = f("weight_decay")? {
+                o = o.weight_decay(wd);
+            }
+            Box::new(o)
+        }
+        "adamw" => {
+            let mut o = AdamW::default();
+            if let Some(wd) = f("weight_decay")? {
+                o = o.weight_decay(wd);
+            }
+            let inner =
+                set!(o.into_adam(), "beta_1" => beta_1, "beta_2" => beta_2, "epsilon" => epsilon);
+            let inner = match b("amsgrad") {
+                Some(a) => inner.amsgrad(a),
+                None => inner,
+            };
+            Box::new(AdamW::from_adam(inner))
+        }
+        "sgd" => {
+            let mut o = set!(SGD::default(), "momentum" => momentum);
+            if let Some(n) = b("nesterov") {
+                o = o.nesterov(n);
+            }
+            Box::new(o)
+        }
+        "rmsprop" => {
+            let mut o = set!(RMSprop::default(), "rho" => rho, "momentum" => momentum, "epsilon" => epsilon);
+            if let Some(x) = b("centered") {
+                o = o.centered(x);
+            }
+            Box::new(o)
+        }
+        "nadam" => Box::new(
+            set!(Nadam::default(), "beta_1" => beta_1, "beta_2" => beta_2, "epsilon" => epsilon),
+        ),
+        "adamax" => Box::new(
+            set!(Adamax::default(), "beta_1" => beta_1, "beta_2" => beta_2, "epsilon" => epsilon),
+        ),
+        "adagrad" => Box::new(
+            set!(Adagrad::default(), "initial_accumulator_value" => initial_accumulator_value, "epsilon" => epsilon),
+        ),
+        "lion" => Box::new(set!(Lion::default(), "beta_1" => beta_1, "beta_2" => beta_2)),
+        _ => return Err(Error::unknown("optimizer", &class, NAMES)),
+    };
+    if let Some(r) = rate {
+        check_lr(r)?;
+        o.set_learning_rate(r);
+    }
+    if let Some(wd) = f("weight_decay")?
+        .filter(|_| !matches!(class.to_ascii_lowercase().as_str(), "adam" | "adamw"))
+    {
+        return Err(Error::arg(
+            "weight_decay",
+            &class,
+            format!("weight_decay={wd} is implemented for Adam and AdamW only in rkeras"),
+        ));
+    }
+    if b("use_ema") == Some(true) {
+        return Err(Error::arg(
+            "use_ema",
+            &class,
+            "use_ema=True is not implemented in rkeras yet",
+        ));
+    }
+    if f("gradient_accumulation_steps")?.is_some_and(|s| s > 1.0) {
+        return Err(Error::arg(
+            "gradient_accumulation_steps",
+            &class,
+            "gradient accumulation is not implemented in rkeras yet",
+        ));
+    }
+    let opts = o.options_mut();
+    opts.schedule = schedule;
+    opts.clipnorm = f("clipnorm")?;
+    opts.global_clipnorm = f("global_clipnorm")?;
+    opts.clipvalue = f("clipvalue")?;
+    o.options().validate()?;
+    Ok(o)
 }

@@ -25,7 +25,10 @@ pub struct RMSprop {
     m: Vec<Vec<f32>>,
     a: Vec<Vec<f32>>,
     built: bool,
+    opts: super::Options,
 }
+
+super::options_builders!(RMSprop);
 
 impl Default for RMSprop {
     fn default() -> Self {
@@ -40,6 +43,7 @@ impl Default for RMSprop {
             m: Vec::new(),
             a: Vec::new(),
             built: false,
+            opts: super::Options::default(),
         }
     }
 }
@@ -69,9 +73,20 @@ impl RMSprop {
         self.centered = c;
         self
     }
+    /// Sets epsilon (Keras default 1e-7).
+    pub fn epsilon(mut self, e: f32) -> Self {
+        self.epsilon = e;
+        self
+    }
 }
 
 impl Optimizer for RMSprop {
+    fn options(&self) -> &super::Options {
+        &self.opts
+    }
+    fn options_mut(&mut self) -> &mut super::Options {
+        &mut self.opts
+    }
     fn class_name(&self) -> &'static str {
         "RMSprop"
     }
@@ -134,7 +149,7 @@ impl Optimizer for RMSprop {
             .sum::<usize>()
     }
     fn config(&self) -> Value {
-        let mut m = base_config("rmsprop", self.lr, None);
+        let mut m = base_config("rmsprop", self.lr, None, &self.opts);
         m.insert("rho".into(), super::py_float(self.rho));
         m.insert("momentum".into(), super::py_float(self.momentum));
         m.insert("epsilon".into(), super::py_float(self.epsilon));

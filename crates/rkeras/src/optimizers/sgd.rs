@@ -21,7 +21,10 @@ pub struct SGD {
     iterations: u64,
     m: Vec<Vec<f32>>,
     built: bool,
+    opts: super::Options,
 }
+
+super::options_builders!(SGD);
 
 impl Default for SGD {
     fn default() -> Self {
@@ -32,6 +35,7 @@ impl Default for SGD {
             iterations: 0,
             m: Vec::new(),
             built: false,
+            opts: super::Options::default(),
         }
     }
 }
@@ -59,6 +63,12 @@ impl SGD {
 }
 
 impl Optimizer for SGD {
+    fn options(&self) -> &super::Options {
+        &self.opts
+    }
+    fn options_mut(&mut self) -> &mut super::Options {
+        &mut self.opts
+    }
     fn class_name(&self) -> &'static str {
         "SGD"
     }
@@ -104,7 +114,7 @@ impl Optimizer for SGD {
         2 + self.m.iter().map(Vec::len).sum::<usize>()
     }
     fn config(&self) -> Value {
-        let mut m = base_config("SGD", self.lr, None);
+        let mut m = base_config("SGD", self.lr, None, &self.opts);
         m.insert("momentum".into(), super::py_float(self.momentum));
         m.insert("nesterov".into(), json!(self.nesterov));
         wrap("SGD", m)

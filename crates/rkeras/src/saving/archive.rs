@@ -641,26 +641,10 @@ fn functional_from_config(config: &Value) -> Result<Model> {
 
 /// Compiles from a Keras `compile_config` (or a legacy `training_config`).
 fn compile_from(model: &mut Model, cc: &Value) -> Result<()> {
-    let opt = cc.get("optimizer").or_else(|| cc.get("optimizer_config"));
-    let (opt_name, lr) = match opt {
-        Some(Value::String(s)) => (s.to_ascii_lowercase(), None),
-        Some(o) => {
-            let class = o
-                .get("class_name")
-                .and_then(Value::as_str)
-                .unwrap_or("Adam");
-            let lr = o
-                .get("config")
-                .and_then(|c| c.get("learning_rate"))
-                .and_then(Value::as_f64)
-                .map(|v| v as f32);
-            (snake_case(class).replace('_', ""), lr)
-        }
-        None => ("adam".into(), None),
+    let optimizer = match cc.get("optimizer").or_else(|| cc.get("optimizer_config")) {
+        Some(o) => crate::optimizers::from_config(o)?,
+        None => crate::optimizers::from_name("adam", None)?,
     };
-    // tf.keras 2 writes "Custom>Adam".
-    let opt_name = opt_name.rsplit('>').next().unwrap_or(&opt_name).to_string();
-    let optimizer = crate::optimizers::from_name(&opt_name, lr)?;
     let Some(loss_cfg) = cc.get("loss").filter(|v| !v.is_null()) else {
         return Ok(());
     };

@@ -1,6 +1,6 @@
 //! Keras 3's weight layout, used by `.weights.h5` files and inside `.keras` archives:
 //! `layers/<key>/vars/<i>` per layer (`<key>` is the snake-case class name, numbered per
-//! class: `conv2d`, `conv2d_1`), `optimizer/vars/<i>` (iteration, learning rate, then the
+//! class: `conv2d`, `conv2d_1`), `optimizer/vars/<i>` (iteration, learning rate unless it is a schedule, then the
 //! slots of each trainable variable), and `vars` with the model's name.
 
 use super::h5::{Data, Group, Reader};
@@ -53,8 +53,14 @@ pub(crate) fn tree(model: &Model, path: &Path) -> Result<Group> {
         let g = root.child("optimizer").child("vars");
         g.attr_str("name", &snake_case(opt.class_name()));
         g.dataset("0", &[], Data::I64(vec![opt.iterations() as i64]));
-        g.dataset("1", &[], Data::F32(vec![opt.learning_rate()]));
-        for (idx, (shape, values)) in (2..).zip(model.optimizer_state()) {
+        // A scheduled rate is no variable in Keras: the slots follow the iteration.
+        let first = if opt.options().schedule.is_some() {
+            1
+        } else {
+            g.dataset("1", &[], Data::F32(vec![opt.learning_rate()]));
+            2
+        };
+        for (idx, (shape, values)) in (first..).zip(model.optimizer_state()) {
             g.dataset(&idx.to_string(), &shape, Data::F32(values));
         }
     }
@@ -136,14 +142,23 @@ pub(crate) fn load(model: &mut Model, r: &Reader, prefix: &str) -> Result<()> {
     let opt_path = p("optimizer/vars");
     if model.optimizer().is_some() && r.has_group(&opt_path) {
         let names = r.datasets(&opt_path)?;
-        if names.len() >= 2 {
+        let scheduled = model
+            .optimizer()
+            .is_some_and(|o| o.options().schedule.is_some());
+        // The iteration, the learning rate (no variable when it is a schedule), the slots.
+        let first = if scheduled { 1 } else { 2 };
+        if names.len() >= first {
             let it = r.read_i64_scalar(&format!("{opt_path}/0"))?.max(0) as u64;
-            let (_, lr) = r.read_f32(&format!("{opt_path}/1"))?;
+            let lr = if scheduled {
+                None
+            } else {
+                r.read_f32(&format!("{opt_path}/1"))?.1.first().copied()
+            };
             let mut slots = Vec::new();
-            for k in 2..names.len() {
+            for k in first..names.len() {
                 slots.push(r.read_f32(&format!("{opt_path}/{k}"))?);
             }
-            model.set_optimizer_state(it, lr.first().copied(), slots)?;
+            model.set_optimizer_state(it, lr, slots)?;
         }
     }
     Ok(())

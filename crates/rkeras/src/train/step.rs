@@ -221,6 +221,21 @@ fn update(chain: &mut crate::model::graph::Chain, c: &mut crate::model::Compiled
             penalty += layer.regularize();
         }
     }
+    // Keras's base optimizer: the scheduled rate for this step, clipped gradients.
+    if let Some(s) = &c.optimizer.options().schedule {
+        let lr = s.at(c.optimizer.iterations());
+        c.optimizer.set_learning_rate(lr);
+    }
+    let opts = c.optimizer.options();
+    if opts.clipnorm.is_some() || opts.global_clipnorm.is_some() || opts.clipvalue.is_some() {
+        opts.clip(|f| {
+            for layer in chain.layers.iter_mut().filter(|l| l.base().trainable) {
+                for p in layer.params_mut().iter_mut().filter(|p| p.trainable) {
+                    f(&mut p.grad);
+                }
+            }
+        });
+    }
     c.optimizer.begin_step();
     let mut slot = 0;
     for layer in chain.layers.iter_mut() {

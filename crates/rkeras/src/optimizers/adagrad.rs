@@ -1,0 +1,140 @@
+//! Adagrad: per-weight rates from the sum of squared gradients, Keras's formulation.
+
+use super::{base_config, wrap, Optimizer};
+use serde_json::Value;
+
+/// Adagrad (Keras defaults: `learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7`).
+///
+/// ```
+/// use rkeras::optimizers::{Adagrad, Optimizer};
+/// let opt = Adagrad::default().learning_rate(0.01);
+/// assert_eq!(opt.class_name(), "Adagrad");
+/// assert_eq!(Optimizer::learning_rate(&opt), 0.01);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Adagrad {
+    lr: f32,
+    initial_accumulator_value: f32,
+    epsilon: f32,
+    iterations: u64,
+    slots: Vec<Vec<f32>>,
+    built: bool,
+    opts: super::Options,
+}
+
+super::options_builders!(Adagrad);
+
+impl Default for Adagrad {
+    fn default() -> Self {
+        Adagrad {
+            lr: 0.001,
+            initial_accumulator_value: 0.1,
+            epsilon: 1e-7,
+            iterations: 0,
+            slots: Vec::new(),
+            built: false,
+            opts: super::Options::default(),
+        }
+    }
+}
+
+impl Adagrad {
+    /// Slot variables per weight, in Keras's order.
+    const SLOTS: usize = 1;
+    /// Adagrad with Keras defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Sets the learning rate.
+    pub fn learning_rate(mut self, lr: f32) -> Self {
+        self.lr = lr;
+        self
+    }
+    /// Sets `initial_accumulator_value` (Keras's argument of that name).
+    pub fn initial_accumulator_value(mut self, v: f32) -> Self {
+        self.initial_accumulator_value = v;
+        self
+    }
+    /// Sets `epsilon` (Keras's argument of that name).
+    pub fn epsilon(mut self, v: f32) -> Self {
+        self.epsilon = v;
+        self
+    }
+
+    fn slot_init(&self) -> f32 {
+        self.initial_accumulator_value
+    }
+}
+
+impl Optimizer for Adagrad {
+    fn class_name(&self) -> &'static str {
+        "Adagrad"
+    }
+
+    fn options(&self) -> &super::Options {
+        &self.opts
+    }
+    fn options_mut(&mut self) -> &mut super::Options {
+        &mut self.opts
+    }
+    fn is_built(&self) -> bool {
+        self.built
+    }
+    fn begin_step(&mut self) {
+        self.iterations += 1;
+    }
+    fn learning_rate(&self) -> f32 {
+        self.lr
+    }
+    fn set_learning_rate(&mut self, lr: f32) {
+        self.lr = lr;
+    }
+    fn iterations(&self) -> u64 {
+        self.iterations
+    }
+    fn set_iterations(&mut self, it: u64) {
+        self.iterations = it;
+    }
+    fn variable_count(&self) -> usize {
+        2 + self.slots.iter().map(Vec::len).sum::<usize>()
+    }
+    fn state(&self) -> Vec<(usize, Vec<f32>)> {
+        let k = Self::SLOTS;
+        self.slots
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i / k, v.clone()))
+            .collect()
+    }
+    fn set_state(&mut self, state: &[Vec<f32>]) -> std::result::Result<(), String> {
+        let mut s: Vec<&mut Vec<f32>> = self.slots.iter_mut().collect();
+        super::restore(&mut s, state)
+    }
+    fn build(&mut self, sizes: &[usize]) {
+        let init = self.slot_init();
+        self.slots = sizes
+            .iter()
+            .flat_map(|&n| (0..Self::SLOTS).map(move |_| vec![init; n]))
+            .collect();
+        self.built = true;
+    }
+
+    fn update(&mut self, slot: usize, value: &mut [f32], grad: &[f32]) {
+        let (lr, eps) = (self.lr, self.epsilon);
+        let acc = &mut self.slots[slot];
+        for i in 0..value.len() {
+            let g = grad[i];
+            acc[i] += g * g;
+            value[i] -= lr * g / (acc[i] + eps).sqrt();
+        }
+    }
+    fn config(&self) -> Value {
+        let mut m = base_config("adagrad", self.lr, None, &self.opts);
+        m.insert(
+            "initial_accumulator_value".into(),
+            super::py_float(self.initial_accumulator_value),
+        );
+        m.insert("epsilon".into(), super::py_float(self.epsilon));
+        wrap("Adagrad", m)
+    }
+}

@@ -1,0 +1,170 @@
+//! Nadam: Adam with Nesterov momentum, Keras's formulation (the momentum schedule
+//! `beta_1 * (1 - 0.5 * 0.96^t)`).
+
+use super::{base_config, wrap, Optimizer};
+use serde_json::Value;
+
+/// Nadam (Keras defaults: `learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7`).
+///
+/// ```
+/// use rkeras::optimizers::{Nadam, Optimizer};
+/// let opt = Nadam::default().learning_rate(0.01);
+/// assert_eq!(opt.class_name(), "Nadam");
+/// assert_eq!(Optimizer::learning_rate(&opt), 0.01);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Nadam {
+    lr: f32,
+    beta_1: f32,
+    beta_2: f32,
+    epsilon: f32,
+    iterations: u64,
+    slots: Vec<Vec<f32>>,
+    built: bool,
+    opts: super::Options,
+    u_product: f64,
+}
+
+super::options_builders!(Nadam);
+
+impl Default for Nadam {
+    fn default() -> Self {
+        Nadam {
+            lr: 0.001,
+            beta_1: 0.9,
+            beta_2: 0.999,
+            epsilon: 1e-7,
+            iterations: 0,
+            slots: Vec::new(),
+            built: false,
+            opts: super::Options::default(),
+            u_product: 1.0,
+        }
+    }
+}
+
+impl Nadam {
+    /// Slot variables per weight, in Keras's order.
+    const SLOTS: usize = 2;
+    /// Nadam with Keras defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Sets the learning rate.
+    pub fn learning_rate(mut self, lr: f32) -> Self {
+        self.lr = lr;
+        self
+    }
+    /// Sets `beta_1` (Keras's argument of that name).
+    pub fn beta_1(mut self, v: f32) -> Self {
+        self.beta_1 = v;
+        self
+    }
+    /// Sets `beta_2` (Keras's argument of that name).
+    pub fn beta_2(mut self, v: f32) -> Self {
+        self.beta_2 = v;
+        self
+    }
+    /// Sets `epsilon` (Keras's argument of that name).
+    pub fn epsilon(mut self, v: f32) -> Self {
+        self.epsilon = v;
+        self
+    }
+
+    fn slot_init(&self) -> f32 {
+        0.0
+    }
+}
+
+impl Optimizer for Nadam {
+    fn class_name(&self) -> &'static str {
+        "Nadam"
+    }
+
+    fn options(&self) -> &super::Options {
+        &self.opts
+    }
+    fn options_mut(&mut self) -> &mut super::Options {
+        &mut self.opts
+    }
+    fn is_built(&self) -> bool {
+        self.built
+    }
+    fn learning_rate(&self) -> f32 {
+        self.lr
+    }
+    fn set_learning_rate(&mut self, lr: f32) {
+        self.lr = lr;
+    }
+    fn iterations(&self) -> u64 {
+        self.iterations
+    }
+    fn variable_count(&self) -> usize {
+        2 + self.slots.iter().map(Vec::len).sum::<usize>()
+    }
+    fn state(&self) -> Vec<(usize, Vec<f32>)> {
+        let k = Self::SLOTS;
+        self.slots
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i / k, v.clone()))
+            .collect()
+    }
+    fn set_state(&mut self, state: &[Vec<f32>]) -> std::result::Result<(), String> {
+        let mut s: Vec<&mut Vec<f32>> = self.slots.iter_mut().collect();
+        super::restore(&mut s, state)
+    }
+    fn build(&mut self, sizes: &[usize]) {
+        let init = self.slot_init();
+        self.slots = sizes
+            .iter()
+            .flat_map(|&n| (0..Self::SLOTS).map(move |_| vec![init; n]))
+            .collect();
+        self.built = true;
+    }
+    fn begin_step(&mut self) {
+        self.iterations += 1;
+        let t = self.iterations as f64;
+        self.u_product *= f64::from(self.beta_1) * (1.0 - 0.5 * 0.96f64.powf(t));
+    }
+    fn set_iterations(&mut self, it: u64) {
+        self.iterations = it;
+        self.u_product = (1..=it)
+            .map(|t| f64::from(self.beta_1) * (1.0 - 0.5 * 0.96f64.powf(t as f64)))
+            .product();
+    }
+
+    fn update(&mut self, slot: usize, value: &mut [f32], grad: &[f32]) {
+        // Keras reads the iterations before its increment: our counter is already past it.
+        let t = self.iterations as f32;
+        let (b1, b2) = (self.beta_1, self.beta_2);
+        let u_t = b1 * (1.0 - 0.5 * 0.96f32.powf(t));
+        let u_t1 = b1 * (1.0 - 0.5 * 0.96f32.powf(t + 1.0));
+        let u_prod = self.u_product as f32;
+        let u_prod1 = u_prod * u_t1;
+        let b2p = b2.powf(t);
+        let (lr, eps) = (self.lr, self.epsilon);
+        let (m, v) = two(&mut self.slots, slot);
+        for i in 0..value.len() {
+            let g = grad[i];
+            m[i] += (g - m[i]) * (1.0 - b1);
+            v[i] += (g * g - v[i]) * (1.0 - b2);
+            let m_hat = u_t1 * m[i] / (1.0 - u_prod1) + (1.0 - u_t) * g / (1.0 - u_prod);
+            let v_hat = v[i] / (1.0 - b2p);
+            value[i] -= m_hat * lr / (v_hat.sqrt() + eps);
+        }
+    }
+    fn config(&self) -> Value {
+        let mut m = base_config("nadam", self.lr, None, &self.opts);
+        m.insert("beta_1".into(), super::py_float(self.beta_1));
+        m.insert("beta_2".into(), super::py_float(self.beta_2));
+        m.insert("epsilon".into(), super::py_float(self.epsilon));
+        wrap("Nadam", m)
+    }
+}
+
+/// Slots `2 * slot` and `2 * slot + 1`, both mutable.
+fn two(slots: &mut [Vec<f32>], slot: usize) -> (&mut [f32], &mut [f32]) {
+    let (a, b) = slots[2 * slot..2 * slot + 2].split_at_mut(1);
+    (&mut a[0], &mut b[0])
+}
