@@ -43,10 +43,37 @@ pub(crate) struct Monitor {
 /// accuracy family goes up. `None` when rkeras cannot tell.
 pub(crate) fn direction(metric: &str) -> Option<bool> {
     let m = metric.strip_prefix("val_").unwrap_or(metric);
+    let ends = |suffixes: &[&str]| {
+        suffixes
+            .iter()
+            .any(|s| m == *s || m.ends_with(&format!("_{s}")))
+    };
     match m {
         "loss" => Some(true),
-        "mse" | "mae" | "mean_squared_error" | "mean_absolute_error" => Some(true),
-        _ if m.ends_with("accuracy") => Some(false),
+        _ if ends(&[
+            "loss",
+            "mse",
+            "mae",
+            "mean_squared_error",
+            "mean_absolute_error",
+            "root_mean_squared_error",
+            "false_positives",
+            "false_negatives",
+        ]) =>
+        {
+            Some(true)
+        }
+        _ if m.ends_with("accuracy")
+            || ends(&[
+                "precision",
+                "recall",
+                "auc",
+                "true_positives",
+                "true_negatives",
+            ]) =>
+        {
+            Some(false)
+        }
         _ => None,
     }
 }

@@ -5,6 +5,9 @@
 use crate::error::{Error, Result};
 use rkeras_kernels::reduce::argmax;
 
+mod stateful;
+pub use stateful::{Auc, Confusion, ConfusionMetric, MetricState, RootMeanSquaredError};
+
 /// What a metric computes.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Kind {
@@ -27,6 +30,9 @@ pub enum Kind {
     MeanSquaredError,
     /// Mean absolute error.
     MeanAbsoluteError,
+    /// A metric with its own state ([`MetricState`]): the confusion-matrix metrics, AUC,
+    /// RMSE, and your own.
+    Stateful,
 }
 
 /// A named running metric.
@@ -44,6 +50,7 @@ pub struct Metric {
     kind: Kind,
     total: f64,
     count: f64,
+    state: Option<Box<dyn MetricState>>,
 }
 
 const NAMES: &[&str] = &[
@@ -58,6 +65,14 @@ const NAMES: &[&str] = &[
     "mse",
     "mean_absolute_error",
     "mae",
+    "precision",
+    "recall",
+    "auc",
+    "true_positives",
+    "false_positives",
+    "true_negatives",
+    "false_negatives",
+    "root_mean_squared_error",
 ];
 
 impl Metric {
@@ -78,14 +93,174 @@ impl Metric {
             "sparse_top_k_categorical_accuracy" => Kind::TopK { k: 5, sparse: true },
             "mean_squared_error" | "mse" => Kind::MeanSquaredError,
             "mean_absolute_error" | "mae" => Kind::MeanAbsoluteError,
+            "precision" => {
+                return Ok(Metric::custom(
+                    name,
+                    ConfusionMetric::new(Confusion::Precision),
+                ))
+            }
+            "recall" => {
+                return Ok(Metric::custom(
+                    name,
+                    ConfusionMetric::new(Confusion::Recall),
+                ))
+            }
+            "true_positives" => {
+                return Ok(Metric::custom(
+                    name,
+                    ConfusionMetric::new(Confusion::TruePositives),
+                ))
+            }
+            "false_positives" => {
+                return Ok(Metric::custom(
+                    name,
+                    ConfusionMetric::new(Confusion::FalsePositives),
+                ))
+            }
+            "true_negatives" => {
+                return Ok(Metric::custom(
+                    name,
+                    ConfusionMetric::new(Confusion::TrueNegatives),
+                ))
+            }
+            "false_negatives" => {
+                return Ok(Metric::custom(
+                    name,
+                    ConfusionMetric::new(Confusion::FalseNegatives),
+                ))
+            }
+            "auc" => return Ok(Metric::custom(name, Auc::new(200, false))),
+            "root_mean_squared_error" => {
+                return Ok(Metric::custom(name, RootMeanSquaredError::default()))
+            }
             _ => return Err(Error::unknown("metric", name, NAMES)),
         };
-        Ok(Metric {
+        Ok(Metric::new(name, kind))
+    }
+
+    /// A metric with a state of its own, logged as `name` (see [`MetricState`]).
+    pub fn custom(name: &str, state: impl MetricState + 'static) -> Self {
+        Metric {
             name: name.into(),
-            kind,
+            kind: Kind::Stateful,
             total: 0.0,
             count: 0.0,
-        })
+            state: Some(Box::new(state)),
+        }
+    }
+
+    /// Keras's `Precision(thresholds, top_k, class_id)` (one threshold; None: 0.5, or none
+    /// with `top_k`), logged as `name`.
+    ///
+    /// ```
+    /// use rkeras::metrics::Metric;
+    /// let mut m = Metric::precision("precision_at_0_3", Some(0.3), None, None)?;
+    /// m.update(&[0.4, 0.2, 0.9], &[0.0, 0.0, 1.0], 3, 1);
+    /// assert_eq!(m.result(), 0.5);
+    /// # Ok::<(), rkeras::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// A threshold outside `[0, 1]`, a `top_k` of 0.
+    pub fn precision(
+        name: &str,
+        threshold: Option<f32>,
+        top_k: Option<usize>,
+        class_id: Option<usize>,
+    ) -> Result<Self> {
+        Self::confusion(name, Confusion::Precision, threshold, top_k, class_id)
+    }
+
+    /// Keras's `Recall(thresholds, top_k, class_id)`, as [`precision`](Self::precision).
+    ///
+    /// # Errors
+    /// As [`precision`](Self::precision).
+    pub fn recall(
+        name: &str,
+        threshold: Option<f32>,
+        top_k: Option<usize>,
+        class_id: Option<usize>,
+    ) -> Result<Self> {
+        Self::confusion(name, Confusion::Recall, threshold, top_k, class_id)
+    }
+
+    fn confusion(
+        name: &str,
+        what: Confusion,
+        threshold: Option<f32>,
+        top_k: Option<usize>,
+        class_id: Option<usize>,
+    ) -> Result<Self> {
+        if let Some(t) = threshold {
+            if !(0.0..=1.0).contains(&t) {
+                return Err(Error::arg(
+                    "thresholds",
+                    name,
+                    format!("Threshold values must be in [0, 1]. Received: {t}"),
+                ));
+            }
+        }
+        if top_k == Some(0) {
+            return Err(Error::arg(
+                "top_k",
+                name,
+                "expected a positive integer, received 0",
+            ));
+        }
+        let mut c = ConfusionMetric::new(what);
+        c.threshold = threshold;
+        c.top_k = top_k;
+        c.class_id = class_id;
+        Ok(Metric::custom(name, c))
+    }
+
+    /// Keras's `AUC(num_thresholds, curve)`: `curve` is `"ROC"` or `"PR"`.
+    ///
+    /// ```
+    /// use rkeras::metrics::Metric;
+    /// let mut m = Metric::auc("auc", 200, "ROC")?;
+    /// m.update(&[0.1, 0.4, 0.35, 0.8], &[0.0, 0.0, 1.0, 1.0], 4, 1);
+    /// assert!((m.result() - 0.75).abs() < 1e-3);
+    /// # Ok::<(), rkeras::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// Fewer than 2 thresholds; an unknown curve.
+    pub fn auc(name: &str, num_thresholds: usize, curve: &str) -> Result<Self> {
+        if num_thresholds < 2 {
+            return Err(Error::arg(
+                "num_thresholds",
+                name,
+                format!("Argument `num_thresholds` must be an integer > 1. Received: num_thresholds={num_thresholds}"),
+            ));
+        }
+        let pr = match curve.to_ascii_uppercase().as_str() {
+            "ROC" => false,
+            "PR" => true,
+            _ => {
+                return Err(Error::arg(
+                    "curve",
+                    name,
+                    format!("expected \"ROC\" or \"PR\", received \"{curve}\""),
+                ))
+            }
+        };
+        Ok(Metric::custom(name, Auc::new(num_thresholds, pr)))
+    }
+
+    /// Keras's `TopKCategoricalAccuracy(k)` (or the sparse one), logged as `name`.
+    ///
+    /// # Errors
+    /// `k` of 0.
+    pub fn top_k(name: &str, k: usize, sparse: bool) -> Result<Self> {
+        if k == 0 {
+            return Err(Error::arg(
+                "k",
+                name,
+                "expected a positive integer, received 0",
+            ));
+        }
+        Ok(Metric::new(name, Kind::TopK { k, sparse }))
     }
 
     /// A metric of `kind` under `name`.
@@ -95,6 +270,111 @@ impl Metric {
             kind,
             total: 0.0,
             count: 0.0,
+            state: None,
+        }
+    }
+
+    /// What `compile_config` holds for this metric, as Keras writes it: the name when the
+    /// metric is what that name gives, else Keras's serialized metric.
+    pub fn to_config(&self) -> serde_json::Value {
+        let plain = Metric::from_name(&self.name).ok();
+        let same = match (&self.state, plain.as_ref().map(|p| (&p.state, p.kind))) {
+            (Some(s), Some((Some(p), _))) => s.config(&self.name) == p.config(&self.name),
+            (None, Some((None, k))) => {
+                k == self.kind || (k == Kind::Accuracy && self.kind != Kind::Stateful)
+            }
+            _ => false,
+        };
+        if same {
+            return serde_json::Value::from(self.name.clone());
+        }
+        match (&self.state, self.kind) {
+            (Some(s), _) => s
+                .config(&self.name)
+                .unwrap_or_else(|| serde_json::Value::from(self.name.clone())),
+            (None, Kind::TopK { k, sparse }) => stateful::keras_metric(
+                if sparse {
+                    "SparseTopKCategoricalAccuracy"
+                } else {
+                    "TopKCategoricalAccuracy"
+                },
+                serde_json::json!({"name": self.name, "dtype": "float32", "k": k}),
+            ),
+            _ => serde_json::Value::from(self.name.clone()),
+        }
+    }
+
+    /// A metric from a `compile_config` entry: a Keras name, or a serialized Keras metric
+    /// (`Precision`, `Recall`, `AUC`, the confusion counts, `RootMeanSquaredError`,
+    /// `TopKCategoricalAccuracy`, ...; a class with a lower-case name works too).
+    ///
+    /// ```
+    /// use rkeras::metrics::Metric;
+    /// let v = serde_json::json!({"class_name": "Precision", "config": {"name": "p", "thresholds": 0.3}});
+    /// assert_eq!(Metric::from_config(&v)?.name(), "p");
+    /// # Ok::<(), rkeras::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// Unknown metrics, and arguments outside Keras's ranges.
+    pub fn from_config(v: &serde_json::Value) -> Result<Metric> {
+        use serde_json::Value;
+        if let Some(s) = v.as_str() {
+            return Metric::from_name(s);
+        }
+        let class = v.get("class_name").and_then(Value::as_str).unwrap_or("");
+        let c = v.get("config").cloned().unwrap_or(Value::Null);
+        let name = c
+            .get("name")
+            .and_then(Value::as_str)
+            .map_or_else(|| crate::layers::snake_case(class), str::to_string);
+        let threshold = match c.get("thresholds") {
+            Some(Value::Array(a)) if a.len() == 1 => a[0].as_f64().map(|t| t as f32),
+            Some(Value::Array(a)) if a.len() > 1 => {
+                return Err(Error::arg(
+                    "thresholds",
+                    &name,
+                    "several thresholds (a vector-valued metric) are not supported; give one",
+                ))
+            }
+            Some(t) => t.as_f64().map(|t| t as f32),
+            None => None,
+        };
+        let int = |k: &str| c.get(k).and_then(Value::as_u64).map(|x| x as usize);
+        match class {
+            "Precision" => Metric::precision(&name, threshold, int("top_k"), int("class_id")),
+            "Recall" => Metric::recall(&name, threshold, int("top_k"), int("class_id")),
+            "TruePositives" | "FalsePositives" | "TrueNegatives" | "FalseNegatives" => {
+                let what = match class {
+                    "TruePositives" => Confusion::TruePositives,
+                    "FalsePositives" => Confusion::FalsePositives,
+                    "TrueNegatives" => Confusion::TrueNegatives,
+                    _ => Confusion::FalseNegatives,
+                };
+                Metric::confusion(&name, what, threshold, None, None)
+            }
+            "AUC" => {
+                if c.get("multi_label").and_then(Value::as_bool) == Some(true) {
+                    return Err(Error::arg(
+                        "multi_label",
+                        &name,
+                        "multi_label=True is not supported yet",
+                    ));
+                }
+                Metric::auc(
+                    &name,
+                    int("num_thresholds").unwrap_or(200),
+                    c.get("curve").and_then(Value::as_str).unwrap_or("ROC"),
+                )
+            }
+            "RootMeanSquaredError" => Ok(Metric::custom(&name, RootMeanSquaredError::default())),
+            "TopKCategoricalAccuracy" => Metric::top_k(&name, int("k").unwrap_or(5), false),
+            "SparseTopKCategoricalAccuracy" => Metric::top_k(&name, int("k").unwrap_or(5), true),
+            _ => {
+                let mut m = Metric::from_name(&crate::layers::snake_case(class))?;
+                m.name = name;
+                Ok(m)
+            }
         }
     }
 
@@ -108,6 +388,9 @@ impl Metric {
     }
     /// Higher is better (accuracy family), as Keras's `_direction == "up"`.
     pub fn higher_is_better(&self) -> bool {
+        if let Some(s) = &self.state {
+            return s.higher_is_better();
+        }
         !matches!(self.kind, Kind::MeanSquaredError | Kind::MeanAbsoluteError)
     }
 
@@ -129,6 +412,9 @@ impl Metric {
     pub fn reset(&mut self) {
         self.total = 0.0;
         self.count = 0.0;
+        if let Some(s) = self.state.as_mut() {
+            s.reset();
+        }
     }
 
     /// Accumulates `n` samples. Targets: one value per row for sparse kinds, else `cols`.
@@ -157,6 +443,10 @@ impl Metric {
         cols: usize,
         weights: Option<&[f32]>,
     ) {
+        if let Some(s) = self.state.as_mut() {
+            s.update(y_pred, y_true, n, cols, weights);
+            return;
+        }
         let per = weights.map_or(1, |w| (n / w.len().max(1)).max(1));
         for r in 0..n {
             let w = weights.map_or(1.0, |w| {
@@ -164,6 +454,7 @@ impl Metric {
             });
             let p = &y_pred[r * cols..(r + 1) * cols];
             let v = match self.kind {
+                Kind::Stateful => 0.0,
                 Kind::Accuracy | Kind::CategoricalAccuracy => {
                     let t = &y_true[r * cols..(r + 1) * cols];
                     (argmax(p) == argmax(t)) as u8 as f64
@@ -211,6 +502,9 @@ impl Metric {
 
     /// The running mean (0 before any update).
     pub fn result(&self) -> f64 {
+        if let Some(s) = &self.state {
+            return s.result();
+        }
         if self.count == 0.0 {
             0.0
         } else {

@@ -86,6 +86,7 @@ pub struct OutputLoss {
     loss: LossSpec,
     weight: f32,
     metrics: Vec<String>,
+    values: Vec<Metric>,
 }
 
 impl OutputLoss {
@@ -96,6 +97,7 @@ impl OutputLoss {
             loss: loss.into(),
             weight: 1.0,
             metrics: Vec::new(),
+            values: Vec::new(),
         }
     }
     /// Its weight in the total loss (Keras's `loss_weights`; default 1).
@@ -106,6 +108,11 @@ impl OutputLoss {
     /// Its metrics, by Keras name.
     pub fn metrics(mut self, m: &[&str]) -> Self {
         self.metrics = m.iter().map(|s| s.to_string()).collect();
+        self
+    }
+    /// More metrics, as values (configured or your own), after the named ones.
+    pub fn metric_values(mut self, m: Vec<Metric>) -> Self {
+        self.values = m;
         self
     }
 }
@@ -348,6 +355,53 @@ impl Model {
         Ok(())
     }
 
+    /// As [`compile`](Self::compile), with metric values: configured ones
+    /// (`Metric::precision("precision", Some(0.3), None, None)?`, `Metric::auc("pr_auc", 200,
+    /// "PR")?`, `Metric::top_k("top3", 3, true)?`) or your own ([`Metric::custom`]).
+    ///
+    /// ```
+    /// use rkeras::prelude::*;
+    /// use rkeras::metrics::Metric;
+    /// let mut m = Sequential::new([Dense::new(1).activation("sigmoid").input_shape(3).into()])?;
+    /// m.compile_with_metrics("adam", "binary_crossentropy", vec![
+    ///     Metric::from_name("accuracy")?,
+    ///     Metric::auc("pr_auc", 200, "PR")?,
+    /// ])?;
+    /// assert_eq!(m.metrics_names(), ["loss", "accuracy", "pr_auc"]);
+    /// # Ok::<(), rkeras::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`compile`](Self::compile); a model with several outputs (use
+    /// [`compile_outputs`](Self::compile_outputs)).
+    pub fn compile_with_metrics(
+        &mut self,
+        optimizer: impl Into<OptimizerSpec>,
+        loss: impl Into<LossSpec>,
+        metrics: Vec<Metric>,
+    ) -> Result<()> {
+        self.compile(optimizer, loss, &[])?;
+        if self.output_names().len() > 1 {
+            return Err(Error::arg(
+                "metrics",
+                "",
+                "a model with several outputs takes its metrics per output: use compile_outputs",
+            ));
+        }
+        if let Some(c) = self.compiled.as_mut() {
+            let name = c.heads[0].name.clone();
+            let loss = c.heads[0].loss;
+            let (cols, len, off) = (c.heads[0].cols, c.heads[0].len, c.heads[0].off);
+            let mut head = heads::Head::single(&name, loss, metrics);
+            head.cols = cols;
+            head.len = len;
+            head.off = off;
+            c.heads = vec![head];
+            c.log_order = heads::log_order(&c.heads);
+        }
+        Ok(())
+    }
+
     /// Configures training of a model with several outputs: one loss, loss weight and
     /// metrics per output, named by its layer (Keras's `compile(loss={...},
     /// loss_weights={...}, metrics={...})`). The loss `fit` minimises is the weighted sum;
@@ -423,11 +477,12 @@ impl Model {
                 )
             })?;
             let loss = o.loss.resolve()?;
-            let metrics = o
+            let mut metrics = o
                 .metrics
                 .iter()
                 .map(|m| Metric::from_name(m))
                 .collect::<Result<Vec<_>>>()?;
+            metrics.extend(o.values);
             let mut head = heads::Head::new(name, loss, o.weight, metrics);
             head.off = off;
             head.len = crate::shape::numel(shape);

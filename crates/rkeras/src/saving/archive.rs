@@ -41,7 +41,7 @@ pub(crate) fn model_config(model: &Model) -> Value {
     };
     if let (Some(opt), Some(c)) = (model.optimizer(), model.compiled.as_ref()) {
         let (loss, weights, metrics) = if c.heads.len() == 1 {
-            let metrics: Vec<String> = model.metrics_names().into_iter().skip(1).collect();
+            let metrics: Vec<Value> = c.heads[0].metrics.iter().map(|m| m.to_config()).collect();
             let metrics = if metrics.is_empty() {
                 Value::Null
             } else {
@@ -55,7 +55,7 @@ pub(crate) fn model_config(model: &Model) -> Value {
             for h in &c.heads {
                 loss.insert(h.name.clone(), json!(h.loss.name()));
                 weights.insert(h.name.clone(), crate::optimizers::py_float(h.weight));
-                let m: Vec<&str> = h.metrics.iter().map(|m| m.name()).collect();
+                let m: Vec<Value> = h.metrics.iter().map(|m| m.to_config()).collect();
                 metrics.insert(h.name.clone(), json!(m));
             }
             (
@@ -657,16 +657,11 @@ fn compile_from(model: &mut Model, cc: &Value) -> Result<()> {
             other => Some(other.clone()),
         }
     };
-    let metric_list = |v: Option<Value>| -> Vec<String> {
+    let metric_list = |v: Option<Value>| -> Result<Vec<crate::metrics::Metric>> {
         v.as_ref()
             .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default()
+            .map(|a| a.iter().map(crate::metrics::Metric::from_config).collect())
+            .unwrap_or_else(|| Ok(Vec::new()))
     };
     if names.len() > 1 {
         let mut outs = Vec::new();
@@ -681,20 +676,18 @@ fn compile_from(model: &mut Model, cc: &Value) -> Result<()> {
             let weight = per_output(cc.get("loss_weights"), i)
                 .and_then(|v| v.as_f64())
                 .unwrap_or(1.0) as f32;
-            let metrics = metric_list(per_output(cc.get("metrics"), i));
-            let m: Vec<&str> = metrics.iter().map(String::as_str).collect();
+            let metrics = metric_list(per_output(cc.get("metrics"), i))?;
             outs.push(
                 crate::model::OutputLoss::new(name, loss.as_str())
                     .loss_weight(weight)
-                    .metrics(&m),
+                    .metric_values(metrics),
             );
         }
         return model.compile_outputs(optimizer, outs);
     }
     let loss = loss_name(loss_cfg);
-    let metrics = metric_list(cc.get("metrics").cloned());
-    let m: Vec<&str> = metrics.iter().map(String::as_str).collect();
-    model.compile(optimizer, loss.as_str(), &m)
+    let metrics = metric_list(cc.get("metrics").cloned())?;
+    model.compile_with_metrics(optimizer, loss.as_str(), metrics)
 }
 
 /// A loss's Keras name from its config: a string, or a serialized loss object.

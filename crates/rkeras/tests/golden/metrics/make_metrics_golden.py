@@ -1,0 +1,84 @@
+"""Golden values of Keras 3's stateful metrics on fixed inputs (edge cases included), and a
+binary classifier compiled with Lion + CosineDecay + Precision/Recall/AUC, saved with Keras's
+evaluation of it. Run: KERAS_BACKEND=jax python make_metrics_golden.py."""
+import json
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+import keras
+import numpy as np
+
+here = os.path.dirname(os.path.abspath(__file__))
+rng = np.random.default_rng(5)
+M = keras.metrics
+
+
+def arr(a):
+    a = np.asarray(a, dtype=np.float32)
+    return {"shape": list(a.shape), "data": [float(v) for v in a.ravel()]}
+
+
+pb = rng.random((40, 1)).astype("float32")
+yb = (rng.random((40, 1)) < 0.4).astype("float32")
+pm = rng.random((30, 4)).astype("float32")
+pm = pm / pm.sum(axis=1, keepdims=True)
+ym = np.eye(4, dtype="float32")[rng.integers(0, 4, size=30)]
+w = rng.uniform(0, 2, size=(40,)).astype("float32")
+zeros_p = np.full((10, 1), 0.1, "float32")
+zeros_y = np.zeros((10, 1), "float32")
+
+metrics = {
+    "precision": M.Precision(),
+    "recall": M.Recall(),
+    "precision_t03": M.Precision(thresholds=0.3),
+    "recall_t07": M.Recall(thresholds=0.7),
+    "tp": M.TruePositives(),
+    "fp": M.FalsePositives(),
+    "tn": M.TrueNegatives(),
+    "fn": M.FalseNegatives(),
+    "auc": M.AUC(),
+    "auc_pr": M.AUC(curve="PR"),
+    "auc_50": M.AUC(num_thresholds=50),
+    "rmse": M.RootMeanSquaredError(),
+}
+multi = {
+    "precision_class2": M.Precision(class_id=2),
+    "recall_top2": M.Recall(top_k=2),
+    "precision_top1": M.Precision(top_k=1),
+    "auc": M.AUC(),
+    "top3": M.TopKCategoricalAccuracy(k=3),
+}
+out = {"binary": {}, "binary_weighted": {}, "no_positives": {}, "multi": {}}
+for k, m in metrics.items():
+    cfg = keras.metrics.serialize(m)
+    m.update_state(yb, pb)
+    out["binary"][k] = {"value": float(m.result()), "config": cfg}
+    m.reset_state()
+    m.update_state(yb, pb, sample_weight=w)
+    out["binary_weighted"][k] = {"value": float(m.result())}
+    m.reset_state()
+    m.update_state(zeros_y, zeros_p)
+    out["no_positives"][k] = {"value": float(m.result())}
+for k, m in multi.items():
+    m.update_state(ym, pm)
+    out["multi"][k] = {"value": float(m.result()), "config": keras.metrics.serialize(m)}
+
+# A binary classifier compiled with Lion + CosineDecay + Precision/Recall/AUC.
+keras.utils.set_random_seed(2)
+x = rng.normal(size=(64, 6)).astype("float32")
+y = (x[:, :1] + 0.3 * x[:, 1:2] > 0).astype("float32")
+model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="relu"),
+                          keras.layers.Dense(1, activation="sigmoid")])
+model.compile(optimizer=keras.optimizers.Lion(keras.optimizers.schedules.CosineDecay(0.003, 40)),
+              loss="binary_crossentropy",
+              metrics=["accuracy", M.Precision(name="precision"), M.Recall(name="recall"),
+                       M.AUC(name="auc"), M.AUC(curve="PR", name="pr_auc")])
+model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
+model.save(os.path.join(here, "binary_lion.keras"))
+ev = model.evaluate(x, y, batch_size=64, verbose=0, return_dict=True)
+out["model"] = {"x": arr(x), "y": arr(y), "evaluate": {k: float(v) for k, v in ev.items()}}
+out["inputs"] = {"pb": arr(pb), "yb": arr(yb), "pm": arr(pm), "ym": arr(ym), "w": arr(w),
+                 "zeros_p": arr(zeros_p), "zeros_y": arr(zeros_y)}
+with open(os.path.join(here, "cases.json"), "w") as f:
+    json.dump(out, f)
+print(out["binary"]["auc"], out["model"]["evaluate"])
