@@ -108,6 +108,11 @@ pub enum Command {
         /// stopping.
         #[arg(long)]
         skip_bad_files: bool,
+        /// Print one JSON object of the loss and metrics (Keras's
+        /// `evaluate(return_dict=True)`) and nothing else; without it, the confusion matrix
+        /// and each class's precision and recall follow the metrics.
+        #[arg(long)]
+        json: bool,
     },
     /// The top classes a saved model (.keras, .h5) gives to image files, or its outputs for
     /// a NumPy array (--input x.npy --output y.npy).
@@ -293,6 +298,12 @@ pub struct FitArgs {
     /// With --lr-schedule exponential or inverse_time: the decay per epoch (default 0.5).
     #[arg(long, value_name = "RATE")]
     pub decay_rate: Option<f64>,
+    /// Metrics besides accuracy, by Keras name, comma-separated: precision, recall, auc,
+    /// true_positives, false_positives, true_negatives, false_negatives,
+    /// root_mean_squared_error, top_k_categorical_accuracy, ... (precision, recall and the
+    /// counts treat every output as a yes/no decision at 0.5, as Keras does).
+    #[arg(long, value_name = "NAMES")]
+    pub metrics: Option<String>,
     /// Weigh each class in the loss (Keras's `class_weight`): `balanced` (n_samples /
     /// (n_classes * count), as scikit-learn computes it) or CLASS:WEIGHT pairs such as
     /// `0:1,3:5` (classes not listed weigh 1).

@@ -45,6 +45,8 @@ pub struct FitPlan {
     pub validation_freq: usize,
     /// `--lr-schedule`, `--warmup-epochs`, `--decay-rate`.
     pub lr_schedule: Option<String>,
+    /// `--metrics`, after accuracy.
+    pub metrics: Vec<String>,
     pub warmup_epochs: usize,
     pub decay_rate: f64,
 }
@@ -128,6 +130,7 @@ pub enum Plan {
         dir: PathBuf,
         batch_size: usize,
         skip_bad_files: bool,
+        json: bool,
     },
     Predict {
         model: PathBuf,
@@ -246,6 +249,7 @@ impl Plan {
                 dir,
                 batch_size,
                 skip_bad_files,
+                json,
             } => {
                 if batch_size == 0 {
                     bail!("--batch-size must be a positive integer");
@@ -255,6 +259,7 @@ impl Plan {
                     dir,
                     batch_size,
                     skip_bad_files,
+                    json,
                 }
             }
             Command::Predict {
@@ -546,6 +551,17 @@ fn fit_plan(a: FitArgs, default_batch: usize) -> Result<FitPlan> {
             bail!("--decay-rate needs --lr-schedule exponential or inverse_time");
         }
     }
+    let metrics: Vec<String> = a
+        .metrics
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(|m| m.trim().to_string())
+        .filter(|m| !m.is_empty() && m != "accuracy")
+        .collect();
+    for m in &metrics {
+        rkeras::metrics::Metric::from_name(m).map_err(|e| anyhow::anyhow!("--metrics: {e}"))?;
+    }
     let optimizer_given = a.optimizer.is_some() || a.learning_rate.is_some();
     let optimizer = a
         .optimizer
@@ -594,6 +610,7 @@ fn fit_plan(a: FitArgs, default_batch: usize) -> Result<FitPlan> {
         validation_steps: a.validation_steps,
         validation_freq: a.validation_freq,
         lr_schedule,
+        metrics,
         warmup_epochs: a.warmup_epochs.unwrap_or(0),
         decay_rate: a.decay_rate.unwrap_or(0.5),
     })

@@ -1058,3 +1058,65 @@ fn train_with_a_learning_rate_schedule() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn train_with_metrics_then_evaluate_as_json_and_with_a_confusion_matrix() {
+    let dir = temp_dir("metrics");
+    tiny_folder(&dir, 32);
+    let d = dir.to_string_lossy().into_owned();
+    let model = dir.join("m.keras");
+    let m = model.to_string_lossy().into_owned();
+    let out = rkeras(&[
+        "train",
+        &d,
+        "--image-size",
+        "16",
+        "--color-mode",
+        "grayscale",
+        "--model",
+        "mnist-convnet",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "8",
+        "--verbose",
+        "2",
+        "--metrics",
+        "precision,recall,auc",
+        "--output",
+        &m,
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("val_auc: "), "{stdout}");
+    let out = rkeras(&["evaluate", &m, &d, "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value =
+        serde_json::from_str(text(&out.stdout).trim()).expect("one JSON object");
+    for k in ["loss", "accuracy", "precision", "recall", "auc"] {
+        assert!(v[k].is_number(), "{k} in {v}");
+    }
+    let out = rkeras(&["evaluate", &m, &d]);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("Confusion matrix (rows: true class, columns: predicted):"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("precision  recall  support"), "{stdout}");
+    // Eight images a class; the supports say so.
+    for class in ["ne", "nw", "se", "sw"] {
+        let row = format!("    {class}     ");
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(&row))
+            .unwrap_or_else(|| panic!("{stdout}"));
+        assert!(line.trim_end().ends_with(" 8"), "{line}");
+    }
+    let out = rkeras(&["train", &d, "--image-size", "16", "--metrics", "precisionx"]);
+    assert!(
+        text(&out.stderr).contains("--metrics: Unknown metric"),
+        "{}",
+        text(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

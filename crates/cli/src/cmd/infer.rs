@@ -21,7 +21,13 @@ fn image_input(m: &rkeras::Model, path: &Path) -> Result<(usize, usize, usize)> 
     }
 }
 
-pub fn evaluate(model: &Path, dir: &Path, batch_size: usize, skip_bad_files: bool) -> Result<()> {
+pub fn evaluate(
+    model: &Path,
+    dir: &Path,
+    batch_size: usize,
+    skip_bad_files: bool,
+    json: bool,
+) -> Result<()> {
     let mut m = load(model)?;
     let (h, w, c) = image_input(&m, model)?;
     let loss = m
@@ -44,9 +50,20 @@ pub fn evaluate(model: &Path, dir: &Path, batch_size: usize, skip_bad_files: boo
         .batch_size(batch_size)
         .shuffle(false)
         .skip_bad_files(skip_bad_files)
+        .verbose(!json)
         .load()
         .with_context(|| format!("loading images from {}", dir.display()))?;
     let ev = m.evaluate_dataset(&ds)?;
+    if json {
+        let obj: serde_json::Map<String, serde_json::Value> = ev
+            .names
+            .iter()
+            .zip(&ev.values)
+            .map(|(n, v)| (n.clone(), serde_json::Value::from(*v)))
+            .collect();
+        println!("{}", serde_json::Value::Object(obj));
+        return Ok(());
+    }
     super::folder::print_skipped(&ds.skipped_files());
     let parts: Vec<String> = ev
         .names
@@ -55,7 +72,68 @@ pub fn evaluate(model: &Path, dir: &Path, batch_size: usize, skip_bad_files: boo
         .map(|(n, v)| format!("{n}: {v:.4}"))
         .collect();
     println!("{}", parts.join(" - "));
+    let p = m.predict_dataset(&ds)?;
+    print_confusion(&ds, &p);
     Ok(())
+}
+
+/// The confusion matrix of a folder's predictions (rows: true class, columns: predicted),
+/// and each class's precision and recall. One output unit means a binary decision at 0.5.
+fn print_confusion(ds: &rkeras::data::ImageDataset, p: &rkeras::Tensor) {
+    let names = ds.class_names();
+    let k = names.len();
+    let Some(labels) = ds.labels() else { return };
+    if k < 2 || p.rows() != labels.len() {
+        return;
+    }
+    let width = p.row_len();
+    let mut cm = vec![vec![0usize; k]; k];
+    for (row, &l) in p.data().chunks(width.max(1)).zip(labels) {
+        if row.iter().any(|v| v.is_nan()) {
+            continue; // a skipped file
+        }
+        let (Some(t), pred) = (
+            ds.class_index(l),
+            if width == 1 {
+                usize::from(row[0] > 0.5)
+            } else {
+                rkeras_kernels::reduce::argmax(row)
+            },
+        ) else {
+            continue;
+        };
+        if t < k && pred < k {
+            cm[t][pred] += 1;
+        }
+    }
+    let w = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| format!("{i} {n}").chars().count())
+        .max()
+        .unwrap_or(4)
+        .max(6);
+    println!("Confusion matrix (rows: true class, columns: predicted):");
+    let head: Vec<String> = (0..k).map(|j| format!("{j:>6}")).collect();
+    println!("{:>w$} {}", "", head.join(""));
+    for (i, row) in cm.iter().enumerate() {
+        let cells: Vec<String> = row.iter().map(|c| format!("{c:>6}")).collect();
+        println!("{:>w$} {}", format!("{i} {}", names[i]), cells.join(""));
+    }
+    println!("{:>w$}  precision  recall  support", "class");
+    for i in 0..k {
+        let tp = cm[i][i] as f64;
+        let predicted: usize = cm.iter().map(|r| r[i]).sum();
+        let support: usize = cm[i].iter().sum();
+        let div = |a: f64, b: usize| if b == 0 { 0.0 } else { a / b as f64 };
+        println!(
+            "{:>w$}  {:>9.4}  {:>6.4}  {:>7}",
+            names[i],
+            div(tp, predicted),
+            div(tp, support),
+            support
+        );
+    }
 }
 
 /// `rkeras predict MODEL --input x.npy --output y.npy`: the model's outputs for an array.

@@ -54,7 +54,8 @@ pub fn run(plan: Plan) -> Result<()> {
             dir,
             batch_size,
             skip_bad_files,
-        } => infer::evaluate(&model, &dir, batch_size, skip_bad_files),
+            json,
+        } => infer::evaluate(&model, &dir, batch_size, skip_bad_files, json),
         Plan::Predict {
             model,
             images,
@@ -148,7 +149,9 @@ fn compile_with(model: &mut rkeras::Model, fit: &FitPlan, loss: &str, saved: boo
         }
     }
     let opt = rkeras::optimizers::from_name(&fit.optimizer, fit.learning_rate)?;
-    model.compile(opt, loss, &["accuracy"])?;
+    let mut names = vec!["accuracy"];
+    names.extend(fit.metrics.iter().map(String::as_str));
+    model.compile(opt, loss, &names)?;
     Ok(())
 }
 

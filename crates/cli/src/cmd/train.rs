@@ -183,7 +183,9 @@ pub fn run_folder(
         let lr =
             lr.unwrap_or_else(|| model.optimizer().map_or(1e-3, |o| o.learning_rate()) / 100.0);
         let opt = rkeras::optimizers::from_name(&fit.optimizer, Some(lr))?;
-        model.compile(opt, loss, &["accuracy"])?;
+        let mut names = vec!["accuracy"];
+        names.extend(fit.metrics.iter().map(String::as_str));
+        model.compile(opt, loss, &names)?;
         println!(
             "Fine-tuning the layers from \"{from}\" on for {epochs} epochs at learning rate {lr}"
         );

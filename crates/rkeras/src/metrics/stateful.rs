@@ -206,7 +206,7 @@ impl MetricState for ConfusionMetric {
             Confusion::TrueNegatives => "TrueNegatives",
             Confusion::FalseNegatives => "FalseNegatives",
         };
-        let t = self.threshold.map(|t| crate::optimizers::py_float(t));
+        let t = self.threshold.map(crate::optimizers::py_float);
         let c = if matches!(self.what, Confusion::Precision | Confusion::Recall) {
             serde_json::json!({"name": name, "dtype": "float32", "thresholds": t,
                 "top_k": self.top_k, "class_id": self.class_id})
