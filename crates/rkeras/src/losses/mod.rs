@@ -10,6 +10,11 @@ use crate::error::{Error, Result};
 use rkeras_kernels::activation::sigmoid;
 use rkeras_kernels::Act;
 
+mod custom;
+mod extra;
+
+pub use custom::{register_loss, LossFn};
+
 /// Keras's fuzz factor.
 pub const EPSILON: f32 = 1e-7;
 
@@ -26,7 +31,120 @@ pub enum Kind {
     MeanSquaredError,
     /// Mean absolute error over the last axis.
     MeanAbsoluteError,
+    /// `Huber(delta)`: quadratic within `delta`, linear beyond.
+    Huber {
+        /// Keras's `delta` (default 1).
+        delta: f32,
+    },
+    /// `LogCosh`: `log(cosh(p - t))`.
+    LogCosh,
+    /// `MeanAbsolutePercentageError`.
+    MeanAbsolutePercentageError,
+    /// `MeanSquaredLogarithmicError`.
+    MeanSquaredLogarithmicError,
+    /// `Poisson`: `p - t log(p + eps)`.
+    Poisson,
+    /// `Hinge` (0/1 targets become -1/1).
+    Hinge,
+    /// `SquaredHinge`.
+    SquaredHinge,
+    /// `CategoricalHinge`.
+    CategoricalHinge,
+    /// `KLDivergence`.
+    KLDivergence,
+    /// `CosineSimilarity` over the last axis (minimised: -1 is best).
+    CosineSimilarity,
+    /// `BinaryFocalCrossentropy(apply_class_balancing, alpha, gamma)`.
+    BinaryFocalCrossentropy {
+        /// Keras's `alpha` (default 0.25; used with class balancing).
+        alpha: f32,
+        /// Keras's `gamma` (default 2).
+        gamma: f32,
+        /// Keras's `apply_class_balancing`.
+        balancing: bool,
+    },
+    /// `CategoricalFocalCrossentropy(alpha, gamma)`.
+    CategoricalFocalCrossentropy {
+        /// Keras's `alpha` (default 0.25).
+        alpha: f32,
+        /// Keras's `gamma` (default 2).
+        gamma: f32,
+    },
+    /// A loss of your own, registered with [`register_loss`].
+    Custom(u32),
 }
+
+/// Every loss: its Keras function name, class name, and kind with Keras's defaults.
+const TABLE: &[(&str, &str, Kind)] = &[
+    (
+        "categorical_crossentropy",
+        "CategoricalCrossentropy",
+        Kind::CategoricalCrossentropy,
+    ),
+    (
+        "sparse_categorical_crossentropy",
+        "SparseCategoricalCrossentropy",
+        Kind::SparseCategoricalCrossentropy,
+    ),
+    (
+        "binary_crossentropy",
+        "BinaryCrossentropy",
+        Kind::BinaryCrossentropy,
+    ),
+    (
+        "mean_squared_error",
+        "MeanSquaredError",
+        Kind::MeanSquaredError,
+    ),
+    (
+        "mean_absolute_error",
+        "MeanAbsoluteError",
+        Kind::MeanAbsoluteError,
+    ),
+    ("huber", "Huber", Kind::Huber { delta: 1.0 }),
+    ("log_cosh", "LogCosh", Kind::LogCosh),
+    (
+        "mean_absolute_percentage_error",
+        "MeanAbsolutePercentageError",
+        Kind::MeanAbsolutePercentageError,
+    ),
+    (
+        "mean_squared_logarithmic_error",
+        "MeanSquaredLogarithmicError",
+        Kind::MeanSquaredLogarithmicError,
+    ),
+    ("poisson", "Poisson", Kind::Poisson),
+    ("hinge", "Hinge", Kind::Hinge),
+    ("squared_hinge", "SquaredHinge", Kind::SquaredHinge),
+    (
+        "categorical_hinge",
+        "CategoricalHinge",
+        Kind::CategoricalHinge,
+    ),
+    ("kl_divergence", "KLDivergence", Kind::KLDivergence),
+    (
+        "cosine_similarity",
+        "CosineSimilarity",
+        Kind::CosineSimilarity,
+    ),
+    (
+        "binary_focal_crossentropy",
+        "BinaryFocalCrossentropy",
+        Kind::BinaryFocalCrossentropy {
+            alpha: 0.25,
+            gamma: 2.0,
+            balancing: false,
+        },
+    ),
+    (
+        "categorical_focal_crossentropy",
+        "CategoricalFocalCrossentropy",
+        Kind::CategoricalFocalCrossentropy {
+            alpha: 0.25,
+            gamma: 2.0,
+        },
+    ),
+];
 
 /// A configured loss.
 ///
@@ -57,6 +175,21 @@ const NAMES: &[&str] = &[
     "mse",
     "mean_absolute_error",
     "mae",
+    "huber",
+    "log_cosh",
+    "mean_absolute_percentage_error",
+    "mape",
+    "mean_squared_logarithmic_error",
+    "msle",
+    "poisson",
+    "hinge",
+    "squared_hinge",
+    "categorical_hinge",
+    "kl_divergence",
+    "kld",
+    "cosine_similarity",
+    "binary_focal_crossentropy",
+    "categorical_focal_crossentropy",
 ];
 
 impl Loss {
@@ -100,33 +233,165 @@ impl Loss {
     /// # Errors
     /// Unknown names, listing the known ones.
     pub fn from_name(name: &str) -> Result<Self> {
-        let kind = match name {
-            "categorical_crossentropy" | "CategoricalCrossentropy" => Kind::CategoricalCrossentropy,
-            "sparse_categorical_crossentropy" | "SparseCategoricalCrossentropy" => {
-                Kind::SparseCategoricalCrossentropy
-            }
-            "binary_crossentropy" | "BinaryCrossentropy" => Kind::BinaryCrossentropy,
-            "mean_squared_error" | "mse" | "MeanSquaredError" => Kind::MeanSquaredError,
-            "mean_absolute_error" | "mae" | "MeanAbsoluteError" => Kind::MeanAbsoluteError,
-            _ => return Err(Error::unknown("loss", name, NAMES)),
+        let alias = match name {
+            "mse" => "mean_squared_error",
+            "mae" => "mean_absolute_error",
+            "mape" => "mean_absolute_percentage_error",
+            "msle" => "mean_squared_logarithmic_error",
+            "kld" | "kullback_leibler_divergence" => "kl_divergence",
+            "logcosh" => "log_cosh",
+            other => other,
         };
-        Ok(Loss::new(kind))
+        TABLE
+            .iter()
+            .find(|(f, c, _)| *f == alias || *c == alias)
+            .map(|(_, _, k)| Loss::new(*k))
+            .or_else(|| custom::find(name).map(|id| Loss::new(Kind::Custom(id))))
+            .ok_or_else(|| Error::unknown("loss", name, NAMES))
     }
 
     /// The Keras name (as stored in `compile_config`).
     pub fn name(&self) -> &'static str {
-        match self.kind {
-            Kind::CategoricalCrossentropy => "categorical_crossentropy",
-            Kind::SparseCategoricalCrossentropy => "sparse_categorical_crossentropy",
-            Kind::BinaryCrossentropy => "binary_crossentropy",
-            Kind::MeanSquaredError => "mean_squared_error",
-            Kind::MeanAbsoluteError => "mean_absolute_error",
+        if let Kind::Custom(id) = self.kind {
+            return custom::get(id).map_or("loss", |(n, _)| n);
         }
+        TABLE
+            .iter()
+            .find(|(_, _, k)| std::mem::discriminant(k) == std::mem::discriminant(&self.kind))
+            .map_or("loss", |(f, _, _)| f)
+    }
+
+    /// Keras's class name (`BinaryFocalCrossentropy`).
+    pub fn class_name(&self) -> &'static str {
+        if let Kind::Custom(_) = self.kind {
+            return self.name();
+        }
+        TABLE
+            .iter()
+            .find(|(_, _, k)| std::mem::discriminant(k) == std::mem::discriminant(&self.kind))
+            .map_or("Loss", |(_, c, _)| c)
+    }
+
+    /// What `compile_config` holds for this loss, as Keras writes it: the name when the
+    /// loss has Keras's defaults, else the serialized loss with its arguments.
+    pub fn to_config(&self) -> serde_json::Value {
+        use serde_json::json;
+        if Loss::from_name(self.name()).is_ok_and(|d| d == *self) {
+            return json!(self.name());
+        }
+        let py = crate::optimizers::py_float;
+        let mut c = serde_json::Map::new();
+        c.insert("name".into(), json!(self.name()));
+        c.insert("reduction".into(), json!("sum_over_batch_size"));
+        match self.kind {
+            Kind::CategoricalCrossentropy
+            | Kind::SparseCategoricalCrossentropy
+            | Kind::BinaryCrossentropy => {
+                c.insert("from_logits".into(), json!(self.from_logits));
+                if self.kind != Kind::SparseCategoricalCrossentropy {
+                    c.insert("label_smoothing".into(), py(self.label_smoothing));
+                }
+                c.insert("axis".into(), json!(-1));
+            }
+            Kind::Huber { delta } => {
+                c.insert("delta".into(), py(delta));
+            }
+            Kind::BinaryFocalCrossentropy {
+                alpha,
+                gamma,
+                balancing,
+            } => {
+                c.insert("apply_class_balancing".into(), json!(balancing));
+                c.insert("alpha".into(), py(alpha));
+                c.insert("gamma".into(), py(gamma));
+                c.insert("from_logits".into(), json!(self.from_logits));
+                c.insert("label_smoothing".into(), py(self.label_smoothing));
+            }
+            Kind::CategoricalFocalCrossentropy { alpha, gamma } => {
+                c.insert("alpha".into(), py(alpha));
+                c.insert("gamma".into(), py(gamma));
+                c.insert("from_logits".into(), json!(self.from_logits));
+                c.insert("label_smoothing".into(), py(self.label_smoothing));
+            }
+            _ => {}
+        }
+        json!({"module": "keras.losses", "class_name": self.class_name(), "config": c, "registered_name": null})
+    }
+
+    /// A loss from a `compile_config` entry: a Keras name, or a serialized loss with its
+    /// arguments (`from_logits`, `label_smoothing`, `delta`, `alpha`, `gamma`,
+    /// `apply_class_balancing`).
+    ///
+    /// ```
+    /// use rkeras::losses::Loss;
+    /// let v = serde_json::json!({"class_name": "BinaryCrossentropy", "config": {"from_logits": true}});
+    /// assert!(Loss::from_config(&v)?.from_logits);
+    /// # Ok::<(), rkeras::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// Unknown losses, a reduction other than Keras's default, arguments out of range.
+    pub fn from_config(v: &serde_json::Value) -> Result<Self> {
+        use serde_json::Value;
+        if let Some(s) = v.as_str() {
+            return Loss::from_name(s);
+        }
+        let class = v.get("class_name").and_then(Value::as_str).unwrap_or("");
+        let c = v.get("config").cloned().unwrap_or(Value::Null);
+        // A function saved by name: {"class_name": "function", "config": "mse"}.
+        if let Some(f) = c.as_str() {
+            return Loss::from_name(f);
+        }
+        let mut l = Loss::from_name(class)
+            .or_else(|_| Loss::from_name(c.get("name").and_then(Value::as_str).unwrap_or(class)))?;
+        let f = |k: &str| c.get(k).and_then(Value::as_f64).map(|x| x as f32);
+        if let Some(b) = c.get("from_logits").and_then(Value::as_bool) {
+            l.from_logits = b;
+        }
+        if let Some(s) = f("label_smoothing") {
+            l.label_smoothing = s;
+        }
+        match &mut l.kind {
+            Kind::Huber { delta } => *delta = f("delta").unwrap_or(1.0),
+            Kind::BinaryFocalCrossentropy {
+                alpha,
+                gamma,
+                balancing,
+            } => {
+                *alpha = f("alpha").unwrap_or(0.25);
+                *gamma = f("gamma").unwrap_or(2.0);
+                *balancing = c
+                    .get("apply_class_balancing")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
+            }
+            Kind::CategoricalFocalCrossentropy { alpha, gamma } => {
+                *alpha = f("alpha").unwrap_or(0.25);
+                *gamma = f("gamma").unwrap_or(2.0);
+            }
+            _ => {}
+        }
+        match c.get("reduction").and_then(Value::as_str) {
+            None | Some("sum_over_batch_size") | Some("auto") => {}
+            Some(r) => {
+                return Err(Error::arg(
+                    "reduction",
+                    class,
+                    format!("reduction=\"{r}\" is not supported: rkeras averages over the batch (\"sum_over_batch_size\")"),
+                ))
+            }
+        }
+        l.validate()?;
+        Ok(l)
     }
 
     /// Targets are one integer class per sample.
     pub fn is_sparse(&self) -> bool {
-        self.kind == Kind::SparseCategoricalCrossentropy
+        match self.kind {
+            Kind::SparseCategoricalCrossentropy => true,
+            Kind::Custom(id) => custom::get(id).is_some_and(|(_, f)| f.sparse()),
+            _ => false,
+        }
     }
 
     /// Whether the gradient can be written for the pre-activation of `act` directly.
@@ -208,6 +473,11 @@ impl Loss {
         let inv_n = 1.0 / n.max(1) as f32;
         let per = weights.map_or(1, |w| (n / w.len().max(1)).max(1));
         let mut total = 0.0f64;
+        let user = match self.kind {
+            Kind::Custom(id) => custom::get(id).map(|(_, f)| f),
+            _ => None,
+        };
+        let user_sparse = user.as_ref().is_some_and(|f| f.sparse());
         for r in 0..n {
             let p = &y_pred[r * cols..(r + 1) * cols];
             let w = weights.map(|w| w[(r / per).min(w.len().saturating_sub(1))]);
@@ -256,6 +526,35 @@ impl Loss {
                         }
                     }
                     s / cols as f64
+                }
+                Kind::Custom(_) => {
+                    let t = if user_sparse {
+                        &y_true[r..r + 1]
+                    } else {
+                        &y_true[r * cols..(r + 1) * cols]
+                    };
+                    let l = user
+                        .as_ref()
+                        .map_or(f64::NAN, |f| f.row(p, t, g.as_deref_mut()));
+                    if let Some(g) = g.as_deref_mut() {
+                        g.iter_mut().for_each(|v| *v *= inv_n);
+                    }
+                    l
+                }
+                other => {
+                    let t = &y_true[r * cols..(r + 1) * cols];
+                    let l = extra::row(
+                        other,
+                        self.from_logits,
+                        self.label_smoothing,
+                        p,
+                        t,
+                        g.as_deref_mut(),
+                    );
+                    if let Some(g) = g.as_deref_mut() {
+                        g.iter_mut().for_each(|v| *v *= inv_n);
+                    }
+                    l
                 }
             };
             match w {
@@ -502,6 +801,47 @@ mod tests {
         for (a, b) in g1.iter().zip(&g2) {
             assert!((a - b).abs() < 1e-5);
         }
+    }
+
+    #[test]
+    fn the_other_losses_gradients_match_finite_differences() {
+        let z = [0.2f32, -0.5, 1.1, 0.3, 0.9, -1.4];
+        let onehot = [0.0f32, 0.0, 1.0, 1.0, 0.0, 0.0];
+        let bin = [1.0f32, 0.0, 1.0, 0.0, 0.0, 1.0];
+        let pos = [0.5f32, 1.2, 0.1, 2.0, 0.7, 0.3];
+        let soft = [0.2f32, 0.3, 0.5, 0.6, 0.1, 0.3];
+        let k = |name: &str| Loss::from_name(name).expect(name);
+        fd_check(
+            Loss::new(Kind::Huber { delta: 0.5 }),
+            &z,
+            &bin,
+            2,
+            3,
+            Act::Linear,
+        );
+        fd_check(k("log_cosh"), &z, &pos, 2, 3, Act::Linear);
+        fd_check(k("mape"), &z, &pos, 2, 3, Act::Linear);
+        fd_check(k("msle"), &z, &pos, 2, 3, Act::Sigmoid);
+        fd_check(k("poisson"), &z, &pos, 2, 3, Act::Sigmoid);
+        fd_check(k("hinge"), &z, &bin, 2, 3, Act::Linear);
+        fd_check(k("squared_hinge"), &z, &bin, 2, 3, Act::Linear);
+        fd_check(k("categorical_hinge"), &z, &onehot, 2, 3, Act::Linear);
+        fd_check(k("kl_divergence"), &z, &soft, 2, 3, Act::Softmax);
+        fd_check(k("cosine_similarity"), &z, &pos, 2, 3, Act::Linear);
+        let bfc = k("binary_focal_crossentropy");
+        fd_check(bfc, &z, &bin, 2, 3, Act::Sigmoid);
+        fd_check(bfc.from_logits(true), &z, &bin, 2, 3, Act::Linear);
+        fd_check(bfc.label_smoothing(0.1), &z, &bin, 2, 3, Act::Sigmoid);
+        let balanced = Loss::new(Kind::BinaryFocalCrossentropy {
+            alpha: 0.3,
+            gamma: 1.5,
+            balancing: true,
+        });
+        fd_check(balanced, &z, &bin, 2, 3, Act::Sigmoid);
+        let cfc = k("categorical_focal_crossentropy");
+        fd_check(cfc, &z, &onehot, 2, 3, Act::Softmax);
+        fd_check(cfc.from_logits(true), &z, &onehot, 2, 3, Act::Linear);
+        fd_check(cfc.label_smoothing(0.2), &z, &onehot, 2, 3, Act::Softmax);
     }
 
     #[test]

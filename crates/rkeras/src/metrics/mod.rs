@@ -368,6 +368,13 @@ impl Metric {
                 )
             }
             "RootMeanSquaredError" => Ok(Metric::custom(&name, RootMeanSquaredError::default())),
+            // tf.keras 2: a function wrapped under a name.
+            "MeanMetricWrapper" => {
+                let f = c.get("fn").and_then(Value::as_str).unwrap_or(&name);
+                let mut m = Metric::from_name(f).or_else(|_| Metric::from_name(&name))?;
+                m.name = name;
+                Ok(m)
+            }
             "TopKCategoricalAccuracy" => Metric::top_k(&name, int("k").unwrap_or(5), false),
             "SparseTopKCategoricalAccuracy" => Metric::top_k(&name, int("k").unwrap_or(5), true),
             _ => {

@@ -4,7 +4,7 @@
 use super::h5::{self, Reader};
 use super::weights;
 use crate::error::{Error, Result};
-use crate::layers::{full_config, registry, snake_case, Layer};
+use crate::layers::{full_config, registry, Layer};
 use crate::model::{Model, Sequential};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -47,13 +47,13 @@ pub(crate) fn model_config(model: &Model) -> Value {
             } else {
                 json!(metrics)
             };
-            (json!(c.loss().name()), Value::Null, metrics)
+            (c.loss().to_config(), Value::Null, metrics)
         } else {
             let mut loss = serde_json::Map::new();
             let mut weights = serde_json::Map::new();
             let mut metrics = serde_json::Map::new();
             for h in &c.heads {
-                loss.insert(h.name.clone(), json!(h.loss.name()));
+                loss.insert(h.name.clone(), h.loss.to_config());
                 weights.insert(h.name.clone(), crate::optimizers::py_float(h.weight));
                 let m: Vec<Value> = h.metrics.iter().map(|m| m.to_config()).collect();
                 metrics.insert(h.name.clone(), json!(m));
@@ -660,48 +660,43 @@ fn compile_from(model: &mut Model, cc: &Value) -> Result<()> {
     let metric_list = |v: Option<Value>| -> Result<Vec<crate::metrics::Metric>> {
         v.as_ref()
             .and_then(Value::as_array)
-            .map(|a| a.iter().map(crate::metrics::Metric::from_config).collect())
+            .map(|a| {
+                // tf.keras 2 writes one list per output: [[{...}]].
+                a.iter()
+                    .flat_map(|m| match m {
+                        Value::Array(inner) => inner.clone(),
+                        other => vec![other.clone()],
+                    })
+                    .map(|m| crate::metrics::Metric::from_config(&m))
+                    .collect()
+            })
             .unwrap_or_else(|| Ok(Vec::new()))
     };
     if names.len() > 1 {
         let mut outs = Vec::new();
         for (i, name) in names.iter().enumerate() {
             let loss = per_output(Some(loss_cfg), i)
-                .map(|v| loss_name(&v))
+                .map(|v| crate::losses::Loss::from_config(&v))
                 .ok_or_else(|| {
                     Error::Data(format!(
                         "the compile config has no loss for output \"{name}\""
                     ))
-                })?;
+                })??;
             let weight = per_output(cc.get("loss_weights"), i)
                 .and_then(|v| v.as_f64())
                 .unwrap_or(1.0) as f32;
             let metrics = metric_list(per_output(cc.get("metrics"), i))?;
             outs.push(
-                crate::model::OutputLoss::new(name, loss.as_str())
+                crate::model::OutputLoss::new(name, loss)
                     .loss_weight(weight)
                     .metric_values(metrics),
             );
         }
         return model.compile_outputs(optimizer, outs);
     }
-    let loss = loss_name(loss_cfg);
+    let loss = crate::losses::Loss::from_config(loss_cfg)?;
     let metrics = metric_list(cc.get("metrics").cloned())?;
-    model.compile_with_metrics(optimizer, loss.as_str(), metrics)
-}
-
-/// A loss's Keras name from its config: a string, or a serialized loss object.
-fn loss_name(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        o => o
-            .get("config")
-            .and_then(|c| c.get("name"))
-            .or_else(|| o.get("class_name"))
-            .and_then(Value::as_str)
-            .map(snake_case)
-            .unwrap_or_else(|| "mean_squared_error".into()),
-    }
+    model.compile_with_metrics(optimizer, loss, metrics)
 }
 
 /// A legacy HDF5 full model: `model_config` and `training_config` attributes, weights under

@@ -1,5 +1,5 @@
 """Golden values of Keras 3's stateful metrics on fixed inputs (edge cases included), and a
-binary classifier compiled with Lion + CosineDecay + Precision/Recall/AUC, saved with Keras's
+binary classifier compiled with Lion + CosineDecay + BinaryFocalCrossentropy + Precision/Recall/AUC, saved with Keras's
 evaluation of it. Run: KERAS_BACKEND=jax python make_metrics_golden.py."""
 import json
 import os
@@ -63,14 +63,14 @@ for k, m in multi.items():
     m.update_state(ym, pm)
     out["multi"][k] = {"value": float(m.result()), "config": keras.metrics.serialize(m)}
 
-# A binary classifier compiled with Lion + CosineDecay + Precision/Recall/AUC.
+# A binary classifier compiled with Lion + CosineDecay + BinaryFocalCrossentropy + Precision/Recall/AUC.
 keras.utils.set_random_seed(2)
 x = rng.normal(size=(64, 6)).astype("float32")
 y = (x[:, :1] + 0.3 * x[:, 1:2] > 0).astype("float32")
 model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="relu"),
                           keras.layers.Dense(1, activation="sigmoid")])
 model.compile(optimizer=keras.optimizers.Lion(keras.optimizers.schedules.CosineDecay(0.003, 40)),
-              loss="binary_crossentropy",
+              loss=keras.losses.BinaryFocalCrossentropy(apply_class_balancing=True, alpha=0.3, gamma=1.5),
               metrics=["accuracy", M.Precision(name="precision"), M.Recall(name="recall"),
                        M.AUC(name="auc"), M.AUC(curve="PR", name="pr_auc")])
 model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
