@@ -313,6 +313,9 @@ pub fn backward_inplace(act: Act, x: Option<&[f32]>, y: &[f32], dy: &mut [f32], 
         Act::Relu => for_each_chunk_mut(dy, ELEMWISE_CHUNK, |i, c| {
             relu_mask(&y[i * ELEMWISE_CHUNK..][..c.len()], c)
         }),
+        Act::Relu6 => for_each_chunk_mut(dy, ELEMWISE_CHUNK, |i, c| {
+            relu6_mask(&y[i * ELEMWISE_CHUNK..][..c.len()], c)
+        }),
         _ => {
             let need_x = act.backward_needs_input();
             for_each_chunk_mut(dy, ELEMWISE_CHUNK, |i, c| {
@@ -338,6 +341,10 @@ crate::simd_fn! {
             for v in c.iter_mut() {
                 *v = v.max(0.0);
             }
+        } else if act == Act::Relu6 {
+            for v in c.iter_mut() {
+                *v = v.max(0.0).min(6.0);
+            }
         } else {
             for v in c.iter_mut() {
                 *v = act.apply(*v);
@@ -351,6 +358,16 @@ crate::simd_fn! {
     fn relu_mask(y: &[f32], g: &mut [f32]) {
         for (gv, &o) in g.iter_mut().zip(y) {
             *gv = if o > 0.0 { *gv } else { 0.0 };
+        }
+    }
+
+}
+
+crate::simd_fn! {
+    /// Keeps the gradient where the relu6 output is strictly between 0 and 6.
+    fn relu6_mask(y: &[f32], g: &mut [f32]) {
+        for (gv, &o) in g.iter_mut().zip(y) {
+            *gv = if o > 0.0 && o < 6.0 { *gv } else { 0.0 };
         }
     }
 }

@@ -26,6 +26,7 @@
 pub mod activation;
 pub mod conv2d;
 pub mod conv_pool;
+pub mod depthwise;
 pub mod elementwise;
 pub mod gemm;
 pub mod image;

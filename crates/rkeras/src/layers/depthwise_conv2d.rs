@@ -78,10 +78,6 @@ impl DepthwiseGeom {
     pub fn out_channels(&self) -> usize {
         self.c * self.m
     }
-    /// Input floats per sample.
-    pub fn in_len(&self) -> usize {
-        self.h * self.w * self.c
-    }
     /// Output floats per sample.
     pub fn out_len(&self) -> usize {
         self.oh * self.ow * self.c * self.m
@@ -91,51 +87,34 @@ impl DepthwiseGeom {
         vec![self.kernel.0, self.kernel.1, self.c, self.m]
     }
 
-    /// Calls `f(out_index, in_index, kernel_index)` for every tap of one sample.
-    fn for_each_tap(&self, mut f: impl FnMut(usize, usize, usize)) {
-        let (h, w, c, m) = (self.h, self.w, self.c, self.m);
-        let (oh, ow, (pt, pl)) = (self.oh, self.ow, self.pad);
-        let (kh, kw) = self.kernel;
-        let (sh, sw) = self.strides;
-        let (dh, dw) = self.dilation;
-        for oy in 0..oh {
-            for ox in 0..ow {
-                for ky in 0..kh {
-                    let iy = (oy * sh + ky * dh) as isize - pt as isize;
-                    if iy < 0 || iy >= h as isize {
-                        continue;
-                    }
-                    for kx in 0..kw {
-                        let ix = (ox * sw + kx * dw) as isize - pl as isize;
-                        if ix < 0 || ix >= w as isize {
-                            continue;
-                        }
-                        let xi = (iy as usize * w + ix as usize) * c;
-                        let oi = (oy * ow + ox) * c * m;
-                        let ki = (ky * kw + kx) * c * m;
-                        for ch in 0..c {
-                            for j in 0..m {
-                                f(oi + ch * m + j, xi + ch, ki + ch * m + j);
-                            }
-                        }
-                    }
-                }
-            }
+    /// The kernels' description of this geometry.
+    fn kernel_geom(&self) -> rkeras_kernels::depthwise::DwGeom {
+        rkeras_kernels::depthwise::DwGeom {
+            h: self.h,
+            w: self.w,
+            c: self.c,
+            m: self.m,
+            kh: self.kernel.0,
+            kw: self.kernel.1,
+            sh: self.strides.0,
+            sw: self.strides.1,
+            dh: self.dilation.0,
+            dw: self.dilation.1,
+            pt: self.pad.0,
+            pl: self.pad.1,
+            oh: self.oh,
+            ow: self.ow,
         }
     }
 
     /// `y = depthwise(x, k)` for a batch of `n` (overwrites `y`).
     pub fn forward(&self, x: &[f32], k: &[f32], y: &mut [f32], n: usize) {
-        let (il, ol) = (self.in_len(), self.out_len());
-        y[..n * ol].fill(0.0);
-        for s in 0..n {
-            let (xs, ys) = (&x[s * il..(s + 1) * il], &mut y[s * ol..(s + 1) * ol]);
-            self.for_each_tap(|o, i, ki| ys[o] += xs[i] * k[ki]);
-        }
+        rkeras_kernels::depthwise::forward(&self.kernel_geom(), x, k, y, n);
     }
 
     /// Adds the kernel gradient to `dk` and, when asked, overwrites `dx` with the input
-    /// gradient, for the output gradient `dy`.
+    /// gradient, for the output gradient `dy`; `scratch` holds per-sample kernel gradients.
+    #[allow(clippy::too_many_arguments)]
     pub fn backward(
         &self,
         x: &[f32],
@@ -144,20 +123,9 @@ impl DepthwiseGeom {
         dk: &mut [f32],
         dx: Option<&mut [f32]>,
         n: usize,
+        scratch: &mut Vec<f32>,
     ) {
-        let (il, ol) = (self.in_len(), self.out_len());
-        for s in 0..n {
-            let (xs, dys) = (&x[s * il..(s + 1) * il], &dy[s * ol..(s + 1) * ol]);
-            self.for_each_tap(|o, i, ki| dk[ki] += xs[i] * dys[o]);
-        }
-        if let Some(dx) = dx {
-            dx[..n * il].fill(0.0);
-            for s in 0..n {
-                let dys = &dy[s * ol..(s + 1) * ol];
-                let dxs = &mut dx[s * il..(s + 1) * il];
-                self.for_each_tap(|o, i, ki| dxs[i] += dys[o] * k[ki]);
-            }
-        }
+        rkeras_kernels::depthwise::backward(&self.kernel_geom(), x, k, dy, dk, dx, n, scratch);
     }
 }
 
@@ -189,6 +157,8 @@ pub struct DepthwiseConv2D {
     geom: DepthwiseGeom,
     params: Vec<Param>,
     preact: Vec<f32>,
+    /// Per-sample kernel gradients, summed in order (grown once).
+    dk_parts: Vec<f32>,
     weights: super::weight_options::WeightOptions,
 }
 
@@ -210,6 +180,7 @@ impl DepthwiseConv2D {
             geom: DepthwiseGeom::default(),
             params: Vec::new(),
             preact: Vec::new(),
+            dk_parts: Vec::new(),
             weights: super::weight_options::WeightOptions::new(
                 super::weight_options::DEPTHWISE_BIAS,
             ),
@@ -318,7 +289,8 @@ impl Layer for DepthwiseConv2D {
             activation::backward_inplace(self.act, pre, &y[..n * ol], &mut dy[..n * ol], co);
         }
         let kp = &mut self.params[0];
-        self.geom.backward(x, &kp.value, dy, &mut kp.grad, dx, n);
+        self.geom
+            .backward(x, &kp.value, dy, &mut kp.grad, dx, n, &mut self.dk_parts);
         if let Some(b) = self.params.get_mut(1) {
             for row in dy[..n * ol].chunks_exact(co) {
                 b.grad.iter_mut().zip(row).for_each(|(g, d)| *g += d);

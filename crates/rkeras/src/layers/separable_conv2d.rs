@@ -56,6 +56,8 @@ pub struct SeparableConv2D {
     scratch: Scratch,
     partials: Vec<f32>,
     preact: Vec<f32>,
+    /// Per-sample depthwise kernel gradients, summed in order (grown once).
+    dk_parts: Vec<f32>,
     /// The depthwise output of the last forward pass, and its gradient.
     mid: Vec<f32>,
     dmid: Vec<f32>,
@@ -85,6 +87,7 @@ impl SeparableConv2D {
             scratch: Scratch::default(),
             partials: Vec::new(),
             preact: Vec::new(),
+            dk_parts: Vec::new(),
             mid: Vec::new(),
             dmid: Vec::new(),
             weights: super::weight_options::WeightOptions::new(super::weight_options::SEPARABLE),
@@ -262,7 +265,7 @@ impl Layer for SeparableConv2D {
         );
         let dk = &mut dp[0];
         self.depthwise
-            .backward(x, &dk.value, dmid, &mut dk.grad, dx, n);
+            .backward(x, &dk.value, dmid, &mut dk.grad, dx, n, &mut self.dk_parts);
     }
 
     super::kernel_layer_methods!(weights);
