@@ -343,7 +343,7 @@ crate::simd_fn! {
             }
         } else if act == Act::Relu6 {
             for v in c.iter_mut() {
-                *v = v.max(0.0).min(6.0);
+                *v = v.clamp(0.0, 6.0);
             }
         } else {
             for v in c.iter_mut() {

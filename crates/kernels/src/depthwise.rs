@@ -64,7 +64,10 @@ impl DwGeom {
     fn rows_per_task(&self) -> usize {
         let per_row = (self.ow * self.c * self.m * self.kh * self.kw).max(1);
         let want = (65_536 / per_row).clamp(1, self.oh.max(1));
-        (1..=want).rev().find(|r| self.oh % r == 0).unwrap_or(1)
+        (1..=want)
+            .rev()
+            .find(|r| self.oh.is_multiple_of(*r))
+            .unwrap_or(1)
     }
 }
 
@@ -116,6 +119,7 @@ pub fn forward(g: &DwGeom, x: &[f32], k: &[f32], y: &mut [f32], n: usize) {
 /// Adds the kernel gradient to `dk` and, with `dx`, overwrites it with the input gradient,
 /// for the output gradient `dy` of a batch of `n`. `scratch` holds one kernel gradient per
 /// sample (grown on first use), summed in sample order.
+#[allow(clippy::too_many_arguments)]
 pub fn backward(
     g: &DwGeom,
     x: &[f32],
