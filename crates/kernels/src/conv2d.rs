@@ -596,9 +596,24 @@ pub fn backward(
     partials: &mut [f32],
     scratch: &Scratch,
 ) {
-    grouped_backward(g, n, 1, dx, dw, db, partials, |s0, count, part, dxg| {
-        backward_group(g, s0, count, x, w, act, dy, dxg, part, scratch)
-    });
+    // A 1x1 convolution over small feature maps reads few rows per sample: groups of
+    // several samples give its kernel-gradient GEMM a useful depth (64 rows or more) and
+    // fewer partials to sum (the split depends on the shapes alone).
+    let min_group = if g.is_pointwise() && act.is_none() {
+        64usize.div_ceil(g.rows().max(1))
+    } else {
+        1
+    };
+    grouped_backward(
+        g,
+        n,
+        min_group,
+        dx,
+        dw,
+        db,
+        partials,
+        |s0, count, part, dxg| backward_group(g, s0, count, x, w, act, dy, dxg, part, scratch),
+    );
 }
 
 /// The fixed split of a backward pass over sample groups ([`grad_groups`]): runs
@@ -740,6 +755,24 @@ crate::simd_fn! {
         part.fill(0.0);
         let (pw, pb) = part.split_at_mut(g.kernel_len());
         let pointwise = g.is_pointwise();
+        if pointwise && act.is_none() {
+            // The group's samples are one matrix of `count * rows` pixels: one GEMM each.
+            let rows = count * g.rows();
+            let xg = &x[s0 * in_len..(s0 + count) * in_len];
+            let dyg = &dy[s0 * out_len..(s0 + count) * out_len];
+            let dym = MatRef::row_major(dyg, cout);
+            sgemm(k, cout, rows, MatRef::row_major_t(xg, k), dym, pw, cout, true);
+            for row in dyg.chunks_exact(cout) {
+                for (a, v) in pb.iter_mut().zip(row) {
+                    *a += v;
+                }
+            }
+            if let Some(d) = dxg {
+                let wt = MatRef::row_major_t(w, cout);
+                sgemm(rows, k, cout, dym, wt, &mut d[..count * in_len], k, false);
+            }
+            return;
+        }
         let mut buf = scratch.lock();
         let (col, rest) = buf.split_at_mut(rb * k);
         let (dcol, dya) = rest.split_at_mut(rb * k);
