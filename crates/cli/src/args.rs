@@ -57,7 +57,8 @@ pub enum Command {
     /// (folder --dir DIR) and print a RESULT line.
     Bench {
         /// w1 (seed CNN, batch 32), w2 (MNIST convnet on Fashion-MNIST), w3 (w1 at batch
-        /// 128), w4 (w1 inference at batch 1 and 32), scaling (w1 on one thread and on all,
+        /// 128), w4 (w1 inference at batch 1 and 32), w6 (MobileNetV2 at 64x64, training at
+        /// batch 32, inference at batch 32 and 1), app (the same for --model FILE), scaling (w1 on one thread and on all,
         /// and as independent copies, in rotating 20-step runs).
         workload: String,
         /// Epochs (default: 2 for w1/w3, 5 for w2; for scaling, the rounds of 20-step runs: 15).
@@ -69,6 +70,10 @@ pub enum Command {
         /// Image folder for the `folder` workload.
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// The saved model (.keras, .h5, config .json) of the `app` workload, such as the
+        /// keras.applications files `bench/keras_apps.py` writes (w6 builds MobileNetV2).
+        #[arg(long)]
+        model: Option<PathBuf>,
         /// After the timed epochs of w1 or w3, one more epoch with the parallel regions'
         /// accounting on: per call site, wall time, task time, the threads' waiting, the
         /// second thread's start delay and the tail, per step.

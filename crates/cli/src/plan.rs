@@ -124,6 +124,7 @@ pub enum Plan {
         threads: Option<usize>,
         dir: Option<PathBuf>,
         regions: bool,
+        model: Option<PathBuf>,
     },
     Evaluate {
         model: PathBuf,
@@ -367,9 +368,15 @@ impl Plan {
                 threads,
                 dir,
                 regions,
+                model,
             } => {
-                if !["w1", "w2", "w3", "w4", "scaling", "folder"].contains(&workload.as_str()) {
-                    bail!("unknown workload '{workload}'; known: w1, w2, w3, w4, scaling, folder");
+                if workload == "app" && model.is_none() {
+                    bail!("the app workload needs --model FILE (a saved keras.applications model)");
+                }
+                if !["w1", "w2", "w3", "w4", "w6", "app", "scaling", "folder"]
+                    .contains(&workload.as_str())
+                {
+                    bail!("unknown workload '{workload}'; known: w1, w2, w3, w4, w6, app, scaling, folder");
                 }
                 if workload == "folder" && dir.is_none() {
                     bail!("the folder workload needs --dir DIR (a folder of images per class)");
@@ -391,6 +398,7 @@ impl Plan {
                     threads,
                     dir,
                     regions,
+                    model,
                 }
             }
             Command::Demo {

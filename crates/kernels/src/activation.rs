@@ -302,6 +302,22 @@ pub fn forward_inplace(act: Act, data: &mut [f32], cols: usize) {
     }
 }
 
+/// `y = act(x)` (element-wise activations and softmax), in one parallel pass where the
+/// activation allows it.
+pub fn forward_into(act: Act, x: &[f32], y: &mut [f32], cols: usize) {
+    match act {
+        Act::Linear => crate::elementwise::copy(x, y),
+        Act::Softmax => {
+            crate::elementwise::copy(x, y);
+            softmax::softmax_rows_inplace(y, cols)
+        }
+        _ => for_each_chunk_mut(y, ELEMWISE_CHUNK, |i, c| {
+            c.copy_from_slice(&x[i * ELEMWISE_CHUNK..][..c.len()]);
+            apply_slice(act, c)
+        }),
+    }
+}
+
 /// Multiplies the output gradient `dy` in place by the activation's derivative, turning it
 /// into the gradient of the pre-activation. `y` is the activation output; `x` the input,
 /// needed only when [`Act::backward_needs_input`].

@@ -330,6 +330,28 @@ pub fn forward(
     let (in_len, out_len, rb) = (g.in_len(), g.out_len(), g.block_rows);
     debug_assert!(x.len() >= n * in_len && y.len() >= n * out_len && w.len() == g.kernel_len());
     debug_assert!(scratch.len() >= g.scratch_len());
+    if g.is_pointwise() && !g.is_direct() {
+        // A 1x1 convolution is one GEMM over every pixel of the batch: blocks of rows may
+        // span samples, so small feature maps still make full-height GEMMs.
+        let (k, cout) = (g.k(), g.cout);
+        let wm = MatRef::row_major(w, cout);
+        for_each_chunk_mut(&mut y[..n * out_len], rb.max(64) * cout, |b, yb| {
+            let r0 = b * rb.max(64);
+            let rows = yb.len() / cout;
+            sgemm(
+                rows,
+                cout,
+                k,
+                MatRef::row_major(&x[r0 * k..], k),
+                wm,
+                yb,
+                cout,
+                false,
+            );
+            epilogue(yb, bias, act, cout);
+        });
+        return;
+    }
     for_each_chunk_mut(&mut y[..n * out_len], out_len, |s, ys| {
         let xs = &x[s * in_len..(s + 1) * in_len];
         for_each_chunk_mut(ys, rb * g.cout, |b, yb| {

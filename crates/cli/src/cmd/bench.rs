@@ -445,7 +445,12 @@ pub fn scaling(threads: usize, rounds: usize) -> Result<()> {
     Ok(())
 }
 
-pub fn run(workload: &str, epochs: Option<usize>, regions: bool) -> Result<()> {
+pub fn run(
+    workload: &str,
+    epochs: Option<usize>,
+    regions: bool,
+    model_file: Option<&std::path::Path>,
+) -> Result<()> {
     rkeras::set_random_seed(42);
     let threads = rayon::current_num_threads();
     let tag = format!("rkeras-{} {workload}", env!("CARGO_PKG_VERSION"));
@@ -562,7 +567,79 @@ pub fn run(workload: &str, epochs: Option<usize>, regions: bool) -> Result<()> {
                 rates[1] * W1_FWD_FLOPS / 1e9
             );
         }
-        _ => bail!("unknown workload '{workload}'; known: w1, w2, w3, w4, scaling, folder"),
+        "w6" | "app" => {
+            // keras.applications at 64x64x3, 10 classes, the data of bench/keras_apps.py.
+            let (size, n, bs) = (64usize, 320usize, 32usize);
+            let mut model = match model_file {
+                Some(p) if workload == "app" => {
+                    let json = p
+                        .extension()
+                        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+                    if json {
+                        rkeras::saving::model_from_json_file(p)?
+                    } else {
+                        rkeras::saving::load_model(p)?
+                    }
+                }
+                _ => rkeras::applications::MobileNetV2::new()
+                    .input_shape((size, size, 3))
+                    .classes(10)
+                    .build()?,
+            };
+            model.compile(
+                Adam::default(),
+                "sparse_categorical_crossentropy",
+                &["accuracy"],
+            )?;
+            let x = Tensor::new(
+                vec![n, size, size, 3],
+                (0..n * size * size * 3)
+                    .map(|i| ((i * 7919) % 255) as f32 / 255.0)
+                    .collect(),
+            )?;
+            let y = Tensor::new(vec![n], (0..n).map(|i| (i % 10) as f32).collect())?;
+            let first = Instant::now();
+            model.predict_batched(&x.slice_rows(0, 1), 1)?;
+            let first_ms = first.elapsed().as_secs_f64() * 1e3;
+            model
+                .fit(&x, &y)
+                .epochs(1)
+                .batch_size(bs)
+                .shuffle(false)
+                .verbose(0)
+                .run()?;
+            let t = Instant::now();
+            model
+                .fit(&x, &y)
+                .epochs(1)
+                .batch_size(bs)
+                .shuffle(false)
+                .verbose(0)
+                .run()?;
+            let train = n as f64 / t.elapsed().as_secs_f64();
+            let mut r = Vec::new();
+            for _ in 0..3 {
+                let t = Instant::now();
+                model.predict_batched(&x, bs)?;
+                r.push(n as f64 / t.elapsed().as_secs_f64());
+            }
+            let mut lat = Vec::new();
+            for k in 0..32 {
+                let xs = x.slice_rows(k, k + 1);
+                let t = Instant::now();
+                model.predict_batched(&xs, 1)?;
+                lat.push(t.elapsed().as_secs_f64() * 1e3);
+            }
+            println!(
+                "RESULT {tag} model={} train_img_s={train:.1} infer_b32_img_s={:.1} infer_b1_latency_ms={:.2} first_prediction_ms={first_ms:.1} threads={threads}",
+                model.name(),
+                median(&mut r),
+                median(&mut lat)
+            );
+        }
+        _ => {
+            bail!("unknown workload '{workload}'; known: w1, w2, w3, w4, w6, app, scaling, folder")
+        }
     }
     Ok(())
 }

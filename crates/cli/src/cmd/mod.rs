@@ -95,6 +95,7 @@ pub fn run(plan: Plan) -> Result<()> {
             threads,
             dir,
             regions,
+            model,
         } => {
             if workload == "scaling" {
                 let threads = threads.unwrap_or_else(rayon::current_num_threads);
@@ -102,7 +103,7 @@ pub fn run(plan: Plan) -> Result<()> {
             }
             let go = || match (workload.as_str(), &dir) {
                 ("folder", Some(d)) => bench_folder::run(d, epochs.unwrap_or(100)),
-                _ => bench::run(&workload, epochs, regions),
+                _ => bench::run(&workload, epochs, regions, model.as_deref()),
             };
             match threads {
                 Some(t) => rayon::ThreadPoolBuilder::new()

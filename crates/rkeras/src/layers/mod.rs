@@ -469,8 +469,7 @@ macro_rules! activation_layer_methods {
             Ok(input_shape.to_vec())
         }
         fn forward(&mut self, x: &[f32], y: &mut [f32], _n: usize, _mode: $crate::layers::Mode) {
-            y.copy_from_slice(x);
-            ::rkeras_kernels::activation::forward_inplace(self.act, y, self.last);
+            ::rkeras_kernels::activation::forward_into(self.act, x, y, self.last);
         }
         fn backward(
             &mut self,
@@ -484,7 +483,7 @@ macro_rules! activation_layer_methods {
                 ::rkeras_kernels::activation::backward_inplace(self.act, Some(x), y, dy, self.last);
             }
             if let Some(dx) = dx {
-                dx.copy_from_slice(dy);
+                ::rkeras_kernels::elementwise::copy(dy, dx);
             }
         }
         fn activation(&self) -> Option<::rkeras_kernels::Act> {

@@ -127,11 +127,12 @@ impl Layer for ZeroPadding2D {
         let (h, w, c) = self.in_shape;
         let (oh, ow) = self.out_hw();
         let win = self.window();
-        y.fill(0.0);
-        for s in 0..n {
-            let xs = &x[s * h * w * c..(s + 1) * h * w * c];
-            win.put(&mut y[s * oh * ow * c..(s + 1) * oh * ow * c], xs);
-        }
+        let (il, ol) = (h * w * c, oh * ow * c);
+        // One task per sample: zero the borders, copy the image in.
+        rkeras_kernels::parallel::for_each_chunk_mut(&mut y[..n * ol], ol, |s, ys| {
+            ys.fill(0.0);
+            win.put(ys, &x[s * il..(s + 1) * il]);
+        });
     }
     fn backward(
         &mut self,
@@ -145,10 +146,11 @@ impl Layer for ZeroPadding2D {
         let (h, w, c) = self.in_shape;
         let (oh, ow) = self.out_hw();
         let win = self.window();
-        for s in 0..ctx.n {
-            let dys = &dy[s * oh * ow * c..(s + 1) * oh * ow * c];
-            win.get(dys, &mut dx[s * h * w * c..(s + 1) * h * w * c]);
-        }
+        let (il, ol) = (h * w * c, oh * ow * c);
+        let dy = &*dy;
+        rkeras_kernels::parallel::for_each_chunk_mut(&mut dx[..ctx.n * il], il, |s, dxs| {
+            win.get(&dy[s * ol..(s + 1) * ol], dxs);
+        });
     }
     fn config(&self) -> Map<String, Value> {
         let ((t, b), (l, r)) = self.padding;
