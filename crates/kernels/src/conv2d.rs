@@ -618,14 +618,12 @@ pub fn backward(
     partials: &mut [f32],
     scratch: &Scratch,
 ) {
-    // A 1x1 convolution over small feature maps reads few rows per sample: groups of
-    // several samples give its kernel-gradient GEMM a useful depth (64 rows or more) and
-    // fewer partials to sum (the split depends on the shapes alone).
-    let min_group = if g.is_pointwise() && act.is_none() {
-        64usize.div_ceil(g.rows().max(1))
-    } else {
-        1
-    };
+    // Small feature maps read few rows per sample: groups of several samples (64 output
+    // pixels or more) keep the number of per-group kernel-gradient partials, each as large as
+    // the kernel, from dwarfing the work (32 partials of a 3x3x512x512 kernel are 300 MB to
+    // zero and sum), and give a 1x1 convolution's GEMM a useful depth. The split depends on
+    // the shapes alone.
+    let min_group = 64usize.div_ceil(g.rows().max(1));
     grouped_backward(
         g,
         n,

@@ -915,8 +915,9 @@ pub fn backward(
     debug_assert!(scratch.len() >= wg.scratch_len() && u.len() >= wg.kernel_len());
     debug_assert!(!wg.pooled || (pos.is_some() && act.is_some()));
     // Small images (several per block) keep groups of up to 4 samples, so that a group's
-    // GEMMs have enough tiles.
-    let min_group = wg.sb.min(4);
+    // GEMMs have enough tiles; tiny ones (deep layers) groups of 64 output pixels or more, so
+    // that the per-group kernel-gradient partials do not dwarf the work.
+    let min_group = wg.sb.min(4).max(64usize.div_ceil(wg.conv.rows().max(1)));
     grouped_backward(
         &wg.conv,
         n,
