@@ -71,53 +71,7 @@ impl Optimizer for Adagrad {
         "Adagrad"
     }
 
-    fn options(&self) -> &super::Options {
-        &self.opts
-    }
-    fn options_mut(&mut self) -> &mut super::Options {
-        &mut self.opts
-    }
-    fn is_built(&self) -> bool {
-        self.built
-    }
-    fn begin_step(&mut self) {
-        self.iterations += 1;
-    }
-    fn learning_rate(&self) -> f32 {
-        self.lr
-    }
-    fn set_learning_rate(&mut self, lr: f32) {
-        self.lr = lr;
-    }
-    fn iterations(&self) -> u64 {
-        self.iterations
-    }
-    fn set_iterations(&mut self, it: u64) {
-        self.iterations = it;
-    }
-    fn variable_count(&self) -> usize {
-        2 + self.slots.iter().map(Vec::len).sum::<usize>()
-    }
-    fn state(&self) -> Vec<(usize, Vec<f32>)> {
-        let k = Self::SLOTS;
-        self.slots
-            .iter()
-            .enumerate()
-            .map(|(i, v)| (i / k, v.clone()))
-            .collect()
-    }
-    fn set_state(&mut self, state: &[Vec<f32>]) -> std::result::Result<(), String> {
-        let mut s: Vec<&mut Vec<f32>> = self.slots.iter_mut().collect();
-        super::restore(&mut s, state)
-    }
-    fn build(&mut self, sizes: &[usize]) {
-        let init = self.slot_init();
-        self.slots = sizes
-            .iter()
-            .flat_map(|&n| (0..Self::SLOTS).map(move |_| vec![init; n]))
-            .collect();
-        self.built = true;
-    }
+    super::slot_optimizer_methods!(with_step);
 
     fn update(&mut self, slot: usize, value: &mut [f32], grad: &[f32]) {
         let (lr, eps) = (self.lr, self.epsilon);

@@ -24,6 +24,67 @@ pub use adamax::Adamax;
 pub use lion::Lion;
 pub use nadam::Nadam;
 pub(crate) use options::options_builders;
+
+/// The `Optimizer` methods of an optimizer whose state is `slots` (`SLOTS` per weight, in
+/// Keras's order, initialised by `slot_init()`), with `lr`, `iterations`, `built` and `opts`
+/// fields: `with_step` adds the plain step counter, `own_step` leaves `begin_step` and
+/// `set_iterations` to the optimizer (Nadam keeps a running product).
+macro_rules! slot_optimizer_methods {
+    (with_step) => {
+        fn begin_step(&mut self) {
+            self.iterations += 1;
+        }
+        fn set_iterations(&mut self, it: u64) {
+            self.iterations = it;
+        }
+        $crate::optimizers::slot_optimizer_methods!(own_step);
+    };
+    (own_step) => {
+        fn options(&self) -> &super::Options {
+            &self.opts
+        }
+        fn options_mut(&mut self) -> &mut super::Options {
+            &mut self.opts
+        }
+        fn is_built(&self) -> bool {
+            self.built
+        }
+        fn learning_rate(&self) -> f32 {
+            self.lr
+        }
+        fn set_learning_rate(&mut self, lr: f32) {
+            self.lr = lr;
+        }
+        fn iterations(&self) -> u64 {
+            self.iterations
+        }
+        fn variable_count(&self) -> usize {
+            2 + self.slots.iter().map(Vec::len).sum::<usize>()
+        }
+        fn state(&self) -> Vec<(usize, Vec<f32>)> {
+            let k = Self::SLOTS;
+            self.slots
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (i / k, v.clone()))
+                .collect()
+        }
+        fn set_state(&mut self, state: &[Vec<f32>]) -> std::result::Result<(), String> {
+            let mut s: Vec<&mut Vec<f32>> = self.slots.iter_mut().collect();
+            super::restore(&mut s, state)
+        }
+        fn build(&mut self, sizes: &[usize]) {
+            let init = self.slot_init();
+            self.slots = sizes
+                .iter()
+                .flat_map(|&n| (0..Self::SLOTS).map(move |_| vec![init; n]))
+                .collect();
+            self.built = true;
+        }
+    };
+}
+pub(crate) use slot_optimizer_methods;
+
 pub use options::Options;
 pub use rmsprop::RMSprop;
 pub use sgd::SGD;

@@ -81,47 +81,7 @@ impl Optimizer for Nadam {
         "Nadam"
     }
 
-    fn options(&self) -> &super::Options {
-        &self.opts
-    }
-    fn options_mut(&mut self) -> &mut super::Options {
-        &mut self.opts
-    }
-    fn is_built(&self) -> bool {
-        self.built
-    }
-    fn learning_rate(&self) -> f32 {
-        self.lr
-    }
-    fn set_learning_rate(&mut self, lr: f32) {
-        self.lr = lr;
-    }
-    fn iterations(&self) -> u64 {
-        self.iterations
-    }
-    fn variable_count(&self) -> usize {
-        2 + self.slots.iter().map(Vec::len).sum::<usize>()
-    }
-    fn state(&self) -> Vec<(usize, Vec<f32>)> {
-        let k = Self::SLOTS;
-        self.slots
-            .iter()
-            .enumerate()
-            .map(|(i, v)| (i / k, v.clone()))
-            .collect()
-    }
-    fn set_state(&mut self, state: &[Vec<f32>]) -> std::result::Result<(), String> {
-        let mut s: Vec<&mut Vec<f32>> = self.slots.iter_mut().collect();
-        super::restore(&mut s, state)
-    }
-    fn build(&mut self, sizes: &[usize]) {
-        let init = self.slot_init();
-        self.slots = sizes
-            .iter()
-            .flat_map(|&n| (0..Self::SLOTS).map(move |_| vec![init; n]))
-            .collect();
-        self.built = true;
-    }
+    super::slot_optimizer_methods!(own_step);
     fn begin_step(&mut self) {
         self.iterations += 1;
         let t = self.iterations as f64;
