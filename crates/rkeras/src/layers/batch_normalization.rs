@@ -257,7 +257,7 @@ impl Layer for BatchNormalization {
     }
     fn backward(
         &mut self,
-        _x: &[f32],
+        x: &[f32],
         _y: &[f32],
         dy: &mut [f32],
         dx: Option<&mut [f32]>,
@@ -267,6 +267,32 @@ impl Layer for BatchNormalization {
         let rows = dy.len() / c.max(1);
         let (cr, nch) = chunking(rows);
         if !self.batch_stats {
+            if self.base.trainable {
+                // Trainable, but called in inference mode (a nested model called with
+                // training=False): gamma and beta still learn, on the moving statistics.
+                let (sd, sdh) = self.partials[..2 * c].split_at_mut(c);
+                sd.fill(0.0);
+                sdh.fill(0.0);
+                for (xr, gr) in x.chunks_exact(c).zip(dy.chunks_exact(c)) {
+                    for ch in 0..c {
+                        let h = (xr[ch] - self.fold[ch].0) * self.inv_std[ch];
+                        sd[ch] += f64::from(gr[ch]);
+                        sdh[ch] += f64::from(gr[ch] * h);
+                    }
+                }
+                let mut i = 0;
+                if self.scale {
+                    for (g, s) in self.params[0].grad.iter_mut().zip(sdh.iter()) {
+                        *g += *s as f32;
+                    }
+                    i += 1;
+                }
+                if self.center {
+                    for (g, s) in self.params[i].grad.iter_mut().zip(sd.iter()) {
+                        *g += *s as f32;
+                    }
+                }
+            }
             // Frozen or inference statistics: a per-channel affine map.
             if let Some(dx) = dx {
                 let (fold, dy) = (&self.fold, &*dy);

@@ -26,6 +26,8 @@ pub struct Dropout {
     seed: Option<u64>,
     base_seed: u64,
     rng: Rng,
+    /// The last forward pass dropped (training mode, rate > 0): backward applies the mask.
+    active: bool,
     mask: Vec<f32>,
     len: usize,
     /// Keras's `noise_shape` without the batch axis: `None` for an axis of the input's size,
@@ -47,6 +49,7 @@ impl Dropout {
             base_seed: 0,
             rng: Rng::new(0),
             mask: Vec::new(),
+            active: false,
             len: 0,
             noise_shape: None,
             draw_of: Vec::new(),
@@ -141,7 +144,8 @@ impl Layer for Dropout {
         }
     }
     fn forward(&mut self, x: &[f32], y: &mut [f32], _n: usize, mode: Mode) {
-        if mode == Mode::Infer || self.rate == 0.0 {
+        self.active = mode == Mode::Train && self.rate != 0.0;
+        if !self.active {
             y.copy_from_slice(x);
             return;
         }
@@ -190,7 +194,7 @@ impl Layer for Dropout {
         _ctx: Backward,
     ) {
         if let Some(dx) = dx {
-            if self.rate == 0.0 {
+            if !self.active {
                 dx.copy_from_slice(dy);
             } else {
                 elementwise::mul_into(dy, &self.mask[..dy.len()], dx);

@@ -308,6 +308,11 @@ pub trait Layer: Send + std::fmt::Debug {
         _n: usize,
     ) {
     }
+    /// A model waiting to be nested in another ([`crate::model::NestedModel`]); `None` for
+    /// every layer.
+    fn as_nested(&mut self) -> Option<&mut dyn std::any::Any> {
+        None
+    }
     /// Layer name (set when added to a model).
     fn name(&self) -> &str {
         self.base().name.as_deref().unwrap_or("")

@@ -638,7 +638,7 @@ pub fn from_config(entry: &Value) -> Result<Box<dyn Layer>> {
         "CustomScaleLayer" => CustomScaleLayer::new(g.f64_or("scale", 1.0)?).into(),
         "Sequential" | "Functional" | "Model" => {
             return Err(Error::Data(format!(
-                "layer \"{name}\" is a whole {class} model used as a layer (a nested model): rkeras reads Sequential and Functional models at the top level only, not yet inside another model"
+                "layer \"{name}\" is a whole {class} model: it is read with rkeras::saving::from_config (a model nested in a model config is read with the model that holds it)"
             )))
         }
         other => return Err(Error::unknown("layer", other, &KNOWN_CLASSES)),

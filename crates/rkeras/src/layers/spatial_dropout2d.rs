@@ -22,6 +22,8 @@ pub struct SpatialDropout2D {
     base_seed: u64,
     rng: Rng,
     /// One scale per (sample, channel).
+    /// The last forward pass dropped (training mode, rate > 0): backward applies the mask.
+    active: bool,
     mask: Vec<f32>,
     hw: usize,
     c: usize,
@@ -37,6 +39,7 @@ impl SpatialDropout2D {
             base_seed: 0,
             rng: Rng::new(0),
             mask: Vec::new(),
+            active: false,
             hw: 0,
             c: 0,
         }
@@ -73,7 +76,8 @@ impl Layer for SpatialDropout2D {
         }
     }
     fn forward(&mut self, x: &[f32], y: &mut [f32], n: usize, mode: Mode) {
-        if mode == Mode::Infer || self.rate == 0.0 {
+        self.active = mode == Mode::Train && self.rate != 0.0;
+        if !self.active {
             y.copy_from_slice(x);
             return;
         }
@@ -103,7 +107,7 @@ impl Layer for SpatialDropout2D {
         ctx: Backward,
     ) {
         if let Some(dx) = dx {
-            if self.rate == 0.0 {
+            if !self.active {
                 dx.copy_from_slice(dy);
             } else {
                 scale_channels(dy, dx, &self.mask, ctx.n, self.hw, self.c);

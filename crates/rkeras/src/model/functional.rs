@@ -4,6 +4,7 @@
 //! between inputs and outputs into a model that runs on the same executor as `Sequential`.
 
 use super::graph::{self, Chain, Wiring};
+use super::nested::{tag_for, take_nested, Item, Member, Nest, NestTag, NestedModel};
 use super::Model;
 use crate::error::{Error, Result};
 use crate::layers::{snake_case, unique_name, Layer};
@@ -29,6 +30,11 @@ struct LayerCell {
     name: String,
     class: &'static str,
     calls: Cell<usize>,
+    /// The nested model the layer came from (see [`super::nested`]).
+    nest: Option<Rc<NestTag>>,
+    /// A nested model's layer keeps the weights it had: restored once the outer model is
+    /// built.
+    keep: Option<Vec<Vec<f32>>>,
 }
 
 #[derive(Debug)]
@@ -135,6 +141,8 @@ impl Input {
                     name: name.to_string(),
                     class: "InputLayer",
                     calls: Cell::new(1),
+                    nest: None,
+                    keep: None,
                 }),
                 call: 0,
                 inputs: Vec::new(),
@@ -235,7 +243,14 @@ pub struct Shared {
 impl Shared {
     /// Wraps `layer` for several calls.
     pub fn new(layer: impl Into<Box<dyn Layer>>) -> Self {
-        let layer = named(layer);
+        Shared::tagged(named(layer), None)
+    }
+
+    /// A layer of a nested model: tagged with it, its weights kept.
+    fn tagged(layer: Box<dyn Layer>, nest: Option<Rc<NestTag>>) -> Self {
+        let keep = nest
+            .as_ref()
+            .map(|_| layer.params().iter().map(|p| p.value.clone()).collect());
         Shared {
             cell: Rc::new(LayerCell {
                 id: next_id(),
@@ -243,6 +258,8 @@ impl Shared {
                 class: layer.class_name(),
                 layer: RefCell::new(Some(layer)),
                 calls: Cell::new(0),
+                nest,
+                keep,
             }),
         }
     }
@@ -273,6 +290,20 @@ impl Shared {
                 self.cell.name
             ))
         })?;
+        if let Some((inner, training)) = take_nested(layer.as_mut()) {
+            drop(slot);
+            let mut outs = replay(inner, training, inputs, None)?;
+            return match outs.len() {
+                1 => Ok(outs.remove(0)),
+                k => Err(Error::arg(
+                    "outputs",
+                    &self.cell.name,
+                    format!(
+                        "the nested model has {k} outputs: call it with NestedModel::call_multi"
+                    ),
+                )),
+            };
+        }
         let shape = if self.cell.calls.get() == 0 {
             probe(layer.as_mut(), inputs)?
         } else {
@@ -299,6 +330,168 @@ impl Shared {
     }
 }
 
+impl NestedModel {
+    /// Calls a nested model with several inputs or outputs on `inputs` and returns its
+    /// outputs, in order ([`Call::call`] covers the one-output case).
+    ///
+    /// # Errors
+    /// Inputs that do not match the nested model's input shapes; a model not built yet.
+    pub fn call_multi(mut self, inputs: &[&KerasTensor]) -> Result<Vec<KerasTensor>> {
+        let Some(inner) = self.model.take() else {
+            return Err(Error::State("this nested model was already used".into()));
+        };
+        replay(inner, self.training, inputs, None)
+    }
+}
+
+/// Nests `inner` in the graph being built: its layers become cells tagged with it, called
+/// on `inputs` as its own graph calls them; returns its outputs.
+fn replay(
+    mut inner: Model,
+    training: Option<bool>,
+    inputs: &[&KerasTensor],
+    parent: Option<Rc<NestTag>>,
+) -> Result<Vec<KerasTensor>> {
+    if !inner.built() {
+        return Err(Error::State(format!(
+            "model \"{}\" must be built (declare its input shape) before it is used as a layer of another model",
+            inner.name
+        )));
+    }
+    let shapes = inner.input_shapes();
+    let given: Vec<&[usize]> = inputs.iter().map(|t| t.shape()).collect();
+    if given.len() != shapes.len() || given.iter().zip(&shapes).any(|(g, s)| *g != s.as_slice()) {
+        return Err(Error::IncompatibleShape {
+            layer: inner.name.clone(),
+            expected: shapes
+                .iter()
+                .map(|s| crate::shape::batch_shape_str(s))
+                .collect::<Vec<_>>()
+                .join(", "),
+            received: given
+                .iter()
+                .map(|s| crate::shape::batch_shape_str(s))
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
+    let tag = tag_for(&inner, training, parent, next_id());
+    *tag.ins.borrow_mut() = inputs.iter().map(|t| t.node.id).collect();
+    let layers = std::mem::take(&mut inner.chain.layers);
+    let graph = inner.graph.take();
+    // The tag of every layer: this model's, or that of a model nested in it.
+    let mut tag_of: Vec<Rc<NestTag>> = vec![tag.clone(); layers.len()];
+    /// A nested model's tag with those of the models nested in it, in item order.
+    struct Tree {
+        tag: Rc<NestTag>,
+        children: Vec<Tree>,
+    }
+    fn tags(nest: &Nest, parent: &Rc<NestTag>, tag_of: &mut [Rc<NestTag>]) -> Tree {
+        let t = Rc::new(NestTag {
+            id: next_id(),
+            name: nest.name.clone(),
+            class: nest.class,
+            config: nest.config.clone(),
+            training: nest.training,
+            parent: Some(parent.clone()),
+            members: Default::default(),
+            ins: Default::default(),
+            outs: Default::default(),
+        });
+        let mut children = Vec::new();
+        for it in &nest.items {
+            match it {
+                Item::Layer(i) => tag_of[*i] = t.clone(),
+                Item::Nest(n) => children.push(tags(n, &t, tag_of)),
+            }
+        }
+        Tree { tag: t, children }
+    }
+    let nests: Vec<Nest> = graph.as_ref().map(|g| g.nests.clone()).unwrap_or_default();
+    let trees: Vec<Tree> = nests.iter().map(|n| tags(n, &tag, &mut tag_of)).collect();
+    let cells: Vec<Shared> = layers
+        .into_iter()
+        .zip(&tag_of)
+        .map(|(l, t)| Shared::tagged(l, Some(t.clone())))
+        .collect();
+    // Members in each nested model's own layer order.
+    fn fill(tree: &Tree, nest: &Nest, cells: &[Shared]) {
+        let mut kids = tree.children.iter();
+        for it in &nest.items {
+            match it {
+                Item::Layer(i) => tree
+                    .tag
+                    .members
+                    .borrow_mut()
+                    .push(Member::Cell(cells[*i].cell.id)),
+                Item::Nest(n) => {
+                    if let Some(child) = kids.next() {
+                        fill(child, n, cells);
+                        tree.tag
+                            .members
+                            .borrow_mut()
+                            .push(Member::Tag(child.tag.clone()));
+                    }
+                }
+            }
+        }
+    }
+    match &graph {
+        Some(g) => {
+            for e in &g.order {
+                match *e {
+                    Entry::Input(_) => {}
+                    Entry::Layer(i) => tag
+                        .members
+                        .borrow_mut()
+                        .push(Member::Cell(cells[i].cell.id)),
+                    Entry::Nest(k) => {
+                        fill(&trees[k], &nests[k], &cells);
+                        tag.members
+                            .borrow_mut()
+                            .push(Member::Tag(trees[k].tag.clone()));
+                    }
+                }
+            }
+        }
+        None => {
+            for c in &cells {
+                tag.members.borrow_mut().push(Member::Cell(c.cell.id));
+            }
+        }
+    }
+    let outs = match (&inner.chain.wiring, &graph) {
+        (Some(w), Some(_)) => {
+            let mut acts: HashMap<usize, KerasTensor> = HashMap::new();
+            for (j, t) in inputs.iter().enumerate() {
+                acts.insert(w.input_act(j), (*t).clone());
+            }
+            let first = w.first_call();
+            for (ci, call) in w.calls.iter().enumerate() {
+                let ins: Vec<&KerasTensor> = call.ins.iter().map(|a| &acts[a]).collect();
+                let out = cells[call.layer].call_on(&ins)?;
+                acts.insert(first + ci, out);
+            }
+            w.outputs
+                .iter()
+                .map(|a| acts[a].clone())
+                .collect::<Vec<_>>()
+        }
+        _ => {
+            let mut x = inputs
+                .first()
+                .map(|t| (*t).clone())
+                .ok_or_else(|| Error::State("a nested model called on no input".into()))?;
+            for c in &cells {
+                x = c.call_on(&[&x])?;
+            }
+            vec![x]
+        }
+    };
+    *tag.outs.borrow_mut() = outs.iter().map(|t| t.node.id).collect();
+    Ok(outs)
+}
+
 /// A place in Keras's layer order: an input or a layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Entry {
@@ -306,6 +499,8 @@ pub(crate) enum Entry {
     Input(usize),
     /// `Model::layers()[i]`.
     Layer(usize),
+    /// A nested model: `GraphInfo::nests[k]`.
+    Nest(usize),
 }
 
 /// What a functional model knows of its graph beyond the executor's wiring.
@@ -317,6 +512,10 @@ pub(crate) struct GraphInfo {
     pub order: Vec<Entry>,
     /// For each call of the wiring, Keras's node index (which call of its layer it is).
     pub node_index: Vec<usize>,
+    /// The models nested in this one ([`Entry::Nest`] indexes them).
+    pub nests: Vec<Nest>,
+    /// A `Sequential` model run on the graph executor (it holds a nested model).
+    pub sequential: bool,
 }
 
 /// Keras's operation order (`keras.src.ops.function.map_graph`): a depth-first walk from
@@ -324,6 +523,13 @@ pub(crate) struct GraphInfo {
 /// an output (a shared layer takes its deepest call's), and layers sort by depth, deepest
 /// first, then by number.
 fn keras_order(outputs: &[KerasTensor], inputs: &[KerasTensor]) -> Vec<usize> {
+    /// The operation a node belongs to: its layer, or the outermost nested model holding it.
+    fn op_of(node: &Node) -> usize {
+        node.cell
+            .nest
+            .as_ref()
+            .map_or(node.cell.id, |t| t.root().id)
+    }
     let mut finished: HashSet<usize> = HashSet::new();
     let mut post: Vec<Rc<Node>> = Vec::new();
     let mut op_index: HashMap<usize, usize> = HashMap::new();
@@ -337,7 +543,7 @@ fn keras_order(outputs: &[KerasTensor], inputs: &[KerasTensor]) -> Vec<usize> {
             return;
         }
         let n = op_index.len();
-        op_index.entry(node.cell.id).or_insert(n);
+        op_index.entry(op_of(node)).or_insert(n);
         for t in &node.inputs {
             walk(&t.node, finished, post, op_index);
         }
@@ -351,12 +557,14 @@ fn keras_order(outputs: &[KerasTensor], inputs: &[KerasTensor]) -> Vec<usize> {
     let mut op_depth: HashMap<usize, usize> = HashMap::new();
     for node in post.iter().rev() {
         let d = *node_depth.entry(node.id).or_insert(0);
-        let d = d.max(op_depth.get(&node.cell.id).copied().unwrap_or(0));
-        op_depth.insert(node.cell.id, d);
+        let d = d.max(op_depth.get(&op_of(node)).copied().unwrap_or(0));
+        op_depth.insert(op_of(node), d);
         node_depth.insert(node.id, d);
         for t in &node.inputs {
+            // Inside one nested model the depth stays: the nested model is one node.
+            let step = usize::from(op_of(&t.node) != op_of(node));
             let e = node_depth.entry(t.node.id).or_insert(0);
-            *e = (*e).max(d + 1);
+            *e = (*e).max(d + step);
         }
     }
     // Inputs no output needs still belong to the model (depth 0, first among equals).
@@ -501,9 +709,15 @@ impl Model {
         // Layers in Keras's order; names unique.
         let order = keras_order(&outputs, &inputs);
         let mut cells: HashMap<usize, Rc<LayerCell>> = HashMap::new();
+        let mut roots: HashMap<usize, Rc<NestTag>> = HashMap::new();
         for n in &calls {
             cells.insert(n.cell.id, n.cell.clone());
+            if let Some(t) = &n.cell.nest {
+                let r = t.root();
+                roots.insert(r.id, r);
+            }
         }
+        let mut root_list: Vec<Rc<NestTag>> = Vec::new();
         let input_cell: HashMap<usize, usize> = inputs
             .iter()
             .enumerate()
@@ -516,6 +730,16 @@ impl Model {
         for id in order {
             let (name, entry) = if let Some(&j) = input_cell.get(&id) {
                 (inputs[j].node.cell.name.clone(), Entry::Input(j))
+            } else if let Some(t) = roots.get(&id) {
+                // A nested model: its layers, in its own order, side by side.
+                for cid in t.cells() {
+                    if let Some(c) = cells.get(&cid) {
+                        layer_of.insert(cid, cell_list.len());
+                        cell_list.push(c.clone());
+                    }
+                }
+                root_list.push(t.clone());
+                (t.name.clone(), Entry::Nest(root_list.len() - 1))
             } else if let Some(c) = cells.get(&id) {
                 layer_of.insert(id, cell_list.len());
                 cell_list.push(c.clone());
@@ -557,7 +781,12 @@ impl Model {
         let mut calls_of_layer: HashMap<usize, usize> = HashMap::new();
         let mut node_index = Vec::new();
         for (i, n) in calls.iter().enumerate() {
-            let layer = layer_of[&n.cell.id];
+            let layer = *layer_of.get(&n.cell.id).ok_or_else(|| {
+                Error::State(format!(
+                    "layer \"{}\" of a nested model is missing from its layer list",
+                    n.cell.name
+                ))
+            })?;
             let k = calls_of_layer.entry(layer).or_insert(0);
             let ins = n.inputs.iter().map(|t| act_of[&t.node.id]).collect();
             wiring.calls.push(graph::Call {
@@ -570,6 +799,25 @@ impl Model {
             act_of.insert(n.id, first + i);
         }
         wiring.outputs = outputs.iter().map(|t| act_of[&t.node.id]).collect();
+        let nests: Vec<Nest> = root_list
+            .iter()
+            .map(|t| {
+                let mut n = t.to_nest(&|cid| layer_of.get(&cid).copied());
+                n.ins = t
+                    .ins
+                    .borrow()
+                    .iter()
+                    .filter_map(|id| act_of.get(id).copied())
+                    .collect();
+                n.outs = t
+                    .outs
+                    .borrow()
+                    .iter()
+                    .filter_map(|id| act_of.get(id).copied())
+                    .collect();
+                n
+            })
+            .collect();
         let mut chain = Chain::default();
         chain.layers = layers;
         chain.wiring = Some(wiring);
@@ -580,6 +828,8 @@ impl Model {
                 input_names: inputs.iter().map(|t| t.node.cell.name.clone()).collect(),
                 order: entries,
                 node_index,
+                nests,
+                sequential: false,
             }),
             compiled: None,
             seed: crate::rng::next_seed(),
@@ -589,6 +839,22 @@ impl Model {
         };
         let shape = model.chain.input_shape_of_wiring();
         model.build(&shape)?;
+        // Nested models keep the weights they had.
+        for (i, c) in cell_list.iter().enumerate() {
+            if let Some(keep) = &c.keep {
+                let params = model.chain.layers[i].params_mut();
+                if params.len() == keep.len()
+                    && params
+                        .iter()
+                        .zip(keep)
+                        .all(|(p, k)| p.value.len() == k.len())
+                {
+                    for (p, k) in params.iter_mut().zip(keep) {
+                        p.value.copy_from_slice(k);
+                    }
+                }
+            }
+        }
         Ok(model)
     }
 
@@ -645,6 +911,9 @@ impl Model {
         if a < first {
             let j = if w.inputs.len() == 1 { 0 } else { a - 1 };
             return (g.input_names.get(j).cloned().unwrap_or_default(), 0);
+        }
+        if let Some(n) = g.nests.iter().find(|n| n.outs.contains(&a)) {
+            return (n.name.clone(), 0);
         }
         let i = a - first;
         let layer = w.calls[i].layer;

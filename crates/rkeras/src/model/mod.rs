@@ -1,9 +1,11 @@
 //! Models: [`Model`] (compile, fit, evaluate, predict, summary, weights) and the
 //! [`Sequential`] constructor.
 
+pub(crate) mod config;
 mod functional;
 pub(crate) mod graph;
 pub(crate) mod heads;
+mod nested;
 mod profiling;
 mod sample_groups;
 mod sequential;
@@ -11,6 +13,8 @@ pub mod summary;
 
 pub use functional::{Call, Input, IntoTensors, KerasTensor, Shared};
 pub(crate) use functional::{Entry, GraphInfo};
+pub use nested::NestedModel;
+pub(crate) use nested::{Item, Nest};
 pub use sequential::Sequential;
 
 use crate::error::{Error, Result};
@@ -186,6 +190,13 @@ impl Model {
     /// No layer of that name (the names are listed), or a layer rkeras cannot backpropagate
     /// through (a resizing layer) would come after a trainable one.
     pub fn set_trainable(&mut self, name: &str, trainable: bool) -> Result<()> {
+        if let Some(layers) = self.nested_layers(name) {
+            // A nested model: all its layers (Keras's `base_model.trainable = False`).
+            for i in layers {
+                self.chain.set_trainable(i, trainable)?;
+            }
+            return Ok(());
+        }
         let i = self
             .chain
             .layers
@@ -236,7 +247,58 @@ impl Model {
         Ok(())
     }
 
-    /// A layer by name.
+    /// The layers of the nested model `name` (at any depth), when there is one.
+    fn nested_layers(&self, name: &str) -> Option<Vec<usize>> {
+        fn find(nests: &[Nest], name: &str) -> Option<Vec<usize>> {
+            for n in nests {
+                if n.name == name {
+                    return Some(n.layers());
+                }
+                let deeper: Vec<Nest> = n
+                    .items
+                    .iter()
+                    .filter_map(|it| match it {
+                        Item::Nest(m) => Some(m.clone()),
+                        Item::Layer(_) => None,
+                    })
+                    .collect();
+                if let Some(found) = find(&deeper, name) {
+                    return Some(found);
+                }
+            }
+            None
+        }
+        find(&self.graph.as_ref()?.nests, name)
+    }
+
+    /// The names of the models nested in this one (used as its layers), outermost first.
+    ///
+    /// ```
+    /// use rkeras::prelude::*;
+    /// let base = Sequential::with_name("base", [Dense::new(4).input_shape(3).into()])?;
+    /// let model = Sequential::new([base.into(), Dense::new(2).into()])?;
+    /// assert_eq!(model.nested_models(), ["base"]);
+    /// # Ok::<(), rkeras::Error>(())
+    /// ```
+    pub fn nested_models(&self) -> Vec<String> {
+        fn walk(nests: &[Nest], out: &mut Vec<String>) {
+            for n in nests {
+                out.push(n.name.clone());
+                for it in &n.items {
+                    if let Item::Nest(m) = it {
+                        walk(std::slice::from_ref(m), out);
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        if let Some(g) = &self.graph {
+            walk(&g.nests, &mut out);
+        }
+        out
+    }
+
+    /// A layer by name (the layers of nested models too).
     pub fn get_layer(&self, name: &str) -> Option<&dyn Layer> {
         self.chain
             .layers

@@ -1,7 +1,7 @@
 //! `Sequential`: a plain stack of layers, each taking the previous one's output.
 
 use super::graph::Chain;
-use super::Model;
+use super::{Call, Input, Model};
 use crate::error::{Error, Result};
 use crate::layers::{snake_case, unique_name, Layer};
 use std::collections::HashSet;
@@ -35,6 +35,9 @@ impl Sequential {
     #[allow(clippy::new_ret_no_self)]
     pub fn new<I: IntoIterator<Item = Box<dyn Layer>>>(layers: I) -> Result<Model> {
         let mut layers: Vec<Box<dyn Layer>> = layers.into_iter().collect();
+        if layers.iter_mut().any(|l| l.as_nested().is_some()) {
+            return Sequential::holding_models(layers, &unique_name("sequential"));
+        }
         let mut input_shape = None;
         if layers
             .first()
@@ -76,6 +79,37 @@ impl Sequential {
         m.name = name.into();
         Ok(m)
     }
+
+    /// A Sequential model with models among its layers: run on the graph executor (each
+    /// entry reads the one before), shown and saved as Keras's Sequential.
+    fn holding_models(mut layers: Vec<Box<dyn Layer>>, name: &str) -> Result<Model> {
+        let mut shape = None;
+        if layers
+            .first()
+            .is_some_and(|l| l.class_name() == "InputLayer")
+        {
+            shape = layers.remove(0).base().input_shape.clone();
+        } else if let Some(first) = layers.first() {
+            shape = first.base().input_shape.clone();
+        }
+        let shape = shape.ok_or_else(|| {
+            Error::arg(
+                "input_shape",
+                name,
+                "a Sequential model that holds another model needs its input shape: an InputLayer first, or input_shape on the first layer",
+            )
+        })?;
+        let inputs = Input::named(shape, &unique_name("input_layer"));
+        let mut x = inputs.clone();
+        for l in layers {
+            x = l.call(&x)?;
+        }
+        let mut m = Model::functional_named(&inputs, &x, name)?;
+        if let Some(g) = m.graph.as_mut() {
+            g.sequential = true;
+        }
+        Ok(m)
+    }
 }
 
 impl Model {
@@ -100,7 +134,13 @@ impl Model {
     /// # Errors
     /// As [`Sequential::new`].
     pub fn add(&mut self, layer: impl Into<Box<dyn Layer>>) -> Result<()> {
-        let layer = layer.into();
+        let mut layer: Box<dyn Layer> = layer.into();
+        if layer.as_nested().is_some() || self.is_functional() {
+            return Err(Error::State(format!(
+                "model \"{}\": a model among the layers (or a functional model) takes no add(); give Sequential::new the whole list of layers and models",
+                self.name
+            )));
+        }
         if self.chain.layers.is_empty() && !self.chain.built {
             if let Some(s) = layer.base().input_shape.clone() {
                 if layer.class_name() == "InputLayer" {

@@ -176,13 +176,43 @@ pub fn render(model: &Model, line_length: Option<usize>) -> String {
     let inbound = model.inbound_names();
     // A functional model whose layers form a plain chain prints like a Sequential one
     // (plus its input row); any other graph gets Keras's "Connected to" column.
-    let chain_like = model.chain.wiring.as_ref().is_none_or(|w| {
-        w.inputs.len() == 1
-            && w.calls
+    let chain_like = model.graph.as_ref().is_some_and(|g| g.sequential)
+        || model.chain.wiring.as_ref().is_none_or(|w| {
+            let Some(g) = &model.graph else {
+                return false;
+            };
+            // Each top-level operation (a layer, or a nested model) reads the one before.
+            let nest_of: std::collections::HashMap<usize, usize> = g
+                .nests
                 .iter()
                 .enumerate()
-                .all(|(i, c)| c.call == 0 && c.layer == i && c.ins == [i])
-    });
+                .flat_map(|(k, n)| n.layers().into_iter().map(move |i| (i, k)))
+                .collect();
+            let first = w.first_call();
+            let mut prev = 0usize;
+            let mut done = vec![false; g.nests.len()];
+            w.inputs.len() == 1
+                && w.calls
+                    .iter()
+                    .enumerate()
+                    .all(|(i, c)| match nest_of.get(&c.layer) {
+                        Some(&k) => {
+                            if done[k] {
+                                return true;
+                            }
+                            done[k] = true;
+                            let n = &g.nests[k];
+                            let ok = n.ins == [prev] && n.outs.len() == 1;
+                            prev = n.outs.first().copied().unwrap_or(0);
+                            ok
+                        }
+                        None => {
+                            let ok = c.call == 0 && c.ins == [prev];
+                            prev = first + i;
+                            ok
+                        }
+                    })
+        });
     let (positions, keras_default): (&[f64], usize) = if chain_like {
         (&[0.45, 0.80, 1.0], 88)
     } else {
@@ -215,6 +245,7 @@ pub fn render(model: &Model, line_length: Option<usize>) -> String {
     let input_names = model.input_names();
     for entry in order {
         let mut cells = match entry {
+            Entry::Input(_) if model.graph.as_ref().is_some_and(|g| g.sequential) => continue,
             Entry::Input(j) => vec![
                 format!(
                     "{} (InputLayer)",
@@ -225,6 +256,25 @@ pub fn render(model: &Model, line_length: Option<usize>) -> String {
                     .map_or("?".into(), |s| batch_shape_str(s)),
                 "0".into(),
             ],
+            Entry::Nest(k) => {
+                let nest = &model.graph.as_ref().expect("nests live in a graph").nests[k];
+                let (shape, params) = if model.built() {
+                    let n: usize = nest
+                        .layers()
+                        .iter()
+                        .flat_map(|&i| layers[i].params())
+                        .map(|p| p.value.len())
+                        .sum();
+                    let shape = nest
+                        .outs
+                        .first()
+                        .map_or("?".into(), |&a| batch_shape_str(model.chain.act_shape(a)));
+                    (shape, thousands(n))
+                } else {
+                    ("?".to_string(), "0 (unbuilt)".to_string())
+                };
+                vec![format!("{} ({})", nest.name, nest.class), shape, params]
+            }
             Entry::Layer(i) => {
                 let l = &layers[i];
                 let (shape, params) = if model.built() {
@@ -239,6 +289,16 @@ pub fn render(model: &Model, line_length: Option<usize>) -> String {
         if !chain_like {
             let from = match entry {
                 Entry::Layer(i) => inbound.as_ref().and_then(|all| all.get(i)).cloned(),
+                Entry::Nest(k) => model.graph.as_ref().map(|g| {
+                    g.nests[k]
+                        .ins
+                        .iter()
+                        .map(|&a| {
+                            let (name, node) = model.act_producer(a);
+                            format!("{name}[{node}][0]")
+                        })
+                        .collect()
+                }),
                 Entry::Input(_) => None,
             }
             .unwrap_or_default();

@@ -4,7 +4,7 @@
 use super::h5::{self, Reader};
 use super::weights;
 use crate::error::{Error, Result};
-use crate::layers::{full_config, registry, Layer};
+use crate::layers::{registry, Layer};
 use crate::model::{Model, Sequential};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -23,231 +23,6 @@ fn fmt_err(path: &Path, message: impl Into<String>) -> Error {
         path: path.to_path_buf(),
         message: message.into(),
     }
-}
-
-fn batch_shape(dims: &[usize]) -> Value {
-    let mut v = vec![Value::Null];
-    v.extend(dims.iter().map(|d| json!(d)));
-    Value::Array(v)
-}
-
-/// Keras's `model.get_config()` wrapper for a Sequential model, with build and compile
-/// configs (what `config.json` holds).
-pub(crate) fn model_config(model: &Model) -> Value {
-    let mut cfg = if model.is_functional() {
-        functional_config(model)
-    } else {
-        sequential_config(model)
-    };
-    if let (Some(opt), Some(c)) = (model.optimizer(), model.compiled.as_ref()) {
-        let (loss, weights, metrics) = if c.heads.len() == 1 {
-            let metrics: Vec<Value> = c.heads[0].metrics.iter().map(|m| m.to_config()).collect();
-            let metrics = if metrics.is_empty() {
-                Value::Null
-            } else {
-                json!(metrics)
-            };
-            (c.loss().to_config(), Value::Null, metrics)
-        } else {
-            let mut loss = serde_json::Map::new();
-            let mut weights = serde_json::Map::new();
-            let mut metrics = serde_json::Map::new();
-            for h in &c.heads {
-                loss.insert(h.name.clone(), h.loss.to_config());
-                weights.insert(h.name.clone(), crate::optimizers::py_float(h.weight));
-                let m: Vec<Value> = h.metrics.iter().map(|m| m.to_config()).collect();
-                metrics.insert(h.name.clone(), json!(m));
-            }
-            (
-                Value::Object(loss),
-                Value::Object(weights),
-                Value::Object(metrics),
-            )
-        };
-        cfg["compile_config"] = json!({
-            "optimizer": opt.config(),
-            "loss": loss,
-            "loss_weights": weights,
-            "metrics": metrics,
-            "weighted_metrics": null,
-            "run_eagerly": false,
-            "steps_per_execution": 1,
-            "jit_compile": true,
-        });
-    }
-    cfg
-}
-
-/// A symbolic tensor reference of a functional config (`__keras_tensor__`).
-fn keras_tensor(shape: &[usize], producer: &str, node: usize) -> Value {
-    json!({"class_name": "__keras_tensor__", "config": {
-        "shape": batch_shape(shape), "dtype": "float32", "keras_history": [producer, node, 0]}})
-}
-
-/// `[name, node, 0]` triples: one bare for a single endpoint, a list for several (as Keras).
-fn endpoints(refs: Vec<(String, usize)>) -> Value {
-    let triples: Vec<Value> = refs.into_iter().map(|(n, k)| json!([n, k, 0])).collect();
-    match <[Value; 1]>::try_from(triples) {
-        Ok([one]) => one,
-        Err(many) => Value::Array(many),
-    }
-}
-
-/// A layer's `registered_name`: `null` for Keras's own layers, the class for the layers of a
-/// keras.applications module.
-fn registered_name(l: &dyn crate::layers::Layer) -> Value {
-    if l.module() == "keras.layers" {
-        Value::Null
-    } else {
-        json!(l.class_name())
-    }
-}
-
-/// Keras's Functional config: the layers in Keras's order (inputs included), each with the
-/// `inbound_nodes` of its calls.
-fn functional_config(model: &Model) -> Value {
-    let (Some(w), Some(g)) = (model.chain.wiring.as_ref(), model.graph.as_ref()) else {
-        return Value::Null;
-    };
-    let tensor = |a: usize| {
-        let (name, node) = model.act_producer(a);
-        keras_tensor(model.chain.act_shape(a), &name, node)
-    };
-    let mut calls_of: Vec<Vec<usize>> = vec![Vec::new(); model.layers().len()];
-    for (i, c) in w.calls.iter().enumerate() {
-        calls_of[c.layer].push(i);
-    }
-    let mut layers = Vec::new();
-    for entry in &g.order {
-        match *entry {
-            crate::model::Entry::Input(j) => {
-                let name = &g.input_names[j];
-                layers.push(json!({
-                    "module": "keras.layers", "class_name": "InputLayer",
-                    "config": {"batch_shape": batch_shape(&w.inputs[j]), "dtype": "float32",
-                               "sparse": false, "ragged": false, "name": name, "optional": false},
-                    "registered_name": null, "name": name, "inbound_nodes": []}));
-            }
-            crate::model::Entry::Layer(i) => {
-                let l = &model.layers()[i];
-                let mut nodes = Vec::new();
-                let mut build_shape = Value::Null;
-                for &c in &calls_of[i] {
-                    let ins = &w.calls[c].ins;
-                    let tensors: Vec<Value> = ins.iter().map(|&a| tensor(a)).collect();
-                    let (args, shape) = if l.is_merge() {
-                        let shapes: Vec<Value> = ins
-                            .iter()
-                            .map(|&a| batch_shape(model.chain.act_shape(a)))
-                            .collect();
-                        (json!([tensors]), json!(shapes))
-                    } else {
-                        let first = ins.first().copied().unwrap_or(0);
-                        (json!(tensors), batch_shape(model.chain.act_shape(first)))
-                    };
-                    if build_shape.is_null() {
-                        build_shape = shape;
-                    }
-                    let args = l.op_call(&tensors).map_or(args, |(_, a)| a);
-                    nodes.push(json!({"args": args, "kwargs": {}}));
-                }
-                if let Some((module, _)) = l.op_call(&[]) {
-                    layers.push(json!({
-                        "module": module,
-                        "class_name": l.class_name(),
-                        "config": full_config(l.as_ref()),
-                        "registered_name": l.class_name(),
-                        "name": l.name(),
-                        "inbound_nodes": nodes,
-                    }));
-                    continue;
-                }
-                layers.push(json!({
-                    "module": l.module(),
-                    "class_name": l.class_name(),
-                    "config": full_config(l.as_ref()),
-                    "registered_name": registered_name(l.as_ref()),
-                    "build_config": {"input_shape": build_shape},
-                    "name": l.name(),
-                    "inbound_nodes": nodes,
-                }));
-            }
-        }
-    }
-    let inputs: Vec<(String, usize)> = g.input_names.iter().map(|n| (n.clone(), 0)).collect();
-    let outputs: Vec<(String, usize)> = w.outputs.iter().map(|&o| model.act_producer(o)).collect();
-    json!({
-        "module": "keras.src.models.functional",
-        "class_name": "Functional",
-        "config": {
-            "name": model.name(),
-            "trainable": true,
-            "layers": layers,
-            "input_layers": endpoints(inputs),
-            "output_layers": endpoints(outputs),
-        },
-        "registered_name": "Functional",
-        "build_config": {"input_shape": null},
-    })
-}
-
-/// Keras's `model.get_config()` wrapper for a Sequential model, with its build config.
-fn sequential_config(model: &Model) -> Value {
-    let input = model
-        .input_shape()
-        .map(<[usize]>::to_vec)
-        .unwrap_or_default();
-    let mut layers = Vec::new();
-    let first_is_input = model
-        .layers()
-        .first()
-        .is_some_and(|l| l.class_name() == "InputLayer");
-    if !first_is_input {
-        layers.push(json!({
-            "module": "keras.layers", "class_name": "InputLayer",
-            "config": {"batch_shape": batch_shape(&input), "dtype": "float32", "sparse": false,
-                       "ragged": false, "name": "input_layer", "optional": false},
-            "registered_name": null}));
-    }
-    for (i, l) in model.layers().iter().enumerate() {
-        let mut entry = json!({
-            "module": l.module(),
-            "class_name": l.class_name(),
-            "config": full_config(l.as_ref()),
-            "registered_name": registered_name(l.as_ref()),
-        });
-        if l.class_name() == "InputLayer" {
-            if let Some(c) = entry["config"].as_object_mut() {
-                // Keras keeps an InputLayer's config without trainable/dtype policy.
-                c.remove("trainable");
-                c.insert("dtype".into(), json!("float32"));
-            }
-        } else {
-            let shape_in = if i == 0 {
-                input.clone()
-            } else {
-                model
-                    .layer_output_shape(i - 1)
-                    .map(<[usize]>::to_vec)
-                    .unwrap_or_default()
-            };
-            entry["build_config"] = json!({"input_shape": batch_shape(&shape_in)});
-        }
-        layers.push(entry);
-    }
-    json!({
-        "module": "keras",
-        "class_name": "Sequential",
-        "config": {
-            "name": model.name(),
-            "trainable": true,
-            "dtype": crate::layers::dtype_policy(),
-            "layers": layers,
-            "build_input_shape": batch_shape(&input),
-        },
-        "registered_name": null,
-        "build_config": {"input_shape": batch_shape(&input)},
-    })
 }
 
 fn now_string() -> String {
@@ -283,7 +58,7 @@ pub(crate) fn save(model: &Model, path: &Path) -> Result<()> {
         metadata["rkeras"] = json!({ "class_names": names });
     }
     // Keras writes compact JSON with ", " and ": " separators; any JSON parser reads ours.
-    let config = model_config(model).to_string();
+    let config = crate::model::config::model_config(model).to_string();
     let mut buf = std::io::Cursor::new(Vec::new());
     {
         let mut zw = zip::ZipWriter::new(&mut buf);
@@ -433,7 +208,10 @@ pub fn from_config(config: &Value) -> Result<Model> {
         .ok_or_else(|| Error::Data("the model config has no \"layers\" list".into()))?;
     let mut layers: Vec<Box<dyn Layer>> = Vec::new();
     for e in entries {
-        layers.push(registry::from_config(e)?);
+        layers.push(match nested_from_config(e, None)? {
+            Some(m) => m.into(),
+            None => registry::from_config(e)?,
+        });
     }
     let has_input = layers
         .first()
@@ -466,6 +244,38 @@ pub fn from_config(config: &Value) -> Result<Model> {
         compile_from(&mut model, cc)?;
     }
     Ok(model)
+}
+
+/// A model used as a layer (a `Sequential` or `Functional` entry of a model's layer
+/// list), built from its config; `None` for any other entry.
+fn nested_from_config(
+    entry: &Value,
+    training: Option<bool>,
+) -> Result<Option<crate::model::NestedModel>> {
+    let class = entry
+        .get("class_name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if !matches!(class, "Sequential" | "Functional" | "Model") {
+        return Ok(None);
+    }
+    let mut inner = entry.clone();
+    if let Some(o) = inner.as_object_mut() {
+        o.remove("compile_config");
+    }
+    let model = from_config(&inner).map_err(|e| {
+        let name = entry
+            .get("config")
+            .and_then(|c| c.get("name"))
+            .and_then(Value::as_str)
+            .unwrap_or("?");
+        Error::Data(format!("nested model \"{name}\": {e}"))
+    })?;
+    let mut nm = model.as_layer();
+    if let Some(t) = training {
+        nm = nm.training(t);
+    }
+    Ok(Some(nm))
 }
 
 /// The `[name, node_index, tensor_index]` triples of `input_layers` / `output_layers`
@@ -578,7 +388,15 @@ fn functional_from_config(config: &Value) -> Result<Model> {
             }
             calls.push(ins);
         }
-        let layer: Box<dyn crate::layers::Layer> = if is_op {
+        let training = nodes
+            .first()
+            .and_then(|n| n.get("kwargs"))
+            .and_then(|k| k.get("training"))
+            .and_then(Value::as_bool);
+        let layer: Box<dyn crate::layers::Layer> = if let Some(m) = nested_from_config(e, training)?
+        {
+            m.into()
+        } else if is_op {
             let mut op = crate::layers::KerasOp::new(class, op_constant)
                 .map_err(|err| Error::Data(format!("layer \"{name}\": {err}")))?;
             op.base_mut().name = Some(name.clone());
@@ -835,13 +653,23 @@ fn legacy_layer(mut entry: Value) -> Value {
 /// `model_config` and `training_config` attributes, `model_weights/<layer>/<model>/<layer>/
 /// <weight>` datasets, and the optimizer state under `optimizer_weights/<optimizer>/`.
 pub(crate) fn save_legacy_h5(model: &Model, path: &Path) -> Result<()> {
+    if let Some(g) = model.graph.as_ref().filter(|g| !g.nests.is_empty()) {
+        return Err(fmt_err(
+            path,
+            format!(
+                "model \"{}\" holds nested models ({}): rkeras writes those as .keras or .weights.h5, not in the legacy .h5 layout",
+                model.name(),
+                g.nests.iter().map(|n| n.name.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        ));
+    }
     if !model.built() {
         return Err(Error::State(format!(
             "{}: the model has no weights yet: build it or train it before saving",
             path.display()
         )));
     }
-    let cfg = model_config(model);
+    let cfg = crate::model::config::model_config(model);
     let mut inner = cfg.get("config").cloned().unwrap_or(Value::Null);
     if let Some(layers) = inner.get_mut("layers").and_then(Value::as_array_mut) {
         let stripped: Vec<Value> = layers.drain(..).map(legacy_layer).collect();
@@ -878,6 +706,7 @@ pub(crate) fn save_legacy_h5(model: &Model, path: &Path) -> Result<()> {
             .map(|e| match *e {
                 crate::model::Entry::Input(j) => g.input_names[j].clone(),
                 crate::model::Entry::Layer(i) => model.layers()[i].name().to_string(),
+                crate::model::Entry::Nest(k) => g.nests[k].name.clone(),
             })
             .collect(),
         None => model

@@ -127,7 +127,7 @@ impl Model {
     /// # Ok::<(), rkeras::Error>(())
     /// ```
     pub fn to_json(&self) -> String {
-        archive::model_config(self).to_string()
+        crate::model::config::model_config(self).to_string()
     }
 
     /// Saves the weights (and optimizer state, when compiled and trained) in Keras 3's

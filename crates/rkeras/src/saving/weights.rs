@@ -10,23 +10,72 @@ use crate::model::Model;
 use std::collections::HashMap;
 use std::path::Path;
 
-/// The storage key of every layer (InputLayer excluded, as Keras's Sequential does).
-pub(crate) fn layer_keys(layers: &[Box<dyn Layer>]) -> Vec<(usize, String)> {
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    let mut out = Vec::new();
-    for (i, l) in layers.iter().enumerate() {
-        if l.class_name() == "InputLayer" {
-            continue;
-        }
-        let base = snake_case(l.class_name());
-        let k = seen.entry(base.clone()).or_insert(0);
-        let key = if *k == 0 {
-            base.clone()
-        } else {
-            format!("{base}_{k}")
-        };
+/// Numbers storage keys per container: the snake-case class name, then `_1`, `_2`, ...
+#[derive(Default)]
+struct Keys(HashMap<String, usize>);
+
+impl Keys {
+    fn next(&mut self, class: &str) -> String {
+        let base = snake_case(class);
+        let k = self.0.entry(base.clone()).or_insert(0);
+        let key = if *k == 0 { base } else { format!("{base}_{k}") };
         *k += 1;
-        out.push((i, key));
+        key
+    }
+}
+
+/// The storage path of every layer (InputLayer excluded, as Keras's Sequential does):
+/// `layers/conv2d`, and for a layer of a nested model `layers/functional/layers/conv2d`.
+pub(crate) fn layer_paths(model: &Model) -> Vec<(usize, String)> {
+    let layers = model.layers();
+    let mut out = Vec::new();
+    fn nest_paths(
+        nest: &crate::model::Nest,
+        prefix: &str,
+        layers: &[Box<dyn Layer>],
+        out: &mut Vec<(usize, String)>,
+    ) {
+        let mut keys = Keys::default();
+        for it in &nest.items {
+            match it {
+                crate::model::Item::Layer(i) => {
+                    if layers[*i].class_name() != "InputLayer" {
+                        let key = keys.next(layers[*i].class_name());
+                        out.push((*i, format!("{prefix}/layers/{key}")));
+                    }
+                }
+                crate::model::Item::Nest(n) => {
+                    let key = keys.next(n.class);
+                    nest_paths(n, &format!("{prefix}/layers/{key}"), layers, out);
+                }
+            }
+        }
+    }
+    let mut keys = Keys::default();
+    match &model.graph {
+        Some(g) if !g.nests.is_empty() => {
+            for e in &g.order {
+                match *e {
+                    crate::model::Entry::Input(_) => {}
+                    crate::model::Entry::Layer(i) => {
+                        let key = keys.next(layers[i].class_name());
+                        out.push((i, format!("layers/{key}")));
+                    }
+                    crate::model::Entry::Nest(k) => {
+                        let n = &g.nests[k];
+                        let key = keys.next(n.class);
+                        nest_paths(n, &format!("layers/{key}"), layers, &mut out);
+                    }
+                }
+            }
+        }
+        _ => {
+            for (i, l) in layers.iter().enumerate() {
+                if l.class_name() != "InputLayer" {
+                    out.push((i, format!("layers/{}", keys.next(l.class_name()))));
+                }
+            }
+        }
     }
     out
 }
@@ -40,10 +89,14 @@ pub(crate) fn tree(model: &Model, path: &Path) -> Result<Group> {
         )));
     }
     let mut root = Group::new("");
-    let layers = root.child("layers");
-    for (i, key) in layer_keys(model.layers()) {
+    root.child("layers");
+    for (i, path) in layer_paths(model) {
         let l = &model.layers()[i];
-        let g = layers.child(key.as_str()).child("vars");
+        let mut g = &mut root;
+        for part in path.split('/') {
+            g = g.child(part);
+        }
+        let g = g.child("vars");
         g.attr_str("name", l.name());
         for (k, p) in l.params().iter().enumerate() {
             g.dataset(&k.to_string(), &p.shape, Data::F32(p.value.clone()));
@@ -68,7 +121,7 @@ pub(crate) fn tree(model: &Model, path: &Path) -> Result<Group> {
         // A functional model's layer list holds its InputLayers (no weights).
         let inputs = g.order.iter().filter_map(|e| match e {
             crate::model::Entry::Input(j) => Some(*j),
-            crate::model::Entry::Layer(_) => None,
+            crate::model::Entry::Layer(_) | crate::model::Entry::Nest(_) => None,
         });
         for (k, j) in inputs.enumerate() {
             let key = if k == 0 {
@@ -103,12 +156,12 @@ pub(crate) fn load(model: &mut Model, r: &Reader, prefix: &str) -> Result<()> {
             "this HDF5 file has no `layers` group: it is not a Keras 3 weights file (a legacy full-model .h5 is loaded with load_model)".into(),
         ));
     }
-    let keys = layer_keys(model.layers());
+    let keys = layer_paths(model);
     let mut new_weights: Vec<(usize, Vec<Vec<f32>>)> = Vec::new();
     for (i, key) in &keys {
         let layer = &model.layers()[*i];
         let want: Vec<Vec<usize>> = layer.params().iter().map(|q| q.shape.clone()).collect();
-        let vars = p(&format!("layers/{key}/vars"));
+        let vars = p(&format!("{key}/vars"));
         let found = if r.has_group(&vars) {
             r.datasets(&vars)?.len()
         } else {
@@ -116,7 +169,7 @@ pub(crate) fn load(model: &mut Model, r: &Reader, prefix: &str) -> Result<()> {
         };
         if found != want.len() {
             return Err(Error::Data(format!(
-                "Layer '{}' expected {} variables, but received {found} variables during loading (stored under layers/{key})",
+                "Layer '{}' expected {} variables, but received {found} variables during loading (stored under {key})",
                 layer.name(),
                 want.len()
             )));
@@ -126,7 +179,7 @@ pub(crate) fn load(model: &mut Model, r: &Reader, prefix: &str) -> Result<()> {
             let got = r.shape(&format!("{vars}/{k}"))?;
             if &got != shape {
                 return Err(Error::Data(format!(
-                    "Layer '{}' weight {k} has shape {shape:?} but the file has {got:?} (layers/{key}/vars/{k})",
+                    "Layer '{}' weight {k} has shape {shape:?} but the file has {got:?} ({key}/vars/{k})",
                     layer.name()
                 )));
             }
