@@ -20,6 +20,9 @@ pub enum ModelKind {
     /// keras.applications' MobileNetV2 (alpha 1.0), built by `rkeras::applications`, with its
     /// preprocessing in the model.
     MobileNetV2,
+    /// keras.applications' ResNet50V2, ResNet101V2 or ResNet152V2 (the name, lower case),
+    /// with its preprocessing in the model.
+    ResNetV2(String),
 }
 
 impl ModelKind {
@@ -27,6 +30,18 @@ impl ModelKind {
         match s {
             "seed" => Ok(ModelKind::Seed),
             _ if s.eq_ignore_ascii_case("mobilenetv2") => Ok(ModelKind::MobileNetV2),
+            _ if ["resnet50v2", "resnet101v2", "resnet152v2"]
+                .contains(&s.to_ascii_lowercase().as_str()) =>
+            {
+                Ok(ModelKind::ResNetV2(s.to_ascii_lowercase()))
+            }
+            _ if ["resnet50", "resnet101", "resnet152", "vgg16", "vgg19"]
+                .contains(&s.to_ascii_lowercase().as_str()) =>
+            {
+                bail!(
+                    "--model {s}: its preprocess_input (\"caffe\": RGB to BGR and the ImageNet means) is not put in a model by the command line yet; use ResNet50V2, ResNet101V2, ResNet152V2 or MobileNetV2 (their preprocessing goes in the model), or build it with rkeras::applications and preprocess_input_caffe"
+                )
+            }
             "mnist-convnet" => Ok(ModelKind::MnistConvnet),
             _ if s.to_ascii_lowercase().ends_with(".json") => {
                 let p = PathBuf::from(s);
@@ -47,7 +62,7 @@ impl ModelKind {
                 Ok(ModelKind::Saved(p))
             }
             _ => bail!(
-                "unknown --model '{s}'; built-in models: seed, mnist-convnet, MobileNetV2, a Keras model config .json, or a saved .keras / .h5 model"
+                "unknown --model '{s}'; built-in models: seed, mnist-convnet, MobileNetV2, ResNet50V2, ResNet101V2, ResNet152V2, a Keras model config .json, or a saved .keras / .h5 model"
             ),
         }
     }
@@ -81,6 +96,7 @@ impl ModelKind {
                 return file_model(path, input, classes)
             }
             ModelKind::MobileNetV2 => mobilenet_v2(input, classes, "softmax")?,
+            ModelKind::ResNetV2(name) => resnet_v2(name, input, classes, "softmax")?,
         })
     }
 
@@ -103,6 +119,12 @@ impl ModelKind {
         if *self == ModelKind::MobileNetV2 {
             println!("MobileNetV2 preprocesses its inputs itself (pixels to -1..1; --rescale is not applied)");
             return mobilenet_v2(input, outputs, head);
+        }
+        if let ModelKind::ResNetV2(name) = self {
+            println!(
+                "{name} preprocesses its inputs itself (pixels to -1..1; --rescale is not applied)"
+            );
+            return resnet_v2(name, input, outputs, head);
         }
         let mut layers: Vec<Box<dyn Layer>> = vec![InputLayer::new(input).into()];
         if rescale != 1.0 {
@@ -127,7 +149,7 @@ impl ModelKind {
     pub fn default_input(&self) -> (usize, usize, usize) {
         match self {
             ModelKind::Seed | ModelKind::Config(_) | ModelKind::Saved(_) => (64, 64, 3),
-            ModelKind::MobileNetV2 => (224, 224, 3),
+            ModelKind::MobileNetV2 | ModelKind::ResNetV2(_) => (224, 224, 3),
             ModelKind::MnistConvnet => (28, 28, 1),
         }
     }
@@ -176,4 +198,29 @@ fn mobilenet_v2(input: (usize, usize, usize), classes: usize, head: &str) -> Res
         .classifier_activation(Some(head))
         .preprocessing(true)
         .build()?)
+}
+
+/// keras.applications' ResNet50V2/101V2/152V2 (`name`, lower case) for `input` images and
+/// `classes` outputs with a `head` activation, its preprocessing (`Rescaling(1/127.5,
+/// offset=-1)`, Keras's "tf" mode) in the model.
+fn resnet_v2(
+    name: &str,
+    input: (usize, usize, usize),
+    classes: usize,
+    head: &str,
+) -> Result<Model> {
+    use rkeras::applications::ResNet;
+    let family = match name {
+        "resnet101v2" => ResNet::resnet101_v2(),
+        "resnet152v2" => ResNet::resnet152_v2(),
+        _ => ResNet::resnet50_v2(),
+    };
+    let inputs = Input::new(input);
+    let x = Rescaling::new(1.0 / 127.5).offset(-1.0).call(&inputs)?;
+    let x = family
+        .input_shape(input)
+        .classes(classes)
+        .classifier_activation(Some(head))
+        .call(&x)?;
+    Ok(Model::functional_named(&inputs, &x, name)?)
 }

@@ -903,6 +903,17 @@ fn mobilenetv2_from_the_cli_with_weights_and_a_frozen_base() {
     let out = rkeras(&["summary", "--model", "MobileNetV2"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("block_16_project_BN"));
+    // The ResNet V2 family too; ResNet50's caffe preprocessing is refused with the way out.
+    let out = rkeras(&["summary", "--model", "ResNet50V2"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("conv5_block3_out"));
+    let out = rkeras(&["summary", "--model", "resnet50"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("ResNet50V2"),
+        "{}",
+        text(&out.stderr)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

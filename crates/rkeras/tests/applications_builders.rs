@@ -73,3 +73,73 @@ fn mobilenetv2_builder_matches_keras_at_two_sizes() {
         .expect_err("too small");
     assert!(e.to_string().contains("at least 32x32"), "{e}");
 }
+
+/// The builders of the ResNet and VGG families against Keras: the summary (ResNet50,
+/// ResNet50V2, VGG16 at two sizes), the layer count and parameter total (all), and the
+/// outputs with the formula weights.
+#[test]
+fn resnet_and_vgg_builders_match_keras() {
+    use rkeras::applications::{ResNet, Vgg};
+    fn make(app: &str, size: usize) -> rkeras::Result<rkeras::Model> {
+        macro_rules! build {
+            ($b:expr) => {
+                $b.input_shape((size, size, 3))
+                    .classes(10)
+                    .classifier_activation(None)
+                    .build()
+            };
+        }
+        match app {
+            "resnet50" => build!(ResNet::resnet50()),
+            "resnet101" => build!(ResNet::resnet101()),
+            "resnet152" => build!(ResNet::resnet152()),
+            "resnet50v2" => build!(ResNet::resnet50_v2()),
+            "resnet101v2" => build!(ResNet::resnet101_v2()),
+            "resnet152v2" => build!(ResNet::resnet152_v2()),
+            "vgg16" => build!(Vgg::vgg16()),
+            _ => build!(Vgg::vgg19()),
+        }
+    }
+    let cases: [(&str, &[usize], bool); 8] = [
+        ("resnet50", &[32, 48], true),
+        ("resnet101", &[32], false),
+        ("resnet152", &[32], false),
+        ("resnet50v2", &[32, 48], true),
+        ("resnet101v2", &[32], false),
+        ("resnet152v2", &[32], false),
+        ("vgg16", &[32, 48], true),
+        ("vgg19", &[32], false),
+    ];
+    for (app, sizes, with_summary) in cases {
+        for &size in sizes {
+            rkeras::clear_session();
+            let name = format!("builder_{app}_{size}");
+            let mut m = make(app, size).expect("builds");
+            let summary = m.summary_string(Some(76));
+            if with_summary {
+                let file = golden_dir("applications").join(format!("{name}_summary_76.txt"));
+                let want = std::fs::read_to_string(file).expect("summary");
+                assert_eq!(summary, want, "{name}");
+            }
+            let g = golden_json("applications", &format!("{name}.json"));
+            let total = g["total"].as_str().expect("total");
+            assert!(summary.contains(total), "{name}: {total}");
+            // Keras's layer list holds the InputLayer.
+            assert_eq!(
+                m.layers().len() as u64 + 1,
+                g["layers"].as_u64().expect("layers")
+            );
+            let weights = formula_weights(&m);
+            assert_eq!(weights.len() as u64, g["weights"].as_u64().expect("count"));
+            m.set_weights(&weights).expect("weights");
+            let got = m.predict(&tensor(&g["inputs"])).expect("predict");
+            let want = tensor(&g["outputs"]);
+            let scale = want.data().iter().fold(0.0f32, |a, v| a.max(v.abs()));
+            let d = max_diff(got.data(), want.data());
+            assert!(
+                d < 1e-4 * scale,
+                "{name}: max abs difference {d} (max |y| {scale})"
+            );
+        }
+    }
+}
