@@ -29,6 +29,24 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    // `mpirun -np N rkeras train ...`: data-parallel over MPI, alive until the command ends.
+    let _distribution = match rkeras::distribution::launched_by_mpirun() {
+        None => None,
+        Some(n) => {
+            match rkeras::distribution::DataParallel::init() {
+                Ok(dp) => {
+                    if dp.rank() == 0 {
+                        println!("Data-parallel training on {n} ranks (MPI): each batch split across them");
+                    }
+                    Some(dp)
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(1);
+                }
+            }
+        }
+    };
     match cmd::run(plan) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

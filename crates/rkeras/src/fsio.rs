@@ -37,6 +37,10 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 /// The folder cannot be created, or the temporary file cannot be written, synced or renamed
 /// (the error names the file; the temporary file is removed).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    if !crate::distribution::is_chief() {
+        // Data-parallel: rank 0 alone writes (checkpoints, logs, models, plots).
+        return Ok(());
+    }
     let io = |p: &Path, e: std::io::Error| Error::Io {
         path: p.to_path_buf(),
         source: e,

@@ -28,6 +28,7 @@ pub mod budget;
 pub mod callbacks;
 pub mod constraints;
 pub mod data;
+pub mod distribution;
 pub mod error;
 pub mod fsio;
 pub mod init;

@@ -84,6 +84,23 @@ impl Buffers {
         }
         Ok((n, weighted))
     }
+
+    /// In a data-parallel run, keeps this rank's rows of the batch of `n` just loaded
+    /// (moved to the front of the input, target and weight buffers) and returns their
+    /// number; without one, `n`.
+    fn shard(&mut self, model: &mut Model, n: usize) -> usize {
+        let (lo, hi) = crate::distribution::shard(n);
+        if (lo, hi) != (0, n) && hi > lo {
+            let (xl, yl) = (self.x_len, self.y_len);
+            model
+                .chain
+                .input_mut(self.max)
+                .copy_within(lo * xl..hi * xl, 0);
+            self.y.copy_within(lo * yl..hi * yl, 0);
+            self.w.copy_within(lo..hi, 0);
+        }
+        hi - lo
+    }
 }
 
 /// The callbacks of one `fit`, `evaluate` or `predict`, the progress bar among them; a
@@ -214,8 +231,17 @@ pub(crate) fn train_epoch(
             }
         };
         cbs.train_batch_begin(step_i, model);
-        let (n, mut weighted) = bufs.load(model, src, index, true)?;
+        let (n_batch, mut weighted) = bufs.load(model, src, index, true)?;
+        if n_batch == 0 {
+            continue;
+        }
+        let n = bufs.shard(model, n_batch);
+        crate::distribution::begin_step(n, n_batch);
         if n == 0 {
+            // A batch smaller than the number of ranks: this rank has no rows, but it
+            // joins the gradient sum (with zeros) so that every replica steps alike.
+            step::zero_step(model);
+            cbs.train_batch_end(step_i, logs, model)?;
             continue;
         }
         if let Some(cw) = class_weight {
@@ -240,7 +266,9 @@ pub(crate) fn train_epoch(
     let loss = loss_sum / seen.max(1) as f64;
     logs.clear();
     fill_logs(model, loss, logs);
-    Ok(loss)
+    // Data-parallel: every rank logs the means over all ranks' samples.
+    crate::distribution::average_logs(logs, seen);
+    Ok(logs.get("loss").unwrap_or(loss))
 }
 
 /// Mean loss and metrics over a source in inference mode (Keras's `evaluate`), in the
@@ -276,6 +304,10 @@ pub(crate) fn evaluate(
         if n == 0 {
             continue;
         }
+        let n = bufs.shard(model, n);
+        if n == 0 {
+            continue;
+        }
         model.chain.forward(n, Mode::Infer);
         let Model {
             chain, compiled, ..
@@ -295,12 +327,21 @@ pub(crate) fn evaluate(
         cbs.test_batch_end(step_i, &logs, model);
     }
     let loss = total / count.max(1) as f64 + model.chain.regularization_loss();
-    let values = model
+    let mut values = model
         .compiled
         .as_ref()
         .map_or_else(|| vec![loss], |c| c.values(loss));
     logs.clear();
     fill_logs(model, loss, &mut logs);
+    if crate::distribution::world().is_some() {
+        // Data-parallel: the means over all ranks' samples.
+        crate::distribution::average_logs(&mut logs, count);
+        for (v, name) in values.iter_mut().zip(model.metrics_names()) {
+            if let Some(x) = logs.get(&name) {
+                *v = x;
+            }
+        }
+    }
     cbs.test_end(&logs, model);
     Ok(values)
 }

@@ -300,6 +300,8 @@ impl<'a> Fit<'a> {
                 "You cannot `class_weight` and `sample_weight` at the same time.",
             ));
         }
+        // Data-parallel: rank 0's weights and seed on every rank, the same model everywhere.
+        crate::distribution::prepare_fit(model)?;
         // Training data, checked against the model, and Keras's tail split.
         let seed_ = seed.unwrap_or(model.seed ^ 0x5348_5546);
         let mut owned_x: Option<Cow<'a, Tensor>> = None;
@@ -448,6 +450,13 @@ impl<'a> Fit<'a> {
             let fused = step::fuses(model);
             let mut cursor = Cursor::new(steps_per_epoch);
             let mut val_cursor = Cursor::new(validation_steps);
+            crate::distribution::check_data(train.len(), train.batch_size())?;
+            // Data-parallel: rank 0 alone prints.
+            let verbose = if crate::distribution::is_chief() {
+                verbose
+            } else {
+                0
+            };
             let params = engine::params(verbose, epochs, cursor.steps(&*train));
             let mut progbar = (verbose > 0).then(|| ProgbarLogger::new(verbose));
             // The progress bar is one more callback, the last (as Keras appends it).

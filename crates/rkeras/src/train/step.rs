@@ -212,7 +212,25 @@ pub(crate) fn ensure_optimizer(model: &mut Model) {
 
 /// Adds the weight penalties' gradients, steps the optimizer and applies the constraints;
 /// returns the penalty.
+/// A step with no rows of the batch on this rank (data-parallel runs): zero gradients
+/// into the all-reduce, then the same optimizer step as every other rank.
+pub(crate) fn zero_step(model: &mut Model) {
+    for l in model.chain.layers.iter_mut() {
+        for p in l.params_mut() {
+            p.grad.fill(0.0);
+        }
+    }
+    let Model {
+        chain, compiled, ..
+    } = model;
+    if let Some(c) = compiled.as_mut() {
+        update(chain, c);
+    }
+}
+
 fn update(chain: &mut crate::model::graph::Chain, c: &mut crate::model::Compiled) -> f64 {
+    // Data-parallel: the gradients of the whole batch, summed over the ranks.
+    crate::distribution::reduce_gradients(&mut chain.layers);
     // Weight penalties join the loss and their gradients the weights' (Keras adds
     // `model.losses`, which count the trainable weights only: a frozen layer adds nothing).
     let mut penalty = 0.0;

@@ -1,0 +1,137 @@
+//! Data-parallel training over MPI, checked against one process. Run with Open MPI:
+//!
+//! ```text
+//! cargo build --release -p rkeras --features mpi --example data_parallel
+//! mpirun -np 2 target/release/examples/data_parallel /tmp/dp
+//! mpirun -np 3 target/release/examples/data_parallel /tmp/dp
+//! ```
+//!
+//! Every rank builds the same CNN with the same seed, trains it data-parallel (3 epochs,
+//! global batch 16, shuffled, 62 samples less a validation split of 13: the last batch of
+//! one sample leaves every rank but one without rows; validation sharded too), and, with the distribution set
+//! aside, a copy of it as one process on the whole data. The weights and the logs must agree within float reassociation (1e-5
+//! relative); only rank 0 writes files; the model rank 0 saved predicts as the one-process
+//! model. Rank 0 prints a checksum of the weights' bits (two runs with the same rank count
+//! print the same). Exits non-zero on any mismatch.
+
+use rkeras::distribution::{suspended, DataParallel};
+use rkeras::prelude::*;
+
+fn model() -> rkeras::Result<Model> {
+    rkeras::set_random_seed(7);
+    let mut m = Sequential::new([
+        Conv2D::new(4, 3)
+            .activation("relu")
+            .input_shape((8, 8, 1))
+            .into(),
+        MaxPooling2D::new(2).into(),
+        Flatten::new().into(),
+        Dense::new(3).activation("softmax").into(),
+    ])?;
+    m.compile(
+        Adam::default().learning_rate(0.01),
+        "sparse_categorical_crossentropy",
+        &["accuracy"],
+    )?;
+    Ok(m)
+}
+
+fn data() -> rkeras::Result<(Tensor, Tensor)> {
+    let n = 62;
+    let x: Vec<f32> = (0..n * 64)
+        .map(|i| ((i * 37) % 101) as f32 / 101.0)
+        .collect();
+    let y: Vec<f32> = (0..n).map(|i| (i % 3) as f32).collect();
+    Ok((Tensor::new(vec![n, 8, 8, 1], x)?, Tensor::new(vec![n], y)?))
+}
+
+fn main() -> rkeras::Result<()> {
+    let dir = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "/tmp/rkeras-dp".into());
+    let dp = DataParallel::init()?;
+    let (rank, size) = (dp.rank(), dp.size());
+    let (x, y) = data()?;
+    let fit = |m: &mut Model| {
+        m.fit(&x, &y)
+            .epochs(3)
+            .batch_size(16)
+            .validation_split(0.2)
+            .verbose(0)
+            .seed(3)
+            .run()
+    };
+    // One process on the whole data.
+    let (reference, ref_history) = suspended(|| -> rkeras::Result<(Model, History)> {
+        let mut m = model()?;
+        let h = fit(&mut m)?;
+        Ok((m, h))
+    })?;
+    // The same, data-parallel.
+    let mut m = model()?;
+    let h = fit(&mut m)?;
+    let mut worst = 0.0f32;
+    for (a, b) in m.get_weights().iter().zip(reference.get_weights()) {
+        let scale = b.data().iter().fold(1e-3f32, |s, v| s.max(v.abs()));
+        for (p, q) in a.data().iter().zip(b.data()) {
+            worst = worst.max((p - q).abs() / scale);
+        }
+    }
+    let mut bad = Vec::new();
+    if worst > 1e-5 {
+        bad.push(format!(
+            "weights differ from one process's by {worst:e} (relative)"
+        ));
+    }
+    for key in ["loss", "accuracy", "val_loss", "val_accuracy"] {
+        let (a, b) = (&h.history[key], &ref_history.history[key]);
+        if a.iter()
+            .zip(b)
+            .any(|(p, q)| (p - q).abs() > 1e-5 * q.abs().max(1.0))
+        {
+            bad.push(format!("{key} {a:?} differs from one process's {b:?}"));
+        }
+    }
+    // Only rank 0 writes.
+    std::fs::create_dir_all(&dir).map_err(|e| rkeras::Error::Data(e.to_string()))?;
+    let path = std::path::Path::new(&dir).join(format!("rank{rank}.keras"));
+    let _ = std::fs::remove_file(&path);
+    m.save(&path)?;
+    if path.exists() != (rank == 0) {
+        bad.push(format!(
+            "rank {rank} wrote {}: {}",
+            path.display(),
+            path.exists()
+        ));
+    }
+    if rank == 0 {
+        let mut loaded = rkeras::saving::load_model(&path)?;
+        let p = loaded.predict(&x)?;
+        let mut r = reference;
+        let q = r.predict(&x)?;
+        let d = p
+            .data()
+            .iter()
+            .zip(q.data())
+            .fold(0f32, |s, (a, b)| s.max((a - b).abs()));
+        if d > 1e-4 {
+            bad.push(format!(
+                "the saved model predicts {d} away from one process's"
+            ));
+        }
+        let checksum = m
+            .get_weights()
+            .iter()
+            .flat_map(|t| t.data().iter().map(|v| v.to_bits() as u64))
+            .fold(0u64, |s, b| s.wrapping_mul(31).wrapping_add(b));
+        println!(
+            "{size} ranks: weights within {worst:e} of one process; loss {:?}; checksum {checksum:016x}",
+            h.history["loss"]
+        );
+    }
+    if !bad.is_empty() {
+        eprintln!("rank {rank}: {}", bad.join("; "));
+        std::process::exit(1);
+    }
+    Ok(())
+}

@@ -1,0 +1,369 @@
+//! Data-parallel training over MPI, Keras's `keras.distribution.DataParallel`: every process
+//! (rank) of `mpirun -np N` holds a replica of the model, each global batch is split into
+//! disjoint per-rank shards, the gradients are summed across ranks with an MPI all-reduce
+//! before each optimizer step, so every replica takes the same step.
+//!
+//! Built with the cargo feature `mpi` (the `mpi` crate over the system's Open MPI); without
+//! it, [`DataParallel::init`] explains how to get it. One line turns it on, before `fit`:
+//!
+//! ```no_run
+//! use rkeras::distribution::DataParallel;
+//! let dp = DataParallel::init()?; // MPI_Init; every later fit on this thread is data-parallel
+//! println!("rank {} of {}", dp.rank(), dp.size());
+//! // ... build, compile and fit the model as usual; rank 0 alone prints and writes files.
+//! # Ok::<(), rkeras::Error>(())
+//! ```
+//!
+//! What `fit` does then: at its start, rank 0's weights and seed go to every rank (so the
+//! shuffles agree), and a model or data set that differs between ranks is an error naming
+//! the rank; each batch's rows are split in order (rank `r` of `N` takes rows `[r * n / N,
+//! (r + 1) * n / N)`), each rank's mean gradient is weighted by its share of the batch and
+//! the weighted gradients are all-reduced, so the step equals one process's on the whole
+//! batch (up to float reassociation); the epoch logs (loss, metrics) are averaged over the
+//! ranks by samples, so every rank's callbacks decide alike (EarlyStopping,
+//! ReduceLROnPlateau stop or change every rank together). Validation is sharded the same
+//! way. BatchNormalization keeps per-replica statistics (Keras's default).
+
+use crate::error::{Error, Result};
+use std::sync::{Arc, Mutex};
+
+#[cfg(feature = "mpi")]
+mod mpi_comm;
+
+/// The collective operations a data-parallel fit needs. Called from whichever thread runs
+/// the fit (rkeras's thread pool), one call at a time (MPI's "serialized" threading).
+pub(crate) trait Comm: Send + Sync {
+    fn rank(&self) -> usize;
+    fn size(&self) -> usize;
+    /// Element-wise sum over the ranks of `send`, into `recv` on every rank.
+    fn all_reduce_f32(&self, send: &[f32], recv: &mut [f32]);
+    fn all_reduce_f64(&self, send: &[f64], recv: &mut [f64]);
+    /// Rank 0's `buf` into every rank's.
+    fn broadcast_f32(&self, buf: &mut [f32]);
+    fn broadcast_u64(&self, buf: &mut [u64]);
+}
+
+/// The state of the distribution on this thread.
+struct Active {
+    comm: Arc<dyn Comm>,
+    /// This step's rows on this rank and in the whole batch.
+    step: Option<(usize, usize)>,
+    /// Flattened gradients, sent and received (sized once).
+    send: Vec<f32>,
+    recv: Vec<f32>,
+}
+
+/// The distribution of this process (fits run on rkeras's thread pool, not on the thread
+/// that set it up, so it is process-wide).
+static ACTIVE: Mutex<Option<Active>> = Mutex::new(None);
+
+fn slot() -> std::sync::MutexGuard<'static, Option<Active>> {
+    ACTIVE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Keras's `keras.distribution.DataParallel` over MPI: see the [module](self).
+pub struct DataParallel {
+    rank: usize,
+    size: usize,
+    /// Keeps MPI initialised while the distribution lives (finalised on drop).
+    #[cfg(feature = "mpi")]
+    _universe: Option<mpi::environment::Universe>,
+}
+
+impl DataParallel {
+    /// Initialises MPI (world communicator: every rank `mpirun` started) and makes later
+    /// fits on this thread data-parallel, until the value is dropped.
+    ///
+    /// # Errors
+    /// rkeras built without the `mpi` feature, or MPI that cannot start (already
+    /// initialised, no MPI runtime).
+    pub fn init() -> Result<DataParallel> {
+        #[cfg(feature = "mpi")]
+        {
+            let (universe, comm) = mpi_comm::init()?;
+            let (rank, size) = (comm.rank(), comm.size());
+            activate(Arc::new(comm));
+            Ok(DataParallel {
+                rank,
+                size,
+                _universe: Some(universe),
+            })
+        }
+        #[cfg(not(feature = "mpi"))]
+        {
+            Err(Error::State(format!(
+                "data-parallel training needs rkeras built with MPI: `cargo build --release --features mpi` (Open MPI installed: openmpi-bin, libopenmpi-dev, libclang-dev){}",
+                launched_by_mpirun()
+                    .map(|n| format!("; this process is one of {n} started by mpirun"))
+                    .unwrap_or_default()
+            )))
+        }
+    }
+    /// This process's rank (0 is the chief: it prints and writes files).
+    pub fn rank(&self) -> usize {
+        self.rank
+    }
+    /// The number of ranks.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+}
+
+impl Drop for DataParallel {
+    fn drop(&mut self) {
+        slot().take();
+    }
+}
+
+/// The number of processes `mpirun` (Open MPI, MPICH, Slurm's PMI) says it started, when
+/// this process is one of several.
+pub fn launched_by_mpirun() -> Option<usize> {
+    ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok()?.parse::<usize>().ok())
+        .filter(|&n| n > 1)
+}
+
+#[cfg(any(feature = "mpi", test))]
+fn activate(comm: Arc<dyn Comm>) {
+    *slot() = Some(Active {
+        comm,
+        step: None,
+        send: Vec::new(),
+        recv: Vec::new(),
+    });
+}
+
+/// Runs `f` as a single process, the distribution set aside (a reference run on one rank,
+/// a local evaluation), then restores it. The distribution is process-wide: nothing else
+/// should train meanwhile.
+///
+/// ```
+/// let local = rkeras::distribution::suspended(|| rkeras::distribution::world());
+/// assert_eq!(local, None);
+/// ```
+pub fn suspended<R>(f: impl FnOnce() -> R) -> R {
+    let saved = slot().take();
+    let r = f();
+    *slot() = saved;
+    r
+}
+
+/// Runs `f` with the active distribution of more than one rank, if any.
+fn with_active<R>(f: impl FnOnce(&mut Active) -> R) -> Option<R> {
+    slot().as_mut().filter(|s| s.comm.size() > 1).map(f)
+}
+
+/// True unless this process is a rank other than 0 of a data-parallel run: the one that
+/// prints progress and writes files.
+pub fn is_chief() -> bool {
+    with_active(|a| a.comm.rank() == 0).unwrap_or(true)
+}
+
+/// `(rank, size)` of the active distribution of several ranks.
+pub fn world() -> Option<(usize, usize)> {
+    with_active(|a| (a.comm.rank(), a.comm.size()))
+}
+
+/// This rank's rows `[lo, hi)` of a batch of `n` (all of them without a distribution).
+pub(crate) fn shard(n: usize) -> (usize, usize) {
+    world().map_or((0, n), |(r, p)| (r * n / p, (r + 1) * n / p))
+}
+
+/// Records the rows of the coming training step (this rank's and the whole batch's).
+pub(crate) fn begin_step(local: usize, global: usize) {
+    with_active(|a| a.step = Some((local, global)));
+}
+
+/// Sums every trainable gradient of `layers` over the ranks, each rank's weighted by its
+/// share of the batch (its mean gradient times `local / global`): the gradient of the mean
+/// loss over the whole batch. No-op without a distribution.
+pub(crate) fn reduce_gradients(layers: &mut [Box<dyn crate::layers::Layer>]) {
+    with_active(|a| {
+        let scale = match a.step.take() {
+            Some((l, g)) if g > 0 => l as f32 / g as f32,
+            _ => 1.0 / a.comm.size() as f32,
+        };
+        let grads = || {
+            layers
+                .iter()
+                .filter(|l| l.base().trainable)
+                .flat_map(|l| l.params().iter().filter(|p| p.trainable))
+                .map(|p| p.grad.len())
+                .sum::<usize>()
+        };
+        let total = grads();
+        if a.send.len() != total {
+            a.send.resize(total, 0.0);
+            a.recv.resize(total, 0.0);
+        }
+        let mut off = 0;
+        for l in layers.iter().filter(|l| l.base().trainable) {
+            for p in l.params().iter().filter(|p| p.trainable) {
+                for (s, g) in a.send[off..off + p.grad.len()].iter_mut().zip(&p.grad) {
+                    *s = g * scale;
+                }
+                off += p.grad.len();
+            }
+        }
+        a.comm.all_reduce_f32(&a.send, &mut a.recv);
+        let mut off = 0;
+        for l in layers.iter_mut().filter(|l| l.base().trainable) {
+            for p in l.params_mut().iter_mut().filter(|p| p.trainable) {
+                let n = p.grad.len();
+                p.grad.copy_from_slice(&a.recv[off..off + n]);
+                off += n;
+            }
+        }
+    });
+}
+
+/// Sums `values` over the ranks (in place). No-op without a distribution.
+pub(crate) fn sum_f64(values: &mut [f64]) {
+    with_active(|a| {
+        let send = values.to_vec();
+        a.comm.all_reduce_f64(&send, values);
+    });
+}
+
+/// Replaces each log value by its mean over the ranks weighted by each rank's `samples`.
+pub(crate) fn average_logs(logs: &mut crate::callbacks::Logs, samples: usize) {
+    if world().is_none() {
+        return;
+    }
+    let names: Vec<String> = logs.keys().map(str::to_string).collect();
+    let mut v: Vec<f64> = logs.iter().map(|(_, x)| x * samples as f64).collect();
+    v.push(samples as f64);
+    sum_f64(&mut v);
+    let total = v.pop().unwrap_or(0.0).max(1.0);
+    for (name, x) in names.iter().zip(v) {
+        logs.set(name, x / total);
+    }
+}
+
+/// Checks that every rank walks the same number of batches of the same size.
+///
+/// # Errors
+/// A rank whose data differs from rank 0's (every rank gets the error).
+pub(crate) fn check_data(batches: usize, batch_size: usize) -> Result<()> {
+    let Some((rank, _)) = world() else {
+        return Ok(());
+    };
+    agree(rank, "number of training batches", batches as u64)?;
+    agree(rank, "batch size", batch_size as u64)
+}
+
+/// At the start of a data-parallel `fit`: checks that every rank holds the same model
+/// (architecture), then gives every rank rank 0's weights and seed.
+///
+/// # Errors
+/// A rank whose model differs from rank 0's (every rank gets the error).
+pub(crate) fn prepare_fit(model: &mut crate::Model) -> Result<()> {
+    let Some((rank, _)) = world() else {
+        return Ok(());
+    };
+    agree(rank, "model architecture", fnv(model.to_json().as_bytes()))?;
+    let mut seed = [model.seed];
+    with_active(|a| a.comm.broadcast_u64(&mut seed));
+    model.seed = seed[0];
+    let mut flat: Vec<f32> = model
+        .chain
+        .layers
+        .iter()
+        .flat_map(|l| l.params().iter().flat_map(|p| p.value.iter().copied()))
+        .collect();
+    with_active(|a| a.comm.broadcast_f32(&mut flat));
+    let mut off = 0;
+    for l in model.chain.layers.iter_mut() {
+        for p in l.params_mut() {
+            let n = p.value.len();
+            p.value.copy_from_slice(&flat[off..off + n]);
+            off += n;
+        }
+    }
+    Ok(())
+}
+
+/// Fails on every rank when `value` differs between rank 0 and any rank.
+fn agree(rank: usize, what: &str, value: u64) -> Result<()> {
+    let mut chief = [value];
+    with_active(|a| a.comm.broadcast_u64(&mut chief));
+    let differs = f64::from(u8::from(chief[0] != value));
+    // Which ranks differ: a bit of a sum per rank would overflow; the count and the
+    // lowest one are enough to name.
+    let mut v = [differs, if differs > 0.0 { rank as f64 } else { 0.0 }];
+    sum_f64(&mut v);
+    if v[0] > 0.0 {
+        return Err(Error::State(format!(
+            "data-parallel fit: the {what} differs between ranks ({} rank(s) differ from rank 0{}); every rank must run the same model on the same data",
+            v[0],
+            if differs > 0.0 {
+                format!(", this one, rank {rank}, among them")
+            } else {
+                String::new()
+            }
+        )));
+    }
+    Ok(())
+}
+
+/// FNV-1a, 64 bits.
+fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// A distribution of `size` ranks simulated in one process (rank 0 of `size`, collectives
+/// over one rank), for tests of the sharding without MPI.
+#[cfg(test)]
+pub(crate) struct Simulated {
+    pub rank: usize,
+    pub size: usize,
+}
+
+#[cfg(test)]
+impl Comm for Simulated {
+    fn rank(&self) -> usize {
+        self.rank
+    }
+    fn size(&self) -> usize {
+        self.size
+    }
+    fn all_reduce_f32(&self, send: &[f32], recv: &mut [f32]) {
+        recv.copy_from_slice(send);
+    }
+    fn all_reduce_f64(&self, send: &[f64], recv: &mut [f64]) {
+        recv.copy_from_slice(send);
+    }
+    fn broadcast_f32(&self, _buf: &mut [f32]) {}
+    fn broadcast_u64(&self, _buf: &mut [u64]) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_cover_the_batch_in_order() {
+        activate(Arc::new(Simulated { rank: 1, size: 3 }));
+        assert_eq!(shard(10), (3, 6));
+        assert!(!is_chief());
+        slot().take();
+        assert_eq!(shard(10), (0, 10));
+        assert!(is_chief());
+        let all: Vec<(usize, usize)> = (0..3).map(|r| (r * 10 / 3, (r + 1) * 10 / 3)).collect();
+        assert_eq!(all, [(0, 3), (3, 6), (6, 10)]);
+    }
+
+    #[test]
+    fn without_mpi_the_error_says_how_to_get_it() {
+        #[cfg(not(feature = "mpi"))]
+        {
+            let e = DataParallel::init().err().expect("no mpi feature");
+            assert!(e.to_string().contains("--features mpi"), "{e}");
+        }
+    }
+}
