@@ -36,6 +36,20 @@ fn model() -> rkeras::Result<Model> {
     Ok(m)
 }
 
+/// The weights of the seed CNN on 28x28 grey images, 10 classes (W1's model).
+fn seed_params() -> rkeras::Result<usize> {
+    let m = Sequential::new([
+        Conv2D::new(32, 3).activation("relu").input_shape((28, 28, 1)).into(),
+        MaxPooling2D::new(2).into(),
+        Conv2D::new(64, 3).activation("relu").into(),
+        MaxPooling2D::new(2).into(),
+        Conv2D::new(64, 3).activation("relu").into(),
+        Flatten::new().into(),
+        Dense::new(10).activation("softmax").into(),
+    ])?;
+    Ok(m.count_params())
+}
+
 fn data() -> rkeras::Result<(Tensor, Tensor)> {
     let n = 62;
     let x: Vec<f32> = (0..n * 64)
@@ -51,6 +65,23 @@ fn main() -> rkeras::Result<()> {
         .unwrap_or_else(|| "/tmp/rkeras-dp".into());
     let dp = DataParallel::init()?;
     let (rank, size) = (dp.rank(), dp.size());
+    if dir == "--bench-allreduce" {
+        // The all-reduce of gradients of these sizes (the seed CNN at 28x28, MobileNetV2 and
+        // ResNet50 at 64x64 with 10 classes, and powers of 4 for the fit).
+        let models = [("seed CNN", seed_params()?), ("MobileNetV2", 2_270_794), ("ResNet50", 23_608_202)];
+        for (name, len) in models
+            .iter()
+            .map(|(n, l)| (n.to_string(), *l))
+            .chain((1..=12).map(|k| (format!("4^{k} floats"), 4usize.pow(k))))
+        {
+            let reps = if len > 1 << 20 { 7 } else { 41 };
+            let t = rkeras::distribution::time_all_reduce(len, reps).unwrap_or(0.0);
+            if rank == 0 {
+                println!("allreduce np={size} {name}: {len} floats, {:.6} s", t);
+            }
+        }
+        return Ok(());
+    }
     let (x, y) = data()?;
     let fit = |m: &mut Model| {
         m.fit(&x, &y)

@@ -220,6 +220,25 @@ pub(crate) fn reduce_gradients(layers: &mut [Box<dyn crate::layers::Layer>]) {
     });
 }
 
+/// Times the all-reduce of `len` floats (a gradient of `len` weights) over the active
+/// ranks: the median of `reps` calls, in seconds; `None` without a distribution. Every rank
+/// must call it with the same arguments (BENCHMARKS.md's scaling figures come from it).
+pub fn time_all_reduce(len: usize, reps: usize) -> Option<f64> {
+    with_active(|a| {
+        let send = vec![1.0f32; len];
+        let mut recv = vec![0.0f32; len];
+        let mut times: Vec<f64> = (0..reps.max(1))
+            .map(|_| {
+                let t = std::time::Instant::now();
+                a.comm.all_reduce_f32(&send, &mut recv);
+                t.elapsed().as_secs_f64()
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
+        times[times.len() / 2]
+    })
+}
+
 /// Sums `values` over the ranks (in place). No-op without a distribution.
 pub(crate) fn sum_f64(values: &mut [f64]) {
     with_active(|a| {
