@@ -20,9 +20,10 @@ pub enum ModelKind {
     /// keras.applications' MobileNetV2 (alpha 1.0), built by `rkeras::applications`, with its
     /// preprocessing in the model.
     MobileNetV2,
-    /// keras.applications' ResNet50V2, ResNet101V2 or ResNet152V2 (the name, lower case),
-    /// with its preprocessing in the model.
-    ResNetV2(String),
+    /// Another keras.applications architecture rkeras builds (the name, lower case:
+    /// MobileNet, ResNet50V2/101V2/152V2, DenseNet121/169/201), with its preprocessing in
+    /// the model.
+    App(String),
 }
 
 impl ModelKind {
@@ -30,16 +31,14 @@ impl ModelKind {
         match s {
             "seed" => Ok(ModelKind::Seed),
             _ if s.eq_ignore_ascii_case("mobilenetv2") => Ok(ModelKind::MobileNetV2),
-            _ if ["resnet50v2", "resnet101v2", "resnet152v2"]
-                .contains(&s.to_ascii_lowercase().as_str()) =>
-            {
-                Ok(ModelKind::ResNetV2(s.to_ascii_lowercase()))
+            _ if APPS.contains(&s.to_ascii_lowercase().as_str()) => {
+                Ok(ModelKind::App(s.to_ascii_lowercase()))
             }
             _ if ["resnet50", "resnet101", "resnet152", "vgg16", "vgg19"]
                 .contains(&s.to_ascii_lowercase().as_str()) =>
             {
                 bail!(
-                    "--model {s}: its preprocess_input (\"caffe\": RGB to BGR and the ImageNet means) is not put in a model by the command line yet; use ResNet50V2, ResNet101V2, ResNet152V2 or MobileNetV2 (their preprocessing goes in the model), or build it with rkeras::applications and preprocess_input_caffe"
+                    "--model {s}: its preprocess_input (\"caffe\": RGB to BGR and the ImageNet means) is not put in a model by the command line yet; use ResNet50V2, ResNet101V2, ResNet152V2, DenseNet121/169/201, MobileNet or MobileNetV2 (their preprocessing goes in the model), or build it with rkeras::applications and preprocess_input_caffe"
                 )
             }
             "mnist-convnet" => Ok(ModelKind::MnistConvnet),
@@ -62,7 +61,7 @@ impl ModelKind {
                 Ok(ModelKind::Saved(p))
             }
             _ => bail!(
-                "unknown --model '{s}'; built-in models: seed, mnist-convnet, MobileNetV2, ResNet50V2, ResNet101V2, ResNet152V2, a Keras model config .json, or a saved .keras / .h5 model"
+                "unknown --model '{s}'; built-in models: seed, mnist-convnet, MobileNet, MobileNetV2, ResNet50V2, ResNet101V2, ResNet152V2, DenseNet121, DenseNet169, DenseNet201, a Keras model config .json, or a saved .keras / .h5 model"
             ),
         }
     }
@@ -96,7 +95,7 @@ impl ModelKind {
                 return file_model(path, input, classes)
             }
             ModelKind::MobileNetV2 => mobilenet_v2(input, classes, "softmax")?,
-            ModelKind::ResNetV2(name) => resnet_v2(name, input, classes, "softmax")?,
+            ModelKind::App(name) => application(name, input, classes, "softmax")?,
         })
     }
 
@@ -120,11 +119,9 @@ impl ModelKind {
             println!("MobileNetV2 preprocesses its inputs itself (pixels to -1..1; --rescale is not applied)");
             return mobilenet_v2(input, outputs, head);
         }
-        if let ModelKind::ResNetV2(name) = self {
-            println!(
-                "{name} preprocesses its inputs itself (pixels to -1..1; --rescale is not applied)"
-            );
-            return resnet_v2(name, input, outputs, head);
+        if let ModelKind::App(name) = self {
+            println!("{name} preprocesses its inputs itself (Keras's preprocess_input as layers; --rescale is not applied)");
+            return application(name, input, outputs, head);
         }
         let mut layers: Vec<Box<dyn Layer>> = vec![InputLayer::new(input).into()];
         if rescale != 1.0 {
@@ -149,7 +146,7 @@ impl ModelKind {
     pub fn default_input(&self) -> (usize, usize, usize) {
         match self {
             ModelKind::Seed | ModelKind::Config(_) | ModelKind::Saved(_) => (64, 64, 3),
-            ModelKind::MobileNetV2 | ModelKind::ResNetV2(_) => (224, 224, 3),
+            ModelKind::MobileNetV2 | ModelKind::App(_) => (224, 224, 3),
             ModelKind::MnistConvnet => (28, 28, 1),
         }
     }
@@ -200,27 +197,55 @@ fn mobilenet_v2(input: (usize, usize, usize), classes: usize, head: &str) -> Res
         .build()?)
 }
 
-/// keras.applications' ResNet50V2/101V2/152V2 (`name`, lower case) for `input` images and
-/// `classes` outputs with a `head` activation, its preprocessing (`Rescaling(1/127.5,
-/// offset=-1)`, Keras's "tf" mode) in the model.
-fn resnet_v2(
+/// The keras.applications architectures `--model` builds besides MobileNetV2 (lower case).
+const APPS: [&str; 7] = [
+    "mobilenet",
+    "resnet50v2",
+    "resnet101v2",
+    "resnet152v2",
+    "densenet121",
+    "densenet169",
+    "densenet201",
+];
+
+/// The keras.applications architecture `name` (lower case, one of [`APPS`]) for `input`
+/// images and `classes` outputs with a `head` activation, its `preprocess_input` in the
+/// model as layers: `Rescaling(1/127.5, offset=-1)` ("tf" mode: MobileNet, ResNet V2), or
+/// `Rescaling(1/255)` and a `Normalization` by the ImageNet means and deviations ("torch"
+/// mode: DenseNet).
+fn application(
     name: &str,
     input: (usize, usize, usize),
     classes: usize,
     head: &str,
 ) -> Result<Model> {
-    use rkeras::applications::ResNet;
-    let family = match name {
-        "resnet101v2" => ResNet::resnet101_v2(),
-        "resnet152v2" => ResNet::resnet152_v2(),
-        _ => ResNet::resnet50_v2(),
-    };
+    use rkeras::applications::{DenseNet, MobileNet, ResNet};
     let inputs = Input::new(input);
-    let x = Rescaling::new(1.0 / 127.5).offset(-1.0).call(&inputs)?;
-    let x = family
-        .input_shape(input)
-        .classes(classes)
-        .classifier_activation(Some(head))
-        .call(&x)?;
+    let x = if name.starts_with("densenet") {
+        let x = Rescaling::new(1.0 / 255.0).call(&inputs)?;
+        Normalization::new()
+            .mean(vec![0.485, 0.456, 0.406])
+            .variance(vec![0.229f64.powi(2), 0.224f64.powi(2), 0.225f64.powi(2)])
+            .call(&x)?
+    } else {
+        Rescaling::new(1.0 / 127.5).offset(-1.0).call(&inputs)?
+    };
+    macro_rules! top {
+        ($b:expr) => {
+            $b.input_shape(input)
+                .classes(classes)
+                .classifier_activation(Some(head))
+                .call(&x)?
+        };
+    }
+    let x = match name {
+        "mobilenet" => top!(MobileNet::new()),
+        "resnet101v2" => top!(ResNet::resnet101_v2()),
+        "resnet152v2" => top!(ResNet::resnet152_v2()),
+        "densenet121" => top!(DenseNet::densenet121()),
+        "densenet169" => top!(DenseNet::densenet169()),
+        "densenet201" => top!(DenseNet::densenet201()),
+        _ => top!(ResNet::resnet50_v2()),
+    };
     Ok(Model::functional_named(&inputs, &x, name)?)
 }

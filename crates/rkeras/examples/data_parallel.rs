@@ -39,7 +39,10 @@ fn model() -> rkeras::Result<Model> {
 /// The weights of the seed CNN on 28x28 grey images, 10 classes (W1's model).
 fn seed_params() -> rkeras::Result<usize> {
     let m = Sequential::new([
-        Conv2D::new(32, 3).activation("relu").input_shape((28, 28, 1)).into(),
+        Conv2D::new(32, 3)
+            .activation("relu")
+            .input_shape((28, 28, 1))
+            .into(),
         MaxPooling2D::new(2).into(),
         Conv2D::new(64, 3).activation("relu").into(),
         MaxPooling2D::new(2).into(),
@@ -68,7 +71,11 @@ fn main() -> rkeras::Result<()> {
     if dir == "--bench-allreduce" {
         // The all-reduce of gradients of these sizes (the seed CNN at 28x28, MobileNetV2 and
         // ResNet50 at 64x64 with 10 classes, and powers of 4 for the fit).
-        let models = [("seed CNN", seed_params()?), ("MobileNetV2", 2_270_794), ("ResNet50", 23_608_202)];
+        let models = [
+            ("seed CNN", seed_params()?),
+            ("MobileNetV2", 2_270_794),
+            ("ResNet50", 23_608_202),
+        ];
         for (name, len) in models
             .iter()
             .map(|(n, l)| (n.to_string(), *l))

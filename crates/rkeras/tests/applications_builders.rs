@@ -74,12 +74,12 @@ fn mobilenetv2_builder_matches_keras_at_two_sizes() {
     assert!(e.to_string().contains("at least 32x32"), "{e}");
 }
 
-/// The builders of the ResNet and VGG families against Keras: the summary (ResNet50,
-/// ResNet50V2, VGG16 at two sizes), the layer count and parameter total (all), and the
-/// outputs with the formula weights.
+/// The builders of the ResNet, VGG, DenseNet and MobileNet families against Keras: the
+/// summary (ResNet50, ResNet50V2, VGG16, MobileNet at two sizes, DenseNet121), the layer
+/// count and parameter total (all), and the outputs with the formula weights.
 #[test]
-fn resnet_and_vgg_builders_match_keras() {
-    use rkeras::applications::{ResNet, Vgg};
+fn resnet_vgg_densenet_and_mobilenet_builders_match_keras() {
+    use rkeras::applications::{DenseNet, MobileNet, ResNet, Vgg};
     fn make(app: &str, size: usize) -> rkeras::Result<rkeras::Model> {
         macro_rules! build {
             ($b:expr) => {
@@ -97,10 +97,14 @@ fn resnet_and_vgg_builders_match_keras() {
             "resnet101v2" => build!(ResNet::resnet101_v2()),
             "resnet152v2" => build!(ResNet::resnet152_v2()),
             "vgg16" => build!(Vgg::vgg16()),
-            _ => build!(Vgg::vgg19()),
+            "vgg19" => build!(Vgg::vgg19()),
+            "densenet121" => build!(DenseNet::densenet121()),
+            "densenet169" => build!(DenseNet::densenet169()),
+            "densenet201" => build!(DenseNet::densenet201()),
+            _ => build!(MobileNet::new().alpha(0.25)),
         }
     }
-    let cases: [(&str, &[usize], bool); 8] = [
+    let cases: [(&str, &[usize], bool); 12] = [
         ("resnet50", &[32, 48], true),
         ("resnet101", &[32], false),
         ("resnet152", &[32], false),
@@ -109,6 +113,10 @@ fn resnet_and_vgg_builders_match_keras() {
         ("resnet152v2", &[32], false),
         ("vgg16", &[32, 48], true),
         ("vgg19", &[32], false),
+        ("densenet121", &[32], true),
+        ("densenet169", &[32], false),
+        ("densenet201", &[32], false),
+        ("mobilenet", &[32, 48], true),
     ];
     for (app, sizes, with_summary) in cases {
         for &size in sizes {

@@ -1,18 +1,25 @@
 //! keras.applications' architectures, built layer for layer as Keras builds them (the same
 //! layer names, so Keras's weight files load by name), with their `preprocess_input`.
 //!
-//! So far: [`MobileNetV2`], [`ResNet`] (ResNet50/101/152 and their V2) and [`Vgg`] (VGG16,
-//! VGG19), with `preprocess_input` per family ([`preprocess_input`]). Other Keras-made
+//! So far: [`MobileNet`], [`MobileNetV2`], [`ResNet`] (ResNet50/101/152 and their V2),
+//! [`DenseNet`] (121, 169, 201) and [`Vgg`] (VGG16, VGG19), with `preprocess_input` per
+//! family ([`preprocess_input`]). Other Keras-made
 //! applications load from their `.keras` files or architecture JSON (`rkeras::saving`); see
 //! the README.
 
+mod densenet;
+mod mobilenet;
 mod mobilenet_v2;
 mod options;
 mod resnet;
 mod vgg;
 
+pub use densenet::DenseNet;
+pub use mobilenet::MobileNet;
 pub use mobilenet_v2::{preprocess_input_mobilenet_v2, MobileNetV2};
-pub use options::{preprocess_input, preprocess_input_caffe, preprocess_input_tf};
+pub use options::{
+    preprocess_input, preprocess_input_caffe, preprocess_input_tf, preprocess_input_torch,
+};
 pub use resnet::ResNet;
 pub use vgg::Vgg;
 

@@ -220,6 +220,41 @@ pub fn preprocess_input_tf(x: &mut crate::Tensor) {
     }
 }
 
+/// Keras's `preprocess_input` in "torch" mode (DenseNet), in place: pixels in 0..255 to
+/// 0..1, then each channel minus the ImageNet mean (0.485, 0.456, 0.406) over its standard
+/// deviation (0.229, 0.224, 0.225).
+///
+/// ```
+/// use rkeras::applications::preprocess_input_torch;
+/// let mut x = rkeras::Tensor::new(vec![1, 1, 1, 3], vec![255.0, 0.0, 127.5])?;
+/// preprocess_input_torch(&mut x)?;
+/// assert!((x.data()[0] - (1.0 - 0.485) / 0.229).abs() < 1e-5);
+/// # Ok::<(), rkeras::Error>(())
+/// ```
+///
+/// # Errors
+/// A tensor whose last axis is not 3.
+pub fn preprocess_input_torch(x: &mut crate::Tensor) -> Result<()> {
+    if x.shape().last() != Some(&3) {
+        return Err(Error::arg(
+            "x",
+            "preprocess_input",
+            format!(
+                "expected RGB images (last axis 3), received shape {:?}",
+                x.shape()
+            ),
+        ));
+    }
+    const MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+    const STD: [f32; 3] = [0.229, 0.224, 0.225];
+    for px in x.data_mut().chunks_exact_mut(3) {
+        for ((v, m), s) in px.iter_mut().zip(MEAN).zip(STD) {
+            *v = (*v / 255.0 - m) / s;
+        }
+    }
+    Ok(())
+}
+
 /// The `preprocess_input` of the application `model` (a keras.applications name,
 /// case-insensitive: `ResNet50`, `resnet101v2`, `VGG16`, `MobileNetV2`, ...), in place.
 ///
@@ -236,6 +271,7 @@ pub fn preprocess_input(model: &str, x: &mut crate::Tensor) -> Result<()> {
     let m = model.to_ascii_lowercase();
     match m.as_str() {
         "resnet50" | "resnet101" | "resnet152" | "vgg16" | "vgg19" => preprocess_input_caffe(x),
+        "densenet121" | "densenet169" | "densenet201" => preprocess_input_torch(x),
         "resnet50v2" | "resnet101v2" | "resnet152v2" | "mobilenet" | "mobilenetv2" => {
             preprocess_input_tf(x);
             Ok(())
@@ -252,6 +288,9 @@ pub fn preprocess_input(model: &str, x: &mut crate::Tensor) -> Result<()> {
                 "ResNet152V2",
                 "VGG16",
                 "VGG19",
+                "DenseNet121",
+                "DenseNet169",
+                "DenseNet201",
                 "MobileNet",
                 "MobileNetV2",
             ],

@@ -8,8 +8,9 @@ Run (Keras 3.15.1, JAX backend):
 Outputs: builder_mobilenetv2_ALPHA_SIZE.json ({"inputs", "outputs", "weights"}) and
 builder_mobilenetv2_ALPHA_SIZE_summary_76.txt; for ResNet50/101/152, their V2 and VGG16/19:
 builder_NAME_SIZE.json (one image; "layers" and "total" too: the layer count and the summary's
-"Total params" line), with the summary file for ResNet50, ResNet50V2 and VGG16 at two sizes
-(the deeper ones are checked by their JSON alone, to keep the files small).
+"Total params" line), with the summary file for ResNet50, ResNet50V2, VGG16 and MobileNet
+(alpha 0.25) at two sizes and DenseNet121 at one (the deeper ones are checked by their JSON
+alone, to keep the files small). Likewise DenseNet121/169/201 and MobileNet.
 """
 import contextlib
 import io
@@ -52,12 +53,16 @@ FAMILIES = [
     ("ResNet50", [32, 48], True), ("ResNet101", [32], False), ("ResNet152", [32], False),
     ("ResNet50V2", [32, 48], True), ("ResNet101V2", [32], False), ("ResNet152V2", [32], False),
     ("VGG16", [32, 48], True), ("VGG19", [32], False),
+    ("DenseNet121", [32], True), ("DenseNet169", [32], False), ("DenseNet201", [32], False),
+    ("MobileNet", [32, 48], True),
 ]
+EXTRA = {"MobileNet": {"alpha": 0.25}}
 for app, sizes, with_summary in FAMILIES:
     for size in sizes:
         keras.backend.clear_session()
         m = getattr(keras.applications, app)(
             input_shape=(size, size, 3), weights=None, classes=10, classifier_activation=None,
+            **EXTRA.get(app, {}),
         )
         k = 0
         for layer in m.layers:
