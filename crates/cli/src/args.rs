@@ -241,6 +241,10 @@ pub struct FitArgs {
     /// Write one CSV row per epoch to this file (Keras's CSVLogger).
     #[arg(long, value_name = "FILE")]
     pub csv_log: Option<PathBuf>,
+    /// Write TensorBoard event files under this folder (Keras's TensorBoard callback:
+    /// `tensorboard --logdir DIR`).
+    #[arg(long, value_name = "DIR")]
+    pub tensorboard: Option<PathBuf>,
     /// Save the history at the end: JSON for a .json name, CSV otherwise.
     #[arg(long, value_name = "FILE")]
     pub history: Option<PathBuf>,

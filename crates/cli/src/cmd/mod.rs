@@ -180,6 +180,9 @@ fn callbacks(fit: &FitPlan) -> Vec<Box<dyn rkeras::callbacks::Callback>> {
     if let Some(path) = &fit.csv_log {
         out.push(Box::new(CSVLogger::new(path)));
     }
+    if let Some(dir) = &fit.tensorboard {
+        out.push(Box::new(rkeras::callbacks::TensorBoard::new(dir)));
+    }
     if let Some(path) = &fit.checkpoint {
         let mut ck = rkeras::callbacks::ModelCheckpoint::new(path)
             .monitor(&fit.checkpoint_monitor)

@@ -17,6 +17,7 @@ mod model_checkpoint;
 mod monitor;
 mod progbar;
 mod reduce_lr_on_plateau;
+mod tensorboard;
 mod terminate_on_nan;
 
 pub use backup_and_restore::BackupAndRestore;
@@ -29,6 +30,7 @@ pub use model_checkpoint::ModelCheckpoint;
 pub use monitor::Mode;
 pub use progbar::ProgbarLogger;
 pub use reduce_lr_on_plateau::ReduceLROnPlateau;
+pub use tensorboard::{TensorBoard, UpdateFreq};
 pub use terminate_on_nan::TerminateOnNaN;
 
 use crate::model::Model;
