@@ -104,7 +104,7 @@ impl Callback for TensorBoard {
         self.global_batch += 1;
         self.epoch_steps += 1;
         if let UpdateFreq::Batches(n) = self.update_freq {
-            if n > 0 && self.global_batch % n as u64 == 0 {
+            if n > 0 && self.global_batch.is_multiple_of(n as u64) {
                 for (name, v) in logs.iter() {
                     self.train
                         .scalar(&format!("batch_{name}"), v, self.global_batch as i64);
