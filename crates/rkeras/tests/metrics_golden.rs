@@ -63,9 +63,47 @@ fn metrics_give_keras_values() {
 }
 
 #[test]
+fn f_scores_and_iou_give_keras_values() {
+    let g = golden();
+    let from_cfg = |name: &str, v: &Value| {
+        Metric::from_config(&v["config"]).unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    check("scores", &g, from_cfg, "pm", "ym", None);
+    check("scores_weighted", &g, from_cfg, "pm", "ym", Some("wm"));
+    check("sparse_scores", &g, from_cfg, "pm", "ys", None);
+    check(
+        "sparse_scores_weighted",
+        &g,
+        from_cfg,
+        "pm",
+        "ys",
+        Some("wm"),
+    );
+    check("binary_scores", &g, from_cfg, "pb", "yb", None);
+    check(
+        "binary_scores_weighted",
+        &g,
+        from_cfg,
+        "pb",
+        "yb",
+        Some("w"),
+    );
+    // average=None is a vector per class: refused with the way out.
+    let v = serde_json::json!({"class_name": "F1Score", "config": {"name": "f1", "average": null}});
+    let e = Metric::from_config(&v).expect_err("vector-valued");
+    assert!(e.to_string().contains("macro"), "{e}");
+}
+
+#[test]
 fn metric_configs_round_trip_as_keras_writes_them() {
     let g = golden();
-    for case in ["binary", "multi"] {
+    for case in [
+        "binary",
+        "multi",
+        "scores",
+        "sparse_scores",
+        "binary_scores",
+    ] {
         for (name, v) in g[case].as_object().expect("case") {
             let m = Metric::from_config(&v["config"]).expect("from config");
             let back = m.to_config();

@@ -5,7 +5,9 @@
 use crate::error::{Error, Result};
 use rkeras_kernels::reduce::argmax;
 
+mod scores;
 mod stateful;
+pub use scores::{Average, FBetaScore, Iou, IouKind};
 pub use stateful::{Auc, Confusion, ConfusionMetric, MetricState, RootMeanSquaredError};
 
 /// What a metric computes.
@@ -368,6 +370,87 @@ impl Metric {
                 )
             }
             "RootMeanSquaredError" => Ok(Metric::custom(&name, RootMeanSquaredError::default())),
+            "F1Score" | "FBetaScore" => {
+                let average = match c.get("average") {
+                    Some(Value::String(a)) => Average::parse(a).ok_or_else(|| {
+                        Error::arg(
+                            "average",
+                            &name,
+                            format!("expected \"micro\", \"macro\" or \"weighted\", received \"{a}\""),
+                        )
+                    })?,
+                    _ => {
+                        return Err(Error::arg(
+                            "average",
+                            &name,
+                            "average=None gives one score per class (a vector); rkeras logs numbers: give \"micro\", \"macro\" or \"weighted\"",
+                        ))
+                    }
+                };
+                let beta = c.get("beta").and_then(Value::as_f64).unwrap_or(1.0);
+                if beta <= 0.0 {
+                    return Err(Error::arg(
+                        "beta",
+                        &name,
+                        format!("must be > 0, received {beta}"),
+                    ));
+                }
+                let t = c.get("threshold").and_then(Value::as_f64).map(|t| t as f32);
+                let state = if class == "F1Score" {
+                    FBetaScore::f1(average, t)
+                } else {
+                    FBetaScore::new(beta, average, t)
+                };
+                Ok(Metric::custom(&name, state))
+            }
+            "IoU" | "MeanIoU" | "BinaryIoU" | "OneHotIoU" | "OneHotMeanIoU" => {
+                let kind = match class {
+                    "IoU" => IouKind::IoU,
+                    "MeanIoU" => IouKind::MeanIoU,
+                    "BinaryIoU" => IouKind::BinaryIoU,
+                    "OneHotIoU" => IouKind::OneHotIoU,
+                    _ => IouKind::OneHotMeanIoU,
+                };
+                let classes = if kind == IouKind::BinaryIoU {
+                    2
+                } else {
+                    int("num_classes").filter(|&k| k > 0).ok_or_else(|| {
+                        Error::arg(
+                            "num_classes",
+                            &name,
+                            "a positive number of classes is required",
+                        )
+                    })?
+                };
+                let ids: Vec<usize> = c
+                    .get("target_class_ids")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|v| v.as_u64().map(|x| x as usize))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if let Some(bad) = ids.iter().find(|&&i| i >= classes) {
+                    return Err(Error::arg(
+                        "target_class_ids",
+                        &name,
+                        format!("class id {bad} is not below num_classes={classes}"),
+                    ));
+                }
+                let mut m = Iou::new(kind, classes, ids)
+                    .ignore_class(c.get("ignore_class").and_then(Value::as_i64));
+                if let Some(t) = c.get("threshold").and_then(Value::as_f64) {
+                    m = m.threshold(t as f32);
+                }
+                if let Some(s) = c.get("sparse_y_true").and_then(Value::as_bool) {
+                    m = m.sparse_y_true(s);
+                }
+                if let Some(s) = c.get("sparse_y_pred").and_then(Value::as_bool) {
+                    m = m.sparse_y_pred(s);
+                }
+                Ok(Metric::custom(&name, m))
+            }
             // tf.keras 2: a function wrapped under a name.
             "MeanMetricWrapper" => {
                 let f = c.get("fn").and_then(Value::as_str).unwrap_or(&name);

@@ -68,7 +68,7 @@ impl Clone for Box<dyn MetricState> {
 }
 
 /// The target of element `j` of row `r`: sparse targets are one-hot encoded on the fly.
-fn target(y_true: &[f32], n: usize, cols: usize, r: usize, j: usize) -> f32 {
+pub(crate) fn target(y_true: &[f32], n: usize, cols: usize, r: usize, j: usize) -> f32 {
     if y_true.len() == n && cols > 1 {
         (y_true[r] as usize == j) as u8 as f32
     } else {
@@ -77,7 +77,7 @@ fn target(y_true: &[f32], n: usize, cols: usize, r: usize, j: usize) -> f32 {
 }
 
 /// The weight of row `r` (rows of a sample share its weight).
-fn weight(weights: Option<&[f32]>, n: usize, r: usize) -> f64 {
+pub(crate) fn weight(weights: Option<&[f32]>, n: usize, r: usize) -> f64 {
     weights.map_or(1.0, |w| {
         let per = (n / w.len().max(1)).max(1);
         f64::from(w[(r / per).min(w.len().saturating_sub(1))])

@@ -48,7 +48,38 @@ multi = {
     "auc": M.AUC(),
     "top3": M.TopKCategoricalAccuracy(k=3),
 }
-out = {"binary": {}, "binary_weighted": {}, "no_positives": {}, "multi": {}}
+scores = {
+    "f1_micro": M.F1Score(average="micro"),
+    "f1_macro": M.F1Score(average="macro"),
+    "f1_weighted": M.F1Score(average="weighted"),
+    "fbeta2_macro_t03": M.FBetaScore(average="macro", beta=2.0, threshold=0.3),
+    "f1_micro_t025": M.F1Score(average="micro", threshold=0.25),
+    "onehot_mean_iou": M.OneHotMeanIoU(num_classes=4),
+    "onehot_iou_13": M.OneHotIoU(num_classes=4, target_class_ids=[1, 3]),
+}
+sparse_scores = {
+    "mean_iou": M.MeanIoU(num_classes=4, sparse_y_pred=False),
+    "iou_02": M.IoU(num_classes=4, target_class_ids=[0, 2], sparse_y_pred=False),
+    "iou_ignore1": M.IoU(num_classes=4, target_class_ids=[0, 2, 3], sparse_y_pred=False, ignore_class=1),
+}
+binary_scores = {
+    "binary_iou": M.BinaryIoU(),
+    "binary_iou_1_t03": M.BinaryIoU(target_class_ids=[1], threshold=0.3),
+    "f1_binary": M.F1Score(average="micro", threshold=0.5),
+}
+ys = ym.argmax(axis=1).astype("float32")
+wm = w[:30]
+out = {"binary": {}, "binary_weighted": {}, "no_positives": {}, "multi": {},
+       "scores": {}, "scores_weighted": {}, "sparse_scores": {}, "sparse_scores_weighted": {},
+       "binary_scores": {}, "binary_scores_weighted": {}}
+for case, ms, yt, yp, sw in [("scores", scores, ym, pm, None), ("sparse_scores", sparse_scores, ys, pm, None),
+                             ("binary_scores", binary_scores, yb, pb, None)]:
+    for k, m in ms.items():
+        m.update_state(yt, yp)
+        out[case][k] = {"value": float(m.result()), "config": keras.metrics.serialize(m)}
+        m.reset_state()
+        m.update_state(yt, yp, sample_weight=wm if len(yp) == 30 else w)
+        out[case + "_weighted"][k] = {"value": float(m.result()), "config": keras.metrics.serialize(m)}
 for k, m in metrics.items():
     cfg = keras.metrics.serialize(m)
     m.update_state(yb, pb)
@@ -78,6 +109,7 @@ model.save(os.path.join(here, "binary_lion.keras"))
 ev = model.evaluate(x, y, batch_size=64, verbose=0, return_dict=True)
 out["model"] = {"x": arr(x), "y": arr(y), "evaluate": {k: float(v) for k, v in ev.items()}}
 out["inputs"] = {"pb": arr(pb), "yb": arr(yb), "pm": arr(pm), "ym": arr(ym), "w": arr(w),
+                 "ys": arr(ys), "wm": arr(wm),
                  "zeros_p": arr(zeros_p), "zeros_y": arr(zeros_y)}
 with open(os.path.join(here, "cases.json"), "w") as f:
     json.dump(out, f)
