@@ -153,3 +153,64 @@ fn a_keras_classifier_with_precision_recall_auc_loads_evaluates_and_trains_on() 
     let back = rkeras::saving::load_model(&out).expect("reload");
     assert_eq!(back.metrics_names(), m.metrics_names());
 }
+
+#[test]
+fn weighted_metrics_train_and_log_as_keras() {
+    use rkeras::prelude::*;
+    let g = &golden()["weighted_model"];
+    let build = || {
+        let mut m = Sequential::new([Dense::new(3).activation("softmax").input_shape(5).into()])
+            .expect("model");
+        let init: Vec<Tensor> = g["initial"]
+            .as_array()
+            .expect("initial")
+            .iter()
+            .map(tensor)
+            .collect();
+        m.set_weights(&init).expect("weights");
+        m
+    };
+    let mut m = build();
+    m.compile_with_metrics(
+        SGD::default().learning_rate(0.1),
+        "sparse_categorical_crossentropy",
+        vec![
+            Metric::from_name("accuracy").expect("accuracy"),
+            Metric::from_name("accuracy")
+                .expect("accuracy")
+                .weighted(true),
+            Metric::top_k("top2", 2, true).expect("top2").weighted(true),
+        ],
+    )
+    .expect("compile");
+    assert_eq!(
+        m.metrics_names(),
+        ["loss", "accuracy", "weighted_accuracy", "top2"]
+    );
+    let (x, y, sw) = (tensor(&g["x"]), tensor(&g["y"]), tensor(&g["sw"]));
+    let h = m
+        .fit(&x, &y)
+        .sample_weight(&sw)
+        .batch_size(8)
+        .epochs(2)
+        .shuffle(false)
+        .verbose(0)
+        .run()
+        .expect("fit");
+    for (key, want) in g["history"].as_object().expect("history") {
+        let got = &h.history[key];
+        for (a, b) in got.iter().zip(want.as_array().expect("values")) {
+            let b = b.as_f64().expect("value");
+            assert!((a - b).abs() < 1e-5, "{key}: {a} vs Keras {b}");
+        }
+    }
+    // Keras's compile config (weighted_metrics included) reads back to the same logs.
+    let mut cfg: Value = serde_json::from_str(&m.to_json()).expect("json");
+    assert_eq!(
+        cfg["compile_config"]["weighted_metrics"][0],
+        serde_json::json!("accuracy")
+    );
+    cfg["compile_config"] = g["compile_config"].clone();
+    let again = rkeras::saving::from_config(&cfg).expect("from Keras's compile config");
+    assert_eq!(again.metrics_names(), m.metrics_names());
+}

@@ -53,6 +53,8 @@ pub struct Metric {
     total: f64,
     count: f64,
     state: Option<Box<dyn MetricState>>,
+    /// One of Keras's `weighted_metrics`: updated with the sample (and class) weights.
+    weighted: bool,
 }
 
 const NAMES: &[&str] = &[
@@ -148,6 +150,7 @@ impl Metric {
             total: 0.0,
             count: 0.0,
             state: Some(Box::new(state)),
+            weighted: false,
         }
     }
 
@@ -273,6 +276,7 @@ impl Metric {
             total: 0.0,
             count: 0.0,
             state: None,
+            weighted: false,
         }
     }
 
@@ -466,6 +470,31 @@ impl Metric {
                 Ok(m)
             }
         }
+    }
+
+    /// Makes this one of Keras's `weighted_metrics` (`compile(weighted_metrics=[...])`): it
+    /// is updated with the sample weights (and class weights) that weigh the loss, where the
+    /// compiled `metrics` are not. Logged under its name, or `weighted_<name>` when a plain
+    /// metric has that name, as Keras does.
+    ///
+    /// ```
+    /// use rkeras::prelude::*;
+    /// use rkeras::metrics::Metric;
+    /// let mut m = Sequential::new([Dense::new(1).activation("sigmoid").input_shape(3).into()])?;
+    /// m.compile_with_metrics("adam", "binary_crossentropy", vec![
+    ///     Metric::from_name("accuracy")?,
+    ///     Metric::from_name("accuracy")?.weighted(true),
+    /// ])?;
+    /// assert_eq!(m.metrics_names(), ["loss", "accuracy", "weighted_accuracy"]);
+    /// # Ok::<(), rkeras::Error>(())
+    /// ```
+    pub fn weighted(mut self, yes: bool) -> Self {
+        self.weighted = yes;
+        self
+    }
+    /// True for a `weighted_metrics` entry.
+    pub fn is_weighted(&self) -> bool {
+        self.weighted
     }
 
     /// The displayed name.

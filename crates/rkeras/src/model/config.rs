@@ -21,28 +21,46 @@ pub(crate) fn model_config(model: &Model) -> Value {
         sequential_config(model)
     };
     if let (Some(opt), Some(c)) = (model.optimizer(), model.compiled.as_ref()) {
-        let (loss, weights, metrics) = if c.heads.len() == 1 {
-            let metrics: Vec<Value> = c.heads[0].metrics.iter().map(|m| m.to_config()).collect();
-            let metrics = if metrics.is_empty() {
-                Value::Null
-            } else {
-                json!(metrics)
-            };
-            (c.loss().to_config(), Value::Null, metrics)
+        // A head's compiled `metrics` (`weighted: false`) or `weighted_metrics`.
+        let list = |h: &crate::model::heads::Head, weighted: bool| -> Vec<Value> {
+            h.metrics
+                .iter()
+                .filter(|m| m.is_weighted() == weighted)
+                .map(|m| m.to_config())
+                .collect()
+        };
+        let (loss, weights, metrics, weighted) = if c.heads.len() == 1 {
+            let or_null = |v: Vec<Value>| if v.is_empty() { Value::Null } else { json!(v) };
+            (
+                c.loss().to_config(),
+                Value::Null,
+                or_null(list(&c.heads[0], false)),
+                or_null(list(&c.heads[0], true)),
+            )
         } else {
             let mut loss = serde_json::Map::new();
             let mut weights = serde_json::Map::new();
             let mut metrics = serde_json::Map::new();
+            let mut weighted = serde_json::Map::new();
             for h in &c.heads {
                 loss.insert(h.name.clone(), h.loss.to_config());
                 weights.insert(h.name.clone(), crate::optimizers::py_float(h.weight));
-                let m: Vec<Value> = h.metrics.iter().map(|m| m.to_config()).collect();
-                metrics.insert(h.name.clone(), json!(m));
+                metrics.insert(h.name.clone(), json!(list(h, false)));
+                let w = list(h, true);
+                if !w.is_empty() {
+                    weighted.insert(h.name.clone(), json!(w));
+                }
             }
+            let weighted = if weighted.is_empty() {
+                Value::Null
+            } else {
+                Value::Object(weighted)
+            };
             (
                 Value::Object(loss),
                 Value::Object(weights),
                 Value::Object(metrics),
+                weighted,
             )
         };
         cfg["compile_config"] = json!({
@@ -50,7 +68,7 @@ pub(crate) fn model_config(model: &Model) -> Value {
             "loss": loss,
             "loss_weights": weights,
             "metrics": metrics,
-            "weighted_metrics": null,
+            "weighted_metrics": weighted,
             "run_eagerly": false,
             "steps_per_execution": 1,
             "jit_compile": true,

@@ -50,10 +50,8 @@ pub(crate) enum Key {
 impl Head {
     /// The head of output `name` of a model with several outputs.
     pub fn new(name: &str, loss: Loss, weight: f32, metrics: Vec<Metric>) -> Self {
-        let metric_keys = metrics
-            .iter()
-            .map(|m| format!("{name}_{}", m.name()))
-            .collect();
+        let metrics = plain_first(metrics);
+        let metric_keys = keras_keys(&metrics, &format!("{name}_"));
         Head::with_keys(
             name,
             loss,
@@ -66,7 +64,8 @@ impl Head {
 
     /// The only head of a model with one output: its metrics log under their own names.
     pub fn single(name: &str, loss: Loss, metrics: Vec<Metric>) -> Self {
-        let metric_keys = metrics.iter().map(|m| m.name().to_string()).collect();
+        let metrics = plain_first(metrics);
+        let metric_keys = keras_keys(&metrics, "");
         Head::with_keys(name, loss, 1.0, metrics, "loss".into(), metric_keys)
     }
 
@@ -109,6 +108,44 @@ impl Head {
     pub fn mean_loss(&self) -> f64 {
         self.loss_sum / self.seen.max(1) as f64
     }
+}
+
+/// The compiled `metrics` first, then the `weighted_metrics` (Keras's order).
+fn plain_first(metrics: Vec<Metric>) -> Vec<Metric> {
+    let (plain, weighted): (Vec<Metric>, Vec<Metric>) =
+        metrics.into_iter().partition(|m| !m.is_weighted());
+    plain.into_iter().chain(weighted).collect()
+}
+
+/// Keras's log keys (`CompileMetrics.result`): `prefix + name`; a repeated plain name gets
+/// `_1`, `_2`; a weighted metric whose key is taken becomes `prefix + weighted_<name>`
+/// (then numbered likewise).
+fn keras_keys(metrics: &[Metric], prefix: &str) -> Vec<String> {
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut keys = Vec::new();
+    for m in metrics {
+        let mut key = format!("{prefix}{}", m.name());
+        if let Some(k) = seen.get_mut(&key) {
+            if m.is_weighted() {
+                key = format!("{prefix}weighted_{}", m.name());
+                if let Some(k) = seen.get_mut(&key) {
+                    let numbered = format!("{key}_{k}");
+                    *k += 1;
+                    key = numbered;
+                } else {
+                    seen.insert(key.clone(), 1);
+                }
+            } else {
+                let numbered = format!("{key}_{k}");
+                *k += 1;
+                key = numbered;
+            }
+        } else {
+            seen.insert(key.clone(), 1);
+        }
+        keys.push(key);
+    }
+    keys
 }
 
 /// Keras's log order. One output: the metrics in compile order, then `loss`. Several: every
@@ -170,9 +207,10 @@ pub(crate) fn compute(
             let l = h
                 .loss
                 .compute_weighted(out, targets, rows, h.cols, weights, grad, fused);
-            // Keras weighs the loss, not the compiled `metrics` (only `weighted_metrics`).
+            // Keras weighs the loss and the `weighted_metrics`, not the compiled `metrics`.
             for m in &mut h.metrics {
-                m.update(out, targets, rows, h.cols);
+                let w = weights.filter(|_| m.is_weighted());
+                m.update_weighted(out, targets, rows, h.cols, w);
             }
             h.loss_sum += l * n as f64;
             h.seen += n;
@@ -206,7 +244,8 @@ pub(crate) fn compute(
             false,
         );
         for m in &mut h.metrics {
-            m.update(&h.out[..len], &h.tgt[..t_len], rows, h.cols);
+            let w = weights.filter(|_| m.is_weighted());
+            m.update_weighted(&h.out[..len], &h.tgt[..t_len], rows, h.cols, w);
         }
         h.loss_sum += l * n as f64;
         h.seen += n;

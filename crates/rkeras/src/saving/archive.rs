@@ -503,7 +503,12 @@ fn compile_from(model: &mut Model, cc: &Value) -> Result<()> {
             let weight = per_output(cc.get("loss_weights"), i)
                 .and_then(|v| v.as_f64())
                 .unwrap_or(1.0) as f32;
-            let metrics = metric_list(per_output(cc.get("metrics"), i))?;
+            let mut metrics = metric_list(per_output(cc.get("metrics"), i))?;
+            metrics.extend(
+                metric_list(per_output(cc.get("weighted_metrics"), i))?
+                    .into_iter()
+                    .map(|m| m.weighted(true)),
+            );
             outs.push(
                 crate::model::OutputLoss::new(name, loss)
                     .loss_weight(weight)
@@ -513,7 +518,12 @@ fn compile_from(model: &mut Model, cc: &Value) -> Result<()> {
         return model.compile_outputs(optimizer, outs);
     }
     let loss = crate::losses::Loss::from_config(loss_cfg)?;
-    let metrics = metric_list(cc.get("metrics").cloned())?;
+    let mut metrics = metric_list(cc.get("metrics").cloned())?;
+    metrics.extend(
+        metric_list(cc.get("weighted_metrics").cloned())?
+            .into_iter()
+            .map(|m| m.weighted(true)),
+    );
     model.compile_with_metrics(optimizer, loss, metrics)
 }
 

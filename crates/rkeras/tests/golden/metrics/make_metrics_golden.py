@@ -108,6 +108,21 @@ model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
 model.save(os.path.join(here, "binary_lion.keras"))
 ev = model.evaluate(x, y, batch_size=64, verbose=0, return_dict=True)
 out["model"] = {"x": arr(x), "y": arr(y), "evaluate": {k: float(v) for k, v in ev.items()}}
+# weighted_metrics: a plain and a weighted "accuracy" (Keras logs weighted_accuracy) and a
+# weighted top-2, trained with sample weights.
+keras.utils.set_random_seed(4)
+xw = rng.normal(size=(24, 5)).astype("float32")
+yw = rng.integers(0, 3, size=(24,)).astype("float32")
+sw = rng.uniform(0.1, 2.0, size=(24,)).astype("float32")
+wm_model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(3, activation="softmax")])
+wm_model.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy",
+                 metrics=["accuracy"],
+                 weighted_metrics=["accuracy", M.SparseTopKCategoricalAccuracy(k=2, name="top2")])
+init = [arr(v) for v in wm_model.get_weights()]
+hist = wm_model.fit(xw, yw, sample_weight=sw, batch_size=8, epochs=2, shuffle=False, verbose=0)
+out["weighted_model"] = {"x": arr(xw), "y": arr(yw), "sw": arr(sw), "initial": init,
+                         "history": {k: [float(v) for v in vs] for k, vs in hist.history.items()},
+                         "compile_config": wm_model.get_compile_config()}
 out["inputs"] = {"pb": arr(pb), "yb": arr(yb), "pm": arr(pm), "ym": arr(ym), "w": arr(w),
                  "ys": arr(ys), "wm": arr(wm),
                  "zeros_p": arr(zeros_p), "zeros_y": arr(zeros_y)}
