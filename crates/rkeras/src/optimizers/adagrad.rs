@@ -61,7 +61,7 @@ impl Adagrad {
         self
     }
 
-    fn slot_init(&self) -> f32 {
+    fn slot_init(&self, _slot: usize) -> f32 {
         self.initial_accumulator_value
     }
 }

@@ -68,7 +68,7 @@ impl Adamax {
         self
     }
 
-    fn slot_init(&self) -> f32 {
+    fn slot_init(&self, _slot: usize) -> f32 {
         0.0
     }
 }

@@ -61,7 +61,7 @@ impl Lion {
         self
     }
 
-    fn slot_init(&self) -> f32 {
+    fn slot_init(&self, _slot: usize) -> f32 {
         0.0
     }
 }

@@ -8,9 +8,12 @@
 use crate::error::{Error, Result};
 use serde_json::Value;
 
+mod adadelta;
 mod adagrad;
 mod adam;
 mod adamax;
+mod ftrl;
+mod lamb;
 mod lion;
 mod nadam;
 mod options;
@@ -18,9 +21,12 @@ mod rmsprop;
 pub mod schedules;
 mod sgd;
 
+pub use adadelta::Adadelta;
 pub use adagrad::Adagrad;
 pub use adam::{Adam, AdamW};
 pub use adamax::Adamax;
+pub use ftrl::Ftrl;
+pub use lamb::Lamb;
 pub use lion::Lion;
 pub use nadam::Nadam;
 pub(crate) use options::options_builders;
@@ -74,10 +80,10 @@ macro_rules! slot_optimizer_methods {
             super::restore(&mut s, state)
         }
         fn build(&mut self, sizes: &[usize]) {
-            let init = self.slot_init();
+            let inits: Vec<f32> = (0..Self::SLOTS).map(|k| self.slot_init(k)).collect();
             self.slots = sizes
                 .iter()
-                .flat_map(|&n| (0..Self::SLOTS).map(move |_| vec![init; n]))
+                .flat_map(|&n| inits.iter().map(move |&v| vec![v; n]))
                 .collect();
             self.built = true;
         }
@@ -188,10 +194,11 @@ macro_rules! spec_from {
         }
     )*};
 }
-spec_from!(Adam, AdamW, SGD, RMSprop, Nadam, Adamax, Adagrad, Lion);
+spec_from!(Adam, AdamW, SGD, RMSprop, Nadam, Adamax, Adagrad, Lion, Adadelta, Ftrl, Lamb);
 
 const NAMES: &[&str] = &[
-    "adam", "adamw", "sgd", "rmsprop", "nadam", "adamax", "adagrad", "lion",
+    "adam", "adamw", "sgd", "rmsprop", "nadam", "adamax", "adagrad", "lion", "adadelta", "ftrl",
+    "lamb",
 ];
 
 impl OptimizerSpec {
@@ -221,6 +228,9 @@ pub fn from_name(name: &str, learning_rate: Option<f32>) -> Result<Box<dyn Optim
         "adamax" => Box::new(Adamax::default()),
         "adagrad" => Box::new(Adagrad::default()),
         "lion" => Box::new(Lion::default()),
+        "adadelta" => Box::new(Adadelta::default()),
+        "ftrl" => Box::new(Ftrl::default()),
+        "lamb" => Box::new(Lamb::default()),
         _ => return Err(Error::unknown("optimizer", name, NAMES)),
     };
     if let Some(lr) = learning_rate {
@@ -393,6 +403,17 @@ pub fn from_config(v: &Value) -> Result<Box<dyn Optimizer>> {
             set!(Adagrad::default(), "initial_accumulator_value" => initial_accumulator_value, "epsilon" => epsilon),
         ),
         "lion" => Box::new(set!(Lion::default(), "beta_1" => beta_1, "beta_2" => beta_2)),
+        "adadelta" => Box::new(set!(Adadelta::default(), "rho" => rho, "epsilon" => epsilon)),
+        "ftrl" => Box::new(set!(Ftrl::default(),
+            "learning_rate_power" => learning_rate_power,
+            "initial_accumulator_value" => initial_accumulator_value,
+            "l1_regularization_strength" => l1_regularization_strength,
+            "l2_regularization_strength" => l2_regularization_strength,
+            "l2_shrinkage_regularization_strength" => l2_shrinkage_regularization_strength,
+            "beta" => beta)),
+        "lamb" => Box::new(
+            set!(Lamb::default(), "beta_1" => beta_1, "beta_2" => beta_2, "epsilon" => epsilon),
+        ),
         _ => return Err(Error::unknown("optimizer", &class, NAMES)),
     };
     if let Some(r) = rate {

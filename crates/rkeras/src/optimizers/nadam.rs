@@ -71,7 +71,7 @@ impl Nadam {
         self
     }
 
-    fn slot_init(&self) -> f32 {
+    fn slot_init(&self, _slot: usize) -> f32 {
         0.0
     }
 }

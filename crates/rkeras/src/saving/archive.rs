@@ -566,6 +566,10 @@ fn slot_names(optimizer_class: &str) -> &'static [&'static str] {
     match optimizer_class {
         "SGD" => &["momentum"],
         "RMSprop" => &["velocity", "momentum", "average_gradient"],
+        "Adagrad" => &["accumulator"],
+        "Adadelta" => &["accumulated_grad", "accumulated_delta_var"],
+        "Ftrl" => &["accumulator", "linear"],
+        "Adamax" => &["momentum", "norm"],
         _ => &["momentum", "velocity", "velocity_hat"],
     }
 }

@@ -54,6 +54,12 @@ optimizers = {
     "adam_weight_decay": O.Adam(learning_rate=0.01, weight_decay=0.1),
     "sgd_cosine_warmup": O.SGD(learning_rate=S.CosineDecay(0.0, 6, warmup_target=0.5, warmup_steps=3)),
     "lion_cosine_clip": O.Lion(learning_rate=S.CosineDecay(0.01, 8, alpha=0.1), clipnorm=1.0),
+    "adadelta": O.Adadelta(learning_rate=1.0, rho=0.9),
+    "ftrl": O.Ftrl(learning_rate=0.1),
+    "ftrl_regularized": O.Ftrl(learning_rate=0.2, learning_rate_power=-0.7, initial_accumulator_value=0.3,
+                               l1_regularization_strength=0.01, l2_regularization_strength=0.02,
+                               l2_shrinkage_regularization_strength=0.01, beta=0.5),
+    "lamb": O.Lamb(learning_rate=0.01, beta_1=0.85),
 }
 opt_out = {}
 for k, opt in optimizers.items():

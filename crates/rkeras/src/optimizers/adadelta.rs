@@ -1,0 +1,99 @@
+//! Adadelta: per-weight rates from running averages of squared gradients and updates, Keras's formulation.
+
+use super::{base_config, wrap, Optimizer};
+use serde_json::Value;
+
+/// Adadelta (Keras defaults: `learning_rate=0.001, rho=0.95, epsilon=1e-7`); slots `accumulated_grad`, `accumulated_delta_var`.
+///
+/// ```
+/// use rkeras::optimizers::{Adadelta, Optimizer};
+/// let opt = Adadelta::default().learning_rate(0.01);
+/// assert_eq!(opt.class_name(), "Adadelta");
+/// assert_eq!(Optimizer::learning_rate(&opt), 0.01);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Adadelta {
+    lr: f32,
+    rho: f32,
+    epsilon: f32,
+    iterations: u64,
+    slots: Vec<Vec<f32>>,
+    built: bool,
+    opts: super::Options,
+}
+
+super::options_builders!(Adadelta);
+
+impl Default for Adadelta {
+    fn default() -> Self {
+        Adadelta {
+            lr: 0.001,
+            rho: 0.95,
+            epsilon: 1e-7,
+            iterations: 0,
+            slots: Vec::new(),
+            built: false,
+            opts: super::Options::default(),
+        }
+    }
+}
+
+impl Adadelta {
+    /// Slot variables per weight, in Keras's order.
+    const SLOTS: usize = 2;
+    /// Adadelta with Keras defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Sets the learning rate.
+    pub fn learning_rate(mut self, lr: f32) -> Self {
+        self.lr = lr;
+        self
+    }
+    /// Sets `rho` (Keras's argument of that name).
+    pub fn rho(mut self, v: f32) -> Self {
+        self.rho = v;
+        self
+    }
+    /// Sets `epsilon` (Keras's argument of that name).
+    pub fn epsilon(mut self, v: f32) -> Self {
+        self.epsilon = v;
+        self
+    }
+
+    fn slot_init(&self, _slot: usize) -> f32 {
+        0.0
+    }
+}
+
+impl Optimizer for Adadelta {
+    fn class_name(&self) -> &'static str {
+        "Adadelta"
+    }
+
+    super::slot_optimizer_methods!(with_step);
+
+    fn update(&mut self, slot: usize, value: &mut [f32], grad: &[f32]) {
+        let (rho, eps, lr) = (self.rho, self.epsilon, self.lr);
+        let (acc_g, acc_d) = two(&mut self.slots, slot);
+        for i in 0..value.len() {
+            let g = grad[i];
+            acc_g[i] = rho * acc_g[i] + (1.0 - rho) * g * g;
+            let delta = -((acc_d[i] + eps).sqrt() * g) / (acc_g[i] + eps).sqrt();
+            acc_d[i] = rho * acc_d[i] + (1.0 - rho) * delta * delta;
+            value[i] += lr * delta;
+        }
+    }
+    fn config(&self) -> Value {
+        let mut m = base_config("adadelta", self.lr, None, &self.opts);
+        m.insert("rho".into(), super::py_float(self.rho));
+        m.insert("epsilon".into(), super::py_float(self.epsilon));
+        wrap("Adadelta", m)
+    }
+}
+
+/// Slots `2 * slot` and `2 * slot + 1`, both mutable.
+fn two(slots: &mut [Vec<f32>], slot: usize) -> (&mut [f32], &mut [f32]) {
+    let (a, b) = slots[2 * slot..2 * slot + 2].split_at_mut(1);
+    (&mut a[0], &mut b[0])
+}

@@ -1,0 +1,158 @@
+//! FTRL-Proximal ("follow the regularized leader"), Keras's formulation.
+
+use super::{base_config, wrap, Optimizer};
+use serde_json::Value;
+
+/// Ftrl (Keras defaults: `learning_rate=0.001, learning_rate_power=-0.5, initial_accumulator_value=0.1`, no regularization, `beta=0`); slots `accumulator`, `linear`.
+///
+/// ```
+/// use rkeras::optimizers::{Ftrl, Optimizer};
+/// let opt = Ftrl::default().learning_rate(0.01);
+/// assert_eq!(opt.class_name(), "Ftrl");
+/// assert_eq!(Optimizer::learning_rate(&opt), 0.01);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Ftrl {
+    lr: f32,
+    learning_rate_power: f32,
+    initial_accumulator_value: f32,
+    l1_regularization_strength: f32,
+    l2_regularization_strength: f32,
+    l2_shrinkage_regularization_strength: f32,
+    beta: f32,
+    iterations: u64,
+    slots: Vec<Vec<f32>>,
+    built: bool,
+    opts: super::Options,
+}
+
+super::options_builders!(Ftrl);
+
+impl Default for Ftrl {
+    fn default() -> Self {
+        Ftrl {
+            lr: 0.001,
+            learning_rate_power: -0.5,
+            initial_accumulator_value: 0.1,
+            l1_regularization_strength: 0.0,
+            l2_regularization_strength: 0.0,
+            l2_shrinkage_regularization_strength: 0.0,
+            beta: 0.0,
+            iterations: 0,
+            slots: Vec::new(),
+            built: false,
+            opts: super::Options::default(),
+        }
+    }
+}
+
+impl Ftrl {
+    /// Slot variables per weight, in Keras's order.
+    const SLOTS: usize = 2;
+    /// Ftrl with Keras defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Sets the learning rate.
+    pub fn learning_rate(mut self, lr: f32) -> Self {
+        self.lr = lr;
+        self
+    }
+    /// Sets `learning_rate_power` (Keras's argument of that name, at most 0).
+    pub fn learning_rate_power(mut self, v: f32) -> Self {
+        self.learning_rate_power = v;
+        self
+    }
+    /// Sets `initial_accumulator_value` (Keras's argument of that name).
+    pub fn initial_accumulator_value(mut self, v: f32) -> Self {
+        self.initial_accumulator_value = v;
+        self
+    }
+    /// Sets `l1_regularization_strength` (Keras's argument of that name).
+    pub fn l1_regularization_strength(mut self, v: f32) -> Self {
+        self.l1_regularization_strength = v;
+        self
+    }
+    /// Sets `l2_regularization_strength` (Keras's argument of that name).
+    pub fn l2_regularization_strength(mut self, v: f32) -> Self {
+        self.l2_regularization_strength = v;
+        self
+    }
+    /// Sets `l2_shrinkage_regularization_strength` (Keras's argument of that name).
+    pub fn l2_shrinkage_regularization_strength(mut self, v: f32) -> Self {
+        self.l2_shrinkage_regularization_strength = v;
+        self
+    }
+    /// Sets `beta` (Keras's argument of that name).
+    pub fn beta(mut self, v: f32) -> Self {
+        self.beta = v;
+        self
+    }
+
+    fn slot_init(&self, slot: usize) -> f32 {
+        if slot == 0 {
+            self.initial_accumulator_value
+        } else {
+            0.0
+        }
+    }
+}
+
+impl Optimizer for Ftrl {
+    fn class_name(&self) -> &'static str {
+        "Ftrl"
+    }
+
+    super::slot_optimizer_methods!(with_step);
+
+    fn update(&mut self, slot: usize, value: &mut [f32], grad: &[f32]) {
+        let lr = self.lr;
+        let p = -self.learning_rate_power;
+        let l1 = self.l1_regularization_strength;
+        let l2 = self.l2_regularization_strength + self.beta / (2.0 * lr);
+        let shrink = self.l2_shrinkage_regularization_strength;
+        let (acc, lin) = two(&mut self.slots, slot);
+        for i in 0..value.len() {
+            let g = grad[i];
+            let w = value[i];
+            let g_use = g + 2.0 * shrink * w;
+            let new_acc = acc[i] + g * g;
+            lin[i] += g_use - (new_acc.powf(p) - acc[i].powf(p)) / lr * w;
+            let quadratic = new_acc.powf(p) / lr + 2.0 * l2;
+            let clipped = lin[i].clamp(-l1, l1);
+            value[i] = (clipped - lin[i]) / quadratic;
+            acc[i] = new_acc;
+        }
+    }
+    fn config(&self) -> Value {
+        let mut m = base_config("ftrl", self.lr, None, &self.opts);
+        m.insert(
+            "learning_rate_power".into(),
+            super::py_float(self.learning_rate_power),
+        );
+        m.insert(
+            "initial_accumulator_value".into(),
+            super::py_float(self.initial_accumulator_value),
+        );
+        m.insert(
+            "l1_regularization_strength".into(),
+            super::py_float(self.l1_regularization_strength),
+        );
+        m.insert(
+            "l2_regularization_strength".into(),
+            super::py_float(self.l2_regularization_strength),
+        );
+        m.insert(
+            "l2_shrinkage_regularization_strength".into(),
+            super::py_float(self.l2_shrinkage_regularization_strength),
+        );
+        m.insert("beta".into(), super::py_float(self.beta));
+        wrap("Ftrl", m)
+    }
+}
+
+/// Slots `2 * slot` and `2 * slot + 1`, both mutable.
+fn two(slots: &mut [Vec<f32>], slot: usize) -> (&mut [f32], &mut [f32]) {
+    let (a, b) = slots[2 * slot..2 * slot + 2].split_at_mut(1);
+    (&mut a[0], &mut b[0])
+}
