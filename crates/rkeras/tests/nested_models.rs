@@ -238,3 +238,41 @@ fn nested_models_built_in_rust_train_and_freeze() {
     let err = unbuilt.call(&inputs).expect_err("unbuilt nested");
     assert!(err.to_string().contains("must be built"), "{err}");
 }
+
+#[test]
+fn feature_extractors_take_inner_outputs_with_the_weights() {
+    let mut m = load_model(dir().join("transfer.keras")).expect("load transfer.keras");
+    let g = json("transfer_predictions.json");
+    let x = tensor(&g["inputs"]);
+    let mut f = m.feature_extractor(&["pool"]).expect("features");
+    assert_eq!(f.output_shape(), Some(&[6][..]));
+    assert_eq!(f.nested_models(), ["prep", "base"]);
+    // The head applied to the pooled features gives the model's predictions.
+    let feats = f.predict(&x).expect("predict features");
+    let head = m.get_layer("head").expect("head").params().to_vec();
+    let (w, b) = (&head[0].value, &head[1].value);
+    let want = m.predict(&x).expect("predict");
+    for r in 0..x.rows() {
+        for j in 0..3 {
+            let z: f32 = (0..6)
+                .map(|k| feats.data()[r * 6 + k] * w[k * 3 + j])
+                .sum::<f32>()
+                + b[j];
+            assert!(
+                (z - want.data()[r * 3 + j]).abs() < 1e-4,
+                "row {r} class {j}"
+            );
+        }
+    }
+    // Several outputs, a nested model among them; a copy: training it leaves `m` alone.
+    let two = m.feature_extractor(&["base", "head"]).expect("two outputs");
+    assert_eq!(two.output_shapes(), [vec![3, 3, 6], vec![3]]);
+    let e = m.feature_extractor(&["nope"]).expect_err("unknown layer");
+    assert!(e.to_string().contains("pool"), "{e}");
+    // A Sequential model: cut after the named layer.
+    let seq = load_model(dir().join("holder.keras")).expect("holder");
+    let cut = seq
+        .feature_extractor(&["features"])
+        .expect("sequential cut");
+    assert_eq!(cut.output_shape(), Some(&[6, 6, 4][..]));
+}

@@ -130,6 +130,108 @@ impl Model {
         crate::model::config::model_config(self).to_string()
     }
 
+    /// A model from this model's input to the outputs of the layers `outputs` (Keras's
+    /// feature extraction: `keras.Model(base.input, [base.get_layer(n).output for n in
+    /// names])`), with this model's weights copied (a copy: training one does not change
+    /// the other). Layers no output needs are left out; a nested model counts as one layer.
+    ///
+    /// ```
+    /// use rkeras::prelude::*;
+    /// let x = Input::new(3);
+    /// let h = Dense::new(4).activation("relu").name("hidden").call(&x)?;
+    /// let y = Dense::new(2).name("out").call(&h)?;
+    /// let model = Model::functional(&x, &y)?;
+    /// let features = model.feature_extractor(&["hidden"])?;
+    /// assert_eq!(features.output_shape(), Some(&[4][..]));
+    /// # Ok::<(), rkeras::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// A name that is no layer of the model (the names are listed), several outputs of a
+    /// Sequential model, or a model that is not built.
+    pub fn feature_extractor(&self, outputs: &[&str]) -> Result<Model> {
+        use serde_json::{json, Value};
+        if !self.built() {
+            return Err(Error::State(
+                "the model must be built before features are taken from it".into(),
+            ));
+        }
+        let mut cfg = crate::model::config::model_config(self);
+        if let Some(o) = cfg.as_object_mut() {
+            o.remove("compile_config");
+        }
+        let entries: Vec<String> = cfg["config"]["layers"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|e| {
+                        e.get("name")
+                            .or_else(|| e.get("config").and_then(|c| c.get("name")))
+                            .and_then(Value::as_str)
+                            .map(str::to_string)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(bad) = outputs.iter().find(|n| !entries.iter().any(|e| e == *n)) {
+            return Err(Error::arg(
+                "outputs",
+                self.name(),
+                format!(
+                    "no layer \"{bad}\" in the model; its layers: {}",
+                    entries.join(", ")
+                ),
+            ));
+        }
+        if outputs.is_empty() {
+            return Err(Error::arg(
+                "outputs",
+                self.name(),
+                "give at least one layer name",
+            ));
+        }
+        if cfg["class_name"] == "Sequential" {
+            let [one] = outputs else {
+                return Err(Error::arg(
+                    "outputs",
+                    self.name(),
+                    "a Sequential model gives the output of one layer; make it functional for several",
+                ));
+            };
+            if let Some(list) = cfg["config"]["layers"].as_array_mut() {
+                let at = list
+                    .iter()
+                    .position(|e| e["config"]["name"] == json!(one))
+                    .unwrap_or(list.len() - 1);
+                list.truncate(at + 1);
+            }
+        } else {
+            let refs: Vec<Value> = outputs.iter().map(|n| json!([n, 0, 0])).collect();
+            cfg["config"]["output_layers"] = json!(refs);
+        }
+        cfg["config"]["name"] = json!(format!("{}_features", self.name()));
+        let mut m = from_config(&cfg)?;
+        // This model's weights, layer by layer by name.
+        for i in 0..m.layers().len() {
+            let name = m.layers()[i].name().to_string();
+            if let Some(src) = self.get_layer(&name) {
+                let values: Vec<Vec<f32>> = src.params().iter().map(|p| p.value.clone()).collect();
+                let dst = m.layer_params_mut(i);
+                if dst.len() == values.len()
+                    && dst
+                        .iter()
+                        .zip(&values)
+                        .all(|(p, v)| p.value.len() == v.len())
+                {
+                    for (p, v) in dst.iter_mut().zip(values) {
+                        p.value = v;
+                    }
+                }
+            }
+        }
+        Ok(m)
+    }
+
     /// Saves the weights (and optimizer state, when compiled and trained) in Keras 3's
     /// `.weights.h5` layout, which Python Keras's `model.load_weights` reads.
     ///
