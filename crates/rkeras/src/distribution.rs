@@ -119,6 +119,16 @@ impl Drop for DataParallel {
 
 /// The number of processes `mpirun` (Open MPI, MPICH, Slurm's PMI) says it started, when
 /// this process is one of several.
+///
+/// ```
+/// // A plain process (no OMPI_COMM_WORLD_SIZE, PMI_SIZE or PMIX_SIZE above 1):
+/// if std::env::var("OMPI_COMM_WORLD_SIZE").is_err()
+///     && std::env::var("PMI_SIZE").is_err()
+///     && std::env::var("PMIX_SIZE").is_err()
+/// {
+///     assert_eq!(rkeras::distribution::launched_by_mpirun(), None);
+/// }
+/// ```
 pub fn launched_by_mpirun() -> Option<usize> {
     ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"]
         .iter()
@@ -158,6 +168,12 @@ fn with_active<R>(f: impl FnOnce(&mut Active) -> R) -> Option<R> {
 
 /// True unless this process is a rank other than 0 of a data-parallel run: the one that
 /// prints progress and writes files.
+///
+/// ```
+/// // Without a distribution, every process is the chief and alone in its world.
+/// assert!(rkeras::distribution::is_chief());
+/// assert_eq!(rkeras::distribution::world(), None);
+/// ```
 pub fn is_chief() -> bool {
     with_active(|a| a.comm.rank() == 0).unwrap_or(true)
 }

@@ -324,7 +324,5 @@ impl MobileNetV2 {
 /// # Ok::<(), rkeras::Error>(())
 /// ```
 pub fn preprocess_input_mobilenet_v2(x: &mut crate::Tensor) {
-    for v in x.data_mut() {
-        *v = *v / 127.5 - 1.0;
-    }
+    super::preprocess_input_tf(x);
 }

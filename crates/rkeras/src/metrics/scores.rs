@@ -41,6 +41,14 @@ impl Average {
 /// Keras's `FBetaScore(average, beta, threshold)` (and `F1Score`, beta 1): per class,
 /// `(1 + b²)·P·R / (b²·P + R)`. Without a threshold a row's largest output is its predicted
 /// class; with one, each output above it is a positive.
+///
+/// ```
+/// use rkeras::metrics::{Average, FBetaScore, Metric};
+/// let mut f1 = Metric::custom("f1_score", FBetaScore::f1(Average::Macro, None));
+/// // Two rows, three classes: both predicted right.
+/// f1.update(&[0.7, 0.2, 0.1, 0.1, 0.1, 0.8], &[0.0, 2.0], 2, 3);
+/// assert!((f1.result() - 2.0 / 3.0).abs() < 1e-6); // class 1 never occurs: its score is 0
+/// ```
 #[derive(Clone, Debug)]
 pub struct FBetaScore {
     beta: f64,
@@ -175,6 +183,14 @@ pub enum IouKind {
     OneHotMeanIoU,
 }
 
+/// ```
+/// use rkeras::metrics::{Iou, IouKind, Metric};
+/// // Keras's MeanIoU(num_classes=2, sparse_y_pred=False): scores in, argmax taken.
+/// let mut iou = Metric::custom("mean_io_u", Iou::new(IouKind::MeanIoU, 2, vec![]).sparse_y_pred(false));
+/// iou.update(&[0.9, 0.1, 0.2, 0.8, 0.6, 0.4], &[0.0, 1.0, 1.0], 3, 2);
+/// assert!((iou.result() - 0.5).abs() < 1e-6); // class 0: 1/2, class 1: 1/2
+/// ```
+///
 /// Keras's intersection-over-union metrics: a confusion matrix over `num_classes`
 /// accumulated over every position (a row's classes, or each pixel's for segmentation
 /// outputs), then `TP / (TP + FP + FN)` averaged over the target classes that occur. As in
