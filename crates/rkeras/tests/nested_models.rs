@@ -232,6 +232,18 @@ fn nested_models_built_in_rust_train_and_freeze() {
     let mut plain = Sequential::new([Dense::new(3).input_shape(3).into()]).expect("plain");
     let err = plain.add(again).expect_err("add a model");
     assert!(err.to_string().contains("Sequential::new"), "{err}");
+    // A nested model called twice (shared) is refused, naming it.
+    let shared = Shared::new(
+        Sequential::with_name("twice", [Dense::new(2).input_shape(3).into()]).expect("small"),
+    );
+    let a = Input::new(3);
+    shared.call(&a).expect("first call");
+    let err = shared.call(&a).expect_err("second call");
+    assert!(
+        err.to_string()
+            .contains("\"twice\" is used as a layer twice"),
+        "{err}"
+    );
     // An unbuilt model cannot be nested.
     let unbuilt = Sequential::new([Dense::new(2).into()]).expect("unbuilt");
     let inputs = Input::new(3);

@@ -290,7 +290,13 @@ impl Shared {
                 self.cell.name
             ))
         })?;
-        if let Some((inner, training)) = take_nested(layer.as_mut()) {
+        if layer.as_nested().is_some() {
+            let Some((inner, training)) = take_nested(layer.as_mut()) else {
+                return Err(Error::State(format!(
+                    "model \"{}\" is used as a layer twice (a shared nested model): rkeras nests a model once; build a second copy for the second call",
+                    self.cell.name
+                )));
+            };
             drop(slot);
             let mut outs = replay(inner, training, inputs, None)?;
             return match outs.len() {

@@ -75,7 +75,7 @@ impl Optimizer for Adadelta {
 
     fn update(&mut self, slot: usize, value: &mut [f32], grad: &[f32]) {
         let (rho, eps, lr) = (self.rho, self.epsilon, self.lr);
-        let (acc_g, acc_d) = two(&mut self.slots, slot);
+        let (acc_g, acc_d) = super::slot_pair(&mut self.slots, slot);
         for i in 0..value.len() {
             let g = grad[i];
             acc_g[i] = rho * acc_g[i] + (1.0 - rho) * g * g;
@@ -90,10 +90,4 @@ impl Optimizer for Adadelta {
         m.insert("epsilon".into(), super::py_float(self.epsilon));
         wrap("Adadelta", m)
     }
-}
-
-/// Slots `2 * slot` and `2 * slot + 1`, both mutable.
-fn two(slots: &mut [Vec<f32>], slot: usize) -> (&mut [f32], &mut [f32]) {
-    let (a, b) = slots[2 * slot..2 * slot + 2].split_at_mut(1);
-    (&mut a[0], &mut b[0])
 }

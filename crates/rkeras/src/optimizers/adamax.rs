@@ -84,7 +84,7 @@ impl Optimizer for Adamax {
         let t = self.iterations as f32;
         let (b1, b2, lr, eps) = (self.beta_1, self.beta_2, self.lr, self.epsilon);
         let b1p = b1.powf(t);
-        let (m, u) = two(&mut self.slots, slot);
+        let (m, u) = super::slot_pair(&mut self.slots, slot);
         for i in 0..value.len() {
             let g = grad[i];
             m[i] += (g - m[i]) * (1.0 - b1);
@@ -99,10 +99,4 @@ impl Optimizer for Adamax {
         m.insert("epsilon".into(), super::py_float(self.epsilon));
         wrap("Adamax", m)
     }
-}
-
-/// Slots `2 * slot` and `2 * slot + 1`, both mutable.
-fn two(slots: &mut [Vec<f32>], slot: usize) -> (&mut [f32], &mut [f32]) {
-    let (a, b) = slots[2 * slot..2 * slot + 2].split_at_mut(1);
-    (&mut a[0], &mut b[0])
 }

@@ -111,7 +111,7 @@ impl Optimizer for Ftrl {
         let l1 = self.l1_regularization_strength;
         let l2 = self.l2_regularization_strength + self.beta / (2.0 * lr);
         let shrink = self.l2_shrinkage_regularization_strength;
-        let (acc, lin) = two(&mut self.slots, slot);
+        let (acc, lin) = super::slot_pair(&mut self.slots, slot);
         for i in 0..value.len() {
             let g = grad[i];
             let w = value[i];
@@ -149,10 +149,4 @@ impl Optimizer for Ftrl {
         m.insert("beta".into(), super::py_float(self.beta));
         wrap("Ftrl", m)
     }
-}
-
-/// Slots `2 * slot` and `2 * slot + 1`, both mutable.
-fn two(slots: &mut [Vec<f32>], slot: usize) -> (&mut [f32], &mut [f32]) {
-    let (a, b) = slots[2 * slot..2 * slot + 2].split_at_mut(1);
-    (&mut a[0], &mut b[0])
 }

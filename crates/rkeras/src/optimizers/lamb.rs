@@ -85,7 +85,7 @@ impl Optimizer for Lamb {
         let (b1, b2, lr, eps) = (self.beta_1, self.beta_2, self.lr, self.epsilon);
         let c1 = (1.0 - f64::from(b1).powf(t)) as f32;
         let c2 = (1.0 - f64::from(b2).powf(t)) as f32;
-        let (m, v) = two(&mut self.slots, slot);
+        let (m, v) = super::slot_pair(&mut self.slots, slot);
         let (mut w2, mut u2) = (0.0f64, 0.0f64);
         for i in 0..value.len() {
             let g = grad[i];
@@ -113,10 +113,4 @@ impl Optimizer for Lamb {
         m.insert("epsilon".into(), super::py_float(self.epsilon));
         wrap("Lamb", m)
     }
-}
-
-/// Slots `2 * slot` and `2 * slot + 1`, both mutable.
-fn two(slots: &mut [Vec<f32>], slot: usize) -> (&mut [f32], &mut [f32]) {
-    let (a, b) = slots[2 * slot..2 * slot + 2].split_at_mut(1);
-    (&mut a[0], &mut b[0])
 }

@@ -91,6 +91,13 @@ macro_rules! slot_optimizer_methods {
 }
 pub(crate) use slot_optimizer_methods;
 
+/// The two slot variables of weight `slot` of an optimizer with two slots per weight
+/// (slots `2 * slot` and `2 * slot + 1`), both mutable.
+pub(crate) fn slot_pair(slots: &mut [Vec<f32>], slot: usize) -> (&mut [f32], &mut [f32]) {
+    let (a, b) = slots[2 * slot..2 * slot + 2].split_at_mut(1);
+    (&mut a[0], &mut b[0])
+}
+
 pub use options::Options;
 pub use rmsprop::RMSprop;
 pub use sgd::SGD;

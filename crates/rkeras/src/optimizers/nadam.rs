@@ -104,7 +104,7 @@ impl Optimizer for Nadam {
         let u_prod1 = u_prod * u_t1;
         let b2p = b2.powf(t);
         let (lr, eps) = (self.lr, self.epsilon);
-        let (m, v) = two(&mut self.slots, slot);
+        let (m, v) = super::slot_pair(&mut self.slots, slot);
         for i in 0..value.len() {
             let g = grad[i];
             m[i] += (g - m[i]) * (1.0 - b1);
@@ -121,10 +121,4 @@ impl Optimizer for Nadam {
         m.insert("epsilon".into(), super::py_float(self.epsilon));
         wrap("Nadam", m)
     }
-}
-
-/// Slots `2 * slot` and `2 * slot + 1`, both mutable.
-fn two(slots: &mut [Vec<f32>], slot: usize) -> (&mut [f32], &mut [f32]) {
-    let (a, b) = slots[2 * slot..2 * slot + 2].split_at_mut(1);
-    (&mut a[0], &mut b[0])
 }
