@@ -10,8 +10,8 @@
 //! global batch 16, shuffled, 62 samples less a validation split of 13: the last batch of
 //! one sample leaves every rank but one without rows; validation sharded too), and, with the distribution set
 //! aside, a copy of it as one process on the whole data. The weights and the logs must agree within float reassociation (1e-5
-//! relative); only rank 0 writes files; the model rank 0 saved predicts as the one-process
-//! model. Rank 0 prints a checksum of the weights' bits (two runs with the same rank count
+//! relative); a sharded predict equals one process's; only rank 0 writes files; the model
+//! rank 0 saved predicts as the one-process model. Rank 0 prints a checksum of the weights' bits (two runs with the same rank count
 //! print the same). Exits non-zero on any mismatch.
 
 use rkeras::distribution::{suspended, DataParallel};
@@ -130,6 +130,17 @@ fn main() -> rkeras::Result<()> {
             bad.push(format!("{key} {a:?} differs from one process's {b:?}"));
         }
     }
+    // predict is sharded too (each rank its rows, summed): the same as one process's.
+    let p_dist = m.predict(&x)?;
+    let p_one = suspended(|| m.predict(&x))?;
+    let d = p_dist
+        .data()
+        .iter()
+        .zip(p_one.data())
+        .fold(0f32, |s, (a, b)| s.max((a - b).abs()));
+    if d > 1e-6 {
+        bad.push(format!("sharded predict differs from one process's by {d}"));
+    }
     // Only rank 0 writes.
     std::fs::create_dir_all(&dir).map_err(|e| rkeras::Error::Data(e.to_string()))?;
     let path = std::path::Path::new(&dir).join(format!("rank{rank}.keras"));
@@ -143,10 +154,12 @@ fn main() -> rkeras::Result<()> {
         ));
     }
     if rank == 0 {
+        // Rank 0 alone: outside the distribution (a collective call here would wait for the
+        // other ranks forever).
         let mut loaded = rkeras::saving::load_model(&path)?;
-        let p = loaded.predict(&x)?;
+        let p = suspended(|| loaded.predict(&x))?;
         let mut r = reference;
-        let q = r.predict(&x)?;
+        let q = suspended(|| r.predict(&x))?;
         let d = p
             .data()
             .iter()

@@ -256,6 +256,14 @@ pub fn time_all_reduce(len: usize, reps: usize) -> Option<f64> {
 }
 
 /// Sums `values` over the ranks (in place). No-op without a distribution.
+pub(crate) fn sum_f32(values: &mut [f32]) {
+    with_active(|a| {
+        let send = values.to_vec();
+        a.comm.all_reduce_f32(&send, values);
+    });
+}
+
+/// Sums `values` over the ranks (in place). No-op without a distribution.
 pub(crate) fn sum_f64(values: &mut [f64]) {
     with_active(|a| {
         let send = values.to_vec();

@@ -359,15 +359,28 @@ pub(crate) fn predict(
 ) -> Result<usize> {
     src.begin_pass(0)?;
     cbs.predict_begin(model);
+    // Data-parallel: each rank predicts its rows of each batch into a zeroed buffer, and a
+    // sum over the ranks assembles the whole (x + 0 is exact, NaN stays NaN).
+    let dist = crate::distribution::world().is_some();
     let mut start = 0;
     for index in 0..src.len() {
         cbs.predict_batch_begin(index, model);
-        let (n, _) = bufs.load(model, src, index, false)?;
+        let (n_batch, _) = bufs.load(model, src, index, false)?;
+        let skipped = src.last_skipped();
+        let (lo, hi) = if dist && skipped.is_empty() {
+            crate::distribution::shard(n_batch)
+        } else {
+            (0, n_batch)
+        };
+        let n = if (lo, hi) == (0, n_batch) {
+            n_batch
+        } else {
+            bufs.shard(model, n_batch)
+        };
         if n > 0 {
             model.chain.forward(n, Mode::Infer);
         }
-        let skipped = src.last_skipped();
-        let rows = n + skipped.len();
+        let rows = n_batch + skipped.len();
         let end = (start + rows) * per;
         if end > out.len() {
             return Err(Error::Data(format!(
@@ -377,7 +390,9 @@ pub(crate) fn predict(
         }
         let y = model.chain.output(n);
         if skipped.is_empty() {
-            out[start * per..end].copy_from_slice(y);
+            out[(start + lo) * per..(start + hi) * per].copy_from_slice(y);
+        } else if dist && !crate::distribution::is_chief() {
+            // A batch with skipped files is predicted whole on every rank; rank 0 keeps it.
         } else {
             let mut kept = 0;
             for pos in 0..rows {
@@ -392,6 +407,9 @@ pub(crate) fn predict(
         }
         start += rows;
         cbs.predict_batch_end(index, model);
+    }
+    if dist {
+        crate::distribution::sum_f32(&mut out[..start * per]);
     }
     cbs.predict_end(model);
     Ok(start)
