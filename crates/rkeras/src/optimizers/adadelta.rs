@@ -23,6 +23,7 @@ pub struct Adadelta {
 }
 
 super::options_builders!(Adadelta);
+super::hyperparameter_builders!(Adadelta: rho, epsilon);
 
 impl Default for Adadelta {
     fn default() -> Self {
@@ -41,26 +42,6 @@ impl Default for Adadelta {
 impl Adadelta {
     /// Slot variables per weight, in Keras's order.
     const SLOTS: usize = 2;
-    /// Adadelta with Keras defaults.
-    pub fn new() -> Self {
-        Self::default()
-    }
-    /// Sets the learning rate.
-    pub fn learning_rate(mut self, lr: f32) -> Self {
-        self.lr = lr;
-        self
-    }
-    /// Sets `rho` (Keras's argument of that name).
-    pub fn rho(mut self, v: f32) -> Self {
-        self.rho = v;
-        self
-    }
-    /// Sets `epsilon` (Keras's argument of that name).
-    pub fn epsilon(mut self, v: f32) -> Self {
-        self.epsilon = v;
-        self
-    }
-
     fn slot_init(&self, _slot: usize) -> f32 {
         0.0
     }

@@ -23,6 +23,7 @@ pub struct Adagrad {
 }
 
 super::options_builders!(Adagrad);
+super::hyperparameter_builders!(Adagrad: initial_accumulator_value, epsilon);
 
 impl Default for Adagrad {
     fn default() -> Self {
@@ -41,26 +42,6 @@ impl Default for Adagrad {
 impl Adagrad {
     /// Slot variables per weight, in Keras's order.
     const SLOTS: usize = 1;
-    /// Adagrad with Keras defaults.
-    pub fn new() -> Self {
-        Self::default()
-    }
-    /// Sets the learning rate.
-    pub fn learning_rate(mut self, lr: f32) -> Self {
-        self.lr = lr;
-        self
-    }
-    /// Sets `initial_accumulator_value` (Keras's argument of that name).
-    pub fn initial_accumulator_value(mut self, v: f32) -> Self {
-        self.initial_accumulator_value = v;
-        self
-    }
-    /// Sets `epsilon` (Keras's argument of that name).
-    pub fn epsilon(mut self, v: f32) -> Self {
-        self.epsilon = v;
-        self
-    }
-
     fn slot_init(&self, _slot: usize) -> f32 {
         self.initial_accumulator_value
     }

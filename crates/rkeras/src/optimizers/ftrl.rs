@@ -27,6 +27,7 @@ pub struct Ftrl {
 }
 
 super::options_builders!(Ftrl);
+super::hyperparameter_builders!(Ftrl: learning_rate_power, initial_accumulator_value, l1_regularization_strength, l2_regularization_strength, l2_shrinkage_regularization_strength, beta);
 
 impl Default for Ftrl {
     fn default() -> Self {
@@ -49,46 +50,6 @@ impl Default for Ftrl {
 impl Ftrl {
     /// Slot variables per weight, in Keras's order.
     const SLOTS: usize = 2;
-    /// Ftrl with Keras defaults.
-    pub fn new() -> Self {
-        Self::default()
-    }
-    /// Sets the learning rate.
-    pub fn learning_rate(mut self, lr: f32) -> Self {
-        self.lr = lr;
-        self
-    }
-    /// Sets `learning_rate_power` (Keras's argument of that name, at most 0).
-    pub fn learning_rate_power(mut self, v: f32) -> Self {
-        self.learning_rate_power = v;
-        self
-    }
-    /// Sets `initial_accumulator_value` (Keras's argument of that name).
-    pub fn initial_accumulator_value(mut self, v: f32) -> Self {
-        self.initial_accumulator_value = v;
-        self
-    }
-    /// Sets `l1_regularization_strength` (Keras's argument of that name).
-    pub fn l1_regularization_strength(mut self, v: f32) -> Self {
-        self.l1_regularization_strength = v;
-        self
-    }
-    /// Sets `l2_regularization_strength` (Keras's argument of that name).
-    pub fn l2_regularization_strength(mut self, v: f32) -> Self {
-        self.l2_regularization_strength = v;
-        self
-    }
-    /// Sets `l2_shrinkage_regularization_strength` (Keras's argument of that name).
-    pub fn l2_shrinkage_regularization_strength(mut self, v: f32) -> Self {
-        self.l2_shrinkage_regularization_strength = v;
-        self
-    }
-    /// Sets `beta` (Keras's argument of that name).
-    pub fn beta(mut self, v: f32) -> Self {
-        self.beta = v;
-        self
-    }
-
     fn slot_init(&self, slot: usize) -> f32 {
         if slot == 0 {
             self.initial_accumulator_value

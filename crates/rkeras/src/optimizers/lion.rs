@@ -23,6 +23,7 @@ pub struct Lion {
 }
 
 super::options_builders!(Lion);
+super::hyperparameter_builders!(Lion: beta_1, beta_2);
 
 impl Default for Lion {
     fn default() -> Self {
@@ -41,26 +42,6 @@ impl Default for Lion {
 impl Lion {
     /// Slot variables per weight, in Keras's order.
     const SLOTS: usize = 1;
-    /// Lion with Keras defaults.
-    pub fn new() -> Self {
-        Self::default()
-    }
-    /// Sets the learning rate.
-    pub fn learning_rate(mut self, lr: f32) -> Self {
-        self.lr = lr;
-        self
-    }
-    /// Sets `beta_1` (Keras's argument of that name).
-    pub fn beta_1(mut self, v: f32) -> Self {
-        self.beta_1 = v;
-        self
-    }
-    /// Sets `beta_2` (Keras's argument of that name).
-    pub fn beta_2(mut self, v: f32) -> Self {
-        self.beta_2 = v;
-        self
-    }
-
     fn slot_init(&self, _slot: usize) -> f32 {
         0.0
     }

@@ -91,6 +91,32 @@ macro_rules! slot_optimizer_methods {
 }
 pub(crate) use slot_optimizer_methods;
 
+/// `new()` (Keras's defaults), `learning_rate(lr)` and one setter per listed `f32`
+/// hyperparameter field, named as Keras's arguments, for an optimizer with an `lr` field.
+macro_rules! hyperparameter_builders {
+    ($t:ty: $($name:ident),* $(,)?) => {
+        impl $t {
+            #[doc = concat!("`", stringify!($t), "` with Keras's defaults.")]
+            pub fn new() -> Self {
+                Self::default()
+            }
+            /// Sets the learning rate.
+            pub fn learning_rate(mut self, lr: f32) -> Self {
+                self.lr = lr;
+                self
+            }
+            $(
+                #[doc = concat!("Sets `", stringify!($name), "` (Keras's argument of that name).")]
+                pub fn $name(mut self, v: f32) -> Self {
+                    self.$name = v;
+                    self
+                }
+            )*
+        }
+    };
+}
+pub(crate) use hyperparameter_builders;
+
 /// The two slot variables of weight `slot` of an optimizer with two slots per weight
 /// (slots `2 * slot` and `2 * slot + 1`), both mutable.
 pub(crate) fn slot_pair(slots: &mut [Vec<f32>], slot: usize) -> (&mut [f32], &mut [f32]) {

@@ -26,6 +26,7 @@ pub struct Nadam {
 }
 
 super::options_builders!(Nadam);
+super::hyperparameter_builders!(Nadam: beta_1, beta_2, epsilon);
 
 impl Default for Nadam {
     fn default() -> Self {
@@ -46,31 +47,6 @@ impl Default for Nadam {
 impl Nadam {
     /// Slot variables per weight, in Keras's order.
     const SLOTS: usize = 2;
-    /// Nadam with Keras defaults.
-    pub fn new() -> Self {
-        Self::default()
-    }
-    /// Sets the learning rate.
-    pub fn learning_rate(mut self, lr: f32) -> Self {
-        self.lr = lr;
-        self
-    }
-    /// Sets `beta_1` (Keras's argument of that name).
-    pub fn beta_1(mut self, v: f32) -> Self {
-        self.beta_1 = v;
-        self
-    }
-    /// Sets `beta_2` (Keras's argument of that name).
-    pub fn beta_2(mut self, v: f32) -> Self {
-        self.beta_2 = v;
-        self
-    }
-    /// Sets `epsilon` (Keras's argument of that name).
-    pub fn epsilon(mut self, v: f32) -> Self {
-        self.epsilon = v;
-        self
-    }
-
     fn slot_init(&self, _slot: usize) -> f32 {
         0.0
     }
