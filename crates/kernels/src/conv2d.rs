@@ -8,7 +8,7 @@
 //! the partials are summed in group order, so results do not depend on the thread count.
 
 use crate::activation::Act;
-use crate::gemm::{sgemm, MatRef};
+use crate::gemm::{sgemm, sgemm_threaded, MatRef};
 use crate::parallel::{for_each_chunk_mut, for_each_chunk_pair_mut, Scratch};
 
 /// Keras padding modes.
@@ -330,15 +330,27 @@ pub fn forward(
     let (in_len, out_len, rb) = (g.in_len(), g.out_len(), g.block_rows);
     debug_assert!(x.len() >= n * in_len && y.len() >= n * out_len && w.len() == g.kernel_len());
     debug_assert!(scratch.len() >= g.scratch_len());
+    // Fewer tasks than threads (a single image, deep small feature maps): the GEMMs
+    // themselves take the idle threads (bitwise the same result).
+    let threads = rayon::current_num_threads();
+    let threads_per = |tasks: usize| {
+        if tasks < threads {
+            threads.div_ceil(tasks.max(1))
+        } else {
+            1
+        }
+    };
     if g.is_pointwise() && !g.is_direct() {
         // A 1x1 convolution is one GEMM over every pixel of the batch: blocks of rows may
         // span samples, so small feature maps still make full-height GEMMs.
         let (k, cout) = (g.k(), g.cout);
         let wm = MatRef::row_major(w, cout);
-        for_each_chunk_mut(&mut y[..n * out_len], rb.max(64) * cout, |b, yb| {
-            let r0 = b * rb.max(64);
+        let block = rb.max(64);
+        let par = threads_per((n * g.oh * g.ow).div_ceil(block));
+        for_each_chunk_mut(&mut y[..n * out_len], block * cout, |b, yb| {
+            let r0 = b * block;
             let rows = yb.len() / cout;
-            sgemm(
+            sgemm_threaded(
                 rows,
                 cout,
                 k,
@@ -347,15 +359,24 @@ pub fn forward(
                 yb,
                 cout,
                 false,
+                par,
             );
             epilogue(yb, bias, act, cout);
         });
         return;
     }
+    // Here only when the whole call is one task: a block holds its thread's scratch slot
+    // through the GEMM, and a thread waiting in the GEMM may run another pending block of
+    // this layer, which would lock the same slot.
+    let par = if n * (g.oh * g.ow).div_ceil(rb) == 1 {
+        threads
+    } else {
+        1
+    };
     for_each_chunk_mut(&mut y[..n * out_len], out_len, |s, ys| {
         let xs = &x[s * in_len..(s + 1) * in_len];
         for_each_chunk_mut(ys, rb * g.cout, |b, yb| {
-            forward_block(g, xs, b * rb, w, bias, act, yb, scratch)
+            forward_block(g, xs, b * rb, w, bias, act, yb, scratch, par)
         });
     });
 }
@@ -371,6 +392,7 @@ crate::simd_fn! {
         act: Act,
         yb: &mut [f32],
         scratch: &Scratch,
+        par: usize,
     ) {
         let k = g.k();
         let rows = yb.len() / g.cout;
@@ -379,12 +401,12 @@ crate::simd_fn! {
             direct_rows(g, xs, r0, w, yb);
         } else if g.is_pointwise() {
             let a = MatRef::row_major(&xs[r0 * k..], k);
-            sgemm(rows, g.cout, k, a, wm, yb, g.cout, false);
+            sgemm_threaded(rows, g.cout, k, a, wm, yb, g.cout, false, par);
         } else {
             let mut buf = scratch.lock();
             let col = &mut buf[..rows * k];
             im2col(g, xs, r0, rows, col);
-            sgemm(rows, g.cout, k, MatRef::row_major(col, k), wm, yb, g.cout, false);
+            sgemm_threaded(rows, g.cout, k, MatRef::row_major(col, k), wm, yb, g.cout, false, par);
         }
         epilogue(yb, bias, act, g.cout);
     }

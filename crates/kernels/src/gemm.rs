@@ -78,6 +78,53 @@ pub fn sgemm(
     ldc: usize,
     accumulate: bool,
 ) {
+    sgemm_on(m, n, k, a, b, c, ldc, accumulate, 1);
+}
+
+/// As [`sgemm`], on up to `threads` threads of the current pool (the `gemm` crate's own
+/// split over tiles of `c`): for one big GEMM when the caller has fewer tasks than cores
+/// (a convolution of a single image). Each element of `c` sums over `k` in the same order
+/// as in [`sgemm`], so the result is bitwise the same whatever `threads` is.
+///
+/// ```
+/// use rkeras_kernels::gemm::{sgemm, sgemm_threaded, MatRef};
+/// let a: Vec<f32> = (0..64 * 96).map(|i| (i % 7) as f32 - 3.0).collect();
+/// let b: Vec<f32> = (0..96 * 80).map(|i| (i % 5) as f32 * 0.5).collect();
+/// let (mut c1, mut c2) = (vec![0.0f32; 64 * 80], vec![0.0f32; 64 * 80]);
+/// sgemm(64, 80, 96, MatRef::row_major(&a, 96), MatRef::row_major(&b, 80), &mut c1, 80, false);
+/// sgemm_threaded(64, 80, 96, MatRef::row_major(&a, 96), MatRef::row_major(&b, 80), &mut c2, 80, false, 2);
+/// assert_eq!(c1, c2);
+/// ```
+///
+/// # Panics
+/// As [`sgemm`].
+#[allow(clippy::too_many_arguments)]
+pub fn sgemm_threaded(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+    threads: usize,
+) {
+    sgemm_on(m, n, k, a, b, c, ldc, accumulate, threads.max(1));
+}
+
+#[allow(clippy::too_many_arguments)]
+fn sgemm_on(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+    threads: usize,
+) {
     if m == 0 || n == 0 {
         return;
     }
@@ -114,7 +161,11 @@ pub fn sgemm(
             false,
             false,
             false,
-            gemm::Parallelism::None,
+            if threads > 1 {
+                gemm::Parallelism::Rayon(threads)
+            } else {
+                gemm::Parallelism::None
+            },
         );
     }
     IN_GEMM_CRATE.with(|f| f.set(false));
@@ -171,6 +222,60 @@ mod tests {
             }
         }
         c
+    }
+
+    /// The threaded GEMM gives the single-threaded one's bits on the shapes convolutions
+    /// of one image make (deep layers: few rows, many columns, long sums).
+    #[test]
+    fn threaded_sgemm_is_bitwise_the_single_threaded_one() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .expect("pool");
+        let mut rng = Lcg::new(11);
+        for &(m, n, k) in &[
+            (4, 2048, 512),
+            (16, 512, 4608),
+            (49, 256, 2304),
+            (256, 64, 576),
+            (3, 7, 5),
+        ] {
+            let a = rng.vec(m * k);
+            let b = rng.vec(k * n);
+            let mut want = vec![0.5f32; m * n];
+            sgemm(
+                m,
+                n,
+                k,
+                MatRef::row_major(&a, k),
+                MatRef::row_major(&b, n),
+                &mut want,
+                n,
+                true,
+            );
+            for threads in [2, 3] {
+                let mut got = vec![0.5f32; m * n];
+                pool.install(|| {
+                    sgemm_threaded(
+                        m,
+                        n,
+                        k,
+                        MatRef::row_major(&a, k),
+                        MatRef::row_major(&b, n),
+                        &mut got,
+                        n,
+                        true,
+                        threads,
+                    )
+                });
+                assert!(
+                    got.iter()
+                        .zip(&want)
+                        .all(|(x, y)| x.to_bits() == y.to_bits()),
+                    "{m}x{n}x{k} on {threads} threads"
+                );
+            }
+        }
     }
 
     #[test]

@@ -161,6 +161,14 @@ pub struct Scratch {
     len: usize,
 }
 
+impl Clone for Scratch {
+    /// Slots of the same length for the current pool, zeroed (scratch holds nothing
+    /// between calls, so a copy has its own).
+    fn clone(&self) -> Self {
+        Scratch::new(self.len)
+    }
+}
+
 impl Scratch {
     /// Scratch of `len` floats for each thread of the current pool.
     pub fn new(len: usize) -> Self {

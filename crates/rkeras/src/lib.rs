@@ -56,16 +56,8 @@ pub use tensor::Tensor;
 pub mod prelude {
     pub use crate::callbacks::{Callback, Control, History, Logs};
     pub use crate::data::{image_dataset_from_directory, ImageDataset};
-    pub use crate::layers::{
-        Activation, Add, Average, AveragePooling2D, BatchNormalization, CenterCrop, Concatenate,
-        Conv2D, Conv2DTranspose, Cropping2D, CustomScaleLayer, Dense, DepthwiseConv2D, Dropout,
-        Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, GroupNormalization, InputLayer, Layer,
-        LayerNormalization, LayerScale, LeakyReLU, MaxPooling2D, Maximum, Minimum, Multiply,
-        Normalization, PReLU, Permute, RandomBrightness, RandomContrast, RandomCrop, RandomFlip,
-        RandomRotation, RandomTranslation, RandomZoom, ReLU, Rescaling, Reshape, Resizing,
-        SeparableConv2D, Softmax, SpatialDropout2D, Subtract, UnitNormalization, UpSampling2D,
-        ZeroPadding2D, ELU,
-    };
+    pub use crate::layers::classes::*;
+    pub use crate::layers::Layer;
     pub use crate::losses::Loss;
     pub use crate::model::{
         Call, Input, IntoTensors, KerasTensor, Model, OutputLoss, Sequential, Shared,

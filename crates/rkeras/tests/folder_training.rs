@@ -237,3 +237,117 @@ fn two_classes_with_int_labels_train_a_sigmoid_unit() {
         .expect("fit");
     assert_eq!(h.epoch.len(), 3);
 }
+
+/// A folder dataset feeds a model with two inputs and two outputs through
+/// `MappedDataset` (Keras's `dataset.map`): training gives the weights that the same
+/// images as arrays give, `predict_batches` over the ordered stream equals `predict`, and
+/// a model with several outputs fed the folder directly is refused with the way out.
+#[test]
+fn a_mapped_folder_feeds_several_inputs_and_outputs() {
+    use rkeras::train::MappedDataset;
+    let (dir, _, _) = shapes_folder("mapped", 20, 8);
+    let ds = image_dataset_from_directory(&dir.0)
+        .image_size((8, 8))
+        .shuffle(false)
+        .batch_size(6)
+        .verbose(false)
+        .load()
+        .expect("load");
+    // The folder's images and labels as arrays, in file order.
+    let (mut xs, mut ys) = (Vec::new(), Vec::new());
+    for b in ds.in_order() {
+        let b = b.expect("batch");
+        xs.extend_from_slice(&b.x[..b.n * 8 * 8 * 3]);
+        ys.extend_from_slice(&b.y[..b.n]);
+    }
+    let x = Tensor::new(vec![20, 8, 8, 3], xs).expect("x");
+    let y = Tensor::new(vec![20], ys).expect("y");
+    let half = Tensor::new(
+        vec![20, 8, 8, 3],
+        x.data().iter().map(|v| v * 0.5).collect(),
+    )
+    .expect("half");
+    let model = || {
+        rkeras::clear_session();
+        rkeras::set_random_seed(5);
+        let a = Input::new([8, 8, 3]);
+        let b = Input::new([8, 8, 3]);
+        let fa = Flatten::new()
+            .call(&Rescaling::new(1.0 / 255.0).call(&a).expect("ra"))
+            .expect("fa");
+        let fb = Flatten::new()
+            .call(&Rescaling::new(1.0 / 255.0).call(&b).expect("rb"))
+            .expect("fb");
+        let h = Concatenate::new().call_on(&[&fa, &fb]).expect("cat");
+        let main = Dense::new(4)
+            .activation("softmax")
+            .name("main")
+            .call(&h)
+            .expect("main");
+        let aux = Dense::new(4)
+            .activation("softmax")
+            .name("aux")
+            .call(&fa)
+            .expect("aux");
+        let mut m = Model::functional([&a, &b], [&main, &aux]).expect("model");
+        m.compile("adam", "sparse_categorical_crossentropy", &["accuracy"])
+            .expect("compile");
+        m
+    };
+    let mut from_arrays = model();
+    from_arrays
+        .fit([&x, &half], [&y, &y])
+        .epochs(2)
+        .batch_size(6)
+        .shuffle(false)
+        .verbose(0)
+        .run()
+        .expect("fit arrays");
+    let mut from_folder = model();
+    let map = |x: Tensor, y: Tensor| {
+        let half = Tensor::new(
+            x.shape().to_vec(),
+            x.data().iter().map(|v| v * 0.5).collect(),
+        )?;
+        Ok((vec![x, half], vec![y.clone(), y]))
+    };
+    let history = from_folder
+        .fit_batches(MappedDataset::new(&ds, map))
+        .epochs(2)
+        .verbose(0)
+        .run()
+        .expect("fit folder");
+    assert_eq!(history.get("loss").map(<[f64]>::len), Some(2));
+    for (a, b) in from_arrays
+        .get_weights()
+        .iter()
+        .zip(from_folder.get_weights())
+    {
+        assert_eq!(a.data(), b.data());
+    }
+    let want = from_arrays
+        .predict_outputs([&x, &half])
+        .expect("predict arrays");
+    let mut ordered = MappedDataset::new(&ds, map).ordered();
+    let got = from_folder
+        .predict_batches(&mut ordered, &mut [])
+        .expect("predict folder");
+    // predict_batches packs the outputs side by side per row: main's 4 then aux's 4.
+    for r in 0..20 {
+        assert_eq!(
+            &got.data()[r * 8..r * 8 + 4],
+            &want[0].data()[r * 4..r * 4 + 4]
+        );
+        assert_eq!(
+            &got.data()[r * 8 + 4..r * 8 + 8],
+            &want[1].data()[r * 4..r * 4 + 4]
+        );
+    }
+    let e = from_folder
+        .fit_dataset(&ds)
+        .epochs(1)
+        .verbose(0)
+        .run()
+        .expect_err("several inputs from a plain folder");
+    assert!(e.to_string().contains("MappedDataset"), "{e}");
+}

@@ -5,6 +5,7 @@ use crate::activations;
 use crate::error::{Error, Result};
 use rkeras_kernels::Act;
 use serde_json::{json, Map, Value};
+use super::registry::{Cfg, FromConfig};
 
 /// Applies an activation (Keras `Activation("relu")`).
 ///
@@ -14,7 +15,7 @@ use serde_json::{json, Map, Value};
 /// assert_eq!(m.output_shape(), Some(&[4][..]));
 /// # Ok::<(), rkeras::Error>(())
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Activation {
     base: LayerBase,
     name: String,
@@ -49,6 +50,12 @@ impl Layer for Activation {
             .map(activations::name)
             .unwrap_or("linear");
         super::object(json!({ "activation": n }))
+    }
+}
+
+impl FromConfig for Activation {
+    fn from_config(g: &Cfg<'_>) -> Result<Self> {
+    Ok(Activation::new(&g.activation()?))
     }
 }
 

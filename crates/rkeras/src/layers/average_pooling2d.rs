@@ -7,6 +7,7 @@ use crate::rng::Rng;
 use crate::shape::IntoPair;
 use rkeras_kernels::{pool2d, Pool2dGeom};
 use serde_json::{Map, Value};
+use super::registry::{Cfg, FromConfig};
 
 /// 2-D average pooling (Keras `AveragePooling2D`), same arguments as
 /// [`MaxPooling2D`](super::MaxPooling2D).
@@ -17,7 +18,7 @@ use serde_json::{Map, Value};
 /// assert_eq!(m.output_shape(), Some(&[3, 3, 1][..]));
 /// # Ok::<(), rkeras::Error>(())
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct AveragePooling2D {
     base: LayerBase,
     pool_size: (usize, usize),
@@ -93,6 +94,15 @@ impl Layer for AveragePooling2D {
     }
     fn config(&self) -> Map<String, Value> {
         pool_config(self.pool_size, self.strides, &self.padding)
+    }
+}
+
+impl FromConfig for AveragePooling2D {
+    fn from_config(g: &Cfg<'_>) -> Result<Self> {
+        let pool = g.pair_or("pool_size", (2, 2))?;
+        Ok(AveragePooling2D::new(pool)
+            .strides(g.pair_or("strides", pool)?)
+            .padding(g.str_or("padding", "valid")?))
     }
 }
 

@@ -7,6 +7,7 @@ use crate::init::Initializer;
 use crate::rng::Rng;
 use rkeras_kernels::parallel::{for_each_chunk_mut, for_each_chunk_pair_mut};
 use serde_json::{json, Map, Value};
+use super::registry::{Cfg, FromConfig};
 
 /// Keras `BatchNormalization` over the last axis (channels-last).
 ///
@@ -27,7 +28,7 @@ use serde_json::{json, Map, Value};
 /// assert_eq!(m.layers()[1].params().len(), 4);
 /// # Ok::<(), rkeras::Error>(())
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct BatchNormalization {
     base: LayerBase,
     axis: i64,
@@ -439,6 +440,19 @@ pub(crate) fn channel_moments(
     };
     sums(partials, None, mean);
     sums(partials, Some(mean), var);
+}
+
+impl FromConfig for BatchNormalization {
+    fn from_config(g: &Cfg<'_>) -> Result<Self> {
+    Ok(BatchNormalization::new()
+        .axis(g.axis()?)
+        .momentum(g.f64_or("momentum", 0.99)? as f32)
+        .epsilon(g.f64_or("epsilon", 1e-3)? as f32)
+        .center(g.bool_or("center", true)?)
+        .scale(g.bool_or("scale", true)?)
+        .with_weight_options(g.weight_options(super::weight_options::GAMMA_BETA)?)
+        )
+    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use crate::error::Result;
 use crate::rng::Rng;
 use rkeras_kernels::image::{aspect_crop, ImageRef, Interpolation, Resize};
 use serde_json::{json, Map, Value};
+use super::registry::{Cfg, FromConfig};
 
 /// Crops the centred `height x width` window of each image (Keras `CenterCrop`), in
 /// training and inference. When the image is smaller than the target on a side, Keras's
@@ -16,7 +17,7 @@ use serde_json::{json, Map, Value};
 /// assert_eq!(m.output_shape(), Some(&[24, 24, 3][..]));
 /// # Ok::<(), rkeras::Error>(())
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct CenterCrop {
     base: LayerBase,
     height: usize,
@@ -125,6 +126,12 @@ impl Layer for CenterCrop {
             "height": self.height,
             "width": self.width,
         }))
+    }
+}
+
+impl FromConfig for CenterCrop {
+    fn from_config(g: &Cfg<'_>) -> Result<Self> {
+    Ok(CenterCrop::new(g.usize("height")?, g.usize("width")?))
     }
 }
 

@@ -4,6 +4,7 @@ use super::{Layer, LayerBase};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use serde_json::{json, Map, Value};
+use super::registry::{Cfg, FromConfig};
 
 /// Joins its inputs along `axis` (default -1, the channels; Keras `Concatenate`). The
 /// other dimensions must agree.
@@ -17,7 +18,7 @@ use serde_json::{json, Map, Value};
 /// assert_eq!(both.shape(), &[8, 8, 10]);
 /// # Ok::<(), rkeras::Error>(())
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Concatenate {
     base: LayerBase,
     axis: i64,
@@ -152,6 +153,14 @@ impl Layer for Concatenate {
     }
     fn config(&self) -> Map<String, Value> {
         super::object(json!({ "axis": self.axis }))
+    }
+}
+
+impl FromConfig for Concatenate {
+    fn from_config(g: &Cfg<'_>) -> Result<Self> {
+    let c = g.c;
+    let axis = c.get("axis").and_then(Value::as_i64).unwrap_or(-1);
+    Ok(Concatenate::new().axis(axis))
     }
 }
 

@@ -13,6 +13,7 @@ use rkeras_kernels::{
     Winograd,
 };
 use serde_json::{json, Map, Value};
+use super::registry::{Cfg, FromConfig};
 
 /// 2-D convolution layer (Keras `Conv2D`, `channels_last`).
 ///
@@ -42,7 +43,7 @@ use serde_json::{json, Map, Value};
 /// assert_eq!(grouped.count_params(), 3 * 3 * 2 * 6 + 6);
 /// # Ok::<(), rkeras::Error>(())
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Conv2D {
     base: LayerBase,
     filters: usize,
@@ -94,7 +95,7 @@ fn winograd_enabled() -> bool {
 /// One group's slice of a grouped convolution (`groups > 1`), gathered contiguous so the
 /// ordinary kernels run on it: input channels, kernel columns, outputs (or their
 /// gradients), input gradient, kernel gradient.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct GroupBufs {
     x: Vec<f32>,
     k: Vec<f32>,
@@ -572,6 +573,26 @@ impl Layer for Conv2D {
             "kernel_constraint": null,
             "bias_constraint": null
         })))
+    }
+}
+
+impl FromConfig for Conv2D {
+    fn from_config(g: &Cfg<'_>) -> Result<Self> {
+    let c = g.c;
+    let groups = match c.get("groups") {
+        None | Some(Value::Null) => 1,
+        Some(_) => g.usize("groups")?,
+    };
+    let conv = Conv2D::new(g.usize("filters")?, g.pair("kernel_size")?)
+        .groups(groups)
+        .strides(g.pair_or("strides", (1, 1))?)
+        .padding(g.str_or("padding", "valid")?)
+        .dilation_rate(g.pair_or("dilation_rate", (1, 1))?)
+        .activation(&g.activation()?)
+        .use_bias(g.bool_or("use_bias", true)?)
+        .kernel_initializer(g.initializer("kernel_initializer", "glorot_uniform")?)
+        .bias_initializer(g.initializer("bias_initializer", "zeros")?);
+    Ok(conv.with_weight_options(g.weight_options(super::weight_options::KERNEL_BIAS)?))
     }
 }
 

@@ -8,6 +8,7 @@ use crate::rng::Rng;
 use crate::shape::IntoPair;
 use rkeras_kernels::{activation, conv2d, Act, Conv2dGeom, Padding, Scratch};
 use serde_json::{json, Map, Value};
+use super::registry::{Cfg, FromConfig};
 
 /// Transposed 2-D convolution layer (Keras `Conv2DTranspose`, `channels_last`).
 ///
@@ -38,7 +39,7 @@ use serde_json::{json, Map, Value};
 /// assert_eq!(m.layers()[0].params()[0].shape, [3, 3, 4, 8]);
 /// # Ok::<(), rkeras::Error>(())
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Conv2DTranspose {
     base: LayerBase,
     filters: usize,
@@ -338,6 +339,24 @@ impl Layer for Conv2DTranspose {
             "kernel_constraint": null,
             "bias_constraint": null
         })))
+    }
+}
+
+impl FromConfig for Conv2DTranspose {
+    fn from_config(g: &Cfg<'_>) -> Result<Self> {
+    let c = g.c;
+    let mut conv = Conv2DTranspose::new(g.usize("filters")?, g.pair("kernel_size")?)
+        .strides(g.pair_or("strides", (1, 1))?)
+        .padding(g.str_or("padding", "valid")?)
+        .dilation_rate(g.pair_or("dilation_rate", (1, 1))?)
+        .activation(&g.activation()?)
+        .use_bias(g.bool_or("use_bias", true)?)
+        .kernel_initializer(g.initializer("kernel_initializer", "glorot_uniform")?)
+        .bias_initializer(g.initializer("bias_initializer", "zeros")?);
+    if !matches!(c.get("output_padding"), None | Some(Value::Null)) {
+        conv = conv.output_padding(g.pair("output_padding")?);
+    }
+    Ok(conv.with_weight_options(g.weight_options(super::weight_options::KERNEL_BIAS)?))
     }
 }
 

@@ -5,6 +5,7 @@ use super::{common_builders, Backward, Layer, LayerBase, Mode};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use serde_json::{json, Map, Value};
+use super::registry::{Cfg, FromConfig};
 
 /// Crops images (Keras `Cropping2D`): `cropping` rows and columns are removed per side.
 ///
@@ -14,7 +15,7 @@ use serde_json::{json, Map, Value};
 /// assert_eq!(m.output_shape(), Some(&[24, 20, 3][..]));
 /// # Ok::<(), rkeras::Error>(())
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Cropping2D {
     base: LayerBase,
     cropping: ((usize, usize), (usize, usize)),
@@ -106,6 +107,12 @@ impl Layer for Cropping2D {
     fn config(&self) -> Map<String, Value> {
         let ((t, b), (l, r)) = self.cropping;
         super::object(json!({"cropping": [[t, b], [l, r]], "data_format": "channels_last"}))
+    }
+}
+
+impl FromConfig for Cropping2D {
+    fn from_config(g: &Cfg<'_>) -> Result<Self> {
+    Ok(Cropping2D::new(g.sides("cropping")?))
     }
 }
 

@@ -5,6 +5,7 @@ use super::{Layer, LayerBase};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use serde_json::{json, Map, Value};
+use super::registry::{Cfg, FromConfig};
 
 /// keras.applications.inception_resnet_v2's `CustomScaleLayer(scale)`: of two inputs of one
 /// shape, `inputs[0] + inputs[1] * scale`.
@@ -17,7 +18,7 @@ use serde_json::{json, Map, Value};
 /// assert_eq!(y.shape(), &[4]);
 /// # Ok::<(), rkeras::Error>(())
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct CustomScaleLayer {
     base: LayerBase,
     scale: f64,
@@ -92,6 +93,12 @@ impl Layer for CustomScaleLayer {
     }
     fn config(&self) -> Map<String, Value> {
         super::object(json!({ "scale": self.scale }))
+    }
+}
+
+impl FromConfig for CustomScaleLayer {
+    fn from_config(g: &Cfg<'_>) -> Result<Self> {
+    Ok(CustomScaleLayer::new(g.f64_or("scale", 1.0)?))
     }
 }
 

@@ -9,6 +9,7 @@ use rkeras_kernels::gemm::{par_sgemm, MatRef};
 use rkeras_kernels::parallel::{self, for_each_chunk_mut};
 use rkeras_kernels::{conv2d::epilogue, narrow, reduce, Act};
 use serde_json::{json, Map, Value};
+use super::registry::{Cfg, FromConfig};
 
 /// Densely connected layer (Keras `Dense`). Applies to the last axis of its input.
 ///
@@ -21,7 +22,7 @@ use serde_json::{json, Map, Value};
 /// assert_eq!(model.count_params(), 7850);
 /// # Ok::<(), rkeras::Error>(())
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Dense {
     base: LayerBase,
     units: usize,
@@ -245,6 +246,18 @@ impl Layer for Dense {
             "bias_constraint": null,
             "quantization_config": null
         })))
+    }
+}
+
+impl FromConfig for Dense {
+    fn from_config(g: &Cfg<'_>) -> Result<Self> {
+    let dense = Dense::new(g.usize("units")?)
+        .activation(&g.activation()?)
+        .use_bias(g.bool_or("use_bias", true)?)
+        .kernel_initializer(g.initializer("kernel_initializer", "glorot_uniform")?)
+        .bias_initializer(g.initializer("bias_initializer", "zeros")?);
+    Ok(dense
+        .with_weight_options(g.weight_options(super::weight_options::KERNEL_BIAS)?))
     }
 }
 

@@ -6,6 +6,8 @@ use crate::rng::Rng;
 use rkeras_kernels::elementwise;
 use rkeras_kernels::parallel::for_each_chunk_mut;
 use serde_json::{json, Map, Value};
+use super::registry::{bad, Cfg, FromConfig};
+use super::registry::seeded;
 
 /// Mask values per parallel task, each drawn from its own stream.
 const MASK_CHUNK: usize = 8192;
@@ -19,7 +21,7 @@ const MASK_CHUNK: usize = 8192;
 /// assert_eq!(m.output_shape(), Some(&[8][..]));
 /// # Ok::<(), rkeras::Error>(())
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Dropout {
     base: LayerBase,
     rate: f32,
@@ -215,6 +217,38 @@ impl Layer for Dropout {
 /// [`crate::rng::Rng::uniform`], which is exactly `u / 2^24`) is `u >= ceil(rate * 2^24)`.
 fn keep_threshold(rate: f32) -> u64 {
     (f64::from(rate) * f64::from(1u32 << 24)).ceil() as u64
+}
+
+impl FromConfig for Dropout {
+    fn from_config(g: &Cfg<'_>) -> Result<Self> {
+    let c = g.c;
+    let name = g.name;
+    let mut d = Dropout::new(g.f64_or("rate", 0.5)? as f32);
+    d = seeded!(d, g);
+    match c.get("noise_shape") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(a)) if !a.is_empty() && a[0].is_null() => {
+            let dims = a[1..]
+                .iter()
+                .map(|v| match v {
+                    Value::Null => Some(None),
+                    v => v.as_u64().map(|n| Some(n as usize)),
+                })
+                .collect::<Option<Vec<Option<usize>>>>()
+                .ok_or_else(|| bad(name, "noise_shape", "sizes or nulls", c.get("noise_shape")))?;
+            d = d.noise_shape(&dims);
+        }
+        Some(v) => {
+            return Err(bad(
+                name,
+                "noise_shape",
+                "a shape whose batch axis is null (one draw per sample)",
+                Some(v),
+            ))
+        }
+    }
+    Ok(d)
+    }
 }
 
 #[cfg(test)]

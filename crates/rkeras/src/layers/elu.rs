@@ -4,6 +4,7 @@ use super::{common_builders, Layer, LayerBase};
 use crate::error::{Error, Result};
 use rkeras_kernels::Act;
 use serde_json::{json, Map, Value};
+use super::registry::{Cfg, FromConfig};
 
 /// Keras `ELU(alpha=1.0)`.
 ///
@@ -14,7 +15,7 @@ use serde_json::{json, Map, Value};
 /// assert_eq!(y.data(), &[0.0, 2.0]);
 /// # Ok::<(), rkeras::Error>(())
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct ELU {
     base: LayerBase,
     alpha: f64,
@@ -61,6 +62,12 @@ impl Layer for ELU {
     super::activation_layer_methods!("ELU");
     fn config(&self) -> Map<String, Value> {
         super::object(json!({ "alpha": self.alpha }))
+    }
+}
+
+impl FromConfig for ELU {
+    fn from_config(g: &Cfg<'_>) -> Result<Self> {
+    Ok(ELU::new().alpha(g.f64_or("alpha", 1.0)?))
     }
 }
 

@@ -5,6 +5,7 @@ use crate::error::Result;
 use crate::rng::Rng;
 use crate::shape::numel;
 use serde_json::{json, Map, Value};
+use super::registry::{Cfg, FromConfig};
 
 /// Flattens each sample to one axis (Keras `Flatten`).
 ///
@@ -14,7 +15,7 @@ use serde_json::{json, Map, Value};
 /// assert_eq!(m.output_shape(), Some(&[9216][..]));
 /// # Ok::<(), rkeras::Error>(())
 /// ```
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Flatten {
     base: LayerBase,
 }
@@ -60,6 +61,12 @@ impl Layer for Flatten {
     }
     fn config(&self) -> Map<String, Value> {
         super::object(json!({"data_format": "channels_last"}))
+    }
+}
+
+impl FromConfig for Flatten {
+    fn from_config(_g: &Cfg<'_>) -> Result<Self> {
+    Ok(Flatten::new())
     }
 }
 

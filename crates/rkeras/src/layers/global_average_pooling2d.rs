@@ -4,6 +4,7 @@ use super::{common_builders, Backward, Layer, LayerBase, Mode};
 use crate::error::Result;
 use crate::rng::Rng;
 use serde_json::{json, Map, Value};
+use super::registry::{Cfg, FromConfig};
 
 /// Averages each channel over height and width (Keras `GlobalAveragePooling2D`): `(H, W, C)`
 /// becomes `(C,)`, or `(1, 1, C)` with `keepdims(true)`.
@@ -14,7 +15,7 @@ use serde_json::{json, Map, Value};
 /// assert_eq!(m.output_shape(), Some(&[64][..]));
 /// # Ok::<(), rkeras::Error>(())
 /// ```
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct GlobalAveragePooling2D {
     base: LayerBase,
     keepdims: bool,
@@ -103,6 +104,14 @@ impl Layer for GlobalAveragePooling2D {
     }
     fn config(&self) -> Map<String, Value> {
         super::object(json!({"data_format": "channels_last", "keepdims": self.keepdims}))
+    }
+}
+
+impl FromConfig for GlobalAveragePooling2D {
+    fn from_config(g: &Cfg<'_>) -> Result<Self> {
+    Ok(GlobalAveragePooling2D::new()
+        .keepdims(g.bool_or("keepdims", false)?)
+        )
     }
 }
 

@@ -5,6 +5,7 @@ use super::{common_builders, Backward, Layer, LayerBase, Mode};
 use crate::error::Result;
 use crate::rng::Rng;
 use serde_json::{json, Map, Value};
+use super::registry::{Cfg, FromConfig};
 
 /// The maximum of each channel over height and width (Keras `GlobalMaxPooling2D`): `(H, W,
 /// C)` becomes `(C,)`, or `(1, 1, C)` with `keepdims(true)`. The gradient goes to the first
@@ -16,7 +17,7 @@ use serde_json::{json, Map, Value};
 /// assert_eq!(m.output_shape(), Some(&[64][..]));
 /// # Ok::<(), rkeras::Error>(())
 /// ```
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct GlobalMaxPooling2D {
     base: LayerBase,
     keepdims: bool,
@@ -102,6 +103,14 @@ impl Layer for GlobalMaxPooling2D {
     }
     fn config(&self) -> Map<String, Value> {
         super::object(json!({"data_format": "channels_last", "keepdims": self.keepdims}))
+    }
+}
+
+impl FromConfig for GlobalMaxPooling2D {
+    fn from_config(g: &Cfg<'_>) -> Result<Self> {
+    Ok(GlobalMaxPooling2D::new()
+        .keepdims(g.bool_or("keepdims", false)?)
+        )
     }
 }
 

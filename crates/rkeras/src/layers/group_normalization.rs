@@ -5,6 +5,7 @@ use crate::error::{Error, Result};
 use crate::init::{InitArg, Initializer};
 use crate::rng::Rng;
 use serde_json::{json, Map, Value};
+use super::registry::{Cfg, FromConfig};
 
 /// Keras `GroupNormalization(groups=32, axis=-1, epsilon=1e-3, center=True, scale=True)`:
 /// the channels (last axis) split into `groups`; each sample's values of a group are
@@ -18,7 +19,7 @@ use serde_json::{json, Map, Value};
 /// assert_eq!(m.layers()[0].params().len(), 2); // gamma, beta
 /// # Ok::<(), rkeras::Error>(())
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct GroupNormalization {
     base: LayerBase,
     groups: usize,
@@ -255,6 +256,20 @@ impl Layer for GroupNormalization {
             "beta_constraint": null,
             "gamma_constraint": null,
         })))
+    }
+}
+
+impl FromConfig for GroupNormalization {
+    fn from_config(g: &Cfg<'_>) -> Result<Self> {
+    Ok(GroupNormalization::new(g.usize("groups")?)
+        .axis(g.axis()?)
+        .epsilon(g.f64_or("epsilon", 1e-3)? as f32)
+        .center(g.bool_or("center", true)?)
+        .scale(g.bool_or("scale", true)?)
+        .gamma_initializer(g.initializer("gamma_initializer", "ones")?)
+        .beta_initializer(g.initializer("beta_initializer", "zeros")?)
+        .with_weight_options(g.weight_options(super::weight_options::GAMMA_BETA)?)
+        )
     }
 }
 

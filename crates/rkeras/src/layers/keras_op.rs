@@ -58,17 +58,14 @@ impl KerasOp {
                 ))
             }
         };
-        let merge: Option<Box<dyn Layer>> = match (constant, op) {
-            (Some(_), _) => None,
-            (None, ArithOp::Add) => Some(Box::new(super::Add::new())),
-            (None, ArithOp::Subtract) => Some(Box::new(super::Subtract::new())),
-            (None, ArithOp::Multiply) => Some(Box::new(super::Multiply::new())),
-            (None, ArithOp::Divide) => {
-                return Err(Error::Data(
+        let merge = match constant {
+            Some(_) => None,
+            None => Some(two_tensors(op).ok_or_else(|| {
+                Error::Data(
                     "a Keras divide operation of two tensors: rkeras does not implement it yet"
                         .into(),
-                ))
-            }
+                )
+            })?),
         };
         Ok(KerasOp {
             base: LayerBase::default(),
@@ -92,6 +89,29 @@ impl KerasOp {
             (ArithOp::Multiply, _) => (x * c, c),
             (ArithOp::Divide, false) => (x / c, 1.0 / c),
             (ArithOp::Divide, true) => (c / x, -c / (x * x)),
+        }
+    }
+}
+
+/// The merge layer computing `op` on two tensors (none for a division).
+fn two_tensors(op: ArithOp) -> Option<Box<dyn Layer>> {
+    match op {
+        ArithOp::Add => Some(Box::new(super::Add::new())),
+        ArithOp::Subtract => Some(Box::new(super::Subtract::new())),
+        ArithOp::Multiply => Some(Box::new(super::Multiply::new())),
+        ArithOp::Divide => None,
+    }
+}
+
+impl Clone for KerasOp {
+    /// The same operation; a two-tensor one gets a fresh merge layer (rebuilt before use).
+    fn clone(&self) -> Self {
+        KerasOp {
+            base: self.base.clone(),
+            op: self.op,
+            class: self.class,
+            constant: self.constant,
+            merge: self.merge.as_ref().and_then(|_| two_tensors(self.op)),
         }
     }
 }

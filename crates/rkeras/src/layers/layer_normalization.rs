@@ -5,6 +5,7 @@ use crate::error::{Error, Result};
 use crate::init::Initializer;
 use crate::rng::Rng;
 use serde_json::{json, Map, Value};
+use super::registry::{Cfg, FromConfig};
 
 /// Keras `LayerNormalization` over the last axis: each row of the last axis is shifted to
 /// mean 0 and scaled to variance 1 (`epsilon` added to the variance), then multiplied by
@@ -16,7 +17,7 @@ use serde_json::{json, Map, Value};
 /// assert_eq!(m.layers()[0].params().len(), 2);
 /// # Ok::<(), rkeras::Error>(())
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct LayerNormalization {
     base: LayerBase,
     axis: i64,
@@ -228,6 +229,18 @@ impl Layer for LayerNormalization {
             "beta_constraint": null,
             "gamma_constraint": null,
         })))
+    }
+}
+
+impl FromConfig for LayerNormalization {
+    fn from_config(g: &Cfg<'_>) -> Result<Self> {
+    Ok(LayerNormalization::new()
+        .axis(g.axis()?)
+        .epsilon(g.f64_or("epsilon", 1e-3)? as f32)
+        .center(g.bool_or("center", true)?)
+        .scale(g.bool_or("scale", true)?)
+        .with_weight_options(g.weight_options(super::weight_options::GAMMA_BETA)?)
+        )
     }
 }
 

@@ -4,6 +4,7 @@ use super::{common_builders, Backward, Layer, LayerBase, Mode, Param};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use serde_json::{json, Map, Value};
+use super::registry::{Cfg, FromConfig};
 
 /// keras.applications.convnext's `LayerScale(init_values, projection_dim)`: multiplies each
 /// of the last axis's `projection_dim` channels by a learned `gamma`, initialised to
@@ -16,7 +17,7 @@ use serde_json::{json, Map, Value};
 /// assert_eq!(y.data(), &[1.0, 2.0]);
 /// # Ok::<(), rkeras::Error>(())
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct LayerScale {
     base: LayerBase,
     init_values: f64,
@@ -110,6 +111,16 @@ impl Layer for LayerScale {
             "init_values": self.init_values,
             "projection_dim": self.projection_dim,
         }))
+    }
+}
+
+impl FromConfig for LayerScale {
+    fn from_config(g: &Cfg<'_>) -> Result<Self> {
+    Ok(LayerScale::new(
+        g.f64_or("init_values", 1e-6)?,
+        g.usize("projection_dim")?,
+    )
+    )
     }
 }
 

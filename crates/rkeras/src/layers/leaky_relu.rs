@@ -4,6 +4,7 @@ use super::{common_builders, Layer, LayerBase};
 use crate::error::{Error, Result};
 use rkeras_kernels::Act;
 use serde_json::{json, Map, Value};
+use super::registry::{Cfg, FromConfig};
 
 /// Keras `LeakyReLU(negative_slope=0.3)`.
 ///
@@ -14,7 +15,7 @@ use serde_json::{json, Map, Value};
 /// assert_eq!(y.data(), &[-1.0, 3.0]);
 /// # Ok::<(), rkeras::Error>(())
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct LeakyReLU {
     base: LayerBase,
     negative_slope: f64,
@@ -64,6 +65,15 @@ impl Layer for LeakyReLU {
     super::activation_layer_methods!("LeakyReLU");
     fn config(&self) -> Map<String, Value> {
         super::object(json!({ "negative_slope": self.negative_slope }))
+    }
+}
+
+// Keras 2 called the slope `alpha`.
+impl FromConfig for LeakyReLU {
+    fn from_config(g: &Cfg<'_>) -> Result<Self> {
+    Ok(LeakyReLU::new()
+        .negative_slope(g.f64_or("negative_slope", g.f64_or("alpha", 0.3)?)?)
+        )
     }
 }
 

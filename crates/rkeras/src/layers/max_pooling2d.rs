@@ -8,6 +8,7 @@ use crate::rng::Rng;
 use crate::shape::IntoPair;
 use rkeras_kernels::{pool2d, Pool2dGeom};
 use serde_json::{json, Map, Value};
+use super::registry::{Cfg, FromConfig};
 
 /// 2-D max pooling (Keras `MaxPooling2D`): `pool_size=(2, 2)`, `strides=None` (= pool size),
 /// `padding="valid"`.
@@ -18,7 +19,7 @@ use serde_json::{json, Map, Value};
 /// assert_eq!(m.output_shape(), Some(&[31, 31, 32][..]));
 /// # Ok::<(), rkeras::Error>(())
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct MaxPooling2D {
     base: LayerBase,
     pub(crate) pool_size: (usize, usize),
@@ -148,6 +149,15 @@ impl Layer for MaxPooling2D {
     }
     fn config(&self) -> Map<String, Value> {
         pool_config(self.pool_size, self.strides, &self.padding)
+    }
+}
+
+impl FromConfig for MaxPooling2D {
+    fn from_config(g: &Cfg<'_>) -> Result<Self> {
+        let pool = g.pair_or("pool_size", (2, 2))?;
+        Ok(MaxPooling2D::new(pool)
+            .strides(g.pair_or("strides", pool)?)
+            .padding(g.str_or("padding", "valid")?))
     }
 }
 

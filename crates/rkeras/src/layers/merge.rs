@@ -6,6 +6,7 @@ use super::{Layer, LayerBase};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use serde_json::{Map, Value};
+use super::registry::{Cfg, FromConfig};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Op {
@@ -161,7 +162,7 @@ fn backward(op: Op, xs: &[&[f32]], y: &[f32], dy: &[f32], dxs: &mut [&mut [f32]]
 }
 
 /// How a merge whose input shapes differ reads its inputs.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Broadcast {
     /// See [`Reads`].
     reads: Reads,
@@ -291,7 +292,7 @@ pub(crate) use merge_plumbing;
 macro_rules! merge_layer {
     ($(#[$doc:meta])* $t:ident, $op:expr, $two:expr) => {
         $(#[$doc])*
-        #[derive(Debug, Default)]
+        #[derive(Clone, Debug, Default)]
         pub struct $t {
             base: LayerBase,
             /// How the inputs are read when their shapes differ.
@@ -406,6 +407,42 @@ merge_layer!(
     Op::Minimum,
     false
 );
+
+impl FromConfig for Add {
+    fn from_config(_g: &Cfg<'_>) -> Result<Self> {
+    Ok(Add::new())
+    }
+}
+
+impl FromConfig for Subtract {
+    fn from_config(_g: &Cfg<'_>) -> Result<Self> {
+    Ok(Subtract::new())
+    }
+}
+
+impl FromConfig for Multiply {
+    fn from_config(_g: &Cfg<'_>) -> Result<Self> {
+    Ok(Multiply::new())
+    }
+}
+
+impl FromConfig for Average {
+    fn from_config(_g: &Cfg<'_>) -> Result<Self> {
+    Ok(Average::new())
+    }
+}
+
+impl FromConfig for Maximum {
+    fn from_config(_g: &Cfg<'_>) -> Result<Self> {
+    Ok(Maximum::new())
+    }
+}
+
+impl FromConfig for Minimum {
+    fn from_config(_g: &Cfg<'_>) -> Result<Self> {
+    Ok(Minimum::new())
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -11,101 +11,82 @@ use serde_json::{Map, Value};
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-mod activation;
-mod average_pooling2d;
-mod batch_normalization;
-mod center_crop;
-mod concatenate;
-mod conv2d;
-mod conv2d_transpose;
-mod cropping2d;
-mod custom_scale_layer;
-mod dense;
-mod depthwise_conv2d;
-mod dropout;
-mod elu;
-mod flatten;
-mod global_average_pooling2d;
-mod global_max_pooling2d;
-mod group_normalization;
-mod input_layer;
 mod keras_op;
-mod layer_normalization;
-mod layer_scale;
-mod leaky_relu;
-mod max_pooling2d;
-mod merge;
-mod normalization;
-mod permute;
-mod prelu;
-mod random_brightness;
-mod random_contrast;
-mod random_crop;
-mod random_flip;
 mod random_image;
-mod random_rotation;
-mod random_translation;
-mod random_zoom;
 pub mod registry;
-mod relu;
-mod rescaling;
-mod reshape;
-mod resizing;
-mod separable_conv2d;
-mod softmax;
-mod spatial_dropout2d;
 #[cfg(test)]
 pub(crate) mod testing;
-mod unit_normalization;
-mod up_sampling2d;
 mod weight_options;
-mod zero_padding2d;
 
-pub use activation::Activation;
-pub use average_pooling2d::AveragePooling2D;
-pub use batch_normalization::BatchNormalization;
-pub use center_crop::CenterCrop;
-pub use concatenate::Concatenate;
-pub use conv2d::Conv2D;
-pub use conv2d_transpose::Conv2DTranspose;
-pub use cropping2d::Cropping2D;
-pub use custom_scale_layer::CustomScaleLayer;
-pub use dense::Dense;
-pub use depthwise_conv2d::DepthwiseConv2D;
-pub use dropout::Dropout;
-pub use elu::ELU;
-pub use flatten::Flatten;
-pub use global_average_pooling2d::GlobalAveragePooling2D;
-pub use global_max_pooling2d::GlobalMaxPooling2D;
-pub use group_normalization::GroupNormalization;
-pub use input_layer::InputLayer;
 pub use keras_op::{ArithOp, KerasOp};
-pub use layer_normalization::LayerNormalization;
-pub use layer_scale::LayerScale;
-pub use leaky_relu::LeakyReLU;
-pub use max_pooling2d::MaxPooling2D;
-pub use merge::{Add, Average, Maximum, Minimum, Multiply, Subtract};
-pub use normalization::Normalization;
-pub use permute::Permute;
-pub use prelu::PReLU;
-pub use random_brightness::RandomBrightness;
-pub use random_contrast::RandomContrast;
-pub use random_crop::RandomCrop;
-pub use random_flip::RandomFlip;
 pub use random_image::FactorArg;
-pub use random_rotation::RandomRotation;
-pub use random_translation::RandomTranslation;
-pub use random_zoom::RandomZoom;
-pub use relu::ReLU;
-pub use rescaling::Rescaling;
-pub use reshape::Reshape;
-pub use resizing::Resizing;
-pub use separable_conv2d::SeparableConv2D;
-pub use softmax::Softmax;
-pub use spatial_dropout2d::SpatialDropout2D;
-pub use unit_normalization::UnitNormalization;
-pub use up_sampling2d::UpSampling2D;
-pub use zero_padding2d::{IntoSides, ZeroPadding2D};
+pub use zero_padding2d::IntoSides;
+
+/// Declares the layer files and registers their Keras classes: each line `file: Class, ...;`
+/// makes the module, re-exports its classes (also through [`classes`], which the prelude
+/// takes), and lists each class for [`registry::from_config`] (read by its
+/// [`FromConfig`](registry::FromConfig) impl, beside the layer). A new layer is its file plus
+/// one line here.
+macro_rules! layer_files {
+    ($($file:ident: $($class:ident),+;)*) => {
+        $(mod $file; pub use $file::{$($class),+};)*
+        /// Every layer class, for glob imports (`use rkeras::layers::classes::*`).
+        pub mod classes {
+            pub use super::{$($($class),+),*};
+        }
+        /// The Keras classes of the layer files, in the order above.
+        const REGISTERED_CLASSES: &[&str] = &[$($(stringify!($class)),+),*];
+        /// Each class with its reader.
+        const REGISTRY: &[(&str, registry::Reader)] =
+            &[$($((stringify!($class), registry::read::<$class>)),+),*];
+    };
+}
+
+layer_files! {
+    input_layer: InputLayer;
+    conv2d: Conv2D;
+    conv2d_transpose: Conv2DTranspose;
+    depthwise_conv2d: DepthwiseConv2D;
+    separable_conv2d: SeparableConv2D;
+    dense: Dense;
+    max_pooling2d: MaxPooling2D;
+    average_pooling2d: AveragePooling2D;
+    flatten: Flatten;
+    dropout: Dropout;
+    activation: Activation;
+    relu: ReLU;
+    leaky_relu: LeakyReLU;
+    elu: ELU;
+    softmax: Softmax;
+    prelu: PReLU;
+    rescaling: Rescaling;
+    resizing: Resizing;
+    center_crop: CenterCrop;
+    random_flip: RandomFlip;
+    random_rotation: RandomRotation;
+    random_zoom: RandomZoom;
+    random_translation: RandomTranslation;
+    random_contrast: RandomContrast;
+    random_brightness: RandomBrightness;
+    random_crop: RandomCrop;
+    batch_normalization: BatchNormalization;
+    layer_normalization: LayerNormalization;
+    normalization: Normalization;
+    unit_normalization: UnitNormalization;
+    group_normalization: GroupNormalization;
+    global_average_pooling2d: GlobalAveragePooling2D;
+    global_max_pooling2d: GlobalMaxPooling2D;
+    zero_padding2d: ZeroPadding2D;
+    cropping2d: Cropping2D;
+    up_sampling2d: UpSampling2D;
+    reshape: Reshape;
+    permute: Permute;
+    spatial_dropout2d: SpatialDropout2D;
+    merge: Add, Subtract, Multiply, Average, Maximum, Minimum;
+    concatenate: Concatenate;
+    layer_scale: LayerScale;
+    custom_scale_layer: CustomScaleLayer;
+}
 
 /// Whether a call is training (dropout and augmentation active) or inference.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -176,10 +157,28 @@ pub struct Backward {
     pub skip_activation: bool,
 }
 
+/// A copy of a layer as a new boxed layer: what a shared layer's later calls and the
+/// per-group copies of sample groups run on. Every `Clone` layer has it; a layer that
+/// cannot be copied implements it with an error that says why.
+pub trait LayerCopy {
+    /// A copy of this layer, configuration and state alike (it is rebuilt before use).
+    ///
+    /// # Errors
+    /// A layer that cannot be copied (a nested model).
+    fn copy_layer(&self) -> Result<Box<dyn Layer>>;
+}
+
+impl<T: Layer + Clone + 'static> LayerCopy for T {
+    fn copy_layer(&self) -> Result<Box<dyn Layer>> {
+        Ok(Box::new(self.clone()))
+    }
+}
+
 /// A layer of a model.
 ///
-/// Implement it for a custom layer; built-in layers are the types of this module.
-pub trait Layer: Send + std::fmt::Debug {
+/// Implement it for a custom layer (derive `Clone` too, which gives [`LayerCopy`]);
+/// built-in layers are the types of this module.
+pub trait Layer: LayerCopy + Send + std::fmt::Debug {
     /// Keras class name (`Conv2D`).
     fn class_name(&self) -> &'static str;
     /// Shared settings (name, declared input shape, trainable).
@@ -207,8 +206,8 @@ pub trait Layer: Send + std::fmt::Debug {
         ctx: Backward,
     );
     /// True when the layer computes each sample from that sample alone, draws no random
-    /// numbers and keeps no state across samples, so that a copy of it, rebuilt from its
-    /// config by [`registry::from_config`], may run a slice of the batch while other copies
+    /// numbers and keeps no state across samples, so that a copy of it
+    /// ([`LayerCopy::copy_layer`], rebuilt for its input) may run a slice of the batch while other copies
     /// run the rest. Sequential models run runs of such layers by groups of samples, side by
     /// side (see [`crate::Model::set_sample_groups`]); a layer whose copy cannot be made
     /// runs layer at a time.
@@ -726,13 +725,9 @@ pub(crate) fn rank_error(layer: &str, want: &str, shape: &[usize]) -> crate::Err
     }
 }
 
-/// A fresh layer with `layer`'s configuration (a shared layer's later calls).
+/// A copy of `layer` to build anew (a shared layer's later calls, sample groups).
 pub(crate) fn twin_of(layer: &dyn Layer) -> crate::Result<Box<dyn Layer>> {
-    let entry = serde_json::json!({
-        "class_name": layer.class_name(),
-        "config": full_config(layer),
-    });
-    registry::from_config(&entry)
+    layer.copy_layer()
 }
 
 #[cfg(test)]

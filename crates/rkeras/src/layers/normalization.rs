@@ -5,6 +5,7 @@ use super::{common_builders, Backward, Layer, LayerBase, Mode, Param};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use serde_json::{json, Map, Value};
+use super::registry::{bad, Cfg, FromConfig};
 
 /// Keras `Normalization(axis=-1, mean=None, variance=None, invert=False)`:
 /// `(x - mean) / max(sqrt(variance), 1e-7)` per feature along `axis` (the last axis, or
@@ -23,7 +24,7 @@ use serde_json::{json, Map, Value};
 /// assert_eq!(y.data(), &[1.0, 2.0]);
 /// # Ok::<(), rkeras::Error>(())
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Normalization {
     base: LayerBase,
     /// `Some(-1)` (or the rank) for the last axis; `None` for one statistic over all.
@@ -334,6 +335,47 @@ impl Layer for Normalization {
             "mean": one(&self.mean),
             "variance": one(&self.variance),
         }))
+    }
+}
+
+impl FromConfig for Normalization {
+    fn from_config(g: &Cfg<'_>) -> Result<Self> {
+    let c = g.c;
+    let name = g.name;
+    let axis = match c.get("axis") {
+        None => Some(-1),
+        Some(Value::Null) => None,
+        Some(Value::Array(a)) if a.len() == 1 => a[0].as_i64(),
+        Some(v) => Some(
+            v.as_i64()
+                .ok_or_else(|| bad(name, "axis", "an axis or null", Some(v)))?,
+        ),
+    };
+    let stat = |k: &str| -> Result<Option<Vec<f64>>> {
+        match c.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(Value::as_f64)
+                .collect::<Option<Vec<f64>>>()
+                .map(Some)
+                .ok_or_else(|| bad(name, k, "numbers", c.get(k))),
+            Some(v) => v
+                .as_f64()
+                .map(|x| Some(vec![x]))
+                .ok_or_else(|| bad(name, k, "a number or a list", Some(v))),
+        }
+    };
+    let mut l = Normalization::new()
+        .axis(axis)
+        .invert(g.bool_or("invert", false)?);
+    if let Some(m) = stat("mean")? {
+        l = l.mean(m);
+    }
+    if let Some(v) = stat("variance")? {
+        l = l.variance(v);
+    }
+    Ok(l)
     }
 }
 

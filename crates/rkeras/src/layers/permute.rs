@@ -4,6 +4,7 @@ use super::{common_builders, Backward, Layer, LayerBase, Mode};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use serde_json::{json, Map, Value};
+use super::registry::{Cfg, FromConfig};
 
 /// Permutes the axes of each sample (Keras `Permute`): `dims` are 1-based, as in Keras
 /// (`(2, 1)` swaps the two axes of a `(steps, features)` input).
@@ -14,7 +15,7 @@ use serde_json::{json, Map, Value};
 /// assert_eq!(m.output_shape(), Some(&[64, 10][..]));
 /// # Ok::<(), rkeras::Error>(())
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Permute {
     base: LayerBase,
     dims: Vec<usize>,
@@ -115,6 +116,13 @@ impl Layer for Permute {
     }
     fn config(&self) -> Map<String, Value> {
         super::object(json!({ "dims": self.dims }))
+    }
+}
+
+impl FromConfig for Permute {
+    fn from_config(g: &Cfg<'_>) -> Result<Self> {
+    let dims: Vec<usize> = g.ints("dims", 1)?.into_iter().map(|d| d as usize).collect();
+    Ok(Permute::new(&dims))
     }
 }
 

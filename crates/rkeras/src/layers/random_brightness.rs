@@ -8,6 +8,8 @@ use crate::error::Result;
 use crate::preprocessing::RandomOp;
 use crate::rng::Rng;
 use serde_json::{json, Map, Value};
+use super::registry::{Cfg, FromConfig};
+use super::registry::seeded;
 
 /// Brightens or darkens each training image by `U(lower, upper)` times the width of
 /// `value_range` (default `(0, 255)`), then clips to that range (Keras
@@ -19,7 +21,7 @@ use serde_json::{json, Map, Value};
 /// assert_eq!(m.output_shape(), Some(&[32, 32, 3][..]));
 /// # Ok::<(), rkeras::Error>(())
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct RandomBrightness {
     base: LayerBase,
     factor: FactorArg,
@@ -69,6 +71,15 @@ impl Layer for RandomBrightness {
             "value_range": [super::random_image::number(self.value_range.0), super::random_image::number(self.value_range.1)],
             "seed": self.core.seed,
         }))
+    }
+}
+
+impl FromConfig for RandomBrightness {
+    fn from_config(g: &Cfg<'_>) -> Result<Self> {
+    let mut l = RandomBrightness::new(g.factor("factor")?)
+        .value_range(g.range_or("value_range", (0.0, 255.0))?);
+    l = seeded!(l, g);
+    Ok(l)
     }
 }
 

@@ -8,6 +8,8 @@ use crate::error::Result;
 use crate::preprocessing::RandomOp;
 use crate::rng::Rng;
 use serde_json::{json, Map, Value};
+use super::registry::{Cfg, FromConfig};
+use super::registry::seeded;
 
 /// Adjusts the contrast of each training image (Keras `RandomContrast`): per channel,
 /// `(x - mean) * k + mean`, clipped to `value_range` (default `(0, 255)`), with one
@@ -23,7 +25,7 @@ use serde_json::{json, Map, Value};
 /// assert_eq!(m.output_shape(), Some(&[32, 32, 3][..]));
 /// # Ok::<(), rkeras::Error>(())
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct RandomContrast {
     base: LayerBase,
     factor: FactorArg,
@@ -78,6 +80,15 @@ impl Layer for RandomContrast {
             "value_range": [super::random_image::number(self.value_range.0), super::random_image::number(self.value_range.1)],
             "seed": self.core.seed,
         }))
+    }
+}
+
+impl FromConfig for RandomContrast {
+    fn from_config(g: &Cfg<'_>) -> Result<Self> {
+    let mut l = RandomContrast::new(g.factor("factor")?)
+        .value_range(g.range_or("value_range", (0.0, 255.0))?);
+    l = seeded!(l, g);
+    Ok(l)
     }
 }
 

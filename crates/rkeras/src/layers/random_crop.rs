@@ -6,6 +6,8 @@ use crate::error::Result;
 use crate::rng::Rng;
 use rkeras_kernels::image::{aspect_crop, ImageRef, Interpolation, Resize};
 use serde_json::{json, Map, Value};
+use super::registry::{Cfg, FromConfig};
+use super::registry::seeded;
 
 /// Crops a random `height x width` window while training (Keras `RandomCrop`: one window
 /// per batch, drawn uniformly). When the image is not larger than the target on both
@@ -21,7 +23,7 @@ use serde_json::{json, Map, Value};
 /// assert_eq!(m.output_shape(), Some(&[24, 24, 3][..]));
 /// # Ok::<(), rkeras::Error>(())
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct RandomCrop {
     base: LayerBase,
     height: usize,
@@ -141,6 +143,14 @@ impl Layer for RandomCrop {
             "width": self.width,
             "seed": self.seed,
         }))
+    }
+}
+
+impl FromConfig for RandomCrop {
+    fn from_config(g: &Cfg<'_>) -> Result<Self> {
+    let mut l = RandomCrop::new(g.usize("height")?, g.usize("width")?);
+    l = seeded!(l, g);
+    Ok(l)
     }
 }
 

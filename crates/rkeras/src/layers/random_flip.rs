@@ -6,6 +6,8 @@ use crate::error::{Error, Result};
 use crate::preprocessing::{FlipMode, RandomOp};
 use crate::rng::Rng;
 use serde_json::{json, Map, Value};
+use super::registry::{Cfg, FromConfig};
+use super::registry::seeded;
 
 /// Flips each training image left-right and/or up-down with probability 1/2 (Keras
 /// `RandomFlip`); the identity in inference. In `"horizontal_and_vertical"` mode one coin
@@ -17,7 +19,7 @@ use serde_json::{json, Map, Value};
 /// assert_eq!(m.output_shape(), Some(&[8, 8, 3][..]));
 /// # Ok::<(), rkeras::Error>(())
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct RandomFlip {
     base: LayerBase,
     mode: String,
@@ -69,6 +71,14 @@ impl Layer for RandomFlip {
             "seed": self.core.seed,
             "mode": self.mode,
         }))
+    }
+}
+
+impl FromConfig for RandomFlip {
+    fn from_config(g: &Cfg<'_>) -> Result<Self> {
+    let mut l = RandomFlip::new(g.str_or("mode", "horizontal_and_vertical")?);
+    l = seeded!(l, g);
+    Ok(l)
     }
 }
 

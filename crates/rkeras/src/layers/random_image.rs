@@ -7,7 +7,7 @@ use crate::preprocessing::{RandomOp, Sampled};
 use crate::rng::Rng;
 use rayon::prelude::*;
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct RandomCore {
     pub op: Option<RandomOp>,
     pub seed: Option<u64>,

@@ -8,6 +8,8 @@ use crate::error::Result;
 use crate::preprocessing::{parse_fill, parse_interpolation, RandomOp};
 use crate::rng::Rng;
 use serde_json::{json, Map, Value};
+use super::registry::{Cfg, FromConfig};
+use super::registry::seeded;
 
 /// Rotates each training image by `U(lower, upper)` of a full turn, counter-clockwise for
 /// positive angles, about the image centre (Keras `RandomRotation`); the identity in
@@ -22,7 +24,7 @@ use serde_json::{json, Map, Value};
 /// assert_eq!(m.output_shape(), Some(&[32, 32, 3][..]));
 /// # Ok::<(), rkeras::Error>(())
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct RandomRotation {
     base: LayerBase,
     factor: FactorArg,
@@ -76,6 +78,17 @@ impl Layer for RandomRotation {
             "interpolation": self.interpolation,
             "seed": self.core.seed,
         }))
+    }
+}
+
+impl FromConfig for RandomRotation {
+    fn from_config(g: &Cfg<'_>) -> Result<Self> {
+    let mut l = RandomRotation::new(g.factor("factor")?)
+        .fill_mode(g.str_or("fill_mode", "reflect")?)
+        .interpolation(g.str_or("interpolation", "bilinear")?)
+        .fill_value(g.f64_or("fill_value", 0.0)?);
+    l = seeded!(l, g);
+    Ok(l)
     }
 }
 

@@ -8,6 +8,8 @@ use crate::error::Result;
 use crate::preprocessing::{parse_fill, parse_interpolation, RandomOp};
 use crate::rng::Rng;
 use serde_json::{json, Map, Value};
+use super::registry::{Cfg, FromConfig};
+use super::registry::seeded;
 
 /// Shifts each training image by `U(lower, upper)` of its height and width (Keras
 /// `RandomTranslation`): positive moves the content down / right. Uncovered pixels follow
@@ -20,7 +22,7 @@ use serde_json::{json, Map, Value};
 /// assert_eq!(m.output_shape(), Some(&[32, 32, 3][..]));
 /// # Ok::<(), rkeras::Error>(())
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct RandomTranslation {
     base: LayerBase,
     height_factor: FactorArg,
@@ -81,6 +83,18 @@ impl Layer for RandomTranslation {
             self.fill_value,
         );
         m
+    }
+}
+
+impl FromConfig for RandomTranslation {
+    fn from_config(g: &Cfg<'_>) -> Result<Self> {
+    let mut l =
+        RandomTranslation::new(g.factor("height_factor")?, g.factor("width_factor")?)
+            .fill_mode(g.str_or("fill_mode", "reflect")?)
+            .interpolation(g.str_or("interpolation", "bilinear")?)
+            .fill_value(g.f64_or("fill_value", 0.0)?);
+    l = seeded!(l, g);
+    Ok(l)
     }
 }
 

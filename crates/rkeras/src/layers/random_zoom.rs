@@ -8,6 +8,8 @@ use crate::error::Result;
 use crate::preprocessing::{parse_fill, parse_interpolation, RandomOp};
 use crate::rng::Rng;
 use serde_json::{json, Map, Value};
+use super::registry::{Cfg, FromConfig};
+use super::registry::seeded;
 
 /// Zooms each training image by `1 + U(lower, upper)` about its centre (Keras
 /// `RandomZoom`): a **positive** factor zooms **out**, a negative one zooms in. Without a
@@ -20,7 +22,7 @@ use serde_json::{json, Map, Value};
 /// assert_eq!(m.output_shape(), Some(&[32, 32, 3][..]));
 /// # Ok::<(), rkeras::Error>(())
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct RandomZoom {
     base: LayerBase,
     height_factor: FactorArg,
@@ -88,6 +90,21 @@ impl Layer for RandomZoom {
             self.fill_value,
         );
         m
+    }
+}
+
+impl FromConfig for RandomZoom {
+    fn from_config(g: &Cfg<'_>) -> Result<Self> {
+    let c = g.c;
+    let mut l = RandomZoom::new(g.factor("height_factor")?)
+        .fill_mode(g.str_or("fill_mode", "reflect")?)
+        .interpolation(g.str_or("interpolation", "bilinear")?)
+        .fill_value(g.f64_or("fill_value", 0.0)?);
+    if !matches!(c.get("width_factor"), None | Some(Value::Null)) {
+        l = l.width_factor(g.factor("width_factor")?);
+    }
+    l = seeded!(l, g);
+    Ok(l)
     }
 }
 

@@ -6,59 +6,25 @@ use super::*;
 use crate::error::{Error, Result};
 use serde_json::Value;
 
-/// The classes [`from_config`] knows.
-pub const KNOWN_CLASSES: [&str; 48] = [
-    "InputLayer",
-    "Conv2D",
-    "Conv2DTranspose",
-    "DepthwiseConv2D",
-    "SeparableConv2D",
-    "Dense",
-    "MaxPooling2D",
-    "AveragePooling2D",
-    "Flatten",
-    "Dropout",
-    "Activation",
-    "ReLU",
-    "LeakyReLU",
-    "ELU",
-    "Softmax",
-    "PReLU",
-    "Rescaling",
-    "Resizing",
-    "CenterCrop",
-    "RandomFlip",
-    "RandomRotation",
-    "RandomZoom",
-    "RandomTranslation",
-    "RandomContrast",
-    "RandomBrightness",
-    "RandomCrop",
-    "BatchNormalization",
-    "LayerNormalization",
-    "Normalization",
-    "UnitNormalization",
-    "GroupNormalization",
-    "GlobalAveragePooling2D",
-    "GlobalMaxPooling2D",
-    "ZeroPadding2D",
-    "Cropping2D",
-    "UpSampling2D",
-    "Reshape",
-    "Permute",
-    "SpatialDropout2D",
-    "Add",
-    "Subtract",
-    "Multiply",
-    "Average",
-    "Maximum",
-    "Minimum",
-    "Concatenate",
-    "LayerScale",
-    "CustomScaleLayer",
-];
+/// The Keras classes [`from_config`] knows, in the order of the layer files.
+pub const KNOWN_CLASSES: &[&str] = super::REGISTERED_CLASSES;
 
-fn bad(layer: &str, key: &str, want: &str, got: Option<&Value>) -> Error {
+/// How a layer is read from its Keras config: implemented in each layer's own file, next to
+/// its [`Layer::config`], and registered with one line in `layers/mod.rs`.
+pub(crate) trait FromConfig: Layer + Sized + 'static {
+    /// The layer from the config read through `g` (whose errors name the layer and key).
+    fn from_config(g: &Cfg<'_>) -> Result<Self>;
+}
+
+/// A registry entry: reads one class.
+pub(crate) type Reader = fn(&Cfg<'_>) -> Result<Box<dyn Layer>>;
+
+/// The [`Reader`] of class `T`.
+pub(crate) fn read<T: FromConfig>(g: &Cfg<'_>) -> Result<Box<dyn Layer>> {
+    Ok(Box::new(T::from_config(g)?))
+}
+
+pub(crate) fn bad(layer: &str, key: &str, want: &str, got: Option<&Value>) -> Error {
     Error::arg(
         key,
         layer,
@@ -70,14 +36,14 @@ fn bad(layer: &str, key: &str, want: &str, got: Option<&Value>) -> Error {
 }
 
 /// Typed access to one layer config, with errors naming the layer and key.
-struct Cfg<'a> {
-    name: &'a str,
-    c: &'a Map<String, Value>,
+pub(crate) struct Cfg<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) c: &'a Map<String, Value>,
 }
 
 impl Cfg<'_> {
     /// A count (units, filters, sizes): a positive integer no larger than 2^20.
-    fn usize(&self, k: &str) -> Result<usize> {
+    pub(crate) fn usize(&self, k: &str) -> Result<usize> {
         self.c
             .get(k)
             .and_then(Value::as_u64)
@@ -92,7 +58,7 @@ impl Cfg<'_> {
                 )
             })
     }
-    fn f64_or(&self, k: &str, d: f64) -> Result<f64> {
+    pub(crate) fn f64_or(&self, k: &str, d: f64) -> Result<f64> {
         match self.c.get(k) {
             None | Some(Value::Null) => Ok(d),
             Some(v) => v
@@ -100,7 +66,7 @@ impl Cfg<'_> {
                 .ok_or_else(|| bad(self.name, k, "a number", Some(v))),
         }
     }
-    fn str_or<'b>(&'b self, k: &str, d: &'b str) -> Result<&'b str> {
+    pub(crate) fn str_or<'b>(&'b self, k: &str, d: &'b str) -> Result<&'b str> {
         match self.c.get(k) {
             None | Some(Value::Null) => Ok(d),
             Some(v) => v
@@ -108,7 +74,7 @@ impl Cfg<'_> {
                 .ok_or_else(|| bad(self.name, k, "a string", Some(v))),
         }
     }
-    fn bool_or(&self, k: &str, d: bool) -> Result<bool> {
+    pub(crate) fn bool_or(&self, k: &str, d: bool) -> Result<bool> {
         match self.c.get(k) {
             None | Some(Value::Null) => Ok(d),
             Some(v) => v
@@ -116,7 +82,7 @@ impl Cfg<'_> {
                 .ok_or_else(|| bad(self.name, k, "true or false", Some(v))),
         }
     }
-    fn pair(&self, k: &str) -> Result<(usize, usize)> {
+    pub(crate) fn pair(&self, k: &str) -> Result<(usize, usize)> {
         match self.c.get(k) {
             Some(Value::Array(a)) if a.len() == 2 => {
                 let x = a[0]
@@ -134,14 +100,14 @@ impl Cfg<'_> {
             other => Err(bad(self.name, k, "two integers", other)),
         }
     }
-    fn pair_or(&self, k: &str, d: (usize, usize)) -> Result<(usize, usize)> {
+    pub(crate) fn pair_or(&self, k: &str, d: (usize, usize)) -> Result<(usize, usize)> {
         match self.c.get(k) {
             None | Some(Value::Null) => Ok(d),
             _ => self.pair(k),
         }
     }
     /// `((top, bottom), (left, right))` from a number, two numbers or two pairs.
-    fn sides(&self, k: &str) -> Result<((usize, usize), (usize, usize))> {
+    pub(crate) fn sides(&self, k: &str) -> Result<((usize, usize), (usize, usize))> {
         let err = || {
             bad(
                 self.name,
@@ -164,7 +130,7 @@ impl Cfg<'_> {
         }
     }
     /// A list of integers (`target_shape`, `dims`), each within `lo..=2^20`.
-    fn ints(&self, k: &str, lo: i64) -> Result<Vec<i64>> {
+    pub(crate) fn ints(&self, k: &str, lo: i64) -> Result<Vec<i64>> {
         let err = || bad(self.name, k, "a list of integers", self.c.get(k));
         self.c
             .get(k)
@@ -179,7 +145,7 @@ impl Cfg<'_> {
             .collect()
     }
     /// The normalization axis: an integer or a one-element list.
-    fn axis(&self) -> Result<i64> {
+    pub(crate) fn axis(&self) -> Result<i64> {
         match self.c.get("axis") {
             None | Some(Value::Null) => Ok(-1),
             Some(Value::Array(a)) if a.len() == 1 => a[0]
@@ -191,11 +157,14 @@ impl Cfg<'_> {
         }
     }
     /// The config's `<weight>_regularizer` and `<weight>_constraint` entries.
-    fn weight_options(&self, slots: &'static [weight_options::Slot]) -> Result<WeightOptions> {
+    pub(crate) fn weight_options(
+        &self,
+        slots: &'static [weight_options::Slot],
+    ) -> Result<WeightOptions> {
         WeightOptions::from_config(slots, self.name, self.c)
     }
     /// Refuses keys rkeras does not implement for this layer unless they are unset (`null`).
-    fn unsupported_if_set(&self, keys: &[&str]) -> Result<()> {
+    pub(crate) fn unsupported_if_set(&self, keys: &[&str]) -> Result<()> {
         for k in keys {
             if let Some(v) = self.c.get(*k).filter(|v| !v.is_null()) {
                 return Err(Error::arg(
@@ -207,11 +176,11 @@ impl Cfg<'_> {
         }
         Ok(())
     }
-    fn seed(&self) -> Option<u64> {
+    pub(crate) fn seed(&self) -> Option<u64> {
         self.c.get("seed").and_then(Value::as_u64)
     }
     /// An activation: a string, or a serialized object with a `config.name`.
-    fn activation(&self) -> Result<String> {
+    pub(crate) fn activation(&self) -> Result<String> {
         match self.c.get("activation") {
             None | Some(Value::Null) => Ok("linear".into()),
             Some(Value::String(s)) => Ok(s.clone()),
@@ -234,7 +203,7 @@ impl Cfg<'_> {
     }
     /// An initializer: a name, or `{"class_name": "VarianceScaling", "config": {...}}` with
     /// its settings and seed.
-    fn initializer(&self, k: &str, d: &str) -> Result<crate::init::InitArg> {
+    pub(crate) fn initializer(&self, k: &str, d: &str) -> Result<crate::init::InitArg> {
         match self.c.get(k) {
             None | Some(Value::Null) => Ok(d.into()),
             Some(Value::String(s)) => Ok(s.as_str().into()),
@@ -244,7 +213,7 @@ impl Cfg<'_> {
             other => Err(bad(self.name, k, "an initializer", other)),
         }
     }
-    fn factor(&self, k: &str) -> Result<FactorArg> {
+    pub(crate) fn factor(&self, k: &str) -> Result<FactorArg> {
         match self.c.get(k) {
             Some(Value::Array(a)) if a.len() == 2 => match (a[0].as_f64(), a[1].as_f64()) {
                 (Some(x), Some(y)) => Ok(FactorArg::Pair(x, y)),
@@ -257,7 +226,7 @@ impl Cfg<'_> {
             None => Err(bad(self.name, k, "a number or two numbers", None)),
         }
     }
-    fn range_or(&self, k: &str, d: (f64, f64)) -> Result<(f64, f64)> {
+    pub(crate) fn range_or(&self, k: &str, d: (f64, f64)) -> Result<(f64, f64)> {
         match self.c.get(k) {
             None | Some(Value::Null) => Ok(d),
             Some(Value::Array(a)) if a.len() == 2 => match (a[0].as_f64(), a[1].as_f64()) {
@@ -278,6 +247,7 @@ macro_rules! seeded {
         }
     };
 }
+pub(crate) use seeded;
 
 /// A layer from one entry of a Keras `layers` list: `{"class_name": ..., "config": {...}}`.
 ///
@@ -297,351 +267,15 @@ pub fn from_config(entry: &Value) -> Result<Box<dyn Layer>> {
     let g = Cfg { name, c };
     g.unsupported_if_set(&["activity_regularizer"])?;
     let mut layer: Box<dyn Layer> = match class {
-        "InputLayer" => {
-            let shape = c
-                .get("batch_shape")
-                .or_else(|| c.get("batch_input_shape"))
-                .and_then(Value::as_array)
-                .ok_or_else(|| bad(name, "batch_shape", "a shape", c.get("batch_shape")))?;
-            let dims: Option<Vec<usize>> = shape
-                .get(1..)
-                .filter(|d| !d.is_empty())
-                .and_then(|d| d.iter().map(|v| v.as_u64().map(|v| v as usize)).collect());
-            let dims = dims.ok_or_else(|| {
-                bad(
-                    name,
-                    "batch_shape",
-                    "known dimensions after the batch axis",
-                    c.get("batch_shape"),
-                )
-            })?;
-            InputLayer::new(dims).into()
-        }
-        "Conv2D" => {
-            let groups = match c.get("groups") {
-                None | Some(Value::Null) => 1,
-                Some(_) => g.usize("groups")?,
-            };
-            let conv = Conv2D::new(g.usize("filters")?, g.pair("kernel_size")?)
-                .groups(groups)
-                .strides(g.pair_or("strides", (1, 1))?)
-                .padding(g.str_or("padding", "valid")?)
-                .dilation_rate(g.pair_or("dilation_rate", (1, 1))?)
-                .activation(&g.activation()?)
-                .use_bias(g.bool_or("use_bias", true)?)
-                .kernel_initializer(g.initializer("kernel_initializer", "glorot_uniform")?)
-                .bias_initializer(g.initializer("bias_initializer", "zeros")?);
-            conv.with_weight_options(g.weight_options(weight_options::KERNEL_BIAS)?)
-                .into()
-        }
-        "Conv2DTranspose" => {
-            let mut conv = Conv2DTranspose::new(g.usize("filters")?, g.pair("kernel_size")?)
-                .strides(g.pair_or("strides", (1, 1))?)
-                .padding(g.str_or("padding", "valid")?)
-                .dilation_rate(g.pair_or("dilation_rate", (1, 1))?)
-                .activation(&g.activation()?)
-                .use_bias(g.bool_or("use_bias", true)?)
-                .kernel_initializer(g.initializer("kernel_initializer", "glorot_uniform")?)
-                .bias_initializer(g.initializer("bias_initializer", "zeros")?);
-            if !matches!(c.get("output_padding"), None | Some(Value::Null)) {
-                conv = conv.output_padding(g.pair("output_padding")?);
-            }
-            conv.with_weight_options(g.weight_options(weight_options::KERNEL_BIAS)?)
-                .into()
-        }
-        "SeparableConv2D" => SeparableConv2D::new(g.usize("filters")?, g.pair("kernel_size")?)
-            .strides(g.pair_or("strides", (1, 1))?)
-            .padding(g.str_or("padding", "valid")?)
-            .dilation_rate(g.pair_or("dilation_rate", (1, 1))?)
-            .depth_multiplier(match c.get("depth_multiplier") {
-                None | Some(Value::Null) => 1,
-                Some(_) => g.usize("depth_multiplier")?,
-            })
-            .activation(&g.activation()?)
-            .use_bias(g.bool_or("use_bias", true)?)
-            .depthwise_initializer(g.initializer("depthwise_initializer", "glorot_uniform")?)
-            .pointwise_initializer(g.initializer("pointwise_initializer", "glorot_uniform")?)
-            .bias_initializer(g.initializer("bias_initializer", "zeros")?)
-            .with_weight_options(g.weight_options(weight_options::SEPARABLE)?)
-            .into(),
-        "Dense" => {
-            let dense = Dense::new(g.usize("units")?)
-                .activation(&g.activation()?)
-                .use_bias(g.bool_or("use_bias", true)?)
-                .kernel_initializer(g.initializer("kernel_initializer", "glorot_uniform")?)
-                .bias_initializer(g.initializer("bias_initializer", "zeros")?);
-            dense
-                .with_weight_options(g.weight_options(weight_options::KERNEL_BIAS)?)
-                .into()
-        }
-        "MaxPooling2D" | "AveragePooling2D" => {
-            let pool = g.pair_or("pool_size", (2, 2))?;
-            let strides = g.pair_or("strides", pool)?;
-            let padding = g.str_or("padding", "valid")?;
-            if class == "MaxPooling2D" {
-                MaxPooling2D::new(pool)
-                    .strides(strides)
-                    .padding(padding)
-                    .into()
-            } else {
-                AveragePooling2D::new(pool)
-                    .strides(strides)
-                    .padding(padding)
-                    .into()
-            }
-        }
-        "Flatten" => Flatten::new().into(),
-        "Dropout" => {
-            let mut d = Dropout::new(g.f64_or("rate", 0.5)? as f32);
-            d = seeded!(d, g);
-            match c.get("noise_shape") {
-                None | Some(Value::Null) => {}
-                Some(Value::Array(a)) if !a.is_empty() && a[0].is_null() => {
-                    let dims = a[1..]
-                        .iter()
-                        .map(|v| match v {
-                            Value::Null => Some(None),
-                            v => v.as_u64().map(|n| Some(n as usize)),
-                        })
-                        .collect::<Option<Vec<Option<usize>>>>()
-                        .ok_or_else(|| bad(name, "noise_shape", "sizes or nulls", c.get("noise_shape")))?;
-                    d = d.noise_shape(&dims);
-                }
-                Some(v) => {
-                    return Err(bad(
-                        name,
-                        "noise_shape",
-                        "a shape whose batch axis is null (one draw per sample)",
-                        Some(v),
-                    ))
-                }
-            }
-            d.into()
-        }
-        "Activation" => Activation::new(&g.activation()?).into(),
-        "ReLU" => {
-            let max_value = match c.get("max_value") {
-                None | Some(Value::Null) => None,
-                Some(v) => Some(
-                    v.as_f64()
-                        .ok_or_else(|| bad(name, "max_value", "a number or null", Some(v)))?,
-                ),
-            };
-            ReLU::new()
-                .max_value(max_value)
-                .negative_slope(g.f64_or("negative_slope", 0.0)?)
-                .threshold(g.f64_or("threshold", 0.0)?)
-                .into()
-        }
-        // Keras 2 called the slope `alpha`.
-        "LeakyReLU" => LeakyReLU::new()
-            .negative_slope(g.f64_or("negative_slope", g.f64_or("alpha", 0.3)?)?)
-            .into(),
-        "ELU" => ELU::new().alpha(g.f64_or("alpha", 1.0)?).into(),
-        "PReLU" => {
-            let mut l = PReLU::new()
-                .alpha_initializer(g.initializer("alpha_initializer", "zeros")?)
-                .with_weight_options(g.weight_options(weight_options::ALPHA)?);
-            match c.get("shared_axes") {
-                None | Some(Value::Null) => {}
-                Some(v) => {
-                    let axes = v
-                        .as_array()
-                        .map(|a| a.iter().map(|x| x.as_u64().map(|x| x as usize)).collect())
-                        .or_else(|| v.as_u64().map(|x| Some(vec![x as usize])))
-                        .flatten()
-                        .ok_or_else(|| bad(name, "shared_axes", "a list of axes", Some(v)))?;
-                    l = l.shared_axes(&axes);
-                }
-            }
-            l.into()
-        }
-        "Softmax" => {
-            let axis = match c.get("axis") {
-                None | Some(Value::Null) => Some(-1),
-                Some(Value::Array(a)) if a.len() == 1 => a[0].as_i64(),
-                Some(v) => v.as_i64(),
-            }
-            .ok_or_else(|| bad(name, "axis", "an integer", c.get("axis")))?;
-            Softmax::new().axis(axis).into()
-        }
-        "Rescaling" => Rescaling::new(g.f64_or("scale", 1.0)?)
-            .offset(g.f64_or("offset", 0.0)?)
-            .into(),
-        "Resizing" => Resizing::new(g.usize("height")?, g.usize("width")?)
-            .interpolation(g.str_or("interpolation", "bilinear")?)
-            .crop_to_aspect_ratio(g.bool_or("crop_to_aspect_ratio", false)?)
-            .pad_to_aspect_ratio(g.bool_or("pad_to_aspect_ratio", false)?)
-            .fill_mode(g.str_or("fill_mode", "constant")?)
-            .fill_value(g.f64_or("fill_value", 0.0)?)
-            .antialias(g.bool_or("antialias", false)?)
-            .into(),
-        "CenterCrop" => CenterCrop::new(g.usize("height")?, g.usize("width")?).into(),
-        "RandomCrop" => {
-            let mut l = RandomCrop::new(g.usize("height")?, g.usize("width")?);
-            l = seeded!(l, g);
-            l.into()
-        }
-        "RandomFlip" => {
-            let mut l = RandomFlip::new(g.str_or("mode", "horizontal_and_vertical")?);
-            l = seeded!(l, g);
-            l.into()
-        }
-        "RandomRotation" => {
-            let mut l = RandomRotation::new(g.factor("factor")?)
-                .fill_mode(g.str_or("fill_mode", "reflect")?)
-                .interpolation(g.str_or("interpolation", "bilinear")?)
-                .fill_value(g.f64_or("fill_value", 0.0)?);
-            l = seeded!(l, g);
-            l.into()
-        }
-        "RandomZoom" => {
-            let mut l = RandomZoom::new(g.factor("height_factor")?)
-                .fill_mode(g.str_or("fill_mode", "reflect")?)
-                .interpolation(g.str_or("interpolation", "bilinear")?)
-                .fill_value(g.f64_or("fill_value", 0.0)?);
-            if !matches!(c.get("width_factor"), None | Some(Value::Null)) {
-                l = l.width_factor(g.factor("width_factor")?);
-            }
-            l = seeded!(l, g);
-            l.into()
-        }
-        "RandomTranslation" => {
-            let mut l =
-                RandomTranslation::new(g.factor("height_factor")?, g.factor("width_factor")?)
-                    .fill_mode(g.str_or("fill_mode", "reflect")?)
-                    .interpolation(g.str_or("interpolation", "bilinear")?)
-                    .fill_value(g.f64_or("fill_value", 0.0)?);
-            l = seeded!(l, g);
-            l.into()
-        }
-        "RandomContrast" => {
-            let mut l = RandomContrast::new(g.factor("factor")?)
-                .value_range(g.range_or("value_range", (0.0, 255.0))?);
-            l = seeded!(l, g);
-            l.into()
-        }
-        "RandomBrightness" => {
-            let mut l = RandomBrightness::new(g.factor("factor")?)
-                .value_range(g.range_or("value_range", (0.0, 255.0))?);
-            l = seeded!(l, g);
-            l.into()
-        }
-        "BatchNormalization" => BatchNormalization::new()
-            .axis(g.axis()?)
-            .momentum(g.f64_or("momentum", 0.99)? as f32)
-            .epsilon(g.f64_or("epsilon", 1e-3)? as f32)
-            .center(g.bool_or("center", true)?)
-            .scale(g.bool_or("scale", true)?)
-            .with_weight_options(g.weight_options(weight_options::GAMMA_BETA)?)
-            .into(),
-        "Normalization" => {
-            let axis = match c.get("axis") {
-                None => Some(-1),
-                Some(Value::Null) => None,
-                Some(Value::Array(a)) if a.len() == 1 => a[0].as_i64(),
-                Some(v) => Some(
-                    v.as_i64()
-                        .ok_or_else(|| bad(name, "axis", "an axis or null", Some(v)))?,
-                ),
-            };
-            let stat = |k: &str| -> Result<Option<Vec<f64>>> {
-                match c.get(k) {
-                    None | Some(Value::Null) => Ok(None),
-                    Some(Value::Array(a)) => a
-                        .iter()
-                        .map(Value::as_f64)
-                        .collect::<Option<Vec<f64>>>()
-                        .map(Some)
-                        .ok_or_else(|| bad(name, k, "numbers", c.get(k))),
-                    Some(v) => v
-                        .as_f64()
-                        .map(|x| Some(vec![x]))
-                        .ok_or_else(|| bad(name, k, "a number or a list", Some(v))),
-                }
-            };
-            let mut l = Normalization::new()
-                .axis(axis)
-                .invert(g.bool_or("invert", false)?);
-            if let Some(m) = stat("mean")? {
-                l = l.mean(m);
-            }
-            if let Some(v) = stat("variance")? {
-                l = l.variance(v);
-            }
-            l.into()
-        }
-        "UnitNormalization" => UnitNormalization::new().axis(g.axis()?).into(),
-        "GroupNormalization" => GroupNormalization::new(g.usize("groups")?)
-            .axis(g.axis()?)
-            .epsilon(g.f64_or("epsilon", 1e-3)? as f32)
-            .center(g.bool_or("center", true)?)
-            .scale(g.bool_or("scale", true)?)
-            .gamma_initializer(g.initializer("gamma_initializer", "ones")?)
-            .beta_initializer(g.initializer("beta_initializer", "zeros")?)
-            .with_weight_options(g.weight_options(weight_options::GAMMA_BETA)?)
-            .into(),
-        "LayerNormalization" => LayerNormalization::new()
-            .axis(g.axis()?)
-            .epsilon(g.f64_or("epsilon", 1e-3)? as f32)
-            .center(g.bool_or("center", true)?)
-            .scale(g.bool_or("scale", true)?)
-            .with_weight_options(g.weight_options(weight_options::GAMMA_BETA)?)
-            .into(),
-        "GlobalAveragePooling2D" => GlobalAveragePooling2D::new()
-            .keepdims(g.bool_or("keepdims", false)?)
-            .into(),
-        "GlobalMaxPooling2D" => GlobalMaxPooling2D::new()
-            .keepdims(g.bool_or("keepdims", false)?)
-            .into(),
-        "ZeroPadding2D" => ZeroPadding2D::new(g.sides("padding")?).into(),
-        "Cropping2D" => Cropping2D::new(g.sides("cropping")?).into(),
-        "UpSampling2D" => UpSampling2D::new(g.pair_or("size", (2, 2))?)
-            .interpolation(g.str_or("interpolation", "nearest")?)
-            .into(),
-        "Reshape" => Reshape::new(&g.ints("target_shape", -1)?).into(),
-        "Permute" => {
-            let dims: Vec<usize> = g.ints("dims", 1)?.into_iter().map(|d| d as usize).collect();
-            Permute::new(&dims).into()
-        }
-        "SpatialDropout2D" => {
-            let mut d = SpatialDropout2D::new(g.f64_or("rate", 0.5)? as f32);
-            d = seeded!(d, g);
-            d.into()
-        }
-        "DepthwiseConv2D" => DepthwiseConv2D::new(g.pair("kernel_size")?)
-            .strides(g.pair_or("strides", (1, 1))?)
-            .padding(g.str_or("padding", "valid")?)
-            .dilation_rate(g.pair_or("dilation_rate", (1, 1))?)
-            .depth_multiplier(g.usize("depth_multiplier").unwrap_or(1))
-            .activation(&g.activation()?)
-            .use_bias(g.bool_or("use_bias", true)?)
-            .depthwise_initializer(g.initializer("depthwise_initializer", "glorot_uniform")?)
-            .bias_initializer(g.initializer("bias_initializer", "zeros")?)
-            .with_weight_options(g.weight_options(weight_options::DEPTHWISE_BIAS)?)
-            .into(),
-        "Add" => Add::new().into(),
-        "Subtract" => Subtract::new().into(),
-        "Multiply" => Multiply::new().into(),
-        "Average" => Average::new().into(),
-        "Maximum" => Maximum::new().into(),
-        "Minimum" => Minimum::new().into(),
-        "Concatenate" => {
-            let axis = c.get("axis").and_then(Value::as_i64).unwrap_or(-1);
-            Concatenate::new().axis(axis).into()
-        }
-        "LayerScale" => LayerScale::new(
-            g.f64_or("init_values", 1e-6)?,
-            g.usize("projection_dim")?,
-        )
-        .into(),
-        "CustomScaleLayer" => CustomScaleLayer::new(g.f64_or("scale", 1.0)?).into(),
         "Sequential" | "Functional" | "Model" => {
             return Err(Error::Data(format!(
                 "layer \"{name}\" is a whole {class} model: it is read with rkeras::saving::from_config (a model nested in a model config is read with the model that holds it)"
             )))
         }
-        other => return Err(Error::unknown("layer", other, &KNOWN_CLASSES)),
+        other => match super::REGISTRY.iter().find(|(c, _)| *c == other) {
+            Some((_, read)) => read(&g)?,
+            None => return Err(Error::unknown("layer", other, KNOWN_CLASSES)),
+        },
     };
     if let Some(n) = c.get("name").and_then(Value::as_str) {
         layer.base_mut().name = Some(n.to_string());
@@ -820,6 +454,29 @@ mod tests {
         )
         .expect_err("unknown regularizer");
         assert!(e.to_string().contains("depthwise_regularizer"), "{e}");
+    }
+
+    /// Every registered class is read by its own reader: one config holding every
+    /// required key of every layer gives each class a layer of that class.
+    #[test]
+    fn every_registered_class_reads_its_own_layer() {
+        let config = serde_json::json!({
+            "name": "x", "batch_shape": [null, 2], "filters": 2, "kernel_size": [3, 3],
+            "units": 2, "height": 2, "width": 2, "factor": 0.1, "height_factor": 0.1,
+            "width_factor": 0.1, "groups": 1, "cropping": 1,
+            "target_shape": [2], "dims": [1], "projection_dim": 2
+        });
+        assert_eq!(KNOWN_CLASSES.len(), super::super::REGISTRY.len());
+        for class in KNOWN_CLASSES {
+            let mut config = config.clone();
+            if *class == "ZeroPadding2D" {
+                config["padding"] = 1.into(); // a number here, a string for convolutions
+            }
+            let layer = from_config(&serde_json::json!({"class_name": class, "config": config}))
+                .unwrap_or_else(|e| panic!("{class}: {e}"));
+            assert_eq!(layer.class_name(), *class);
+            assert_eq!(layer.name(), "x");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@ use super::{common_builders, Layer, LayerBase};
 use crate::error::{Error, Result};
 use rkeras_kernels::Act;
 use serde_json::{json, Map, Value};
+use super::registry::{bad, Cfg, FromConfig};
 
 /// Keras `ReLU(max_value=None, negative_slope=0.0, threshold=0.0)`: `x` above `threshold`
 /// (below it `negative_slope * (x - threshold)`), clipped at `max_value` when given.
@@ -16,7 +17,7 @@ use serde_json::{json, Map, Value};
 /// assert_eq!(y.data(), &[0.0, 2.0, 6.0]);
 /// # Ok::<(), rkeras::Error>(())
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct ReLU {
     base: LayerBase,
     max_value: Option<f64>,
@@ -112,6 +113,24 @@ impl Layer for ReLU {
             "negative_slope": self.negative_slope,
             "threshold": self.threshold,
         }))
+    }
+}
+
+impl FromConfig for ReLU {
+    fn from_config(g: &Cfg<'_>) -> Result<Self> {
+    let c = g.c;
+    let name = g.name;
+    let max_value = match c.get("max_value") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            v.as_f64()
+                .ok_or_else(|| bad(name, "max_value", "a number or null", Some(v)))?,
+        ),
+    };
+    Ok(ReLU::new()
+        .max_value(max_value)
+        .negative_slope(g.f64_or("negative_slope", 0.0)?)
+        .threshold(g.f64_or("threshold", 0.0)?))
     }
 }
 

@@ -4,6 +4,7 @@ use super::{common_builders, Backward, Layer, LayerBase, Mode};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use serde_json::{json, Map, Value};
+use super::registry::{Cfg, FromConfig};
 
 /// Multiplies the inputs by `scale` and adds `offset` (Keras `Rescaling`), in training and
 /// inference alike: `Rescaling::new(1.0 / 255.0)` maps pixels to [0, 1].
@@ -17,7 +18,7 @@ use serde_json::{json, Map, Value};
 /// }
 /// # Ok::<(), rkeras::Error>(())
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Rescaling {
     base: LayerBase,
     scale: f64,
@@ -91,6 +92,14 @@ impl Layer for Rescaling {
     }
     fn config(&self) -> Map<String, Value> {
         super::object(json!({"scale": self.scale, "offset": self.offset}))
+    }
+}
+
+impl FromConfig for Rescaling {
+    fn from_config(g: &Cfg<'_>) -> Result<Self> {
+    Ok(Rescaling::new(g.f64_or("scale", 1.0)?)
+        .offset(g.f64_or("offset", 0.0)?)
+        )
     }
 }
 

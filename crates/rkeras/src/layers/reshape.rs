@@ -5,6 +5,7 @@ use crate::error::{Error, Result};
 use crate::rng::Rng;
 use crate::shape::numel;
 use serde_json::{json, Map, Value};
+use super::registry::{Cfg, FromConfig};
 
 /// Gives each sample the shape `target_shape` (Keras `Reshape`); one dimension may be `-1`
 /// and is then inferred.
@@ -15,7 +16,7 @@ use serde_json::{json, Map, Value};
 /// assert_eq!(m.output_shape(), Some(&[7, 7, 4][..]));
 /// # Ok::<(), rkeras::Error>(())
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Reshape {
     base: LayerBase,
     target_shape: Vec<i64>,
@@ -105,6 +106,12 @@ impl Layer for Reshape {
     }
     fn config(&self) -> Map<String, Value> {
         super::object(json!({ "target_shape": self.target_shape }))
+    }
+}
+
+impl FromConfig for Reshape {
+    fn from_config(g: &Cfg<'_>) -> Result<Self> {
+    Ok(Reshape::new(&g.ints("target_shape", -1)?))
     }
 }
 

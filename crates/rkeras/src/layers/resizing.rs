@@ -7,6 +7,7 @@ use crate::preprocessing::parse_interpolation;
 use crate::rng::Rng;
 use rkeras_kernels::image::{aspect_crop, ImageRef, Resize};
 use serde_json::{json, Map, Value};
+use super::registry::{Cfg, FromConfig};
 
 /// Resizes images to `(height, width)` (Keras `Resizing`), with TensorFlow's half-pixel
 /// bilinear or nearest kernel. `crop_to_aspect_ratio` first keeps the largest centred
@@ -19,7 +20,7 @@ use serde_json::{json, Map, Value};
 /// assert_eq!(m.output_shape(), Some(&[32, 32, 3][..]));
 /// # Ok::<(), rkeras::Error>(())
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Resizing {
     base: LayerBase,
     height: usize,
@@ -209,6 +210,19 @@ impl Layer for Resizing {
             "fill_value": self.fill_value,
             "antialias": self.antialias,
         }))
+    }
+}
+
+impl FromConfig for Resizing {
+    fn from_config(g: &Cfg<'_>) -> Result<Self> {
+    Ok(Resizing::new(g.usize("height")?, g.usize("width")?)
+        .interpolation(g.str_or("interpolation", "bilinear")?)
+        .crop_to_aspect_ratio(g.bool_or("crop_to_aspect_ratio", false)?)
+        .pad_to_aspect_ratio(g.bool_or("pad_to_aspect_ratio", false)?)
+        .fill_mode(g.str_or("fill_mode", "constant")?)
+        .fill_value(g.f64_or("fill_value", 0.0)?)
+        .antialias(g.bool_or("antialias", false)?)
+        )
     }
 }
 

@@ -9,6 +9,7 @@ use crate::rng::Rng;
 use crate::shape::IntoPair;
 use rkeras_kernels::{activation, conv2d, Act, Conv2dGeom, Padding, Scratch};
 use serde_json::{json, Map, Value};
+use super::registry::{Cfg, FromConfig};
 
 /// Depthwise separable 2-D convolution (Keras `SeparableConv2D`, `channels_last`).
 ///
@@ -35,7 +36,7 @@ use serde_json::{json, Map, Value};
 /// assert_eq!(m.count_params(), 3 * 3 * 3 * 2 + 3 * 2 * 8 + 8);
 /// # Ok::<(), rkeras::Error>(())
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct SeparableConv2D {
     base: LayerBase,
     filters: usize,
@@ -292,6 +293,27 @@ impl Layer for SeparableConv2D {
             "pointwise_constraint": null,
             "bias_constraint": null,
         })))
+    }
+}
+
+impl FromConfig for SeparableConv2D {
+    fn from_config(g: &Cfg<'_>) -> Result<Self> {
+    let c = g.c;
+    Ok(SeparableConv2D::new(g.usize("filters")?, g.pair("kernel_size")?)
+        .strides(g.pair_or("strides", (1, 1))?)
+        .padding(g.str_or("padding", "valid")?)
+        .dilation_rate(g.pair_or("dilation_rate", (1, 1))?)
+        .depth_multiplier(match c.get("depth_multiplier") {
+            None | Some(Value::Null) => 1,
+            Some(_) => g.usize("depth_multiplier")?,
+        })
+        .activation(&g.activation()?)
+        .use_bias(g.bool_or("use_bias", true)?)
+        .depthwise_initializer(g.initializer("depthwise_initializer", "glorot_uniform")?)
+        .pointwise_initializer(g.initializer("pointwise_initializer", "glorot_uniform")?)
+        .bias_initializer(g.initializer("bias_initializer", "zeros")?)
+        .with_weight_options(g.weight_options(super::weight_options::SEPARABLE)?)
+        )
     }
 }
 

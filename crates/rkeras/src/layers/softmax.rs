@@ -4,6 +4,7 @@ use super::{common_builders, Layer, LayerBase};
 use crate::error::{Error, Result};
 use rkeras_kernels::Act;
 use serde_json::{json, Map, Value};
+use super::registry::{bad, Cfg, FromConfig};
 
 /// Keras `Softmax(axis=-1)`. Like an output `Dense(..., activation="softmax")`, a `Softmax`
 /// layer at the end of a model is fused with a cross-entropy loss.
@@ -15,7 +16,7 @@ use serde_json::{json, Map, Value};
 /// assert_eq!(y.data(), &[0.5, 0.5]);
 /// # Ok::<(), rkeras::Error>(())
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Softmax {
     base: LayerBase,
     axis: i64,
@@ -68,6 +69,20 @@ impl Layer for Softmax {
     super::activation_layer_methods!("Softmax");
     fn config(&self) -> Map<String, Value> {
         super::object(json!({ "axis": self.axis }))
+    }
+}
+
+impl FromConfig for Softmax {
+    fn from_config(g: &Cfg<'_>) -> Result<Self> {
+    let c = g.c;
+    let name = g.name;
+    let axis = match c.get("axis") {
+        None | Some(Value::Null) => Some(-1),
+        Some(Value::Array(a)) if a.len() == 1 => a[0].as_i64(),
+        Some(v) => v.as_i64(),
+    }
+    .ok_or_else(|| bad(name, "axis", "an integer", c.get("axis")))?;
+    Ok(Softmax::new().axis(axis))
     }
 }
 

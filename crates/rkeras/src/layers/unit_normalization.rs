@@ -4,6 +4,7 @@ use super::{common_builders, Backward, Layer, LayerBase, Mode};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use serde_json::{json, Map, Value};
+use super::registry::{Cfg, FromConfig};
 
 /// Keras's `normalize`'s floor on the norm.
 const EPSILON: f32 = 1e-12;
@@ -17,7 +18,7 @@ const EPSILON: f32 = 1e-12;
 /// assert_eq!(y.data(), &[0.6, 0.8]);
 /// # Ok::<(), rkeras::Error>(())
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct UnitNormalization {
     base: LayerBase,
     axis: i64,
@@ -119,6 +120,12 @@ impl Layer for UnitNormalization {
     }
     fn config(&self) -> Map<String, Value> {
         super::object(json!({ "axis": self.axis }))
+    }
+}
+
+impl FromConfig for UnitNormalization {
+    fn from_config(g: &Cfg<'_>) -> Result<Self> {
+    Ok(UnitNormalization::new().axis(g.axis()?))
     }
 }
 

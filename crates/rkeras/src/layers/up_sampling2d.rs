@@ -7,6 +7,7 @@ use crate::rng::Rng;
 use crate::shape::IntoPair;
 use rkeras_kernels::image::{ImageRef, Interpolation, Resize};
 use serde_json::{json, Map, Value};
+use super::registry::{Cfg, FromConfig};
 
 /// Upsamples rows by `size.0` and columns by `size.1` (Keras `UpSampling2D`).
 ///
@@ -27,7 +28,7 @@ use serde_json::{json, Map, Value};
 /// assert_eq!(y.data(), [0.0, 1.0, 3.0, 4.0]);
 /// # Ok::<(), rkeras::Error>(())
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct UpSampling2D {
     base: LayerBase,
     size: (usize, usize),
@@ -164,6 +165,14 @@ impl Layer for UpSampling2D {
             "data_format": "channels_last",
             "interpolation": self.interpolation,
         }))
+    }
+}
+
+impl FromConfig for UpSampling2D {
+    fn from_config(g: &Cfg<'_>) -> Result<Self> {
+    Ok(UpSampling2D::new(g.pair_or("size", (2, 2))?)
+        .interpolation(g.str_or("interpolation", "nearest")?)
+        )
     }
 }
 

@@ -4,6 +4,7 @@ use super::{common_builders, Backward, Layer, LayerBase, Mode};
 use crate::error::Result;
 use crate::rng::Rng;
 use serde_json::{json, Map, Value};
+use super::registry::{Cfg, FromConfig};
 
 /// Amounts per side `((top, bottom), (left, right))`, as Keras's padding and cropping
 /// arguments take them: one number for all four sides, `(vertical, horizontal)`, or the
@@ -69,7 +70,7 @@ impl Window {
 /// assert_eq!(m.output_shape(), Some(&[7, 7, 1][..]));
 /// # Ok::<(), rkeras::Error>(())
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct ZeroPadding2D {
     base: LayerBase,
     padding: ((usize, usize), (usize, usize)),
@@ -155,6 +156,12 @@ impl Layer for ZeroPadding2D {
     fn config(&self) -> Map<String, Value> {
         let ((t, b), (l, r)) = self.padding;
         super::object(json!({"padding": [[t, b], [l, r]], "data_format": "channels_last"}))
+    }
+}
+
+impl FromConfig for ZeroPadding2D {
+    fn from_config(g: &Cfg<'_>) -> Result<Self> {
+    Ok(ZeroPadding2D::new(g.sides("padding")?))
     }
 }
 

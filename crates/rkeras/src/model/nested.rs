@@ -183,6 +183,16 @@ impl NestedModel {
     }
 }
 
+impl crate::layers::LayerCopy for NestedModel {
+    /// Refused: a nested model is one set of weights, called once.
+    fn copy_layer(&self) -> Result<Box<dyn Layer>> {
+        Err(crate::Error::Data(format!(
+            "the nested model \"{}\" cannot be copied: a model nested in another is called once (sharing it between calls is not supported yet)",
+            self.base.label()
+        )))
+    }
+}
+
 impl Layer for NestedModel {
     fn class_name(&self) -> &'static str {
         match &self.model {

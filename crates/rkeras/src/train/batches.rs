@@ -315,6 +315,26 @@ impl<'d> ImageBatches<'d> {
     }
 }
 
+impl ImageBatches<'_> {
+    /// The next decoded batch of the current pass (noting the files it skipped).
+    fn next_loaded(&mut self) -> Result<Option<crate::data::directory::Batch>> {
+        let Some(batch) = self.stream.as_mut().and_then(|s| s.next_batch()) else {
+            return Ok(None);
+        };
+        let batch = batch?;
+        self.skipped.clear();
+        self.skipped.extend_from_slice(&batch.skipped);
+        Ok(Some(batch))
+    }
+
+    /// Hands a batch's buffers back to the loader.
+    fn recycle(&mut self, batch: crate::data::directory::Batch) {
+        if let Some(s) = self.stream.as_mut() {
+            s.recycle(batch);
+        }
+    }
+}
+
 impl Batches for ImageBatches<'_> {
     fn len(&self) -> usize {
         self.ds.num_batches()
@@ -333,25 +353,114 @@ impl Batches for ImageBatches<'_> {
         Ok(())
     }
     fn batch(&mut self, _index: usize, out: &mut BatchMut<'_>) -> Result<usize> {
-        let Some(stream) = self.stream.as_mut() else {
+        let Some(batch) = self.next_loaded()? else {
             return Ok(0);
         };
-        let Some(batch) = stream.next_batch() else {
-            return Ok(0);
-        };
-        let batch = batch?;
         let n = batch.n;
-        self.skipped.clear();
-        self.skipped.extend_from_slice(&batch.skipped);
         out.x_mut(n).copy_from_slice(&batch.x);
         if out.want_y && !batch.y.is_empty() {
             out.y_mut(n).copy_from_slice(&batch.y);
         }
-        stream.recycle(batch);
+        self.recycle(batch);
         Ok(n)
     }
     fn last_skipped(&self) -> &[usize] {
         &self.skipped
+    }
+}
+
+/// What a [`MappedDataset`] does to each batch: the images `[n, h, w, c]` and labels
+/// (`[n]` for `label_mode` int, `[n, classes]` categorical, `[n, 1]` binary, `[n, 0]` none)
+/// in, one array per model input and one per model output out.
+pub type BatchMap<'f> = dyn FnMut(Tensor, Tensor) -> Result<(Vec<Tensor>, Vec<Tensor>)> + Send + 'f;
+
+/// A folder dataset with a function applied to every batch, as Keras's
+/// `dataset.map(lambda x, y: ...)`: what feeds a model with several inputs or outputs (the
+/// same image to two branches, the label to two heads, a second input computed from the
+/// image) from `image_dataset_from_directory`. Train with
+/// [`Model::fit_batches`](crate::Model::fit_batches), validate with
+/// [`Fit::validation_batches`](super::Fit::validation_batches), and use
+/// [`ordered`](Self::ordered) for `evaluate_batches`/`predict_batches` in file order.
+///
+/// ```no_run
+/// use rkeras::prelude::*;
+/// use rkeras::train::MappedDataset;
+///
+/// let ds = image_dataset_from_directory("photos").image_size((32, 32)).load()?;
+/// // A model with one image input and two heads (class and an auxiliary classifier).
+/// let x = Input::new([32, 32, 3]);
+/// let h = GlobalAveragePooling2D::new().call(&Conv2D::new(8, 3).call(&x)?)?;
+/// let main = Dense::new(ds.class_names().len()).activation("softmax").name("main").call(&h)?;
+/// let aux = Dense::new(ds.class_names().len()).activation("softmax").name("aux").call(&h)?;
+/// let mut model = Model::functional([&x], [&main, &aux])?;
+/// model.compile("adam", "sparse_categorical_crossentropy", &["accuracy"])?;
+/// let both_heads = MappedDataset::new(&ds, |x, y| Ok((vec![x], vec![y.clone(), y])));
+/// model.fit_batches(both_heads).epochs(2).run()?;
+/// # Ok::<(), rkeras::Error>(())
+/// ```
+pub struct MappedDataset<'d> {
+    images: ImageBatches<'d>,
+    map: Box<BatchMap<'d>>,
+}
+
+impl<'d> MappedDataset<'d> {
+    /// `ds` with `map` applied to each batch; passes are read as `fit` reads a folder
+    /// dataset (reshuffled per epoch when the dataset says so, augmented when it has a
+    /// pipeline).
+    pub fn new(
+        ds: &'d ImageDataset,
+        map: impl FnMut(Tensor, Tensor) -> Result<(Vec<Tensor>, Vec<Tensor>)> + Send + 'd,
+    ) -> Self {
+        MappedDataset {
+            images: ImageBatches::new(ds, true),
+            map: Box::new(map),
+        }
+    }
+
+    /// Reads the files in order, without reshuffling or augmentation (what `evaluate` and
+    /// `predict` read).
+    pub fn ordered(mut self) -> Self {
+        self.images.train = false;
+        self
+    }
+}
+
+impl Batches for MappedDataset<'_> {
+    fn len(&self) -> usize {
+        self.images.len()
+    }
+    fn batch_size(&self) -> usize {
+        self.images.batch_size()
+    }
+    fn begin_pass(&mut self, pass: usize) -> Result<()> {
+        self.images.begin_pass(pass)
+    }
+    fn batch(&mut self, _index: usize, out: &mut BatchMut<'_>) -> Result<usize> {
+        let Some(batch) = self.images.next_loaded()? else {
+            return Ok(0);
+        };
+        let ds = self.images.ds;
+        let n = batch.n;
+        let [h, w, c] = ds.image_shape();
+        let labels = match ds.label_mode() {
+            crate::data::LabelMode::Int => vec![n],
+            _ => vec![n, ds.label_len()],
+        };
+        let x = Tensor::new(vec![n, h, w, c], batch.x[..n * h * w * c].to_vec())?;
+        let y_len = if batch.y.is_empty() {
+            0
+        } else {
+            n * ds.label_len()
+        };
+        let y = Tensor::new(labels, batch.y[..y_len].to_vec())?;
+        self.images.recycle(batch);
+        let (xs, ys) = (self.map)(x, y)?;
+        let xs: Vec<&Tensor> = xs.iter().collect();
+        let ys: Vec<&Tensor> = ys.iter().collect();
+        out.set(Arrays::Many(xs), Arrays::Many(ys))
+    }
+    fn last_skipped(&self) -> &[usize] {
+        self.images.last_skipped()
     }
 }
 

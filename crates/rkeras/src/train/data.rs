@@ -364,7 +364,7 @@ pub(crate) fn prepare_images(
     use crate::data::LabelMode;
     if model.input_shapes().len() > 1 || model.output_shapes().len() > 1 {
         return Err(Error::Data(
-            "a folder dataset feeds one input and one output; this model has several: use arrays (fit with one array per input and output)".into(),
+            "a folder dataset feeds one input and one output; this model has several: map its batches to the inputs and outputs with rkeras::train::MappedDataset (Keras's dataset.map) and train with fit_batches".into(),
         ));
     }
     if ds.is_empty() {

@@ -12,7 +12,7 @@ mod fit;
 mod step;
 mod weights;
 
-pub use batches::{BatchMut, Batches};
+pub use batches::{BatchMap, BatchMut, Batches, MappedDataset};
 pub use data::Arrays;
 pub use fit::{Fit, ValidationFreq};
 pub use step::{Step, TrainStep};
