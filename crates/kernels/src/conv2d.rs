@@ -332,7 +332,11 @@ pub fn forward(
     debug_assert!(scratch.len() >= g.scratch_len());
     // Fewer tasks than threads (a single image, deep small feature maps): the GEMMs
     // themselves take the idle threads (bitwise the same result).
-    let threads = rayon::current_num_threads();
+    let threads = if crate::switches::switches().gemm_threads {
+        rayon::current_num_threads()
+    } else {
+        1
+    };
     let threads_per = |tasks: usize| {
         if tasks < threads {
             threads.div_ceil(tasks.max(1))

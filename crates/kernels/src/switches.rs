@@ -5,6 +5,8 @@
 //! - `RKERAS_SIMD=avx2`: AVX2 at most, on an AVX-512 machine.
 //! - `RKERAS_WINOGRAD=2|4`: that Winograd tile for every qualifying convolution
 //!   (`0` turns Winograd off, read by rkeras).
+//! - `RKERAS_GEMM_THREADS=0`: a convolution of one task (a single image) keeps its GEMM on
+//!   one thread.
 
 use std::sync::OnceLock;
 
@@ -17,6 +19,8 @@ pub struct Switches {
     pub cap_avx2: bool,
     /// `RKERAS_WINOGRAD=2` or `4`.
     pub winograd_tile: Option<usize>,
+    /// Not `RKERAS_GEMM_THREADS=0`.
+    pub gemm_threads: bool,
 }
 
 /// The kernels' switches (read from the environment at the first call).
@@ -30,5 +34,6 @@ pub fn switches() -> &'static Switches {
             Ok("4") => Some(4),
             _ => None,
         },
+        gemm_threads: std::env::var("RKERAS_GEMM_THREADS").map_or(true, |v| v != "0"),
     })
 }

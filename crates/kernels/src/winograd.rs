@@ -115,6 +115,11 @@ impl Winograd {
         })
     }
 
+    /// Output tiles of one sample.
+    pub fn tiles_per_sample(&self) -> usize {
+        self.th * self.tw
+    }
+
     /// The tile size with the least work: tiles x transformed positions (ties: the smaller).
     fn best(conv: Conv2dGeom, pooled: Option<(usize, usize)>) -> Option<Self> {
         let two = Self::make(conv, pooled, 2)?;
