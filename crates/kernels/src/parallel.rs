@@ -185,7 +185,10 @@ impl Scratch {
             self.len = len;
             for slot in &mut self.slots {
                 let v = slot.get_mut().unwrap_or_else(|e| e.into_inner());
-                v.resize(len, 0.0);
+                // Scratch holds nothing between calls: a fresh zeroed allocation, whose
+                // pages the system maps only when a call first writes them (a batch of
+                // one touches a fraction of a slot sized for the largest batch).
+                *v = vec![0.0; len];
             }
         }
         while self.slots.len() < threads {

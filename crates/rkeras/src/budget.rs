@@ -77,14 +77,25 @@ pub fn check(what: impl FnOnce() -> String, count: Option<usize>, bytes_each: us
 /// [`Error::Memory`] when `n` floats exceed the budget or cannot be allocated.
 pub(crate) fn zeros(what: impl Fn() -> String, n: usize) -> Result<Vec<f32>> {
     check(&what, Some(n), 4)?;
-    let mut v = Vec::new();
-    v.try_reserve_exact(n).map_err(|_| Error::Memory {
+    let refused = || Error::Memory {
         what: what(),
         bytes: human(n.saturating_mul(4)),
         limit: "what the system could allocate now".into(),
-    })?;
-    v.resize(n, 0.0);
-    Ok(v)
+    };
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    // A zeroed allocation (calloc): large ones come as fresh pages the system maps when
+    // first written, so a buffer the caller fills (or never uses) is not written twice.
+    let layout = std::alloc::Layout::array::<f32>(n).map_err(|_| refused())?;
+    // SAFETY: `layout` has a non-zero size; a null pointer (refused allocation) is checked.
+    let ptr = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<f32>();
+    if ptr.is_null() {
+        return Err(refused());
+    }
+    // SAFETY: `ptr` comes from the global allocator with the layout of `n` f32s (so
+    // capacity `n`), and all-zero bytes are `n` valid `0.0` values.
+    Ok(unsafe { Vec::from_raw_parts(ptr, n, n) })
 }
 
 /// `1.2 GiB`, `512 B`.

@@ -473,6 +473,30 @@ impl InitArg {
     }
 }
 
+thread_local! {
+    static SKIP_FILL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `build` with weight initialization skipped (weights left at zero): for a model
+/// every one of whose weights is read from a file right after (`load_model`, which refuses
+/// a file that lacks any of them), so that loading does not draw millions of random numbers
+/// only to overwrite them.
+pub(crate) fn without_fill<T>(build: impl FnOnce() -> T) -> T {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            SKIP_FILL.with(|s| s.set(self.0));
+        }
+    }
+    let _restore = Restore(SKIP_FILL.with(|s| s.replace(true)));
+    build()
+}
+
+/// True inside [`without_fill`].
+pub(crate) fn fill_skipped() -> bool {
+    SKIP_FILL.with(std::cell::Cell::get)
+}
+
 /// `(fan_in, fan_out)` of a weight shape, as Keras computes them (at least 1).
 pub fn fans(shape: &[usize]) -> (f32, f32) {
     let (fi, fo) = match shape.len() {

@@ -78,7 +78,12 @@ pub struct Conv2D {
 
 /// Brings the transformed kernel `u` up to date with `kernel` (transformed from `seen`):
 /// inference and the backward pass reuse it while the weights do not change.
-fn refresh_winograd(wg: &Winograd, kernel: &[f32], seen: &mut Vec<f32>, u: &mut [f32]) {
+/// `allocate` sizes `u`; a plan changed since is sized here (once).
+fn refresh_winograd(wg: &Winograd, kernel: &[f32], seen: &mut Vec<f32>, u: &mut Vec<f32>) {
+    if u.len() != wg.kernel_len() {
+        u.resize(wg.kernel_len(), 0.0);
+        seen.clear();
+    }
     if seen[..] != *kernel {
         winograd::transform_kernel(wg, kernel, u);
         seen.clear();
@@ -187,7 +192,7 @@ super::weight_options::weight_option_builders!(Conv2D:
 
 impl Conv2D {
     /// Plans Winograd for the convolution (with its absorbed pooling, if any) when it
-    /// qualifies, and sizes its buffers.
+    /// qualifies; `allocate` sizes its buffers.
     fn plan_winograd(&mut self) {
         self.wino = match (self.geom, self.pooled) {
             _ if self.groups > 1 || !winograd_enabled() => None,
@@ -195,16 +200,8 @@ impl Conv2D {
             (Some(g), None) => Winograd::new(g),
             (None, None) => None,
         };
-        if let Some(wg) = self.wino {
-            self.scratch.ensure(wg.scratch_len());
-            if !wg.pooled {
-                // Small calls run im2col + GEMM (WINOGRAD_MIN_TILES).
-                self.scratch.ensure(wg.conv.scratch_len());
-            }
-            self.wino_u.resize(wg.kernel_len(), 0.0);
-            self.wino_w.clear();
-            self.wino_w.reserve(wg.conv.kernel_len());
-        }
+        // The transformed kernel is stale (recomputed at the next use).
+        self.wino_w.clear();
     }
 
     /// Forward pass of a grouped convolution: each group's channels and kernel columns are
@@ -381,7 +378,9 @@ impl Layer for Conv2D {
             self.params
                 .push(Param::init(&name, "bias", vec![self.filters], &binit, rng)?);
         }
-        self.scratch = Scratch::new(geom.scratch_len());
+        // Buffers (scratch, the transformed kernel) are sized by `allocate`: building a
+        // model to load weights into, or to print its summary, touches none of them.
+        self.scratch = Scratch::default();
         self.geom = Some(geom);
         self.plan_winograd();
         self.weights.check(self.base.label(), &self.params)?;
@@ -393,9 +392,6 @@ impl Layer for Conv2D {
             (Some(g), Some(p)) if self.groups == 1 => ConvPool::new(g, p, self.act),
             _ => None,
         };
-        if let Some(cp) = self.pooled {
-            self.scratch.ensure(cp.scratch_len());
-        }
         self.plan_winograd();
         self.pooled.is_some()
     }
@@ -413,16 +409,23 @@ impl Layer for Conv2D {
                 // Small calls run im2col + GEMM (WINOGRAD_MIN_TILES).
                 self.scratch.ensure(wg.conv.scratch_len());
             }
+            if self.wino_u.len() != wg.kernel_len() {
+                self.wino_u.resize(wg.kernel_len(), 0.0);
+                self.wino_w.clear();
+            }
+            self.wino_w.reserve(wg.conv.kernel_len());
         }
         if let Some(g) = self.geom {
             self.scratch.ensure(g.scratch_len());
+            // Fresh zeroed allocations (mapped when first written): the backward pass's
+            // partial sums cost no memory in a model that only predicts.
             let need = g.partials_len(max_batch);
             if self.partials.len() < need {
-                self.partials.resize(need, 0.0);
+                self.partials = vec![0.0; need];
             }
             let out_len = g.rows() * self.filters;
             if self.act.backward_needs_input() && self.preact.len() < max_batch * out_len {
-                self.preact.resize(max_batch * out_len, 0.0);
+                self.preact = vec![0.0; max_batch * out_len];
             }
             if self.groups > 1 {
                 let b = &mut self.grouped;

@@ -244,7 +244,7 @@ impl Layer for Conv2DTranspose {
             self.params
                 .push(Param::init(&name, "bias", vec![self.filters], &binit, rng)?);
         }
-        self.scratch = Scratch::new(geom.scratch_len());
+        self.scratch = Scratch::default(); // sized by `allocate`
         self.geom = Some(geom);
         self.weights.check(&name, &self.params)?;
         Ok(vec![geom.h, geom.w, self.filters])

@@ -141,8 +141,11 @@ impl Param {
         let n = crate::budget::elements(&shape);
         crate::budget::check(what, n.and_then(|n| n.checked_mul(2)), 4)?;
         let mut value = crate::budget::zeros(what, n.unwrap_or(0))?;
-        init.try_fill(&shape, &mut value, rng)
-            .map_err(|e| crate::Error::arg(&format!("{name}_initializer"), layer, e.to_string()))?;
+        if !crate::init::fill_skipped() {
+            init.try_fill(&shape, &mut value, rng).map_err(|e| {
+                crate::Error::arg(&format!("{name}_initializer"), layer, e.to_string())
+            })?;
+        }
         Ok(Param::new(name, shape, value))
     }
 }

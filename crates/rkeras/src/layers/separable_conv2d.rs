@@ -184,7 +184,7 @@ impl Layer for SeparableConv2D {
                 .push(Param::init(&name, "bias", vec![self.filters], &binit, rng)?);
         }
         self.weights.check(&name, &self.params)?;
-        self.scratch = Scratch::new(pw.scratch_len());
+        self.scratch = Scratch::default(); // sized by `allocate`
         self.depthwise = dw;
         self.pointwise = Some(pw);
         Ok(vec![dw.oh, dw.ow, self.filters])

@@ -159,7 +159,10 @@ fn load_any(path: &Path) -> Result<Model> {
     let config = read_member(&mut zip, "config.json", path, MAX_CONFIG)?;
     let config: Value = serde_json::from_slice(&config)
         .map_err(|e| fmt_err(path, format!("config.json is not valid JSON: {e}")))?;
-    let mut model = from_config(&config).map_err(|e| fmt_err(path, e.to_string()))?;
+    // Every weight is read from the archive below (a missing one is an error), so the
+    // initializers are not run.
+    let mut model = crate::init::without_fill(|| from_config(&config))
+        .map_err(|e| fmt_err(path, e.to_string()))?;
     let cap = MAX_MEMBER.min(crate::budget::memory_limit() / 2);
     let weights = read_member(&mut zip, "model.weights.h5", path, cap)?;
     if zip.index_for_name("metadata.json").is_some() {
