@@ -1,11 +1,11 @@
 //! `Activation`: applies an activation function as its own layer.
 
+use super::registry::{Cfg, FromConfig};
 use super::{common_builders, Layer, LayerBase};
 use crate::activations;
 use crate::error::{Error, Result};
 use rkeras_kernels::Act;
 use serde_json::{json, Map, Value};
-use super::registry::{Cfg, FromConfig};
 
 /// Applies an activation (Keras `Activation("relu")`).
 ///
@@ -55,7 +55,7 @@ impl Layer for Activation {
 
 impl FromConfig for Activation {
     fn from_config(g: &Cfg<'_>) -> Result<Self> {
-    Ok(Activation::new(&g.activation()?))
+        Ok(Activation::new(&g.activation()?))
     }
 }
 

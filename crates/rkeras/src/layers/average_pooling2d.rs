@@ -1,13 +1,13 @@
 //! `AveragePooling2D`: mean over windows (padding excluded from the count, as TF).
 
 use super::max_pooling2d::{pool_config, pool_geom};
+use super::registry::{Cfg, FromConfig};
 use super::{common_builders, Backward, Layer, LayerBase, Mode};
 use crate::error::Result;
 use crate::rng::Rng;
 use crate::shape::IntoPair;
 use rkeras_kernels::{pool2d, Pool2dGeom};
 use serde_json::{Map, Value};
-use super::registry::{Cfg, FromConfig};
 
 /// 2-D average pooling (Keras `AveragePooling2D`), same arguments as
 /// [`MaxPooling2D`](super::MaxPooling2D).

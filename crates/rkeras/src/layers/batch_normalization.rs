@@ -1,13 +1,13 @@
 //! `BatchNormalization`: normalizes each channel with the batch's statistics while training
 //! and with moving averages of them in inference.
 
+use super::registry::{Cfg, FromConfig};
 use super::{common_builders, Backward, Layer, LayerBase, Mode, Param};
 use crate::error::{Error, Result};
 use crate::init::Initializer;
 use crate::rng::Rng;
 use rkeras_kernels::parallel::{for_each_chunk_mut, for_each_chunk_pair_mut};
 use serde_json::{json, Map, Value};
-use super::registry::{Cfg, FromConfig};
 
 /// Keras `BatchNormalization` over the last axis (channels-last).
 ///
@@ -444,14 +444,13 @@ pub(crate) fn channel_moments(
 
 impl FromConfig for BatchNormalization {
     fn from_config(g: &Cfg<'_>) -> Result<Self> {
-    Ok(BatchNormalization::new()
-        .axis(g.axis()?)
-        .momentum(g.f64_or("momentum", 0.99)? as f32)
-        .epsilon(g.f64_or("epsilon", 1e-3)? as f32)
-        .center(g.bool_or("center", true)?)
-        .scale(g.bool_or("scale", true)?)
-        .with_weight_options(g.weight_options(super::weight_options::GAMMA_BETA)?)
-        )
+        Ok(BatchNormalization::new()
+            .axis(g.axis()?)
+            .momentum(g.f64_or("momentum", 0.99)? as f32)
+            .epsilon(g.f64_or("epsilon", 1e-3)? as f32)
+            .center(g.bool_or("center", true)?)
+            .scale(g.bool_or("scale", true)?)
+            .with_weight_options(g.weight_options(super::weight_options::GAMMA_BETA)?))
     }
 }
 

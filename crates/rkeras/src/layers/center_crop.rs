@@ -1,11 +1,11 @@
 //! `CenterCrop`: the centred `height x width` window of every image.
 
+use super::registry::{Cfg, FromConfig};
 use super::{check_pair, common_builders, not_differentiable, rank_error, Layer, LayerBase, Mode};
 use crate::error::Result;
 use crate::rng::Rng;
 use rkeras_kernels::image::{aspect_crop, ImageRef, Interpolation, Resize};
 use serde_json::{json, Map, Value};
-use super::registry::{Cfg, FromConfig};
 
 /// Crops the centred `height x width` window of each image (Keras `CenterCrop`), in
 /// training and inference. When the image is smaller than the target on a side, Keras's
@@ -131,7 +131,7 @@ impl Layer for CenterCrop {
 
 impl FromConfig for CenterCrop {
     fn from_config(g: &Cfg<'_>) -> Result<Self> {
-    Ok(CenterCrop::new(g.usize("height")?, g.usize("width")?))
+        Ok(CenterCrop::new(g.usize("height")?, g.usize("width")?))
     }
 }
 

@@ -1,10 +1,10 @@
 //! `Concatenate`: joins its inputs along one axis.
 
+use super::registry::{Cfg, FromConfig};
 use super::{Layer, LayerBase};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use serde_json::{json, Map, Value};
-use super::registry::{Cfg, FromConfig};
 
 /// Joins its inputs along `axis` (default -1, the channels; Keras `Concatenate`). The
 /// other dimensions must agree.
@@ -158,9 +158,9 @@ impl Layer for Concatenate {
 
 impl FromConfig for Concatenate {
     fn from_config(g: &Cfg<'_>) -> Result<Self> {
-    let c = g.c;
-    let axis = c.get("axis").and_then(Value::as_i64).unwrap_or(-1);
-    Ok(Concatenate::new().axis(axis))
+        let c = g.c;
+        let axis = c.get("axis").and_then(Value::as_i64).unwrap_or(-1);
+        Ok(Concatenate::new().axis(axis))
     }
 }
 

@@ -1,6 +1,7 @@
 //! `Conv2D`: 2-D convolution over NHWC inputs with an HWIO kernel, optional bias and a fused
 //! activation; grouped convolutions (`groups > 1`) run the same kernels group by group.
 
+use super::registry::{Cfg, FromConfig};
 use super::{
     check_pair, common_builders, parse_padding, rank_error, Backward, Layer, LayerBase, Mode, Param,
 };
@@ -13,7 +14,6 @@ use rkeras_kernels::{
     Winograd,
 };
 use serde_json::{json, Map, Value};
-use super::registry::{Cfg, FromConfig};
 
 /// 2-D convolution layer (Keras `Conv2D`, `channels_last`).
 ///
@@ -599,21 +599,21 @@ impl Layer for Conv2D {
 
 impl FromConfig for Conv2D {
     fn from_config(g: &Cfg<'_>) -> Result<Self> {
-    let c = g.c;
-    let groups = match c.get("groups") {
-        None | Some(Value::Null) => 1,
-        Some(_) => g.usize("groups")?,
-    };
-    let conv = Conv2D::new(g.usize("filters")?, g.pair("kernel_size")?)
-        .groups(groups)
-        .strides(g.pair_or("strides", (1, 1))?)
-        .padding(g.str_or("padding", "valid")?)
-        .dilation_rate(g.pair_or("dilation_rate", (1, 1))?)
-        .activation(&g.activation()?)
-        .use_bias(g.bool_or("use_bias", true)?)
-        .kernel_initializer(g.initializer("kernel_initializer", "glorot_uniform")?)
-        .bias_initializer(g.initializer("bias_initializer", "zeros")?);
-    Ok(conv.with_weight_options(g.weight_options(super::weight_options::KERNEL_BIAS)?))
+        let c = g.c;
+        let groups = match c.get("groups") {
+            None | Some(Value::Null) => 1,
+            Some(_) => g.usize("groups")?,
+        };
+        let conv = Conv2D::new(g.usize("filters")?, g.pair("kernel_size")?)
+            .groups(groups)
+            .strides(g.pair_or("strides", (1, 1))?)
+            .padding(g.str_or("padding", "valid")?)
+            .dilation_rate(g.pair_or("dilation_rate", (1, 1))?)
+            .activation(&g.activation()?)
+            .use_bias(g.bool_or("use_bias", true)?)
+            .kernel_initializer(g.initializer("kernel_initializer", "glorot_uniform")?)
+            .bias_initializer(g.initializer("bias_initializer", "zeros")?);
+        Ok(conv.with_weight_options(g.weight_options(super::weight_options::KERNEL_BIAS)?))
     }
 }
 

@@ -1,6 +1,7 @@
 //! `Conv2DTranspose`: the transposed 2-D convolution ("deconvolution"), run as the input
 //! gradient of a convolution whose geometry reproduces Keras's output size and alignment.
 
+use super::registry::{Cfg, FromConfig};
 use super::{check_pair, common_builders, parse_padding, Backward, Layer, LayerBase, Mode, Param};
 use crate::error::{Error, Result};
 use crate::init::Initializer;
@@ -8,7 +9,6 @@ use crate::rng::Rng;
 use crate::shape::IntoPair;
 use rkeras_kernels::{activation, conv2d, Act, Conv2dGeom, Padding, Scratch};
 use serde_json::{json, Map, Value};
-use super::registry::{Cfg, FromConfig};
 
 /// Transposed 2-D convolution layer (Keras `Conv2DTranspose`, `channels_last`).
 ///
@@ -344,19 +344,19 @@ impl Layer for Conv2DTranspose {
 
 impl FromConfig for Conv2DTranspose {
     fn from_config(g: &Cfg<'_>) -> Result<Self> {
-    let c = g.c;
-    let mut conv = Conv2DTranspose::new(g.usize("filters")?, g.pair("kernel_size")?)
-        .strides(g.pair_or("strides", (1, 1))?)
-        .padding(g.str_or("padding", "valid")?)
-        .dilation_rate(g.pair_or("dilation_rate", (1, 1))?)
-        .activation(&g.activation()?)
-        .use_bias(g.bool_or("use_bias", true)?)
-        .kernel_initializer(g.initializer("kernel_initializer", "glorot_uniform")?)
-        .bias_initializer(g.initializer("bias_initializer", "zeros")?);
-    if !matches!(c.get("output_padding"), None | Some(Value::Null)) {
-        conv = conv.output_padding(g.pair("output_padding")?);
-    }
-    Ok(conv.with_weight_options(g.weight_options(super::weight_options::KERNEL_BIAS)?))
+        let c = g.c;
+        let mut conv = Conv2DTranspose::new(g.usize("filters")?, g.pair("kernel_size")?)
+            .strides(g.pair_or("strides", (1, 1))?)
+            .padding(g.str_or("padding", "valid")?)
+            .dilation_rate(g.pair_or("dilation_rate", (1, 1))?)
+            .activation(&g.activation()?)
+            .use_bias(g.bool_or("use_bias", true)?)
+            .kernel_initializer(g.initializer("kernel_initializer", "glorot_uniform")?)
+            .bias_initializer(g.initializer("bias_initializer", "zeros")?);
+        if !matches!(c.get("output_padding"), None | Some(Value::Null)) {
+            conv = conv.output_padding(g.pair("output_padding")?);
+        }
+        Ok(conv.with_weight_options(g.weight_options(super::weight_options::KERNEL_BIAS)?))
     }
 }
 

@@ -1,11 +1,11 @@
 //! `Cropping2D`: removes rows and columns at the edges of each image.
 
+use super::registry::{Cfg, FromConfig};
 use super::zero_padding2d::{IntoSides, Window};
 use super::{common_builders, Backward, Layer, LayerBase, Mode};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use serde_json::{json, Map, Value};
-use super::registry::{Cfg, FromConfig};
 
 /// Crops images (Keras `Cropping2D`): `cropping` rows and columns are removed per side.
 ///
@@ -112,7 +112,7 @@ impl Layer for Cropping2D {
 
 impl FromConfig for Cropping2D {
     fn from_config(g: &Cfg<'_>) -> Result<Self> {
-    Ok(Cropping2D::new(g.sides("cropping")?))
+        Ok(Cropping2D::new(g.sides("cropping")?))
     }
 }
 

@@ -1,11 +1,11 @@
 //! `CustomScaleLayer`: InceptionResNetV2's scaled residual sum.
 
 use super::merge::broadcast_shapes;
+use super::registry::{Cfg, FromConfig};
 use super::{Layer, LayerBase};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use serde_json::{json, Map, Value};
-use super::registry::{Cfg, FromConfig};
 
 /// keras.applications.inception_resnet_v2's `CustomScaleLayer(scale)`: of two inputs of one
 /// shape, `inputs[0] + inputs[1] * scale`.
@@ -98,7 +98,7 @@ impl Layer for CustomScaleLayer {
 
 impl FromConfig for CustomScaleLayer {
     fn from_config(g: &Cfg<'_>) -> Result<Self> {
-    Ok(CustomScaleLayer::new(g.f64_or("scale", 1.0)?))
+        Ok(CustomScaleLayer::new(g.f64_or("scale", 1.0)?))
     }
 }
 

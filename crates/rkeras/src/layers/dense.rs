@@ -1,5 +1,6 @@
 //! `Dense`: `y = act(x . kernel + bias)` over the last axis.
 
+use super::registry::{Cfg, FromConfig};
 use super::{common_builders, Backward, Layer, LayerBase, Mode, Param};
 use crate::error::{Error, Result};
 use crate::init::Initializer;
@@ -9,7 +10,6 @@ use rkeras_kernels::gemm::{par_sgemm, MatRef};
 use rkeras_kernels::parallel::{self, for_each_chunk_mut};
 use rkeras_kernels::{conv2d::epilogue, narrow, reduce, Act};
 use serde_json::{json, Map, Value};
-use super::registry::{Cfg, FromConfig};
 
 /// Densely connected layer (Keras `Dense`). Applies to the last axis of its input.
 ///
@@ -251,13 +251,12 @@ impl Layer for Dense {
 
 impl FromConfig for Dense {
     fn from_config(g: &Cfg<'_>) -> Result<Self> {
-    let dense = Dense::new(g.usize("units")?)
-        .activation(&g.activation()?)
-        .use_bias(g.bool_or("use_bias", true)?)
-        .kernel_initializer(g.initializer("kernel_initializer", "glorot_uniform")?)
-        .bias_initializer(g.initializer("bias_initializer", "zeros")?);
-    Ok(dense
-        .with_weight_options(g.weight_options(super::weight_options::KERNEL_BIAS)?))
+        let dense = Dense::new(g.usize("units")?)
+            .activation(&g.activation()?)
+            .use_bias(g.bool_or("use_bias", true)?)
+            .kernel_initializer(g.initializer("kernel_initializer", "glorot_uniform")?)
+            .bias_initializer(g.initializer("bias_initializer", "zeros")?);
+        Ok(dense.with_weight_options(g.weight_options(super::weight_options::KERNEL_BIAS)?))
     }
 }
 

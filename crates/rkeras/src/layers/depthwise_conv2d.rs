@@ -1,6 +1,7 @@
 //! `DepthwiseConv2D`: one spatial filter (or `depth_multiplier` filters) per input channel;
 //! its geometry and loops ([`DepthwiseGeom`]) are shared with `SeparableConv2D`.
 
+use super::registry::{Cfg, FromConfig};
 use super::{common_builders, parse_padding, Backward, Layer, LayerBase, Mode, Param};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
@@ -8,7 +9,6 @@ use crate::shape::IntoPair;
 use rkeras_kernels::activation;
 use rkeras_kernels::Act;
 use serde_json::{json, Map, Value};
-use super::registry::{Cfg, FromConfig};
 
 /// The shapes of a depthwise convolution and its loops (no bias, no activation): input
 /// `(h, w, c)`, kernel `(kh, kw, c, m)`, output `(oh, ow, c * m)`.
@@ -324,17 +324,16 @@ impl Layer for DepthwiseConv2D {
 
 impl FromConfig for DepthwiseConv2D {
     fn from_config(g: &Cfg<'_>) -> Result<Self> {
-    Ok(DepthwiseConv2D::new(g.pair("kernel_size")?)
-        .strides(g.pair_or("strides", (1, 1))?)
-        .padding(g.str_or("padding", "valid")?)
-        .dilation_rate(g.pair_or("dilation_rate", (1, 1))?)
-        .depth_multiplier(g.usize("depth_multiplier").unwrap_or(1))
-        .activation(&g.activation()?)
-        .use_bias(g.bool_or("use_bias", true)?)
-        .depthwise_initializer(g.initializer("depthwise_initializer", "glorot_uniform")?)
-        .bias_initializer(g.initializer("bias_initializer", "zeros")?)
-        .with_weight_options(g.weight_options(super::weight_options::DEPTHWISE_BIAS)?)
-        )
+        Ok(DepthwiseConv2D::new(g.pair("kernel_size")?)
+            .strides(g.pair_or("strides", (1, 1))?)
+            .padding(g.str_or("padding", "valid")?)
+            .dilation_rate(g.pair_or("dilation_rate", (1, 1))?)
+            .depth_multiplier(g.usize("depth_multiplier").unwrap_or(1))
+            .activation(&g.activation()?)
+            .use_bias(g.bool_or("use_bias", true)?)
+            .depthwise_initializer(g.initializer("depthwise_initializer", "glorot_uniform")?)
+            .bias_initializer(g.initializer("bias_initializer", "zeros")?)
+            .with_weight_options(g.weight_options(super::weight_options::DEPTHWISE_BIAS)?))
     }
 }
 

@@ -1,13 +1,13 @@
 //! `Dropout`: inverted dropout, active only in training.
 
+use super::registry::seeded;
+use super::registry::{bad, Cfg, FromConfig};
 use super::{common_builders, Backward, Layer, LayerBase, Mode};
 use crate::error::Result;
 use crate::rng::Rng;
 use rkeras_kernels::elementwise;
 use rkeras_kernels::parallel::for_each_chunk_mut;
 use serde_json::{json, Map, Value};
-use super::registry::{bad, Cfg, FromConfig};
-use super::registry::seeded;
 
 /// Mask values per parallel task, each drawn from its own stream.
 const MASK_CHUNK: usize = 8192;
@@ -221,33 +221,35 @@ fn keep_threshold(rate: f32) -> u64 {
 
 impl FromConfig for Dropout {
     fn from_config(g: &Cfg<'_>) -> Result<Self> {
-    let c = g.c;
-    let name = g.name;
-    let mut d = Dropout::new(g.f64_or("rate", 0.5)? as f32);
-    d = seeded!(d, g);
-    match c.get("noise_shape") {
-        None | Some(Value::Null) => {}
-        Some(Value::Array(a)) if !a.is_empty() && a[0].is_null() => {
-            let dims = a[1..]
-                .iter()
-                .map(|v| match v {
-                    Value::Null => Some(None),
-                    v => v.as_u64().map(|n| Some(n as usize)),
-                })
-                .collect::<Option<Vec<Option<usize>>>>()
-                .ok_or_else(|| bad(name, "noise_shape", "sizes or nulls", c.get("noise_shape")))?;
-            d = d.noise_shape(&dims);
+        let c = g.c;
+        let name = g.name;
+        let mut d = Dropout::new(g.f64_or("rate", 0.5)? as f32);
+        d = seeded!(d, g);
+        match c.get("noise_shape") {
+            None | Some(Value::Null) => {}
+            Some(Value::Array(a)) if !a.is_empty() && a[0].is_null() => {
+                let dims = a[1..]
+                    .iter()
+                    .map(|v| match v {
+                        Value::Null => Some(None),
+                        v => v.as_u64().map(|n| Some(n as usize)),
+                    })
+                    .collect::<Option<Vec<Option<usize>>>>()
+                    .ok_or_else(|| {
+                        bad(name, "noise_shape", "sizes or nulls", c.get("noise_shape"))
+                    })?;
+                d = d.noise_shape(&dims);
+            }
+            Some(v) => {
+                return Err(bad(
+                    name,
+                    "noise_shape",
+                    "a shape whose batch axis is null (one draw per sample)",
+                    Some(v),
+                ))
+            }
         }
-        Some(v) => {
-            return Err(bad(
-                name,
-                "noise_shape",
-                "a shape whose batch axis is null (one draw per sample)",
-                Some(v),
-            ))
-        }
-    }
-    Ok(d)
+        Ok(d)
     }
 }
 

@@ -1,10 +1,10 @@
 //! `ELU`: `x` for `x > 0`, `alpha * (exp(x) - 1)` below.
 
+use super::registry::{Cfg, FromConfig};
 use super::{common_builders, Layer, LayerBase};
 use crate::error::{Error, Result};
 use rkeras_kernels::Act;
 use serde_json::{json, Map, Value};
-use super::registry::{Cfg, FromConfig};
 
 /// Keras `ELU(alpha=1.0)`.
 ///
@@ -67,7 +67,7 @@ impl Layer for ELU {
 
 impl FromConfig for ELU {
     fn from_config(g: &Cfg<'_>) -> Result<Self> {
-    Ok(ELU::new().alpha(g.f64_or("alpha", 1.0)?))
+        Ok(ELU::new().alpha(g.f64_or("alpha", 1.0)?))
     }
 }
 

@@ -1,11 +1,11 @@
 //! `Flatten`: collapses every axis but the batch axis (row-major, as Keras).
 
+use super::registry::{Cfg, FromConfig};
 use super::{common_builders, Backward, Layer, LayerBase, Mode};
 use crate::error::Result;
 use crate::rng::Rng;
 use crate::shape::numel;
 use serde_json::{json, Map, Value};
-use super::registry::{Cfg, FromConfig};
 
 /// Flattens each sample to one axis (Keras `Flatten`).
 ///
@@ -66,7 +66,7 @@ impl Layer for Flatten {
 
 impl FromConfig for Flatten {
     fn from_config(_g: &Cfg<'_>) -> Result<Self> {
-    Ok(Flatten::new())
+        Ok(Flatten::new())
     }
 }
 

@@ -1,10 +1,10 @@
 //! `GlobalAveragePooling2D`: the mean of each channel over the spatial axes.
 
+use super::registry::{Cfg, FromConfig};
 use super::{common_builders, Backward, Layer, LayerBase, Mode};
 use crate::error::Result;
 use crate::rng::Rng;
 use serde_json::{json, Map, Value};
-use super::registry::{Cfg, FromConfig};
 
 /// Averages each channel over height and width (Keras `GlobalAveragePooling2D`): `(H, W, C)`
 /// becomes `(C,)`, or `(1, 1, C)` with `keepdims(true)`.
@@ -109,9 +109,7 @@ impl Layer for GlobalAveragePooling2D {
 
 impl FromConfig for GlobalAveragePooling2D {
     fn from_config(g: &Cfg<'_>) -> Result<Self> {
-    Ok(GlobalAveragePooling2D::new()
-        .keepdims(g.bool_or("keepdims", false)?)
-        )
+        Ok(GlobalAveragePooling2D::new().keepdims(g.bool_or("keepdims", false)?))
     }
 }
 

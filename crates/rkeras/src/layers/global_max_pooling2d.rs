@@ -1,11 +1,11 @@
 //! `GlobalMaxPooling2D`: the maximum of each channel over the spatial axes.
 
 use super::global_average_pooling2d::{pooled_shape, spatial};
+use super::registry::{Cfg, FromConfig};
 use super::{common_builders, Backward, Layer, LayerBase, Mode};
 use crate::error::Result;
 use crate::rng::Rng;
 use serde_json::{json, Map, Value};
-use super::registry::{Cfg, FromConfig};
 
 /// The maximum of each channel over height and width (Keras `GlobalMaxPooling2D`): `(H, W,
 /// C)` becomes `(C,)`, or `(1, 1, C)` with `keepdims(true)`. The gradient goes to the first
@@ -108,9 +108,7 @@ impl Layer for GlobalMaxPooling2D {
 
 impl FromConfig for GlobalMaxPooling2D {
     fn from_config(g: &Cfg<'_>) -> Result<Self> {
-    Ok(GlobalMaxPooling2D::new()
-        .keepdims(g.bool_or("keepdims", false)?)
-        )
+        Ok(GlobalMaxPooling2D::new().keepdims(g.bool_or("keepdims", false)?))
     }
 }
 

@@ -1,11 +1,11 @@
 //! `GroupNormalization`: normalizes each sample over groups of channels.
 
+use super::registry::{Cfg, FromConfig};
 use super::{common_builders, Backward, Layer, LayerBase, Mode, Param};
 use crate::error::{Error, Result};
 use crate::init::{InitArg, Initializer};
 use crate::rng::Rng;
 use serde_json::{json, Map, Value};
-use super::registry::{Cfg, FromConfig};
 
 /// Keras `GroupNormalization(groups=32, axis=-1, epsilon=1e-3, center=True, scale=True)`:
 /// the channels (last axis) split into `groups`; each sample's values of a group are
@@ -261,15 +261,14 @@ impl Layer for GroupNormalization {
 
 impl FromConfig for GroupNormalization {
     fn from_config(g: &Cfg<'_>) -> Result<Self> {
-    Ok(GroupNormalization::new(g.usize("groups")?)
-        .axis(g.axis()?)
-        .epsilon(g.f64_or("epsilon", 1e-3)? as f32)
-        .center(g.bool_or("center", true)?)
-        .scale(g.bool_or("scale", true)?)
-        .gamma_initializer(g.initializer("gamma_initializer", "ones")?)
-        .beta_initializer(g.initializer("beta_initializer", "zeros")?)
-        .with_weight_options(g.weight_options(super::weight_options::GAMMA_BETA)?)
-        )
+        Ok(GroupNormalization::new(g.usize("groups")?)
+            .axis(g.axis()?)
+            .epsilon(g.f64_or("epsilon", 1e-3)? as f32)
+            .center(g.bool_or("center", true)?)
+            .scale(g.bool_or("scale", true)?)
+            .gamma_initializer(g.initializer("gamma_initializer", "ones")?)
+            .beta_initializer(g.initializer("beta_initializer", "zeros")?)
+            .with_weight_options(g.weight_options(super::weight_options::GAMMA_BETA)?))
     }
 }
 

@@ -1,11 +1,11 @@
 //! `InputLayer`: declares the per-sample input shape of a model.
 
+use super::registry::{bad, Cfg, FromConfig};
 use super::{common_builders, Backward, Layer, LayerBase, Mode};
 use crate::error::Result;
 use crate::rng::Rng;
 use crate::shape::IntoShape;
 use serde_json::{json, Map, Value};
-use super::registry::{bad, Cfg, FromConfig};
 
 /// The input of a model (Keras `InputLayer` / `keras.Input(shape=...)`). As the first
 /// element of a Sequential model it sets the input shape and is not listed in the summary.
@@ -80,25 +80,25 @@ impl Layer for InputLayer {
 
 impl FromConfig for InputLayer {
     fn from_config(g: &Cfg<'_>) -> Result<Self> {
-    let c = g.c;
-    let name = g.name;
-    let shape = c
-        .get("batch_shape")
-        .or_else(|| c.get("batch_input_shape"))
-        .and_then(Value::as_array)
-        .ok_or_else(|| bad(name, "batch_shape", "a shape", c.get("batch_shape")))?;
-    let dims: Option<Vec<usize>> = shape
-        .get(1..)
-        .filter(|d| !d.is_empty())
-        .and_then(|d| d.iter().map(|v| v.as_u64().map(|v| v as usize)).collect());
-    let dims = dims.ok_or_else(|| {
-        bad(
-            name,
-            "batch_shape",
-            "known dimensions after the batch axis",
-            c.get("batch_shape"),
-        )
-    })?;
-    Ok(InputLayer::new(dims))
+        let c = g.c;
+        let name = g.name;
+        let shape = c
+            .get("batch_shape")
+            .or_else(|| c.get("batch_input_shape"))
+            .and_then(Value::as_array)
+            .ok_or_else(|| bad(name, "batch_shape", "a shape", c.get("batch_shape")))?;
+        let dims: Option<Vec<usize>> = shape
+            .get(1..)
+            .filter(|d| !d.is_empty())
+            .and_then(|d| d.iter().map(|v| v.as_u64().map(|v| v as usize)).collect());
+        let dims = dims.ok_or_else(|| {
+            bad(
+                name,
+                "batch_shape",
+                "known dimensions after the batch axis",
+                c.get("batch_shape"),
+            )
+        })?;
+        Ok(InputLayer::new(dims))
     }
 }

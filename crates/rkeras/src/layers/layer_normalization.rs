@@ -1,11 +1,11 @@
 //! `LayerNormalization`: normalizes each sample over its last axis.
 
+use super::registry::{Cfg, FromConfig};
 use super::{common_builders, Backward, Layer, LayerBase, Mode, Param};
 use crate::error::{Error, Result};
 use crate::init::Initializer;
 use crate::rng::Rng;
 use serde_json::{json, Map, Value};
-use super::registry::{Cfg, FromConfig};
 
 /// Keras `LayerNormalization` over the last axis: each row of the last axis is shifted to
 /// mean 0 and scaled to variance 1 (`epsilon` added to the variance), then multiplied by
@@ -234,13 +234,12 @@ impl Layer for LayerNormalization {
 
 impl FromConfig for LayerNormalization {
     fn from_config(g: &Cfg<'_>) -> Result<Self> {
-    Ok(LayerNormalization::new()
-        .axis(g.axis()?)
-        .epsilon(g.f64_or("epsilon", 1e-3)? as f32)
-        .center(g.bool_or("center", true)?)
-        .scale(g.bool_or("scale", true)?)
-        .with_weight_options(g.weight_options(super::weight_options::GAMMA_BETA)?)
-        )
+        Ok(LayerNormalization::new()
+            .axis(g.axis()?)
+            .epsilon(g.f64_or("epsilon", 1e-3)? as f32)
+            .center(g.bool_or("center", true)?)
+            .scale(g.bool_or("scale", true)?)
+            .with_weight_options(g.weight_options(super::weight_options::GAMMA_BETA)?))
     }
 }
 

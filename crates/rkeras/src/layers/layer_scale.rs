@@ -1,10 +1,10 @@
 //! `LayerScale`: ConvNeXt's learned per-channel scale of a residual branch.
 
+use super::registry::{Cfg, FromConfig};
 use super::{common_builders, Backward, Layer, LayerBase, Mode, Param};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use serde_json::{json, Map, Value};
-use super::registry::{Cfg, FromConfig};
 
 /// keras.applications.convnext's `LayerScale(init_values, projection_dim)`: multiplies each
 /// of the last axis's `projection_dim` channels by a learned `gamma`, initialised to
@@ -116,11 +116,10 @@ impl Layer for LayerScale {
 
 impl FromConfig for LayerScale {
     fn from_config(g: &Cfg<'_>) -> Result<Self> {
-    Ok(LayerScale::new(
-        g.f64_or("init_values", 1e-6)?,
-        g.usize("projection_dim")?,
-    )
-    )
+        Ok(LayerScale::new(
+            g.f64_or("init_values", 1e-6)?,
+            g.usize("projection_dim")?,
+        ))
     }
 }
 

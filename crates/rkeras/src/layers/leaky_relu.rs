@@ -1,10 +1,10 @@
 //! `LeakyReLU`: `x` for `x >= 0`, `negative_slope * x` below.
 
+use super::registry::{Cfg, FromConfig};
 use super::{common_builders, Layer, LayerBase};
 use crate::error::{Error, Result};
 use rkeras_kernels::Act;
 use serde_json::{json, Map, Value};
-use super::registry::{Cfg, FromConfig};
 
 /// Keras `LeakyReLU(negative_slope=0.3)`.
 ///
@@ -71,9 +71,7 @@ impl Layer for LeakyReLU {
 // Keras 2 called the slope `alpha`.
 impl FromConfig for LeakyReLU {
     fn from_config(g: &Cfg<'_>) -> Result<Self> {
-    Ok(LeakyReLU::new()
-        .negative_slope(g.f64_or("negative_slope", g.f64_or("alpha", 0.3)?)?)
-        )
+        Ok(LeakyReLU::new().negative_slope(g.f64_or("negative_slope", g.f64_or("alpha", 0.3)?)?))
     }
 }
 

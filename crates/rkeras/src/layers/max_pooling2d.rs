@@ -1,5 +1,6 @@
 //! `MaxPooling2D`: maximum over windows, with the winners stored for the backward pass.
 
+use super::registry::{Cfg, FromConfig};
 use super::{
     check_pair, common_builders, parse_padding, rank_error, Backward, Layer, LayerBase, Mode,
 };
@@ -8,7 +9,6 @@ use crate::rng::Rng;
 use crate::shape::IntoPair;
 use rkeras_kernels::{pool2d, Pool2dGeom};
 use serde_json::{json, Map, Value};
-use super::registry::{Cfg, FromConfig};
 
 /// 2-D max pooling (Keras `MaxPooling2D`): `pool_size=(2, 2)`, `strides=None` (= pool size),
 /// `padding="valid"`.

@@ -2,11 +2,11 @@
 //! `Minimum`. They take several inputs of one shape, or of shapes that broadcast as in
 //! Keras (a squeeze-and-excite block's `(h, w, c)` times `(1, 1, c)`), and return one output.
 
+use super::registry::{Cfg, FromConfig};
 use super::{Layer, LayerBase};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use serde_json::{Map, Value};
-use super::registry::{Cfg, FromConfig};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Op {
@@ -317,6 +317,13 @@ macro_rules! merge_layer {
             }
         }
 
+        /// No settings beyond the name.
+        impl FromConfig for $t {
+            fn from_config(_g: &Cfg<'_>) -> Result<Self> {
+                Ok(Self::new())
+            }
+        }
+
         impl Layer for $t {
             fn class_name(&self) -> &'static str {
                 stringify!($t)
@@ -407,42 +414,6 @@ merge_layer!(
     Op::Minimum,
     false
 );
-
-impl FromConfig for Add {
-    fn from_config(_g: &Cfg<'_>) -> Result<Self> {
-    Ok(Add::new())
-    }
-}
-
-impl FromConfig for Subtract {
-    fn from_config(_g: &Cfg<'_>) -> Result<Self> {
-    Ok(Subtract::new())
-    }
-}
-
-impl FromConfig for Multiply {
-    fn from_config(_g: &Cfg<'_>) -> Result<Self> {
-    Ok(Multiply::new())
-    }
-}
-
-impl FromConfig for Average {
-    fn from_config(_g: &Cfg<'_>) -> Result<Self> {
-    Ok(Average::new())
-    }
-}
-
-impl FromConfig for Maximum {
-    fn from_config(_g: &Cfg<'_>) -> Result<Self> {
-    Ok(Maximum::new())
-    }
-}
-
-impl FromConfig for Minimum {
-    fn from_config(_g: &Cfg<'_>) -> Result<Self> {
-    Ok(Minimum::new())
-    }
-}
 
 #[cfg(test)]
 mod tests {

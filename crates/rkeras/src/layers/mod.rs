@@ -11,25 +11,68 @@ use serde_json::{Map, Value};
 use std::cell::RefCell;
 use std::collections::HashMap;
 
+mod activation;
+mod average_pooling2d;
+mod batch_normalization;
+mod center_crop;
+mod concatenate;
+mod conv2d;
+mod conv2d_transpose;
+mod cropping2d;
+mod custom_scale_layer;
+mod dense;
+mod depthwise_conv2d;
+mod dropout;
+mod elu;
+mod flatten;
+mod global_average_pooling2d;
+mod global_max_pooling2d;
+mod group_normalization;
+mod input_layer;
 mod keras_op;
+mod layer_normalization;
+mod layer_scale;
+mod leaky_relu;
+mod max_pooling2d;
+mod merge;
+mod normalization;
+mod permute;
+mod prelu;
+mod random_brightness;
+mod random_contrast;
+mod random_crop;
+mod random_flip;
 mod random_image;
+mod random_rotation;
+mod random_translation;
+mod random_zoom;
 pub mod registry;
+mod relu;
+mod rescaling;
+mod reshape;
+mod resizing;
+mod separable_conv2d;
+mod softmax;
+mod spatial_dropout2d;
 #[cfg(test)]
 pub(crate) mod testing;
+mod unit_normalization;
+mod up_sampling2d;
 mod weight_options;
+mod zero_padding2d;
 
 pub use keras_op::{ArithOp, KerasOp};
 pub use random_image::FactorArg;
 pub use zero_padding2d::IntoSides;
 
-/// Declares the layer files and registers their Keras classes: each line `file: Class, ...;`
-/// makes the module, re-exports its classes (also through [`classes`], which the prelude
-/// takes), and lists each class for [`registry::from_config`] (read by its
-/// [`FromConfig`](registry::FromConfig) impl, beside the layer). A new layer is its file plus
-/// one line here.
+/// Registers the layer files' Keras classes: each line `file: Class, ...;` re-exports the
+/// module's classes (also through [`classes`], which the prelude takes) and lists each class
+/// for [`registry::from_config`] (read by its [`FromConfig`](registry::FromConfig) impl,
+/// beside the layer). A new layer is its file, its `mod` line above (kept out of the macro so
+/// that rustfmt sees the file) and one line here.
 macro_rules! layer_files {
     ($($file:ident: $($class:ident),+;)*) => {
-        $(mod $file; pub use $file::{$($class),+};)*
+        $(pub use $file::{$($class),+};)*
         /// Every layer class, for glob imports (`use rkeras::layers::classes::*`).
         pub mod classes {
             pub use super::{$($($class),+),*};

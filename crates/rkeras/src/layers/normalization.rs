@@ -1,11 +1,11 @@
 //! `Normalization`: shifts and scales inputs by a mean and variance per feature, given in the
 //! config or held as weights (EfficientNet's first layers).
 
+use super::registry::{bad, Cfg, FromConfig};
 use super::{common_builders, Backward, Layer, LayerBase, Mode, Param};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use serde_json::{json, Map, Value};
-use super::registry::{bad, Cfg, FromConfig};
 
 /// Keras `Normalization(axis=-1, mean=None, variance=None, invert=False)`:
 /// `(x - mean) / max(sqrt(variance), 1e-7)` per feature along `axis` (the last axis, or
@@ -340,42 +340,42 @@ impl Layer for Normalization {
 
 impl FromConfig for Normalization {
     fn from_config(g: &Cfg<'_>) -> Result<Self> {
-    let c = g.c;
-    let name = g.name;
-    let axis = match c.get("axis") {
-        None => Some(-1),
-        Some(Value::Null) => None,
-        Some(Value::Array(a)) if a.len() == 1 => a[0].as_i64(),
-        Some(v) => Some(
-            v.as_i64()
-                .ok_or_else(|| bad(name, "axis", "an axis or null", Some(v)))?,
-        ),
-    };
-    let stat = |k: &str| -> Result<Option<Vec<f64>>> {
-        match c.get(k) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Array(a)) => a
-                .iter()
-                .map(Value::as_f64)
-                .collect::<Option<Vec<f64>>>()
-                .map(Some)
-                .ok_or_else(|| bad(name, k, "numbers", c.get(k))),
-            Some(v) => v
-                .as_f64()
-                .map(|x| Some(vec![x]))
-                .ok_or_else(|| bad(name, k, "a number or a list", Some(v))),
+        let c = g.c;
+        let name = g.name;
+        let axis = match c.get("axis") {
+            None => Some(-1),
+            Some(Value::Null) => None,
+            Some(Value::Array(a)) if a.len() == 1 => a[0].as_i64(),
+            Some(v) => Some(
+                v.as_i64()
+                    .ok_or_else(|| bad(name, "axis", "an axis or null", Some(v)))?,
+            ),
+        };
+        let stat = |k: &str| -> Result<Option<Vec<f64>>> {
+            match c.get(k) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .map(Value::as_f64)
+                    .collect::<Option<Vec<f64>>>()
+                    .map(Some)
+                    .ok_or_else(|| bad(name, k, "numbers", c.get(k))),
+                Some(v) => v
+                    .as_f64()
+                    .map(|x| Some(vec![x]))
+                    .ok_or_else(|| bad(name, k, "a number or a list", Some(v))),
+            }
+        };
+        let mut l = Normalization::new()
+            .axis(axis)
+            .invert(g.bool_or("invert", false)?);
+        if let Some(m) = stat("mean")? {
+            l = l.mean(m);
         }
-    };
-    let mut l = Normalization::new()
-        .axis(axis)
-        .invert(g.bool_or("invert", false)?);
-    if let Some(m) = stat("mean")? {
-        l = l.mean(m);
-    }
-    if let Some(v) = stat("variance")? {
-        l = l.variance(v);
-    }
-    Ok(l)
+        if let Some(v) = stat("variance")? {
+            l = l.variance(v);
+        }
+        Ok(l)
     }
 }
 

@@ -1,10 +1,10 @@
 //! `Permute`: reorders the non-batch axes.
 
+use super::registry::{Cfg, FromConfig};
 use super::{common_builders, Backward, Layer, LayerBase, Mode};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use serde_json::{json, Map, Value};
-use super::registry::{Cfg, FromConfig};
 
 /// Permutes the axes of each sample (Keras `Permute`): `dims` are 1-based, as in Keras
 /// (`(2, 1)` swaps the two axes of a `(steps, features)` input).
@@ -121,8 +121,8 @@ impl Layer for Permute {
 
 impl FromConfig for Permute {
     fn from_config(g: &Cfg<'_>) -> Result<Self> {
-    let dims: Vec<usize> = g.ints("dims", 1)?.into_iter().map(|d| d as usize).collect();
-    Ok(Permute::new(&dims))
+        let dims: Vec<usize> = g.ints("dims", 1)?.into_iter().map(|d| d as usize).collect();
+        Ok(Permute::new(&dims))
     }
 }
 

@@ -1,11 +1,11 @@
 //! `PReLU`: a leaky ReLU whose slopes are learned, one per value or shared along axes.
 
+use super::registry::{bad, Cfg, FromConfig};
 use super::{common_builders, Backward, Layer, LayerBase, Mode, Param};
 use crate::error::{Error, Result};
 use crate::init::Initializer;
 use crate::rng::Rng;
 use serde_json::{json, Map, Value};
-use super::registry::{bad, Cfg, FromConfig};
 
 /// Keras `PReLU(alpha_initializer="Zeros", alpha_regularizer=None, alpha_constraint=None,
 /// shared_axes=None)`: `x` for `x > 0`, `alpha * x` below, with a weight `alpha` of the
@@ -180,24 +180,24 @@ impl Layer for PReLU {
 
 impl FromConfig for PReLU {
     fn from_config(g: &Cfg<'_>) -> Result<Self> {
-    let c = g.c;
-    let name = g.name;
-    let mut l = PReLU::new()
-        .alpha_initializer(g.initializer("alpha_initializer", "zeros")?)
-        .with_weight_options(g.weight_options(super::weight_options::ALPHA)?);
-    match c.get("shared_axes") {
-        None | Some(Value::Null) => {}
-        Some(v) => {
-            let axes = v
-                .as_array()
-                .map(|a| a.iter().map(|x| x.as_u64().map(|x| x as usize)).collect())
-                .or_else(|| v.as_u64().map(|x| Some(vec![x as usize])))
-                .flatten()
-                .ok_or_else(|| bad(name, "shared_axes", "a list of axes", Some(v)))?;
-            l = l.shared_axes(&axes);
+        let c = g.c;
+        let name = g.name;
+        let mut l = PReLU::new()
+            .alpha_initializer(g.initializer("alpha_initializer", "zeros")?)
+            .with_weight_options(g.weight_options(super::weight_options::ALPHA)?);
+        match c.get("shared_axes") {
+            None | Some(Value::Null) => {}
+            Some(v) => {
+                let axes = v
+                    .as_array()
+                    .map(|a| a.iter().map(|x| x.as_u64().map(|x| x as usize)).collect())
+                    .or_else(|| v.as_u64().map(|x| Some(vec![x as usize])))
+                    .flatten()
+                    .ok_or_else(|| bad(name, "shared_axes", "a list of axes", Some(v)))?;
+                l = l.shared_axes(&axes);
+            }
         }
-    }
-    Ok(l)
+        Ok(l)
     }
 }
 

@@ -3,13 +3,13 @@
 use super::random_image::{
     delegate_to_core, f32_pair, parse_factor, seed_builder, FactorArg, RandomCore,
 };
+use super::registry::seeded;
+use super::registry::{Cfg, FromConfig};
 use super::{common_builders, Backward, Layer, LayerBase, Mode};
 use crate::error::Result;
 use crate::preprocessing::RandomOp;
 use crate::rng::Rng;
 use serde_json::{json, Map, Value};
-use super::registry::{Cfg, FromConfig};
-use super::registry::seeded;
 
 /// Brightens or darkens each training image by `U(lower, upper)` times the width of
 /// `value_range` (default `(0, 255)`), then clips to that range (Keras
@@ -76,10 +76,10 @@ impl Layer for RandomBrightness {
 
 impl FromConfig for RandomBrightness {
     fn from_config(g: &Cfg<'_>) -> Result<Self> {
-    let mut l = RandomBrightness::new(g.factor("factor")?)
-        .value_range(g.range_or("value_range", (0.0, 255.0))?);
-    l = seeded!(l, g);
-    Ok(l)
+        let mut l = RandomBrightness::new(g.factor("factor")?)
+            .value_range(g.range_or("value_range", (0.0, 255.0))?);
+        l = seeded!(l, g);
+        Ok(l)
     }
 }
 

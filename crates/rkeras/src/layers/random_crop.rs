@@ -1,13 +1,13 @@
 //! `RandomCrop`: a random `height x width` window of each training batch.
 
 use super::center_crop::Cropper;
+use super::registry::seeded;
+use super::registry::{Cfg, FromConfig};
 use super::{check_pair, common_builders, not_differentiable, rank_error, Layer, LayerBase, Mode};
 use crate::error::Result;
 use crate::rng::Rng;
 use rkeras_kernels::image::{aspect_crop, ImageRef, Interpolation, Resize};
 use serde_json::{json, Map, Value};
-use super::registry::{Cfg, FromConfig};
-use super::registry::seeded;
 
 /// Crops a random `height x width` window while training (Keras `RandomCrop`: one window
 /// per batch, drawn uniformly). When the image is not larger than the target on both
@@ -148,9 +148,9 @@ impl Layer for RandomCrop {
 
 impl FromConfig for RandomCrop {
     fn from_config(g: &Cfg<'_>) -> Result<Self> {
-    let mut l = RandomCrop::new(g.usize("height")?, g.usize("width")?);
-    l = seeded!(l, g);
-    Ok(l)
+        let mut l = RandomCrop::new(g.usize("height")?, g.usize("width")?);
+        l = seeded!(l, g);
+        Ok(l)
     }
 }
 

@@ -1,13 +1,13 @@
 //! `RandomFlip`: flips each image with probability 1/2 while training.
 
 use super::random_image::{delegate_to_core, seed_builder, RandomCore};
+use super::registry::seeded;
+use super::registry::{Cfg, FromConfig};
 use super::{common_builders, Backward, Layer, LayerBase, Mode};
 use crate::error::{Error, Result};
 use crate::preprocessing::{FlipMode, RandomOp};
 use crate::rng::Rng;
 use serde_json::{json, Map, Value};
-use super::registry::{Cfg, FromConfig};
-use super::registry::seeded;
 
 /// Flips each training image left-right and/or up-down with probability 1/2 (Keras
 /// `RandomFlip`); the identity in inference. In `"horizontal_and_vertical"` mode one coin
@@ -76,9 +76,9 @@ impl Layer for RandomFlip {
 
 impl FromConfig for RandomFlip {
     fn from_config(g: &Cfg<'_>) -> Result<Self> {
-    let mut l = RandomFlip::new(g.str_or("mode", "horizontal_and_vertical")?);
-    l = seeded!(l, g);
-    Ok(l)
+        let mut l = RandomFlip::new(g.str_or("mode", "horizontal_and_vertical")?);
+        l = seeded!(l, g);
+        Ok(l)
     }
 }
 

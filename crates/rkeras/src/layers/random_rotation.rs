@@ -3,13 +3,13 @@
 use super::random_image::{
     delegate_to_core, f32_pair, geometry_builders, parse_factor, FactorArg, RandomCore,
 };
+use super::registry::seeded;
+use super::registry::{Cfg, FromConfig};
 use super::{common_builders, Backward, Layer, LayerBase, Mode};
 use crate::error::Result;
 use crate::preprocessing::{parse_fill, parse_interpolation, RandomOp};
 use crate::rng::Rng;
 use serde_json::{json, Map, Value};
-use super::registry::{Cfg, FromConfig};
-use super::registry::seeded;
 
 /// Rotates each training image by `U(lower, upper)` of a full turn, counter-clockwise for
 /// positive angles, about the image centre (Keras `RandomRotation`); the identity in
@@ -83,12 +83,12 @@ impl Layer for RandomRotation {
 
 impl FromConfig for RandomRotation {
     fn from_config(g: &Cfg<'_>) -> Result<Self> {
-    let mut l = RandomRotation::new(g.factor("factor")?)
-        .fill_mode(g.str_or("fill_mode", "reflect")?)
-        .interpolation(g.str_or("interpolation", "bilinear")?)
-        .fill_value(g.f64_or("fill_value", 0.0)?);
-    l = seeded!(l, g);
-    Ok(l)
+        let mut l = RandomRotation::new(g.factor("factor")?)
+            .fill_mode(g.str_or("fill_mode", "reflect")?)
+            .interpolation(g.str_or("interpolation", "bilinear")?)
+            .fill_value(g.f64_or("fill_value", 0.0)?);
+        l = seeded!(l, g);
+        Ok(l)
     }
 }
 

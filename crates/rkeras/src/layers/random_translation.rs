@@ -3,13 +3,13 @@
 use super::random_image::{
     delegate_to_core, f32_pair, geometry_builders, geometry_keys, parse_span, FactorArg, RandomCore,
 };
+use super::registry::seeded;
+use super::registry::{Cfg, FromConfig};
 use super::{common_builders, Backward, Layer, LayerBase, Mode};
 use crate::error::Result;
 use crate::preprocessing::{parse_fill, parse_interpolation, RandomOp};
 use crate::rng::Rng;
 use serde_json::{json, Map, Value};
-use super::registry::{Cfg, FromConfig};
-use super::registry::seeded;
 
 /// Shifts each training image by `U(lower, upper)` of its height and width (Keras
 /// `RandomTranslation`): positive moves the content down / right. Uncovered pixels follow
@@ -88,13 +88,12 @@ impl Layer for RandomTranslation {
 
 impl FromConfig for RandomTranslation {
     fn from_config(g: &Cfg<'_>) -> Result<Self> {
-    let mut l =
-        RandomTranslation::new(g.factor("height_factor")?, g.factor("width_factor")?)
+        let mut l = RandomTranslation::new(g.factor("height_factor")?, g.factor("width_factor")?)
             .fill_mode(g.str_or("fill_mode", "reflect")?)
             .interpolation(g.str_or("interpolation", "bilinear")?)
             .fill_value(g.f64_or("fill_value", 0.0)?);
-    l = seeded!(l, g);
-    Ok(l)
+        l = seeded!(l, g);
+        Ok(l)
     }
 }
 

@@ -3,13 +3,13 @@
 use super::random_image::{
     delegate_to_core, f32_pair, geometry_builders, geometry_keys, parse_span, FactorArg, RandomCore,
 };
+use super::registry::seeded;
+use super::registry::{Cfg, FromConfig};
 use super::{common_builders, Backward, Layer, LayerBase, Mode};
 use crate::error::Result;
 use crate::preprocessing::{parse_fill, parse_interpolation, RandomOp};
 use crate::rng::Rng;
 use serde_json::{json, Map, Value};
-use super::registry::{Cfg, FromConfig};
-use super::registry::seeded;
 
 /// Zooms each training image by `1 + U(lower, upper)` about its centre (Keras
 /// `RandomZoom`): a **positive** factor zooms **out**, a negative one zooms in. Without a
@@ -95,16 +95,16 @@ impl Layer for RandomZoom {
 
 impl FromConfig for RandomZoom {
     fn from_config(g: &Cfg<'_>) -> Result<Self> {
-    let c = g.c;
-    let mut l = RandomZoom::new(g.factor("height_factor")?)
-        .fill_mode(g.str_or("fill_mode", "reflect")?)
-        .interpolation(g.str_or("interpolation", "bilinear")?)
-        .fill_value(g.f64_or("fill_value", 0.0)?);
-    if !matches!(c.get("width_factor"), None | Some(Value::Null)) {
-        l = l.width_factor(g.factor("width_factor")?);
-    }
-    l = seeded!(l, g);
-    Ok(l)
+        let c = g.c;
+        let mut l = RandomZoom::new(g.factor("height_factor")?)
+            .fill_mode(g.str_or("fill_mode", "reflect")?)
+            .interpolation(g.str_or("interpolation", "bilinear")?)
+            .fill_value(g.f64_or("fill_value", 0.0)?);
+        if !matches!(c.get("width_factor"), None | Some(Value::Null)) {
+            l = l.width_factor(g.factor("width_factor")?);
+        }
+        l = seeded!(l, g);
+        Ok(l)
     }
 }
 

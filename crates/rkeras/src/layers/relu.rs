@@ -1,11 +1,11 @@
 //! `ReLU`: the rectifier as a layer, with Keras's `max_value`, `negative_slope` and
 //! `threshold` (MobileNet's `ReLU(6.0)`).
 
+use super::registry::{bad, Cfg, FromConfig};
 use super::{common_builders, Layer, LayerBase};
 use crate::error::{Error, Result};
 use rkeras_kernels::Act;
 use serde_json::{json, Map, Value};
-use super::registry::{bad, Cfg, FromConfig};
 
 /// Keras `ReLU(max_value=None, negative_slope=0.0, threshold=0.0)`: `x` above `threshold`
 /// (below it `negative_slope * (x - threshold)`), clipped at `max_value` when given.
@@ -118,19 +118,19 @@ impl Layer for ReLU {
 
 impl FromConfig for ReLU {
     fn from_config(g: &Cfg<'_>) -> Result<Self> {
-    let c = g.c;
-    let name = g.name;
-    let max_value = match c.get("max_value") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(
-            v.as_f64()
-                .ok_or_else(|| bad(name, "max_value", "a number or null", Some(v)))?,
-        ),
-    };
-    Ok(ReLU::new()
-        .max_value(max_value)
-        .negative_slope(g.f64_or("negative_slope", 0.0)?)
-        .threshold(g.f64_or("threshold", 0.0)?))
+        let c = g.c;
+        let name = g.name;
+        let max_value = match c.get("max_value") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(
+                v.as_f64()
+                    .ok_or_else(|| bad(name, "max_value", "a number or null", Some(v)))?,
+            ),
+        };
+        Ok(ReLU::new()
+            .max_value(max_value)
+            .negative_slope(g.f64_or("negative_slope", 0.0)?)
+            .threshold(g.f64_or("threshold", 0.0)?))
     }
 }
 

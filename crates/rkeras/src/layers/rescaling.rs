@@ -1,10 +1,10 @@
 //! `Rescaling`: `x * scale + offset`, always applied.
 
+use super::registry::{Cfg, FromConfig};
 use super::{common_builders, Backward, Layer, LayerBase, Mode};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use serde_json::{json, Map, Value};
-use super::registry::{Cfg, FromConfig};
 
 /// Multiplies the inputs by `scale` and adds `offset` (Keras `Rescaling`), in training and
 /// inference alike: `Rescaling::new(1.0 / 255.0)` maps pixels to [0, 1].
@@ -97,9 +97,7 @@ impl Layer for Rescaling {
 
 impl FromConfig for Rescaling {
     fn from_config(g: &Cfg<'_>) -> Result<Self> {
-    Ok(Rescaling::new(g.f64_or("scale", 1.0)?)
-        .offset(g.f64_or("offset", 0.0)?)
-        )
+        Ok(Rescaling::new(g.f64_or("scale", 1.0)?).offset(g.f64_or("offset", 0.0)?))
     }
 }
 

@@ -1,11 +1,11 @@
 //! `Reshape`: the same values, another per-sample shape.
 
+use super::registry::{Cfg, FromConfig};
 use super::{common_builders, Backward, Layer, LayerBase, Mode};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use crate::shape::numel;
 use serde_json::{json, Map, Value};
-use super::registry::{Cfg, FromConfig};
 
 /// Gives each sample the shape `target_shape` (Keras `Reshape`); one dimension may be `-1`
 /// and is then inferred.
@@ -111,7 +111,7 @@ impl Layer for Reshape {
 
 impl FromConfig for Reshape {
     fn from_config(g: &Cfg<'_>) -> Result<Self> {
-    Ok(Reshape::new(&g.ints("target_shape", -1)?))
+        Ok(Reshape::new(&g.ints("target_shape", -1)?))
     }
 }
 

@@ -1,13 +1,13 @@
 //! `Resizing`: resizes every image to a fixed size (optionally cropping or padding to the
 //! target aspect ratio first), in training and inference.
 
+use super::registry::{Cfg, FromConfig};
 use super::{check_pair, common_builders, not_differentiable, rank_error, Layer, LayerBase, Mode};
 use crate::error::{Error, Result};
 use crate::preprocessing::parse_interpolation;
 use crate::rng::Rng;
 use rkeras_kernels::image::{aspect_crop, ImageRef, Resize};
 use serde_json::{json, Map, Value};
-use super::registry::{Cfg, FromConfig};
 
 /// Resizes images to `(height, width)` (Keras `Resizing`), with TensorFlow's half-pixel
 /// bilinear or nearest kernel. `crop_to_aspect_ratio` first keeps the largest centred
@@ -215,14 +215,13 @@ impl Layer for Resizing {
 
 impl FromConfig for Resizing {
     fn from_config(g: &Cfg<'_>) -> Result<Self> {
-    Ok(Resizing::new(g.usize("height")?, g.usize("width")?)
-        .interpolation(g.str_or("interpolation", "bilinear")?)
-        .crop_to_aspect_ratio(g.bool_or("crop_to_aspect_ratio", false)?)
-        .pad_to_aspect_ratio(g.bool_or("pad_to_aspect_ratio", false)?)
-        .fill_mode(g.str_or("fill_mode", "constant")?)
-        .fill_value(g.f64_or("fill_value", 0.0)?)
-        .antialias(g.bool_or("antialias", false)?)
-        )
+        Ok(Resizing::new(g.usize("height")?, g.usize("width")?)
+            .interpolation(g.str_or("interpolation", "bilinear")?)
+            .crop_to_aspect_ratio(g.bool_or("crop_to_aspect_ratio", false)?)
+            .pad_to_aspect_ratio(g.bool_or("pad_to_aspect_ratio", false)?)
+            .fill_mode(g.str_or("fill_mode", "constant")?)
+            .fill_value(g.f64_or("fill_value", 0.0)?)
+            .antialias(g.bool_or("antialias", false)?))
     }
 }
 

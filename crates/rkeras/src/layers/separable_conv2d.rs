@@ -2,6 +2,7 @@
 //! pointwise 1x1 convolution (the `Conv2D` kernels), a bias and an activation.
 
 use super::depthwise_conv2d::DepthwiseGeom;
+use super::registry::{Cfg, FromConfig};
 use super::{common_builders, Backward, Layer, LayerBase, Mode, Param};
 use crate::error::{Error, Result};
 use crate::init::Initializer;
@@ -9,7 +10,6 @@ use crate::rng::Rng;
 use crate::shape::IntoPair;
 use rkeras_kernels::{activation, conv2d, Act, Conv2dGeom, Padding, Scratch};
 use serde_json::{json, Map, Value};
-use super::registry::{Cfg, FromConfig};
 
 /// Depthwise separable 2-D convolution (Keras `SeparableConv2D`, `channels_last`).
 ///
@@ -298,21 +298,22 @@ impl Layer for SeparableConv2D {
 
 impl FromConfig for SeparableConv2D {
     fn from_config(g: &Cfg<'_>) -> Result<Self> {
-    let c = g.c;
-    Ok(SeparableConv2D::new(g.usize("filters")?, g.pair("kernel_size")?)
-        .strides(g.pair_or("strides", (1, 1))?)
-        .padding(g.str_or("padding", "valid")?)
-        .dilation_rate(g.pair_or("dilation_rate", (1, 1))?)
-        .depth_multiplier(match c.get("depth_multiplier") {
-            None | Some(Value::Null) => 1,
-            Some(_) => g.usize("depth_multiplier")?,
-        })
-        .activation(&g.activation()?)
-        .use_bias(g.bool_or("use_bias", true)?)
-        .depthwise_initializer(g.initializer("depthwise_initializer", "glorot_uniform")?)
-        .pointwise_initializer(g.initializer("pointwise_initializer", "glorot_uniform")?)
-        .bias_initializer(g.initializer("bias_initializer", "zeros")?)
-        .with_weight_options(g.weight_options(super::weight_options::SEPARABLE)?)
+        let c = g.c;
+        Ok(
+            SeparableConv2D::new(g.usize("filters")?, g.pair("kernel_size")?)
+                .strides(g.pair_or("strides", (1, 1))?)
+                .padding(g.str_or("padding", "valid")?)
+                .dilation_rate(g.pair_or("dilation_rate", (1, 1))?)
+                .depth_multiplier(match c.get("depth_multiplier") {
+                    None | Some(Value::Null) => 1,
+                    Some(_) => g.usize("depth_multiplier")?,
+                })
+                .activation(&g.activation()?)
+                .use_bias(g.bool_or("use_bias", true)?)
+                .depthwise_initializer(g.initializer("depthwise_initializer", "glorot_uniform")?)
+                .pointwise_initializer(g.initializer("pointwise_initializer", "glorot_uniform")?)
+                .bias_initializer(g.initializer("bias_initializer", "zeros")?)
+                .with_weight_options(g.weight_options(super::weight_options::SEPARABLE)?),
         )
     }
 }

@@ -1,10 +1,10 @@
 //! `Softmax`: the softmax as a layer, over the last axis.
 
+use super::registry::{bad, Cfg, FromConfig};
 use super::{common_builders, Layer, LayerBase};
 use crate::error::{Error, Result};
 use rkeras_kernels::Act;
 use serde_json::{json, Map, Value};
-use super::registry::{bad, Cfg, FromConfig};
 
 /// Keras `Softmax(axis=-1)`. Like an output `Dense(..., activation="softmax")`, a `Softmax`
 /// layer at the end of a model is fused with a cross-entropy loss.
@@ -74,15 +74,15 @@ impl Layer for Softmax {
 
 impl FromConfig for Softmax {
     fn from_config(g: &Cfg<'_>) -> Result<Self> {
-    let c = g.c;
-    let name = g.name;
-    let axis = match c.get("axis") {
-        None | Some(Value::Null) => Some(-1),
-        Some(Value::Array(a)) if a.len() == 1 => a[0].as_i64(),
-        Some(v) => v.as_i64(),
-    }
-    .ok_or_else(|| bad(name, "axis", "an integer", c.get("axis")))?;
-    Ok(Softmax::new().axis(axis))
+        let c = g.c;
+        let name = g.name;
+        let axis = match c.get("axis") {
+            None | Some(Value::Null) => Some(-1),
+            Some(Value::Array(a)) if a.len() == 1 => a[0].as_i64(),
+            Some(v) => v.as_i64(),
+        }
+        .ok_or_else(|| bad(name, "axis", "an integer", c.get("axis")))?;
+        Ok(Softmax::new().axis(axis))
     }
 }
 

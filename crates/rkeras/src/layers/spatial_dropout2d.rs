@@ -1,11 +1,11 @@
 //! `SpatialDropout2D`: drops whole feature maps, active only in training.
 
+use super::registry::seeded;
+use super::registry::{Cfg, FromConfig};
 use super::{common_builders, Backward, Layer, LayerBase, Mode};
 use crate::error::Result;
 use crate::rng::Rng;
 use serde_json::{json, Map, Value};
-use super::registry::{Cfg, FromConfig};
-use super::registry::seeded;
 
 /// Drops whole channels of each sample with probability `rate` while training and scales
 /// the kept ones by `1 / (1 - rate)` (Keras `SpatialDropout2D`); the identity in inference.
@@ -148,9 +148,9 @@ fn scale_channels(x: &[f32], out: &mut [f32], mask: &[f32], n: usize, hw: usize,
 
 impl FromConfig for SpatialDropout2D {
     fn from_config(g: &Cfg<'_>) -> Result<Self> {
-    let mut d = SpatialDropout2D::new(g.f64_or("rate", 0.5)? as f32);
-    d = seeded!(d, g);
-    Ok(d)
+        let mut d = SpatialDropout2D::new(g.f64_or("rate", 0.5)? as f32);
+        d = seeded!(d, g);
+        Ok(d)
     }
 }
 

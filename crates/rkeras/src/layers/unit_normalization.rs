@@ -1,10 +1,10 @@
 //! `UnitNormalization`: scales each sample's feature vector to unit L2 norm.
 
+use super::registry::{Cfg, FromConfig};
 use super::{common_builders, Backward, Layer, LayerBase, Mode};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use serde_json::{json, Map, Value};
-use super::registry::{Cfg, FromConfig};
 
 /// Keras's `normalize`'s floor on the norm.
 const EPSILON: f32 = 1e-12;
@@ -125,7 +125,7 @@ impl Layer for UnitNormalization {
 
 impl FromConfig for UnitNormalization {
     fn from_config(g: &Cfg<'_>) -> Result<Self> {
-    Ok(UnitNormalization::new().axis(g.axis()?))
+        Ok(UnitNormalization::new().axis(g.axis()?))
     }
 }
 

@@ -1,13 +1,13 @@
 //! `UpSampling2D`: repeats rows and columns (nearest-neighbour upsampling) or interpolates
 //! them (bilinear, the half-pixel resize of `keras.ops.image.resize`).
 
+use super::registry::{Cfg, FromConfig};
 use super::{common_builders, Backward, Layer, LayerBase, Mode};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use crate::shape::IntoPair;
 use rkeras_kernels::image::{ImageRef, Interpolation, Resize};
 use serde_json::{json, Map, Value};
-use super::registry::{Cfg, FromConfig};
 
 /// Upsamples rows by `size.0` and columns by `size.1` (Keras `UpSampling2D`).
 ///
@@ -170,9 +170,8 @@ impl Layer for UpSampling2D {
 
 impl FromConfig for UpSampling2D {
     fn from_config(g: &Cfg<'_>) -> Result<Self> {
-    Ok(UpSampling2D::new(g.pair_or("size", (2, 2))?)
-        .interpolation(g.str_or("interpolation", "nearest")?)
-        )
+        Ok(UpSampling2D::new(g.pair_or("size", (2, 2))?)
+            .interpolation(g.str_or("interpolation", "nearest")?))
     }
 }
 

@@ -1,10 +1,10 @@
 //! `ZeroPadding2D`: zero rows and columns around each image.
 
+use super::registry::{Cfg, FromConfig};
 use super::{common_builders, Backward, Layer, LayerBase, Mode};
 use crate::error::Result;
 use crate::rng::Rng;
 use serde_json::{json, Map, Value};
-use super::registry::{Cfg, FromConfig};
 
 /// Amounts per side `((top, bottom), (left, right))`, as Keras's padding and cropping
 /// arguments take them: one number for all four sides, `(vertical, horizontal)`, or the
@@ -161,7 +161,7 @@ impl Layer for ZeroPadding2D {
 
 impl FromConfig for ZeroPadding2D {
     fn from_config(g: &Cfg<'_>) -> Result<Self> {
-    Ok(ZeroPadding2D::new(g.sides("padding")?))
+        Ok(ZeroPadding2D::new(g.sides("padding")?))
     }
 }
 
