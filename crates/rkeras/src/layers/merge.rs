@@ -6,6 +6,7 @@ use super::registry::{Cfg, FromConfig};
 use super::{Layer, LayerBase};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
+use rkeras_kernels::parallel::for_each_chunk_mut;
 use serde_json::{Map, Value};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -168,9 +169,32 @@ pub(crate) struct Broadcast {
     reads: Reads,
     /// Values per sample of each input.
     per: Vec<usize>,
+    /// Two inputs, one of the output's shape and one read per channel (`(1, 1, c)` against
+    /// `(h, w, c)`: a squeeze-and-excite gate): the full input's index and `c`.
+    channels: Option<(usize, usize)>,
 }
 
 impl Broadcast {
+    fn new(reads: Reads, per: Vec<usize>, per_out: usize) -> Self {
+        let channels = match (reads.len(), reads.first(), reads.get(1)) {
+            (2, Some(None), Some(Some(r))) => Some((0, 1, r)),
+            (2, Some(Some(r)), Some(None)) => Some((1, 0, r)),
+            _ => None,
+        }
+        .and_then(|(full, chan, r)| {
+            let c = per[chan];
+            let per_channel = c > 0
+                && per[full] == per_out
+                && per_out.is_multiple_of(c)
+                && r.iter().enumerate().all(|(p, &q)| q as usize == p % c);
+            per_channel.then_some((full, c))
+        });
+        Broadcast {
+            reads,
+            per,
+            channels,
+        }
+    }
     /// The position in input `j`'s sample that output position `p` reads.
     #[inline]
     fn pos(&self, j: usize, p: usize) -> usize {
@@ -186,6 +210,21 @@ impl Broadcast {
 /// [`forward`] with broadcasting: `per_out` values per output sample, `n` samples.
 fn forward_broadcast(op: Op, b: &Broadcast, xs: &[&[f32]], y: &mut [f32], n: usize) {
     let per_out = y.len() / n.max(1);
+    if let (Some((full, c)), Op::Multiply | Op::Add) = (b.channels, op) {
+        // A per-channel gate: rows of `c` against the sample's `c` values, samples in
+        // parallel (the same operations as the general loop below, so the same bits).
+        let (xf, xc) = (xs[full], xs[1 - full]);
+        for_each_chunk_mut(&mut y[..n * per_out], per_out, |s, ys| {
+            let gate = &xc[s * c..(s + 1) * c];
+            let rows = xf[s * per_out..(s + 1) * per_out].chunks_exact(c);
+            for (yr, xr) in ys.chunks_exact_mut(c).zip(rows) {
+                for ((v, &a), &g) in yr.iter_mut().zip(xr).zip(gate) {
+                    *v = if op == Op::Multiply { a * g } else { a + g };
+                }
+            }
+        });
+        return;
+    }
     for s in 0..n {
         for p in 0..per_out {
             let mut v = b.read(xs, 0, s, p);
@@ -220,6 +259,31 @@ fn backward_broadcast(
 ) {
     let k = xs.len();
     let per_out = dy.len() / n.max(1);
+    if let (Some((full, c)), Op::Multiply | Op::Add, 2) = (b.channels, op, dxs.len()) {
+        // A per-channel gate, samples in parallel; each gate gradient sums its channel's
+        // positions in order, as the general loop below.
+        let chan = 1 - full;
+        let (xf, xc) = (xs[full], xs[chan]);
+        let mul = op == Op::Multiply;
+        for_each_chunk_mut(&mut dxs[full][..n * per_out], per_out, |s, d| {
+            let gate = &xc[s * c..(s + 1) * c];
+            for (dr, gr) in d.chunks_exact_mut(c).zip(dy[s * per_out..].chunks_exact(c)) {
+                for ((v, &g), &w) in dr.iter_mut().zip(gr).zip(gate) {
+                    *v = if mul { g * w } else { g };
+                }
+            }
+        });
+        for_each_chunk_mut(&mut dxs[chan][..n * c], c, |s, d| {
+            d.fill(0.0);
+            let rows = dy[s * per_out..(s + 1) * per_out].chunks_exact(c);
+            for (gr, xr) in rows.zip(xf[s * per_out..].chunks_exact(c)) {
+                for ((v, &g), &a) in d.iter_mut().zip(gr).zip(xr) {
+                    *v += if mul { g * a } else { g };
+                }
+            }
+        });
+        return;
+    }
     for (i, dx) in dxs.iter_mut().enumerate() {
         dx[..n * b.per[i]].fill(0.0);
         for s in 0..n {
@@ -337,10 +401,12 @@ macro_rules! merge_layer {
             $crate::layers::merge::merge_plumbing!();
             fn build_merge(&mut self, shapes: &[Vec<usize>], _rng: &mut Rng) -> Result<Vec<usize>> {
                 let (out, reads) = broadcast_shapes(self.base.label(), shapes, $two)?;
-                self.broadcast = reads.iter().any(Option::is_some).then(|| Broadcast {
-                    reads,
-                    per: shapes.iter().map(|s| crate::shape::numel(s)).collect(),
-                });
+                let per = shapes.iter().map(|s| crate::shape::numel(s)).collect();
+                let per_out = crate::shape::numel(&out);
+                self.broadcast = reads
+                    .iter()
+                    .any(Option::is_some)
+                    .then(|| Broadcast::new(reads, per, per_out));
                 Ok(out)
             }
             fn forward_merge(&mut self, xs: &[&[f32]], y: &mut [f32], n: usize) {
@@ -419,6 +485,60 @@ merge_layer!(
 mod tests {
     use super::*;
     use crate::layers::testing::check_merge;
+
+    /// The per-channel path (a squeeze-and-excite gate) gives the general broadcasting
+    /// loop's bits, forward and backward, with the gate first or second.
+    #[test]
+    fn per_channel_gates_match_the_general_broadcast() {
+        let (n, c) = (3, 8);
+        let full = vec![4, 5, c];
+        let gate = vec![1, 1, c];
+        let per_out = 4 * 5 * c;
+        let xf: Vec<f32> = (0..n * per_out)
+            .map(|i| ((i * 37) % 23) as f32 * 0.1 - 1.0)
+            .collect();
+        let xc: Vec<f32> = (0..n * c)
+            .map(|i| ((i * 11) % 7) as f32 * 0.3 - 0.8)
+            .collect();
+        let dy: Vec<f32> = (0..n * per_out)
+            .map(|i| ((i * 13) % 17) as f32 * 0.05 - 0.4)
+            .collect();
+        for op in [Op::Multiply, Op::Add] {
+            for gate_first in [false, true] {
+                let shapes = if gate_first {
+                    vec![gate.clone(), full.clone()]
+                } else {
+                    vec![full.clone(), gate.clone()]
+                };
+                let (_, reads) = broadcast_shapes("m", &shapes, false).expect("shapes");
+                let per: Vec<usize> = shapes.iter().map(|s| crate::shape::numel(s)).collect();
+                let fast = Broadcast::new(reads.clone(), per.clone(), per_out);
+                assert!(fast.channels.is_some());
+                let general = Broadcast {
+                    reads,
+                    per,
+                    channels: None,
+                };
+                let xs: Vec<&[f32]> = if gate_first {
+                    vec![&xc, &xf]
+                } else {
+                    vec![&xf, &xc]
+                };
+                let (mut y1, mut y2) = (vec![0.0; n * per_out], vec![0.0; n * per_out]);
+                forward_broadcast(op, &fast, &xs, &mut y1, n);
+                forward_broadcast(op, &general, &xs, &mut y2, n);
+                assert_eq!(y1, y2, "{op:?} forward");
+                let sizes: Vec<usize> = xs.iter().map(|x| x.len()).collect();
+                let mut d1: Vec<Vec<f32>> = sizes.iter().map(|&l| vec![9.0; l]).collect();
+                let mut d2 = d1.clone();
+                let mut r1: Vec<&mut [f32]> = d1.iter_mut().map(|v| &mut v[..]).collect();
+                let mut r2: Vec<&mut [f32]> = d2.iter_mut().map(|v| &mut v[..]).collect();
+                backward_broadcast(op, &fast, &xs, &y1, &dy, &mut r1, n);
+                backward_broadcast(op, &general, &xs, &y2, &dy, &mut r2, n);
+                assert_eq!(d1, d2, "{op:?} backward");
+            }
+        }
+    }
 
     #[test]
     fn gradients_of_every_merge() {
