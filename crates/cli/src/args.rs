@@ -307,6 +307,18 @@ pub struct FitArgs {
     /// With --lr-schedule exponential or inverse_time: the decay per epoch (default 0.5).
     #[arg(long, value_name = "RATE")]
     pub decay_rate: Option<f64>,
+    /// Decoupled weight decay on any optimizer (Keras's `weight_decay`: before each update
+    /// `w -= w * WD * learning_rate`; AdamW's default is 0.004).
+    #[arg(long, value_name = "WD")]
+    pub weight_decay: Option<f32>,
+    /// Keep an exponential moving average of the weights with this momentum (Keras's
+    /// `use_ema=True, ema_momentum=M`, e.g. 0.99); the saved model holds the averages.
+    #[arg(long, value_name = "M")]
+    pub ema_momentum: Option<f32>,
+    /// Update the weights every N batches with the mean of their gradients (Keras's
+    /// `gradient_accumulation_steps`): an N times larger batch in the memory of one.
+    #[arg(long, value_name = "N")]
+    pub gradient_accumulation_steps: Option<u64>,
     /// Metrics besides accuracy, by Keras name, comma-separated: precision, recall, auc,
     /// true_positives, false_positives, true_negatives, false_negatives,
     /// root_mean_squared_error, top_k_categorical_accuracy, ... (precision, recall and the

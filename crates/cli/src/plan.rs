@@ -50,6 +50,10 @@ pub struct FitPlan {
     pub metrics: Vec<String>,
     pub warmup_epochs: usize,
     pub decay_rate: f64,
+    /// `--weight-decay`, `--ema-momentum`, `--gradient-accumulation-steps`.
+    pub weight_decay: Option<f32>,
+    pub ema_momentum: Option<f32>,
+    pub gradient_accumulation_steps: Option<u64>,
 }
 
 /// How `--class-weight` weighs the classes.
@@ -623,6 +627,9 @@ fn fit_plan(a: FitArgs, default_batch: usize) -> Result<FitPlan> {
         metrics,
         warmup_epochs: a.warmup_epochs.unwrap_or(0),
         decay_rate: a.decay_rate.unwrap_or(0.5),
+        weight_decay: a.weight_decay,
+        ema_momentum: a.ema_momentum,
+        gradient_accumulation_steps: a.gradient_accumulation_steps,
     })
 }
 

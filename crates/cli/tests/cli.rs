@@ -1071,6 +1071,76 @@ fn train_with_a_learning_rate_schedule() {
 }
 
 #[test]
+fn train_with_weight_decay_ema_and_gradient_accumulation() {
+    let dir = temp_dir("optimizer-options");
+    tiny_folder(&dir, 32);
+    let d = dir.to_string_lossy().into_owned();
+    let out_model = dir.join("m.keras");
+    let o = out_model.to_string_lossy().into_owned();
+    let base = [
+        "train",
+        d.as_str(),
+        "--image-size",
+        "16",
+        "--color-mode",
+        "grayscale",
+        "--model",
+        "mnist-convnet",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "8",
+        "--verbose",
+        "0",
+        "--optimizer",
+        "sgd",
+    ];
+    let mut args = base.to_vec();
+    args.extend([
+        "--weight-decay",
+        "0.01",
+        "--ema-momentum",
+        "0.9",
+        "--gradient-accumulation-steps",
+        "2",
+        "--output",
+        o.as_str(),
+    ]);
+    let out = rkeras(&args);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    // 32 images, batch 8, 2 epochs: 8 steps, 4 updates; the options are in the file.
+    let m = rkeras::saving::load_model(&out_model).expect("saved model");
+    let opt = m.optimizer().expect("compiled");
+    assert_eq!(opt.iterations(), 4);
+    let cfg = opt.config();
+    assert_eq!(cfg["config"]["weight_decay"], 0.01);
+    assert_eq!(cfg["config"]["use_ema"], true);
+    assert_eq!(cfg["config"]["ema_momentum"], 0.9);
+    assert_eq!(cfg["config"]["gradient_accumulation_steps"], 2);
+    for (extra, want) in [
+        (
+            vec!["--gradient-accumulation-steps", "1"],
+            "gradient_accumulation_steps",
+        ),
+        (vec!["--ema-momentum", "1.5"], "ema_momentum"),
+        (vec!["--weight-decay=-1"], "weight_decay"),
+    ] {
+        let mut args = base.to_vec();
+        args.extend(extra.iter().copied());
+        let out = rkeras(&args);
+        let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        assert!(!out.status.success(), "{extra:?}: {all}");
+        assert!(all.contains(want), "{extra:?}: {all}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn train_with_metrics_then_evaluate_as_json_and_with_a_confusion_matrix() {
     let dir = temp_dir("metrics");
     tiny_folder(&dir, 32);

@@ -237,7 +237,8 @@ fn with_fit_options<'a>(
 }
 
 /// Puts `--lr-schedule` on the compiled model's optimizer, for `epochs` epochs of
-/// `steps` steps each (printed, so the user sees the rates it goes through).
+/// `steps` steps each (printed, so the user sees the rates it goes through), and the
+/// `--weight-decay`, `--ema-momentum` and `--gradient-accumulation-steps` options.
 fn apply_lr_schedule(
     model: &mut rkeras::Model,
     fit: &FitPlan,
@@ -245,10 +246,22 @@ fn apply_lr_schedule(
     steps: usize,
 ) -> Result<()> {
     use rkeras::optimizers::schedules::Schedule;
-    let Some(name) = &fit.lr_schedule else {
+    let Some(opt) = model.optimizer_mut() else {
         return Ok(());
     };
-    let Some(opt) = model.optimizer_mut() else {
+    let o = opt.options_mut();
+    if let Some(wd) = fit.weight_decay {
+        o.weight_decay = Some(wd);
+    }
+    if let Some(m) = fit.ema_momentum {
+        o.use_ema = true;
+        o.ema_momentum = m;
+    }
+    if let Some(n) = fit.gradient_accumulation_steps {
+        o.gradient_accumulation_steps = Some(n);
+    }
+    o.validate()?;
+    let Some(name) = &fit.lr_schedule else {
         return Ok(());
     };
     // The rate as the user wrote it (0.001, not the f32 widened).

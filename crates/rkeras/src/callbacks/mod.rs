@@ -17,6 +17,7 @@ mod model_checkpoint;
 mod monitor;
 mod progbar;
 mod reduce_lr_on_plateau;
+mod swap_ema_weights;
 mod tensorboard;
 mod terminate_on_nan;
 
@@ -30,6 +31,7 @@ pub use model_checkpoint::ModelCheckpoint;
 pub use monitor::Mode;
 pub use progbar::ProgbarLogger;
 pub use reduce_lr_on_plateau::ReduceLROnPlateau;
+pub use swap_ema_weights::SwapEMAWeights;
 pub use tensorboard::{TensorBoard, UpdateFreq};
 pub use terminate_on_nan::TerminateOnNaN;
 

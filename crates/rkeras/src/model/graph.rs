@@ -167,6 +167,16 @@ pub(crate) fn pack_cols(
 }
 
 impl Chain {
+    /// The trainable weights of the trainable layers, in the optimizer's slot order.
+    pub(crate) fn trainable_params_mut(
+        &mut self,
+    ) -> impl Iterator<Item = &mut crate::layers::Param> + '_ {
+        self.layers
+            .iter_mut()
+            .filter(|l| l.base().trainable)
+            .flat_map(|l| l.params_mut().iter_mut().filter(|p| p.trainable))
+    }
+
     /// The weight penalties `evaluate` adds to the loss: the trainable layers' only, as
     /// Keras's `model.losses` (a frozen layer's regularizers count for nothing).
     pub fn regularization_loss(&self) -> f64 {

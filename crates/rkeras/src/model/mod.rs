@@ -38,6 +38,36 @@ pub(crate) struct Compiled {
 }
 
 impl Compiled {
+    /// Builds the optimizer (its slots and the base optimizer's averages, accumulators and
+    /// weight-decay mask) for the chain's trainable weights, unless built for them already.
+    pub fn build_optimizer(&mut self, chain: &Chain) {
+        let trainable = || {
+            chain
+                .layers
+                .iter()
+                .filter(|l| l.base().trainable)
+                .flat_map(|l| l.params().iter().filter(|p| p.trainable))
+        };
+        let sizes: Vec<usize> = trainable().map(|p| p.value.len()).collect();
+        if self.slot_sizes != sizes || !self.optimizer.is_built() {
+            let names: Vec<&str> = trainable().map(|p| p.name).collect();
+            let shapes: Vec<Vec<usize>> = trainable().map(|p| p.shape.clone()).collect();
+            self.optimizer.build_shapes(&shapes);
+            self.optimizer.options_mut().build(&sizes, &names);
+            self.slot_sizes = sizes;
+        } else if !self.optimizer.options().buffers_fit(sizes.len()) {
+            // Options set after the optimizer was built (`use_ema` on a loaded model).
+            let names: Vec<&str> = trainable().map(|p| p.name).collect();
+            self.optimizer.options_mut().build(&sizes, &names);
+        }
+    }
+    /// Swaps the model's trainable weights with the optimizer's moving averages (`use_ema`);
+    /// false without averages.
+    pub fn swap_ema(&mut self, chain: &mut Chain) -> bool {
+        self.optimizer
+            .options_mut()
+            .swap_averages(chain.trainable_params_mut())
+    }
     /// The first output's loss.
     pub fn loss(&self) -> Loss {
         self.heads
@@ -570,6 +600,51 @@ impl Model {
     pub fn optimizer_mut(&mut self) -> Option<&mut (dyn Optimizer + 'static)> {
         self.compiled.as_mut().map(|c| c.optimizer.as_mut())
     }
+    /// Swaps the trainable weights with the optimizer's exponential moving averages (an
+    /// optimizer with `use_ema(true)`, after at least one step); a second call swaps back.
+    /// [`SwapEMAWeights`](crate::callbacks::SwapEMAWeights) calls it around evaluation.
+    ///
+    /// # Errors
+    /// A model that is not compiled, or whose optimizer keeps no averages (named, with
+    /// Keras's message).
+    pub fn swap_ema_weights(&mut self) -> Result<()> {
+        let Model {
+            chain, compiled, ..
+        } = self;
+        let swapped = compiled.as_mut().is_some_and(|c| c.swap_ema(chain));
+        if swapped {
+            Ok(())
+        } else {
+            Err(Error::State(
+                "SwapEMAWeights must be used when `use_ema=True` is set on the optimizer (and \
+                 after the first training step)"
+                    .into(),
+            ))
+        }
+    }
+
+    /// True while [`swap_ema_weights`](Self::swap_ema_weights) has put the averages in the
+    /// model.
+    pub fn ema_weights_in_model(&self) -> bool {
+        self.optimizer().is_some_and(|o| o.options().swapped)
+    }
+
+    /// The end of `fit` (Keras's `optimizer.finalize_variable_values`): with `use_ema`, the
+    /// model keeps the moving averages.
+    pub(crate) fn finalize_optimizer(&mut self) {
+        let Model {
+            chain, compiled, ..
+        } = self;
+        if let Some(c) = compiled
+            .as_mut()
+            .filter(|c| crate::optimizers::saved_iterations(c.optimizer.as_ref()) > 0)
+        {
+            c.optimizer
+                .options_mut()
+                .finalize(chain.trainable_params_mut());
+        }
+    }
+
     /// The loss, once compiled.
     pub fn loss(&self) -> Option<Loss> {
         self.compiled.as_ref().map(Compiled::loss)
@@ -580,8 +655,10 @@ impl Model {
         let shapes = self.trainable_shapes();
         self.optimizer()
             .map(|o| {
-                o.state()
-                    .into_iter()
+                // The base optimizer's averages and accumulators come first, as in Keras.
+                let mut all = o.options().state();
+                all.extend(o.state());
+                all.into_iter()
                     .filter_map(|(i, v)| shapes.get(i).map(|s| (s.clone(), v)))
                     .collect()
             })
@@ -636,26 +713,21 @@ impl Model {
         learning_rate: Option<f32>,
         slots: Vec<(Vec<usize>, Vec<f32>)>,
     ) -> Result<()> {
-        let sizes: Vec<usize> = self
-            .trainable_shapes()
-            .iter()
-            .map(|s| s.iter().product())
-            .collect();
         let Some(c) = self.compiled.as_mut() else {
             return Ok(());
         };
         if slots.is_empty() && iterations == 0 {
             return Ok(());
         }
-        if c.slot_sizes != sizes || !c.optimizer.is_built() {
-            c.optimizer.build(&sizes);
-            c.slot_sizes = sizes;
-        }
+        c.build_optimizer(&self.chain);
         let arrays: Vec<Vec<f32>> = slots.into_iter().map(|(_, v)| v).collect();
+        let base = c.optimizer.options().state_len().min(arrays.len());
         c.optimizer
-            .set_state(&arrays)
+            .options_mut()
+            .set_state(&arrays[..base])
+            .and_then(|()| c.optimizer.set_state(&arrays[base..]))
             .map_err(|e| Error::Data(format!("optimizer state does not fit the model: {e}")))?;
-        c.optimizer.set_iterations(iterations);
+        crate::optimizers::restore_iterations(c.optimizer.as_mut(), iterations);
         if let Some(lr) = learning_rate.filter(|l| l.is_finite() && *l > 0.0) {
             c.optimizer.set_learning_rate(lr);
         }

@@ -331,7 +331,7 @@ pub fn render(model: &Model, line_length: Option<usize>) -> String {
         .compiled
         .as_ref()
         .filter(|c| c.optimizer.is_built() && !c.slot_sizes.is_empty())
-        .map(|c| c.optimizer.variable_count());
+        .map(|c| c.optimizer.variable_count() + c.optimizer.options().scalar_count());
     let total = trainable + frozen + opt.unwrap_or(0);
     let line = |label: &str, n: usize| {
         format!(

@@ -66,7 +66,7 @@ impl Optimizer for Adadelta {
         }
     }
     fn config(&self) -> Value {
-        let mut m = base_config("adadelta", self.lr, None, &self.opts);
+        let mut m = base_config("adadelta", self.lr, &self.opts);
         m.insert("rho".into(), super::py_float(self.rho));
         m.insert("epsilon".into(), super::py_float(self.epsilon));
         wrap("Adadelta", m)

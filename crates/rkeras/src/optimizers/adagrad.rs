@@ -64,7 +64,7 @@ impl Optimizer for Adagrad {
         }
     }
     fn config(&self) -> Value {
-        let mut m = base_config("adagrad", self.lr, None, &self.opts);
+        let mut m = base_config("adagrad", self.lr, &self.opts);
         m.insert(
             "initial_accumulator_value".into(),
             super::py_float(self.initial_accumulator_value),

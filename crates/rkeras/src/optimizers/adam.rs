@@ -23,7 +23,6 @@ pub struct Adam {
     beta_2: f32,
     epsilon: f32,
     amsgrad: bool,
-    weight_decay: Option<f32>,
     iterations: u64,
     mv: Vec<Vec<f32>>,
     vhat: Vec<Vec<f32>>,
@@ -43,7 +42,6 @@ impl Default for Adam {
             beta_2: 0.999,
             epsilon: 1e-7,
             amsgrad: false,
-            weight_decay: None,
             iterations: 0,
             mv: Vec::new(),
             vhat: Vec::new(),
@@ -79,12 +77,6 @@ impl Adam {
         self.epsilon = e;
         self
     }
-    /// Decoupled weight decay: each step first does `w -= w * weight_decay * lr` (Keras's
-    /// `weight_decay`, as AdamW).
-    pub fn weight_decay(mut self, wd: f32) -> Self {
-        self.weight_decay = Some(wd);
-        self
-    }
     /// Uses the AMSGrad variant.
     pub fn amsgrad(mut self, a: bool) -> Self {
         self.amsgrad = a;
@@ -92,7 +84,7 @@ impl Adam {
     }
 
     fn config_map(&self, name: &str) -> serde_json::Map<String, Value> {
-        let mut m = base_config(name, self.lr, self.weight_decay, &self.opts);
+        let mut m = base_config(name, self.lr, &self.opts);
         m.insert("beta_1".into(), super::py_float(self.beta_1));
         m.insert("beta_2".into(), super::py_float(self.beta_2));
         m.insert("epsilon".into(), super::py_float(self.epsilon));
@@ -135,10 +127,6 @@ impl Optimizer for Adam {
             self.epsilon,
             self.alpha,
         );
-        if let Some(wd) = self.weight_decay {
-            let f = wd * self.lr;
-            value.iter_mut().for_each(|w| *w -= *w * f);
-        }
         let mv = &mut self.mv[slot][..];
         if self.amsgrad {
             let vh = &mut self.vhat[slot];
@@ -237,10 +225,9 @@ super::options_builders!(AdamW);
 
 impl Default for AdamW {
     fn default() -> Self {
-        AdamW(Adam {
-            weight_decay: Some(0.004),
-            ..Adam::default()
-        })
+        let mut a = Adam::default();
+        a.opts.weight_decay = Some(0.004);
+        AdamW(a)
     }
 }
 
@@ -252,11 +239,6 @@ impl AdamW {
     /// Sets the learning rate.
     pub fn learning_rate(self, lr: f32) -> Self {
         AdamW(self.0.learning_rate(lr))
-    }
-    /// Sets the weight decay.
-    pub fn weight_decay(mut self, wd: f32) -> Self {
-        self.0.weight_decay = Some(wd);
-        self
     }
     /// The Adam inside (its weight decay set).
     pub(crate) fn into_adam(self) -> Adam {
@@ -358,13 +340,14 @@ mod tests {
     }
 
     #[test]
-    fn adamw_decays_weights_first() {
-        let mut opt = AdamW::default().learning_rate(0.1);
-        opt.build(&[1]);
-        let mut w = [1.0f32];
-        opt.begin_step();
-        opt.update(0, &mut w, &[0.0]);
-        // zero gradient: only the decay acts: 1 - 1 * 0.004 * 0.1
-        assert!((w[0] - (1.0 - 0.0004)).abs() < 1e-7);
+    fn adamw_carries_keras_default_weight_decay() {
+        // The training step applies the decay (Keras's base optimizer), for every optimizer;
+        // AdamW only differs by its default.
+        let opt = AdamW::default();
+        assert_eq!(opt.options().weight_decay, Some(0.004));
+        assert_eq!(opt.config()["config"]["weight_decay"], json!(0.004));
+        assert_eq!(Adam::default().options().weight_decay, None);
+        let opt = AdamW::default().weight_decay(0.1);
+        assert_eq!(opt.config()["config"]["weight_decay"], json!(0.1));
     }
 }

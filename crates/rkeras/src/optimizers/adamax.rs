@@ -69,7 +69,7 @@ impl Optimizer for Adamax {
         }
     }
     fn config(&self) -> Value {
-        let mut m = base_config("adamax", self.lr, None, &self.opts);
+        let mut m = base_config("adamax", self.lr, &self.opts);
         m.insert("beta_1".into(), super::py_float(self.beta_1));
         m.insert("beta_2".into(), super::py_float(self.beta_2));
         m.insert("epsilon".into(), super::py_float(self.epsilon));

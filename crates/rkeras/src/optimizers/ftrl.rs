@@ -86,7 +86,7 @@ impl Optimizer for Ftrl {
         }
     }
     fn config(&self) -> Value {
-        let mut m = base_config("ftrl", self.lr, None, &self.opts);
+        let mut m = base_config("ftrl", self.lr, &self.opts);
         m.insert(
             "learning_rate_power".into(),
             super::py_float(self.learning_rate_power),

@@ -83,7 +83,7 @@ impl Optimizer for Lamb {
         }
     }
     fn config(&self) -> Value {
-        let mut m = base_config("lamb", self.lr, None, &self.opts);
+        let mut m = base_config("lamb", self.lr, &self.opts);
         m.insert("beta_1".into(), super::py_float(self.beta_1));
         m.insert("beta_2".into(), super::py_float(self.beta_2));
         m.insert("epsilon".into(), super::py_float(self.epsilon));

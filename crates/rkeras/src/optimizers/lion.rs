@@ -72,7 +72,7 @@ impl Optimizer for Lion {
         }
     }
     fn config(&self) -> Value {
-        let mut m = base_config("lion", self.lr, None, &self.opts);
+        let mut m = base_config("lion", self.lr, &self.opts);
         m.insert("beta_1".into(), super::py_float(self.beta_1));
         m.insert("beta_2".into(), super::py_float(self.beta_2));
         wrap("Lion", m)

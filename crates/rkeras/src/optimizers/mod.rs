@@ -1,5 +1,6 @@
-//! Optimizers with Keras's update formulas and defaults: [`Adam`], [`AdamW`], [`SGD`],
-//! [`RMSprop`].
+//! Optimizers with Keras's update formulas, defaults and config keys: [`Adam`], [`AdamW`],
+//! [`SGD`], [`RMSprop`], [`Nadam`], [`Adamax`], [`Adagrad`], [`Adadelta`], [`Adafactor`],
+//! [`Ftrl`], [`Lion`], [`Lamb`]; every one takes Keras's base options ([`Options`]).
 //!
 //! An optimizer is built once for the list of trainable weight sizes (its slots), then each
 //! step calls [`Optimizer::begin_step`] and [`Optimizer::update`] for every trainable weight,
@@ -9,6 +10,7 @@ use crate::error::{Error, Result};
 use serde_json::Value;
 
 mod adadelta;
+mod adafactor;
 mod adagrad;
 mod adam;
 mod adamax;
@@ -22,6 +24,7 @@ pub mod schedules;
 mod sgd;
 
 pub use adadelta::Adadelta;
+pub use adafactor::Adafactor;
 pub use adagrad::Adagrad;
 pub use adam::{Adam, AdamW};
 pub use adamax::Adamax;
@@ -134,6 +137,12 @@ pub trait Optimizer: Send + std::fmt::Debug {
     fn class_name(&self) -> &'static str;
     /// Creates the slots for trainable weights of these sizes (model order).
     fn build(&mut self, sizes: &[usize]);
+    /// Creates the slots for trainable weights of these shapes (model order); optimizers
+    /// whose state depends on the shape (Adafactor's factored moments) override it.
+    fn build_shapes(&mut self, shapes: &[Vec<usize>]) {
+        let sizes: Vec<usize> = shapes.iter().map(|s| s.iter().product()).collect();
+        self.build(&sizes);
+    }
     /// True once built.
     fn is_built(&self) -> bool;
     /// Advances the iteration counter; call once per step before the updates.
@@ -167,6 +176,27 @@ pub trait Optimizer: Send + std::fmt::Debug {
     fn options(&self) -> &Options;
     /// The options, mutable.
     fn options_mut(&mut self) -> &mut Options;
+}
+
+/// The step count Keras saves (its `iterations` variable): every step, also those that only
+/// accumulate gradients, whereas [`Optimizer::iterations`] counts the updates (Keras's
+/// `optimizer.iterations` property divides by the accumulation steps).
+pub(crate) fn saved_iterations(o: &dyn Optimizer) -> u64 {
+    match o.options().accumulating() {
+        Some(_) => o.options().micro_steps,
+        None => o.iterations(),
+    }
+}
+
+/// Restores [`saved_iterations`]'s count.
+pub(crate) fn restore_iterations(o: &mut dyn Optimizer, it: u64) {
+    match o.options().accumulating() {
+        Some(steps) => {
+            o.options_mut().micro_steps = it;
+            o.set_iterations(it / steps);
+        }
+        None => o.set_iterations(it),
+    }
 }
 
 /// Copies `src` into `dst`, each array of the same length.
@@ -227,11 +257,23 @@ macro_rules! spec_from {
         }
     )*};
 }
-spec_from!(Adam, AdamW, SGD, RMSprop, Nadam, Adamax, Adagrad, Lion, Adadelta, Ftrl, Lamb);
+spec_from!(
+    Adam, AdamW, SGD, RMSprop, Nadam, Adamax, Adagrad, Lion, Adadelta, Ftrl, Lamb, Adafactor
+);
 
 const NAMES: &[&str] = &[
-    "adam", "adamw", "sgd", "rmsprop", "nadam", "adamax", "adagrad", "lion", "adadelta", "ftrl",
+    "adam",
+    "adamw",
+    "sgd",
+    "rmsprop",
+    "nadam",
+    "adamax",
+    "adagrad",
+    "lion",
+    "adadelta",
+    "ftrl",
     "lamb",
+    "adafactor",
 ];
 
 impl OptimizerSpec {
@@ -264,6 +306,7 @@ pub fn from_name(name: &str, learning_rate: Option<f32>) -> Result<Box<dyn Optim
         "adadelta" => Box::new(Adadelta::default()),
         "ftrl" => Box::new(Ftrl::default()),
         "lamb" => Box::new(Lamb::default()),
+        "adafactor" => Box::new(Adafactor::default()),
         _ => return Err(Error::unknown("optimizer", name, NAMES)),
     };
     if let Some(lr) = learning_rate {
@@ -293,12 +336,7 @@ pub(crate) fn py_float(x: f32) -> Value {
 
 /// Keras's base optimizer config keys (the learning rate, or its schedule; the clipping
 /// options).
-pub(crate) fn base_config(
-    name: &str,
-    lr: f32,
-    weight_decay: Option<f32>,
-    opts: &Options,
-) -> serde_json::Map<String, Value> {
+pub(crate) fn base_config(name: &str, lr: f32, opts: &Options) -> serde_json::Map<String, Value> {
     let mut m = serde_json::Map::new();
     m.insert("name".into(), Value::from(name));
     m.insert(
@@ -309,7 +347,7 @@ pub(crate) fn base_config(
     );
     m.insert(
         "weight_decay".into(),
-        weight_decay.map_or(Value::Null, py_float),
+        opts.weight_decay.map_or(Value::Null, py_float),
     );
     for (k, v) in [
         ("clipnorm", opts.clipnorm),
@@ -318,15 +356,19 @@ pub(crate) fn base_config(
     ] {
         m.insert(k.into(), v.map_or(Value::Null, py_float));
     }
-    m.insert("use_ema".into(), Value::from(false));
-    m.insert("ema_momentum".into(), Value::from(0.99));
-    for k in [
-        "ema_overwrite_frequency",
-        "loss_scale_factor",
-        "gradient_accumulation_steps",
-    ] {
-        m.insert(k.into(), Value::Null);
-    }
+    m.insert("use_ema".into(), Value::from(opts.use_ema));
+    m.insert("ema_momentum".into(), py_float(opts.ema_momentum));
+    m.insert(
+        "ema_overwrite_frequency".into(),
+        opts.ema_overwrite_frequency
+            .map_or(Value::Null, Value::from),
+    );
+    m.insert("loss_scale_factor".into(), Value::Null);
+    m.insert(
+        "gradient_accumulation_steps".into(),
+        opts.gradient_accumulation_steps
+            .map_or(Value::Null, Value::from),
+    );
     m
 }
 
@@ -349,8 +391,8 @@ pub(crate) fn wrap(class: &str, cfg: serde_json::Map<String, Value>) -> Value {
 ///
 /// # Errors
 /// An unknown class (the known ones are listed), a mistyped value, a schedule or clipping
-/// setting outside Keras's ranges, or an option rkeras does not implement (`use_ema`,
-/// `gradient_accumulation_steps`), which is refused rather than ignored.
+/// setting outside Keras's ranges, or an option rkeras does not implement
+/// (`loss_scale_factor`), which is refused rather than ignored.
 pub fn from_config(v: &Value) -> Result<Box<dyn Optimizer>> {
     let (class, empty) = match v {
         Value::String(s) => (s.clone(), serde_json::Map::new()),
@@ -394,16 +436,10 @@ pub fn from_config(v: &Value) -> Result<Box<dyn Optimizer>> {
             if let Some(a) = b("amsgrad") {
                 o = o.amsgrad(a);
             }
-            if let Some(wd) = f("weight_decay")? {
-                o = o.weight_decay(wd);
-            }
             Box::new(o)
         }
         "adamw" => {
-            let mut o = AdamW::default();
-            if let Some(wd) = f("weight_decay")? {
-                o = o.weight_decay(wd);
-            }
+            let o = AdamW::default();
             let inner =
                 set!(o.into_adam(), "beta_1" => beta_1, "beta_2" => beta_2, "epsilon" => epsilon);
             let inner = match b("amsgrad") {
@@ -447,33 +483,46 @@ pub fn from_config(v: &Value) -> Result<Box<dyn Optimizer>> {
         "lamb" => Box::new(
             set!(Lamb::default(), "beta_1" => beta_1, "beta_2" => beta_2, "epsilon" => epsilon),
         ),
+        "adafactor" => {
+            let mut o = set!(Adafactor::default(),
+                "beta_2_decay" => beta_2_decay, "epsilon_1" => epsilon_1,
+                "epsilon_2" => epsilon_2, "clip_threshold" => clip_threshold);
+            if let Some(r) = b("relative_step") {
+                o = o.relative_step(r);
+            }
+            Box::new(o)
+        }
         _ => return Err(Error::unknown("optimizer", &class, NAMES)),
     };
     if let Some(r) = rate {
         check_lr(r)?;
         o.set_learning_rate(r);
     }
-    if let Some(wd) = f("weight_decay")?
-        .filter(|_| !matches!(class.to_ascii_lowercase().as_str(), "adam" | "adamw"))
-    {
+    let int = |k: &str| -> Result<Option<u64>> {
+        match c.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(x) => x
+                .as_u64()
+                .or_else(|| {
+                    x.as_f64()
+                        .filter(|v| v.fract() == 0.0 && *v >= 0.0)
+                        .map(|v| v as u64)
+                })
+                .map(Some)
+                .ok_or_else(|| {
+                    Error::arg(
+                        k,
+                        &class,
+                        format!("expected a non-negative integer, received {x}"),
+                    )
+                }),
+        }
+    };
+    if f("loss_scale_factor")?.is_some_and(|s| s != 1.0) {
         return Err(Error::arg(
-            "weight_decay",
+            "loss_scale_factor",
             &class,
-            format!("weight_decay={wd} is implemented for Adam and AdamW only in rkeras"),
-        ));
-    }
-    if b("use_ema") == Some(true) {
-        return Err(Error::arg(
-            "use_ema",
-            &class,
-            "use_ema=True is not implemented in rkeras yet",
-        ));
-    }
-    if f("gradient_accumulation_steps")?.is_some_and(|s| s > 1.0) {
-        return Err(Error::arg(
-            "gradient_accumulation_steps",
-            &class,
-            "gradient accumulation is not implemented in rkeras yet",
+            "loss scaling (mixed precision) is not implemented in rkeras, which trains in float32",
         ));
     }
     let opts = o.options_mut();
@@ -481,6 +530,17 @@ pub fn from_config(v: &Value) -> Result<Box<dyn Optimizer>> {
     opts.clipnorm = f("clipnorm")?;
     opts.global_clipnorm = f("global_clipnorm")?;
     opts.clipvalue = f("clipvalue")?;
+    // AdamW's default decay stays unless the config names one (`null` included).
+    if c.contains_key("weight_decay") {
+        opts.weight_decay = f("weight_decay")?;
+    }
+    opts.use_ema = b("use_ema").unwrap_or(false);
+    if let Some(m) = f("ema_momentum")? {
+        opts.ema_momentum = m;
+    }
+    opts.ema_overwrite_frequency = int("ema_overwrite_frequency")?;
+    // Keras treats 0 and 1 as no accumulation only when falsy (0); 1 is refused.
+    opts.gradient_accumulation_steps = int("gradient_accumulation_steps")?.filter(|s| *s != 0);
     o.options().validate()?;
     Ok(o)
 }

@@ -91,7 +91,7 @@ impl Optimizer for Nadam {
         }
     }
     fn config(&self) -> Value {
-        let mut m = base_config("nadam", self.lr, None, &self.opts);
+        let mut m = base_config("nadam", self.lr, &self.opts);
         m.insert("beta_1".into(), super::py_float(self.beta_1));
         m.insert("beta_2".into(), super::py_float(self.beta_2));
         m.insert("epsilon".into(), super::py_float(self.epsilon));

@@ -149,7 +149,7 @@ impl Optimizer for RMSprop {
             .sum::<usize>()
     }
     fn config(&self) -> Value {
-        let mut m = base_config("rmsprop", self.lr, None, &self.opts);
+        let mut m = base_config("rmsprop", self.lr, &self.opts);
         m.insert("rho".into(), super::py_float(self.rho));
         m.insert("momentum".into(), super::py_float(self.momentum));
         m.insert("epsilon".into(), super::py_float(self.epsilon));

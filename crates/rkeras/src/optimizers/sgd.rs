@@ -114,7 +114,7 @@ impl Optimizer for SGD {
         2 + self.m.iter().map(Vec::len).sum::<usize>()
     }
     fn config(&self) -> Value {
-        let mut m = base_config("SGD", self.lr, None, &self.opts);
+        let mut m = base_config("SGD", self.lr, &self.opts);
         m.insert("momentum".into(), super::py_float(self.momentum));
         m.insert("nesterov".into(), json!(self.nesterov));
         wrap("SGD", m)

@@ -595,7 +595,9 @@ fn legacy_optimizer_weights(model: &Model, root: &mut h5::Group) {
         (
             "iteration".into(),
             vec![],
-            h5::Data::I32(vec![opt.iterations().min(i32::MAX as u64) as i32]),
+            h5::Data::I32(vec![
+                crate::optimizers::saved_iterations(opt).min(i32::MAX as u64) as i32,
+            ]),
         ),
         (
             "learning_rate".into(),

@@ -105,7 +105,11 @@ pub(crate) fn tree(model: &Model, path: &Path) -> Result<Group> {
     if let Some(opt) = model.optimizer() {
         let g = root.child("optimizer").child("vars");
         g.attr_str("name", &snake_case(opt.class_name()));
-        g.dataset("0", &[], Data::I64(vec![opt.iterations() as i64]));
+        g.dataset(
+            "0",
+            &[],
+            Data::I64(vec![crate::optimizers::saved_iterations(opt) as i64]),
+        );
         // A scheduled rate is no variable in Keras: the slots follow the iteration.
         let first = if opt.options().schedule.is_some() {
             1

@@ -514,6 +514,9 @@ impl<'a> Fit<'a> {
                     break;
                 }
             }
+            if epochs > first_epoch {
+                model.finalize_optimizer();
+            }
             cbs.train_end(&logs, model);
             Ok(history)
         })

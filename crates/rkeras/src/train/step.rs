@@ -190,24 +190,20 @@ pub(crate) fn fuses(model: &Model) -> bool {
 
 /// Builds the optimizer's slots for the current trainable weights, if needed.
 pub(crate) fn ensure_optimizer(model: &mut Model) {
-    let sizes: Vec<usize> = model
-        .chain
-        .layers
-        .iter()
-        .filter(|l| l.base().trainable)
-        .flat_map(|l| {
-            l.params()
-                .iter()
-                .filter(|p| p.trainable)
-                .map(|p| p.value.len())
-        })
-        .collect();
-    if let Some(c) = model.compiled.as_mut() {
-        if c.slot_sizes != sizes || !c.optimizer.is_built() {
-            c.optimizer.build(&sizes);
-            c.slot_sizes = sizes;
-        }
+    let Model {
+        chain, compiled, ..
+    } = model;
+    if let Some(c) = compiled.as_mut() {
+        c.build_optimizer(chain);
     }
+}
+
+/// Visits every trainable weight of the trainable layers, in the optimizer's slot order.
+fn for_each_trainable(
+    chain: &mut crate::model::graph::Chain,
+    f: impl FnMut(&mut crate::layers::Param),
+) {
+    chain.trainable_params_mut().for_each(f);
 }
 
 /// Adds the weight penalties' gradients, steps the optimizer and applies the constraints;
@@ -239,34 +235,81 @@ fn update(chain: &mut crate::model::graph::Chain, c: &mut crate::model::Compiled
             penalty += layer.regularize();
         }
     }
-    // Keras's base optimizer: the scheduled rate for this step, clipped gradients.
+    // Keras's base optimizer (`apply`): the scheduled rate for this step; with gradient
+    // accumulation, every step but each `n`-th only adds its gradients; then clipped
+    // gradients, weight decay, the update, the moving averages, the constraints.
+    // Keras's `_iterations` (every step) picks the rate and the update steps; the
+    // optimizer's own count (Keras's `iterations` property) is the updates made so far.
+    let updates = c.optimizer.iterations();
+    let accumulating = c.optimizer.options().accumulating();
+    let it = accumulating.map_or(updates, |_| c.optimizer.options().micro_steps);
     if let Some(s) = &c.optimizer.options().schedule {
-        let lr = s.at(c.optimizer.iterations());
+        let lr = s.at(it);
         c.optimizer.set_learning_rate(lr);
     }
-    let opts = c.optimizer.options();
-    if opts.clipnorm.is_some() || opts.global_clipnorm.is_some() || opts.clipvalue.is_some() {
-        opts.clip(|f| {
-            for layer in chain.layers.iter_mut().filter(|l| l.base().trainable) {
-                for p in layer.params_mut().iter_mut().filter(|p| p.trainable) {
-                    f(&mut p.grad);
+    let opts = c.optimizer.options_mut();
+    let mut is_update = true;
+    if let Some(steps) = accumulating {
+        is_update = (it + 1).is_multiple_of(steps);
+        opts.micro_steps += 1;
+        let scale = 1.0 / steps as f32;
+        let mut slot = 0;
+        for_each_trainable(chain, |p| {
+            if let Some(acc) = opts.accumulators.get_mut(slot) {
+                if is_update {
+                    for (g, a) in p.grad.iter_mut().zip(acc.iter_mut()) {
+                        *g = (*g + *a) * scale;
+                        *a = 0.0;
+                    }
+                } else {
+                    acc.iter_mut().zip(&p.grad).for_each(|(a, g)| *a += *g);
                 }
             }
+            slot += 1;
         });
     }
-    c.optimizer.begin_step();
-    let mut slot = 0;
-    for layer in chain.layers.iter_mut() {
-        let layer_trainable = layer.base().trainable;
-        for p in layer.params_mut() {
-            if p.trainable && layer_trainable {
-                c.optimizer.update(slot, &mut p.value, &p.grad);
-                slot += 1;
+    if is_update {
+        let opts = c.optimizer.options();
+        if opts.clipnorm.is_some() || opts.global_clipnorm.is_some() || opts.clipvalue.is_some() {
+            opts.clip(|f| for_each_trainable(chain, |p| f(&mut p.grad)));
+        }
+        let wd = opts.weight_decay;
+        let mask = std::mem::take(&mut c.optimizer.options_mut().decay_mask);
+        let lr = c.optimizer.learning_rate();
+        c.optimizer.begin_step();
+        let mut slot = 0;
+        let optimizer = &mut c.optimizer;
+        for_each_trainable(chain, |p| {
+            if let Some(wd) = wd.filter(|_| mask.get(slot).copied().unwrap_or(true)) {
+                p.value.iter_mut().for_each(|w| *w -= *w * wd * lr);
             }
-        }
-        if layer_trainable {
-            layer.constrain();
-        }
+            optimizer.update(slot, &mut p.value, &p.grad);
+            slot += 1;
+        });
+        c.optimizer.options_mut().decay_mask = mask;
+    }
+    let opts = c.optimizer.options_mut();
+    if opts.use_ema {
+        // Keras: no momentum before the first update, so the average starts at the weights.
+        let m = if updates == 0 { 0.0 } else { opts.ema_momentum };
+        let overwrite = opts
+            .ema_overwrite_frequency
+            .is_some_and(|f| (updates + 1).is_multiple_of(f));
+        let mut slot = 0;
+        for_each_trainable(chain, |p| {
+            if let Some(avg) = opts.averages.get_mut(slot) {
+                for (a, w) in avg.iter_mut().zip(p.value.iter_mut()) {
+                    *a = m * *a + (1.0 - m) * *w;
+                    if overwrite {
+                        *w = *a;
+                    }
+                }
+            }
+            slot += 1;
+        });
+    }
+    for layer in chain.layers.iter_mut().filter(|l| l.base().trainable) {
+        layer.constrain();
     }
     penalty
 }

@@ -1,6 +1,6 @@
 """Golden files for optimizers, their clipping options and learning-rate schedules, run by
-Keras 3. Run: KERAS_BACKEND=jax python make_optimizers_golden.py (writes cases.json and
-lion_cosine.keras)."""
+Keras 3. Run: KERAS_BACKEND=jax python make_optimizers_golden.py (writes cases.json,
+lion_cosine.keras and adamw_ema_accumulate.keras)."""
 import json
 import os
 
@@ -60,10 +60,25 @@ optimizers = {
                                l1_regularization_strength=0.01, l2_regularization_strength=0.02,
                                l2_shrinkage_regularization_strength=0.01, beta=0.5),
     "lamb": O.Lamb(learning_rate=0.01, beta_1=0.85),
+    # Keras's base options on every optimizer: weight decay, EMA, gradient accumulation.
+    "adafactor": O.Adafactor(learning_rate=0.05),
+    "adafactor_schedule": O.Adafactor(learning_rate=S.ExponentialDecay(0.3, 4, 0.5), clip_threshold=0.5,
+                                      epsilon_2=0.01, beta_2_decay=-0.5),
+    "sgd_weight_decay": O.SGD(learning_rate=0.3, momentum=0.5, weight_decay=0.2),
+    "rmsprop_weight_decay_exclude": O.RMSprop(learning_rate=0.01, weight_decay=0.5),
+    "adam_ema": O.Adam(learning_rate=0.02, use_ema=True, ema_momentum=0.8),
+    "sgd_ema_overwrite": O.SGD(learning_rate=0.2, use_ema=True, ema_momentum=0.5, ema_overwrite_frequency=3),
+    "adam_accumulate": O.Adam(learning_rate=0.03, gradient_accumulation_steps=3),
+    "adamw_accumulate_ema_clip_cosine": O.AdamW(learning_rate=S.CosineDecay(0.05, 20), weight_decay=0.1,
+                                                gradient_accumulation_steps=2, use_ema=True, ema_momentum=0.7,
+                                                global_clipnorm=0.2),
 }
+EXCLUDE = {"rmsprop_weight_decay_exclude": ["bias"]}
 opt_out = {}
 for k, opt in optimizers.items():
     m = model()
+    if k in EXCLUDE:
+        opt.exclude_from_weight_decay(var_names=EXCLUDE[k])
     m.compile(optimizer=opt, loss="sparse_categorical_crossentropy")
     initial = [arr(w) for w in m.get_weights()]
     h = m.fit(x, y, batch_size=16, epochs=8, shuffle=False, verbose=0)
@@ -71,9 +86,19 @@ for k, opt in optimizers.items():
                   "final": [arr(w) for w in m.get_weights()],
                   "loss": [float(v) for v in h.history["loss"]],
                   "iterations": int(opt.iterations.numpy() if hasattr(opt.iterations, "numpy") else opt.iterations)}
+    if k in EXCLUDE:
+        opt_out[k]["exclude_from_weight_decay"] = EXCLUDE[k]
     if k == "lion_cosine_clip":
         m.save(os.path.join(here, "lion_cosine.keras"))
         opt_out[k]["after_save_predict"] = arr(m.predict(x, verbose=0))
+    if k == "adamw_accumulate_ema_clip_cosine":
+        # Saved after 8 steps (mid-accumulation would be step 9), then 5 more: the averages
+        # and accumulators are in the file, in Keras's order.
+        m.save(os.path.join(here, "adamw_ema_accumulate.keras"))
+        m2 = keras.saving.load_model(os.path.join(here, "adamw_ema_accumulate.keras"))
+        h2 = m2.fit(x, y, batch_size=16, epochs=5, shuffle=False, verbose=0)
+        opt_out[k]["resumed_final"] = [arr(w) for w in m2.get_weights()]
+        opt_out[k]["resumed_loss"] = [float(v) for v in h2.history["loss"]]
 
 with open(os.path.join(here, "cases.json"), "w") as f:
     json.dump({"x": arr(x), "y": arr(y), "steps": steps, "schedules": sched_out,
