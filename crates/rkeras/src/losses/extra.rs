@@ -251,3 +251,50 @@ pub(super) fn row(
         _ => 0.0,
     }
 }
+
+/// Dice and Tversky over the whole batch (Keras's `axis=None`): the loss, and with `grad`
+/// its gradient with respect to every prediction. Sample weights scale the batch's loss by
+/// their mean (Keras broadcasts the one value over the samples, then averages).
+pub(super) fn overlap(
+    kind: Kind,
+    p: &[f32],
+    t: &[f32],
+    weights: Option<&[f32]>,
+    grad: Option<&mut [f32]>,
+) -> f64 {
+    let (a, b) = match kind {
+        Kind::Tversky { alpha, beta } => (f64::from(alpha), f64::from(beta)),
+        _ => (0.5, 0.5),
+    };
+    let dice = matches!(kind, Kind::Dice);
+    let (mut i, mut st, mut sp) = (0.0f64, 0.0f64, 0.0f64);
+    for (&p, &t) in p.iter().zip(t) {
+        i += f64::from(t) * f64::from(p);
+        st += f64::from(t);
+        sp += f64::from(p);
+    }
+    let eps = f64::from(EPSILON);
+    // Dice: 2I / (St + Sp + eps). Tversky: I / (I + a (St - I) + b (Sp - I) + eps), since
+    // sum(t (1 - p)) = St - I and sum(p (1 - t)) = Sp - I.
+    let (num, den) = if dice {
+        (2.0 * i, st + sp + eps)
+    } else {
+        (i, i + a * (st - i) + b * (sp - i) + eps)
+    };
+    let scale = weights.map_or(1.0, |w| {
+        w.iter().map(|v| f64::from(*v)).sum::<f64>() / w.len().max(1) as f64
+    });
+    if let Some(g) = grad {
+        for (g, &t) in g.iter_mut().zip(t) {
+            let t = f64::from(t);
+            // d num / dp and d den / dp for this prediction.
+            let (dn, dd) = if dice {
+                (2.0 * t, 1.0)
+            } else {
+                (t, t - a * t + b * (1.0 - t))
+            };
+            *g = (-(dn * den - num * dd) / (den * den) * scale) as f32;
+        }
+    }
+    (1.0 - num / den) * scale
+}

@@ -70,6 +70,17 @@ pub enum Kind {
         /// Keras's `gamma` (default 2).
         gamma: f32,
     },
+    /// `Dice`: `1 - 2 sum(t p) / (sum(t) + sum(p) + eps)` over the whole batch (Keras's
+    /// default `axis=None`).
+    Dice,
+    /// `Tversky(alpha, beta)`: `1 - I / (I + alpha sum(t (1 - p)) + beta sum(p (1 - t)) +
+    /// eps)` with `I = sum(t p)`, over the whole batch (Keras's `axis=None`).
+    Tversky {
+        /// Keras's `alpha` (default 0.5).
+        alpha: f32,
+        /// Keras's `beta` (default 0.5).
+        beta: f32,
+    },
     /// A loss of your own, registered with [`register_loss`].
     Custom(u32),
 }
@@ -144,6 +155,15 @@ const TABLE: &[(&str, &str, Kind)] = &[
             gamma: 2.0,
         },
     ),
+    ("dice", "Dice", Kind::Dice),
+    (
+        "tversky",
+        "Tversky",
+        Kind::Tversky {
+            alpha: 0.5,
+            beta: 0.5,
+        },
+    ),
 ];
 
 /// A configured loss.
@@ -190,6 +210,8 @@ const NAMES: &[&str] = &[
     "cosine_similarity",
     "binary_focal_crossentropy",
     "categorical_focal_crossentropy",
+    "dice",
+    "tversky",
 ];
 
 impl Loss {
@@ -313,6 +335,14 @@ impl Loss {
                 c.insert("from_logits".into(), json!(self.from_logits));
                 c.insert("label_smoothing".into(), py(self.label_smoothing));
             }
+            Kind::Dice => {
+                c.insert("axis".into(), serde_json::Value::Null);
+            }
+            Kind::Tversky { alpha, beta } => {
+                c.insert("alpha".into(), py(alpha));
+                c.insert("beta".into(), py(beta));
+                c.insert("axis".into(), serde_json::Value::Null);
+            }
             _ => {}
         }
         json!({"module": "keras.losses", "class_name": self.class_name(), "config": c, "registered_name": null})
@@ -369,7 +399,23 @@ impl Loss {
                 *alpha = f("alpha").unwrap_or(0.25);
                 *gamma = f("gamma").unwrap_or(2.0);
             }
+            Kind::Tversky { alpha, beta } => {
+                *alpha = f("alpha").unwrap_or(0.5);
+                *beta = f("beta").unwrap_or(0.5);
+            }
             _ => {}
+        }
+        if matches!(l.kind, Kind::Dice | Kind::Tversky { .. })
+            && c.get("axis").is_some_and(|a| !a.is_null())
+        {
+            return Err(Error::arg(
+                "axis",
+                class,
+                format!(
+                    "axis={} is not supported: rkeras computes {class} over the whole batch (Keras's default axis=None)",
+                    c["axis"]
+                ),
+            ));
         }
         match c.get("reduction").and_then(Value::as_str) {
             None | Some("sum_over_batch_size") | Some("auto") => {}
@@ -470,6 +516,10 @@ impl Loss {
         mut grad: Option<&mut [f32]>,
         fused: bool,
     ) -> f64 {
+        if let Kind::Dice | Kind::Tversky { .. } = self.kind {
+            let len = (n * cols).min(y_pred.len()).min(y_true.len());
+            return extra::overlap(self.kind, &y_pred[..len], &y_true[..len], weights, grad);
+        }
         let inv_n = 1.0 / n.max(1) as f32;
         let per = weights.map_or(1, |w| (n / w.len().max(1)).max(1));
         let mut total = 0.0f64;
@@ -842,6 +892,13 @@ mod tests {
         fd_check(cfc, &z, &onehot, 2, 3, Act::Softmax);
         fd_check(cfc.from_logits(true), &z, &onehot, 2, 3, Act::Linear);
         fd_check(cfc.label_smoothing(0.2), &z, &onehot, 2, 3, Act::Softmax);
+        fd_check(k("dice"), &z, &bin, 2, 3, Act::Sigmoid);
+        let tversky = Loss::new(Kind::Tversky {
+            alpha: 0.3,
+            beta: 0.7,
+        });
+        fd_check(tversky, &z, &bin, 2, 3, Act::Sigmoid);
+        fd_check(tversky, &z, &soft, 2, 3, Act::Softmax);
     }
 
     #[test]

@@ -46,6 +46,9 @@ cases = [
     ("cfc_smooth", L.CategoricalFocalCrossentropy(label_smoothing=0.2), probs_n, onehot),
     ("bce_logits", L.BinaryCrossentropy(from_logits=True, label_smoothing=0.2), logits, binary),
     ("cce_smooth", L.CategoricalCrossentropy(label_smoothing=0.1), probs_n, onehot),
+    ("dice", L.Dice(), probs, binary),
+    ("tversky", L.Tversky(alpha=0.3, beta=0.7), probs, binary),
+    ("tversky_default", L.Tversky(), probs_n, onehot),
 ]
 out = {}
 for name, loss, p, t in cases:
