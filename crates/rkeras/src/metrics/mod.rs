@@ -8,7 +8,10 @@ use rkeras_kernels::reduce::argmax;
 mod scores;
 mod stateful;
 pub use scores::{Average, FBetaScore, Iou, IouKind};
-pub use stateful::{Auc, Confusion, ConfusionMetric, MetricState, RootMeanSquaredError};
+pub use stateful::{
+    Auc, Confusion, ConfusionMetric, CurvePoint, CurvePointKind, MetricState, RootMeanSquaredError,
+    Summation,
+};
 
 /// What a metric computes.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -253,6 +256,52 @@ impl Metric {
         Ok(Metric::custom(name, Auc::new(num_thresholds, pr)))
     }
 
+    /// Keras's `PrecisionAtRecall`, `RecallAtPrecision`, `SensitivityAtSpecificity` or
+    /// `SpecificityAtSensitivity` at `value`, over `num_thresholds` thresholds (Keras's
+    /// default 200), optionally for one `class_id`; logged as `name`.
+    ///
+    /// ```
+    /// use rkeras::metrics::{CurvePointKind, Metric};
+    /// let mut m = Metric::curve_point("recall_at_precision", CurvePointKind::RecallAtPrecision, 0.8, 200, None)?;
+    /// m.update(&[0.1, 0.6, 0.7, 0.9], &[0.0, 1.0, 0.0, 1.0], 4, 1);
+    /// assert_eq!(m.result(), 0.5);
+    /// # Ok::<(), rkeras::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// A value outside `[0, 1]`; no thresholds.
+    pub fn curve_point(
+        name: &str,
+        kind: CurvePointKind,
+        value: f32,
+        num_thresholds: usize,
+        class_id: Option<usize>,
+    ) -> Result<Self> {
+        if !(0.0..=1.0).contains(&value) {
+            return Err(Error::arg(
+                kind.argument(),
+                name,
+                format!(
+                    "Argument `{}` must be in the range [0, 1]. Received: {}={value}",
+                    kind.argument(),
+                    kind.argument()
+                ),
+            ));
+        }
+        if num_thresholds == 0 {
+            return Err(Error::arg(
+                "num_thresholds",
+                name,
+                "Argument `num_thresholds` must be an integer > 0. Received: num_thresholds=0",
+            ));
+        }
+        let mut m = CurvePoint::with_thresholds(kind, value, num_thresholds);
+        if let Some(c) = class_id {
+            m = m.class_id(c);
+        }
+        Ok(Metric::custom(name, m))
+    }
+
     /// Keras's `TopKCategoricalAccuracy(k)` (or the sparse one), logged as `name`.
     ///
     /// # Errors
@@ -360,17 +409,81 @@ impl Metric {
                 Metric::confusion(&name, what, threshold, None, None)
             }
             "AUC" => {
-                if c.get("multi_label").and_then(Value::as_bool) == Some(true) {
+                let curve = c.get("curve").and_then(Value::as_str).unwrap_or("ROC");
+                if c.get("thresholds").is_some_and(|t| !t.is_null()) {
                     return Err(Error::arg(
-                        "multi_label",
+                        "thresholds",
                         &name,
-                        "multi_label=True is not supported yet",
+                        "AUC with explicit thresholds is not supported: give num_thresholds",
                     ));
                 }
-                Metric::auc(
+                let num_thresholds = int("num_thresholds").unwrap_or(200);
+                Metric::auc(&name, num_thresholds, curve)?;
+                let mut auc = Auc::new(num_thresholds, curve.eq_ignore_ascii_case("PR"))
+                    .multi_label(c.get("multi_label").and_then(Value::as_bool) == Some(true))
+                    .from_logits(c.get("from_logits").and_then(Value::as_bool) == Some(true));
+                if let Some(n) = int("num_labels") {
+                    auc = auc.num_labels(n);
+                }
+                // A list, or Keras 3's serialized tensor `{"class_name": "__tensor__",
+                // "config": {"value": [...]}}`.
+                let lw = c
+                    .get("label_weights")
+                    .map(|v| v.pointer("/config/value").unwrap_or(v).clone());
+                match lw {
+                    None | Some(Value::Null) => {}
+                    Some(Value::Array(w)) => {
+                        let w: Option<Vec<f32>> =
+                            w.iter().map(|v| v.as_f64().map(|x| x as f32)).collect();
+                        let w = w.ok_or_else(|| {
+                            Error::arg("label_weights", &name, "expected a list of numbers")
+                        })?;
+                        auc = auc.label_weights(w);
+                    }
+                    Some(other) => {
+                        return Err(Error::arg(
+                            "label_weights",
+                            &name,
+                            format!("expected a list of numbers, received {other}"),
+                        ))
+                    }
+                }
+                if let Some(s) = c.get("summation_method").and_then(Value::as_str) {
+                    let m = Summation::parse(s).ok_or_else(|| {
+                        Error::arg(
+                            "summation_method",
+                            &name,
+                            format!("expected \"interpolation\", \"minoring\" or \"majoring\", received \"{s}\""),
+                        )
+                    })?;
+                    auc = auc.summation_method(m);
+                }
+                Ok(Metric::custom(&name, auc))
+            }
+            "PrecisionAtRecall"
+            | "RecallAtPrecision"
+            | "SensitivityAtSpecificity"
+            | "SpecificityAtSensitivity" => {
+                let kind = match class {
+                    "PrecisionAtRecall" => CurvePointKind::PrecisionAtRecall,
+                    "RecallAtPrecision" => CurvePointKind::RecallAtPrecision,
+                    "SensitivityAtSpecificity" => CurvePointKind::SensitivityAtSpecificity,
+                    _ => CurvePointKind::SpecificityAtSensitivity,
+                };
+                let arg = kind.argument();
+                let value = c.get(arg).and_then(Value::as_f64).ok_or_else(|| {
+                    Error::arg(
+                        arg,
+                        &name,
+                        format!("{class} needs `{arg}`, a number in [0, 1]"),
+                    )
+                })?;
+                Metric::curve_point(
                     &name,
+                    kind,
+                    value as f32,
                     int("num_thresholds").unwrap_or(200),
-                    c.get("curve").and_then(Value::as_str).unwrap_or("ROC"),
+                    int("class_id"),
                 )
             }
             "RootMeanSquaredError" => Ok(Metric::custom(&name, RootMeanSquaredError::default())),

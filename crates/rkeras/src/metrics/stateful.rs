@@ -220,18 +220,122 @@ impl MetricState for ConfusionMetric {
     }
 }
 
+/// Weighted positives and negatives by how many thresholds each prediction passes, as
+/// Keras's `update_confusion_matrix_variables` buckets them: slot `b + 1` holds the values
+/// decided positive at thresholds `0..=b` (slot 0: at none). Evenly spaced thresholds take
+/// Keras's bucket `max(ceil(p * (k - 1)) - 1, 0)`, in `f32` as Keras computes it; others
+/// count the thresholds `p` exceeds.
+#[derive(Clone, Debug)]
+struct ThresholdCounts {
+    thresholds: Vec<f32>,
+    evenly: bool,
+    pos: Vec<f64>,
+    neg: Vec<f64>,
+}
+
+impl ThresholdCounts {
+    fn new(thresholds: Vec<f32>, evenly: bool) -> Self {
+        let n = thresholds.len() + 1;
+        ThresholdCounts {
+            thresholds,
+            evenly,
+            pos: vec![0.0; n],
+            neg: vec![0.0; n],
+        }
+    }
+    fn add(&mut self, p: f32, truth: bool, w: f64) {
+        let k = self.thresholds.len();
+        let slot = if self.evenly {
+            let b = ((p * (k - 1) as f32).ceil() - 1.0).max(0.0);
+            (b as usize).min(k - 1) + 1
+        } else {
+            self.thresholds.iter().filter(|&&t| p > t).count()
+        };
+        if truth {
+            self.pos[slot] += w;
+        } else {
+            self.neg[slot] += w;
+        }
+    }
+    fn reset(&mut self) {
+        self.pos.iter_mut().for_each(|x| *x = 0.0);
+        self.neg.iter_mut().for_each(|x| *x = 0.0);
+    }
+    /// True positives, false positives, true negatives and false negatives per threshold.
+    fn confusion(&self) -> [Vec<f64>; 4] {
+        let k = self.thresholds.len();
+        let (total_pos, total_neg): (f64, f64) = (self.pos.iter().sum(), self.neg.iter().sum());
+        let (mut tp, mut fp) = (vec![0.0; k], vec![0.0; k]);
+        let (mut above_p, mut above_n) = (0.0, 0.0);
+        for i in (0..k).rev() {
+            above_p += self.pos[i + 1];
+            above_n += self.neg[i + 1];
+            tp[i] = above_p;
+            fp[i] = above_n;
+        }
+        let tn = fp.iter().map(|f| total_neg - f).collect();
+        let fn_ = tp.iter().map(|t| total_pos - t).collect();
+        [tp, fp, tn, fn_]
+    }
+}
+
+/// How [`Auc`] sums the areas between thresholds (Keras's `summation_method`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Summation {
+    /// Trapezoids for ROC; Davis & Goadrich's interpolation for PR (Keras's default).
+    Interpolation,
+    /// Rectangles under the lower of each pair of points.
+    Minoring,
+    /// Rectangles under the higher of each pair of points.
+    Majoring,
+}
+
+impl Summation {
+    /// Keras's name (`"interpolation"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Summation::Interpolation => "interpolation",
+            Summation::Minoring => "minoring",
+            Summation::Majoring => "majoring",
+        }
+    }
+    /// From Keras's name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "interpolation" => Some(Summation::Interpolation),
+            "minoring" => Some(Summation::Minoring),
+            "majoring" => Some(Summation::Majoring),
+            _ => None,
+        }
+    }
+}
+
 /// Keras's `AUC`: the area under the ROC or precision-recall curve, from confusion counts at
-/// `num_thresholds` evenly spaced thresholds (default 200), interpolated as Keras does
-/// (trapezoids for ROC, Davis & Goadrich for PR).
+/// `num_thresholds` evenly spaced thresholds (default 200), summed as Keras does
+/// (trapezoids for ROC, Davis & Goadrich for PR, or `minoring`/`majoring` rectangles). With
+/// `multi_label`, each output column is its own label with its own curve, and the result is
+/// the mean of their areas (weighted by `label_weights` when given); without it, every
+/// output value is one more decision on one curve (`label_weights` then weigh the columns).
+///
+/// ```
+/// use rkeras::metrics::{Auc, MetricState};
+/// let mut auc = Auc::new(200, false).multi_label(true);
+/// // Two labels: the first ranked perfectly, the second backwards.
+/// auc.update(&[0.9, 0.1, 0.2, 0.8], &[1.0, 1.0, 0.0, 0.0], 2, 2, None);
+/// assert!((auc.result() - 0.5).abs() < 1e-6);
+/// ```
 #[derive(Clone, Debug)]
 pub struct Auc {
     /// True: the precision-recall curve; false: ROC.
     pub pr: bool,
     thresholds: Vec<f32>,
-    tp: Vec<f64>,
-    fp: Vec<f64>,
-    tn: Vec<f64>,
-    fn_: Vec<f64>,
+    multi_label: bool,
+    num_labels: Option<usize>,
+    label_weights: Option<Vec<f32>>,
+    from_logits: bool,
+    summation: Summation,
+    /// Counts per label (one label unless `multi_label`).
+    counts: Vec<ThresholdCounts>,
 }
 
 impl Auc {
@@ -244,12 +348,85 @@ impl Auc {
         thresholds.push(1.0 + eps);
         Auc {
             pr,
-            tp: vec![0.0; k],
-            fp: vec![0.0; k],
-            tn: vec![0.0; k],
-            fn_: vec![0.0; k],
+            counts: vec![ThresholdCounts::new(thresholds.clone(), true)],
             thresholds,
+            multi_label: false,
+            num_labels: None,
+            label_weights: None,
+            from_logits: false,
+            summation: Summation::Interpolation,
         }
+    }
+    /// One curve per output column, their areas averaged (Keras's `multi_label`).
+    pub fn multi_label(mut self, on: bool) -> Self {
+        self.multi_label = on;
+        self
+    }
+    /// The number of labels with `multi_label` (else taken from the first batch).
+    pub fn num_labels(mut self, n: usize) -> Self {
+        self.num_labels = Some(n);
+        self
+    }
+    /// Weights of the labels (columns): the average of the areas with `multi_label`, the
+    /// decisions' weights without.
+    pub fn label_weights(mut self, w: Vec<f32>) -> Self {
+        self.label_weights = Some(w);
+        self
+    }
+    /// The outputs are logits: a sigmoid first (Keras's `from_logits`).
+    pub fn from_logits(mut self, on: bool) -> Self {
+        self.from_logits = on;
+        self
+    }
+    /// How the areas between thresholds are summed.
+    pub fn summation_method(mut self, s: Summation) -> Self {
+        self.summation = s;
+        self
+    }
+    /// The area of one label's curve, from its counts.
+    fn area(&self, tp: &[f64], fp: &[f64], tn: &[f64], fn_: &[f64]) -> f64 {
+        let div = |a: f64, b: f64| if b == 0.0 { 0.0 } else { a / b };
+        let k = self.thresholds.len();
+        if self.pr && self.summation == Summation::Interpolation {
+            // Keras's interpolate_pr_auc.
+            let mut total = 0.0;
+            for i in 0..k - 1 {
+                let dtp = tp[i] - tp[i + 1];
+                let p0 = tp[i] + fp[i];
+                let p1 = tp[i + 1] + fp[i + 1];
+                let dp = p0 - p1;
+                let slope = div(dtp, dp.max(0.0));
+                let intercept = tp[i + 1] - slope * p1;
+                let ratio = if p0 > 0.0 && p1 > 0.0 {
+                    div(p0, p1.max(0.0))
+                } else {
+                    1.0
+                };
+                total += div(
+                    slope * (dtp + intercept * ratio.ln()),
+                    (tp[i + 1] + fn_[i + 1]).max(0.0),
+                );
+            }
+            return total;
+        }
+        let recall: Vec<f64> = (0..k).map(|i| div(tp[i], tp[i] + fn_[i])).collect();
+        let (x, y): (Vec<f64>, Vec<f64>) = if self.pr {
+            let precision = (0..k).map(|i| div(tp[i], tp[i] + fp[i])).collect();
+            (recall, precision)
+        } else {
+            let fpr = (0..k).map(|i| div(fp[i], fp[i] + tn[i])).collect();
+            (fpr, recall)
+        };
+        (0..k - 1)
+            .map(|i| {
+                let h = match self.summation {
+                    Summation::Interpolation => (y[i] + y[i + 1]) / 2.0,
+                    Summation::Minoring => y[i].min(y[i + 1]),
+                    Summation::Majoring => y[i].max(y[i + 1]),
+                };
+                (x[i] - x[i + 1]) * h
+            })
+            .sum()
     }
 }
 
@@ -262,69 +439,218 @@ impl MetricState for Auc {
         cols: usize,
         weights: Option<&[f32]>,
     ) {
+        if self.multi_label && self.counts.len() != self.num_labels.unwrap_or(cols) {
+            // Built on the first batch (Keras's `_build`), unless `num_labels` said.
+            let labels = self.num_labels.unwrap_or(cols).max(1);
+            self.counts = vec![ThresholdCounts::new(self.thresholds.clone(), true); labels];
+        }
+        let labels = self.counts.len();
         for r in 0..n {
             let w = weight(weights, n, r);
             for j in 0..cols {
-                let p = y_pred[r * cols + j];
-                let truth = target(y_true, n, cols, r, j) > 0.5;
-                for (i, &t) in self.thresholds.iter().enumerate() {
-                    match (p > t, truth) {
-                        (true, true) => self.tp[i] += w,
-                        (true, false) => self.fp[i] += w,
-                        (false, false) => self.tn[i] += w,
-                        (false, true) => self.fn_[i] += w,
-                    }
+                let mut p = y_pred[r * cols + j];
+                if self.from_logits {
+                    p = rkeras_kernels::activation::sigmoid(p);
                 }
+                let lw = self
+                    .label_weights
+                    .as_ref()
+                    .filter(|_| !self.multi_label)
+                    .and_then(|l| l.get(j))
+                    .map_or(1.0, |v| f64::from(*v));
+                let w = w * lw;
+                let truth = target(y_true, n, cols, r, j) > 0.5;
+                let label = if self.multi_label { j % labels } else { 0 };
+                self.counts[label].add(p, truth, w);
             }
         }
     }
     fn result(&self) -> f64 {
-        let div = |a: f64, b: f64| if b == 0.0 { 0.0 } else { a / b };
-        let k = self.thresholds.len();
-        if self.pr {
-            // Keras's interpolate_pr_auc.
-            let mut total = 0.0;
-            for i in 0..k - 1 {
-                let dtp = self.tp[i] - self.tp[i + 1];
-                let p0 = self.tp[i] + self.fp[i];
-                let p1 = self.tp[i + 1] + self.fp[i + 1];
-                let dp = p0 - p1;
-                let slope = div(dtp, dp.max(0.0));
-                let intercept = self.tp[i + 1] - slope * p1;
-                let ratio = if p0 > 0.0 && p1 > 0.0 {
-                    div(p0, p1.max(0.0))
-                } else {
-                    1.0
-                };
-                total += div(
-                    slope * (dtp + intercept * ratio.ln()),
-                    (self.tp[i + 1] + self.fn_[i + 1]).max(0.0),
-                );
-            }
-            return total;
+        let by_label: Vec<f64> = self
+            .counts
+            .iter()
+            .map(|c| {
+                let [tp, fp, tn, fn_] = c.confusion();
+                self.area(&tp, &fp, &tn, &fn_)
+            })
+            .collect();
+        if !self.multi_label {
+            return by_label.first().copied().unwrap_or(0.0);
         }
-        let recall: Vec<f64> = (0..k)
-            .map(|i| div(self.tp[i], self.tp[i] + self.fn_[i]))
-            .collect();
-        let fpr: Vec<f64> = (0..k)
-            .map(|i| div(self.fp[i], self.fp[i] + self.tn[i]))
-            .collect();
-        (0..k - 1)
-            .map(|i| (fpr[i] - fpr[i + 1]) * (recall[i] + recall[i + 1]) / 2.0)
-            .sum()
+        match &self.label_weights {
+            None => by_label.iter().sum::<f64>() / by_label.len().max(1) as f64,
+            Some(lw) => {
+                let num: f64 = by_label
+                    .iter()
+                    .zip(lw)
+                    .map(|(a, w)| a * f64::from(*w))
+                    .sum();
+                let den: f64 = lw.iter().map(|w| f64::from(*w)).sum();
+                if den == 0.0 {
+                    0.0
+                } else {
+                    num / den
+                }
+            }
+        }
     }
     fn config(&self, name: &str) -> Option<serde_json::Value> {
         Some(keras_metric(
             "AUC",
             serde_json::json!({"name": name, "dtype": "float32", "num_thresholds": self.thresholds.len(),
-                "curve": if self.pr { "PR" } else { "ROC" }, "summation_method": "interpolation",
-                "multi_label": false, "num_labels": null, "label_weights": null, "from_logits": false}),
+                "curve": if self.pr { "PR" } else { "ROC" }, "summation_method": self.summation.name(),
+                "multi_label": self.multi_label, "num_labels": self.num_labels,
+                "label_weights": self.label_weights.as_ref().map(|w| serde_json::json!(
+                    {"class_name": "__tensor__", "config": {"value": w, "dtype": "float32"}})),
+                "from_logits": self.from_logits}),
         ))
     }
     fn reset(&mut self) {
-        for v in [&mut self.tp, &mut self.fp, &mut self.tn, &mut self.fn_] {
-            v.iter_mut().for_each(|x| *x = 0.0);
+        self.counts.iter_mut().for_each(ThresholdCounts::reset);
+    }
+    fn clone_box(&self) -> Box<dyn MetricState> {
+        Box::new(self.clone())
+    }
+}
+
+/// Which point of the curve a [`CurvePoint`] metric reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CurvePointKind {
+    /// Keras's `PrecisionAtRecall(recall)`: the best precision where recall >= the value.
+    PrecisionAtRecall,
+    /// Keras's `RecallAtPrecision(precision)`: the best recall where precision >= the value.
+    RecallAtPrecision,
+    /// Keras's `SensitivityAtSpecificity(specificity)`.
+    SensitivityAtSpecificity,
+    /// Keras's `SpecificityAtSensitivity(sensitivity)`.
+    SpecificityAtSensitivity,
+}
+
+impl CurvePointKind {
+    /// Keras's class name.
+    pub fn class_name(self) -> &'static str {
+        match self {
+            CurvePointKind::PrecisionAtRecall => "PrecisionAtRecall",
+            CurvePointKind::RecallAtPrecision => "RecallAtPrecision",
+            CurvePointKind::SensitivityAtSpecificity => "SensitivityAtSpecificity",
+            CurvePointKind::SpecificityAtSensitivity => "SpecificityAtSensitivity",
         }
+    }
+    /// Keras's name of the constrained value's argument (`recall` for PrecisionAtRecall).
+    pub fn argument(self) -> &'static str {
+        match self {
+            CurvePointKind::PrecisionAtRecall => "recall",
+            CurvePointKind::RecallAtPrecision => "precision",
+            CurvePointKind::SensitivityAtSpecificity => "specificity",
+            CurvePointKind::SpecificityAtSensitivity => "sensitivity",
+        }
+    }
+}
+
+/// Keras's `SensitivitySpecificityBase` metrics: confusion counts at `num_thresholds`
+/// thresholds evenly spaced over `[0, 1]` (default 200), and the best value of one rate
+/// among the thresholds where the other reaches `value` (0 when none does).
+///
+/// ```
+/// use rkeras::metrics::{CurvePoint, CurvePointKind, MetricState};
+/// let mut m = CurvePoint::new(CurvePointKind::PrecisionAtRecall, 0.5);
+/// m.update(&[0.0, 0.3, 0.8, 0.9], &[0.0, 0.0, 1.0, 1.0], 4, 1, None);
+/// assert_eq!(m.result(), 1.0);
+/// ```
+#[derive(Clone, Debug)]
+pub struct CurvePoint {
+    kind: CurvePointKind,
+    value: f32,
+    class_id: Option<usize>,
+    counts: ThresholdCounts,
+}
+
+impl CurvePoint {
+    /// The metric at `value` with Keras's 200 thresholds.
+    pub fn new(kind: CurvePointKind, value: f32) -> Self {
+        CurvePoint::with_thresholds(kind, value, 200)
+    }
+    /// With `num_thresholds` thresholds (1: the single threshold 0.5).
+    pub fn with_thresholds(kind: CurvePointKind, value: f32, num_thresholds: usize) -> Self {
+        let k = num_thresholds.max(1);
+        let thresholds = if k == 1 {
+            vec![0.5]
+        } else {
+            let mut t = vec![0.0];
+            t.extend((0..k - 2).map(|i| (i + 1) as f32 / (k - 1) as f32));
+            t.push(1.0);
+            t
+        };
+        CurvePoint {
+            kind,
+            value,
+            counts: ThresholdCounts::new(thresholds, k > 1),
+            class_id: None,
+        }
+    }
+    /// Only this class (output column) counts.
+    pub fn class_id(mut self, id: usize) -> Self {
+        self.class_id = Some(id);
+        self
+    }
+}
+
+impl MetricState for CurvePoint {
+    fn update(
+        &mut self,
+        y_pred: &[f32],
+        y_true: &[f32],
+        n: usize,
+        cols: usize,
+        weights: Option<&[f32]>,
+    ) {
+        for r in 0..n {
+            let w = weight(weights, n, r);
+            for j in 0..cols {
+                if self.class_id.is_some_and(|c| c != j) {
+                    continue;
+                }
+                let truth = target(y_true, n, cols, r, j) > 0.5;
+                self.counts.add(y_pred[r * cols + j], truth, w);
+            }
+        }
+    }
+    fn result(&self) -> f64 {
+        // In float32 as Keras: a recall of 12/30 meets `recall=0.4`.
+        let div = |a: f64, b: f64| {
+            if b == 0.0 {
+                0.0
+            } else {
+                a as f32 / b as f32
+            }
+        };
+        let v = self.value;
+        let [tp, fp, tn, fn_] = self.counts.confusion();
+        let best = (0..tp.len())
+            .filter_map(|i| {
+                let (tp, fp, tn, fn_) = (tp[i], fp[i], tn[i], fn_[i]);
+                let recall = div(tp, tp + fn_);
+                let precision = div(tp, tp + fp);
+                let specificity = div(tn, tn + fp);
+                let (constrained, dependent) = match self.kind {
+                    CurvePointKind::PrecisionAtRecall => (recall, precision),
+                    CurvePointKind::RecallAtPrecision => (precision, recall),
+                    CurvePointKind::SensitivityAtSpecificity => (specificity, recall),
+                    CurvePointKind::SpecificityAtSensitivity => (recall, specificity),
+                };
+                (constrained >= v).then_some(dependent)
+            })
+            .fold(0.0f32, f32::max);
+        f64::from(best)
+    }
+    fn reset(&mut self) {
+        self.counts.reset();
+    }
+    fn config(&self, name: &str) -> Option<serde_json::Value> {
+        let mut c = serde_json::json!({"name": name, "dtype": "float32",
+            "num_thresholds": self.counts.thresholds.len(), "class_id": self.class_id});
+        c[self.kind.argument()] = crate::optimizers::py_float(self.value);
+        Some(keras_metric(self.kind.class_name(), c))
     }
     fn clone_box(&self) -> Box<dyn MetricState> {
         Box::new(self.clone())

@@ -40,6 +40,12 @@ metrics = {
     "auc_pr": M.AUC(curve="PR"),
     "auc_50": M.AUC(num_thresholds=50),
     "rmse": M.RootMeanSquaredError(),
+    "auc_minoring": M.AUC(summation_method="minoring"),
+    "auc_pr_majoring": M.AUC(curve="PR", summation_method="majoring", num_thresholds=64),
+    "precision_at_recall": M.PrecisionAtRecall(recall=0.6),
+    "recall_at_precision": M.RecallAtPrecision(precision=0.5, num_thresholds=50),
+    "sensitivity_at_specificity": M.SensitivityAtSpecificity(specificity=0.7),
+    "specificity_at_sensitivity": M.SpecificityAtSensitivity(sensitivity=0.8, num_thresholds=1),
 }
 multi = {
     "precision_class2": M.Precision(class_id=2),
@@ -47,6 +53,12 @@ multi = {
     "precision_top1": M.Precision(top_k=1),
     "auc": M.AUC(),
     "top3": M.TopKCategoricalAccuracy(k=3),
+    "auc_multi_label": M.AUC(multi_label=True),
+    "auc_multi_label_pr_weights": M.AUC(multi_label=True, curve="PR", label_weights=[0.5, 1.0, 2.0, 0.0]),
+    "auc_label_weights": M.AUC(label_weights=[1.0, 0.2, 3.0, 1.0]),
+    "auc_multi_label_logits": M.AUC(multi_label=True, num_labels=4, from_logits=True),
+    "precision_at_recall_class1": M.PrecisionAtRecall(recall=0.5, class_id=1),
+    "specificity_at_sensitivity": M.SpecificityAtSensitivity(sensitivity=0.4),
 }
 scores = {
     "f1_micro": M.F1Score(average="micro"),
