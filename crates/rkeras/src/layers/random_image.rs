@@ -69,7 +69,8 @@ impl RandomCore {
             y.copy_from_slice(x);
             return;
         };
-        self.trained = mode == Mode::Train;
+        // AutoContrast acts in inference too, as in Keras.
+        self.trained = mode == Mode::Train || op.always();
         if !self.trained {
             y.copy_from_slice(x);
             return;
@@ -312,3 +313,115 @@ macro_rules! delegate_to_core {
     };
 }
 pub(crate) use delegate_to_core;
+
+/// Keras's `[a, b]` of a `(lower, upper)` pair in a config (integral values as integers).
+pub(crate) fn pair_json((a, b): (f64, f64)) -> serde_json::Value {
+    serde_json::json!([number(a), number(b)])
+}
+
+/// Checks that a colour operation accepts the image's channels.
+pub(crate) fn check_channels(
+    op: &crate::preprocessing::ColorOp,
+    input_shape: &[usize],
+    layer: &str,
+) -> crate::error::Result<()> {
+    let c = input_shape.last().copied().unwrap_or(0);
+    match op.channels() {
+        Some(ok) if !ok.contains(&c) => Err(crate::Error::arg(
+            "input_shape",
+            layer,
+            format!(
+                "Input images must have {} channels, but received images with {c} channels.",
+                ok.iter()
+                    .map(usize::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A colour augmentation layer of Keras 3 with the arguments `factor`, `value_range` and
+/// `seed` (`RandomHue`, `RandomSaturation`, ...): its struct, builders, `Layer` impl and
+/// `FromConfig`. `bounds` and `zero_low` are Keras's `_FACTOR_BOUNDS` (a number `f` means
+/// `(max(-f, lower bound), f)`), `low` raises the lower end (posterization's 1 bit), `op`
+/// makes the [`ColorOp`](crate::preprocessing::ColorOp) from the parsed `(f32, f32)` factor
+/// and value range.
+macro_rules! factor_color_layer {
+    (
+        $(#[$doc:meta])*
+        $t:ident, $class:literal,
+        bounds: ($lo:expr, $hi:expr), zero_low: $zl:expr, low: $min:expr,
+        default_factor: $default:expr,
+        op: |$f:ident, $vr:ident| $op:expr
+    ) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug)]
+        pub struct $t {
+            base: LayerBase,
+            factor: FactorArg,
+            value_range: (f64, f64),
+            core: RandomCore,
+        }
+
+        impl $t {
+            #[doc = concat!("`", $class, "` with this `factor` (a number or a `(lower, upper)` pair).")]
+            pub fn new(factor: impl Into<FactorArg>) -> Self {
+                $t {
+                    base: LayerBase::default(),
+                    factor: factor.into(),
+                    value_range: (0.0, 255.0),
+                    core: RandomCore::new(),
+                }
+            }
+            /// Range of the pixel values (default `(0, 255)`); sorted, as Keras does.
+            pub fn value_range(mut self, (a, b): (f64, f64)) -> Self {
+                self.value_range = (a.min(b), a.max(b));
+                self
+            }
+            fn parsed(&self, name: &str) -> Result<(f64, f64)> {
+                let (lo, hi) = parse_factor(self.factor, ($lo, $hi), $zl, "factor", name)?;
+                Ok((lo.max($min), hi))
+            }
+        }
+        common_builders!($t);
+        seed_builder!($t);
+
+        impl Layer for $t {
+            fn class_name(&self) -> &'static str {
+                $class
+            }
+            delegate_to_core!();
+            fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
+                let name = self.base.label().to_string();
+                let $f = f32_pair(self.parsed(&name)?);
+                let $vr = f32_pair(self.value_range);
+                let op: ColorOp = $op;
+                check_channels(&op, input_shape, &name)?;
+                self.core.build(RandomOp::Color(op), input_shape, rng, &name)
+            }
+            fn config(&self) -> Map<String, Value> {
+                let factor = self.parsed("").map_or(self.factor.json(), pair_json);
+                super::object(json!({
+                    "data_format": "channels_last",
+                    "factor": factor,
+                    "value_range": pair_json(self.value_range),
+                    "seed": self.core.seed,
+                }))
+            }
+        }
+
+        impl FromConfig for $t {
+            fn from_config(g: &Cfg<'_>) -> Result<Self> {
+                let factor = match $default {
+                    Some(d) if g.c.get("factor").is_none_or(Value::is_null) => FactorArg::Scalar(d),
+                    _ => g.factor("factor")?,
+                };
+                let l = $t::new(factor).value_range(g.range_or("value_range", (0.0, 255.0))?);
+                Ok(seeded!(l, g))
+            }
+        }
+    };
+}
+pub(crate) use factor_color_layer;

@@ -6,9 +6,11 @@
 //! applies them in one pass; a [`Pipeline`] also merges consecutive geometric operations
 //! (rotation, zoom, translation) into a single resampling.
 
+mod color;
 mod ops;
 mod pipeline;
 
+pub use color::{ColorDraw, ColorOp};
 pub use ops::{FlipMode, RandomOp, Sampled};
 pub use pipeline::Pipeline;
 pub use rkeras_kernels::image::{Fill, Interpolation};

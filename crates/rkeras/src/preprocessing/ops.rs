@@ -78,6 +78,8 @@ pub enum RandomOp {
         /// Clip range.
         value_range: (f32, f32),
     },
+    /// A colour operation (grayscale, hue, ..., equalization).
+    Color(super::color::ColorOp),
 }
 
 /// The parameters drawn for one image.
@@ -91,6 +93,8 @@ pub enum Sampled {
     Contrast(f32),
     /// Brightness offset.
     Brightness(f32),
+    /// A colour operation's draw.
+    Color(super::color::ColorDraw),
 }
 
 fn uniform(rng: &mut Rng, (lo, hi): (f32, f32)) -> f32 {
@@ -219,7 +223,13 @@ impl RandomOp {
                 factor,
                 value_range,
             } => Sampled::Brightness(uniform(rng, factor) * (value_range.1 - value_range.0)),
+            RandomOp::Color(op) => Sampled::Color(op.sample(rng)),
         }
+    }
+
+    /// True when Keras applies the operation in inference too (`AutoContrast`).
+    pub fn always(&self) -> bool {
+        matches!(self, RandomOp::Color(c) if c.always())
     }
 
     /// Applies drawn parameters to one image `x` (`[h, w, c]`), writing `y`.
@@ -251,6 +261,7 @@ impl RandomOp {
                     *yo = (xi + d).clamp(value_range.0, value_range.1);
                 }
             }
+            (Sampled::Color(d), RandomOp::Color(op)) => op.apply(&d, x, y, [h, w, c]),
             _ => y.copy_from_slice(x),
         }
     }
@@ -302,6 +313,7 @@ impl RandomOp {
                     };
                 }
             }
+            (Sampled::Color(d), RandomOp::Color(op)) => op.backward(&d, x, dy, dx, [h, w, c]),
             _ => dx.copy_from_slice(dy),
         }
     }

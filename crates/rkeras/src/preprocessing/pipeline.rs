@@ -1,5 +1,6 @@
 //! [`Pipeline`]: random augmentation run by a dataset's background threads.
 
+use super::color::ColorOp;
 use super::ops::{compose, FlipMode, RandomOp, Sampled};
 use super::Factor;
 use crate::error::{Error, Result};
@@ -41,7 +42,11 @@ impl Pipeline {
 
     /// Parses the CLI form `name=value,...` with names `flip` (horizontal, vertical,
     /// horizontal_and_vertical), `rotation`, `zoom`, `translation`, `contrast` and
-    /// `brightness` (Keras factors; fill `reflect`, bilinear, value range 0..255).
+    /// `brightness` (Keras factors; fill `reflect`, bilinear, value range 0..255), and the
+    /// colour operations that suit any number of channels: `grayscale=P` (probability,
+    /// default 0.5), `invert=F` (default 1), `sharpness=F`, `posterization=BITS`,
+    /// `solarization=T` (threshold factor), `equalization`, `autocontrast` (as the Keras
+    /// layers of those names).
     ///
     /// # Errors
     /// An unknown name or a value that is not a number, naming the item.
@@ -73,6 +78,18 @@ impl Pipeline {
                 Ok(v)
             };
             let num = || num_in(1.0, false);
+            // A probability or factor in [0, 1].
+            let unit = || -> Result<f32> {
+                let v = num()?;
+                if v < 0.0 {
+                    return Err(Error::arg(
+                        "augment",
+                        "",
+                        format!("\"{item}\": the factor must be in [0, 1]"),
+                    ));
+                }
+                Ok(v)
+            };
             let geo = (Fill::Reflect, Interpolation::Bilinear);
             let op = match name.trim() {
                 "flip" => RandomOp::Flip(match value.trim() {
@@ -136,11 +153,48 @@ impl Pipeline {
                         value_range: (0.0, 255.0),
                     }
                 }
+                "grayscale" => RandomOp::Color(ColorOp::Grayscale {
+                    factor: if value.trim().is_empty() { 0.5 } else { unit()? },
+                }),
+                "invert" => RandomOp::Color(ColorOp::Invert {
+                    factor: (0.0, if value.trim().is_empty() { 1.0 } else { unit()? }),
+                    value_range: (0.0, 255.0),
+                }),
+                "sharpness" => RandomOp::Color(ColorOp::Sharpness {
+                    factor: (0.0, unit()?),
+                    value_range: (0.0, 255.0),
+                }),
+                "posterization" => {
+                    let b = num_in(8.0, false)?;
+                    if b < 1.0 {
+                        return Err(Error::arg(
+                            "augment",
+                            "",
+                            format!("\"{item}\": the bits must be in [1, 8]"),
+                        ));
+                    }
+                    RandomOp::Color(ColorOp::Posterization {
+                        bits: (1, b as u8),
+                        value_range: (0.0, 255.0),
+                    })
+                }
+                "solarization" => RandomOp::Color(ColorOp::Solarization {
+                    addition: (0.0, 0.0),
+                    threshold: (0.0, unit()?),
+                    value_range: (0.0, 255.0),
+                }),
+                "equalization" => RandomOp::Color(ColorOp::Equalization {
+                    bins: 256,
+                    value_range: (0.0, 255.0),
+                }),
+                "autocontrast" => RandomOp::Color(ColorOp::AutoContrast {
+                    value_range: (0.0, 255.0),
+                }),
                 other => {
                     return Err(Error::arg(
                         "augment",
                         "",
-                        format!("unknown augmentation \"{other}\"; known: flip, rotation, zoom, translation, contrast, brightness"),
+                        format!("unknown augmentation \"{other}\"; known: flip, rotation, zoom, translation, contrast, brightness, grayscale, invert, sharpness, posterization, solarization, equalization, autocontrast"),
                     ))
                 }
             };
@@ -243,6 +297,30 @@ mod tests {
         assert_eq!(run(1, 5), run(1, 5));
         assert_ne!(run(1, 5), run(2, 5));
         assert_ne!(run(1, 5), run(1, 6));
+    }
+
+    #[test]
+    fn colour_operations_parse_and_apply() {
+        // posterization=8 draws the bits kept from [1, 8), as Keras's factor 8 does.
+        assert_eq!(
+            Pipeline::parse("posterization=8").expect("parse").ops()[0],
+            RandomOp::Color(ColorOp::Posterization {
+                bits: (1, 8),
+                value_range: (0.0, 255.0)
+            })
+        );
+        let p = Pipeline::parse("grayscale=1,invert=1").expect("parse");
+        let mut img = vec![10.0f32, 20.0, 30.0];
+        let mut scratch = Vec::new();
+        p.apply_one(&mut img, [1, 1, 3], 1, 0, &mut scratch);
+        // Grayscale (always), then inverted with probability U(0, 1): one of two images.
+        let g: f32 = 0.2989 * 10.0 + 0.587 * 20.0 + 0.114 * 30.0;
+        let gray = img.iter().all(|v| (v - g).abs() < 1e-3);
+        let inverted = img.iter().all(|v| (v - (255.0 - g)).abs() < 1e-3);
+        assert!(gray || inverted, "{img:?}");
+        assert!(Pipeline::parse("posterization=0").is_err());
+        assert!(Pipeline::parse("sharpness=-0.5").is_err());
+        assert!(Pipeline::parse("equalization,autocontrast,solarization=0.5").is_ok());
     }
 
     #[test]
