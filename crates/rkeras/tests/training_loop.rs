@@ -455,3 +455,117 @@ fn predict_and_evaluate_read_a_user_source_with_their_hooks() {
         ]
     );
 }
+
+/// `fit(..).mix_up(alpha)` / `.cut_mix(factor)`: the images and the labels of each training
+/// batch are mixed by the same permutation and weights (Keras's MixUp/CutMix on
+/// `{"images", "labels"}`), deterministically for a seed; sparse labels are refused.
+#[test]
+fn mix_up_and_cut_mix_mix_images_and_labels_alike() {
+    // MixUp: an identity model whose input row equals its one-hot label, so the mixed input
+    // must equal the mixed label, row by row.
+    let n = 12;
+    let y: Vec<f32> = (0..n)
+        .flat_map(|i| {
+            let mut r = [0.0f32; 3];
+            r[i % 3] = 1.0;
+            r
+        })
+        .collect();
+    let y = Tensor::new(vec![n, 3], y).expect("y");
+    let x = y.clone();
+    let seen = Arc::new(Mutex::new(Vec::<(Vec<f32>, Vec<f32>)>::new()));
+    let run = |mix: bool| {
+        let mut m =
+            Sequential::new([Activation::new("linear").input_shape(3).into()]).expect("model");
+        m.compile("sgd", "categorical_crossentropy", &[])
+            .expect("compile");
+        let log = Arc::clone(&seen);
+        let mut record = move |s: &mut Step<'_>| {
+            s.forward();
+            log.lock()
+                .expect("lock")
+                .push((s.outputs().to_vec(), s.targets().to_vec()));
+            Ok(0.0)
+        };
+        let mut f = m
+            .fit(&x, &y)
+            .epochs(2)
+            .batch_size(4)
+            .seed(5)
+            .verbose(0)
+            .train_step(&mut record);
+        if mix {
+            f = f.mix_up(0.4);
+        }
+        f.run().expect("fit");
+    };
+    run(true);
+    let mixed = std::mem::take(&mut *seen.lock().expect("lock"));
+    assert_eq!(mixed.len(), 6);
+    let mut changed = 0;
+    for (out, tgt) in &mixed {
+        for (a, b) in out.iter().zip(tgt) {
+            assert!((a - b).abs() < 1e-6, "{out:?} vs {tgt:?}");
+        }
+        for r in tgt.chunks(3) {
+            assert!((r.iter().sum::<f32>() - 1.0).abs() < 1e-5, "{r:?}");
+            changed += r.iter().filter(|v| **v > 1e-3 && **v < 1.0 - 1e-3).count();
+        }
+    }
+    assert!(changed > 0, "nothing was mixed");
+    // The same seed mixes the same way.
+    run(true);
+    let again = std::mem::take(&mut *seen.lock().expect("lock"));
+    assert_eq!(mixed, again);
+
+    // CutMix on images whose pixels all hold their label: a model that outputs each image's
+    // mean must see, up to whole pixels against Keras's fractional box, its mixed label.
+    let n = 8;
+    let labels: Vec<f32> = (0..n).map(|i| (i % 2) as f32).collect();
+    let x: Vec<f32> = labels.iter().flat_map(|&l| vec![l; 64]).collect();
+    let x = Tensor::new(vec![n, 8, 8, 1], x).expect("x");
+    let y = Tensor::new(vec![n, 1], labels.clone()).expect("y");
+    let mut m = Sequential::new([GlobalAveragePooling2D::new().input_shape((8, 8, 1)).into()])
+        .expect("model");
+    m.compile("sgd", "mse", &[]).expect("compile");
+    let log = Arc::clone(&seen);
+    let mut record = move |s: &mut Step<'_>| {
+        s.forward();
+        log.lock()
+            .expect("lock")
+            .push((s.outputs().to_vec(), s.targets().to_vec()));
+        Ok(0.0)
+    };
+    m.fit(&x, &y)
+        .epochs(1)
+        .batch_size(8)
+        .verbose(0)
+        .cut_mix((1.0, 1.0))
+        .train_step(&mut record)
+        .run()
+        .expect("fit");
+    let batches = std::mem::take(&mut *seen.lock().expect("lock"));
+    assert_eq!(batches.len(), 1);
+    let (out, tgt) = &batches[0];
+    let mut mixed = 0;
+    for (mean, lab) in out.iter().zip(tgt) {
+        assert!((mean - lab).abs() <= 0.25 + 1e-6, "{mean} vs {lab}");
+        mixed += usize::from(*lab > 1e-3 && *lab < 1.0 - 1e-3);
+    }
+    assert!(mixed > 0, "nothing was cut and mixed: {tgt:?}");
+
+    // Class-index labels cannot be mixed.
+    let mut m = Sequential::new([Dense::new(3).activation("softmax").input_shape(3).into()])
+        .expect("model");
+    m.compile("adam", "sparse_categorical_crossentropy", &[])
+        .expect("compile");
+    let ys = Tensor::new(vec![4], vec![0.0, 1.0, 2.0, 0.0]).expect("y");
+    let xs = Tensor::zeros(vec![4, 3]);
+    let e = m
+        .fit(&xs, &ys)
+        .mix_up(0.2)
+        .verbose(0)
+        .run()
+        .expect_err("sparse");
+    assert!(e.to_string().contains("one-hot"), "{e}");
+}

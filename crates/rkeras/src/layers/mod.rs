@@ -37,6 +37,7 @@ mod layer_scale;
 mod leaky_relu;
 mod max_pooling2d;
 mod merge;
+mod mix_up;
 mod normalization;
 mod permute;
 mod prelu;
@@ -134,6 +135,7 @@ layer_files! {
     solarization: Solarization;
     auto_contrast: AutoContrast;
     equalization: Equalization;
+    mix_up: MixUp, CutMix;
     batch_normalization: BatchNormalization;
     layer_normalization: LayerNormalization;
     normalization: Normalization;

@@ -7,10 +7,12 @@
 //! (rotation, zoom, translation) into a single resampling.
 
 mod color;
+pub(crate) mod mix;
 mod ops;
 mod pipeline;
 
 pub use color::{ColorDraw, ColorOp};
+pub use mix::Mix;
 pub use ops::{FlipMode, RandomOp, Sampled};
 pub use pipeline::Pipeline;
 pub use rkeras_kernels::image::{Fill, Interpolation};

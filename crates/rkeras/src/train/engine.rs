@@ -195,6 +195,7 @@ pub(crate) struct EpochRun<'r> {
     pub bufs: &'r mut Buffers,
     pub class_weight: Option<&'r ClassWeight>,
     pub custom: Option<&'r mut dyn TrainStep>,
+    pub mixer: Option<&'r mut super::mixing::Mixer>,
     pub fused: bool,
     pub logs: &'r mut Logs,
 }
@@ -213,6 +214,7 @@ pub(crate) fn train_epoch(
         bufs,
         class_weight,
         mut custom,
+        mut mixer,
         fused,
         logs,
     } = run;
@@ -234,6 +236,11 @@ pub(crate) fn train_epoch(
         let (n_batch, mut weighted) = bufs.load(model, src, index, true)?;
         if n_batch == 0 {
             continue;
+        }
+        // MixUp / CutMix over the whole batch, before a data-parallel run takes its shard.
+        if let Some(m) = mixer.as_deref_mut() {
+            let x = model.chain.input_mut(n_batch);
+            m.apply(x, &mut bufs.y, n_batch, bufs.y_len);
         }
         let n = bufs.shard(model, n_batch);
         crate::distribution::begin_step(n, n_batch);

@@ -35,6 +35,7 @@ pub struct Fit<'a> {
     validation_steps: Option<usize>,
     validation_freq: ValidationFreq,
     train_step: Option<&'a mut dyn TrainStep>,
+    mix: Option<crate::preprocessing::Mix>,
 }
 
 /// When `fit` validates (Keras's `validation_freq`): every `n` epochs, or after the listed
@@ -100,6 +101,7 @@ impl<'a> Fit<'a> {
             validation_steps: None,
             validation_freq: ValidationFreq::Every(1),
             train_step: None,
+            mix: None,
         }
     }
     /// Number of epochs (default 1).
@@ -147,6 +149,32 @@ impl<'a> Fit<'a> {
     /// 0 = silent, 1 = progress bar, 2 = one line per epoch.
     pub fn verbose(mut self, v: u8) -> Self {
         self.verbose = v;
+        self
+    }
+    /// Mixes each training batch with Keras's `MixUp(alpha)`: every image becomes
+    /// `w x + (1 - w) x'` and its label `w y + (1 - w) y'`, with `x'` another image of the
+    /// batch and `w ~ Beta(alpha, alpha)` (Keras's default alpha is 0.2). Labels must be
+    /// one-hot (`categorical_crossentropy`); validation batches are not mixed.
+    ///
+    /// ```
+    /// use rkeras::prelude::*;
+    /// let mut m = Sequential::new([Flatten::new().input_shape((4, 4, 1)).into(), Dense::new(2).activation("softmax").into()])?;
+    /// m.compile("adam", "categorical_crossentropy", &["accuracy"])?;
+    /// let x = Tensor::new(vec![8, 4, 4, 1], (0..128).map(|i| (i % 7) as f32).collect())?;
+    /// let y = Tensor::new(vec![8, 2], (0..8).flat_map(|i| if i % 2 == 0 { [1.0, 0.0] } else { [0.0, 1.0] }).collect())?;
+    /// m.fit(&x, &y).epochs(2).batch_size(4).mix_up(0.2).verbose(0).run()?;
+    /// # Ok::<(), rkeras::Error>(())
+    /// ```
+    pub fn mix_up(mut self, alpha: f32) -> Self {
+        self.mix = Some(crate::preprocessing::Mix::MixUp { alpha });
+        self
+    }
+    /// Mixes each training batch with Keras's `CutMix(factor)`: a box of another image of
+    /// the batch is pasted into each image, and the labels are mixed by the share of the
+    /// area each image keeps (`factor`: Keras's bounds of the Beta parameter, default
+    /// `(0, 1)`). Image models with one-hot labels; validation batches are not mixed.
+    pub fn cut_mix(mut self, factor: (f32, f32)) -> Self {
+        self.mix = Some(crate::preprocessing::Mix::CutMix { factor });
         self
     }
     /// Seed of the per-epoch shuffles (default: derived from the model's seed).
@@ -247,6 +275,7 @@ impl<'a> Fit<'a> {
             validation_steps,
             validation_freq,
             mut train_step,
+            mix,
         } = self;
         data::check_batch_size(batch_size)?;
         if !(0.0..1.0).contains(&validation_split) {
@@ -446,6 +475,9 @@ impl<'a> Fit<'a> {
                 .batch_size()
                 .max(val.as_ref().map_or(1, |v| v.batch_size()));
             let mut bufs = Buffers::new(model, max)?;
+            let mut mixer = mix
+                .map(|m| super::mixing::Mixer::new(model, m, seed_ ^ 0x4D49_5855, max))
+                .transpose()?;
             step::ensure_optimizer(model);
             let fused = step::fuses(model);
             let mut cursor = Cursor::new(steps_per_epoch);
@@ -485,6 +517,9 @@ impl<'a> Fit<'a> {
                     layer.reseed(epoch as u64);
                 }
                 model.chain.reseed_twins(epoch as u64);
+                if let Some(m) = mixer.as_mut() {
+                    m.reseed(epoch as u64);
+                }
                 cbs.epoch_begin(epoch, model);
                 let run = EpochRun {
                     src: &mut *train,
@@ -492,6 +527,7 @@ impl<'a> Fit<'a> {
                     bufs: &mut bufs,
                     class_weight: class_weight.as_ref(),
                     custom: train_step.as_mut().map(|s| &mut **s as &mut dyn TrainStep),
+                    mixer: mixer.as_mut(),
                     fused,
                     logs: &mut logs,
                 };

@@ -9,6 +9,7 @@ mod batches;
 mod data;
 mod engine;
 mod fit;
+mod mixing;
 mod step;
 mod weights;
 
@@ -217,6 +218,7 @@ impl Model {
                 bufs: &mut bufs,
                 class_weight: None,
                 custom: None,
+                mixer: None,
                 fused,
                 logs: &mut logs,
             };
