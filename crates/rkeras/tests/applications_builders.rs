@@ -151,3 +151,168 @@ fn resnet_vgg_densenet_and_mobilenet_builders_match_keras() {
         }
     }
 }
+
+/// EfficientNetB0 .. B7 against Keras (golden files of `make_efficientnet_golden.py`): the
+/// summary of B0 at two input sizes character for character, the layer count, parameter
+/// total and outputs with the formula weights (relative 1e-4) of all eight, and a
+/// `weights=FILE` round trip.
+#[test]
+fn efficientnet_builders_match_keras() {
+    use rkeras::applications::EfficientNet;
+    let family = [
+        EfficientNet::efficientnet_b0,
+        EfficientNet::efficientnet_b1,
+        EfficientNet::efficientnet_b2,
+        EfficientNet::efficientnet_b3,
+        EfficientNet::efficientnet_b4,
+        EfficientNet::efficientnet_b5,
+        EfficientNet::efficientnet_b6,
+        EfficientNet::efficientnet_b7,
+    ];
+    for (b, make) in family.iter().enumerate() {
+        let sizes: &[usize] = if b == 0 { &[32, 48] } else { &[32] };
+        for &size in sizes {
+            rkeras::clear_session();
+            let name = format!("builder_efficientnetb{b}_{size}");
+            let mut m = make()
+                .input_shape((size, size, 3))
+                .classes(10)
+                .classifier_activation(None)
+                .build()
+                .expect("builds");
+            assert_eq!(m.name(), format!("efficientnetb{b}"));
+            check_against_keras(&mut m, &name, b == 0);
+        }
+    }
+    // weights=FILE: a Keras 3 weights file loads at build.
+    rkeras::clear_session();
+    let build = || {
+        EfficientNet::efficientnet_b0()
+            .input_shape((32, 32, 3))
+            .classes(10)
+    };
+    let mut m = build().build().expect("builds");
+    let weights = formula_weights(&m);
+    m.set_weights(&weights).expect("weights");
+    let tmp = common::TempDir::new("effnet");
+    let file = tmp.0.join("effnet.weights.h5");
+    m.save_weights(&file).expect("save");
+    let loaded = build().weights(&file).build().expect("builds with weights");
+    for (a, b) in loaded.get_weights().iter().zip(m.get_weights()) {
+        assert_eq!(a.data(), b.data());
+    }
+    // Without the top, pooled: the backbone for transfer learning.
+    let base = EfficientNet::efficientnet_b0()
+        .input_shape((32, 32, 3))
+        .include_top(false)
+        .pooling("max")
+        .build()
+        .expect("base");
+    assert_eq!(base.output_shape(), Some(&[1280][..]));
+    let e = EfficientNet::efficientnet_b3()
+        .input_shape((16, 16, 3))
+        .build()
+        .expect_err("too small");
+    assert!(e.to_string().contains("at least 32x32"), "{e}");
+}
+
+/// `m` against Keras's golden files `NAME.json` (weights, layers, total, inputs, outputs)
+/// and, `with_summary`, `NAME_summary_76.txt`.
+fn check_against_keras(m: &mut rkeras::Model, name: &str, with_summary: bool) {
+    let summary = m.summary_string(Some(76));
+    if with_summary {
+        let file = golden_dir("applications").join(format!("{name}_summary_76.txt"));
+        let want = std::fs::read_to_string(file).expect("summary");
+        assert_eq!(summary, want, "{name}");
+    }
+    let g = golden_json("applications", &format!("{name}.json"));
+    let total = g["total"].as_str().expect("total");
+    assert!(summary.contains(total), "{name}: {total}");
+    // Keras's layer list holds the InputLayer.
+    assert_eq!(
+        m.layers().len() as u64 + 1,
+        g["layers"].as_u64().expect("layers"),
+        "{name}"
+    );
+    let weights = formula_weights(m);
+    assert_eq!(weights.len() as u64, g["weights"].as_u64().expect("count"));
+    m.set_weights(&weights).expect("weights");
+    let got = m.predict(&tensor(&g["inputs"])).expect("predict");
+    let want = tensor(&g["outputs"]);
+    let scale = want.data().iter().fold(0.0f32, |a, v| a.max(v.abs()));
+    let d = max_diff(got.data(), want.data());
+    assert!(
+        d < 1e-4 * scale,
+        "{name}: max abs difference {d} (max |y| {scale})"
+    );
+}
+
+/// EfficientNetB0's config against the one Keras writes (`efficientnetb0.json` of
+/// `make_applications_golden.py`): per layer, the class and the settings that shape the
+/// network or its training (initializers, activations, dropout rates and noise shapes,
+/// axes), and the config read back builds the same model.
+#[test]
+fn efficientnet_config_matches_keras() {
+    use rkeras::applications::EfficientNet;
+    rkeras::clear_session();
+    let m = EfficientNet::efficientnet_b0()
+        .input_shape((32, 32, 3))
+        .classes(10)
+        .classifier_activation(None)
+        .build()
+        .expect("builds");
+    let ours: serde_json::Value = serde_json::from_str(&m.to_json()).expect("json");
+    let keras = golden_json("applications", "efficientnetb0.json");
+    let layers = |v: &serde_json::Value| -> Vec<serde_json::Value> {
+        v["config"]["layers"].as_array().expect("layers").clone()
+    };
+    let (ours_l, keras_l) = (layers(&ours), layers(&keras["config"]));
+    assert_eq!(ours_l.len(), keras_l.len());
+    let keys = [
+        "kernel_initializer",
+        "depthwise_initializer",
+        "activation",
+        "rate",
+        "noise_shape",
+        "axis",
+        "epsilon",
+        "momentum",
+        "padding",
+        "strides",
+        "use_bias",
+        "target_shape",
+        "scale",
+        "offset",
+    ];
+    // The Keras file was made without clear_session: its automatic names differ.
+    for (o, k) in ours_l.iter().zip(&keras_l).skip(1) {
+        let name = k["name"].as_str().expect("name");
+        assert_eq!(o["class_name"], k["class_name"], "{name}");
+        if !name.starts_with("rescaling") && !name.starts_with("normalization") {
+            assert_eq!(o["name"], k["name"]);
+        }
+        for key in keys {
+            let (a, b) = (&o["config"][key], &k["config"][key]);
+            if key.ends_with("initializer") {
+                assert_eq!(a["class_name"], b["class_name"], "{name} {key}");
+                for f in ["mode", "distribution"] {
+                    assert_eq!(a["config"][f], b["config"][f], "{name} {key} {f}");
+                }
+                if let (Some(x), Some(y)) =
+                    (a["config"]["scale"].as_f64(), b["config"]["scale"].as_f64())
+                {
+                    assert!((x - y).abs() < 1e-6, "{name} {key} scale {x} {y}");
+                }
+            } else if let (Some(x), Some(y)) = (a.as_f64(), b.as_f64()) {
+                assert!(
+                    (x - y).abs() < 1e-6 * y.abs().max(1.0),
+                    "{name} {key}: {x} {y}"
+                );
+            } else {
+                assert_eq!(a, b, "{name} {key}");
+            }
+        }
+    }
+    let back = rkeras::saving::model_from_json(&m.to_json()).expect("reads back");
+    assert_eq!(back.summary_string(Some(76)), m.summary_string(Some(76)));
+}

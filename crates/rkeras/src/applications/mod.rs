@@ -2,12 +2,13 @@
 //! layer names, so Keras's weight files load by name), with their `preprocess_input`.
 //!
 //! So far: [`MobileNet`], [`MobileNetV2`], [`ResNet`] (ResNet50/101/152 and their V2),
-//! [`DenseNet`] (121, 169, 201) and [`Vgg`] (VGG16, VGG19), with `preprocess_input` per
-//! family ([`preprocess_input`]). Other Keras-made
+//! [`DenseNet`] (121, 169, 201), [`Vgg`] (VGG16, VGG19) and [`EfficientNet`] (B0 to B7),
+//! with `preprocess_input` per family ([`preprocess_input`]). Other Keras-made
 //! applications load from their `.keras` files or architecture JSON (`rkeras::saving`); see
 //! the README.
 
 mod densenet;
+mod efficientnet;
 mod mobilenet;
 mod mobilenet_v2;
 mod options;
@@ -15,6 +16,7 @@ mod resnet;
 mod vgg;
 
 pub use densenet::DenseNet;
+pub use efficientnet::{preprocess_input_efficientnet, EfficientNet};
 pub use mobilenet::MobileNet;
 pub use mobilenet_v2::{preprocess_input_mobilenet_v2, MobileNetV2};
 pub use options::{

@@ -1,0 +1,78 @@
+"""Golden files for rkeras's own `applications::EfficientNet` (B0..B7) and MobileNetV3
+builders, made by real Keras in a fresh session per model (so the automatic names, such as
+`input_layer`, `rescaling` and `normalization`, are the first ones), with every weight set by
+the formula of `make_applications_golden.py` and one input image.
+
+Run (Keras 3.15.1, JAX backend), from the repository root:
+  KERAS_BACKEND=jax /tmp/kenv/bin/python crates/rkeras/tests/golden/applications/make_efficientnet_golden.py
+
+Arguments: `efficientnet` or `mobilenetv3` to make one family only (default both).
+
+Outputs, next to this script (weights=None, classes=10, classifier_activation=None):
+- builder_NAME_SIZE.json: {"weights": count of weight variables, "layers": len(model.layers)
+  (the InputLayer included), "total": the summary's "Total params" line, "inputs", "outputs"}
+- builder_NAME_SIZE_summary_76.txt: `model.summary()` with stdout not a terminal, for
+  EfficientNetB0 and MobileNetV3Small at sizes 32 and 48 (the other models are checked by
+  their JSON alone, to keep the files small).
+NAME: efficientnetb0 .. efficientnetb7 (size 32; B0 at 48 too), mobilenetv3small and
+mobilenetv3large (alpha 1.0, and mobilenetv3small_0.75_min: alpha 0.75, minimalistic).
+"""
+import contextlib
+import io
+import json
+import os
+import sys
+
+import numpy as np
+import keras
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from make_applications_golden import arr, formula  # noqa: E402
+
+EFFICIENTNET = [("EfficientNetB0", "efficientnetb0", {}, [32, 48], True)] + [
+    (f"EfficientNetB{i}", f"efficientnetb{i}", {}, [32], False) for i in range(1, 8)
+]
+MOBILENETV3 = [
+    ("MobileNetV3Small", "mobilenetv3small", {}, [32, 48], True),
+    ("MobileNetV3Small", "mobilenetv3small_0.75_min", {"alpha": 0.75, "minimalistic": True},
+     [32], False),
+    ("MobileNetV3Large", "mobilenetv3large", {}, [32], False),
+]
+
+
+def make(app, name, extra, size, with_summary):
+    keras.backend.clear_session()
+    m = getattr(keras.applications, app)(
+        input_shape=(size, size, 3), weights=None, classes=10, classifier_activation=None,
+        **extra,
+    )
+    k = 0
+    for layer in m.layers:
+        for var in layer.weights:
+            var.assign(formula(layer, var, k))
+            k += 1
+    # Pixels in 0..255: these models rescale their input themselves.
+    x = np.random.RandomState(9).uniform(0, 255, (1, size, size, 3)).astype("float32")
+    fname = f"builder_{name}_{size}"
+    os.environ.pop("COLUMNS", None)
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        m.summary()
+    total = [ln for ln in buf.getvalue().splitlines() if "Total params" in ln][0]
+    with open(os.path.join(HERE, f"{fname}.json"), "w") as f:
+        json.dump({"weights": k, "layers": len(m.layers), "total": total,
+                   "inputs": arr(x), "outputs": arr(m.predict(x, verbose=0))}, f)
+    if with_summary:
+        with open(os.path.join(HERE, f"{fname}_summary_76.txt"), "w", encoding="utf-8") as f:
+            f.write(buf.getvalue())
+    print(fname, k, len(m.layers), total)
+
+
+if __name__ == "__main__":
+    which = sys.argv[1:] or ["efficientnet", "mobilenetv3"]
+    todo = (EFFICIENTNET if "efficientnet" in which else []) + (
+        MOBILENETV3 if "mobilenetv3" in which else [])
+    for app, name, extra, sizes, with_summary in todo:
+        for size in sizes:
+            make(app, name, extra, size, with_summary)
