@@ -228,9 +228,15 @@ fn check_against_keras(m: &mut rkeras::Model, name: &str, with_summary: bool) {
     let g = golden_json("applications", &format!("{name}.json"));
     let total = g["total"].as_str().expect("total");
     assert!(summary.contains(total), "{name}: {total}");
-    // Keras's layer list holds the InputLayer.
+    // Keras's layer list holds the InputLayer, and not the operations in the graph
+    // (MobileNetV3's `x + 3`, which the summary shows).
+    let layers = m
+        .layers()
+        .iter()
+        .filter(|l| l.op_call(&[]).is_none())
+        .count();
     assert_eq!(
-        m.layers().len() as u64 + 1,
+        layers as u64 + 1,
         g["layers"].as_u64().expect("layers"),
         "{name}"
     );
@@ -247,13 +253,14 @@ fn check_against_keras(m: &mut rkeras::Model, name: &str, with_summary: bool) {
     );
 }
 
-/// EfficientNetB0's config against the one Keras writes (`efficientnetb0.json` of
-/// `make_applications_golden.py`): per layer, the class and the settings that shape the
-/// network or its training (initializers, activations, dropout rates and noise shapes,
-/// axes), and the config read back builds the same model.
+/// EfficientNetB0's and MobileNetV3Small's configs against the ones Keras writes
+/// (`efficientnetb0.json`, `mobilenetv3small.json` of `make_applications_golden.py`): per
+/// layer, the class and the settings that shape the network or its training (initializers,
+/// activations, dropout rates and noise shapes, axes, the numbers of Keras's operations),
+/// and the config read back builds the same model.
 #[test]
-fn efficientnet_config_matches_keras() {
-    use rkeras::applications::EfficientNet;
+fn efficientnet_and_mobilenet_v3_configs_match_keras() {
+    use rkeras::applications::{EfficientNet, MobileNetV3};
     rkeras::clear_session();
     let m = EfficientNet::efficientnet_b0()
         .input_shape((32, 32, 3))
@@ -261,13 +268,26 @@ fn efficientnet_config_matches_keras() {
         .classifier_activation(None)
         .build()
         .expect("builds");
+    check_config_against_keras(&m, "efficientnetb0.json");
+    rkeras::clear_session();
+    let m = MobileNetV3::mobilenet_v3_small()
+        .input_shape((32, 32, 3))
+        .alpha(0.75)
+        .classes(10)
+        .classifier_activation(None)
+        .build()
+        .expect("builds");
+    check_config_against_keras(&m, "mobilenetv3small.json");
+}
+
+fn check_config_against_keras(m: &rkeras::Model, file: &str) {
     let ours: serde_json::Value = serde_json::from_str(&m.to_json()).expect("json");
-    let keras = golden_json("applications", "efficientnetb0.json");
+    let keras = golden_json("applications", file);
     let layers = |v: &serde_json::Value| -> Vec<serde_json::Value> {
         v["config"]["layers"].as_array().expect("layers").clone()
     };
     let (ours_l, keras_l) = (layers(&ours), layers(&keras["config"]));
-    assert_eq!(ours_l.len(), keras_l.len());
+    assert_eq!(ours_l.len(), keras_l.len(), "{file}");
     let keys = [
         "kernel_initializer",
         "depthwise_initializer",
@@ -281,15 +301,35 @@ fn efficientnet_config_matches_keras() {
         "strides",
         "use_bias",
         "target_shape",
+        "keepdims",
+        "max_value",
         "scale",
         "offset",
     ];
-    // The Keras file was made without clear_session: its automatic names differ.
+    // The Keras files were made without clear_session: their automatic names differ.
+    let auto = [
+        "input_layer",
+        "rescaling",
+        "normalization",
+        "re_lu",
+        "activation",
+        "add",
+        "multiply",
+        "global_average_pooling2d",
+        "dropout",
+        "flatten",
+    ];
     for (o, k) in ours_l.iter().zip(&keras_l).skip(1) {
         let name = k["name"].as_str().expect("name");
         assert_eq!(o["class_name"], k["class_name"], "{name}");
-        if !name.starts_with("rescaling") && !name.starts_with("normalization") {
+        assert_eq!(o["module"], k["module"], "{name}");
+        if !auto.iter().any(|a| name.starts_with(a)) {
             assert_eq!(o["name"], k["name"]);
+        }
+        if k["module"] == "keras.src.ops.numpy" {
+            // The operation's number, after the tensor.
+            let arg = |v: &serde_json::Value| v["inbound_nodes"][0]["args"][1].as_f64();
+            assert_eq!(arg(o), arg(k), "{name}");
         }
         for key in keys {
             let (a, b) = (&o["config"][key], &k["config"][key]);
@@ -298,9 +338,8 @@ fn efficientnet_config_matches_keras() {
                 for f in ["mode", "distribution"] {
                     assert_eq!(a["config"][f], b["config"][f], "{name} {key} {f}");
                 }
-                if let (Some(x), Some(y)) =
-                    (a["config"]["scale"].as_f64(), b["config"]["scale"].as_f64())
-                {
+                let scale = |v: &serde_json::Value| v["config"]["scale"].as_f64();
+                if let (Some(x), Some(y)) = (scale(a), scale(b)) {
                     assert!((x - y).abs() < 1e-6, "{name} {key} scale {x} {y}");
                 }
             } else if let (Some(x), Some(y)) = (a.as_f64(), b.as_f64()) {
@@ -315,4 +354,69 @@ fn efficientnet_config_matches_keras() {
     }
     let back = rkeras::saving::model_from_json(&m.to_json()).expect("reads back");
     assert_eq!(back.summary_string(Some(76)), m.summary_string(Some(76)));
+}
+
+/// MobileNetV3Small and MobileNetV3Large against Keras (golden files of
+/// `make_efficientnet_golden.py`): the summary of MobileNetV3Small at two input sizes, and
+/// for it, its alpha 0.75 minimalistic variant and MobileNetV3Large the layer count,
+/// parameter total and outputs with the formula weights; a `weights=FILE` round trip.
+#[test]
+fn mobilenet_v3_builders_match_keras() {
+    use rkeras::applications::MobileNetV3;
+    let cases: [(&str, usize, bool); 4] = [
+        ("mobilenetv3small", 32, true),
+        ("mobilenetv3small", 48, true),
+        ("mobilenetv3small_0.75_min", 32, false),
+        ("mobilenetv3large", 32, false),
+    ];
+    for (app, size, with_summary) in cases {
+        rkeras::clear_session();
+        let b = match app {
+            "mobilenetv3large" => MobileNetV3::mobilenet_v3_large(),
+            "mobilenetv3small" => MobileNetV3::mobilenet_v3_small(),
+            _ => MobileNetV3::mobilenet_v3_small()
+                .alpha(0.75)
+                .minimalistic(true),
+        };
+        let mut m = b
+            .input_shape((size, size, 3))
+            .classes(10)
+            .classifier_activation(None)
+            .build()
+            .expect("builds");
+        check_against_keras(&mut m, &format!("builder_{app}_{size}"), with_summary);
+    }
+    // weights=FILE: a Keras 3 weights file loads at build.
+    rkeras::clear_session();
+    let build = || {
+        MobileNetV3::mobilenet_v3_small()
+            .input_shape((32, 32, 3))
+            .classes(10)
+    };
+    let mut m = build().build().expect("builds");
+    let weights = formula_weights(&m);
+    m.set_weights(&weights).expect("weights");
+    let tmp = common::TempDir::new("mnv3");
+    let file = tmp.0.join("mnv3.weights.h5");
+    m.save_weights(&file).expect("save");
+    let loaded = build().weights(&file).build().expect("builds with weights");
+    for (a, b) in loaded.get_weights().iter().zip(m.get_weights()) {
+        assert_eq!(a.data(), b.data());
+    }
+    // Without the top and the preprocessing, pooled.
+    let base = MobileNetV3::mobilenet_v3_large()
+        .input_shape((32, 32, 3))
+        .include_top(false)
+        .include_preprocessing(false)
+        .pooling("avg")
+        .build()
+        .expect("base");
+    assert_eq!(base.output_shape(), Some(&[960][..]));
+    assert!(base.get_layer("rescaling").is_none());
+    let e = MobileNetV3::mobilenet_v3_small()
+        .input_shape((32, 32, 3))
+        .alpha(0.0)
+        .build()
+        .expect_err("alpha 0");
+    assert!(e.to_string().contains("alpha"), "{e}");
 }

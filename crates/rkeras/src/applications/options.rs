@@ -282,6 +282,11 @@ pub fn preprocess_input(model: &str, x: &mut crate::Tensor) -> Result<()> {
             super::preprocess_input_efficientnet(x);
             Ok(())
         }
+        // MobileNetV3 rescales in the model (`include_preprocessing`): a pass-through.
+        "mobilenetv3small" | "mobilenetv3large" => {
+            super::preprocess_input_mobilenet_v3(x);
+            Ok(())
+        }
         _ => Err(Error::unknown(
             "application",
             model,
@@ -307,6 +312,8 @@ pub fn preprocess_input(model: &str, x: &mut crate::Tensor) -> Result<()> {
                 "EfficientNetB5",
                 "EfficientNetB6",
                 "EfficientNetB7",
+                "MobileNetV3Small",
+                "MobileNetV3Large",
             ],
         )),
     }
