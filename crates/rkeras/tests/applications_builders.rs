@@ -201,6 +201,47 @@ fn efficientnet_builders_match_keras() {
     for (a, b) in loaded.get_weights().iter().zip(m.get_weights()) {
         assert_eq!(a.data(), b.data());
     }
+    // Keras's weights="imagenet" network (one more Rescaling, per channel), its file given:
+    // Keras's model loaded the formula weights from a file, as here.
+    rkeras::clear_session();
+    let notop = || {
+        EfficientNet::efficientnet_b0()
+            .input_shape((32, 32, 3))
+            .include_top(false)
+            .pooling("avg")
+    };
+    let mut src = notop().build().expect("builds");
+    let weights = formula_weights(&src);
+    src.set_weights(&weights).expect("weights");
+    let file = tmp.0.join("notop.weights.h5");
+    src.save_weights(&file).expect("save");
+    rkeras::clear_session();
+    let mut m = notop().imagenet_weights(&file).build().expect("imagenet");
+    let g = golden_json("applications", "builder_efficientnetb0_imagenet_32.json");
+    let names: Vec<&str> = m.layers().iter().map(|l| l.name()).collect();
+    let want: Vec<&str> = g["names"].as_array().expect("names")[1..]
+        .iter()
+        .map(|v| v.as_str().expect("name"))
+        .collect();
+    assert_eq!(names, want);
+    let total = g["total"].as_str().expect("total");
+    assert!(m.summary_string(Some(76)).contains(total), "{total}");
+    let got = m.predict(&tensor(&g["inputs"])).expect("predict");
+    let want = tensor(&g["outputs"]);
+    let scale = want.data().iter().fold(0.0f32, |a, v| a.max(v.abs()));
+    let d = max_diff(got.data(), want.data());
+    assert!(
+        d < 1e-4 * scale,
+        "imagenet: max abs difference {d} (max |y| {scale})"
+    );
+    // Its config (the per-channel scales a list, as Keras writes them) reads back.
+    let json = m.to_json();
+    assert!(
+        json.contains(r#""scale":[2.0896918976428642,"#),
+        "per-channel scale"
+    );
+    let back = rkeras::saving::model_from_json(&json).expect("reads back");
+    assert_eq!(back.summary_string(Some(76)), m.summary_string(Some(76)));
     // Without the top, pooled: the backbone for transfer learning.
     let base = EfficientNet::efficientnet_b0()
         .input_shape((32, 32, 3))

@@ -63,8 +63,11 @@ fn dense_init() -> Initializer {
 /// As in Keras, the preprocessing is part of the model (`Rescaling(1/255)` and a
 /// `Normalization` whose mean and variance are weights, loaded with the others), so the
 /// model takes pixels in 0..255 and [`preprocess_input_efficientnet`] passes them through.
-/// Keras adds one more layer when it loads its own ImageNet weights (`weights="imagenet"`, a
-/// per-channel `Rescaling`); a file given as `weights` gets none, in Keras as here.
+/// Keras adds one more layer when it loads its own ImageNet weights (`weights="imagenet"`: a
+/// per-channel `Rescaling` by `1/sqrt(stddev)` after the `Normalization`); a file given as
+/// `weights` gets none, in Keras as here. To load Keras's published file (`efficientnetb0.h5`,
+/// `efficientnetb0_notop.h5`, ...) into the model Keras makes with `weights="imagenet"`, give
+/// it to [`imagenet_weights`](Self::imagenet_weights) instead.
 ///
 /// ```
 /// use rkeras::applications::EfficientNet;
@@ -89,7 +92,12 @@ pub struct EfficientNet {
     depth: f64,
     dropout: f64,
     name: &'static str,
+    /// The extra `Rescaling` of Keras's `weights="imagenet"`.
+    imagenet: bool,
 }
+
+/// The ImageNet standard deviations per RGB channel (Keras's `IMAGENET_STDDEV_RGB`).
+const IMAGENET_STDDEV_RGB: [f64; 3] = [0.229, 0.224, 0.225];
 
 app_option_builders!(EfficientNet);
 
@@ -104,7 +112,28 @@ impl EfficientNet {
             depth,
             dropout,
             name,
+            imagenet: false,
         }
+    }
+    /// Keras's `weights="imagenet"` with the ImageNet file Keras downloads, given here (no
+    /// download): loads `path` by layer name (as [`weights`](Self::weights) does) into the
+    /// network Keras builds for ImageNet weights, which has one more layer after the
+    /// `Normalization`: `Rescaling` by `1/sqrt(stddev)` per channel (Keras's correction of
+    /// the variance its published files hold).
+    ///
+    /// ```no_run
+    /// use rkeras::applications::EfficientNet;
+    /// let m = EfficientNet::efficientnet_b0()
+    ///     .include_top(false)
+    ///     .pooling("avg")
+    ///     .imagenet_weights("efficientnetb0_notop.h5")
+    ///     .build()?;
+    /// # Ok::<(), rkeras::Error>(())
+    /// ```
+    pub fn imagenet_weights(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.opts.weights = Some(path.into());
+        self.imagenet = true;
+        self
     }
     /// `keras.applications.EfficientNetB0` (default input 224x224).
     pub fn efficientnet_b0() -> Self {
@@ -162,6 +191,10 @@ impl EfficientNet {
         let repeats = |r: usize| (self.depth * r as f64).ceil() as usize;
         let mut x = Rescaling::new(1.0 / 255.0).call(input)?;
         x = Normalization::new().axis(Some(3)).call(&x)?;
+        if self.imagenet {
+            let scales = IMAGENET_STDDEV_RGB.iter().map(|s| 1.0 / s.sqrt()).collect();
+            x = Rescaling::per_channel(scales).call(&x)?;
+        }
         let s = x.shape();
         x = ZeroPadding2D::new(correct_pad(s[0], s[1], 3))
             .name("stem_conv_pad")

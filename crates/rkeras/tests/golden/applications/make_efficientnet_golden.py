@@ -6,7 +6,8 @@ the formula of `make_applications_golden.py` and one input image.
 Run (Keras 3.15.1, JAX backend), from the repository root:
   KERAS_BACKEND=jax /tmp/kenv/bin/python crates/rkeras/tests/golden/applications/make_efficientnet_golden.py
 
-Arguments: `efficientnet` or `mobilenetv3` to make one family only (default both).
+Arguments: `efficientnet` or `mobilenetv3` to make one family only (default both), or
+`imagenet` for builder_efficientnetb0_imagenet_32.json alone.
 
 Outputs, next to this script (weights=None, classes=10, classifier_activation=None):
 - builder_NAME_SIZE.json: {"weights": count of weight variables, "layers": len(model.layers)
@@ -16,6 +17,9 @@ Outputs, next to this script (weights=None, classes=10, classifier_activation=No
   their JSON alone, to keep the files small).
 NAME: efficientnetb0 .. efficientnetb7 (size 32; B0 at 48 too), mobilenetv3small and
 mobilenetv3large (alpha 1.0, and mobilenetv3small_0.75_min: alpha 0.75, minimalistic).
+- builder_efficientnetb0_imagenet_32.json: EfficientNetB0(weights="imagenet",
+  include_top=False, pooling="avg") with the formula weights (see `make_imagenet_b0`), its
+  layer names in "names" too.
 """
 import contextlib
 import io
@@ -69,6 +73,48 @@ def make(app, name, extra, size, with_summary):
     print(fname, k, len(m.layers), total)
 
 
+def make_imagenet_b0(size=32):
+    """EfficientNetB0(weights="imagenet") as Keras builds it (one more layer: a per-channel
+    Rescaling after the Normalization), without downloading: Keras's download is pointed at a
+    weights file of the formula weights. Without the top, average-pooled (Keras refuses
+    ImageNet weights with 10 classes)."""
+    import tempfile
+    from keras.src.applications import efficientnet
+
+    keras.backend.clear_session()
+    src = keras.applications.EfficientNetB0(
+        input_shape=(size, size, 3), weights=None, include_top=False, pooling="avg")
+    k = 0
+    for layer in src.layers:
+        for var in layer.weights:
+            var.assign(formula(layer, var, k))
+            k += 1
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "formula.weights.h5")
+        src.save_weights(path)
+        keras.backend.clear_session()
+        real_get_file = efficientnet.file_utils.get_file
+        efficientnet.file_utils.get_file = lambda *a, **kw: path
+        try:
+            m = keras.applications.EfficientNetB0(
+                input_shape=(size, size, 3), weights="imagenet", include_top=False,
+                pooling="avg")
+        finally:
+            efficientnet.file_utils.get_file = real_get_file
+    x = np.random.RandomState(9).uniform(0, 255, (1, size, size, 3)).astype("float32")
+    os.environ.pop("COLUMNS", None)
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        m.summary()
+    total = [ln for ln in buf.getvalue().splitlines() if "Total params" in ln][0]
+    fname = f"builder_efficientnetb0_imagenet_{size}"
+    with open(os.path.join(HERE, f"{fname}.json"), "w") as f:
+        json.dump({"weights": k, "layers": len(m.layers), "total": total,
+                   "names": [layer.name for layer in m.layers],
+                   "inputs": arr(x), "outputs": arr(m.predict(x, verbose=0))}, f)
+    print(fname, k, len(m.layers), total)
+
+
 if __name__ == "__main__":
     which = sys.argv[1:] or ["efficientnet", "mobilenetv3"]
     todo = (EFFICIENTNET if "efficientnet" in which else []) + (
@@ -76,3 +122,5 @@ if __name__ == "__main__":
     for app, name, extra, sizes, with_summary in todo:
         for size in sizes:
             make(app, name, extra, size, with_summary)
+    if "efficientnet" in which or "imagenet" in which:
+        make_imagenet_b0()
