@@ -3,6 +3,8 @@
 //! `applications::MobileNetV2` at two widths and input sizes prints Keras's summary character
 //! for character and, with every weight set by the same formula, gives Keras's outputs.
 //! One test, so that the automatic names start afresh for each model as in the generator.
+//! The EfficientNet and MobileNetV3 files come from `make_efficientnet_golden.py`; each build
+//! starts with `rkeras::clear_session()`, as the generator's with Keras's.
 
 use rkeras::applications::MobileNetV2;
 
@@ -460,4 +462,68 @@ fn mobilenet_v3_builders_match_keras() {
         .build()
         .expect_err("alpha 0");
     assert!(e.to_string().contains("alpha"), "{e}");
+}
+
+/// Inner layers of EfficientNetB0 and MobileNetV3Small against Keras's (the formula weights;
+/// `builder_NAME_features_32.json`): with these weights the final outputs hardly depend on
+/// the input, so the early blocks (stem, Normalization, squeeze-excite, drop-connect and
+/// residual adds, hard sigmoid) are checked on sub-models from the input to an inner layer,
+/// cut from the builder's own config.
+#[test]
+fn efficientnet_and_mobilenet_v3_inner_layers_match_keras() {
+    use rkeras::applications::{EfficientNet, MobileNetV3};
+    for name in ["efficientnetb0", "mobilenetv3small"] {
+        rkeras::clear_session();
+        let b = if name == "efficientnetb0" {
+            EfficientNet::efficientnet_b0()
+                .input_shape((32, 32, 3))
+                .classes(10)
+                .classifier_activation(None)
+                .build()
+        } else {
+            MobileNetV3::mobilenet_v3_small()
+                .input_shape((32, 32, 3))
+                .classes(10)
+                .classifier_activation(None)
+                .build()
+        };
+        let m = b.expect("builds");
+        let g = golden_json("applications", &format!("builder_{name}_features_32.json"));
+        let x = tensor(&g["inputs"]);
+        for (layer, want) in g["features"].as_object().expect("features") {
+            let mut sub = sub_model(&m, layer);
+            let weights = formula_weights(&sub);
+            sub.set_weights(&weights).expect("weights");
+            let got = sub.predict(&x).expect("predict");
+            let want = tensor(want);
+            assert_eq!(got.shape(), want.shape(), "{name} {layer}");
+            let scale = want.data().iter().fold(0.0f32, |a, v| a.max(v.abs()));
+            let d = max_diff(got.data(), want.data());
+            assert!(
+                d < 1e-4 * scale,
+                "{name} {layer}: max abs difference {d} (max |y| {scale})"
+            );
+        }
+    }
+}
+
+/// `m` from its input to layer `layer`: its config with the layers after `layer` left out.
+/// The weights of the layers kept come first in `m`'s, so the formula gives them the same
+/// values as in `m` (and in Keras's model).
+fn sub_model(m: &rkeras::Model, layer: &str) -> rkeras::Model {
+    let mut v: serde_json::Value = serde_json::from_str(&m.to_json()).expect("json");
+    let config = &mut v["config"];
+    let layers = config["layers"].as_array_mut().expect("layers");
+    let at = layers
+        .iter()
+        .position(|l| l["name"] == layer)
+        .unwrap_or_else(|| panic!("no layer {layer}"));
+    layers.truncate(at + 1);
+    let nested = config["output_layers"][0].is_array();
+    config["output_layers"] = if nested {
+        serde_json::json!([[layer, 0, 0]])
+    } else {
+        serde_json::json!([layer, 0, 0])
+    };
+    rkeras::saving::model_from_json(&v.to_string()).expect("sub-model")
 }

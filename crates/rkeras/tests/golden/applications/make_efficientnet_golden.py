@@ -7,7 +7,8 @@ Run (Keras 3.15.1, JAX backend), from the repository root:
   KERAS_BACKEND=jax /tmp/kenv/bin/python crates/rkeras/tests/golden/applications/make_efficientnet_golden.py
 
 Arguments: `efficientnet` or `mobilenetv3` to make one family only (default both), or
-`imagenet` for builder_efficientnetb0_imagenet_32.json alone.
+`imagenet` for builder_efficientnetb0_imagenet_32.json alone, `features` for the
+builder_NAME_features_32.json files alone.
 
 Outputs, next to this script (weights=None, classes=10, classifier_activation=None):
 - builder_NAME_SIZE.json: {"weights": count of weight variables, "layers": len(model.layers)
@@ -20,6 +21,9 @@ mobilenetv3large (alpha 1.0, and mobilenetv3small_0.75_min: alpha 0.75, minimali
 - builder_efficientnetb0_imagenet_32.json: EfficientNetB0(weights="imagenet",
   include_top=False, pooling="avg") with the formula weights (see `make_imagenet_b0`), its
   layer names in "names" too.
+- builder_efficientnetb0_features_32.json, builder_mobilenetv3small_features_32.json:
+  {"inputs", "features": {layer name: its output}} for a few inner layers (`FEATURES`), as
+  the final outputs with the formula weights hardly depend on the input.
 """
 import contextlib
 import io
@@ -33,6 +37,20 @@ import keras
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from make_applications_golden import arr, formula  # noqa: E402
+
+def set_formula(m):
+    """Sets every weight of `m` by the formula; returns how many. A Normalization layer is
+    then told (`finalize_state`, as loading weights from a file does): assigning its
+    variables alone leaves it normalizing by its initial mean 0 and variance 1."""
+    k = 0
+    for layer in m.layers:
+        for var in layer.weights:
+            var.assign(formula(layer, var, k))
+            k += 1
+        if isinstance(layer, keras.layers.Normalization):
+            layer.finalize_state()
+    return k
+
 
 EFFICIENTNET = [("EfficientNetB0", "efficientnetb0", {}, [32, 48], True)] + [
     (f"EfficientNetB{i}", f"efficientnetb{i}", {}, [32], False) for i in range(1, 8)
@@ -51,11 +69,7 @@ def make(app, name, extra, size, with_summary):
         input_shape=(size, size, 3), weights=None, classes=10, classifier_activation=None,
         **extra,
     )
-    k = 0
-    for layer in m.layers:
-        for var in layer.weights:
-            var.assign(formula(layer, var, k))
-            k += 1
+    k = set_formula(m)
     # Pixels in 0..255: these models rescale their input themselves.
     x = np.random.RandomState(9).uniform(0, 255, (1, size, size, 3)).astype("float32")
     fname = f"builder_{name}_{size}"
@@ -84,11 +98,7 @@ def make_imagenet_b0(size=32):
     keras.backend.clear_session()
     src = keras.applications.EfficientNetB0(
         input_shape=(size, size, 3), weights=None, include_top=False, pooling="avg")
-    k = 0
-    for layer in src.layers:
-        for var in layer.weights:
-            var.assign(formula(layer, var, k))
-            k += 1
+    k = set_formula(src)
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "formula.weights.h5")
         src.save_weights(path)
@@ -115,6 +125,38 @@ def make_imagenet_b0(size=32):
     print(fname, k, len(m.layers), total)
 
 
+FEATURES = [
+    ("EfficientNetB0", "efficientnetb0", {}, ["block2b_add", "block3b_add"]),
+    ("MobileNetV3Small", "mobilenetv3small", {}, ["expanded_conv_2_add",
+                                                  "expanded_conv_3_squeeze_excite_mul"]),
+]
+
+
+def make_features(app, name, extra, names, size=32):
+    """Outputs of inner layers (the formula weights): with these weights the models' final
+    outputs hardly depend on the input (relative 1e-6), so the early blocks are checked
+    here, on a sub-model from the input to each layer."""
+    keras.backend.clear_session()
+    m = getattr(keras.applications, app)(
+        input_shape=(size, size, 3), weights=None, classes=10, classifier_activation=None,
+        **extra,
+    )
+    k = set_formula(m)
+    x = np.random.RandomState(9).uniform(0, 255, (1, size, size, 3)).astype("float32")
+    x2 = np.random.RandomState(1).uniform(0, 255, (1, size, size, 3)).astype("float32")
+    out = {}
+    for layer_name in names:
+        sub = keras.Model(m.input, m.get_layer(layer_name).output)
+        y = sub.predict(x, verbose=0)
+        moved = np.abs(sub.predict(x2, verbose=0) - y).max() / np.abs(y).max()
+        print(" ", layer_name, y.shape, "relative change with another input:", moved)
+        out[layer_name] = arr(y)
+    fname = f"builder_{name}_features_{size}"
+    with open(os.path.join(HERE, f"{fname}.json"), "w") as f:
+        json.dump({"inputs": arr(x), "features": out}, f)
+    print(fname)
+
+
 if __name__ == "__main__":
     which = sys.argv[1:] or ["efficientnet", "mobilenetv3"]
     todo = (EFFICIENTNET if "efficientnet" in which else []) + (
@@ -124,3 +166,6 @@ if __name__ == "__main__":
             make(app, name, extra, size, with_summary)
     if "efficientnet" in which or "imagenet" in which:
         make_imagenet_b0()
+    for app, name, extra, names in FEATURES:
+        if any(w in name for w in which) or "features" in which:
+            make_features(app, name, extra, names)
