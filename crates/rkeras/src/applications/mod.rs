@@ -3,9 +3,9 @@
 //!
 //! So far: [`MobileNet`], [`MobileNetV2`], [`ResNet`] (ResNet50/101/152 and their V2),
 //! [`DenseNet`] (121, 169, 201), [`Vgg`] (VGG16, VGG19), [`EfficientNet`] (B0 to B7) and
-//! [`MobileNetV3`] (Small, Large), with `preprocess_input` per family ([`preprocess_input`]). Other Keras-made
-//! applications load from their `.keras` files or architecture JSON (`rkeras::saving`); see
-//! the README.
+//! [`MobileNetV3`] (Small, Large), with `preprocess_input` per family ([`preprocess_input`]).
+//! Other Keras-made applications load from their `.keras` files or architecture JSON
+//! (`rkeras::saving`); see the README.
 
 mod densenet;
 mod efficientnet;
