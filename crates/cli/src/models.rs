@@ -21,8 +21,8 @@ pub enum ModelKind {
     /// preprocessing in the model.
     MobileNetV2,
     /// Another keras.applications architecture rkeras builds (the name, lower case:
-    /// MobileNet, ResNet50V2/101V2/152V2, DenseNet121/169/201), with its preprocessing in
-    /// the model.
+    /// MobileNet, ResNet50V2/101V2/152V2, DenseNet121/169/201, EfficientNetB0..B7,
+    /// MobileNetV3Small/Large), with its preprocessing in the model.
     App(String),
 }
 
@@ -38,7 +38,7 @@ impl ModelKind {
                 .contains(&s.to_ascii_lowercase().as_str()) =>
             {
                 bail!(
-                    "--model {s}: its preprocess_input (\"caffe\": RGB to BGR and the ImageNet means) is not put in a model by the command line yet; use ResNet50V2, ResNet101V2, ResNet152V2, DenseNet121/169/201, MobileNet or MobileNetV2 (their preprocessing goes in the model), or build it with rkeras::applications and preprocess_input_caffe"
+                    "--model {s}: its preprocess_input (\"caffe\": RGB to BGR and the ImageNet means) is not put in a model by the command line yet; use ResNet50V2, ResNet101V2, ResNet152V2, DenseNet121/169/201, EfficientNetB0..B7, MobileNet, MobileNetV2, MobileNetV3Small or MobileNetV3Large (their preprocessing goes in the model), or build it with rkeras::applications and preprocess_input_caffe"
                 )
             }
             "mnist-convnet" => Ok(ModelKind::MnistConvnet),
@@ -61,7 +61,7 @@ impl ModelKind {
                 Ok(ModelKind::Saved(p))
             }
             _ => bail!(
-                "unknown --model '{s}'; built-in models: seed, mnist-convnet, MobileNet, MobileNetV2, ResNet50V2, ResNet101V2, ResNet152V2, DenseNet121, DenseNet169, DenseNet201, a Keras model config .json, or a saved .keras / .h5 model"
+                "unknown --model '{s}'; built-in models: seed, mnist-convnet, MobileNet, MobileNetV2, ResNet50V2, ResNet101V2, ResNet152V2, DenseNet121, DenseNet169, DenseNet201, EfficientNetB0 .. EfficientNetB7, MobileNetV3Small, MobileNetV3Large, a Keras model config .json, or a saved .keras / .h5 model"
             ),
         }
     }
@@ -198,7 +198,7 @@ fn mobilenet_v2(input: (usize, usize, usize), classes: usize, head: &str) -> Res
 }
 
 /// The keras.applications architectures `--model` builds besides MobileNetV2 (lower case).
-const APPS: [&str; 7] = [
+const APPS: [&str; 17] = [
     "mobilenet",
     "resnet50v2",
     "resnet101v2",
@@ -206,20 +206,60 @@ const APPS: [&str; 7] = [
     "densenet121",
     "densenet169",
     "densenet201",
+    "efficientnetb0",
+    "efficientnetb1",
+    "efficientnetb2",
+    "efficientnetb3",
+    "efficientnetb4",
+    "efficientnetb5",
+    "efficientnetb6",
+    "efficientnetb7",
+    "mobilenetv3small",
+    "mobilenetv3large",
 ];
 
 /// The keras.applications architecture `name` (lower case, one of [`APPS`]) for `input`
 /// images and `classes` outputs with a `head` activation, its `preprocess_input` in the
 /// model as layers: `Rescaling(1/127.5, offset=-1)` ("tf" mode: MobileNet, ResNet V2), or
 /// `Rescaling(1/255)` and a `Normalization` by the ImageNet means and deviations ("torch"
-/// mode: DenseNet).
+/// mode: DenseNet). EfficientNet and MobileNetV3 have their own (Keras's `Rescaling`, and
+/// EfficientNet's `Normalization`).
 fn application(
     name: &str,
     input: (usize, usize, usize),
     classes: usize,
     head: &str,
 ) -> Result<Model> {
-    use rkeras::applications::{DenseNet, MobileNet, ResNet};
+    use rkeras::applications::{DenseNet, EfficientNet, MobileNet, MobileNetV3, ResNet};
+    if let Some(size) = name.strip_prefix("mobilenetv3") {
+        let builder = if size == "large" {
+            MobileNetV3::mobilenet_v3_large()
+        } else {
+            MobileNetV3::mobilenet_v3_small()
+        };
+        return Ok(builder
+            .input_shape(input)
+            .classes(classes)
+            .classifier_activation(Some(head))
+            .build()?);
+    }
+    if let Some(b) = name.strip_prefix("efficientnet") {
+        let builder = match b {
+            "b1" => EfficientNet::efficientnet_b1(),
+            "b2" => EfficientNet::efficientnet_b2(),
+            "b3" => EfficientNet::efficientnet_b3(),
+            "b4" => EfficientNet::efficientnet_b4(),
+            "b5" => EfficientNet::efficientnet_b5(),
+            "b6" => EfficientNet::efficientnet_b6(),
+            "b7" => EfficientNet::efficientnet_b7(),
+            _ => EfficientNet::efficientnet_b0(),
+        };
+        return Ok(builder
+            .input_shape(input)
+            .classes(classes)
+            .classifier_activation(Some(head))
+            .build()?);
+    }
     let inputs = Input::new(input);
     let x = if name.starts_with("densenet") {
         let x = Rescaling::new(1.0 / 255.0).call(&inputs)?;

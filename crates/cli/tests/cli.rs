@@ -907,6 +907,14 @@ fn mobilenetv2_from_the_cli_with_weights_and_a_frozen_base() {
     let out = rkeras(&["summary", "--model", "ResNet50V2"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("conv5_block3_out"));
+    // EfficientNet brings its own Rescaling and Normalization.
+    let out = rkeras(&["summary", "--model", "EfficientNetB0"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert!(shown.contains("block7a_se_excite") && shown.contains("normalization"));
+    let out = rkeras(&["summary", "--model", "MobileNetV3Small"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("logits (Conv2D)"));
     let out = rkeras(&["summary", "--model", "resnet50"]);
     assert!(!out.status.success());
     assert!(

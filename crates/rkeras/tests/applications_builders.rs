@@ -3,6 +3,8 @@
 //! `applications::MobileNetV2` at two widths and input sizes prints Keras's summary character
 //! for character and, with every weight set by the same formula, gives Keras's outputs.
 //! One test, so that the automatic names start afresh for each model as in the generator.
+//! The EfficientNet and MobileNetV3 files come from `make_efficientnet_golden.py`; each build
+//! starts with `rkeras::clear_session()`, as the generator's with Keras's.
 
 use rkeras::applications::MobileNetV2;
 
@@ -150,4 +152,378 @@ fn resnet_vgg_densenet_and_mobilenet_builders_match_keras() {
             );
         }
     }
+}
+
+/// EfficientNetB0 .. B7 against Keras (golden files of `make_efficientnet_golden.py`): the
+/// summary of B0 at two input sizes character for character, the layer count, parameter
+/// total and outputs with the formula weights (relative 1e-4) of all eight, and a
+/// `weights=FILE` round trip.
+#[test]
+fn efficientnet_builders_match_keras() {
+    use rkeras::applications::EfficientNet;
+    let family = [
+        EfficientNet::efficientnet_b0,
+        EfficientNet::efficientnet_b1,
+        EfficientNet::efficientnet_b2,
+        EfficientNet::efficientnet_b3,
+        EfficientNet::efficientnet_b4,
+        EfficientNet::efficientnet_b5,
+        EfficientNet::efficientnet_b6,
+        EfficientNet::efficientnet_b7,
+    ];
+    for (b, make) in family.iter().enumerate() {
+        let sizes: &[usize] = if b == 0 { &[32, 48] } else { &[32] };
+        for &size in sizes {
+            rkeras::clear_session();
+            let name = format!("builder_efficientnetb{b}_{size}");
+            let mut m = make()
+                .input_shape((size, size, 3))
+                .classes(10)
+                .classifier_activation(None)
+                .build()
+                .expect("builds");
+            assert_eq!(m.name(), format!("efficientnetb{b}"));
+            check_against_keras(&mut m, &name, b == 0);
+        }
+    }
+    // weights=FILE: a Keras 3 weights file loads at build.
+    rkeras::clear_session();
+    let build = || {
+        EfficientNet::efficientnet_b0()
+            .input_shape((32, 32, 3))
+            .classes(10)
+    };
+    let mut m = build().build().expect("builds");
+    let weights = formula_weights(&m);
+    m.set_weights(&weights).expect("weights");
+    let tmp = common::TempDir::new("effnet");
+    let file = tmp.0.join("effnet.weights.h5");
+    m.save_weights(&file).expect("save");
+    let loaded = build().weights(&file).build().expect("builds with weights");
+    for (a, b) in loaded.get_weights().iter().zip(m.get_weights()) {
+        assert_eq!(a.data(), b.data());
+    }
+    // Keras's weights="imagenet" network (one more Rescaling, per channel), its file given:
+    // Keras's model loaded the formula weights from a file, as here.
+    rkeras::clear_session();
+    let notop = || {
+        EfficientNet::efficientnet_b0()
+            .input_shape((32, 32, 3))
+            .include_top(false)
+            .pooling("avg")
+    };
+    let mut src = notop().build().expect("builds");
+    let weights = formula_weights(&src);
+    src.set_weights(&weights).expect("weights");
+    let file = tmp.0.join("notop.weights.h5");
+    src.save_weights(&file).expect("save");
+    rkeras::clear_session();
+    let mut m = notop().imagenet_weights(&file).build().expect("imagenet");
+    let g = golden_json("applications", "builder_efficientnetb0_imagenet_32.json");
+    let names: Vec<&str> = m.layers().iter().map(|l| l.name()).collect();
+    let want: Vec<&str> = g["names"].as_array().expect("names")[1..]
+        .iter()
+        .map(|v| v.as_str().expect("name"))
+        .collect();
+    assert_eq!(names, want);
+    let total = g["total"].as_str().expect("total");
+    assert!(m.summary_string(Some(76)).contains(total), "{total}");
+    let got = m.predict(&tensor(&g["inputs"])).expect("predict");
+    let want = tensor(&g["outputs"]);
+    let scale = want.data().iter().fold(0.0f32, |a, v| a.max(v.abs()));
+    let d = max_diff(got.data(), want.data());
+    assert!(
+        d < 1e-4 * scale,
+        "imagenet: max abs difference {d} (max |y| {scale})"
+    );
+    // Its config (the per-channel scales a list, as Keras writes them) reads back.
+    let json = m.to_json();
+    assert!(
+        json.contains(r#""scale":[2.0896918976428642,"#),
+        "per-channel scale"
+    );
+    let back = rkeras::saving::model_from_json(&json).expect("reads back");
+    assert_eq!(back.summary_string(Some(76)), m.summary_string(Some(76)));
+    // Without the top, pooled: the backbone for transfer learning.
+    let base = EfficientNet::efficientnet_b0()
+        .input_shape((32, 32, 3))
+        .include_top(false)
+        .pooling("max")
+        .build()
+        .expect("base");
+    assert_eq!(base.output_shape(), Some(&[1280][..]));
+    let e = EfficientNet::efficientnet_b3()
+        .input_shape((16, 16, 3))
+        .build()
+        .expect_err("too small");
+    assert!(e.to_string().contains("at least 32x32"), "{e}");
+}
+
+/// `m` against Keras's golden files `NAME.json` (weights, layers, total, inputs, outputs)
+/// and, `with_summary`, `NAME_summary_76.txt`.
+fn check_against_keras(m: &mut rkeras::Model, name: &str, with_summary: bool) {
+    let summary = m.summary_string(Some(76));
+    if with_summary {
+        let file = golden_dir("applications").join(format!("{name}_summary_76.txt"));
+        let want = std::fs::read_to_string(file).expect("summary");
+        assert_eq!(summary, want, "{name}");
+    }
+    let g = golden_json("applications", &format!("{name}.json"));
+    let total = g["total"].as_str().expect("total");
+    assert!(summary.contains(total), "{name}: {total}");
+    // Keras's layer list holds the InputLayer, and not the operations in the graph
+    // (MobileNetV3's `x + 3`, which the summary shows).
+    let layers = m
+        .layers()
+        .iter()
+        .filter(|l| l.op_call(&[]).is_none())
+        .count();
+    assert_eq!(
+        layers as u64 + 1,
+        g["layers"].as_u64().expect("layers"),
+        "{name}"
+    );
+    let weights = formula_weights(m);
+    assert_eq!(weights.len() as u64, g["weights"].as_u64().expect("count"));
+    m.set_weights(&weights).expect("weights");
+    let got = m.predict(&tensor(&g["inputs"])).expect("predict");
+    let want = tensor(&g["outputs"]);
+    let scale = want.data().iter().fold(0.0f32, |a, v| a.max(v.abs()));
+    let d = max_diff(got.data(), want.data());
+    assert!(
+        d < 1e-4 * scale,
+        "{name}: max abs difference {d} (max |y| {scale})"
+    );
+}
+
+/// EfficientNetB0's and MobileNetV3Small's configs against the ones Keras writes
+/// (`efficientnetb0.json`, `mobilenetv3small.json` of `make_applications_golden.py`): per
+/// layer, the class and the settings that shape the network or its training (initializers,
+/// activations, dropout rates and noise shapes, axes, the numbers of Keras's operations),
+/// and the config read back builds the same model.
+#[test]
+fn efficientnet_and_mobilenet_v3_configs_match_keras() {
+    use rkeras::applications::{EfficientNet, MobileNetV3};
+    rkeras::clear_session();
+    let m = EfficientNet::efficientnet_b0()
+        .input_shape((32, 32, 3))
+        .classes(10)
+        .classifier_activation(None)
+        .build()
+        .expect("builds");
+    check_config_against_keras(&m, "efficientnetb0.json");
+    rkeras::clear_session();
+    let m = MobileNetV3::mobilenet_v3_small()
+        .input_shape((32, 32, 3))
+        .alpha(0.75)
+        .classes(10)
+        .classifier_activation(None)
+        .build()
+        .expect("builds");
+    check_config_against_keras(&m, "mobilenetv3small.json");
+}
+
+fn check_config_against_keras(m: &rkeras::Model, file: &str) {
+    let ours: serde_json::Value = serde_json::from_str(&m.to_json()).expect("json");
+    let keras = golden_json("applications", file);
+    let layers = |v: &serde_json::Value| -> Vec<serde_json::Value> {
+        v["config"]["layers"].as_array().expect("layers").clone()
+    };
+    let (ours_l, keras_l) = (layers(&ours), layers(&keras["config"]));
+    assert_eq!(ours_l.len(), keras_l.len(), "{file}");
+    let keys = [
+        "kernel_initializer",
+        "depthwise_initializer",
+        "activation",
+        "rate",
+        "noise_shape",
+        "axis",
+        "epsilon",
+        "momentum",
+        "padding",
+        "strides",
+        "use_bias",
+        "target_shape",
+        "keepdims",
+        "max_value",
+        "scale",
+        "offset",
+    ];
+    // The Keras files were made without clear_session: their automatic names differ.
+    let auto = [
+        "input_layer",
+        "rescaling",
+        "normalization",
+        "re_lu",
+        "activation",
+        "add",
+        "multiply",
+        "global_average_pooling2d",
+        "dropout",
+        "flatten",
+    ];
+    for (o, k) in ours_l.iter().zip(&keras_l).skip(1) {
+        let name = k["name"].as_str().expect("name");
+        assert_eq!(o["class_name"], k["class_name"], "{name}");
+        assert_eq!(o["module"], k["module"], "{name}");
+        if !auto.iter().any(|a| name.starts_with(a)) {
+            assert_eq!(o["name"], k["name"]);
+        }
+        if k["module"] == "keras.src.ops.numpy" {
+            // The operation's number, after the tensor.
+            let arg = |v: &serde_json::Value| v["inbound_nodes"][0]["args"][1].as_f64();
+            assert_eq!(arg(o), arg(k), "{name}");
+        }
+        for key in keys {
+            let (a, b) = (&o["config"][key], &k["config"][key]);
+            if key.ends_with("initializer") {
+                assert_eq!(a["class_name"], b["class_name"], "{name} {key}");
+                for f in ["mode", "distribution"] {
+                    assert_eq!(a["config"][f], b["config"][f], "{name} {key} {f}");
+                }
+                let scale = |v: &serde_json::Value| v["config"]["scale"].as_f64();
+                if let (Some(x), Some(y)) = (scale(a), scale(b)) {
+                    assert!((x - y).abs() < 1e-6, "{name} {key} scale {x} {y}");
+                }
+            } else if let (Some(x), Some(y)) = (a.as_f64(), b.as_f64()) {
+                assert!(
+                    (x - y).abs() < 1e-6 * y.abs().max(1.0),
+                    "{name} {key}: {x} {y}"
+                );
+            } else {
+                assert_eq!(a, b, "{name} {key}");
+            }
+        }
+    }
+    let back = rkeras::saving::model_from_json(&m.to_json()).expect("reads back");
+    assert_eq!(back.summary_string(Some(76)), m.summary_string(Some(76)));
+}
+
+/// MobileNetV3Small and MobileNetV3Large against Keras (golden files of
+/// `make_efficientnet_golden.py`): the summary of MobileNetV3Small at two input sizes, and
+/// for it, its alpha 0.75 minimalistic variant and MobileNetV3Large the layer count,
+/// parameter total and outputs with the formula weights; a `weights=FILE` round trip.
+#[test]
+fn mobilenet_v3_builders_match_keras() {
+    use rkeras::applications::MobileNetV3;
+    let cases: [(&str, usize, bool); 4] = [
+        ("mobilenetv3small", 32, true),
+        ("mobilenetv3small", 48, true),
+        ("mobilenetv3small_0.75_min", 32, false),
+        ("mobilenetv3large", 32, false),
+    ];
+    for (app, size, with_summary) in cases {
+        rkeras::clear_session();
+        let b = match app {
+            "mobilenetv3large" => MobileNetV3::mobilenet_v3_large(),
+            "mobilenetv3small" => MobileNetV3::mobilenet_v3_small(),
+            _ => MobileNetV3::mobilenet_v3_small()
+                .alpha(0.75)
+                .minimalistic(true),
+        };
+        let mut m = b
+            .input_shape((size, size, 3))
+            .classes(10)
+            .classifier_activation(None)
+            .build()
+            .expect("builds");
+        check_against_keras(&mut m, &format!("builder_{app}_{size}"), with_summary);
+    }
+    // weights=FILE: a Keras 3 weights file loads at build.
+    rkeras::clear_session();
+    let build = || {
+        MobileNetV3::mobilenet_v3_small()
+            .input_shape((32, 32, 3))
+            .classes(10)
+    };
+    let mut m = build().build().expect("builds");
+    let weights = formula_weights(&m);
+    m.set_weights(&weights).expect("weights");
+    let tmp = common::TempDir::new("mnv3");
+    let file = tmp.0.join("mnv3.weights.h5");
+    m.save_weights(&file).expect("save");
+    let loaded = build().weights(&file).build().expect("builds with weights");
+    for (a, b) in loaded.get_weights().iter().zip(m.get_weights()) {
+        assert_eq!(a.data(), b.data());
+    }
+    // Without the top and the preprocessing, pooled.
+    let base = MobileNetV3::mobilenet_v3_large()
+        .input_shape((32, 32, 3))
+        .include_top(false)
+        .include_preprocessing(false)
+        .pooling("avg")
+        .build()
+        .expect("base");
+    assert_eq!(base.output_shape(), Some(&[960][..]));
+    assert!(base.get_layer("rescaling").is_none());
+    let e = MobileNetV3::mobilenet_v3_small()
+        .input_shape((32, 32, 3))
+        .alpha(0.0)
+        .build()
+        .expect_err("alpha 0");
+    assert!(e.to_string().contains("alpha"), "{e}");
+}
+
+/// Inner layers of EfficientNetB0 and MobileNetV3Small against Keras's (the formula weights;
+/// `builder_NAME_features_32.json`): with these weights the final outputs hardly depend on
+/// the input, so the early blocks (stem, Normalization, squeeze-excite, drop-connect and
+/// residual adds, hard sigmoid) are checked on sub-models from the input to an inner layer,
+/// cut from the builder's own config.
+#[test]
+fn efficientnet_and_mobilenet_v3_inner_layers_match_keras() {
+    use rkeras::applications::{EfficientNet, MobileNetV3};
+    for name in ["efficientnetb0", "mobilenetv3small"] {
+        rkeras::clear_session();
+        let b = if name == "efficientnetb0" {
+            EfficientNet::efficientnet_b0()
+                .input_shape((32, 32, 3))
+                .classes(10)
+                .classifier_activation(None)
+                .build()
+        } else {
+            MobileNetV3::mobilenet_v3_small()
+                .input_shape((32, 32, 3))
+                .classes(10)
+                .classifier_activation(None)
+                .build()
+        };
+        let m = b.expect("builds");
+        let g = golden_json("applications", &format!("builder_{name}_features_32.json"));
+        let x = tensor(&g["inputs"]);
+        for (layer, want) in g["features"].as_object().expect("features") {
+            let mut sub = sub_model(&m, layer);
+            let weights = formula_weights(&sub);
+            sub.set_weights(&weights).expect("weights");
+            let got = sub.predict(&x).expect("predict");
+            let want = tensor(want);
+            assert_eq!(got.shape(), want.shape(), "{name} {layer}");
+            let scale = want.data().iter().fold(0.0f32, |a, v| a.max(v.abs()));
+            let d = max_diff(got.data(), want.data());
+            assert!(
+                d < 1e-4 * scale,
+                "{name} {layer}: max abs difference {d} (max |y| {scale})"
+            );
+        }
+    }
+}
+
+/// `m` from its input to layer `layer`: its config with the layers after `layer` left out.
+/// The weights of the layers kept come first in `m`'s, so the formula gives them the same
+/// values as in `m` (and in Keras's model).
+fn sub_model(m: &rkeras::Model, layer: &str) -> rkeras::Model {
+    let mut v: serde_json::Value = serde_json::from_str(&m.to_json()).expect("json");
+    let config = &mut v["config"];
+    let layers = config["layers"].as_array_mut().expect("layers");
+    let at = layers
+        .iter()
+        .position(|l| l["name"] == layer)
+        .unwrap_or_else(|| panic!("no layer {layer}"));
+    layers.truncate(at + 1);
+    let nested = config["output_layers"][0].is_array();
+    config["output_layers"] = if nested {
+        serde_json::json!([[layer, 0, 0]])
+    } else {
+        serde_json::json!([layer, 0, 0])
+    };
+    rkeras::saving::model_from_json(&v.to_string()).expect("sub-model")
 }

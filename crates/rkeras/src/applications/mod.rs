@@ -2,21 +2,25 @@
 //! layer names, so Keras's weight files load by name), with their `preprocess_input`.
 //!
 //! So far: [`MobileNet`], [`MobileNetV2`], [`ResNet`] (ResNet50/101/152 and their V2),
-//! [`DenseNet`] (121, 169, 201) and [`Vgg`] (VGG16, VGG19), with `preprocess_input` per
-//! family ([`preprocess_input`]). Other Keras-made
-//! applications load from their `.keras` files or architecture JSON (`rkeras::saving`); see
-//! the README.
+//! [`DenseNet`] (121, 169, 201), [`Vgg`] (VGG16, VGG19), [`EfficientNet`] (B0 to B7) and
+//! [`MobileNetV3`] (Small, Large), with `preprocess_input` per family ([`preprocess_input`]).
+//! Other Keras-made applications load from their `.keras` files or architecture JSON
+//! (`rkeras::saving`); see the README.
 
 mod densenet;
+mod efficientnet;
 mod mobilenet;
 mod mobilenet_v2;
+mod mobilenet_v3;
 mod options;
 mod resnet;
 mod vgg;
 
 pub use densenet::DenseNet;
+pub use efficientnet::{preprocess_input_efficientnet, EfficientNet};
 pub use mobilenet::MobileNet;
 pub use mobilenet_v2::{preprocess_input_mobilenet_v2, MobileNetV2};
+pub use mobilenet_v3::{preprocess_input_mobilenet_v3, MobileNetV3};
 pub use options::{
     preprocess_input, preprocess_input_caffe, preprocess_input_tf, preprocess_input_torch,
 };

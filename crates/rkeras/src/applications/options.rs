@@ -276,6 +276,17 @@ pub fn preprocess_input(model: &str, x: &mut crate::Tensor) -> Result<()> {
             preprocess_input_tf(x);
             Ok(())
         }
+        // EfficientNet rescales and normalizes in the model: a pass-through, as in Keras.
+        "efficientnetb0" | "efficientnetb1" | "efficientnetb2" | "efficientnetb3"
+        | "efficientnetb4" | "efficientnetb5" | "efficientnetb6" | "efficientnetb7" => {
+            super::preprocess_input_efficientnet(x);
+            Ok(())
+        }
+        // MobileNetV3 rescales in the model (`include_preprocessing`): a pass-through.
+        "mobilenetv3small" | "mobilenetv3large" => {
+            super::preprocess_input_mobilenet_v3(x);
+            Ok(())
+        }
         _ => Err(Error::unknown(
             "application",
             model,
@@ -293,6 +304,16 @@ pub fn preprocess_input(model: &str, x: &mut crate::Tensor) -> Result<()> {
                 "DenseNet201",
                 "MobileNet",
                 "MobileNetV2",
+                "EfficientNetB0",
+                "EfficientNetB1",
+                "EfficientNetB2",
+                "EfficientNetB3",
+                "EfficientNetB4",
+                "EfficientNetB5",
+                "EfficientNetB6",
+                "EfficientNetB7",
+                "MobileNetV3Small",
+                "MobileNetV3Large",
             ],
         )),
     }

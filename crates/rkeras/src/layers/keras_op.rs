@@ -2,7 +2,7 @@
 //! `x * (1 / 6)` (MobileNetV3's hard sigmoid) or `x + y` (ConvNeXt) as
 //! `keras.src.ops.numpy.Add` and the like, with a number or a second tensor as argument.
 
-use super::{Backward, Layer, LayerBase, Mode};
+use super::{common_builders, Backward, Layer, LayerBase, Mode};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use serde_json::{json, Map, Value};
@@ -92,6 +92,8 @@ impl KerasOp {
         }
     }
 }
+
+common_builders!(KerasOp);
 
 /// The merge layer computing `op` on two tensors (none for a division).
 fn two_tensors(op: ArithOp) -> Option<Box<dyn Layer>> {

@@ -330,7 +330,8 @@ impl Layer for Normalization {
             Some(v) => json!(v),
         };
         super::object(json!({
-            "axis": self.axis,
+            // Keras writes its axis tuple as a list: `[-1]`, `[3]`, or null.
+            "axis": self.axis.map(|a| [a]),
             "invert": self.invert,
             "mean": one(&self.mean),
             "variance": one(&self.variance),
