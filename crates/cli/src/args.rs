@@ -245,6 +245,10 @@ pub struct FitArgs {
     /// `tensorboard --logdir DIR`).
     #[arg(long, value_name = "DIR")]
     pub tensorboard: Option<PathBuf>,
+    /// With --tensorboard: every N epochs, a histogram and an image of each weight (Keras's
+    /// `histogram_freq=N, write_images=True`).
+    #[arg(long, value_name = "N")]
+    pub histogram_freq: Option<usize>,
     /// Save the history at the end: JSON for a .json name, CSV otherwise.
     #[arg(long, value_name = "FILE")]
     pub history: Option<PathBuf>,

@@ -24,6 +24,8 @@ pub struct FitPlan {
     pub reduce_lr_on_plateau: Option<usize>,
     pub csv_log: Option<PathBuf>,
     pub tensorboard: Option<PathBuf>,
+    /// `--histogram-freq`.
+    pub histogram_freq: usize,
     pub history: Option<PathBuf>,
     pub plot: Option<PathBuf>,
     pub checkpoint: Option<String>,
@@ -599,6 +601,7 @@ fn fit_plan(a: FitArgs, default_batch: usize) -> Result<FitPlan> {
         reduce_lr_on_plateau: a.reduce_lr_on_plateau,
         csv_log: a.csv_log,
         tensorboard: a.tensorboard,
+        histogram_freq: a.histogram_freq.unwrap_or(0),
         history: a.history,
         plot: a.plot,
         checkpoint: a.checkpoint,

@@ -181,7 +181,11 @@ fn callbacks(fit: &FitPlan) -> Vec<Box<dyn rkeras::callbacks::Callback>> {
         out.push(Box::new(CSVLogger::new(path)));
     }
     if let Some(dir) = &fit.tensorboard {
-        out.push(Box::new(rkeras::callbacks::TensorBoard::new(dir)));
+        out.push(Box::new(
+            rkeras::callbacks::TensorBoard::new(dir)
+                .histogram_freq(fit.histogram_freq)
+                .write_images(fit.histogram_freq > 0),
+        ));
     }
     if let Some(path) = &fit.checkpoint {
         let mut ck = rkeras::callbacks::ModelCheckpoint::new(path)

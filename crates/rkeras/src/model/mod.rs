@@ -675,6 +675,27 @@ impl Model {
         }
     }
 
+    /// Every weight as (Keras's variable path, shape, values), layer by layer (what Keras's
+    /// TensorBoard callback walks for its histograms).
+    pub(crate) fn weight_paths_and_values(&self) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+        self.chain
+            .layers
+            .iter()
+            .flat_map(|l| {
+                l.params()
+                    .iter()
+                    .map(|p| {
+                        (
+                            self.variable_path(l.name(), p.name),
+                            p.shape.clone(),
+                            p.value.clone(),
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
     /// Keras's variable paths of the trainable weights, in the optimizer's slot order.
     pub(crate) fn trainable_paths(&self) -> Vec<String> {
         self.chain
