@@ -44,6 +44,7 @@ mod random_crop;
 mod random_flip;
 mod random_image;
 mod random_rotation;
+mod random_shear;
 mod random_translation;
 mod random_zoom;
 pub mod registry;
@@ -112,6 +113,7 @@ layer_files! {
     random_contrast: RandomContrast;
     random_brightness: RandomBrightness;
     random_crop: RandomCrop;
+    random_shear: RandomShear;
     batch_normalization: BatchNormalization;
     layer_normalization: LayerNormalization;
     normalization: Normalization;

@@ -9,7 +9,7 @@
 mod ops;
 mod pipeline;
 
-pub use ops::{FlipMode, RandomOp, Sampled};
+pub use ops::{EraseFill, FlipMode, RandomOp, Sampled, MAX_BLUR_KERNEL};
 pub use pipeline::Pipeline;
 pub use rkeras_kernels::image::{Fill, Interpolation};
 
