@@ -43,6 +43,7 @@ mod random_contrast;
 mod random_crop;
 mod random_flip;
 mod random_image;
+mod random_perspective;
 mod random_rotation;
 mod random_shear;
 mod random_translation;
@@ -114,6 +115,7 @@ layer_files! {
     random_brightness: RandomBrightness;
     random_crop: RandomCrop;
     random_shear: RandomShear;
+    random_perspective: RandomPerspective;
     batch_normalization: BatchNormalization;
     layer_normalization: LayerNormalization;
     normalization: Normalization;
