@@ -41,6 +41,7 @@ mod prelu;
 mod random_brightness;
 mod random_contrast;
 mod random_crop;
+mod random_erasing;
 mod random_flip;
 mod random_image;
 mod random_perspective;
@@ -116,6 +117,7 @@ layer_files! {
     random_crop: RandomCrop;
     random_shear: RandomShear;
     random_perspective: RandomPerspective;
+    random_erasing: RandomErasing;
     batch_normalization: BatchNormalization;
     layer_normalization: LayerNormalization;
     normalization: Normalization;
