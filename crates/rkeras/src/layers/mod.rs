@@ -43,6 +43,7 @@ mod random_contrast;
 mod random_crop;
 mod random_erasing;
 mod random_flip;
+mod random_gaussian_blur;
 mod random_image;
 mod random_perspective;
 mod random_rotation;
@@ -65,6 +66,7 @@ mod weight_options;
 mod zero_padding2d;
 
 pub use keras_op::{ArithOp, KerasOp};
+pub use random_gaussian_blur::KernelSize;
 pub use random_image::FactorArg;
 pub use zero_padding2d::IntoSides;
 
@@ -118,6 +120,7 @@ layer_files! {
     random_shear: RandomShear;
     random_perspective: RandomPerspective;
     random_erasing: RandomErasing;
+    random_gaussian_blur: RandomGaussianBlur;
     batch_normalization: BatchNormalization;
     layer_normalization: LayerNormalization;
     normalization: Normalization;

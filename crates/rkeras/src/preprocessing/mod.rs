@@ -10,7 +10,7 @@ mod ops;
 mod pipeline;
 
 #[cfg(test)]
-pub(crate) use ops::perspective_matrix;
+pub(crate) use ops::{gaussian_kernel, perspective_matrix};
 pub use ops::{EraseFill, FlipMode, RandomOp, Sampled, MAX_BLUR_KERNEL};
 pub use pipeline::Pipeline;
 pub use rkeras_kernels::image::{Fill, Interpolation};
