@@ -412,4 +412,17 @@ fn geometry_layers_load_from_keras_and_predict_as_keras() {
             assert_eq!(&ours[k], v, "{class}.{k}");
         }
     }
+    // Training runs through the four (their backward passes), and stays finite.
+    m.compile(SGD::new().learning_rate(0.01), "mse", &[])
+        .expect("compile");
+    let target = Tensor::new(y.shape().to_vec(), vec![0.5; y.data().len()]).expect("target");
+    let h = m
+        .fit(&x, &target)
+        .epochs(3)
+        .batch_size(2)
+        .verbose(0)
+        .run()
+        .expect("fit");
+    let loss = h.get("loss").expect("loss");
+    assert!(loss.iter().all(|l| l.is_finite()), "{loss:?}");
 }
