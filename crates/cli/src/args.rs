@@ -382,7 +382,8 @@ pub struct DataArgs {
     #[arg(long, default_value = "1/255")]
     pub rescale: String,
     /// Random augmentation of training images on the loader threads, e.g.
-    /// "flip=horizontal,rotation=0.1,zoom=0.1,contrast=0.2".
+    /// "flip=horizontal,rotation=0.1,zoom=0.1,contrast=0.2" (also translation, brightness,
+    /// shear, perspective, erasing, gaussian_blur; Keras factors).
     #[arg(long)]
     pub augment: Option<String>,
     /// Keep decoded images in memory after the first epoch.

@@ -378,3 +378,51 @@ fn configs_match_keras() {
         );
     }
 }
+
+/// A Keras Sequential model with RandomShear, RandomPerspective, RandomErasing and
+/// RandomGaussianBlur before a Conv2D (generator: `golden/augment/make_geometry_golden.py`)
+/// loads from Keras's `.keras` file, predicts as Keras in inference (the augmentation layers
+/// are the identity there) and writes each augmentation layer's config as Keras did.
+#[test]
+fn geometry_layers_load_from_keras_and_predict_as_keras() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/augment");
+    let g: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("geometry_golden.json")).expect("golden"),
+    )
+    .expect("json");
+    let x = Tensor::new(dims(&g["input"]["shape"]), floats(&g["input"]["data"])).expect("x");
+    let want = floats(&g["output"]["data"]);
+    let mut m = rkeras::saving::load_model(dir.join("geometry.keras")).expect("Keras's .keras");
+    let y = m.predict(&x).expect("predict");
+    assert_eq!(y.shape(), &dims(&g["output"]["shape"])[..]);
+    assert_close(y.data(), &want, 1e-5, "inference prediction");
+    for class in [
+        "RandomShear",
+        "RandomPerspective",
+        "RandomErasing",
+        "RandomGaussianBlur",
+    ] {
+        let layer = m
+            .layers()
+            .iter()
+            .find(|l| l.class_name() == class)
+            .unwrap_or_else(|| panic!("{class} loaded"));
+        let ours = full_config(layer.as_ref());
+        for (k, v) in g["configs"][class].as_object().expect("config") {
+            assert_eq!(&ours[k], v, "{class}.{k}");
+        }
+    }
+    // Training runs through the four (their backward passes), and stays finite.
+    m.compile(SGD::new().learning_rate(0.01), "mse", &[])
+        .expect("compile");
+    let target = Tensor::new(y.shape().to_vec(), vec![0.5; y.data().len()]).expect("target");
+    let h = m
+        .fit(&x, &target)
+        .epochs(3)
+        .batch_size(2)
+        .verbose(0)
+        .run()
+        .expect("fit");
+    let loss = h.get("loss").expect("loss");
+    assert!(loss.iter().all(|l| l.is_finite()), "{loss:?}");
+}

@@ -46,15 +46,19 @@ mod random_color_degeneration;
 mod random_color_jitter;
 mod random_contrast;
 mod random_crop;
+mod random_erasing;
 mod random_flip;
+mod random_gaussian_blur;
 mod random_grayscale;
 mod random_hue;
 mod random_image;
 mod random_invert;
+mod random_perspective;
 mod random_posterization;
 mod random_rotation;
 mod random_saturation;
 mod random_sharpness;
+mod random_shear;
 mod random_translation;
 mod random_zoom;
 pub mod registry;
@@ -74,6 +78,7 @@ mod weight_options;
 mod zero_padding2d;
 
 pub use keras_op::{ArithOp, KerasOp};
+pub use random_gaussian_blur::KernelSize;
 pub use random_image::FactorArg;
 pub use zero_padding2d::IntoSides;
 
@@ -136,6 +141,10 @@ layer_files! {
     auto_contrast: AutoContrast;
     equalization: Equalization;
     mix_up: MixUp, CutMix;
+    random_shear: RandomShear;
+    random_perspective: RandomPerspective;
+    random_erasing: RandomErasing;
+    random_gaussian_blur: RandomGaussianBlur;
     batch_normalization: BatchNormalization;
     layer_normalization: LayerNormalization;
     normalization: Normalization;

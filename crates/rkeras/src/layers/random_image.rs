@@ -79,6 +79,7 @@ impl RandomCore {
         for s in &mut self.sampled[..n] {
             *s = op.sample(&mut self.rng, h, w);
         }
+        op.share_batch(&mut self.sampled[..n]);
         let per = x.len() / n.max(1);
         let dims = self.dims;
         y.par_chunks_mut(per.max(1))
@@ -87,7 +88,7 @@ impl RandomCore {
             .for_each(|((yi, xi), s)| op.apply(s, xi, yi, dims));
     }
 
-    pub fn backward(&self, x: &[f32], dy: &[f32], dx: Option<&mut [f32]>, n: usize) {
+    pub fn backward(&self, x: &[f32], dy: &mut [f32], dx: Option<&mut [f32]>, n: usize) {
         let Some(dx) = dx else { return };
         let Some(op) = self.op.as_ref().filter(|_| self.trained) else {
             dx.copy_from_slice(dy);
@@ -96,7 +97,7 @@ impl RandomCore {
         let per = x.len() / n.max(1);
         let dims = self.dims;
         dx.par_chunks_mut(per.max(1))
-            .zip(dy.par_chunks(per.max(1)))
+            .zip(dy.par_chunks_mut(per.max(1)))
             .zip(x.par_chunks(per.max(1)))
             .zip(self.sampled[..n].par_iter())
             .for_each(|(((dxi, dyi), xi), s)| op.backward(s, xi, dyi, dxi, dims));

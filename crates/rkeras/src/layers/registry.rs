@@ -333,6 +333,9 @@ mod tests {
             RandomContrast::new(0.2).into(),
             RandomBrightness::new((0.1, 0.3)).into(),
             RandomCrop::new(3, 3).seed(1).into(),
+            RandomShear::new(0.2, (0.1, 0.3))
+                .fill_mode("nearest")
+                .into(),
             BatchNormalization::new().momentum(0.9).epsilon(1e-5).into(),
             BatchNormalization::new().center(false).into(),
             BatchNormalization::new()

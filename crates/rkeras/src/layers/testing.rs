@@ -197,3 +197,43 @@ pub fn check_merge(mut layer: Box<dyn Layer>, shapes: &[Vec<usize>]) -> Vec<usiz
     );
     out_shape
 }
+
+/// A random layer that restarts its stream (`reseed(0)`) before every forward, so that the
+/// repeated forwards of [`check_layer`] see the same draws (random positions, coins).
+#[derive(Clone, Debug)]
+pub struct SameDraws<L>(pub L);
+
+impl<L: Layer + Clone + 'static> Layer for SameDraws<L> {
+    fn class_name(&self) -> &'static str {
+        self.0.class_name()
+    }
+    fn base(&self) -> &super::LayerBase {
+        self.0.base()
+    }
+    fn base_mut(&mut self) -> &mut super::LayerBase {
+        self.0.base_mut()
+    }
+    fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> crate::error::Result<Vec<usize>> {
+        self.0.build(input_shape, rng)
+    }
+    fn allocate(&mut self, max_batch: usize) {
+        self.0.allocate(max_batch);
+    }
+    fn forward(&mut self, x: &[f32], y: &mut [f32], n: usize, mode: Mode) {
+        self.0.reseed(0);
+        self.0.forward(x, y, n, mode);
+    }
+    fn backward(
+        &mut self,
+        x: &[f32],
+        y: &[f32],
+        dy: &mut [f32],
+        dx: Option<&mut [f32]>,
+        ctx: Backward,
+    ) {
+        self.0.backward(x, y, dy, dx, ctx);
+    }
+    fn config(&self) -> serde_json::Map<String, serde_json::Value> {
+        self.0.config()
+    }
+}

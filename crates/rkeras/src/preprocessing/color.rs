@@ -563,7 +563,7 @@ impl ColorOp {
                 }
                 let mut g = dy.to_vec();
                 for (s, xin) in stages.iter().zip(&inputs).rev() {
-                    s.backward(xin, &g, dx, dims);
+                    s.backward(xin, &mut g, dx, dims);
                     g.copy_from_slice(dx);
                 }
                 dx.copy_from_slice(&g);
@@ -587,7 +587,7 @@ impl Stage {
             Stage::Color(op, d) => op.apply(d, &x, y, dims),
         }
     }
-    fn backward(&self, x: &[f32], dy: &[f32], dx: &mut [f32], dims: [usize; 3]) {
+    fn backward(&self, x: &[f32], dy: &mut [f32], dx: &mut [f32], dims: [usize; 3]) {
         match self {
             Stage::Plain(op, s) => op.backward(s, x, dy, dx, dims),
             Stage::Color(op, d) => op.backward(d, x, dy, dx, dims),

@@ -13,7 +13,9 @@ mod pipeline;
 
 pub use color::{ColorDraw, ColorOp};
 pub use mix::Mix;
-pub use ops::{FlipMode, RandomOp, Sampled};
+#[cfg(test)]
+pub(crate) use ops::{gaussian_kernel, perspective_matrix};
+pub use ops::{EraseFill, FlipMode, RandomOp, Sampled, MAX_BLUR_KERNEL};
 pub use pipeline::Pipeline;
 pub use rkeras_kernels::image::{Fill, Interpolation};
 

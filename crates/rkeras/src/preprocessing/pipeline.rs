@@ -46,7 +46,8 @@ impl Pipeline {
     /// colour operations that suit any number of channels: `grayscale=P` (probability,
     /// default 0.5), `invert=F` (default 1), `sharpness=F`, `posterization=BITS`,
     /// `solarization=T` (threshold factor), `equalization`, `autocontrast` (as the Keras
-    /// layers of those names).
+    /// layers of those names), `shear` (both axes), and the probability factors of
+    /// `perspective`, `erasing` and `gaussian_blur` (Keras factors and defaults).
     ///
     /// # Errors
     /// An unknown name or a value that is not a number, naming the item.
@@ -190,11 +191,52 @@ impl Pipeline {
                 "autocontrast" => RandomOp::Color(ColorOp::AutoContrast {
                     value_range: (0.0, 255.0),
                 }),
+                "shear" => {
+                    // Keras: each bound in [0, 1], a number f meaning (-f, f) on both axes.
+                    let f = Factor::from(num()?);
+                    RandomOp::Shear {
+                        x: (f.0, f.1),
+                        y: (f.0, f.1),
+                        fill: geo.0,
+                        interpolation: geo.1,
+                    }
+                }
+                "perspective" | "erasing" | "gaussian_blur" => {
+                    // The probability factor, as Keras's `(0, f)`, with Keras's defaults.
+                    let v = num()?;
+                    if !(0.0..=1.0).contains(&v) {
+                        return Err(Error::arg(
+                            "augment",
+                            "",
+                            format!("{name} factor must be in [0, 1], received {v}"),
+                        ));
+                    }
+                    match name.trim() {
+                        "perspective" => RandomOp::Perspective {
+                            factor: (0.0, v),
+                            scale: 1.0,
+                            fill_value: 0.0,
+                            interpolation: geo.1,
+                        },
+                        "erasing" => RandomOp::Erasing {
+                            factor: (0.0, v),
+                            scale: (0.02, 0.33),
+                            fill: super::EraseFill::Noise,
+                            value_range: (0.0, 255.0),
+                        },
+                        _ => RandomOp::GaussianBlur {
+                            factor: (0.0, v),
+                            kernel: (3, 3),
+                            sigma: (0.0, 1.0),
+                            value_range: (0.0, 255.0),
+                        },
+                    }
+                }
                 other => {
                     return Err(Error::arg(
                         "augment",
                         "",
-                        format!("unknown augmentation \"{other}\"; known: flip, rotation, zoom, translation, contrast, brightness, grayscale, invert, sharpness, posterization, solarization, equalization, autocontrast"),
+                        format!("unknown augmentation \"{other}\"; known: flip, rotation, zoom, translation, contrast, brightness, shear, perspective, erasing, gaussian_blur, grayscale, invert, sharpness, posterization, solarization, equalization, autocontrast"),
                     ))
                 }
             };
@@ -324,8 +366,22 @@ mod tests {
     }
 
     #[test]
+    fn the_new_operations_parse_and_run() {
+        let p = Pipeline::parse("shear=0.2,rotation=0.1,perspective=1,erasing=1,gaussian_blur=1")
+            .expect("parse");
+        assert_eq!(p.ops().len(), 5);
+        let img: Vec<f32> = (0..8 * 8 * 3).map(|v| (v % 251) as f32).collect();
+        let mut x = img.clone();
+        p.apply_one(&mut x, [8, 8, 3], 1, 2, &mut Vec::new());
+        assert_ne!(x, img);
+        assert!(x.iter().all(|v| v.is_finite() && (0.0..=255.0).contains(v)));
+    }
+
+    #[test]
     fn parse_rejects_unknown_names_and_bad_numbers() {
         assert!(Pipeline::parse("blur=3").is_err());
+        assert!(Pipeline::parse("erasing=1.5").is_err());
+        assert!(Pipeline::parse("shear=-2").is_err());
         assert!(Pipeline::parse("rotation=abc").is_err());
         assert!(Pipeline::parse("flip=sideways").is_err());
         for bad in [
