@@ -41,6 +41,7 @@ mod mix_up;
 mod normalization;
 mod permute;
 mod prelu;
+mod rand_augment;
 mod random_brightness;
 mod random_color_degeneration;
 mod random_color_jitter;
@@ -141,6 +142,7 @@ layer_files! {
     auto_contrast: AutoContrast;
     equalization: Equalization;
     mix_up: MixUp, CutMix;
+    rand_augment: RandAugment;
     random_shear: RandomShear;
     random_perspective: RandomPerspective;
     random_erasing: RandomErasing;
