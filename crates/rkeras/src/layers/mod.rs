@@ -12,6 +12,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 mod activation;
+mod aug_mix;
 mod auto_contrast;
 mod average_pooling2d;
 mod batch_normalization;
@@ -143,6 +144,7 @@ layer_files! {
     equalization: Equalization;
     mix_up: MixUp, CutMix;
     rand_augment: RandAugment;
+    aug_mix: AugMix;
     random_shear: RandomShear;
     random_perspective: RandomPerspective;
     random_erasing: RandomErasing;

@@ -90,12 +90,20 @@ impl RandAugment {
     fn parsed(&self, name: &str) -> Result<(f64, f64)> {
         parse_factor(self.factor, (0.0, 1.0), true, "factor", name)
     }
-    /// Keras's eleven operations for this factor.
-    fn make_ops(&self, (lo, hi): (f32, f32), interp: Interpolation) -> Vec<RandomOp> {
+    fn make_ops(&self, f: (f32, f32), interp: Interpolation) -> Vec<RandomOp> {
         let vr = (self.value_range.0 as f32, self.value_range.1 as f32);
-        let f = (lo, hi);
+        keras_ops(f, vr, interp).to_vec()
+    }
+}
+
+/// Keras's eleven RandAugment operations for a parsed `factor` (in RandAugment's order:
+/// shear, translation, rotation, brightness, colour degeneration, contrast, sharpness,
+/// posterization, solarization, auto-contrast, equalization).
+pub(crate) fn keras_ops(f: (f32, f32), vr: (f32, f32), interp: Interpolation) -> [RandomOp; 11] {
+    {
+        let hi = f.1;
         let bits = ((8.0 * hi) as u8).max(1);
-        vec![
+        [
             RandomOp::Shear {
                 x: f,
                 y: f,

@@ -6,7 +6,7 @@
 use crate::rng::Rng;
 
 /// A `Gamma(shape, 1)` draw (Marsaglia and Tsang; shapes below 1 boosted by `U^(1/shape)`).
-fn gamma(rng: &mut Rng, shape: f64) -> f64 {
+pub(crate) fn gamma(rng: &mut Rng, shape: f64) -> f64 {
     if shape < 1.0 {
         let u = f64::from(rng.uniform()).max(f64::MIN_POSITIVE);
         return gamma(rng, shape + 1.0) * u.powf(1.0 / shape);
