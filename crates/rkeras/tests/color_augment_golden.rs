@@ -112,3 +112,54 @@ fn a_keras_model_with_ten_color_layers_loads_and_predicts() {
         "{classes:?}"
     );
 }
+
+/// The random colour layers: how often they act and the spread of what they draw match
+/// Keras's definitions, a seed fixes the draws, and each epoch draws afresh.
+#[test]
+fn random_color_layers_have_keras_statistics_and_follow_their_seed() {
+    use rkeras::layers::Layer;
+    let n = 2000;
+    let x: Vec<f32> = (0..n)
+        .flat_map(|i| [200.0, 80.0 + (i % 7) as f32, 20.0])
+        .collect();
+    let run = |mut l: Box<dyn Layer>, epoch: u64| {
+        l.build(&[1, 1, 3], &mut Rng::new(0)).expect("build");
+        l.allocate(n);
+        l.reseed(epoch);
+        let mut y = vec![0.0f32; x.len()];
+        l.forward(&x, &mut y, n, Mode::Train);
+        y
+    };
+    // RandomGrayscale(0.3): about 30 % gray.
+    let y = run(
+        Box::new(rkeras::prelude::RandomGrayscale::new(0.3).seed(1)),
+        0,
+    );
+    let gray = y.chunks(3).filter(|p| p[0] == p[1] && p[1] == p[2]).count() as f64 / n as f64;
+    assert!((gray - 0.3).abs() < 0.04, "{gray}");
+    // RandomInvert(1.0): probability U(0, 1) against U(0, 1), about half.
+    let y = run(Box::new(rkeras::prelude::RandomInvert::new(1.0).seed(2)), 0);
+    let inv = y.chunks(3).filter(|p| p[0] < 100.0).count() as f64 / n as f64;
+    assert!((inv - 0.5).abs() < 0.04, "{inv}");
+    // RandomColorDegeneration((0, 1)): the red channel moves towards gray by U(0, 1), mean 1/2.
+    let y = run(
+        Box::new(rkeras::prelude::RandomColorDegeneration::new((0.0, 1.0)).seed(3)),
+        0,
+    );
+    let mean_f: f64 = y
+        .chunks(3)
+        .zip(x.chunks(3))
+        .map(|(p, q)| {
+            let g = 0.2989 * q[0] + 0.587 * q[1] + 0.114 * q[2];
+            f64::from((q[0] - p[0]) / (q[0] - g))
+        })
+        .sum::<f64>()
+        / n as f64;
+    assert!((mean_f - 0.5).abs() < 0.03, "{mean_f}");
+    // Same seed, same draws; another epoch, other draws.
+    let a = run(Box::new(rkeras::prelude::RandomHue::new(0.5).seed(9)), 0);
+    let b = run(Box::new(rkeras::prelude::RandomHue::new(0.5).seed(9)), 0);
+    let c = run(Box::new(rkeras::prelude::RandomHue::new(0.5).seed(9)), 1);
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+}
