@@ -70,6 +70,10 @@ if __name__ == "__main__":
             for var in layer.weights:
                 var.assign(formula(layer, var, k))
                 k += 1
+            # Keras's Normalization reads assigned variables only once finalized (loading a
+            # file does this); without it, it would keep normalizing by mean 0, variance 1.
+            if isinstance(layer, keras.layers.Normalization):
+                layer.finalize_state()
         x = np.random.RandomState(7).uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
         y = m.predict(x, verbose=0)
         with open(os.path.join(HERE, f"{name}.json"), "w") as f:
