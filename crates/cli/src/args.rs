@@ -57,7 +57,8 @@ pub enum Command {
     /// (folder --dir DIR) and print a RESULT line.
     Bench {
         /// w1 (seed CNN, batch 32), w2 (MNIST convnet on Fashion-MNIST), w3 (w1 at batch
-        /// 128), w4 (w1 inference at batch 1 and 32), w6 (MobileNetV2 at 64x64, training at
+        /// 128), w4 (w1 inference at batch 1 and 32), w5 ResNet50, w6 MobileNetV2, w7
+        /// EfficientNetB0, w8 DenseNet121 (built by rkeras::applications at 64x64, training at
         /// batch 32, inference at batch 32 and 1), app (the same for --model FILE), scaling (w1 on one thread and on all,
         /// and as independent copies, in rotating 20-step runs).
         workload: String,

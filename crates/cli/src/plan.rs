@@ -380,10 +380,12 @@ impl Plan {
                 if workload == "app" && model.is_none() {
                     bail!("the app workload needs --model FILE (a saved keras.applications model)");
                 }
-                if !["w1", "w2", "w3", "w4", "w6", "app", "scaling", "folder"]
-                    .contains(&workload.as_str())
+                if ![
+                    "w1", "w2", "w3", "w4", "w5", "w6", "w7", "w8", "app", "scaling", "folder",
+                ]
+                .contains(&workload.as_str())
                 {
-                    bail!("unknown workload '{workload}'; known: w1, w2, w3, w4, w6, app, scaling, folder");
+                    bail!("unknown workload '{workload}'; known: w1, w2, w3, w4, w5, w6, w7, w8, app, scaling, folder");
                 }
                 if workload == "folder" && dir.is_none() {
                     bail!("the folder workload needs --dir DIR (a folder of images per class)");

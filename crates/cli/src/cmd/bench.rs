@@ -567,7 +567,7 @@ pub fn run(
                 rates[1] * W1_FWD_FLOPS / 1e9
             );
         }
-        "w6" | "app" => {
+        "w5" | "w6" | "w7" | "w8" | "app" => {
             // keras.applications at 64x64x3, 10 classes, the data of bench/keras_apps.py.
             let (size, n, bs) = (64usize, 320usize, 32usize);
             let mut model = match model_file {
@@ -581,10 +581,24 @@ pub fn run(
                         rkeras::saving::load_model(p)?
                     }
                 }
-                _ => rkeras::applications::MobileNetV2::new()
-                    .input_shape((size, size, 3))
-                    .classes(10)
-                    .build()?,
+                _ => match workload {
+                    "w5" => rkeras::applications::ResNet::resnet50()
+                        .input_shape((size, size, 3))
+                        .classes(10)
+                        .build()?,
+                    "w7" => rkeras::applications::EfficientNet::efficientnet_b0()
+                        .input_shape((size, size, 3))
+                        .classes(10)
+                        .build()?,
+                    "w8" => rkeras::applications::DenseNet::densenet121()
+                        .input_shape((size, size, 3))
+                        .classes(10)
+                        .build()?,
+                    _ => rkeras::applications::MobileNetV2::new()
+                        .input_shape((size, size, 3))
+                        .classes(10)
+                        .build()?,
+                },
             };
             model.compile(
                 Adam::default(),
@@ -638,7 +652,7 @@ pub fn run(
             );
         }
         _ => {
-            bail!("unknown workload '{workload}'; known: w1, w2, w3, w4, w6, app, scaling, folder")
+            bail!("unknown workload '{workload}'; known: w1, w2, w3, w4, w5, w6, w7, w8, app, scaling, folder")
         }
     }
     Ok(())
