@@ -272,7 +272,8 @@ pub fn preprocess_input(model: &str, x: &mut crate::Tensor) -> Result<()> {
     match m.as_str() {
         "resnet50" | "resnet101" | "resnet152" | "vgg16" | "vgg19" => preprocess_input_caffe(x),
         "densenet121" | "densenet169" | "densenet201" => preprocess_input_torch(x),
-        "resnet50v2" | "resnet101v2" | "resnet152v2" | "mobilenet" | "mobilenetv2" => {
+        "resnet50v2" | "resnet101v2" | "resnet152v2" | "mobilenet" | "mobilenetv2" | "xception"
+        | "inceptionv3" => {
             preprocess_input_tf(x);
             Ok(())
         }
@@ -285,6 +286,11 @@ pub fn preprocess_input(model: &str, x: &mut crate::Tensor) -> Result<()> {
         // MobileNetV3 rescales in the model (`include_preprocessing`): a pass-through.
         "mobilenetv3small" | "mobilenetv3large" => {
             super::preprocess_input_mobilenet_v3(x);
+            Ok(())
+        }
+        // ConvNeXt normalizes in the model (`include_preprocessing`): a pass-through.
+        "convnexttiny" | "convnextsmall" | "convnextbase" | "convnextlarge" | "convnextxlarge" => {
+            super::preprocess_input_convnext(x);
             Ok(())
         }
         _ => Err(Error::unknown(
@@ -314,6 +320,13 @@ pub fn preprocess_input(model: &str, x: &mut crate::Tensor) -> Result<()> {
                 "EfficientNetB7",
                 "MobileNetV3Small",
                 "MobileNetV3Large",
+                "Xception",
+                "InceptionV3",
+                "ConvNeXtTiny",
+                "ConvNeXtSmall",
+                "ConvNeXtBase",
+                "ConvNeXtLarge",
+                "ConvNeXtXLarge",
             ],
         )),
     }
