@@ -925,6 +925,9 @@ fn mobilenetv2_from_the_cli_with_weights_and_a_frozen_base() {
     let out = rkeras(&["summary", "--model", "ConvNeXtTiny"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("(Sequential)"));
+    let out = rkeras(&["summary", "--model", "InceptionResNetV2"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("block8_10_conv"));
     let out = rkeras(&["summary", "--model", "resnet50"]);
     assert!(!out.status.success());
     assert!(

@@ -719,3 +719,44 @@ fn convnext_builders_match_keras() {
     rkeras::applications::preprocess_input("ConvNeXtXLarge", &mut x).expect("convnext");
     assert_eq!(x.data(), &[0.0, 127.5, 255.0]);
 }
+
+/// InceptionResNetV2 against Keras (`make_more_apps_golden.py`): the summary at 75x75
+/// character for character (Keras's automatic names, the `CustomScaleLayer`s included), the
+/// layer count, parameter total and outputs with the formula weights at 75x75 and 80x80,
+/// three inner layers (`mixed_5b`, the first block35 and block17 blocks), the config, and
+/// the smallest input.
+#[test]
+fn inception_resnet_v2_builder_matches_keras() {
+    use rkeras::applications::InceptionResNetV2;
+    for size in [75, 80] {
+        rkeras::clear_session();
+        let mut m = InceptionResNetV2::new()
+            .input_shape((size, size, 3))
+            .classes(10)
+            .classifier_activation(None)
+            .build()
+            .expect("builds");
+        assert_eq!(m.name(), "inception_resnet_v2");
+        let name = format!("builder_inceptionresnetv2_{size}");
+        check_against_keras(&mut m, &name, size == 75);
+        if size == 75 {
+            check_features(&m, "inceptionresnetv2", 75);
+            check_config_against_keras(&m, "inceptionresnetv2_config.json");
+        }
+    }
+    let base = InceptionResNetV2::new()
+        .input_shape((75, 75, 3))
+        .include_top(false)
+        .pooling("avg")
+        .build()
+        .expect("base");
+    assert_eq!(base.output_shape(), Some(&[1536][..]));
+    let e = InceptionResNetV2::new()
+        .input_shape((80, 74, 3))
+        .build()
+        .expect_err("too small");
+    assert!(e.to_string().contains("at least 75x75"), "{e}");
+    let mut x = rkeras::Tensor::new(vec![1, 1, 1, 3], vec![0.0, 127.5, 255.0]).expect("x");
+    rkeras::applications::preprocess_input("InceptionResNetV2", &mut x).expect("tf mode");
+    assert_eq!(x.data(), &[-1.0, 0.0, 1.0]);
+}
