@@ -22,7 +22,9 @@ pub enum ModelKind {
     MobileNetV2,
     /// Another keras.applications architecture rkeras builds (the name, lower case:
     /// MobileNet, ResNet50V2/101V2/152V2, DenseNet121/169/201, EfficientNetB0..B7,
-    /// MobileNetV3Small/Large), with its preprocessing in the model.
+    /// MobileNetV3Small/Large, Xception, InceptionV3, ConvNeXtTiny..XLarge,
+    /// InceptionResNetV2), with its
+    /// preprocessing in the model.
     App(String),
 }
 
@@ -38,7 +40,7 @@ impl ModelKind {
                 .contains(&s.to_ascii_lowercase().as_str()) =>
             {
                 bail!(
-                    "--model {s}: its preprocess_input (\"caffe\": RGB to BGR and the ImageNet means) is not put in a model by the command line yet; use ResNet50V2, ResNet101V2, ResNet152V2, DenseNet121/169/201, EfficientNetB0..B7, MobileNet, MobileNetV2, MobileNetV3Small or MobileNetV3Large (their preprocessing goes in the model), or build it with rkeras::applications and preprocess_input_caffe"
+                    "--model {s}: its preprocess_input (\"caffe\": RGB to BGR and the ImageNet means) is not put in a model by the command line yet; use ResNet50V2, ResNet101V2, ResNet152V2, DenseNet121/169/201, EfficientNetB0..B7, MobileNet, MobileNetV2, MobileNetV3Small, MobileNetV3Large, Xception, InceptionV3, ConvNeXtTiny..XLarge or InceptionResNetV2 (their preprocessing goes in the model), or build it with rkeras::applications and preprocess_input_caffe"
                 )
             }
             "mnist-convnet" => Ok(ModelKind::MnistConvnet),
@@ -61,7 +63,7 @@ impl ModelKind {
                 Ok(ModelKind::Saved(p))
             }
             _ => bail!(
-                "unknown --model '{s}'; built-in models: seed, mnist-convnet, MobileNet, MobileNetV2, ResNet50V2, ResNet101V2, ResNet152V2, DenseNet121, DenseNet169, DenseNet201, EfficientNetB0 .. EfficientNetB7, MobileNetV3Small, MobileNetV3Large, a Keras model config .json, or a saved .keras / .h5 model"
+                "unknown --model '{s}'; built-in models: seed, mnist-convnet, MobileNet, MobileNetV2, ResNet50V2, ResNet101V2, ResNet152V2, DenseNet121, DenseNet169, DenseNet201, EfficientNetB0 .. EfficientNetB7, MobileNetV3Small, MobileNetV3Large, Xception, InceptionV3, ConvNeXtTiny, ConvNeXtSmall, ConvNeXtBase, ConvNeXtLarge, ConvNeXtXLarge, InceptionResNetV2, a Keras model config .json, or a saved .keras / .h5 model"
             ),
         }
     }
@@ -198,7 +200,7 @@ fn mobilenet_v2(input: (usize, usize, usize), classes: usize, head: &str) -> Res
 }
 
 /// The keras.applications architectures `--model` builds besides MobileNetV2 (lower case).
-const APPS: [&str; 17] = [
+const APPS: [&str; 25] = [
     "mobilenet",
     "resnet50v2",
     "resnet101v2",
@@ -216,21 +218,47 @@ const APPS: [&str; 17] = [
     "efficientnetb7",
     "mobilenetv3small",
     "mobilenetv3large",
+    "xception",
+    "inceptionv3",
+    "convnexttiny",
+    "convnextsmall",
+    "convnextbase",
+    "convnextlarge",
+    "convnextxlarge",
+    "inceptionresnetv2",
 ];
 
 /// The keras.applications architecture `name` (lower case, one of [`APPS`]) for `input`
 /// images and `classes` outputs with a `head` activation, its `preprocess_input` in the
-/// model as layers: `Rescaling(1/127.5, offset=-1)` ("tf" mode: MobileNet, ResNet V2), or
+/// model as layers: `Rescaling(1/127.5, offset=-1)` ("tf" mode: MobileNet, ResNet V2,
+/// Xception, InceptionV3, InceptionResNetV2), or
 /// `Rescaling(1/255)` and a `Normalization` by the ImageNet means and deviations ("torch"
-/// mode: DenseNet). EfficientNet and MobileNetV3 have their own (Keras's `Rescaling`, and
-/// EfficientNet's `Normalization`).
+/// mode: DenseNet). EfficientNet, MobileNetV3 and ConvNeXt have their own (Keras's
+/// `Rescaling`, and EfficientNet's and ConvNeXt's `Normalization`).
 fn application(
     name: &str,
     input: (usize, usize, usize),
     classes: usize,
     head: &str,
 ) -> Result<Model> {
-    use rkeras::applications::{DenseNet, EfficientNet, MobileNet, MobileNetV3, ResNet};
+    use rkeras::applications::{
+        ConvNeXt, DenseNet, EfficientNet, InceptionResNetV2, InceptionV3, MobileNet, MobileNetV3,
+        ResNet, Xception,
+    };
+    if let Some(size) = name.strip_prefix("convnext") {
+        let builder = match size {
+            "small" => ConvNeXt::convnext_small(),
+            "base" => ConvNeXt::convnext_base(),
+            "large" => ConvNeXt::convnext_large(),
+            "xlarge" => ConvNeXt::convnext_xlarge(),
+            _ => ConvNeXt::convnext_tiny(),
+        };
+        return Ok(builder
+            .input_shape(input)
+            .classes(classes)
+            .classifier_activation(Some(head))
+            .build()?);
+    }
     if let Some(size) = name.strip_prefix("mobilenetv3") {
         let builder = if size == "large" {
             MobileNetV3::mobilenet_v3_large()
@@ -285,6 +313,9 @@ fn application(
         "densenet121" => top!(DenseNet::densenet121()),
         "densenet169" => top!(DenseNet::densenet169()),
         "densenet201" => top!(DenseNet::densenet201()),
+        "xception" => top!(Xception::new()),
+        "inceptionv3" => top!(InceptionV3::new()),
+        "inceptionresnetv2" => top!(InceptionResNetV2::new()),
         _ => top!(ResNet::resnet50_v2()),
     };
     Ok(Model::functional_named(&inputs, &x, name)?)

@@ -915,6 +915,19 @@ fn mobilenetv2_from_the_cli_with_weights_and_a_frozen_base() {
     let out = rkeras(&["summary", "--model", "MobileNetV3Small"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("logits (Conv2D)"));
+    let out = rkeras(&["summary", "--model", "Xception"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("block13_pool"));
+    let out = rkeras(&["summary", "--model", "InceptionV3"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("mixed9_1"));
+    // ConvNeXt normalizes in the model; its stem is a nested Sequential.
+    let out = rkeras(&["summary", "--model", "ConvNeXtTiny"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("(Sequential)"));
+    let out = rkeras(&["summary", "--model", "InceptionResNetV2"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("block8_10_conv"));
     let out = rkeras(&["summary", "--model", "resnet50"]);
     assert!(!out.status.success());
     assert!(

@@ -262,6 +262,11 @@ fn efficientnet_builders_match_keras() {
 /// `m` against Keras's golden files `NAME.json` (weights, layers, total, inputs, outputs)
 /// and, `with_summary`, `NAME_summary_76.txt`.
 fn check_against_keras(m: &mut rkeras::Model, name: &str, with_summary: bool) {
+    check_against_keras_within(m, name, with_summary, 1e-4);
+}
+
+/// [`check_against_keras`] with the outputs within `rel` of the largest.
+fn check_against_keras_within(m: &mut rkeras::Model, name: &str, with_summary: bool, rel: f32) {
     let summary = m.summary_string(Some(76));
     if with_summary {
         let file = golden_dir("applications").join(format!("{name}_summary_76.txt"));
@@ -272,14 +277,21 @@ fn check_against_keras(m: &mut rkeras::Model, name: &str, with_summary: bool) {
     let total = g["total"].as_str().expect("total");
     assert!(summary.contains(total), "{name}: {total}");
     // Keras's layer list holds the InputLayer, and not the operations in the graph
-    // (MobileNetV3's `x + 3`, which the summary shows).
-    let layers = m
-        .layers()
+    // (MobileNetV3's `x + 3`, which the summary shows); a nested model is one layer (the
+    // config's top level, as Keras's `model.layers`).
+    let config: serde_json::Value = serde_json::from_str(&m.to_json()).expect("json");
+    let layers = config["config"]["layers"]
+        .as_array()
+        .expect("layers")
         .iter()
-        .filter(|l| l.op_call(&[]).is_none())
+        .filter(|l| {
+            !l["module"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("keras.src.ops"))
+        })
         .count();
     assert_eq!(
-        layers as u64 + 1,
+        layers as u64,
         g["layers"].as_u64().expect("layers"),
         "{name}"
     );
@@ -291,7 +303,7 @@ fn check_against_keras(m: &mut rkeras::Model, name: &str, with_summary: bool) {
     let scale = want.data().iter().fold(0.0f32, |a, v| a.max(v.abs()));
     let d = max_diff(got.data(), want.data());
     assert!(
-        d < 1e-4 * scale,
+        d < rel * scale,
         "{name}: max abs difference {d} (max |y| {scale})"
     );
 }
@@ -348,6 +360,13 @@ fn check_config_against_keras(m: &rkeras::Model, file: &str) {
         "max_value",
         "scale",
         "offset",
+        "kernel_size",
+        "groups",
+        "filters",
+        "units",
+        "center",
+        "init_values",
+        "projection_dim",
     ];
     // The Keras files were made without clear_session: their automatic names differ.
     let auto = [
@@ -526,4 +545,218 @@ fn sub_model(m: &rkeras::Model, layer: &str) -> rkeras::Model {
         serde_json::json!([layer, 0, 0])
     };
     rkeras::saving::model_from_json(&v.to_string()).expect("sub-model")
+}
+
+/// Inner layers of `m` against Keras's (`builder_NAME_features_SIZE.json` of
+/// `make_more_apps_golden.py`, on the input of `builder_NAME_SIZE.json`): each layer's output
+/// on a sub-model cut from `m`'s config, its first channels (the file's `channels`).
+fn check_features(m: &rkeras::Model, name: &str, size: usize) {
+    let g = golden_json(
+        "applications",
+        &format!("builder_{name}_features_{size}.json"),
+    );
+    let x = tensor(&golden_json("applications", &format!("builder_{name}_{size}.json"))["inputs"]);
+    let keep = g["channels"].as_u64().expect("channels") as usize;
+    for (layer, want) in g["features"].as_object().expect("features") {
+        let mut sub = sub_model(m, layer);
+        let weights = formula_weights(&sub);
+        sub.set_weights(&weights).expect("weights");
+        let got = sub.predict(&x).expect("predict");
+        let want = tensor(want);
+        let c = *got.shape().last().expect("channels");
+        let got: Vec<f32> = got
+            .data()
+            .chunks_exact(c)
+            .flat_map(|px| px[..keep.min(c)].to_vec())
+            .collect();
+        assert_eq!(got.len(), want.data().len(), "{name} {layer}");
+        let scale = want.data().iter().fold(0.0f32, |a, v| a.max(v.abs()));
+        let d = max_diff(&got, want.data());
+        assert!(
+            d < 1e-4 * scale,
+            "{name} {layer}: max abs difference {d} (max |y| {scale})"
+        );
+    }
+}
+
+/// Xception against Keras (`make_more_apps_golden.py`): the summary at 71x71 and 80x80
+/// character for character, the layer count, parameter total and outputs with the formula
+/// weights, two inner layers (the entry flow's first pooled block, the first middle-flow
+/// add), the config, and the smallest-input and pooling arguments.
+#[test]
+fn xception_builder_matches_keras() {
+    use rkeras::applications::Xception;
+    let build = |size: usize| {
+        Xception::new()
+            .input_shape((size, size, 3))
+            .classes(10)
+            .classifier_activation(None)
+            .build()
+            .expect("builds")
+    };
+    for size in [71, 80] {
+        rkeras::clear_session();
+        let mut m = build(size);
+        assert_eq!(m.name(), "xception");
+        check_against_keras(&mut m, &format!("builder_xception_{size}"), true);
+        if size == 71 {
+            check_features(&m, "xception", 71);
+            check_config_against_keras(&m, "xception_config.json");
+        }
+    }
+    let base = Xception::new()
+        .input_shape((71, 90, 3))
+        .include_top(false)
+        .pooling("avg")
+        .build()
+        .expect("base");
+    assert_eq!(base.output_shape(), Some(&[2048][..]));
+    let e = Xception::new()
+        .input_shape((70, 80, 3))
+        .build()
+        .expect_err("too small");
+    assert!(e.to_string().contains("at least 71x71"), "{e}");
+    // Xception's and InceptionV3's preprocess_input: Keras's "tf" mode.
+    for app in ["Xception", "InceptionV3"] {
+        let mut x = rkeras::Tensor::new(vec![1, 1, 1, 3], vec![0.0, 127.5, 255.0]).expect("x");
+        rkeras::applications::preprocess_input(app, &mut x).expect(app);
+        assert_eq!(x.data(), &[-1.0, 0.0, 1.0], "{app}");
+    }
+}
+
+/// InceptionV3 against Keras (`make_more_apps_golden.py`): the summary at 75x75 and 80x80
+/// character for character (Keras's automatic names included), the layer count, parameter
+/// total and outputs with the formula weights, three inner modules (`mixed0`, the strided
+/// `mixed3`, the factorized-7x7 `mixed4`), the config, and the smallest input.
+#[test]
+fn inception_v3_builder_matches_keras() {
+    use rkeras::applications::InceptionV3;
+    for size in [75, 80] {
+        rkeras::clear_session();
+        let mut m = InceptionV3::new()
+            .input_shape((size, size, 3))
+            .classes(10)
+            .classifier_activation(None)
+            .build()
+            .expect("builds");
+        assert_eq!(m.name(), "inception_v3");
+        check_against_keras(&mut m, &format!("builder_inceptionv3_{size}"), true);
+        if size == 75 {
+            check_features(&m, "inceptionv3", 75);
+            check_config_against_keras(&m, "inceptionv3_config.json");
+        }
+    }
+    let base = InceptionV3::new()
+        .input_shape((75, 75, 3))
+        .include_top(false)
+        .pooling("max")
+        .build()
+        .expect("base");
+    assert_eq!(base.output_shape(), Some(&[2048][..]));
+    let e = InceptionV3::new()
+        .input_shape((74, 80, 3))
+        .build()
+        .expect_err("too small");
+    assert!(e.to_string().contains("at least 75x75"), "{e}");
+}
+
+/// ConvNeXtTiny .. XLarge against Keras (`make_more_apps_golden.py`): Tiny's summary at 32x32
+/// and 48x48 character for character (the nested Sequential stem and downsampling blocks as
+/// one row each), all five's layer count, parameter total and outputs with the formula
+/// weights (Keras's `LayerScale` weight is its `variable`), two inner layers of Tiny (a block's
+/// end before the residual add, the first downsampling block), Tiny's config, and the
+/// no-top ending (pooling, then Keras's `LayerNormalization`).
+#[test]
+fn convnext_builders_match_keras() {
+    use rkeras::applications::ConvNeXt;
+    let family = [
+        ("convnexttiny", ConvNeXt::convnext_tiny as fn() -> ConvNeXt),
+        ("convnextsmall", ConvNeXt::convnext_small),
+        ("convnextbase", ConvNeXt::convnext_base),
+        ("convnextlarge", ConvNeXt::convnext_large),
+        ("convnextxlarge", ConvNeXt::convnext_xlarge),
+    ];
+    for (i, (name, make)) in family.iter().enumerate() {
+        let sizes: &[usize] = if i == 0 { &[32, 48] } else { &[32] };
+        for &size in sizes {
+            rkeras::clear_session();
+            let mut m = make()
+                .input_shape((size, size, 3))
+                .classes(10)
+                .classifier_activation(None)
+                .build()
+                .expect("builds");
+            // The three widest models' outputs after 36 blocks: rkeras's float32 is 1.6e-4
+            // (relative) from Keras's computed in float64 for ConvNeXtBase, Keras's own
+            // float32 1.6e-5.
+            let rel = if i < 2 { 1e-4 } else { 5e-4 };
+            check_against_keras_within(&mut m, &format!("builder_{name}_{size}"), i == 0, rel);
+            if i == 0 && size == 32 {
+                assert_eq!(m.name(), "convnext_tiny");
+                check_features(&m, name, 32);
+                check_config_against_keras(&m, "convnexttiny_config.json");
+            }
+        }
+    }
+    rkeras::clear_session();
+    let base = ConvNeXt::convnext_tiny()
+        .input_shape((32, 32, 3))
+        .include_top(false)
+        .include_preprocessing(false)
+        .build()
+        .expect("base");
+    assert_eq!(base.output_shape(), Some(&[1, 1, 768][..]));
+    let last = base.layers().last().expect("layers");
+    assert_eq!(
+        (last.name(), last.class_name()),
+        ("layer_normalization", "LayerNormalization")
+    );
+    assert!(base
+        .get_layer("convnext_tiny_prestem_normalization")
+        .is_none());
+    // preprocess_input passes pixels through (the model normalizes them).
+    let mut x = rkeras::Tensor::new(vec![1, 1, 1, 3], vec![0.0, 127.5, 255.0]).expect("x");
+    rkeras::applications::preprocess_input("ConvNeXtXLarge", &mut x).expect("convnext");
+    assert_eq!(x.data(), &[0.0, 127.5, 255.0]);
+}
+
+/// InceptionResNetV2 against Keras (`make_more_apps_golden.py`): the summary at 75x75
+/// character for character (Keras's automatic names, the `CustomScaleLayer`s included), the
+/// layer count, parameter total and outputs with the formula weights at 75x75 and 80x80,
+/// three inner layers (`mixed_5b`, the first block35 and block17 blocks), the config, and
+/// the smallest input.
+#[test]
+fn inception_resnet_v2_builder_matches_keras() {
+    use rkeras::applications::InceptionResNetV2;
+    for size in [75, 80] {
+        rkeras::clear_session();
+        let mut m = InceptionResNetV2::new()
+            .input_shape((size, size, 3))
+            .classes(10)
+            .classifier_activation(None)
+            .build()
+            .expect("builds");
+        assert_eq!(m.name(), "inception_resnet_v2");
+        let name = format!("builder_inceptionresnetv2_{size}");
+        check_against_keras(&mut m, &name, size == 75);
+        if size == 75 {
+            check_features(&m, "inceptionresnetv2", 75);
+            check_config_against_keras(&m, "inceptionresnetv2_config.json");
+        }
+    }
+    let base = InceptionResNetV2::new()
+        .input_shape((75, 75, 3))
+        .include_top(false)
+        .pooling("avg")
+        .build()
+        .expect("base");
+    assert_eq!(base.output_shape(), Some(&[1536][..]));
+    let e = InceptionResNetV2::new()
+        .input_shape((80, 74, 3))
+        .build()
+        .expect_err("too small");
+    assert!(e.to_string().contains("at least 75x75"), "{e}");
+    let mut x = rkeras::Tensor::new(vec![1, 1, 1, 3], vec![0.0, 127.5, 255.0]).expect("x");
+    rkeras::applications::preprocess_input("InceptionResNetV2", &mut x).expect("tf mode");
+    assert_eq!(x.data(), &[-1.0, 0.0, 1.0]);
 }

@@ -3,21 +3,29 @@
 //!
 //! So far: [`MobileNet`], [`MobileNetV2`], [`ResNet`] (ResNet50/101/152 and their V2),
 //! [`DenseNet`] (121, 169, 201), [`Vgg`] (VGG16, VGG19), [`EfficientNet`] (B0 to B7) and
-//! [`MobileNetV3`] (Small, Large), with `preprocess_input` per family ([`preprocess_input`]).
+//! [`MobileNetV3`] (Small, Large), [`Xception`], [`InceptionV3`],
+//! [`ConvNeXt`] (Tiny, Small, Base, Large, XLarge), [`InceptionResNetV2`], with `preprocess_input` per family ([`preprocess_input`]).
 //! Other Keras-made applications load from their `.keras` files or architecture JSON
 //! (`rkeras::saving`); see the README.
 
+mod convnext;
 mod densenet;
 mod efficientnet;
+mod inception_resnet_v2;
+mod inception_v3;
 mod mobilenet;
 mod mobilenet_v2;
 mod mobilenet_v3;
 mod options;
 mod resnet;
 mod vgg;
+mod xception;
 
+pub use convnext::{preprocess_input_convnext, ConvNeXt};
 pub use densenet::DenseNet;
 pub use efficientnet::{preprocess_input_efficientnet, EfficientNet};
+pub use inception_resnet_v2::InceptionResNetV2;
+pub use inception_v3::InceptionV3;
 pub use mobilenet::MobileNet;
 pub use mobilenet_v2::{preprocess_input_mobilenet_v2, MobileNetV2};
 pub use mobilenet_v3::{preprocess_input_mobilenet_v3, MobileNetV3};
@@ -26,6 +34,7 @@ pub use options::{
 };
 pub use resnet::ResNet;
 pub use vgg::Vgg;
+pub use xception::Xception;
 
 /// Keras's `_make_divisible`: `v` rounded to a multiple of `divisor` (at least `divisor`),
 /// never more than 10 % below `v`.

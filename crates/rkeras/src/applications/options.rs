@@ -205,7 +205,8 @@ pub fn preprocess_input_caffe(x: &mut crate::Tensor) -> Result<()> {
 }
 
 /// Keras's `preprocess_input` in "tf" mode (ResNetV2, MobileNet, MobileNetV2, Xception,
-/// InceptionV3), in place: pixels in 0..255 scaled to -1..1 (`x / 127.5 - 1`).
+/// InceptionV3, InceptionResNetV2), in place: pixels in 0..255 scaled to -1..1
+/// (`x / 127.5 - 1`).
 ///
 /// ```
 /// use rkeras::applications::preprocess_input_tf;
@@ -272,7 +273,8 @@ pub fn preprocess_input(model: &str, x: &mut crate::Tensor) -> Result<()> {
     match m.as_str() {
         "resnet50" | "resnet101" | "resnet152" | "vgg16" | "vgg19" => preprocess_input_caffe(x),
         "densenet121" | "densenet169" | "densenet201" => preprocess_input_torch(x),
-        "resnet50v2" | "resnet101v2" | "resnet152v2" | "mobilenet" | "mobilenetv2" => {
+        "resnet50v2" | "resnet101v2" | "resnet152v2" | "mobilenet" | "mobilenetv2" | "xception"
+        | "inceptionv3" | "inceptionresnetv2" => {
             preprocess_input_tf(x);
             Ok(())
         }
@@ -285,6 +287,11 @@ pub fn preprocess_input(model: &str, x: &mut crate::Tensor) -> Result<()> {
         // MobileNetV3 rescales in the model (`include_preprocessing`): a pass-through.
         "mobilenetv3small" | "mobilenetv3large" => {
             super::preprocess_input_mobilenet_v3(x);
+            Ok(())
+        }
+        // ConvNeXt normalizes in the model (`include_preprocessing`): a pass-through.
+        "convnexttiny" | "convnextsmall" | "convnextbase" | "convnextlarge" | "convnextxlarge" => {
+            super::preprocess_input_convnext(x);
             Ok(())
         }
         _ => Err(Error::unknown(
@@ -314,6 +321,14 @@ pub fn preprocess_input(model: &str, x: &mut crate::Tensor) -> Result<()> {
                 "EfficientNetB7",
                 "MobileNetV3Small",
                 "MobileNetV3Large",
+                "Xception",
+                "InceptionV3",
+                "ConvNeXtTiny",
+                "ConvNeXtSmall",
+                "ConvNeXtBase",
+                "ConvNeXtLarge",
+                "ConvNeXtXLarge",
+                "InceptionResNetV2",
             ],
         )),
     }

@@ -216,8 +216,14 @@ impl Layer for LayerNormalization {
     }
     super::weight_option_methods!(weights);
     fn config(&self) -> Map<String, Value> {
+        // Keras turns the axis into a list when the layer is built (`[-1]`) and writes it so.
+        let axis = if self.c > 0 {
+            json!([self.axis])
+        } else {
+            json!(self.axis)
+        };
         self.weights.with_config(super::object(json!({
-            "axis": self.axis,
+            "axis": axis,
             "epsilon": crate::optimizers::py_float(self.epsilon),
             "center": self.center,
             "scale": self.scale,

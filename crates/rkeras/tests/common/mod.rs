@@ -126,6 +126,12 @@ pub fn check_keras_model(sub: &str, name: &str) {
 fn formula(class: &str, weight: &str, shape: &[usize], k: usize) -> rkeras::Tensor {
     let n: usize = shape.iter().product();
     let s = (0..n).map(|i| (0.7 * i as f64 + 1.3 * k as f64 + 0.1).sin());
+    // Keras's convnext.LayerScale names its weight `variable` (rkeras: `gamma`).
+    let weight = if class == "LayerScale" {
+        "variable"
+    } else {
+        weight
+    };
     let v: Vec<f32> = match weight {
         "count" => vec![5.0; n],
         "moving_variance" | "variance" => s.map(|s| (1.0 + 0.4 * s) as f32).collect(),
