@@ -3,7 +3,7 @@
 use super::rand_augment::keras_ops;
 use super::random_image::{pair_json, parse_factor, FactorArg};
 use super::registry::{Cfg, FromConfig};
-use super::{common_builders, rank_error, Backward, Layer, LayerBase, Mode};
+use super::{common_builders, Backward, Layer, LayerBase, Mode};
 use crate::error::{Error, Result};
 use crate::preprocessing::mix::{beta, gamma};
 use crate::preprocessing::{parse_interpolation, RandomOp, Sampled};
@@ -153,13 +153,7 @@ impl Layer for AugMix {
     }
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
         let name = self.base.label().to_string();
-        let [h, w, c] = <[usize; 3]>::try_from(input_shape).map_err(|_| {
-            rank_error(
-                &name,
-                "an image tensor of rank 4 (batch, height, width, channels)",
-                input_shape,
-            )
-        })?;
+        let [h, w, c] = super::random_image::image_dims(input_shape, &name)?;
         if self.all_ops && c != 3 {
             return Err(Error::arg(
                 "input_shape",

@@ -3,7 +3,7 @@
 
 use super::random_image::{pair_json, parse_factor, FactorArg};
 use super::registry::{Cfg, FromConfig};
-use super::{common_builders, rank_error, Backward, Layer, LayerBase, Mode};
+use super::{common_builders, Backward, Layer, LayerBase, Mode};
 use crate::error::{Error, Result};
 use crate::preprocessing::mix::{Mix, MixDraw};
 use crate::rng::Rng;
@@ -32,13 +32,7 @@ impl MixCore {
         }
     }
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng, layer: &str) -> Result<Vec<usize>> {
-        let [h, w, c] = <[usize; 3]>::try_from(input_shape).map_err(|_| {
-            rank_error(
-                layer,
-                "an image tensor of rank 4 (batch, height, width, channels)",
-                input_shape,
-            )
-        })?;
+        let [h, w, c] = super::random_image::image_dims(input_shape, layer)?;
         self.dims = [h, w, c];
         self.base_seed = self.seed.unwrap_or_else(|| rng.fork(0xA06).next_u64());
         self.rng = Rng::new(self.base_seed);

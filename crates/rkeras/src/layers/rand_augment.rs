@@ -2,7 +2,7 @@
 
 use super::random_image::{pair_json, parse_factor, FactorArg};
 use super::registry::{Cfg, FromConfig};
-use super::{common_builders, rank_error, Backward, Layer, LayerBase, Mode};
+use super::{common_builders, Backward, Layer, LayerBase, Mode};
 use crate::error::{Error, Result};
 use crate::preprocessing::{parse_interpolation, ColorOp, Fill, Interpolation, RandomOp, Sampled};
 use crate::rng::Rng;
@@ -174,13 +174,7 @@ impl Layer for RandAugment {
     }
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>> {
         let name = self.base.label().to_string();
-        let [h, w, c] = <[usize; 3]>::try_from(input_shape).map_err(|_| {
-            rank_error(
-                &name,
-                "an image tensor of rank 4 (batch, height, width, channels)",
-                input_shape,
-            )
-        })?;
+        let [h, w, c] = super::random_image::image_dims(input_shape, &name)?;
         if c != 3 {
             // Colour degeneration takes RGB images, as in Keras.
             return Err(Error::arg(

@@ -39,14 +39,7 @@ impl RandomCore {
         rng: &mut Rng,
         layer: &str,
     ) -> Result<Vec<usize>> {
-        let [h, w, c] = <[usize; 3]>::try_from(input_shape).map_err(|_| {
-            rank_error(
-                layer,
-                "an image tensor of rank 4 (batch, height, width, channels)",
-                input_shape,
-            )
-        })?;
-        self.dims = [h, w, c];
+        self.dims = image_dims(input_shape, layer)?;
         self.op = Some(op);
         self.base_seed = self.seed.unwrap_or_else(|| rng.fork(0xA06).next_u64());
         self.rng = Rng::new(self.base_seed);
@@ -102,6 +95,18 @@ impl RandomCore {
             .zip(self.sampled[..n].par_iter())
             .for_each(|(((dxi, dyi), xi), s)| op.backward(s, xi, dyi, dxi, dims));
     }
+}
+
+/// The `[height, width, channels]` of one image, or the error naming `layer` when the
+/// input is not a batch of images.
+pub(crate) fn image_dims(input_shape: &[usize], layer: &str) -> Result<[usize; 3]> {
+    <[usize; 3]>::try_from(input_shape).map_err(|_| {
+        rank_error(
+            layer,
+            "an image tensor of rank 4 (batch, height, width, channels)",
+            input_shape,
+        )
+    })
 }
 
 /// Keras's factor parsing of the base layer (`_set_factor`): a number `f` in `[lo, hi]`

@@ -76,6 +76,24 @@ pub(crate) fn target(y_true: &[f32], n: usize, cols: usize, r: usize, j: usize) 
     }
 }
 
+/// Calls `f(column, prediction, target, weight)` for every output value of a batch of `n`
+/// rows of `cols` (sparse targets one-hot encoded, rows weighted by their sample).
+pub(crate) fn for_each_value(
+    y_pred: &[f32],
+    y_true: &[f32],
+    n: usize,
+    cols: usize,
+    weights: Option<&[f32]>,
+    mut f: impl FnMut(usize, f32, f32, f64),
+) {
+    for r in 0..n {
+        let w = weight(weights, n, r);
+        for j in 0..cols {
+            f(j, y_pred[r * cols + j], target(y_true, n, cols, r, j), w);
+        }
+    }
+}
+
 /// The weight of row `r` (rows of a sample share its weight).
 pub(crate) fn weight(weights: Option<&[f32]>, n: usize, r: usize) -> f64 {
     weights.map_or(1.0, |w| {
@@ -445,25 +463,21 @@ impl MetricState for Auc {
             self.counts = vec![ThresholdCounts::new(self.thresholds.clone(), true); labels];
         }
         let labels = self.counts.len();
-        for r in 0..n {
-            let w = weight(weights, n, r);
-            for j in 0..cols {
-                let mut p = y_pred[r * cols + j];
-                if self.from_logits {
-                    p = rkeras_kernels::activation::sigmoid(p);
-                }
-                let lw = self
-                    .label_weights
-                    .as_ref()
-                    .filter(|_| !self.multi_label)
-                    .and_then(|l| l.get(j))
-                    .map_or(1.0, |v| f64::from(*v));
-                let w = w * lw;
-                let truth = target(y_true, n, cols, r, j) > 0.5;
-                let label = if self.multi_label { j % labels } else { 0 };
-                self.counts[label].add(p, truth, w);
-            }
-        }
+        let (multi, logits) = (self.multi_label, self.from_logits);
+        let column_weights = self.label_weights.as_deref().filter(|_| !multi);
+        let counts = &mut self.counts;
+        for_each_value(y_pred, y_true, n, cols, weights, |j, p, t, w| {
+            let p = if logits {
+                rkeras_kernels::activation::sigmoid(p)
+            } else {
+                p
+            };
+            let lw = column_weights
+                .and_then(|l| l.get(j))
+                .map_or(1.0, |v| f64::from(*v));
+            let label = if multi { j % labels } else { 0 };
+            counts[label].add(p, t > 0.5, w * lw);
+        });
     }
     fn result(&self) -> f64 {
         let by_label: Vec<f64> = self
@@ -604,16 +618,12 @@ impl MetricState for CurvePoint {
         cols: usize,
         weights: Option<&[f32]>,
     ) {
-        for r in 0..n {
-            let w = weight(weights, n, r);
-            for j in 0..cols {
-                if self.class_id.is_some_and(|c| c != j) {
-                    continue;
-                }
-                let truth = target(y_true, n, cols, r, j) > 0.5;
-                self.counts.add(y_pred[r * cols + j], truth, w);
+        let (class_id, counts) = (self.class_id, &mut self.counts);
+        for_each_value(y_pred, y_true, n, cols, weights, |j, p, t, w| {
+            if class_id.is_none_or(|c| c == j) {
+                counts.add(p, t > 0.5, w);
             }
-        }
+        });
     }
     fn result(&self) -> f64 {
         // In float32 as Keras: a recall of 12/30 meets `recall=0.4`.
@@ -673,14 +683,11 @@ impl MetricState for RootMeanSquaredError {
         cols: usize,
         weights: Option<&[f32]>,
     ) {
-        for r in 0..n {
-            let w = weight(weights, n, r);
-            for j in 0..cols {
-                let d = f64::from(y_pred[r * cols + j] - target(y_true, n, cols, r, j));
-                self.total += w * d * d;
-                self.count += w;
-            }
-        }
+        for_each_value(y_pred, y_true, n, cols, weights, |_, p, t, w| {
+            let d = f64::from(p - t);
+            self.total += w * d * d;
+            self.count += w;
+        });
     }
     fn result(&self) -> f64 {
         if self.count == 0.0 {
