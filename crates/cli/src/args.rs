@@ -324,8 +324,8 @@ pub struct FitArgs {
     /// `gradient_accumulation_steps`): an N times larger batch in the memory of one.
     #[arg(long, value_name = "N")]
     pub gradient_accumulation_steps: Option<u64>,
-    /// Metrics besides accuracy, by Keras name, comma-separated: precision, recall, auc,
-    /// true_positives, false_positives, true_negatives, false_negatives,
+    /// Metrics besides accuracy, by Keras name, comma-separated: precision, recall, auc, f1
+    /// (macro-averaged F1), true_positives, false_positives, true_negatives, false_negatives,
     /// root_mean_squared_error, top_k_categorical_accuracy, ... (precision, recall and the
     /// counts treat every output as a yes/no decision at 0.5, as Keras does).
     #[arg(long, value_name = "NAMES")]

@@ -1184,7 +1184,7 @@ fn train_with_metrics_then_evaluate_as_json_and_with_a_confusion_matrix() {
         "--verbose",
         "2",
         "--metrics",
-        "precision,recall,auc",
+        "precision,recall,auc,f1",
         "--output",
         &m,
     ]);
@@ -1195,7 +1195,7 @@ fn train_with_metrics_then_evaluate_as_json_and_with_a_confusion_matrix() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let v: serde_json::Value =
         serde_json::from_str(text(&out.stdout).trim()).expect("one JSON object");
-    for k in ["loss", "accuracy", "precision", "recall", "auc"] {
+    for k in ["loss", "accuracy", "precision", "recall", "auc", "f1"] {
         assert!(v[k].is_number(), "{k} in {v}");
     }
     let out = rkeras(&["evaluate", &m, &d]);

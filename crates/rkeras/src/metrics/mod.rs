@@ -80,6 +80,7 @@ const NAMES: &[&str] = &[
     "true_negatives",
     "false_negatives",
     "root_mean_squared_error",
+    "f1",
 ];
 
 impl Metric {
@@ -137,6 +138,16 @@ impl Metric {
                 ))
             }
             "auc" => return Ok(Metric::custom(name, Auc::new(200, false))),
+            // The macro-averaged F1 (Keras's `F1Score(average="macro")`); Keras's own
+            // `"f1_score"` is one score per class, which a log of numbers cannot hold.
+            "f1" => return Ok(Metric::custom(name, FBetaScore::f1(Average::Macro, None))),
+            "f1_score" => {
+                return Err(Error::arg(
+                    "metrics",
+                    name,
+                    "\"f1_score\" is Keras's F1Score(average=None), one score per class; rkeras logs numbers: use \"f1\" (macro average) or Metric::custom with FBetaScore::f1(Average::Micro | Macro | Weighted, threshold)",
+                ))
+            }
             "root_mean_squared_error" => {
                 return Ok(Metric::custom(name, RootMeanSquaredError::default()))
             }
