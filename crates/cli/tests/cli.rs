@@ -932,7 +932,7 @@ fn mobilenetv2_from_the_cli_with_weights_and_a_frozen_base() {
     let out = rkeras(&["summary", "--model", "EfficientNetV2B0"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let shown = text(&out.stdout);
-    assert!(shown.contains("block1a_project_activation") && shown.contains("block6h_dwconv2"));
+    assert!(shown.contains("block1a_project_bn") && shown.contains("block6h_dwconv2"));
     let out = rkeras(&["summary", "--model", "resnet50"]);
     assert!(!out.status.success());
     assert!(
