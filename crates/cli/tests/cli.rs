@@ -928,6 +928,11 @@ fn mobilenetv2_from_the_cli_with_weights_and_a_frozen_base() {
     let out = rkeras(&["summary", "--model", "InceptionResNetV2"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("block8_10_conv"));
+    // EfficientNetV2 rescales in the model; fused blocks, then MBConv blocks.
+    let out = rkeras(&["summary", "--model", "EfficientNetV2B0"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert!(shown.contains("block1a_project_bn") && shown.contains("block6h_dwconv2"));
     let out = rkeras(&["summary", "--model", "resnet50"]);
     assert!(!out.status.success());
     assert!(

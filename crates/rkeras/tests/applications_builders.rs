@@ -760,3 +760,68 @@ fn inception_resnet_v2_builder_matches_keras() {
     rkeras::applications::preprocess_input("InceptionResNetV2", &mut x).expect("tf mode");
     assert_eq!(x.data(), &[-1.0, 0.0, 1.0]);
 }
+
+/// EfficientNetV2B0 .. B3, S, M and L against Keras (`make_more_apps_golden.py`): B0's
+/// summary at 32x32 and 48x48 character for character (Keras's automatic `rescaling` and
+/// `normalization`), all seven's layer count, parameter total and outputs with the formula
+/// weights, inner layers of B0 (a fused block without expansion, a fused block's residual
+/// add, an MBConv block's squeeze-and-excite) and of S (its `Rescaling(1/128, offset=-1)`
+/// preprocessing feeding fused blocks), B0's config (momentum 0.9, the kernel initializers,
+/// the stochastic depth rates), and the preprocessing and pooling arguments.
+#[test]
+fn efficientnet_v2_builders_match_keras() {
+    use rkeras::applications::EfficientNetV2;
+    let family = [
+        (
+            "b0",
+            EfficientNetV2::efficientnet_v2_b0 as fn() -> EfficientNetV2,
+        ),
+        ("b1", EfficientNetV2::efficientnet_v2_b1),
+        ("b2", EfficientNetV2::efficientnet_v2_b2),
+        ("b3", EfficientNetV2::efficientnet_v2_b3),
+        ("s", EfficientNetV2::efficientnet_v2_s),
+        ("m", EfficientNetV2::efficientnet_v2_m),
+        ("l", EfficientNetV2::efficientnet_v2_l),
+    ];
+    for (i, (v, make)) in family.iter().enumerate() {
+        let sizes: &[usize] = if i == 0 { &[32, 48] } else { &[32] };
+        for &size in sizes {
+            rkeras::clear_session();
+            let mut m = make()
+                .input_shape((size, size, 3))
+                .classes(10)
+                .classifier_activation(None)
+                .build()
+                .expect("builds");
+            assert_eq!(m.name(), format!("efficientnetv2-{v}"));
+            let name = format!("efficientnetv2{v}");
+            check_against_keras(&mut m, &format!("builder_{name}_{size}"), i == 0);
+            if size == 32 && (*v == "b0" || *v == "s") {
+                check_features(&m, &name, 32);
+            }
+            if size == 32 && *v == "b0" {
+                check_config_against_keras(&m, "efficientnetv2b0_config.json");
+            }
+        }
+    }
+    rkeras::clear_session();
+    let base = EfficientNetV2::efficientnet_v2_s()
+        .input_shape((32, 40, 3))
+        .include_top(false)
+        .include_preprocessing(false)
+        .pooling("max")
+        .build()
+        .expect("base");
+    assert_eq!(base.output_shape(), Some(&[1280][..]));
+    assert_eq!(base.layers().last().expect("layers").name(), "max_pool");
+    assert!(base.get_layer("rescaling").is_none());
+    let e = EfficientNetV2::efficientnet_v2_b0()
+        .input_shape((31, 32, 3))
+        .build()
+        .expect_err("too small");
+    assert!(e.to_string().contains("at least 32x32"), "{e}");
+    // preprocess_input passes pixels through (the model rescales them).
+    let mut x = rkeras::Tensor::new(vec![1, 1, 1, 3], vec![0.0, 127.5, 255.0]).expect("x");
+    rkeras::applications::preprocess_input("EfficientNetV2S", &mut x).expect("effnetv2");
+    assert_eq!(x.data(), &[0.0, 127.5, 255.0]);
+}

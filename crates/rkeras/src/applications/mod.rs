@@ -4,13 +4,16 @@
 //! So far: [`MobileNet`], [`MobileNetV2`], [`ResNet`] (ResNet50/101/152 and their V2),
 //! [`DenseNet`] (121, 169, 201), [`Vgg`] (VGG16, VGG19), [`EfficientNet`] (B0 to B7) and
 //! [`MobileNetV3`] (Small, Large), [`Xception`], [`InceptionV3`],
-//! [`ConvNeXt`] (Tiny, Small, Base, Large, XLarge), [`InceptionResNetV2`], with `preprocess_input` per family ([`preprocess_input`]).
+//! [`ConvNeXt`] (Tiny, Small, Base, Large, XLarge), [`InceptionResNetV2`],
+//! [`EfficientNetV2`] (B0 to B3, S, M, L), with `preprocess_input` per family
+//! ([`preprocess_input`]).
 //! Other Keras-made applications load from their `.keras` files or architecture JSON
 //! (`rkeras::saving`); see the README.
 
 mod convnext;
 mod densenet;
 mod efficientnet;
+mod efficientnet_v2;
 mod inception_resnet_v2;
 mod inception_v3;
 mod mobilenet;
@@ -24,6 +27,7 @@ mod xception;
 pub use convnext::{preprocess_input_convnext, ConvNeXt};
 pub use densenet::DenseNet;
 pub use efficientnet::{preprocess_input_efficientnet, EfficientNet};
+pub use efficientnet_v2::{preprocess_input_efficientnet_v2, EfficientNetV2};
 pub use inception_resnet_v2::InceptionResNetV2;
 pub use inception_v3::InceptionV3;
 pub use mobilenet::MobileNet;

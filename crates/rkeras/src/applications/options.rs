@@ -284,6 +284,12 @@ pub fn preprocess_input(model: &str, x: &mut crate::Tensor) -> Result<()> {
             super::preprocess_input_efficientnet(x);
             Ok(())
         }
+        // EfficientNetV2 rescales (and its B models normalize) in the model: a pass-through.
+        "efficientnetv2b0" | "efficientnetv2b1" | "efficientnetv2b2" | "efficientnetv2b3"
+        | "efficientnetv2s" | "efficientnetv2m" | "efficientnetv2l" => {
+            super::preprocess_input_efficientnet_v2(x);
+            Ok(())
+        }
         // MobileNetV3 rescales in the model (`include_preprocessing`): a pass-through.
         "mobilenetv3small" | "mobilenetv3large" => {
             super::preprocess_input_mobilenet_v3(x);
@@ -329,6 +335,13 @@ pub fn preprocess_input(model: &str, x: &mut crate::Tensor) -> Result<()> {
                 "ConvNeXtLarge",
                 "ConvNeXtXLarge",
                 "InceptionResNetV2",
+                "EfficientNetV2B0",
+                "EfficientNetV2B1",
+                "EfficientNetV2B2",
+                "EfficientNetV2B3",
+                "EfficientNetV2S",
+                "EfficientNetV2M",
+                "EfficientNetV2L",
             ],
         )),
     }

@@ -1,12 +1,12 @@
-"""Golden files for rkeras's `applications::Xception`, `InceptionV3`, `ConvNeXt` and
-`InceptionResNetV2` builders, made by real Keras in a fresh session per model (so the
+"""Golden files for rkeras's `applications::Xception`, `InceptionV3`, `ConvNeXt`,
+`InceptionResNetV2` and `EfficientNetV2` builders, made by real Keras in a fresh session per model (so the
 automatic names, such as `conv2d_3` and `add_1`, are the first ones), with every weight set
 by the formula of `make_applications_golden.py` and one input image.
 
 Run (Keras 3.15.1, JAX backend), from the repository root:
   KERAS_BACKEND=jax /tmp/kenv/bin/python crates/rkeras/tests/golden/applications/make_more_apps_golden.py [FAMILY ...]
 
-FAMILY: xception, inceptionv3, convnext, inceptionresnetv2 (default all).
+FAMILY: xception, inceptionv3, convnext, inceptionresnetv2, efficientnetv2 (default all).
 
 Outputs, next to this script (weights=None, classes=10, classifier_activation=None):
 - builder_NAME_SIZE.json: {"weights": count of weight variables, "layers": len(model.layers)
@@ -14,10 +14,11 @@ Outputs, next to this script (weights=None, classes=10, classifier_activation=No
 - builder_NAME_SIZE_summary_76.txt: `model.summary()` with stdout not a terminal, for the
   smallest model of each family at its two sizes (InceptionResNetV2's at 75 only; the
   others by their JSON alone).
-- builder_NAME_features_SIZE.json (the input of builder_NAME_SIZE.json): {"channels": 8, "features": {layer name: its
+- builder_NAME_features_SIZE.json (for the models of `FEATURE_MODELS`, at their smallest
+  size; the input of builder_NAME_SIZE.json): {"channels": 8, "features": {layer name: its
   output's first 8 channels}} for a few inner layers, as with the formula weights the final outputs hardly depend on the input.
 - NAME_config.json: {"config": model.to_json(), slimmed (see `slim`)} at the smallest size,
-  for the config checks.
+  for the config checks (the models of `CONFIGS`).
 """
 import contextlib
 import io
@@ -46,6 +47,12 @@ MODELS = [
     ("convnext", "ConvNeXtXLarge", "convnextxlarge", {}, [32], False, (0, 255)),
     ("inceptionresnetv2", "InceptionResNetV2", "inceptionresnetv2", {}, [75, 80], True,
      (-1, 1)),
+    # EfficientNetV2 takes 0..255 (it rescales, and the B models normalize, themselves).
+    ("efficientnetv2", "EfficientNetV2B0", "efficientnetv2b0", {}, [32, 48], True, (0, 255)),
+] + [
+    ("efficientnetv2", f"EfficientNetV2{v}", f"efficientnetv2{v.lower()}", {}, [32], False,
+     (0, 255))
+    for v in ["B1", "B2", "B3", "S", "M", "L"]
 ]
 # Summaries of one size only (300 KB each).
 ONE_SUMMARY = {"inceptionresnetv2": 75}
@@ -55,12 +62,18 @@ FEATURES = {
     "inceptionv3": ["mixed0", "mixed3", "mixed4"],
     "convnext": ["convnext_tiny_stage_0_block_1_identity", "convnext_tiny_downsampling_block_0"],
     "inceptionresnetv2": ["mixed_5b", "block35_1_ac", "block17_1_ac"],
+    # A fused block without and with expansion, a residual add, an MBConv block's excite.
+    "efficientnetv2b0": ["block1a_project_activation", "block2b_add", "block4a_se_excite"],
+    # Rescaling(1/128, offset=-1) rather than B0's Normalization; fused blocks' adds.
+    "efficientnetv2s": ["block1b_add", "block3a_project_bn"],
 }
 
 # The features keep their first channels only (the files stay small).
 CHANNELS = 8
 
-CONFIGS = {"xception", "inceptionv3", "convnexttiny", "inceptionresnetv2"}
+CONFIGS = {"xception", "inceptionv3", "convnexttiny", "inceptionresnetv2", "efficientnetv2b0"}
+# The models with inner-layer files: FEATURES by family, or by name.
+FEATURE_MODELS = CONFIGS | {"efficientnetv2s"}
 
 
 def build(app, size, extra):
@@ -123,13 +136,14 @@ def make(family, app, name, extra, size, with_summary, lo_hi):
         with open(os.path.join(HERE, f"{fname}_summary_76.txt"), "w", encoding="utf-8") as f:
             f.write(buf.getvalue())
     print(fname, k, len(m.layers), total)
-    if with_summary and name in CONFIGS and size == min(s for f_, a, n, e, ss, w, r in MODELS
-                                                          if n == name for s in ss):
+    smallest = size == min(s for f_, a, n, e, ss, w, r in MODELS if n == name for s in ss)
+    if name in CONFIGS and smallest:
         with open(os.path.join(HERE, f"{name}_config.json"), "w") as f:
             json.dump({"config": slim(json.loads(m.to_json()))}, f)
+    if name in FEATURE_MODELS and smallest:
         out = {}
         x2 = image(size, lo_hi, seed=1)
-        for layer_name in FEATURES[family]:
+        for layer_name in FEATURES.get(name) or FEATURES[family]:
             sub = keras.Model(m.input, m.get_layer(layer_name).output)
             y = sub.predict(x, verbose=0)
             moved = np.abs(sub.predict(x2, verbose=0) - y).max() / np.abs(y).max()
