@@ -26,7 +26,7 @@ fn usage_errors_exit_1_with_a_message() {
         &["train", "--validation-split", "1.5"],
         &["train", "--optimizer", "adamx"],
         &["train", "--verbose", "3"],
-        &["bench", "w5"],
+        &["bench", "w9"],
         &["bench", "scaling", "--epochs", "0"],
         &["bench", "w1", "--threads", "0"],
         &["bench", "w2", "--regions"],
