@@ -2,8 +2,10 @@
 # Runs rkeras's benchmark workloads and the anchors of shared/anchors (Keras 3 on TensorFlow,
 # PyTorch) back to back on this machine, serially, and prints the ratios.
 #
-# usage: bench/compare.sh [w1] [w2] [w3] [w4] [scaling]   (default: w1 w2; the anchors of w3
-#        and w4 are bench/w3_anchors.py and bench/w4_anchors.py, as shared/anchors has none;
+# usage: bench/compare.sh [w1] [w2] [w3] [w4] [w5] [w6] [w7] [w8] [scaling]   (default: w1 w2;
+#        the anchors of w3 and w4 are bench/w3_anchors.py and bench/w4_anchors.py, as
+#        shared/anchors has none; w5-w8 (ResNet50, MobileNetV2, EfficientNetB0, DenseNet121
+#        at 64x64) run bench/keras_apps.py and bench/torch_apps.py (torchvision needed);
 #        scaling is rkeras alone: W1 on 1 thread against all cores)
 # needs: cargo build --release -p rkeras-cli; the anchors' venvs under /tmp/anchors-env
 #        (see shared/anchors/README.md: tf, torch); Fashion-MNIST for w2
@@ -97,6 +99,29 @@ for w in ${@:-w1 w2}; do
         echo "W4 $k: rkeras $r | Keras/TF $(field "$OUT/keras-tf-w4.log" $k) ($(ratio "$r" "$(field "$OUT/keras-tf-w4.log" $k)")) | PyTorch $(field "$OUT/torch-w4.log" $k) ($(ratio "$r" "$(field "$OUT/torch-w4.log" $k)"))"
       done
       echo "W4 batch-1 latency ms: rkeras $(field "$OUT/rkeras-w4.log" infer_b1_latency_ms) | Keras/TF $(field "$OUT/keras-tf-w4.log" infer_b1_latency_ms) | PyTorch $(field "$OUT/torch-w4.log" infer_b1_latency_ms)" ;;
+    w5|w6|w7|w8)
+      # keras.applications at 64x64: rkeras's builder, Keras's model (weights=None) and
+      # torchvision's, same data and protocol (bench/keras_apps.py), alternating rounds.
+      case $w in
+        w5) kname=ResNet50; tname=resnet50 ;;
+        w6) kname=MobileNetV2; tname=mobilenet_v2 ;;
+        w7) kname=EfficientNetB0; tname=efficientnet_b0 ;;
+        w8) kname=DenseNet121; tname=densenet121 ;;
+      esac
+      rm -f "$OUT"/*-$w.*.log
+      for r in $(seq 1 "$ROUNDS"); do
+        run rkeras-$w.$r "$RK" bench $w
+        run keras-tf-$w.$r env KERAS_BACKEND=tensorflow TF_CPP_MIN_LOG_LEVEL=2 "$ENVS/tf/bin/python" bench/keras_apps.py $kname 64
+        run torch-$w.$r "$ENVS/torch/bin/python" bench/torch_apps.py $tname 64
+      done
+      for k in train_img_s infer_b32_img_s; do
+        r=$(field "$OUT"/rkeras-$w.*.log $k)
+        echo "${w^^} $kname $k (median of $ROUNDS): rkeras $r | Keras/TF $(field "$OUT"/keras-tf-$w.*.log $k) ($(ratio "$r" "$(field "$OUT"/keras-tf-$w.*.log $k)")) | PyTorch $(field "$OUT"/torch-$w.*.log $k) ($(ratio "$r" "$(field "$OUT"/torch-$w.*.log $k)"))"
+      done
+      echo "${w^^} $kname batch-1 latency ms: rkeras $(field "$OUT"/rkeras-$w.*.log infer_b1_latency_ms) | Keras/TF $(field "$OUT"/keras-tf-$w.*.log infer_b1_latency_ms) | PyTorch $(field "$OUT"/torch-$w.*.log infer_b1_latency_ms)"
+      for name in rkeras keras-tf torch; do
+        echo "   $name peak RSS (KB): $(grep -h 'Maximum resident' "$OUT"/$name-$w.*.log | awk '{print $NF}' | tr '\n' ' ')"
+      done ;;
     scaling)
       # W1 on one thread and on all cores, in alternate 20-step runs of one process.
       run rkeras-scaling "$RK" bench scaling

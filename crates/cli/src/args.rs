@@ -80,6 +80,12 @@ pub enum Command {
         /// second thread's start delay and the tail, per step.
         #[arg(long)]
         regions: bool,
+        /// After the timed runs of w5-w8 or app, one more profiled training epoch and
+        /// inference pass, summed per layer type (1x1, 3x3, strided and depthwise
+        /// convolutions, BatchNormalization, activations, merges, ...), with the
+        /// convolutions' GFLOP/s.
+        #[arg(long)]
+        layers: bool,
     },
     /// Inspect a folder dataset without training: the Keras lines, class names, per-class
     /// counts per split, and with --list one line per file.

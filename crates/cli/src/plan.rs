@@ -131,6 +131,7 @@ pub enum Plan {
         threads: Option<usize>,
         dir: Option<PathBuf>,
         regions: bool,
+        layers: bool,
         model: Option<PathBuf>,
     },
     Evaluate {
@@ -375,6 +376,7 @@ impl Plan {
                 threads,
                 dir,
                 regions,
+                layers,
                 model,
             } => {
                 if workload == "app" && model.is_none() {
@@ -401,12 +403,16 @@ impl Plan {
                 if regions && !["w1", "w3"].contains(&workload.as_str()) {
                     bail!("--regions is for the w1 and w3 workloads");
                 }
+                if layers && !["w5", "w6", "w7", "w8", "app"].contains(&workload.as_str()) {
+                    bail!("--layers is for the w5, w6, w7, w8 and app workloads");
+                }
                 Plan::Bench {
                     workload,
                     epochs,
                     threads,
                     dir,
                     regions,
+                    layers,
                     model,
                 }
             }

@@ -50,6 +50,10 @@ pub const DIRECT_MAX_K: usize = 48;
 
 /// Target size of one im2col block, in floats (about 256 KiB: an L2-sized tile).
 const BLOCK_FLOATS: usize = 1 << 18;
+/// Fewest output rows of a backward sample group, and of a backward block, when the
+/// im2col blocks span samples: the deep layers' kernels are large (3x3x512x512 is 9 MB)
+/// and each group's kernel-gradient partial is written and summed once per group.
+pub const GRAD_SPAN_ROWS: usize = 256;
 /// Most sample groups the backward pass splits a batch into (each holds a kernel-gradient
 /// partial).
 pub const MAX_GRAD_GROUPS: usize = 32;
@@ -87,6 +91,13 @@ pub struct Conv2dGeom {
     pub ow: usize,
     /// Output rows (pixels) per im2col block.
     pub block_rows: usize,
+    /// Output rows per im2col block when blocks span samples (see
+    /// [`spans_samples`](Self::spans_samples)): an L2-sized tile, at least 32.
+    pub span_rows: usize,
+    /// Rows per block of the backward pass when blocks span samples: at least
+    /// [`GRAD_SPAN_ROWS`], so that the kernel gradient (a GEMM whose reduction runs over the
+    /// rows, into a kernel-sized output) is not read and written once per short block.
+    pub grad_rows: usize,
 }
 
 impl Conv2dGeom {
@@ -130,7 +141,9 @@ impl Conv2dGeom {
             return None;
         }
         let k = kh * kw * cin;
-        let block_rows = (BLOCK_FLOATS / k).max(32).min(oh * ow);
+        let span_rows = (BLOCK_FLOATS / k).max(32);
+        let grad_rows = span_rows.max(GRAD_SPAN_ROWS);
+        let block_rows = span_rows.min(oh * ow);
         Some(Conv2dGeom {
             h,
             w,
@@ -147,6 +160,8 @@ impl Conv2dGeom {
             oh,
             ow,
             block_rows,
+            span_rows,
+            grad_rows,
         })
     }
 
@@ -172,7 +187,18 @@ impl Conv2dGeom {
     }
     /// Floats of per-thread scratch that [`forward`] and [`backward`] need.
     pub fn scratch_len(&self) -> usize {
-        self.block_rows * (2 * self.k() + self.cout)
+        let rows = if self.spans_samples() {
+            self.span_rows.max(self.grad_rows)
+        } else {
+            self.block_rows
+        };
+        rows * (2 * self.k() + self.cout)
+    }
+    /// The im2col path takes its blocks of rows across samples: a feature map of fewer
+    /// pixels than [`span_rows`](Self::span_rows) (the deep layers of a ResNet, 2x2 to 8x8)
+    /// would otherwise make one short GEMM per sample.
+    pub fn spans_samples(&self) -> bool {
+        !self.is_pointwise() && !self.is_direct() && self.rows() < self.span_rows
     }
     /// Floats of kernel+bias gradient partials that [`backward`] needs for a batch of `n`.
     pub fn partials_len(&self, n: usize) -> usize {
@@ -269,6 +295,55 @@ pub fn im2col(g: &Conv2dGeom, xs: &[f32], r0: usize, rows: usize, col: &mut [f32
             }
         }
     }
+}
+
+/// [`im2col`] of the rows `row0 .. row0 + rows` of a batch `x` counted across samples
+/// (row `r` is pixel `r % rows()` of sample `r / rows()`), into `col` (`rows x k`).
+#[inline(always)]
+pub fn im2col_span(g: &Conv2dGeom, x: &[f32], row0: usize, rows: usize, col: &mut [f32]) {
+    let (k, per, in_len) = (g.k(), g.rows(), g.in_len());
+    let mut r = 0;
+    while r < rows {
+        let (s, p) = ((row0 + r) / per, (row0 + r) % per);
+        let cnt = (per - p).min(rows - r);
+        im2col(
+            g,
+            &x[s * in_len..(s + 1) * in_len],
+            p,
+            cnt,
+            &mut col[r * k..(r + cnt) * k],
+        );
+        r += cnt;
+    }
+}
+
+/// The adjoint of [`im2col_span`]: adds `dcol` (`rows x k`, batch rows `row0..`) into the
+/// batch's input gradient `dx`.
+#[inline(always)]
+fn col2im_span_add(g: &Conv2dGeom, dcol: &[f32], row0: usize, rows: usize, dx: &mut [f32]) {
+    let (k, per, in_len) = (g.k(), g.rows(), g.in_len());
+    let mut r = 0;
+    while r < rows {
+        let (s, p) = ((row0 + r) / per, (row0 + r) % per);
+        let cnt = (per - p).min(rows - r);
+        col2im_add(
+            g,
+            &dcol[r * k..(r + cnt) * k],
+            p,
+            cnt,
+            &mut dx[s * in_len..(s + 1) * in_len],
+        );
+        r += cnt;
+    }
+}
+
+/// Rows per block of a forward pass over `total` batch rows that spans samples: at most
+/// [`Conv2dGeom::span_rows`], split into at least eight blocks of 32 rows or more where the
+/// batch allows (work for every thread). Depends on the shapes alone, never on the thread
+/// count, so results do not either.
+fn span_block(g: &Conv2dGeom, total: usize) -> usize {
+    let blocks = total.div_ceil(g.span_rows).max((total / 32).min(8)).max(1);
+    total.div_ceil(blocks)
 }
 
 /// Adds the im2col-shaped gradient `dcol` (`rows x k`, rows `r0..`) back into the sample's
@@ -369,6 +444,17 @@ pub fn forward(
         });
         return;
     }
+    if g.spans_samples() {
+        let cout = g.cout;
+        let total = n * g.rows();
+        let block = span_block(g, total);
+        // One block: the GEMM takes every thread (see below on the scratch slot).
+        let par = if total <= block { threads } else { 1 };
+        for_each_chunk_mut(&mut y[..n * out_len], block * cout, |b, yb| {
+            forward_span_block(g, x, b * block, w, bias, act, yb, scratch, par)
+        });
+        return;
+    }
     // Here only when the whole call is one task: a block holds its thread's scratch slot
     // through the GEMM, and a thread waiting in the GEMM may run another pending block of
     // this layer, which would lock the same slot.
@@ -412,6 +498,30 @@ crate::simd_fn! {
             im2col(g, xs, r0, rows, col);
             sgemm_threaded(rows, g.cout, k, MatRef::row_major(col, k), wm, yb, g.cout, false, par);
         }
+        epilogue(yb, bias, act, g.cout);
+    }
+}
+
+crate::simd_fn! {
+    /// One block of batch rows `row0..` (across samples): im2col, GEMM, epilogue.
+    fn forward_span_block(
+        g: &Conv2dGeom,
+        x: &[f32],
+        row0: usize,
+        w: &[f32],
+        bias: Option<&[f32]>,
+        act: Act,
+        yb: &mut [f32],
+        scratch: &Scratch,
+        par: usize,
+    ) {
+        let k = g.k();
+        let rows = yb.len() / g.cout;
+        let wm = MatRef::row_major(w, g.cout);
+        let mut buf = scratch.lock();
+        let col = &mut buf[..rows * k];
+        im2col_span(g, x, row0, rows, col);
+        sgemm_threaded(rows, g.cout, k, MatRef::row_major(col, k), wm, yb, g.cout, false, par);
         epilogue(yb, bias, act, g.cout);
     }
 }
@@ -649,7 +759,19 @@ pub fn backward(
     // the kernel, from dwarfing the work (32 partials of a 3x3x512x512 kernel are 300 MB to
     // zero and sum), and give a 1x1 convolution's GEMM a useful depth. The split depends on
     // the shapes alone.
-    let min_group = 64usize.div_ceil(g.rows().max(1));
+    let per = if g.spans_samples() || g.is_pointwise() {
+        GRAD_SPAN_ROWS
+    } else {
+        64
+    };
+    let min_group = per.div_ceil(g.rows().max(1));
+    // One group: its GEMMs take every thread (no other task of this layer can wait on its
+    // scratch slot). Bitwise the same result as one thread.
+    let par = if grad_groups(n, min_group).0 == 1 && crate::switches::switches().gemm_threads {
+        rayon::current_num_threads()
+    } else {
+        1
+    };
     grouped_backward(
         g,
         n,
@@ -658,7 +780,7 @@ pub fn backward(
         dw,
         db,
         partials,
-        |s0, count, part, dxg| backward_group(g, s0, count, x, w, act, dy, dxg, part, scratch),
+        |s0, count, part, dxg| backward_group(g, s0, count, x, w, act, dy, dxg, part, scratch, par),
     );
 }
 
@@ -795,6 +917,7 @@ crate::simd_fn! {
         dxg: Option<&mut [f32]>,
         part: &mut [f32],
         scratch: &Scratch,
+        par: usize,
     ) {
         let mut dxg = dxg;
         let (in_len, out_len, k, rb, cout) = (g.in_len(), g.out_len(), g.k(), g.block_rows, g.cout);
@@ -807,7 +930,8 @@ crate::simd_fn! {
             let xg = &x[s0 * in_len..(s0 + count) * in_len];
             let dyg = &dy[s0 * out_len..(s0 + count) * out_len];
             let dym = MatRef::row_major(dyg, cout);
-            sgemm(k, cout, rows, MatRef::row_major_t(xg, k), dym, pw, cout, true);
+            let xt = MatRef::row_major_t(xg, k);
+            sgemm_threaded(k, cout, rows, xt, dym, pw, cout, true, par);
             for row in dyg.chunks_exact(cout) {
                 for (a, v) in pb.iter_mut().zip(row) {
                     *a += v;
@@ -815,11 +939,61 @@ crate::simd_fn! {
             }
             if let Some(d) = dxg {
                 let wt = MatRef::row_major_t(w, cout);
-                sgemm(rows, k, cout, dym, wt, &mut d[..count * in_len], k, false);
+                let dxg = &mut d[..count * in_len];
+                sgemm_threaded(rows, k, cout, dym, wt, dxg, k, false, par);
             }
             return;
         }
         let mut buf = scratch.lock();
+        if g.spans_samples() {
+            // Small feature maps: blocks of the group's rows across its samples.
+            let span = g.grad_rows;
+            let (col, rest) = buf.split_at_mut(span * k);
+            let (dcol, dya) = rest.split_at_mut(span * k);
+            let xg = &x[s0 * in_len..(s0 + count) * in_len];
+            let total = count * g.rows();
+            let wt = MatRef::row_major_t(w, cout);
+            if let Some(d) = dxg.as_deref_mut() {
+                d[..count * in_len].fill(0.0);
+            }
+            let mut r0 = 0;
+            while r0 < total {
+                let rows = span.min(total - r0);
+                let at = s0 * out_len + r0 * cout;
+                let mut dyb = &dy[at..at + rows * cout];
+                if let Some((a, y)) = act {
+                    let yb = &y[at..at + rows * cout];
+                    let d = &mut dya[..rows * cout];
+                    if a == Act::Relu {
+                        for ((o, &gv), &yv) in d.iter_mut().zip(dyb).zip(yb) {
+                            *o = if yv > 0.0 { gv } else { 0.0 };
+                        }
+                    } else {
+                        for ((o, &gv), &yv) in d.iter_mut().zip(dyb).zip(yb) {
+                            *o = gv * a.derivative(0.0, yv);
+                        }
+                    }
+                    dyb = &dya[..rows * cout];
+                }
+                for row in dyb.chunks_exact(cout) {
+                    for (a, v) in pb.iter_mut().zip(row) {
+                        *a += v;
+                    }
+                }
+                let dym = MatRef::row_major(dyb, cout);
+                let col = &mut col[..rows * k];
+                im2col_span(g, xg, r0, rows, col);
+                let colt = MatRef::row_major_t(col, k);
+                sgemm_threaded(k, cout, rows, colt, dym, pw, cout, true, par);
+                if let Some(d) = dxg.as_deref_mut() {
+                    let dcol = &mut dcol[..rows * k];
+                    sgemm_threaded(rows, k, cout, dym, wt, dcol, k, false, par);
+                    col2im_span_add(g, dcol, r0, rows, &mut d[..count * in_len]);
+                }
+                r0 += rows;
+            }
+            return;
+        }
         let (col, rest) = buf.split_at_mut(rb * k);
         let (dcol, dya) = rest.split_at_mut(rb * k);
         for i in 0..count {

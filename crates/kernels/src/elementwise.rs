@@ -12,6 +12,16 @@ pub fn copy(src: &[f32], dst: &mut [f32]) {
     });
 }
 
+/// `dst += src` (same length), in parallel chunks: a gradient joining one that another
+/// branch already wrote.
+pub fn add_into(src: &[f32], dst: &mut [f32]) {
+    for_each_chunk_mut(dst, ELEMWISE_CHUNK, |i, c| {
+        let off = i * ELEMWISE_CHUNK;
+        let src = &src[off..off + c.len()];
+        c.iter_mut().zip(src).for_each(|(d, s)| *d += s);
+    });
+}
+
 /// Copies rows `rows` (each `len` values) of `src` into consecutive rows of `dst`, in
 /// parallel chunks of rows (assembling a batch from a shuffled dataset).
 pub fn gather_rows(src: &[f32], len: usize, rows: &[usize], dst: &mut [f32]) {

@@ -24,6 +24,7 @@
 //! ```
 
 pub mod activation;
+pub mod batch_norm;
 pub mod conv2d;
 pub mod conv_pool;
 pub mod depthwise;

@@ -176,9 +176,18 @@ mod tests {
                 pad,
             );
             if let Some(mut g) = g {
-                // Small blocks so several row blocks per sample are exercised.
+                // Small blocks so several row blocks per sample are exercised; blocks
+                // spanning samples of odd sizes, or none.
                 if rng.below(2) == 0 {
                     g.block_rows = 1 + rng.below(g.rows());
+                }
+                g.span_rows = match rng.below(3) {
+                    0 => 0,
+                    1 => 1 + rng.below(3 * g.rows()),
+                    _ => g.span_rows,
+                };
+                if rng.below(2) == 0 {
+                    g.grad_rows = 1 + rng.below(3 * g.rows());
                 }
                 return (g, 1 + rng.below(11));
             }
@@ -223,6 +232,64 @@ mod tests {
             assert_close(&dw, &shift(rdw), 1e-4);
             assert_close(&db, &shift(rdb), 1e-4);
             let _ = case;
+        }
+    }
+
+    /// Deep layers of small feature maps (2x2 to 7x7, as ResNet50's at 64x64): im2col
+    /// blocks span samples in the forward and backward passes, with a ReLU fused; batch 1
+    /// (one block, the GEMM threaded) and batches whose blocks cut samples apart.
+    #[test]
+    fn conv_blocks_across_samples_match_oracle() {
+        let mut rng = Lcg::new(11);
+        for (hwc, ks, cout, s, pad, n) in [
+            ((2, 2, 24), (3, 3), 20, (1, 1), Padding::Same, 9),
+            ((4, 4, 64), (1, 1), 33, (2, 2), Padding::Valid, 7),
+            ((7, 7, 8), (3, 3), 16, (1, 1), Padding::Same, 3),
+            ((5, 5, 16), (3, 3), 8, (2, 2), Padding::Valid, 1),
+            ((3, 3, 40), (3, 3), 5, (1, 1), Padding::Valid, 40),
+        ] {
+            let g = Conv2dGeom::new(hwc, ks, cout, s, (1, 1), pad).expect("geom");
+            assert!(g.spans_samples(), "{g:?}");
+            let x = rng.vec(n * g.in_len());
+            let w = rng.vec(g.kernel_len());
+            let b = rng.vec(cout);
+            let scratch = Scratch::new(g.scratch_len());
+            let mut y = vec![f32::NAN; n * g.out_len()];
+            conv2d::forward(&g, n, &x, &w, Some(&b), Act::Relu, &mut y, &scratch);
+            let want: Vec<f32> = conv2d_forward(&g, n, &x, &w, Some(&b))
+                .into_iter()
+                .map(|v| v.max(0.0))
+                .collect();
+            assert_close(&y, &want, 1e-4);
+            let dy = rng.vec(n * g.out_len());
+            let mut dx = vec![f32::NAN; n * g.in_len()];
+            let mut dw = vec![0.5f32; g.kernel_len()];
+            let mut db = vec![0.5f32; g.cout];
+            let mut partials = vec![0.0; g.partials_len(n)];
+            conv2d::backward(
+                &g,
+                n,
+                &x,
+                &w,
+                Some((Act::Relu, &y)),
+                &dy,
+                Some(&mut dx),
+                &mut dw,
+                Some(&mut db),
+                &mut partials,
+                &scratch,
+            );
+            // The ReLU's derivative from the output, then the oracle's gradients.
+            let dpre: Vec<f32> = dy
+                .iter()
+                .zip(&y)
+                .map(|(&d, &v)| if v > 0.0 { d } else { 0.0 })
+                .collect();
+            let (rdx, rdw, rdb) = conv2d_backward(&g, n, &x, &w, &dpre);
+            assert_close(&dx, &rdx, 1e-4);
+            let shift = |v: Vec<f32>| v.into_iter().map(|a| a + 0.5).collect::<Vec<_>>();
+            assert_close(&dw, &shift(rdw), 1e-4);
+            assert_close(&db, &shift(rdb), 1e-4);
         }
     }
 

@@ -229,6 +229,162 @@ fn print_layer_timings(model: &Model, images: f64) -> f64 {
     gemm_flops / gemm_secs / 1e9
 }
 
+/// The kind of work a layer does, for the per-layer-type breakdown of the application
+/// workloads: convolutions by kernel and stride, then the other layers by class.
+fn layer_kind(l: &dyn rkeras::layers::Layer) -> String {
+    let c = l.config();
+    let pair = |k: &str| {
+        c.get(k)
+            .and_then(|v| v.as_array())
+            .map(|a| a.iter().filter_map(|v| v.as_u64()).collect::<Vec<_>>())
+            .unwrap_or_default()
+    };
+    match l.class_name() {
+        "Conv2D" => {
+            let (k, s) = (pair("kernel_size"), pair("strides"));
+            let strided = s.iter().any(|&v| v > 1);
+            match (k.as_slice(), strided) {
+                ([1, 1], false) => "Conv2D 1x1".into(),
+                ([1, 1], true) => "Conv2D 1x1 strided".into(),
+                ([3, 3], false) => "Conv2D 3x3".into(),
+                (k, st) => format!(
+                    "Conv2D {}{}",
+                    k.iter()
+                        .map(|v| v.to_string())
+                        .collect::<Vec<_>>()
+                        .join("x"),
+                    if st { " strided" } else { "" }
+                ),
+            }
+        }
+        "DepthwiseConv2D" => "DepthwiseConv2D".into(),
+        "Activation" | "ReLU" => "activation".into(),
+        "Add" | "Multiply" | "Subtract" | "Average" | "Maximum" | "Minimum" => {
+            "elementwise merge".into()
+        }
+        other => other.into(),
+    }
+}
+
+/// Convolution and dense multiply-adds per image of layer `i` (0 for other layers).
+fn layer_macs(model: &Model, i: usize) -> f64 {
+    let l = &model.layers()[i];
+    let kernel_len: usize = l.params().first().map_or(0, |p| p.value.len());
+    let out = model.layer_output_shape(i).unwrap_or(&[]);
+    match l.class_name() {
+        "Conv2D" => {
+            let positions: usize = out.iter().take(out.len().saturating_sub(1)).product();
+            (positions * kernel_len) as f64
+        }
+        "DepthwiseConv2D" => {
+            let positions: usize = out.iter().take(out.len().saturating_sub(1)).product();
+            // kernel h x w x channels x multiplier: one MAC per kernel entry per position.
+            (positions * kernel_len) as f64
+        }
+        "Dense" => kernel_len as f64,
+        _ => 0.0,
+    }
+}
+
+/// One more profiled training epoch and inference pass of an application workload, summed
+/// per layer type: milliseconds per image and the share of the step, and GFLOP/s for the
+/// convolutions (2 FLOPs per multiply-add; training counts forward + 2x for the gradients).
+fn print_type_breakdown(model: &mut Model, x: &Tensor, y: &Tensor, bs: usize) -> Result<()> {
+    let images = x.rows() as f64;
+    model.set_profiling(true);
+    let fit = one_more_epoch(model, x, y, bs, 2);
+    let train = model.layer_timings();
+    model.set_profiling(false);
+    fit?;
+    model.set_profiling(true);
+    let pred = model.predict_batched(x, bs);
+    let infer = model.layer_timings();
+    model.set_profiling(false);
+    pred?;
+    let mut rows: Vec<(String, f64, f64, f64, f64)> = Vec::new();
+    let (mut flops_t, mut secs_t, mut flops_i, mut secs_i) = (0.0, 0.0, 0.0, 0.0);
+    for i in 0..model.layers().len() {
+        let kind = layer_kind(model.layers()[i].as_ref());
+        let macs = layer_macs(model, i);
+        let (_, f, b) = train[i];
+        let fi = infer[i].1;
+        if macs > 0.0 {
+            flops_t += 2.0 * macs * 3.0 * images;
+            secs_t += f + b;
+            flops_i += 2.0 * macs * images;
+            secs_i += fi;
+        }
+        match rows.iter_mut().find(|r| r.0 == kind) {
+            Some(r) => {
+                r.1 += f + b;
+                r.2 += fi;
+                r.3 += macs;
+            }
+            None => rows.push((kind, f + b, fi, macs, 0.0)),
+        }
+    }
+    // The slowest layers one by one (training time), with their output shapes.
+    let mut each: Vec<(usize, f64)> = (0..model.layers().len())
+        .map(|i| (i, train[i].1 + train[i].2))
+        .collect();
+    each.sort_by(|a, b| b.1.total_cmp(&a.1));
+    println!("slowest layers in training (forward + backward):");
+    for &(i, t) in each.iter().take(15) {
+        let macs = layer_macs(model, i);
+        let gf = if macs > 0.0 && t > 0.0 {
+            format!("{:.1}", 6.0 * macs * images / t / 1e9)
+        } else {
+            "-".into()
+        };
+        println!(
+            "  {:<28} {:<20} {:?} {:.3} ms/img (fwd {:.3}, infer {:.3}) {gf} GFLOP/s",
+            train[i].0,
+            layer_kind(model.layers()[i].as_ref()),
+            model.layer_output_shape(i).unwrap_or(&[]),
+            t * 1e3 / images,
+            train[i].1 * 1e3 / images,
+            infer[i].1 * 1e3 / images,
+        );
+    }
+    let total_t: f64 = rows.iter().map(|r| r.1).sum();
+    let total_i: f64 = rows.iter().map(|r| r.2).sum();
+    rows.sort_by(|a, b| b.1.total_cmp(&a.1));
+    println!(
+        "{:<22} {:>12} {:>7} {:>9} {:>12} {:>7} {:>9}",
+        "layer type", "train ms/img", "share", "GFLOP/s", "infer ms/img", "share", "GFLOP/s"
+    );
+    for (kind, t, inf, macs, _) in &rows {
+        let gf = |secs: f64, mult: f64| {
+            if secs > 0.0 && *macs > 0.0 {
+                format!("{:.1}", 2.0 * macs * mult * images / secs / 1e9)
+            } else {
+                "-".into()
+            }
+        };
+        println!(
+            "{:<22} {:>12.3} {:>6.1}% {:>9} {:>12.3} {:>6.1}% {:>9}",
+            kind,
+            t * 1e3 / images,
+            100.0 * t / total_t.max(1e-12),
+            gf(*t, 3.0),
+            inf * 1e3 / images,
+            100.0 * inf / total_i.max(1e-12),
+            gf(*inf, 1.0)
+        );
+    }
+    println!(
+        "{:<22} {:>12.3} {:>7} {:>9.1} {:>12.3} {:>7} {:>9.1}",
+        "total (GEMM layers)",
+        total_t * 1e3 / images,
+        "",
+        flops_t / secs_t.max(1e-12) / 1e9,
+        total_i * 1e3 / images,
+        "",
+        flops_i / secs_i.max(1e-12) / 1e9
+    );
+    Ok(())
+}
+
 /// Trains epoch `epoch` of `x`, `y` in batches of `bs`, unshuffled and silent: the extra,
 /// measured epochs after the timed ones.
 fn one_more_epoch(
@@ -448,7 +604,7 @@ pub fn scaling(threads: usize, rounds: usize) -> Result<()> {
 pub fn run(
     workload: &str,
     epochs: Option<usize>,
-    regions: bool,
+    (regions, layers): (bool, bool),
     model_file: Option<&std::path::Path>,
 ) -> Result<()> {
     rkeras::set_random_seed(42);
@@ -650,6 +806,9 @@ pub fn run(
                 median(&mut r),
                 median(&mut lat)
             );
+            if layers {
+                print_type_breakdown(&mut model, &x, &y, bs)?;
+            }
         }
         _ => {
             bail!("unknown workload '{workload}'; known: w1, w2, w3, w4, w5, w6, w7, w8, app, scaling, folder")

@@ -95,6 +95,7 @@ pub fn run(plan: Plan) -> Result<()> {
             threads,
             dir,
             regions,
+            layers,
             model,
         } => {
             if workload == "scaling" {
@@ -103,7 +104,7 @@ pub fn run(plan: Plan) -> Result<()> {
             }
             let go = || match (workload.as_str(), &dir) {
                 ("folder", Some(d)) => bench_folder::run(d, epochs.unwrap_or(100)),
-                _ => bench::run(&workload, epochs, regions, model.as_deref()),
+                _ => bench::run(&workload, epochs, (regions, layers), model.as_deref()),
             };
             match threads {
                 Some(t) => rayon::ThreadPoolBuilder::new()

@@ -6,7 +6,7 @@ use super::{common_builders, Backward, Layer, LayerBase, Mode, Param};
 use crate::error::{Error, Result};
 use crate::init::Initializer;
 use crate::rng::Rng;
-use rkeras_kernels::parallel::{for_each_chunk_mut, for_each_chunk_pair_mut};
+use rkeras_kernels::batch_norm;
 use serde_json::{json, Map, Value};
 
 /// Keras `BatchNormalization` over the last axis (channels-last).
@@ -39,22 +39,21 @@ pub struct BatchNormalization {
     params: Vec<Param>,
     weights: super::weight_options::WeightOptions,
     c: usize,
-    /// Normalized input of the last training forward, `(n * positions, c)`.
-    xhat: Vec<f32>,
     /// `1 / sqrt(var + epsilon)` per channel, of the last forward.
     inv_std: Vec<f32>,
     /// Whether the last forward used the batch statistics.
     batch_stats: bool,
     /// Per-channel f64 accumulators (mean and variance, or the backward sums).
     acc: [Vec<f64>; 2],
-    /// Per-channel `(mean, gamma * inv_std, beta - mean * gamma * inv_std)` of a forward.
-    fold: Vec<(f32, f32, f32)>,
+    /// Per-channel mean of the last forward, and the coefficients of the affine map it
+    /// applied (`y = a x + b`) or of the input gradient (`dx = a dy + b (x - mean) + k`).
+    mean: Vec<f32>,
+    a: Vec<f32>,
+    b: Vec<f32>,
+    k: Vec<f32>,
     /// Per-chunk partial sums of the statistics and of the backward reductions.
     partials: Vec<f64>,
 }
-
-/// The most row chunks the statistics are split into.
-const CHUNKS: usize = 32;
 
 impl Default for BatchNormalization {
     fn default() -> Self {
@@ -75,11 +74,13 @@ impl BatchNormalization {
             params: Vec::new(),
             weights: super::weight_options::WeightOptions::new(super::weight_options::GAMMA_BETA),
             c: 0,
-            xhat: Vec::new(),
             inv_std: Vec::new(),
             batch_stats: false,
             acc: [Vec::new(), Vec::new()],
-            fold: Vec::new(),
+            mean: Vec::new(),
+            a: Vec::new(),
+            b: Vec::new(),
+            k: Vec::new(),
             partials: Vec::new(),
         }
     }
@@ -107,6 +108,23 @@ impl BatchNormalization {
     pub fn scale(mut self, s: bool) -> Self {
         self.scale = s;
         self
+    }
+    /// Adds `sum dy * xhat` to gamma's gradient and `sum dy` to beta's, from the
+    /// backward sums in `acc` (`sum dy`, `sum dy * (x - mean)`).
+    fn add_affine_grads(&mut self) {
+        let mut i = 0;
+        if self.scale {
+            let (sdx, inv) = (&self.acc[1], &self.inv_std);
+            for ((g, s), iv) in self.params[0].grad.iter_mut().zip(sdx).zip(inv) {
+                *g += (*s * f64::from(*iv)) as f32;
+            }
+            i += 1;
+        }
+        if self.center {
+            for (g, s) in self.params[i].grad.iter_mut().zip(self.acc[0].iter()) {
+                *g += *s as f32;
+            }
+        }
     }
     /// `gamma[ch]` (1 without scale) and `beta[ch]` (0 without center).
     fn affine(&self, ch: usize) -> (f32, f32) {
@@ -184,36 +202,24 @@ impl Layer for BatchNormalization {
         self.params = params;
         self.inv_std = vec![0.0; c];
         self.acc = [vec![0.0; c], vec![0.0; c]];
-        self.fold = vec![(0.0, 0.0, 0.0); c];
+        for v in [&mut self.mean, &mut self.a, &mut self.b, &mut self.k] {
+            *v = vec![0.0; c];
+        }
+        self.partials = vec![0.0; batch_norm::partials_len(c)];
         self.weights.check(&name, &self.params)?;
         Ok(input_shape.to_vec())
     }
-    fn allocate(&mut self, max_batch: usize) {
-        let len = max_batch * self.c;
-        if self.xhat.len() < len {
-            self.xhat.resize(len, 0.0);
-        }
-        if self.partials.len() < 2 * CHUNKS * self.c {
-            self.partials.resize(2 * CHUNKS * self.c, 0.0);
-        }
-    }
     fn forward(&mut self, x: &[f32], y: &mut [f32], _n: usize, mode: Mode) {
         let c = self.c;
-        let rows = x.len() / c.max(1);
         self.batch_stats = mode == Mode::Train && self.base.trainable;
         let (mi, vi) = (self.params.len() - 2, self.params.len() - 1);
-        if self.xhat.len() < x.len() {
-            self.xhat.resize(x.len(), 0.0);
-        }
-        if self.partials.len() < 2 * CHUNKS * c {
-            self.partials.resize(2 * CHUNKS * c, 0.0);
-        }
         if self.batch_stats {
             let [mean, var] = &mut self.acc;
-            channel_moments(x, c, mean, var, &mut self.partials);
+            batch_norm::moments(x, c, mean, var, &mut self.partials);
             let m = self.momentum;
             for ch in 0..c {
                 self.inv_std[ch] = 1.0 / (var[ch] as f32 + self.epsilon).sqrt();
+                self.mean[ch] = mean[ch] as f32;
                 let mm = &mut self.params[mi].value[ch];
                 *mm = *mm * m + mean[ch] as f32 * (1.0 - m);
                 let mv = &mut self.params[vi].value[ch];
@@ -221,40 +227,17 @@ impl Layer for BatchNormalization {
             }
         } else {
             for ch in 0..c {
-                self.acc[0][ch] = self.params[mi].value[ch] as f64;
+                self.mean[ch] = self.params[mi].value[ch];
                 self.inv_std[ch] = 1.0 / (self.params[vi].value[ch] + self.epsilon).sqrt();
             }
         }
         for ch in 0..c {
             let (g, b) = self.affine(ch);
-            let (mean, inv) = (self.acc[0][ch] as f32, self.inv_std[ch]);
-            self.fold[ch] = (mean, g * inv, b - mean * g * inv);
+            let (mean, inv) = (self.mean[ch], self.inv_std[ch]);
+            self.a[ch] = g * inv;
+            self.b[ch] = b - mean * g * inv;
         }
-        let (cr, _) = chunking(rows);
-        let (fold, inv_std) = (&self.fold, &self.inv_std);
-        let apply = |k: usize, yc: &mut [f32], hc: Option<&mut [f32]>| {
-            let xc = &x[k * cr * c..][..yc.len()];
-            for (xr, yr) in xc.chunks_exact(c).zip(yc.chunks_exact_mut(c)) {
-                for ((xv, yv), &(_, a, sh)) in xr.iter().zip(yr.iter_mut()).zip(fold) {
-                    *yv = xv * a + sh;
-                }
-            }
-            if let Some(hc) = hc {
-                for (xr, hr) in xc.chunks_exact(c).zip(hc.chunks_exact_mut(c)) {
-                    for ((h, xv), (&(mean, _, _), inv)) in
-                        hr.iter_mut().zip(xr).zip(fold.iter().zip(inv_std))
-                    {
-                        *h = (xv - mean) * inv;
-                    }
-                }
-            }
-        };
-        if self.batch_stats {
-            let xhat = &mut self.xhat[..x.len()];
-            for_each_chunk_pair_mut(y, cr * c, xhat, cr * c, |k, yc, hc| apply(k, yc, Some(hc)));
-        } else {
-            for_each_chunk_mut(y, cr * c, |k, yc| apply(k, yc, None));
-        }
+        batch_norm::affine(x, y, &self.a, &self.b);
     }
     fn backward(
         &mut self,
@@ -266,108 +249,39 @@ impl Layer for BatchNormalization {
     ) {
         let c = self.c;
         let rows = dy.len() / c.max(1);
-        let (cr, nch) = chunking(rows);
         if !self.batch_stats {
             if self.base.trainable {
                 // Trainable, but called in inference mode (a nested model called with
                 // training=False): gamma and beta still learn, on the moving statistics.
-                let (sd, sdh) = self.partials[..2 * c].split_at_mut(c);
-                sd.fill(0.0);
-                sdh.fill(0.0);
-                for (xr, gr) in x.chunks_exact(c).zip(dy.chunks_exact(c)) {
-                    for ch in 0..c {
-                        let h = (xr[ch] - self.fold[ch].0) * self.inv_std[ch];
-                        sd[ch] += f64::from(gr[ch]);
-                        sdh[ch] += f64::from(gr[ch] * h);
-                    }
-                }
-                let mut i = 0;
-                if self.scale {
-                    for (g, s) in self.params[0].grad.iter_mut().zip(sdh.iter()) {
-                        *g += *s as f32;
-                    }
-                    i += 1;
-                }
-                if self.center {
-                    for (g, s) in self.params[i].grad.iter_mut().zip(sd.iter()) {
-                        *g += *s as f32;
-                    }
-                }
+                let [sd, sdx] = &mut self.acc;
+                batch_norm::backward_sums(x, dy, &self.mean, c, sd, sdx, &mut self.partials);
+                self.add_affine_grads();
             }
             // Frozen or inference statistics: a per-channel affine map.
             if let Some(dx) = dx {
-                let (fold, dy) = (&self.fold, &*dy);
-                for_each_chunk_mut(dx, cr * c, |k, dc| {
-                    let gc = &dy[k * cr * c..][..dc.len()];
-                    for (dxr, dyr) in dc.chunks_exact_mut(c).zip(gc.chunks_exact(c)) {
-                        for ((d, g), &(_, a, _)) in dxr.iter_mut().zip(dyr).zip(fold) {
-                            *d = g * a;
-                        }
-                    }
-                });
+                self.k.fill(0.0);
+                batch_norm::affine(dy, dx, &self.a, &self.k);
             }
             return;
         }
-        // Per-chunk sums of dy and dy * xhat (a fixed split: the same result on any number
-        // of threads), then added in chunk order.
-        let (xhat, dyr) = (&self.xhat, &*dy);
-        for_each_chunk_mut(&mut self.partials[..2 * nch * c], 2 * c, |k, part| {
-            part.fill(0.0);
-            let (sd, sdh) = part.split_at_mut(c);
-            let lo = k * cr * c;
-            let hi = ((k + 1) * cr).min(rows) * c;
-            for (g, h) in dyr[lo..hi]
-                .chunks_exact(c)
-                .zip(xhat[lo..hi].chunks_exact(c))
-            {
-                for ch in 0..c {
-                    sd[ch] += g[ch] as f64;
-                    sdh[ch] += (g[ch] * h[ch]) as f64;
-                }
-            }
-        });
-        let [sum_dy, sum_dy_xhat] = &mut self.acc;
-        sum_dy.fill(0.0);
-        sum_dy_xhat.fill(0.0);
-        for part in self.partials[..2 * nch * c].chunks_exact(2 * c) {
-            for ch in 0..c {
-                sum_dy[ch] += part[ch];
-                sum_dy_xhat[ch] += part[c + ch];
-            }
-        }
-        let mut i = 0;
-        if self.scale {
-            for (g, s) in self.params[0].grad.iter_mut().zip(sum_dy_xhat.iter()) {
-                *g += *s as f32;
-            }
-            i += 1;
-        }
-        if self.center {
-            for (g, s) in self.params[i].grad.iter_mut().zip(sum_dy.iter()) {
-                *g += *s as f32;
-            }
-        }
+        // Per-chunk sums of dy and dy * (x - mean) (a fixed split: the same result on any
+        // number of threads), added in chunk order.
+        let [sd, sdx] = &mut self.acc;
+        batch_norm::backward_sums(x, dy, &self.mean, c, sd, sdx, &mut self.partials);
+        self.add_affine_grads();
         if let Some(dx) = dx {
-            let m = rows as f32;
+            // dx = gamma inv / m (m dy - sum_dy - xhat sum_dy_xhat), xhat = (x - mean) inv.
+            let m = rows.max(1) as f32;
             for ch in 0..c {
-                // fold.1 is gamma * inv_std; keep per channel (a, sum_dy, sum_dy_xhat).
-                let (sd, sdh) = (self.acc[0][ch] as f32, self.acc[1][ch] as f32);
-                self.fold[ch] = (self.fold[ch].1 / m, sd, sdh);
+                let (g, _) = self.affine(ch);
+                let inv = self.inv_std[ch];
+                let (sd, sdh) = (self.acc[0][ch] as f32, (self.acc[1][ch] as f32) * inv);
+                let a = g * inv;
+                self.a[ch] = a;
+                self.b[ch] = -a / m * inv * sdh;
+                self.k[ch] = -a / m * sd;
             }
-            let (fold, xhat, dy) = (&self.fold, &self.xhat, &*dy);
-            for_each_chunk_mut(dx, cr * c, |k, dc| {
-                let gc = &dy[k * cr * c..][..dc.len()];
-                let hc = &xhat[k * cr * c..][..dc.len()];
-                for ((dxr, dyr), hr) in dc
-                    .chunks_exact_mut(c)
-                    .zip(gc.chunks_exact(c))
-                    .zip(hc.chunks_exact(c))
-                {
-                    for (((d, g), h), &(a, sd, sdh)) in dxr.iter_mut().zip(dyr).zip(hr).zip(fold) {
-                        *d = a * (m * g - sd - h * sdh);
-                    }
-                }
-            });
+            batch_norm::input_grad(x, dy, dx, &self.mean, &self.a, &self.b, &self.k);
         }
     }
     fn params(&self) -> &[Param] {
@@ -396,50 +310,6 @@ impl Layer for BatchNormalization {
             "synchronized": false,
         })))
     }
-}
-
-/// The row split of the statistics: at most `CHUNKS` chunks, fixed by the row count alone
-/// (so the sums are the same on any number of threads). Returns (rows per chunk, chunks).
-fn chunking(rows: usize) -> (usize, usize) {
-    let cr = rows.div_ceil(CHUNKS).max(1);
-    (cr, rows.div_ceil(cr).max(1))
-}
-
-/// Mean and biased variance of each of the `c` channels of `x` (rows of `c` values), in
-/// f64, two passes, each over fixed row chunks in parallel; `partials` holds
-/// `CHUNKS * c` values.
-pub(crate) fn channel_moments(
-    x: &[f32],
-    c: usize,
-    mean: &mut [f64],
-    var: &mut [f64],
-    partials: &mut [f64],
-) {
-    let rows = x.len() / c.max(1);
-    let (cr, nch) = chunking(rows);
-    let sums = |partials: &mut [f64], mean: Option<&[f64]>, out: &mut [f64]| {
-        for_each_chunk_mut(&mut partials[..nch * c], c, |k, part| {
-            part.fill(0.0);
-            let lo = k * cr * c;
-            let hi = ((k + 1) * cr).min(rows) * c;
-            for row in x[lo..hi].chunks_exact(c) {
-                match mean {
-                    None => part.iter_mut().zip(row).for_each(|(p, v)| *p += *v as f64),
-                    Some(m) => part.iter_mut().zip(row).zip(m).for_each(|((p, v), m)| {
-                        let d = *v as f64 - m;
-                        *p += d * d;
-                    }),
-                }
-            }
-        });
-        out.fill(0.0);
-        for part in partials[..nch * c].chunks_exact(c) {
-            out.iter_mut().zip(part).for_each(|(o, p)| *o += p);
-        }
-        out.iter_mut().for_each(|o| *o /= rows.max(1) as f64);
-    };
-    sums(partials, None, mean);
-    sums(partials, Some(mean), var);
 }
 
 impl FromConfig for BatchNormalization {

@@ -106,57 +106,82 @@ pub(crate) fn broadcast_shapes(
     Ok((out, reads))
 }
 
+/// Values per parallel task of the element-wise merges.
+const CHUNK: usize = rkeras_kernels::activation::ELEMWISE_CHUNK;
+
 fn forward(op: Op, xs: &[&[f32]], y: &mut [f32]) {
-    let len = y.len();
-    y.copy_from_slice(&xs[0][..len]);
-    for x in &xs[1..] {
-        let x = &x[..len];
-        match op {
-            Op::Add | Op::Average => y.iter_mut().zip(x).for_each(|(a, b)| *a += b),
-            Op::Subtract => y.iter_mut().zip(x).for_each(|(a, b)| *a -= b),
-            Op::Multiply => y.iter_mut().zip(x).for_each(|(a, b)| *a *= b),
-            Op::Maximum => y.iter_mut().zip(x).for_each(|(a, b)| *a = a.max(*b)),
-            Op::Minimum => y.iter_mut().zip(x).for_each(|(a, b)| *a = a.min(*b)),
+    let inv = 1.0 / xs.len() as f32;
+    for_each_chunk_mut(y, CHUNK, |ci, y| {
+        let (off, len) = (ci * CHUNK, y.len());
+        y.copy_from_slice(&xs[0][off..off + len]);
+        for x in &xs[1..] {
+            let x = &x[off..off + len];
+            match op {
+                Op::Add | Op::Average => y.iter_mut().zip(x).for_each(|(a, b)| *a += b),
+                Op::Subtract => y.iter_mut().zip(x).for_each(|(a, b)| *a -= b),
+                Op::Multiply => y.iter_mut().zip(x).for_each(|(a, b)| *a *= b),
+                Op::Maximum => y.iter_mut().zip(x).for_each(|(a, b)| *a = a.max(*b)),
+                Op::Minimum => y.iter_mut().zip(x).for_each(|(a, b)| *a = a.min(*b)),
+            }
         }
-    }
-    if op == Op::Average {
-        let inv = 1.0 / xs.len() as f32;
-        y.iter_mut().for_each(|a| *a *= inv);
-    }
+        if op == Op::Average {
+            y.iter_mut().for_each(|a| *a *= inv);
+        }
+    });
 }
 
 fn backward(op: Op, xs: &[&[f32]], y: &[f32], dy: &[f32], dxs: &mut [&mut [f32]]) {
     let len = dy.len();
     let k = dxs.len();
     for (i, dx) in dxs.iter_mut().enumerate() {
-        let dx = &mut dx[..len];
-        match op {
-            Op::Add => dx.copy_from_slice(dy),
-            Op::Subtract => {
-                dx.copy_from_slice(dy);
-                if i == 1 {
-                    dx.iter_mut().for_each(|v| *v = -*v);
+        for_each_chunk_mut(&mut dx[..len], CHUNK, |ci, dx| {
+            let off = ci * CHUNK;
+            let dy = &dy[off..off + dx.len()];
+            backward_chunk(op, xs, &y[off..off + dx.len()], dy, dx, i, k, off);
+        });
+    }
+}
+
+/// [`backward`] of input `i` (of `k`) on the values `off .. off + dx.len()`.
+#[allow(clippy::too_many_arguments)]
+fn backward_chunk(
+    op: Op,
+    xs: &[&[f32]],
+    y: &[f32],
+    dy: &[f32],
+    dx: &mut [f32],
+    i: usize,
+    k: usize,
+    off: usize,
+) {
+    let len = dx.len();
+    match op {
+        Op::Add => dx.copy_from_slice(dy),
+        Op::Subtract => {
+            dx.copy_from_slice(dy);
+            if i == 1 {
+                dx.iter_mut().for_each(|v| *v = -*v);
+            }
+        }
+        Op::Average => {
+            let inv = 1.0 / k as f32;
+            dx.iter_mut().zip(dy).for_each(|(d, g)| *d = g * inv);
+        }
+        Op::Multiply => {
+            // d/dx_i = dy * prod of the other inputs.
+            dx.copy_from_slice(dy);
+            for (j, x) in xs.iter().enumerate() {
+                if j != i {
+                    let x = &x[off..off + len];
+                    dx.iter_mut().zip(x).for_each(|(d, v)| *d *= v);
                 }
             }
-            Op::Average => {
-                let inv = 1.0 / k as f32;
-                dx.iter_mut().zip(dy).for_each(|(d, g)| *d = g * inv);
-            }
-            Op::Multiply => {
-                // d/dx_i = dy * prod of the other inputs.
-                dx.copy_from_slice(dy);
-                for (j, x) in xs.iter().enumerate() {
-                    if j != i {
-                        dx.iter_mut().zip(&x[..len]).for_each(|(d, v)| *d *= v);
-                    }
-                }
-            }
-            Op::Maximum | Op::Minimum => {
-                // The gradient goes to the first input holding the extreme value.
-                for (p, d) in dx.iter_mut().enumerate() {
-                    let winner = xs.iter().position(|x| x[p] == y[p]);
-                    *d = if winner == Some(i) { dy[p] } else { 0.0 };
-                }
+        }
+        Op::Maximum | Op::Minimum => {
+            // The gradient goes to the first input holding the extreme value.
+            for (p, d) in dx.iter_mut().enumerate() {
+                let winner = xs.iter().position(|x| x[off + p] == y[p]);
+                *d = if winner == Some(i) { dy[p] } else { 0.0 };
             }
         }
     }
@@ -414,6 +439,9 @@ macro_rules! merge_layer {
                     None => forward($op, xs, y),
                     Some(b) => forward_broadcast($op, b, xs, y, n),
                 }
+            }
+            fn passes_gradient(&self) -> bool {
+                $op == Op::Add && self.broadcast.is_none()
             }
             fn backward_merge(
                 &mut self,

@@ -366,6 +366,11 @@ pub trait Layer: LayerCopy + Send + std::fmt::Debug {
     fn is_merge(&self) -> bool {
         false
     }
+    /// A merge whose every input gradient is its output gradient (`Add` of inputs of one
+    /// shape): models then write that gradient straight into its inputs' gradients.
+    fn passes_gradient(&self) -> bool {
+        false
+    }
     /// Builds a merge layer for the per-sample shapes of its inputs.
     ///
     /// # Errors

@@ -1001,6 +1001,19 @@ impl Chain {
                 None => self.layers[call.layer].as_mut(),
             };
             let needs_dx = ins.iter().any(|&a| a >= first);
+            if layer.is_merge() && layer.passes_gradient() {
+                // An Add: its output gradient goes straight to its inputs' gradients.
+                for &a in ins.iter().filter(|&&a| a >= first) {
+                    let dst = &mut gb[a][..n * ol];
+                    if self.consumers[a] > 1 {
+                        rkeras_kernels::elementwise::add_into(dy, dst);
+                    } else {
+                        rkeras_kernels::elementwise::copy(dy, dst);
+                    }
+                }
+                add_timing(&mut self.timings, t, call.layer, true);
+                continue;
+            }
             if layer.is_merge() {
                 let xs: [&[f32]; MAX_MERGE_INPUTS] = std::array::from_fn(|k| match ins.get(k) {
                     Some(&a) => &self.acts[a][..n * lens[k]],
@@ -1037,9 +1050,9 @@ impl Chain {
                     let src = &self.scratch[k][..n * lens[k]];
                     let dst = &mut gb[a][..n * lens[k]];
                     if self.consumers[a] > 1 {
-                        dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
+                        rkeras_kernels::elementwise::add_into(src, dst);
                     } else {
-                        dst.copy_from_slice(src);
+                        rkeras_kernels::elementwise::copy(src, dst);
                     }
                 }
             }

@@ -1,0 +1,328 @@
+//! Batch normalization's per-channel passes over rows of `c` channels (NHWC activations:
+//! one row per pixel): the batch statistics, the affine map `y = a x + b`, the backward
+//! reductions and the input gradient.
+//!
+//! Every reduction splits the rows into the fixed chunks of [`chunking`] (at most
+//! [`CHUNKS`], set by the row count alone), sums each chunk in float32 over runs of
+//! [`RUN`] rows and in float64 across runs, and adds the chunks' partials in chunk order:
+//! the same bits on any number of threads, and float64-grade sums at float32 speed. The
+//! statistics take one pass, on values shifted by the first row (so the variance does not
+//! cancel: `var = E[(x-s)²] - E[x-s]²`).
+//!
+//! ```
+//! use rkeras_kernels::batch_norm;
+//! // Two channels, three rows.
+//! let x = [1.0f32, 10.0, 2.0, 20.0, 3.0, 30.0];
+//! let (mut mean, mut var) = ([0.0f64; 2], [0.0f64; 2]);
+//! let mut partials = vec![0.0f64; batch_norm::partials_len(2)];
+//! batch_norm::moments(&x, 2, &mut mean, &mut var, &mut partials);
+//! assert_eq!(mean, [2.0, 20.0]);
+//! assert!((var[0] - 2.0 / 3.0).abs() < 1e-12 && (var[1] - 200.0 / 3.0).abs() < 1e-9);
+//! ```
+
+use crate::parallel::for_each_chunk_mut;
+
+/// The most row chunks a reduction is split into.
+pub const CHUNKS: usize = 32;
+/// Rows summed in float32 before they join a chunk's float64 partial.
+pub const RUN: usize = 8;
+/// Channels summed together in one set of float32 accumulators.
+const SLAB: usize = 256;
+/// Rows per task of the element-wise passes (at least; whole rows).
+const APPLY_FLOATS: usize = 1 << 14;
+
+/// The row split of the reductions: `(rows per chunk, chunks)`, fixed by the row count.
+pub fn chunking(rows: usize) -> (usize, usize) {
+    let cr = rows.div_ceil(CHUNKS).max(1);
+    (cr, rows.div_ceil(cr).max(1))
+}
+
+/// Floats of the `partials` buffer the reductions need for `c` channels.
+pub fn partials_len(c: usize) -> usize {
+    2 * CHUNKS * c
+}
+
+crate::simd_fn! {
+    /// One chunk's sums of `p(row, ch)` and `q(row, ch)` for the rows `rows` of `a` (and `b`,
+    /// the same shape) into `part` (`[sum p (c), sum q (c)]`, float64).
+    fn chunk_sums(
+        a: &[f32],
+        b: &[f32],
+        shift: &[f32],
+        c: usize,
+        part: &mut [f64],
+        moments: bool,
+    ) {
+        part.fill(0.0);
+        let (s1, s2) = part.split_at_mut(c);
+        let rows = a.len() / c;
+        let mut s0 = 0;
+        while s0 < c {
+            let w = SLAB.min(c - s0);
+            let (mut p, mut q) = ([0.0f32; SLAB], [0.0f32; SLAB]);
+            let (p, q) = (&mut p[..w], &mut q[..w]);
+            let sh = &shift[s0..s0 + w];
+            for r in 0..rows {
+                let ar = &a[r * c + s0..r * c + s0 + w];
+                if moments {
+                    for ((pv, qv), (&x, &s)) in p.iter_mut().zip(q.iter_mut()).zip(ar.iter().zip(sh)) {
+                        let d = x - s;
+                        *pv += d;
+                        *qv += d * d;
+                    }
+                } else {
+                    // Backward: p = dy, q = dy * (x - mean).
+                    let br = &b[r * c + s0..r * c + s0 + w];
+                    for (((pv, qv), &g), (&x, &m)) in
+                        p.iter_mut().zip(q.iter_mut()).zip(ar).zip(br.iter().zip(sh))
+                    {
+                        *pv += g;
+                        *qv += g * (x - m);
+                    }
+                }
+                if (r + 1) % RUN == 0 || r + 1 == rows {
+                    for ((o, v), (o2, v2)) in s1[s0..s0 + w]
+                        .iter_mut()
+                        .zip(p.iter_mut())
+                        .zip(s2[s0..s0 + w].iter_mut().zip(q.iter_mut()))
+                    {
+                        *o += f64::from(*v);
+                        *o2 += f64::from(*v2);
+                        *v = 0.0;
+                        *v2 = 0.0;
+                    }
+                }
+            }
+            s0 += w;
+        }
+    }
+}
+
+/// The chunked sums of [`chunk_sums`] over all rows, added in chunk order into `out1`,
+/// `out2`.
+fn reduce(
+    a: &[f32],
+    b: &[f32],
+    shift: &[f32],
+    c: usize,
+    partials: &mut [f64],
+    moments: bool,
+    out1: &mut [f64],
+    out2: &mut [f64],
+) {
+    let rows = a.len() / c.max(1);
+    let (cr, nch) = chunking(rows);
+    for_each_chunk_mut(&mut partials[..2 * nch * c], 2 * c, |k, part| {
+        let (lo, hi) = (k * cr * c, ((k + 1) * cr).min(rows) * c);
+        let bb = if moments { &b[..0] } else { &b[lo..hi] };
+        chunk_sums(&a[lo..hi], bb, shift, c, part, moments);
+    });
+    out1.fill(0.0);
+    out2.fill(0.0);
+    for part in partials[..2 * nch * c].chunks_exact(2 * c) {
+        for ch in 0..c {
+            out1[ch] += part[ch];
+            out2[ch] += part[c + ch];
+        }
+    }
+}
+
+/// Mean and biased variance of each of the `c` channels of `x` (rows of `c` values), in
+/// float64. `partials` holds [`partials_len`]`(c)` values. No rows: zeros.
+pub fn moments(x: &[f32], c: usize, mean: &mut [f64], var: &mut [f64], partials: &mut [f64]) {
+    let rows = x.len() / c.max(1);
+    if rows == 0 {
+        mean.fill(0.0);
+        var.fill(0.0);
+        return;
+    }
+    let shift = &x[..c];
+    reduce(x, x, shift, c, partials, true, mean, var);
+    let m = rows as f64;
+    for ((mu, v), &s) in mean.iter_mut().zip(var.iter_mut()).zip(shift) {
+        let d = *mu / m;
+        *v = (*v / m - d * d).max(0.0);
+        *mu = f64::from(s) + d;
+    }
+}
+
+/// The backward reductions: per channel, `sum dy` and `sum dy * (x - mean)`, in float64.
+/// `partials` holds [`partials_len`]`(c)` values.
+pub fn backward_sums(
+    x: &[f32],
+    dy: &[f32],
+    mean: &[f32],
+    c: usize,
+    sum_dy: &mut [f64],
+    sum_dy_xc: &mut [f64],
+    partials: &mut [f64],
+) {
+    reduce(dy, x, mean, c, partials, false, sum_dy, sum_dy_xc);
+}
+
+crate::simd_fn! {
+    fn affine_rows(x: &[f32], y: &mut [f32], a: &[f32], b: &[f32]) {
+        let c = a.len();
+        for (xr, yr) in x.chunks_exact(c).zip(y.chunks_exact_mut(c)) {
+            for ((yv, &xv), (&av, &bv)) in yr.iter_mut().zip(xr).zip(a.iter().zip(b)) {
+                *yv = xv * av + bv;
+            }
+        }
+    }
+}
+
+crate::simd_fn! {
+    fn grad_rows(x: &[f32], dy: &[f32], dx: &mut [f32], m: &[f32], a: &[f32], b: &[f32], k: &[f32]) {
+        let c = a.len();
+        for ((xr, gr), dr) in x.chunks_exact(c).zip(dy.chunks_exact(c)).zip(dx.chunks_exact_mut(c)) {
+            for ((((d, &g), &xv), &mv), ((&av, &bv), &kv)) in
+                dr.iter_mut().zip(gr).zip(xr).zip(m).zip(a.iter().zip(b).zip(k))
+            {
+                *d = g * av + (xv - mv) * bv + kv;
+            }
+        }
+    }
+}
+
+/// Rows per task of the element-wise passes.
+fn apply_rows(c: usize) -> usize {
+    (APPLY_FLOATS / c.max(1)).max(1)
+}
+
+/// `y = a * x + b` per channel (`a`, `b`: `c` values), in parallel over rows.
+pub fn affine(x: &[f32], y: &mut [f32], a: &[f32], b: &[f32]) {
+    let c = a.len().max(1);
+    let rows = apply_rows(c);
+    for_each_chunk_mut(y, rows * c, |i, yc| {
+        let xc = &x[i * rows * c..][..yc.len()];
+        affine_rows(xc, yc, a, b);
+    });
+}
+
+/// `dx = a * dy + b * (x - mean) + k` per channel: batch normalization's input gradient
+/// with the batch statistics folded into per-channel coefficients. In parallel over rows.
+#[allow(clippy::too_many_arguments)]
+pub fn input_grad(
+    x: &[f32],
+    dy: &[f32],
+    dx: &mut [f32],
+    mean: &[f32],
+    a: &[f32],
+    b: &[f32],
+    k: &[f32],
+) {
+    let c = a.len().max(1);
+    let rows = apply_rows(c);
+    for_each_chunk_mut(dx, rows * c, |i, dc| {
+        let at = i * rows * c;
+        grad_rows(
+            &x[at..][..dc.len()],
+            &dy[at..][..dc.len()],
+            dc,
+            mean,
+            a,
+            b,
+            k,
+        );
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{assert_close, Lcg};
+
+    /// Plain float64 two-pass statistics.
+    fn oracle(x: &[f32], c: usize) -> (Vec<f64>, Vec<f64>) {
+        let rows = x.len() / c;
+        let mut mean = vec![0.0f64; c];
+        for r in x.chunks_exact(c) {
+            mean.iter_mut()
+                .zip(r)
+                .for_each(|(m, &v)| *m += f64::from(v));
+        }
+        mean.iter_mut().for_each(|m| *m /= rows as f64);
+        let mut var = vec![0.0f64; c];
+        for r in x.chunks_exact(c) {
+            for ((v, &xv), m) in var.iter_mut().zip(r).zip(&mean) {
+                *v += (f64::from(xv) - m).powi(2);
+            }
+        }
+        var.iter_mut().for_each(|v| *v /= rows as f64);
+        (mean, var)
+    }
+
+    #[test]
+    fn moments_match_two_pass_float64_with_an_offset() {
+        let mut rng = Lcg::new(3);
+        for (rows, c) in [(1, 3), (7, 5), (300, 17), (1000, 300), (4099, 64)] {
+            // An offset of 100 against values within +-1: the shifted sums must not cancel.
+            let x: Vec<f32> = rng.vec(rows * c).into_iter().map(|v| v + 100.0).collect();
+            let (mut mean, mut var) = (vec![0.0; c], vec![0.0; c]);
+            let mut partials = vec![0.0; partials_len(c)];
+            moments(&x, c, &mut mean, &mut var, &mut partials);
+            let (m, v) = oracle(&x, c);
+            for ch in 0..c {
+                assert!((mean[ch] - m[ch]).abs() < 1e-6, "{rows}x{c} mean {ch}");
+                assert!(
+                    (var[ch] - v[ch]).abs() < 1e-5 * v[ch].max(1e-3),
+                    "{rows}x{c} var {ch}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn backward_sums_and_element_wise_passes_match_plain_loops() {
+        let mut rng = Lcg::new(5);
+        let (rows, c) = (777, 40);
+        let (x, dy) = (rng.vec(rows * c), rng.vec(rows * c));
+        let mean = rng.vec(c);
+        let (mut sd, mut sdx) = (vec![0.0; c], vec![0.0; c]);
+        let mut partials = vec![0.0; partials_len(c)];
+        backward_sums(&x, &dy, &mean, c, &mut sd, &mut sdx, &mut partials);
+        for ch in 0..c {
+            let (mut a, mut b) = (0.0f64, 0.0f64);
+            for r in 0..rows {
+                let (g, xv) = (dy[r * c + ch] as f64, x[r * c + ch] as f64);
+                a += g;
+                b += g * (xv - mean[ch] as f64);
+            }
+            assert!(
+                (sd[ch] - a).abs() < 1e-4 && (sdx[ch] - b).abs() < 1e-4,
+                "{ch}"
+            );
+        }
+        let (a, b, k) = (rng.vec(c), rng.vec(c), rng.vec(c));
+        let mut y = vec![f32::NAN; rows * c];
+        affine(&x, &mut y, &a, &b);
+        let want: Vec<f32> = (0..rows * c).map(|i| x[i] * a[i % c] + b[i % c]).collect();
+        assert_close(&y, &want, 1e-6);
+        let mut dx = vec![f32::NAN; rows * c];
+        input_grad(&x, &dy, &mut dx, &mean, &a, &b, &k);
+        let want: Vec<f32> = (0..rows * c)
+            .map(|i| dy[i] * a[i % c] + (x[i] - mean[i % c]) * b[i % c] + k[i % c])
+            .collect();
+        assert_close(&dx, &want, 1e-5);
+    }
+
+    #[test]
+    fn reductions_do_not_depend_on_the_thread_count() {
+        let mut rng = Lcg::new(8);
+        let (rows, c) = (2000, 24);
+        let x = rng.vec(rows * c);
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("pool");
+            pool.install(|| {
+                let (mut mean, mut var) = (vec![0.0; c], vec![0.0; c]);
+                let mut partials = vec![0.0; partials_len(c)];
+                moments(&x, c, &mut mean, &mut var, &mut partials);
+                (mean, var)
+            })
+        };
+        assert_eq!(run(1), run(3));
+    }
+}
