@@ -127,6 +127,20 @@ fn reduce(
     }
 }
 
+/// Per channel, `sum (x - shift)` into `s1` and `sum (x - shift)²` into `s2`, in float64
+/// (the pieces of [`moments`], for statistics summed over several replicas).
+/// `partials` holds [`partials_len`]`(c)` values.
+pub fn shifted_sums(
+    x: &[f32],
+    c: usize,
+    shift: &[f32],
+    s1: &mut [f64],
+    s2: &mut [f64],
+    partials: &mut [f64],
+) {
+    reduce(x, x, shift, c, partials, true, s1, s2);
+}
+
 /// Mean and biased variance of each of the `c` channels of `x` (rows of `c` values), in
 /// float64. `partials` holds [`partials_len`]`(c)` values. No rows: zeros.
 pub fn moments(x: &[f32], c: usize, mean: &mut [f64], var: &mut [f64], partials: &mut [f64]) {
@@ -137,7 +151,7 @@ pub fn moments(x: &[f32], c: usize, mean: &mut [f64], var: &mut [f64], partials:
         return;
     }
     let shift = &x[..c];
-    reduce(x, x, shift, c, partials, true, mean, var);
+    shifted_sums(x, c, shift, mean, var, partials);
     let m = rows as f64;
     for ((mu, v), &s) in mean.iter_mut().zip(var.iter_mut()).zip(shift) {
         let d = *mu / m;
