@@ -284,6 +284,17 @@ impl Layer for BatchNormalization {
             batch_norm::input_grad(x, dy, dx, &self.mean, &self.a, &self.b, &self.k);
         }
     }
+    fn inference_affine(&mut self) -> Option<(&[f32], &[f32])> {
+        let (mi, vi) = (self.params.len() - 2, self.params.len() - 1);
+        for ch in 0..self.c {
+            let (g, b) = self.affine(ch);
+            let mean = self.params[mi].value[ch];
+            let inv = 1.0 / (self.params[vi].value[ch] + self.epsilon).sqrt();
+            self.a[ch] = g * inv;
+            self.b[ch] = b - mean * g * inv;
+        }
+        Some((&self.a, &self.b))
+    }
     fn params(&self) -> &[Param] {
         &self.params
     }

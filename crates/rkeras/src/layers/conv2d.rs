@@ -74,6 +74,7 @@ pub struct Conv2D {
     wino_u: Vec<f32>,
     /// The kernel `wino_u` was transformed from.
     wino_w: Vec<f32>,
+    fold: Fold,
 }
 
 /// Brings the transformed kernel `u` up to date with `kernel` (transformed from `seen`):
@@ -146,6 +147,21 @@ fn scatter_cols(src: &[f32], stride: usize, c0: usize, w: usize, dst: &mut [f32]
     }
 }
 
+/// The kernel and bias with a following `BatchNormalization` folded in, for inference
+/// ([`Layer::forward_folded`]): recomputed when the weights may have changed (any
+/// `params_mut` call) or the normalization's map differs from the one folded.
+#[derive(Clone, Debug, Default)]
+struct Fold {
+    kernel: Vec<f32>,
+    bias: Vec<f32>,
+    /// The folded map: `a` then `b`.
+    ab: Vec<f32>,
+    /// The weights were handed out mutably since the fold.
+    stale: bool,
+    /// The forward pass in progress uses the folded weights and this activation.
+    active: Option<Act>,
+}
+
 impl Conv2D {
     /// A convolution with `filters` output channels and a `kernel_size` window.
     pub fn new(filters: usize, kernel_size: impl IntoPair) -> Self {
@@ -174,6 +190,7 @@ impl Conv2D {
             wino: None,
             wino_u: Vec::new(),
             wino_w: Vec::new(),
+            fold: Fold::default(),
         }
     }
     super::field_setters! {
@@ -461,31 +478,37 @@ impl Layer for Conv2D {
             self.forward_grouped(&g, x, y, n);
             return;
         }
-        let bias = self.params.get(1).map(|p| &p.value[..]);
-        let kernel = &self.params[0].value;
+        let (kernel, bias, act) = match self.fold.active {
+            Some(act) => (&self.fold.kernel, Some(&self.fold.bias[..]), act),
+            None => (
+                &self.params[0].value,
+                self.params.get(1).map(|p| &p.value[..]),
+                self.act,
+            ),
+        };
         let wino = self.wino.as_ref().filter(|wg| winograd_pays(wg, n));
         if let Some(wg) = wino {
             let u = &mut self.wino_u;
             refresh_winograd(wg, kernel, &mut self.wino_w, u);
             if wg.pooled {
                 let pos = &mut self.pool_pos[..n * wg.out_len()];
-                winograd::forward(wg, n, x, u, bias, self.act, y, Some(pos), &self.scratch);
-            } else if self.act.backward_needs_input() {
+                winograd::forward(wg, n, x, u, bias, act, y, Some(pos), &self.scratch);
+            } else if act.backward_needs_input() {
                 winograd::forward(wg, n, x, u, bias, Act::Linear, y, None, &self.scratch);
                 self.preact[..y.len()].copy_from_slice(y);
-                activation::forward_inplace(self.act, y, g.cout);
+                activation::forward_inplace(act, y, g.cout);
             } else {
-                winograd::forward(wg, n, x, u, bias, self.act, y, None, &self.scratch);
+                winograd::forward(wg, n, x, u, bias, act, y, None, &self.scratch);
             }
         } else if let Some(cp) = &self.pooled {
             let pos = &mut self.pool_pos[..n * cp.out_len()];
             conv_pool::forward(cp, n, x, kernel, bias, y, pos, &self.scratch);
-        } else if self.act.backward_needs_input() {
+        } else if act.backward_needs_input() {
             conv2d::forward(&g, n, x, kernel, bias, Act::Linear, y, &self.scratch);
             self.preact[..y.len()].copy_from_slice(y);
-            activation::forward_inplace(self.act, y, g.cout);
+            activation::forward_inplace(act, y, g.cout);
         } else {
-            conv2d::forward(&g, n, x, kernel, bias, self.act, y, &self.scratch);
+            conv2d::forward(&g, n, x, kernel, bias, act, y, &self.scratch);
         }
     }
 
@@ -582,7 +605,54 @@ impl Layer for Conv2D {
         );
     }
 
-    super::kernel_layer_methods!(weights);
+    fn params(&self) -> &[Param] {
+        &self.params
+    }
+    fn params_mut(&mut self) -> &mut [Param] {
+        self.fold.stale = true;
+        &mut self.params
+    }
+    fn activation(&self) -> Option<Act> {
+        Some(self.act)
+    }
+    super::weight_option_methods!(weights);
+    fn folds_affine(&self) -> bool {
+        self.geom.is_some() && self.groups == 1 && self.pooled.is_none() && self.act == Act::Linear
+    }
+    fn forward_folded(
+        &mut self,
+        x: &[f32],
+        y: &mut [f32],
+        n: usize,
+        (a, b): (&[f32], &[f32]),
+        act: Act,
+    ) -> bool {
+        let cout = self.filters;
+        if !self.folds_affine() || a.len() != cout || b.len() != cout {
+            return false;
+        }
+        let f = &mut self.fold;
+        let same_map = f.ab.len() == 2 * cout && f.ab[..cout] == *a && f.ab[cout..] == *b;
+        if f.stale || !same_map || f.kernel.len() != self.params[0].value.len() {
+            f.kernel.clear();
+            f.kernel.extend_from_slice(&self.params[0].value);
+            for row in f.kernel.chunks_exact_mut(cout) {
+                row.iter_mut().zip(a).for_each(|(w, s)| *w *= s);
+            }
+            let bias = self.params.get(1).map(|p| &p.value[..]);
+            f.bias.clear();
+            f.bias
+                .extend((0..cout).map(|o| bias.map_or(0.0, |v| v[o]) * a[o] + b[o]));
+            f.ab.clear();
+            f.ab.extend_from_slice(a);
+            f.ab.extend_from_slice(b);
+            f.stale = false;
+        }
+        self.fold.active = Some(act);
+        self.forward(x, y, n, Mode::Infer);
+        self.fold.active = None;
+        true
+    }
     fn config(&self) -> Map<String, Value> {
         let init = super::initializer_config;
         self.weights.with_config(super::object(json!({

@@ -366,6 +366,30 @@ pub trait Layer: LayerCopy + Send + std::fmt::Debug {
     fn is_merge(&self) -> bool {
         false
     }
+    /// Whether [`forward_folded`](Layer::forward_folded) can run this layer (a
+    /// convolution with no activation of its own).
+    fn folds_affine(&self) -> bool {
+        false
+    }
+    /// Inference only: this layer's output mapped by the per-channel `y = a z + b` of the
+    /// `BatchNormalization` that follows it (`fold = (a, b)`), then `act`, written to `y`:
+    /// the two (or three) layers in one pass. `false` when the layer cannot
+    /// ([`folds_affine`](Layer::folds_affine)); `y` is then untouched.
+    fn forward_folded(
+        &mut self,
+        _x: &[f32],
+        _y: &mut [f32],
+        _n: usize,
+        _fold: (&[f32], &[f32]),
+        _act: rkeras_kernels::Act,
+    ) -> bool {
+        false
+    }
+    /// A `BatchNormalization`'s inference map `(a, b)`, `y = a x + b` per channel, from its
+    /// moving statistics; `None` for other layers.
+    fn inference_affine(&mut self) -> Option<(&[f32], &[f32])> {
+        None
+    }
     /// A merge whose every input gradient is its output gradient (`Add` of inputs of one
     /// shape): models then write that gradient straight into its inputs' gradients.
     fn passes_gradient(&self) -> bool {

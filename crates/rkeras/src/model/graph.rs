@@ -9,6 +9,7 @@ use crate::layers::twin_of;
 use crate::layers::{Backward, Layer, Mode};
 use crate::rng::Rng;
 use crate::shape::numel;
+use rkeras_kernels::Act;
 use sample_groups::{Layout, Profile, Segment};
 
 use super::sample_groups;
@@ -119,14 +120,29 @@ pub(crate) struct Chain {
     pools: Vec<Option<usize>>,
     /// `absorbed[j]`: `j` is such a pooling; it is skipped.
     absorbed: Vec<bool>,
-    /// Turns the absorption of max poolings off (tests compare both ways).
+    /// Turns the absorption of max poolings off (tests compare both ways), and the folding
+    /// of BatchNormalization into convolutions for inference.
     pub no_fusion: bool,
+    /// Functional models, per call: inference folds the `BatchNormalization` (and a ReLU
+    /// `Activation` after it) that alone reads a convolution's output into the convolution.
+    folds: Vec<Fold>,
     /// Sequential models: the runs of per-sample layers executed by sample groups.
     segments: Vec<Segment>,
     /// The cap on the number of sample groups (see [`sample_groups::split`]).
     max_groups: usize,
     /// The cap set by [`crate::Model::set_sample_groups`] (else the default).
     group_cap: Option<usize>,
+}
+
+/// A call's part in an inference fold (see `Chain::folds`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fold {
+    /// Runs as it is.
+    No,
+    /// A convolution that runs the normalization call `bn` (and the ReLU call `relu`) too.
+    Head { bn: usize, relu: Option<usize> },
+    /// Folded into an earlier call: skipped in inference.
+    Inside,
 }
 
 /// Fusion of max poolings into the layer before them, unless `RKERAS_FUSE_POOL=0`.
@@ -445,8 +461,88 @@ impl Chain {
         self.input_shape = Some(packed);
         self.first_trainable = 0;
         self.absorb_poolings();
+        self.plan_folds(&wiring);
         self.finish_build();
         Ok(())
+    }
+
+    /// Finds the convolutions whose output only a `BatchNormalization` reads (and that
+    /// normalization's output only a ReLU `Activation`), none of them shared or an output
+    /// of the model: inference runs each such chain as one call (`Fold`).
+    fn plan_folds(&mut self, wiring: &Wiring) {
+        let calls = &wiring.calls;
+        self.folds = vec![Fold::No; calls.len()];
+        if self.no_fusion || !fusion_enabled() {
+            return;
+        }
+        let first = wiring.first_call();
+        // The only reader of call i's output, when it reads nothing else and is not shared.
+        let sole_reader = |i: usize| -> Option<usize> {
+            let out = first + i;
+            if self.consumers[out] != 1 || wiring.outputs.contains(&out) {
+                return None;
+            }
+            let j = (i + 1..calls.len()).find(|&j| calls[j].ins.contains(&out))?;
+            (calls[j].ins.len() == 1 && self.twins[j].is_none() && calls[j].call == 0).then_some(j)
+        };
+        for i in 0..calls.len() {
+            let plain = self.twins[i].is_none()
+                && calls[i].call == 0
+                && !self.is_absorbed(i)
+                && self.pools.get(i).copied().flatten().is_none()
+                && self.layers[calls[i].layer].folds_affine();
+            if !plain || self.folds[i] != Fold::No {
+                continue;
+            }
+            let Some(bn) = sole_reader(i) else { continue };
+            if self.layers[calls[bn].layer].class_name() != "BatchNormalization" {
+                continue;
+            }
+            let relu = sole_reader(bn).filter(|&k| {
+                let l = &self.layers[calls[k].layer];
+                l.class_name() == "Activation" && l.activation() == Some(Act::Relu)
+            });
+            self.folds[i] = Fold::Head { bn, relu };
+            self.folds[bn] = Fold::Inside;
+            if let Some(k) = relu {
+                self.folds[k] = Fold::Inside;
+            }
+        }
+    }
+
+    /// Runs the inference fold headed by call `i` (see `plan_folds`); `false` if the
+    /// convolution could not, and nothing was written.
+    fn run_fold(&mut self, wiring: &Wiring, i: usize, n: usize) -> bool {
+        let Some(Fold::Head { bn, relu }) = self.folds.get(i).copied() else {
+            return false;
+        };
+        let first = wiring.first_call();
+        let (li, lb) = (wiring.calls[i].layer, wiring.calls[bn].layer);
+        let out = first + relu.unwrap_or(bn);
+        let (a_in, il, ol) = (
+            wiring.calls[i].ins[0],
+            self.len_at(wiring.calls[i].ins[0]),
+            self.len_at(out),
+        );
+        let (conv, norm) = if li < lb {
+            let (lo, hi) = self.layers.split_at_mut(lb);
+            (&mut lo[li], &mut hi[0])
+        } else {
+            let (lo, hi) = self.layers.split_at_mut(li);
+            (&mut hi[0], &mut lo[lb])
+        };
+        let Some(map) = norm.inference_affine() else {
+            return false;
+        };
+        let act = if relu.is_some() {
+            Act::Relu
+        } else {
+            Act::Linear
+        };
+        let (before, after) = self.acts.split_at_mut(first + i);
+        let x = &before[a_in][..n * il];
+        let y = &mut after[out - first - i][..n * ol];
+        conv.forward_folded(x, y, n, map, act)
     }
 
     /// Per-sample output shape (several outputs: their packed length).
@@ -841,9 +937,27 @@ impl Chain {
                 off += len;
             }
         }
+        let folding = mode == Mode::Infer && self.folds.len() == wiring.calls.len();
         for (i, call) in wiring.calls.iter().enumerate() {
             if self.is_absorbed(i) {
                 continue;
+            }
+            if folding {
+                match self.folds[i] {
+                    Fold::Inside => continue,
+                    Fold::Head { bn, relu } => {
+                        let t = self.timings.is_some().then(std::time::Instant::now);
+                        if self.run_fold(&wiring, i, n) {
+                            add_timing(&mut self.timings, t, call.layer, false);
+                            continue;
+                        }
+                        // Not folded after all: this chain runs call by call from now on.
+                        for k in [Some(i), Some(bn), relu].into_iter().flatten() {
+                            self.folds[k] = Fold::No;
+                        }
+                    }
+                    Fold::No => {}
+                }
             }
             let ins = &call.ins;
             self.sync_twin(i, call.layer);
@@ -1131,6 +1245,18 @@ mod tests {
         seed: u64,
         batch: usize,
     ) {
+        train_both_within(fused, plain, shape, seed, batch, 1e-6);
+    }
+
+    /// [`train_both`] with the first predictions compared within `tol0`.
+    fn train_both_within(
+        fused: &mut Model,
+        plain: &mut Model,
+        shape: [usize; 3],
+        seed: u64,
+        batch: usize,
+        tol0: f32,
+    ) {
         plain.set_weights(&fused.get_weights()).expect("weights");
         let start = fused.get_weights();
         let mut rng = crate::rng::Rng::new(seed);
@@ -1148,7 +1274,7 @@ mod tests {
         close(
             &fused.predict(&x).expect("predict"),
             &plain.predict(&x).expect("predict"),
-            1e-6,
+            tol0,
         );
         for m in [&mut *fused, &mut *plain] {
             m.fit(&x, &y)
@@ -1162,7 +1288,7 @@ mod tests {
         close(
             &fused.predict(&x).expect("predict"),
             &plain.predict(&x).expect("predict"),
-            1e-5,
+            tol0.max(1e-5),
         );
         for (a, b) in fused.get_weights().iter().zip(&plain.get_weights()) {
             close(a, b, 1e-4);
@@ -1229,6 +1355,61 @@ mod tests {
         assert_eq!(fused.chain.absorbed.iter().filter(|&&a| a).count(), 1);
         assert!(plain.chain.absorbed.iter().all(|a| !a));
         train_both(&mut fused, &mut plain, [10, 10, 3], 4, 8);
+    }
+
+    /// Convolution -> BatchNormalization (-> ReLU) chains: 1x1, 3x3 by Winograd, one without
+    /// bias whose normalization has a second reader (its ReLU-less fold), and a last one.
+    fn conv_bn() -> crate::Result<Model> {
+        let inp = Input::new((8, 8, 16));
+        let a = Conv2D::new(16, 1).call(&inp)?;
+        let a = BatchNormalization::new().call(&a)?;
+        let a = Activation::new("relu").call(&a)?;
+        let b = Conv2D::new(16, 3)
+            .padding("same")
+            .use_bias(false)
+            .call(&a)?;
+        let b = BatchNormalization::new().call(&b)?;
+        let c = Conv2D::new(16, 3).padding("same").call(&b)?;
+        let c = BatchNormalization::new().call(&c)?;
+        let c = Activation::new("relu").call(&c)?;
+        let s = Add::new().call_on(&[&b, &c])?;
+        let d = Conv2D::new(4, 1).call(&s)?;
+        let d = BatchNormalization::new().call(&d)?;
+        let p = GlobalAveragePooling2D::new().call(&d)?;
+        let out = Dense::new(3).activation("softmax").call(&p)?;
+        Model::functional(&inp, &out)
+    }
+
+    /// Inference folds each normalization (and the ReLU after it) into its convolution:
+    /// the predictions are the unfolded model's within float reassociation, before and
+    /// after training changes the weights and the moving statistics (the folded weights are
+    /// rebuilt), and training itself is unchanged.
+    #[test]
+    fn inference_folds_batch_normalization_into_convolutions() {
+        let mut fused = prepared(conv_bn, true);
+        let mut plain = prepared(conv_bn, false);
+        let heads = |m: &Model| {
+            m.chain
+                .folds
+                .iter()
+                .filter(|f| matches!(f, super::Fold::Head { .. }))
+                .count()
+        };
+        assert_eq!(heads(&fused), 4);
+        assert_eq!(heads(&plain), 0);
+        // Biases, gammas, betas and moving statistics away from their initial values, so
+        // the fold has work to do.
+        let mut w = fused.get_weights();
+        let mut rng = crate::rng::Rng::new(3);
+        for t in w.iter_mut().filter(|t| t.shape().len() == 1) {
+            for v in t.data_mut() {
+                *v += rng.uniform_range(0.1, 0.5);
+            }
+        }
+        fused.set_weights(&w).expect("weights");
+        // Folding reassociates each output (the kernel scaled, then summed), and sums with
+        // cancellation magnify that: 1e-4.
+        train_both_within(&mut fused, &mut plain, [8, 8, 16], 5, 8, 1e-4);
     }
 
     /// Timing the weight gradients apart (an extra backward call per layer) leaves training
