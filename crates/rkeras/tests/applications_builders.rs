@@ -686,10 +686,19 @@ fn convnext_builders_match_keras() {
                 .classifier_activation(None)
                 .build()
                 .expect("builds");
-            // The three widest models' outputs after 36 blocks: rkeras's float32 is 1.6e-4
-            // (relative) from Keras's computed in float64 for ConvNeXtBase, Keras's own
-            // float32 1.6e-5.
-            let rel = if i < 2 { 1e-4 } else { 5e-4 };
+            // ConvNeXtBase: with the formula weights its last downsampling block (a layer
+            // normalization, then a 2x2 convolution over 2048 inputs) cancels, its outputs
+            // ~2000 times smaller than the sums of their terms' magnitudes, so the float32
+            // rounding left in the residual stream before it grows there by 30 to 300 times,
+            // by the chance of where it falls rather than its size: rkeras's rounding there
+            // is no larger than Keras's (9.0e-7 against 1.0e-6 rms, relative to a true float64
+            // Keras), yet the logits end 1.4e-4 from float64, Keras's float32 2.0e-5; the same
+            // rounding errors at random places give 1e-4 to 7e-4. Small (rkeras 1.5e-5 from
+            // float64, Keras 2.4e-5) and Large (1.1e-5, Keras 4.1e-6) show the reverse or no
+            // such luck. (A true float64 Keras needs more than `floatx("float64")`: off
+            // TensorFlow, Keras's `result_type` turns float64 into float32, so its
+            // LayerNormalization still computes in float32.)
+            let rel = if *name == "convnextbase" { 5e-4 } else { 1e-4 };
             check_against_keras_within(&mut m, &format!("builder_{name}_{size}"), i == 0, rel);
             if i == 0 && size == 32 {
                 assert_eq!(m.name(), "convnext_tiny");
