@@ -950,6 +950,45 @@ fn nasnet_builders_match_keras() {
     let mut x = rkeras::Tensor::new(vec![1, 1, 1, 3], vec![0.0, 127.5, 255.0]).expect("x");
     rkeras::applications::preprocess_input("NASNetLarge", &mut x).expect("tf mode");
     assert_eq!(x.data(), &[-1.0, 0.0, 1.0]);
+    // It trains (the adjust blocks' shifted, cropped path included), then fine-tunes with
+    // the backbone frozen.
+    rkeras::clear_session();
+    rkeras::set_random_seed(5);
+    let mut m = NASNet::nasnet_mobile()
+        .input_shape((32, 32, 3))
+        .classes(3)
+        .build()
+        .expect("builds");
+    m.compile("adam", "sparse_categorical_crossentropy", &["accuracy"])
+        .expect("compile");
+    let x: Vec<f32> = (0..8 * 32 * 32 * 3)
+        .map(|i| ((i as f32) * 0.37).sin())
+        .collect();
+    let x = rkeras::Tensor::new(vec![8, 32, 32, 3], x).expect("x");
+    let y = rkeras::Tensor::new(vec![8], (0..8).map(|i| (i % 3) as f32).collect()).expect("y");
+    let value = |m: &rkeras::Model, l: &str| m.get_layer(l).expect(l).params()[0].value.clone();
+    let before = value(&m, "adjust_conv_2_0");
+    let fit = |m: &mut rkeras::Model| {
+        m.fit(&x, &y)
+            .epochs(1)
+            .batch_size(4)
+            .verbose(0)
+            .run()
+            .expect("fit")
+    };
+    let h = fit(&mut m);
+    assert!(h.history["loss"].iter().all(|l| l.is_finite()));
+    assert_ne!(
+        value(&m, "adjust_conv_2_0"),
+        before,
+        "the shifted path trains"
+    );
+    m.set_trainable_from(Some("predictions"), true)
+        .expect("freeze");
+    let (stem, head) = (value(&m, "stem_conv1"), value(&m, "predictions"));
+    fit(&mut m);
+    assert_eq!(value(&m, "stem_conv1"), stem, "the backbone is frozen");
+    assert_ne!(value(&m, "predictions"), head, "the head trains");
 }
 
 /// [`check_features`] for a model whose layer list (Keras's order, by depth) puts layers off
