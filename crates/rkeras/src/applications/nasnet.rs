@@ -445,8 +445,8 @@ fn reduction_cell(
     let h = relu().call(ip)?;
     let h = conv1x1_he(filters, &format!("reduction_conv_1_{id}")).call(&h)?;
     let h = bn(&format!("reduction_bn_1_{id}")).call(&h)?;
-    let (hh, hw_) = hw(&h);
-    let h3 = ZeroPadding2D::new(correct_pad(hh, hw_, 3))
+    let (rows, cols) = hw(&h);
+    let h3 = ZeroPadding2D::new(correct_pad(rows, cols, 3))
         .name(format!("reduction_pad_1_{id}"))
         .call(&h)?;
     let max3 = |name: String| MaxPooling2D::new(3).strides(2).padding("valid").name(name);
