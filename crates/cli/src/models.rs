@@ -23,7 +23,7 @@ pub enum ModelKind {
     /// Another keras.applications architecture rkeras builds (the name, lower case:
     /// MobileNet, ResNet50V2/101V2/152V2, DenseNet121/169/201, EfficientNetB0..B7,
     /// MobileNetV3Small/Large, Xception, InceptionV3, ConvNeXtTiny..XLarge,
-    /// InceptionResNetV2, EfficientNetV2B0..B3/S/M/L), with its
+    /// InceptionResNetV2, EfficientNetV2B0..B3/S/M/L, NASNetMobile, NASNetLarge), with its
     /// preprocessing in the model.
     App(String),
 }
@@ -40,7 +40,7 @@ impl ModelKind {
                 .contains(&s.to_ascii_lowercase().as_str()) =>
             {
                 bail!(
-                    "--model {s}: its preprocess_input (\"caffe\": RGB to BGR and the ImageNet means) is not put in a model by the command line yet; use ResNet50V2, ResNet101V2, ResNet152V2, DenseNet121/169/201, EfficientNetB0..B7, MobileNet, MobileNetV2, MobileNetV3Small, MobileNetV3Large, Xception, InceptionV3, ConvNeXtTiny..XLarge, InceptionResNetV2 or EfficientNetV2B0..B3/S/M/L (their preprocessing goes in the model), or build it with rkeras::applications and preprocess_input_caffe"
+                    "--model {s}: its preprocess_input (\"caffe\": RGB to BGR and the ImageNet means) is not put in a model by the command line yet; use ResNet50V2, ResNet101V2, ResNet152V2, DenseNet121/169/201, EfficientNetB0..B7, MobileNet, MobileNetV2, MobileNetV3Small, MobileNetV3Large, Xception, InceptionV3, ConvNeXtTiny..XLarge, InceptionResNetV2, EfficientNetV2B0..B3/S/M/L, NASNetMobile or NASNetLarge (their preprocessing goes in the model), or build it with rkeras::applications and preprocess_input_caffe"
                 )
             }
             "mnist-convnet" => Ok(ModelKind::MnistConvnet),
@@ -63,7 +63,7 @@ impl ModelKind {
                 Ok(ModelKind::Saved(p))
             }
             _ => bail!(
-                "unknown --model '{s}'; built-in models: seed, mnist-convnet, MobileNet, MobileNetV2, ResNet50V2, ResNet101V2, ResNet152V2, DenseNet121, DenseNet169, DenseNet201, EfficientNetB0 .. EfficientNetB7, MobileNetV3Small, MobileNetV3Large, Xception, InceptionV3, ConvNeXtTiny, ConvNeXtSmall, ConvNeXtBase, ConvNeXtLarge, ConvNeXtXLarge, InceptionResNetV2, EfficientNetV2B0 .. EfficientNetV2B3, EfficientNetV2S, EfficientNetV2M, EfficientNetV2L, a Keras model config .json, or a saved .keras / .h5 model"
+                "unknown --model '{s}'; built-in models: seed, mnist-convnet, MobileNet, MobileNetV2, ResNet50V2, ResNet101V2, ResNet152V2, DenseNet121, DenseNet169, DenseNet201, EfficientNetB0 .. EfficientNetB7, MobileNetV3Small, MobileNetV3Large, Xception, InceptionV3, ConvNeXtTiny, ConvNeXtSmall, ConvNeXtBase, ConvNeXtLarge, ConvNeXtXLarge, InceptionResNetV2, EfficientNetV2B0 .. EfficientNetV2B3, EfficientNetV2S, EfficientNetV2M, EfficientNetV2L, NASNetMobile, NASNetLarge, a Keras model config .json, or a saved .keras / .h5 model"
             ),
         }
     }
@@ -200,7 +200,7 @@ fn mobilenet_v2(input: (usize, usize, usize), classes: usize, head: &str) -> Res
 }
 
 /// The keras.applications architectures `--model` builds besides MobileNetV2 (lower case).
-const APPS: [&str; 32] = [
+const APPS: [&str; 34] = [
     "mobilenet",
     "resnet50v2",
     "resnet101v2",
@@ -233,12 +233,14 @@ const APPS: [&str; 32] = [
     "efficientnetv2s",
     "efficientnetv2m",
     "efficientnetv2l",
+    "nasnetmobile",
+    "nasnetlarge",
 ];
 
 /// The keras.applications architecture `name` (lower case, one of [`APPS`]) for `input`
 /// images and `classes` outputs with a `head` activation, its `preprocess_input` in the
 /// model as layers: `Rescaling(1/127.5, offset=-1)` ("tf" mode: MobileNet, ResNet V2,
-/// Xception, InceptionV3, InceptionResNetV2), or
+/// Xception, InceptionV3, InceptionResNetV2, NASNet), or
 /// `Rescaling(1/255)` and a `Normalization` by the ImageNet means and deviations ("torch"
 /// mode: DenseNet). EfficientNet, EfficientNetV2, MobileNetV3 and ConvNeXt have their own
 /// (Keras's `Rescaling`, and EfficientNet's, EfficientNetV2's B models' and ConvNeXt's
@@ -251,7 +253,7 @@ fn application(
 ) -> Result<Model> {
     use rkeras::applications::{
         ConvNeXt, DenseNet, EfficientNet, EfficientNetV2, InceptionResNetV2, InceptionV3,
-        MobileNet, MobileNetV3, ResNet, Xception,
+        MobileNet, MobileNetV3, NASNet, ResNet, Xception,
     };
     // Before EfficientNet's prefix, which it shares.
     if let Some(v) = name.strip_prefix("efficientnetv2") {
@@ -341,6 +343,8 @@ fn application(
         "xception" => top!(Xception::new()),
         "inceptionv3" => top!(InceptionV3::new()),
         "inceptionresnetv2" => top!(InceptionResNetV2::new()),
+        "nasnetmobile" => top!(NASNet::nasnet_mobile()),
+        "nasnetlarge" => top!(NASNet::nasnet_large()),
         _ => top!(ResNet::resnet50_v2()),
     };
     Ok(Model::functional_named(&inputs, &x, name)?)

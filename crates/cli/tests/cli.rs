@@ -18,6 +18,24 @@ fn summary_prints_the_keras_table() {
     assert_eq!(text(&out.stdout), golden);
 }
 
+/// `--model NASNetMobile` and `NASNetLarge`: Keras's NASNet cells, the "tf" preprocessing in
+/// the model as a `Rescaling`.
+#[test]
+fn summary_of_nasnet_models() {
+    for (model, layer) in [
+        ("NASNetMobile", "normal_concat_12"),
+        ("nasnetlarge", "normal_concat_18"),
+    ] {
+        let out = rkeras(&["summary", "--model", model]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let shown = text(&out.stdout);
+        assert!(
+            shown.contains(layer) && shown.contains("rescaling"),
+            "{model}: {shown}"
+        );
+    }
+}
+
 #[test]
 fn usage_errors_exit_1_with_a_message() {
     for args in [

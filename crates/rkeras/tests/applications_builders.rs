@@ -686,10 +686,19 @@ fn convnext_builders_match_keras() {
                 .classifier_activation(None)
                 .build()
                 .expect("builds");
-            // The three widest models' outputs after 36 blocks: rkeras's float32 is 1.6e-4
-            // (relative) from Keras's computed in float64 for ConvNeXtBase, Keras's own
-            // float32 1.6e-5.
-            let rel = if i < 2 { 1e-4 } else { 5e-4 };
+            // ConvNeXtBase: with the formula weights its last downsampling block (a layer
+            // normalization, then a 2x2 convolution over 2048 inputs) cancels, its outputs
+            // ~2000 times smaller than the sums of their terms' magnitudes, so the float32
+            // rounding left in the residual stream before it grows there by 30 to 300 times,
+            // by the chance of where it falls rather than its size: rkeras's rounding there
+            // is no larger than Keras's (9.0e-7 against 1.0e-6 rms, relative to a true float64
+            // Keras), yet the logits end 1.4e-4 from float64, Keras's float32 2.0e-5; the same
+            // rounding errors at random places give 1e-4 to 7e-4. Small (rkeras 1.5e-5 from
+            // float64, Keras 2.4e-5) and Large (1.1e-5, Keras 4.1e-6) show the reverse or no
+            // such luck. (A true float64 Keras needs more than `floatx("float64")`: off
+            // TensorFlow, Keras's `result_type` turns float64 into float32, so its
+            // LayerNormalization still computes in float32.)
+            let rel = if *name == "convnextbase" { 5e-4 } else { 1e-4 };
             check_against_keras_within(&mut m, &format!("builder_{name}_{size}"), i == 0, rel);
             if i == 0 && size == 32 {
                 assert_eq!(m.name(), "convnext_tiny");
@@ -824,4 +833,194 @@ fn efficientnet_v2_builders_match_keras() {
     let mut x = rkeras::Tensor::new(vec![1, 1, 1, 3], vec![0.0, 127.5, 255.0]).expect("x");
     rkeras::applications::preprocess_input("EfficientNetV2S", &mut x).expect("effnetv2");
     assert_eq!(x.data(), &[0.0, 127.5, 255.0]);
+}
+
+/// NASNetMobile and NASNetLarge against Keras (`make_nasnet_golden.py`): Mobile's summary at
+/// 32x32 character for character (Keras's automatic names included), the layer count,
+/// parameter total and outputs with the formula weights of Mobile at 32x32 and 33x47 (odd,
+/// uneven sides) and of Large at 32x32, inner layers of Mobile (the first reduction cell, both
+/// kinds of adjust block, a normal cell, a later reduction), Mobile's config, and Keras's
+/// rules on input shapes, with and without ImageNet weights.
+#[test]
+fn nasnet_builders_match_keras() {
+    use rkeras::applications::NASNet;
+    let cases = [
+        ("nasnetmobile", (32, 32)),
+        ("nasnetmobile", (33, 47)),
+        ("nasnetlarge", (32, 32)),
+    ];
+    for (name, (h, w)) in cases {
+        rkeras::clear_session();
+        let make = if name == "nasnetlarge" {
+            NASNet::nasnet_large
+        } else {
+            NASNet::nasnet_mobile
+        };
+        let mut m = make()
+            .input_shape((h, w, 3))
+            .classes(10)
+            .classifier_activation(None)
+            .build()
+            .expect("builds");
+        let size = if h == w {
+            h.to_string()
+        } else {
+            format!("{h}x{w}")
+        };
+        let full = name == "nasnetmobile" && h == 32;
+        check_against_keras(&mut m, &format!("builder_{name}_{size}"), full);
+        if full {
+            assert_eq!(m.name(), "nasnet_mobile");
+            check_features_with_model_weights(&mut m, name, 32);
+            check_config_against_keras(&m, "nasnetmobile_config.json");
+        } else if name == "nasnetlarge" {
+            assert_eq!(m.name(), "nasnet_large");
+        }
+    }
+    // weights=FILE, and imagenet_weights(FILE) without the top at another size.
+    rkeras::clear_session();
+    let notop = || {
+        NASNet::nasnet_mobile()
+            .input_shape((32, 32, 3))
+            .include_top(false)
+            .pooling("avg")
+    };
+    let mut m = notop().build().expect("builds");
+    assert_eq!(m.output_shape(), Some(&[1056][..]));
+    let weights = formula_weights(&m);
+    m.set_weights(&weights).expect("weights");
+    let tmp = common::TempDir::new("nasnet");
+    let file = tmp.0.join("nasnet.weights.h5");
+    m.save_weights(&file).expect("save");
+    for imagenet in [false, true] {
+        let b = if imagenet {
+            notop().imagenet_weights(&file)
+        } else {
+            notop().weights(&file)
+        };
+        let loaded = b.build().expect("builds with weights");
+        for (a, b) in loaded.get_weights().iter().zip(m.get_weights()) {
+            assert_eq!(a.data(), b.data());
+        }
+    }
+    // Keras's input rules: at least 32x32; any channel count without ImageNet weights.
+    let e = NASNet::nasnet_mobile()
+        .input_shape((31, 32, 3))
+        .build()
+        .expect_err("too small");
+    assert!(e.to_string().contains("at least 32x32"), "{e}");
+    let gray = NASNet::nasnet_large()
+        .input_shape((32, 32, 1))
+        .include_top(false)
+        .pooling("max")
+        .build()
+        .expect("one channel");
+    assert_eq!(gray.output_shape(), Some(&[4032][..]));
+    // With ImageNet weights (checked before the file is read): the top needs the default
+    // shape and 1000 classes, and every input 3 channels.
+    let e = NASNet::nasnet_mobile()
+        .input_shape((32, 32, 3))
+        .imagenet_weights("NASNet-mobile.h5")
+        .build()
+        .expect_err("imagenet top at 32");
+    assert!(
+        e.to_string()
+            .contains("`input_shape` should be (224, 224, 3).  Received: input_shape=(32, 32, 3)"),
+        "{e}"
+    );
+    let e = NASNet::nasnet_large()
+        .classes(10)
+        .imagenet_weights("NASNet-large.h5")
+        .build()
+        .expect_err("imagenet top with 10 classes");
+    assert!(e.to_string().contains("`classes` should be 1000"), "{e}");
+    let e = NASNet::nasnet_large()
+        .input_shape((64, 64, 1))
+        .include_top(false)
+        .imagenet_weights("NASNet-large-no-top.h5")
+        .build()
+        .expect_err("imagenet with one channel");
+    assert!(e.to_string().contains("must have 3 channels"), "{e}");
+    let e = NASNet::nasnet_mobile()
+        .classifier_activation(Some("sigmoid"))
+        .imagenet_weights("NASNet-mobile.h5")
+        .build()
+        .expect_err("imagenet with sigmoid");
+    assert!(e.to_string().contains("Only `None` and `softmax`"), "{e}");
+    let mut x = rkeras::Tensor::new(vec![1, 1, 1, 3], vec![0.0, 127.5, 255.0]).expect("x");
+    rkeras::applications::preprocess_input("NASNetLarge", &mut x).expect("tf mode");
+    assert_eq!(x.data(), &[-1.0, 0.0, 1.0]);
+    // It trains (the adjust blocks' shifted, cropped path included), then fine-tunes with
+    // the backbone frozen.
+    rkeras::clear_session();
+    rkeras::set_random_seed(5);
+    let mut m = NASNet::nasnet_mobile()
+        .input_shape((32, 32, 3))
+        .classes(3)
+        .build()
+        .expect("builds");
+    m.compile("adam", "sparse_categorical_crossentropy", &["accuracy"])
+        .expect("compile");
+    let x: Vec<f32> = (0..8 * 32 * 32 * 3)
+        .map(|i| ((i as f32) * 0.37).sin())
+        .collect();
+    let x = rkeras::Tensor::new(vec![8, 32, 32, 3], x).expect("x");
+    let y = rkeras::Tensor::new(vec![8], (0..8).map(|i| (i % 3) as f32).collect()).expect("y");
+    let value = |m: &rkeras::Model, l: &str| m.get_layer(l).expect(l).params()[0].value.clone();
+    let before = value(&m, "adjust_conv_2_0");
+    let fit = |m: &mut rkeras::Model| {
+        m.fit(&x, &y)
+            .epochs(1)
+            .batch_size(4)
+            .verbose(0)
+            .run()
+            .expect("fit")
+    };
+    let h = fit(&mut m);
+    assert!(h.history["loss"].iter().all(|l| l.is_finite()));
+    assert_ne!(
+        value(&m, "adjust_conv_2_0"),
+        before,
+        "the shifted path trains"
+    );
+    m.set_trainable_from(Some("predictions"), true)
+        .expect("freeze");
+    let (stem, head) = (value(&m, "stem_conv1"), value(&m, "predictions"));
+    fit(&mut m);
+    assert_eq!(value(&m, "stem_conv1"), stem, "the backbone is frozen");
+    assert_ne!(value(&m, "predictions"), head, "the head trains");
+}
+
+/// [`check_features`] for a model whose layer list (Keras's order, by depth) puts layers off
+/// the path to an inner layer before it (NASNet's cells), so that a sub-model cut from the
+/// config would number its weights differently from Keras's model: the features come from
+/// `m` itself, with the formula weights of the whole model (as in Keras's generator),
+/// through [`rkeras::Model::feature_extractor`].
+fn check_features_with_model_weights(m: &mut rkeras::Model, name: &str, size: usize) {
+    let weights = formula_weights(m);
+    m.set_weights(&weights).expect("weights");
+    let g = golden_json(
+        "applications",
+        &format!("builder_{name}_features_{size}.json"),
+    );
+    let x = tensor(&golden_json("applications", &format!("builder_{name}_{size}.json"))["inputs"]);
+    let keep = g["channels"].as_u64().expect("channels") as usize;
+    for (layer, want) in g["features"].as_object().expect("features") {
+        let mut sub = m.feature_extractor(&[layer]).expect("feature extractor");
+        let got = sub.predict(&x).expect("predict");
+        let want = tensor(want);
+        let c = *got.shape().last().expect("channels");
+        let got: Vec<f32> = got
+            .data()
+            .chunks_exact(c)
+            .flat_map(|px| px[..keep.min(c)].to_vec())
+            .collect();
+        assert_eq!(got.len(), want.data().len(), "{name} {layer}");
+        let scale = want.data().iter().fold(0.0f32, |a, v| a.max(v.abs()));
+        let d = max_diff(&got, want.data());
+        assert!(
+            d < 1e-4 * scale,
+            "{name} {layer}: max abs difference {d} (max |y| {scale})"
+        );
+    }
 }

@@ -5,8 +5,8 @@
 //! [`DenseNet`] (121, 169, 201), [`Vgg`] (VGG16, VGG19), [`EfficientNet`] (B0 to B7) and
 //! [`MobileNetV3`] (Small, Large), [`Xception`], [`InceptionV3`],
 //! [`ConvNeXt`] (Tiny, Small, Base, Large, XLarge), [`InceptionResNetV2`],
-//! [`EfficientNetV2`] (B0 to B3, S, M, L), with `preprocess_input` per family
-//! ([`preprocess_input`]).
+//! [`EfficientNetV2`] (B0 to B3, S, M, L), [`NASNet`] (Mobile, Large), with
+//! `preprocess_input` per family ([`preprocess_input`]).
 //! Other Keras-made applications load from their `.keras` files or architecture JSON
 //! (`rkeras::saving`); see the README.
 
@@ -19,6 +19,7 @@ mod inception_v3;
 mod mobilenet;
 mod mobilenet_v2;
 mod mobilenet_v3;
+mod nasnet;
 mod options;
 mod resnet;
 mod vgg;
@@ -33,6 +34,7 @@ pub use inception_v3::InceptionV3;
 pub use mobilenet::MobileNet;
 pub use mobilenet_v2::{preprocess_input_mobilenet_v2, MobileNetV2};
 pub use mobilenet_v3::{preprocess_input_mobilenet_v3, MobileNetV3};
+pub use nasnet::NASNet;
 pub use options::{
     preprocess_input, preprocess_input_caffe, preprocess_input_tf, preprocess_input_torch,
 };

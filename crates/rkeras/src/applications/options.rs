@@ -205,7 +205,7 @@ pub fn preprocess_input_caffe(x: &mut crate::Tensor) -> Result<()> {
 }
 
 /// Keras's `preprocess_input` in "tf" mode (ResNetV2, MobileNet, MobileNetV2, Xception,
-/// InceptionV3, InceptionResNetV2), in place: pixels in 0..255 scaled to -1..1
+/// InceptionV3, InceptionResNetV2, NASNet), in place: pixels in 0..255 scaled to -1..1
 /// (`x / 127.5 - 1`).
 ///
 /// ```
@@ -274,7 +274,7 @@ pub fn preprocess_input(model: &str, x: &mut crate::Tensor) -> Result<()> {
         "resnet50" | "resnet101" | "resnet152" | "vgg16" | "vgg19" => preprocess_input_caffe(x),
         "densenet121" | "densenet169" | "densenet201" => preprocess_input_torch(x),
         "resnet50v2" | "resnet101v2" | "resnet152v2" | "mobilenet" | "mobilenetv2" | "xception"
-        | "inceptionv3" | "inceptionresnetv2" => {
+        | "inceptionv3" | "inceptionresnetv2" | "nasnetmobile" | "nasnetlarge" => {
             preprocess_input_tf(x);
             Ok(())
         }
@@ -342,6 +342,8 @@ pub fn preprocess_input(model: &str, x: &mut crate::Tensor) -> Result<()> {
                 "EfficientNetV2S",
                 "EfficientNetV2M",
                 "EfficientNetV2L",
+                "NASNetMobile",
+                "NASNetLarge",
             ],
         )),
     }
