@@ -684,8 +684,12 @@ impl Metric {
     }
 
     /// Resolves `"accuracy"` from the output width and whether targets are class indices
-    /// (Keras's rule: one output unit means binary; integer targets mean sparse).
+    /// (Keras's rule: one output unit means binary; integer targets mean sparse); a metric
+    /// with a state of its own is told the width ([`MetricState::build`]).
     pub fn resolve(&mut self, cols: usize, sparse_targets: bool) {
+        if let Some(s) = self.state.as_mut() {
+            s.build(cols);
+        }
         if self.kind == Kind::Accuracy {
             self.kind = if cols == 1 {
                 Kind::BinaryAccuracy(0.5)
@@ -839,6 +843,18 @@ mod tests {
         m.resolve(10, false);
         assert_eq!(m.kind(), Kind::CategoricalAccuracy);
         assert!(Metric::from_name("precisionz").is_err());
+    }
+    #[test]
+    fn per_class_f1_has_one_value_per_class_before_any_update() {
+        let mut m = Metric::from_name("f1_score").expect("f1_score");
+        m.resolve(3, false);
+        let mut v = vec![9.0];
+        m.result_vector(&mut v);
+        assert_eq!(v, [0.0; 3]);
+        m.update(&[0.9, 0.1, 0.0], &[1.0, 0.0, 0.0], 1, 3);
+        m.reset();
+        m.result_vector(&mut v);
+        assert_eq!(v, [0.0; 3]);
     }
     #[test]
     fn top_k_and_binary() {

@@ -177,7 +177,18 @@ impl MetricState for FBetaScore {
     }
     fn reset(&mut self) {
         for v in [&mut self.tp, &mut self.fp, &mut self.fn_, &mut self.support] {
+            v.fill(0.0);
+        }
+    }
+    fn build(&mut self, cols: usize) {
+        let k = if self.average == Average::Micro {
+            1
+        } else {
+            cols
+        };
+        for v in [&mut self.tp, &mut self.fp, &mut self.fn_, &mut self.support] {
             v.clear();
+            v.resize(k, 0.0);
         }
     }
     fn clone_box(&self) -> Box<dyn MetricState> {

@@ -55,6 +55,9 @@ pub trait MetricState: Send + Sync + Debug {
     }
     /// Forgets everything accumulated.
     fn reset(&mut self);
+    /// Told the width of the output rows before training or evaluation (a per-class metric
+    /// sizes its vector here, so that it has one value per class before any update).
+    fn build(&mut self, _cols: usize) {}
     /// Whether a higher value is better (for `mode="auto"` monitors).
     fn higher_is_better(&self) -> bool {
         true
