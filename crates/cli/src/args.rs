@@ -121,7 +121,8 @@ pub enum Command {
         #[arg(long)]
         skip_bad_files: bool,
         /// Print one JSON object of the loss and metrics (Keras's
-        /// `evaluate(return_dict=True)`) and nothing else; without it, the confusion matrix
+        /// `evaluate(return_dict=True)`; a per-class metric such as F1Score() is an array)
+        /// and nothing else; without it, the confusion matrix
         /// and each class's precision and recall follow the metrics.
         #[arg(long)]
         json: bool,
@@ -331,7 +332,8 @@ pub struct FitArgs {
     #[arg(long, value_name = "N")]
     pub gradient_accumulation_steps: Option<u64>,
     /// Metrics besides accuracy, by Keras name, comma-separated: precision, recall, auc, f1
-    /// (macro-averaged F1), true_positives, false_positives, true_negatives, false_negatives,
+    /// (macro-averaged F1), f1_score (Keras's F1Score(): one score per class, logged as a
+    /// list), true_positives, false_positives, true_negatives, false_negatives,
     /// root_mean_squared_error, top_k_categorical_accuracy, ... (precision, recall and the
     /// counts treat every output as a yes/no decision at 0.5, as Keras does).
     #[arg(long, value_name = "NAMES")]

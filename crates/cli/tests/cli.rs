@@ -1207,13 +1207,15 @@ fn train_with_metrics_then_evaluate_as_json_and_with_a_confusion_matrix() {
         "--verbose",
         "2",
         "--metrics",
-        "precision,recall,auc,f1",
+        "precision,recall,auc,f1,f1_score",
         "--output",
         &m,
     ]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     assert!(stdout.contains("val_auc: "), "{stdout}");
+    // Keras's F1Score(), one score per class: the progress line shows their mean.
+    assert!(stdout.contains(" - val_f1_score: "), "{stdout}");
     let out = rkeras(&["evaluate", &m, &d, "--json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let v: serde_json::Value =
@@ -1221,8 +1223,12 @@ fn train_with_metrics_then_evaluate_as_json_and_with_a_confusion_matrix() {
     for k in ["loss", "accuracy", "precision", "recall", "auc", "f1"] {
         assert!(v[k].is_number(), "{k} in {v}");
     }
+    // A JSON array, one score per class (Keras's return_dict holds an array).
+    let per_class = v["f1_score"].as_array().expect("f1_score is an array");
+    assert!(per_class.len() == 4 && per_class.iter().all(serde_json::Value::is_number));
     let out = rkeras(&["evaluate", &m, &d]);
     let stdout = text(&out.stdout);
+    assert!(stdout.contains(" - f1_score: ["), "{stdout}");
     assert!(
         stdout.contains("Confusion matrix (rows: true class, columns: predicted):"),
         "{stdout}"

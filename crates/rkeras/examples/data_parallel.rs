@@ -11,7 +11,8 @@
 //! one sample leaves every rank but one without rows; validation sharded too), and, with the distribution set
 //! aside, a copy of it as one process on the whole data. The weights and the logs must agree within float reassociation (1e-5
 //! relative); a sharded predict equals one process's; only rank 0 writes files; the model
-//! rank 0 saved predicts as the one-process model. Rank 0 prints a checksum of the weights' bits (two runs with the same rank count
+//! rank 0 saved predicts as the one-process model; the per-class F1 vectors (Keras's
+//! `F1Score()`) are averaged over the ranks element by element. Rank 0 prints a checksum of the weights' bits (two runs with the same rank count
 //! print the same). Exits non-zero on any mismatch.
 
 use rkeras::distribution::{suspended, DataParallel};
@@ -31,7 +32,7 @@ fn model() -> rkeras::Result<Model> {
     m.compile(
         Adam::default().learning_rate(0.01),
         "sparse_categorical_crossentropy",
-        &["accuracy"],
+        &["accuracy", "f1_score"],
     )?;
     Ok(m)
 }
@@ -128,6 +129,18 @@ fn main() -> rkeras::Result<()> {
             .any(|(p, q)| (p - q).abs() > 1e-5 * q.abs().max(1.0))
         {
             bad.push(format!("{key} {a:?} differs from one process's {b:?}"));
+        }
+    }
+    // A vector-valued metric (F1Score(), one score per class) is averaged element by
+    // element over the ranks: one vector of 3 per epoch, like one process's.
+    for key in ["f1_score", "val_f1_score"] {
+        let (a, b) = (h.get_vector(key), ref_history.get_vector(key));
+        let shape = |v: Option<&[Vec<f64>]>| v.map(|e| e.iter().map(Vec::len).collect::<Vec<_>>());
+        if shape(a) != shape(b) || shape(a) != Some(vec![3; 3]) {
+            bad.push(format!("{key} {a:?} is not shaped as one process's {b:?}"));
+        }
+        if a.is_some_and(|e| e.iter().flatten().any(|v| !(0.0..=1.0).contains(v))) {
+            bad.push(format!("{key} {a:?} leaves [0, 1]"));
         }
     }
     // predict is sharded too (each rank its rows, summed): the same as one process's.

@@ -271,18 +271,36 @@ pub(crate) fn sum_f64(values: &mut [f64]) {
     });
 }
 
-/// Replaces each log value by its mean over the ranks weighted by each rank's `samples`.
+/// Replaces each log value by its mean over the ranks weighted by each rank's `samples`;
+/// a vector value (one number per class or threshold) is averaged element by element.
 pub(crate) fn average_logs(logs: &mut crate::callbacks::Logs, samples: usize) {
+    use crate::callbacks::LogValue;
     if world().is_none() {
         return;
     }
     let names: Vec<String> = logs.keys().map(str::to_string).collect();
-    let mut v: Vec<f64> = logs.iter().map(|(_, x)| x * samples as f64).collect();
+    let mut v: Vec<f64> = Vec::new();
+    for (_, value) in logs.values() {
+        match value {
+            LogValue::Scalar(x) => v.push(x * samples as f64),
+            LogValue::Vector(xs) => v.extend(xs.iter().map(|x| x * samples as f64)),
+        }
+    }
     v.push(samples as f64);
     sum_f64(&mut v);
     let total = v.pop().unwrap_or(0.0).max(1.0);
-    for (name, x) in names.iter().zip(v) {
-        logs.set(name, x / total);
+    let mut at = 0;
+    for name in &names {
+        if let Some(out) = logs.get_vector(name).map(<[f64]>::len) {
+            let dst = logs.vector_mut(name);
+            for (d, x) in dst.iter_mut().zip(&v[at..at + out]) {
+                *d = x / total;
+            }
+            at += out;
+        } else {
+            logs.set(name, v[at] / total);
+            at += 1;
+        }
     }
 }
 

@@ -127,6 +127,46 @@ fn training_steps_do_not_allocate() {
         "functional: allocations during steps 3..10: {:?}",
         c
     );
+    // Vector-valued metrics (one F1 per class, precision at three thresholds): their logs
+    // are refilled in place.
+    let mut m = Sequential::new([
+        Flatten::new().input_shape((16, 16, 3)).into(),
+        Dense::new(4).activation("softmax").into(),
+    ])
+    .expect("model");
+    m.compile_with_metrics(
+        "adam",
+        "sparse_categorical_crossentropy",
+        vec![
+            rkeras::metrics::Metric::from_name("f1_score").expect("f1_score"),
+            rkeras::metrics::Metric::confusion_at(
+                "precision",
+                rkeras::metrics::Confusion::Precision,
+                &[0.3, 0.5, 0.7],
+                None,
+                None,
+            )
+            .expect("precision"),
+        ],
+    )
+    .expect("compile");
+    let mut probe = Probe {
+        counts: Vec::with_capacity(64),
+    };
+    m.fit(&x, &y)
+        .epochs(1)
+        .batch_size(16)
+        .verbose(0)
+        .callback(&mut probe)
+        .run()
+        .expect("fit vector metrics");
+    let c = &probe.counts;
+    assert_eq!(c.len(), 10);
+    assert_eq!(
+        c[2], c[9],
+        "vector metrics: allocations during steps 3..10: {:?}",
+        c
+    );
     eprintln!(
         "gemm crate allocations (its packing buffers) over the whole fit: {}",
         GEMM_ALLOCS.load(Ordering::Relaxed)

@@ -55,11 +55,18 @@ pub fn evaluate(
         .with_context(|| format!("loading images from {}", dir.display()))?;
     let ev = m.evaluate_dataset(&ds)?;
     if json {
+        // A vector-valued metric (Keras's F1Score(), one score per class) is a JSON array.
         let obj: serde_json::Map<String, serde_json::Value> = ev
             .names
             .iter()
-            .zip(&ev.values)
-            .map(|(n, v)| (n.clone(), serde_json::Value::from(*v)))
+            .enumerate()
+            .map(|(i, n)| {
+                let v = match ev.get_vector(n) {
+                    Some(x) => serde_json::Value::from(x.to_vec()),
+                    None => serde_json::Value::from(ev.values[i]),
+                };
+                (n.clone(), v)
+            })
             .collect();
         println!("{}", serde_json::Value::Object(obj));
         return Ok(());
@@ -69,7 +76,13 @@ pub fn evaluate(
         .names
         .iter()
         .zip(&ev.values)
-        .map(|(n, v)| format!("{n}: {v:.4}"))
+        .map(|(n, v)| match ev.get_vector(n) {
+            Some(x) => {
+                let items: Vec<String> = x.iter().map(|x| format!("{x:.4}")).collect();
+                format!("{n}: [{}]", items.join(", "))
+            }
+            None => format!("{n}: {v:.4}"),
+        })
         .collect();
     println!("{}", parts.join(" - "));
     let p = m.predict_dataset(&ds)?;

@@ -1,14 +1,17 @@
 //! `CSVLogger`: one CSV row per epoch, rewritten atomically after every epoch.
 
+use super::history::vector_cell;
 use super::monitor::Said;
-use super::{Callback, Control, Logs, TrainParams};
+use super::{Callback, Control, LogValue, Logs, TrainParams};
 use crate::error::{Error, Result};
 use crate::fsio::write_atomic;
 use crate::model::Model;
 use std::path::{Path, PathBuf};
 
 /// Writes `epoch,<metrics sorted by name>` rows to a CSV file after every epoch (Keras
-/// `CSVLogger`). The whole file is rewritten to a temporary file and renamed into place each
+/// `CSVLogger`). A vector value (Keras's `F1Score()`, one score per class) is written as
+/// Keras writes it: the text `"[0.5, 0.0, 1.0]"`, quotes included, in a quoted field
+/// (`"""[0.5, 0.0, 1.0]"""`), which [`History::load`](super::History::load) reads back. The whole file is rewritten to a temporary file and renamed into place each
 /// time, so a crash never leaves a half-written line. With `append`, the rows of an earlier
 /// run are kept (and the header is not repeated).
 ///
@@ -55,7 +58,7 @@ impl CSVLogger {
 }
 
 /// A CSV field: quoted when it holds the separator, a quote or a line break.
-fn field(s: &str, sep: char) -> String {
+pub(crate) fn field(s: &str, sep: char) -> String {
     if s.contains([sep, '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
@@ -109,9 +112,11 @@ impl Callback for CSVLogger {
             self.text.push('\n');
         }
         let mut row = vec![epoch.to_string()];
-        row.extend(self.keys.iter().map(|k| {
-            logs.get(k)
-                .map_or_else(|| "NA".to_string(), |v| format!("{v:?}"))
+        row.extend(self.keys.iter().map(|k| match logs.value(k) {
+            None => "NA".to_string(),
+            Some(LogValue::Scalar(v)) => format!("{v:?}"),
+            // As Keras: the text `"[0.5, 0.0]"`, quotes included, then quoted as a field.
+            Some(LogValue::Vector(v)) => field(&vector_cell(v), self.separator),
         }));
         self.text.push_str(&row.join(&sep));
         self.text.push('\n');

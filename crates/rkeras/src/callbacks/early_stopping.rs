@@ -69,6 +69,10 @@ impl EarlyStopping {
         }
     }
     /// The quantity to watch (`val_loss`, `val_accuracy`, `loss`, ...).
+    ///
+    /// A vector-valued metric (Keras's `F1Score()`, one score per class, or
+    /// `Precision(thresholds=[...])`) cannot be monitored: `fit` fails at the end of the
+    /// first epoch, naming it (Keras fails too, comparing two epochs' arrays).
     pub fn monitor(mut self, m: &str) -> Self {
         self.monitor = m.into();
         self
@@ -151,6 +155,13 @@ impl Callback for EarlyStopping {
         let Some(op) = self.op else {
             return Ok(Control::Continue);
         };
+        if let Some(v) = logs.get_vector(&self.monitor) {
+            return Err(super::monitor::vector_monitor(
+                "EarlyStopping",
+                &self.monitor,
+                v,
+            ));
+        }
         let Some(current) = logs.get(&self.monitor) else {
             let w = missing("Early stopping conditioned on metric", &self.monitor, logs);
             self.said.warn(w);

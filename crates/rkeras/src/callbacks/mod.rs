@@ -46,12 +46,59 @@ pub enum Control {
     Stop,
 }
 
+/// One logged value: a number, or one number per class or threshold (Keras's vector-valued
+/// metrics: `F1Score(average=None)`, `Precision(thresholds=[...])`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum LogValue<'a> {
+    /// A number.
+    Scalar(f64),
+    /// One number per class or per threshold.
+    Vector(&'a [f64]),
+}
+
+impl LogValue<'_> {
+    /// The number, or the mean of the vector (what Keras's progress bar shows for it:
+    /// `np.mean`; NaN for an empty vector).
+    pub fn mean(&self) -> f64 {
+        match self {
+            LogValue::Scalar(x) => *x,
+            LogValue::Vector(v) => v.iter().sum::<f64>() / v.len() as f64,
+        }
+    }
+}
+
+/// A number, or (`vector`) the values of `v`; `v` keeps its capacity across both.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Slot {
+    x: f64,
+    v: Vec<f64>,
+    vector: bool,
+}
+
 /// Named metric values (`loss`, `accuracy`, `val_loss`, ...), in insertion order.
 ///
+/// Most values are numbers ([`get`](Self::get), [`iter`](Self::iter)); a vector-valued
+/// metric (Keras's `F1Score()`, whose default `average=None` gives one score per class, or
+/// `Precision(thresholds=[0.3, 0.5, 0.7])`) logs one number per class or threshold, read
+/// with [`get_vector`](Self::get_vector) or [`values`](Self::values), as Keras's logs hold
+/// a numpy array for it.
+///
 /// Updating an existing key never allocates, so per-batch logs are free.
+///
+/// ```
+/// use rkeras::callbacks::{LogValue, Logs};
+/// let mut logs = Logs::new();
+/// logs.set("loss", 0.5);
+/// logs.set_vector("f1_score", &[0.25, 0.75]);
+/// assert_eq!(logs.get("loss"), Some(0.5));
+/// assert_eq!(logs.get("f1_score"), None); // not a number
+/// assert_eq!(logs.get_vector("f1_score"), Some(&[0.25, 0.75][..]));
+/// assert_eq!(logs.value("f1_score").map(|v| v.mean()), Some(0.5));
+/// assert_eq!(logs.keys().collect::<Vec<_>>(), ["loss", "f1_score"]);
+/// ```
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Logs {
-    entries: Vec<(String, f64)>,
+    entries: Vec<(String, Slot)>,
 }
 
 impl Logs {
@@ -59,22 +106,68 @@ impl Logs {
     pub fn new() -> Self {
         Logs::default()
     }
-    /// Sets `name` to `value`.
+    fn slot(&mut self, name: &str) -> &mut Slot {
+        let i = match self.entries.iter().position(|(k, _)| k == name) {
+            Some(i) => i,
+            None => {
+                self.entries.push((name.to_string(), Slot::default()));
+                self.entries.len() - 1
+            }
+        };
+        &mut self.entries[i].1
+    }
+    /// Sets `name` to the number `value`.
     pub fn set(&mut self, name: &str, value: f64) {
-        match self.entries.iter_mut().find(|(k, _)| k == name) {
-            Some(e) => e.1 = value,
-            None => self.entries.push((name.to_string(), value)),
+        let s = self.slot(name);
+        s.x = value;
+        s.vector = false;
+    }
+    /// Sets `name` to one number per class or threshold (no allocation once `name` has
+    /// held a vector at least as long).
+    pub fn set_vector(&mut self, name: &str, values: &[f64]) {
+        let v = self.vector_mut(name);
+        v.clear();
+        v.extend_from_slice(values);
+    }
+    /// The vector of `name` to fill in place (created empty, or turned into a vector).
+    pub fn vector_mut(&mut self, name: &str) -> &mut Vec<f64> {
+        let s = self.slot(name);
+        s.vector = true;
+        &mut s.v
+    }
+    /// The number of `name`; `None` when it is missing or a vector.
+    pub fn get(&self, name: &str) -> Option<f64> {
+        match self.value(name)? {
+            LogValue::Scalar(x) => Some(x),
+            LogValue::Vector(_) => None,
         }
     }
-    /// The value of `name`.
-    pub fn get(&self, name: &str) -> Option<f64> {
-        self.entries.iter().find(|(k, _)| k == name).map(|e| e.1)
+    /// The vector of `name`; `None` when it is missing or a number.
+    pub fn get_vector(&self, name: &str) -> Option<&[f64]> {
+        match self.value(name)? {
+            LogValue::Vector(v) => Some(v),
+            LogValue::Scalar(_) => None,
+        }
     }
-    /// Entries in insertion order.
+    /// The value of `name`, number or vector.
+    pub fn value(&self, name: &str) -> Option<LogValue<'_>> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, s)| view(s))
+    }
+    /// The numbers, in insertion order (vectors left out: see [`values`](Self::values)).
     pub fn iter(&self) -> impl Iterator<Item = (&str, f64)> {
-        self.entries.iter().map(|(k, v)| (k.as_str(), *v))
+        self.entries
+            .iter()
+            .filter(|(_, s)| !s.vector)
+            .map(|(k, s)| (k.as_str(), s.x))
     }
-    /// Names in insertion order.
+    /// Every entry, numbers and vectors, in insertion order.
+    pub fn values(&self) -> impl Iterator<Item = (&str, LogValue<'_>)> {
+        self.entries.iter().map(|(k, s)| (k.as_str(), view(s)))
+    }
+    /// Names in insertion order (vectors included).
     pub fn keys(&self) -> impl Iterator<Item = &str> {
         self.entries.iter().map(|(k, _)| k.as_str())
     }
@@ -89,6 +182,14 @@ impl Logs {
     /// True when empty.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+}
+
+fn view(s: &Slot) -> LogValue<'_> {
+    if s.vector {
+        LogValue::Vector(&s.v)
+    } else {
+        LogValue::Scalar(s.x)
     }
 }
 

@@ -72,7 +72,9 @@ impl ModelCheckpoint {
         self.verbose = v;
         self
     }
-    /// Save only when the monitored quantity improves.
+    /// Save only when the monitored quantity improves. A vector-valued monitor (Keras's
+    /// `F1Score()`, one score per class) has no best: as Keras, each epoch warns and saves
+    /// as without `save_best_only`.
     pub fn save_best_only(mut self, b: bool) -> Self {
         self.save_best_only = b;
         self
@@ -297,6 +299,14 @@ impl ModelCheckpoint {
                 self.said
                     .say(format!("\nEpoch {}: saving model to {path}", epoch + 1));
             }
+            true
+        } else if let Some(v) = logs.get_vector(&self.monitor) {
+            // Keras: a warning, and this epoch saved as without save_best_only.
+            let shown: Vec<String> = v.iter().map(|&x| super::history::numpy_f32(x)).collect();
+            self.said.warn(format!(
+                "Can save best model only when `monitor` is a scalar value. Received: [{}]. Falling back to `save_best_only=False`.",
+                shown.join(" ")
+            ));
             true
         } else if let Some(current) = logs.get(&self.monitor) {
             let best = self.best.map_or("None".to_string(), |b| format!("{b:.5}"));

@@ -70,6 +70,8 @@ pub(crate) fn direction(metric: &str) -> Option<bool> {
                 "auc",
                 "true_positives",
                 "true_negatives",
+                "f1_score",
+                "fbeta_score",
             ]) =>
         {
             Some(false)
@@ -107,6 +109,24 @@ impl Monitor {
             Some(r) => current - self.min_delta > r,
         }
     }
+}
+
+/// The error for a monitored value that is a vector (one number per class or threshold):
+/// Keras fails on it too, with `ValueError: The truth value of an array with more than one
+/// element is ambiguous`, when it compares two epochs' arrays.
+pub(crate) fn vector_monitor(callback: &str, monitor: &str, values: &[f64]) -> Error {
+    let shown: Vec<String> = values
+        .iter()
+        .map(|&x| super::history::numpy_f32(x))
+        .collect();
+    Error::arg(
+        "monitor",
+        callback,
+        format!(
+            "`{monitor}` is a vector, one value per class or threshold ([{}]), and {callback} compares numbers; monitor a number: an averaged metric (F1Score(average=\"macro\"), \"f1\"), a single-threshold one, or a loss",
+            shown.join(", ")
+        ),
+    )
 }
 
 /// Keras's warning for a monitored value missing from the logs.

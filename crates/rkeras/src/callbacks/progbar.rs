@@ -125,7 +125,8 @@ impl ProgbarLogger {
                 + time.chars().count()
                 + format_time(tps).chars().count();
         }
-        let mut keys: Vec<(&str, f64)> = logs.iter().collect();
+        // A vector value (one per class or threshold) shows its mean, as Keras's `np.mean`.
+        let mut keys: Vec<(&str, f64)> = logs.values().map(|(k, v)| (k, v.mean())).collect();
         keys.sort_by(|a, b| a.0.cmp(b.0));
         for (k, v) in keys {
             let m = format!(" - {k}: {}", format_value(v));

@@ -56,6 +56,10 @@ impl ReduceLROnPlateau {
         }
     }
     /// The quantity to watch.
+    ///
+    /// A vector-valued metric (Keras's `F1Score()`, one score per class, or
+    /// `Precision(thresholds=[...])`) cannot be monitored: `fit` fails at the end of the
+    /// first epoch, naming it (Keras fails too, comparing two epochs' arrays).
     pub fn monitor(mut self, m: &str) -> Self {
         self.monitor = m.into();
         self
@@ -134,6 +138,13 @@ impl Callback for ReduceLROnPlateau {
         let Some(op) = self.op else {
             return Ok(Control::Continue);
         };
+        if let Some(v) = logs.get_vector(&self.monitor) {
+            return Err(super::monitor::vector_monitor(
+                "ReduceLROnPlateau",
+                &self.monitor,
+                v,
+            ));
+        }
         let Some(current) = logs.get(&self.monitor) else {
             let w = missing(
                 "Learning rate reduction is conditioned on metric",

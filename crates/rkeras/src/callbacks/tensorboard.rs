@@ -27,6 +27,12 @@ pub enum UpdateFreq {
 /// Keras draws it (`<path>/image`). Each event file is rewritten atomically after every
 /// epoch. Graphs, embeddings and profiling are not written.
 ///
+/// A vector-valued metric (Keras's `F1Score()`, one score per class, or
+/// `Precision(thresholds=[...])`) is not written: Keras hands it to `tf.summary.scalar`,
+/// which raises `ValueError: Expected scalar shape, saw shape: (3,)` at the end of the
+/// first epoch; rkeras leaves it out and writes the numbers, so training goes on (the
+/// vectors are in the [`History`](super::History) and the [`CSVLogger`](super::CSVLogger)).
+///
 /// ```no_run
 /// use rkeras::prelude::*;
 /// use rkeras::callbacks::TensorBoard;

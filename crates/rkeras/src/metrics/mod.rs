@@ -81,6 +81,7 @@ const NAMES: &[&str] = &[
     "false_negatives",
     "root_mean_squared_error",
     "f1",
+    "f1_score",
 ];
 
 impl Metric {
@@ -138,14 +139,13 @@ impl Metric {
                 ))
             }
             "auc" => return Ok(Metric::custom(name, Auc::new(200, false))),
-            // The macro-averaged F1 (Keras's `F1Score(average="macro")`); Keras's own
-            // `"f1_score"` is one score per class, which a log of numbers cannot hold.
+            // The macro-averaged F1 (Keras's `F1Score(average="macro")`), a number.
             "f1" => return Ok(Metric::custom(name, FBetaScore::f1(Average::Macro, None))),
+            // Keras's `F1Score()`: one score per class (a vector value).
             "f1_score" => {
-                return Err(Error::arg(
-                    "metrics",
+                return Ok(Metric::custom(
                     name,
-                    "\"f1_score\" is Keras's F1Score(average=None), one score per class; rkeras logs numbers: use \"f1\" (macro average) or Metric::custom with FBetaScore::f1(Average::Micro | Macro | Weighted, threshold)",
+                    FBetaScore::f1(Average::PerClass, None),
                 ))
             }
             "root_mean_squared_error" => {
@@ -210,7 +210,35 @@ impl Metric {
         top_k: Option<usize>,
         class_id: Option<usize>,
     ) -> Result<Self> {
-        if let Some(t) = threshold {
+        let thresholds: Vec<f32> = threshold.into_iter().collect();
+        Self::confusion_at(name, what, &thresholds, top_k, class_id)
+    }
+
+    /// Keras's `Precision`, `Recall`, `TruePositives`, ... (`what`) at several
+    /// `thresholds` (Keras's `thresholds=[0.3, 0.5, 0.7]`): a vector value, one number per
+    /// threshold, as Keras returns; one threshold gives a number, none Keras's default.
+    ///
+    /// ```
+    /// use rkeras::metrics::{Confusion, Metric};
+    /// let mut m = Metric::confusion_at("precision", Confusion::Precision, &[0.3, 0.5, 0.7], None, None)?;
+    /// m.update(&[0.4, 0.6, 0.9], &[0.0, 1.0, 1.0], 3, 1);
+    /// let mut v = Vec::new();
+    /// m.result_vector(&mut v);
+    /// assert_eq!(v.len(), 3);
+    /// assert!(m.is_vector());
+    /// # Ok::<(), rkeras::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// A threshold outside `[0, 1]`, a `top_k` of 0.
+    pub fn confusion_at(
+        name: &str,
+        what: Confusion,
+        thresholds: &[f32],
+        top_k: Option<usize>,
+        class_id: Option<usize>,
+    ) -> Result<Self> {
+        for &t in thresholds {
             if !(0.0..=1.0).contains(&t) {
                 return Err(Error::arg(
                     "thresholds",
@@ -226,8 +254,7 @@ impl Metric {
                 "expected a positive integer, received 0",
             ));
         }
-        let mut c = ConfusionMetric::new(what);
-        c.threshold = threshold;
+        let mut c = ConfusionMetric::new(what).thresholds(thresholds.to_vec());
         c.top_k = top_k;
         c.class_id = class_id;
         Ok(Metric::custom(name, c))
@@ -394,22 +421,39 @@ impl Metric {
             .get("name")
             .and_then(Value::as_str)
             .map_or_else(|| crate::layers::snake_case(class), str::to_string);
-        let threshold = match c.get("thresholds") {
-            Some(Value::Array(a)) if a.len() == 1 => a[0].as_f64().map(|t| t as f32),
-            Some(Value::Array(a)) if a.len() > 1 => {
-                return Err(Error::arg(
-                    "thresholds",
-                    &name,
-                    "several thresholds (a vector-valued metric) are not supported; give one",
-                ))
-            }
-            Some(t) => t.as_f64().map(|t| t as f32),
-            None => None,
+        // One threshold, a list of them (a vector value), or none (Keras's default).
+        let thresholds: Vec<f32> = match c.get("thresholds") {
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|t| {
+                    t.as_f64().map(|t| t as f32).ok_or_else(|| {
+                        Error::arg(
+                            "thresholds",
+                            &name,
+                            format!("expected numbers in [0, 1], received {t}"),
+                        )
+                    })
+                })
+                .collect::<Result<_>>()?,
+            Some(t) => t.as_f64().map(|t| t as f32).into_iter().collect(),
+            None => Vec::new(),
         };
         let int = |k: &str| c.get(k).and_then(Value::as_u64).map(|x| x as usize);
         match class {
-            "Precision" => Metric::precision(&name, threshold, int("top_k"), int("class_id")),
-            "Recall" => Metric::recall(&name, threshold, int("top_k"), int("class_id")),
+            "Precision" => Metric::confusion_at(
+                &name,
+                Confusion::Precision,
+                &thresholds,
+                int("top_k"),
+                int("class_id"),
+            ),
+            "Recall" => Metric::confusion_at(
+                &name,
+                Confusion::Recall,
+                &thresholds,
+                int("top_k"),
+                int("class_id"),
+            ),
             "TruePositives" | "FalsePositives" | "TrueNegatives" | "FalseNegatives" => {
                 let what = match class {
                     "TruePositives" => Confusion::TruePositives,
@@ -417,7 +461,7 @@ impl Metric {
                     "TrueNegatives" => Confusion::TrueNegatives,
                     _ => Confusion::FalseNegatives,
                 };
-                Metric::confusion(&name, what, threshold, None, None)
+                Metric::confusion_at(&name, what, &thresholds, None, None)
             }
             "AUC" => {
                 let curve = c.get("curve").and_then(Value::as_str).unwrap_or("ROC");
@@ -504,14 +548,16 @@ impl Metric {
                         Error::arg(
                             "average",
                             &name,
-                            format!("expected \"micro\", \"macro\" or \"weighted\", received \"{a}\""),
+                            format!("expected \"micro\", \"macro\", \"weighted\" or None, received \"{a}\""),
                         )
                     })?,
-                    _ => {
+                    // Keras's default `average=None`: one score per class.
+                    None | Some(Value::Null) => Average::PerClass,
+                    Some(other) => {
                         return Err(Error::arg(
                             "average",
                             &name,
-                            "average=None gives one score per class (a vector); rkeras logs numbers: give \"micro\", \"macro\" or \"weighted\"",
+                            format!("expected \"micro\", \"macro\", \"weighted\" or None, received {other}"),
                         ))
                     }
                 };
@@ -638,8 +684,12 @@ impl Metric {
     }
 
     /// Resolves `"accuracy"` from the output width and whether targets are class indices
-    /// (Keras's rule: one output unit means binary; integer targets mean sparse).
+    /// (Keras's rule: one output unit means binary; integer targets mean sparse); a metric
+    /// with a state of its own is told the width ([`MetricState::build`]).
     pub fn resolve(&mut self, cols: usize, sparse_targets: bool) {
+        if let Some(s) = self.state.as_mut() {
+            s.build(cols);
+        }
         if self.kind == Kind::Accuracy {
             self.kind = if cols == 1 {
                 Kind::BinaryAccuracy(0.5)
@@ -743,7 +793,28 @@ impl Metric {
         }
     }
 
-    /// The running mean (0 before any update).
+    /// True when the value is a vector, one number per class or threshold (Keras's
+    /// `F1Score()`, `Precision(thresholds=[0.3, 0.5, 0.7])`): it is logged as a vector
+    /// ([`Logs::get_vector`](crate::callbacks::Logs::get_vector)), and [`result`](Self::result)
+    /// is its mean.
+    pub fn is_vector(&self) -> bool {
+        self.state.as_ref().is_some_and(|s| s.is_vector())
+    }
+
+    /// Writes the value into `out` (cleared first): the vector of a vector-valued metric,
+    /// else the one number. Allocates nothing once `out` is long enough.
+    pub fn result_vector(&self, out: &mut Vec<f64>) {
+        match &self.state {
+            Some(s) => s.result_vector(out),
+            None => {
+                out.clear();
+                out.push(self.result());
+            }
+        }
+    }
+
+    /// The running mean (0 before any update); for a vector-valued metric, the mean of its
+    /// values (what Keras's progress bar shows).
     pub fn result(&self) -> f64 {
         if let Some(s) = &self.state {
             return s.result();
@@ -772,6 +843,18 @@ mod tests {
         m.resolve(10, false);
         assert_eq!(m.kind(), Kind::CategoricalAccuracy);
         assert!(Metric::from_name("precisionz").is_err());
+    }
+    #[test]
+    fn per_class_f1_has_one_value_per_class_before_any_update() {
+        let mut m = Metric::from_name("f1_score").expect("f1_score");
+        m.resolve(3, false);
+        let mut v = vec![9.0];
+        m.result_vector(&mut v);
+        assert_eq!(v, [0.0; 3]);
+        m.update(&[0.9, 0.1, 0.0], &[1.0, 0.0, 0.0], 1, 3);
+        m.reset();
+        m.result_vector(&mut v);
+        assert_eq!(v, [0.0; 3]);
     }
     #[test]
     fn top_k_and_binary() {

@@ -16,18 +16,23 @@ pub enum Average {
     Macro,
     /// The per-class scores weighted by each class's (weighted) number of true samples.
     Weighted,
+    /// No average (Keras's `average=None`, its default): one score per class, a vector
+    /// value ([`MetricState::is_vector`]).
+    PerClass,
 }
 
 impl Average {
-    /// Keras's name (`"micro"`, `"macro"`, `"weighted"`).
-    pub fn name(self) -> &'static str {
+    /// Keras's name (`"micro"`, `"macro"`, `"weighted"`; `None` for [`Average::PerClass`],
+    /// Keras's `average=None`).
+    pub fn name(self) -> Option<&'static str> {
         match self {
-            Average::Micro => "micro",
-            Average::Macro => "macro",
-            Average::Weighted => "weighted",
+            Average::Micro => Some("micro"),
+            Average::Macro => Some("macro"),
+            Average::Weighted => Some("weighted"),
+            Average::PerClass => None,
         }
     }
-    /// From Keras's name.
+    /// From Keras's name (`average=None` is [`Average::PerClass`]).
     pub fn parse(s: &str) -> Option<Average> {
         match s {
             "micro" => Some(Average::Micro),
@@ -40,14 +45,23 @@ impl Average {
 
 /// Keras's `FBetaScore(average, beta, threshold)` (and `F1Score`, beta 1): per class,
 /// `(1 + b²)·P·R / (b²·P + R)`. Without a threshold a row's largest output is its predicted
-/// class; with one, each output above it is a positive.
+/// class; with one, each output above it is a positive. With [`Average::PerClass`]
+/// (Keras's default `average=None`) the value is one score per class.
 ///
 /// ```
 /// use rkeras::metrics::{Average, FBetaScore, Metric};
-/// let mut f1 = Metric::custom("f1_score", FBetaScore::f1(Average::Macro, None));
+/// let mut f1 = Metric::custom("f1", FBetaScore::f1(Average::Macro, None));
 /// // Two rows, three classes: both predicted right.
 /// f1.update(&[0.7, 0.2, 0.1, 0.1, 0.1, 0.8], &[0.0, 2.0], 2, 3);
 /// assert!((f1.result() - 2.0 / 3.0).abs() < 1e-6); // class 1 never occurs: its score is 0
+///
+/// // Keras's F1Score(): one score per class.
+/// let mut f1 = Metric::custom("f1_score", FBetaScore::f1(Average::PerClass, None));
+/// f1.update(&[0.7, 0.2, 0.1, 0.1, 0.1, 0.8], &[0.0, 2.0], 2, 3);
+/// let mut scores = Vec::new();
+/// f1.result_vector(&mut scores);
+/// assert!(f1.is_vector() && scores.len() == 3);
+/// assert!((scores[0] - 1.0).abs() < 1e-6 && scores[1] == 0.0);
 /// ```
 #[derive(Clone, Debug)]
 pub struct FBetaScore {
@@ -82,6 +96,16 @@ impl FBetaScore {
             f1: true,
             ..FBetaScore::new(1.0, average, threshold)
         }
+    }
+}
+
+impl FBetaScore {
+    /// The score of class `c` (of every class together for micro).
+    fn score(&self, c: usize) -> f64 {
+        let b2 = self.beta * self.beta;
+        let p = self.tp[c] / (self.tp[c] + self.fp[c] + EPS);
+        let r = self.tp[c] / (self.tp[c] + self.fn_[c] + EPS);
+        (1.0 + b2) * p * r / (b2 * p + r + EPS)
     }
 }
 
@@ -126,32 +150,45 @@ impl MetricState for FBetaScore {
         }
     }
     fn result(&self) -> f64 {
-        let b2 = self.beta * self.beta;
-        let scores: Vec<f64> = (0..self.tp.len())
-            .map(|c| {
-                let p = self.tp[c] / (self.tp[c] + self.fp[c] + EPS);
-                let r = self.tp[c] / (self.tp[c] + self.fn_[c] + EPS);
-                (1.0 + b2) * p * r / (b2 * p + r + EPS)
-            })
-            .collect();
-        if scores.is_empty() {
+        let k = self.tp.len();
+        if k == 0 {
             return 0.0;
         }
         match self.average {
             Average::Weighted => {
                 let total: f64 = self.support.iter().sum();
-                scores
-                    .iter()
-                    .zip(&self.support)
-                    .map(|(s, w)| s * w / (total + EPS))
+                (0..k)
+                    .map(|c| self.score(c) * self.support[c] / (total + EPS))
                     .sum()
             }
-            _ => scores.iter().sum::<f64>() / scores.len() as f64,
+            _ => (0..k).map(|c| self.score(c)).sum::<f64>() / k as f64,
+        }
+    }
+    fn is_vector(&self) -> bool {
+        self.average == Average::PerClass
+    }
+    fn result_vector(&self, out: &mut Vec<f64>) {
+        out.clear();
+        if self.is_vector() {
+            out.extend((0..self.tp.len()).map(|c| self.score(c)));
+        } else {
+            out.push(self.result());
         }
     }
     fn reset(&mut self) {
         for v in [&mut self.tp, &mut self.fp, &mut self.fn_, &mut self.support] {
+            v.fill(0.0);
+        }
+    }
+    fn build(&mut self, cols: usize) {
+        let k = if self.average == Average::Micro {
+            1
+        } else {
+            cols
+        };
+        for v in [&mut self.tp, &mut self.fp, &mut self.fn_, &mut self.support] {
             v.clear();
+            v.resize(k, 0.0);
         }
     }
     fn clone_box(&self) -> Box<dyn MetricState> {

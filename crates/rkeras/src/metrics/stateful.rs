@@ -39,10 +39,25 @@ pub trait MetricState: Send + Sync + Debug {
         cols: usize,
         weights: Option<&[f32]>,
     );
-    /// The value now.
+    /// The value now; for a vector-valued metric, the mean of its values (what Keras's
+    /// progress bar shows).
     fn result(&self) -> f64;
+    /// True when the value is a vector: one number per class or per threshold, as Keras's
+    /// `F1Score(average=None)` or `Precision(thresholds=[0.3, 0.5, 0.7])`.
+    fn is_vector(&self) -> bool {
+        false
+    }
+    /// Writes the value into `out` (cleared first): the vector of a vector-valued metric,
+    /// else the one number. Allocates nothing once `out` is long enough.
+    fn result_vector(&self, out: &mut Vec<f64>) {
+        out.clear();
+        out.push(self.result());
+    }
     /// Forgets everything accumulated.
     fn reset(&mut self);
+    /// Told the width of the output rows before training or evaluation (a per-class metric
+    /// sizes its vector here, so that it has one value per class before any update).
+    fn build(&mut self, _cols: usize) {}
     /// Whether a higher value is better (for `mode="auto"` monitors).
     fn higher_is_better(&self) -> bool {
         true
@@ -119,23 +134,34 @@ pub enum Confusion {
     FalseNegatives,
 }
 
-/// Keras's confusion-matrix metrics at one threshold: every output value is a binary
-/// decision (`> threshold`), or, with `top_k`, the `k` largest of a row are the positives;
-/// `class_id` looks at one class only.
+/// Keras's confusion-matrix metrics: every output value is a binary decision
+/// (`> threshold`), or, with `top_k`, the `k` largest of a row are the positives;
+/// `class_id` looks at one class only. With several thresholds (Keras's
+/// `Precision(thresholds=[0.3, 0.5, 0.7])`) the value is a vector, one number per
+/// threshold ([`MetricState::is_vector`]), as in Keras.
+///
+/// ```
+/// use rkeras::metrics::{Confusion, ConfusionMetric, Metric};
+/// let mut p = Metric::custom("precision", ConfusionMetric::new(Confusion::Precision).thresholds(vec![0.3, 0.5]));
+/// p.update(&[0.4, 0.6, 0.9], &[0.0, 1.0, 1.0], 3, 1);
+/// let mut v = Vec::new();
+/// p.result_vector(&mut v);
+/// assert!((v[0] - 2.0 / 3.0).abs() < 1e-12 && v[1] == 1.0);
+/// ```
 #[derive(Clone, Debug)]
 pub struct ConfusionMetric {
     /// What it reports.
     pub what: Confusion,
-    /// The decision threshold (Keras's default: 0.5, or none with `top_k`).
-    pub threshold: Option<f32>,
+    /// The decision thresholds; empty for Keras's default (0.5, or none with `top_k`).
+    pub thresholds: Vec<f32>,
     /// Only the `k` largest outputs of a row count as positive.
     pub top_k: Option<usize>,
     /// Only this class (output column) counts.
     pub class_id: Option<usize>,
-    tp: f64,
-    fp: f64,
-    tn: f64,
-    fn_: f64,
+    /// Per threshold: true positives, false positives, true negatives, false negatives.
+    counts: Vec<[f64; 4]>,
+    /// A row's values sorted, for `top_k` (kept to avoid allocating per row).
+    sorted: Vec<f32>,
 }
 
 impl ConfusionMetric {
@@ -143,13 +169,30 @@ impl ConfusionMetric {
     pub fn new(what: Confusion) -> Self {
         ConfusionMetric {
             what,
-            threshold: None,
+            thresholds: Vec::new(),
             top_k: None,
             class_id: None,
-            tp: 0.0,
-            fp: 0.0,
-            tn: 0.0,
-            fn_: 0.0,
+            counts: vec![[0.0; 4]],
+            sorted: Vec::new(),
+        }
+    }
+    /// At these thresholds (several: a vector value, one number per threshold; empty:
+    /// Keras's default).
+    pub fn thresholds(mut self, thresholds: Vec<f32>) -> Self {
+        self.counts = vec![[0.0; 4]; thresholds.len().max(1)];
+        self.thresholds = thresholds;
+        self
+    }
+    fn value(&self, c: &[f64; 4]) -> f64 {
+        let [tp, fp, tn, fn_] = *c;
+        let div = |a: f64, b: f64| if b == 0.0 { 0.0 } else { a / b };
+        match self.what {
+            Confusion::Precision => div(tp, tp + fp),
+            Confusion::Recall => div(tp, tp + fn_),
+            Confusion::TruePositives => tp,
+            Confusion::FalsePositives => fp,
+            Confusion::TrueNegatives => tn,
+            Confusion::FalseNegatives => fn_,
         }
     }
 }
@@ -163,51 +206,60 @@ impl MetricState for ConfusionMetric {
         cols: usize,
         weights: Option<&[f32]>,
     ) {
+        let default = if self.top_k.is_some() {
+            f32::NEG_INFINITY
+        } else {
+            0.5
+        };
+        let k = self.thresholds.len().max(1);
+        if self.counts.len() != k {
+            self.counts.resize(k, [0.0; 4]);
+        }
         for r in 0..n {
             let w = weight(weights, n, r);
             let row = &y_pred[r * cols..(r + 1) * cols];
             // With top_k, the k-th largest value of the row is the bar to pass.
             let kth = self.top_k.map(|k| {
-                let mut v: Vec<f32> = row.to_vec();
-                v.sort_by(|a, b| b.total_cmp(a));
-                v[(k.min(cols)).saturating_sub(1)]
-            });
-            let bar = self.threshold.unwrap_or(if self.top_k.is_some() {
-                f32::NEG_INFINITY
-            } else {
-                0.5
+                self.sorted.clear();
+                self.sorted.extend_from_slice(row);
+                self.sorted.sort_by(|a, b| b.total_cmp(a));
+                self.sorted[(k.min(cols)).saturating_sub(1)]
             });
             for (j, &p) in row.iter().enumerate() {
                 if self.class_id.is_some_and(|c| c != j) {
                     continue;
                 }
-                let pos = kth.is_none_or(|k| p >= k) && p > bar;
                 let truth = target(y_true, n, cols, r, j) > 0.5;
-                match (pos, truth) {
-                    (true, true) => self.tp += w,
-                    (true, false) => self.fp += w,
-                    (false, false) => self.tn += w,
-                    (false, true) => self.fn_ += w,
+                for (i, c) in self.counts.iter_mut().enumerate() {
+                    let bar = self.thresholds.get(i).copied().unwrap_or(default);
+                    let pos = kth.is_none_or(|k| p >= k) && p > bar;
+                    let slot = match (pos, truth) {
+                        (true, true) => 0,
+                        (true, false) => 1,
+                        (false, false) => 2,
+                        (false, true) => 3,
+                    };
+                    c[slot] += w;
                 }
             }
         }
     }
     fn result(&self) -> f64 {
-        let div = |a: f64, b: f64| if b == 0.0 { 0.0 } else { a / b };
-        match self.what {
-            Confusion::Precision => div(self.tp, self.tp + self.fp),
-            Confusion::Recall => div(self.tp, self.tp + self.fn_),
-            Confusion::TruePositives => self.tp,
-            Confusion::FalsePositives => self.fp,
-            Confusion::TrueNegatives => self.tn,
-            Confusion::FalseNegatives => self.fn_,
+        if self.counts.is_empty() {
+            return 0.0;
         }
+        let sum: f64 = self.counts.iter().map(|c| self.value(c)).sum();
+        sum / self.counts.len() as f64
+    }
+    fn is_vector(&self) -> bool {
+        self.thresholds.len() > 1
+    }
+    fn result_vector(&self, out: &mut Vec<f64>) {
+        out.clear();
+        out.extend(self.counts.iter().map(|c| self.value(c)));
     }
     fn reset(&mut self) {
-        self.tp = 0.0;
-        self.fp = 0.0;
-        self.tn = 0.0;
-        self.fn_ = 0.0;
+        self.counts.iter_mut().for_each(|c| *c = [0.0; 4]);
     }
     fn higher_is_better(&self) -> bool {
         !matches!(
@@ -224,7 +276,14 @@ impl MetricState for ConfusionMetric {
             Confusion::TrueNegatives => "TrueNegatives",
             Confusion::FalseNegatives => "FalseNegatives",
         };
-        let t = self.threshold.map(crate::optimizers::py_float);
+        let t = match self.thresholds.as_slice() {
+            [] => serde_json::Value::Null,
+            [one] => serde_json::json!(crate::optimizers::py_float(*one)),
+            many => serde_json::json!(many
+                .iter()
+                .map(|&x| crate::optimizers::py_float(x))
+                .collect::<Vec<_>>()),
+        };
         let c = if matches!(self.what, Confusion::Precision | Confusion::Recall) {
             serde_json::json!({"name": name, "dtype": "float32", "thresholds": t,
                 "top_k": self.top_k, "class_id": self.class_id})

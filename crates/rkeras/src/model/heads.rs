@@ -178,6 +178,14 @@ pub(crate) fn key_name(heads: &[Head], k: Key) -> &str {
     }
 }
 
+/// The metric behind a log key (`None` for a loss).
+pub(crate) fn key_metric(heads: &[Head], k: Key) -> Option<&crate::metrics::Metric> {
+    match k {
+        Key::HeadMetric(h, m) => heads[h].metrics.get(m),
+        Key::Loss | Key::HeadLoss(_) => None,
+    }
+}
+
 /// The value of a log key (`loss` is given: it includes weight penalties).
 pub(crate) fn key_value(heads: &[Head], k: Key, loss: f64) -> f64 {
     match k {

@@ -100,17 +100,6 @@ impl Compiled {
         );
         v
     }
-    /// The values of [`log_names`](Self::log_names), `loss` given.
-    pub fn values(&self, loss: f64) -> Vec<f64> {
-        let mut v = vec![loss];
-        v.extend(
-            self.log_order
-                .iter()
-                .filter(|k| !matches!(k, heads::Key::Loss))
-                .map(|&k| heads::key_value(&self.heads, k, loss)),
-        );
-        v
-    }
 }
 
 /// One output's loss, loss weight (default 1) and metrics, for [`Model::compile_outputs`].

@@ -176,14 +176,16 @@ impl CallbackList<'_, '_> {
     }
 }
 
-/// Writes the running loss and metrics into `logs`, in Keras's order.
+/// Writes the running loss and metrics into `logs`, in Keras's order (a vector-valued
+/// metric as a vector, written in place).
 fn fill_logs(model: &Model, loss: f64, logs: &mut Logs) {
     if let Some(c) = model.compiled.as_ref() {
         for &k in &c.log_order {
-            logs.set(
-                heads::key_name(&c.heads, k),
-                heads::key_value(&c.heads, k, loss),
-            );
+            let name = heads::key_name(&c.heads, k);
+            match heads::key_metric(&c.heads, k) {
+                Some(m) if m.is_vector() => m.result_vector(logs.vector_mut(name)),
+                _ => logs.set(name, heads::key_value(&c.heads, k, loss)),
+            }
         }
     }
 }
@@ -278,8 +280,8 @@ pub(crate) fn train_epoch(
     Ok(logs.get("loss").unwrap_or(loss))
 }
 
-/// Mean loss and metrics over a source in inference mode (Keras's `evaluate`), in the
-/// order of `metrics_names`. `cursor` walks it (validation with `validation_steps` goes
+/// Mean loss and metrics over a source in inference mode (Keras's `evaluate`), as the logs
+/// `on_test_end` sees. `cursor` walks it (validation with `validation_steps` goes
 /// on where the last one stopped); without one, the whole source from the start.
 pub(crate) fn evaluate(
     model: &mut Model,
@@ -287,7 +289,7 @@ pub(crate) fn evaluate(
     cursor: Option<&mut Cursor>,
     bufs: &mut Buffers,
     cbs: &mut CallbackList<'_, '_>,
-) -> Result<Vec<f64>> {
+) -> Result<Logs> {
     let mut fresh = Cursor::new(None);
     let cursor = cursor.unwrap_or(&mut fresh);
     cursor.begin_epoch(src, 0)?;
@@ -334,23 +336,15 @@ pub(crate) fn evaluate(
         cbs.test_batch_end(step_i, &logs, model);
     }
     let loss = total / count.max(1) as f64 + model.chain.regularization_loss();
-    let mut values = model
-        .compiled
-        .as_ref()
-        .map_or_else(|| vec![loss], |c| c.values(loss));
     logs.clear();
-    fill_logs(model, loss, &mut logs);
-    if crate::distribution::world().is_some() {
-        // Data-parallel: the means over all ranks' samples.
-        crate::distribution::average_logs(&mut logs, count);
-        for (v, name) in values.iter_mut().zip(model.metrics_names()) {
-            if let Some(x) = logs.get(&name) {
-                *v = x;
-            }
-        }
+    if model.compiled.is_none() {
+        logs.set("loss", loss);
     }
+    fill_logs(model, loss, &mut logs);
+    // Data-parallel: the means over all ranks' samples.
+    crate::distribution::average_logs(&mut logs, count);
     cbs.test_end(&logs, model);
-    Ok(values)
+    Ok(logs)
 }
 
 /// The outputs (packed per row) for every sample of a source, in order, into `out`

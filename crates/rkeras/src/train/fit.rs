@@ -6,7 +6,7 @@ use super::engine::{self, Buffers, CallbackList, EpochRun};
 use super::in_pool;
 use super::step::{self, TrainStep};
 use super::weights::{self, ClassWeight};
-use crate::callbacks::{Callback, History, Logs, ProgbarLogger};
+use crate::callbacks::{Callback, History, LogValue, Logs, ProgbarLogger};
 use crate::data::ImageDataset;
 use crate::error::{Error, Result};
 use crate::model::Model;
@@ -537,11 +537,14 @@ impl<'a> Fit<'a> {
                     let cur = validation_steps.map(|_| &mut val_cursor);
                     let vals = engine::evaluate(model, &mut **v, cur, &mut bufs, &mut cbs)?;
                     let names = model.metrics_names();
-                    for (name, v) in names.iter().zip(&vals).skip(1) {
-                        logs.set(&format!("val_{name}"), *v);
-                    }
-                    if let Some(v) = vals.first() {
-                        logs.set("val_loss", *v);
+                    for name in names.iter().skip(1).chain(names.first()) {
+                        match vals.value(name) {
+                            Some(LogValue::Scalar(x)) => logs.set(&format!("val_{name}"), x),
+                            Some(LogValue::Vector(x)) => {
+                                logs.set_vector(&format!("val_{name}"), x);
+                            }
+                            None => {}
+                        }
                     }
                 }
                 cbs.epoch_end(epoch, &logs, model)?;

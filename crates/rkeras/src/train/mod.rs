@@ -19,7 +19,7 @@ pub use fit::{Fit, ValidationFreq};
 pub use step::{Step, TrainStep};
 pub use weights::ClassWeight;
 
-use crate::callbacks::Callback;
+use crate::callbacks::{Callback, LogValue, Logs};
 use crate::data::ImageDataset;
 use crate::error::Result;
 use crate::model::Model;
@@ -28,21 +28,62 @@ use batches::{ArrayBatches, ImageBatches};
 use engine::{Buffers, CallbackList};
 
 /// Results of `evaluate`: the loss then the metrics, in compile order (Keras's list).
+///
+/// A vector-valued metric (Keras's `F1Score()`, one score per class, or
+/// `Precision(thresholds=[...])`, one value per threshold) has its values in
+/// [`vectors`](Self::vectors), where Keras's list holds an array, and their mean in
+/// [`values`](Self::values).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Evaluation {
     /// `["loss", "accuracy", ...]`.
     pub names: Vec<String>,
-    /// Values in the same order.
+    /// Values in the same order (a vector-valued metric: the mean of its values).
     pub values: Vec<f64>,
+    /// In the same order: the values of a vector-valued metric, `None` for a number.
+    pub vectors: Vec<Option<Vec<f64>>>,
 }
 
 impl Evaluation {
-    /// The value of one metric.
+    /// The results named `names` in `logs` (missing ones NaN).
+    pub(crate) fn from_logs(names: Vec<String>, logs: &Logs) -> Evaluation {
+        let mut values = Vec::with_capacity(names.len());
+        let mut vectors = Vec::with_capacity(names.len());
+        for name in &names {
+            match logs.value(name) {
+                Some(v @ LogValue::Vector(x)) => {
+                    values.push(v.mean());
+                    vectors.push(Some(x.to_vec()));
+                }
+                Some(LogValue::Scalar(x)) => {
+                    values.push(x);
+                    vectors.push(None);
+                }
+                None => {
+                    values.push(f64::NAN);
+                    vectors.push(None);
+                }
+            }
+        }
+        Evaluation {
+            names,
+            values,
+            vectors,
+        }
+    }
+    /// The value of one metric (a vector-valued one: the mean of its values).
     pub fn get(&self, name: &str) -> Option<f64> {
         self.names
             .iter()
             .position(|n| n == name)
             .map(|i| self.values[i])
+    }
+    /// The values of a vector-valued metric (one per class or threshold); `None` for a
+    /// number or an unknown name.
+    pub fn get_vector(&self, name: &str) -> Option<&[f64]> {
+        self.names
+            .iter()
+            .position(|n| n == name)
+            .and_then(|i| self.vectors.get(i)?.as_deref())
     }
     /// The loss.
     pub fn loss(&self) -> f64 {
@@ -119,7 +160,7 @@ impl Model {
         callbacks: &mut [&mut dyn Callback],
     ) -> Result<Evaluation> {
         data::prepare_source(self)?;
-        let vals = in_pool(|| -> Result<Vec<f64>> {
+        let logs = in_pool(|| -> Result<Logs> {
             let mut bufs = Buffers::new(self, src.batch_size())?;
             engine::evaluate(
                 self,
@@ -129,10 +170,7 @@ impl Model {
                 &mut CallbackList { list: callbacks },
             )
         })?;
-        Ok(Evaluation {
-            names: self.metrics_names(),
-            values: vals,
-        })
+        Ok(Evaluation::from_logs(self.metrics_names(), &logs))
     }
 
     /// Outputs for every sample of a [`Batches`] source, in order (several outputs: packed
@@ -222,15 +260,8 @@ impl Model {
                 fused,
                 logs: &mut logs,
             };
-            let loss = engine::train_epoch(self, 0, run, &mut CallbackList { list: &mut [] })?;
-            let values = self
-                .compiled
-                .as_ref()
-                .map_or_else(|| vec![loss], |c| c.values(loss));
-            Ok(Evaluation {
-                names: self.metrics_names(),
-                values,
-            })
+            engine::train_epoch(self, 0, run, &mut CallbackList { list: &mut [] })?;
+            Ok(Evaluation::from_logs(self.metrics_names(), &logs))
         })
     }
 
@@ -264,7 +295,7 @@ impl Model {
     /// Not compiled; images or labels that do not fit the model; an unreadable file.
     pub fn evaluate_dataset(&mut self, ds: &ImageDataset) -> Result<Evaluation> {
         data::prepare_images(self, ds, true)?;
-        let vals = in_pool(|| -> Result<Vec<f64>> {
+        let logs = in_pool(|| -> Result<Logs> {
             let mut src = ImageBatches::new(ds, false);
             let mut bufs = Buffers::new(self, src.batch_size())?;
             engine::evaluate(
@@ -275,10 +306,7 @@ impl Model {
                 &mut CallbackList { list: &mut [] },
             )
         })?;
-        Ok(Evaluation {
-            names: self.metrics_names(),
-            values: vals,
-        })
+        Ok(Evaluation::from_logs(self.metrics_names(), &logs))
     }
 
     /// Outputs for every image of a folder dataset, in file order (inference mode).
@@ -340,7 +368,7 @@ impl Model {
         let x = data::pack_inputs(self, x.into())?;
         data::prepare_x(self, &x)?;
         let y = data::pack_targets(self, y.into(), x.rows())?;
-        let vals = in_pool(|| -> Result<Vec<f64>> {
+        let logs = in_pool(|| -> Result<Logs> {
             let mut src = ArrayBatches::new(&x, Some(&y), (0..x.rows()).collect(), batch_size);
             let mut bufs = Buffers::new(self, src.batch_size())?;
             engine::evaluate(
@@ -351,10 +379,7 @@ impl Model {
                 &mut CallbackList { list: &mut [] },
             )
         })?;
-        Ok(Evaluation {
-            names: self.metrics_names(),
-            values: vals,
-        })
+        Ok(Evaluation::from_logs(self.metrics_names(), &logs))
     }
 
     /// Outputs for every sample of `x`, in batches of 32 (inference mode).
