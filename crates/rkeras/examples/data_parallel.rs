@@ -62,6 +62,68 @@ fn data() -> rkeras::Result<(Tensor, Tensor)> {
     Ok((Tensor::new(vec![n, 8, 8, 1], x)?, Tensor::new(vec![n], y)?))
 }
 
+/// A model with every per-step random training layer kind: an augmentation layer, channel
+/// dropout, dropout. Their draws are keyed by the sample's row in the global batch, so
+/// the N-rank run draws what one process draws.
+fn dropout_model() -> rkeras::Result<Model> {
+    // The same layer names on every rank, whatever each built before (rank 0 loads a model).
+    rkeras::clear_session();
+    rkeras::set_random_seed(11);
+    let mut m = Sequential::new([
+        RandomFlip::new("horizontal").input_shape((8, 8, 1)).into(),
+        Conv2D::new(6, 3).activation("relu").into(),
+        SpatialDropout2D::new(0.25).into(),
+        Flatten::new().into(),
+        Dropout::new(0.4).into(),
+        Dense::new(3).activation("softmax").into(),
+    ])?;
+    m.compile(
+        Adam::default().learning_rate(0.01),
+        "sparse_categorical_crossentropy",
+        &["accuracy"],
+    )?;
+    Ok(m)
+}
+
+/// The largest difference between the weights (moving statistics included) of `a` and
+/// `b`, relative to each weight tensor's largest magnitude.
+fn worst_rel(a: &Model, b: &Model) -> f32 {
+    let mut worst = 0.0f32;
+    for (a, b) in a.get_weights().iter().zip(b.get_weights()) {
+        let scale = b.data().iter().fold(1e-3f32, |s, v| s.max(v.abs()));
+        for (p, q) in a.data().iter().zip(b.data()) {
+            worst = worst.max((p - q).abs() / scale);
+        }
+    }
+    worst
+}
+
+/// A checksum of the weights' bits.
+fn checksum(m: &Model) -> u64 {
+    m.get_weights()
+        .iter()
+        .flat_map(|t| t.data().iter().map(|v| u64::from(v.to_bits())))
+        .fold(0u64, |s, b| s.wrapping_mul(31).wrapping_add(b))
+}
+
+/// Trains `build()`'s model with `fit` data-parallel and, the distribution set aside, as
+/// one process on the same global batches; returns (data-parallel, one process) models and
+/// the worst relative weight difference.
+fn against_one_process(
+    build: &dyn Fn() -> rkeras::Result<Model>,
+    fit: &dyn Fn(&mut Model) -> rkeras::Result<History>,
+) -> rkeras::Result<(Model, Model, f32)> {
+    let one = suspended(|| -> rkeras::Result<Model> {
+        let mut m = build()?;
+        fit(&mut m)?;
+        Ok(m)
+    })?;
+    let mut dist = build()?;
+    fit(&mut dist)?;
+    let worst = worst_rel(&dist, &one);
+    Ok((dist, one, worst))
+}
+
 fn main() -> rkeras::Result<()> {
     let dir = std::env::args()
         .nth(1)
@@ -108,13 +170,7 @@ fn main() -> rkeras::Result<()> {
     // The same, data-parallel.
     let mut m = model()?;
     let h = fit(&mut m)?;
-    let mut worst = 0.0f32;
-    for (a, b) in m.get_weights().iter().zip(reference.get_weights()) {
-        let scale = b.data().iter().fold(1e-3f32, |s, v| s.max(v.abs()));
-        for (p, q) in a.data().iter().zip(b.data()) {
-            worst = worst.max((p - q).abs() / scale);
-        }
-    }
+    let worst = worst_rel(&m, &reference);
     let mut bad = Vec::new();
     if worst > 1e-5 {
         bad.push(format!(
@@ -170,15 +226,24 @@ fn main() -> rkeras::Result<()> {
                 "the saved model predicts {d} away from one process's"
             ));
         }
-        let checksum = m
-            .get_weights()
-            .iter()
-            .flat_map(|t| t.data().iter().map(|v| v.to_bits() as u64))
-            .fold(0u64, |s, b| s.wrapping_mul(31).wrapping_add(b));
         println!(
-            "{size} ranks: weights within {worst:e} of one process; loss {:?}; checksum {checksum:016x}",
+            "{size} ranks: weights within {worst:e} of one process; loss {:?}",
             h.history["loss"]
         );
+    }
+    // Dropout, SpatialDropout2D and RandomFlip: masks and flips drawn per sample, keyed by
+    // the sample's row in the global batch; the same weights as one process.
+    let (dropped, _, worst_dropout) = against_one_process(&dropout_model, &fit)?;
+    if worst_dropout > 1e-6 {
+        bad.push(format!(
+            "with Dropout, weights differ from one process's by {worst_dropout:e} (relative)"
+        ));
+    }
+    let mut sum = checksum(&m);
+    sum = sum.wrapping_mul(31).wrapping_add(checksum(&dropped));
+    if rank == 0 {
+        println!("{size} ranks: Dropout model's weights within {worst_dropout:e} of one process");
+        println!("{size} ranks: checksum {sum:016x}");
     }
     if !bad.is_empty() {
         eprintln!("rank {rank}: {}", bad.join("; "));

@@ -48,9 +48,14 @@ struct Active {
     comm: Arc<dyn Comm>,
     /// This step's rows on this rank and in the whole batch.
     step: Option<(usize, usize)>,
+    /// The index in the whole batch of this rank's first row, this training step.
+    row0: usize,
     /// Flattened gradients, sent and received (sized once).
     send: Vec<f32>,
     recv: Vec<f32>,
+    /// What in-place sums send (sized to the largest so far).
+    scratch32: Vec<f32>,
+    scratch64: Vec<f64>,
 }
 
 /// The distribution of this process (fits run on rkeras's thread pool, not on the thread
@@ -141,8 +146,11 @@ fn activate(comm: Arc<dyn Comm>) {
     *slot() = Some(Active {
         comm,
         step: None,
+        row0: 0,
         send: Vec::new(),
         recv: Vec::new(),
+        scratch32: Vec::new(),
+        scratch64: Vec::new(),
     });
 }
 
@@ -188,9 +196,21 @@ pub(crate) fn shard(n: usize) -> (usize, usize) {
     world().map_or((0, n), |(r, p)| (r * n / p, (r + 1) * n / p))
 }
 
-/// Records the rows of the coming training step (this rank's and the whole batch's).
-pub(crate) fn begin_step(local: usize, global: usize) {
-    with_active(|a| a.step = Some((local, global)));
+/// Records the rows of the coming training step: this rank's first row in the whole
+/// batch, its number of rows, the whole batch's.
+pub(crate) fn begin_step(row0: usize, local: usize, global: usize) {
+    with_active(|a| {
+        a.step = Some((local, global));
+        a.row0 = row0;
+    });
+}
+
+/// The index in the whole (global) batch of this replica's first row in the current
+/// training step: 0 without a distribution. Layers that draw per sample (Dropout, the
+/// random augmentation layers) key each row's draws by `first_row() + i`, so a sample gets
+/// the draws one process would give it.
+pub(crate) fn first_row() -> usize {
+    with_active(|a| a.row0).unwrap_or(0)
 }
 
 /// Sums every trainable gradient of `layers` over the ranks, each rank's weighted by its
@@ -258,17 +278,27 @@ pub fn time_all_reduce(len: usize, reps: usize) -> Option<f64> {
 /// Sums `values` over the ranks (in place). No-op without a distribution.
 pub(crate) fn sum_f32(values: &mut [f32]) {
     with_active(|a| {
-        let send = values.to_vec();
-        a.comm.all_reduce_f32(&send, values);
+        if a.scratch32.len() < values.len() {
+            a.scratch32.resize(values.len(), 0.0);
+        }
+        let send = &mut a.scratch32[..values.len()];
+        send.copy_from_slice(values);
+        a.comm.all_reduce_f32(send, values);
     });
 }
 
-/// Sums `values` over the ranks (in place). No-op without a distribution.
-pub(crate) fn sum_f64(values: &mut [f64]) {
+/// Sums `values` over the ranks (in place); returns whether it did (false without a
+/// distribution). Allocates nothing once the largest size has been seen.
+pub(crate) fn sum_f64(values: &mut [f64]) -> bool {
     with_active(|a| {
-        let send = values.to_vec();
-        a.comm.all_reduce_f64(&send, values);
-    });
+        if a.scratch64.len() < values.len() {
+            a.scratch64.resize(values.len(), 0.0);
+        }
+        let send = &mut a.scratch64[..values.len()];
+        send.copy_from_slice(values);
+        a.comm.all_reduce_f64(send, values);
+    })
+    .is_some()
 }
 
 /// Replaces each log value by its mean over the ranks weighted by each rank's `samples`.

@@ -243,7 +243,7 @@ pub(crate) fn train_epoch(
             m.apply(x, &mut bufs.y, n_batch, bufs.y_len);
         }
         let n = bufs.shard(model, n_batch);
-        crate::distribution::begin_step(n, n_batch);
+        crate::distribution::begin_step(crate::distribution::shard(n_batch).0, n, n_batch);
         if n == 0 {
             // A batch smaller than the number of ranks: this rank has no rows, but it
             // joins the gradient sum (with zeros) so that every replica steps alike.
