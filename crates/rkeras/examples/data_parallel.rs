@@ -8,11 +8,19 @@
 //!
 //! Every rank builds the same CNN with the same seed, trains it data-parallel (3 epochs,
 //! global batch 16, shuffled, 62 samples less a validation split of 13: the last batch of
-//! one sample leaves every rank but one without rows; validation sharded too), and, with the distribution set
-//! aside, a copy of it as one process on the whole data. The weights and the logs must agree within float reassociation (1e-5
-//! relative); a sharded predict equals one process's; only rank 0 writes files; the model
-//! rank 0 saved predicts as the one-process model. Rank 0 prints a checksum of the weights' bits (two runs with the same rank count
-//! print the same). Exits non-zero on any mismatch.
+//! one sample leaves every rank but one without rows; validation sharded too), and, with
+//! the distribution set aside, a copy of it as one process on the whole data. The weights
+//! and the logs must agree within float reassociation (1e-5 relative); a sharded predict
+//! equals one process's; only rank 0 writes files; the model rank 0 saved predicts as the
+//! one-process model. The same for, within 1e-6 relative:
+//! - a Sequential model with RandomFlip, SpatialDropout2D and Dropout (draws keyed by the
+//!   sample's row in the global batch: the masks one process draws);
+//! - a functional residual block with `BatchNormalization(synchronized=True)` (global batch
+//!   statistics; the moving statistics too).
+//!
+//! And with per-replica BatchNormalization, each rank's moving statistics equal those of its
+//! own shards of the batches. Rank 0 prints a checksum of the weights' bits (two runs with
+//! the same rank count print the same). Exits non-zero on any mismatch.
 
 use rkeras::distribution::{suspended, DataParallel};
 use rkeras::prelude::*;
@@ -85,6 +93,83 @@ fn dropout_model() -> rkeras::Result<Model> {
     Ok(m)
 }
 
+/// A functional model (a residual block) with synchronized BatchNormalization: its batch
+/// statistics are the global batch's, so the N-rank run equals one process, moving
+/// statistics included.
+fn sync_bn_model() -> rkeras::Result<Model> {
+    rkeras::clear_session();
+    rkeras::set_random_seed(13);
+    let i = Input::new((8, 8, 1));
+    // No bias before a normalization (it cancels: its gradient is rounding noise, which
+    // Adam would turn into full steps).
+    let h = Conv2D::new(4, 3).use_bias(false).call(&i)?;
+    let h = BatchNormalization::new()
+        .synchronized(true)
+        .momentum(0.8)
+        .call(&h)?;
+    let h = Activation::new("relu").call(&h)?;
+    let r = Conv2D::new(4, 3).padding("same").use_bias(false).call(&h)?;
+    let r = BatchNormalization::new().synchronized(true).call(&r)?;
+    let h = Add::new().call_on(&[&h, &r])?;
+    let h = GlobalAveragePooling2D::new().call(&h)?;
+    let o = Dense::new(3).activation("softmax").call(&h)?;
+    let mut m = Model::functional(&i, &o)?;
+    m.compile(
+        Adam::default().learning_rate(0.01),
+        "sparse_categorical_crossentropy",
+        &["accuracy"],
+    )?;
+    Ok(m)
+}
+
+/// Per-replica BatchNormalization (Keras's default) first: each rank's moving statistics
+/// are those of its own shards of the batches. Returns the largest relative difference
+/// from the statistics computed here from this rank's rows.
+fn per_replica_bn(x: &Tensor, y: &Tensor, rank: usize, size: usize) -> rkeras::Result<f32> {
+    rkeras::clear_session();
+    rkeras::set_random_seed(17);
+    let momentum = 0.5f32;
+    let mut m = Sequential::new([
+        BatchNormalization::new()
+            .momentum(momentum)
+            .input_shape((8, 8, 1))
+            .into(),
+        Flatten::new().into(),
+        Dense::new(3).activation("softmax").into(),
+    ])?;
+    m.compile("sgd", "sparse_categorical_crossentropy", &[])?;
+    let batch = 16;
+    m.fit(x, y)
+        .epochs(1)
+        .batch_size(batch)
+        .shuffle(false)
+        .verbose(0)
+        .run()?;
+    // The moving statistics by hand over this rank's rows of each batch.
+    let n = x.shape()[0];
+    let per = x.len() / n;
+    let (mut mm, mut mv) = (0.0f32, 1.0f32);
+    for b0 in (0..n).step_by(batch) {
+        let nb = batch.min(n - b0);
+        let (lo, hi) = (rank * nb / size, (rank + 1) * nb / size);
+        if hi == lo {
+            continue;
+        }
+        let v = &x.data()[(b0 + lo) * per..(b0 + hi) * per];
+        let mean = v.iter().map(|&a| f64::from(a)).sum::<f64>() / v.len() as f64;
+        let var = v
+            .iter()
+            .map(|&a| (f64::from(a) - mean).powi(2))
+            .sum::<f64>()
+            / v.len() as f64;
+        mm = mm * momentum + mean as f32 * (1.0 - momentum);
+        mv = mv * momentum + var as f32 * (1.0 - momentum);
+    }
+    let w = m.layers()[0].params();
+    let (got_m, got_v) = (w[2].value[0], w[3].value[0]);
+    Ok(((got_m - mm).abs() / mm.abs().max(1e-3)).max((got_v - mv).abs() / mv.abs().max(1e-3)))
+}
+
 /// The largest difference between the weights (moving statistics included) of `a` and
 /// `b`, relative to each weight tensor's largest magnitude.
 fn worst_rel(a: &Model, b: &Model) -> f32 {
@@ -121,6 +206,16 @@ fn against_one_process(
     let mut dist = build()?;
     fit(&mut dist)?;
     let worst = worst_rel(&dist, &one);
+    if std::env::var("DP_DEBUG").is_ok() {
+        for (k, (a, b)) in dist.get_weights().iter().zip(one.get_weights()).enumerate() {
+            let d = a
+                .data()
+                .iter()
+                .zip(b.data())
+                .fold(0f32, |s, (p, q)| s.max((p - q).abs()));
+            eprintln!("weight {k} {:?}: max abs diff {d}", a.shape());
+        }
+    }
     Ok((dist, one, worst))
 }
 
@@ -239,10 +334,29 @@ fn main() -> rkeras::Result<()> {
             "with Dropout, weights differ from one process's by {worst_dropout:e} (relative)"
         ));
     }
+    // A functional model with BatchNormalization(synchronized=True): global batch
+    // statistics, the same weights and moving statistics as one process.
+    let (synced, _, worst_bn) = against_one_process(&sync_bn_model, &fit)?;
+    if worst_bn > 1e-6 {
+        bad.push(format!(
+            "with synchronized BatchNormalization, weights differ from one process's by {worst_bn:e} (relative)"
+        ));
+    }
+    // Per-replica BatchNormalization: each rank's statistics are its own shard's.
+    let worst_replica = per_replica_bn(&x, &y, rank, size)?;
+    if worst_replica > 1e-6 {
+        bad.push(format!(
+            "per-replica BatchNormalization's moving statistics differ from this rank's shard's by {worst_replica:e} (relative)"
+        ));
+    }
     let mut sum = checksum(&m);
-    sum = sum.wrapping_mul(31).wrapping_add(checksum(&dropped));
+    for other in [&dropped, &synced] {
+        sum = sum.wrapping_mul(31).wrapping_add(checksum(other));
+    }
     if rank == 0 {
         println!("{size} ranks: Dropout model's weights within {worst_dropout:e} of one process");
+        println!("{size} ranks: synchronized BatchNormalization model's weights within {worst_bn:e} of one process");
+        println!("{size} ranks: per-replica BatchNormalization statistics within {worst_replica:e} of rank 0's shards'");
         println!("{size} ranks: checksum {sum:016x}");
     }
     if !bad.is_empty() {
