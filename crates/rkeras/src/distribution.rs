@@ -301,19 +301,88 @@ pub(crate) fn sum_f64(values: &mut [f64]) -> bool {
     .is_some()
 }
 
-/// Replaces each log value by its mean over the ranks weighted by each rank's `samples`.
-pub(crate) fn average_logs(logs: &mut crate::callbacks::Logs, samples: usize) {
+/// Replaces each log value but those named in `exact` by its mean over the ranks weighted
+/// by each rank's `samples`.
+pub(crate) fn average_logs(logs: &mut crate::callbacks::Logs, samples: usize, exact: &[String]) {
     if world().is_none() {
         return;
     }
-    let names: Vec<String> = logs.keys().map(str::to_string).collect();
-    let mut v: Vec<f64> = logs.iter().map(|(_, x)| x * samples as f64).collect();
+    let names: Vec<String> = logs
+        .keys()
+        .filter(|k| !exact.iter().any(|e| e == k))
+        .map(str::to_string)
+        .collect();
+    let mut v: Vec<f64> = names
+        .iter()
+        .map(|k| logs.get(k).unwrap_or(0.0) * samples as f64)
+        .collect();
     v.push(samples as f64);
     sum_f64(&mut v);
     let total = v.pop().unwrap_or(0.0).max(1.0);
     for (name, x) in names.iter().zip(v) {
         logs.set(name, x / total);
     }
+}
+
+/// Sums the compiled metrics' states over the ranks (each metric's
+/// [`MetricState::visit_sums`](crate::metrics::MetricState::visit_sums): counts of AUC,
+/// precision, recall, IoU, F-scores, the totals and counts of mean metrics), so that every
+/// rank's `result()` is the metric of all the ranks' rows; returns the log keys of the
+/// metrics so summed. A metric whose state does not add up, or differs in size between the
+/// ranks (one never updated), is left alone (its result is averaged by samples). No-op
+/// without a distribution; collective otherwise. Called once per epoch or evaluation.
+pub(crate) fn sum_metrics(model: &mut crate::Model) -> Vec<String> {
+    let Some((_, size)) = world() else {
+        return Vec::new();
+    };
+    let Some(c) = model.compiled.as_mut() else {
+        return Vec::new();
+    };
+    // Each metric's state, flattened; whether it adds up, and its length.
+    let mut flat = Vec::new();
+    let mut spans = Vec::new();
+    let mut info = Vec::new();
+    for m in c.heads.iter_mut().flat_map(|h| h.metrics.iter_mut()) {
+        let start = flat.len();
+        let ok = m.visit_sums(&mut |s| flat.extend_from_slice(s));
+        if !ok {
+            flat.truncate(start);
+        }
+        let len = (flat.len() - start) as f64;
+        info.extend([f64::from(u8::from(ok)), len, len * len]);
+        spans.push((start, flat.len()));
+    }
+    sum_f64(&mut info);
+    // Summed where every rank's adds up and has the same length (the sum of squares of the
+    // lengths is `size` times the square of their mean only when they are all equal).
+    let n = size as f64;
+    let agreed: Vec<bool> = info
+        .chunks_exact(3)
+        .map(|v| v[0] == n && v[2] * n == v[1] * v[1])
+        .collect();
+    let mut send: Vec<f64> = spans
+        .iter()
+        .zip(&agreed)
+        .filter(|(_, a)| **a)
+        .flat_map(|(&(s, e), _)| flat[s..e].iter().copied())
+        .collect();
+    sum_f64(&mut send);
+    let mut keys = Vec::new();
+    let (mut off, mut k) = (0, 0);
+    for h in c.heads.iter_mut() {
+        for (m, key) in h.metrics.iter_mut().zip(&h.metric_keys) {
+            if agreed[k] {
+                m.visit_sums(&mut |s| {
+                    let n = s.len();
+                    s.copy_from_slice(&send[off..off + n]);
+                    off += n;
+                });
+                keys.push(key.clone());
+            }
+            k += 1;
+        }
+    }
+    keys
 }
 
 /// Checks that every rank walks the same number of batches of the same size.

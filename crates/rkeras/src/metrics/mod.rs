@@ -744,6 +744,20 @@ impl Metric {
     }
 
     /// The running mean (0 before any update).
+    /// The metric's state as sums over its rows (see [`MetricState::visit_sums`]): a mean
+    /// metric's weighted total and count, a stateful metric's own; false when they do not
+    /// add up.
+    pub(crate) fn visit_sums(&mut self, f: &mut dyn FnMut(&mut [f64])) -> bool {
+        match &mut self.state {
+            Some(s) => s.visit_sums(f),
+            None => {
+                let mut s = [self.total, self.count];
+                f(&mut s);
+                [self.total, self.count] = s;
+                true
+            }
+        }
+    }
     pub fn result(&self) -> f64 {
         if let Some(s) = &self.state {
             return s.result();

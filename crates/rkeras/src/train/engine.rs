@@ -271,10 +271,12 @@ pub(crate) fn train_epoch(
         }
     }
     let loss = loss_sum / seen.max(1) as f64;
+    // Data-parallel: the metrics' states summed over the ranks (exact AUC, precision...),
+    // the rest averaged over all ranks' samples.
+    let exact = crate::distribution::sum_metrics(model);
     logs.clear();
     fill_logs(model, loss, logs);
-    // Data-parallel: every rank logs the means over all ranks' samples.
-    crate::distribution::average_logs(logs, seen);
+    crate::distribution::average_logs(logs, seen, &exact);
     Ok(logs.get("loss").unwrap_or(loss))
 }
 
@@ -334,6 +336,7 @@ pub(crate) fn evaluate(
         cbs.test_batch_end(step_i, &logs, model);
     }
     let loss = total / count.max(1) as f64 + model.chain.regularization_loss();
+    let exact = crate::distribution::sum_metrics(model);
     let mut values = model
         .compiled
         .as_ref()
@@ -342,7 +345,7 @@ pub(crate) fn evaluate(
     fill_logs(model, loss, &mut logs);
     if crate::distribution::world().is_some() {
         // Data-parallel: the means over all ranks' samples.
-        crate::distribution::average_logs(&mut logs, count);
+        crate::distribution::average_logs(&mut logs, count, &exact);
         for (v, name) in values.iter_mut().zip(model.metrics_names()) {
             if let Some(x) = logs.get(&name) {
                 *v = x;
