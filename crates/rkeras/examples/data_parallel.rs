@@ -18,6 +18,10 @@
 //! - a functional residual block with `BatchNormalization(synchronized=True)` (global batch
 //!   statistics; the moving statistics too).
 //!
+//! AUC, precision and recall (training logs, validation logs, a sharded evaluate) equal one
+//! process's within 1e-6: their counts are summed over the ranks.
+//! A folder dataset (generated PNG files, `image_dataset_from_directory`) trains as one
+//! process while each rank decodes only the files of its rows of each batch.
 //! And with per-replica BatchNormalization, each rank's moving statistics equal those of its
 //! own shards of the batches. Rank 0 prints a checksum of the weights' bits (two runs with
 //! the same rank count print the same). Exits non-zero on any mismatch.
@@ -170,6 +174,147 @@ fn per_replica_bn(x: &Tensor, y: &Tensor, rank: usize, size: usize) -> rkeras::R
     Ok(((got_m - mm).abs() / mm.abs().max(1e-3)).max((got_v - mv).abs() / mv.abs().max(1e-3)))
 }
 
+/// A folder dataset (`image_dataset_from_directory`, 23 generated 8x8 PNG files in 3
+/// classes, batches of 8, reshuffled each epoch): each rank decodes only the files of its
+/// rows of each batch, and the run equals one process's. Returns the worst relative weight
+/// difference, the files this rank decoded, and the number it should have decoded.
+fn folder_check(
+    dir: &std::path::Path,
+    rank: usize,
+    size: usize,
+) -> rkeras::Result<(f32, usize, usize)> {
+    // Each rank writes its own copy of the same files: no rank waits for another's.
+    let root = dir.join(format!("pngs_rank{rank}"));
+    let (files, batch, epochs) = (23usize, 8usize, 2usize);
+    for k in 0..files {
+        let px: Vec<u8> = (0..64)
+            .map(|i| ((k * 31 + i * (k % 3 + 1) * 7) % 256) as u8)
+            .collect();
+        let path = root
+            .join(format!("class_{}", k % 3))
+            .join(format!("img_{k:02}.png"));
+        std::fs::create_dir_all(path.parent().unwrap_or(&root))
+            .map_err(|e| rkeras::Error::Data(format!("{}: {e}", root.display())))?;
+        rkeras::data::export::save_png(&path, &px, 8, 8, 1)?;
+    }
+    let load = || {
+        image_dataset_from_directory(&root)
+            .image_size((8, 8))
+            .color_mode("grayscale")
+            .batch_size(batch)
+            .seed(5)
+            .verbose(false)
+            .load()
+    };
+    let build = || -> rkeras::Result<Model> {
+        rkeras::clear_session();
+        rkeras::set_random_seed(19);
+        let mut m = Sequential::new([
+            Rescaling::new(1.0 / 255.0).input_shape((8, 8, 1)).into(),
+            Conv2D::new(4, 3).activation("relu").into(),
+            Flatten::new().into(),
+            Dense::new(3).activation("softmax").into(),
+        ])?;
+        m.compile(
+            Adam::default().learning_rate(0.01),
+            "sparse_categorical_crossentropy",
+            &["accuracy"],
+        )?;
+        Ok(m)
+    };
+    let one = suspended(|| -> rkeras::Result<Model> {
+        let ds = load()?;
+        let mut m = build()?;
+        m.fit_dataset(&ds).epochs(epochs).verbose(0).run()?;
+        Ok(m)
+    })?;
+    let ds = load()?;
+    let mut m = build()?;
+    m.fit_dataset(&ds).epochs(epochs).verbose(0).run()?;
+    let want: usize = (0..files)
+        .step_by(batch)
+        .map(|b0| {
+            let nb = batch.min(files - b0);
+            (rank + 1) * nb / size - rank * nb / size
+        })
+        .sum::<usize>()
+        * epochs;
+    Ok((worst_rel(&m, &one), ds.files_decoded(), want))
+}
+
+/// Kills this process (`kill -9`, as a crash or an operator would) at batch `batch` of
+/// epoch `epoch`, first writing the time (Unix seconds) to `stamp`.
+struct KillAt {
+    epoch: usize,
+    batch: usize,
+    current: usize,
+    stamp: std::path::PathBuf,
+}
+
+impl Callback for KillAt {
+    fn on_epoch_begin(&mut self, epoch: usize, _model: &mut Model) {
+        self.current = epoch;
+    }
+    fn on_train_batch_end(
+        &mut self,
+        batch: usize,
+        _logs: &Logs,
+        _model: &mut Model,
+    ) -> rkeras::Result<Control> {
+        if self.current == self.epoch && batch == self.batch {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let _ = std::fs::write(&self.stamp, now.to_string());
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &std::process::id().to_string()])
+                .status();
+            std::thread::sleep(std::time::Duration::from_secs(30));
+        }
+        Ok(Control::Continue)
+    }
+}
+
+/// `--backup-run DIR`: the Dropout model trained data-parallel for 4 epochs with
+/// BackupAndRestore in `DIR/backup`; with `DP_KILL_AT=E:B` in the environment, rank 1 kills
+/// itself at batch B of epoch E (from 0). Rank 0 prints whether it resumed from a backup
+/// and the checksum of the final weights: a run killed and then resumed prints the same
+/// checksum as an uninterrupted one.
+fn backup_run(dir: &str, rank: usize) -> rkeras::Result<()> {
+    let (x, y) = data()?;
+    let dir = std::path::Path::new(dir);
+    let mut backup = rkeras::callbacks::BackupAndRestore::new(dir.join("backup"));
+    let mut kill = std::env::var("DP_KILL_AT")
+        .ok()
+        .filter(|_| rank == 1)
+        .and_then(|v| {
+            let (e, b) = v.split_once(':')?;
+            Some(KillAt {
+                epoch: e.parse().ok()?,
+                batch: b.parse().ok()?,
+                current: 0,
+                stamp: dir.join("killed_at"),
+            })
+        });
+    let mut m = dropout_model()?;
+    let mut fit = m
+        .fit(&x, &y)
+        .epochs(4)
+        .batch_size(16)
+        .verbose(0)
+        .seed(3)
+        .callback(&mut backup);
+    if let Some(k) = kill.as_mut() {
+        fit = fit.callback(k);
+    }
+    fit.run()?;
+    if rank == 0 {
+        println!("backup messages: {:?}", backup.messages());
+        println!("checksum {:016x}", checksum(&m));
+    }
+    Ok(())
+}
+
 /// The largest difference between the weights (moving statistics included) of `a` and
 /// `b`, relative to each weight tensor's largest magnitude.
 fn worst_rel(a: &Model, b: &Model) -> f32 {
@@ -245,6 +390,12 @@ fn main() -> rkeras::Result<()> {
             }
         }
         return Ok(());
+    }
+    if dir == "--backup-run" {
+        let out = std::env::args()
+            .nth(2)
+            .unwrap_or_else(|| "/tmp/rkeras-dp-backup".into());
+        return backup_run(&out, rank);
     }
     let (x, y) = data()?;
     let fit = |m: &mut Model| {
@@ -349,6 +500,58 @@ fn main() -> rkeras::Result<()> {
             "per-replica BatchNormalization's moving statistics differ from this rank's shard's by {worst_replica:e} (relative)"
         ));
     }
+    // Stateful metrics (AUC, precision, recall): their counts are summed over the ranks, so
+    // the training and validation logs and a sharded evaluate are one process's.
+    let metrics_model = || -> rkeras::Result<Model> {
+        let mut m = model()?;
+        // A threshold a barely trained 3-class softmax passes.
+        use rkeras::metrics::Metric;
+        m.compile_with_metrics(
+            Adam::default().learning_rate(0.01),
+            "sparse_categorical_crossentropy",
+            vec![
+                Metric::auc("auc", 200, "ROC")?,
+                Metric::precision("precision", Some(0.34), None, None)?,
+                Metric::recall("recall", Some(0.34), None, None)?,
+            ],
+        )?;
+        Ok(m)
+    };
+    let h_one = suspended(|| fit(&mut metrics_model()?))?;
+    let mut with_metrics = metrics_model()?;
+    let h_dist = fit(&mut with_metrics)?;
+    let mut worst_metric = 0.0f64;
+    for key in [
+        "auc",
+        "precision",
+        "recall",
+        "val_auc",
+        "val_precision",
+        "val_recall",
+    ] {
+        for (p, q) in h_dist.history[key].iter().zip(&h_one.history[key]) {
+            worst_metric = worst_metric.max((p - q).abs());
+        }
+    }
+    let e_dist = with_metrics.evaluate(&x, &y)?;
+    let e_one = suspended(|| with_metrics.evaluate(&x, &y))?;
+    for (p, q) in e_dist.values.iter().zip(&e_one.values) {
+        worst_metric = worst_metric.max((p - q).abs());
+    }
+    if worst_metric > 1e-6 {
+        bad.push(format!(
+            "AUC, precision or recall differ from one process's by {worst_metric:e}: {:?} vs {:?}",
+            e_dist.values, e_one.values
+        ));
+    }
+    // A folder dataset: each rank decodes only its rows' files.
+    let (worst_folder, decoded, want_decoded) =
+        folder_check(std::path::Path::new(&dir), rank, size)?;
+    if worst_folder > 1e-6 || decoded != want_decoded {
+        bad.push(format!(
+            "folder dataset: weights {worst_folder:e} from one process's (relative), {decoded} files decoded instead of this rank's {want_decoded}"
+        ));
+    }
     let mut sum = checksum(&m);
     for other in [&dropped, &synced] {
         sum = sum.wrapping_mul(31).wrapping_add(checksum(other));
@@ -357,6 +560,14 @@ fn main() -> rkeras::Result<()> {
         println!("{size} ranks: Dropout model's weights within {worst_dropout:e} of one process");
         println!("{size} ranks: synchronized BatchNormalization model's weights within {worst_bn:e} of one process");
         println!("{size} ranks: per-replica BatchNormalization statistics within {worst_replica:e} of rank 0's shards'");
+        println!(
+            "{size} ranks: AUC, precision, recall (fit logs, validation, evaluate) within {worst_metric:e} of one process; evaluate {:?}",
+            e_dist.values
+        );
+        println!(
+            "{size} ranks: folder dataset weights within {worst_folder:e} of one process; rank 0 decoded {decoded} of the {} files of 2 epochs",
+            2 * 23
+        );
         println!("{size} ranks: checksum {sum:016x}");
     }
     if !bad.is_empty() {
