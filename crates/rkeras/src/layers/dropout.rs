@@ -372,6 +372,25 @@ mod tests {
     }
 
     #[test]
+    fn an_idle_step_advances_the_stream_as_a_forward_pass_does() {
+        // A data-parallel replica without rows in a step draws the next step's masks as
+        // the replicas that computed.
+        let make = || {
+            let mut d = Dropout::new(0.5).seed(4);
+            d.build(&[64], &mut Rng::new(0)).expect("build");
+            d.allocate(2);
+            d
+        };
+        let (x, mut y1, mut y2) = (vec![1.0f32; 128], vec![0.0; 128], vec![0.0; 128]);
+        let (mut busy, mut idle) = (make(), make());
+        busy.forward(&x, &mut y1, 2, Mode::Train);
+        idle.idle_forward();
+        busy.forward(&x, &mut y1, 2, Mode::Train);
+        idle.forward(&x, &mut y2, 2, Mode::Train);
+        assert_eq!(y1, y2);
+    }
+
+    #[test]
     fn rate_outside_range_is_an_error() {
         for r in [1.0, -0.1, 1.5, f32::NAN] {
             let e = Dropout::new(r)
