@@ -469,8 +469,12 @@ impl DirectoryOptions {
         }
         // Keras's stdout lines, also kept on the datasets (`messages()`).
         let mut messages = Vec::new();
+        // Data-parallel: rank 0 alone prints (every rank keeps the messages).
+        let chief = crate::distribution::is_chief();
         let mut say = |line: String| {
-            println!("{line}");
+            if chief {
+                println!("{line}");
+            }
             messages.push(line);
         };
         if self.verbose {
