@@ -100,6 +100,7 @@ crate::simd_fn! {
 
 /// The chunked sums of [`chunk_sums`] over all rows, added in chunk order into `out1`,
 /// `out2`.
+#[allow(clippy::too_many_arguments)]
 fn reduce(
     a: &[f32],
     b: &[f32],

@@ -48,9 +48,14 @@ struct Active {
     comm: Arc<dyn Comm>,
     /// This step's rows on this rank and in the whole batch.
     step: Option<(usize, usize)>,
+    /// The index in the whole batch of this rank's first row, this training step.
+    row0: usize,
     /// Flattened gradients, sent and received (sized once).
     send: Vec<f32>,
     recv: Vec<f32>,
+    /// What in-place sums send (sized to the largest so far).
+    scratch32: Vec<f32>,
+    scratch64: Vec<f64>,
 }
 
 /// The distribution of this process (fits run on rkeras's thread pool, not on the thread
@@ -141,8 +146,11 @@ fn activate(comm: Arc<dyn Comm>) {
     *slot() = Some(Active {
         comm,
         step: None,
+        row0: 0,
         send: Vec::new(),
         recv: Vec::new(),
+        scratch32: Vec::new(),
+        scratch64: Vec::new(),
     });
 }
 
@@ -188,9 +196,21 @@ pub(crate) fn shard(n: usize) -> (usize, usize) {
     world().map_or((0, n), |(r, p)| (r * n / p, (r + 1) * n / p))
 }
 
-/// Records the rows of the coming training step (this rank's and the whole batch's).
-pub(crate) fn begin_step(local: usize, global: usize) {
-    with_active(|a| a.step = Some((local, global)));
+/// Records the rows of the coming training step: this rank's first row in the whole
+/// batch, its number of rows, the whole batch's.
+pub(crate) fn begin_step(row0: usize, local: usize, global: usize) {
+    with_active(|a| {
+        a.step = Some((local, global));
+        a.row0 = row0;
+    });
+}
+
+/// The index in the whole (global) batch of this replica's first row in the current
+/// training step: 0 without a distribution. Layers that draw per sample (Dropout, the
+/// random augmentation layers) key each row's draws by `first_row() + i`, so a sample gets
+/// the draws one process would give it.
+pub(crate) fn first_row() -> usize {
+    with_active(|a| a.row0).unwrap_or(0)
 }
 
 /// Sums every trainable gradient of `layers` over the ranks, each rank's weighted by its
@@ -258,32 +278,46 @@ pub fn time_all_reduce(len: usize, reps: usize) -> Option<f64> {
 /// Sums `values` over the ranks (in place). No-op without a distribution.
 pub(crate) fn sum_f32(values: &mut [f32]) {
     with_active(|a| {
-        let send = values.to_vec();
-        a.comm.all_reduce_f32(&send, values);
+        if a.scratch32.len() < values.len() {
+            a.scratch32.resize(values.len(), 0.0);
+        }
+        let send = &mut a.scratch32[..values.len()];
+        send.copy_from_slice(values);
+        a.comm.all_reduce_f32(send, values);
     });
 }
 
-/// Sums `values` over the ranks (in place). No-op without a distribution.
-pub(crate) fn sum_f64(values: &mut [f64]) {
+/// Sums `values` over the ranks (in place); returns whether it did (false without a
+/// distribution). Allocates nothing once the largest size has been seen.
+pub(crate) fn sum_f64(values: &mut [f64]) -> bool {
     with_active(|a| {
-        let send = values.to_vec();
-        a.comm.all_reduce_f64(&send, values);
-    });
+        if a.scratch64.len() < values.len() {
+            a.scratch64.resize(values.len(), 0.0);
+        }
+        let send = &mut a.scratch64[..values.len()];
+        send.copy_from_slice(values);
+        a.comm.all_reduce_f64(send, values);
+    })
+    .is_some()
 }
 
-/// Replaces each log value by its mean over the ranks weighted by each rank's `samples`;
-/// a vector value (one number per class or threshold) is averaged element by element.
-pub(crate) fn average_logs(logs: &mut crate::callbacks::Logs, samples: usize) {
-    use crate::callbacks::LogValue;
+/// Replaces each log value but those named in `exact` by its mean over the ranks weighted
+/// by each rank's `samples`; a vector value (one number per class or threshold) is averaged
+/// element by element.
+pub(crate) fn average_logs(logs: &mut crate::callbacks::Logs, samples: usize, exact: &[String]) {
     if world().is_none() {
         return;
     }
-    let names: Vec<String> = logs.keys().map(str::to_string).collect();
+    let names: Vec<String> = logs
+        .keys()
+        .filter(|k| !exact.iter().any(|e| e == k))
+        .map(str::to_string)
+        .collect();
     let mut v: Vec<f64> = Vec::new();
-    for (_, value) in logs.values() {
-        match value {
-            LogValue::Scalar(x) => v.push(x * samples as f64),
-            LogValue::Vector(xs) => v.extend(xs.iter().map(|x| x * samples as f64)),
+    for name in &names {
+        match logs.get_vector(name) {
+            Some(xs) => v.extend(xs.iter().map(|x| x * samples as f64)),
+            None => v.push(logs.get(name).unwrap_or(0.0) * samples as f64),
         }
     }
     v.push(samples as f64);
@@ -302,6 +336,67 @@ pub(crate) fn average_logs(logs: &mut crate::callbacks::Logs, samples: usize) {
             at += 1;
         }
     }
+}
+
+/// Sums the compiled metrics' states over the ranks (each metric's
+/// [`MetricState::visit_sums`](crate::metrics::MetricState::visit_sums): counts of AUC,
+/// precision, recall, IoU, F-scores, the totals and counts of mean metrics), so that every
+/// rank's `result()` is the metric of all the ranks' rows; returns the log keys of the
+/// metrics so summed. A metric whose state does not add up, or differs in size between the
+/// ranks (one never updated), is left alone (its result is averaged by samples). No-op
+/// without a distribution; collective otherwise. Called once per epoch or evaluation.
+pub(crate) fn sum_metrics(model: &mut crate::Model) -> Vec<String> {
+    let Some((_, size)) = world() else {
+        return Vec::new();
+    };
+    let Some(c) = model.compiled.as_mut() else {
+        return Vec::new();
+    };
+    // Each metric's state, flattened; whether it adds up, and its length.
+    let mut flat = Vec::new();
+    let mut spans = Vec::new();
+    let mut info = Vec::new();
+    for m in c.heads.iter_mut().flat_map(|h| h.metrics.iter_mut()) {
+        let start = flat.len();
+        let ok = m.visit_sums(&mut |s| flat.extend_from_slice(s));
+        if !ok {
+            flat.truncate(start);
+        }
+        let len = (flat.len() - start) as f64;
+        info.extend([f64::from(u8::from(ok)), len, len * len]);
+        spans.push((start, flat.len()));
+    }
+    sum_f64(&mut info);
+    // Summed where every rank's adds up and has the same length (the sum of squares of the
+    // lengths is `size` times the square of their mean only when they are all equal).
+    let n = size as f64;
+    let agreed: Vec<bool> = info
+        .chunks_exact(3)
+        .map(|v| v[0] == n && v[2] * n == v[1] * v[1])
+        .collect();
+    let mut send: Vec<f64> = spans
+        .iter()
+        .zip(&agreed)
+        .filter(|(_, a)| **a)
+        .flat_map(|(&(s, e), _)| flat[s..e].iter().copied())
+        .collect();
+    sum_f64(&mut send);
+    let mut keys = Vec::new();
+    let (mut off, mut k) = (0, 0);
+    for h in c.heads.iter_mut() {
+        for (m, key) in h.metrics.iter_mut().zip(&h.metric_keys) {
+            if agreed[k] {
+                m.visit_sums(&mut |s| {
+                    let n = s.len();
+                    s.copy_from_slice(&send[off..off + n]);
+                    off += n;
+                });
+                keys.push(key.clone());
+            }
+            k += 1;
+        }
+    }
+    keys
 }
 
 /// Checks that every rank walks the same number of batches of the same size.

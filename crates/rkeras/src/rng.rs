@@ -144,9 +144,25 @@ pub(crate) fn epoch_stream(base: u64, epoch: u64) -> Rng {
     Rng::new(base ^ (epoch + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))
 }
 
+/// The stream of one row (sample) of a batch in one training step: `step` is the layer's
+/// draw for the step, `row` the sample's index in the whole (global) batch. Keyed by the row
+/// rather than drawn in sequence, so a sample gets the same draws however the batch is split
+/// (over threads, or over the ranks of a data-parallel run).
+pub(crate) fn row_stream(step: u64, row: u64) -> Rng {
+    let mut k = row ^ 0x6A09_E667_F3BC_C909;
+    Rng::new(step ^ splitmix(&mut k))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[test]
+    fn row_streams_differ_by_row_and_step() {
+        let a = row_stream(1, 0).next_u64();
+        assert_ne!(a, row_stream(1, 1).next_u64());
+        assert_ne!(a, row_stream(2, 0).next_u64());
+        assert_eq!(a, row_stream(1, 0).next_u64());
+    }
     #[test]
     fn same_seed_same_stream_and_moments() {
         let (mut a, mut b) = (Rng::new(1), Rng::new(1));

@@ -107,7 +107,12 @@ impl Callback for BackupAndRestore {
         });
         match commit {
             Ok(()) => {
-                if let Some(old) = previous.filter(|p| !p.ends_with(&name)) {
+                // Data-parallel: rank 0 alone wrote the backup; it alone removes the old one
+                // (another rank could remove it before rank 0 commits the new one).
+                if let Some(old) = previous
+                    .filter(|p| !p.ends_with(&name))
+                    .filter(|_| crate::distribution::is_chief())
+                {
                     let _ = std::fs::remove_file(old);
                 }
                 Ok(Control::Continue)
@@ -120,7 +125,7 @@ impl Callback for BackupAndRestore {
     }
 
     fn on_train_end(&mut self, _logs: &Logs, _model: &mut Model) {
-        if !self.delete_checkpoint {
+        if !self.delete_checkpoint || !crate::distribution::is_chief() {
             return;
         }
         if let Ok(Some((_, weights))) = self.latest() {

@@ -141,6 +141,40 @@ impl Default for AugMix {
 }
 common_builders!(AugMix);
 
+impl AugMix {
+    /// A training step's draws for a batch of `n` (none per image when `n` is 0, as on a
+    /// data-parallel replica without rows: the layer's stream still advances alike).
+    fn draw_step(&mut self, n: usize) {
+        let [h, w, _] = self.dims;
+        let alpha = self.alpha;
+        let g: Vec<f64> = (0..self.num_chains)
+            .map(|_| gamma(&mut self.rng, alpha))
+            .collect();
+        let total: f64 = g.iter().sum::<f64>().max(f64::MIN_POSITIVE);
+        for (wt, gi) in self.weights.iter_mut().zip(&g) {
+            *wt = (gi / total) as f32;
+        }
+        self.blend = beta(&mut self.rng, alpha);
+        for c in 0..self.num_chains {
+            self.chains[c].clear();
+            for _ in 0..self.chain_depth {
+                // One of the operations, or none (Keras's `choice(layers + [None])`).
+                let pick = self.rng.below(self.ops.len() + 1);
+                if pick == self.ops.len() {
+                    continue;
+                }
+                let slot = c * self.chain_depth + self.chains[c].len();
+                // Per image from streams keyed by its row in the whole batch.
+                let step = self.rng.next_u64();
+                let row0 = crate::distribution::first_row() as u64;
+                let out = &mut self.draws[slot][..n];
+                super::random_image::sample_rows(&self.ops[pick], step, row0, out, h, w);
+                self.chains[c].push(pick);
+            }
+        }
+    }
+}
+
 impl Layer for AugMix {
     fn class_name(&self) -> &'static str {
         "AugMix"
@@ -189,38 +223,18 @@ impl Layer for AugMix {
     fn reseed(&mut self, epoch: u64) {
         self.rng = crate::rng::epoch_stream(self.base_seed, epoch);
     }
+    fn idle_forward(&mut self) {
+        if self.num_chains > 0 && !self.ops.is_empty() {
+            self.draw_step(0);
+        }
+    }
     fn forward(&mut self, x: &[f32], y: &mut [f32], n: usize, mode: Mode) {
         self.trained = mode == Mode::Train && self.num_chains > 0 && !self.ops.is_empty();
         if !self.trained {
             y.copy_from_slice(x);
             return;
         }
-        let [h, w, _] = self.dims;
-        let alpha = self.alpha;
-        let g: Vec<f64> = (0..self.num_chains)
-            .map(|_| gamma(&mut self.rng, alpha))
-            .collect();
-        let total: f64 = g.iter().sum::<f64>().max(f64::MIN_POSITIVE);
-        for (wt, gi) in self.weights.iter_mut().zip(&g) {
-            *wt = (gi / total) as f32;
-        }
-        self.blend = beta(&mut self.rng, alpha);
-        for c in 0..self.num_chains {
-            self.chains[c].clear();
-            for _ in 0..self.chain_depth {
-                // One of the operations, or none (Keras's `choice(layers + [None])`).
-                let pick = self.rng.below(self.ops.len() + 1);
-                if pick == self.ops.len() {
-                    continue;
-                }
-                let slot = c * self.chain_depth + self.chains[c].len();
-                for s in &mut self.draws[slot][..n] {
-                    *s = self.ops[pick].sample(&mut self.rng, h, w);
-                }
-                self.ops[pick].share_batch(&mut self.draws[slot][..n]);
-                self.chains[c].push(pick);
-            }
-        }
+        self.draw_step(n);
         let per = x.len() / n.max(1);
         let (lo, hi) = (self.value_range.0 as f32, self.value_range.1 as f32);
         let mut work = std::mem::take(&mut self.work);

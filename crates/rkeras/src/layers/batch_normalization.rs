@@ -53,6 +53,13 @@ pub struct BatchNormalization {
     k: Vec<f32>,
     /// Per-chunk partial sums of the statistics and of the backward reductions.
     partials: Vec<f64>,
+    /// Keras's `synchronized`: in a data-parallel fit, the batch statistics (and the
+    /// backward pass's sums) are those of the whole global batch, summed over the ranks.
+    synchronized: bool,
+    /// What the synchronized statistics send over the ranks: `2 * c + 1` values.
+    sync_buf: Vec<f64>,
+    /// This replica's rows and the global batch's, of the last synchronized forward.
+    sync_rows: (f64, f64),
 }
 
 impl Default for BatchNormalization {
@@ -82,6 +89,96 @@ impl BatchNormalization {
             b: Vec::new(),
             k: Vec::new(),
             partials: Vec::new(),
+            synchronized: false,
+            sync_buf: Vec::new(),
+            sync_rows: (0.0, 0.0),
+        }
+    }
+    /// Keras's `synchronized` (default false): in a data-parallel fit
+    /// ([`crate::distribution::DataParallel`]), training normalizes with the statistics of
+    /// the whole global batch (summed over the ranks, weighted by their rows) and the
+    /// backward pass sums its reductions over the ranks too, so N ranks train as one
+    /// process on the whole batch and the moving statistics are the same on every rank.
+    /// Without a distribution it changes nothing.
+    ///
+    /// ```
+    /// use rkeras::prelude::*;
+    /// let bn = BatchNormalization::new().synchronized(true);
+    /// let m = Sequential::new([bn.input_shape(4).into()])?;
+    /// let config = m.to_json();
+    /// assert!(config.contains("\"synchronized\": true") || config.contains("\"synchronized\":true"));
+    /// # Ok::<(), rkeras::Error>(())
+    /// ```
+    pub fn synchronized(mut self, on: bool) -> Self {
+        self.synchronized = on;
+        self
+    }
+    /// Synchronized backward: this replica's sums of `dy` and `dy * (x - mean)` (in `acc`)
+    /// become the global batch's, each replica's weighted by its share of the rows (its `dy`
+    /// is the gradient of its own mean loss). The input gradient with these sums and the
+    /// replica's own rows is then its share of one process's on the whole batch, as the
+    /// weight gradients are.
+    fn sync_backward_sums(&mut self) {
+        let c = self.c;
+        let (rows, total) = self.sync_rows;
+        let share = rows / total.max(1.0);
+        let buf = &mut self.sync_buf[..2 * c];
+        for ch in 0..c {
+            buf[ch] = self.acc[0][ch] * share;
+            buf[c + ch] = self.acc[1][ch] * share;
+        }
+        crate::distribution::sum_f64(buf);
+        self.acc[0].copy_from_slice(&buf[..c]);
+        self.acc[1].copy_from_slice(&buf[c..]);
+    }
+    /// Synchronized statistics are on and a data-parallel run is active.
+    fn syncs(&self) -> bool {
+        self.synchronized && crate::distribution::world().is_some()
+    }
+    /// The training step's statistics into `acc` (mean, biased variance) and `mean`,
+    /// `inv_std` set, the moving statistics updated: of `x` alone, or of the global batch
+    /// when synchronized (`x` empty on a replica without rows).
+    fn batch_moments(&mut self, x: &[f32]) {
+        let c = self.c;
+        let (mi, vi) = (self.params.len() - 2, self.params.len() - 1);
+        if self.syncs() {
+            // The global mean from the sums of x, then the sums of (x - mean) and their
+            // squares around it (summed over the ranks too).
+            let rows = x.len() / c.max(1);
+            let [mean, var] = &mut self.acc;
+            self.k.fill(0.0);
+            let buf = &mut self.sync_buf[..2 * c + 1];
+            let (s1, rest) = buf.split_at_mut(c);
+            batch_norm::shifted_sums(x, c, &self.k, s1, &mut var[..], &mut self.partials);
+            rest[c] = rows as f64;
+            crate::distribution::sum_f64(buf);
+            let total = buf[2 * c].max(1.0);
+            self.sync_rows = (rows as f64, total);
+            for (m, s) in self.mean.iter_mut().zip(&buf[..c]) {
+                *m = (s / total) as f32;
+            }
+            let buf = &mut self.sync_buf[..2 * c];
+            let (s1, s2) = buf.split_at_mut(c);
+            batch_norm::shifted_sums(x, c, &self.mean, s1, s2, &mut self.partials);
+            crate::distribution::sum_f64(buf);
+            for ch in 0..c {
+                let d = buf[ch] / total;
+                mean[ch] = f64::from(self.mean[ch]) + d;
+                var[ch] = (buf[c + ch] / total - d * d).max(0.0);
+            }
+        } else {
+            let [mean, var] = &mut self.acc;
+            batch_norm::moments(x, c, mean, var, &mut self.partials);
+        }
+        let m = self.momentum;
+        let [mean, var] = &self.acc;
+        for ch in 0..c {
+            self.inv_std[ch] = 1.0 / (var[ch] as f32 + self.epsilon).sqrt();
+            self.mean[ch] = mean[ch] as f32;
+            let mm = &mut self.params[mi].value[ch];
+            *mm = *mm * m + mean[ch] as f32 * (1.0 - m);
+            let mv = &mut self.params[vi].value[ch];
+            *mv = *mv * m + var[ch] as f32 * (1.0 - m);
         }
     }
     /// The feature axis: only the last one (`-1`, or its index) is supported.
@@ -206,6 +303,7 @@ impl Layer for BatchNormalization {
             *v = vec![0.0; c];
         }
         self.partials = vec![0.0; batch_norm::partials_len(c)];
+        self.sync_buf = vec![0.0; 2 * c + 1];
         self.weights.check(&name, &self.params)?;
         Ok(input_shape.to_vec())
     }
@@ -214,17 +312,7 @@ impl Layer for BatchNormalization {
         self.batch_stats = mode == Mode::Train && self.base.trainable;
         let (mi, vi) = (self.params.len() - 2, self.params.len() - 1);
         if self.batch_stats {
-            let [mean, var] = &mut self.acc;
-            batch_norm::moments(x, c, mean, var, &mut self.partials);
-            let m = self.momentum;
-            for ch in 0..c {
-                self.inv_std[ch] = 1.0 / (var[ch] as f32 + self.epsilon).sqrt();
-                self.mean[ch] = mean[ch] as f32;
-                let mm = &mut self.params[mi].value[ch];
-                *mm = *mm * m + mean[ch] as f32 * (1.0 - m);
-                let mv = &mut self.params[vi].value[ch];
-                *mv = *mv * m + var[ch] as f32 * (1.0 - m);
-            }
+            self.batch_moments(x);
         } else {
             for ch in 0..c {
                 self.mean[ch] = self.params[mi].value[ch];
@@ -269,6 +357,9 @@ impl Layer for BatchNormalization {
         let [sd, sdx] = &mut self.acc;
         batch_norm::backward_sums(x, dy, &self.mean, c, sd, sdx, &mut self.partials);
         self.add_affine_grads();
+        if self.syncs() {
+            self.sync_backward_sums();
+        }
         if let Some(dx) = dx {
             // dx = gamma inv / m (m dy - sum_dy - xhat sum_dy_xhat), xhat = (x - mean) inv.
             let m = rows.max(1) as f32;
@@ -282,6 +373,21 @@ impl Layer for BatchNormalization {
                 self.k[ch] = -a / m * sd;
             }
             batch_norm::input_grad(x, dy, dx, &self.mean, &self.a, &self.b, &self.k);
+        }
+    }
+    fn idle_forward(&mut self) {
+        // A replica without rows in a training step: it joins the synchronized statistics
+        // (with none of its own) and moves its moving statistics as the others do.
+        self.batch_stats = self.base.trainable && self.syncs();
+        if self.batch_stats {
+            self.batch_moments(&[]);
+        }
+    }
+    fn idle_backward(&mut self) {
+        if self.batch_stats && self.syncs() {
+            self.acc[0].fill(0.0);
+            self.acc[1].fill(0.0);
+            self.sync_backward_sums();
         }
     }
     fn inference_affine(&mut self) -> Option<(&[f32], &[f32])> {
@@ -318,7 +424,7 @@ impl Layer for BatchNormalization {
             "gamma_regularizer": null,
             "beta_constraint": null,
             "gamma_constraint": null,
-            "synchronized": false,
+            "synchronized": self.synchronized,
         })))
     }
 }
@@ -331,6 +437,7 @@ impl FromConfig for BatchNormalization {
             .epsilon(g.f64_or("epsilon", 1e-3)? as f32)
             .center(g.bool_or("center", true)?)
             .scale(g.bool_or("scale", true)?)
+            .synchronized(g.bool_or("synchronized", false)?)
             .with_weight_options(g.weight_options(super::weight_options::GAMMA_BETA)?))
     }
 }
@@ -382,6 +489,29 @@ mod tests {
         l.forward(&x, &mut y, 4, Mode::Train);
         assert_eq!(l.params[2].value, before);
         assert!((y[0] - (2.0 * (1.0 - 0.3) * inv + 0.5)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn synchronized_alone_is_plain_batch_normalization_and_round_trips() {
+        // Without a distribution, synchronized changes nothing (gradients checked too).
+        let l = BatchNormalization::new().synchronized(true);
+        assert_eq!(check_layer(Box::new(l), &[2, 3, 4]), vec![2, 3, 4]);
+        let x: Vec<f32> = (0..24).map(|i| ((i * 7) % 11) as f32 / 3.0).collect();
+        let run = |sync: bool| {
+            let mut l = BatchNormalization::new().synchronized(sync);
+            l.build(&[3], &mut Rng::new(0)).expect("build");
+            l.allocate(8);
+            let mut y = vec![0.0; 24];
+            l.forward(&x, &mut y, 8, Mode::Train);
+            (y, l.params[2].value.clone(), l.params[3].value.clone())
+        };
+        assert_eq!(run(true), run(false));
+        let c = BatchNormalization::new().synchronized(true).config();
+        assert_eq!(c["synchronized"], json!(true));
+        assert_eq!(
+            BatchNormalization::new().config()["synchronized"],
+            json!(false)
+        );
     }
 
     #[test]

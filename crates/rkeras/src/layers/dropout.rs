@@ -9,7 +9,7 @@ use rkeras_kernels::elementwise;
 use rkeras_kernels::parallel::for_each_chunk_mut;
 use serde_json::{json, Map, Value};
 
-/// Mask values per parallel task, each drawn from its own stream.
+/// Mask values per parallel task (whole samples, each drawn from its own stream).
 const MASK_CHUNK: usize = 8192;
 
 /// Randomly zeroes a fraction `rate` of the inputs while training and scales the kept ones
@@ -156,15 +156,17 @@ impl Layer for Dropout {
         // `uniform() >= rate` without a float compare and branch per value (half of them
         // mispredicted at rate 0.5), on the same draws: the same mask.
         let threshold = keep_threshold(self.rate);
-        // One draw of the layer's stream per step seeds a stream per fixed chunk of the
-        // mask, so the chunks are drawn in parallel and the mask does not depend on the
-        // thread count.
+        // One draw of the layer's stream per step; each sample's mask comes from a stream
+        // keyed by that draw and the sample's row in the whole batch, so the mask depends
+        // neither on the thread count nor on how a data-parallel run splits the batch.
         let step = self.rng.next_u64();
+        let row0 = crate::distribution::first_row() as u64;
+        let len = self.len.max(1);
         if !self.draw_of.is_empty() {
             // A sample's draws, one per position of the noise shape, spread over the shared
             // axes.
-            let mut rng = Rng::new(step);
-            for sample in mask.chunks_mut(self.len) {
+            for (i, sample) in mask.chunks_mut(len).enumerate() {
+                let mut rng = crate::rng::row_stream(step, row0 + i as u64);
                 for d in self.drawn.iter_mut() {
                     *d = keep * f32::from(u8::from(rng.uniform_bits24() >= threshold));
                 }
@@ -175,14 +177,14 @@ impl Layer for Dropout {
             elementwise::mul_into(x, mask, y);
             return;
         }
-        for_each_chunk_mut(mask, MASK_CHUNK, |c, part| {
-            let mut rng = Rng::new(step ^ (c as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-            for m in part.iter_mut() {
-                let kept = rng.uniform_bits24() >= threshold;
-                *m = keep * f32::from(u8::from(kept));
-            }
-        });
+        fill_mask(mask, len, step, row0, threshold, keep);
         elementwise::mul_into(x, mask, y);
+    }
+    fn idle_forward(&mut self) {
+        // The step's draw, as a forward pass in training takes it.
+        if self.rate != 0.0 {
+            self.rng.next_u64();
+        }
     }
     fn reseed(&mut self, epoch: u64) {
         self.rng = crate::rng::epoch_stream(self.base_seed, epoch);
@@ -211,6 +213,24 @@ impl Layer for Dropout {
         });
         super::object(json!({"rate": self.rate, "seed": self.seed, "noise_shape": noise_shape}))
     }
+}
+
+/// Fills the mask of whole samples of `len` values, the first being row `row0` of the whole
+/// batch: sample `g` from [`crate::rng::row_stream`]`(step, g)`, `keep` where its 24-bit
+/// draw is at least `threshold`, else 0. Whole samples per parallel task, about
+/// `MASK_CHUNK` values each.
+fn fill_mask(mask: &mut [f32], len: usize, step: u64, row0: u64, threshold: u64, keep: f32) {
+    let rows_per_task = (MASK_CHUNK / len).max(1);
+    for_each_chunk_mut(mask, rows_per_task * len, |c, part| {
+        for (j, row) in part.chunks_mut(len).enumerate() {
+            let g = row0 + (c * rows_per_task + j) as u64;
+            let mut rng = crate::rng::row_stream(step, g);
+            for m in row.iter_mut() {
+                let kept = rng.uniform_bits24() >= threshold;
+                *m = keep * f32::from(u8::from(kept));
+            }
+        }
+    });
 }
 
 /// The smallest 24-bit draw `u` kept at `rate`: `u / 2^24 >= rate` (the test on
@@ -331,6 +351,43 @@ mod tests {
         );
         let kept = one[0].iter().filter(|v| **v != 0.0).count() as f64 / len as f64;
         assert!((0.48..0.52).contains(&kept), "kept {kept}");
+    }
+
+    #[test]
+    fn a_sample_gets_the_same_mask_wherever_the_batch_is_split() {
+        // Rows 3..7 of a batch of 10 drawn as a shard starting at row 3 (a data-parallel
+        // rank) equal those rows drawn by one process; small and large samples.
+        for len in [5, 3000, MASK_CHUNK + 17] {
+            let mut whole = vec![0.0f32; 10 * len];
+            fill_mask(&mut whole, len, 99, 0, keep_threshold(0.5), 2.0);
+            let mut shard = vec![0.0f32; 4 * len];
+            fill_mask(&mut shard, len, 99, 3, keep_threshold(0.5), 2.0);
+            assert_eq!(shard, whole[3 * len..7 * len], "len {len}");
+            assert_ne!(
+                whole[..len],
+                whole[len..2 * len],
+                "rows draw their own streams"
+            );
+        }
+    }
+
+    #[test]
+    fn an_idle_step_advances_the_stream_as_a_forward_pass_does() {
+        // A data-parallel replica without rows in a step draws the next step's masks as
+        // the replicas that computed.
+        let make = || {
+            let mut d = Dropout::new(0.5).seed(4);
+            d.build(&[64], &mut Rng::new(0)).expect("build");
+            d.allocate(2);
+            d
+        };
+        let (x, mut y1, mut y2) = (vec![1.0f32; 128], vec![0.0; 128], vec![0.0; 128]);
+        let (mut busy, mut idle) = (make(), make());
+        busy.forward(&x, &mut y1, 2, Mode::Train);
+        idle.idle_forward();
+        busy.forward(&x, &mut y1, 2, Mode::Train);
+        idle.forward(&x, &mut y2, 2, Mode::Train);
+        assert_eq!(y1, y2);
     }
 
     #[test]

@@ -332,6 +332,13 @@ pub trait Layer: LayerCopy + Send + std::fmt::Debug {
     /// Restarts the layer's random stream for `epoch` (dropout masks, augmentation draws), so
     /// a run resumed at an epoch draws what an uninterrupted run would.
     fn reseed(&mut self, _epoch: u64) {}
+    /// A training step in which this replica computes no rows (a data-parallel batch with
+    /// fewer samples than ranks): do what the forward pass of a step does besides computing,
+    /// so the replica stays in step with the others: advance the layer's random stream,
+    /// join the collectives of synchronized statistics.
+    fn idle_forward(&mut self) {}
+    /// The backward pass's part of [`idle_forward`](Self::idle_forward).
+    fn idle_backward(&mut self) {}
     /// False for layers whose backward pass rkeras does not implement (resizing and
     /// cropping); they must come before every trainable layer.
     fn differentiable(&self) -> bool {

@@ -202,6 +202,17 @@ impl Layer for RandAugment {
     fn reseed(&mut self, epoch: u64) {
         self.rng = crate::rng::epoch_stream(self.base_seed, epoch);
     }
+    fn idle_forward(&mut self) {
+        // What `forward` draws from the layer's stream in training.
+        if self.num_ops > 0 && !self.ops.is_empty() {
+            for _ in 0..self.num_ops {
+                self.rng.below(self.ops.len());
+            }
+            for _ in &self.ops {
+                self.rng.next_u64();
+            }
+        }
+    }
     fn forward(&mut self, x: &[f32], y: &mut [f32], n: usize, mode: Mode) {
         self.trained = mode == Mode::Train && self.num_ops > 0 && !self.ops.is_empty();
         if !self.trained {
@@ -214,11 +225,12 @@ impl Layer for RandAugment {
         for _ in 0..self.num_ops {
             self.picked.push(self.rng.below(self.ops.len()));
         }
+        // Each operation's draws per image from streams keyed by the image's row in the
+        // whole batch (the same however a data-parallel run splits it).
+        let row0 = crate::distribution::first_row() as u64;
         for (op, draws) in self.ops.iter().zip(self.draws.iter_mut()) {
-            for d in &mut draws[..n] {
-                *d = op.sample(&mut self.rng, h, w);
-            }
-            op.share_batch(&mut draws[..n]);
+            let step = self.rng.next_u64();
+            super::random_image::sample_rows(op, step, row0, &mut draws[..n], h, w);
         }
         let per = x.len() / n.max(1);
         y.copy_from_slice(x);

@@ -132,6 +132,14 @@ impl Layer for RandomCrop {
             }
         }
     }
+    fn idle_forward(&mut self) {
+        // The batch's crop offsets, as a training forward draws them.
+        let [h, w, _] = self.src;
+        if h > self.height && w > self.width {
+            self.rng.below(h - self.height + 1);
+            self.rng.below(w - self.width + 1);
+        }
+    }
     fn reseed(&mut self, epoch: u64) {
         self.rng = crate::rng::epoch_stream(self.base_seed, epoch);
     }

@@ -50,6 +50,13 @@ impl RandomCore {
         self.rng = crate::rng::epoch_stream(self.base_seed, epoch);
     }
 
+    /// A training step without rows on this replica: the step's draw, as `forward` takes it.
+    pub fn idle_forward(&mut self) {
+        if self.op.is_some() {
+            self.rng.next_u64();
+        }
+    }
+
     pub fn allocate(&mut self, max_batch: usize) {
         let fill = Sampled::Flip(false, false);
         if self.sampled.len() < max_batch {
@@ -69,10 +76,11 @@ impl RandomCore {
             return;
         }
         let [h, w, _] = self.dims;
-        for s in &mut self.sampled[..n] {
-            *s = op.sample(&mut self.rng, h, w);
-        }
-        op.share_batch(&mut self.sampled[..n]);
+        // One draw of the layer's stream per step; each image's parameters from a stream
+        // keyed by it and the image's row in the whole batch.
+        let step = self.rng.next_u64();
+        let row0 = crate::distribution::first_row() as u64;
+        sample_rows(op, step, row0, &mut self.sampled[..n], h, w);
         let per = x.len() / n.max(1);
         let dims = self.dims;
         y.par_chunks_mut(per.max(1))
@@ -94,6 +102,31 @@ impl RandomCore {
             .zip(x.par_chunks(per.max(1)))
             .zip(self.sampled[..n].par_iter())
             .for_each(|(((dxi, dyi), xi), s)| op.backward(s, xi, dyi, dxi, dims));
+    }
+}
+
+/// Draws `op`'s parameters for the `out.len()` images of rows `row0..` of the batch, each
+/// from a stream keyed by `step` and its row ([`crate::rng::row_stream`]), then shares
+/// what Keras draws once per batch (from row 0's draw): a data-parallel rank draws for its
+/// rows what one process draws for them.
+pub(crate) fn sample_rows(
+    op: &RandomOp,
+    step: u64,
+    row0: u64,
+    out: &mut [Sampled],
+    h: usize,
+    w: usize,
+) {
+    for (i, s) in out.iter_mut().enumerate() {
+        *s = op.sample(&mut crate::rng::row_stream(step, row0 + i as u64), h, w);
+    }
+    if let Some(&first) = out.first() {
+        let lead = if row0 == 0 {
+            first
+        } else {
+            op.sample(&mut crate::rng::row_stream(step, 0), h, w)
+        };
+        op.share_batch(&lead, out);
     }
 }
 
@@ -302,6 +335,9 @@ macro_rules! delegate_to_core {
         }
         fn reseed(&mut self, epoch: u64) {
             self.core.reseed(epoch);
+        }
+        fn idle_forward(&mut self) {
+            self.core.idle_forward();
         }
         fn forward(&mut self, x: &[f32], y: &mut [f32], n: usize, mode: Mode) {
             self.core.forward(x, y, n, mode);

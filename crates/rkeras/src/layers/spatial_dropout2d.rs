@@ -88,14 +88,27 @@ impl Layer for SpatialDropout2D {
             self.mask.resize(n * c, 0.0);
         }
         let keep = 1.0 / (1.0 - self.rate);
-        for m in self.mask[..n * c].iter_mut() {
-            *m = if self.rng.uniform() >= self.rate {
-                keep
-            } else {
-                0.0
-            };
+        // One draw of the layer's stream per step; each sample's channels from a stream
+        // keyed by it and the sample's row in the whole batch (the same draws however a
+        // data-parallel run splits the batch).
+        let step = self.rng.next_u64();
+        let row0 = crate::distribution::first_row() as u64;
+        for (i, ms) in self.mask[..n * c].chunks_mut(c.max(1)).enumerate() {
+            let mut rng = crate::rng::row_stream(step, row0 + i as u64);
+            for m in ms.iter_mut() {
+                *m = if rng.uniform() >= self.rate {
+                    keep
+                } else {
+                    0.0
+                };
+            }
         }
         scale_channels(x, y, &self.mask, n, hw, c);
+    }
+    fn idle_forward(&mut self) {
+        if self.rate != 0.0 {
+            self.rng.next_u64();
+        }
     }
     fn reseed(&mut self, epoch: u64) {
         self.rng = crate::rng::epoch_stream(self.base_seed, epoch);

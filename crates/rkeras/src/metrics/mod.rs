@@ -813,6 +813,21 @@ impl Metric {
         }
     }
 
+    /// The metric's state as sums over its rows (see [`MetricState::visit_sums`]): a mean
+    /// metric's weighted total and count, a stateful metric's own; false when they do not
+    /// add up.
+    pub(crate) fn visit_sums(&mut self, f: &mut dyn FnMut(&mut [f64])) -> bool {
+        match &mut self.state {
+            Some(s) => s.visit_sums(f),
+            None => {
+                let mut s = [self.total, self.count];
+                f(&mut s);
+                [self.total, self.count] = s;
+                true
+            }
+        }
+    }
+
     /// The running mean (0 before any update); for a vector-valued metric, the mean of its
     /// values (what Keras's progress bar shows).
     pub fn result(&self) -> f64 {

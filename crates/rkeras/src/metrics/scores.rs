@@ -191,6 +191,12 @@ impl MetricState for FBetaScore {
             v.resize(k, 0.0);
         }
     }
+    fn visit_sums(&mut self, f: &mut dyn FnMut(&mut [f64])) -> bool {
+        for v in [&mut self.tp, &mut self.fp, &mut self.fn_, &mut self.support] {
+            f(v);
+        }
+        true
+    }
     fn clone_box(&self) -> Box<dyn MetricState> {
         Box::new(self.clone())
     }
@@ -375,6 +381,10 @@ impl MetricState for Iou {
     }
     fn reset(&mut self) {
         self.cm.iter_mut().for_each(|v| *v = 0.0);
+    }
+    fn visit_sums(&mut self, f: &mut dyn FnMut(&mut [f64])) -> bool {
+        f(&mut self.cm);
+        true
     }
     fn clone_box(&self) -> Box<dyn MetricState> {
         Box::new(self.clone())

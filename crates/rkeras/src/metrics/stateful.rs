@@ -69,6 +69,24 @@ pub trait MetricState: Send + Sync + Debug {
     fn config(&self, _name: &str) -> Option<serde_json::Value> {
         None
     }
+    /// The accumulated state as sums that add up over disjoint parts of the data (counts,
+    /// weighted totals), handed to `f` slice by slice in a fixed order; `f` may change them.
+    /// A data-parallel run ([`crate::distribution`]) sums each over the ranks before
+    /// [`result`](Self::result), which is then exactly the metric of every rank's rows.
+    /// Returns false (the default) for a state that does not add up: the ranks' results
+    /// are then averaged by samples.
+    ///
+    /// ```
+    /// use rkeras::metrics::{Confusion, ConfusionMetric, MetricState};
+    /// let mut p = ConfusionMetric::new(Confusion::Precision);
+    /// p.update(&[0.9, 0.8], &[1.0, 0.0], 2, 1, None); // one true, one false positive
+    /// // Another rank's counts, added as a data-parallel run would: 3 true positives more.
+    /// assert!(p.visit_sums(&mut |s| s[0] += 3.0));
+    /// assert_eq!(p.result(), 4.0 / 5.0);
+    /// ```
+    fn visit_sums(&mut self, _f: &mut dyn FnMut(&mut [f64])) -> bool {
+        false
+    }
 }
 
 /// Keras's serialized metric.
@@ -261,6 +279,11 @@ impl MetricState for ConfusionMetric {
     fn reset(&mut self) {
         self.counts.iter_mut().for_each(|c| *c = [0.0; 4]);
     }
+    fn visit_sums(&mut self, f: &mut dyn FnMut(&mut [f64])) -> bool {
+        // Every threshold's counts (the same number on every rank).
+        f(self.counts.as_flattened_mut());
+        true
+    }
     fn higher_is_better(&self) -> bool {
         !matches!(
             self.what,
@@ -337,6 +360,10 @@ impl ThresholdCounts {
     fn reset(&mut self) {
         self.pos.iter_mut().for_each(|x| *x = 0.0);
         self.neg.iter_mut().for_each(|x| *x = 0.0);
+    }
+    fn visit_sums(&mut self, f: &mut dyn FnMut(&mut [f64])) {
+        f(&mut self.pos);
+        f(&mut self.neg);
     }
     /// True positives, false positives, true negatives and false negatives per threshold.
     fn confusion(&self) -> [Vec<f64>; 4] {
@@ -581,6 +608,10 @@ impl MetricState for Auc {
     fn reset(&mut self) {
         self.counts.iter_mut().for_each(ThresholdCounts::reset);
     }
+    fn visit_sums(&mut self, f: &mut dyn FnMut(&mut [f64])) -> bool {
+        self.counts.iter_mut().for_each(|c| c.visit_sums(&mut *f));
+        true
+    }
     fn clone_box(&self) -> Box<dyn MetricState> {
         Box::new(self.clone())
     }
@@ -715,6 +746,10 @@ impl MetricState for CurvePoint {
     fn reset(&mut self) {
         self.counts.reset();
     }
+    fn visit_sums(&mut self, f: &mut dyn FnMut(&mut [f64])) -> bool {
+        self.counts.visit_sums(f);
+        true
+    }
     fn config(&self, name: &str) -> Option<serde_json::Value> {
         let mut c = serde_json::json!({"name": name, "dtype": "float32",
             "num_thresholds": self.counts.thresholds.len(), "class_id": self.class_id});
@@ -757,6 +792,12 @@ impl MetricState for RootMeanSquaredError {
     }
     fn reset(&mut self) {
         *self = RootMeanSquaredError::default();
+    }
+    fn visit_sums(&mut self, f: &mut dyn FnMut(&mut [f64])) -> bool {
+        let mut s = [self.total, self.count];
+        f(&mut s);
+        [self.total, self.count] = s;
+        true
     }
     fn config(&self, name: &str) -> Option<serde_json::Value> {
         Some(keras_metric(

@@ -1186,6 +1186,45 @@ impl Chain {
     }
 
     /// Lets every twin of a shared layer draw new random streams for `epoch` (dropout).
+    /// A training step with no rows of the batch on this replica (a data-parallel batch
+    /// smaller than the rank count): every call's [`Layer::idle_forward`] in the forward
+    /// pass's order, then [`Layer::idle_backward`] in the backward pass's, so that random
+    /// streams advance and collectives are joined as on the ranks that compute.
+    pub(crate) fn idle_step(&mut self) {
+        let wiring = self.wiring.take();
+        let (count, lowest) = match &wiring {
+            Some(w) => (w.calls.len(), 0),
+            None => (self.layers.len(), self.first_trainable),
+        };
+        let layer_of = |i: usize| wiring.as_ref().map_or(i, |w| w.calls[i].layer);
+        for i in 0..count {
+            if self.is_absorbed(i) {
+                continue;
+            }
+            let layer = layer_of(i);
+            if wiring.is_some() {
+                self.sync_twin(i, layer);
+            }
+            match self.twins.get_mut(i).and_then(Option::as_mut) {
+                Some(t) => t.idle_forward(),
+                None => self.layers[layer].idle_forward(),
+            }
+            if wiring.is_some() {
+                self.return_twin_state(i, layer);
+            }
+        }
+        for i in (lowest..count).rev() {
+            if self.is_absorbed(i) {
+                continue;
+            }
+            match self.twins.get_mut(i).and_then(Option::as_mut) {
+                Some(t) => t.idle_backward(),
+                None => self.layers[layer_of(i)].idle_backward(),
+            }
+        }
+        self.wiring = wiring;
+    }
+
     pub fn reseed_twins(&mut self, epoch: u64) {
         for (i, t) in self.twins.iter_mut().enumerate() {
             if let Some(t) = t {

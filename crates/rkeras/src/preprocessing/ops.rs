@@ -369,11 +369,9 @@ impl RandomOp {
     }
 
     /// Makes the draws of one batch share what Keras draws once per batch: the blur's two
-    /// standard deviations (the first image's).
-    pub fn share_batch(&self, sampled: &mut [Sampled]) {
-        if let (RandomOp::GaussianBlur { .. }, Some(&Sampled::Blur(_, sx, sy))) =
-            (self, sampled.first())
-        {
+    /// standard deviations (`lead`'s: the draw of the batch's first image).
+    pub fn share_batch(&self, lead: &Sampled, sampled: &mut [Sampled]) {
+        if let (RandomOp::GaussianBlur { .. }, &Sampled::Blur(_, sx, sy)) = (self, lead) {
             for s in sampled.iter_mut() {
                 if let Sampled::Blur(on, ..) = *s {
                     *s = Sampled::Blur(on, sx, sy);

@@ -302,6 +302,9 @@ pub(crate) struct ImageBatches<'d> {
     pub train: bool,
     stream: Option<crate::data::directory::Epoch>,
     skipped: Vec<usize>,
+    /// In a data-parallel run, read only this rank's rows of each batch (false where the
+    /// whole batch is needed: MixUp and CutMix mix it before the ranks take their rows).
+    pub sharded: bool,
 }
 
 impl<'d> ImageBatches<'d> {
@@ -311,6 +314,7 @@ impl<'d> ImageBatches<'d> {
             train,
             stream: None,
             skipped: Vec::new(),
+            sharded: true,
         }
     }
 }
@@ -345,10 +349,11 @@ impl Batches for ImageBatches<'_> {
     fn begin_pass(&mut self, pass: usize) -> Result<()> {
         // End the previous stream first: its loader threads stop before new ones start.
         self.stream = None;
+        let shard = crate::distribution::world().filter(|_| self.sharded);
         self.stream = Some(if self.train {
-            self.ds.epoch(pass)
+            self.ds.epoch_shard(pass, shard)
         } else {
-            self.ds.in_order()
+            self.ds.in_order_shard(shard)
         });
         Ok(())
     }
@@ -411,8 +416,11 @@ impl<'d> MappedDataset<'d> {
         ds: &'d ImageDataset,
         map: impl FnMut(Tensor, Tensor) -> Result<(Vec<Tensor>, Vec<Tensor>)> + Send + 'd,
     ) -> Self {
+        let mut images = ImageBatches::new(ds, true);
+        // The map sees whole batches (it may mix rows): every rank reads all of them.
+        images.sharded = false;
         MappedDataset {
-            images: ImageBatches::new(ds, true),
+            images,
             map: Box::new(map),
         }
     }

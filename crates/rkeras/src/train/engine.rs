@@ -245,7 +245,7 @@ pub(crate) fn train_epoch(
             m.apply(x, &mut bufs.y, n_batch, bufs.y_len);
         }
         let n = bufs.shard(model, n_batch);
-        crate::distribution::begin_step(n, n_batch);
+        crate::distribution::begin_step(crate::distribution::shard(n_batch).0, n, n_batch);
         if n == 0 {
             // A batch smaller than the number of ranks: this rank has no rows, but it
             // joins the gradient sum (with zeros) so that every replica steps alike.
@@ -273,10 +273,12 @@ pub(crate) fn train_epoch(
         }
     }
     let loss = loss_sum / seen.max(1) as f64;
+    // Data-parallel: the metrics' states summed over the ranks (exact AUC, precision...),
+    // the rest averaged over all ranks' samples.
+    let exact = crate::distribution::sum_metrics(model);
     logs.clear();
     fill_logs(model, loss, logs);
-    // Data-parallel: every rank logs the means over all ranks' samples.
-    crate::distribution::average_logs(logs, seen);
+    crate::distribution::average_logs(logs, seen, &exact);
     Ok(logs.get("loss").unwrap_or(loss))
 }
 
@@ -336,13 +338,14 @@ pub(crate) fn evaluate(
         cbs.test_batch_end(step_i, &logs, model);
     }
     let loss = total / count.max(1) as f64 + model.chain.regularization_loss();
+    let exact = crate::distribution::sum_metrics(model);
     logs.clear();
     if model.compiled.is_none() {
         logs.set("loss", loss);
     }
     fill_logs(model, loss, &mut logs);
-    // Data-parallel: the means over all ranks' samples.
-    crate::distribution::average_logs(&mut logs, count);
+    // Data-parallel: the means over all ranks' samples (the summed metrics are exact).
+    crate::distribution::average_logs(&mut logs, count, &exact);
     cbs.test_end(&logs, model);
     Ok(logs)
 }

@@ -433,7 +433,12 @@ impl<'a> Fit<'a> {
                 b.shuffle = shuffle.then_some(seed_);
                 b
             });
-            let mut img_train = images.map(|ds| ImageBatches::new(ds, true));
+            let mut img_train = images.map(|ds| {
+                let mut b = ImageBatches::new(ds, true);
+                // MixUp / CutMix read other rows of the batch: each rank reads all of them.
+                b.sharded = mix.is_none();
+                b
+            });
             let mut user = user;
             let train: &mut dyn Batches = if let Some(b) = arr_train.as_mut() {
                 b

@@ -206,11 +206,12 @@ fn for_each_trainable(
     chain.trainable_params_mut().for_each(f);
 }
 
-/// Adds the weight penalties' gradients, steps the optimizer and applies the constraints;
-/// returns the penalty.
 /// A step with no rows of the batch on this rank (data-parallel runs): zero gradients
 /// into the all-reduce, then the same optimizer step as every other rank.
 pub(crate) fn zero_step(model: &mut Model) {
+    // The passes' side effects without rows: random streams advance, synchronized
+    // statistics join their collectives.
+    model.chain.idle_step();
     for l in model.chain.layers.iter_mut() {
         for p in l.params_mut() {
             p.grad.fill(0.0);
@@ -224,6 +225,8 @@ pub(crate) fn zero_step(model: &mut Model) {
     }
 }
 
+/// Adds the weight penalties' gradients, steps the optimizer and applies the constraints;
+/// returns the penalty.
 fn update(chain: &mut crate::model::graph::Chain, c: &mut crate::model::Compiled) -> f64 {
     // Data-parallel: the gradients of the whole batch, summed over the ranks.
     crate::distribution::reduce_gradients(&mut chain.layers);

@@ -59,6 +59,7 @@ impl Epoch {
         epoch: usize,
         order: Vec<usize>,
         workers: usize,
+        shard: Option<(usize, usize)>,
     ) -> Epoch {
         let bs = ds.batch_size().unwrap_or(1);
         let total = order.len().div_ceil(bs);
@@ -76,6 +77,7 @@ impl Epoch {
                 order: order.clone(),
                 epoch,
                 bs,
+                shard,
             };
             let stop = stop.clone();
             let spawned = std::thread::Builder::new()
@@ -168,6 +170,8 @@ struct Job {
     order: Arc<Vec<usize>>,
     epoch: usize,
     bs: usize,
+    /// `(rank, size)`: read only this rank's rows of each batch (the others stay zero).
+    shard: Option<(usize, usize)>,
 }
 
 impl Job {
@@ -211,8 +215,22 @@ impl Job {
         // `k` counts the images kept; `pos` the files asked for (augmentation streams and
         // skipped positions follow the file's place in the epoch).
         let mut k = 0;
+        let n = rows.len();
+        let (lo, hi) = self
+            .shard
+            .map_or((0, n), |(r, p)| (r * n / p, (r + 1) * n / p));
         for (pos, &i) in rows.iter().enumerate() {
             let out = &mut batch.x[k * per..(k + 1) * per];
+            if !(lo..hi).contains(&pos) {
+                // Another rank's row: its label only (cheap), the image left blank.
+                out.fill(0.0);
+                if ll > 0 {
+                    let label = ds.inner.labels.as_ref().map_or(0, |l| l[i]);
+                    encode_label(ds, label, &mut batch.y[k * ll..(k + 1) * ll]);
+                }
+                k += 1;
+                continue;
+            }
             if let Err(e) = load_image(ds, i, out) {
                 if !ds.spec.skip_bad_files {
                     return Err(Error::State(format!(
@@ -263,6 +281,7 @@ pub(crate) fn load_image(ds: &ImageDataset, i: usize, out: &mut [f32]) -> Result
         }
     }
     let path = &ds.inner.paths[i];
+    ds.inner.decoded.fetch_add(1, Ordering::Relaxed);
     let bytes = image_file::read(path)?;
     let d = image_file::decode(path, &bytes, ds.spec.color.channels())?;
     let [th, tw, c] = ds.image_shape();

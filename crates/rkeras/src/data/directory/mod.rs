@@ -469,8 +469,12 @@ impl DirectoryOptions {
         }
         // Keras's stdout lines, also kept on the datasets (`messages()`).
         let mut messages = Vec::new();
+        // Data-parallel: rank 0 alone prints (every rank keeps the messages).
+        let chief = crate::distribution::is_chief();
         let mut say = |line: String| {
-            println!("{line}");
+            if chief {
+                println!("{line}");
+            }
             messages.push(line);
         };
         if self.verbose {
@@ -729,6 +733,8 @@ pub(crate) struct Inner {
     /// Files that passed the up-front check but failed to decode while streaming, skipped
     /// with `skip_bad_files`: (index, error), each file once.
     pub skipped: std::sync::Mutex<Vec<(usize, String)>>,
+    /// Files decoded so far (cache misses), for [`ImageDataset::files_decoded`].
+    pub decoded: std::sync::atomic::AtomicUsize,
 }
 
 impl Inner {
@@ -740,6 +746,7 @@ impl Inner {
             labels,
             cache,
             skipped: Default::default(),
+            decoded: Default::default(),
         }
     }
 
@@ -922,14 +929,47 @@ impl ImageDataset {
     /// Starts streaming epoch `epoch`: background threads decode, resize and augment the
     /// next batches while the caller consumes them.
     pub fn epoch(&self, epoch: usize) -> Epoch {
-        Epoch::start(self, epoch, self.epoch_order(epoch), self.workers)
+        Epoch::start(self, epoch, self.epoch_order(epoch), self.workers, None)
     }
 
     /// Streams the images in file order (no reshuffle, no augmentation): what `predict`
     /// and `evaluate` read.
     pub fn in_order(&self) -> Epoch {
+        self.in_order_shard(None)
+    }
+
+    /// [`epoch`](Self::epoch) for rank `rank` of `size` of a data-parallel run: every
+    /// batch keeps its place and size, but only this rank's rows of it (`[rank * n / size,
+    /// (rank + 1) * n / size)`) are read and decoded, the other rows left at zero, so the
+    /// ranks together read each file of the epoch once. With `skip_bad_files` every row is
+    /// read (a skipped file moves the rows after it, which only a full read knows).
+    pub(crate) fn epoch_shard(&self, epoch: usize, shard: Option<(usize, usize)>) -> Epoch {
+        let shard = shard.filter(|_| !self.spec.skip_bad_files);
+        Epoch::start(self, epoch, self.epoch_order(epoch), self.workers, shard)
+    }
+
+    /// [`in_order`](Self::in_order) reading only rank `rank`'s rows of each batch, as
+    /// [`epoch_shard`](Self::epoch_shard).
+    pub(crate) fn in_order_shard(&self, shard: Option<(usize, usize)>) -> Epoch {
         let mut plain = self.clone();
         plain.augment = None;
-        Epoch::start(&plain, 0, (0..self.len()).collect(), self.workers)
+        let shard = shard.filter(|_| !self.spec.skip_bad_files);
+        Epoch::start(&plain, 0, (0..self.len()).collect(), self.workers, shard)
+    }
+
+    /// How many image files this dataset (and its clones) has decoded so far: cache
+    /// misses, counted over every epoch read. In a data-parallel fit each rank decodes its
+    /// own rows of each batch only, so the ranks' counts add up to one process's.
+    ///
+    /// ```no_run
+    /// use rkeras::prelude::*;
+    /// let ds = image_dataset_from_directory("photos").image_size((32, 32)).load()?;
+    /// assert_eq!(ds.files_decoded(), 0);
+    /// # Ok::<(), rkeras::Error>(())
+    /// ```
+    pub fn files_decoded(&self) -> usize {
+        self.inner
+            .decoded
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 }
