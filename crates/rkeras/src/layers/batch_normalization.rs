@@ -141,34 +141,41 @@ impl BatchNormalization {
     fn batch_moments(&mut self, x: &[f32]) {
         let c = self.c;
         let (mi, vi) = (self.params.len() - 2, self.params.len() - 1);
-        if self.syncs() {
-            // The global mean from the sums of x, then the sums of (x - mean) and their
-            // squares around it (summed over the ranks too).
-            let rows = x.len() / c.max(1);
-            let [mean, var] = &mut self.acc;
-            self.k.fill(0.0);
-            let buf = &mut self.sync_buf[..2 * c + 1];
+        // The mean from the sums of x, then the sums of (x - mean) and of their squares
+        // around it (float32 runs, float64 across). Synchronized, each set of sums is
+        // summed over the ranks first; one process computes the same sums, so N ranks
+        // and one process differ only by the order of float64 additions.
+        let sync = self.syncs();
+        let rows = x.len() / c.max(1);
+        let [mean, var] = &mut self.acc;
+        self.k.fill(0.0);
+        let buf = &mut self.sync_buf[..2 * c + 1];
+        {
             let (s1, rest) = buf.split_at_mut(c);
-            batch_norm::shifted_sums(x, c, &self.k, s1, &mut var[..], &mut self.partials);
-            rest[c] = rows as f64;
+            let (s2, n) = rest.split_at_mut(c);
+            batch_norm::shifted_sums(x, c, &self.k, s1, s2, &mut self.partials);
+            n[0] = rows as f64;
+        }
+        if sync {
             crate::distribution::sum_f64(buf);
-            let total = buf[2 * c].max(1.0);
-            self.sync_rows = (rows as f64, total);
-            for (m, s) in self.mean.iter_mut().zip(&buf[..c]) {
-                *m = (s / total) as f32;
-            }
-            let buf = &mut self.sync_buf[..2 * c];
+        }
+        let total = buf[2 * c].max(1.0);
+        self.sync_rows = (rows as f64, total);
+        for (m, s) in self.mean.iter_mut().zip(&buf[..c]) {
+            *m = (s / total) as f32;
+        }
+        let buf = &mut self.sync_buf[..2 * c];
+        {
             let (s1, s2) = buf.split_at_mut(c);
             batch_norm::shifted_sums(x, c, &self.mean, s1, s2, &mut self.partials);
+        }
+        if sync {
             crate::distribution::sum_f64(buf);
-            for ch in 0..c {
-                let d = buf[ch] / total;
-                mean[ch] = f64::from(self.mean[ch]) + d;
-                var[ch] = (buf[c + ch] / total - d * d).max(0.0);
-            }
-        } else {
-            let [mean, var] = &mut self.acc;
-            batch_norm::moments(x, c, mean, var, &mut self.partials);
+        }
+        for ch in 0..c {
+            let d = buf[ch] / total;
+            mean[ch] = f64::from(self.mean[ch]) + d;
+            var[ch] = (buf[c + ch] / total - d * d).max(0.0);
         }
         let m = self.momentum;
         let [mean, var] = &self.acc;
