@@ -904,6 +904,43 @@ pub(crate) fn block_grads(
     }
 }
 
+/// A block's pre-activation gradient: `dyb` (the output gradient of the block's rows, which
+/// start at `at` in the batch's output `y`) times the activation's derivative, written to
+/// `dya` while the block is in cache (returned), or `dyb` itself without an activation; its
+/// rows are added to the bias gradient `pb`.
+#[inline(always)]
+fn block_pre_grad<'a>(
+    dyb: &'a [f32],
+    act: Option<(Act, &[f32])>,
+    at: usize,
+    dya: &'a mut [f32],
+    pb: &mut [f32],
+) -> &'a [f32] {
+    let dyb = match act {
+        Some((a, y)) => {
+            let yb = &y[at..at + dyb.len()];
+            let d = &mut dya[..dyb.len()];
+            if a == Act::Relu {
+                for ((o, &gv), &yv) in d.iter_mut().zip(dyb).zip(yb) {
+                    *o = if yv > 0.0 { gv } else { 0.0 };
+                }
+            } else {
+                for ((o, &gv), &yv) in d.iter_mut().zip(dyb).zip(yb) {
+                    *o = gv * a.derivative(0.0, yv);
+                }
+            }
+            &*d
+        }
+        None => dyb,
+    };
+    for row in dyb.chunks_exact(pb.len()) {
+        for (a, v) in pb.iter_mut().zip(row) {
+            *a += v;
+        }
+    }
+    dyb
+}
+
 crate::simd_fn! {
     /// One group's share of [`backward`]: samples `s0 .. s0 + count`.
     fn backward_group(
@@ -960,26 +997,7 @@ crate::simd_fn! {
             while r0 < total {
                 let rows = span.min(total - r0);
                 let at = s0 * out_len + r0 * cout;
-                let mut dyb = &dy[at..at + rows * cout];
-                if let Some((a, y)) = act {
-                    let yb = &y[at..at + rows * cout];
-                    let d = &mut dya[..rows * cout];
-                    if a == Act::Relu {
-                        for ((o, &gv), &yv) in d.iter_mut().zip(dyb).zip(yb) {
-                            *o = if yv > 0.0 { gv } else { 0.0 };
-                        }
-                    } else {
-                        for ((o, &gv), &yv) in d.iter_mut().zip(dyb).zip(yb) {
-                            *o = gv * a.derivative(0.0, yv);
-                        }
-                    }
-                    dyb = &dya[..rows * cout];
-                }
-                for row in dyb.chunks_exact(cout) {
-                    for (a, v) in pb.iter_mut().zip(row) {
-                        *a += v;
-                    }
-                }
+                let dyb = block_pre_grad(&dy[at..at + rows * cout], act, at, dya, pb);
                 let dym = MatRef::row_major(dyb, cout);
                 let col = &mut col[..rows * k];
                 im2col_span(g, xg, r0, rows, col);
@@ -1009,27 +1027,8 @@ crate::simd_fn! {
             for b in 0..g.blocks() {
                 let r0 = b * rb;
                 let rows = rb.min(g.rows() - r0);
-                let mut dyb = &dys[r0 * cout..(r0 + rows) * cout];
-                // The activation's derivative, applied here while the block is in cache.
-                if let Some((a, y)) = act {
-                    let yb = &y[s * out_len + r0 * cout..s * out_len + (r0 + rows) * cout];
-                    let d = &mut dya[..rows * cout];
-                    if a == Act::Relu {
-                        for ((o, &gv), &yv) in d.iter_mut().zip(dyb).zip(yb) {
-                            *o = if yv > 0.0 { gv } else { 0.0 };
-                        }
-                    } else {
-                        for ((o, &gv), &yv) in d.iter_mut().zip(dyb).zip(yb) {
-                            *o = gv * a.derivative(0.0, yv);
-                        }
-                    }
-                    dyb = &dya[..rows * cout];
-                }
-                for row in dyb.chunks_exact(cout) {
-                    for (a, v) in pb.iter_mut().zip(row) {
-                        *a += v;
-                    }
-                }
+                let dyb = &dys[r0 * cout..(r0 + rows) * cout];
+                let dyb = block_pre_grad(dyb, act, s * out_len + r0 * cout, dya, pb);
                 block_grads(g, xs, w, r0, rows, dyb, pw, dxs.as_deref_mut(), col, dcol);
             }
         }
