@@ -486,17 +486,15 @@ crate::simd_fn! {
     ) {
         let k = g.k();
         let rows = yb.len() / g.cout;
-        let wm = MatRef::row_major(w, g.cout);
         if g.is_direct() {
             direct_rows(g, xs, r0, w, yb);
         } else if g.is_pointwise() {
             let a = MatRef::row_major(&xs[r0 * k..], k);
+            let wm = MatRef::row_major(w, g.cout);
             sgemm_threaded(rows, g.cout, k, a, wm, yb, g.cout, false, par);
         } else {
-            let mut buf = scratch.lock();
-            let col = &mut buf[..rows * k];
-            im2col(g, xs, r0, rows, col);
-            sgemm_threaded(rows, g.cout, k, MatRef::row_major(col, k), wm, yb, g.cout, false, par);
+            // im2col + GEMM: the rows of one sample are a block of the batch `xs`.
+            return forward_span_block(g, xs, r0, w, bias, act, yb, scratch, par);
         }
         epilogue(yb, bias, act, g.cout);
     }
