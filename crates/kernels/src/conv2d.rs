@@ -386,7 +386,8 @@ pub fn col2im_add(g: &Conv2dGeom, dcol: &[f32], r0: usize, rows: usize, dxs: &mu
     }
 }
 
-/// Forward convolution of a batch of `n`: `y = act(conv(x, w) + bias)`.
+/// Forward convolution of a batch of `n`: `y = act(conv(x, w) + bias)` (or, with
+/// [`Bias::Affine`], `act(conv(x, w) * scale + shift)`).
 ///
 /// # Shapes
 /// `x`: `n * in_len`, `w`: `kh*kw*cin*cout` (HWIO), `bias`: `cout`, `y`: `n * out_len`.
@@ -397,7 +398,7 @@ pub fn forward(
     n: usize,
     x: &[f32],
     w: &[f32],
-    bias: Option<&[f32]>,
+    bias: Bias<'_>,
     act: Act,
     y: &mut [f32],
     scratch: &Scratch,
@@ -478,7 +479,7 @@ crate::simd_fn! {
         xs: &[f32],
         r0: usize,
         w: &[f32],
-        bias: Option<&[f32]>,
+        bias: Bias<'_>,
         act: Act,
         yb: &mut [f32],
         scratch: &Scratch,
@@ -507,7 +508,7 @@ crate::simd_fn! {
         x: &[f32],
         row0: usize,
         w: &[f32],
-        bias: Option<&[f32]>,
+        bias: Bias<'_>,
         act: Act,
         yb: &mut [f32],
         scratch: &Scratch,
@@ -693,18 +694,60 @@ fn direct_block<const F: usize>(
     }
 }
 
-/// Adds the bias to every row of `cout` values and applies the activation, in place.
+/// What a convolution adds to each output channel after its GEMM, before the activation.
+///
+/// ```
+/// use rkeras_kernels::conv2d::Bias;
+/// let b = [0.5f32, -1.0];
+/// assert!(matches!(Bias::from(Some(&b[..])), Bias::Add(_)));
+/// assert!(matches!(Bias::from(None), Bias::None));
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub enum Bias<'a> {
+    /// Nothing is added.
+    #[default]
+    None,
+    /// `v + bias[c]`.
+    Add(&'a [f32]),
+    /// `v * scale[c] + shift[c]`: a normalization folded into the convolution (inference).
+    Affine {
+        /// Per output channel factor.
+        scale: &'a [f32],
+        /// Per output channel term added after the factor.
+        shift: &'a [f32],
+    },
+}
+
+impl<'a> From<Option<&'a [f32]>> for Bias<'a> {
+    fn from(b: Option<&'a [f32]>) -> Self {
+        b.map_or(Bias::None, Bias::Add)
+    }
+}
+
+impl<'a> Bias<'a> {
+    /// The per-channel term added last (the bias, or an affine map's shift).
+    pub fn shift(&self) -> Option<&'a [f32]> {
+        match *self {
+            Bias::None => None,
+            Bias::Add(b) => Some(b),
+            Bias::Affine { shift, .. } => Some(shift),
+        }
+    }
+}
+
+/// Adds the bias (or applies the per-channel affine map) to every row of `cout` values and
+/// applies the activation, in place.
 #[inline(always)]
-pub fn epilogue(yb: &mut [f32], bias: Option<&[f32]>, act: Act, cout: usize) {
+pub fn epilogue(yb: &mut [f32], bias: Bias<'_>, act: Act, cout: usize) {
     match (bias, act) {
-        (Some(b), Act::Relu) => {
+        (Bias::Add(b), Act::Relu) => {
             for row in yb.chunks_exact_mut(cout) {
                 for (v, bv) in row.iter_mut().zip(b) {
                     *v = (*v + bv).max(0.0);
                 }
             }
         }
-        (Some(b), _) => {
+        (Bias::Add(b), _) => {
             for row in yb.chunks_exact_mut(cout) {
                 for (v, bv) in row.iter_mut().zip(b) {
                     *v += bv;
@@ -712,7 +755,22 @@ pub fn epilogue(yb: &mut [f32], bias: Option<&[f32]>, act: Act, cout: usize) {
             }
             apply_act_serial(yb, act, cout);
         }
-        (None, _) => apply_act_serial(yb, act, cout),
+        (Bias::Affine { scale, shift }, Act::Relu) => {
+            for row in yb.chunks_exact_mut(cout) {
+                for ((v, a), b) in row.iter_mut().zip(scale).zip(shift) {
+                    *v = (*v * a + b).max(0.0);
+                }
+            }
+        }
+        (Bias::Affine { scale, shift }, _) => {
+            for row in yb.chunks_exact_mut(cout) {
+                for ((v, a), b) in row.iter_mut().zip(scale).zip(shift) {
+                    *v = *v * a + b;
+                }
+            }
+            apply_act_serial(yb, act, cout);
+        }
+        (Bias::None, _) => apply_act_serial(yb, act, cout),
     }
 }
 

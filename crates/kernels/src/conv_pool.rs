@@ -174,7 +174,7 @@ crate::simd_fn! {
             im2col(g, xs, r0, rows, col);
             sgemm(rows, c, k, MatRef::row_major(col, k), MatRef::row_major(w, c), conv, c, false);
         }
-        epilogue(conv, bias, Act::Linear, c);
+        epilogue(conv, bias.into(), Act::Linear, c);
         let relu = cp.act == Act::Relu;
         for pr in 0..prows {
             for pc in 0..p.ow {
@@ -1056,7 +1056,16 @@ mod tests {
 
         // Unfused: conv + act, pool, then pool backward and conv backward.
         let mut y = vec![0.0; n * g.out_len()];
-        conv2d::forward(&g, n, &x, &wt, Some(&bias), act, &mut y, &scratch);
+        conv2d::forward(
+            &g,
+            n,
+            &x,
+            &wt,
+            Some(&bias[..]).into(),
+            act,
+            &mut y,
+            &scratch,
+        );
         let mut want_yp = vec![0.0; n * p.out_len()];
         let mut am = vec![0u32; n * p.out_len()];
         pool2d::max_forward(&p, n, &y, &mut want_yp, &mut am);

@@ -13,13 +13,14 @@
 //! random geometries.
 //!
 //! ```
+//! use rkeras_kernels::conv2d::Bias;
 //! use rkeras_kernels::{conv2d, Act, Conv2dGeom, Padding, Scratch};
 //! // One 4x4 single-channel image, a 3x3 box filter, "valid" padding: a 2x2 output.
 //! let g = Conv2dGeom::new((4, 4, 1), (3, 3), 1, (1, 1), (1, 1), Padding::Valid).unwrap();
 //! let x: Vec<f32> = (0..16).map(|v| v as f32).collect();
 //! let w = vec![1.0f32; 9];
 //! let mut y = vec![0.0f32; g.out_len()];
-//! conv2d::forward(&g, 1, &x, &w, None, Act::Linear, &mut y, &Scratch::new(g.scratch_len()));
+//! conv2d::forward(&g, 1, &x, &w, Bias::None, Act::Linear, &mut y, &Scratch::new(g.scratch_len()));
 //! assert_eq!(y, [45.0, 54.0, 81.0, 90.0]);
 //! ```
 

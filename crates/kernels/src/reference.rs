@@ -154,7 +154,7 @@ pub fn avg_pool(g: &Pool2dGeom, n: usize, x: &[f32], dy: &[f32]) -> (Vec<f32>, V
 mod tests {
     use super::*;
     use crate::activation::Act;
-    use crate::conv2d::{self, Padding};
+    use crate::conv2d::{self, Bias, Padding};
     use crate::parallel::Scratch;
     use crate::pool2d;
     use crate::testutil::{assert_close, Lcg};
@@ -194,6 +194,41 @@ mod tests {
         }
     }
 
+    /// A normalization folded into the epilogue (`Bias::Affine`) gives the oracle's
+    /// convolution with the kernel's columns scaled and the shifted bias, then the activation,
+    /// on every forward path (im2col blocks, blocks spanning samples, 1x1 GEMMs, direct).
+    #[test]
+    fn affine_epilogue_matches_scaled_kernel_on_random_geometries() {
+        let mut rng = Lcg::new(7);
+        for case in 0..200 {
+            let (g, n) = random_conv(&mut rng);
+            let x = rng.vec(n * g.in_len());
+            let w = rng.vec(g.kernel_len());
+            let (scale, shift) = (rng.vec(g.cout), rng.vec(g.cout));
+            let act = if case % 2 == 0 {
+                Act::Relu
+            } else {
+                Act::Linear
+            };
+            let mut y = vec![f32::NAN; n * g.out_len()];
+            let scratch = Scratch::new(g.scratch_len());
+            let bias = Bias::Affine {
+                scale: &scale,
+                shift: &shift,
+            };
+            conv2d::forward(&g, n, &x, &w, bias, act, &mut y, &scratch);
+            let mut ws = w.clone();
+            for row in ws.chunks_exact_mut(g.cout) {
+                row.iter_mut().zip(&scale).for_each(|(v, a)| *v *= a);
+            }
+            let want: Vec<f32> = conv2d_forward(&g, n, &x, &ws, Some(&shift))
+                .into_iter()
+                .map(|v| act.apply(v))
+                .collect();
+            assert_close(&y, &want, 1e-4);
+        }
+    }
+
     #[test]
     fn conv_forward_and_backward_match_oracle_on_random_geometries() {
         let mut rng = Lcg::new(42);
@@ -205,7 +240,16 @@ mod tests {
             let dy = rng.vec(n * g.out_len());
             let scratch = Scratch::new(g.scratch_len());
             let mut y = vec![f32::NAN; n * g.out_len()];
-            conv2d::forward(&g, n, &x, &w, Some(&b), Act::Linear, &mut y, &scratch);
+            conv2d::forward(
+                &g,
+                n,
+                &x,
+                &w,
+                Some(&b[..]).into(),
+                Act::Linear,
+                &mut y,
+                &scratch,
+            );
             let want = conv2d_forward(&g, n, &x, &w, Some(&b));
             assert_close(&y, &want, 1e-4);
 
@@ -255,7 +299,16 @@ mod tests {
             let b = rng.vec(cout);
             let scratch = Scratch::new(g.scratch_len());
             let mut y = vec![f32::NAN; n * g.out_len()];
-            conv2d::forward(&g, n, &x, &w, Some(&b), Act::Relu, &mut y, &scratch);
+            conv2d::forward(
+                &g,
+                n,
+                &x,
+                &w,
+                Some(&b[..]).into(),
+                Act::Relu,
+                &mut y,
+                &scratch,
+            );
             let want: Vec<f32> = conv2d_forward(&g, n, &x, &w, Some(&b))
                 .into_iter()
                 .map(|v| v.max(0.0))
@@ -315,7 +368,16 @@ mod tests {
             );
             let mut y = vec![f32::NAN; n * g.out_len()];
             let scratch = Scratch::new(g.scratch_len());
-            conv2d::forward(&g, n, &x, &w, Some(&b), Act::Relu, &mut y, &scratch);
+            conv2d::forward(
+                &g,
+                n,
+                &x,
+                &w,
+                Some(&b[..]).into(),
+                Act::Relu,
+                &mut y,
+                &scratch,
+            );
             let want: Vec<f32> = conv2d_forward(&g, n, &x, &w, Some(&b))
                 .into_iter()
                 .map(|v| v.max(0.0))
@@ -377,7 +439,7 @@ mod tests {
             assert_close(&dx, &rdx, 1e-4);
             // The forward pass reads the explicit padding as the backward pass writes it.
             let mut y = vec![f32::NAN; n * g.out_len()];
-            conv2d::forward(&g, n, &x, &w, None, Act::Linear, &mut y, &scratch);
+            conv2d::forward(&g, n, &x, &w, Bias::None, Act::Linear, &mut y, &scratch);
             assert_close(&y, &conv2d_forward(&g, n, &x, &w, None), 1e-4);
         }
     }
@@ -393,7 +455,7 @@ mod tests {
             2,
             &x,
             &w,
-            Some(&b),
+            Some(&b[..]).into(),
             Act::Relu,
             &mut y,
             &Scratch::new(g.scratch_len()),
@@ -420,7 +482,7 @@ mod tests {
             let dy = rng.vec(n * g.out_len());
             let scratch = Scratch::new(g.scratch_len());
             let mut y = vec![0.0; n * g.out_len()];
-            conv2d::forward(&g, n, &x, &w, Some(&b), act, &mut y, &scratch);
+            conv2d::forward(&g, n, &x, &w, Some(&b[..]).into(), act, &mut y, &scratch);
             let masked: Vec<f32> = dy
                 .iter()
                 .zip(&y)
@@ -519,7 +581,7 @@ mod tests {
             pool.install(|| {
                 let scratch = Scratch::new(g.scratch_len());
                 let mut y = vec![0.0; n * g.out_len()];
-                conv2d::forward(&g, n, &x, &w, None, Act::Linear, &mut y, &scratch);
+                conv2d::forward(&g, n, &x, &w, Bias::None, Act::Linear, &mut y, &scratch);
                 let mut dx = vec![0.0; n * g.in_len()];
                 let mut dw = vec![0.0; g.kernel_len()];
                 let mut p = vec![0.0; g.partials_len(n)];

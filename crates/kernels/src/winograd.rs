@@ -34,7 +34,7 @@
 #![allow(clippy::needless_range_loop)]
 
 use crate::activation::Act;
-use crate::conv2d::{epilogue, grouped_backward, Conv2dGeom};
+use crate::conv2d::{epilogue, grouped_backward, Bias, Conv2dGeom};
 use crate::gemm::{sgemm, MatRef};
 use crate::parallel::{for_each_chunk_mut, for_each_chunk_pair_mut, Scratch};
 use crate::pool2d::Pool2dGeom;
@@ -747,7 +747,7 @@ pub fn forward(
     n: usize,
     x: &[f32],
     u: &[f32],
-    bias: Option<&[f32]>,
+    bias: Bias<'_>,
     act: Act,
     y: &mut [f32],
     pos: Option<&mut [u8]>,
@@ -806,7 +806,7 @@ crate::simd_fn! {
         x: &[f32],
         bk: &Block,
         u: &[f32],
-        bias: Option<&[f32]>,
+        bias: Bias<'_>,
         act: Act,
         yb: &mut [f32],
         pb: Option<&mut [u8]>,
@@ -853,7 +853,8 @@ crate::simd_fn! {
                     }
                     continue;
                 };
-                let bv: Lanes = match bias {
+                debug_assert!(!matches!(bias, Bias::Affine { .. }), "no affine map with pooling");
+                let bv: Lanes = match bias.shift() {
                     Some(bs) => <Lanes>::try_from(&bs[c0..c0 + L]).unwrap_or([0.0; L]),
                     None => [0.0; L],
                 };
@@ -1141,11 +1142,49 @@ mod tests {
         transform_kernel(&wg, &w, &mut u);
 
         let mut want = vec![0.0; n * g.out_len()];
-        conv2d::forward(&g, n, &x, &w, Some(&bias), act, &mut want, &scratch);
+        conv2d::forward(
+            &g,
+            n,
+            &x,
+            &w,
+            Some(&bias[..]).into(),
+            act,
+            &mut want,
+            &scratch,
+        );
         let mut y = vec![9.0; n * g.out_len()];
-        forward(&wg, n, &x, &u, Some(&bias), act, &mut y, None, &scratch);
+        forward(
+            &wg,
+            n,
+            &x,
+            &u,
+            Some(&bias[..]).into(),
+            act,
+            &mut y,
+            None,
+            &scratch,
+        );
         // Sums of up to 576 products: the two roundings differ by a few 1e-6.
         assert_close(&y, &want, 5e-5 * tol);
+        // A folded normalization: the same affine epilogue on both paths.
+        let scale = r.vec(cout);
+        let affine = Bias::Affine {
+            scale: &scale,
+            shift: &bias,
+        };
+        conv2d::forward(&g, n, &x, &w, affine, act, &mut want, &scratch);
+        forward(&wg, n, &x, &u, affine, act, &mut y, None, &scratch);
+        assert_close(&y, &want, 5e-5 * tol);
+        conv2d::forward(
+            &g,
+            n,
+            &x,
+            &w,
+            Some(&bias[..]).into(),
+            act,
+            &mut want,
+            &scratch,
+        );
 
         let fused = (act != Act::Linear).then_some((act, &want[..]));
         let mut partials = vec![0.0; g.partials_len(n)];
@@ -1298,7 +1337,7 @@ mod tests {
             n,
             &x,
             &u,
-            Some(&bias),
+            Some(&bias[..]).into(),
             act,
             &mut y,
             Some(&mut pos),
@@ -1307,7 +1346,16 @@ mod tests {
         assert_close(&y, &want_y, 1e-5 * tol);
         // The same winners, except near-ties (rounding may pick the other) and ReLU zeros.
         let mut conv = vec![0.0; n * g.out_len()];
-        conv2d::forward(&g, n, &x, &w, Some(&bias), Act::Linear, &mut conv, &scratch);
+        conv2d::forward(
+            &g,
+            n,
+            &x,
+            &w,
+            Some(&bias[..]).into(),
+            Act::Linear,
+            &mut conv,
+            &scratch,
+        );
         for (i, (&a, &b)) in pos.iter().zip(&want_pos).enumerate() {
             if a == b || (act == Act::Relu && want_y[i] == 0.0) {
                 continue;

@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::init::Initializer;
 use crate::rng::Rng;
 use crate::shape::IntoPair;
+use rkeras_kernels::conv2d::Bias;
 use rkeras_kernels::{
     activation, conv2d, conv_pool, winograd, Act, Conv2dGeom, ConvPool, Pool2dGeom, Scratch,
     Winograd,
@@ -147,18 +148,14 @@ fn scatter_cols(src: &[f32], stride: usize, c0: usize, w: usize, dst: &mut [f32]
     }
 }
 
-/// The kernel and bias with a following `BatchNormalization` folded in, for inference
-/// ([`Layer::forward_folded`]): recomputed when the weights may have changed (any
-/// `params_mut` call) or the normalization's map differs from the one folded.
+/// A following `BatchNormalization` folded in, for inference ([`Layer::forward_folded`]):
+/// the output channels' factor and shift, applied to each block of outputs right after its
+/// GEMM (the kernel itself is never copied: `conv(x, w) * a + (bias * a + b)`).
 #[derive(Clone, Debug, Default)]
 struct Fold {
-    kernel: Vec<f32>,
-    bias: Vec<f32>,
-    /// The folded map: `a` then `b`.
-    ab: Vec<f32>,
-    /// The weights were handed out mutably since the fold.
-    stale: bool,
-    /// The forward pass in progress uses the folded weights and this activation.
+    scale: Vec<f32>,
+    shift: Vec<f32>,
+    /// The forward pass in progress applies the map and this activation.
     active: Option<Act>,
 }
 
@@ -248,10 +245,11 @@ impl Conv2D {
         for j in 0..self.groups {
             gather_cols(&x[..n * g.h * g.w * c], c, j * g.cin, g.cin, xg);
             gather_cols(&self.params[0].value, f, j * g.cout, g.cout, kg);
-            conv2d::forward(g, n, xg, kg, None, Act::Linear, yg, &self.scratch);
+            conv2d::forward(g, n, xg, kg, Bias::None, Act::Linear, yg, &self.scratch);
             scatter_cols(yg, f, j * g.cout, g.cout, y, false);
         }
-        conv2d::epilogue(y, self.params.get(1).map(|p| &p.value[..]), Act::Linear, f);
+        let bias = self.params.get(1).map(|p| &p.value[..]);
+        conv2d::epilogue(y, bias.into(), Act::Linear, f);
         if self.act.backward_needs_input() {
             self.preact[..y.len()].copy_from_slice(y);
         }
@@ -478,13 +476,16 @@ impl Layer for Conv2D {
             self.forward_grouped(&g, x, y, n);
             return;
         }
-        let (kernel, bias, act) = match self.fold.active {
-            Some(act) => (&self.fold.kernel, Some(&self.fold.bias[..]), act),
-            None => (
-                &self.params[0].value,
-                self.params.get(1).map(|p| &p.value[..]),
-                self.act,
+        let kernel = &self.params[0].value;
+        let (bias, act) = match self.fold.active {
+            Some(act) => (
+                Bias::Affine {
+                    scale: &self.fold.scale,
+                    shift: &self.fold.shift,
+                },
+                act,
             ),
+            None => (self.params.get(1).map(|p| &p.value[..]).into(), self.act),
         };
         let wino = self.wino.as_ref().filter(|wg| winograd_pays(wg, n));
         if let Some(wg) = wino {
@@ -502,7 +503,7 @@ impl Layer for Conv2D {
             }
         } else if let Some(cp) = &self.pooled {
             let pos = &mut self.pool_pos[..n * cp.out_len()];
-            conv_pool::forward(cp, n, x, kernel, bias, y, pos, &self.scratch);
+            conv_pool::forward(cp, n, x, kernel, bias.shift(), y, pos, &self.scratch);
         } else if act.backward_needs_input() {
             conv2d::forward(&g, n, x, kernel, bias, Act::Linear, y, &self.scratch);
             self.preact[..y.len()].copy_from_slice(y);
@@ -609,7 +610,6 @@ impl Layer for Conv2D {
         &self.params
     }
     fn params_mut(&mut self) -> &mut [Param] {
-        self.fold.stale = true;
         &mut self.params
     }
     fn activation(&self) -> Option<Act> {
@@ -617,7 +617,11 @@ impl Layer for Conv2D {
     }
     super::weight_option_methods!(weights);
     fn folds_affine(&self) -> bool {
-        self.geom.is_some() && self.groups == 1 && self.pooled.is_none() && self.act == Act::Linear
+        self.geom.is_some()
+            && self.groups == 1
+            && self.pooled.is_none()
+            && !self.wino.is_some_and(|w| w.pooled)
+            && self.act == Act::Linear
     }
     fn forward_folded(
         &mut self,
@@ -632,22 +636,12 @@ impl Layer for Conv2D {
             return false;
         }
         let f = &mut self.fold;
-        let same_map = f.ab.len() == 2 * cout && f.ab[..cout] == *a && f.ab[cout..] == *b;
-        if f.stale || !same_map || f.kernel.len() != self.params[0].value.len() {
-            f.kernel.clear();
-            f.kernel.extend_from_slice(&self.params[0].value);
-            for row in f.kernel.chunks_exact_mut(cout) {
-                row.iter_mut().zip(a).for_each(|(w, s)| *w *= s);
-            }
-            let bias = self.params.get(1).map(|p| &p.value[..]);
-            f.bias.clear();
-            f.bias
-                .extend((0..cout).map(|o| bias.map_or(0.0, |v| v[o]) * a[o] + b[o]));
-            f.ab.clear();
-            f.ab.extend_from_slice(a);
-            f.ab.extend_from_slice(b);
-            f.stale = false;
-        }
+        let bias = self.params.get(1).map(|p| &p.value[..]);
+        f.scale.clear();
+        f.scale.extend_from_slice(a);
+        f.shift.clear();
+        f.shift
+            .extend((0..cout).map(|o| bias.map_or(0.0, |v| v[o]) * a[o] + b[o]));
         self.fold.active = Some(act);
         self.forward(x, y, n, Mode::Infer);
         self.fold.active = None;

@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::init::Initializer;
 use crate::rng::Rng;
 use crate::shape::IntoPair;
+use rkeras_kernels::conv2d::Bias;
 use rkeras_kernels::{activation, conv2d, Act, Conv2dGeom, Padding, Scratch};
 use serde_json::{json, Map, Value};
 
@@ -266,7 +267,7 @@ impl Layer for Conv2DTranspose {
         let y = &mut y[..n * g.in_len()];
         conv2d::backward_input(&g, n, &self.params[0].value, x, y, &self.scratch);
         let bias = self.params.get(1).map(|p| &p.value[..]);
-        conv2d::epilogue(y, bias, Act::Linear, self.filters);
+        conv2d::epilogue(y, bias.into(), Act::Linear, self.filters);
         if self.act.backward_needs_input() {
             self.preact[..y.len()].copy_from_slice(y);
         }
@@ -314,7 +315,16 @@ impl Layer for Conv2DTranspose {
         );
         if let Some(dx) = dx {
             let dx = &mut dx[..n * g.out_len()];
-            conv2d::forward(&g, n, dy, &k.value, None, Act::Linear, dx, &self.scratch);
+            conv2d::forward(
+                &g,
+                n,
+                dy,
+                &k.value,
+                Bias::None,
+                Act::Linear,
+                dx,
+                &self.scratch,
+            );
         }
     }
 

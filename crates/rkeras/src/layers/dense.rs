@@ -166,7 +166,7 @@ impl Layer for Dense {
         } else {
             let act = self.act;
             for_each_chunk_mut(y, (ELEMWISE_CHUNK / u).max(1) * u, |_, c| {
-                epilogue(c, bias, act, u)
+                epilogue(c, bias.into(), act, u)
             });
         }
     }

@@ -213,11 +213,11 @@ impl Layer for SeparableConv2D {
         let bias = self.params.get(2).map(|p| &p.value[..]);
         let pk = &self.params[1].value;
         if self.act.backward_needs_input() {
-            conv2d::forward(&pw, n, mid, pk, bias, Act::Linear, y, &self.scratch);
+            conv2d::forward(&pw, n, mid, pk, bias.into(), Act::Linear, y, &self.scratch);
             self.preact[..y.len()].copy_from_slice(y);
             activation::forward_inplace(self.act, y, pw.cout);
         } else {
-            conv2d::forward(&pw, n, mid, pk, bias, self.act, y, &self.scratch);
+            conv2d::forward(&pw, n, mid, pk, bias.into(), self.act, y, &self.scratch);
         }
     }
 

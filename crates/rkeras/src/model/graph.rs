@@ -1421,8 +1421,8 @@ mod tests {
 
     /// Inference folds each normalization (and the ReLU after it) into its convolution:
     /// the predictions are the unfolded model's within float reassociation, before and
-    /// after training changes the weights and the moving statistics (the folded weights are
-    /// rebuilt), and training itself is unchanged.
+    /// after training changes the weights and the moving statistics (the map applied after
+    /// each GEMM is read afresh every call), and training itself is unchanged.
     #[test]
     fn inference_folds_batch_normalization_into_convolutions() {
         let mut fused = prepared(conv_bn, true);
@@ -1446,8 +1446,8 @@ mod tests {
             }
         }
         fused.set_weights(&w).expect("weights");
-        // Folding reassociates each output (the kernel scaled, then summed), and sums with
-        // cancellation magnify that: 1e-4.
+        // Folding reassociates each output (scaled after the sum, not before the
+        // normalization's own subtraction), and sums with cancellation magnify that: 1e-4.
         train_both_within(&mut fused, &mut plain, [8, 8, 16], 5, 8, 1e-4);
     }
 
