@@ -372,7 +372,7 @@ pub fn backward_inplace(act: Act, x: Option<&[f32]>, y: &[f32], dy: &mut [f32], 
 
 crate::simd_fn! {
     /// `v = act(v)` over a slice (element-wise activations only).
-    fn apply_slice(act: Act, c: &mut [f32]) {
+    pub(crate) fn apply_slice(act: Act, c: &mut [f32]) {
         if act == Act::Relu {
             for v in c.iter_mut() {
                 *v = v.max(0.0);

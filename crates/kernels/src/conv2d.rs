@@ -781,7 +781,7 @@ fn apply_act_serial(yb: &mut [f32], act: Act, cols: usize) {
         Act::Softmax => yb
             .chunks_exact_mut(cols)
             .for_each(crate::softmax::softmax_row),
-        _ => yb.iter_mut().for_each(|v| *v = act.apply(*v)),
+        _ => crate::activation::apply_slice(act, yb),
     }
 }
 

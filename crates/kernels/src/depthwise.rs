@@ -5,7 +5,9 @@
 //! pass, whose kernel gradients are summed in sample order), so results do not depend on the
 //! thread count. [`crate::reference`]-style plain loops in the tests are the oracle.
 
+use crate::conv2d::Bias;
 use crate::parallel;
+use crate::Act;
 
 /// The shapes of one depthwise convolution: input `(h, w, c)`, kernel `(kh, kw, c, m)`,
 /// strides, dilation, top/left padding, output `(oh, ow, c * m)`.
@@ -88,8 +90,20 @@ fn mac(m: usize, xs: &[f32], ks: &[f32], ys: &mut [f32]) {
     }
 }
 
-/// `y = depthwise(x, k)` for a batch of `n` samples (overwrites `y`).
-pub fn forward(g: &DwGeom, x: &[f32], k: &[f32], y: &mut [f32], n: usize) {
+/// `y = act(depthwise(x, k) + bias)` for a batch of `n` samples (overwrites `y`); the bias
+/// (or a folded normalization's [`Bias::Affine`]) and the activation are applied to each
+/// block of rows as it is finished. `act` must be element-wise (not softmax).
+#[allow(clippy::too_many_arguments)]
+pub fn forward(
+    g: &DwGeom,
+    x: &[f32],
+    k: &[f32],
+    bias: Bias<'_>,
+    act: Act,
+    y: &mut [f32],
+    n: usize,
+) {
+    debug_assert!(act != Act::Softmax);
     let (il, ol) = (g.in_len(), g.out_len());
     let cm = g.c * g.m;
     let row = g.ow * cm;
@@ -113,6 +127,7 @@ pub fn forward(g: &DwGeom, x: &[f32], k: &[f32], y: &mut [f32], n: usize) {
                 }
             }
         }
+        crate::conv2d::epilogue(yb, bias, act, cm);
     });
 }
 
@@ -341,7 +356,7 @@ mod tests {
                 .collect();
             let (y0, dk0, dx0) = oracle(&g, &x, &k, &dy, n);
             let mut y = vec![1.0f32; n * g.out_len()];
-            forward(&g, &x, &k, &mut y, n);
+            forward(&g, &x, &k, Bias::None, Act::Linear, &mut y, n);
             let mut dk = vec![0.0f32; g.kernel_len()];
             let mut dx = vec![1.0f32; n * g.in_len()];
             let mut scratch = Vec::new();
@@ -350,6 +365,22 @@ mod tests {
                 for (u, v) in a.iter().zip(b.iter()) {
                     assert!((u - v).abs() < 1e-4 * (1.0 + v.abs()), "{g:?}: {u} vs {v}");
                 }
+            }
+            // A folded normalization and relu6 in the epilogue: act(y * a + b) per channel.
+            let co = g.c * g.m;
+            let scale: Vec<f32> = (0..co).map(|c| 0.5 + (c % 5) as f32 * 0.3).collect();
+            let shift: Vec<f32> = (0..co).map(|c| (c % 7) as f32 * 0.4 - 1.0).collect();
+            let affine = Bias::Affine {
+                scale: &scale,
+                shift: &shift,
+            };
+            forward(&g, &x, &k, affine, Act::Relu6, &mut y, n);
+            for (i, (u, v)) in y.iter().zip(&y0).enumerate() {
+                let want = (v * scale[i % co] + shift[i % co]).clamp(0.0, 6.0);
+                assert!(
+                    (u - want).abs() < 1e-4 * (1.0 + want.abs()),
+                    "{g:?}: {u} vs {want}"
+                );
             }
             // Without dx, the same kernel gradient, added to what was there.
             let mut dk2 = vec![1.0f32; g.kernel_len()];

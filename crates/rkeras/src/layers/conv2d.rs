@@ -487,6 +487,8 @@ impl Layer for Conv2D {
             ),
             None => (self.params.get(1).map(|p| &p.value[..]).into(), self.act),
         };
+        // The pre-activation is kept for a backward pass (never after a folded one).
+        let keep_preact = act.backward_needs_input() && self.fold.active.is_none();
         let wino = self.wino.as_ref().filter(|wg| winograd_pays(wg, n));
         if let Some(wg) = wino {
             let u = &mut self.wino_u;
@@ -494,7 +496,7 @@ impl Layer for Conv2D {
             if wg.pooled {
                 let pos = &mut self.pool_pos[..n * wg.out_len()];
                 winograd::forward(wg, n, x, u, bias, act, y, Some(pos), &self.scratch);
-            } else if act.backward_needs_input() {
+            } else if keep_preact {
                 winograd::forward(wg, n, x, u, bias, Act::Linear, y, None, &self.scratch);
                 self.preact[..y.len()].copy_from_slice(y);
                 activation::forward_inplace(act, y, g.cout);
@@ -504,7 +506,7 @@ impl Layer for Conv2D {
         } else if let Some(cp) = &self.pooled {
             let pos = &mut self.pool_pos[..n * cp.out_len()];
             conv_pool::forward(cp, n, x, kernel, bias.shift(), y, pos, &self.scratch);
-        } else if act.backward_needs_input() {
+        } else if keep_preact {
             conv2d::forward(&g, n, x, kernel, bias, Act::Linear, y, &self.scratch);
             self.preact[..y.len()].copy_from_slice(y);
             activation::forward_inplace(act, y, g.cout);

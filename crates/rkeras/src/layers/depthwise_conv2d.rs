@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::rng::Rng;
 use crate::shape::IntoPair;
 use rkeras_kernels::activation;
+use rkeras_kernels::conv2d::Bias;
 use rkeras_kernels::Act;
 use serde_json::{json, Map, Value};
 
@@ -108,9 +109,10 @@ impl DepthwiseGeom {
         }
     }
 
-    /// `y = depthwise(x, k)` for a batch of `n` (overwrites `y`).
-    pub fn forward(&self, x: &[f32], k: &[f32], y: &mut [f32], n: usize) {
-        rkeras_kernels::depthwise::forward(&self.kernel_geom(), x, k, y, n);
+    /// `y = act(depthwise(x, k) + bias)` for a batch of `n` (overwrites `y`; `act`
+    /// element-wise).
+    pub fn forward(&self, x: &[f32], k: &[f32], bias: Bias<'_>, act: Act, y: &mut [f32], n: usize) {
+        rkeras_kernels::depthwise::forward(&self.kernel_geom(), x, k, bias, act, y, n);
     }
 
     /// Adds the kernel gradient to `dk` and, when asked, overwrites `dx` with the input
@@ -161,6 +163,9 @@ pub struct DepthwiseConv2D {
     /// Per-sample kernel gradients, summed in order (grown once).
     dk_parts: Vec<f32>,
     weights: super::weight_options::WeightOptions,
+    /// A following `BatchNormalization` folded in for inference: its factor and shift
+    /// (with the bias) applied to each block of outputs ([`Layer::forward_folded`]).
+    fold: (Vec<f32>, Vec<f32>),
 }
 
 impl DepthwiseConv2D {
@@ -185,6 +190,7 @@ impl DepthwiseConv2D {
             weights: super::weight_options::WeightOptions::new(
                 super::weight_options::DEPTHWISE_BIAS,
             ),
+            fold: Default::default(),
         }
     }
     super::field_setters! {
@@ -256,13 +262,12 @@ impl Layer for DepthwiseConv2D {
     }
     fn forward(&mut self, x: &[f32], y: &mut [f32], n: usize, _mode: Mode) {
         let (ol, co) = (self.geom.out_len(), self.geom.out_channels());
-        self.geom.forward(x, &self.params[0].value, y, n);
-        if let Some(b) = self.params.get(1) {
-            for row in y[..n * ol].chunks_exact_mut(co) {
-                row.iter_mut().zip(&b.value).for_each(|(v, b)| *v += b);
-            }
-        }
-        if !self.act.is_linear() {
+        let bias = Bias::from(self.params.get(1).map(|b| &b.value[..]));
+        // Applied per block in the kernel when the backward pass needs only the output.
+        let fused = !self.act.backward_needs_input() && self.act != Act::Softmax;
+        let act = if fused { self.act } else { Act::Linear };
+        self.geom.forward(x, &self.params[0].value, bias, act, y, n);
+        if !fused {
             if self.act.backward_needs_input() {
                 if self.preact.len() < n * ol {
                     self.preact.resize(n * ol, 0.0);
@@ -299,6 +304,32 @@ impl Layer for DepthwiseConv2D {
         }
     }
     super::kernel_layer_methods!(weights);
+    fn folds_affine(&self) -> bool {
+        self.geom.out_len() > 0 && self.act == Act::Linear
+    }
+    fn forward_folded(
+        &mut self,
+        x: &[f32],
+        y: &mut [f32],
+        n: usize,
+        (a, b): (&[f32], &[f32]),
+        act: Act,
+    ) -> bool {
+        let co = self.geom.out_channels();
+        if !self.folds_affine() || a.len() != co || b.len() != co || act == Act::Softmax {
+            return false;
+        }
+        let bias = self.params.get(1).map(|p| &p.value[..]);
+        let (scale, shift) = &mut self.fold;
+        scale.clear();
+        scale.extend_from_slice(a);
+        shift.clear();
+        shift.extend((0..co).map(|o| bias.map_or(0.0, |v| v[o]) * a[o] + b[o]));
+        let affine = Bias::Affine { scale, shift };
+        self.geom
+            .forward(x, &self.params[0].value, affine, act, y, n);
+        true
+    }
     fn config(&self) -> Map<String, Value> {
         use crate::init::Initializer;
         let init = super::initializer_config;

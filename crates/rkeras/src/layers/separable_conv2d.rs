@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::init::Initializer;
 use crate::rng::Rng;
 use crate::shape::IntoPair;
+use rkeras_kernels::conv2d::Bias;
 use rkeras_kernels::{activation, conv2d, Act, Conv2dGeom, Padding, Scratch};
 use serde_json::{json, Map, Value};
 
@@ -209,7 +210,8 @@ impl Layer for SeparableConv2D {
     fn forward(&mut self, x: &[f32], y: &mut [f32], n: usize, _mode: Mode) {
         let Some(pw) = self.pointwise else { return };
         let mid = &mut self.mid[..n * pw.in_len()];
-        self.depthwise.forward(x, &self.params[0].value, mid, n);
+        self.depthwise
+            .forward(x, &self.params[0].value, Bias::None, Act::Linear, mid, n);
         let bias = self.params.get(2).map(|p| &p.value[..]);
         let pk = &self.params[1].value;
         if self.act.backward_needs_input() {

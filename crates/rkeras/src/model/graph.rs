@@ -139,8 +139,9 @@ pub(crate) struct Chain {
 enum Fold {
     /// Runs as it is.
     No,
-    /// A convolution that runs the normalization call `bn` (and the ReLU call `relu`) too.
-    Head { bn: usize, relu: Option<usize> },
+    /// A convolution that runs the normalization call `bn` (and the activation layer's
+    /// call `act`) too.
+    Head { bn: usize, act: Option<usize> },
     /// Folded into an earlier call: skipped in inference.
     Inside,
 }
@@ -466,9 +467,10 @@ impl Chain {
         Ok(())
     }
 
-    /// Finds the convolutions whose output only a `BatchNormalization` reads (and that
-    /// normalization's output only a ReLU `Activation`), none of them shared or an output
-    /// of the model: inference runs each such chain as one call (`Fold`).
+    /// Finds the convolutions (`Conv2D`, `DepthwiseConv2D`) whose output only a
+    /// `BatchNormalization` reads (and that normalization's output only an element-wise
+    /// activation layer: `Activation`, `ReLU`, `LeakyReLU`, `ELU`), none of them shared or an
+    /// output of the model: inference runs each such chain as one call (`Fold`).
     fn plan_folds(&mut self, wiring: &Wiring) {
         let calls = &wiring.calls;
         self.folds = vec![Fold::No; calls.len()];
@@ -498,13 +500,14 @@ impl Chain {
             if self.layers[calls[bn].layer].class_name() != "BatchNormalization" {
                 continue;
             }
-            let relu = sole_reader(bn).filter(|&k| {
+            let act = sole_reader(bn).filter(|&k| {
                 let l = &self.layers[calls[k].layer];
-                l.class_name() == "Activation" && l.activation() == Some(Act::Relu)
+                matches!(l.class_name(), "Activation" | "ReLU" | "LeakyReLU" | "ELU")
+                    && l.activation().is_some_and(|a| a != Act::Softmax)
             });
-            self.folds[i] = Fold::Head { bn, relu };
+            self.folds[i] = Fold::Head { bn, act };
             self.folds[bn] = Fold::Inside;
-            if let Some(k) = relu {
+            if let Some(k) = act {
                 self.folds[k] = Fold::Inside;
             }
         }
@@ -513,17 +516,20 @@ impl Chain {
     /// Runs the inference fold headed by call `i` (see `plan_folds`); `false` if the
     /// convolution could not, and nothing was written.
     fn run_fold(&mut self, wiring: &Wiring, i: usize, n: usize) -> bool {
-        let Some(Fold::Head { bn, relu }) = self.folds.get(i).copied() else {
+        let Some(Fold::Head { bn, act: act_call }) = self.folds.get(i).copied() else {
             return false;
         };
         let first = wiring.first_call();
         let (li, lb) = (wiring.calls[i].layer, wiring.calls[bn].layer);
-        let out = first + relu.unwrap_or(bn);
+        let out = first + act_call.unwrap_or(bn);
         let (a_in, il, ol) = (
             wiring.calls[i].ins[0],
             self.len_at(wiring.calls[i].ins[0]),
             self.len_at(out),
         );
+        let act = act_call
+            .and_then(|k| self.layers[wiring.calls[k].layer].activation())
+            .unwrap_or(Act::Linear);
         let (conv, norm) = if li < lb {
             let (lo, hi) = self.layers.split_at_mut(lb);
             (&mut lo[li], &mut hi[0])
@@ -533,11 +539,6 @@ impl Chain {
         };
         let Some(map) = norm.inference_affine() else {
             return false;
-        };
-        let act = if relu.is_some() {
-            Act::Relu
-        } else {
-            Act::Linear
         };
         let (before, after) = self.acts.split_at_mut(first + i);
         let x = &before[a_in][..n * il];
@@ -945,14 +946,14 @@ impl Chain {
             if folding {
                 match self.folds[i] {
                     Fold::Inside => continue,
-                    Fold::Head { bn, relu } => {
+                    Fold::Head { bn, act } => {
                         let t = self.timings.is_some().then(std::time::Instant::now);
                         if self.run_fold(&wiring, i, n) {
                             add_timing(&mut self.timings, t, call.layer, false);
                             continue;
                         }
                         // Not folded after all: this chain runs call by call from now on.
-                        for k in [Some(i), Some(bn), relu].into_iter().flatten() {
+                        for k in [Some(i), Some(bn), act].into_iter().flatten() {
                             self.folds[k] = Fold::No;
                         }
                     }
@@ -1412,6 +1413,13 @@ mod tests {
         let c = BatchNormalization::new().call(&c)?;
         let c = Activation::new("relu").call(&c)?;
         let s = Add::new().call_on(&[&b, &c])?;
+        // A depthwise convolution with relu6 (MobileNet) and one with swish (EfficientNet).
+        let s = DepthwiseConv2D::new(3).padding("same").call(&s)?;
+        let s = BatchNormalization::new().call(&s)?;
+        let s = crate::layers::ReLU::new().max_value(6.0).call(&s)?;
+        let s = Conv2D::new(16, 1).use_bias(false).call(&s)?;
+        let s = BatchNormalization::new().call(&s)?;
+        let s = Activation::new("swish").call(&s)?;
         let d = Conv2D::new(4, 1).call(&s)?;
         let d = BatchNormalization::new().call(&d)?;
         let p = GlobalAveragePooling2D::new().call(&d)?;
@@ -1419,7 +1427,8 @@ mod tests {
         Model::functional(&inp, &out)
     }
 
-    /// Inference folds each normalization (and the ReLU after it) into its convolution:
+    /// Inference folds each normalization (and the activation layer after it: ReLU, relu6,
+    /// swish) into its convolution (also a depthwise one):
     /// the predictions are the unfolded model's within float reassociation, before and
     /// after training changes the weights and the moving statistics (the map applied after
     /// each GEMM is read afresh every call), and training itself is unchanged.
@@ -1434,7 +1443,7 @@ mod tests {
                 .filter(|f| matches!(f, super::Fold::Head { .. }))
                 .count()
         };
-        assert_eq!(heads(&fused), 4);
+        assert_eq!(heads(&fused), 6);
         assert_eq!(heads(&plain), 0);
         // Biases, gammas, betas and moving statistics away from their initial values, so
         // the fold has work to do.
