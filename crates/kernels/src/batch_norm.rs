@@ -21,6 +21,7 @@
 //! ```
 
 use crate::parallel::for_each_chunk_mut;
+use crate::Act;
 
 /// The most row chunks a reduction is split into.
 pub const CHUNKS: usize = 32;
@@ -206,11 +207,22 @@ fn apply_rows(c: usize) -> usize {
 
 /// `y = a * x + b` per channel (`a`, `b`: `c` values), in parallel over rows.
 pub fn affine(x: &[f32], y: &mut [f32], a: &[f32], b: &[f32]) {
+    affine_act(x, y, a, b, Act::Linear);
+}
+
+/// `y = act(a * x + b)` per channel, in parallel over rows, the element-wise activation
+/// `act` applied to each chunk while it is in cache (inference: a normalization and the
+/// activation layer after it in one pass).
+pub fn affine_act(x: &[f32], y: &mut [f32], a: &[f32], b: &[f32], act: Act) {
+    debug_assert!(act != Act::Softmax);
     let c = a.len().max(1);
     let rows = apply_rows(c);
     for_each_chunk_mut(y, rows * c, |i, yc| {
         let xc = &x[i * rows * c..][..yc.len()];
         affine_rows(xc, yc, a, b);
+        if !act.is_linear() {
+            crate::activation::apply_slice(act, yc);
+        }
     });
 }
 
@@ -246,6 +258,23 @@ pub fn input_grad(
 mod tests {
     use super::*;
     use crate::testutil::{assert_close, Lcg};
+
+    /// The activation applied in the affine pass equals the two passes one after the other.
+    #[test]
+    fn affine_act_is_affine_then_activation() {
+        let mut r = Lcg::new(5);
+        let c = 24;
+        let x = r.vec(c * 700);
+        let (a, b) = (r.vec(c), r.vec(c));
+        for act in [Act::Relu, Act::Relu6, Act::Swish, Act::Linear] {
+            let mut want = vec![0.0; x.len()];
+            affine(&x, &mut want, &a, &b);
+            want.iter_mut().for_each(|v| *v = act.apply(*v));
+            let mut y = vec![f32::NAN; x.len()];
+            affine_act(&x, &mut y, &a, &b, act);
+            assert_close(&y, &want, 1e-6);
+        }
+    }
 
     /// Plain float64 two-pass statistics.
     fn oracle(x: &[f32], c: usize) -> (Vec<f64>, Vec<f64>) {

@@ -142,8 +142,17 @@ enum Fold {
     /// A convolution that runs the normalization call `bn` (and the activation layer's
     /// call `act`) too.
     Head { bn: usize, act: Option<usize> },
+    /// A `BatchNormalization` not folded into a convolution that runs the activation
+    /// layer's call `act` (its only reader) in its own pass.
+    NormHead { act: usize },
     /// Folded into an earlier call: skipped in inference.
     Inside,
+}
+
+/// An element-wise activation layer that an inference fold may run in the pass before it.
+fn folds_activation(l: &dyn Layer) -> bool {
+    matches!(l.class_name(), "Activation" | "ReLU" | "LeakyReLU" | "ELU")
+        && l.activation().is_some_and(|a| a != Act::Softmax)
 }
 
 /// Fusion of max poolings into the layer before them, unless `RKERAS_FUSE_POOL=0`.
@@ -500,17 +509,59 @@ impl Chain {
             if self.layers[calls[bn].layer].class_name() != "BatchNormalization" {
                 continue;
             }
-            let act = sole_reader(bn).filter(|&k| {
-                let l = &self.layers[calls[k].layer];
-                matches!(l.class_name(), "Activation" | "ReLU" | "LeakyReLU" | "ELU")
-                    && l.activation().is_some_and(|a| a != Act::Softmax)
-            });
+            let act = sole_reader(bn).filter(|&k| folds_activation(&*self.layers[calls[k].layer]));
             self.folds[i] = Fold::Head { bn, act };
             self.folds[bn] = Fold::Inside;
             if let Some(k) = act {
                 self.folds[k] = Fold::Inside;
             }
         }
+        // A normalization left (its input is not a foldable convolution's, as in DenseNet's
+        // and the V2 ResNets' pre-activation blocks) takes the activation after it.
+        for i in 0..calls.len() {
+            let l = &self.layers[calls[i].layer];
+            if self.folds[i] != Fold::No
+                || self.twins[i].is_some()
+                || calls[i].call != 0
+                || calls[i].ins.len() != 1
+                || l.class_name() != "BatchNormalization"
+            {
+                continue;
+            }
+            if let Some(k) =
+                sole_reader(i).filter(|&k| folds_activation(&*self.layers[calls[k].layer]))
+            {
+                self.folds[i] = Fold::NormHead { act: k };
+                self.folds[k] = Fold::Inside;
+            }
+        }
+    }
+
+    /// Runs the normalization call `i` and the activation call `k` after it as one pass
+    /// (inference); `false` if the layer has no inference map, and nothing was written.
+    fn run_norm_fold(&mut self, wiring: &Wiring, i: usize, k: usize, n: usize) -> bool {
+        let first = wiring.first_call();
+        let Some(act) = self.layers[wiring.calls[k].layer].activation() else {
+            return false;
+        };
+        let a_in = wiring.calls[i].ins[0];
+        let (il, out) = (self.len_at(a_in), first + k);
+        let ol = self.len_at(out);
+        if il != ol {
+            return false;
+        }
+        let Some((a, b)) = self.layers[wiring.calls[i].layer].inference_affine() else {
+            return false;
+        };
+        let (before, after) = self.acts.split_at_mut(out);
+        rkeras_kernels::batch_norm::affine_act(
+            &before[a_in][..n * il],
+            &mut after[0][..n * ol],
+            a,
+            b,
+            act,
+        );
+        true
     }
 
     /// Runs the inference fold headed by call `i` (see `plan_folds`); `false` if the
@@ -956,6 +1007,15 @@ impl Chain {
                         for k in [Some(i), Some(bn), act].into_iter().flatten() {
                             self.folds[k] = Fold::No;
                         }
+                    }
+                    Fold::NormHead { act } => {
+                        let t = self.timings.is_some().then(std::time::Instant::now);
+                        if self.run_norm_fold(&wiring, i, act, n) {
+                            add_timing(&mut self.timings, t, call.layer, false);
+                            continue;
+                        }
+                        self.folds[i] = Fold::No;
+                        self.folds[act] = Fold::No;
                     }
                     Fold::No => {}
                 }
@@ -1413,6 +1473,9 @@ mod tests {
         let c = BatchNormalization::new().call(&c)?;
         let c = Activation::new("relu").call(&c)?;
         let s = Add::new().call_on(&[&b, &c])?;
+        // A pre-activation normalization (DenseNet): its input is a merge's.
+        let s = BatchNormalization::new().call(&s)?;
+        let s = Activation::new("relu").call(&s)?;
         // A depthwise convolution with relu6 (MobileNet) and one with swish (EfficientNet).
         let s = DepthwiseConv2D::new(3).padding("same").call(&s)?;
         let s = BatchNormalization::new().call(&s)?;
@@ -1428,7 +1491,8 @@ mod tests {
     }
 
     /// Inference folds each normalization (and the activation layer after it: ReLU, relu6,
-    /// swish) into its convolution (also a depthwise one):
+    /// swish) into its convolution (also a depthwise one), or runs a normalization and the
+    /// activation after it as one pass:
     /// the predictions are the unfolded model's within float reassociation, before and
     /// after training changes the weights and the moving statistics (the map applied after
     /// each GEMM is read afresh every call), and training itself is unchanged.
@@ -1444,6 +1508,15 @@ mod tests {
                 .count()
         };
         assert_eq!(heads(&fused), 6);
+        let norm_heads = |m: &Model| {
+            m.chain
+                .folds
+                .iter()
+                .filter(|f| matches!(f, super::Fold::NormHead { .. }))
+                .count()
+        };
+        assert_eq!(norm_heads(&fused), 1);
+        assert_eq!(norm_heads(&plain), 0);
         assert_eq!(heads(&plain), 0);
         // Biases, gammas, betas and moving statistics away from their initial values, so
         // the fold has work to do.
