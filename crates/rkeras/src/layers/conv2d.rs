@@ -83,7 +83,7 @@ pub struct Conv2D {
 /// `allocate` sizes `u`; a plan changed since is sized here (once).
 fn refresh_winograd(wg: &Winograd, kernel: &[f32], seen: &mut Vec<f32>, u: &mut Vec<f32>) {
     if u.len() != wg.kernel_len() {
-        u.resize(wg.kernel_len(), 0.0);
+        *u = vec![0.0; wg.kernel_len()];
         seen.clear();
     }
     if seen[..] != *kernel {
@@ -437,7 +437,9 @@ impl Layer for Conv2D {
                 self.scratch.ensure(wg.conv.scratch_len());
             }
             if self.wino_u.len() != wg.kernel_len() {
-                self.wino_u.resize(wg.kernel_len(), 0.0);
+                // Zeroed pages mapped when the transform is first written (a model that
+                // predicts one image at a time never runs Winograd in its deep layers).
+                self.wino_u = vec![0.0; wg.kernel_len()];
                 self.wino_w.clear();
             }
             self.wino_w.reserve(wg.conv.kernel_len());
