@@ -7,6 +7,7 @@ training at batch 32 (epoch 2 of 2 over 320 images timed), inference at batch 32
 usage: /tmp/anchors-env/torch/bin/python bench/torch_apps.py mobilenet_v2 [SIZE]
 (needs `pip install torchvision` in the torch venv)
 """
+import os
 import statistics
 import sys
 import time
@@ -19,7 +20,9 @@ name = sys.argv[1] if len(sys.argv) > 1 else "mobilenet_v2"
 size = int(sys.argv[2]) if len(sys.argv) > 2 else 64
 torch.manual_seed(42)
 torch.set_num_threads(2)
-n, bs = 320, 32
+# APPS_N images, training batch APPS_TRAIN_BS (224x224 runs: APPS_TRAIN_BS=16); inference at 32.
+n = int(os.environ.get("APPS_N", 320))
+bs = int(os.environ.get("APPS_TRAIN_BS", 32))
 i = np.arange(n * size * size * 3)
 x = (((i * 7919) % 255) / 255.0).astype("float32").reshape(n, size, size, 3).transpose(0, 3, 1, 2).copy()
 x = torch.from_numpy(x)
@@ -47,13 +50,13 @@ rates = []
 with torch.no_grad():
     for _ in range(4):
         t = time.perf_counter()
-        for s in range(0, n, bs):
-            model(x[s:s + bs])
+        for s in range(0, n, 32):
+            model(x[s:s + 32])
         rates.append(n / (time.perf_counter() - t))
     lat = []
     for k in range(33):
         t = time.perf_counter()
         model(x[k:k + 1])
         lat.append(time.perf_counter() - t)
-print(f"RESULT torch {name} size={size} train_img_s={train:.1f} infer_b32_img_s={statistics.median(rates[1:]):.1f} "
+print(f"RESULT torch {name} size={size} train_batch={bs} train_img_s={train:.1f} infer_b32_img_s={statistics.median(rates[1:]):.1f} "
       f"infer_b1_latency_ms={1e3 * statistics.median(lat[1:]):.2f}")

@@ -86,6 +86,18 @@ pub enum Command {
         /// convolutions' GFLOP/s.
         #[arg(long)]
         layers: bool,
+        /// Image side of w5-w8 (default 64; 224 for the full-size runs, as keras.applications'
+        /// ImageNet inputs). The app workload's model must take this size.
+        #[arg(long, default_value_t = 64)]
+        size: usize,
+        /// Training batch of w5-w8 and app (default 32; 16 at 224x224). Inference runs at
+        /// batch 32 and 1.
+        #[arg(long, default_value_t = 32)]
+        train_batch: usize,
+        /// Synthetic images of w5-w8 and app (default 320): each training epoch, and each
+        /// batch-32 inference pass, goes over all of them.
+        #[arg(long, default_value_t = 320)]
+        images: usize,
     },
     /// Inspect a folder dataset without training: the Keras lines, class names, per-class
     /// counts per split, and with --list one line per file.

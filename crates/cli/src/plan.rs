@@ -133,6 +133,8 @@ pub enum Plan {
         regions: bool,
         layers: bool,
         model: Option<PathBuf>,
+        /// w5-w8 and app: image side, training batch, images.
+        apps: (usize, usize, usize),
     },
     Evaluate {
         model: PathBuf,
@@ -378,6 +380,9 @@ impl Plan {
                 regions,
                 layers,
                 model,
+                size,
+                train_batch,
+                images,
             } => {
                 if workload == "app" && model.is_none() {
                     bail!("the app workload needs --model FILE (a saved keras.applications model)");
@@ -406,6 +411,15 @@ impl Plan {
                 if layers && !["w5", "w6", "w7", "w8", "app"].contains(&workload.as_str()) {
                     bail!("--layers is for the w5, w6, w7, w8 and app workloads");
                 }
+                if size < 32 {
+                    bail!("--size must be at least 32 (keras.applications' smallest input), got {size}");
+                }
+                if train_batch == 0 {
+                    bail!("--train-batch must be at least 1");
+                }
+                if images < train_batch.max(32) {
+                    bail!("--images must be at least 32 and at least --train-batch ({train_batch}), got {images}");
+                }
                 Plan::Bench {
                     workload,
                     epochs,
@@ -414,6 +428,7 @@ impl Plan {
                     regions,
                     layers,
                     model,
+                    apps: (size, train_batch, images),
                 }
             }
             Command::Demo {

@@ -606,6 +606,7 @@ pub fn run(
     epochs: Option<usize>,
     (regions, layers): (bool, bool),
     model_file: Option<&std::path::Path>,
+    (size, train_bs, images): (usize, usize, usize),
 ) -> Result<()> {
     rkeras::set_random_seed(42);
     let threads = rayon::current_num_threads();
@@ -724,8 +725,9 @@ pub fn run(
             );
         }
         "w5" | "w6" | "w7" | "w8" | "app" => {
-            // keras.applications at 64x64x3, 10 classes, the data of bench/keras_apps.py.
-            let (size, n, bs) = (64usize, 320usize, 32usize);
+            // keras.applications at 64x64x3 (or --size), 10 classes, the data of
+            // bench/keras_apps.py; training at --train-batch, inference at 32 and 1.
+            let (n, bs) = (images, train_bs);
             let mut model = match model_file {
                 Some(p) if workload == "app" => {
                     let json = p
@@ -790,7 +792,7 @@ pub fn run(
             let mut r = Vec::new();
             for _ in 0..3 {
                 let t = Instant::now();
-                model.predict_batched(&x, bs)?;
+                model.predict_batched(&x, 32)?;
                 r.push(n as f64 / t.elapsed().as_secs_f64());
             }
             let mut lat = Vec::new();
@@ -801,7 +803,7 @@ pub fn run(
                 lat.push(t.elapsed().as_secs_f64() * 1e3);
             }
             println!(
-                "RESULT {tag} model={} train_img_s={train:.1} infer_b32_img_s={:.1} infer_b1_latency_ms={:.2} first_prediction_ms={first_ms:.1} threads={threads}",
+                "RESULT {tag} model={} size={size} train_batch={bs} train_img_s={train:.1} infer_b32_img_s={:.1} infer_b1_latency_ms={:.2} first_prediction_ms={first_ms:.1} threads={threads}",
                 model.name(),
                 median(&mut r),
                 median(&mut lat)

@@ -97,6 +97,7 @@ pub fn run(plan: Plan) -> Result<()> {
             regions,
             layers,
             model,
+            apps,
         } => {
             if workload == "scaling" {
                 let threads = threads.unwrap_or_else(rayon::current_num_threads);
@@ -104,7 +105,7 @@ pub fn run(plan: Plan) -> Result<()> {
             }
             let go = || match (workload.as_str(), &dir) {
                 ("folder", Some(d)) => bench_folder::run(d, epochs.unwrap_or(100)),
-                _ => bench::run(&workload, epochs, (regions, layers), model.as_deref()),
+                _ => bench::run(&workload, epochs, (regions, layers), model.as_deref(), apps),
             };
             match threads {
                 Some(t) => rayon::ThreadPoolBuilder::new()
