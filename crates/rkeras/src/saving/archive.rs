@@ -354,7 +354,9 @@ fn functional_from_config(config: &Value) -> Result<Model> {
             .and_then(Value::as_str)
             .is_some_and(|m| m.starts_with("keras.src.ops"));
         let mut calls = Vec::new();
-        let mut op_constant: Option<(f64, bool)> = None;
+        // An operation's positional arguments (of its first call): tensors, and the
+        // number, constant tensor or key they go with.
+        let mut op_args: Option<Vec<Value>> = None;
         for node in &nodes {
             let args = node
                 .get("args")
@@ -362,13 +364,9 @@ fn functional_from_config(config: &Value) -> Result<Model> {
                 .cloned()
                 .unwrap_or_default();
             let refs: Vec<Value> = if is_op {
-                // An operation's arguments: tensors, and at most one number.
-                for (k, a) in args.iter().enumerate() {
-                    if let Some(c) = a.as_f64() {
-                        op_constant = Some((c, k == 0));
-                    }
-                }
-                args.iter().filter(|a| a.is_object()).cloned().collect()
+                let refs = crate::layers::tensor_refs(&args);
+                op_args.get_or_insert(args);
+                refs
             } else {
                 match args.first() {
                     Some(Value::Array(list)) => list.clone(),
@@ -400,10 +398,12 @@ fn functional_from_config(config: &Value) -> Result<Model> {
         {
             m.into()
         } else if is_op {
-            let mut op = crate::layers::KerasOp::new(class, op_constant)
+            let config = e.get("config").cloned().unwrap_or(Value::Null);
+            let args = op_args.unwrap_or_default();
+            let mut op = crate::layers::op_from_call(class, &config, &args)
                 .map_err(|err| Error::Data(format!("layer \"{name}\": {err}")))?;
             op.base_mut().name = Some(name.clone());
-            Box::new(op)
+            op
         } else {
             registry::from_config(e)?
         };
