@@ -130,13 +130,21 @@ fn functional_config(model: &Model) -> Value {
             crate::model::Entry::Nest(k) => {
                 let nest = &g.nests[k];
                 let mut entry = nest.config_entry(model);
-                let tensors: Vec<Value> = nest.ins.iter().map(|&a| tensor(a)).collect();
                 let kwargs = match nest.training {
                     Some(t) => json!({"training": t}),
                     None => json!({}),
                 };
+                // One node per call (a shared nested model has several).
+                let nodes: Vec<Value> = nest
+                    .calls
+                    .iter()
+                    .map(|c| {
+                        let tensors: Vec<Value> = c.ins.iter().map(|&a| tensor(a)).collect();
+                        json!({"args": tensors, "kwargs": kwargs})
+                    })
+                    .collect();
                 entry["name"] = json!(nest.name);
-                entry["inbound_nodes"] = json!([{"args": tensors, "kwargs": kwargs}]);
+                entry["inbound_nodes"] = json!(nodes);
                 layers.push(entry);
             }
             crate::model::Entry::Layer(i) => {
@@ -237,7 +245,7 @@ fn sequential_config(model: &Model) -> Value {
                         top.push((Some(i), None, shape.unwrap_or_default()));
                     }
                     crate::model::Entry::Nest(k) => {
-                        let a = g.nests[k].ins.first();
+                        let a = g.nests[k].calls.first().and_then(|c| c.ins.first());
                         let shape = a.map(|&a| model.chain.act_shape(a).to_vec());
                         top.push((None, Some(k), shape.unwrap_or_default()));
                     }

@@ -201,9 +201,12 @@ pub fn render(model: &Model, line_length: Option<usize>) -> String {
                                 return true;
                             }
                             done[k] = true;
-                            let n = &g.nests[k];
-                            let ok = n.ins == [prev] && n.outs.len() == 1;
-                            prev = n.outs.first().copied().unwrap_or(0);
+                            let ok = match g.nests[k].calls.as_slice() {
+                                [one] => one.ins == [prev] && one.outs.len() == 1,
+                                _ => false,
+                            };
+                            let call = g.nests[k].calls.first();
+                            prev = call.and_then(|c| c.outs.first()).copied().unwrap_or(0);
                             ok
                         }
                         None => {
@@ -265,9 +268,11 @@ pub fn render(model: &Model, line_length: Option<usize>) -> String {
                         .flat_map(|&i| layers[i].params())
                         .map(|p| p.value.len())
                         .sum();
+                    // Keras shows the first call's output.
                     let shape = nest
-                        .outs
+                        .calls
                         .first()
+                        .and_then(|c| c.outs.first())
                         .map_or("?".into(), |&a| batch_shape_str(model.chain.act_shape(a)));
                     (shape, thousands(n))
                 } else {
@@ -291,8 +296,9 @@ pub fn render(model: &Model, line_length: Option<usize>) -> String {
                 Entry::Layer(i) => inbound.as_ref().and_then(|all| all.get(i)).cloned(),
                 Entry::Nest(k) => model.graph.as_ref().map(|g| {
                     g.nests[k]
-                        .ins
+                        .calls
                         .iter()
+                        .flat_map(|c| &c.ins)
                         .map(|&a| {
                             let (name, node) = model.act_producer(a);
                             format!("{name}[{node}][0]")
