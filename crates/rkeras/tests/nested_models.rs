@@ -489,6 +489,24 @@ fn a_shared_encoder_built_in_rust_reads_and_writes_keras_weights() {
         m.get_layer("enc_conv").expect("enc_conv").params()[0].value,
         before
     );
+    // Frozen by its name, both calls stay frozen; the head trains on.
+    m.set_trainable("encoder", false).expect("freeze");
+    m.compile(
+        Adam::default().learning_rate(1e-2),
+        "binary_crossentropy",
+        &[],
+    )
+    .expect("recompile");
+    let weights = |m: &Model, l: &str| m.get_layer(l).expect(l).params()[0].value.clone();
+    let (enc, head) = (weights(&m, "enc_dense"), weights(&m, "same"));
+    m.fit([&xs[0], &xs[1]], &tensor(&g["y"]))
+        .epochs(1)
+        .batch_size(8)
+        .verbose(0)
+        .run()
+        .expect("fit frozen");
+    assert_eq!(weights(&m, "enc_dense"), enc);
+    assert_ne!(weights(&m, "same"), head);
 }
 
 #[test]
@@ -562,4 +580,89 @@ fn a_shared_nested_model_with_two_outputs_is_called_with_call_multi() {
     let p = m.predict([&v, &v]).expect("predict");
     // The same weights on the same input: the second call's `second` equals the first's.
     assert_eq!(p.data()[0], p.data()[3]);
+}
+
+#[test]
+fn a_nested_model_with_two_inputs_is_saved_with_its_inputs_in_one_list() {
+    let (a, b) = (Input::new(3), Input::new(3));
+    let sum = Add::new().call_on(&[&a, &b]).expect("add");
+    let inner = Shared::new(Model::functional_named([&a, &b], &sum, "inner").expect("inner"));
+    let (x, y) = (Input::new(3), Input::new(3));
+    let one = inner.call_on(&[&x, &y]).expect("first");
+    let two = inner.call_on(&[&one, &y]).expect("second");
+    let mut m = Model::functional([&x, &y], &two).expect("model");
+    let cfg: Value = serde_json::from_str(&m.to_json()).expect("json");
+    let entry = cfg["config"]["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .find(|l| l["name"] == "inner")
+        .expect("inner")
+        .clone();
+    // Keras's `inner([x, y])`: one argument, the list of tensors; a node per call.
+    let nodes = entry["inbound_nodes"].as_array().expect("nodes");
+    assert_eq!(nodes.len(), 2);
+    assert_eq!(nodes[0]["args"].as_array().map(Vec::len), Some(1));
+    assert_eq!(nodes[0]["args"][0].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        nodes[1]["args"][0][0]["config"]["keras_history"],
+        serde_json::json!(["inner", 0, 0])
+    );
+    let mut back = rkeras::saving::model_from_json(&m.to_json()).expect("read back");
+    let v = Tensor::new(vec![1, 3], vec![1.0, 2.0, 3.0]).expect("v");
+    assert_eq!(
+        back.predict([&v, &v]).expect("predict").data(),
+        m.predict([&v, &v]).expect("predict").data()
+    );
+    assert_eq!(
+        m.predict([&v, &v]).expect("predict").data(),
+        &[3.0, 6.0, 9.0]
+    );
+}
+
+#[test]
+fn a_nested_model_with_two_inputs_and_two_outputs_called_twice_loads_from_keras() {
+    // Keras writes the model's output `s2` as ["inner", 2, 0] (a nested functional model's
+    // own node counts in `output_layers`), and `t1` as ["inner", 0, 1].
+    let path = dir().join("two_way.keras");
+    let mut m = load_model(&path).expect("two_way.keras");
+    assert_eq!(
+        m.summary_string(Some(76)),
+        summary("two_way_summary_76.txt")
+    );
+    let g = json("two_way.json");
+    let ins = tensors(&g["inputs"]);
+    let want = tensors(&g["outputs"]);
+    let check = |m: &mut Model| {
+        let got = m.predict_outputs([&ins[0], &ins[1]]).expect("predict");
+        for (a, b) in got.iter().zip(&want) {
+            assert_eq!(a.shape(), b.shape());
+            let d = rel_diff(a.data(), b.data());
+            assert!(d < 1e-5, "outputs differ by {d}");
+        }
+    };
+    check(&mut m);
+    // Written back with Keras's references.
+    let cfg: Value = serde_json::from_str(&m.to_json()).expect("json");
+    assert_eq!(
+        cfg["config"]["output_layers"],
+        serde_json::json!([["inner", 2, 0], ["both", 0, 0]])
+    );
+    let both = cfg["config"]["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .find(|l| l["name"] == "both")
+        .expect("both")
+        .clone();
+    assert_eq!(
+        both["inbound_nodes"][0]["args"][0][0]["config"]["keras_history"],
+        serde_json::json!(["inner", 0, 1])
+    );
+    let tmp = TempDir::new("two_way");
+    let again = tmp.0.join("two_way.keras");
+    m.save(&again).expect("save");
+    let mut back = load_model(&again).expect("reload");
+    assert_eq!(back.summary_string(Some(76)), m.summary_string(Some(76)));
+    check(&mut back);
 }

@@ -1037,20 +1037,22 @@ impl Model {
         self.chain.output_shapes()
     }
 
-    /// The layer (or input) name and Keras node index that produce activation `a` of a
-    /// functional model.
-    pub(crate) fn act_producer(&self, a: usize) -> (String, usize) {
+    /// The layer (or input) name, Keras node index and tensor index (which output of a
+    /// nested model with several) that produce activation `a` of a functional model.
+    pub(crate) fn act_producer(&self, a: usize) -> (String, usize, usize) {
         let (Some(w), Some(g)) = (&self.chain.wiring, &self.graph) else {
-            return (String::new(), 0);
+            return (String::new(), 0, 0);
         };
         let first = w.first_call();
         if a < first {
             let j = if w.inputs.len() == 1 { 0 } else { a - 1 };
-            return (g.input_names.get(j).cloned().unwrap_or_default(), 0);
+            return (g.input_names.get(j).cloned().unwrap_or_default(), 0, 0);
         }
         for n in &g.nests {
-            if let Some(k) = n.calls.iter().position(|c| c.outs.contains(&a)) {
-                return (n.name.clone(), k);
+            for (k, c) in n.calls.iter().enumerate() {
+                if let Some(t) = c.outs.iter().position(|&o| o == a) {
+                    return (n.name.clone(), k, t);
+                }
             }
         }
         let i = a - first;
@@ -1058,18 +1060,19 @@ impl Model {
         (
             self.chain.layers[layer].name().to_string(),
             g.node_index.get(i).copied().unwrap_or(0),
+            0,
         )
     }
 
-    /// For each layer of a functional model, the `name[node][0]` references it reads,
+    /// For each layer of a functional model, the `name[node][tensor]` references it reads,
     /// over all its calls, as the summary's "Connected to" column lists them.
     pub fn inbound_names(&self) -> Option<Vec<Vec<String>>> {
         let wiring = self.chain.wiring.as_ref()?;
         let mut out = vec![Vec::new(); self.chain.layers.len()];
         for c in &wiring.calls {
             for &a in &c.ins {
-                let (name, node) = self.act_producer(a);
-                out[c.layer].push(format!("{name}[{node}][0]"));
+                let (name, node, t) = self.act_producer(a);
+                out[c.layer].push(format!("{name}[{node}][{t}]"));
             }
         }
         Some(out)

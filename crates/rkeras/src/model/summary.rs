@@ -268,12 +268,20 @@ pub fn render(model: &Model, line_length: Option<usize>) -> String {
                         .flat_map(|&i| layers[i].params())
                         .map(|p| p.value.len())
                         .sum();
-                    // Keras shows the first call's output.
-                    let shape = nest
+                    // Keras shows the first call's output (a list of several).
+                    let shapes: Vec<String> = nest
                         .calls
                         .first()
-                        .and_then(|c| c.outs.first())
-                        .map_or("?".into(), |&a| batch_shape_str(model.chain.act_shape(a)));
+                        .map(|c| &c.outs[..])
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|&a| batch_shape_str(model.chain.act_shape(a)))
+                        .collect();
+                    let shape = match shapes.len() {
+                        0 => "?".to_string(),
+                        1 => shapes[0].clone(),
+                        _ => format!("[{}]", shapes.join(", ")),
+                    };
                     (shape, thousands(n))
                 } else {
                     ("?".to_string(), "0 (unbuilt)".to_string())
@@ -300,8 +308,8 @@ pub fn render(model: &Model, line_length: Option<usize>) -> String {
                         .iter()
                         .flat_map(|c| &c.ins)
                         .map(|&a| {
-                            let (name, node) = model.act_producer(a);
-                            format!("{name}[{node}][0]")
+                            let (name, node, t) = model.act_producer(a);
+                            format!("{name}[{node}][{t}]")
                         })
                         .collect()
                 }),

@@ -20,6 +20,11 @@ Run (Keras 3.15.1, JAX backend), from the repository root:
   `predict` on fixed inputs.
 - unused_first_summary_76.txt: `base` called on an input the model does not take, then on
   the model's input `x2`, then `Dense(2)` named `top2`: the model holds the second call only.
+- two_way.keras, two_way_summary_76.txt, two_way.json: a functional `inner` with two inputs
+  and two outputs (`s = dd(p) + q`, `t = tt(s)`) called on `(x, y)`, then on `(s1, y)`; the
+  model's outputs are `s2` (Keras writes it `["inner", 2, 0]` in `output_layers`: a nested
+  functional model's own node counts there) and `Concatenate([t1, t2])` (`t1` is
+  `["inner", 0, 1]`); `predict` on fixed inputs (one array per output).
 """
 import contextlib
 import io
@@ -132,3 +137,26 @@ base(keras.Input((3,), name="x1"))
 x2 = keras.Input((3,), name="x2")
 unused = keras.Model(x2, layers.Dense(2, name="top2")(base(x2)), name="unused_first")
 summary(unused, "unused_first_summary_76.txt")
+
+# --- A functional model with two inputs and two outputs, called twice --------------------
+keras.backend.clear_session()
+keras.utils.set_random_seed(27)
+p_in = keras.Input((3,), name="p")
+q_in = keras.Input((3,), name="q")
+s_out = layers.Add(name="plus")([layers.Dense(3, name="dd")(p_in), q_in])
+t_out = layers.Dense(2, name="tt")(s_out)
+inner = keras.Model([p_in, q_in], [s_out, t_out], name="inner")
+x = keras.Input((3,), name="x")
+y = keras.Input((3,), name="y")
+s1, t1 = inner([x, y])
+s2, t2 = inner([s1, y])
+both = layers.Concatenate(name="both")([t1, t2])
+two_way = keras.Model([x, y], [s2, both], name="two_way")
+summary(two_way, "two_way_summary_76.txt")
+two_way.save(os.path.join(HERE, "two_way.keras"))
+rng = np.random.RandomState(28)
+xs = [rng.uniform(-1, 1, (4, 3)).astype("float32") for _ in range(2)]
+with open(os.path.join(HERE, "two_way.json"), "w") as f:
+    json.dump({"inputs": [arr(v) for v in xs],
+               "outputs": [arr(v) for v in two_way.predict(xs, verbose=0)]}, f)
+print(json.loads(two_way.to_json())["config"]["output_layers"])
