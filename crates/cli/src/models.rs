@@ -21,7 +21,8 @@ pub enum ModelKind {
     /// preprocessing in the model.
     MobileNetV2,
     /// Another keras.applications architecture rkeras builds (the name, lower case:
-    /// MobileNet, ResNet50V2/101V2/152V2, DenseNet121/169/201, EfficientNetB0..B7,
+    /// MobileNet, ResNet50/101/152, ResNet50V2/101V2/152V2, VGG16/19,
+    /// DenseNet121/169/201, EfficientNetB0..B7,
     /// MobileNetV3Small/Large, Xception, InceptionV3, ConvNeXtTiny..XLarge,
     /// InceptionResNetV2, EfficientNetV2B0..B3/S/M/L, NASNetMobile, NASNetLarge), with its
     /// preprocessing in the model.
@@ -35,13 +36,6 @@ impl ModelKind {
             _ if s.eq_ignore_ascii_case("mobilenetv2") => Ok(ModelKind::MobileNetV2),
             _ if APPS.contains(&s.to_ascii_lowercase().as_str()) => {
                 Ok(ModelKind::App(s.to_ascii_lowercase()))
-            }
-            _ if ["resnet50", "resnet101", "resnet152", "vgg16", "vgg19"]
-                .contains(&s.to_ascii_lowercase().as_str()) =>
-            {
-                bail!(
-                    "--model {s}: its preprocess_input (\"caffe\": RGB to BGR and the ImageNet means) is not put in a model by the command line yet; use ResNet50V2, ResNet101V2, ResNet152V2, DenseNet121/169/201, EfficientNetB0..B7, MobileNet, MobileNetV2, MobileNetV3Small, MobileNetV3Large, Xception, InceptionV3, ConvNeXtTiny..XLarge, InceptionResNetV2, EfficientNetV2B0..B3/S/M/L, NASNetMobile or NASNetLarge (their preprocessing goes in the model), or build it with rkeras::applications and preprocess_input_caffe"
-                )
             }
             "mnist-convnet" => Ok(ModelKind::MnistConvnet),
             _ if s.to_ascii_lowercase().ends_with(".json") => {
@@ -63,7 +57,7 @@ impl ModelKind {
                 Ok(ModelKind::Saved(p))
             }
             _ => bail!(
-                "unknown --model '{s}'; built-in models: seed, mnist-convnet, MobileNet, MobileNetV2, ResNet50V2, ResNet101V2, ResNet152V2, DenseNet121, DenseNet169, DenseNet201, EfficientNetB0 .. EfficientNetB7, MobileNetV3Small, MobileNetV3Large, Xception, InceptionV3, ConvNeXtTiny, ConvNeXtSmall, ConvNeXtBase, ConvNeXtLarge, ConvNeXtXLarge, InceptionResNetV2, EfficientNetV2B0 .. EfficientNetV2B3, EfficientNetV2S, EfficientNetV2M, EfficientNetV2L, NASNetMobile, NASNetLarge, a Keras model config .json, or a saved .keras / .h5 model"
+                "unknown --model '{s}'; built-in models: seed, mnist-convnet, MobileNet, MobileNetV2, ResNet50, ResNet101, ResNet152, ResNet50V2, ResNet101V2, ResNet152V2, VGG16, VGG19, DenseNet121, DenseNet169, DenseNet201, EfficientNetB0 .. EfficientNetB7, MobileNetV3Small, MobileNetV3Large, Xception, InceptionV3, ConvNeXtTiny, ConvNeXtSmall, ConvNeXtBase, ConvNeXtLarge, ConvNeXtXLarge, InceptionResNetV2, EfficientNetV2B0 .. EfficientNetV2B3, EfficientNetV2S, EfficientNetV2M, EfficientNetV2L, NASNetMobile, NASNetLarge, a Keras model config .json, or a saved .keras / .h5 model"
             ),
         }
     }
@@ -200,8 +194,13 @@ fn mobilenet_v2(input: (usize, usize, usize), classes: usize, head: &str) -> Res
 }
 
 /// The keras.applications architectures `--model` builds besides MobileNetV2 (lower case).
-const APPS: [&str; 34] = [
+const APPS: [&str; 39] = [
     "mobilenet",
+    "resnet50",
+    "resnet101",
+    "resnet152",
+    "vgg16",
+    "vgg19",
     "resnet50v2",
     "resnet101v2",
     "resnet152v2",
@@ -240,11 +239,13 @@ const APPS: [&str; 34] = [
 /// The keras.applications architecture `name` (lower case, one of [`APPS`]) for `input`
 /// images and `classes` outputs with a `head` activation, its `preprocess_input` in the
 /// model as layers: `Rescaling(1/127.5, offset=-1)` ("tf" mode: MobileNet, ResNet V2,
-/// Xception, InceptionV3, InceptionResNetV2, NASNet), or
+/// Xception, InceptionV3, InceptionResNetV2, NASNet),
 /// `Rescaling(1/255)` and a `Normalization` by the ImageNet means and deviations ("torch"
-/// mode: DenseNet). EfficientNet, EfficientNetV2, MobileNetV3 and ConvNeXt have their own
-/// (Keras's `Rescaling`, and EfficientNet's, EfficientNetV2's B models' and ConvNeXt's
-/// `Normalization`).
+/// mode: DenseNet), or the operations Keras records for its own "caffe" `preprocess_input`
+/// on a symbolic tensor (RGB to BGR, minus the ImageNet means: ResNet50/101/152, VGG16/19;
+/// [`rkeras::applications::preprocess_input_caffe_layers`]). EfficientNet, EfficientNetV2,
+/// MobileNetV3 and ConvNeXt have their own (Keras's `Rescaling`, and EfficientNet's,
+/// EfficientNetV2's B models' and ConvNeXt's `Normalization`).
 fn application(
     name: &str,
     input: (usize, usize, usize),
@@ -252,8 +253,8 @@ fn application(
     head: &str,
 ) -> Result<Model> {
     use rkeras::applications::{
-        ConvNeXt, DenseNet, EfficientNet, EfficientNetV2, InceptionResNetV2, InceptionV3,
-        MobileNet, MobileNetV3, NASNet, ResNet, Xception,
+        preprocess_input_caffe_layers, ConvNeXt, DenseNet, EfficientNet, EfficientNetV2,
+        InceptionResNetV2, InceptionV3, MobileNet, MobileNetV3, NASNet, ResNet, Vgg, Xception,
     };
     // Before EfficientNet's prefix, which it shares.
     if let Some(v) = name.strip_prefix("efficientnetv2") {
@@ -316,7 +317,10 @@ fn application(
             .build()?);
     }
     let inputs = Input::new(input);
-    let x = if name.starts_with("densenet") {
+    let caffe = ["resnet50", "resnet101", "resnet152", "vgg16", "vgg19"].contains(&name);
+    let x = if caffe {
+        preprocess_input_caffe_layers(&inputs)?
+    } else if name.starts_with("densenet") {
         let x = Rescaling::new(1.0 / 255.0).call(&inputs)?;
         Normalization::new()
             .mean(vec![0.485, 0.456, 0.406])
@@ -335,6 +339,11 @@ fn application(
     }
     let x = match name {
         "mobilenet" => top!(MobileNet::new()),
+        "resnet50" => top!(ResNet::resnet50()),
+        "resnet101" => top!(ResNet::resnet101()),
+        "resnet152" => top!(ResNet::resnet152()),
+        "vgg16" => top!(Vgg::vgg16()),
+        "vgg19" => top!(Vgg::vgg19()),
         "resnet101v2" => top!(ResNet::resnet101_v2()),
         "resnet152v2" => top!(ResNet::resnet152_v2()),
         "densenet121" => top!(DenseNet::densenet121()),

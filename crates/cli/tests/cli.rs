@@ -921,7 +921,7 @@ fn mobilenetv2_from_the_cli_with_weights_and_a_frozen_base() {
     let out = rkeras(&["summary", "--model", "MobileNetV2"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("block_16_project_BN"));
-    // The ResNet V2 family too; ResNet50's caffe preprocessing is refused with the way out.
+    // The ResNet V2 family too.
     let out = rkeras(&["summary", "--model", "ResNet50V2"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("conv5_block3_out"));
@@ -951,13 +951,78 @@ fn mobilenetv2_from_the_cli_with_weights_and_a_frozen_base() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let shown = text(&out.stdout);
     assert!(shown.contains("block1a_project_bn") && shown.contains("block6h_dwconv2"));
+    // ResNet50's caffe preprocessing goes in the model as Keras's own operations.
     let out = rkeras(&["summary", "--model", "resnet50"]);
-    assert!(!out.status.success());
-    assert!(
-        text(&out.stderr).contains("ResNet50V2"),
-        "{}",
-        text(&out.stderr)
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert!(shown.contains("(Stack)") && shown.contains("conv5_block3_out"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn resnet50_from_the_cli_with_caffe_preprocessing_and_weights() {
+    let dir = temp_dir("resnet50");
+    let d = dir.join("shapes").to_string_lossy().into_owned();
+    let out = rkeras(&[
+        "export",
+        "--dataset",
+        "shapes",
+        "--count",
+        "16",
+        "--size",
+        "32",
+        "--output",
+        &d,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let (m, w, m2) = (
+        dir.join("m.keras").to_string_lossy().into_owned(),
+        dir.join("w.weights.h5").to_string_lossy().into_owned(),
+        dir.join("m2.keras").to_string_lossy().into_owned(),
     );
+    let common = [
+        "--model",
+        "ResNet50",
+        "--image-size",
+        "32",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--validation-split",
+        "0",
+        "--verbose",
+        "0",
+    ];
+    let mut args = vec!["train", d.as_str(), "--output", m.as_str()];
+    args.extend(common);
+    let out = rkeras(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("resnet50 preprocesses its inputs itself"));
+    let trained = rkeras::saving::load_model(&m).expect("m");
+    let classes: Vec<&str> = trained.layers()[..5]
+        .iter()
+        .map(|l| l.class_name())
+        .collect();
+    assert_eq!(classes, ["GetItem", "GetItem", "GetItem", "Stack", "Add"]);
+    trained.save_weights(&w).expect("weights");
+    // --weights loads them, --freeze-base trains the classifier only.
+    let mut args = vec![
+        "train",
+        d.as_str(),
+        "--weights",
+        w.as_str(),
+        "--freeze-base",
+        "--output",
+        m2.as_str(),
+    ];
+    args.extend(common);
+    let out = rkeras(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let tuned = rkeras::saving::load_model(&m2).expect("m2");
+    let p = |model: &rkeras::Model, l: &str| model.get_layer(l).expect(l).params()[0].value.clone();
+    assert_eq!(p(&trained, "conv1_conv"), p(&tuned, "conv1_conv"));
+    assert_ne!(p(&trained, "predictions"), p(&tuned, "predictions"));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

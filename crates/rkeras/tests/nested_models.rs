@@ -3,7 +3,9 @@
 //! model (a Sequential augmentation block nested in a functional model) loads, prints
 //! Keras's summary, predicts as Keras and trains; the transfer-learning recipe (a backbone
 //! called with training=False, frozen, then fine-tuned) trains from Keras's weights to
-//! Keras's weights; a Sequential model holding models loads, saves and loads again.
+//! Keras's weights; a Sequential model holding models loads, saves and loads again; a
+//! nested model called twice (a siamese network, `golden/nested/make_shared_golden.py`)
+//! prints, predicts, trains, saves and loads as in Keras.
 
 use rkeras::prelude::*;
 use rkeras::saving::load_model;
@@ -232,18 +234,14 @@ fn nested_models_built_in_rust_train_and_freeze() {
     let mut plain = Sequential::new([Dense::new(3).input_shape(3).into()]).expect("plain");
     let err = plain.add(again).expect_err("add a model");
     assert!(err.to_string().contains("Sequential::new"), "{err}");
-    // A nested model called twice (shared) is refused, naming it.
+    // A nested model called twice (shared) checks its second input like its first.
     let shared = Shared::new(
         Sequential::with_name("twice", [Dense::new(2).input_shape(3).into()]).expect("small"),
     );
-    let a = Input::new(3);
-    shared.call(&a).expect("first call");
-    let err = shared.call(&a).expect_err("second call");
-    assert!(
-        err.to_string()
-            .contains("\"twice\" is used as a layer twice"),
-        "{err}"
-    );
+    shared.call(&Input::new(3)).expect("first call");
+    shared.call(&Input::new(3)).expect("second call");
+    let err = shared.call(&Input::new(4)).expect_err("another shape");
+    assert!(err.to_string().contains("twice"), "{err}");
     // An unbuilt model cannot be nested.
     let unbuilt = Sequential::new([Dense::new(2).into()]).expect("unbuilt");
     let inputs = Input::new(3);
@@ -287,4 +285,384 @@ fn feature_extractors_take_inner_outputs_with_the_weights() {
         .feature_extractor(&["features"])
         .expect("sequential cut");
     assert_eq!(cut.output_shape(), Some(&[6, 6, 4][..]));
+}
+
+/// The tensors of a golden JSON list.
+fn tensors(v: &Value) -> Vec<Tensor> {
+    v.as_array().expect("list").iter().map(tensor).collect()
+}
+
+/// The largest difference of `got` and `want`, relative to the largest `|want|` (at least 1).
+fn rel_diff(got: &[f32], want: &[f32]) -> f32 {
+    let scale = want.iter().fold(1.0f32, |a, v| a.max(v.abs()));
+    max_diff(got, want) / scale
+}
+
+/// Keras's model `name` with a nested model called twice: its summary, predictions, rkeras's
+/// save and load of it (.keras and .weights.h5), and one epoch of training (two steps, the
+/// nested model's gradients summed over both calls) to Keras's loss and weights. Returns the
+/// largest relative differences (predictions, weights after training).
+fn check_shared(name: &str) -> (f32, f32) {
+    let g = json(&format!("{name}.json"));
+    let path = dir().join(format!("{name}.keras"));
+    let mut m = load_model(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert_eq!(
+        m.summary_string(Some(76)),
+        summary(&format!("{name}_summary_76.txt")),
+        "{name} summary"
+    );
+    let ins = tensors(&g["inputs"]);
+    let got = m.predict([&ins[0], &ins[1]]).expect("predict");
+    let d_predict = rel_diff(got.data(), tensor(&g["outputs"]).data());
+    assert!(
+        d_predict < 1e-5,
+        "{name}: predictions differ by {d_predict}"
+    );
+    // Saved by rkeras, read back: the same summary and predictions; the weights once.
+    let tmp = TempDir::new(name);
+    let again = tmp.0.join(format!("{name}.keras"));
+    m.save(&again).expect("save");
+    let mut back = load_model(&again).expect("reload");
+    assert_eq!(back.summary_string(Some(76)), m.summary_string(Some(76)));
+    let p = back.predict([&ins[0], &ins[1]]).expect("predict");
+    assert_eq!(p.data(), got.data(), "{name}: reloaded");
+    let w = tmp.0.join("w.weights.h5");
+    m.save_weights(&w).expect("save weights");
+    let mut fresh = load_model(&path).expect("load");
+    fresh.set_weights(&vec_zeros(&fresh)).expect("zero weights");
+    fresh
+        .load_weights(&w)
+        .expect("weights by Keras's nested paths");
+    let p = fresh.predict([&ins[0], &ins[1]]).expect("predict");
+    assert_eq!(p.data(), got.data(), "{name}: weights file");
+    // One epoch of two steps, as Keras.
+    let xs = tensors(&g["x"]);
+    let y = tensor(&g["y"]);
+    let h = m
+        .fit([&xs[0], &xs[1]], &y)
+        .epochs(1)
+        .batch_size(8)
+        .shuffle(false)
+        .verbose(0)
+        .run()
+        .expect("fit");
+    let loss = h.last("loss").expect("loss");
+    let want = g["loss"].as_f64().expect("loss");
+    assert!(
+        (loss - want).abs() < 1e-5 * want.abs().max(1.0),
+        "{name}: loss {loss} against Keras's {want}"
+    );
+    let final_w = tensors(&g["final"]);
+    let got_w = m.get_weights();
+    assert_eq!(got_w.len(), final_w.len(), "{name}: one set of weights");
+    let mut d_weights = 0.0f32;
+    for (i, (a, b)) in got_w.iter().zip(&final_w).enumerate() {
+        assert_eq!(a.shape(), b.shape(), "{name}: weight {i}");
+        let d = rel_diff(a.data(), b.data());
+        assert!(
+            d < 1e-5,
+            "{name}: weight {i} {:?} differs by {d}",
+            a.shape()
+        );
+        d_weights = d_weights.max(d);
+    }
+    let p = m.predict([&ins[0], &ins[1]]).expect("predict");
+    let d = rel_diff(p.data(), tensor(&g["final_outputs"]).data());
+    assert!(d < 1e-5, "{name}: trained predictions differ by {d}");
+    (d_predict, d_weights)
+}
+
+/// Zeros in the shape of every weight of `m`.
+fn vec_zeros(m: &Model) -> Vec<Tensor> {
+    m.get_weights()
+        .iter()
+        .map(|t| Tensor::new(t.shape().to_vec(), vec![0.0; t.data().len()]).expect("zeros"))
+        .collect()
+}
+
+#[test]
+fn a_sequential_model_called_twice_works_as_in_keras() {
+    let (p, w) = check_shared("siamese");
+    println!("siamese: predictions {p:e}, trained weights {w:e} (relative)");
+}
+
+#[test]
+fn a_functional_model_called_twice_works_as_in_keras() {
+    let (p, w) = check_shared("twin_tower");
+    println!("twin_tower: predictions {p:e}, trained weights {w:e} (relative)");
+}
+
+/// The siamese network of the golden files, built in Rust around a [`Shared`] encoder.
+fn siamese() -> Model {
+    rkeras::clear_session();
+    let build = || -> rkeras::Result<Model> {
+        let encoder = Sequential::with_name(
+            "encoder",
+            [
+                Conv2D::new(3, 3)
+                    .activation("relu")
+                    .name("enc_conv")
+                    .input_shape((6, 6, 2))
+                    .into(),
+                BatchNormalization::new().name("enc_bn").into(),
+                Flatten::new().name("enc_flat").into(),
+                Dense::new(4).name("enc_dense").into(),
+            ],
+        )?;
+        let encoder = Shared::new(encoder);
+        let left = Input::named((6, 6, 2), "left");
+        let right = Input::named((6, 6, 2), "right");
+        let a = encoder.call(&left)?;
+        let b = encoder.call(&right)?;
+        let d = Subtract::new().name("difference").call_on(&[&a, &b])?;
+        let out = Dense::new(1).activation("sigmoid").name("same").call(&d)?;
+        Model::functional_named([&left, &right], &out, "siamese")
+    };
+    build().expect("siamese")
+}
+
+#[test]
+fn a_shared_encoder_built_in_rust_reads_and_writes_keras_weights() {
+    let mut m = siamese();
+    assert_eq!(
+        m.summary_string(Some(76)),
+        summary("siamese_summary_76.txt")
+    );
+    assert_eq!(m.nested_models(), ["encoder"]);
+    // Keras's trained weights load by Keras's paths and give Keras's predictions.
+    m.load_weights(dir().join("siamese_trained.weights.h5"))
+        .expect("Keras's weights");
+    let g = json("siamese.json");
+    let ins = tensors(&g["inputs"]);
+    let p = m.predict([&ins[0], &ins[1]]).expect("predict");
+    let d = rel_diff(p.data(), tensor(&g["final_outputs"]).data());
+    assert!(d < 1e-5, "predictions differ by {d}");
+    // Its config is Keras's: one entry for the encoder, with a node per call.
+    let cfg: Value = serde_json::from_str(&m.to_json()).expect("json");
+    let enc = cfg["config"]["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .find(|l| l["name"] == "encoder")
+        .expect("encoder entry")
+        .clone();
+    let nodes = enc["inbound_nodes"].as_array().expect("nodes");
+    assert_eq!(nodes.len(), 2);
+    assert_eq!(
+        nodes[1]["args"][0]["config"]["keras_history"],
+        serde_json::json!(["right", 0, 0])
+    );
+    let diff = cfg["config"]["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .find(|l| l["name"] == "difference")
+        .expect("difference")
+        .clone();
+    assert_eq!(
+        diff["inbound_nodes"][0]["args"][0][1]["config"]["keras_history"],
+        serde_json::json!(["encoder", 1, 0])
+    );
+    // From its own config, the same model.
+    let mut again = rkeras::saving::model_from_json(&m.to_json()).expect("from json");
+    again.set_weights(&m.get_weights()).expect("weights");
+    let q = again.predict([&ins[0], &ins[1]]).expect("predict");
+    assert_eq!(q.data(), p.data());
+    // Trains: the encoder's weights move, gradients from both calls summed.
+    m.compile(
+        Adam::default().learning_rate(1e-2),
+        "binary_crossentropy",
+        &[],
+    )
+    .expect("compile");
+    let before = m.get_layer("enc_conv").expect("enc_conv").params()[0]
+        .value
+        .clone();
+    let xs = tensors(&g["x"]);
+    m.fit([&xs[0], &xs[1]], &tensor(&g["y"]))
+        .epochs(1)
+        .batch_size(8)
+        .verbose(0)
+        .run()
+        .expect("fit");
+    assert_ne!(
+        m.get_layer("enc_conv").expect("enc_conv").params()[0].value,
+        before
+    );
+    // Frozen by its name, both calls stay frozen; the head trains on.
+    m.set_trainable("encoder", false).expect("freeze");
+    m.compile(
+        Adam::default().learning_rate(1e-2),
+        "binary_crossentropy",
+        &[],
+    )
+    .expect("recompile");
+    let weights = |m: &Model, l: &str| m.get_layer(l).expect(l).params()[0].value.clone();
+    let (enc, head) = (weights(&m, "enc_dense"), weights(&m, "same"));
+    m.fit([&xs[0], &xs[1]], &tensor(&g["y"]))
+        .epochs(1)
+        .batch_size(8)
+        .verbose(0)
+        .run()
+        .expect("fit frozen");
+    assert_eq!(weights(&m, "enc_dense"), enc);
+    assert_ne!(weights(&m, "same"), head);
+}
+
+#[test]
+fn a_nested_model_called_on_its_own_output_and_once_unused() {
+    // base(base(x)): two calls in a row, each one node of Keras's graph.
+    let mut m = load_model(dir().join("chained.keras")).expect("chained.keras");
+    assert_eq!(
+        m.summary_string(Some(76)),
+        summary("chained_summary_76.txt")
+    );
+    assert_predicts(&mut m, "chained.json", 1e-5);
+    let back = rkeras::saving::model_from_json(&m.to_json()).expect("from json");
+    assert_eq!(back.summary_string(Some(76)), m.summary_string(Some(76)));
+    // Built in Rust: the same model.
+    rkeras::clear_session();
+    let base = || {
+        Shared::new(
+            Sequential::with_name("base", [Dense::new(3).name("d").input_shape(3).into()])
+                .expect("base"),
+        )
+    };
+    let chained = base();
+    let x = Input::named(3, "x");
+    let y = chained.call(&x).expect("first");
+    let y = chained.call(&y).expect("second");
+    let y = Dense::new(2).name("top").call(&y).expect("top");
+    let mut built = Model::functional_named(&x, &y, "chained").expect("model");
+    assert_eq!(
+        built.summary_string(Some(76)),
+        summary("chained_summary_76.txt")
+    );
+    built.set_weights(&m.get_weights()).expect("weights");
+    assert_predicts(&mut built, "chained.json", 1e-5);
+    // A call outside the model (on an input it does not take): the model holds the other.
+    let shared = base();
+    shared.call(&Input::named(3, "x1")).expect("unused call");
+    let x2 = Input::named(3, "x2");
+    let y = shared.call(&x2).expect("used call");
+    let y = Dense::new(2).name("top2").call(&y).expect("top2");
+    let m = Model::functional_named(&x2, &y, "unused_first").expect("model");
+    assert_eq!(
+        m.summary_string(Some(76)),
+        summary("unused_first_summary_76.txt")
+    );
+    let cfg: Value = serde_json::from_str(&m.to_json()).expect("json");
+    let top2 = &cfg["config"]["layers"][2];
+    assert_eq!(
+        top2["inbound_nodes"][0]["args"][0]["config"]["keras_history"],
+        serde_json::json!(["base", 0, 0])
+    );
+}
+
+#[test]
+fn a_shared_nested_model_with_two_outputs_is_called_with_call_multi() {
+    let inp = Input::new(3);
+    let a = Dense::new(2).name("first").call(&inp).expect("first");
+    let b = Dense::new(1).name("second").call(&a).expect("second");
+    let pair = Shared::new(Model::functional_named(&inp, [&a, &b], "pair").expect("pair"));
+    let (x, y) = (Input::new(3), Input::new(3));
+    let one = pair.call_multi(&[&x]).expect("first call");
+    let two = pair.call_multi(&[&y]).expect("second call");
+    assert_eq!(one.len(), 2);
+    let err = pair.call(&x).expect_err("two outputs");
+    assert!(err.to_string().contains("call_multi"), "{err}");
+    let out = Concatenate::new()
+        .call_on(&[&one[1], &two[0], &two[1]])
+        .expect("concat");
+    let mut m = Model::functional([&x, &y], &out).expect("model");
+    assert_eq!(m.count_params(), 3 * 2 + 2 + 2 + 1);
+    let v = Tensor::new(vec![1, 3], vec![0.5, -1.0, 2.0]).expect("x");
+    let p = m.predict([&v, &v]).expect("predict");
+    // The same weights on the same input: the second call's `second` equals the first's.
+    assert_eq!(p.data()[0], p.data()[3]);
+}
+
+#[test]
+fn a_nested_model_with_two_inputs_is_saved_with_its_inputs_in_one_list() {
+    let (a, b) = (Input::new(3), Input::new(3));
+    let sum = Add::new().call_on(&[&a, &b]).expect("add");
+    let inner = Shared::new(Model::functional_named([&a, &b], &sum, "inner").expect("inner"));
+    let (x, y) = (Input::new(3), Input::new(3));
+    let one = inner.call_on(&[&x, &y]).expect("first");
+    let two = inner.call_on(&[&one, &y]).expect("second");
+    let mut m = Model::functional([&x, &y], &two).expect("model");
+    let cfg: Value = serde_json::from_str(&m.to_json()).expect("json");
+    let entry = cfg["config"]["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .find(|l| l["name"] == "inner")
+        .expect("inner")
+        .clone();
+    // Keras's `inner([x, y])`: one argument, the list of tensors; a node per call.
+    let nodes = entry["inbound_nodes"].as_array().expect("nodes");
+    assert_eq!(nodes.len(), 2);
+    assert_eq!(nodes[0]["args"].as_array().map(Vec::len), Some(1));
+    assert_eq!(nodes[0]["args"][0].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        nodes[1]["args"][0][0]["config"]["keras_history"],
+        serde_json::json!(["inner", 0, 0])
+    );
+    let mut back = rkeras::saving::model_from_json(&m.to_json()).expect("read back");
+    let v = Tensor::new(vec![1, 3], vec![1.0, 2.0, 3.0]).expect("v");
+    assert_eq!(
+        back.predict([&v, &v]).expect("predict").data(),
+        m.predict([&v, &v]).expect("predict").data()
+    );
+    assert_eq!(
+        m.predict([&v, &v]).expect("predict").data(),
+        &[3.0, 6.0, 9.0]
+    );
+}
+
+#[test]
+fn a_nested_model_with_two_inputs_and_two_outputs_called_twice_loads_from_keras() {
+    // Keras writes the model's output `s2` as ["inner", 2, 0] (a nested functional model's
+    // own node counts in `output_layers`), and `t1` as ["inner", 0, 1].
+    let path = dir().join("two_way.keras");
+    let mut m = load_model(&path).expect("two_way.keras");
+    assert_eq!(
+        m.summary_string(Some(76)),
+        summary("two_way_summary_76.txt")
+    );
+    let g = json("two_way.json");
+    let ins = tensors(&g["inputs"]);
+    let want = tensors(&g["outputs"]);
+    let check = |m: &mut Model| {
+        let got = m.predict_outputs([&ins[0], &ins[1]]).expect("predict");
+        for (a, b) in got.iter().zip(&want) {
+            assert_eq!(a.shape(), b.shape());
+            let d = rel_diff(a.data(), b.data());
+            assert!(d < 1e-5, "outputs differ by {d}");
+        }
+    };
+    check(&mut m);
+    // Written back with Keras's references.
+    let cfg: Value = serde_json::from_str(&m.to_json()).expect("json");
+    assert_eq!(
+        cfg["config"]["output_layers"],
+        serde_json::json!([["inner", 2, 0], ["both", 0, 0]])
+    );
+    let both = cfg["config"]["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .find(|l| l["name"] == "both")
+        .expect("both")
+        .clone();
+    assert_eq!(
+        both["inbound_nodes"][0]["args"][0][0]["config"]["keras_history"],
+        serde_json::json!(["inner", 0, 1])
+    );
+    let tmp = TempDir::new("two_way");
+    let again = tmp.0.join("two_way.keras");
+    m.save(&again).expect("save");
+    let mut back = load_model(&again).expect("reload");
+    assert_eq!(back.summary_string(Some(76)), m.summary_string(Some(76)));
+    check(&mut back);
 }

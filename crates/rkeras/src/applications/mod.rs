@@ -36,7 +36,8 @@ pub use mobilenet_v2::{preprocess_input_mobilenet_v2, MobileNetV2};
 pub use mobilenet_v3::{preprocess_input_mobilenet_v3, MobileNetV3};
 pub use nasnet::NASNet;
 pub use options::{
-    preprocess_input, preprocess_input_caffe, preprocess_input_tf, preprocess_input_torch,
+    preprocess_input, preprocess_input_caffe, preprocess_input_caffe_layers, preprocess_input_tf,
+    preprocess_input_torch,
 };
 pub use resnet::ResNet;
 pub use vgg::Vgg;

@@ -194,14 +194,65 @@ pub fn preprocess_input_caffe(x: &mut crate::Tensor) -> Result<()> {
             ),
         ));
     }
-    const MEAN: [f32; 3] = [103.939, 116.779, 123.68];
     for px in x.data_mut().chunks_exact_mut(3) {
         let (r, g, b) = (px[0], px[1], px[2]);
-        px[0] = b - MEAN[0];
-        px[1] = g - MEAN[1];
-        px[2] = r - MEAN[2];
+        px[0] = b - CAFFE_MEAN[0];
+        px[1] = g - CAFFE_MEAN[1];
+        px[2] = r - CAFFE_MEAN[2];
     }
     Ok(())
+}
+
+/// The ImageNet channel means "caffe" mode subtracts, in BGR order.
+const CAFFE_MEAN: [f32; 3] = [103.939, 116.779, 123.68];
+
+/// Keras's `preprocess_input` in "caffe" mode (ResNet50/101/152, VGG16/19) called on a
+/// symbolic tensor, as part of a model: the operations Keras itself records when
+/// `keras.applications.resnet50.preprocess_input(inputs)` is called in a functional model,
+/// named as Keras names them, so the model saves and loads as Keras's: three
+/// [`GetItem`](crate::layers::GetItem) (`x[..., 2]`, `x[..., 1]`, `x[..., 0]`), a
+/// [`Stack`](crate::layers::Stack) on the last axis (RGB to BGR) and an `Add` of the
+/// constant `-mean` ([`KerasOp`](crate::layers::KerasOp), a `(1, ..., 1, 3)` tensor). The
+/// model then takes pixels in 0..255, as [`preprocess_input_caffe`] does outside it.
+///
+/// A `Sequential` model cannot hold this branching graph itself: nest a functional model
+/// made with it ([`Model::as_layer`]).
+///
+/// ```
+/// use rkeras::applications::{preprocess_input_caffe_layers, ResNet};
+/// use rkeras::prelude::*;
+/// let inputs = Input::new((32, 32, 3));
+/// let x = preprocess_input_caffe_layers(&inputs)?;
+/// let x = ResNet::resnet50().input_shape((32, 32, 3)).classes(10).call(&x)?;
+/// let model = Model::functional_named(&inputs, &x, "resnet50")?;
+/// assert!(model.summary_string(None).contains("(Stack)"));
+/// # Ok::<(), rkeras::Error>(())
+/// ```
+///
+/// # Errors
+/// A tensor whose last axis is not 3.
+pub fn preprocess_input_caffe_layers(x: &KerasTensor) -> Result<KerasTensor> {
+    use crate::layers::{GetItem, KerasOp, Stack};
+    if x.shape().last() != Some(&3) {
+        return Err(Error::arg(
+            "x",
+            "preprocess_input",
+            format!(
+                "expected RGB images (last axis 3), received shape {}",
+                crate::shape::batch_shape_str(x.shape())
+            ),
+        ));
+    }
+    let channels = [2, 1, 0]
+        .iter()
+        .map(|&c| GetItem::last_axis(c).call(x))
+        .collect::<Result<Vec<_>>>()?;
+    let bgr = Stack::new(-1).call_on(&channels.iter().collect::<Vec<_>>())?;
+    // Keras's `-np.array(mean)` reshaped to `(1,) * (ndim - 1) + (3,)`, ndim with the batch.
+    let mut shape = vec![1; x.shape().len()];
+    shape.push(3);
+    let minus: Vec<f32> = CAFFE_MEAN.iter().map(|m| -m).collect();
+    KerasOp::with_tensor("Add", shape, minus, false)?.call(&bgr)
 }
 
 /// Keras's `preprocess_input` in "tf" mode (ResNetV2, MobileNet, MobileNetV2, Xception,

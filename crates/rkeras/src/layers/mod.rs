@@ -28,6 +28,7 @@ mod dropout;
 mod elu;
 mod equalization;
 mod flatten;
+mod get_item;
 mod global_average_pooling2d;
 mod global_max_pooling2d;
 mod group_normalization;
@@ -72,6 +73,7 @@ mod separable_conv2d;
 mod softmax;
 mod solarization;
 mod spatial_dropout2d;
+mod stack;
 #[cfg(test)]
 pub(crate) mod testing;
 mod unit_normalization;
@@ -79,9 +81,12 @@ mod up_sampling2d;
 mod weight_options;
 mod zero_padding2d;
 
+pub use get_item::{GetItem, KeyItem};
+pub(crate) use keras_op::{op_from_call, tensor_refs};
 pub use keras_op::{ArithOp, KerasOp};
 pub use random_gaussian_blur::KernelSize;
 pub use random_image::FactorArg;
+pub use stack::Stack;
 pub use zero_padding2d::IntoSides;
 
 /// Registers the layer files' Keras classes: each line `file: Class, ...;` re-exports the

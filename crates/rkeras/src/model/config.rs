@@ -78,14 +78,16 @@ pub(crate) fn model_config(model: &Model) -> Value {
 }
 
 /// A symbolic tensor reference of a functional config (`__keras_tensor__`).
-fn keras_tensor(shape: &[usize], producer: &str, node: usize) -> Value {
+fn keras_tensor(shape: &[usize], producer: &str, node: usize, tensor: usize) -> Value {
     json!({"class_name": "__keras_tensor__", "config": {
-        "shape": batch_shape(shape), "dtype": "float32", "keras_history": [producer, node, 0]}})
+        "shape": batch_shape(shape), "dtype": "float32",
+        "keras_history": [producer, node, tensor]}})
 }
 
-/// `[name, node, 0]` triples: one bare for a single endpoint, a list for several (as Keras).
-fn endpoints(refs: Vec<(String, usize)>) -> Value {
-    let triples: Vec<Value> = refs.into_iter().map(|(n, k)| json!([n, k, 0])).collect();
+/// `[name, node, tensor]` triples: one bare for a single endpoint, a list for several (as
+/// Keras).
+fn endpoints(refs: Vec<(String, usize, usize)>) -> Value {
+    let triples: Vec<Value> = refs.into_iter().map(|(n, k, t)| json!([n, k, t])).collect();
     match <[Value; 1]>::try_from(triples) {
         Ok([one]) => one,
         Err(many) => Value::Array(many),
@@ -109,8 +111,8 @@ fn functional_config(model: &Model) -> Value {
         return Value::Null;
     };
     let tensor = |a: usize| {
-        let (name, node) = model.act_producer(a);
-        keras_tensor(model.chain.act_shape(a), &name, node)
+        let (name, node, t) = model.act_producer(a);
+        keras_tensor(model.chain.act_shape(a), &name, node, t)
     };
     let mut calls_of: Vec<Vec<usize>> = vec![Vec::new(); model.layers().len()];
     for (i, c) in w.calls.iter().enumerate() {
@@ -130,13 +132,26 @@ fn functional_config(model: &Model) -> Value {
             crate::model::Entry::Nest(k) => {
                 let nest = &g.nests[k];
                 let mut entry = nest.config_entry(model);
-                let tensors: Vec<Value> = nest.ins.iter().map(|&a| tensor(a)).collect();
                 let kwargs = match nest.training {
                     Some(t) => json!({"training": t}),
                     None => json!({}),
                 };
+                // One node per call (a shared nested model has several).
+                let nodes: Vec<Value> = nest
+                    .calls
+                    .iter()
+                    .map(|c| {
+                        let tensors: Vec<Value> = c.ins.iter().map(|&a| tensor(a)).collect();
+                        // Several inputs go as one list (Keras's `inner([a, b])`).
+                        let args = match tensors.len() {
+                            1 => json!(tensors),
+                            _ => json!([tensors]),
+                        };
+                        json!({"args": args, "kwargs": kwargs})
+                    })
+                    .collect();
                 entry["name"] = json!(nest.name);
-                entry["inbound_nodes"] = json!([{"args": tensors, "kwargs": kwargs}]);
+                entry["inbound_nodes"] = json!(nodes);
                 layers.push(entry);
             }
             crate::model::Entry::Layer(i) => {
@@ -185,8 +200,22 @@ fn functional_config(model: &Model) -> Value {
             }
         }
     }
-    let inputs: Vec<(String, usize)> = g.input_names.iter().map(|n| (n.clone(), 0)).collect();
-    let outputs: Vec<(String, usize)> = w.outputs.iter().map(|&o| model.act_producer(o)).collect();
+    let inputs: Vec<(String, usize, usize)> =
+        g.input_names.iter().map(|n| (n.clone(), 0, 0)).collect();
+    // Keras counts a nested functional model's own node (its inputs to its outputs) among
+    // its nodes in `output_layers` (not in `inbound_nodes`): its first call is node 1.
+    let outputs: Vec<(String, usize, usize)> = w
+        .outputs
+        .iter()
+        .map(|&o| {
+            let (name, node, t) = model.act_producer(o);
+            let functional = g
+                .nests
+                .iter()
+                .any(|n| n.name == name && n.class == "Functional");
+            (name, node + usize::from(functional), t)
+        })
+        .collect();
     json!({
         "module": "keras.src.models.functional",
         "class_name": "Functional",
@@ -237,7 +266,7 @@ fn sequential_config(model: &Model) -> Value {
                         top.push((Some(i), None, shape.unwrap_or_default()));
                     }
                     crate::model::Entry::Nest(k) => {
-                        let a = g.nests[k].ins.first();
+                        let a = g.nests[k].calls.first().and_then(|c| c.ins.first());
                         let shape = a.map(|&a| model.chain.act_shape(a).to_vec());
                         top.push((None, Some(k), shape.unwrap_or_default()));
                     }

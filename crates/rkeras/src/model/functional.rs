@@ -4,7 +4,7 @@
 //! between inputs and outputs into a model that runs on the same executor as `Sequential`.
 
 use super::graph::{self, Chain, Wiring};
-use super::nested::{tag_for, take_nested, Item, Member, Nest, NestTag, NestedModel};
+use super::nested::{tag_for, take_nested, Item, Member, Nest, NestCall, NestTag, NestedModel};
 use super::Model;
 use crate::error::{Error, Result};
 use crate::layers::{snake_case, unique_name, Layer};
@@ -35,6 +35,8 @@ struct LayerCell {
     /// A nested model's layer keeps the weights it had: restored once the outer model is
     /// built.
     keep: Option<Vec<Vec<f32>>>,
+    /// A nested model, once called: how to call it again (a shared nested model).
+    replay: RefCell<Option<Rc<Replay>>>,
 }
 
 #[derive(Debug)]
@@ -45,6 +47,8 @@ struct Node {
     cell: Rc<LayerCell>,
     /// Which call of the layer this node is (Keras's node index).
     call: usize,
+    /// For a layer of a nested model: which call of the (outermost) nested model made it.
+    nest_call: usize,
     inputs: Vec<KerasTensor>,
 }
 
@@ -143,8 +147,10 @@ impl Input {
                     calls: Cell::new(1),
                     nest: None,
                     keep: None,
+                    replay: RefCell::new(None),
                 }),
                 call: 0,
+                nest_call: 0,
                 inputs: Vec::new(),
             }),
             shape: shape.into_shape(),
@@ -198,7 +204,12 @@ fn probe(layer: &mut dyn Layer, inputs: &[&KerasTensor]) -> Result<Vec<usize>> {
     }
 }
 
-fn new_node(cell: &Rc<LayerCell>, inputs: &[&KerasTensor], shape: Vec<usize>) -> KerasTensor {
+fn new_node(
+    cell: &Rc<LayerCell>,
+    inputs: &[&KerasTensor],
+    shape: Vec<usize>,
+    nest_call: usize,
+) -> KerasTensor {
     let call = cell.calls.get();
     cell.calls.set(call + 1);
     KerasTensor {
@@ -206,6 +217,7 @@ fn new_node(cell: &Rc<LayerCell>, inputs: &[&KerasTensor], shape: Vec<usize>) ->
             id: next_id(),
             cell: cell.clone(),
             call,
+            nest_call,
             inputs: inputs.iter().map(|t| (*t).clone()).collect(),
         }),
         shape,
@@ -235,6 +247,25 @@ impl<L: Into<Box<dyn Layer>>> Call for L {
 /// assert_eq!(model.count_params(), 8 * 4 + 4 + 4 + 1); // the encoder counts once
 /// # Ok::<(), rkeras::Error>(())
 /// ```
+///
+/// A model shares the same way (a nested model called twice, as a siamese encoder):
+///
+/// ```
+/// use rkeras::prelude::*;
+/// let encoder = Sequential::with_name(
+///     "encoder",
+///     [Dense::new(4).activation("relu").input_shape(8).into(), Dense::new(2).into()],
+/// )?;
+/// let encoder = Shared::new(encoder);
+/// let (left, right) = (Input::new(8), Input::new(8));
+/// let a = encoder.call(&left)?;
+/// let b = encoder.call(&right)?;
+/// let d = Subtract::new().call_on(&[&a, &b])?;
+/// let model = Model::functional([&left, &right], &d)?;
+/// assert_eq!(model.count_params(), 8 * 4 + 4 + 4 * 2 + 2);
+/// assert!(model.summary_string(None).contains("encoder[1][0]"));
+/// # Ok::<(), rkeras::Error>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct Shared {
     cell: Rc<LayerCell>,
@@ -260,6 +291,7 @@ impl Shared {
                 calls: Cell::new(0),
                 nest,
                 keep,
+                replay: RefCell::new(None),
             }),
         }
     }
@@ -283,33 +315,16 @@ impl Shared {
     /// # Errors
     /// As [`Shared::call`].
     pub fn call_on(&self, inputs: &[&KerasTensor]) -> Result<KerasTensor> {
-        let mut slot = self.cell.layer.borrow_mut();
-        let layer = slot.as_mut().ok_or_else(|| {
-            Error::State(format!(
-                "layer \"{}\" already belongs to a model; call it before making the model",
-                self.cell.name
-            ))
-        })?;
-        if layer.as_nested().is_some() {
-            let Some((inner, training)) = take_nested(layer.as_mut()) else {
-                return Err(Error::State(format!(
-                    "model \"{}\" is used as a layer twice (a shared nested model): rkeras nests a model once; build a second copy for the second call",
-                    self.cell.name
-                )));
-            };
-            drop(slot);
-            let mut outs = replay(inner, training, inputs, None)?;
-            return match outs.len() {
-                1 => Ok(outs.remove(0)),
-                k => Err(Error::arg(
-                    "outputs",
-                    &self.cell.name,
-                    format!(
-                        "the nested model has {k} outputs: call it with NestedModel::call_multi"
-                    ),
-                )),
-            };
+        self.call_in(inputs, 0)
+    }
+
+    /// [`Shared::call_on`] for call `nest_call` of the nested model this layer belongs to.
+    fn call_in(&self, inputs: &[&KerasTensor], nest_call: usize) -> Result<KerasTensor> {
+        if let Some(outs) = self.call_nested(inputs)? {
+            return self.one_output(outs);
         }
+        let mut slot = self.cell.layer.borrow_mut();
+        let layer = slot.as_mut().ok_or_else(|| self.taken())?;
         let shape = if self.cell.calls.get() == 0 {
             probe(layer.as_mut(), inputs)?
         } else {
@@ -332,7 +347,65 @@ impl Shared {
             shape
         };
         drop(slot);
-        Ok(new_node(&self.cell, inputs, shape))
+        Ok(new_node(&self.cell, inputs, shape, nest_call))
+    }
+
+    /// Calls a nested model with several inputs or outputs on `inputs` and returns its
+    /// outputs, in order; a shared nested model (a siamese encoder with two outputs) can be
+    /// called again this way. A layer gives its one output.
+    ///
+    /// # Errors
+    /// As [`Shared::call`].
+    pub fn call_multi(&self, inputs: &[&KerasTensor]) -> Result<Vec<KerasTensor>> {
+        match self.call_nested(inputs)? {
+            Some(outs) => Ok(outs),
+            None => Ok(vec![self.call_in(inputs, 0)?]),
+        }
+    }
+
+    /// For a nested model: its call on `inputs` (its first, which moves its layers into
+    /// the graph, or a later one, with the same weights); `None` for a layer.
+    fn call_nested(&self, inputs: &[&KerasTensor]) -> Result<Option<Vec<KerasTensor>>> {
+        let again = self.cell.replay.borrow().clone();
+        if let Some(replay) = again {
+            return replay.call(inputs).map(Some);
+        }
+        let mut slot = self.cell.layer.borrow_mut();
+        let layer = slot.as_mut().ok_or_else(|| self.taken())?;
+        if layer.as_nested().is_none() {
+            return Ok(None);
+        }
+        let Some((inner, training)) = take_nested(layer.as_mut()) else {
+            return Err(Error::State(format!(
+                "model \"{}\" was already used as a layer by itself: to call a nested model several times, wrap it in Shared::new and call that",
+                self.cell.name
+            )));
+        };
+        drop(slot);
+        let (outs, again) = replay(inner, training, inputs, None)?;
+        *self.cell.replay.borrow_mut() = Some(Rc::new(again));
+        Ok(Some(outs))
+    }
+
+    fn taken(&self) -> Error {
+        Error::State(format!(
+            "layer \"{}\" already belongs to a model; call it before making the model",
+            self.cell.name
+        ))
+    }
+
+    /// The one output of a nested model's call.
+    fn one_output(&self, mut outs: Vec<KerasTensor>) -> Result<KerasTensor> {
+        match outs.len() {
+            1 => Ok(outs.remove(0)),
+            k => Err(Error::arg(
+                "outputs",
+                &self.cell.name,
+                format!(
+                    "the nested model has {k} outputs: call it with Shared::call_multi (or NestedModel::call_multi)"
+                ),
+            )),
+        }
     }
 }
 
@@ -346,29 +419,42 @@ impl NestedModel {
         let Some(inner) = self.model.take() else {
             return Err(Error::State("this nested model was already used".into()));
         };
-        replay(inner, self.training, inputs, None)
+        replay(inner, self.training, inputs, None).map(|(outs, _)| outs)
     }
 }
 
-/// Nests `inner` in the graph being built: its layers become cells tagged with it, called
-/// on `inputs` as its own graph calls them; returns its outputs.
-fn replay(
-    mut inner: Model,
-    training: Option<bool>,
-    inputs: &[&KerasTensor],
-    parent: Option<Rc<NestTag>>,
-) -> Result<Vec<KerasTensor>> {
-    if !inner.built() {
-        return Err(Error::State(format!(
-            "model \"{}\" must be built (declare its input shape) before it is used as a layer of another model",
-            inner.name
-        )));
+/// A nested model after its first call: its layers (cells tagged with it) and its own
+/// graph, to call them again on other inputs with the same weights.
+#[derive(Debug)]
+struct Replay {
+    name: String,
+    tag: Rc<NestTag>,
+    input_shapes: Vec<Vec<usize>>,
+    cells: Vec<Shared>,
+    /// Its graph (`None`: a plain Sequential chain of `cells`).
+    wiring: Option<Wiring>,
+}
+
+impl Replay {
+    /// The nested model called once more on `inputs`.
+    fn call(&self, inputs: &[&KerasTensor]) -> Result<Vec<KerasTensor>> {
+        check_inputs(&self.name, &self.input_shapes, inputs)?;
+        let k = self.tag.calls.borrow().len();
+        let outs = run_nested(&self.cells, self.wiring.as_ref(), inputs, k)?;
+        self.tag.calls.borrow_mut().push((
+            inputs.iter().map(|t| t.node.id).collect(),
+            outs.iter().map(|t| t.node.id).collect(),
+        ));
+        Ok(outs)
     }
-    let shapes = inner.input_shapes();
+}
+
+/// Checks that `inputs` fit a nested model's input shapes.
+fn check_inputs(name: &str, shapes: &[Vec<usize>], inputs: &[&KerasTensor]) -> Result<()> {
     let given: Vec<&[usize]> = inputs.iter().map(|t| t.shape()).collect();
-    if given.len() != shapes.len() || given.iter().zip(&shapes).any(|(g, s)| *g != s.as_slice()) {
+    if given.len() != shapes.len() || given.iter().zip(shapes).any(|(g, s)| *g != s.as_slice()) {
         return Err(Error::IncompatibleShape {
-            layer: inner.name.clone(),
+            layer: name.to_string(),
             expected: shapes
                 .iter()
                 .map(|s| crate::shape::batch_shape_str(s))
@@ -381,8 +467,61 @@ fn replay(
                 .join(", "),
         });
     }
+    Ok(())
+}
+
+/// Calls a nested model's layers (`cells`, wired by its own `wiring`, or a chain) on
+/// `inputs`, as call `k` of it; returns its outputs.
+fn run_nested(
+    cells: &[Shared],
+    wiring: Option<&Wiring>,
+    inputs: &[&KerasTensor],
+    k: usize,
+) -> Result<Vec<KerasTensor>> {
+    match wiring {
+        Some(w) => {
+            let mut acts: HashMap<usize, KerasTensor> = HashMap::new();
+            for (j, t) in inputs.iter().enumerate() {
+                acts.insert(w.input_act(j), (*t).clone());
+            }
+            let first = w.first_call();
+            for (ci, call) in w.calls.iter().enumerate() {
+                let ins: Vec<&KerasTensor> = call.ins.iter().map(|a| &acts[a]).collect();
+                let out = cells[call.layer].call_in(&ins, k)?;
+                acts.insert(first + ci, out);
+            }
+            Ok(w.outputs.iter().map(|a| acts[a].clone()).collect())
+        }
+        None => {
+            let mut x = inputs
+                .first()
+                .map(|t| (*t).clone())
+                .ok_or_else(|| Error::State("a nested model called on no input".into()))?;
+            for c in cells {
+                x = c.call_in(&[&x], k)?;
+            }
+            Ok(vec![x])
+        }
+    }
+}
+
+/// Nests `inner` in the graph being built: its layers become cells tagged with it, called
+/// on `inputs` as its own graph calls them; returns its outputs, and what calls it again.
+fn replay(
+    mut inner: Model,
+    training: Option<bool>,
+    inputs: &[&KerasTensor],
+    parent: Option<Rc<NestTag>>,
+) -> Result<(Vec<KerasTensor>, Replay)> {
+    if !inner.built() {
+        return Err(Error::State(format!(
+            "model \"{}\" must be built (declare its input shape) before it is used as a layer of another model",
+            inner.name
+        )));
+    }
+    let shapes = inner.input_shapes();
+    check_inputs(&inner.name, &shapes, inputs)?;
     let tag = tag_for(&inner, training, parent, next_id());
-    *tag.ins.borrow_mut() = inputs.iter().map(|t| t.node.id).collect();
     let layers = std::mem::take(&mut inner.chain.layers);
     let graph = inner.graph.take();
     // The tag of every layer: this model's, or that of a model nested in it.
@@ -401,8 +540,7 @@ fn replay(
             training: nest.training,
             parent: Some(parent.clone()),
             members: Default::default(),
-            ins: Default::default(),
-            outs: Default::default(),
+            calls: Default::default(),
         });
         let mut children = Vec::new();
         for it in &nest.items {
@@ -466,36 +604,23 @@ fn replay(
             }
         }
     }
-    let outs = match (&inner.chain.wiring, &graph) {
-        (Some(w), Some(_)) => {
-            let mut acts: HashMap<usize, KerasTensor> = HashMap::new();
-            for (j, t) in inputs.iter().enumerate() {
-                acts.insert(w.input_act(j), (*t).clone());
-            }
-            let first = w.first_call();
-            for (ci, call) in w.calls.iter().enumerate() {
-                let ins: Vec<&KerasTensor> = call.ins.iter().map(|a| &acts[a]).collect();
-                let out = cells[call.layer].call_on(&ins)?;
-                acts.insert(first + ci, out);
-            }
-            w.outputs
-                .iter()
-                .map(|a| acts[a].clone())
-                .collect::<Vec<_>>()
-        }
-        _ => {
-            let mut x = inputs
-                .first()
-                .map(|t| (*t).clone())
-                .ok_or_else(|| Error::State("a nested model called on no input".into()))?;
-            for c in &cells {
-                x = c.call_on(&[&x])?;
-            }
-            vec![x]
-        }
+    let wiring = match &graph {
+        Some(_) => inner.chain.wiring.take(),
+        None => None,
     };
-    *tag.outs.borrow_mut() = outs.iter().map(|t| t.node.id).collect();
-    Ok(outs)
+    let outs = run_nested(&cells, wiring.as_ref(), inputs, 0)?;
+    tag.calls.borrow_mut().push((
+        inputs.iter().map(|t| t.node.id).collect(),
+        outs.iter().map(|t| t.node.id).collect(),
+    ));
+    let again = Replay {
+        name: inner.name.clone(),
+        tag,
+        input_shapes: shapes,
+        cells,
+        wiring,
+    };
+    Ok((outs, again))
 }
 
 /// A place in Keras's layer order: an input or a layer.
@@ -567,8 +692,9 @@ fn keras_order(outputs: &[KerasTensor], inputs: &[KerasTensor]) -> Vec<usize> {
         op_depth.insert(op_of(node), d);
         node_depth.insert(node.id, d);
         for t in &node.inputs {
-            // Inside one nested model the depth stays: the nested model is one node.
-            let step = usize::from(op_of(&t.node) != op_of(node));
+            // Inside one call of a nested model the depth stays: the call is one node.
+            let same = op_of(&t.node) == op_of(node) && t.node.nest_call == node.nest_call;
+            let step = usize::from(!same);
             let e = node_depth.entry(t.node.id).or_insert(0);
             *e = (*e).max(d + step);
         }
@@ -809,17 +935,21 @@ impl Model {
             .iter()
             .map(|t| {
                 let mut n = t.to_nest(&|cid| layer_of.get(&cid).copied());
-                n.ins = t
-                    .ins
+                let acts = |ids: &[usize]| -> Vec<usize> {
+                    ids.iter()
+                        .filter_map(|id| act_of.get(id).copied())
+                        .collect()
+                };
+                // The calls the model runs (the outputs it uses of each).
+                n.calls = t
+                    .calls
                     .borrow()
                     .iter()
-                    .filter_map(|id| act_of.get(id).copied())
-                    .collect();
-                n.outs = t
-                    .outs
-                    .borrow()
-                    .iter()
-                    .filter_map(|id| act_of.get(id).copied())
+                    .map(|(ins, outs)| NestCall {
+                        ins: acts(ins),
+                        outs: acts(outs),
+                    })
+                    .filter(|c| !c.outs.is_empty())
                     .collect();
                 n
             })
@@ -907,37 +1037,42 @@ impl Model {
         self.chain.output_shapes()
     }
 
-    /// The layer (or input) name and Keras node index that produce activation `a` of a
-    /// functional model.
-    pub(crate) fn act_producer(&self, a: usize) -> (String, usize) {
+    /// The layer (or input) name, Keras node index and tensor index (which output of a
+    /// nested model with several) that produce activation `a` of a functional model.
+    pub(crate) fn act_producer(&self, a: usize) -> (String, usize, usize) {
         let (Some(w), Some(g)) = (&self.chain.wiring, &self.graph) else {
-            return (String::new(), 0);
+            return (String::new(), 0, 0);
         };
         let first = w.first_call();
         if a < first {
             let j = if w.inputs.len() == 1 { 0 } else { a - 1 };
-            return (g.input_names.get(j).cloned().unwrap_or_default(), 0);
+            return (g.input_names.get(j).cloned().unwrap_or_default(), 0, 0);
         }
-        if let Some(n) = g.nests.iter().find(|n| n.outs.contains(&a)) {
-            return (n.name.clone(), 0);
+        for n in &g.nests {
+            for (k, c) in n.calls.iter().enumerate() {
+                if let Some(t) = c.outs.iter().position(|&o| o == a) {
+                    return (n.name.clone(), k, t);
+                }
+            }
         }
         let i = a - first;
         let layer = w.calls[i].layer;
         (
             self.chain.layers[layer].name().to_string(),
             g.node_index.get(i).copied().unwrap_or(0),
+            0,
         )
     }
 
-    /// For each layer of a functional model, the `name[node][0]` references it reads,
+    /// For each layer of a functional model, the `name[node][tensor]` references it reads,
     /// over all its calls, as the summary's "Connected to" column lists them.
     pub fn inbound_names(&self) -> Option<Vec<Vec<String>>> {
         let wiring = self.chain.wiring.as_ref()?;
         let mut out = vec![Vec::new(); self.chain.layers.len()];
         for c in &wiring.calls {
             for &a in &c.ins {
-                let (name, node) = self.act_producer(a);
-                out[c.layer].push(format!("{name}[{node}][0]"));
+                let (name, node, t) = self.act_producer(a);
+                out[c.layer].push(format!("{name}[{node}][{t}]"));
             }
         }
         Some(out)

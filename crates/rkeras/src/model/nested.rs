@@ -8,6 +8,10 @@
 //! prints a nested model as one row, the config and the weight files keep Keras's tree
 //! (`layers/functional/layers/conv2d/vars/0`), and `set_trainable` on the nested model's
 //! name freezes all its layers.
+//!
+//! A nested model called again (through one [`Shared`](super::Shared)) calls its layers
+//! again: they become shared layers of the outer graph (one set of weights, gradients
+//! summed), and the [`Nest`] records one [`NestCall`] per call (Keras's node indices).
 
 use super::Model;
 use crate::error::{Error, Result};
@@ -38,7 +42,14 @@ pub(crate) struct Nest {
     pub training: Option<bool>,
     /// Its layers, in its own layer order.
     pub items: Vec<Item>,
-    /// The outer model's activations it reads and makes (top-level nests).
+    /// For each call in the outer model (top-level nests; a shared nested model has
+    /// several, Keras's node indices): the outer model's activations it reads and makes.
+    pub calls: Vec<NestCall>,
+}
+
+/// One call of a nested model: the outer model's activations it reads and makes.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct NestCall {
     pub ins: Vec<usize>,
     pub outs: Vec<usize>,
 }
@@ -184,10 +195,11 @@ impl NestedModel {
 }
 
 impl crate::layers::LayerCopy for NestedModel {
-    /// Refused: a nested model is one set of weights, called once.
+    /// Refused: a nested model's layers move into the model that holds it (calling it
+    /// again through the same [`Shared`](super::Shared) shares its weights).
     fn copy_layer(&self) -> Result<Box<dyn Layer>> {
         Err(crate::Error::Data(format!(
-            "the nested model \"{}\" cannot be copied: a model nested in another is called once (sharing it between calls is not supported yet)",
+            "the nested model \"{}\" cannot be copied: its layers move into the model that holds it (to call it several times with one set of weights, wrap it in Shared::new and call that)",
             self.base.label()
         )))
     }
@@ -248,9 +260,8 @@ pub(crate) struct NestTag {
     pub parent: Option<Rc<NestTag>>,
     /// Its entries in its own layer order: a cell id, or a deeper tag.
     pub members: std::cell::RefCell<Vec<Member>>,
-    /// The node ids of the tensors it was called on and of its outputs.
-    pub ins: std::cell::RefCell<Vec<usize>>,
-    pub outs: std::cell::RefCell<Vec<usize>>,
+    /// For each call: the node ids of the tensors it was called on and of its outputs.
+    pub calls: std::cell::RefCell<Vec<(Vec<usize>, Vec<usize>)>>,
 }
 
 #[derive(Debug, Clone)]
@@ -296,8 +307,7 @@ impl NestTag {
             config: self.config.clone(),
             training: self.training,
             items,
-            ins: Vec::new(),
-            outs: Vec::new(),
+            calls: Vec::new(),
         }
     }
 }
@@ -326,7 +336,6 @@ pub(crate) fn tag_for(
         training,
         parent,
         members: Default::default(),
-        ins: Default::default(),
-        outs: Default::default(),
+        calls: Default::default(),
     })
 }

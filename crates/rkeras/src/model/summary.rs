@@ -201,9 +201,12 @@ pub fn render(model: &Model, line_length: Option<usize>) -> String {
                                 return true;
                             }
                             done[k] = true;
-                            let n = &g.nests[k];
-                            let ok = n.ins == [prev] && n.outs.len() == 1;
-                            prev = n.outs.first().copied().unwrap_or(0);
+                            let ok = match g.nests[k].calls.as_slice() {
+                                [one] => one.ins == [prev] && one.outs.len() == 1,
+                                _ => false,
+                            };
+                            let call = g.nests[k].calls.first();
+                            prev = call.and_then(|c| c.outs.first()).copied().unwrap_or(0);
                             ok
                         }
                         None => {
@@ -265,10 +268,20 @@ pub fn render(model: &Model, line_length: Option<usize>) -> String {
                         .flat_map(|&i| layers[i].params())
                         .map(|p| p.value.len())
                         .sum();
-                    let shape = nest
-                        .outs
+                    // Keras shows the first call's output (a list of several).
+                    let shapes: Vec<String> = nest
+                        .calls
                         .first()
-                        .map_or("?".into(), |&a| batch_shape_str(model.chain.act_shape(a)));
+                        .map(|c| &c.outs[..])
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|&a| batch_shape_str(model.chain.act_shape(a)))
+                        .collect();
+                    let shape = match shapes.len() {
+                        0 => "?".to_string(),
+                        1 => shapes[0].clone(),
+                        _ => format!("[{}]", shapes.join(", ")),
+                    };
                     (shape, thousands(n))
                 } else {
                     ("?".to_string(), "0 (unbuilt)".to_string())
@@ -291,11 +304,12 @@ pub fn render(model: &Model, line_length: Option<usize>) -> String {
                 Entry::Layer(i) => inbound.as_ref().and_then(|all| all.get(i)).cloned(),
                 Entry::Nest(k) => model.graph.as_ref().map(|g| {
                     g.nests[k]
-                        .ins
+                        .calls
                         .iter()
+                        .flat_map(|c| &c.ins)
                         .map(|&a| {
-                            let (name, node) = model.act_producer(a);
-                            format!("{name}[{node}][0]")
+                            let (name, node, t) = model.act_producer(a);
+                            format!("{name}[{node}][{t}]")
                         })
                         .collect()
                 }),

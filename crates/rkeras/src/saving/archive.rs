@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::layers::{registry, Layer};
 use crate::model::{Model, Sequential};
 use serde_json::{json, Value};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
 use std::path::Path;
 
@@ -283,7 +283,7 @@ fn nested_from_config(
 
 /// The `[name, node_index, tensor_index]` triples of `input_layers` / `output_layers`
 /// (one triple, or a list of them).
-fn endpoint_refs(v: Option<&Value>, what: &str) -> Result<Vec<(String, usize)>> {
+fn endpoint_refs(v: Option<&Value>, what: &str) -> Result<Vec<TensorRef>> {
     let bad = || {
         Error::Data(format!(
             "the Functional config's \"{what}\" is not a list of [name, node, 0]"
@@ -301,14 +301,18 @@ fn endpoint_refs(v: Option<&Value>, what: &str) -> Result<Vec<(String, usize)>> 
         .collect()
 }
 
-/// The `(layer, node)` references one call of a layer reads.
-type Calls = Vec<(String, usize)>;
+/// `(layer name, node index, tensor index)`: Keras's reference to a symbolic tensor.
+type TensorRef = (String, usize, usize);
 
-/// `(layer name, node index)` of a `[name, node, tensor]` reference.
-fn history_ref(t: &Value) -> Option<(String, usize)> {
+/// The references one call of a layer reads.
+type Calls = Vec<TensorRef>;
+
+/// The `(layer name, node index, tensor index)` of a `[name, node, tensor]` reference.
+fn history_ref(t: &Value) -> Option<TensorRef> {
     let name = t.get(0).and_then(Value::as_str)?.to_string();
     let node = t.get(1).and_then(Value::as_u64).unwrap_or(0) as usize;
-    Some((name, node))
+    let tensor = t.get(2).and_then(Value::as_u64).unwrap_or(0) as usize;
+    Some((name, node, tensor))
 }
 
 /// A Functional model from its Keras config: every layer's calls replayed on the tensors
@@ -323,7 +327,9 @@ fn functional_from_config(config: &Value) -> Result<Model> {
         .ok_or_else(|| Error::Data("the model config has no \"layers\" list".into()))?;
     let inputs = endpoint_refs(inner.get("input_layers"), "input_layers")?;
     let outputs = endpoint_refs(inner.get("output_layers"), "output_layers")?;
-    let mut tensors: HashMap<(String, usize), KerasTensor> = HashMap::new();
+    let mut tensors: HashMap<TensorRef, KerasTensor> = HashMap::new();
+    // The nested functional models: Keras counts their own node in `output_layers`.
+    let mut functional: HashSet<String> = HashSet::new();
     // Each layer with its calls' input references, and how many calls are done.
     let mut pending: Vec<(String, Shared, Vec<Calls>, usize)> = Vec::new();
     for e in entries {
@@ -341,8 +347,14 @@ fn functional_from_config(config: &Value) -> Result<Model> {
         if class == "InputLayer" {
             let probe = registry::from_config(e)?;
             let shape = probe.base().input_shape.clone().unwrap_or_default();
-            tensors.insert((name.clone(), 0), crate::model::Input::named(shape, &name));
+            tensors.insert(
+                (name.clone(), 0, 0),
+                crate::model::Input::named(shape, &name),
+            );
             continue;
+        }
+        if class == "Functional" {
+            functional.insert(name.clone());
         }
         let nodes = e
             .get("inbound_nodes")
@@ -354,7 +366,9 @@ fn functional_from_config(config: &Value) -> Result<Model> {
             .and_then(Value::as_str)
             .is_some_and(|m| m.starts_with("keras.src.ops"));
         let mut calls = Vec::new();
-        let mut op_constant: Option<(f64, bool)> = None;
+        // An operation's positional arguments (of its first call): tensors, and the
+        // number, constant tensor or key they go with.
+        let mut op_args: Option<Vec<Value>> = None;
         for node in &nodes {
             let args = node
                 .get("args")
@@ -362,13 +376,9 @@ fn functional_from_config(config: &Value) -> Result<Model> {
                 .cloned()
                 .unwrap_or_default();
             let refs: Vec<Value> = if is_op {
-                // An operation's arguments: tensors, and at most one number.
-                for (k, a) in args.iter().enumerate() {
-                    if let Some(c) = a.as_f64() {
-                        op_constant = Some((c, k == 0));
-                    }
-                }
-                args.iter().filter(|a| a.is_object()).cloned().collect()
+                let refs = crate::layers::tensor_refs(&args);
+                op_args.get_or_insert(args);
+                refs
             } else {
                 match args.first() {
                     Some(Value::Array(list)) => list.clone(),
@@ -400,10 +410,12 @@ fn functional_from_config(config: &Value) -> Result<Model> {
         {
             m.into()
         } else if is_op {
-            let mut op = crate::layers::KerasOp::new(class, op_constant)
+            let config = e.get("config").cloned().unwrap_or(Value::Null);
+            let args = op_args.unwrap_or_default();
+            let mut op = crate::layers::op_from_call(class, &config, &args)
                 .map_err(|err| Error::Data(format!("layer \"{name}\": {err}")))?;
             op.base_mut().name = Some(name.clone());
-            Box::new(op)
+            op
         } else {
             registry::from_config(e)?
         };
@@ -421,8 +433,11 @@ fn functional_from_config(config: &Value) -> Result<Model> {
                 else {
                     break;
                 };
-                let out = layer.call_on(&refs)?;
-                tensors.insert((name.clone(), *done), out);
+                // A nested model may have several outputs: tensor indices 0, 1, ...
+                let outs = layer.call_multi(&refs)?;
+                for (t, out) in outs.into_iter().enumerate() {
+                    tensors.insert((name.clone(), *done, t), out);
+                }
                 *done += 1;
                 progress = true;
             }
@@ -435,19 +450,33 @@ fn functional_from_config(config: &Value) -> Result<Model> {
         let missing: Vec<String> = calls[*done]
             .iter()
             .filter(|r| !tensors.contains_key(*r))
-            .map(|(n, k)| format!("{n}[{k}]"))
+            .map(|(n, k, t)| format!("{n}[{k}][{t}]"))
             .collect();
         return Err(Error::Data(format!(
             "layer \"{name}\" reads {}, which no layer of the config makes (or a cycle)",
             missing.join(", ")
         )));
     }
-    let find = |refs: &[(String, usize)], what: &str| -> Result<Vec<KerasTensor>> {
+    let find = |refs: &[TensorRef], what: &str| -> Result<Vec<KerasTensor>> {
         refs.iter()
-            .map(|r| {
-                tensors.get(r).cloned().ok_or_else(|| {
-                    Error::Data(format!("the {what} layer \"{}\" is not in the config", r.0))
-                })
+            .map(|(name, node, t)| {
+                // Keras's loader: a nested functional model's node index less its own node
+                // (Python's index -1 being its last call).
+                let node = match (functional.contains(name), *node) {
+                    (false, k) => Some(k),
+                    (true, 0) => (0..)
+                        .take_while(|k| tensors.contains_key(&(name.clone(), *k, 0)))
+                        .last(),
+                    (true, k) => Some(k - 1),
+                };
+                node.and_then(|k| tensors.get(&(name.clone(), k, *t)))
+                    .cloned()
+                    .ok_or_else(|| {
+                        Error::Data(format!(
+                            "the {what} layer \"{name}\" (call {}, output {t}) is not in the config",
+                            node.map_or("?".to_string(), |k| k.to_string())
+                        ))
+                    })
             })
             .collect()
     };

@@ -3,15 +3,17 @@ by real Keras in a fresh session per model, with every weight set by the formula
 `make_applications_golden.py` and one input image in -1..1 (NASNet's "tf" preprocessing), in
 the formats of `make_more_apps_golden.py` (whose helpers this reuses).
 
-Run (Keras 3.15.1, JAX backend), from the repository root:
+Run (Keras 3.15.1, JAX backend), from the repository root (arguments, such as
+`nasnetlarge`, make only those models' files):
   KERAS_BACKEND=jax /tmp/kenv/bin/python crates/rkeras/tests/golden/applications/make_nasnet_golden.py
 
 Outputs, next to this script (weights=None, classes=10, classifier_activation=None):
 - builder_NAME_SIZE.json: {"weights", "layers", "total", "inputs", "outputs"} for
   NASNetMobile at 32x32 (the smallest Keras accepts) and 33x47 (odd and uneven sides, so
   `correct_pad` pads each side its own way), and NASNetLarge at 32x32.
-- builder_nasnetmobile_32_summary_76.txt: NASNetMobile's `model.summary()` at 32x32 (the
-  only summary: 320 KB; NASNetLarge's by its JSON's parameter total and layer count).
+- builder_nasnetmobile_32_summary_76.txt: NASNetMobile's `model.summary()` at 32x32 (320 KB),
+  and builder_nasnetlarge_32_summary_76.txt.gz: NASNetLarge's at 32x32 (the smallest Keras
+  accepts without weights), gzipped (over 400 KB plain).
 - builder_nasnetmobile_features_32.json: the first 8 channels of a few inner layers (the
   first reduction cell, the first normal cell, an adjust block's projection and the first
   reduction of the second stack), on the 32x32 input.
@@ -19,6 +21,7 @@ Outputs, next to this script (weights=None, classes=10, classifier_activation=No
 No weight file: the published NASNet files are 23 MB (Mobile) and 359 MB (Large).
 """
 import contextlib
+import gzip
 import io
 import json
 import os
@@ -33,11 +36,11 @@ from make_applications_golden import arr  # noqa: E402
 from make_efficientnet_golden import set_formula  # noqa: E402
 from make_more_apps_golden import short, slim  # noqa: E402
 
-# (keras function, file name, (height, width), with summary, config and features)
+# (keras function, file name, (height, width), with config and features, with summary)
 MODELS = [
-    ("NASNetMobile", "nasnetmobile", (32, 32), True),
-    ("NASNetMobile", "nasnetmobile", (33, 47), False),
-    ("NASNetLarge", "nasnetlarge", (32, 32), False),
+    ("NASNetMobile", "nasnetmobile", (32, 32), True, True),
+    ("NASNetMobile", "nasnetmobile", (33, 47), False, False),
+    ("NASNetLarge", "nasnetlarge", (32, 32), False, True),
 ]
 FEATURES = [
     "reduction_concat_stem_1",
@@ -55,7 +58,7 @@ def image(h, w, seed=9):
     return np.round(x, 3).astype("float32")
 
 
-def make(app, name, hw, full):
+def make(app, name, hw, full, with_summary):
     h, w = hw
     keras.backend.clear_session()
     m = getattr(keras.applications, app)(
@@ -74,10 +77,19 @@ def make(app, name, hw, full):
         json.dump({"weights": k, "layers": len(m.layers), "total": total,
                    "inputs": short(x), "outputs": arr(m.predict(x, verbose=0))}, f)
     print(fname, k, len(m.layers), total)
+    if with_summary:
+        text = buf.getvalue().encode("utf-8")
+        if len(text) < 400_000:
+            with open(os.path.join(HERE, f"{fname}_summary_76.txt"), "wb") as f:
+                f.write(text)
+        else:
+            # gzip without a timestamp, so that the file is the same on every run.
+            path = os.path.join(HERE, f"{fname}_summary_76.txt.gz")
+            with open(path, "wb") as raw:
+                with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as f:
+                    f.write(text)
     if not full:
         return
-    with open(os.path.join(HERE, f"{fname}_summary_76.txt"), "w", encoding="utf-8") as f:
-        f.write(buf.getvalue())
     with open(os.path.join(HERE, f"{name}_config.json"), "w") as f:
         json.dump({"config": slim(json.loads(m.to_json()))}, f)
     out = {}
@@ -93,5 +105,8 @@ def make(app, name, hw, full):
 
 
 if __name__ == "__main__":
-    for app, name, hw, full in MODELS:
-        make(app, name, hw, full)
+    # Optional arguments: only these file names (`nasnetlarge`), each at all its sizes.
+    only = sys.argv[1:]
+    for app, name, hw, full, with_summary in MODELS:
+        if not only or name in only:
+            make(app, name, hw, full, with_summary)
