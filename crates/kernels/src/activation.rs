@@ -371,8 +371,15 @@ pub fn backward_inplace(act: Act, x: Option<&[f32]>, y: &[f32], dy: &mut [f32], 
 }
 
 crate::simd_fn! {
-    /// `v = act(v)` over a slice (element-wise activations only).
-    pub(crate) fn apply_slice(act: Act, c: &mut [f32]) {
+    /// `v = act(v)` over a slice (element-wise activations only), on the calling thread.
+    ///
+    /// ```
+    /// use rkeras_kernels::{activation::apply_slice, Act};
+    /// let mut v = [-1.0f32, 2.0, 7.0];
+    /// apply_slice(Act::Relu6, &mut v);
+    /// assert_eq!(v, [0.0, 2.0, 6.0]);
+    /// ```
+    pub fn apply_slice(act: Act, c: &mut [f32]) {
         if act == Act::Relu {
             for v in c.iter_mut() {
                 *v = v.max(0.0);

@@ -286,9 +286,10 @@ fn layer_macs(model: &Model, i: usize) -> f64 {
     }
 }
 
-/// One more profiled training epoch and inference pass of an application workload, summed
-/// per layer type: milliseconds per image and the share of the step, and GFLOP/s for the
-/// convolutions (2 FLOPs per multiply-add; training counts forward + 2x for the gradients).
+/// One more profiled training epoch, batch-32 inference pass and 32 batch-1 predictions of an
+/// application workload, summed per layer type: milliseconds per image and the share of the
+/// step, and GFLOP/s for the convolutions (2 FLOPs per multiply-add; training counts forward +
+/// 2x for the gradients).
 fn print_type_breakdown(model: &mut Model, x: &Tensor, y: &Tensor, bs: usize) -> Result<()> {
     let images = x.rows() as f64;
     model.set_profiling(true);
@@ -297,8 +298,18 @@ fn print_type_breakdown(model: &mut Model, x: &Tensor, y: &Tensor, bs: usize) ->
     model.set_profiling(false);
     fit?;
     model.set_profiling(true);
-    let pred = model.predict_batched(x, bs);
+    let pred = model.predict_batched(x, 32);
     let infer = model.layer_timings();
+    model.set_profiling(false);
+    pred?;
+    let singles = x.rows().min(32);
+    model.set_profiling(true);
+    let pred = (0..singles).try_for_each(|k| {
+        model
+            .predict_batched(&x.slice_rows(k, k + 1), 1)
+            .map(|_| ())
+    });
+    let one = model.layer_timings();
     model.set_profiling(false);
     pred?;
     let mut rows: Vec<(String, f64, f64, f64, f64)> = Vec::new();
@@ -308,6 +319,7 @@ fn print_type_breakdown(model: &mut Model, x: &Tensor, y: &Tensor, bs: usize) ->
         let macs = layer_macs(model, i);
         let (_, f, b) = train[i];
         let fi = infer[i].1;
+        let f1 = one[i].1 * images / singles as f64;
         if macs > 0.0 {
             flops_t += 2.0 * macs * 3.0 * images;
             secs_t += f + b;
@@ -319,8 +331,9 @@ fn print_type_breakdown(model: &mut Model, x: &Tensor, y: &Tensor, bs: usize) ->
                 r.1 += f + b;
                 r.2 += fi;
                 r.3 += macs;
+                r.4 += f1;
             }
-            None => rows.push((kind, f + b, fi, macs, 0.0)),
+            None => rows.push((kind, f + b, fi, macs, f1)),
         }
     }
     // The slowest layers one by one (training time), with their output shapes.
@@ -349,11 +362,20 @@ fn print_type_breakdown(model: &mut Model, x: &Tensor, y: &Tensor, bs: usize) ->
     let total_t: f64 = rows.iter().map(|r| r.1).sum();
     let total_i: f64 = rows.iter().map(|r| r.2).sum();
     rows.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let total_1: f64 = rows.iter().map(|r| r.4).sum();
     println!(
-        "{:<22} {:>12} {:>7} {:>9} {:>12} {:>7} {:>9}",
-        "layer type", "train ms/img", "share", "GFLOP/s", "infer ms/img", "share", "GFLOP/s"
+        "{:<22} {:>12} {:>7} {:>9} {:>12} {:>7} {:>9} {:>9} {:>7}",
+        "layer type",
+        "train ms/img",
+        "share",
+        "GFLOP/s",
+        "infer ms/img",
+        "share",
+        "GFLOP/s",
+        "b1 ms/img",
+        "share"
     );
-    for (kind, t, inf, macs, _) in &rows {
+    for (kind, t, inf, macs, b1) in &rows {
         let gf = |secs: f64, mult: f64| {
             if secs > 0.0 && *macs > 0.0 {
                 format!("{:.1}", 2.0 * macs * mult * images / secs / 1e9)
@@ -362,25 +384,28 @@ fn print_type_breakdown(model: &mut Model, x: &Tensor, y: &Tensor, bs: usize) ->
             }
         };
         println!(
-            "{:<22} {:>12.3} {:>6.1}% {:>9} {:>12.3} {:>6.1}% {:>9}",
+            "{:<22} {:>12.3} {:>6.1}% {:>9} {:>12.3} {:>6.1}% {:>9} {:>9.3} {:>6.1}%",
             kind,
             t * 1e3 / images,
             100.0 * t / total_t.max(1e-12),
             gf(*t, 3.0),
             inf * 1e3 / images,
             100.0 * inf / total_i.max(1e-12),
-            gf(*inf, 1.0)
+            gf(*inf, 1.0),
+            b1 * 1e3 / images,
+            100.0 * b1 / total_1.max(1e-12)
         );
     }
     println!(
-        "{:<22} {:>12.3} {:>7} {:>9.1} {:>12.3} {:>7} {:>9.1}",
+        "{:<22} {:>12.3} {:>7} {:>9.1} {:>12.3} {:>7} {:>9.1} {:>9.3}",
         "total (GEMM layers)",
         total_t * 1e3 / images,
         "",
         flops_t / secs_t.max(1e-12) / 1e9,
         total_i * 1e3 / images,
         "",
-        flops_i / secs_i.max(1e-12) / 1e9
+        flops_i / secs_i.max(1e-12) / 1e9,
+        total_1 * 1e3 / images
     );
     Ok(())
 }

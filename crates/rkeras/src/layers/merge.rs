@@ -7,6 +7,7 @@ use super::{Layer, LayerBase};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use rkeras_kernels::parallel::for_each_chunk_mut;
+use rkeras_kernels::Act;
 use serde_json::{Map, Value};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -110,6 +111,11 @@ pub(crate) fn broadcast_shapes(
 const CHUNK: usize = rkeras_kernels::activation::ELEMWISE_CHUNK;
 
 fn forward(op: Op, xs: &[&[f32]], y: &mut [f32]) {
+    forward_act(op, xs, y, Act::Linear);
+}
+
+/// `act(op(xs))`, chunk by chunk (`act` element-wise).
+fn forward_act(op: Op, xs: &[&[f32]], y: &mut [f32], act: Act) {
     let inv = 1.0 / xs.len() as f32;
     for_each_chunk_mut(y, CHUNK, |ci, y| {
         let (off, len) = (ci * CHUNK, y.len());
@@ -126,6 +132,9 @@ fn forward(op: Op, xs: &[&[f32]], y: &mut [f32]) {
         }
         if op == Op::Average {
             y.iter_mut().for_each(|a| *a *= inv);
+        }
+        if !act.is_linear() {
+            rkeras_kernels::activation::apply_slice(act, y);
         }
     });
 }
@@ -439,6 +448,13 @@ macro_rules! merge_layer {
                     None => forward($op, xs, y),
                     Some(b) => forward_broadcast($op, b, xs, y, n),
                 }
+            }
+            fn forward_merge_act(&mut self, xs: &[&[f32]], y: &mut [f32], _n: usize, act: Act) -> bool {
+                if self.broadcast.is_some() || act == Act::Softmax {
+                    return false;
+                }
+                forward_act($op, xs, y, act);
+                true
             }
             fn passes_gradient(&self) -> bool {
                 $op == Op::Add && self.broadcast.is_none()

@@ -421,6 +421,18 @@ pub trait Layer: LayerCopy + Send + std::fmt::Debug {
     }
     /// Computes a merge layer's output from its inputs (each `n` samples).
     fn forward_merge(&mut self, _xs: &[&[f32]], _y: &mut [f32], _n: usize) {}
+    /// Inference only: a merge's output with the element-wise `act` of the activation layer
+    /// that alone reads it applied in the same pass. `false` when this merge cannot (it
+    /// broadcasts, or is not a merge); `y` is then untouched.
+    fn forward_merge_act(
+        &mut self,
+        _xs: &[&[f32]],
+        _y: &mut [f32],
+        _n: usize,
+        _act: rkeras_kernels::Act,
+    ) -> bool {
+        false
+    }
     /// Writes the gradient of each input of a merge layer into `dxs` (overwriting).
     fn backward_merge(
         &mut self,

@@ -145,6 +145,9 @@ enum Fold {
     /// A `BatchNormalization` not folded into a convolution that runs the activation
     /// layer's call `act` (its only reader) in its own pass.
     NormHead { act: usize },
+    /// A merge (`Add`, ...) that runs the activation layer's call `act` (its only reader)
+    /// in its own pass.
+    MergeHead { act: usize },
     /// Folded into an earlier call: skipped in inference.
     Inside,
 }
@@ -535,6 +538,50 @@ impl Chain {
                 self.folds[k] = Fold::Inside;
             }
         }
+        // A merge (a residual block's Add) takes the activation after it.
+        for i in 0..calls.len() {
+            if self.folds[i] != Fold::No
+                || self.twins[i].is_some()
+                || calls[i].call != 0
+                || !self.layers[calls[i].layer].is_merge()
+            {
+                continue;
+            }
+            if let Some(k) =
+                sole_reader(i).filter(|&k| folds_activation(&*self.layers[calls[k].layer]))
+            {
+                self.folds[i] = Fold::MergeHead { act: k };
+                self.folds[k] = Fold::Inside;
+            }
+        }
+    }
+
+    /// Runs the merge call `i` and the activation call `k` after it as one pass
+    /// (inference); `false` if the merge cannot, and nothing was written.
+    fn run_merge_fold(&mut self, wiring: &Wiring, i: usize, k: usize, n: usize) -> bool {
+        let first = wiring.first_call();
+        let Some(act) = self.layers[wiring.calls[k].layer].activation() else {
+            return false;
+        };
+        let ins = &wiring.calls[i].ins;
+        let out = first + k;
+        let ol = self.len_at(out);
+        if self.len_at(first + i) != ol || ins.len() > MAX_MERGE_INPUTS {
+            return false;
+        }
+        let lens: [usize; MAX_MERGE_INPUTS] =
+            std::array::from_fn(|j| ins.get(j).map_or(0, |&a| self.len_at(a)));
+        let (before, after) = self.acts.split_at_mut(out);
+        let xs: [&[f32]; MAX_MERGE_INPUTS] = std::array::from_fn(|j| match ins.get(j) {
+            Some(&a) => &before[a][..n * lens[j]],
+            None => &[][..],
+        });
+        self.layers[wiring.calls[i].layer].forward_merge_act(
+            &xs[..ins.len()],
+            &mut after[0][..n * ol],
+            n,
+            act,
+        )
     }
 
     /// Runs the normalization call `i` and the activation call `k` after it as one pass
@@ -1017,6 +1064,15 @@ impl Chain {
                         self.folds[i] = Fold::No;
                         self.folds[act] = Fold::No;
                     }
+                    Fold::MergeHead { act } => {
+                        let t = self.timings.is_some().then(std::time::Instant::now);
+                        if self.run_merge_fold(&wiring, i, act, n) {
+                            add_timing(&mut self.timings, t, call.layer, false);
+                            continue;
+                        }
+                        self.folds[i] = Fold::No;
+                        self.folds[act] = Fold::No;
+                    }
                     Fold::No => {}
                 }
             }
@@ -1483,6 +1539,10 @@ mod tests {
         let s = Conv2D::new(16, 1).use_bias(false).call(&s)?;
         let s = BatchNormalization::new().call(&s)?;
         let s = Activation::new("swish").call(&s)?;
+        // A residual join with its ReLU (ResNet).
+        let s2 = Conv2D::new(16, 1).call(&s)?;
+        let s = Add::new().call_on(&[&s, &s2])?;
+        let s = Activation::new("relu").call(&s)?;
         let d = Conv2D::new(4, 1).call(&s)?;
         let d = BatchNormalization::new().call(&d)?;
         let p = GlobalAveragePooling2D::new().call(&d)?;
@@ -1491,8 +1551,8 @@ mod tests {
     }
 
     /// Inference folds each normalization (and the activation layer after it: ReLU, relu6,
-    /// swish) into its convolution (also a depthwise one), or runs a normalization and the
-    /// activation after it as one pass:
+    /// swish) into its convolution (also a depthwise one), or runs a normalization or a merge
+    /// and the activation after it as one pass:
     /// the predictions are the unfolded model's within float reassociation, before and
     /// after training changes the weights and the moving statistics (the map applied after
     /// each GEMM is read afresh every call), and training itself is unchanged.
@@ -1517,6 +1577,15 @@ mod tests {
         };
         assert_eq!(norm_heads(&fused), 1);
         assert_eq!(norm_heads(&plain), 0);
+        let merge_heads = |m: &Model| {
+            m.chain
+                .folds
+                .iter()
+                .filter(|f| matches!(f, super::Fold::MergeHead { .. }))
+                .count()
+        };
+        assert_eq!(merge_heads(&fused), 1);
+        assert_eq!(merge_heads(&plain), 0);
         assert_eq!(heads(&plain), 0);
         // Biases, gammas, betas and moving statistics away from their initial values, so
         // the fold has work to do.
