@@ -35,7 +35,7 @@
 
 use crate::activation::Act;
 use crate::conv2d::{epilogue, grouped_backward, Bias, Conv2dGeom};
-use crate::gemm::{sgemm, MatRef};
+use crate::gemm::{sgemm, sgemm_threaded, MatRef};
 use crate::parallel::{for_each_chunk_mut, for_each_chunk_pair_mut, Scratch};
 use crate::pool2d::Pool2dGeom;
 
@@ -756,8 +756,22 @@ pub fn forward(
     let ol = wg.out_len();
     debug_assert!(scratch.len() >= wg.scratch_len() && u.len() >= wg.kernel_len());
     let y = &mut y[..n * ol];
+    // A call that is one block (a single image's deep, small map): its per-position GEMMs
+    // take every thread (bitwise the single-threaded result). Only then: a block holds its
+    // thread's scratch slot through the GEMMs, and a thread waiting in one may run another
+    // pending block of this layer, which would lock the same slot.
+    let blocks = if wg.sb > 1 {
+        n.div_ceil(wg.forward_samples_per_block(n))
+    } else {
+        n * wg.th.div_ceil(wg.rb)
+    };
+    let par = if blocks == 1 && crate::switches::switches().gemm_threads {
+        rayon::current_num_threads()
+    } else {
+        1
+    };
     let run = |bk: Block, yb: &mut [f32], pb: Option<&mut [u8]>| {
-        forward_block(wg, x, &bk, u, bias, act, yb, pb, scratch)
+        forward_block(wg, x, &bk, u, bias, act, yb, pb, scratch, par)
     };
     if wg.sb > 1 {
         // A block (and a task) is `sb` whole samples.
@@ -811,6 +825,7 @@ crate::simd_fn! {
         yb: &mut [f32],
         pb: Option<&mut [u8]>,
         scratch: &Scratch,
+        par: usize,
     ) {
         let mut pb = pb;
         let g = &wg.conv;
@@ -822,7 +837,7 @@ crate::simd_fn! {
         let mm = &mut rest[..aa * tb * cout];
         transform_inputs(wg, x, bk, v);
         for xi in 0..aa {
-            sgemm(
+            sgemm_threaded(
                 nt,
                 cout,
                 cin,
@@ -831,6 +846,7 @@ crate::simd_fn! {
                 &mut mm[xi * tb * cout..(xi * tb + nt) * cout],
                 cout,
                 false,
+                par,
             );
         }
         // First output row of the block, in its sample.
