@@ -153,8 +153,7 @@ fn scatter_cols(src: &[f32], stride: usize, c0: usize, w: usize, dst: &mut [f32]
 /// GEMM (the kernel itself is never copied: `conv(x, w) * a + (bias * a + b)`).
 #[derive(Clone, Debug, Default)]
 struct Fold {
-    scale: Vec<f32>,
-    shift: Vec<f32>,
+    map: super::FoldMap,
     /// The forward pass in progress applies the map and this activation.
     active: Option<Act>,
 }
@@ -480,13 +479,7 @@ impl Layer for Conv2D {
         }
         let kernel = &self.params[0].value;
         let (bias, act) = match self.fold.active {
-            Some(act) => (
-                Bias::Affine {
-                    scale: &self.fold.scale,
-                    shift: &self.fold.shift,
-                },
-                act,
-            ),
+            Some(act) => (self.fold.map.bias(), act),
             None => (self.params.get(1).map(|p| &p.value[..]).into(), self.act),
         };
         // The pre-activation is kept for a backward pass (never after a folded one).
@@ -639,13 +632,8 @@ impl Layer for Conv2D {
         if !self.folds_affine() || a.len() != cout || b.len() != cout {
             return false;
         }
-        let f = &mut self.fold;
         let bias = self.params.get(1).map(|p| &p.value[..]);
-        f.scale.clear();
-        f.scale.extend_from_slice(a);
-        f.shift.clear();
-        f.shift
-            .extend((0..cout).map(|o| bias.map_or(0.0, |v| v[o]) * a[o] + b[o]));
+        self.fold.map.set(bias, (a, b));
         self.fold.active = Some(act);
         self.forward(x, y, n, Mode::Infer);
         self.fold.active = None;

@@ -165,7 +165,7 @@ pub struct DepthwiseConv2D {
     weights: super::weight_options::WeightOptions,
     /// A following `BatchNormalization` folded in for inference: its factor and shift
     /// (with the bias) applied to each block of outputs ([`Layer::forward_folded`]).
-    fold: (Vec<f32>, Vec<f32>),
+    fold: super::FoldMap,
 }
 
 impl DepthwiseConv2D {
@@ -320,14 +320,9 @@ impl Layer for DepthwiseConv2D {
             return false;
         }
         let bias = self.params.get(1).map(|p| &p.value[..]);
-        let (scale, shift) = &mut self.fold;
-        scale.clear();
-        scale.extend_from_slice(a);
-        shift.clear();
-        shift.extend((0..co).map(|o| bias.map_or(0.0, |v| v[o]) * a[o] + b[o]));
-        let affine = Bias::Affine { scale, shift };
+        self.fold.set(bias, (a, b));
         self.geom
-            .forward(x, &self.params[0].value, affine, act, y, n);
+            .forward(x, &self.params[0].value, self.fold.bias(), act, y, n);
         true
     }
     fn config(&self) -> Map<String, Value> {

@@ -769,6 +769,35 @@ pub(crate) fn resolve_kernel_options(
 
 /// Keras's name of an activation argument in a config (`"linear"` for an unknown name, which
 /// `build` rejects).
+/// A following normalization's inference map `y = a z + b` folded into a convolution with
+/// optional `bias`: the per-channel factor `a` and shift `bias * a + b` its epilogue applies
+/// ([`Layer::forward_folded`]). Refilled each call; the buffers keep their capacity.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct FoldMap {
+    scale: Vec<f32>,
+    shift: Vec<f32>,
+}
+
+impl FoldMap {
+    /// Sets the map for a layer with `bias` (one value per output channel) followed by the
+    /// normalization `(a, b)`.
+    pub(crate) fn set(&mut self, bias: Option<&[f32]>, (a, b): (&[f32], &[f32])) {
+        self.scale.clear();
+        self.scale.extend_from_slice(a);
+        self.shift.clear();
+        self.shift
+            .extend((0..a.len()).map(|o| bias.map_or(0.0, |v| v[o]) * a[o] + b[o]));
+    }
+
+    /// The map as the convolution kernels' epilogue takes it.
+    pub(crate) fn bias(&self) -> rkeras_kernels::conv2d::Bias<'_> {
+        rkeras_kernels::conv2d::Bias::Affine {
+            scale: &self.scale,
+            shift: &self.shift,
+        }
+    }
+}
+
 pub(crate) fn activation_name(activation: &str) -> &'static str {
     crate::activations::parse(activation)
         .map(crate::activations::name)
