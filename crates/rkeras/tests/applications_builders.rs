@@ -590,20 +590,7 @@ fn check_features(m: &rkeras::Model, name: &str, size: usize) {
         let weights = formula_weights(&sub);
         sub.set_weights(&weights).expect("weights");
         let got = sub.predict(&x).expect("predict");
-        let want = tensor(want);
-        let c = *got.shape().last().expect("channels");
-        let got: Vec<f32> = got
-            .data()
-            .chunks_exact(c)
-            .flat_map(|px| px[..keep.min(c)].to_vec())
-            .collect();
-        assert_eq!(got.len(), want.data().len(), "{name} {layer}");
-        let scale = want.data().iter().fold(0.0f32, |a, v| a.max(v.abs()));
-        let d = max_diff(&got, want.data());
-        assert!(
-            d < 1e-4 * scale,
-            "{name} {layer}: max abs difference {d} (max |y| {scale})"
-        );
+        assert_features_close(name, layer, &got, &tensor(want), keep);
     }
 }
 
@@ -1042,19 +1029,30 @@ fn check_features_with_model_weights(m: &mut rkeras::Model, name: &str, size: us
     for (layer, want) in g["features"].as_object().expect("features") {
         let mut sub = m.feature_extractor(&[layer]).expect("feature extractor");
         let got = sub.predict(&x).expect("predict");
-        let want = tensor(want);
-        let c = *got.shape().last().expect("channels");
-        let got: Vec<f32> = got
-            .data()
-            .chunks_exact(c)
-            .flat_map(|px| px[..keep.min(c)].to_vec())
-            .collect();
-        assert_eq!(got.len(), want.data().len(), "{name} {layer}");
-        let scale = want.data().iter().fold(0.0f32, |a, v| a.max(v.abs()));
-        let d = max_diff(&got, want.data());
-        assert!(
-            d < 1e-4 * scale,
-            "{name} {layer}: max abs difference {d} (max |y| {scale})"
-        );
+        assert_features_close(name, layer, &got, &tensor(want), keep);
     }
+}
+
+/// An inner layer's output against Keras's, on its first `keep` channels (the generator
+/// keeps only those): max abs difference within 1e-4 of the largest value.
+fn assert_features_close(
+    name: &str,
+    layer: &str,
+    got: &rkeras::Tensor,
+    want: &rkeras::Tensor,
+    keep: usize,
+) {
+    let c = *got.shape().last().expect("channels");
+    let got: Vec<f32> = got
+        .data()
+        .chunks_exact(c)
+        .flat_map(|px| px[..keep.min(c)].to_vec())
+        .collect();
+    assert_eq!(got.len(), want.data().len(), "{name} {layer}");
+    let scale = want.data().iter().fold(0.0f32, |a, v| a.max(v.abs()));
+    let d = max_diff(&got, want.data());
+    assert!(
+        d < 1e-4 * scale,
+        "{name} {layer}: max abs difference {d} (max |y| {scale})"
+    );
 }
