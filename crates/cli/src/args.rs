@@ -246,6 +246,11 @@ pub struct FitArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Data-parallel runs (`mpirun -np N rkeras train ...`): the size of a gradient bucket,
+    /// summed over the ranks as soon as the backward pass has finished it (default 4;
+    /// PyTorch's bucket_cap_mb). Every rank must be given the same.
+    #[arg(long, value_name = "MIB")]
+    pub bucket_mb: Option<f64>,
     /// Stop when the monitored quantity has not improved for PATIENCE epochs.
     #[arg(long, value_name = "PATIENCE")]
     pub early_stopping: Option<usize>,

@@ -22,6 +22,14 @@ fn main() -> ExitCode {
             };
         }
     };
+    let bucket_mb = match &cli.command {
+        args::Command::Train { fit, .. } => fit.bucket_mb,
+        _ => None,
+    };
+    if let Some(mb) = bucket_mb.filter(|mb| !(mb.is_finite() && *mb > 0.0 && *mb <= 4096.0)) {
+        eprintln!("error: --bucket-mb {mb} must be a size in MiB above 0 and at most 4096");
+        return ExitCode::from(1);
+    }
     let plan = match plan::Plan::from_cli(cli) {
         Ok(p) => p,
         Err(e) => {
@@ -35,6 +43,9 @@ fn main() -> ExitCode {
         Some(n) => {
             match rkeras::distribution::DataParallel::init() {
                 Ok(dp) => {
+                    if let Some(mb) = bucket_mb {
+                        dp.set_bucket_bytes((mb * 1_048_576.0) as usize);
+                    }
                     if dp.rank() == 0 {
                         println!("Data-parallel training on {n} ranks (MPI): each batch split across them");
                     }

@@ -24,8 +24,10 @@
 //! process while each rank decodes only the files of its rows of each batch.
 //! And with per-replica BatchNormalization, each rank's moving statistics equal those of its
 //! own shards of the batches. The per-class F1 vectors (Keras's `F1Score()`) come out with
-//! one process's shape. Rank 0 prints a checksum of the weights' bits (two runs with
-//! the same rank count print the same). Exits non-zero on any mismatch.
+//! one process's shape. The Dropout and synchronized BatchNormalization models train with
+//! gradient buckets of 64 floats (many sums in flight during each backward pass). Every
+//! rank prints a checksum of the weights' bits (the ranks print the same; two runs with the
+//! same rank count print the same). Exits non-zero on any mismatch.
 
 use rkeras::distribution::{suspended, DataParallel};
 use rkeras::prelude::*;
@@ -316,6 +318,70 @@ fn backup_run(dir: &str, rank: usize) -> rkeras::Result<()> {
     Ok(())
 }
 
+/// Times data-parallel training of ResNet50 (64x64, 10 classes, 64 images, global batch
+/// 32, 2 epochs after a warm-up epoch) with gradient buckets of MIB MiB (default 4) (summed while the
+/// backward pass goes on) and with one bucket (summed after it), in alternating rounds;
+/// prints the seconds per step and the seconds waited for the sums, per step. Every rank
+/// runs it (`mpirun -np N ... --bench-overlap [ROUNDS [MIB]]`).
+fn bench_overlap(dp: &DataParallel) -> rkeras::Result<()> {
+    let rounds: usize = std::env::args()
+        .nth(2)
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(3);
+    let mib: f64 = std::env::args()
+        .nth(3)
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(4.0);
+    let n = 64;
+    let x = Tensor::new(
+        vec![n, 64, 64, 3],
+        (0..n * 64 * 64 * 3)
+            .map(|i| ((i * 7919 % 255) as f32) / 255.0)
+            .collect(),
+    )?;
+    let y = Tensor::new(vec![n, 1], (0..n).map(|i| (i % 10) as f32).collect())?;
+    let mut model = rkeras::applications::ResNet::resnet50()
+        .input_shape((64, 64, 3))
+        .classes(10)
+        .build()?;
+    model.compile("sgd", "sparse_categorical_crossentropy", &[])?;
+    let fit = |m: &mut Model, epochs: usize| {
+        m.fit(&x, &y)
+            .epochs(epochs)
+            .batch_size(32)
+            .verbose(0)
+            .seed(1)
+            .run()
+    };
+    fit(&mut model, 1)?;
+    let steps = 2.0 * (n / 32) as f64;
+    for round in 0..rounds {
+        for (label, bytes) in [
+            (
+                format!("{mib} MiB buckets (overlapped)"),
+                (mib * 1_048_576.0) as usize,
+            ),
+            ("one bucket (after backward)".to_string(), usize::MAX / 2),
+        ] {
+            dp.set_bucket_bytes(bytes);
+            let w0 = rkeras::distribution::gradient_wait_seconds().unwrap_or(0.0);
+            let t = std::time::Instant::now();
+            fit(&mut model, 2)?;
+            let secs = t.elapsed().as_secs_f64() / steps;
+            let waited =
+                (rkeras::distribution::gradient_wait_seconds().unwrap_or(0.0) - w0) / steps;
+            if dp.rank() == 0 {
+                println!(
+                    "round {round} np={} {label}: {secs:.3} s/step, waited {:.1} ms/step for the sums",
+                    dp.size(),
+                    waited * 1e3
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The largest difference between the weights (moving statistics included) of `a` and
 /// `b`, relative to each weight tensor's largest magnitude.
 fn worst_rel(a: &Model, b: &Model) -> f32 {
@@ -391,6 +457,9 @@ fn main() -> rkeras::Result<()> {
             }
         }
         return Ok(());
+    }
+    if dir == "--bench-overlap" {
+        return bench_overlap(&dp);
     }
     if dir == "--backup-run" {
         let out = std::env::args()
@@ -490,6 +559,10 @@ fn main() -> rkeras::Result<()> {
             h.history["loss"]
         );
     }
+    // From here, gradient buckets of 64 floats (the default is 4 MiB: one bucket for these
+    // small models): many sums in flight during each backward pass, interleaved with the
+    // synchronized BatchNormalization's own collectives, still one process's weights.
+    dp.set_bucket_bytes(256);
     // Dropout, SpatialDropout2D and RandomFlip: masks and flips drawn per sample, keyed by
     // the sample's row in the global batch; the same weights as one process.
     let (dropped, _, worst_dropout) = against_one_process(&dropout_model, &fit)?;
@@ -581,8 +654,10 @@ fn main() -> rkeras::Result<()> {
             "{size} ranks: folder dataset weights within {worst_folder:e} of one process; rank 0 decoded {decoded} of the {} files of 2 epochs",
             2 * 23
         );
-        println!("{size} ranks: checksum {sum:016x}");
     }
+    // Every rank prints its checksum: the replicas must hold the same bits (`.ci/run`
+    // compares the lines, and two runs).
+    println!("{size} ranks: rank {rank} checksum {sum:016x}");
     if !bad.is_empty() {
         eprintln!("rank {rank}: {}", bad.join("; "));
         std::process::exit(1);

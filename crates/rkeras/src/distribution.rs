@@ -27,8 +27,12 @@
 use crate::error::{Error, Result};
 use std::sync::{Arc, Mutex};
 
+mod buckets;
 #[cfg(feature = "mpi")]
 mod mpi_comm;
+
+/// The default size of a gradient bucket: 4 MiB of `f32` (see [`DataParallel::bucket_bytes`]).
+pub const DEFAULT_BUCKET_BYTES: usize = 4 << 20;
 
 /// The collective operations a data-parallel fit needs. Called from whichever thread runs
 /// the fit (rkeras's thread pool), one call at a time (MPI's "serialized" threading).
@@ -41,6 +45,20 @@ pub(crate) trait Comm: Send + Sync {
     /// Rank 0's `buf` into every rank's.
     fn broadcast_f32(&self, buf: &mut [f32]);
     fn broadcast_u64(&self, buf: &mut [u64]);
+    /// Starts summing `send` over the ranks into `recv` without waiting (MPI_Iallreduce), on
+    /// a communicator of the gradients' own, so that the sums may stay in flight across
+    /// the other collectives (synchronized BatchNormalization's). Every rank starts the
+    /// same sums in the same order.
+    ///
+    /// # Safety
+    /// Both buffers stay alive, unmoved, unread (`recv`) and unwritten until
+    /// [`wait_all`](Self::wait_all) returns.
+    unsafe fn start_sum_f32(&self, send: &[f32], recv: &mut [f32]);
+    /// Lets the started sums progress (MPI moves a non-blocking collective on only inside
+    /// its calls); never waits.
+    fn progress(&self);
+    /// Waits for every started sum.
+    fn wait_all(&self);
 }
 
 /// The state of the distribution on this thread.
@@ -50,9 +68,25 @@ struct Active {
     step: Option<(usize, usize)>,
     /// The index in the whole batch of this rank's first row, this training step.
     row0: usize,
-    /// Flattened gradients, sent and received (sized once).
+    /// Flattened gradients, sent and received (sized once), in the buckets' order.
     send: Vec<f32>,
     recv: Vec<f32>,
+    /// The gradient buckets of the model being trained, and their size in floats.
+    plan: buckets::Plan,
+    bucket_floats: usize,
+    /// The buckets of this step started so far, and where the backward pass was when each
+    /// started (the last step's, for tests and profiles).
+    started: usize,
+    started_at: Vec<isize>,
+    /// A backward pass of a training step is under way, with its buckets in flight.
+    overlapping: bool,
+    /// This step's gradients were summed by the backward pass (the update takes them as
+    /// they are).
+    reduced: bool,
+    /// This step's weight of each rank's mean gradient: its share of the batch.
+    scale: f32,
+    /// Seconds spent waiting for gradient sums after the backward passes, since `init`.
+    waited: f64,
     /// What in-place sums send (sized to the largest so far).
     scratch32: Vec<f32>,
     scratch64: Vec<f64>,
@@ -106,6 +140,22 @@ impl DataParallel {
             )))
         }
     }
+    /// Sets the size of the gradient buckets (PyTorch's `bucket_cap_mb`; default
+    /// [`DEFAULT_BUCKET_BYTES`], 4 MiB) for the fits that follow: the backward pass sums
+    /// each bucket over the ranks as soon as its gradients are final, while it computes the
+    /// layers below, so smaller buckets start earlier and larger ones pay fewer latencies.
+    /// Every rank must set the same size (the buckets are part of the collective sequence).
+    ///
+    /// ```no_run
+    /// let dp = rkeras::distribution::DataParallel::init()?;
+    /// dp.set_bucket_bytes(1 << 20);
+    /// # Ok::<(), rkeras::Error>(())
+    /// ```
+    pub fn set_bucket_bytes(&self, bytes: usize) {
+        if let Some(a) = slot().as_mut() {
+            a.bucket_floats = (bytes / 4).max(1);
+        }
+    }
     /// This process's rank (0 is the chief: it prints and writes files).
     pub fn rank(&self) -> usize {
         self.rank
@@ -141,7 +191,6 @@ pub fn launched_by_mpirun() -> Option<usize> {
         .filter(|&n| n > 1)
 }
 
-#[cfg(any(feature = "mpi", test))]
 fn activate(comm: Arc<dyn Comm>) {
     *slot() = Some(Active {
         comm,
@@ -149,6 +198,14 @@ fn activate(comm: Arc<dyn Comm>) {
         row0: 0,
         send: Vec::new(),
         recv: Vec::new(),
+        plan: buckets::Plan::default(),
+        bucket_floats: DEFAULT_BUCKET_BYTES / 4,
+        started: 0,
+        started_at: Vec::new(),
+        overlapping: false,
+        reduced: false,
+        scale: 1.0,
+        waited: 0.0,
         scratch32: Vec::new(),
         scratch64: Vec::new(),
     });
@@ -213,46 +270,184 @@ pub(crate) fn first_row() -> usize {
     with_active(|a| a.row0).unwrap_or(0)
 }
 
+/// The weights of `layers` that train, in layer order, and their signature (which
+/// weights, their lengths, the bucket size). Allocates nothing.
+fn signature(layers: &[Box<dyn crate::layers::Layer>], bucket_floats: usize) -> u64 {
+    let mut h = fnv_u64(0xcbf2_9ce4_8422_2325, bucket_floats as u64);
+    for (i, l) in layers.iter().enumerate() {
+        if !l.base().trainable {
+            continue;
+        }
+        for (k, p) in l.params().iter().enumerate().filter(|(_, p)| p.trainable) {
+            h = fnv_u64(fnv_u64(fnv_u64(h, i as u64), k as u64), p.grad.len() as u64);
+        }
+    }
+    h
+}
+
+fn fnv_u64(h: u64, v: u64) -> u64 {
+    v.to_le_bytes()
+        .iter()
+        .fold(h, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// Cuts the buckets again when the trainable weights changed (a new model, a layer frozen
+/// or unfrozen); `keys` gives each layer's backward position (see [`begin_backward`]).
+fn ensure_plan(
+    a: &mut Active,
+    layers: &[Box<dyn crate::layers::Layer>],
+    keys: impl FnOnce() -> Vec<isize>,
+) {
+    let sig = signature(layers, a.bucket_floats);
+    if sig == a.plan.signature && !a.plan.items.is_empty() {
+        return;
+    }
+    let keys = keys();
+    let weights: Vec<buckets::Weight> = layers
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.base().trainable)
+        .flat_map(|(i, l)| {
+            let key = keys.get(i).copied().unwrap_or(-1);
+            l.params()
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.trainable)
+                .map(move |(k, p)| buckets::Weight {
+                    layer: i,
+                    param: k,
+                    len: p.grad.len(),
+                    key,
+                })
+        })
+        .collect();
+    a.plan = buckets::Plan::new(&weights, a.bucket_floats, sig);
+    a.send.resize(a.plan.total, 0.0);
+    a.recv.resize(a.plan.total, 0.0);
+    a.started_at.resize(a.plan.buckets.len(), 0);
+}
+
+/// Starts the sum of every bucket whose gradients are final once the backward pass has
+/// done its position `done` and everything after it (`isize::MIN`: all of them).
+fn start_ready(a: &mut Active, layers: &[Box<dyn crate::layers::Layer>], done: isize) {
+    while let Some(b) = a.plan.buckets.get(a.started) {
+        if b.ready < done {
+            break;
+        }
+        for it in &a.plan.items[b.items.clone()] {
+            let g = &layers[it.layer].params()[it.param].grad;
+            for (s, g) in a.send[it.off..it.off + it.len].iter_mut().zip(g) {
+                *s = g * a.scale;
+            }
+        }
+        let span = b.off..b.off + b.len;
+        // SAFETY: `send` and `recv` are resized only in `ensure_plan`, which runs with no
+        // sum in flight (a step's sums are all waited for in `finish` before the next
+        // step begins), and neither is touched until `finish`'s `wait_all`.
+        unsafe {
+            a.comm
+                .start_sum_f32(&a.send[span.clone()], &mut a.recv[span]);
+        }
+        a.started_at[a.started] = done;
+        a.started += 1;
+    }
+}
+
+/// Starts what is left, waits for every bucket and writes the sums into the gradients.
+fn finish(a: &mut Active, layers: &mut [Box<dyn crate::layers::Layer>]) {
+    start_ready(a, layers, isize::MIN);
+    let t = std::time::Instant::now();
+    a.comm.wait_all();
+    a.waited += t.elapsed().as_secs_f64();
+    for it in &a.plan.items {
+        layers[it.layer].params_mut()[it.param]
+            .grad
+            .copy_from_slice(&a.recv[it.off..it.off + it.len]);
+    }
+    a.started = 0;
+    a.overlapping = false;
+}
+
+/// This step's weight of a rank's mean gradient: its share of the batch.
+fn step_scale(a: &Active) -> f32 {
+    match a.step {
+        Some((l, g)) if g > 0 => l as f32 / g as f32,
+        _ => 1.0 / a.comm.size() as f32,
+    }
+}
+
+/// At the start of a training step's backward pass (the weight gradients zeroed): from
+/// here the gradients are summed over the ranks in buckets while the pass goes on.
+/// `keys()` gives, per layer, the backward position from which its weight gradients are
+/// final (a sequential model's layer index, a functional model's first call; -1 for a
+/// layer whose gradient is complete only at the end, a shared one). No-op outside a
+/// data-parallel training step.
+pub(crate) fn begin_backward(
+    layers: &[Box<dyn crate::layers::Layer>],
+    keys: impl FnOnce() -> Vec<isize>,
+) {
+    with_active(|a| {
+        if a.overlapping {
+            // A backward pass that did not reach its end (a panic caught above): let its
+            // sums land before the buffers are reused.
+            a.comm.wait_all();
+            a.started = 0;
+        }
+        a.reduced = false;
+        if a.step.is_none() {
+            return;
+        }
+        ensure_plan(a, layers, keys);
+        a.scale = step_scale(a);
+        a.started = 0;
+        a.overlapping = true;
+    });
+}
+
+/// The backward pass has finished its position `done` and everything after it: starts
+/// the buckets now complete, and lets those in flight progress.
+pub(crate) fn backward_done(done: isize, layers: &[Box<dyn crate::layers::Layer>]) {
+    with_active(|a| {
+        if a.overlapping {
+            start_ready(a, layers, done);
+            if a.started > 0 {
+                a.comm.progress();
+            }
+        }
+    });
+}
+
+/// At the end of the backward pass: the remaining buckets, then every gradient replaced by
+/// its sum over the ranks (each rank's weighted by its share of the batch).
+pub(crate) fn end_backward(layers: &mut [Box<dyn crate::layers::Layer>]) {
+    with_active(|a| {
+        if a.overlapping {
+            finish(a, layers);
+            a.reduced = true;
+        }
+    });
+}
+
 /// Sums every trainable gradient of `layers` over the ranks, each rank's weighted by its
 /// share of the batch (its mean gradient times `local / global`): the gradient of the mean
-/// loss over the whole batch. No-op without a distribution.
-pub(crate) fn reduce_gradients(layers: &mut [Box<dyn crate::layers::Layer>]) {
+/// loss over the whole batch. Already done when the step's backward pass summed them in
+/// buckets; otherwise (a rank without rows in the step, a custom step that wrote its own
+/// gradients) the same buckets, in the same order. No-op without a distribution.
+pub(crate) fn reduce_gradients(chain: &mut crate::model::graph::Chain) {
     with_active(|a| {
-        let scale = match a.step.take() {
-            Some((l, g)) if g > 0 => l as f32 / g as f32,
-            _ => 1.0 / a.comm.size() as f32,
-        };
-        let grads = || {
-            layers
-                .iter()
-                .filter(|l| l.base().trainable)
-                .flat_map(|l| l.params().iter().filter(|p| p.trainable))
-                .map(|p| p.grad.len())
-                .sum::<usize>()
-        };
-        let total = grads();
-        if a.send.len() != total {
-            a.send.resize(total, 0.0);
-            a.recv.resize(total, 0.0);
+        let reduced = std::mem::take(&mut a.reduced);
+        a.scale = step_scale(a);
+        a.step = None;
+        if reduced {
+            return;
         }
-        let mut off = 0;
-        for l in layers.iter().filter(|l| l.base().trainable) {
-            for p in l.params().iter().filter(|p| p.trainable) {
-                for (s, g) in a.send[off..off + p.grad.len()].iter_mut().zip(&p.grad) {
-                    *s = g * scale;
-                }
-                off += p.grad.len();
-            }
+        if a.overlapping {
+            a.comm.wait_all();
         }
-        a.comm.all_reduce_f32(&a.send, &mut a.recv);
-        let mut off = 0;
-        for l in layers.iter_mut().filter(|l| l.base().trainable) {
-            for p in l.params_mut().iter_mut().filter(|p| p.trainable) {
-                let n = p.grad.len();
-                p.grad.copy_from_slice(&a.recv[off..off + n]);
-                off += n;
-            }
-        }
+        ensure_plan(a, &chain.layers, || chain.grad_keys());
+        a.started = 0;
+        a.overlapping = true;
+        finish(a, &mut chain.layers);
     });
 }
 
@@ -472,15 +667,14 @@ fn fnv(bytes: &[u8]) -> u64 {
     })
 }
 
-/// A distribution of `size` ranks simulated in one process (rank 0 of `size`, collectives
-/// over one rank), for tests of the sharding without MPI.
-#[cfg(test)]
-pub(crate) struct Simulated {
-    pub rank: usize,
-    pub size: usize,
+/// A distribution of `size` ranks simulated in one process (rank `rank` of `size`, every
+/// collective over this process alone: a sum is a copy), for tests of the sharding and the
+/// gradient buckets without MPI.
+struct Simulated {
+    rank: usize,
+    size: usize,
 }
 
-#[cfg(test)]
 impl Comm for Simulated {
     fn rank(&self) -> usize {
         self.rank
@@ -496,6 +690,50 @@ impl Comm for Simulated {
     }
     fn broadcast_f32(&self, _buf: &mut [f32]) {}
     fn broadcast_u64(&self, _buf: &mut [u64]) {}
+    unsafe fn start_sum_f32(&self, send: &[f32], recv: &mut [f32]) {
+        recv.copy_from_slice(send);
+    }
+    fn progress(&self) {}
+    fn wait_all(&self) {}
+}
+
+/// Seconds this rank has waited for the sums of gradients over the ranks after its
+/// backward passes (the communication the overlap did not hide), since the distribution
+/// started; `None` without one.
+///
+/// ```
+/// assert_eq!(rkeras::distribution::gradient_wait_seconds(), None);
+/// ```
+pub fn gradient_wait_seconds() -> Option<f64> {
+    with_active(|a| a.waited)
+}
+
+/// Test support, not part of the API: a data-parallel world simulated in one process.
+#[doc(hidden)]
+pub mod testing {
+    use super::*;
+
+    /// Makes later fits behave as rank `rank` of `size` (each takes its shard of every
+    /// batch; sums over the ranks are copies), with gradient buckets of `bucket_floats`
+    /// floats, until [`end`] (process-wide: one test per process).
+    pub fn simulate(rank: usize, size: usize, bucket_floats: usize) {
+        activate(Arc::new(Simulated { rank, size }));
+        if let Some(a) = slot().as_mut() {
+            a.bucket_floats = bucket_floats.max(1);
+        }
+    }
+
+    /// Ends the simulated world.
+    pub fn end() {
+        slot().take();
+    }
+
+    /// Where the backward pass was when each gradient bucket of the last training step
+    /// started (positions count down: a sequential model's layer index, a functional
+    /// model's call; `isize::MIN`: after the pass).
+    pub fn last_bucket_starts() -> Vec<isize> {
+        with_active(|a| a.started_at.clone()).unwrap_or_default()
+    }
 }
 
 #[cfg(test)]

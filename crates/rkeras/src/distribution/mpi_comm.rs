@@ -3,20 +3,35 @@
 use super::Comm;
 use crate::error::{Error, Result};
 use mpi::collective::SystemOperation;
+use mpi::datatype::Equivalence;
+use mpi::ffi;
+use mpi::raw::AsRaw;
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::{Communicator, CommunicatorCollectives, Root};
+use std::sync::Mutex;
 
 pub(super) struct MpiComm {
     world: SimpleCommunicator,
+    /// A duplicate of the world for the gradients' non-blocking sums: collectives match
+    /// per communicator, so the sums in flight never meet the world's other collectives.
+    grads: SimpleCommunicator,
+    /// The sums started and not yet waited for.
+    pending: Mutex<Vec<Request>>,
 }
+
+/// A raw MPI request (laid out as one, so that a slice of them is MPI's array).
+#[repr(transparent)]
+struct Request(ffi::MPI_Request);
 
 // SAFETY: MPI is initialised with `Threading::Serialized` (checked in `init`): any thread
 // may call it, one at a time. rkeras calls it only through the distribution's mutex, so the
-// calls are serialised; the communicator handle itself is a plain integer/pointer that MPI
+// calls are serialised; the communicator and request handles are plain pointers that MPI
 // lets any thread use under that level.
 unsafe impl Send for MpiComm {}
 // SAFETY: as above; `&MpiComm` is only used under the distribution's mutex.
 unsafe impl Sync for MpiComm {}
+// SAFETY: as above (a request handle used by one thread at a time, under the mutex).
+unsafe impl Send for Request {}
 
 /// Initialises MPI: the universe (finalised when dropped) and the world communicator.
 pub(super) fn init() -> Result<(mpi::environment::Universe, MpiComm)> {
@@ -32,7 +47,23 @@ pub(super) fn init() -> Result<(mpi::environment::Universe, MpiComm)> {
         )));
     }
     let world = universe.world();
-    Ok((universe, MpiComm { world }))
+    let grads = world.duplicate();
+    Ok((
+        universe,
+        MpiComm {
+            world,
+            grads,
+            pending: Mutex::new(Vec::new()),
+        },
+    ))
+}
+
+impl MpiComm {
+    fn pending(&self) -> std::sync::MutexGuard<'_, Vec<Request>> {
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 impl Comm for MpiComm {
@@ -55,5 +86,59 @@ impl Comm for MpiComm {
     }
     fn broadcast_u64(&self, buf: &mut [u64]) {
         self.world.process_at_rank(0).broadcast_into(buf);
+    }
+    unsafe fn start_sum_f32(&self, send: &[f32], recv: &mut [f32]) {
+        let n = send.len().min(recv.len());
+        let Ok(count) = i32::try_from(n) else {
+            // Beyond MPI's int count (8 GB of one bucket): sum it now, in one blocking call.
+            self.all_reduce_f32(send, recv);
+            return;
+        };
+        // SAFETY: the buffers hold `count` floats and, by this function's contract, stay
+        // valid and untouched until `wait_all`; the datatype, operation and communicator
+        // handles are live for the whole run; MPI_REQUEST_NULL is a constant.
+        let request = unsafe {
+            let mut request = ffi::RSMPI_REQUEST_NULL;
+            ffi::MPI_Iallreduce(
+                send.as_ptr().cast(),
+                recv.as_mut_ptr().cast(),
+                count,
+                f32::equivalent_datatype().as_raw(),
+                SystemOperation::sum().as_raw(),
+                self.grads.as_raw(),
+                &mut request,
+            );
+            request
+        };
+        self.pending().push(Request(request));
+    }
+    fn progress(&self) {
+        let mut pending = self.pending();
+        // Testing one request runs MPI's progress engine for all of them.
+        if let Some(r) = pending.first_mut() {
+            let mut flag = 0;
+            // SAFETY: `r` is a request started above and not yet completed (a completed
+            // one is set to MPI_REQUEST_NULL, which MPI_Test accepts).
+            unsafe {
+                ffi::MPI_Test(&mut r.0, &mut flag, ffi::RSMPI_STATUS_IGNORE);
+            }
+        }
+    }
+    fn wait_all(&self) {
+        let mut pending = self.pending();
+        if pending.is_empty() {
+            return;
+        }
+        let count = i32::try_from(pending.len()).unwrap_or(i32::MAX);
+        // SAFETY: every request was started above (completed ones are MPI_REQUEST_NULL);
+        // `Request` is a transparent wrapper, so the vector is an array of MPI_Request.
+        unsafe {
+            ffi::MPI_Waitall(
+                count,
+                pending.as_mut_ptr().cast::<ffi::MPI_Request>(),
+                ffi::RSMPI_STATUSES_IGNORE,
+            );
+        }
+        pending.clear();
     }
 }

@@ -1134,15 +1134,55 @@ impl Chain {
                 p.grad.fill(0.0);
             }
         }
+        // Data-parallel: the gradients are summed over the ranks in buckets as they become
+        // final, while the pass goes on.
+        crate::distribution::begin_backward(&self.layers, || self.grad_keys());
         if self.wiring.is_some() {
-            return self.backward_graph(n, skip_last_activation);
+            self.backward_graph(n, skip_last_activation);
+        } else {
+            self.backward_sequential(n, skip_last_activation);
         }
+        crate::distribution::end_backward(&mut self.layers);
+    }
+
+    /// Per layer, the backward position from which its weight gradients are final: a
+    /// sequential model's layer index, a functional model's first call (the pass reports
+    /// positions counting down, see [`crate::distribution`]); -1 for a layer whose gradient
+    /// is complete only at the end of the pass (a shared layer: its twins' gradients are
+    /// added then) or that no call runs.
+    pub(crate) fn grad_keys(&self) -> Vec<isize> {
+        let Some(w) = &self.wiring else {
+            return (0..self.layers.len()).map(|i| i as isize).collect();
+        };
+        let mut keys = vec![-1isize; self.layers.len()];
+        let mut seen = vec![false; self.layers.len()];
+        for (c, call) in w.calls.iter().enumerate() {
+            if let (Some(k), Some(s)) = (keys.get_mut(call.layer), seen.get_mut(call.layer)) {
+                if !*s {
+                    *k = c as isize;
+                    *s = true;
+                }
+            }
+        }
+        for (call, twin) in w.calls.iter().zip(&self.twins) {
+            if twin.is_some() {
+                if let Some(k) = keys.get_mut(call.layer) {
+                    *k = -1;
+                }
+            }
+        }
+        keys
+    }
+
+    /// [`backward`](Self::backward) of a sequential model.
+    fn backward_sequential(&mut self, n: usize, skip_last_activation: bool) {
         let last = self.layers.len();
         let mut i = last;
         while i > self.first_trainable {
             if let Some(k) = self.grouped_run(|s| s.end == i, n) {
                 self.run_segment(k, n, Pass::Backward(skip_last_activation));
                 i = self.segments[k].start;
+                crate::distribution::backward_done(i as isize, &self.layers);
                 continue;
             }
             i -= 1;
@@ -1175,6 +1215,7 @@ impl Chain {
                 ctx,
             );
             add_timing(&mut self.timings, t, i, true);
+            crate::distribution::backward_done(i as isize, &self.layers);
         }
     }
 
@@ -1214,6 +1255,8 @@ impl Chain {
             }
         }
         for (i, call) in wiring.calls.iter().enumerate().rev() {
+            // Every call after this one is done.
+            crate::distribution::backward_done(i as isize + 1, &self.layers);
             if self.is_absorbed(i) {
                 continue;
             }

@@ -229,7 +229,7 @@ pub(crate) fn zero_step(model: &mut Model) {
 /// returns the penalty.
 fn update(chain: &mut crate::model::graph::Chain, c: &mut crate::model::Compiled) -> f64 {
     // Data-parallel: the gradients of the whole batch, summed over the ranks.
-    crate::distribution::reduce_gradients(&mut chain.layers);
+    crate::distribution::reduce_gradients(chain);
     // Weight penalties join the loss and their gradients the weights' (Keras adds
     // `model.losses`, which count the trainable weights only: a frozen layer adds nothing).
     let mut penalty = 0.0;
