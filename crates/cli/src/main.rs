@@ -48,6 +48,8 @@ fn main() -> ExitCode {
                     }
                     if dp.rank() == 0 {
                         println!("Data-parallel training on {n} ranks (MPI): each batch split across them");
+                    } else {
+                        quiet_stdout();
                     }
                     Some(dp)
                 }
@@ -64,6 +66,21 @@ fn main() -> ExitCode {
             eprintln!("error: {}", chain(&e));
             ExitCode::from(2)
         }
+    }
+}
+
+/// A rank other than 0 prints nothing to stdout (the data set's shapes, the summary, the
+/// test results would otherwise come once per rank); its errors still go to stderr.
+fn quiet_stdout() {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") else {
+        return;
+    };
+    // SAFETY: `dup2` on two open descriptors (stdout and /dev/null, which stays open until
+    // `null` is dropped after the call) has no memory effects; stdout's buffer was flushed.
+    unsafe {
+        libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), libc::STDOUT_FILENO);
     }
 }
 

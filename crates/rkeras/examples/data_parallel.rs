@@ -246,12 +246,14 @@ fn folder_check(
 }
 
 /// Kills this process (`kill -9`, as a crash or an operator would) at batch `batch` of
-/// epoch `epoch`, first writing the time (Unix seconds) to `stamp`.
+/// epoch `epoch`, or makes it hang there (an hour's sleep, as a stuck file system or a
+/// deadlocked user callback would), first writing the time (Unix seconds) to `stamp`.
 struct KillAt {
     epoch: usize,
     batch: usize,
     current: usize,
     stamp: std::path::PathBuf,
+    hang: bool,
 }
 
 impl Callback for KillAt {
@@ -269,6 +271,9 @@ impl Callback for KillAt {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs());
             let _ = std::fs::write(&self.stamp, now.to_string());
+            if self.hang {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+            }
             let _ = std::process::Command::new("kill")
                 .args(["-9", &std::process::id().to_string()])
                 .status();
@@ -280,15 +285,17 @@ impl Callback for KillAt {
 
 /// `--backup-run DIR`: the Dropout model trained data-parallel for 4 epochs with
 /// BackupAndRestore in `DIR/backup`; with `DP_KILL_AT=E:B` in the environment, rank 1 kills
-/// itself at batch B of epoch E (from 0). Rank 0 prints whether it resumed from a backup
+/// itself at batch B of epoch E (from 0); with `DP_HANG_AT=E:B` it hangs there instead. Rank 0 prints whether it resumed from a backup
 /// and the checksum of the final weights: a run killed and then resumed prints the same
 /// checksum as an uninterrupted one.
 fn backup_run(dir: &str, rank: usize) -> rkeras::Result<()> {
     let (x, y) = data()?;
     let dir = std::path::Path::new(dir);
     let mut backup = rkeras::callbacks::BackupAndRestore::new(dir.join("backup"));
+    let hang = std::env::var("DP_HANG_AT").ok();
     let mut kill = std::env::var("DP_KILL_AT")
         .ok()
+        .or(hang.clone())
         .filter(|_| rank == 1)
         .and_then(|v| {
             let (e, b) = v.split_once(':')?;
@@ -296,7 +303,12 @@ fn backup_run(dir: &str, rank: usize) -> rkeras::Result<()> {
                 epoch: e.parse().ok()?,
                 batch: b.parse().ok()?,
                 current: 0,
-                stamp: dir.join("killed_at"),
+                stamp: dir.join(if hang.is_some() {
+                    "hung_at"
+                } else {
+                    "killed_at"
+                }),
+                hang: hang.is_some(),
             })
         });
     let mut m = dropout_model()?;

@@ -156,6 +156,23 @@ impl DataParallel {
             a.bucket_floats = (bytes / 4).max(1);
         }
     }
+    /// Sets how long a rank waits inside one collective operation (a gradient sum, a
+    /// broadcast) before it concludes that another rank hung or died, prints so and ends,
+    /// so that `mpirun` ends the job instead of every rank waiting forever. Default: 600 s,
+    /// or `RKERAS_MPI_TIMEOUT` (seconds) from the environment. (A rank that dies is noticed
+    /// by Open MPI at once; this bounds the wait for one that hangs.)
+    ///
+    /// ```no_run
+    /// let dp = rkeras::distribution::DataParallel::init()?;
+    /// dp.set_timeout(std::time::Duration::from_secs(120));
+    /// # Ok::<(), rkeras::Error>(())
+    /// ```
+    pub fn set_timeout(&self, timeout: std::time::Duration) {
+        #[cfg(feature = "mpi")]
+        mpi_comm::set_timeout(timeout);
+        #[cfg(not(feature = "mpi"))]
+        let _ = timeout;
+    }
     /// This process's rank (0 is the chief: it prints and writes files).
     pub fn rank(&self) -> usize {
         self.rank

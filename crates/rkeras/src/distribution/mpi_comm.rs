@@ -8,7 +8,9 @@ use mpi::ffi;
 use mpi::raw::AsRaw;
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::{Communicator, CommunicatorCollectives, Root};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 pub(super) struct MpiComm {
     world: SimpleCommunicator,
@@ -33,6 +35,98 @@ unsafe impl Sync for MpiComm {}
 // SAFETY: as above (a request handle used by one thread at a time, under the mutex).
 unsafe impl Send for Request {}
 
+/// How long a rank waits inside one collective operation before it concludes that another
+/// rank hung or died: 600 s unless `RKERAS_MPI_TIMEOUT` (seconds) says otherwise.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// The watchdog's view: since when (milliseconds after `start`, 0: not waiting) this rank
+/// waits inside a collective, and the limit.
+struct Watch {
+    start: Instant,
+    since_ms: AtomicU64,
+    what: Mutex<&'static str>,
+    timeout_ms: AtomicU64,
+}
+
+static WATCH: std::sync::OnceLock<Watch> = std::sync::OnceLock::new();
+
+fn watch() -> &'static Watch {
+    WATCH.get_or_init(|| Watch {
+        start: Instant::now(),
+        since_ms: AtomicU64::new(0),
+        what: Mutex::new(""),
+        timeout_ms: AtomicU64::new(DEFAULT_TIMEOUT.as_millis() as u64),
+    })
+}
+
+/// Marks this rank as waiting inside a collective until dropped.
+struct Waiting;
+
+impl Waiting {
+    fn new(what: &'static str) -> Waiting {
+        let w = watch();
+        if let Ok(mut g) = w.what.lock() {
+            *g = what;
+        }
+        let now = w.start.elapsed().as_millis() as u64;
+        w.since_ms.store(now.max(1), Ordering::Release);
+        Waiting
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        watch().since_ms.store(0, Ordering::Release);
+    }
+}
+
+/// Sets how long a rank may wait inside one collective operation (see [`start_watchdog`]).
+pub(super) fn set_timeout(t: Duration) {
+    watch().timeout_ms.store(
+        t.as_millis().clamp(1, u128::from(u64::MAX)) as u64,
+        Ordering::Release,
+    );
+}
+
+/// A thread that ends this rank with a message when it has waited longer than the timeout
+/// inside one collective: another rank hung (or died without the runtime noticing), and
+/// `mpirun` then ends the job instead of every rank waiting forever.
+fn start_watchdog(rank: usize) {
+    let w = watch();
+    if let Some(t) = std::env::var("RKERAS_MPI_TIMEOUT")
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|t| t.is_finite() && *t > 0.0)
+    {
+        set_timeout(Duration::from_secs_f64(t));
+    }
+    let spawned = std::thread::Builder::new()
+        .name("rkeras-mpi-watchdog".into())
+        .spawn(move || loop {
+            let limit = w.timeout_ms.load(Ordering::Acquire);
+            std::thread::sleep(Duration::from_millis((limit / 4).clamp(10, 1000)));
+            let since = w.since_ms.load(Ordering::Acquire);
+            if since == 0 {
+                continue;
+            }
+            let waited = (w.start.elapsed().as_millis() as u64).saturating_sub(since);
+            if waited > limit {
+                let what = w.what.lock().map(|g| *g).unwrap_or("a collective");
+                eprintln!(
+                    "error: rank {rank} waited {:.1} s in {what} for the other ranks: a rank hung or died; ending this rank so that mpirun ends the job (the limit is {:.1} s: RKERAS_MPI_TIMEOUT=SECONDS or DataParallel::set_timeout)",
+                    waited as f64 / 1e3,
+                    limit as f64 / 1e3
+                );
+                // SAFETY: `_exit` ends the process at once, without running exit handlers
+                // (MPI's could wait on the ranks that do not answer).
+                unsafe { libc::_exit(75) };
+            }
+        });
+    if spawned.is_err() {
+        eprintln!("warning: rank {rank}: no watchdog thread; a hung rank would make this one wait forever");
+    }
+}
+
 /// Initialises MPI: the universe (finalised when dropped) and the world communicator.
 pub(super) fn init() -> Result<(mpi::environment::Universe, MpiComm)> {
     let (universe, level) =
@@ -48,6 +142,7 @@ pub(super) fn init() -> Result<(mpi::environment::Universe, MpiComm)> {
     }
     let world = universe.world();
     let grads = world.duplicate();
+    start_watchdog(world.rank() as usize);
     Ok((
         universe,
         MpiComm {
@@ -74,17 +169,21 @@ impl Comm for MpiComm {
         self.world.size() as usize
     }
     fn all_reduce_f32(&self, send: &[f32], recv: &mut [f32]) {
+        let _w = Waiting::new("a sum over the ranks");
         self.world
             .all_reduce_into(send, recv, SystemOperation::sum());
     }
     fn all_reduce_f64(&self, send: &[f64], recv: &mut [f64]) {
+        let _w = Waiting::new("a sum over the ranks");
         self.world
             .all_reduce_into(send, recv, SystemOperation::sum());
     }
     fn broadcast_f32(&self, buf: &mut [f32]) {
+        let _w = Waiting::new("a broadcast from rank 0");
         self.world.process_at_rank(0).broadcast_into(buf);
     }
     fn broadcast_u64(&self, buf: &mut [u64]) {
+        let _w = Waiting::new("a broadcast from rank 0");
         self.world.process_at_rank(0).broadcast_into(buf);
     }
     unsafe fn start_sum_f32(&self, send: &[f32], recv: &mut [f32]) {
@@ -129,6 +228,7 @@ impl Comm for MpiComm {
         if pending.is_empty() {
             return;
         }
+        let _w = Waiting::new("the gradient sum");
         let count = i32::try_from(pending.len()).unwrap_or(i32::MAX);
         // SAFETY: every request was started above (completed ones are MPI_REQUEST_NULL);
         // `Request` is a transparent wrapper, so the vector is an array of MPI_Request.
