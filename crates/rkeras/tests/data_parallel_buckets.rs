@@ -88,6 +88,14 @@ fn train(
     floats: usize,
 ) -> (Vec<u32>, Vec<isize>) {
     testing::simulate(0, 2, floats);
+    let w = fit(build, x, y);
+    let starts = testing::last_bucket_starts();
+    testing::end();
+    (w, starts)
+}
+
+/// `build()`'s model, seeded, after 2 epochs on `x`, `y`: its weights' bits.
+fn fit(build: fn() -> rkeras::Result<Model>, x: &Tensor, y: &Tensor) -> Vec<u32> {
     let mut m = build().expect("model");
     m.set_seed(11).expect("seed");
     m.fit(x, y)
@@ -97,9 +105,7 @@ fn train(
         .verbose(0)
         .run()
         .expect("fit");
-    let starts = testing::last_bucket_starts();
-    testing::end();
-    (weights(&m), starts)
+    weights(&m)
 }
 
 #[test]
@@ -136,14 +142,5 @@ fn buckets_start_during_backward_and_any_size_gives_the_same_weights() {
     }
     // Without buckets (no distribution), training as one process over the whole batch
     // differs (rank 0 of 2 sees half of each batch): the simulated world was in effect.
-    let mut m = mlp().expect("model");
-    m.set_seed(11).expect("seed");
-    m.fit(&flat.0, &flat.1)
-        .epochs(2)
-        .batch_size(16)
-        .seed(5)
-        .verbose(0)
-        .run()
-        .expect("fit");
-    assert_ne!(weights(&m), train(mlp, &flat, 50).0);
+    assert_ne!(fit(mlp, &flat.0, &flat.1), train(mlp, &flat, 50).0);
 }
