@@ -3,6 +3,7 @@
 //! [`Wiring`]; every buffer is sized once per maximum batch size, so a training step never
 //! allocates.
 
+use super::grad_pool::GradPool;
 use super::profiling::{add_timing, time_weight_grads};
 use crate::error::{Error, Result};
 use crate::layers::twin_of;
@@ -86,8 +87,18 @@ pub(crate) struct Chain {
     /// Sequential: `acts[0]` is the input batch, `acts[i + 1]` the output of layer `i`.
     /// Functional: numbered as [`Wiring`] says.
     acts: Vec<Vec<f32>>,
-    /// Same indexing; gradients of the input are unused.
-    grads: Vec<Vec<f32>>,
+    /// The gradients of the activations (same indexing; the inputs have none), in buffers
+    /// shared by liveness, followed by the backward pass's scratch buffers (see
+    /// [`GradPool`] and `Chain::plan_grads`).
+    grads: GradPool,
+    /// Functional models: per backward step (0: the loss's gradients, `calls - i`: call `i`),
+    /// the gradients that become live there and are summed into, zero-filled first.
+    zero_at: Vec<Vec<usize>>,
+    /// Functional models, per call: the first of its scratch entries in `grads` (input
+    /// gradients computed aside, then copied or summed into the inputs' gradients).
+    scratch_at: Vec<usize>,
+    /// Gives every gradient a buffer of its own (tests compare both ways).
+    pub(crate) no_grad_plan: bool,
     /// Per-sample length of each activation.
     act_lens: Vec<usize>,
     /// Per-sample shape of each activation.
@@ -109,8 +120,6 @@ pub(crate) struct Chain {
     twins: Vec<Option<Box<dyn Layer>>>,
     /// How many readers each activation has (layer inputs, plus the loss for packed outputs).
     consumers: Vec<usize>,
-    /// Per-input gradient buffers of the functional backward pass.
-    scratch: Vec<Vec<f32>>,
     /// Several outputs (or an output other layers read): the outputs side by side per row,
     /// and the loss's gradient in the same layout.
     packed_out: Vec<f32>,
@@ -375,7 +384,7 @@ impl Chain {
         self.built = true;
         self.max_batch = 0;
         self.acts.clear();
-        self.grads.clear();
+        self.grads = GradPool::default();
     }
 
     /// Builds a functional model's layers call by call (a topological order); a shared
@@ -726,11 +735,7 @@ impl Chain {
             })
             .collect();
         self.acts = sizes.iter().map(|&l| vec![0.0; l]).collect();
-        self.grads = sizes.iter().map(|&l| vec![0.0; l]).collect();
         if let Some(w) = &self.wiring {
-            let most = self.act_lens.iter().copied().max().unwrap_or(0) * max_batch;
-            let k = w.calls.iter().map(|c| c.ins.len()).max().unwrap_or(1);
-            self.scratch = (0..k).map(|_| vec![0.0; most]).collect();
             if !w.direct_output() {
                 let total: usize = w.outputs.iter().map(|&o| self.act_lens[o]).sum();
                 self.packed_out = vec![0.0; total * max_batch];
@@ -740,6 +745,7 @@ impl Chain {
         let per_layer: Vec<usize> = (0..self.layers.len())
             .map(|i| if grouped(i) { small } else { max_batch })
             .collect();
+        self.plan_grads(sizes, max_batch);
         for (l, &b) in self.layers.iter_mut().zip(&per_layer) {
             l.allocate(b);
         }
@@ -773,6 +779,128 @@ impl Chain {
             per_sample.and_then(|p| p.checked_mul(max_batch)),
             4,
         )
+    }
+
+    /// Plans the gradient buffers for activations of `sizes` floats (see [`GradPool`]): the
+    /// live span of each gradient in the steps of the backward pass, then buffers shared by
+    /// gradients that are never live at once.
+    fn plan_grads(&mut self, sizes: Vec<usize>, max_batch: usize) {
+        let (spans, sizes) = match self.wiring.take() {
+            Some(w) => {
+                let planned = self.graph_grad_spans(&w, sizes, max_batch);
+                self.wiring = Some(w);
+                planned
+            }
+            None => (self.chain_grad_spans(), sizes),
+        };
+        self.grads = GradPool::plan(&spans, &sizes, !self.no_grad_plan);
+    }
+
+    /// The live spans of a sequential model's gradients. Step 0 is the loss's, step
+    /// `last - i` layer `i`'s backward: it reads its output's gradient and writes its
+    /// input's. A grouped run reads its output's gradient and writes its input's over the
+    /// steps of all its layers.
+    fn chain_grad_spans(&self) -> Vec<Option<(usize, usize)>> {
+        let last = self.layers.len();
+        let mut spans: Vec<Option<(usize, usize)>> = vec![None; last + 1];
+        spans[last] = Some((0, 0));
+        for i in (self.first_trainable..last).rev() {
+            if self.is_absorbed(i) {
+                continue;
+            }
+            let step = last - i;
+            let o = self.out_act(i, 1);
+            spans[o] = Some((spans[o].map_or(step, |s| s.0), step));
+            if i > self.first_trainable {
+                spans[i] = Some((step, step));
+            }
+        }
+        for seg in &self.segments {
+            let (lo, hi) = (last - (seg.end - 1), last - seg.start);
+            if let Some(s) = spans[seg.end].as_mut() {
+                s.1 = s.1.max(hi);
+            }
+            if seg.start > self.first_trainable {
+                if let Some(s) = spans[seg.start].as_mut() {
+                    s.0 = s.0.min(lo);
+                }
+            }
+        }
+        spans
+    }
+
+    /// The live spans and sizes of a functional model's gradient entries: its activations,
+    /// then each call's scratch buffers. Step 0 is the loss's (the outputs' gradients are
+    /// live from there), step `calls - i` call `i`'s backward: it writes (or sums into) its
+    /// inputs' gradients and last reads its output's. Also plans the zero-filling of the
+    /// gradients that are summed into, at the step where each becomes live.
+    fn graph_grad_spans(
+        &mut self,
+        w: &Wiring,
+        mut sizes: Vec<usize>,
+        max_batch: usize,
+    ) -> (Vec<Option<(usize, usize)>>, Vec<usize>) {
+        let first = w.first_call();
+        let calls = w.calls.len();
+        let mut spans: Vec<Option<(usize, usize)>> = vec![None; sizes.len()];
+        self.zero_at = vec![Vec::new(); calls + 1];
+        self.scratch_at = vec![0; calls];
+        for &o in &w.outputs {
+            spans[o] = Some((0, 0));
+            if self.consumers[o] > 1 && !self.zero_at[0].contains(&o) {
+                self.zero_at[0].push(o);
+            }
+        }
+        for (i, call) in w.calls.iter().enumerate().rev() {
+            if self.is_absorbed(i) {
+                continue;
+            }
+            let step = calls - i;
+            for &a in call.ins.iter().filter(|&&a| a >= first) {
+                if spans[a].is_none() {
+                    spans[a] = Some((step, step));
+                    if self.consumers[a] > 1 {
+                        self.zero_at[step].push(a);
+                    }
+                }
+            }
+            let out = self.out_act(i, first);
+            match spans[out].as_mut() {
+                Some(s) => s.1 = step,
+                None => {
+                    // Read by nothing: its gradient is zero.
+                    spans[out] = Some((step, step));
+                    self.zero_at[step].push(out);
+                }
+            }
+            let layer = match self.twins[i].as_ref() {
+                Some(t) => t.as_ref(),
+                None => self.layers[call.layer].as_ref(),
+            };
+            let aside: &[usize] = if layer.is_merge() {
+                if layer.passes_gradient() {
+                    &[]
+                } else {
+                    &call.ins
+                }
+            } else if call.ins[0] >= first && self.consumers[call.ins[0]] > 1 {
+                &call.ins[..1]
+            } else {
+                &[]
+            };
+            self.scratch_at[i] = sizes.len();
+            for &a in aside {
+                sizes.push(self.act_lens[a] * max_batch);
+                spans.push(Some((step, step)));
+            }
+        }
+        (spans, sizes)
+    }
+
+    /// The floats of the planned gradient buffers, and of one buffer per gradient.
+    #[cfg(test)]
+    pub(crate) fn grad_memory(&self) -> (usize, usize) {
+        (self.grads.total(), self.grads.unplanned())
     }
 
     pub fn max_batch(&self) -> usize {
@@ -887,9 +1015,13 @@ impl Chain {
             Pass::Backward(skip) => skip,
         };
         let (x, y) = (&self.acts[s][..n * il], &self.acts[e][..n * ol]);
-        let (gb, ga) = self.grads.split_at_mut(e);
-        let dy = &mut ga[0][..n * ol];
-        let dx = (s > layout.first_trainable).then(|| &mut gb[s][..n * il]);
+        let (dy, dx) = if s > layout.first_trainable {
+            let (dy, dx) = self.grads.pair(e, s);
+            (dy, Some(&mut dx[..n * il]))
+        } else {
+            (self.grads.get(e), None)
+        };
+        let dy = &mut dy[..n * ol];
         let io = |g: usize, m: usize| {
             let a = g * size;
             (&x[a * il..(a + m) * il], &y[a * ol..(a + m) * ol])
@@ -961,7 +1093,7 @@ impl Chain {
             }
         };
         let l = self.len_at(o);
-        f(&self.acts[o][..n * l], &mut self.grads[o][..n * l])
+        f(&self.acts[o][..n * l], &mut self.grads.get(o)[..n * l])
     }
 
     /// Runs every layer on the input buffer.
@@ -1151,17 +1283,17 @@ impl Chain {
             }
             let o = self.out_act(i, 1);
             let (il, ol) = (self.len_at(i), self.len_at(o));
-            let (gb, ga) = self.grads.split_at_mut(i + 1);
-            let dx = if i > self.first_trainable {
-                Some(&mut gb[i][..n * il])
+            let (dy, dx) = if i > self.first_trainable {
+                let (dy, dx) = self.grads.pair(o, i);
+                (dy, Some(&mut dx[..n * il]))
             } else {
-                None
+                (self.grads.get(o), None)
             };
+            let dy = &mut dy[..n * ol];
             let ctx = Backward {
                 n,
                 skip_activation: skip_last_activation && o == last,
             };
-            let dy = &mut ga[o - i - 1][..n * ol];
             if let Some(k) = self.kernel_only.as_mut() {
                 let (x, y) = (&self.acts[i][..n * il], &self.acts[o][..n * ol]);
                 time_weight_grads(k, i, self.layers[i].as_mut(), (x, y), dy, ctx);
@@ -1178,21 +1310,18 @@ impl Chain {
         }
     }
 
-    /// [`backward`](Self::backward) of a functional model. Every input gradient goes through
-    /// a scratch buffer and is then copied (one reader) or added (several readers: the
-    /// branches' gradients are summed) into the activation's gradient. A shared layer's
-    /// twins add their weight gradients to the layer's.
+    /// [`backward`](Self::backward) of a functional model. An input's gradient is written
+    /// in place by its only reader; with several readers, each one's gradient is computed in
+    /// a scratch buffer and summed into it (zero-filled when it becomes live). A merge
+    /// computes its inputs' gradients in scratch buffers, then copies or sums them. A shared
+    /// layer's twins add their weight gradients to the layer's.
     fn backward_graph(&mut self, n: usize, skip_last_activation: bool) {
         let Some(wiring) = self.wiring.take() else {
             return;
         };
         let first = wiring.first_call();
-        for (a, &c) in self.consumers.iter().enumerate() {
-            if c > 1 && a >= first {
-                let l = self.len_at(a);
-                self.grads[a][..n * l].fill(0.0);
-            }
-        }
+        let calls = wiring.calls.len();
+        self.zero_fill(0, n);
         let direct = wiring.direct_output();
         if !direct {
             // The loss's gradient of each output joins that output's gradient.
@@ -1200,7 +1329,7 @@ impl Chain {
             let mut off = 0;
             for &o in &wiring.outputs {
                 let len = self.len_at(o);
-                let dst = &mut self.grads[o];
+                let dst = self.grads.get(o);
                 for r in 0..n {
                     let src = &self.packed_grad[r * width + off..r * width + off + len];
                     let d = &mut dst[r * len..(r + 1) * len];
@@ -1217,15 +1346,14 @@ impl Chain {
             if self.is_absorbed(i) {
                 continue;
             }
+            self.zero_fill(calls - i, n);
             let ins = &call.ins;
-            let me = first + i;
             let out = self.out_act(i, first);
             let ol = self.len_at(out);
             let lens: [usize; MAX_MERGE_INPUTS] =
                 std::array::from_fn(|k| ins.get(k).map_or(0, |&a| self.len_at(a)));
+            let scratch = self.scratch_at[i];
             let t = self.timings.is_some().then(std::time::Instant::now);
-            let (gb, ga) = self.grads.split_at_mut(me);
-            let dy = &mut ga[out - me][..n * ol];
             let y = &self.acts[out][..n * ol];
             let layer: &mut dyn Layer = match self.twins[i].as_mut() {
                 Some(t) => t.as_mut(),
@@ -1235,7 +1363,8 @@ impl Chain {
             if layer.is_merge() && layer.passes_gradient() {
                 // An Add: its output gradient goes straight to its inputs' gradients.
                 for &a in ins.iter().filter(|&&a| a >= first) {
-                    let dst = &mut gb[a][..n * ol];
+                    let (dy, dst) = self.grads.pair(out, a);
+                    let (dy, dst) = (&dy[..n * ol], &mut dst[..n * ol]);
                     if self.consumers[a] > 1 {
                         rkeras_kernels::elementwise::add_into(dy, dst);
                     } else {
@@ -1250,12 +1379,17 @@ impl Chain {
                     Some(&a) => &self.acts[a][..n * lens[k]],
                     None => &[][..],
                 });
-                let mut it = self.scratch.iter_mut();
-                let mut dxs: [&mut [f32]; MAX_MERGE_INPUTS] =
-                    std::array::from_fn(|k| match (ins.get(k), it.next()) {
-                        (Some(_), Some(s)) => &mut s[..n * lens[k]],
-                        _ => &mut [][..],
-                    });
+                // The output's gradient, then one scratch buffer per input.
+                let entries: [usize; MAX_MERGE_INPUTS + 1] =
+                    std::array::from_fn(|k| if k == 0 { out } else { scratch + k - 1 });
+                let mut bufs: [&mut [f32]; MAX_MERGE_INPUTS + 1] =
+                    std::array::from_fn(|_| &mut [][..]);
+                self.grads.many(&entries[..=ins.len()], &mut bufs);
+                let (dy, dxs) = bufs.split_at_mut(1);
+                let dy = &mut dy[0][..n * ol];
+                for (d, &l) in dxs.iter_mut().zip(&lens[..ins.len()]) {
+                    *d = &mut std::mem::take(d)[..n * l];
+                }
                 layer.backward_merge(&xs[..ins.len()], y, dy, &mut dxs[..ins.len()], n);
             } else {
                 let a = ins[0];
@@ -1266,20 +1400,25 @@ impl Chain {
                 };
                 if a >= first && self.consumers[a] == 1 {
                     // The only reader of its input: write the gradient in place.
-                    layer.backward(x, y, dy, Some(&mut gb[a][..n * lens[0]]), ctx);
+                    let (dy, dx) = self.grads.pair(out, a);
+                    layer.backward(x, y, &mut dy[..n * ol], Some(&mut dx[..n * lens[0]]), ctx);
                     add_timing(&mut self.timings, t, call.layer, true);
                     continue;
                 }
-                let dx = needs_dx.then(|| &mut self.scratch[0][..n * lens[0]]);
-                layer.backward(x, y, dy, dx, ctx);
+                if needs_dx {
+                    let (dy, dx) = self.grads.pair(out, scratch);
+                    layer.backward(x, y, &mut dy[..n * ol], Some(&mut dx[..n * lens[0]]), ctx);
+                } else {
+                    layer.backward(x, y, &mut self.grads.get(out)[..n * ol], None, ctx);
+                }
             }
             if needs_dx {
                 for (k, &a) in ins.iter().enumerate() {
                     if a < first {
                         continue;
                     }
-                    let src = &self.scratch[k][..n * lens[k]];
-                    let dst = &mut gb[a][..n * lens[k]];
+                    let (src, dst) = self.grads.pair(scratch + k, a);
+                    let (src, dst) = (&src[..n * lens[k]], &mut dst[..n * lens[k]]);
                     if self.consumers[a] > 1 {
                         rkeras_kernels::elementwise::add_into(src, dst);
                     } else {
@@ -1300,6 +1439,18 @@ impl Chain {
             }
         }
         self.wiring = Some(wiring);
+    }
+
+    /// Zero-fills the gradients that become live at backward step `step` and are summed
+    /// into (their buffer held another gradient before).
+    fn zero_fill(&mut self, step: usize, n: usize) {
+        let Some(zero) = self.zero_at.get(step) else {
+            return;
+        };
+        for &a in zero {
+            let l = self.act_lens[a];
+            self.grads.get(a)[..n * l].fill(0.0);
+        }
     }
 
     /// Lets every twin of a shared layer draw new random streams for `epoch` (dropout).
