@@ -1888,4 +1888,162 @@ mod tests {
             assert!(plain.chain.segments.is_empty());
         }
     }
+
+    /// Branches, a residual `Add`, a `Multiply`, a `Concatenate` of three, a layer read by
+    /// three calls, a layer called twice, an output read by another layer, and two heads.
+    fn branchy() -> crate::Result<Model> {
+        let inp = Input::new((8, 8, 3));
+        let stem = Conv2D::new(6, 3)
+            .padding("same")
+            .activation("relu")
+            .call(&inp)?;
+        let b1 = Conv2D::new(6, 1).call(&stem)?;
+        let b2 = Conv2D::new(6, 3)
+            .padding("same")
+            .activation("tanh")
+            .call(&stem)?;
+        let res = Add::new().call_on(&[&stem, &b1])?;
+        let shared = Shared::new(Conv2D::new(6, 3).padding("same").activation("relu"));
+        let s1 = shared.call(&res)?;
+        let s2 = shared.call(&b2)?;
+        let gate = Multiply::new().call_on(&[&s2, &b2])?;
+        let cat = Concatenate::new().call_on(&[&s1, &gate, &res])?;
+        let bn = BatchNormalization::new().call(&cat)?;
+        let pooled = MaxPooling2D::new((2, 2)).call(&bn)?;
+        let g = GlobalAveragePooling2D::new().call(&pooled)?;
+        let o1 = Dense::new(3).activation("softmax").name("o1").call(&g)?;
+        let f = Flatten::new().call(&pooled)?;
+        let h = Dense::new(4).activation("relu").call(&f)?;
+        let hc = Concatenate::new().call_on(&[&h, &o1])?;
+        let o2 = Dense::new(2).name("o2").call(&hc)?;
+        Model::functional(&inp, [&o1, &o2])
+    }
+
+    /// `build`'s model, compiled, with the gradient plan on or off.
+    fn planned(build: impl Fn() -> crate::Result<Model>, plan: bool, outputs: usize) -> Model {
+        crate::rng::set_random_seed(7);
+        let mut m = build().expect("model");
+        m.chain.no_grad_plan = !plan;
+        let sgd = || SGD::new().learning_rate(0.05).momentum(0.9);
+        if outputs == 2 {
+            m.compile_outputs(
+                sgd(),
+                [
+                    OutputLoss::new("o1", "categorical_crossentropy"),
+                    OutputLoss::new("o2", "mse").loss_weight(0.5),
+                ],
+            )
+        } else {
+            m.compile(sgd(), "categorical_crossentropy", &["accuracy"])
+        }
+        .expect("compile");
+        m
+    }
+
+    /// Trains `build`'s model with and without the gradient plan from the same weights:
+    /// the weights must end bit for bit equal. Returns the planned and unplanned gradient
+    /// floats of the planned model.
+    fn plan_trains_bitwise(
+        build: fn() -> crate::Result<Model>,
+        shape: [usize; 3],
+        outputs: usize,
+        batch: usize,
+        groups: usize,
+    ) -> (usize, usize) {
+        let mut on = planned(build, true, outputs);
+        let mut off = planned(build, false, outputs);
+        on.set_sample_groups(groups);
+        off.set_sample_groups(groups);
+        off.set_weights(&on.get_weights()).expect("weights");
+        let start = on.get_weights();
+        let mut rng = crate::rng::Rng::new(11);
+        let n = 2 * batch + batch / 2;
+        let len = n * shape.iter().product::<usize>();
+        let x: Vec<f32> = (0..len).map(|_| rng.uniform_range(-1.0, 1.0)).collect();
+        let x = Tensor::new(vec![n, shape[0], shape[1], shape[2]], x).expect("x");
+        let labels: Vec<usize> = (0..n).map(|_| rng.below(3)).collect();
+        let y1 = Tensor::one_hot(&labels, 3).expect("y1");
+        let y2 = Tensor::new(
+            vec![n, 2],
+            (0..2 * n).map(|_| rng.uniform_range(-1.0, 1.0)).collect(),
+        )
+        .expect("y2");
+        for m in [&mut on, &mut off] {
+            let fit = if outputs == 2 {
+                m.fit(&x, [&y1, &y2])
+            } else {
+                m.fit(&x, &y1)
+            };
+            fit.epochs(2)
+                .batch_size(batch)
+                .shuffle(false)
+                .verbose(0)
+                .run()
+                .expect("fit");
+        }
+        for (a, b) in on.get_weights().iter().zip(&off.get_weights()) {
+            assert_eq!(a.data(), b.data(), "weights differ with the gradient plan");
+        }
+        assert!(
+            on.get_weights()
+                .iter()
+                .zip(&start)
+                .any(|(a, b)| a.data() != b.data()),
+            "training changed nothing"
+        );
+        let (total, unplanned) = off.chain.grad_memory();
+        assert_eq!(total, unplanned, "the plan was not off");
+        on.chain.grad_memory()
+    }
+
+    /// Gradients sharing buffers by liveness train bit for bit like one buffer per
+    /// gradient, in a graph of every kind of fan-out and in sequential models (with and
+    /// without sample groups, behind frozen layers, with absorbed poolings).
+    #[test]
+    fn shared_gradient_buffers_train_bitwise_like_separate_ones() {
+        let (total, unplanned) = plan_trains_bitwise(branchy, [8, 8, 3], 2, 8, 1);
+        assert!(total < unplanned, "{total} vs {unplanned}");
+        let cases: [Case; 5] = [
+            (sequential, [9, 11, 3], 20, &[]),
+            (normalized, [8, 8, 2], 40, &[]),
+            (frozen_first, [9, 11, 3], 40, &[]),
+            (assorted, [8, 8, 2], 40, &[]),
+            (all_convolutional, [8, 8, 2], 20, &[]),
+        ];
+        for (build, shape, batch, _) in cases {
+            for groups in [1, 4] {
+                let (total, unplanned) = plan_trains_bitwise(build, shape, 1, batch, groups);
+                assert!(total <= unplanned, "{total} vs {unplanned}");
+            }
+        }
+    }
+
+    /// A stack of residual blocks.
+    fn residual_stack() -> crate::Result<Model> {
+        let inp = Input::new((8, 8, 3));
+        let mut x = Conv2D::new(8, 3).padding("same").call(&inp)?;
+        for _ in 0..8 {
+            let h = Conv2D::new(8, 3).padding("same").call(&x)?;
+            let h = BatchNormalization::new().call(&h)?;
+            let h = Activation::new("relu").call(&h)?;
+            let h = Conv2D::new(8, 3).padding("same").call(&h)?;
+            let h = BatchNormalization::new().call(&h)?;
+            let s = Add::new().call_on(&[&x, &h])?;
+            x = Activation::new("relu").call(&s)?;
+        }
+        let g = GlobalAveragePooling2D::new().call(&x)?;
+        let out = Dense::new(3).activation("softmax").call(&g)?;
+        Model::functional(&inp, &out)
+    }
+
+    /// In a deep residual stack a handful of buffers serve every gradient.
+    #[test]
+    fn deep_models_share_gradient_buffers() {
+        let (total, unplanned) = plan_trains_bitwise(residual_stack, [8, 8, 3], 1, 8, 1);
+        assert!(total * 8 < unplanned, "{total} vs {unplanned}");
+        let mut chain = prepared(sequential, true);
+        chain.chain.allocate(16).expect("allocate");
+        let (total, unplanned) = chain.chain.grad_memory();
+        assert!(total < unplanned, "{total} vs {unplanned}");
+    }
 }
