@@ -3,7 +3,7 @@
 //! [`Wiring`]; every buffer is sized once per maximum batch size, so a training step never
 //! allocates.
 
-use super::grad_pool::GradPool;
+use super::buffer_pool::BufferPool;
 use super::profiling::{add_timing, time_weight_grads};
 use crate::error::{Error, Result};
 use crate::layers::twin_of;
@@ -86,19 +86,24 @@ pub(crate) struct Chain {
     pub built: bool,
     /// Sequential: `acts[0]` is the input batch, `acts[i + 1]` the output of layer `i`.
     /// Functional: numbered as [`Wiring`] says.
-    acts: Vec<Vec<f32>>,
+    /// Training: one buffer each; a model allocated for inference only: buffers shared by
+    /// liveness (see [`BufferPool`]).
+    acts: BufferPool,
+    /// The buffers are planned for inference only (no gradients; activations shared).
+    infer_only: bool,
     /// The gradients of the activations (same indexing; the inputs have none), in buffers
     /// shared by liveness, followed by the backward pass's scratch buffers (see
-    /// [`GradPool`] and `Chain::plan_grads`).
-    grads: GradPool,
+    /// [`BufferPool`] and `Chain::plan_grads`).
+    grads: BufferPool,
     /// Functional models: per backward step (0: the loss's gradients, `calls - i`: call `i`),
     /// the gradients that become live there and are summed into, zero-filled first.
     zero_at: Vec<Vec<usize>>,
     /// Functional models, per call: the first of its scratch entries in `grads` (input
     /// gradients computed aside, then copied or summed into the inputs' gradients).
     scratch_at: Vec<usize>,
-    /// Gives every gradient a buffer of its own (tests compare both ways).
-    pub(crate) no_grad_plan: bool,
+    /// Gives every gradient (and, for inference, every activation) a buffer of its own
+    /// (tests compare both ways).
+    pub(crate) no_memory_plan: bool,
     /// Per-sample length of each activation.
     act_lens: Vec<usize>,
     /// Per-sample shape of each activation.
@@ -383,8 +388,8 @@ impl Chain {
     fn finish_build(&mut self) {
         self.built = true;
         self.max_batch = 0;
-        self.acts.clear();
-        self.grads = GradPool::default();
+        self.acts = BufferPool::default();
+        self.grads = BufferPool::default();
     }
 
     /// Builds a functional model's layers call by call (a topological order); a shared
@@ -580,14 +585,14 @@ impl Chain {
         }
         let lens: [usize; MAX_MERGE_INPUTS] =
             std::array::from_fn(|j| ins.get(j).map_or(0, |&a| self.len_at(a)));
-        let (before, after) = self.acts.split_at_mut(out);
+        let (y, acts) = self.acts.split_out(out);
         let xs: [&[f32]; MAX_MERGE_INPUTS] = std::array::from_fn(|j| match ins.get(j) {
-            Some(&a) => &before[a][..n * lens[j]],
+            Some(&a) => &acts.get(a)[..n * lens[j]],
             None => &[][..],
         });
         self.layers[wiring.calls[i].layer].forward_merge_act(
             &xs[..ins.len()],
-            &mut after[0][..n * ol],
+            &mut y[..n * ol],
             n,
             act,
         )
@@ -609,10 +614,10 @@ impl Chain {
         let Some((a, b)) = self.layers[wiring.calls[i].layer].inference_affine() else {
             return false;
         };
-        let (before, after) = self.acts.split_at_mut(out);
+        let (y, acts) = self.acts.split_out(out);
         rkeras_kernels::batch_norm::affine_act(
-            &before[a_in][..n * il],
-            &mut after[0][..n * ol],
+            &acts.get(a_in)[..n * il],
+            &mut y[..n * ol],
             a,
             b,
             act,
@@ -647,10 +652,9 @@ impl Chain {
         let Some(map) = norm.inference_affine() else {
             return false;
         };
-        let (before, after) = self.acts.split_at_mut(first + i);
-        let x = &before[a_in][..n * il];
-        let y = &mut after[out - first - i][..n * ol];
-        conv.forward_folded(x, y, n, map, act)
+        let (y, acts) = self.acts.split_out(out);
+        let x = &acts.get(a_in)[..n * il];
+        conv.forward_folded(x, &mut y[..n * ol], n, map, act)
     }
 
     /// Per-sample output shape (several outputs: their packed length).
@@ -703,15 +707,29 @@ impl Chain {
         }
     }
 
-    /// Sizes all buffers for batches up to `max_batch` (no-op when already big enough).
+    /// Sizes all buffers for training on batches up to `max_batch` (no-op when already big
+    /// enough).
     ///
     /// # Errors
     /// [`Error::Memory`] when the batch's activations and gradients would not fit in memory
     /// (checked before anything is allocated).
+    #[cfg(test)]
     pub fn allocate(&mut self, max_batch: usize) -> Result<()> {
-        if max_batch <= self.max_batch || !self.built {
+        self.allocate_for(max_batch, true)
+    }
+
+    /// [`allocate`](Self::allocate) for training (`train`), or for inference only: then the
+    /// activations share buffers by liveness and there are no gradients, until a training
+    /// allocation (of at least the same batch size) replaces them.
+    ///
+    /// # Errors
+    /// As [`allocate`](Self::allocate).
+    pub fn allocate_for(&mut self, max_batch: usize, train: bool) -> Result<()> {
+        if !self.built || (max_batch <= self.max_batch && !(train && self.infer_only)) {
             return Ok(());
         }
+        let max_batch = max_batch.max(self.max_batch);
+        let infer = !train && !self.no_memory_plan;
         self.check_batch_memory(max_batch)?;
         self.plan_groups(max_batch);
         // Inside a grouped run, the model's own buffers and layers serve batches of one
@@ -734,18 +752,32 @@ impl Chain {
                 }
             })
             .collect();
-        self.acts = sizes.iter().map(|&l| vec![0.0; l]).collect();
+        let per_layer: Vec<usize> = (0..self.layers.len())
+            .map(|i| if grouped(i) { small } else { max_batch })
+            .collect();
+        // Release the old buffers before taking the new ones.
+        self.acts = BufferPool::default();
+        self.grads = BufferPool::default();
+        if infer {
+            self.acts = BufferPool::plan(&self.infer_act_spans(), &sizes, true);
+        } else {
+            self.acts = BufferPool::plan(&vec![Some((0, 0)); sizes.len()], &sizes, false);
+        }
         if let Some(w) = &self.wiring {
             if !w.direct_output() {
                 let total: usize = w.outputs.iter().map(|&o| self.act_lens[o]).sum();
                 self.packed_out = vec![0.0; total * max_batch];
-                self.packed_grad = vec![0.0; total * max_batch];
+                self.packed_grad = if infer {
+                    Vec::new()
+                } else {
+                    vec![0.0; total * max_batch]
+                };
             }
         }
-        let per_layer: Vec<usize> = (0..self.layers.len())
-            .map(|i| if grouped(i) { small } else { max_batch })
-            .collect();
-        self.plan_grads(sizes, max_batch);
+        if !infer {
+            self.plan_grads(sizes, max_batch);
+        }
+        self.infer_only = infer;
         for (l, &b) in self.layers.iter_mut().zip(&per_layer) {
             l.allocate(b);
         }
@@ -781,7 +813,7 @@ impl Chain {
         )
     }
 
-    /// Plans the gradient buffers for activations of `sizes` floats (see [`GradPool`]): the
+    /// Plans the gradient buffers for activations of `sizes` floats (see [`BufferPool`]): the
     /// live span of each gradient in the steps of the backward pass, then buffers shared by
     /// gradients that are never live at once.
     fn plan_grads(&mut self, sizes: Vec<usize>, max_batch: usize) {
@@ -793,7 +825,67 @@ impl Chain {
             }
             None => (self.chain_grad_spans(), sizes),
         };
-        self.grads = GradPool::plan(&spans, &sizes, !self.no_grad_plan);
+        self.grads = BufferPool::plan(&spans, &sizes, !self.no_memory_plan);
+    }
+
+    /// The live spans of the activations of a forward pass (inference): step 0 loads the
+    /// inputs (and unpacks several), step `i + 1` runs layer or call `i` (or the inference
+    /// fold it heads, or the grouped run it starts): it reads its inputs and writes its
+    /// output. The inputs and outputs stay live throughout (the next batch is loaded, the
+    /// outputs are read, outside the pass).
+    fn infer_act_spans(&self) -> Vec<Option<(usize, usize)>> {
+        let mut spans: Vec<Option<(usize, usize)>> = vec![None; self.act_lens.len()];
+        let mut touch = |a: usize, step: usize| {
+            spans[a] = Some(spans[a].map_or((step, step), |(s, e)| (s.min(step), e.max(step))));
+        };
+        match &self.wiring {
+            None => {
+                let last = self.layers.len();
+                let end = last + 1;
+                for i in 0..last {
+                    if !self.is_absorbed(i) {
+                        touch(i, i + 1);
+                        touch(self.out_act(i, 1), i + 1);
+                    }
+                }
+                for seg in &self.segments {
+                    touch(seg.start, seg.end);
+                    touch(seg.end, seg.start + 1);
+                }
+                touch(0, 0);
+                touch(0, end);
+                touch(last, end);
+            }
+            Some(w) => {
+                let first = w.first_call();
+                let end = w.calls.len() + 1;
+                for a in 0..first {
+                    touch(a, 0);
+                    touch(a, end);
+                }
+                for (i, call) in w.calls.iter().enumerate() {
+                    if self.is_absorbed(i) {
+                        continue;
+                    }
+                    for &a in &call.ins {
+                        touch(a, i + 1);
+                    }
+                    touch(self.out_act(i, first), i + 1);
+                    let folded = match self.folds.get(i) {
+                        Some(Fold::Head { bn, act }) => Some(act.unwrap_or(*bn)),
+                        Some(Fold::NormHead { act } | Fold::MergeHead { act }) => Some(*act),
+                        _ => None,
+                    };
+                    if let Some(k) = folded {
+                        touch(first + k, i + 1);
+                    }
+                }
+                for &o in &w.outputs {
+                    touch(o, end);
+                }
+            }
+        }
+        spans
     }
 
     /// The live spans of a sequential model's gradients. Step 0 is the loss's, step
@@ -903,6 +995,13 @@ impl Chain {
         (self.grads.total(), self.grads.unplanned())
     }
 
+    /// The floats of the activation buffers, and of one buffer per activation; whether they
+    /// are planned for inference only.
+    #[cfg(test)]
+    pub(crate) fn act_memory(&self) -> (usize, usize, bool) {
+        (self.acts.total(), self.acts.unplanned(), self.infer_only)
+    }
+
     pub fn max_batch(&self) -> usize {
         self.max_batch
     }
@@ -993,9 +1092,9 @@ impl Chain {
                 for r in runs.iter_mut() {
                     r.sync(&self.layers[s..e]);
                 }
-                let (before, after) = self.acts.split_at_mut(e);
-                let x = &before[s][..n * il];
-                let y = &mut after[0][..n * ol];
+                let (y, acts) = self.acts.split_out(e);
+                let x = &acts.get(s)[..n * il];
+                let y = &mut y[..n * ol];
                 let xc = |g: usize, m: usize| &x[g * size * il..(g * size + m) * il];
                 if let Some(p) = prof.as_mut() {
                     for ((g, run), yc) in runs.iter_mut().enumerate().zip(y.chunks_mut(size * ol)) {
@@ -1014,7 +1113,7 @@ impl Chain {
             }
             Pass::Backward(skip) => skip,
         };
-        let (x, y) = (&self.acts[s][..n * il], &self.acts[e][..n * ol]);
+        let (x, y) = (&self.acts.get_ref(s)[..n * il], &self.acts.get_ref(e)[..n * ol]);
         let (dy, dx) = if s > layout.first_trainable {
             let (dy, dx) = self.grads.pair(e, s);
             (dy, Some(&mut dx[..n * il]))
@@ -1057,7 +1156,7 @@ impl Chain {
     /// The input buffer for a batch of `n` (several inputs: packed side by side per row).
     pub fn input_mut(&mut self, n: usize) -> &mut [f32] {
         let l = self.len_at(0);
-        &mut self.acts[0][..n * l]
+        &mut self.acts.get(0)[..n * l]
     }
 
     /// The output of the last forward pass for a batch of `n` (several outputs: packed
@@ -1066,11 +1165,11 @@ impl Chain {
         match &self.wiring {
             None => {
                 let last = self.layers.len();
-                &self.acts[last][..n * self.len_at(last)]
+                &self.acts.get_ref(last)[..n * self.len_at(last)]
             }
             Some(w) if w.direct_output() => {
                 let o = w.outputs[0];
-                &self.acts[o][..n * self.len_at(o)]
+                &self.acts.get_ref(o)[..n * self.len_at(o)]
             }
             Some(w) => {
                 let total: usize = w.outputs.iter().map(|&o| self.len_at(o)).sum();
@@ -1093,7 +1192,7 @@ impl Chain {
             }
         };
         let l = self.len_at(o);
-        f(&self.acts[o][..n * l], &mut self.grads.get(o)[..n * l])
+        f(&self.acts.get_ref(o)[..n * l], &mut self.grads.get(o)[..n * l])
     }
 
     /// Runs every layer on the input buffer.
@@ -1116,9 +1215,8 @@ impl Chain {
             let t = self.timings.is_some().then(std::time::Instant::now);
             let o = self.out_act(i, 1);
             let (il, ol) = (self.len_at(i), self.len_at(o));
-            let (before, after) = self.acts.split_at_mut(i + 1);
-            let y = &mut after[o - i - 1][..n * ol];
-            self.layers[i].forward(&before[i][..n * il], y, n, mode);
+            let (y, acts) = self.acts.split_out(o);
+            self.layers[i].forward(&acts.get(i)[..n * il], &mut y[..n * ol], n, mode);
             add_timing(&mut self.timings, t, i, false);
         }
     }
@@ -1161,10 +1259,11 @@ impl Chain {
         let first = wiring.first_call();
         if wiring.inputs.len() > 1 {
             let width = self.len_at(0);
-            let (packed, rest) = self.acts.split_at_mut(1);
             let mut off = 0;
-            for (dst, &len) in rest.iter_mut().zip(&self.act_lens[1..=wiring.inputs.len()]) {
-                unpack_cols(&packed[0], width, off, len, n, &mut dst[..n * len]);
+            for j in 0..wiring.inputs.len() {
+                let len = self.act_lens[1 + j];
+                let (dst, acts) = self.acts.split_out(1 + j);
+                unpack_cols(acts.get(0), width, off, len, n, &mut dst[..n * len]);
                 off += len;
             }
         }
@@ -1215,20 +1314,20 @@ impl Chain {
             let ol = self.len_at(out);
             let lens: [usize; MAX_MERGE_INPUTS] =
                 std::array::from_fn(|k| ins.get(k).map_or(0, |&a| self.len_at(a)));
-            let (before, after) = self.acts.split_at_mut(first + i);
-            let y = &mut after[out - first - i][..n * ol];
+            let (y, acts) = self.acts.split_out(out);
+            let y = &mut y[..n * ol];
             let layer: &mut dyn Layer = match self.twins[i].as_mut() {
                 Some(t) => t.as_mut(),
                 None => self.layers[call.layer].as_mut(),
             };
             if layer.is_merge() {
                 let xs: [&[f32]; MAX_MERGE_INPUTS] = std::array::from_fn(|k| match ins.get(k) {
-                    Some(&a) => &before[a][..n * lens[k]],
+                    Some(&a) => &acts.get(a)[..n * lens[k]],
                     None => &[][..],
                 });
                 layer.forward_merge(&xs[..ins.len()], y, n);
             } else {
-                layer.forward(&before[ins[0]][..n * lens[0]], y, n, mode);
+                layer.forward(&acts.get(ins[0])[..n * lens[0]], y, n, mode);
             }
             add_timing(&mut self.timings, t, call.layer, false);
             if mode == Mode::Train {
@@ -1241,7 +1340,7 @@ impl Chain {
             for &o in &wiring.outputs {
                 let len = self.len_at(o);
                 pack_cols(
-                    &self.acts[o][..n * len],
+                    &self.acts.get_ref(o)[..n * len],
                     width,
                     off,
                     len,
@@ -1266,6 +1365,10 @@ impl Chain {
                 p.grad.fill(0.0);
             }
         }
+        assert!(
+            !self.infer_only,
+            "a backward pass on buffers allocated for inference"
+        );
         if self.wiring.is_some() {
             return self.backward_graph(n, skip_last_activation);
         }
@@ -1295,13 +1398,13 @@ impl Chain {
                 skip_activation: skip_last_activation && o == last,
             };
             if let Some(k) = self.kernel_only.as_mut() {
-                let (x, y) = (&self.acts[i][..n * il], &self.acts[o][..n * ol]);
+                let (x, y) = (&self.acts.get_ref(i)[..n * il], &self.acts.get_ref(o)[..n * ol]);
                 time_weight_grads(k, i, self.layers[i].as_mut(), (x, y), dy, ctx);
             }
             let t = self.timings.is_some().then(std::time::Instant::now);
             self.layers[i].backward(
-                &self.acts[i][..n * il],
-                &self.acts[o][..n * ol],
+                &self.acts.get_ref(i)[..n * il],
+                &self.acts.get_ref(o)[..n * ol],
                 dy,
                 dx,
                 ctx,
@@ -1354,7 +1457,7 @@ impl Chain {
                 std::array::from_fn(|k| ins.get(k).map_or(0, |&a| self.len_at(a)));
             let scratch = self.scratch_at[i];
             let t = self.timings.is_some().then(std::time::Instant::now);
-            let y = &self.acts[out][..n * ol];
+            let y = &self.acts.get_ref(out)[..n * ol];
             let layer: &mut dyn Layer = match self.twins[i].as_mut() {
                 Some(t) => t.as_mut(),
                 None => self.layers[call.layer].as_mut(),
@@ -1376,7 +1479,7 @@ impl Chain {
             }
             if layer.is_merge() {
                 let xs: [&[f32]; MAX_MERGE_INPUTS] = std::array::from_fn(|k| match ins.get(k) {
-                    Some(&a) => &self.acts[a][..n * lens[k]],
+                    Some(&a) => &self.acts.get_ref(a)[..n * lens[k]],
                     None => &[][..],
                 });
                 // The output's gradient, then one scratch buffer per input.
@@ -1393,7 +1496,7 @@ impl Chain {
                 layer.backward_merge(&xs[..ins.len()], y, dy, &mut dxs[..ins.len()], n);
             } else {
                 let a = ins[0];
-                let x = &self.acts[a][..n * lens[0]];
+                let x = &self.acts.get_ref(a)[..n * lens[0]];
                 let ctx = Backward {
                     n,
                     skip_activation: skip_last_activation && direct && out == wiring.outputs[0],
@@ -1923,7 +2026,7 @@ mod tests {
     fn planned(build: impl Fn() -> crate::Result<Model>, plan: bool, outputs: usize) -> Model {
         crate::rng::set_random_seed(7);
         let mut m = build().expect("model");
-        m.chain.no_grad_plan = !plan;
+        m.chain.no_memory_plan = !plan;
         let sgd = || SGD::new().learning_rate(0.05).momentum(0.9);
         if outputs == 2 {
             m.compile_outputs(
@@ -2045,5 +2148,81 @@ mod tests {
         chain.chain.allocate(16).expect("allocate");
         let (total, unplanned) = chain.chain.grad_memory();
         assert!(total < unplanned, "{total} vs {unplanned}");
+    }
+
+    /// Predicts with `build`'s model allocated for inference only, with and without the
+    /// activation plan, then trains both and predicts again: the predictions must be bit
+    /// for bit equal. Returns the planned and unplanned activation floats of the first
+    /// predictions.
+    fn infer_plan_bitwise(
+        build: fn() -> crate::Result<Model>,
+        shape: [usize; 3],
+        outputs: usize,
+        batch: usize,
+        groups: usize,
+    ) -> (usize, usize) {
+        let mut on = planned(build, true, outputs);
+        let mut off = planned(build, false, outputs);
+        on.set_sample_groups(groups);
+        off.set_sample_groups(groups);
+        off.set_weights(&on.get_weights()).expect("weights");
+        let mut rng = crate::rng::Rng::new(13);
+        let n = 2 * batch + batch / 2;
+        let len = n * shape.iter().product::<usize>();
+        let x: Vec<f32> = (0..len).map(|_| rng.uniform_range(-1.0, 1.0)).collect();
+        let x = Tensor::new(vec![n, shape[0], shape[1], shape[2]], x).expect("x");
+        let predict = |m: &mut Model| -> Vec<Vec<f32>> {
+            if outputs == 2 {
+                let p = m.predict_outputs(&x).expect("predict");
+                p.iter().map(|t| t.data().to_vec()).collect()
+            } else {
+                let p = m.predict_batched(&x, batch).expect("predict");
+                vec![p.data().to_vec()]
+            }
+        };
+        assert_eq!(predict(&mut on), predict(&mut off));
+        let memory = on.chain.act_memory();
+        assert!(memory.2, "not planned for inference");
+        assert!(!off.chain.act_memory().2);
+        let y1 = Tensor::one_hot(&(0..n).map(|i| i % 3).collect::<Vec<_>>(), 3).expect("y1");
+        let y2 = Tensor::new(vec![n, 2], vec![0.5; 2 * n]).expect("y2");
+        for m in [&mut on, &mut off] {
+            let fit = if outputs == 2 {
+                m.fit(&x, [&y1, &y2])
+            } else {
+                m.fit(&x, &y1)
+            };
+            fit.epochs(1)
+                .batch_size(batch)
+                .shuffle(false)
+                .verbose(0)
+                .run()
+                .expect("fit");
+            assert!(!m.chain.act_memory().2, "training on inference buffers");
+        }
+        assert_eq!(predict(&mut on), predict(&mut off));
+        (memory.0, memory.1)
+    }
+
+    /// Activations sharing buffers by liveness in inference predict bit for bit like one
+    /// buffer per activation (graphs with folds and fan-out, sequential models with sample
+    /// groups), and training afterwards gets one buffer per activation again.
+    #[test]
+    fn inference_plans_predict_bitwise_like_separate_buffers() {
+        let (total, unplanned) = infer_plan_bitwise(branchy, [8, 8, 3], 2, 8, 1);
+        assert!(total < unplanned, "{total} vs {unplanned}");
+        let (total, unplanned) = infer_plan_bitwise(residual_stack, [8, 8, 3], 1, 8, 1);
+        assert!(total * 4 < unplanned, "{total} vs {unplanned}");
+        let (total, unplanned) = infer_plan_bitwise(conv_bn, [8, 8, 16], 1, 8, 1);
+        assert!(total < unplanned, "{total} vs {unplanned}");
+        for (build, shape, batch) in [
+            (sequential as fn() -> crate::Result<Model>, [9, 11, 3], 20),
+            (normalized, [8, 8, 2], 40),
+            (assorted, [8, 8, 2], 40),
+        ] {
+            for groups in [1, 4] {
+                infer_plan_bitwise(build, shape, 1, batch, groups);
+            }
+        }
     }
 }

@@ -3,7 +3,7 @@
 
 pub(crate) mod config;
 mod functional;
-mod grad_pool;
+mod buffer_pool;
 pub(crate) mod graph;
 pub(crate) mod heads;
 mod nested;

@@ -22,11 +22,11 @@ pub(crate) struct Buffers {
 }
 
 impl Buffers {
-    /// Buffers for batches of up to `max` samples; the model is built and its input
-    /// buffer allocated for them.
-    pub fn new(model: &mut Model, max: usize) -> Result<Buffers> {
+    /// Buffers for batches of up to `max` samples; the model is built and its buffers
+    /// allocated for them: for training (`train`), or for inference only.
+    pub fn new(model: &mut Model, max: usize, train: bool) -> Result<Buffers> {
         let max = max.max(1);
-        model.chain.allocate(max)?;
+        model.chain.allocate_for(max, train)?;
         let inputs = super::batches::input_layout(model);
         let outputs = model.output_shapes();
         let x_len = inputs.iter().map(|(_, s)| crate::shape::numel(s)).sum();

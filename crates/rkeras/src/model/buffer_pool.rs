@@ -1,15 +1,19 @@
-//! The memory plan of the backward pass: gradient buffers shared by liveness.
+//! Memory plans: buffers shared by liveness.
 //!
-//! The gradient of an activation is live from the step of the backward pass that first
-//! writes it (its last reader's backward, or the loss for an output) to the step that last
-//! reads it (its producer's backward). Entries (activations, plus the scratch buffers of
-//! single steps) whose live spans do not overlap share one buffer, as large as the largest
-//! entry it serves: a chain needs about two, a graph about as many as gradients are live at
-//! once, instead of one buffer per activation.
+//! Training: the gradient of an activation is live from the step of the backward pass that
+//! first writes it (its last reader's backward, or the loss for an output) to the step that
+//! last reads it (its producer's backward). Entries (activations, plus the scratch buffers
+//! of single steps) whose live spans do not overlap share one buffer, as large as the
+//! largest entry it serves: a chain needs about two, a graph about as many as gradients are
+//! live at once, instead of one buffer per activation.
+//!
+//! Inference (a model only predicting or evaluating): an activation is live from the call
+//! that writes it to the last call that reads it, and the activations share buffers the
+//! same way. Training keeps one buffer per activation (the backward pass reads them all).
 
 /// The buffers of a plan and the buffer (slot) of each entry.
 #[derive(Debug, Default)]
-pub(crate) struct GradPool {
+pub(crate) struct BufferPool {
     /// Slot of each entry; `None`: it has no gradient (or an empty one).
     slot: Vec<Option<usize>>,
     bufs: Vec<Vec<f32>>,
@@ -18,7 +22,7 @@ pub(crate) struct GradPool {
     unplanned: usize,
 }
 
-impl GradPool {
+impl BufferPool {
     /// Plans buffers for entries live over `spans[e] = Some((first, last))` (steps, both
     /// inclusive) that take `sizes[e]` floats. With `share` off, every entry gets a buffer
     /// of its own (tests compare both ways).
@@ -61,7 +65,7 @@ impl GradPool {
             slots[k] = (end, slots[k].1.max(need));
             slot[e] = Some(k);
         }
-        GradPool {
+        BufferPool {
             slot,
             bufs: slots.iter().map(|&(_, size)| vec![0.0; size]).collect(),
             unplanned: order.iter().map(|&e| sizes[e]).sum(),
@@ -85,6 +89,36 @@ impl GradPool {
         match self.slot.get(e).copied().flatten() {
             Some(s) => &mut self.bufs[s],
             None => &mut [],
+        }
+    }
+
+    /// The buffer of entry `e`, to read.
+    pub fn get_ref(&self, e: usize) -> &[f32] {
+        match self.slot.get(e).copied().flatten() {
+            Some(s) => &self.bufs[s],
+            None => &[],
+        }
+    }
+
+    /// The buffer of entry `e` to write, and the others to read (an entry read while `e` is
+    /// written is live with it, so in another buffer).
+    pub fn split_out(&mut self, e: usize) -> (&mut [f32], Others<'_>) {
+        let slot = &self.slot;
+        match slot.get(e).copied().flatten() {
+            Some(s) => {
+                let (lo, hi) = self.bufs.split_at_mut(s);
+                let (mine, hi) = hi.split_first_mut().expect("slot");
+                (mine, Others { lo, hi, out: s, slot })
+            }
+            None => (
+                &mut [],
+                Others {
+                    lo: &self.bufs,
+                    hi: &[],
+                    out: usize::MAX,
+                    slot,
+                },
+            ),
         }
     }
 
@@ -113,6 +147,28 @@ impl GradPool {
     }
 }
 
+/// The buffers of a pool other than the one being written (see [`BufferPool::split_out`]).
+pub(crate) struct Others<'a> {
+    lo: &'a [Vec<f32>],
+    hi: &'a [Vec<f32>],
+    out: usize,
+    slot: &'a [Option<usize>],
+}
+
+impl<'a> Others<'a> {
+    /// The buffer of entry `e`, to read.
+    pub fn get(&self, e: usize) -> &'a [f32] {
+        match self.slot.get(e).copied().flatten() {
+            Some(s) if s < self.out => &self.lo[s],
+            Some(s) => {
+                assert!(s != self.out, "a memory plan gave a read buffer to the write");
+                &self.hi[s - self.out - 1]
+            }
+            None => &[],
+        }
+    }
+}
+
 /// Two disjoint mutable buffers of `bufs` by index; `a != b`.
 fn disjoint_pair(bufs: &mut [Vec<f32>], a: usize, b: usize) -> (&mut [f32], &mut [f32]) {
     assert_ne!(a, b, "a gradient plan gave two live gradients one buffer");
@@ -136,7 +192,7 @@ mod tests {
         spans.push(Some((0, 6)));
         spans.push(None);
         let sizes = [4, 8, 2, 8, 4, 1, 3, 9];
-        let pool = GradPool::plan(&spans, &sizes, true);
+        let pool = BufferPool::plan(&spans, &sizes, true);
         for a in 0..spans.len() {
             for b in 0..a {
                 if let (Some(x), Some(y)) = (spans[a], spans[b]) {
@@ -153,7 +209,7 @@ mod tests {
         assert_eq!(pool.bufs.len(), 3);
         assert_eq!(pool.total(), 4 + 3 + 8);
         assert_eq!(pool.unplanned(), 4 + 8 + 2 + 8 + 4 + 1 + 3);
-        let unshared = GradPool::plan(&spans, &sizes, false);
+        let unshared = BufferPool::plan(&spans, &sizes, false);
         assert_eq!(unshared.bufs.len(), 7);
         assert_eq!(unshared.total(), unshared.unplanned());
     }
@@ -161,7 +217,7 @@ mod tests {
     #[test]
     fn pairs_and_groups_of_live_entries_are_disjoint() {
         let spans = [Some((0, 1)), Some((1, 2)), Some((1, 1)), Some((2, 3))];
-        let mut pool = GradPool::plan(&spans, &[2, 3, 4, 5], true);
+        let mut pool = BufferPool::plan(&spans, &[2, 3, 4, 5], true);
         let (a, b) = pool.pair(1, 0);
         a.fill(1.0);
         b.fill(2.0);
@@ -170,5 +226,8 @@ mod tests {
         pool.many(&[2, 0, 1], &mut out);
         // Entry 3 grew entry 2's buffer to 5.
         assert_eq!(out.map(|s| s.len()), [5, 2, 3]);
+        pool.get(0).fill(3.0);
+        let (w, others) = pool.split_out(1);
+        assert_eq!((w.len(), others.get(0), others.get(3).len()), (3, &[3.0; 2][..], 5));
     }
 }
