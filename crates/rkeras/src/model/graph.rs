@@ -2225,4 +2225,47 @@ mod tests {
             }
         }
     }
+
+    /// Predicts on a larger batch than it trains on from a callback in the middle of `fit`;
+    /// counts the predictions that ran on buffers planned for inference only (the first:
+    /// later ones find training buffers of their size).
+    struct PredictsMidway(Tensor, usize);
+
+    impl crate::callbacks::Callback for PredictsMidway {
+        fn on_train_batch_end(
+            &mut self,
+            _batch: usize,
+            _logs: &crate::callbacks::Logs,
+            model: &mut Model,
+        ) -> crate::Result<crate::callbacks::Control> {
+            model.predict_batched(&self.0, 64)?;
+            self.1 += usize::from(model.chain.act_memory().2);
+            Ok(crate::callbacks::Control::Continue)
+        }
+    }
+
+    /// Training after a callback's predictions (buffers planned for inference in between)
+    /// ends with the same weights as without them.
+    #[test]
+    fn training_resumes_after_inference_plans_midway() {
+        let mut calls = planned(residual_stack, true, 1);
+        let mut plain = planned(residual_stack, true, 1);
+        plain.set_weights(&calls.get_weights()).expect("weights");
+        let mut rng = crate::rng::Rng::new(17);
+        let x: Vec<f32> = (0..24 * 192).map(|_| rng.uniform_range(-1.0, 1.0)).collect();
+        let x = Tensor::new(vec![24, 8, 8, 3], x).expect("x");
+        let y1 = Tensor::one_hot(&(0..24).map(|i| i % 3).collect::<Vec<_>>(), 3).expect("y1");
+        let mut cb = PredictsMidway(x.clone(), 0);
+        for (m, cb) in [(&mut calls, Some(&mut cb)), (&mut plain, None)] {
+            let mut fit = m.fit(&x, &y1).epochs(2).batch_size(8).shuffle(false);
+            if let Some(cb) = cb {
+                fit = fit.callback(cb);
+            }
+            fit.verbose(0).run().expect("fit");
+        }
+        assert_eq!(cb.1, 1);
+        for (a, b) in calls.get_weights().iter().zip(&plain.get_weights()) {
+            assert_eq!(a.data(), b.data());
+        }
+    }
 }

@@ -19,6 +19,9 @@ pub(crate) struct Buffers {
     x_len: usize,
     y_len: usize,
     max: usize,
+    /// For training: each load makes sure the model's buffers still are (a callback may
+    /// have predicted on a larger batch, which plans buffers for inference only).
+    train: bool,
 }
 
 impl Buffers {
@@ -43,6 +46,7 @@ impl Buffers {
             x_len,
             y_len,
             max: max.min(model.chain.max_batch()).max(1),
+            train,
         })
     }
 
@@ -54,6 +58,9 @@ impl Buffers {
         index: usize,
         want_y: bool,
     ) -> Result<(usize, bool)> {
+        if self.train {
+            model.chain.allocate_for(self.max, true)?;
+        }
         let Model {
             chain, compiled, ..
         } = model;
