@@ -108,7 +108,15 @@ impl BufferPool {
             Some(s) => {
                 let (lo, hi) = self.bufs.split_at_mut(s);
                 let (mine, hi) = hi.split_first_mut().expect("slot");
-                (mine, Others { lo, hi, out: s, slot })
+                (
+                    mine,
+                    Others {
+                        lo,
+                        hi,
+                        out: s,
+                        slot,
+                    },
+                )
             }
             None => (
                 &mut [],
@@ -161,7 +169,10 @@ impl<'a> Others<'a> {
         match self.slot.get(e).copied().flatten() {
             Some(s) if s < self.out => &self.lo[s],
             Some(s) => {
-                assert!(s != self.out, "a memory plan gave a read buffer to the write");
+                assert!(
+                    s != self.out,
+                    "a memory plan gave a read buffer to the write"
+                );
                 &self.hi[s - self.out - 1]
             }
             None => &[],
@@ -228,6 +239,9 @@ mod tests {
         assert_eq!(out.map(|s| s.len()), [5, 2, 3]);
         pool.get(0).fill(3.0);
         let (w, others) = pool.split_out(1);
-        assert_eq!((w.len(), others.get(0), others.get(3).len()), (3, &[3.0; 2][..], 5));
+        assert_eq!(
+            (w.len(), others.get(0), others.get(3).len()),
+            (3, &[3.0; 2][..], 5)
+        );
     }
 }

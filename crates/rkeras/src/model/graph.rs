@@ -1113,7 +1113,10 @@ impl Chain {
             }
             Pass::Backward(skip) => skip,
         };
-        let (x, y) = (&self.acts.get_ref(s)[..n * il], &self.acts.get_ref(e)[..n * ol]);
+        let (x, y) = (
+            &self.acts.get_ref(s)[..n * il],
+            &self.acts.get_ref(e)[..n * ol],
+        );
         let (dy, dx) = if s > layout.first_trainable {
             let (dy, dx) = self.grads.pair(e, s);
             (dy, Some(&mut dx[..n * il]))
@@ -1192,7 +1195,10 @@ impl Chain {
             }
         };
         let l = self.len_at(o);
-        f(&self.acts.get_ref(o)[..n * l], &mut self.grads.get(o)[..n * l])
+        f(
+            &self.acts.get_ref(o)[..n * l],
+            &mut self.grads.get(o)[..n * l],
+        )
     }
 
     /// Runs every layer on the input buffer.
@@ -1398,7 +1404,10 @@ impl Chain {
                 skip_activation: skip_last_activation && o == last,
             };
             if let Some(k) = self.kernel_only.as_mut() {
-                let (x, y) = (&self.acts.get_ref(i)[..n * il], &self.acts.get_ref(o)[..n * ol]);
+                let (x, y) = (
+                    &self.acts.get_ref(i)[..n * il],
+                    &self.acts.get_ref(o)[..n * ol],
+                );
                 time_weight_grads(k, i, self.layers[i].as_mut(), (x, y), dy, ctx);
             }
             let t = self.timings.is_some().then(std::time::Instant::now);
@@ -2252,7 +2261,9 @@ mod tests {
         let mut plain = planned(residual_stack, true, 1);
         plain.set_weights(&calls.get_weights()).expect("weights");
         let mut rng = crate::rng::Rng::new(17);
-        let x: Vec<f32> = (0..24 * 192).map(|_| rng.uniform_range(-1.0, 1.0)).collect();
+        let x: Vec<f32> = (0..24 * 192)
+            .map(|_| rng.uniform_range(-1.0, 1.0))
+            .collect();
         let x = Tensor::new(vec![24, 8, 8, 3], x).expect("x");
         let y1 = Tensor::one_hot(&(0..24).map(|i| i % 3).collect::<Vec<_>>(), 3).expect("y1");
         let mut cb = PredictsMidway(x.clone(), 0);

@@ -1,9 +1,9 @@
 //! Models: [`Model`] (compile, fit, evaluate, predict, summary, weights) and the
 //! [`Sequential`] constructor.
 
+mod buffer_pool;
 pub(crate) mod config;
 mod functional;
-mod buffer_pool;
 pub(crate) mod graph;
 pub(crate) mod heads;
 mod nested;
