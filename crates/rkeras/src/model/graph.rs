@@ -3,6 +3,7 @@
 //! [`Wiring`]; every buffer is sized once per maximum batch size, so a training step never
 //! allocates.
 
+use super::buffer_pool::BufferPool;
 use super::profiling::{add_timing, time_weight_grads};
 use crate::error::{Error, Result};
 use crate::layers::twin_of;
@@ -85,9 +86,24 @@ pub(crate) struct Chain {
     pub built: bool,
     /// Sequential: `acts[0]` is the input batch, `acts[i + 1]` the output of layer `i`.
     /// Functional: numbered as [`Wiring`] says.
-    acts: Vec<Vec<f32>>,
-    /// Same indexing; gradients of the input are unused.
-    grads: Vec<Vec<f32>>,
+    /// Training: one buffer each; a model allocated for inference only: buffers shared by
+    /// liveness (see [`BufferPool`]).
+    acts: BufferPool,
+    /// The buffers are planned for inference only (no gradients; activations shared).
+    infer_only: bool,
+    /// The gradients of the activations (same indexing; the inputs have none), in buffers
+    /// shared by liveness, followed by the backward pass's scratch buffers (see
+    /// [`BufferPool`] and `Chain::plan_grads`).
+    grads: BufferPool,
+    /// Functional models: per backward step (0: the loss's gradients, `calls - i`: call `i`),
+    /// the gradients that become live there and are summed into, zero-filled first.
+    zero_at: Vec<Vec<usize>>,
+    /// Functional models, per call: the first of its scratch entries in `grads` (input
+    /// gradients computed aside, then copied or summed into the inputs' gradients).
+    scratch_at: Vec<usize>,
+    /// Gives every gradient (and, for inference, every activation) a buffer of its own
+    /// (tests compare both ways).
+    pub(crate) no_memory_plan: bool,
     /// Per-sample length of each activation.
     act_lens: Vec<usize>,
     /// Per-sample shape of each activation.
@@ -109,8 +125,6 @@ pub(crate) struct Chain {
     twins: Vec<Option<Box<dyn Layer>>>,
     /// How many readers each activation has (layer inputs, plus the loss for packed outputs).
     consumers: Vec<usize>,
-    /// Per-input gradient buffers of the functional backward pass.
-    scratch: Vec<Vec<f32>>,
     /// Several outputs (or an output other layers read): the outputs side by side per row,
     /// and the loss's gradient in the same layout.
     packed_out: Vec<f32>,
@@ -374,8 +388,8 @@ impl Chain {
     fn finish_build(&mut self) {
         self.built = true;
         self.max_batch = 0;
-        self.acts.clear();
-        self.grads.clear();
+        self.acts = BufferPool::default();
+        self.grads = BufferPool::default();
     }
 
     /// Builds a functional model's layers call by call (a topological order); a shared
@@ -571,14 +585,14 @@ impl Chain {
         }
         let lens: [usize; MAX_MERGE_INPUTS] =
             std::array::from_fn(|j| ins.get(j).map_or(0, |&a| self.len_at(a)));
-        let (before, after) = self.acts.split_at_mut(out);
+        let (y, acts) = self.acts.split_out(out);
         let xs: [&[f32]; MAX_MERGE_INPUTS] = std::array::from_fn(|j| match ins.get(j) {
-            Some(&a) => &before[a][..n * lens[j]],
+            Some(&a) => &acts.get(a)[..n * lens[j]],
             None => &[][..],
         });
         self.layers[wiring.calls[i].layer].forward_merge_act(
             &xs[..ins.len()],
-            &mut after[0][..n * ol],
+            &mut y[..n * ol],
             n,
             act,
         )
@@ -600,10 +614,10 @@ impl Chain {
         let Some((a, b)) = self.layers[wiring.calls[i].layer].inference_affine() else {
             return false;
         };
-        let (before, after) = self.acts.split_at_mut(out);
+        let (y, acts) = self.acts.split_out(out);
         rkeras_kernels::batch_norm::affine_act(
-            &before[a_in][..n * il],
-            &mut after[0][..n * ol],
+            &acts.get(a_in)[..n * il],
+            &mut y[..n * ol],
             a,
             b,
             act,
@@ -638,10 +652,9 @@ impl Chain {
         let Some(map) = norm.inference_affine() else {
             return false;
         };
-        let (before, after) = self.acts.split_at_mut(first + i);
-        let x = &before[a_in][..n * il];
-        let y = &mut after[out - first - i][..n * ol];
-        conv.forward_folded(x, y, n, map, act)
+        let (y, acts) = self.acts.split_out(out);
+        let x = &acts.get(a_in)[..n * il];
+        conv.forward_folded(x, &mut y[..n * ol], n, map, act)
     }
 
     /// Per-sample output shape (several outputs: their packed length).
@@ -694,15 +707,29 @@ impl Chain {
         }
     }
 
-    /// Sizes all buffers for batches up to `max_batch` (no-op when already big enough).
+    /// Sizes all buffers for training on batches up to `max_batch` (no-op when already big
+    /// enough).
     ///
     /// # Errors
     /// [`Error::Memory`] when the batch's activations and gradients would not fit in memory
     /// (checked before anything is allocated).
+    #[cfg(test)]
     pub fn allocate(&mut self, max_batch: usize) -> Result<()> {
-        if max_batch <= self.max_batch || !self.built {
+        self.allocate_for(max_batch, true)
+    }
+
+    /// [`allocate`](Self::allocate) for training (`train`), or for inference only: then the
+    /// activations share buffers by liveness and there are no gradients, until a training
+    /// allocation (of at least the same batch size) replaces them.
+    ///
+    /// # Errors
+    /// As [`allocate`](Self::allocate).
+    pub fn allocate_for(&mut self, max_batch: usize, train: bool) -> Result<()> {
+        if !self.built || (max_batch <= self.max_batch && !(train && self.infer_only)) {
             return Ok(());
         }
+        let max_batch = max_batch.max(self.max_batch);
+        let infer = !train && !self.no_memory_plan;
         self.check_batch_memory(max_batch)?;
         self.plan_groups(max_batch);
         // Inside a grouped run, the model's own buffers and layers serve batches of one
@@ -725,21 +752,32 @@ impl Chain {
                 }
             })
             .collect();
-        self.acts = sizes.iter().map(|&l| vec![0.0; l]).collect();
-        self.grads = sizes.iter().map(|&l| vec![0.0; l]).collect();
-        if let Some(w) = &self.wiring {
-            let most = self.act_lens.iter().copied().max().unwrap_or(0) * max_batch;
-            let k = w.calls.iter().map(|c| c.ins.len()).max().unwrap_or(1);
-            self.scratch = (0..k).map(|_| vec![0.0; most]).collect();
-            if !w.direct_output() {
-                let total: usize = w.outputs.iter().map(|&o| self.act_lens[o]).sum();
-                self.packed_out = vec![0.0; total * max_batch];
-                self.packed_grad = vec![0.0; total * max_batch];
-            }
-        }
         let per_layer: Vec<usize> = (0..self.layers.len())
             .map(|i| if grouped(i) { small } else { max_batch })
             .collect();
+        // Release the old buffers before taking the new ones.
+        self.acts = BufferPool::default();
+        self.grads = BufferPool::default();
+        if infer {
+            self.acts = BufferPool::plan(&self.infer_act_spans(), &sizes, true);
+        } else {
+            self.acts = BufferPool::plan(&vec![Some((0, 0)); sizes.len()], &sizes, false);
+        }
+        if let Some(w) = &self.wiring {
+            if !w.direct_output() {
+                let total: usize = w.outputs.iter().map(|&o| self.act_lens[o]).sum();
+                self.packed_out = vec![0.0; total * max_batch];
+                self.packed_grad = if infer {
+                    Vec::new()
+                } else {
+                    vec![0.0; total * max_batch]
+                };
+            }
+        }
+        if !infer {
+            self.plan_grads(sizes, max_batch);
+        }
+        self.infer_only = infer;
         for (l, &b) in self.layers.iter_mut().zip(&per_layer) {
             l.allocate(b);
         }
@@ -773,6 +811,195 @@ impl Chain {
             per_sample.and_then(|p| p.checked_mul(max_batch)),
             4,
         )
+    }
+
+    /// Plans the gradient buffers for activations of `sizes` floats (see [`BufferPool`]): the
+    /// live span of each gradient in the steps of the backward pass, then buffers shared by
+    /// gradients that are never live at once.
+    fn plan_grads(&mut self, sizes: Vec<usize>, max_batch: usize) {
+        let (spans, sizes) = match self.wiring.take() {
+            Some(w) => {
+                let planned = self.graph_grad_spans(&w, sizes, max_batch);
+                self.wiring = Some(w);
+                planned
+            }
+            None => (self.chain_grad_spans(), sizes),
+        };
+        self.grads = BufferPool::plan(&spans, &sizes, !self.no_memory_plan);
+    }
+
+    /// The live spans of the activations of a forward pass (inference): step 0 loads the
+    /// inputs (and unpacks several), step `i + 1` runs layer or call `i` (or the inference
+    /// fold it heads, or the grouped run it starts): it reads its inputs and writes its
+    /// output. The inputs and outputs stay live throughout (the next batch is loaded, the
+    /// outputs are read, outside the pass).
+    fn infer_act_spans(&self) -> Vec<Option<(usize, usize)>> {
+        let mut spans: Vec<Option<(usize, usize)>> = vec![None; self.act_lens.len()];
+        let mut touch = |a: usize, step: usize| {
+            spans[a] = Some(spans[a].map_or((step, step), |(s, e)| (s.min(step), e.max(step))));
+        };
+        match &self.wiring {
+            None => {
+                let last = self.layers.len();
+                let end = last + 1;
+                for i in 0..last {
+                    if !self.is_absorbed(i) {
+                        touch(i, i + 1);
+                        touch(self.out_act(i, 1), i + 1);
+                    }
+                }
+                for seg in &self.segments {
+                    touch(seg.start, seg.end);
+                    touch(seg.end, seg.start + 1);
+                }
+                touch(0, 0);
+                touch(0, end);
+                touch(last, end);
+            }
+            Some(w) => {
+                let first = w.first_call();
+                let end = w.calls.len() + 1;
+                for a in 0..first {
+                    touch(a, 0);
+                    touch(a, end);
+                }
+                for (i, call) in w.calls.iter().enumerate() {
+                    if self.is_absorbed(i) {
+                        continue;
+                    }
+                    for &a in &call.ins {
+                        touch(a, i + 1);
+                    }
+                    touch(self.out_act(i, first), i + 1);
+                    let folded = match self.folds.get(i) {
+                        Some(Fold::Head { bn, act }) => Some(act.unwrap_or(*bn)),
+                        Some(Fold::NormHead { act } | Fold::MergeHead { act }) => Some(*act),
+                        _ => None,
+                    };
+                    if let Some(k) = folded {
+                        touch(first + k, i + 1);
+                    }
+                }
+                for &o in &w.outputs {
+                    touch(o, end);
+                }
+            }
+        }
+        spans
+    }
+
+    /// The live spans of a sequential model's gradients. Step 0 is the loss's, step
+    /// `last - i` layer `i`'s backward: it reads its output's gradient and writes its
+    /// input's. A grouped run reads its output's gradient and writes its input's over the
+    /// steps of all its layers.
+    fn chain_grad_spans(&self) -> Vec<Option<(usize, usize)>> {
+        let last = self.layers.len();
+        let mut spans: Vec<Option<(usize, usize)>> = vec![None; last + 1];
+        spans[last] = Some((0, 0));
+        for i in (self.first_trainable..last).rev() {
+            if self.is_absorbed(i) {
+                continue;
+            }
+            let step = last - i;
+            let o = self.out_act(i, 1);
+            spans[o] = Some((spans[o].map_or(step, |s| s.0), step));
+            if i > self.first_trainable {
+                spans[i] = Some((step, step));
+            }
+        }
+        for seg in &self.segments {
+            let (lo, hi) = (last - (seg.end - 1), last - seg.start);
+            if let Some(s) = spans[seg.end].as_mut() {
+                s.1 = s.1.max(hi);
+            }
+            if seg.start > self.first_trainable {
+                if let Some(s) = spans[seg.start].as_mut() {
+                    s.0 = s.0.min(lo);
+                }
+            }
+        }
+        spans
+    }
+
+    /// The live spans and sizes of a functional model's gradient entries: its activations,
+    /// then each call's scratch buffers. Step 0 is the loss's (the outputs' gradients are
+    /// live from there), step `calls - i` call `i`'s backward: it writes (or sums into) its
+    /// inputs' gradients and last reads its output's. Also plans the zero-filling of the
+    /// gradients that are summed into, at the step where each becomes live.
+    fn graph_grad_spans(
+        &mut self,
+        w: &Wiring,
+        mut sizes: Vec<usize>,
+        max_batch: usize,
+    ) -> (Vec<Option<(usize, usize)>>, Vec<usize>) {
+        let first = w.first_call();
+        let calls = w.calls.len();
+        let mut spans: Vec<Option<(usize, usize)>> = vec![None; sizes.len()];
+        self.zero_at = vec![Vec::new(); calls + 1];
+        self.scratch_at = vec![0; calls];
+        for &o in &w.outputs {
+            spans[o] = Some((0, 0));
+            if self.consumers[o] > 1 && !self.zero_at[0].contains(&o) {
+                self.zero_at[0].push(o);
+            }
+        }
+        for (i, call) in w.calls.iter().enumerate().rev() {
+            if self.is_absorbed(i) {
+                continue;
+            }
+            let step = calls - i;
+            for &a in call.ins.iter().filter(|&&a| a >= first) {
+                if spans[a].is_none() {
+                    spans[a] = Some((step, step));
+                    if self.consumers[a] > 1 {
+                        self.zero_at[step].push(a);
+                    }
+                }
+            }
+            let out = self.out_act(i, first);
+            match spans[out].as_mut() {
+                Some(s) => s.1 = step,
+                None => {
+                    // Read by nothing: its gradient is zero.
+                    spans[out] = Some((step, step));
+                    self.zero_at[step].push(out);
+                }
+            }
+            let layer = match self.twins[i].as_ref() {
+                Some(t) => t.as_ref(),
+                None => self.layers[call.layer].as_ref(),
+            };
+            let aside: &[usize] = if layer.is_merge() {
+                if layer.passes_gradient() {
+                    &[]
+                } else {
+                    &call.ins
+                }
+            } else if call.ins[0] >= first && self.consumers[call.ins[0]] > 1 {
+                &call.ins[..1]
+            } else {
+                &[]
+            };
+            self.scratch_at[i] = sizes.len();
+            for &a in aside {
+                sizes.push(self.act_lens[a] * max_batch);
+                spans.push(Some((step, step)));
+            }
+        }
+        (spans, sizes)
+    }
+
+    /// The floats of the planned gradient buffers, and of one buffer per gradient.
+    #[cfg(test)]
+    pub(crate) fn grad_memory(&self) -> (usize, usize) {
+        (self.grads.total(), self.grads.unplanned())
+    }
+
+    /// The floats of the activation buffers, and of one buffer per activation; whether they
+    /// are planned for inference only.
+    #[cfg(test)]
+    pub(crate) fn act_memory(&self) -> (usize, usize, bool) {
+        (self.acts.total(), self.acts.unplanned(), self.infer_only)
     }
 
     pub fn max_batch(&self) -> usize {
@@ -865,9 +1092,9 @@ impl Chain {
                 for r in runs.iter_mut() {
                     r.sync(&self.layers[s..e]);
                 }
-                let (before, after) = self.acts.split_at_mut(e);
-                let x = &before[s][..n * il];
-                let y = &mut after[0][..n * ol];
+                let (y, acts) = self.acts.split_out(e);
+                let x = &acts.get(s)[..n * il];
+                let y = &mut y[..n * ol];
                 let xc = |g: usize, m: usize| &x[g * size * il..(g * size + m) * il];
                 if let Some(p) = prof.as_mut() {
                     for ((g, run), yc) in runs.iter_mut().enumerate().zip(y.chunks_mut(size * ol)) {
@@ -886,10 +1113,17 @@ impl Chain {
             }
             Pass::Backward(skip) => skip,
         };
-        let (x, y) = (&self.acts[s][..n * il], &self.acts[e][..n * ol]);
-        let (gb, ga) = self.grads.split_at_mut(e);
-        let dy = &mut ga[0][..n * ol];
-        let dx = (s > layout.first_trainable).then(|| &mut gb[s][..n * il]);
+        let (x, y) = (
+            &self.acts.get_ref(s)[..n * il],
+            &self.acts.get_ref(e)[..n * ol],
+        );
+        let (dy, dx) = if s > layout.first_trainable {
+            let (dy, dx) = self.grads.pair(e, s);
+            (dy, Some(&mut dx[..n * il]))
+        } else {
+            (self.grads.get(e), None)
+        };
+        let dy = &mut dy[..n * ol];
         let io = |g: usize, m: usize| {
             let a = g * size;
             (&x[a * il..(a + m) * il], &y[a * ol..(a + m) * ol])
@@ -925,7 +1159,7 @@ impl Chain {
     /// The input buffer for a batch of `n` (several inputs: packed side by side per row).
     pub fn input_mut(&mut self, n: usize) -> &mut [f32] {
         let l = self.len_at(0);
-        &mut self.acts[0][..n * l]
+        &mut self.acts.get(0)[..n * l]
     }
 
     /// The output of the last forward pass for a batch of `n` (several outputs: packed
@@ -934,11 +1168,11 @@ impl Chain {
         match &self.wiring {
             None => {
                 let last = self.layers.len();
-                &self.acts[last][..n * self.len_at(last)]
+                &self.acts.get_ref(last)[..n * self.len_at(last)]
             }
             Some(w) if w.direct_output() => {
                 let o = w.outputs[0];
-                &self.acts[o][..n * self.len_at(o)]
+                &self.acts.get_ref(o)[..n * self.len_at(o)]
             }
             Some(w) => {
                 let total: usize = w.outputs.iter().map(|&o| self.len_at(o)).sum();
@@ -961,7 +1195,10 @@ impl Chain {
             }
         };
         let l = self.len_at(o);
-        f(&self.acts[o][..n * l], &mut self.grads[o][..n * l])
+        f(
+            &self.acts.get_ref(o)[..n * l],
+            &mut self.grads.get(o)[..n * l],
+        )
     }
 
     /// Runs every layer on the input buffer.
@@ -984,9 +1221,8 @@ impl Chain {
             let t = self.timings.is_some().then(std::time::Instant::now);
             let o = self.out_act(i, 1);
             let (il, ol) = (self.len_at(i), self.len_at(o));
-            let (before, after) = self.acts.split_at_mut(i + 1);
-            let y = &mut after[o - i - 1][..n * ol];
-            self.layers[i].forward(&before[i][..n * il], y, n, mode);
+            let (y, acts) = self.acts.split_out(o);
+            self.layers[i].forward(&acts.get(i)[..n * il], &mut y[..n * ol], n, mode);
             add_timing(&mut self.timings, t, i, false);
         }
     }
@@ -1029,10 +1265,11 @@ impl Chain {
         let first = wiring.first_call();
         if wiring.inputs.len() > 1 {
             let width = self.len_at(0);
-            let (packed, rest) = self.acts.split_at_mut(1);
             let mut off = 0;
-            for (dst, &len) in rest.iter_mut().zip(&self.act_lens[1..=wiring.inputs.len()]) {
-                unpack_cols(&packed[0], width, off, len, n, &mut dst[..n * len]);
+            for j in 0..wiring.inputs.len() {
+                let len = self.act_lens[1 + j];
+                let (dst, acts) = self.acts.split_out(1 + j);
+                unpack_cols(acts.get(0), width, off, len, n, &mut dst[..n * len]);
                 off += len;
             }
         }
@@ -1083,20 +1320,20 @@ impl Chain {
             let ol = self.len_at(out);
             let lens: [usize; MAX_MERGE_INPUTS] =
                 std::array::from_fn(|k| ins.get(k).map_or(0, |&a| self.len_at(a)));
-            let (before, after) = self.acts.split_at_mut(first + i);
-            let y = &mut after[out - first - i][..n * ol];
+            let (y, acts) = self.acts.split_out(out);
+            let y = &mut y[..n * ol];
             let layer: &mut dyn Layer = match self.twins[i].as_mut() {
                 Some(t) => t.as_mut(),
                 None => self.layers[call.layer].as_mut(),
             };
             if layer.is_merge() {
                 let xs: [&[f32]; MAX_MERGE_INPUTS] = std::array::from_fn(|k| match ins.get(k) {
-                    Some(&a) => &before[a][..n * lens[k]],
+                    Some(&a) => &acts.get(a)[..n * lens[k]],
                     None => &[][..],
                 });
                 layer.forward_merge(&xs[..ins.len()], y, n);
             } else {
-                layer.forward(&before[ins[0]][..n * lens[0]], y, n, mode);
+                layer.forward(&acts.get(ins[0])[..n * lens[0]], y, n, mode);
             }
             add_timing(&mut self.timings, t, call.layer, false);
             if mode == Mode::Train {
@@ -1109,7 +1346,7 @@ impl Chain {
             for &o in &wiring.outputs {
                 let len = self.len_at(o);
                 pack_cols(
-                    &self.acts[o][..n * len],
+                    &self.acts.get_ref(o)[..n * len],
                     width,
                     off,
                     len,
@@ -1134,6 +1371,10 @@ impl Chain {
                 p.grad.fill(0.0);
             }
         }
+        assert!(
+            !self.infer_only,
+            "a backward pass on buffers allocated for inference"
+        );
         // Data-parallel: the gradients are summed over the ranks in buckets as they become
         // final, while the pass goes on.
         crate::distribution::begin_backward(&self.layers, || self.grad_keys());
@@ -1191,25 +1432,28 @@ impl Chain {
             }
             let o = self.out_act(i, 1);
             let (il, ol) = (self.len_at(i), self.len_at(o));
-            let (gb, ga) = self.grads.split_at_mut(i + 1);
-            let dx = if i > self.first_trainable {
-                Some(&mut gb[i][..n * il])
+            let (dy, dx) = if i > self.first_trainable {
+                let (dy, dx) = self.grads.pair(o, i);
+                (dy, Some(&mut dx[..n * il]))
             } else {
-                None
+                (self.grads.get(o), None)
             };
+            let dy = &mut dy[..n * ol];
             let ctx = Backward {
                 n,
                 skip_activation: skip_last_activation && o == last,
             };
-            let dy = &mut ga[o - i - 1][..n * ol];
             if let Some(k) = self.kernel_only.as_mut() {
-                let (x, y) = (&self.acts[i][..n * il], &self.acts[o][..n * ol]);
+                let (x, y) = (
+                    &self.acts.get_ref(i)[..n * il],
+                    &self.acts.get_ref(o)[..n * ol],
+                );
                 time_weight_grads(k, i, self.layers[i].as_mut(), (x, y), dy, ctx);
             }
             let t = self.timings.is_some().then(std::time::Instant::now);
             self.layers[i].backward(
-                &self.acts[i][..n * il],
-                &self.acts[o][..n * ol],
+                &self.acts.get_ref(i)[..n * il],
+                &self.acts.get_ref(o)[..n * ol],
                 dy,
                 dx,
                 ctx,
@@ -1219,21 +1463,18 @@ impl Chain {
         }
     }
 
-    /// [`backward`](Self::backward) of a functional model. Every input gradient goes through
-    /// a scratch buffer and is then copied (one reader) or added (several readers: the
-    /// branches' gradients are summed) into the activation's gradient. A shared layer's
-    /// twins add their weight gradients to the layer's.
+    /// [`backward`](Self::backward) of a functional model. An input's gradient is written
+    /// in place by its only reader; with several readers, each one's gradient is computed in
+    /// a scratch buffer and summed into it (zero-filled when it becomes live). A merge
+    /// computes its inputs' gradients in scratch buffers, then copies or sums them. A shared
+    /// layer's twins add their weight gradients to the layer's.
     fn backward_graph(&mut self, n: usize, skip_last_activation: bool) {
         let Some(wiring) = self.wiring.take() else {
             return;
         };
         let first = wiring.first_call();
-        for (a, &c) in self.consumers.iter().enumerate() {
-            if c > 1 && a >= first {
-                let l = self.len_at(a);
-                self.grads[a][..n * l].fill(0.0);
-            }
-        }
+        let calls = wiring.calls.len();
+        self.zero_fill(0, n);
         let direct = wiring.direct_output();
         if !direct {
             // The loss's gradient of each output joins that output's gradient.
@@ -1241,7 +1482,7 @@ impl Chain {
             let mut off = 0;
             for &o in &wiring.outputs {
                 let len = self.len_at(o);
-                let dst = &mut self.grads[o];
+                let dst = self.grads.get(o);
                 for r in 0..n {
                     let src = &self.packed_grad[r * width + off..r * width + off + len];
                     let d = &mut dst[r * len..(r + 1) * len];
@@ -1260,16 +1501,15 @@ impl Chain {
             if self.is_absorbed(i) {
                 continue;
             }
+            self.zero_fill(calls - i, n);
             let ins = &call.ins;
-            let me = first + i;
             let out = self.out_act(i, first);
             let ol = self.len_at(out);
             let lens: [usize; MAX_MERGE_INPUTS] =
                 std::array::from_fn(|k| ins.get(k).map_or(0, |&a| self.len_at(a)));
+            let scratch = self.scratch_at[i];
             let t = self.timings.is_some().then(std::time::Instant::now);
-            let (gb, ga) = self.grads.split_at_mut(me);
-            let dy = &mut ga[out - me][..n * ol];
-            let y = &self.acts[out][..n * ol];
+            let y = &self.acts.get_ref(out)[..n * ol];
             let layer: &mut dyn Layer = match self.twins[i].as_mut() {
                 Some(t) => t.as_mut(),
                 None => self.layers[call.layer].as_mut(),
@@ -1278,7 +1518,8 @@ impl Chain {
             if layer.is_merge() && layer.passes_gradient() {
                 // An Add: its output gradient goes straight to its inputs' gradients.
                 for &a in ins.iter().filter(|&&a| a >= first) {
-                    let dst = &mut gb[a][..n * ol];
+                    let (dy, dst) = self.grads.pair(out, a);
+                    let (dy, dst) = (&dy[..n * ol], &mut dst[..n * ol]);
                     if self.consumers[a] > 1 {
                         rkeras_kernels::elementwise::add_into(dy, dst);
                     } else {
@@ -1290,39 +1531,49 @@ impl Chain {
             }
             if layer.is_merge() {
                 let xs: [&[f32]; MAX_MERGE_INPUTS] = std::array::from_fn(|k| match ins.get(k) {
-                    Some(&a) => &self.acts[a][..n * lens[k]],
+                    Some(&a) => &self.acts.get_ref(a)[..n * lens[k]],
                     None => &[][..],
                 });
-                let mut it = self.scratch.iter_mut();
-                let mut dxs: [&mut [f32]; MAX_MERGE_INPUTS] =
-                    std::array::from_fn(|k| match (ins.get(k), it.next()) {
-                        (Some(_), Some(s)) => &mut s[..n * lens[k]],
-                        _ => &mut [][..],
-                    });
+                // The output's gradient, then one scratch buffer per input.
+                let entries: [usize; MAX_MERGE_INPUTS + 1] =
+                    std::array::from_fn(|k| if k == 0 { out } else { scratch + k - 1 });
+                let mut bufs: [&mut [f32]; MAX_MERGE_INPUTS + 1] =
+                    std::array::from_fn(|_| &mut [][..]);
+                self.grads.many(&entries[..=ins.len()], &mut bufs);
+                let (dy, dxs) = bufs.split_at_mut(1);
+                let dy = &mut dy[0][..n * ol];
+                for (d, &l) in dxs.iter_mut().zip(&lens[..ins.len()]) {
+                    *d = &mut std::mem::take(d)[..n * l];
+                }
                 layer.backward_merge(&xs[..ins.len()], y, dy, &mut dxs[..ins.len()], n);
             } else {
                 let a = ins[0];
-                let x = &self.acts[a][..n * lens[0]];
+                let x = &self.acts.get_ref(a)[..n * lens[0]];
                 let ctx = Backward {
                     n,
                     skip_activation: skip_last_activation && direct && out == wiring.outputs[0],
                 };
                 if a >= first && self.consumers[a] == 1 {
                     // The only reader of its input: write the gradient in place.
-                    layer.backward(x, y, dy, Some(&mut gb[a][..n * lens[0]]), ctx);
+                    let (dy, dx) = self.grads.pair(out, a);
+                    layer.backward(x, y, &mut dy[..n * ol], Some(&mut dx[..n * lens[0]]), ctx);
                     add_timing(&mut self.timings, t, call.layer, true);
                     continue;
                 }
-                let dx = needs_dx.then(|| &mut self.scratch[0][..n * lens[0]]);
-                layer.backward(x, y, dy, dx, ctx);
+                if needs_dx {
+                    let (dy, dx) = self.grads.pair(out, scratch);
+                    layer.backward(x, y, &mut dy[..n * ol], Some(&mut dx[..n * lens[0]]), ctx);
+                } else {
+                    layer.backward(x, y, &mut self.grads.get(out)[..n * ol], None, ctx);
+                }
             }
             if needs_dx {
                 for (k, &a) in ins.iter().enumerate() {
                     if a < first {
                         continue;
                     }
-                    let src = &self.scratch[k][..n * lens[k]];
-                    let dst = &mut gb[a][..n * lens[k]];
+                    let (src, dst) = self.grads.pair(scratch + k, a);
+                    let (src, dst) = (&src[..n * lens[k]], &mut dst[..n * lens[k]]);
                     if self.consumers[a] > 1 {
                         rkeras_kernels::elementwise::add_into(src, dst);
                     } else {
@@ -1343,6 +1594,18 @@ impl Chain {
             }
         }
         self.wiring = Some(wiring);
+    }
+
+    /// Zero-fills the gradients that become live at backward step `step` and are summed
+    /// into (their buffer held another gradient before).
+    fn zero_fill(&mut self, step: usize, n: usize) {
+        let Some(zero) = self.zero_at.get(step) else {
+            return;
+        };
+        for &a in zero {
+            let l = self.act_lens[a];
+            self.grads.get(a)[..n * l].fill(0.0);
+        }
     }
 
     /// Lets every twin of a shared layer draw new random streams for `epoch` (dropout).
@@ -1778,6 +2041,285 @@ mod tests {
                 .collect();
             assert_eq!(planned, runs);
             assert!(plain.chain.segments.is_empty());
+        }
+    }
+
+    /// Branches, a residual `Add`, a `Multiply`, a `Concatenate` of three, a layer read by
+    /// three calls, a layer called twice, an output read by another layer, and two heads.
+    fn branchy() -> crate::Result<Model> {
+        let inp = Input::new((8, 8, 3));
+        let stem = Conv2D::new(6, 3)
+            .padding("same")
+            .activation("relu")
+            .call(&inp)?;
+        let b1 = Conv2D::new(6, 1).call(&stem)?;
+        let b2 = Conv2D::new(6, 3)
+            .padding("same")
+            .activation("tanh")
+            .call(&stem)?;
+        let res = Add::new().call_on(&[&stem, &b1])?;
+        let shared = Shared::new(Conv2D::new(6, 3).padding("same").activation("relu"));
+        let s1 = shared.call(&res)?;
+        let s2 = shared.call(&b2)?;
+        let gate = Multiply::new().call_on(&[&s2, &b2])?;
+        let cat = Concatenate::new().call_on(&[&s1, &gate, &res])?;
+        let bn = BatchNormalization::new().call(&cat)?;
+        let pooled = MaxPooling2D::new((2, 2)).call(&bn)?;
+        let g = GlobalAveragePooling2D::new().call(&pooled)?;
+        let o1 = Dense::new(3).activation("softmax").name("o1").call(&g)?;
+        let f = Flatten::new().call(&pooled)?;
+        let h = Dense::new(4).activation("relu").call(&f)?;
+        let hc = Concatenate::new().call_on(&[&h, &o1])?;
+        let o2 = Dense::new(2).name("o2").call(&hc)?;
+        Model::functional(&inp, [&o1, &o2])
+    }
+
+    /// `build`'s model, compiled, with the gradient plan on or off.
+    fn planned(build: impl Fn() -> crate::Result<Model>, plan: bool, outputs: usize) -> Model {
+        crate::rng::set_random_seed(7);
+        let mut m = build().expect("model");
+        m.chain.no_memory_plan = !plan;
+        let sgd = || SGD::new().learning_rate(0.05).momentum(0.9);
+        if outputs == 2 {
+            m.compile_outputs(
+                sgd(),
+                [
+                    OutputLoss::new("o1", "categorical_crossentropy"),
+                    OutputLoss::new("o2", "mse").loss_weight(0.5),
+                ],
+            )
+        } else {
+            m.compile(sgd(), "categorical_crossentropy", &["accuracy"])
+        }
+        .expect("compile");
+        m
+    }
+
+    /// Trains `build`'s model with and without the gradient plan from the same weights:
+    /// the weights must end bit for bit equal. Returns the planned and unplanned gradient
+    /// floats of the planned model.
+    fn plan_trains_bitwise(
+        build: fn() -> crate::Result<Model>,
+        shape: [usize; 3],
+        outputs: usize,
+        batch: usize,
+        groups: usize,
+    ) -> (usize, usize) {
+        let mut on = planned(build, true, outputs);
+        let mut off = planned(build, false, outputs);
+        on.set_sample_groups(groups);
+        off.set_sample_groups(groups);
+        off.set_weights(&on.get_weights()).expect("weights");
+        let start = on.get_weights();
+        let mut rng = crate::rng::Rng::new(11);
+        let n = 2 * batch + batch / 2;
+        let len = n * shape.iter().product::<usize>();
+        let x: Vec<f32> = (0..len).map(|_| rng.uniform_range(-1.0, 1.0)).collect();
+        let x = Tensor::new(vec![n, shape[0], shape[1], shape[2]], x).expect("x");
+        let labels: Vec<usize> = (0..n).map(|_| rng.below(3)).collect();
+        let y1 = Tensor::one_hot(&labels, 3).expect("y1");
+        let y2 = Tensor::new(
+            vec![n, 2],
+            (0..2 * n).map(|_| rng.uniform_range(-1.0, 1.0)).collect(),
+        )
+        .expect("y2");
+        for m in [&mut on, &mut off] {
+            let fit = if outputs == 2 {
+                m.fit(&x, [&y1, &y2])
+            } else {
+                m.fit(&x, &y1)
+            };
+            fit.epochs(2)
+                .batch_size(batch)
+                .shuffle(false)
+                .verbose(0)
+                .run()
+                .expect("fit");
+        }
+        for (a, b) in on.get_weights().iter().zip(&off.get_weights()) {
+            assert_eq!(a.data(), b.data(), "weights differ with the gradient plan");
+        }
+        assert!(
+            on.get_weights()
+                .iter()
+                .zip(&start)
+                .any(|(a, b)| a.data() != b.data()),
+            "training changed nothing"
+        );
+        let (total, unplanned) = off.chain.grad_memory();
+        assert_eq!(total, unplanned, "the plan was not off");
+        on.chain.grad_memory()
+    }
+
+    /// Gradients sharing buffers by liveness train bit for bit like one buffer per
+    /// gradient, in a graph of every kind of fan-out and in sequential models (with and
+    /// without sample groups, behind frozen layers, with absorbed poolings).
+    #[test]
+    fn shared_gradient_buffers_train_bitwise_like_separate_ones() {
+        let (total, unplanned) = plan_trains_bitwise(branchy, [8, 8, 3], 2, 8, 1);
+        assert!(total < unplanned, "{total} vs {unplanned}");
+        let cases: [Case; 5] = [
+            (sequential, [9, 11, 3], 20, &[]),
+            (normalized, [8, 8, 2], 40, &[]),
+            (frozen_first, [9, 11, 3], 40, &[]),
+            (assorted, [8, 8, 2], 40, &[]),
+            (all_convolutional, [8, 8, 2], 20, &[]),
+        ];
+        for (build, shape, batch, _) in cases {
+            for groups in [1, 4] {
+                let (total, unplanned) = plan_trains_bitwise(build, shape, 1, batch, groups);
+                assert!(total <= unplanned, "{total} vs {unplanned}");
+            }
+        }
+    }
+
+    /// A stack of residual blocks.
+    fn residual_stack() -> crate::Result<Model> {
+        let inp = Input::new((8, 8, 3));
+        let mut x = Conv2D::new(8, 3).padding("same").call(&inp)?;
+        for _ in 0..8 {
+            let h = Conv2D::new(8, 3).padding("same").call(&x)?;
+            let h = BatchNormalization::new().call(&h)?;
+            let h = Activation::new("relu").call(&h)?;
+            let h = Conv2D::new(8, 3).padding("same").call(&h)?;
+            let h = BatchNormalization::new().call(&h)?;
+            let s = Add::new().call_on(&[&x, &h])?;
+            x = Activation::new("relu").call(&s)?;
+        }
+        let g = GlobalAveragePooling2D::new().call(&x)?;
+        let out = Dense::new(3).activation("softmax").call(&g)?;
+        Model::functional(&inp, &out)
+    }
+
+    /// In a deep residual stack a handful of buffers serve every gradient.
+    #[test]
+    fn deep_models_share_gradient_buffers() {
+        let (total, unplanned) = plan_trains_bitwise(residual_stack, [8, 8, 3], 1, 8, 1);
+        assert!(total * 8 < unplanned, "{total} vs {unplanned}");
+        let mut chain = prepared(sequential, true);
+        chain.chain.allocate(16).expect("allocate");
+        let (total, unplanned) = chain.chain.grad_memory();
+        assert!(total < unplanned, "{total} vs {unplanned}");
+    }
+
+    /// Predicts with `build`'s model allocated for inference only, with and without the
+    /// activation plan, then trains both and predicts again: the predictions must be bit
+    /// for bit equal. Returns the planned and unplanned activation floats of the first
+    /// predictions.
+    fn infer_plan_bitwise(
+        build: fn() -> crate::Result<Model>,
+        shape: [usize; 3],
+        outputs: usize,
+        batch: usize,
+        groups: usize,
+    ) -> (usize, usize) {
+        let mut on = planned(build, true, outputs);
+        let mut off = planned(build, false, outputs);
+        on.set_sample_groups(groups);
+        off.set_sample_groups(groups);
+        off.set_weights(&on.get_weights()).expect("weights");
+        let mut rng = crate::rng::Rng::new(13);
+        let n = 2 * batch + batch / 2;
+        let len = n * shape.iter().product::<usize>();
+        let x: Vec<f32> = (0..len).map(|_| rng.uniform_range(-1.0, 1.0)).collect();
+        let x = Tensor::new(vec![n, shape[0], shape[1], shape[2]], x).expect("x");
+        let predict = |m: &mut Model| -> Vec<Vec<f32>> {
+            if outputs == 2 {
+                let p = m.predict_outputs(&x).expect("predict");
+                p.iter().map(|t| t.data().to_vec()).collect()
+            } else {
+                let p = m.predict_batched(&x, batch).expect("predict");
+                vec![p.data().to_vec()]
+            }
+        };
+        assert_eq!(predict(&mut on), predict(&mut off));
+        let memory = on.chain.act_memory();
+        assert!(memory.2, "not planned for inference");
+        assert!(!off.chain.act_memory().2);
+        let y1 = Tensor::one_hot(&(0..n).map(|i| i % 3).collect::<Vec<_>>(), 3).expect("y1");
+        let y2 = Tensor::new(vec![n, 2], vec![0.5; 2 * n]).expect("y2");
+        for m in [&mut on, &mut off] {
+            let fit = if outputs == 2 {
+                m.fit(&x, [&y1, &y2])
+            } else {
+                m.fit(&x, &y1)
+            };
+            fit.epochs(1)
+                .batch_size(batch)
+                .shuffle(false)
+                .verbose(0)
+                .run()
+                .expect("fit");
+            assert!(!m.chain.act_memory().2, "training on inference buffers");
+        }
+        assert_eq!(predict(&mut on), predict(&mut off));
+        (memory.0, memory.1)
+    }
+
+    /// Activations sharing buffers by liveness in inference predict bit for bit like one
+    /// buffer per activation (graphs with folds and fan-out, sequential models with sample
+    /// groups), and training afterwards gets one buffer per activation again.
+    #[test]
+    fn inference_plans_predict_bitwise_like_separate_buffers() {
+        let (total, unplanned) = infer_plan_bitwise(branchy, [8, 8, 3], 2, 8, 1);
+        assert!(total < unplanned, "{total} vs {unplanned}");
+        let (total, unplanned) = infer_plan_bitwise(residual_stack, [8, 8, 3], 1, 8, 1);
+        assert!(total * 4 < unplanned, "{total} vs {unplanned}");
+        let (total, unplanned) = infer_plan_bitwise(conv_bn, [8, 8, 16], 1, 8, 1);
+        assert!(total < unplanned, "{total} vs {unplanned}");
+        for (build, shape, batch) in [
+            (sequential as fn() -> crate::Result<Model>, [9, 11, 3], 20),
+            (normalized, [8, 8, 2], 40),
+            (assorted, [8, 8, 2], 40),
+        ] {
+            for groups in [1, 4] {
+                infer_plan_bitwise(build, shape, 1, batch, groups);
+            }
+        }
+    }
+
+    /// Predicts on a larger batch than it trains on from a callback in the middle of `fit`;
+    /// counts the predictions that ran on buffers planned for inference only (the first:
+    /// later ones find training buffers of their size).
+    struct PredictsMidway(Tensor, usize);
+
+    impl crate::callbacks::Callback for PredictsMidway {
+        fn on_train_batch_end(
+            &mut self,
+            _batch: usize,
+            _logs: &crate::callbacks::Logs,
+            model: &mut Model,
+        ) -> crate::Result<crate::callbacks::Control> {
+            model.predict_batched(&self.0, 64)?;
+            self.1 += usize::from(model.chain.act_memory().2);
+            Ok(crate::callbacks::Control::Continue)
+        }
+    }
+
+    /// Training after a callback's predictions (buffers planned for inference in between)
+    /// ends with the same weights as without them.
+    #[test]
+    fn training_resumes_after_inference_plans_midway() {
+        let mut calls = planned(residual_stack, true, 1);
+        let mut plain = planned(residual_stack, true, 1);
+        plain.set_weights(&calls.get_weights()).expect("weights");
+        let mut rng = crate::rng::Rng::new(17);
+        let x: Vec<f32> = (0..24 * 192)
+            .map(|_| rng.uniform_range(-1.0, 1.0))
+            .collect();
+        let x = Tensor::new(vec![24, 8, 8, 3], x).expect("x");
+        let y1 = Tensor::one_hot(&(0..24).map(|i| i % 3).collect::<Vec<_>>(), 3).expect("y1");
+        let mut cb = PredictsMidway(x.clone(), 0);
+        for (m, cb) in [(&mut calls, Some(&mut cb)), (&mut plain, None)] {
+            let mut fit = m.fit(&x, &y1).epochs(2).batch_size(8).shuffle(false);
+            if let Some(cb) = cb {
+                fit = fit.callback(cb);
+            }
+            fit.verbose(0).run().expect("fit");
+        }
+        assert_eq!(cb.1, 1);
+        for (a, b) in calls.get_weights().iter().zip(&plain.get_weights()) {
+            assert_eq!(a.data(), b.data());
         }
     }
 }

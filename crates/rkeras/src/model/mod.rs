@@ -1,6 +1,7 @@
 //! Models: [`Model`] (compile, fit, evaluate, predict, summary, weights) and the
 //! [`Sequential`] constructor.
 
+mod buffer_pool;
 pub(crate) mod config;
 mod functional;
 pub(crate) mod graph;

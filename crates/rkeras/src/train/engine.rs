@@ -19,14 +19,17 @@ pub(crate) struct Buffers {
     x_len: usize,
     y_len: usize,
     max: usize,
+    /// For training: each load makes sure the model's buffers still are (a callback may
+    /// have predicted on a larger batch, which plans buffers for inference only).
+    train: bool,
 }
 
 impl Buffers {
-    /// Buffers for batches of up to `max` samples; the model is built and its input
-    /// buffer allocated for them.
-    pub fn new(model: &mut Model, max: usize) -> Result<Buffers> {
+    /// Buffers for batches of up to `max` samples; the model is built and its buffers
+    /// allocated for them: for training (`train`), or for inference only.
+    pub fn new(model: &mut Model, max: usize, train: bool) -> Result<Buffers> {
         let max = max.max(1);
-        model.chain.allocate(max)?;
+        model.chain.allocate_for(max, train)?;
         let inputs = super::batches::input_layout(model);
         let outputs = model.output_shapes();
         let x_len = inputs.iter().map(|(_, s)| crate::shape::numel(s)).sum();
@@ -43,6 +46,7 @@ impl Buffers {
             x_len,
             y_len,
             max: max.min(model.chain.max_batch()).max(1),
+            train,
         })
     }
 
@@ -54,6 +58,9 @@ impl Buffers {
         index: usize,
         want_y: bool,
     ) -> Result<(usize, bool)> {
+        if self.train {
+            model.chain.allocate_for(self.max, true)?;
+        }
         let Model {
             chain, compiled, ..
         } = model;

@@ -479,7 +479,7 @@ impl<'a> Fit<'a> {
             let max = train
                 .batch_size()
                 .max(val.as_ref().map_or(1, |v| v.batch_size()));
-            let mut bufs = Buffers::new(model, max)?;
+            let mut bufs = Buffers::new(model, max, true)?;
             let mut mixer = mix
                 .map(|m| super::mixing::Mixer::new(model, m, seed_ ^ 0x4D49_5855, max))
                 .transpose()?;

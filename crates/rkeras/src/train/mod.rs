@@ -161,7 +161,7 @@ impl Model {
     ) -> Result<Evaluation> {
         data::prepare_source(self)?;
         let logs = in_pool(|| -> Result<Logs> {
-            let mut bufs = Buffers::new(self, src.batch_size())?;
+            let mut bufs = Buffers::new(self, src.batch_size(), false)?;
             engine::evaluate(
                 self,
                 src,
@@ -199,7 +199,7 @@ impl Model {
             cap.saturating_mul(per),
         )?;
         let rows = in_pool(|| -> Result<usize> {
-            let mut bufs = Buffers::new(self, src.batch_size())?;
+            let mut bufs = Buffers::new(self, src.batch_size(), false)?;
             engine::predict(
                 self,
                 src,
@@ -246,7 +246,7 @@ impl Model {
         let fused = step::fuses(self);
         in_pool(|| -> Result<Evaluation> {
             let mut src = ArrayBatches::new(&x, Some(&y), (0..n).collect(), n);
-            let mut bufs = Buffers::new(self, n)?;
+            let mut bufs = Buffers::new(self, n, true)?;
             step::ensure_optimizer(self);
             let mut cursor = batches::Cursor::new(None);
             let mut logs = crate::callbacks::Logs::new();
@@ -297,7 +297,7 @@ impl Model {
         data::prepare_images(self, ds, true)?;
         let logs = in_pool(|| -> Result<Logs> {
             let mut src = ImageBatches::new(ds, false);
-            let mut bufs = Buffers::new(self, src.batch_size())?;
+            let mut bufs = Buffers::new(self, src.batch_size(), false)?;
             engine::evaluate(
                 self,
                 &mut src,
@@ -331,7 +331,7 @@ impl Model {
         )?;
         in_pool(|| -> Result<usize> {
             let mut src = ImageBatches::new(ds, false);
-            let mut bufs = Buffers::new(self, src.batch_size())?;
+            let mut bufs = Buffers::new(self, src.batch_size(), false)?;
             let mut cbs = CallbackList { list: &mut [] };
             engine::predict(self, &mut src, &mut bufs, &mut out, per, &mut cbs)
         })?;
@@ -370,7 +370,7 @@ impl Model {
         let y = data::pack_targets(self, y.into(), x.rows())?;
         let logs = in_pool(|| -> Result<Logs> {
             let mut src = ArrayBatches::new(&x, Some(&y), (0..x.rows()).collect(), batch_size);
-            let mut bufs = Buffers::new(self, src.batch_size())?;
+            let mut bufs = Buffers::new(self, src.batch_size(), false)?;
             engine::evaluate(
                 self,
                 &mut src,
@@ -465,7 +465,7 @@ impl Model {
         )?;
         in_pool(|| -> Result<usize> {
             let mut src = ArrayBatches::new(&x, None, (0..n_total).collect(), batch_size);
-            let mut bufs = Buffers::new(self, src.batch_size())?;
+            let mut bufs = Buffers::new(self, src.batch_size(), false)?;
             let mut cbs = CallbackList { list: &mut [] };
             engine::predict(self, &mut src, &mut bufs, &mut out, per, &mut cbs)
         })?;
