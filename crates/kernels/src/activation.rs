@@ -337,35 +337,61 @@ pub fn backward_inplace(act: Act, x: Option<&[f32]>, y: &[f32], dy: &mut [f32], 
     match act {
         Act::Linear => {}
         Act::Softmax => softmax::softmax_rows_backward_inplace(y, dy, cols),
-        Act::Relu => for_each_chunk_mut(dy, ELEMWISE_CHUNK, |i, c| {
-            relu_mask(&y[i * ELEMWISE_CHUNK..][..c.len()], c)
+        _ => for_each_chunk_mut(dy, ELEMWISE_CHUNK, |i, c| {
+            let off = i * ELEMWISE_CHUNK;
+            let xs = x.map(|x| &x[off..][..c.len()]);
+            backward_chunk(act, xs, &y[off..][..c.len()], c);
         }),
-        Act::Relu6 => for_each_chunk_mut(dy, ELEMWISE_CHUNK, |i, c| {
-            relu6_mask(&y[i * ELEMWISE_CHUNK..][..c.len()], c)
-        }),
-        Act::Sigmoid => for_each_chunk_mut(dy, ELEMWISE_CHUNK, |i, c| {
-            sigmoid_grad(&y[i * ELEMWISE_CHUNK..][..c.len()], c)
-        }),
-        Act::Swish if x.is_some() => {
-            let x = x.unwrap_or(&[]);
-            for_each_chunk_mut(dy, ELEMWISE_CHUNK, |i, c| {
-                swish_grad(&x[i * ELEMWISE_CHUNK..][..c.len()], c)
-            })
+    }
+}
+
+/// `dx = dy * act'`: [`backward_inplace`] written to another buffer in the same pass (each
+/// chunk of `dy` copied while in cache), bit for bit its result; `dy` is left as it is.
+///
+/// ```
+/// use rkeras_kernels::{activation::backward_into, Act};
+/// let (y, dy) = ([0.0f32, 2.0, 6.0], [1.0f32, 1.0, 1.0]);
+/// let mut dx = [9.0f32; 3];
+/// backward_into(Act::Relu6, None, &y, &dy, &mut dx, 3);
+/// assert_eq!(dx, [0.0, 1.0, 0.0]);
+/// ```
+pub fn backward_into(
+    act: Act,
+    x: Option<&[f32]>,
+    y: &[f32],
+    dy: &[f32],
+    dx: &mut [f32],
+    cols: usize,
+) {
+    debug_assert_eq!(dy.len(), dx.len());
+    match act {
+        Act::Linear => crate::elementwise::copy(dy, dx),
+        Act::Softmax => {
+            crate::elementwise::copy(dy, dx);
+            softmax::softmax_rows_backward_inplace(y, dx, cols)
         }
+        _ => for_each_chunk_mut(dx, ELEMWISE_CHUNK, |i, c| {
+            let off = i * ELEMWISE_CHUNK;
+            c.copy_from_slice(&dy[off..][..c.len()]);
+            let xs = x.map(|x| &x[off..][..c.len()]);
+            backward_chunk(act, xs, &y[off..][..c.len()], c);
+        }),
+    }
+}
+
+/// One chunk of [`backward_inplace`] (an element-wise activation): `g *= act'(x, y)`.
+fn backward_chunk(act: Act, x: Option<&[f32]>, y: &[f32], g: &mut [f32]) {
+    match (act, x) {
+        (Act::Relu, _) => relu_mask(y, g),
+        (Act::Relu6, _) => relu6_mask(y, g),
+        (Act::Sigmoid, _) => sigmoid_grad(y, g),
+        (Act::Swish, Some(x)) => swish_grad(x, g),
         _ => {
             let need_x = act.backward_needs_input();
-            for_each_chunk_mut(dy, ELEMWISE_CHUNK, |i, c| {
-                let off = i * ELEMWISE_CHUNK;
-                let ys = &y[off..][..c.len()];
-                for (j, g) in c.iter_mut().enumerate() {
-                    let xv = if need_x {
-                        x.map_or(0.0, |x| x[off + j])
-                    } else {
-                        0.0
-                    };
-                    *g *= act.derivative(xv, ys[j]);
-                }
-            });
+            for (j, gv) in g.iter_mut().enumerate() {
+                let xv = if need_x { x.map_or(0.0, |x| x[j]) } else { 0.0 };
+                *gv *= act.derivative(xv, y[j]);
+            }
         }
     }
 }
@@ -555,5 +581,31 @@ mod tests {
         let mut dy = [1.0f32; 4];
         backward_inplace(Act::Relu, None, &y, &mut dy, 4);
         assert_eq!(dy, [0.0, 1.0, 0.0, 1.0]);
+    }
+
+    /// `backward_into` is `backward_inplace` then a copy, bit for bit, for every activation
+    /// and softmax, over several chunks (the parallel split) and a ragged tail.
+    #[test]
+    fn backward_into_is_inplace_then_copy() {
+        let n = 3 * ELEMWISE_CHUNK + 37;
+        let cols = 7 * 11;
+        let n = n - n % cols;
+        let x: Vec<f32> = (0..n)
+            .map(|i| ((i * 7919 % 1000) as f32 / 125.0) - 4.0)
+            .collect();
+        let dy: Vec<f32> = (0..n)
+            .map(|i| ((i * 31 % 97) as f32 / 48.0) - 1.0)
+            .collect();
+        for act in ALL.into_iter().chain([Act::Softmax]) {
+            let mut y = vec![0.0; n];
+            forward_into(act, &x, &mut y, cols);
+            let need_x = act.backward_needs_input().then_some(&x[..]);
+            let mut want = dy.clone();
+            backward_inplace(act, need_x, &y, &mut want, cols);
+            let mut got = vec![f32::NAN; n];
+            backward_into(act, need_x, &y, &dy, &mut got, cols);
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got), bits(&want), "{act:?}");
+        }
     }
 }

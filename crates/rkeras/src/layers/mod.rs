@@ -619,11 +619,20 @@ macro_rules! activation_layer_methods {
             dx: Option<&mut [f32]>,
             ctx: $crate::layers::Backward,
         ) {
-            if !ctx.skip_activation {
-                ::rkeras_kernels::activation::backward_inplace(self.act, Some(x), y, dy, self.last);
-            }
-            if let Some(dx) = dx {
+            // No weights: nothing to do when no input gradient is wanted; otherwise one pass
+            // from the output gradient to the input's.
+            let Some(dx) = dx else { return };
+            if ctx.skip_activation {
                 ::rkeras_kernels::elementwise::copy(dy, dx);
+            } else {
+                ::rkeras_kernels::activation::backward_into(
+                    self.act,
+                    Some(x),
+                    y,
+                    dy,
+                    dx,
+                    self.last,
+                );
             }
         }
         fn activation(&self) -> Option<::rkeras_kernels::Act> {

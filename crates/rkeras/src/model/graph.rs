@@ -2095,6 +2095,53 @@ mod tests {
         m
     }
 
+    /// `build`'s model with the memory plan on and off (the same weights, `groups` sample
+    /// groups), a random generator seeded with `seed`, and a random input batch of 2.5
+    /// batches of `shape`.
+    fn plan_pair(
+        build: fn() -> crate::Result<Model>,
+        shape: [usize; 3],
+        outputs: usize,
+        batch: usize,
+        groups: usize,
+        seed: u64,
+    ) -> (Model, Model, crate::rng::Rng, Tensor) {
+        let mut on = planned(build, true, outputs);
+        let mut off = planned(build, false, outputs);
+        on.set_sample_groups(groups);
+        off.set_sample_groups(groups);
+        off.set_weights(&on.get_weights()).expect("weights");
+        let mut rng = crate::rng::Rng::new(seed);
+        let n = 2 * batch + batch / 2;
+        let len = n * shape.iter().product::<usize>();
+        let x: Vec<f32> = (0..len).map(|_| rng.uniform_range(-1.0, 1.0)).collect();
+        let x = Tensor::new(vec![n, shape[0], shape[1], shape[2]], x).expect("x");
+        (on, off, rng, x)
+    }
+
+    /// Fits `m` on `x` for `epochs` unshuffled epochs: against `y1` alone, or against both
+    /// targets when the model has 2 outputs.
+    fn fit_heads(
+        m: &mut Model,
+        x: &Tensor,
+        (y1, y2): (&Tensor, &Tensor),
+        outputs: usize,
+        batch: usize,
+        epochs: usize,
+    ) {
+        let fit = if outputs == 2 {
+            m.fit(x, [y1, y2])
+        } else {
+            m.fit(x, y1)
+        };
+        fit.epochs(epochs)
+            .batch_size(batch)
+            .shuffle(false)
+            .verbose(0)
+            .run()
+            .expect("fit");
+    }
+
     /// Trains `build`'s model with and without the gradient plan from the same weights:
     /// the weights must end bit for bit equal. Returns the planned and unplanned gradient
     /// floats of the planned model.
@@ -2105,17 +2152,9 @@ mod tests {
         batch: usize,
         groups: usize,
     ) -> (usize, usize) {
-        let mut on = planned(build, true, outputs);
-        let mut off = planned(build, false, outputs);
-        on.set_sample_groups(groups);
-        off.set_sample_groups(groups);
-        off.set_weights(&on.get_weights()).expect("weights");
+        let (mut on, mut off, mut rng, x) = plan_pair(build, shape, outputs, batch, groups, 11);
+        let n = x.shape()[0];
         let start = on.get_weights();
-        let mut rng = crate::rng::Rng::new(11);
-        let n = 2 * batch + batch / 2;
-        let len = n * shape.iter().product::<usize>();
-        let x: Vec<f32> = (0..len).map(|_| rng.uniform_range(-1.0, 1.0)).collect();
-        let x = Tensor::new(vec![n, shape[0], shape[1], shape[2]], x).expect("x");
         let labels: Vec<usize> = (0..n).map(|_| rng.below(3)).collect();
         let y1 = Tensor::one_hot(&labels, 3).expect("y1");
         let y2 = Tensor::new(
@@ -2124,17 +2163,7 @@ mod tests {
         )
         .expect("y2");
         for m in [&mut on, &mut off] {
-            let fit = if outputs == 2 {
-                m.fit(&x, [&y1, &y2])
-            } else {
-                m.fit(&x, &y1)
-            };
-            fit.epochs(2)
-                .batch_size(batch)
-                .shuffle(false)
-                .verbose(0)
-                .run()
-                .expect("fit");
+            fit_heads(m, &x, (&y1, &y2), outputs, batch, 2);
         }
         for (a, b) in on.get_weights().iter().zip(&off.get_weights()) {
             assert_eq!(a.data(), b.data(), "weights differ with the gradient plan");
@@ -2213,16 +2242,8 @@ mod tests {
         batch: usize,
         groups: usize,
     ) -> (usize, usize) {
-        let mut on = planned(build, true, outputs);
-        let mut off = planned(build, false, outputs);
-        on.set_sample_groups(groups);
-        off.set_sample_groups(groups);
-        off.set_weights(&on.get_weights()).expect("weights");
-        let mut rng = crate::rng::Rng::new(13);
-        let n = 2 * batch + batch / 2;
-        let len = n * shape.iter().product::<usize>();
-        let x: Vec<f32> = (0..len).map(|_| rng.uniform_range(-1.0, 1.0)).collect();
-        let x = Tensor::new(vec![n, shape[0], shape[1], shape[2]], x).expect("x");
+        let (mut on, mut off, _, x) = plan_pair(build, shape, outputs, batch, groups, 13);
+        let n = x.shape()[0];
         let predict = |m: &mut Model| -> Vec<Vec<f32>> {
             if outputs == 2 {
                 let p = m.predict_outputs(&x).expect("predict");
@@ -2239,17 +2260,7 @@ mod tests {
         let y1 = Tensor::one_hot(&(0..n).map(|i| i % 3).collect::<Vec<_>>(), 3).expect("y1");
         let y2 = Tensor::new(vec![n, 2], vec![0.5; 2 * n]).expect("y2");
         for m in [&mut on, &mut off] {
-            let fit = if outputs == 2 {
-                m.fit(&x, [&y1, &y2])
-            } else {
-                m.fit(&x, &y1)
-            };
-            fit.epochs(1)
-                .batch_size(batch)
-                .shuffle(false)
-                .verbose(0)
-                .run()
-                .expect("fit");
+            fit_heads(m, &x, (&y1, &y2), outputs, batch, 1);
             assert!(!m.chain.act_memory().2, "training on inference buffers");
         }
         assert_eq!(predict(&mut on), predict(&mut off));
