@@ -19,7 +19,9 @@
 //! the rank; each batch's rows are split in order (rank `r` of `N` takes rows `[r * n / N,
 //! (r + 1) * n / N)`), each rank's mean gradient is weighted by its share of the batch and
 //! the weighted gradients are all-reduced, so the step equals one process's on the whole
-//! batch (up to float reassociation); the epoch logs (loss, metrics) are averaged over the
+//! batch (up to float reassociation). The all-reduce runs in buckets while the backward
+//! pass goes on (see [`DataParallel::set_bucket_bytes`]), and a rank that waits too long in
+//! a collective ends the job (see [`DataParallel::set_timeout`]). The epoch logs (loss, metrics) are averaged over the
 //! ranks by samples, so every rank's callbacks decide alike (EarlyStopping,
 //! ReduceLROnPlateau stop or change every rank together). Validation is sharded the same
 //! way. BatchNormalization keeps per-replica statistics (Keras's default).
