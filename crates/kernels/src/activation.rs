@@ -264,15 +264,22 @@ fn relu_with_pass(x: f32, max_value: f32, threshold: f32) -> f32 {
 /// reduced by `n ln 2`, a degree-6 polynomial, `2^n` built in the exponent bits).
 #[inline(always)]
 pub fn exp_approx(x: f32) -> f32 {
+    // 1.5 * 2^23: adding it rounds `x log2(e)` (|.| < 128) to the nearest integer, ties to
+    // even, and leaves that integer in the low mantissa bits. Read back as bits, not by a
+    // float-to-int cast: Rust's saturating cast does not vectorize (one lane at a time).
+    const SHIFTER: f32 = 12_582_912.0;
     let x = x.clamp(-87.0, 88.0);
-    let n = (x * std::f32::consts::LOG2_E).round_ties_even();
+    let t = x * std::f32::consts::LOG2_E + SHIFTER;
+    let n = t - SHIFTER;
     let r = x - n * 0.693_359_4 - n * -2.121_944_4e-4;
     let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
         + 1.666_666_5e-1)
         * r
         + 0.5;
     let e = p * r * r + r + 1.0;
-    e * f32::from_bits(((n as i32 + 127) as u32) << 23)
+    // The bits of `t` are those of SHIFTER plus `n`: `n + 127` is the exponent field of 2^n
+    // (a NaN input gives some bits here, and `e` is NaN anyway).
+    e * f32::from_bits(t.to_bits().wrapping_sub(SHIFTER.to_bits() - 127) << 23)
 }
 
 /// Logistic sigmoid, stable for large `|x|` (branch-free, through [`exp_approx`]).
@@ -521,6 +528,50 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// The exponent read from the shifter's bits is the rounded-then-cast one: bit for bit
+    /// the plain formula over the whole clamped range, and NaN stays NaN.
+    #[test]
+    fn exp_approx_shifter_is_the_cast_formula() {
+        fn plain(x: f32) -> f32 {
+            let x = x.clamp(-87.0, 88.0);
+            let n = (x * std::f32::consts::LOG2_E).round_ties_even();
+            let r = x - n * 0.693_359_4 - n * -2.121_944_4e-4;
+            let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r
+                + 4.166_579_6e-2)
+                * r
+                + 1.666_666_5e-1)
+                * r
+                + 0.5;
+            let e = p * r * r + r + 1.0;
+            e * f32::from_bits(((n as i32 + 127) as u32) << 23)
+        }
+        let mut x = -90.0f32;
+        while x < 90.0 {
+            assert_eq!(exp_approx(x).to_bits(), plain(x).to_bits(), "at {x}");
+            x = if x.abs() < 1e-3 {
+                x + 1e-5
+            } else {
+                x + x.abs() * 3e-4
+            };
+        }
+        // Exact halves of log2 steps (ties) and the clamp's ends.
+        for k in -126..=127 {
+            let x = (k as f32 + 0.5) / std::f32::consts::LOG2_E;
+            assert_eq!(exp_approx(x).to_bits(), plain(x).to_bits(), "at {x}");
+        }
+        for x in [
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::MAX,
+            f32::MIN,
+            0.0,
+            -0.0,
+        ] {
+            assert_eq!(exp_approx(x).to_bits(), plain(x).to_bits(), "at {x}");
+        }
+        assert!(exp_approx(f32::NAN).is_nan());
     }
 
     /// The vectorizable exp is within 2 ulp of the exact one over the range that matters,
