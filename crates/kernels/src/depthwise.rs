@@ -112,23 +112,70 @@ pub fn forward(
     // One task per block of `rpt` output rows of one sample.
     parallel::for_each_chunk_mut(&mut y[..n * ol], rpt * row, |t, yb| {
         let (s, r0) = (t / blocks, (t % blocks) * rpt);
-        let xs = &x[s * il..(s + 1) * il];
-        yb.fill(0.0);
-        for oy in r0..r0 + rpt {
+        forward_rows(g, &x[s * il..(s + 1) * il], k, r0, bias, act, yb);
+    });
+}
+
+/// Channels of one output pixel whose sums stay in registers across the taps.
+const LANES: usize = 64;
+
+crate::simd_fn! {
+    /// Output rows `r0..` of one sample (`yb` holds whole rows), then the epilogue. Each
+    /// output element sums its taps in (ky, kx) order from zero: the same order for every
+    /// instruction set and every block of channels.
+    fn forward_rows(
+        g: &DwGeom,
+        xs: &[f32],
+        k: &[f32],
+        r0: usize,
+        bias: Bias<'_>,
+        act: Act,
+        yb: &mut [f32],
+    ) {
+        let cm = g.c * g.m;
+        let row = g.ow * cm;
+        let rows = yb.len() / row;
+        for oy in r0..r0 + rows {
             for ox in 0..g.ow {
                 let yo = &mut yb[(oy - r0) * row + ox * cm..][..cm];
-                for ky in 0..g.kh {
-                    for kx in 0..g.kw {
-                        if let Some(p) = g.tap(oy, ox, ky, kx) {
-                            let ks = &k[(ky * g.kw + kx) * cm..][..cm];
-                            mac(g.m, &xs[p * g.c..][..g.c], ks, yo);
+                if g.m == 1 {
+                    for c0 in (0..cm).step_by(LANES) {
+                        let len = LANES.min(cm - c0);
+                        let mut acc = [0.0f32; LANES];
+                        for ky in 0..g.kh {
+                            for kx in 0..g.kw {
+                                if let Some(p) = g.tap(oy, ox, ky, kx) {
+                                    let xp = &xs[p * g.c + c0..][..len];
+                                    let kp = &k[(ky * g.kw + kx) * cm + c0..][..len];
+                                    if len == LANES {
+                                        for i in 0..LANES {
+                                            acc[i] += xp[i] * kp[i];
+                                        }
+                                    } else {
+                                        for ((a, xv), kv) in acc.iter_mut().zip(xp).zip(kp) {
+                                            *a += xv * kv;
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                        yo[c0..c0 + len].copy_from_slice(&acc[..len]);
+                    }
+                } else {
+                    yo.fill(0.0);
+                    for ky in 0..g.kh {
+                        for kx in 0..g.kw {
+                            if let Some(p) = g.tap(oy, ox, ky, kx) {
+                                let ks = &k[(ky * g.kw + kx) * cm..][..cm];
+                                mac(g.m, &xs[p * g.c..][..g.c], ks, yo);
+                            }
                         }
                     }
                 }
             }
         }
         crate::conv2d::epilogue(yb, bias, act, cm);
-    });
+    }
 }
 
 /// Adds the kernel gradient to `dk` and, with `dx`, overwrites it with the input gradient,
@@ -146,14 +193,48 @@ pub fn backward(
     scratch: &mut Vec<f32>,
 ) {
     let (il, ol, kl) = (g.in_len(), g.out_len(), g.kernel_len());
-    let cm = g.c * g.m;
     if scratch.len() < n * kl {
         scratch.resize(n * kl, 0.0);
     }
     let per_sample = |s: usize, dks: &mut [f32], dxs: Option<&mut [f32]>| {
+        backward_sample(
+            g,
+            &x[s * il..(s + 1) * il],
+            k,
+            &dy[s * ol..(s + 1) * ol],
+            dks,
+            dxs,
+        )
+    };
+    let parts = &mut scratch[..n * kl];
+    match dx {
+        Some(dx) => {
+            parallel::for_each_chunk_pair_mut(parts, kl, &mut dx[..n * il], il, |s, dks, dxs| {
+                per_sample(s, dks, Some(dxs))
+            })
+        }
+        None => parallel::for_each_chunk_mut(parts, kl, |s, dks| per_sample(s, dks, None)),
+    }
+    for part in parts.chunks_exact(kl) {
+        for (d, p) in dk.iter_mut().zip(part) {
+            *d += p;
+        }
+    }
+}
+
+crate::simd_fn! {
+    /// One sample's kernel gradient (overwrites `dks`) and, with `dxs`, its input gradient
+    /// (overwritten).
+    fn backward_sample(
+        g: &DwGeom,
+        xs: &[f32],
+        k: &[f32],
+        dys: &[f32],
+        dks: &mut [f32],
+        dxs: Option<&mut [f32]>,
+    ) {
+        let cm = g.c * g.m;
         dks.fill(0.0);
-        let xs = &x[s * il..(s + 1) * il];
-        let dys = &dy[s * ol..(s + 1) * ol];
         let mut dxs = dxs;
         if let Some(d) = dxs.as_deref_mut() {
             d.fill(0.0);
@@ -197,20 +278,6 @@ pub fn backward(
                     }
                 }
             }
-        }
-    };
-    let parts = &mut scratch[..n * kl];
-    match dx {
-        Some(dx) => {
-            parallel::for_each_chunk_pair_mut(parts, kl, &mut dx[..n * il], il, |s, dks, dxs| {
-                per_sample(s, dks, Some(dxs))
-            })
-        }
-        None => parallel::for_each_chunk_mut(parts, kl, |s, dks| per_sample(s, dks, None)),
-    }
-    for part in parts.chunks_exact(kl) {
-        for (d, p) in dk.iter_mut().zip(part) {
-            *d += p;
         }
     }
 }
@@ -342,6 +409,39 @@ mod tests {
                 oh: 5,
                 ow: 5,
             },
+            // Channels in register blocks of 64 and a tail (64 + 64 + 22), strided, padded.
+            DwGeom {
+                h: 7,
+                w: 8,
+                c: 150,
+                m: 1,
+                kh: 3,
+                kw: 3,
+                sh: 2,
+                sw: 2,
+                dh: 1,
+                dw: 1,
+                pt: 1,
+                pl: 0,
+                oh: 4,
+                ow: 4,
+            },
+            DwGeom {
+                h: 4,
+                w: 4,
+                c: 64,
+                m: 1,
+                kh: 3,
+                kw: 3,
+                sh: 1,
+                sw: 1,
+                dh: 1,
+                dw: 1,
+                pt: 1,
+                pl: 1,
+                oh: 4,
+                ow: 4,
+            },
         ];
         for g in geoms {
             let n = 3;
@@ -361,6 +461,13 @@ mod tests {
             let mut dx = vec![1.0f32; n * g.in_len()];
             let mut scratch = Vec::new();
             backward(&g, &x, &k, &dy, &mut dk, Some(&mut dx), n, &mut scratch);
+            if g.m == 1 {
+                // The same sums in the same order: bit for bit the plain loops.
+                assert!(
+                    y.iter().zip(&y0).all(|(u, v)| u.to_bits() == v.to_bits()),
+                    "{g:?}: forward not bitwise the plain loops"
+                );
+            }
             for (a, b) in [(&y, &y0), (&dk, &dk0), (&dx, &dx0)] {
                 for (u, v) in a.iter().zip(b.iter()) {
                     assert!((u - v).abs() < 1e-4 * (1.0 + v.abs()), "{g:?}: {u} vs {v}");

@@ -26,6 +26,7 @@
 
 pub mod activation;
 pub mod batch_norm;
+pub mod channel;
 pub mod conv2d;
 pub mod conv_pool;
 pub mod depthwise;

@@ -69,18 +69,7 @@ impl Layer for GlobalAveragePooling2D {
         Ok(pooled_shape(self.c, self.keepdims))
     }
     fn forward(&mut self, x: &[f32], y: &mut [f32], n: usize, _mode: Mode) {
-        let (hw, c) = (self.hw, self.c);
-        let inv = 1.0 / hw as f32;
-        for s in 0..n {
-            let ys = &mut y[s * c..(s + 1) * c];
-            ys.fill(0.0);
-            for px in x[s * hw * c..(s + 1) * hw * c].chunks_exact(c) {
-                for (a, v) in ys.iter_mut().zip(px) {
-                    *a += v;
-                }
-            }
-            ys.iter_mut().for_each(|a| *a *= inv);
-        }
+        rkeras_kernels::channel::mean_pixels(x, n, self.hw, self.c, y);
     }
     fn backward(
         &mut self,
@@ -91,16 +80,7 @@ impl Layer for GlobalAveragePooling2D {
         ctx: Backward,
     ) {
         let Some(dx) = dx else { return };
-        let (hw, c) = (self.hw, self.c);
-        let inv = 1.0 / hw as f32;
-        for s in 0..ctx.n {
-            let g = &dy[s * c..(s + 1) * c];
-            for px in dx[s * hw * c..(s + 1) * hw * c].chunks_exact_mut(c) {
-                for (d, v) in px.iter_mut().zip(g) {
-                    *d = v * inv;
-                }
-            }
-        }
+        rkeras_kernels::channel::mean_pixels_grad(dy, ctx.n, self.hw, self.c, dx);
     }
     fn config(&self) -> Map<String, Value> {
         super::object(json!({"data_format": "channels_last", "keepdims": self.keepdims}))

@@ -116,9 +116,15 @@ fn forward(op: Op, xs: &[&[f32]], y: &mut [f32]) {
 
 /// `act(op(xs))`, chunk by chunk (`act` element-wise).
 fn forward_act(op: Op, xs: &[&[f32]], y: &mut [f32], act: Act) {
-    let inv = 1.0 / xs.len() as f32;
-    for_each_chunk_mut(y, CHUNK, |ci, y| {
-        let (off, len) = (ci * CHUNK, y.len());
+    for_each_chunk_mut(y, CHUNK, |ci, y| forward_chunk(op, xs, ci * CHUNK, y, act));
+}
+
+rkeras_kernels::simd_fn! {
+    /// [`forward_act`] on the values `off .. off + y.len()` (compiled for the CPU's widest
+    /// vectors; the same operations on every level).
+    fn forward_chunk(op: Op, xs: &[&[f32]], off: usize, y: &mut [f32], act: Act) {
+        let len = y.len();
+        let inv = 1.0 / xs.len() as f32;
         y.copy_from_slice(&xs[0][off..off + len]);
         for x in &xs[1..] {
             let x = &x[off..off + len];
@@ -136,7 +142,7 @@ fn forward_act(op: Op, xs: &[&[f32]], y: &mut [f32], act: Act) {
         if !act.is_linear() {
             rkeras_kernels::activation::apply_slice(act, y);
         }
-    });
+    }
 }
 
 fn backward(op: Op, xs: &[&[f32]], y: &[f32], dy: &[f32], dxs: &mut [&mut [f32]]) {
@@ -247,16 +253,8 @@ fn forward_broadcast(op: Op, b: &Broadcast, xs: &[&[f32]], y: &mut [f32], n: usi
     if let (Some((full, c)), Op::Multiply | Op::Add) = (b.channels, op) {
         // A per-channel gate: rows of `c` against the sample's `c` values, samples in
         // parallel (the same operations as the general loop below, so the same bits).
-        let (xf, xc) = (xs[full], xs[1 - full]);
-        for_each_chunk_mut(&mut y[..n * per_out], per_out, |s, ys| {
-            let gate = &xc[s * c..(s + 1) * c];
-            let rows = xf[s * per_out..(s + 1) * per_out].chunks_exact(c);
-            for (yr, xr) in ys.chunks_exact_mut(c).zip(rows) {
-                for ((v, &a), &g) in yr.iter_mut().zip(xr).zip(gate) {
-                    *v = if op == Op::Multiply { a * g } else { a + g };
-                }
-            }
-        });
+        let mul = op == Op::Multiply;
+        rkeras_kernels::channel::gate(xs[full], xs[1 - full], n, per_out, c, mul, y);
         return;
     }
     for s in 0..n {
@@ -296,26 +294,25 @@ fn backward_broadcast(
     if let (Some((full, c)), Op::Multiply | Op::Add, 2) = (b.channels, op, dxs.len()) {
         // A per-channel gate, samples in parallel; each gate gradient sums its channel's
         // positions in order, as the general loop below.
-        let chan = 1 - full;
-        let (xf, xc) = (xs[full], xs[chan]);
+        let (xf, xc) = (xs[full], xs[1 - full]);
         let mul = op == Op::Multiply;
-        for_each_chunk_mut(&mut dxs[full][..n * per_out], per_out, |s, d| {
-            let gate = &xc[s * c..(s + 1) * c];
-            for (dr, gr) in d.chunks_exact_mut(c).zip(dy[s * per_out..].chunks_exact(c)) {
-                for ((v, &g), &w) in dr.iter_mut().zip(gr).zip(gate) {
-                    *v = if mul { g * w } else { g };
-                }
-            }
-        });
-        for_each_chunk_mut(&mut dxs[chan][..n * c], c, |s, d| {
-            d.fill(0.0);
-            let rows = dy[s * per_out..(s + 1) * per_out].chunks_exact(c);
-            for (gr, xr) in rows.zip(xf[s * per_out..].chunks_exact(c)) {
-                for ((v, &g), &a) in d.iter_mut().zip(gr).zip(xr) {
-                    *v += if mul { g * a } else { g };
-                }
-            }
-        });
+        let (d0, d1) = dxs.split_at_mut(1);
+        let (dfull, dchan) = if full == 0 {
+            (&mut *d0[0], &mut *d1[0])
+        } else {
+            (&mut *d1[0], &mut *d0[0])
+        };
+        rkeras_kernels::channel::gate_backward(
+            xf,
+            xc,
+            dy,
+            n,
+            per_out,
+            c,
+            mul,
+            Some(dfull),
+            Some(dchan),
+        );
         return;
     }
     for (i, dx) in dxs.iter_mut().enumerate() {
