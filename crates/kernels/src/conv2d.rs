@@ -342,8 +342,20 @@ fn col2im_span_add(g: &Conv2dGeom, dcol: &[f32], row0: usize, rows: usize, dx: &
 /// batch allows (work for every thread). Depends on the shapes alone, never on the thread
 /// count, so results do not either.
 fn span_block(g: &Conv2dGeom, total: usize) -> usize {
+    if weight_bound(g, total) {
+        // The kernel outweighs the batch's rows: one GEMM over all of them (as many as the
+        // scratch holds), its threads splitting the columns, packs the kernel once.
+        return total.min(g.span_rows.max(g.grad_rows));
+    }
     let blocks = total.div_ceil(g.span_rows).max((total / 32).min(8)).max(1);
     total.div_ceil(blocks)
+}
+
+/// A forward pass over `total` batch rows whose kernel (`k x cout`) is larger than its
+/// input rows (`total x k`): the deep layers of a network on small images. Cutting the rows
+/// into blocks would pack the whole kernel once per block.
+fn weight_bound(g: &Conv2dGeom, total: usize) -> bool {
+    g.cout >= total
 }
 
 /// Adds the im2col-shaped gradient `dcol` (`rows x k`, rows `r0..`) back into the sample's
@@ -425,8 +437,13 @@ pub fn forward(
         // span samples, so small feature maps still make full-height GEMMs.
         let (k, cout) = (g.k(), g.cout);
         let wm = MatRef::row_major(w, cout);
-        let block = rb.max(64);
-        let par = threads_per((n * g.oh * g.ow).div_ceil(block));
+        let total = n * g.oh * g.ow;
+        let block = if weight_bound(g, total) {
+            total
+        } else {
+            rb.max(64)
+        };
+        let par = threads_per(total.div_ceil(block));
         for_each_chunk_mut(&mut y[..n * out_len], block * cout, |b, yb| {
             let r0 = b * block;
             let rows = yb.len() / cout;
@@ -441,7 +458,7 @@ pub fn forward(
                 false,
                 par,
             );
-            epilogue(yb, bias, act, cout);
+            epilogue_simd(yb, bias, act, cout);
         });
         return;
     }
@@ -771,6 +788,14 @@ pub fn epilogue(yb: &mut [f32], bias: Bias<'_>, act: Act, cout: usize) {
             apply_act_serial(yb, act, cout);
         }
         (Bias::None, _) => apply_act_serial(yb, act, cout),
+    }
+}
+
+crate::simd_fn! {
+    /// [`epilogue`] compiled for the CPU's widest vectors, for callers outside a
+    /// `simd_fn` body.
+    fn epilogue_simd(yb: &mut [f32], bias: Bias<'_>, act: Act, cout: usize) {
+        epilogue(yb, bias, act, cout)
     }
 }
 

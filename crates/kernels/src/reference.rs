@@ -291,9 +291,15 @@ mod tests {
             ((7, 7, 8), (3, 3), 16, (1, 1), Padding::Same, 3),
             ((5, 5, 16), (3, 3), 8, (2, 2), Padding::Valid, 1),
             ((3, 3, 40), (3, 3), 5, (1, 1), Padding::Valid, 40),
+            // Kernels larger than the batch's rows (one GEMM over all rows), one block and
+            // two (more rows than a block holds), and a 1x1 one.
+            ((2, 2, 64), (3, 3), 64, (1, 1), Padding::Same, 9),
+            ((4, 4, 64), (1, 1), 256, (2, 2), Padding::Valid, 7),
+            ((2, 2, 64), (3, 3), 520, (1, 1), Padding::Same, 130),
+            ((2, 2, 32), (1, 1), 64, (1, 1), Padding::Valid, 5),
         ] {
             let g = Conv2dGeom::new(hwc, ks, cout, s, (1, 1), pad).expect("geom");
-            assert!(g.spans_samples(), "{g:?}");
+            assert!(g.spans_samples() || g.is_pointwise(), "{g:?}");
             let x = rng.vec(n * g.in_len());
             let w = rng.vec(g.kernel_len());
             let b = rng.vec(cout);
