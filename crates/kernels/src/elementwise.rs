@@ -62,6 +62,80 @@ pub fn mul_into(src: &[f32], mask: &[f32], dst: &mut [f32]) {
     });
 }
 
+/// Rows per task of [`concat_rows`] and [`split_rows`] for rows of `width` values.
+fn rows_per_task(width: usize) -> usize {
+    (ELEMWISE_CHUNK / width.max(1)).max(1)
+}
+
+/// Concatenation along the last axis: row `r` of `y` is row `r` of each `xs[i]` (`slabs[i]`
+/// values each) side by side, for `rows` rows, in parallel blocks of rows.
+///
+/// ```
+/// use rkeras_kernels::elementwise::concat_rows;
+/// let (a, b) = ([1.0f32, 2.0, 3.0, 4.0], [9.0f32, 8.0]);
+/// let mut y = [0.0f32; 6];
+/// concat_rows(&[&a, &b], &[2, 1], 2, &mut y);
+/// assert_eq!(y, [1.0, 2.0, 9.0, 3.0, 4.0, 8.0]);
+/// ```
+pub fn concat_rows(xs: &[&[f32]], slabs: &[usize], rows: usize, y: &mut [f32]) {
+    let total: usize = slabs.iter().sum();
+    if total == 0 || rows == 0 {
+        return;
+    }
+    let per = rows_per_task(total);
+    for_each_chunk_mut(&mut y[..rows * total], per * total, |t, yc| {
+        let r0 = t * per;
+        for (r, yr) in yc.chunks_exact_mut(total).enumerate() {
+            let mut off = 0;
+            for (x, &s) in xs.iter().zip(slabs) {
+                yr[off..off + s].copy_from_slice(&x[(r0 + r) * s..(r0 + r + 1) * s]);
+                off += s;
+            }
+        }
+    });
+}
+
+/// The gradient of [`concat_rows`]: each `dxs[i]` gets its columns of `dy`, copied, or
+/// added to what it holds where `accumulate[i]` (a gradient other readers also write; an
+/// input past the end of `accumulate` is copied).
+///
+/// ```
+/// use rkeras_kernels::elementwise::split_rows;
+/// let dy = [1.0f32, 2.0, 9.0, 3.0, 4.0, 8.0];
+/// let (mut a, mut b) = ([0.0f32; 4], [1.0f32; 2]);
+/// split_rows(&dy, &[2, 1], 2, &mut [&mut a, &mut b], &[false, true]);
+/// assert_eq!((a, b), ([1.0, 2.0, 3.0, 4.0], [10.0, 9.0]));
+/// ```
+pub fn split_rows(
+    dy: &[f32],
+    slabs: &[usize],
+    rows: usize,
+    dxs: &mut [&mut [f32]],
+    accumulate: &[bool],
+) {
+    let total: usize = slabs.iter().sum();
+    let mut off = 0;
+    for (i, (dx, &s)) in dxs.iter_mut().zip(slabs).enumerate() {
+        let acc = accumulate.get(i).copied().unwrap_or(false);
+        if s == 0 {
+            continue;
+        }
+        let per = rows_per_task(s);
+        for_each_chunk_mut(&mut dx[..rows * s], per * s, |t, dc| {
+            let r0 = t * per;
+            for (r, dr) in dc.chunks_exact_mut(s).enumerate() {
+                let src = &dy[(r0 + r) * total + off..][..s];
+                if acc {
+                    dr.iter_mut().zip(src).for_each(|(d, v)| *d += v);
+                } else {
+                    dr.copy_from_slice(src);
+                }
+            }
+        });
+        off += s;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,5 +155,30 @@ mod tests {
         for (i, &r) in rows.iter().enumerate() {
             assert_eq!(dst[i * len..(i + 1) * len], src[r * len..(r + 1) * len]);
         }
+    }
+
+    #[test]
+    fn concat_and_split_rows_over_many_chunks() {
+        let rows = 3000;
+        let slabs = [5usize, 0, 17];
+        let a: Vec<f32> = (0..rows * 5).map(|v| v as f32).collect();
+        let b: Vec<f32> = (0..rows * 17).map(|v| -(v as f32)).collect();
+        let mut y = vec![f32::NAN; rows * 22];
+        concat_rows(&[&a, &[], &b], &slabs, rows, &mut y);
+        for r in 0..rows {
+            assert_eq!(y[r * 22..r * 22 + 5], a[r * 5..(r + 1) * 5]);
+            assert_eq!(y[r * 22 + 5..(r + 1) * 22], b[r * 17..(r + 1) * 17]);
+        }
+        let (mut da, mut db) = (vec![1.0f32; rows * 5], vec![f32::NAN; rows * 17]);
+        split_rows(
+            &y,
+            &slabs,
+            rows,
+            &mut [&mut da, &mut [], &mut db],
+            &[true, false, false],
+        );
+        let want_a: Vec<f32> = a.iter().map(|v| v + 1.0).collect();
+        assert_eq!(da, want_a);
+        assert_eq!(db, b);
     }
 }

@@ -125,14 +125,18 @@ impl Layer for Concatenate {
         Ok(out)
     }
     fn forward_merge(&mut self, xs: &[&[f32]], y: &mut [f32], n: usize) {
-        let total: usize = self.slabs.iter().sum();
-        for b in 0..n * self.outer {
-            let mut off = b * total;
-            for (x, &s) in xs.iter().zip(&self.slabs) {
-                y[off..off + s].copy_from_slice(&x[b * s..(b + 1) * s]);
-                off += s;
-            }
-        }
+        rkeras_kernels::elementwise::concat_rows(xs, &self.slabs, n * self.outer, y);
+    }
+    fn backward_merge_into(
+        &mut self,
+        dy: &[f32],
+        dxs: &mut [&mut [f32]],
+        accumulate: &[bool],
+        n: usize,
+    ) -> bool {
+        let rows = n * self.outer;
+        rkeras_kernels::elementwise::split_rows(dy, &self.slabs, rows, dxs, accumulate);
+        true
     }
     fn backward_merge(
         &mut self,
@@ -142,14 +146,7 @@ impl Layer for Concatenate {
         dxs: &mut [&mut [f32]],
         n: usize,
     ) {
-        let total: usize = self.slabs.iter().sum();
-        for b in 0..n * self.outer {
-            let mut off = b * total;
-            for (dx, &s) in dxs.iter_mut().zip(&self.slabs) {
-                dx[b * s..(b + 1) * s].copy_from_slice(&dy[off..off + s]);
-                off += s;
-            }
-        }
+        rkeras_kernels::elementwise::split_rows(dy, &self.slabs, n * self.outer, dxs, &[]);
     }
     fn config(&self) -> Map<String, Value> {
         super::object(json!({ "axis": self.axis }))

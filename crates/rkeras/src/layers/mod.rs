@@ -433,6 +433,20 @@ pub trait Layer: LayerCopy + Send + std::fmt::Debug {
     ) -> bool {
         false
     }
+    /// A merge whose input gradients are pieces of its output gradient (`Concatenate`):
+    /// writes each input's piece of `dy` straight into `dxs[i]`, added to what it holds
+    /// where `accumulate[i]` (a gradient other readers write too), and returns `true`.
+    /// Other layers return `false` with nothing written (models then use
+    /// [`backward_merge`](Self::backward_merge) and add its results themselves).
+    fn backward_merge_into(
+        &mut self,
+        _dy: &[f32],
+        _dxs: &mut [&mut [f32]],
+        _accumulate: &[bool],
+        _n: usize,
+    ) -> bool {
+        false
+    }
     /// Writes the gradient of each input of a merge layer into `dxs` (overwriting).
     fn backward_merge(
         &mut self,

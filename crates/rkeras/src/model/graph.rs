@@ -1529,6 +1529,33 @@ impl Chain {
                 add_timing(&mut self.timings, t, call.layer, true);
                 continue;
             }
+            let distinct = ins.iter().enumerate().all(|(k, a)| !ins[..k].contains(a));
+            if layer.is_merge() && distinct && ins.iter().all(|&a| a >= first) {
+                // Input gradients written in place (copied, or added where other readers
+                // write them too), when the layer can: no scratch pass.
+                let entries: [usize; MAX_MERGE_INPUTS + 1] = std::array::from_fn(|k| {
+                    if k == 0 {
+                        out
+                    } else {
+                        ins.get(k - 1).copied().unwrap_or(0)
+                    }
+                });
+                let accumulate: [bool; MAX_MERGE_INPUTS] =
+                    std::array::from_fn(|k| ins.get(k).is_some_and(|&a| self.consumers[a] > 1));
+                let mut bufs: [&mut [f32]; MAX_MERGE_INPUTS + 1] =
+                    std::array::from_fn(|_| &mut [][..]);
+                self.grads.many(&entries[..=ins.len()], &mut bufs);
+                let (dy, dxs) = bufs.split_at_mut(1);
+                let dy = &dy[0][..n * ol];
+                for (d, &l) in dxs.iter_mut().zip(&lens[..ins.len()]) {
+                    *d = &mut std::mem::take(d)[..n * l];
+                }
+                if layer.backward_merge_into(dy, &mut dxs[..ins.len()], &accumulate[..ins.len()], n)
+                {
+                    add_timing(&mut self.timings, t, call.layer, true);
+                    continue;
+                }
+            }
             if layer.is_merge() {
                 let xs: [&[f32]; MAX_MERGE_INPUTS] = std::array::from_fn(|k| match ins.get(k) {
                     Some(&a) => &self.acts.get_ref(a)[..n * lens[k]],
