@@ -188,13 +188,21 @@ crate::simd_fn! {
 }
 
 crate::simd_fn! {
-    fn grad_rows(x: &[f32], dy: &[f32], dx: &mut [f32], m: &[f32], a: &[f32], b: &[f32], k: &[f32]) {
+    fn grad_rows(x: &[f32], dy: &[f32], dx: &mut [f32], m: &[f32], a: &[f32], b: &[f32], k: &[f32], acc: bool) {
         let c = a.len();
         for ((xr, gr), dr) in x.chunks_exact(c).zip(dy.chunks_exact(c)).zip(dx.chunks_exact_mut(c)) {
-            for ((((d, &g), &xv), &mv), ((&av, &bv), &kv)) in
-                dr.iter_mut().zip(gr).zip(xr).zip(m).zip(a.iter().zip(b).zip(k))
-            {
-                *d = g * av + (xv - mv) * bv + kv;
+            if acc {
+                for ((((d, &g), &xv), &mv), ((&av, &bv), &kv)) in
+                    dr.iter_mut().zip(gr).zip(xr).zip(m).zip(a.iter().zip(b).zip(k))
+                {
+                    *d += g * av + (xv - mv) * bv + kv;
+                }
+            } else {
+                for ((((d, &g), &xv), &mv), ((&av, &bv), &kv)) in
+                    dr.iter_mut().zip(gr).zip(xr).zip(m).zip(a.iter().zip(b).zip(k))
+                {
+                    *d = g * av + (xv - mv) * bv + kv;
+                }
             }
         }
     }
@@ -238,6 +246,22 @@ pub fn input_grad(
     b: &[f32],
     k: &[f32],
 ) {
+    input_grad_into(x, dy, dx, mean, a, b, k, false);
+}
+
+/// [`input_grad`], added to what `dx` holds when `accumulate` (an input other layers read
+/// too): bit for bit `dx + input_grad`.
+#[allow(clippy::too_many_arguments)]
+pub fn input_grad_into(
+    x: &[f32],
+    dy: &[f32],
+    dx: &mut [f32],
+    mean: &[f32],
+    a: &[f32],
+    b: &[f32],
+    k: &[f32],
+    accumulate: bool,
+) {
     let c = a.len().max(1);
     let rows = apply_rows(c);
     for_each_chunk_mut(dx, rows * c, |i, dc| {
@@ -250,6 +274,7 @@ pub fn input_grad(
             a,
             b,
             k,
+            accumulate,
         );
     });
 }
@@ -348,6 +373,13 @@ mod tests {
             .map(|i| dy[i] * a[i % c] + (x[i] - mean[i % c]) * b[i % c] + k[i % c])
             .collect();
         assert_close(&dx, &want, 1e-5);
+        // Added into a gradient already there: bit for bit the sum of the two.
+        let base = rng.vec(rows * c);
+        let mut acc = base.clone();
+        input_grad_into(&x, &dy, &mut acc, &mean, &a, &b, &k, true);
+        for ((u, v), w) in acc.iter().zip(&base).zip(&dx) {
+            assert_eq!(u.to_bits(), (v + w).to_bits());
+        }
     }
 
     #[test]

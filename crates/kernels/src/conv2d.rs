@@ -835,6 +835,26 @@ pub fn backward(
     partials: &mut [f32],
     scratch: &Scratch,
 ) {
+    backward_into(g, n, x, w, act, dy, dx, false, dw, db, partials, scratch);
+}
+
+/// [`backward`], with the input gradient *added* to what `dx` holds when `accumulate` (an
+/// input that other layers read too: no separate buffer and pass to add it).
+#[allow(clippy::too_many_arguments)]
+pub fn backward_into(
+    g: &Conv2dGeom,
+    n: usize,
+    x: &[f32],
+    w: &[f32],
+    act: Option<(Act, &[f32])>,
+    dy: &[f32],
+    dx: Option<&mut [f32]>,
+    accumulate: bool,
+    dw: &mut [f32],
+    db: Option<&mut [f32]>,
+    partials: &mut [f32],
+    scratch: &Scratch,
+) {
     // Small feature maps read few rows per sample: groups of several samples (64 output
     // pixels or more) keep the number of per-group kernel-gradient partials, each as large as
     // the kernel, from dwarfing the work (32 partials of a 3x3x512x512 kernel are 300 MB to
@@ -861,7 +881,11 @@ pub fn backward(
         dw,
         db,
         partials,
-        |s0, count, part, dxg| backward_group(g, s0, count, x, w, act, dy, dxg, part, scratch, par),
+        |s0, count, part, dxg| {
+            backward_group(
+                g, s0, count, x, w, act, dy, dxg, accumulate, part, scratch, par,
+            )
+        },
     );
 }
 
@@ -931,7 +955,8 @@ fn sum_partials(g: &Conv2dGeom, ng: usize, parts: &[f32], dw: &mut [f32], db: Op
 }
 
 /// The kernel gradient (added to `pw`) and, when `dxs` is given, the input gradient (added
-/// to the sample's `dxs`) of output rows `r0 .. r0 + rows` of one sample `xs`, given their
+/// to the sample's `dxs`; a 1x1 convolution's rows are overwritten unless `accumulate`) of
+/// output rows `r0 .. r0 + rows` of one sample `xs`, given their
 /// pre-activation gradient `dyb` (`rows x cout`). `col` and `dcol` hold `rows * k` floats.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
@@ -944,6 +969,7 @@ pub(crate) fn block_grads(
     dyb: &[f32],
     pw: &mut [f32],
     dxs: Option<&mut [f32]>,
+    accumulate: bool,
     col: &mut [f32],
     dcol: &mut [f32],
 ) {
@@ -962,7 +988,7 @@ pub(crate) fn block_grads(
                 wt,
                 &mut d[r0 * k..(r0 + rows) * k],
                 k,
-                false,
+                accumulate,
             );
         }
         return;
@@ -1033,6 +1059,7 @@ crate::simd_fn! {
         act: Option<(Act, &[f32])>,
         dy: &[f32],
         dxg: Option<&mut [f32]>,
+        accumulate: bool,
         part: &mut [f32],
         scratch: &Scratch,
         par: usize,
@@ -1058,7 +1085,7 @@ crate::simd_fn! {
             if let Some(d) = dxg {
                 let wt = MatRef::row_major_t(w, cout);
                 let dxg = &mut d[..count * in_len];
-                sgemm_threaded(rows, k, cout, dym, wt, dxg, k, false, par);
+                sgemm_threaded(rows, k, cout, dym, wt, dxg, k, accumulate, par);
             }
             return;
         }
@@ -1071,7 +1098,7 @@ crate::simd_fn! {
             let xg = &x[s0 * in_len..(s0 + count) * in_len];
             let total = count * g.rows();
             let wt = MatRef::row_major_t(w, cout);
-            if let Some(d) = dxg.as_deref_mut() {
+            if let Some(d) = dxg.as_deref_mut().filter(|_| !accumulate) {
                 d[..count * in_len].fill(0.0);
             }
             let mut r0 = 0;
@@ -1101,7 +1128,7 @@ crate::simd_fn! {
             let dys = &dy[s * out_len..(s + 1) * out_len];
             let mut dxs = dxg.as_deref_mut().map(|d| &mut d[i * in_len..(i + 1) * in_len]);
             if let Some(d) = dxs.as_deref_mut() {
-                if !pointwise {
+                if !pointwise && !accumulate {
                     d.fill(0.0);
                 }
             }
@@ -1110,7 +1137,8 @@ crate::simd_fn! {
                 let rows = rb.min(g.rows() - r0);
                 let dyb = &dys[r0 * cout..(r0 + rows) * cout];
                 let dyb = block_pre_grad(dyb, act, s * out_len + r0 * cout, dya, pb);
-                block_grads(g, xs, w, r0, rows, dyb, pw, dxs.as_deref_mut(), col, dcol);
+                let dxs = dxs.as_deref_mut();
+                block_grads(g, xs, w, r0, rows, dyb, pw, dxs, accumulate, col, dcol);
             }
         }
     }

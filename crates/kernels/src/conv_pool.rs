@@ -425,7 +425,7 @@ crate::simd_fn! {
                         }
                     }
                 }
-                block_grads(g, xs, w, r0, rows, d, pw, dxs.as_deref_mut(), col, dcol);
+                block_grads(g, xs, w, r0, rows, d, pw, dxs.as_deref_mut(), false, col, dcol);
             }
         }
     }

@@ -275,7 +275,26 @@ mod tests {
             let shift = |v: Vec<f32>| v.into_iter().map(|a| a + 0.5).collect::<Vec<_>>();
             assert_close(&dw, &shift(rdw), 1e-4);
             assert_close(&db, &shift(rdb), 1e-4);
-            let _ = case;
+            // The input gradient added into one already there (every third geometry).
+            if case % 3 == 0 {
+                let mut dx2 = shift(vec![0.0f32; n * g.in_len()]);
+                let (mut dw2, mut db2) = (vec![0.0f32; g.kernel_len()], vec![0.0f32; g.cout]);
+                conv2d::backward_into(
+                    &g,
+                    n,
+                    &x,
+                    &w,
+                    None,
+                    &dy,
+                    Some(&mut dx2),
+                    true,
+                    &mut dw2,
+                    Some(&mut db2),
+                    &mut partials,
+                    &scratch,
+                );
+                assert_close(&dx2, &shift(rdx), 1e-4);
+            }
         }
     }
 
@@ -346,6 +365,25 @@ mod tests {
                 .collect();
             let (rdx, rdw, rdb) = conv2d_backward(&g, n, &x, &w, &dpre);
             assert_close(&dx, &rdx, 1e-4);
+            // The input gradient added into one already there.
+            let mut dx2 = vec![0.25f32; n * g.in_len()];
+            let (mut dw2, mut db2) = (vec![0.0f32; g.kernel_len()], vec![0.0f32; g.cout]);
+            conv2d::backward_into(
+                &g,
+                n,
+                &x,
+                &w,
+                Some((Act::Relu, &y)),
+                &dy,
+                Some(&mut dx2),
+                true,
+                &mut dw2,
+                Some(&mut db2),
+                &mut partials,
+                &scratch,
+            );
+            let want2: Vec<f32> = rdx.iter().map(|v| v + 0.25).collect();
+            assert_close(&dx2, &want2, 1e-4);
             let shift = |v: Vec<f32>| v.into_iter().map(|a| a + 0.5).collect::<Vec<_>>();
             assert_close(&dw, &shift(rdw), 1e-4);
             assert_close(&db, &shift(rdb), 1e-4);

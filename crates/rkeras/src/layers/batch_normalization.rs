@@ -340,7 +340,7 @@ impl Layer for BatchNormalization {
         _y: &[f32],
         dy: &mut [f32],
         dx: Option<&mut [f32]>,
-        _ctx: Backward,
+        ctx: Backward,
     ) {
         let c = self.c;
         let rows = dy.len() / c.max(1);
@@ -379,8 +379,13 @@ impl Layer for BatchNormalization {
                 self.b[ch] = -a / m * inv * sdh;
                 self.k[ch] = -a / m * sd;
             }
-            batch_norm::input_grad(x, dy, dx, &self.mean, &self.a, &self.b, &self.k);
+            let (mean, a, b, k) = (&self.mean, &self.a, &self.b, &self.k);
+            batch_norm::input_grad_into(x, dy, dx, mean, a, b, k, ctx.accumulate);
         }
+    }
+    fn accumulates_input_grad(&self, _n: usize) -> bool {
+        // The batch-statistics gradient (set by the training forward pass) only.
+        self.batch_stats
     }
     fn idle_forward(&mut self) {
         // A replica without rows in a training step: it joins the synchronized statistics

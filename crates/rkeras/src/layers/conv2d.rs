@@ -588,7 +588,7 @@ impl Layer for Conv2D {
             );
             return;
         }
-        conv2d::backward(
+        conv2d::backward_into(
             &g,
             ctx.n,
             x,
@@ -596,11 +596,22 @@ impl Layer for Conv2D {
             act,
             dy,
             dx,
+            ctx.accumulate,
             kgrad,
             db,
             &mut self.partials,
             &self.scratch,
         );
+    }
+    fn accumulates_input_grad(&self, n: usize) -> bool {
+        // The plain im2col/GEMM path only (see the end of `backward`).
+        self.geom.is_some()
+            && self.groups == 1
+            && self.pooled.is_none()
+            && !self
+                .wino
+                .as_ref()
+                .is_some_and(|wg| wg.pooled || winograd_pays(wg, n))
     }
 
     fn params(&self) -> &[Param] {

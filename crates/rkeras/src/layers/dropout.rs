@@ -311,6 +311,7 @@ mod tests {
             Backward {
                 n: 1,
                 skip_activation: false,
+                accumulate: false,
             },
         );
         assert_eq!(dx, y);
@@ -446,6 +447,7 @@ mod tests {
             Backward {
                 n: 4,
                 skip_activation: false,
+                accumulate: false,
             },
         );
         assert_eq!(dx, y);

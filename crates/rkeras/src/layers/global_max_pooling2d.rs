@@ -141,6 +141,7 @@ mod tests {
             Backward {
                 n: 1,
                 skip_activation: false,
+                accumulate: false,
             },
         );
         assert_eq!(dx, [0.0, 2.0, 1.0, 0.0]);

@@ -243,6 +243,10 @@ pub struct Backward {
     /// The incoming gradient is already the gradient of the pre-activation (the loss fused
     /// the output activation, e.g. softmax + cross-entropy).
     pub skip_activation: bool,
+    /// `dx` already holds a gradient (its input has other readers) and the layer adds its
+    /// own to it; set only for layers whose
+    /// [`accumulates_input_grad`](Layer::accumulates_input_grad) is true.
+    pub accumulate: bool,
 }
 
 /// A copy of a layer as a new boxed layer: what a shared layer's later calls and the
@@ -431,6 +435,12 @@ pub trait Layer: LayerCopy + Send + std::fmt::Debug {
         _n: usize,
         _act: rkeras_kernels::Act,
     ) -> bool {
+        false
+    }
+    /// The layer's backward pass for a batch of `n` can *add* its input gradient to the one
+    /// `dx` holds ([`Backward::accumulate`]): a model then passes the shared gradient of an
+    /// input several layers read, with no buffer and pass of its own to add it.
+    fn accumulates_input_grad(&self, _n: usize) -> bool {
         false
     }
     /// A merge whose input gradients are pieces of its output gradient (`Concatenate`):

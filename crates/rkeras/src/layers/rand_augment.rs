@@ -334,6 +334,7 @@ mod tests {
                 Backward {
                     n: 2,
                     skip_activation: false,
+                    accumulate: false,
                 },
             );
             assert!(dx.iter().all(|v| v.is_finite()));

@@ -112,6 +112,7 @@ mod tests {
             Backward {
                 n: 16,
                 skip_activation: false,
+                accumulate: false,
             },
         );
         assert_eq!(dx, x);

@@ -72,6 +72,7 @@ pub fn check_layer_adjusted(
         Backward {
             n,
             skip_activation: false,
+            accumulate: false,
         },
     );
     let (mut checked, mut skipped) = (0, 0);

@@ -1442,6 +1442,7 @@ impl Chain {
             let ctx = Backward {
                 n,
                 skip_activation: skip_last_activation && o == last,
+                accumulate: false,
             };
             if let Some(k) = self.kernel_only.as_mut() {
                 let (x, y) = (
@@ -1576,12 +1577,16 @@ impl Chain {
             } else {
                 let a = ins[0];
                 let x = &self.acts.get_ref(a)[..n * lens[0]];
-                let ctx = Backward {
+                let mut ctx = Backward {
                     n,
                     skip_activation: skip_last_activation && direct && out == wiring.outputs[0],
+                    accumulate: false,
                 };
-                if a >= first && self.consumers[a] == 1 {
-                    // The only reader of its input: write the gradient in place.
+                // The only reader of its input: write the gradient in place; one of several
+                // readers that can add to it: add it in place.
+                let in_place = self.consumers[a] == 1 || layer.accumulates_input_grad(n);
+                if a >= first && in_place {
+                    ctx.accumulate = self.consumers[a] > 1;
                     let (dy, dx) = self.grads.pair(out, a);
                     layer.backward(x, y, &mut dy[..n * ol], Some(&mut dx[..n * lens[0]]), ctx);
                     add_timing(&mut self.timings, t, call.layer, true);

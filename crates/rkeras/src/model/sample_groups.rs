@@ -320,6 +320,7 @@ impl GroupRun {
             let ctx = Backward {
                 n: m,
                 skip_activation: skip_last_activation && o == layout.last,
+                accumulate: false,
             };
             if let Some(k) = prof.as_mut().and_then(|p| p.kernel_only.as_mut()) {
                 time_weight_grads(k, i, layer.as_mut(), (input, output), g_out, ctx);
