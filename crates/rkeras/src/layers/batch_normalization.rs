@@ -6,7 +6,7 @@ use super::{common_builders, Backward, Layer, LayerBase, Mode, Param};
 use crate::error::{Error, Result};
 use crate::init::Initializer;
 use crate::rng::Rng;
-use rkeras_kernels::batch_norm;
+use rkeras_kernels::{batch_norm, Act};
 use serde_json::{json, Map, Value};
 
 /// Keras `BatchNormalization` over the last axis (channels-last).
@@ -188,6 +188,27 @@ impl BatchNormalization {
             *mv = *mv * m + var[ch] as f32 * (1.0 - m);
         }
     }
+    /// The statistics and the per-channel map `y = a x + b` of a forward pass in `mode`
+    /// (the batch's, and the moving statistics moved, when training a trainable layer).
+    fn prepare(&mut self, x: &[f32], mode: Mode) {
+        let c = self.c;
+        self.batch_stats = mode == Mode::Train && self.base.trainable;
+        let (mi, vi) = (self.params.len() - 2, self.params.len() - 1);
+        if self.batch_stats {
+            self.batch_moments(x);
+        } else {
+            for ch in 0..c {
+                self.mean[ch] = self.params[mi].value[ch];
+                self.inv_std[ch] = 1.0 / (self.params[vi].value[ch] + self.epsilon).sqrt();
+            }
+        }
+        for ch in 0..c {
+            let (g, b) = self.affine(ch);
+            let (mean, inv) = (self.mean[ch], self.inv_std[ch]);
+            self.a[ch] = g * inv;
+            self.b[ch] = b - mean * g * inv;
+        }
+    }
     /// The feature axis: only the last one (`-1`, or its index) is supported.
     pub fn axis(mut self, axis: i64) -> Self {
         self.axis = axis;
@@ -315,24 +336,16 @@ impl Layer for BatchNormalization {
         Ok(input_shape.to_vec())
     }
     fn forward(&mut self, x: &[f32], y: &mut [f32], _n: usize, mode: Mode) {
-        let c = self.c;
-        self.batch_stats = mode == Mode::Train && self.base.trainable;
-        let (mi, vi) = (self.params.len() - 2, self.params.len() - 1);
-        if self.batch_stats {
-            self.batch_moments(x);
-        } else {
-            for ch in 0..c {
-                self.mean[ch] = self.params[mi].value[ch];
-                self.inv_std[ch] = 1.0 / (self.params[vi].value[ch] + self.epsilon).sqrt();
-            }
-        }
-        for ch in 0..c {
-            let (g, b) = self.affine(ch);
-            let (mean, inv) = (self.mean[ch], self.inv_std[ch]);
-            self.a[ch] = g * inv;
-            self.b[ch] = b - mean * g * inv;
-        }
+        self.prepare(x, mode);
         batch_norm::affine(x, y, &self.a, &self.b);
+    }
+    fn forward_act(&mut self, x: &[f32], y: &mut [f32], _n: usize, mode: Mode, act: Act) -> bool {
+        if act == Act::Softmax {
+            return false;
+        }
+        self.prepare(x, mode);
+        batch_norm::affine_act(x, y, &self.a, &self.b, act);
+        true
     }
     fn backward(
         &mut self,

@@ -457,6 +457,20 @@ pub trait Layer: LayerCopy + Send + std::fmt::Debug {
     ) -> bool {
         false
     }
+    /// Training or inference: the layer's output with the element-wise `act` (of the
+    /// activation layer that alone reads it) applied in the same pass, written to `y`; the
+    /// layer's state is as after [`forward`](Self::forward). `false` when the layer cannot
+    /// (only `BatchNormalization` can), and nothing was written.
+    fn forward_act(
+        &mut self,
+        _x: &[f32],
+        _y: &mut [f32],
+        _n: usize,
+        _mode: Mode,
+        _act: rkeras_kernels::Act,
+    ) -> bool {
+        false
+    }
     /// Writes the gradient of each input of a merge layer into `dxs` (overwriting).
     fn backward_merge(
         &mut self,

@@ -140,6 +140,13 @@ pub(crate) struct Chain {
     /// Functional models, per call: inference folds the `BatchNormalization` (and a ReLU
     /// `Activation` after it) that alone reads a convolution's output into the convolution.
     folds: Vec<Fold>,
+    /// Functional models, per call, in training: `Some(k)` on a normalization whose only
+    /// reader is the element-wise activation call `k` (one whose gradient needs only its
+    /// output): the normalization writes the activation's output in the same pass, and
+    /// `k`'s forward pass is skipped (`train_inside[k]`). The normalization's own output is
+    /// then never written (nothing reads it: `k`'s backward pass reads its output).
+    train_folds: Vec<Option<usize>>,
+    train_inside: Vec<bool>,
     /// Sequential models: the runs of per-sample layers executed by sample groups.
     segments: Vec<Segment>,
     /// The cap on the number of sample groups (see [`sample_groups::split`]).
@@ -500,6 +507,8 @@ impl Chain {
     fn plan_folds(&mut self, wiring: &Wiring) {
         let calls = &wiring.calls;
         self.folds = vec![Fold::No; calls.len()];
+        self.train_folds = vec![None; calls.len()];
+        self.train_inside = vec![false; calls.len()];
         if self.no_fusion || !fusion_enabled() {
             return;
         }
@@ -550,6 +559,25 @@ impl Chain {
             {
                 self.folds[i] = Fold::NormHead { act: k };
                 self.folds[k] = Fold::Inside;
+            }
+        }
+        // Training: every normalization takes the activation after it when that
+        // activation's gradient needs only its output.
+        for i in 0..calls.len() {
+            let l = &self.layers[calls[i].layer];
+            if self.twins[i].is_some()
+                || calls[i].call != 0
+                || calls[i].ins.len() != 1
+                || l.class_name() != "BatchNormalization"
+            {
+                continue;
+            }
+            if let Some(k) = sole_reader(i).filter(|&k| {
+                let a = &*self.layers[calls[k].layer];
+                folds_activation(a) && a.activation().is_some_and(|a| !a.backward_needs_input())
+            }) {
+                self.train_folds[i] = Some(k);
+                self.train_inside[k] = true;
             }
         }
         // A merge (a residual block's Add) takes the activation after it.
@@ -623,6 +651,29 @@ impl Chain {
             act,
         );
         true
+    }
+
+    /// Training: runs the normalization call `i` and the activation call `k` after it as one
+    /// pass (see `Chain::train_folds`); `false` if the layer cannot, and nothing was written.
+    fn run_train_norm_fold(&mut self, wiring: &Wiring, i: usize, k: usize, n: usize) -> bool {
+        let first = wiring.first_call();
+        let Some(act) = self.layers[wiring.calls[k].layer].activation() else {
+            return false;
+        };
+        let a_in = wiring.calls[i].ins[0];
+        let (il, out) = (self.len_at(a_in), first + k);
+        let ol = self.len_at(out);
+        if il != ol {
+            return false;
+        }
+        let (z, acts) = self.acts.split_out(out);
+        self.layers[wiring.calls[i].layer].forward_act(
+            &acts.get(a_in)[..n * il],
+            &mut z[..n * ol],
+            n,
+            Mode::Train,
+            act,
+        )
     }
 
     /// Runs the inference fold headed by call `i` (see `plan_folds`); `false` if the
@@ -1313,6 +1364,21 @@ impl Chain {
                     Fold::No => {}
                 }
             }
+            if mode == Mode::Train && self.train_folds.len() == wiring.calls.len() {
+                if self.train_inside[i] {
+                    continue;
+                }
+                if let Some(k) = self.train_folds[i] {
+                    let t = self.timings.is_some().then(std::time::Instant::now);
+                    if self.run_train_norm_fold(&wiring, i, k, n) {
+                        add_timing(&mut self.timings, t, call.layer, false);
+                        continue;
+                    }
+                    // Not fused after all: both run call by call from now on.
+                    self.train_folds[i] = None;
+                    self.train_inside[k] = false;
+                }
+            }
             let ins = &call.ins;
             self.sync_twin(i, call.layer);
             let t = self.timings.is_some().then(std::time::Instant::now);
@@ -1938,6 +2004,41 @@ mod tests {
         // Folding reassociates each output (scaled after the sum, not before the
         // normalization's own subtraction), and sums with cancellation magnify that: 1e-4.
         train_both_within(&mut fused, &mut plain, [8, 8, 16], 5, 8, 1e-4);
+    }
+
+    /// Training runs each normalization and the activation after it (ReLU, relu6: a
+    /// gradient from the output alone) as one pass; swish and a normalization read by a
+    /// pooling run as before; the weights are bit for bit those of separate passes.
+    #[test]
+    fn training_fuses_normalization_and_activation_bitwise() {
+        let mut fused = prepared(conv_bn, true);
+        let mut plain = prepared(conv_bn, false);
+        let count = |m: &Model| m.chain.train_folds.iter().flatten().count();
+        assert_eq!((count(&fused), count(&plain)), (4, 0));
+        plain.set_weights(&fused.get_weights()).expect("weights");
+        let mut rng = crate::rng::Rng::new(9);
+        let n = 24;
+        let x: Vec<f32> = (0..n * 8 * 8 * 16)
+            .map(|_| rng.uniform_range(-1.0, 1.0))
+            .collect();
+        let x = Tensor::new(vec![n, 8, 8, 16], x).expect("x");
+        let labels: Vec<usize> = (0..n).map(|_| rng.below(3)).collect();
+        let y = Tensor::one_hot(&labels, 3).expect("y");
+        for m in [&mut fused, &mut plain] {
+            m.fit(&x, &y)
+                .epochs(2)
+                .batch_size(8)
+                .shuffle(false)
+                .verbose(0)
+                .run()
+                .expect("fit");
+        }
+        let start = plain.get_weights();
+        for (a, b) in fused.get_weights().iter().zip(&plain.get_weights()) {
+            let bits = |t: &Tensor| t.data().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(a), bits(b));
+        }
+        assert!(start.iter().any(|t| t.data().iter().any(|v| *v != 0.0)));
     }
 
     /// Timing the weight gradients apart (an extra backward call per layer) leaves training
