@@ -8,7 +8,7 @@
 //! the partials are summed in group order, so results do not depend on the thread count.
 
 use crate::activation::Act;
-use crate::gemm::{sgemm, sgemm_threaded, MatRef};
+use crate::gemm::{sgemm, sgemm_col_blocks, sgemm_threaded, MatRef};
 use crate::parallel::{for_each_chunk_mut, for_each_chunk_pair_mut, Scratch};
 
 /// Keras padding modes.
@@ -351,6 +351,24 @@ fn span_block(g: &Conv2dGeom, total: usize) -> usize {
     total.div_ceil(blocks)
 }
 
+/// Columns per task of a weight-bound GEMM ([`sgemm_col_blocks`]): at least two tasks
+/// where there are 256 columns or more. Fixed by the shape.
+fn col_block(cout: usize) -> usize {
+    if cout >= 512 {
+        256
+    } else if cout >= 256 {
+        128
+    } else {
+        cout
+    }
+}
+
+/// [`epilogue`] over a whole output (rows of `cout`), in parallel blocks of rows.
+fn epilogue_rows(y: &mut [f32], bias: Bias<'_>, act: Act, cout: usize) {
+    let rows = (crate::activation::ELEMWISE_CHUNK / cout.max(1)).max(1);
+    for_each_chunk_mut(y, rows * cout, |_, yb| epilogue_simd(yb, bias, act, cout));
+}
+
 /// A forward pass over `total` batch rows whose kernel (`k x cout`) is larger than its
 /// input rows (`total x k`): the deep layers of a network on small images. Cutting the rows
 /// into blocks would pack the whole kernel once per block.
@@ -438,11 +456,14 @@ pub fn forward(
         let (k, cout) = (g.k(), g.cout);
         let wm = MatRef::row_major(w, cout);
         let total = n * g.oh * g.ow;
-        let block = if weight_bound(g, total) {
-            total
-        } else {
-            rb.max(64)
-        };
+        if weight_bound(g, total) {
+            let x = MatRef::row_major(&x[..total * k], k);
+            let y = &mut y[..total * cout];
+            sgemm_col_blocks(total, cout, k, x, wm, y, cout, false, col_block(cout));
+            epilogue_rows(y, bias, act, cout);
+            return;
+        }
+        let block = rb.max(64);
         let par = threads_per(total.div_ceil(block));
         for_each_chunk_mut(&mut y[..n * out_len], block * cout, |b, yb| {
             let r0 = b * block;
@@ -465,6 +486,19 @@ pub fn forward(
     if g.spans_samples() {
         let cout = g.cout;
         let total = n * g.rows();
+        if weight_bound(g, total) && total <= g.span_rows.max(g.grad_rows) {
+            // One im2col of every row, then the GEMM in column blocks.
+            let k = g.k();
+            let mut buf = scratch.lock();
+            let col = &mut buf[..total * k];
+            im2col_span(g, x, 0, total, col);
+            let (wm, y) = (MatRef::row_major(w, cout), &mut y[..total * cout]);
+            let cm = MatRef::row_major(col, k);
+            sgemm_col_blocks(total, cout, k, cm, wm, y, cout, false, col_block(cout));
+            drop(buf);
+            epilogue_rows(y, bias, act, cout);
+            return;
+        }
         let block = span_block(g, total);
         // One block: the GEMM takes every thread (see below on the scratch slot).
         let par = if total <= block { threads } else { 1 };

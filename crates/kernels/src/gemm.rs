@@ -171,6 +171,108 @@ fn sgemm_on(
     IN_GEMM_CRATE.with(|f| f.set(false));
 }
 
+/// A raw pointer to one output matrix that column-block tasks write apart.
+struct OutPtr(*mut f32);
+// SAFETY: tasks write disjoint column blocks through it (see `sgemm_col_blocks`).
+unsafe impl Send for OutPtr {}
+// SAFETY: as above.
+unsafe impl Sync for OutPtr {}
+
+impl OutPtr {
+    /// The pointer (a method, so that closures capture the whole `Sync` wrapper).
+    fn at(&self, offset: usize) -> *mut f32 {
+        self.0.wrapping_add(offset)
+    }
+}
+
+/// `c[m x n] (row stride ldc) (+)= a[m x k] * b[k x n]` as parallel tasks over blocks of
+/// `block` columns (the last narrower), each a single-threaded GEMM: for short, wide
+/// products whose `b` is the big operand (a deep convolution's kernel against few rows),
+/// where each task packs only its own columns of `b`. The split depends on `n` and
+/// `block` alone; each element sums over `k` as [`sgemm`] of its block does.
+///
+/// ```
+/// use rkeras_kernels::gemm::{sgemm, sgemm_col_blocks, MatRef};
+/// let a: Vec<f32> = (0..8 * 32).map(|i| (i % 7) as f32 - 3.0).collect();
+/// let b: Vec<f32> = (0..32 * 300).map(|i| (i % 5) as f32 * 0.5).collect();
+/// let (mut c1, mut c2) = (vec![0.0f32; 8 * 300], vec![0.0f32; 8 * 300]);
+/// sgemm(8, 300, 32, MatRef::row_major(&a, 32), MatRef::row_major(&b, 300), &mut c1, 300, false);
+/// sgemm_col_blocks(8, 300, 32, MatRef::row_major(&a, 32), MatRef::row_major(&b, 300), &mut c2, 300, false, 128);
+/// assert_eq!(c1, c2);
+/// ```
+///
+/// # Panics
+/// As [`sgemm`].
+#[allow(clippy::too_many_arguments)]
+pub fn sgemm_col_blocks(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+    block: usize,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(a.fits(m, k) && b.fits(k, n), "sgemm: operand too short");
+    assert!(
+        (m - 1) * ldc + n <= c.len() && n <= ldc,
+        "sgemm: output too short"
+    );
+    let block = block.max(1);
+    let out = OutPtr(c.as_mut_ptr());
+    crate::parallel::for_each_task(n.div_ceil(block), |j| {
+        let (c0, w) = (j * block, block.min(n - j * block));
+        if k == 0 {
+            if !accumulate {
+                for i in 0..m {
+                    // SAFETY: row i's columns c0..c0+w lie inside `c` (asserted above), and
+                    // no other task writes them.
+                    unsafe { std::ptr::write_bytes(out.at(i * ldc + c0), 0, w) };
+                }
+            }
+            return;
+        }
+        let bj = MatRef {
+            data: &b.data[c0 * b.cs..],
+            rs: b.rs,
+            cs: b.cs,
+        };
+        IN_GEMM_CRATE.with(|f| f.set(true));
+        // SAFETY: this task reads `a` and its columns of `b` (inside their slices, asserted
+        // above) and writes only columns c0..c0+w of rows 0..m of `c`: inside `c`, and
+        // disjoint from every other task's.
+        unsafe {
+            gemm::gemm(
+                m,
+                w,
+                k,
+                out.at(c0),
+                1,
+                ldc as isize,
+                accumulate,
+                a.data.as_ptr(),
+                a.cs as isize,
+                a.rs as isize,
+                bj.data.as_ptr(),
+                bj.cs as isize,
+                bj.rs as isize,
+                1.0f32,
+                1.0f32,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            );
+        }
+        IN_GEMM_CRATE.with(|f| f.set(false));
+    });
+}
+
 /// Rows per task of [`par_sgemm`]: fixed, so the split never depends on the thread count.
 pub const PAR_ROWS: usize = 64;
 
@@ -274,6 +376,46 @@ mod tests {
                         .all(|(x, y)| x.to_bits() == y.to_bits()),
                     "{m}x{n}x{k} on {threads} threads"
                 );
+            }
+        }
+    }
+
+    /// Column blocks give the single GEMM's values, through transposed views too, with a
+    /// narrower last block, accumulating or not.
+    #[test]
+    fn column_blocks_match_the_single_gemm() {
+        let mut rng = Lcg::new(3);
+        for &(m, n, k, block) in &[
+            (4, 600, 96, 256),
+            (9, 256, 40, 128),
+            (3, 5, 7, 2),
+            (2, 9, 0, 4),
+        ] {
+            let a = rng.vec(m * k);
+            let b = rng.vec(k * n);
+            for tb in [false, true] {
+                let bv = if tb {
+                    MatRef::row_major_t(&b, k)
+                } else {
+                    MatRef::row_major(&b, n)
+                };
+                for acc in [false, true] {
+                    let mut want = vec![0.5f32; m * (n + 3)];
+                    let mut got = want.clone();
+                    sgemm(m, n, k, MatRef::row_major(&a, k), bv, &mut want, n + 3, acc);
+                    sgemm_col_blocks(
+                        m,
+                        n,
+                        k,
+                        MatRef::row_major(&a, k),
+                        bv,
+                        &mut got,
+                        n + 3,
+                        acc,
+                        block,
+                    );
+                    assert_close(&got, &want, 1e-5);
+                }
             }
         }
     }

@@ -359,6 +359,24 @@ fn print_type_breakdown(model: &mut Model, x: &Tensor, y: &Tensor, bs: usize) ->
             infer[i].1 * 1e3 / images,
         );
     }
+    // And in inference (batch 32), with the convolutions' rate there.
+    each.sort_by(|a, b| infer[b.0].1.total_cmp(&infer[a.0].1));
+    println!("slowest layers in inference (batch 32):");
+    for &(i, _) in each.iter().take(15) {
+        let (macs, t) = (layer_macs(model, i), infer[i].1);
+        let gf = if macs > 0.0 && t > 0.0 {
+            format!("{:.1}", 2.0 * macs * images / t / 1e9)
+        } else {
+            "-".into()
+        };
+        println!(
+            "  {:<28} {:<20} {:?} {:.3} ms/img {gf} GFLOP/s",
+            train[i].0,
+            layer_kind(model.layers()[i].as_ref()),
+            model.layer_output_shape(i).unwrap_or(&[]),
+            t * 1e3 / images,
+        );
+    }
     let total_t: f64 = rows.iter().map(|r| r.1).sum();
     let total_i: f64 = rows.iter().map(|r| r.2).sum();
     rows.sort_by(|a, b| b.1.total_cmp(&a.1));
