@@ -53,6 +53,19 @@ impl Window {
             big[self.row(r)].copy_from_slice(&small[r * wc..(r + 1) * wc]);
         }
     }
+    /// Writes `small` into the window of `big` and zeroes the rest of `big`, each value
+    /// written once (no fill of the whole image first).
+    pub fn put_zero_rest(&self, big: &mut [f32], small: &[f32]) {
+        let wc = self.w * self.c;
+        let mut done = 0;
+        for r in 0..self.h {
+            let rr = self.row(r);
+            big[done..rr.start].fill(0.0);
+            big[rr.clone()].copy_from_slice(&small[r * wc..(r + 1) * wc]);
+            done = rr.end;
+        }
+        big[done..].fill(0.0);
+    }
     /// Reads the window of `big` into `small`.
     pub fn get(&self, big: &[f32], small: &mut [f32]) {
         let wc = self.w * self.c;
@@ -129,10 +142,9 @@ impl Layer for ZeroPadding2D {
         let (oh, ow) = self.out_hw();
         let win = self.window();
         let (il, ol) = (h * w * c, oh * ow * c);
-        // One task per sample: zero the borders, copy the image in.
+        // One task per sample: the image copied in, the borders zeroed.
         rkeras_kernels::parallel::for_each_chunk_mut(&mut y[..n * ol], ol, |s, ys| {
-            ys.fill(0.0);
-            win.put(ys, &x[s * il..(s + 1) * il]);
+            win.put_zero_rest(ys, &x[s * il..(s + 1) * il]);
         });
     }
     fn backward(
@@ -183,5 +195,35 @@ mod tests {
             serde_json::Value::Object(l.config())["padding"],
             json!([[1, 1], [1, 1]])
         );
+    }
+
+    /// Every value of the padded batch is written (over whatever the buffer held): the image
+    /// where the window is, zero elsewhere, for uneven sides and several samples.
+    #[test]
+    fn forward_writes_every_value() {
+        let ((t, b), (l, r)) = ((2, 0), (1, 3));
+        let (h, w, c, n) = (3, 2, 2, 3);
+        let mut layer = ZeroPadding2D::new(((t, b), (l, r)));
+        layer.build(&[h, w, c], &mut Rng::new(0)).expect("build");
+        let (oh, ow) = (h + t + b, w + l + r);
+        let x: Vec<f32> = (0..n * h * w * c).map(|v| v as f32 + 1.0).collect();
+        let mut y = vec![f32::NAN; n * oh * ow * c];
+        layer.forward(&x, &mut y, n, Mode::Infer);
+        for s in 0..n {
+            for row in 0..oh {
+                for col in 0..ow {
+                    for ch in 0..c {
+                        let got = y[((s * oh + row) * ow + col) * c + ch];
+                        let inside = (t..t + h).contains(&row) && (l..l + w).contains(&col);
+                        let want = if inside {
+                            x[((s * h + row - t) * w + col - l) * c + ch]
+                        } else {
+                            0.0
+                        };
+                        assert_eq!(got, want, "sample {s} at ({row}, {col}, {ch})");
+                    }
+                }
+            }
+        }
     }
 }
