@@ -523,6 +523,96 @@ pub fn forward(
     });
 }
 
+/// A 1x1, stride-1 convolution whose output joins a residual sum (inference): `y =
+/// act(conv(x, w) * scale + shift + residual)` with [`Bias::Affine`] (or `+ bias`), the
+/// residual added in the same pass as the rest of the epilogue, block by block. Each value
+/// is bit for bit the convolution's epilogue, then `+ residual`, then `act`. `false` (and
+/// nothing written) for a geometry that is not such a 1x1 convolution.
+///
+/// ```
+/// use rkeras_kernels::{conv2d, Act, Conv2dGeom, Padding, Scratch};
+/// let g = Conv2dGeom::new((1, 2, 2), (1, 1), 1, (1, 1), (1, 1), Padding::Valid).unwrap();
+/// let (x, w, res) = ([1.0f32, 2.0, 3.0, 4.0], [1.0f32, 1.0], [-10.0f32, 1.0]);
+/// let mut y = [0.0f32; 2];
+/// let bias = conv2d::Bias::Add(&[0.5]);
+/// assert!(conv2d::forward_residual(&g, 1, &x, &w, bias, Act::Relu, &res, &mut y, &Scratch::new(g.scratch_len())));
+/// assert_eq!(y, [0.0, 8.5]);
+/// ```
+#[allow(clippy::too_many_arguments)]
+pub fn forward_residual(
+    g: &Conv2dGeom,
+    n: usize,
+    x: &[f32],
+    w: &[f32],
+    bias: Bias<'_>,
+    act: Act,
+    residual: &[f32],
+    y: &mut [f32],
+    _scratch: &Scratch,
+) -> bool {
+    if !g.is_pointwise() || act == Act::Softmax {
+        return false;
+    }
+    let (k, cout) = (g.k(), g.cout);
+    let total = n * g.oh * g.ow;
+    let (x, residual, y) = (
+        &x[..total * k],
+        &residual[..total * cout],
+        &mut y[..total * cout],
+    );
+    let wm = MatRef::row_major(w, cout);
+    if weight_bound(g, total) {
+        let xm = MatRef::row_major(x, k);
+        sgemm_col_blocks(total, cout, k, xm, wm, y, cout, false, col_block(cout));
+        let rows = (crate::activation::ELEMWISE_CHUNK / cout.max(1)).max(1);
+        for_each_chunk_mut(y, rows * cout, |b, yb| {
+            let at = b * rows * cout;
+            epilogue_residual(yb, bias, &residual[at..at + yb.len()], act, cout)
+        });
+        return true;
+    }
+    let block = g.block_rows.max(64);
+    let threads = if crate::switches::switches().gemm_threads {
+        rayon::current_num_threads()
+    } else {
+        1
+    };
+    let tasks = total.div_ceil(block);
+    let par = if tasks < threads {
+        threads.div_ceil(tasks.max(1))
+    } else {
+        1
+    };
+    for_each_chunk_mut(y, block * cout, |b, yb| {
+        let r0 = b * block;
+        let rows = yb.len() / cout;
+        let xm = MatRef::row_major(&x[r0 * k..], k);
+        sgemm_threaded(rows, cout, k, xm, wm, yb, cout, false, par);
+        epilogue_residual(
+            yb,
+            bias,
+            &residual[r0 * cout..r0 * cout + yb.len()],
+            act,
+            cout,
+        );
+    });
+    true
+}
+
+crate::simd_fn! {
+    /// [`epilogue`] with `res` (the block's rows of a residual input) added before the
+    /// activation.
+    fn epilogue_residual(yb: &mut [f32], bias: Bias<'_>, res: &[f32], act: Act, cout: usize) {
+        epilogue(yb, bias, Act::Linear, cout);
+        for (v, r) in yb.iter_mut().zip(res) {
+            *v += r;
+        }
+        if act != Act::Linear {
+            apply_act_serial(yb, act, cout);
+        }
+    }
+}
+
 crate::simd_fn! {
     /// One block of output rows `r0..` of one sample: im2col, GEMM, epilogue.
     fn forward_block(

@@ -298,6 +298,63 @@ mod tests {
         }
     }
 
+    /// A 1x1 convolution with a folded normalization, a residual input and ReLU in one pass:
+    /// bit for bit the convolution, then the sum, then the activation; blocks of rows and
+    /// the weight-bound column blocks; any other geometry refused.
+    #[test]
+    fn residual_epilogue_is_conv_then_add_then_act() {
+        let mut rng = Lcg::new(17);
+        for &(hwc, cout, n) in &[((8, 8, 16), 24, 3), ((2, 2, 32), 64, 5), ((5, 3, 8), 8, 40)] {
+            let g =
+                Conv2dGeom::new(hwc, (1, 1), cout, (1, 1), (1, 1), Padding::Valid).expect("geom");
+            let x = rng.vec(n * g.in_len());
+            let w = rng.vec(g.kernel_len());
+            let (scale, shift) = (rng.vec(cout), rng.vec(cout));
+            let res = rng.vec(n * g.out_len());
+            let bias = conv2d::Bias::Affine {
+                scale: &scale,
+                shift: &shift,
+            };
+            let scratch = Scratch::new(g.scratch_len());
+            let mut want = vec![0.0f32; n * g.out_len()];
+            conv2d::forward(&g, n, &x, &w, bias, Act::Linear, &mut want, &scratch);
+            for (v, r) in want.iter_mut().zip(&res) {
+                *v = (r + *v).max(0.0);
+            }
+            let mut got = vec![f32::NAN; n * g.out_len()];
+            assert!(conv2d::forward_residual(
+                &g,
+                n,
+                &x,
+                &w,
+                bias,
+                Act::Relu,
+                &res,
+                &mut got,
+                &scratch
+            ));
+            let bits = |v: &[f32]| v.iter().map(|a| a.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got), bits(&want), "{g:?}");
+        }
+        let g = Conv2dGeom::new((4, 4, 8), (3, 3), 8, (1, 1), (1, 1), Padding::Same).expect("g");
+        let mut y = vec![0.0f32; g.out_len()];
+        let scratch = Scratch::new(g.scratch_len());
+        let (x, w) = (vec![1.0; g.in_len()], vec![1.0; g.kernel_len()]);
+        let res = vec![0.0; g.out_len()];
+        let no = conv2d::Bias::None;
+        assert!(!conv2d::forward_residual(
+            &g,
+            1,
+            &x,
+            &w,
+            no,
+            Act::Relu,
+            &res,
+            &mut y,
+            &scratch
+        ));
+    }
+
     /// Deep layers of small feature maps (2x2 to 7x7, as ResNet50's at 64x64): im2col
     /// blocks span samples in the forward and backward passes, with a ReLU fused; batch 1
     /// (one block, the GEMM threaded) and batches whose blocks cut samples apart.

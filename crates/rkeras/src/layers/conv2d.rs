@@ -650,6 +650,33 @@ impl Layer for Conv2D {
         self.fold.active = None;
         true
     }
+    fn forward_folded_residual(
+        &mut self,
+        x: &[f32],
+        y: &mut [f32],
+        n: usize,
+        (a, b): (&[f32], &[f32]),
+        residual: &[f32],
+        act: Act,
+    ) -> bool {
+        let cout = self.filters;
+        let Some(g) = self.geom else { return false };
+        let len = n * g.out_len();
+        if !self.folds_affine()
+            || !g.is_pointwise()
+            || a.len() != cout
+            || b.len() != cout
+            || residual.len() < len
+            || y.len() < len
+        {
+            return false;
+        }
+        let bias = self.params.get(1).map(|p| &p.value[..]);
+        self.fold.map.set(bias, (a, b));
+        let kernel = &self.params[0].value;
+        let map = self.fold.map.bias();
+        conv2d::forward_residual(&g, n, x, kernel, map, act, residual, y, &self.scratch)
+    }
     fn config(&self) -> Map<String, Value> {
         let init = super::initializer_config;
         self.weights.with_config(super::object(json!({

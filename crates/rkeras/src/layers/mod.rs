@@ -401,6 +401,22 @@ pub trait Layer: LayerCopy + Send + std::fmt::Debug {
     ) -> bool {
         false
     }
+    /// Inference only: as [`forward_folded`](Layer::forward_folded), with `residual` (the
+    /// other input of the `Add` that alone reads the normalization's output, `n` samples of
+    /// this layer's output shape) added before `act`: a residual block's last convolution,
+    /// normalization, sum and activation in one pass. `false` when the layer cannot (only a
+    /// 1x1, stride-1 `Conv2D` can); `y` is then untouched.
+    fn forward_folded_residual(
+        &mut self,
+        _x: &[f32],
+        _y: &mut [f32],
+        _n: usize,
+        _fold: (&[f32], &[f32]),
+        _residual: &[f32],
+        _act: rkeras_kernels::Act,
+    ) -> bool {
+        false
+    }
     /// A `BatchNormalization`'s inference map `(a, b)`, `y = a x + b` per channel, from its
     /// moving statistics; `None` for other layers.
     fn inference_affine(&mut self) -> Option<(&[f32], &[f32])> {

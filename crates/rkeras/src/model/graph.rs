@@ -169,6 +169,16 @@ enum Fold {
     /// A merge (`Add`, ...) that runs the activation layer's call `act` (its only reader)
     /// in its own pass.
     MergeHead { act: usize },
+    /// A 1x1 convolution that runs the normalization call `bn`, the two-input `Add` call
+    /// `add` that alone reads it (its other input the activation `other`, computed
+    /// earlier), and the activation layer's call `act` after the sum: a residual block's
+    /// end in one pass.
+    Residual {
+        bn: usize,
+        add: usize,
+        act: Option<usize>,
+        other: usize,
+    },
     /// Folded into an earlier call: skipped in inference.
     Inside,
 }
@@ -596,6 +606,84 @@ impl Chain {
                 self.folds[k] = Fold::Inside;
             }
         }
+        // A 1x1 convolution and its normalization whose output only an `Add` reads (a
+        // residual block's end): the sum, and the activation after it, join the fold.
+        for i in 0..calls.len() {
+            let Fold::Head { bn, act: None } = self.folds[i] else {
+                continue;
+            };
+            let out = first + bn;
+            if self.consumers[out] != 1 || wiring.outputs.contains(&out) {
+                continue;
+            }
+            let Some(j) = (bn + 1..calls.len()).find(|&j| calls[j].ins.contains(&out)) else {
+                continue;
+            };
+            let ins = &calls[j].ins;
+            if self.layers[calls[j].layer].class_name() != "Add"
+                || ins.len() != 2
+                || ins[0] == ins[1]
+                || self.twins[j].is_some()
+                || calls[j].call != 0
+            {
+                continue;
+            }
+            let other = if ins[0] == out { ins[1] } else { ins[0] };
+            let len = self.act_lens[out];
+            // Computed before the convolution runs, the same shape, no broadcasting.
+            let ready = other < first || other - first < i;
+            if !ready || self.act_lens[other] != len || self.act_lens[first + j] != len {
+                continue;
+            }
+            let act = match self.folds[j] {
+                Fold::No => None,
+                Fold::MergeHead { act } => Some(act),
+                _ => continue,
+            };
+            self.folds[i] = Fold::Residual {
+                bn,
+                add: j,
+                act,
+                other,
+            };
+            self.folds[j] = Fold::Inside;
+        }
+    }
+
+    /// Runs the residual fold headed by call `i` (see `Fold::Residual`); `false` if the
+    /// convolution could not, and nothing was written.
+    fn run_residual_fold(&mut self, wiring: &Wiring, i: usize, n: usize) -> bool {
+        let Some(Fold::Residual {
+            bn,
+            add,
+            act: act_call,
+            other,
+        }) = self.folds.get(i).copied()
+        else {
+            return false;
+        };
+        let first = wiring.first_call();
+        let (li, lb) = (wiring.calls[i].layer, wiring.calls[bn].layer);
+        let out = first + act_call.unwrap_or(add);
+        let a_in = wiring.calls[i].ins[0];
+        let (il, ol) = (self.len_at(a_in), self.len_at(out));
+        let act = act_call
+            .and_then(|k| self.layers[wiring.calls[k].layer].activation())
+            .unwrap_or(Act::Linear);
+        let (conv, norm) = if li < lb {
+            let (lo, hi) = self.layers.split_at_mut(lb);
+            (&mut lo[li], &mut hi[0])
+        } else {
+            let (lo, hi) = self.layers.split_at_mut(li);
+            (&mut hi[0], &mut lo[lb])
+        };
+        let Some(map) = norm.inference_affine() else {
+            return false;
+        };
+        let (y, acts) = self.acts.split_out(out);
+        let x = &acts.get(a_in)[..n * il];
+        let residual = &acts.get(other)[..n * ol];
+        conv.forward_folded_residual(x, &mut y[..n * ol], n, map, residual, act)
     }
 
     /// Runs the merge call `i` and the activation call `k` after it as one pass
@@ -925,6 +1013,12 @@ impl Chain {
                     let folded = match self.folds.get(i) {
                         Some(Fold::Head { bn, act }) => Some(act.unwrap_or(*bn)),
                         Some(Fold::NormHead { act } | Fold::MergeHead { act }) => Some(*act),
+                        Some(Fold::Residual {
+                            add, act, other, ..
+                        }) => {
+                            touch(*other, i + 1);
+                            Some(act.unwrap_or(*add))
+                        }
                         _ => None,
                     };
                     if let Some(k) = folded {
@@ -1351,6 +1445,17 @@ impl Chain {
                         }
                         self.folds[i] = Fold::No;
                         self.folds[act] = Fold::No;
+                    }
+                    Fold::Residual { bn, add, act, .. } => {
+                        let t = self.timings.is_some().then(std::time::Instant::now);
+                        if self.run_residual_fold(&wiring, i, n) {
+                            add_timing(&mut self.timings, t, call.layer, false);
+                            continue;
+                        }
+                        // Not folded after all: these calls run one by one from now on.
+                        for k in [Some(i), Some(bn), Some(add), act].into_iter().flatten() {
+                            self.folds[k] = Fold::No;
+                        }
                     }
                     Fold::MergeHead { act } => {
                         let t = self.timings.is_some().then(std::time::Instant::now);
@@ -2004,6 +2109,63 @@ mod tests {
         // Folding reassociates each output (scaled after the sum, not before the
         // normalization's own subtraction), and sums with cancellation magnify that: 1e-4.
         train_both_within(&mut fused, &mut plain, [8, 8, 16], 5, 8, 1e-4);
+    }
+
+    /// ResNet's block ends: a 1x1 convolution, its normalization, the `Add` of a shortcut
+    /// (the block's input, or a strided 1x1 convolution's normalized output computed first)
+    /// and the ReLU after it run as one pass in inference; a sum read twice keeps no
+    /// activation, and a normalization whose `Add` partner is computed after it (the
+    /// projection's) is left to that partner's fold. Predictions within float
+    /// reassociation of the unfolded model's, before and after training.
+    #[test]
+    fn inference_folds_residual_block_ends() {
+        fn blocks() -> crate::Result<Model> {
+            let inp = Input::new((6, 6, 8));
+            // Identity block: the shortcut is the input.
+            let a = Conv2D::new(4, 1).call(&inp)?;
+            let a = BatchNormalization::new().call(&a)?;
+            let a = Activation::new("relu").call(&a)?;
+            let a = Conv2D::new(8, 1).call(&a)?;
+            let a = BatchNormalization::new().call(&a)?;
+            let s = Add::new().call_on(&[&inp, &a])?;
+            let s = Activation::new("relu").call(&s)?;
+            // Projection block: the shortcut's convolution and normalization first.
+            let sc = Conv2D::new(16, 1).strides(2).call(&s)?;
+            let sc = BatchNormalization::new().call(&sc)?;
+            let b = Conv2D::new(4, 1).strides(2).call(&s)?;
+            let b = BatchNormalization::new().call(&b)?;
+            let b = Activation::new("relu").call(&b)?;
+            let b = Conv2D::new(16, 1).call(&b)?;
+            let b = BatchNormalization::new().call(&b)?;
+            let t = Add::new().call_on(&[&sc, &b])?;
+            // No activation after this sum, and the sum is read twice.
+            let c = Conv2D::new(16, 1).call(&t)?;
+            let c = BatchNormalization::new().call(&c)?;
+            let u = Add::new().call_on(&[&c, &t])?;
+            let u = Add::new().call_on(&[&u, &t])?;
+            let p = GlobalAveragePooling2D::new().call(&u)?;
+            let out = Dense::new(3).activation("softmax").call(&p)?;
+            Model::functional(&inp, &out)
+        }
+        let mut fused = prepared(blocks, true);
+        let mut plain = prepared(blocks, false);
+        let residual = |m: &Model| {
+            m.chain
+                .folds
+                .iter()
+                .filter(|f| matches!(f, super::Fold::Residual { .. }))
+                .count()
+        };
+        assert_eq!((residual(&fused), residual(&plain)), (3, 0));
+        let mut w = fused.get_weights();
+        let mut rng = crate::rng::Rng::new(4);
+        for t in w.iter_mut().filter(|t| t.shape().len() == 1) {
+            for v in t.data_mut() {
+                *v += rng.uniform_range(0.1, 0.5);
+            }
+        }
+        fused.set_weights(&w).expect("weights");
+        train_both_within(&mut fused, &mut plain, [6, 6, 8], 7, 8, 1e-4);
     }
 
     /// Training runs each normalization and the activation after it (ReLU, relu6: a
