@@ -191,18 +191,11 @@ crate::simd_fn! {
     fn grad_rows(x: &[f32], dy: &[f32], dx: &mut [f32], m: &[f32], a: &[f32], b: &[f32], k: &[f32], acc: bool) {
         let c = a.len();
         for ((xr, gr), dr) in x.chunks_exact(c).zip(dy.chunks_exact(c)).zip(dx.chunks_exact_mut(c)) {
-            if acc {
-                for ((((d, &g), &xv), &mv), ((&av, &bv), &kv)) in
-                    dr.iter_mut().zip(gr).zip(xr).zip(m).zip(a.iter().zip(b).zip(k))
-                {
-                    *d += g * av + (xv - mv) * bv + kv;
-                }
-            } else {
-                for ((((d, &g), &xv), &mv), ((&av, &bv), &kv)) in
-                    dr.iter_mut().zip(gr).zip(xr).zip(m).zip(a.iter().zip(b).zip(k))
-                {
-                    *d = g * av + (xv - mv) * bv + kv;
-                }
+            for ((((d, &g), &xv), &mv), ((&av, &bv), &kv)) in
+                dr.iter_mut().zip(gr).zip(xr).zip(m).zip(a.iter().zip(b).zip(k))
+            {
+                let v = g * av + (xv - mv) * bv + kv;
+                *d = if acc { *d + v } else { v };
             }
         }
     }

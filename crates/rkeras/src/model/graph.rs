@@ -2024,6 +2024,19 @@ mod tests {
 
     /// Convolution -> BatchNormalization (-> ReLU) chains: 1x1, 3x3 by Winograd, one without
     /// bias whose normalization has a second reader (its ReLU-less fold), and a last one.
+    /// Moves every vector weight (biases, gammas, betas, moving statistics) away from its
+    /// initial value, so that a fold has work to do.
+    fn perturb_vectors(m: &mut Model, seed: u64) {
+        let mut w = m.get_weights();
+        let mut rng = crate::rng::Rng::new(seed);
+        for t in w.iter_mut().filter(|t| t.shape().len() == 1) {
+            for v in t.data_mut() {
+                *v += rng.uniform_range(0.1, 0.5);
+            }
+        }
+        m.set_weights(&w).expect("weights");
+    }
+
     fn conv_bn() -> crate::Result<Model> {
         let inp = Input::new((8, 8, 16));
         let a = Conv2D::new(16, 1).call(&inp)?;
@@ -2096,16 +2109,7 @@ mod tests {
         assert_eq!(merge_heads(&fused), 1);
         assert_eq!(merge_heads(&plain), 0);
         assert_eq!(heads(&plain), 0);
-        // Biases, gammas, betas and moving statistics away from their initial values, so
-        // the fold has work to do.
-        let mut w = fused.get_weights();
-        let mut rng = crate::rng::Rng::new(3);
-        for t in w.iter_mut().filter(|t| t.shape().len() == 1) {
-            for v in t.data_mut() {
-                *v += rng.uniform_range(0.1, 0.5);
-            }
-        }
-        fused.set_weights(&w).expect("weights");
+        perturb_vectors(&mut fused, 3);
         // Folding reassociates each output (scaled after the sum, not before the
         // normalization's own subtraction), and sums with cancellation magnify that: 1e-4.
         train_both_within(&mut fused, &mut plain, [8, 8, 16], 5, 8, 1e-4);
@@ -2157,14 +2161,7 @@ mod tests {
                 .count()
         };
         assert_eq!((residual(&fused), residual(&plain)), (3, 0));
-        let mut w = fused.get_weights();
-        let mut rng = crate::rng::Rng::new(4);
-        for t in w.iter_mut().filter(|t| t.shape().len() == 1) {
-            for v in t.data_mut() {
-                *v += rng.uniform_range(0.1, 0.5);
-            }
-        }
-        fused.set_weights(&w).expect("weights");
+        perturb_vectors(&mut fused, 4);
         train_both_within(&mut fused, &mut plain, [6, 6, 8], 7, 8, 1e-4);
     }
 
@@ -2178,6 +2175,7 @@ mod tests {
         let count = |m: &Model| m.chain.train_folds.iter().flatten().count();
         assert_eq!((count(&fused), count(&plain)), (4, 0));
         plain.set_weights(&fused.get_weights()).expect("weights");
+        let start = plain.get_weights();
         let mut rng = crate::rng::Rng::new(9);
         let n = 24;
         let x: Vec<f32> = (0..n * 8 * 8 * 16)
@@ -2195,12 +2193,16 @@ mod tests {
                 .run()
                 .expect("fit");
         }
-        let start = plain.get_weights();
         for (a, b) in fused.get_weights().iter().zip(&plain.get_weights()) {
             let bits = |t: &Tensor| t.data().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(a), bits(b));
         }
-        assert!(start.iter().any(|t| t.data().iter().any(|v| *v != 0.0)));
+        let moved = plain
+            .get_weights()
+            .iter()
+            .zip(&start)
+            .any(|(a, b)| a.data() != b.data());
+        assert!(moved, "training changed nothing");
     }
 
     /// Timing the weight gradients apart (an extra backward call per layer) leaves training
