@@ -530,12 +530,12 @@ pub fn forward(
 /// nothing written) for a geometry that is not such a 1x1 convolution.
 ///
 /// ```
-/// use rkeras_kernels::{conv2d, Act, Conv2dGeom, Padding, Scratch};
+/// use rkeras_kernels::{conv2d, Act, Conv2dGeom, Padding};
 /// let g = Conv2dGeom::new((1, 2, 2), (1, 1), 1, (1, 1), (1, 1), Padding::Valid).unwrap();
 /// let (x, w, res) = ([1.0f32, 2.0, 3.0, 4.0], [1.0f32, 1.0], [-10.0f32, 1.0]);
 /// let mut y = [0.0f32; 2];
 /// let bias = conv2d::Bias::Add(&[0.5]);
-/// assert!(conv2d::forward_residual(&g, 1, &x, &w, bias, Act::Relu, &res, &mut y, &Scratch::new(g.scratch_len())));
+/// assert!(conv2d::forward_residual(&g, 1, &x, &w, bias, Act::Relu, &res, &mut y));
 /// assert_eq!(y, [0.0, 8.5]);
 /// ```
 #[allow(clippy::too_many_arguments)]
@@ -548,7 +548,6 @@ pub fn forward_residual(
     act: Act,
     residual: &[f32],
     y: &mut [f32],
-    _scratch: &Scratch,
 ) -> bool {
     if !g.is_pointwise() || act == Act::Softmax {
         return false;

@@ -330,15 +330,13 @@ mod tests {
                 bias,
                 Act::Relu,
                 &res,
-                &mut got,
-                &scratch
+                &mut got
             ));
             let bits = |v: &[f32]| v.iter().map(|a| a.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&got), bits(&want), "{g:?}");
         }
         let g = Conv2dGeom::new((4, 4, 8), (3, 3), 8, (1, 1), (1, 1), Padding::Same).expect("g");
         let mut y = vec![0.0f32; g.out_len()];
-        let scratch = Scratch::new(g.scratch_len());
         let (x, w) = (vec![1.0; g.in_len()], vec![1.0; g.kernel_len()]);
         let res = vec![0.0; g.out_len()];
         let no = conv2d::Bias::None;
@@ -350,8 +348,7 @@ mod tests {
             no,
             Act::Relu,
             &res,
-            &mut y,
-            &scratch
+            &mut y
         ));
     }
 

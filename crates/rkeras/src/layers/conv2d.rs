@@ -675,7 +675,7 @@ impl Layer for Conv2D {
         self.fold.map.set(bias, (a, b));
         let kernel = &self.params[0].value;
         let map = self.fold.map.bias();
-        conv2d::forward_residual(&g, n, x, kernel, map, act, residual, y, &self.scratch)
+        conv2d::forward_residual(&g, n, x, kernel, map, act, residual, y)
     }
     fn config(&self) -> Map<String, Value> {
         let init = super::initializer_config;

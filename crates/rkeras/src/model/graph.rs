@@ -656,34 +656,13 @@ impl Chain {
         let Some(Fold::Residual {
             bn,
             add,
-            act: act_call,
+            act,
             other,
         }) = self.folds.get(i).copied()
         else {
             return false;
         };
-        let first = wiring.first_call();
-        let (li, lb) = (wiring.calls[i].layer, wiring.calls[bn].layer);
-        let out = first + act_call.unwrap_or(add);
-        let a_in = wiring.calls[i].ins[0];
-        let (il, ol) = (self.len_at(a_in), self.len_at(out));
-        let act = act_call
-            .and_then(|k| self.layers[wiring.calls[k].layer].activation())
-            .unwrap_or(Act::Linear);
-        let (conv, norm) = if li < lb {
-            let (lo, hi) = self.layers.split_at_mut(lb);
-            (&mut lo[li], &mut hi[0])
-        } else {
-            let (lo, hi) = self.layers.split_at_mut(li);
-            (&mut hi[0], &mut lo[lb])
-        };
-        let Some(map) = norm.inference_affine() else {
-            return false;
-        };
-        let (y, acts) = self.acts.split_out(out);
-        let x = &acts.get(a_in)[..n * il];
-        let residual = &acts.get(other)[..n * ol];
-        conv.forward_folded_residual(x, &mut y[..n * ol], n, map, residual, act)
+        self.run_conv_fold(wiring, i, bn, act, act.unwrap_or(add), Some(other), n)
     }
 
     /// Runs the merge call `i` and the activation call `k` after it as one pass
@@ -767,17 +746,32 @@ impl Chain {
     /// Runs the inference fold headed by call `i` (see `plan_folds`); `false` if the
     /// convolution could not, and nothing was written.
     fn run_fold(&mut self, wiring: &Wiring, i: usize, n: usize) -> bool {
-        let Some(Fold::Head { bn, act: act_call }) = self.folds.get(i).copied() else {
+        let Some(Fold::Head { bn, act }) = self.folds.get(i).copied() else {
             return false;
         };
+        self.run_conv_fold(wiring, i, bn, act, act.unwrap_or(bn), None, n)
+    }
+
+    /// The convolution call `i` with the normalization call `bn` folded in, then the
+    /// activation `residual` added (a residual fold), then the activation call `act_call`'s
+    /// function, written as call `out_call`'s output; `false` if the convolution could not,
+    /// and nothing was written.
+    #[allow(clippy::too_many_arguments)]
+    fn run_conv_fold(
+        &mut self,
+        wiring: &Wiring,
+        i: usize,
+        bn: usize,
+        act_call: Option<usize>,
+        out_call: usize,
+        residual: Option<usize>,
+        n: usize,
+    ) -> bool {
         let first = wiring.first_call();
         let (li, lb) = (wiring.calls[i].layer, wiring.calls[bn].layer);
-        let out = first + act_call.unwrap_or(bn);
-        let (a_in, il, ol) = (
-            wiring.calls[i].ins[0],
-            self.len_at(wiring.calls[i].ins[0]),
-            self.len_at(out),
-        );
+        let out = first + out_call;
+        let a_in = wiring.calls[i].ins[0];
+        let (il, ol) = (self.len_at(a_in), self.len_at(out));
         let act = act_call
             .and_then(|k| self.layers[wiring.calls[k].layer].activation())
             .unwrap_or(Act::Linear);
@@ -792,8 +786,11 @@ impl Chain {
             return false;
         };
         let (y, acts) = self.acts.split_out(out);
-        let x = &acts.get(a_in)[..n * il];
-        conv.forward_folded(x, &mut y[..n * ol], n, map, act)
+        let (x, y) = (&acts.get(a_in)[..n * il], &mut y[..n * ol]);
+        match residual {
+            Some(r) => conv.forward_folded_residual(x, y, n, map, &acts.get(r)[..n * ol], act),
+            None => conv.forward_folded(x, y, n, map, act),
+        }
     }
 
     /// Per-sample output shape (several outputs: their packed length).
