@@ -1898,6 +1898,17 @@ mod tests {
         m
     }
 
+    /// `n` images of `shape` uniform in [-1, 1] and one-hot labels of 3 classes, drawn from
+    /// `seed` (images first, then labels).
+    fn random_batch(seed: u64, n: usize, shape: [usize; 3]) -> (Tensor, Tensor) {
+        let mut rng = crate::rng::Rng::new(seed);
+        let len = n * shape.iter().product::<usize>();
+        let x: Vec<f32> = (0..len).map(|_| rng.uniform_range(-1.0, 1.0)).collect();
+        let x = Tensor::new(vec![n, shape[0], shape[1], shape[2]], x).expect("x");
+        let labels: Vec<usize> = (0..n).map(|_| rng.below(3)).collect();
+        (x, Tensor::one_hot(&labels, 3).expect("y"))
+    }
+
     /// Trains the fused and the unfused model from the same weights on the same random
     /// batches; both must predict the same before and after, and end with the same weights.
     fn train_both(
@@ -1921,13 +1932,7 @@ mod tests {
     ) {
         plain.set_weights(&fused.get_weights()).expect("weights");
         let start = fused.get_weights();
-        let mut rng = crate::rng::Rng::new(seed);
-        let n = 48;
-        let len = n * shape.iter().product::<usize>();
-        let x: Vec<f32> = (0..len).map(|_| rng.uniform_range(-1.0, 1.0)).collect();
-        let x = Tensor::new(vec![n, shape[0], shape[1], shape[2]], x).expect("x");
-        let labels: Vec<usize> = (0..n).map(|_| rng.below(3)).collect();
-        let y = Tensor::one_hot(&labels, 3).expect("y");
+        let (x, y) = random_batch(seed, 48, shape);
         let close = |a: &Tensor, b: &Tensor, tol: f32| {
             for (u, v) in a.data().iter().zip(b.data()) {
                 assert!((u - v).abs() < tol * (1.0 + v.abs()), "{u} vs {v}");
@@ -2173,14 +2178,7 @@ mod tests {
         assert_eq!((count(&fused), count(&plain)), (4, 0));
         plain.set_weights(&fused.get_weights()).expect("weights");
         let start = plain.get_weights();
-        let mut rng = crate::rng::Rng::new(9);
-        let n = 24;
-        let x: Vec<f32> = (0..n * 8 * 8 * 16)
-            .map(|_| rng.uniform_range(-1.0, 1.0))
-            .collect();
-        let x = Tensor::new(vec![n, 8, 8, 16], x).expect("x");
-        let labels: Vec<usize> = (0..n).map(|_| rng.below(3)).collect();
-        let y = Tensor::one_hot(&labels, 3).expect("y");
+        let (x, y) = random_batch(9, 24, [8, 8, 16]);
         for m in [&mut fused, &mut plain] {
             m.fit(&x, &y)
                 .epochs(2)
@@ -2209,14 +2207,7 @@ mod tests {
         let mut timed = prepared(sequential, true);
         let mut plain = prepared(sequential, true);
         timed.set_profiling_split(true);
-        let mut rng = crate::rng::Rng::new(9);
-        let n = 40;
-        let x: Vec<f32> = (0..n * 9 * 11 * 3)
-            .map(|_| rng.uniform_range(-1.0, 1.0))
-            .collect();
-        let x = Tensor::new(vec![n, 9, 11, 3], x).expect("x");
-        let labels: Vec<usize> = (0..n).map(|_| rng.below(3)).collect();
-        let y = Tensor::one_hot(&labels, 3).expect("y");
+        let (x, y) = random_batch(9, 40, [9, 11, 3]);
         for m in [&mut timed, &mut plain] {
             m.fit(&x, &y)
                 .epochs(2)
