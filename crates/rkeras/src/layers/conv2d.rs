@@ -111,10 +111,16 @@ const WINOGRAD_MIN_TILES: usize = 16;
 /// Measured on ResNet50 at 64x64, batch 32: those layers 1.8 -> 0.85 ms per image (train).
 const WINOGRAD_MIN_TILES_PER_SAMPLE: usize = 2;
 
-/// Whether a call on a batch of `n` runs Winograd (always, with an absorbed pooling).
-fn winograd_pays(wg: &Winograd, n: usize) -> bool {
+/// Whether a call on a batch of `n` runs Winograd (always, with an absorbed pooling): the
+/// forward pass (`forward`) also on one-tile maps when the batch is weight-bound
+/// ([`Winograd::weight_bound`]: one block, the positions' GEMMs in parallel); the backward
+/// pass there keeps im2col + GEMM (its kernel gradient per position would be a partial per
+/// group; measured slower on ResNet50 at 64x64).
+fn winograd_pays(wg: &Winograd, n: usize, forward: bool) -> bool {
     let tiles = wg.tiles_per_sample();
-    wg.pooled || (n * tiles >= WINOGRAD_MIN_TILES && tiles >= WINOGRAD_MIN_TILES_PER_SAMPLE)
+    wg.pooled
+        || (n * tiles >= WINOGRAD_MIN_TILES
+            && (tiles >= WINOGRAD_MIN_TILES_PER_SAMPLE || forward && wg.weight_bound(n)))
 }
 
 /// One group's slice of a grouped convolution (`groups > 1`), gathered contiguous so the
@@ -484,7 +490,7 @@ impl Layer for Conv2D {
         };
         // The pre-activation is kept for a backward pass (never after a folded one).
         let keep_preact = act.backward_needs_input() && self.fold.active.is_none();
-        let wino = self.wino.as_ref().filter(|wg| winograd_pays(wg, n));
+        let wino = self.wino.as_ref().filter(|wg| winograd_pays(wg, n, true));
         if let Some(wg) = wino {
             let u = &mut self.wino_u;
             refresh_winograd(wg, kernel, &mut self.wino_w, u);
@@ -569,7 +575,11 @@ impl Layer for Conv2D {
         let (kp, rest) = self.params.split_at_mut(1);
         let db = rest.first_mut().map(|b| &mut b.grad[..]);
         let (kernel, kgrad) = (&kp[0].value, &mut kp[0].grad);
-        if let Some(wg) = self.wino.as_ref().filter(|wg| winograd_pays(wg, ctx.n)) {
+        if let Some(wg) = self
+            .wino
+            .as_ref()
+            .filter(|wg| winograd_pays(wg, ctx.n, false))
+        {
             refresh_winograd(wg, kernel, &mut self.wino_w, &mut self.wino_u);
             let pos = wino_pooled.then(|| &self.pool_pos[..ctx.n * wg.out_len()]);
             winograd::backward(
@@ -611,7 +621,7 @@ impl Layer for Conv2D {
             && !self
                 .wino
                 .as_ref()
-                .is_some_and(|wg| wg.pooled || winograd_pays(wg, n))
+                .is_some_and(|wg| wg.pooled || winograd_pays(wg, n, false))
     }
 
     fn params(&self) -> &[Param] {
