@@ -832,6 +832,9 @@ pub fn run(
                 .verbose(0)
                 .run()?;
             let train = n as f64 / t.elapsed().as_secs_f64();
+            // The peak so far: model, data and the training buffers (the inference passes
+            // below may raise it).
+            let train_rss = peak_rss_mb();
             let mut r = Vec::new();
             for _ in 0..3 {
                 let t = Instant::now();
@@ -846,10 +849,11 @@ pub fn run(
                 lat.push(t.elapsed().as_secs_f64() * 1e3);
             }
             println!(
-                "RESULT {tag} model={} size={size} train_batch={bs} train_img_s={train:.1} infer_b32_img_s={:.1} infer_b1_latency_ms={:.2} first_prediction_ms={first_ms:.1} threads={threads}",
+                "RESULT {tag} model={} size={size} train_batch={bs} train_img_s={train:.1} infer_b32_img_s={:.1} infer_b1_latency_ms={:.2} first_prediction_ms={first_ms:.1} train_peak_rss_mb={train_rss:.0} peak_rss_mb={:.0} threads={threads}",
                 model.name(),
                 median(&mut r),
-                median(&mut lat)
+                median(&mut lat),
+                peak_rss_mb()
             );
             if layers {
                 print_type_breakdown(&mut model, &x, &y, bs)?;
