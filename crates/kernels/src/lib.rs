@@ -50,6 +50,6 @@ pub(crate) mod testutil;
 pub use activation::Act;
 pub use conv2d::{Conv2dGeom, Padding};
 pub use conv_pool::ConvPool;
-pub use parallel::Scratch;
+pub use parallel::{Scratch, ScratchGuard};
 pub use pool2d::Pool2dGeom;
 pub use winograd::Winograd;

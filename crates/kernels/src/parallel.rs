@@ -7,7 +7,8 @@
 
 use crate::regions::Probe;
 use rayon::prelude::*;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
 /// Runs `f(task)` for every task in `0..n_tasks`, in parallel when the pool has more than
 /// one thread. `f` must only touch data owned by its task.
@@ -150,22 +151,81 @@ pub fn for_each_item_with_chunks<T: Send, F>(
     }
 }
 
-/// One scratch buffer per pool thread, picked by `rayon::current_thread_index()`.
+/// Per-thread scratch buffers, and one buffer of kernel-gradient partials, that any number
+/// of layers may share.
 ///
-/// Allocated once (when a layer is built); [`Scratch::ensure`] grows it if the pool or the
-/// needed length grew. Each slot sits behind an uncontended mutex, so sharing is safe even
-/// when a task runs outside the pool.
+/// A layer builds its own ([`Scratch::default`]); a model hands every layer one pool
+/// ([`Scratch::share`]), so that the model holds scratch for its largest layer only, not
+/// for the sum of its layers. [`Scratch::ensure`] and [`Scratch::ensure_partials`] grow
+/// the pool (when a layer is allocated); [`Scratch::lock`] takes the calling thread's slot.
+///
+/// Scratch holds nothing between calls: a caller writes every float it reads. A slot held
+/// by its thread while that thread, waiting inside a parallel call, runs another task that
+/// asks for it again (or another model's task, or a thread beyond the slots) gets a spare
+/// buffer instead: never a deadlock, and spares are kept for the next time.
+///
+/// ```
+/// use rkeras_kernels::Scratch;
+/// let mut own = Scratch::default();
+/// let mut shared = own.share();
+/// own.ensure(16);
+/// shared.ensure(64);
+/// assert_eq!(own.len(), 64);
+/// let mut slot = own.lock();
+/// slot[..4].copy_from_slice(&[1.0, 2.0, 3.0, 4.0]);
+/// assert_eq!(slot.len(), 64);
+/// ```
 #[derive(Debug, Default)]
 pub struct Scratch {
+    pool: Arc<Pool>,
+}
+
+/// Slots per pool; threads past this many share slots (then one of two gets a spare).
+const SLOTS: usize = 64;
+
+#[derive(Debug)]
+struct Pool {
     slots: Vec<Mutex<Vec<f32>>>,
-    len: usize,
+    partials: Mutex<Vec<f32>>,
+    /// Buffers handed out when a slot (or the partials) was taken, kept for reuse.
+    spares: Mutex<Vec<Vec<f32>>>,
+    len: AtomicUsize,
+    partials_len: AtomicUsize,
+}
+
+impl Default for Pool {
+    fn default() -> Self {
+        Pool {
+            slots: (0..SLOTS).map(|_| Mutex::new(Vec::new())).collect(),
+            partials: Mutex::new(Vec::new()),
+            spares: Mutex::new(Vec::new()),
+            len: AtomicUsize::new(0),
+            partials_len: AtomicUsize::new(0),
+        }
+    }
+}
+
+/// A fresh buffer of `len` floats: zeroed pages the system maps only when first written
+/// (a batch of one touches a fraction of a slot sized for the largest batch). Debug builds
+/// fill it with NaN, so that a caller reading a float it did not write shows up in tests.
+fn fresh(len: usize) -> Vec<f32> {
+    if cfg!(debug_assertions) {
+        vec![f32::NAN; len]
+    } else {
+        vec![0.0; len]
+    }
+}
+
+fn unpoisoned<T>(r: std::sync::LockResult<T>) -> T {
+    r.unwrap_or_else(|e| e.into_inner())
 }
 
 impl Clone for Scratch {
-    /// Slots of the same length for the current pool, zeroed (scratch holds nothing
-    /// between calls, so a copy has its own).
+    /// A pool of its own with the same lengths (scratch holds nothing between calls).
     fn clone(&self) -> Self {
-        Scratch::new(self.len)
+        let mut s = Scratch::new(self.len());
+        s.ensure_partials(self.partials_len());
+        s
     }
 }
 
@@ -177,39 +237,191 @@ impl Scratch {
         s
     }
 
+    /// Another handle on the same pool.
+    pub fn share(&self) -> Scratch {
+        Scratch {
+            pool: Arc::clone(&self.pool),
+        }
+    }
+
     /// Makes sure there is a slot of at least `len` floats for every thread of the current
     /// pool. Allocates only when something grew.
     pub fn ensure(&mut self, len: usize) {
-        let threads = rayon::current_num_threads().max(1);
-        if len > self.len {
-            self.len = len;
-            for slot in &mut self.slots {
-                let v = slot.get_mut().unwrap_or_else(|e| e.into_inner());
-                // Scratch holds nothing between calls: a fresh zeroed allocation, whose
-                // pages the system maps only when a call first writes them (a batch of
-                // one touches a fraction of a slot sized for the largest batch).
-                *v = vec![0.0; len];
+        let p = &self.pool;
+        let grew = len > p.len.load(Ordering::Relaxed);
+        if grew {
+            p.len.store(len, Ordering::Relaxed);
+            unpoisoned(p.spares.lock()).clear();
+        }
+        let len = p.len.load(Ordering::Relaxed);
+        let threads = rayon::current_num_threads().clamp(1, SLOTS);
+        for slot in &p.slots[..threads] {
+            let mut v = unpoisoned(slot.lock());
+            if v.len() < len {
+                *v = fresh(len);
             }
         }
-        while self.slots.len() < threads {
-            self.slots.push(Mutex::new(vec![0.0; self.len]));
+    }
+
+    /// Makes sure the kernel-gradient partials hold at least `len` floats.
+    pub fn ensure_partials(&mut self, len: usize) {
+        let p = &self.pool;
+        if len > p.partials_len.load(Ordering::Relaxed) {
+            p.partials_len.store(len, Ordering::Relaxed);
+            unpoisoned(p.spares.lock()).clear();
+            *unpoisoned(p.partials.lock()) = fresh(len);
         }
     }
 
     /// Length of each slot.
     pub fn len(&self) -> usize {
-        self.len
+        self.pool.len.load(Ordering::Relaxed)
+    }
+
+    /// Length of the partials.
+    pub fn partials_len(&self) -> usize {
+        self.pool.partials_len.load(Ordering::Relaxed)
     }
 
     /// True when the slots hold nothing.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len() == 0
     }
 
-    /// Locks the calling thread's slot (uncontended: one slot per pool thread).
+    /// The calling thread's slot, [`len`](Self::len) floats (a spare when it is taken).
     #[inline]
-    pub fn lock(&self) -> std::sync::MutexGuard<'_, Vec<f32>> {
-        let i = rayon::current_thread_index().unwrap_or(0) % self.slots.len().max(1);
-        self.slots[i].lock().unwrap_or_else(|e| e.into_inner())
+    pub fn lock(&self) -> ScratchGuard<'_> {
+        let i = rayon::current_thread_index().unwrap_or(0) % SLOTS;
+        self.take(&self.pool.slots[i], self.len())
+    }
+
+    /// The kernel-gradient partials, [`partials_len`](Self::partials_len) floats (a spare
+    /// when another caller holds them).
+    #[inline]
+    pub fn partials(&self) -> ScratchGuard<'_> {
+        self.take(&self.pool.partials, self.partials_len())
+    }
+
+    fn take<'a>(&'a self, m: &'a Mutex<Vec<f32>>, len: usize) -> ScratchGuard<'a> {
+        let held = match m.try_lock() {
+            Ok(g) => Some(g),
+            Err(TryLockError::Poisoned(e)) => Some(e.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        };
+        let buf = match held {
+            Some(mut g) => {
+                if g.len() < len {
+                    *g = fresh(len);
+                }
+                Held::Slot(g)
+            }
+            None => {
+                let mut spares = unpoisoned(self.pool.spares.lock());
+                let spare = spares
+                    .iter()
+                    .position(|v| v.len() >= len)
+                    .map(|i| spares.swap_remove(i));
+                drop(spares);
+                Held::Spare(spare.unwrap_or_else(|| fresh(len)))
+            }
+        };
+        ScratchGuard {
+            buf,
+            len,
+            pool: &self.pool,
+        }
+    }
+}
+
+/// A slot (or the partials) of a [`Scratch`], held until dropped.
+#[derive(Debug)]
+pub struct ScratchGuard<'a> {
+    buf: Held<'a>,
+    len: usize,
+    pool: &'a Pool,
+}
+
+#[derive(Debug)]
+enum Held<'a> {
+    Slot(MutexGuard<'a, Vec<f32>>),
+    Spare(Vec<f32>),
+}
+
+impl std::ops::Deref for ScratchGuard<'_> {
+    type Target = [f32];
+    fn deref(&self) -> &[f32] {
+        match &self.buf {
+            Held::Slot(g) => &g[..self.len],
+            Held::Spare(v) => &v[..self.len],
+        }
+    }
+}
+
+impl std::ops::DerefMut for ScratchGuard<'_> {
+    fn deref_mut(&mut self) -> &mut [f32] {
+        match &mut self.buf {
+            Held::Slot(g) => &mut g[..self.len],
+            Held::Spare(v) => &mut v[..self.len],
+        }
+    }
+}
+
+impl Drop for ScratchGuard<'_> {
+    fn drop(&mut self) {
+        if let Held::Spare(v) = &mut self.buf {
+            let v = std::mem::take(v);
+            unpoisoned(self.pool.spares.lock()).push(v);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Handles on one pool see one length: the largest any of them asked for.
+    #[test]
+    fn a_shared_pool_is_sized_for_its_largest_user() {
+        let mut a = Scratch::default();
+        let mut b = a.share();
+        a.ensure(100);
+        b.ensure(40);
+        a.ensure_partials(7);
+        b.ensure_partials(30);
+        assert_eq!((a.len(), b.len()), (100, 100));
+        assert_eq!((a.partials_len(), b.partials_len()), (30, 30));
+        assert_eq!(a.lock().len(), 100);
+        assert_eq!(b.partials().len(), 30);
+        // A clone is a pool of its own, of the same lengths.
+        let mut c = a.clone();
+        c.ensure(500);
+        assert_eq!((a.len(), c.len(), c.partials_len()), (100, 500, 30));
+    }
+
+    /// A slot asked for again while held (a thread that picked up another task while
+    /// waiting) is a spare, not a deadlock; the spare is kept for the next time.
+    #[test]
+    fn a_held_slot_gives_a_spare() {
+        let s = Scratch::new(8);
+        let mut first = s.lock();
+        first.fill(1.0);
+        {
+            let mut second = s.lock();
+            second.fill(2.0);
+            let mut third = s.partials();
+            assert!(third.is_empty());
+            third.fill(3.0);
+        }
+        assert!(first.iter().all(|&v| v == 1.0));
+        assert_eq!(unpoisoned(s.pool.spares.lock()).len(), 1);
+        {
+            let again = s.lock();
+            assert_eq!(again.len(), 8);
+            assert!(unpoisoned(s.pool.spares.lock()).is_empty());
+        }
+        drop(first);
+        let mut p = s.partials();
+        assert!(p.is_empty());
+        p.fill(0.0);
     }
 }

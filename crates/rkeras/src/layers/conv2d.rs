@@ -62,7 +62,6 @@ pub struct Conv2D {
     geom: Option<Conv2dGeom>,
     params: Vec<Param>,
     scratch: Scratch,
-    partials: Vec<f32>,
     preact: Vec<f32>,
     grouped: GroupBufs,
     /// The max pooling this layer computes too (see [`Layer::absorb_max_pool`]).
@@ -185,7 +184,6 @@ impl Conv2D {
             geom: None,
             params: Vec::new(),
             scratch: Scratch::default(),
-            partials: Vec::new(),
             preact: Vec::new(),
             grouped: GroupBufs::default(),
             pooled: None,
@@ -303,7 +301,7 @@ impl Conv2D {
                 want_dx.then_some(&mut *dxg),
                 dkg,
                 None,
-                &mut self.partials,
+                &mut self.scratch.partials(),
                 &self.scratch,
             );
             scatter_cols(dkg, f, j * g.cout, g.cout, &mut kernel.grad, true);
@@ -429,6 +427,10 @@ impl Layer for Conv2D {
         self.pooled.is_some()
     }
 
+    fn share_scratch(&mut self, pool: &Scratch) {
+        self.scratch = pool.share();
+    }
+
     fn allocate(&mut self, max_batch: usize) {
         if let Some(cp) = self.pooled {
             self.scratch.ensure(cp.scratch_len());
@@ -454,10 +456,7 @@ impl Layer for Conv2D {
             self.scratch.ensure(g.scratch_len());
             // Fresh zeroed allocations (mapped when first written): the backward pass's
             // partial sums cost no memory in a model that only predicts.
-            let need = g.partials_len(max_batch);
-            if self.partials.len() < need {
-                self.partials = vec![0.0; need];
-            }
+            self.scratch.ensure_partials(g.partials_len(max_batch));
             let out_len = g.rows() * self.filters;
             if self.act.backward_needs_input() && self.preact.len() < max_batch * out_len {
                 self.preact = vec![0.0; max_batch * out_len];
@@ -552,7 +551,7 @@ impl Layer for Conv2D {
                 dx,
                 &mut kp[0].grad,
                 db,
-                &mut self.partials,
+                &mut self.scratch.partials(),
                 &self.scratch,
             );
             return;
@@ -594,7 +593,7 @@ impl Layer for Conv2D {
                 dx,
                 kgrad,
                 db,
-                &mut self.partials,
+                &mut self.scratch.partials(),
                 &self.scratch,
             );
             return;
@@ -610,7 +609,7 @@ impl Layer for Conv2D {
             ctx.accumulate,
             kgrad,
             db,
-            &mut self.partials,
+            &mut self.scratch.partials(),
             &self.scratch,
         );
     }

@@ -59,7 +59,6 @@ pub struct Conv2DTranspose {
     geom: Option<Conv2dGeom>,
     params: Vec<Param>,
     scratch: Scratch,
-    partials: Vec<f32>,
     preact: Vec<f32>,
 }
 
@@ -117,7 +116,6 @@ impl Conv2DTranspose {
             geom: None,
             params: Vec::new(),
             scratch: Scratch::default(),
-            partials: Vec::new(),
             preact: Vec::new(),
         }
     }
@@ -251,12 +249,14 @@ impl Layer for Conv2DTranspose {
         Ok(vec![geom.h, geom.w, self.filters])
     }
 
+    fn share_scratch(&mut self, pool: &Scratch) {
+        self.scratch = pool.share();
+    }
+
     fn allocate(&mut self, max_batch: usize) {
         let Some(g) = self.geom else { return };
         self.scratch.ensure(g.scratch_len());
-        if self.partials.len() < g.partials_len(max_batch) {
-            self.partials.resize(g.partials_len(max_batch), 0.0);
-        }
+        self.scratch.ensure_partials(g.partials_len(max_batch));
         if self.act.backward_needs_input() && self.preact.len() < max_batch * g.in_len() {
             self.preact.resize(max_batch * g.in_len(), 0.0);
         }
@@ -310,7 +310,7 @@ impl Layer for Conv2DTranspose {
             None,
             &mut k.grad,
             None,
-            &mut self.partials,
+            &mut self.scratch.partials(),
             &self.scratch,
         );
         if let Some(dx) = dx {

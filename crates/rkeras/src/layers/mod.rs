@@ -6,7 +6,7 @@
 
 use crate::error::Result;
 use crate::rng::Rng;
-use rkeras_kernels::Act;
+use rkeras_kernels::{Act, Scratch};
 use serde_json::{Map, Value};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -285,6 +285,10 @@ pub trait Layer: LayerCopy + Send + std::fmt::Debug {
     fn build(&mut self, input_shape: &[usize], rng: &mut Rng) -> Result<Vec<usize>>;
     /// Sizes per-batch buffers for batches of up to `max_batch` samples.
     fn allocate(&mut self, _max_batch: usize) {}
+    /// Takes `pool` as the layer's scratch, so that the layers of a model, which run one at
+    /// a time, hold scratch for the largest of them only (a layer without scratch ignores
+    /// it). Called before [`allocate`](Layer::allocate), which grows the pool as needed.
+    fn share_scratch(&mut self, _pool: &Scratch) {}
     /// Computes `y` from `x` for a batch of `n` (slices hold exactly `n` samples).
     fn forward(&mut self, x: &[f32], y: &mut [f32], n: usize, mode: Mode);
     /// Given `dy` (overwritten freely), writes `dx` when asked and accumulates parameter

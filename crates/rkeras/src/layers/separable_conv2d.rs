@@ -56,7 +56,6 @@ pub struct SeparableConv2D {
     pointwise: Option<Conv2dGeom>,
     params: Vec<Param>,
     scratch: Scratch,
-    partials: Vec<f32>,
     preact: Vec<f32>,
     /// Per-sample depthwise kernel gradients, summed in order (grown once).
     dk_parts: Vec<f32>,
@@ -87,7 +86,6 @@ impl SeparableConv2D {
             pointwise: None,
             params: Vec::new(),
             scratch: Scratch::default(),
-            partials: Vec::new(),
             preact: Vec::new(),
             dk_parts: Vec::new(),
             mid: Vec::new(),
@@ -191,6 +189,10 @@ impl Layer for SeparableConv2D {
         Ok(vec![dw.oh, dw.ow, self.filters])
     }
 
+    fn share_scratch(&mut self, pool: &Scratch) {
+        self.scratch = pool.share();
+    }
+
     fn allocate(&mut self, max_batch: usize) {
         let Some(pw) = self.pointwise else { return };
         self.scratch.ensure(pw.scratch_len());
@@ -199,7 +201,7 @@ impl Layer for SeparableConv2D {
                 v.resize(len, 0.0);
             }
         };
-        grow(&mut self.partials, pw.partials_len(max_batch));
+        self.scratch.ensure_partials(pw.partials_len(max_batch));
         grow(&mut self.mid, max_batch * pw.in_len());
         grow(&mut self.dmid, max_batch * pw.in_len());
         if self.act.backward_needs_input() {
@@ -263,7 +265,7 @@ impl Layer for SeparableConv2D {
             Some(&mut *dmid),
             &mut pp[0].grad,
             bp.first_mut().map(|b| &mut b.grad[..]),
-            &mut self.partials,
+            &mut self.scratch.partials(),
             &self.scratch,
         );
         let dk = &mut dp[0];

@@ -220,6 +220,9 @@ impl<L: Layer + Clone + 'static> Layer for SameDraws<L> {
     fn allocate(&mut self, max_batch: usize) {
         self.0.allocate(max_batch);
     }
+    fn share_scratch(&mut self, pool: &rkeras_kernels::Scratch) {
+        self.0.share_scratch(pool);
+    }
     fn forward(&mut self, x: &[f32], y: &mut [f32], n: usize, mode: Mode) {
         self.0.reseed(0);
         self.0.forward(x, y, n, mode);

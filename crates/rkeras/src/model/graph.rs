@@ -153,6 +153,8 @@ pub(crate) struct Chain {
     max_groups: usize,
     /// The cap set by [`crate::Model::set_sample_groups`] (else the default).
     group_cap: Option<usize>,
+    /// The scratch every layer shares (see [`Layer::share_scratch`]).
+    scratch: rkeras_kernels::Scratch,
 }
 
 /// A call's part in an inference fold (see `Chain::folds`).
@@ -915,9 +917,11 @@ impl Chain {
         }
         self.infer_only = infer;
         for (l, &b) in self.layers.iter_mut().zip(&per_layer) {
+            l.share_scratch(&self.scratch);
             l.allocate(b);
         }
         for t in self.twins.iter_mut().flatten() {
+            t.share_scratch(&self.scratch);
             t.allocate(max_batch);
         }
         self.max_batch = max_batch;
@@ -1190,6 +1194,7 @@ impl Chain {
                         &self.act_shapes,
                         self.layout(),
                         cap,
+                        &self.scratch,
                     )
                 })
                 .collect::<Result<Vec<_>>>();

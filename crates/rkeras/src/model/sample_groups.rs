@@ -168,6 +168,7 @@ impl GroupRun {
         shapes: &[Vec<usize>],
         layout: Layout<'_>,
         cap: usize,
+        scratch: &rkeras_kernels::Scratch,
     ) -> Result<Self> {
         let mut rng = Rng::new(0);
         let mut twins = Vec::with_capacity(end - start);
@@ -183,6 +184,7 @@ impl GroupRun {
                     )));
                 }
             }
+            twin.share_scratch(scratch);
             twin.allocate(cap);
             twins.push(twin);
         }
