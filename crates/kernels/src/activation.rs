@@ -387,7 +387,7 @@ pub fn backward_into(
 }
 
 /// One chunk of [`backward_inplace`] (an element-wise activation): `g *= act'(x, y)`.
-fn backward_chunk(act: Act, x: Option<&[f32]>, y: &[f32], g: &mut [f32]) {
+pub(crate) fn backward_chunk(act: Act, x: Option<&[f32]>, y: &[f32], g: &mut [f32]) {
     match (act, x) {
         (Act::Relu, _) => relu_mask(y, g),
         (Act::Relu6, _) => relu6_mask(y, g),

@@ -20,7 +20,7 @@
 //! assert!((var[0] - 2.0 / 3.0).abs() < 1e-12 && (var[1] - 200.0 / 3.0).abs() < 1e-9);
 //! ```
 
-use crate::parallel::for_each_chunk_mut;
+use crate::parallel::{for_each_chunk_mut, for_each_chunk_pair_mut};
 use crate::Act;
 
 /// The most row chunks a reduction is split into.
@@ -53,8 +53,11 @@ crate::simd_fn! {
         c: usize,
         part: &mut [f64],
         moments: bool,
+        add: bool,
     ) {
-        part.fill(0.0);
+        if !add {
+            part.fill(0.0);
+        }
         let (s1, s2) = part.split_at_mut(c);
         let rows = a.len() / c;
         let mut s0 = 0;
@@ -117,7 +120,7 @@ fn reduce(
     for_each_chunk_mut(&mut partials[..2 * nch * c], 2 * c, |k, part| {
         let (lo, hi) = (k * cr * c, ((k + 1) * cr).min(rows) * c);
         let bb = if moments { &b[..0] } else { &b[lo..hi] };
-        chunk_sums(&a[lo..hi], bb, shift, c, part, moments);
+        chunk_sums(&a[lo..hi], bb, shift, c, part, moments, false);
     });
     out1.fill(0.0);
     out2.fill(0.0);
@@ -174,6 +177,69 @@ pub fn backward_sums(
     partials: &mut [f64],
 ) {
     reduce(dy, x, mean, c, partials, false, sum_dy, sum_dy_xc);
+}
+
+/// Floats of `dy` a chunk of [`backward_sums_act`] takes the activation's derivative of
+/// at a time (whole runs of rows), summed while they are in cache.
+const ACT_FLOATS: usize = 1 << 12;
+
+/// [`backward_sums`] of a normalization followed by the element-wise activation `act`,
+/// whose derivative needs only its output `y`: `dy`, the activation's output gradient,
+/// first becomes in place the normalization's output gradient `dy * act'(y)` (bit for bit
+/// [`crate::activation::backward_inplace`]), a few rows at a time while summed. The sums
+/// are bit for bit those of `backward_sums` on that gradient.
+///
+/// ```
+/// use rkeras_kernels::{batch_norm, Act};
+/// let (x, y) = ([1.0f32, 3.0], [0.0f32, 2.0]);
+/// let mut dy = [5.0f32, 7.0];
+/// let (mut sd, mut sdx) = ([0.0f64; 1], [0.0f64; 1]);
+/// let mut partials = vec![0.0f64; batch_norm::partials_len(1)];
+/// batch_norm::backward_sums_act(&x, &mut dy, Act::Relu, &y, &[2.0], 1, &mut sd, &mut sdx, &mut partials);
+/// assert_eq!(dy, [0.0, 7.0]);
+/// assert_eq!((sd[0], sdx[0]), (7.0, 7.0));
+/// ```
+#[allow(clippy::too_many_arguments)]
+pub fn backward_sums_act(
+    x: &[f32],
+    dy: &mut [f32],
+    act: Act,
+    y: &[f32],
+    mean: &[f32],
+    c: usize,
+    sum_dy: &mut [f64],
+    sum_dy_xc: &mut [f64],
+    partials: &mut [f64],
+) {
+    debug_assert!(!act.backward_needs_input() && act != Act::Softmax);
+    let c = c.max(1);
+    let rows = dy.len() / c;
+    let (cr, nch) = chunking(rows);
+    // Whole runs of rows, so that the runs (and the sums' bits) are those of one call.
+    let sub = (ACT_FLOATS / (RUN * c)).max(1) * RUN * c;
+    for_each_chunk_pair_mut(
+        &mut partials[..2 * nch * c],
+        2 * c,
+        &mut dy[..rows * c],
+        cr * c,
+        |k, part, dyc| {
+            let lo = k * cr * c;
+            part.fill(0.0);
+            for (j, d) in dyc.chunks_mut(sub).enumerate() {
+                let at = lo + j * sub;
+                crate::activation::backward_chunk(act, None, &y[at..at + d.len()], d);
+                chunk_sums(d, &x[at..at + d.len()], mean, c, part, false, true);
+            }
+        },
+    );
+    sum_dy[..c].fill(0.0);
+    sum_dy_xc[..c].fill(0.0);
+    for part in partials[..2 * nch * c].chunks_exact(2 * c) {
+        for ch in 0..c {
+            sum_dy[ch] += part[ch];
+            sum_dy_xc[ch] += part[c + ch];
+        }
+    }
 }
 
 crate::simd_fn! {
@@ -372,6 +438,51 @@ mod tests {
         input_grad_into(&x, &dy, &mut acc, &mean, &a, &b, &k, true);
         for ((u, v), w) in acc.iter().zip(&base).zip(&dx) {
             assert_eq!(u.to_bits(), (v + w).to_bits());
+        }
+    }
+
+    /// The activation's derivative taken inside the sums: bit for bit the activation's
+    /// own backward pass, then the sums, on every shape (channels past one slab, chunks
+    /// that do not end on a run, rows past one block of the fused pass).
+    #[test]
+    fn backward_sums_with_the_activation_are_the_two_passes_bitwise() {
+        let mut rng = Lcg::new(11);
+        for (rows, c, act) in [
+            (777, 40, Act::Relu),
+            (1001, 300, Act::Relu),
+            (3, 5, Act::Relu6),
+            (4099, 17, Act::Sigmoid),
+            (250, 520, Act::Relu6),
+        ] {
+            let x = rng.vec(rows * c);
+            let mut y = rng.vec(rows * c);
+            y.iter_mut().for_each(|v| *v = act.apply(*v * 4.0));
+            let dy = rng.vec(rows * c);
+            let mean = rng.vec(c);
+            let mut want_dy = dy.clone();
+            crate::activation::backward_inplace(act, None, &y, &mut want_dy, c);
+            let (mut sd, mut sdx) = (vec![0.0; c], vec![0.0; c]);
+            let mut partials = vec![0.0; partials_len(c)];
+            backward_sums(&x, &want_dy, &mean, c, &mut sd, &mut sdx, &mut partials);
+            let mut got_dy = dy.clone();
+            let (mut gd, mut gdx) = (vec![f64::NAN; c], vec![f64::NAN; c]);
+            partials.fill(f64::NAN);
+            backward_sums_act(
+                &x,
+                &mut got_dy,
+                act,
+                &y,
+                &mean,
+                c,
+                &mut gd,
+                &mut gdx,
+                &mut partials,
+            );
+            let bits32 = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            let bits64 = |v: &[f64]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits32(&got_dy), bits32(&want_dy), "{rows}x{c} {act:?}");
+            assert_eq!(bits64(&gd), bits64(&sd), "{rows}x{c} {act:?}");
+            assert_eq!(bits64(&gdx), bits64(&sdx), "{rows}x{c} {act:?}");
         }
     }
 

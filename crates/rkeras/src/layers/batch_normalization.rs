@@ -234,6 +234,32 @@ impl BatchNormalization {
         self.scale = s;
         self
     }
+    /// The batch-statistics backward pass after its sums (in `acc`): the affine weights'
+    /// gradients, then the input gradient.
+    fn batch_backward(&mut self, x: &[f32], dy: &[f32], dx: Option<&mut [f32]>, ctx: Backward) {
+        let c = self.c;
+        let rows = dy.len() / c.max(1);
+        self.add_affine_grads();
+        if self.syncs() {
+            self.sync_backward_sums();
+        }
+        if let Some(dx) = dx {
+            // dx = gamma inv / m (m dy - sum_dy - xhat sum_dy_xhat), xhat = (x - mean) inv.
+            let m = rows.max(1) as f32;
+            for ch in 0..c {
+                let (g, _) = self.affine(ch);
+                let inv = self.inv_std[ch];
+                let (sd, sdh) = (self.acc[0][ch] as f32, (self.acc[1][ch] as f32) * inv);
+                let a = g * inv;
+                self.a[ch] = a;
+                self.b[ch] = -a / m * inv * sdh;
+                self.k[ch] = -a / m * sd;
+            }
+            let (mean, a, b, k) = (&self.mean, &self.a, &self.b, &self.k);
+            batch_norm::input_grad_into(x, dy, dx, mean, a, b, k, ctx.accumulate);
+        }
+    }
+
     /// Adds `sum dy * xhat` to gamma's gradient and `sum dy` to beta's, from the
     /// backward sums in `acc` (`sum dy`, `sum dy * (x - mean)`).
     fn add_affine_grads(&mut self) {
@@ -356,7 +382,6 @@ impl Layer for BatchNormalization {
         ctx: Backward,
     ) {
         let c = self.c;
-        let rows = dy.len() / c.max(1);
         if !self.batch_stats {
             if self.base.trainable {
                 // Trainable, but called in inference mode (a nested model called with
@@ -376,25 +401,31 @@ impl Layer for BatchNormalization {
         // number of threads), added in chunk order.
         let [sd, sdx] = &mut self.acc;
         batch_norm::backward_sums(x, dy, &self.mean, c, sd, sdx, &mut self.partials);
-        self.add_affine_grads();
-        if self.syncs() {
-            self.sync_backward_sums();
+        self.batch_backward(x, dy, dx, ctx);
+    }
+    fn backward_act(
+        &mut self,
+        x: &[f32],
+        y: &[f32],
+        dy: &mut [f32],
+        dx: Option<&mut [f32]>,
+        ctx: Backward,
+        act: Act,
+    ) -> bool {
+        if act.backward_needs_input() || act == Act::Softmax {
+            return false;
         }
-        if let Some(dx) = dx {
-            // dx = gamma inv / m (m dy - sum_dy - xhat sum_dy_xhat), xhat = (x - mean) inv.
-            let m = rows.max(1) as f32;
-            for ch in 0..c {
-                let (g, _) = self.affine(ch);
-                let inv = self.inv_std[ch];
-                let (sd, sdh) = (self.acc[0][ch] as f32, (self.acc[1][ch] as f32) * inv);
-                let a = g * inv;
-                self.a[ch] = a;
-                self.b[ch] = -a / m * inv * sdh;
-                self.k[ch] = -a / m * sd;
-            }
-            let (mean, a, b, k) = (&self.mean, &self.a, &self.b, &self.k);
-            batch_norm::input_grad_into(x, dy, dx, mean, a, b, k, ctx.accumulate);
+        if !self.batch_stats {
+            rkeras_kernels::activation::backward_inplace(act, None, y, dy, self.c);
+            self.backward(x, y, dy, dx, ctx);
+            return true;
         }
+        // The activation's derivative taken inside the sums' pass.
+        let [sd, sdx] = &mut self.acc;
+        let (mean, partials) = (&self.mean, &mut self.partials);
+        batch_norm::backward_sums_act(x, dy, act, y, mean, self.c, sd, sdx, partials);
+        self.batch_backward(x, dy, dx, ctx);
+        true
     }
     fn accumulates_input_grad(&self, _n: usize) -> bool {
         // The batch-statistics gradient (set by the training forward pass) only.

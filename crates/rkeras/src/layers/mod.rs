@@ -491,6 +491,21 @@ pub trait Layer: LayerCopy + Send + std::fmt::Debug {
     ) -> bool {
         false
     }
+    /// The backward pass of [`forward_act`](Self::forward_act): `y` is the activation's
+    /// output and `dy` its gradient (overwritten freely), otherwise as
+    /// [`backward`](Self::backward); `act`'s derivative needs only its output. `false` when
+    /// the layer cannot (only `BatchNormalization` can), and nothing was changed.
+    fn backward_act(
+        &mut self,
+        _x: &[f32],
+        _y: &[f32],
+        _dy: &mut [f32],
+        _dx: Option<&mut [f32]>,
+        _ctx: Backward,
+        _act: rkeras_kernels::Act,
+    ) -> bool {
+        false
+    }
     /// Writes the gradient of each input of a merge layer into `dxs` (overwriting).
     fn backward_merge(
         &mut self,

@@ -228,6 +228,28 @@ pub(crate) fn pack_cols(
     }
 }
 
+/// A call's backward pass: [`Layer::backward`], or with `fold` the backward pass of the
+/// layer and the activation after it (`y` and `dy` are then the activation's), as
+/// [`Layer::backward_act`] runs it (or the activation's derivative first, where it cannot).
+fn backward_call(
+    layer: &mut dyn Layer,
+    fold: Option<Act>,
+    x: &[f32],
+    y: &[f32],
+    dy: &mut [f32],
+    mut dx: Option<&mut [f32]>,
+    ctx: Backward,
+) {
+    if let Some(act) = fold {
+        if layer.backward_act(x, y, dy, dx.as_deref_mut(), ctx, act) {
+            return;
+        }
+        let cols = y.len() / ctx.n.max(1);
+        rkeras_kernels::activation::backward_inplace(act, None, y, dy, cols);
+    }
+    layer.backward(x, y, dy, dx, ctx);
+}
+
 impl Chain {
     /// The trainable weights of the trainable layers, in the optimizer's slot order.
     pub(crate) fn trainable_params_mut(
@@ -745,6 +767,23 @@ impl Chain {
         )
     }
 
+    /// Training's backward pass: `Some((k, act))` when the normalization call `i` takes the
+    /// derivative of the activation call `k = i + 1` fused into its forward pass (see
+    /// `Chain::train_folds`) in its own backward pass, reading `k`'s output and its
+    /// gradient; `k`'s backward pass is then skipped, and the normalization's own output
+    /// gradient is never written.
+    fn backward_fold(&self, wiring: &Wiring, i: usize) -> Option<(usize, Act)> {
+        let k = self.train_folds.get(i).copied().flatten()?;
+        if k != i + 1
+            || !self.train_inside.get(k).copied().unwrap_or(false)
+            || wiring.outputs.contains(&(wiring.first_call() + k))
+        {
+            return None;
+        }
+        let act = self.layers[wiring.calls[k].layer].activation()?;
+        (!act.backward_needs_input() && act != Act::Softmax).then_some((k, act))
+    }
+
     /// Runs the inference fold headed by call `i` (see `plan_folds`); `false` if the
     /// convolution could not, and nothing was written.
     fn run_fold(&mut self, wiring: &Wiring, i: usize, n: usize) -> bool {
@@ -1109,6 +1148,12 @@ impl Chain {
                     // Read by nothing: its gradient is zero.
                     spans[out] = Some((step, step));
                     self.zero_at[step].push(out);
+                }
+            }
+            if let Some((k, _)) = self.backward_fold(w, i) {
+                // The activation's output gradient is read by this call (`k` is skipped).
+                if let Some(s) = spans[first + k].as_mut() {
+                    s.1 = s.1.max(step);
                 }
             }
             let layer = match self.twins[i].as_ref() {
@@ -1676,8 +1721,17 @@ impl Chain {
                 continue;
             }
             self.zero_fill(calls - i, n);
+            if i > 0 && self.backward_fold(&wiring, i - 1).is_some() {
+                // Taken by the normalization before it (`backward_fold`).
+                continue;
+            }
+            let fold = self.backward_fold(&wiring, i);
             let ins = &call.ins;
-            let out = self.out_act(i, first);
+            let out = match fold {
+                Some((k, _)) => first + k,
+                None => self.out_act(i, first),
+            };
+            let fold = fold.map(|(_, act)| act);
             let ol = self.len_at(out);
             let lens: [usize; MAX_MERGE_INPUTS] =
                 std::array::from_fn(|k| ins.get(k).map_or(0, |&a| self.len_at(a)));
@@ -1761,15 +1815,18 @@ impl Chain {
                 if a >= first && in_place {
                     ctx.accumulate = self.consumers[a] > 1;
                     let (dy, dx) = self.grads.pair(out, a);
-                    layer.backward(x, y, &mut dy[..n * ol], Some(&mut dx[..n * lens[0]]), ctx);
+                    let (dy, dx) = (&mut dy[..n * ol], Some(&mut dx[..n * lens[0]]));
+                    backward_call(layer, fold, x, y, dy, dx, ctx);
                     add_timing(&mut self.timings, t, call.layer, true);
                     continue;
                 }
                 if needs_dx {
                     let (dy, dx) = self.grads.pair(out, scratch);
-                    layer.backward(x, y, &mut dy[..n * ol], Some(&mut dx[..n * lens[0]]), ctx);
+                    let (dy, dx) = (&mut dy[..n * ol], Some(&mut dx[..n * lens[0]]));
+                    backward_call(layer, fold, x, y, dy, dx, ctx);
                 } else {
-                    layer.backward(x, y, &mut self.grads.get(out)[..n * ol], None, ctx);
+                    let dy = &mut self.grads.get(out)[..n * ol];
+                    backward_call(layer, fold, x, y, dy, None, ctx);
                 }
             }
             if needs_dx {
@@ -2173,7 +2230,7 @@ mod tests {
     }
 
     /// Training runs each normalization and the activation after it (ReLU, relu6: a
-    /// gradient from the output alone) as one pass; swish and a normalization read by a
+    /// gradient from the output alone) as one pass, forward and backward; swish and a normalization read by a
     /// pooling run as before; the weights are bit for bit those of separate passes.
     #[test]
     fn training_fuses_normalization_and_activation_bitwise() {
@@ -2181,6 +2238,15 @@ mod tests {
         let mut plain = prepared(conv_bn, false);
         let count = |m: &Model| m.chain.train_folds.iter().flatten().count();
         assert_eq!((count(&fused), count(&plain)), (4, 0));
+        // Each activation here comes right after its normalization: the backward passes
+        // are fused too.
+        let backward = |m: &Model| {
+            let w = m.chain.wiring.as_ref().expect("functional");
+            (0..w.calls.len())
+                .filter(|&i| m.chain.backward_fold(w, i).is_some())
+                .count()
+        };
+        assert_eq!((backward(&fused), backward(&plain)), (4, 0));
         plain.set_weights(&fused.get_weights()).expect("weights");
         let start = plain.get_weights();
         let (x, y) = random_batch(9, 24, [8, 8, 16]);
