@@ -98,6 +98,10 @@ pub(crate) struct Chain {
     /// Functional models: per backward step (0: the loss's gradients, `calls - i`: call `i`),
     /// the gradients that become live there and are summed into, zero-filled first.
     zero_at: Vec<Vec<usize>>,
+    /// Functional models, per activation read by several calls: the call that writes its
+    /// gradient first in the backward pass (it overwrites, the later ones add; no
+    /// zero-filling), or `usize::MAX` where the gradient is zero-filled (`zero_at`).
+    grad_first: Vec<usize>,
     /// Functional models, per call: the first of its scratch entries in `grads` (input
     /// gradients computed aside, then copied or summed into the inputs' gradients).
     scratch_at: Vec<usize>,
@@ -1121,6 +1125,7 @@ impl Chain {
         let calls = w.calls.len();
         let mut spans: Vec<Option<(usize, usize)>> = vec![None; sizes.len()];
         self.zero_at = vec![Vec::new(); calls + 1];
+        self.grad_first = vec![usize::MAX; sizes.len()];
         self.scratch_at = vec![0; calls];
         for &o in &w.outputs {
             spans[o] = Some((0, 0));
@@ -1136,7 +1141,11 @@ impl Chain {
             for &a in call.ins.iter().filter(|&&a| a >= first) {
                 if spans[a].is_none() {
                     spans[a] = Some((step, step));
-                    if self.consumers[a] > 1 {
+                    // Read once by its first writer: that call overwrites it.
+                    let once = call.ins.iter().filter(|&&b| b == a).count() == 1;
+                    if self.consumers[a] > 1 && once {
+                        self.grad_first[a] = i;
+                    } else if self.consumers[a] > 1 {
                         self.zero_at[step].push(a);
                     }
                 }
@@ -1166,7 +1175,10 @@ impl Chain {
                 } else {
                     &call.ins
                 }
-            } else if call.ins[0] >= first && self.consumers[call.ins[0]] > 1 {
+            } else if call.ins[0] >= first
+                && self.consumers[call.ins[0]] > 1
+                && self.grad_first[call.ins[0]] != i
+            {
                 &call.ins[..1]
             } else {
                 &[]
@@ -1748,7 +1760,7 @@ impl Chain {
                 for &a in ins.iter().filter(|&&a| a >= first) {
                     let (dy, dst) = self.grads.pair(out, a);
                     let (dy, dst) = (&dy[..n * ol], &mut dst[..n * ol]);
-                    if self.consumers[a] > 1 {
+                    if self.consumers[a] > 1 && self.grad_first[a] != i {
                         rkeras_kernels::elementwise::add_into(dy, dst);
                     } else {
                         rkeras_kernels::elementwise::copy(dy, dst);
@@ -1768,8 +1780,10 @@ impl Chain {
                         ins.get(k - 1).copied().unwrap_or(0)
                     }
                 });
-                let accumulate: [bool; MAX_MERGE_INPUTS] =
-                    std::array::from_fn(|k| ins.get(k).is_some_and(|&a| self.consumers[a] > 1));
+                let accumulate: [bool; MAX_MERGE_INPUTS] = std::array::from_fn(|k| {
+                    ins.get(k)
+                        .is_some_and(|&a| self.consumers[a] > 1 && self.grad_first[a] != i)
+                });
                 let mut bufs: [&mut [f32]; MAX_MERGE_INPUTS + 1] =
                     std::array::from_fn(|_| &mut [][..]);
                 self.grads.many(&entries[..=ins.len()], &mut bufs);
@@ -1809,11 +1823,13 @@ impl Chain {
                     skip_activation: skip_last_activation && direct && out == wiring.outputs[0],
                     accumulate: false,
                 };
-                // The only reader of its input: write the gradient in place; one of several
-                // readers that can add to it: add it in place.
-                let in_place = self.consumers[a] == 1 || layer.accumulates_input_grad(n);
+                // The only reader of its input, or the first to write its gradient: write
+                // the gradient in place; one of several readers that can add to it: add it
+                // in place.
+                let adds = self.consumers[a] > 1 && self.grad_first[a] != i;
+                let in_place = !adds || layer.accumulates_input_grad(n);
                 if a >= first && in_place {
-                    ctx.accumulate = self.consumers[a] > 1;
+                    ctx.accumulate = adds;
                     let (dy, dx) = self.grads.pair(out, a);
                     let (dy, dx) = (&mut dy[..n * ol], Some(&mut dx[..n * lens[0]]));
                     backward_call(layer, fold, x, y, dy, dx, ctx);
@@ -1836,7 +1852,7 @@ impl Chain {
                     }
                     let (src, dst) = self.grads.pair(scratch + k, a);
                     let (src, dst) = (&src[..n * lens[k]], &mut dst[..n * lens[k]]);
-                    if self.consumers[a] > 1 {
+                    if self.consumers[a] > 1 && self.grad_first[a] != i {
                         rkeras_kernels::elementwise::add_into(src, dst);
                     } else {
                         rkeras_kernels::elementwise::copy(src, dst);
@@ -2585,6 +2601,36 @@ mod tests {
         chain.chain.allocate(16).expect("allocate");
         let (total, unplanned) = chain.chain.grad_memory();
         assert!(total < unplanned, "{total} vs {unplanned}");
+    }
+
+    /// A gradient with several readers is written first by its last reader (copied, or
+    /// computed in place) and added to by the others: none is zero-filled first. Here each
+    /// block's input is read by the block's first convolution and by its `Add`, which
+    /// comes later in the graph and so writes first.
+    #[test]
+    fn shared_gradients_are_overwritten_by_their_first_writer() {
+        let mut m = prepared(residual_stack, true);
+        m.chain.allocate(8).expect("allocate");
+        let w = m.chain.wiring.as_ref().expect("functional");
+        let first = w.first_call();
+        let mut shared = 0;
+        for (a, &c) in m.chain.consumers.iter().enumerate() {
+            if c < 2 || a < first || w.outputs.contains(&a) {
+                continue;
+            }
+            shared += 1;
+            let writer = m.chain.grad_first[a];
+            let last_reader = (0..w.calls.len())
+                .rev()
+                .find(|&i| w.calls[i].ins.contains(&a));
+            assert_eq!(Some(writer), last_reader, "activation {a}");
+            assert_eq!(m.chain.layers[w.calls[writer].layer].class_name(), "Add");
+            assert!(
+                m.chain.zero_at.iter().all(|z| !z.contains(&a)),
+                "{a} zero-filled"
+            );
+        }
+        assert_eq!(shared, 8);
     }
 
     /// Predicts with `build`'s model allocated for inference only, with and without the
