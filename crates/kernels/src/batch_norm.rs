@@ -122,9 +122,15 @@ fn reduce(
         let bb = if moments { &b[..0] } else { &b[lo..hi] };
         chunk_sums(&a[lo..hi], bb, shift, c, part, moments, false);
     });
+    add_chunks(&partials[..2 * nch * c], c, out1, out2);
+}
+
+/// The chunks' partials (`[sum p (c), sum q (c)]` each) added in chunk order into `out1`,
+/// `out2`.
+fn add_chunks(partials: &[f64], c: usize, out1: &mut [f64], out2: &mut [f64]) {
     out1.fill(0.0);
     out2.fill(0.0);
-    for part in partials[..2 * nch * c].chunks_exact(2 * c) {
+    for part in partials.chunks_exact(2 * c) {
         for ch in 0..c {
             out1[ch] += part[ch];
             out2[ch] += part[c + ch];
@@ -232,14 +238,7 @@ pub fn backward_sums_act(
             }
         },
     );
-    sum_dy[..c].fill(0.0);
-    sum_dy_xc[..c].fill(0.0);
-    for part in partials[..2 * nch * c].chunks_exact(2 * c) {
-        for ch in 0..c {
-            sum_dy[ch] += part[ch];
-            sum_dy_xc[ch] += part[c + ch];
-        }
-    }
+    add_chunks(&partials[..2 * nch * c], c, sum_dy, sum_dy_xc);
 }
 
 crate::simd_fn! {
