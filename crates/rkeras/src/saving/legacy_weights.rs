@@ -159,7 +159,7 @@ pub(crate) fn load(
         }
         for (p, v) in model.layer_params_mut(li).iter_mut().zip(vals) {
             if let Some(v) = v {
-                p.value.copy_from_slice(&v);
+                p.take_values(v);
             }
         }
     }

@@ -193,7 +193,7 @@ pub(crate) fn load(model: &mut Model, r: &Reader, prefix: &str) -> Result<()> {
     }
     for (i, vals) in new_weights {
         for (param, v) in model.layer_params_mut(i).iter_mut().zip(vals) {
-            param.value.copy_from_slice(&v);
+            param.take_values(v);
         }
     }
     let opt_path = p("optimizer/vars");
