@@ -138,6 +138,18 @@ fn sgemm_on(
         }
         return;
     }
+    if few_rows(m, b) {
+        // Column blocks on the threads (each column's sum is the same in any split). A
+        // single row's stride does not matter.
+        let ldc = if m == 1 { ldc.max(n) } else { ldc };
+        let block = if threads > 1 {
+            n.div_ceil(threads).next_multiple_of(16)
+        } else {
+            n
+        };
+        sgemm_col_blocks(m, n, k, a, b, c, ldc, accumulate, block);
+        return;
+    }
     let par = if threads > 1 {
         gemm::Parallelism::Rayon(threads)
     } else {
@@ -146,6 +158,116 @@ fn sgemm_on(
     // SAFETY: the asserts above keep every accessed element inside the three slices;
     // `c` is uniquely borrowed, `a` and `b` are shared and never written.
     unsafe { raw_gemm(m, n, k, c.as_mut_ptr(), ldc, accumulate, a, b, par) };
+}
+
+/// Products of at most this many rows whose `b` is row-major run [`few_rows_gemm`].
+pub const FEW_ROWS: usize = 16;
+
+/// Whether `a[m x k] * b` runs [`few_rows_gemm`] (the split never changes it).
+fn few_rows(m: usize, b: MatRef<'_>) -> bool {
+    m <= FEW_ROWS && b.cs == 1
+}
+
+/// Terms of each partial sum of [`few_rows_gemm`].
+const FEW_ROWS_K: usize = 128;
+
+crate::simd_fn! {
+    /// `c[m x n] (row stride ldc) (+)= a[m x k] * b[k x n]` for a few rows (`m <=`
+    /// [`FEW_ROWS`]) and a row-major `b` (the deep layers of a network on one small image, a
+    /// dense layer on a small batch): `b` is read once, row after row, with no packed copy
+    /// (the `gemm` crate packs all of `b` for a handful of rows: three passes over a kernel
+    /// that does not fit in cache). The sums over `k` run in order, four terms at a time,
+    /// in blocks of [`FEW_ROWS_K`] terms, into row strips of `c` kept in a local buffer;
+    /// every element of `c` is the same whatever the column split.
+    fn few_rows_gemm(
+        m: usize,
+        n: usize,
+        k: usize,
+        a: MatRef<'_>,
+        b: MatRef<'_>,
+        c: OutRows<'_>,
+        accumulate: bool,
+    ) {
+        const ACC: usize = 4096;
+        let strip = (ACC / m.max(1)).clamp(8, 512) / 8 * 8;
+        let (mut acc, mut part) = ([0.0f32; ACC], [0.0f32; ACC]);
+        let av = |i: usize, p: usize| a.data[i * a.rs + p * a.cs];
+        for j0 in (0..n).step_by(strip) {
+            let w = strip.min(n - j0);
+            acc[..m * w].fill(0.0);
+            let brow = |p: usize| &b.data[p * b.rs + j0..p * b.rs + j0 + w];
+            // Blocks of FEW_ROWS_K terms summed apart, then added: the rounding of a long
+            // sum grows with the block, not with all of `k` (as the `gemm` crate's blocks).
+            for p0 in (0..k).step_by(FEW_ROWS_K) {
+                let end = (p0 + FEW_ROWS_K).min(k);
+                part[..m * w].fill(0.0);
+                let mut p = p0;
+                while p + 4 <= end {
+                    let (b0, b1, b2, b3) = (brow(p), brow(p + 1), brow(p + 2), brow(p + 3));
+                    for i in 0..m {
+                        let (a0, a1, a2, a3) =
+                            (av(i, p), av(i, p + 1), av(i, p + 2), av(i, p + 3));
+                        let r = &mut part[i * w..(i + 1) * w];
+                        for j in 0..w {
+                            let t = a0.mul_add(b0[j], r[j]);
+                            let t = a1.mul_add(b1[j], t);
+                            let t = a2.mul_add(b2[j], t);
+                            r[j] = a3.mul_add(b3[j], t);
+                        }
+                    }
+                    p += 4;
+                }
+                while p < end {
+                    let b0 = brow(p);
+                    for i in 0..m {
+                        let a0 = av(i, p);
+                        let r = &mut part[i * w..(i + 1) * w];
+                        for j in 0..w {
+                            r[j] = a0.mul_add(b0[j], r[j]);
+                        }
+                    }
+                    p += 1;
+                }
+                acc[..m * w]
+                    .iter_mut()
+                    .zip(&part[..m * w])
+                    .for_each(|(x, y)| *x += y);
+            }
+            for i in 0..m {
+                c.write(i, j0, &acc[i * w..(i + 1) * w], accumulate);
+            }
+        }
+    }
+}
+
+/// Columns `c0 ..` of `m` rows (row stride `ldc`) of an output that other tasks write
+/// other columns of.
+#[derive(Clone, Copy)]
+struct OutRows<'a> {
+    ptr: *mut f32,
+    ldc: usize,
+    cols: usize,
+    _out: std::marker::PhantomData<&'a mut [f32]>,
+}
+
+impl OutRows<'_> {
+    /// Writes (or adds) `v` at row `i`, columns `j0 .. j0 + v.len()` of this task's block.
+    fn write(&self, i: usize, j0: usize, v: &[f32], add: bool) {
+        assert!(
+            j0 + v.len() <= self.cols,
+            "few_rows_gemm: column out of block"
+        );
+        // SAFETY: the creator of `OutRows` guarantees that rows `0..m` of `cols` columns
+        // (row stride `ldc`) from `ptr` lie in one output that only this task writes there;
+        // `j0 + v.len() <= cols` is checked above.
+        let row =
+            unsafe { std::slice::from_raw_parts_mut(self.ptr.add(i * self.ldc + j0), v.len()) };
+        if add {
+            row.iter_mut().zip(v).for_each(|(x, y)| *x += y);
+        } else {
+            row.copy_from_slice(v);
+        }
+    }
 }
 
 /// The `gemm` crate's f32 GEMM on `c` (row stride `ldc`) from views `a` and `b`, marked as
@@ -266,6 +388,18 @@ pub fn sgemm_col_blocks(
             rs: b.rs,
             cs: b.cs,
         };
+        if few_rows(m, b) {
+            // Rows 0..m, columns c0..c0+w of `c`: inside it (asserted above), and no other
+            // task writes them.
+            let c = OutRows {
+                ptr: out.at(c0),
+                ldc,
+                cols: w,
+                _out: std::marker::PhantomData,
+            };
+            few_rows_gemm(m, w, k, a, bj, c, accumulate);
+            return;
+        }
         // SAFETY: this task reads `a` and its columns of `b` (inside their slices, asserted
         // above) and writes only columns c0..c0+w of rows 0..m of `c`: inside `c`, and
         // disjoint from every other task's.
@@ -427,6 +561,49 @@ mod tests {
                         block,
                     );
                     assert_close(&got, &want, 1e-5);
+                }
+            }
+        }
+    }
+
+    /// The few-rows kernel (no packing) against the plain sums: every row count up to
+    /// [`FEW_ROWS`] and one past it, a transposed `a`, a row stride past the columns, a
+    /// narrow last strip, accumulating or not, on one thread and split in column blocks.
+    #[test]
+    fn few_rows_match_naive() {
+        let mut rng = Lcg::new(5);
+        for m in 1..=FEW_ROWS + 1 {
+            for &(n, k) in &[(37, 13), (530, 9), (8, 1030)] {
+                let a = rng.vec(m * k);
+                let b = rng.vec(k * n);
+                for ta in [false, true] {
+                    let av = if ta {
+                        MatRef::row_major_t(&a, m)
+                    } else {
+                        MatRef::row_major(&a, k)
+                    };
+                    let bv = MatRef::row_major(&b, n);
+                    let want = naive(m, n, k, av, bv);
+                    let ldc = n + 5;
+                    for acc in [false, true] {
+                        let mut c = vec![0.25f32; m * ldc];
+                        sgemm(m, n, k, av, bv, &mut c, ldc, acc);
+                        let mut c2 = c.clone();
+                        c2.fill(0.25);
+                        sgemm_col_blocks(m, n, k, av, bv, &mut c2, ldc, acc, 16);
+                        assert!(c.iter().zip(&c2).all(|(x, y)| x.to_bits() == y.to_bits()));
+                        let got: Vec<f32> = (0..m)
+                            .flat_map(|i| c[i * ldc..i * ldc + n].to_vec())
+                            .collect();
+                        let want: Vec<f32> = want
+                            .iter()
+                            .map(|v| v + if acc { 0.25 } else { 0.0 })
+                            .collect();
+                        assert_close(&got, &want, 1e-4);
+                        // Past the columns, nothing was written.
+                        assert!((0..m)
+                            .all(|i| c[i * ldc + n..(i + 1) * ldc].iter().all(|&v| v == 0.25)));
+                    }
                 }
             }
         }
