@@ -472,6 +472,16 @@ mod tests {
         c
     }
 
+    /// A row-major `rows x cols` matrix, or (`t`) the transposed view of a row-major
+    /// `cols x rows` one.
+    fn view(data: &[f32], rows: usize, cols: usize, t: bool) -> MatRef<'_> {
+        if t {
+            MatRef::row_major_t(data, rows)
+        } else {
+            MatRef::row_major(data, cols)
+        }
+    }
+
     /// The threaded GEMM gives the single-threaded one's bits on the shapes convolutions
     /// of one image make (deep layers: few rows, many columns, long sums).
     #[test]
@@ -540,11 +550,7 @@ mod tests {
             let a = rng.vec(m * k);
             let b = rng.vec(k * n);
             for tb in [false, true] {
-                let bv = if tb {
-                    MatRef::row_major_t(&b, k)
-                } else {
-                    MatRef::row_major(&b, n)
-                };
+                let bv = view(&b, k, n, tb);
                 for acc in [false, true] {
                     let mut want = vec![0.5f32; m * (n + 3)];
                     let mut got = want.clone();
@@ -577,11 +583,7 @@ mod tests {
                 let a = rng.vec(m * k);
                 let b = rng.vec(k * n);
                 for ta in [false, true] {
-                    let av = if ta {
-                        MatRef::row_major_t(&a, m)
-                    } else {
-                        MatRef::row_major(&a, k)
-                    };
+                    let av = view(&a, m, k, ta);
                     let bv = MatRef::row_major(&b, n);
                     let want = naive(m, n, k, av, bv);
                     let ldc = n + 5;
@@ -622,16 +624,7 @@ mod tests {
             let a = rng.vec(m * k);
             let b = rng.vec(k * n);
             for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
-                let av = if ta {
-                    MatRef::row_major_t(&a, m)
-                } else {
-                    MatRef::row_major(&a, k)
-                };
-                let bv = if tb {
-                    MatRef::row_major_t(&b, k)
-                } else {
-                    MatRef::row_major(&b, n)
-                };
+                let (av, bv) = (view(&a, m, k, ta), view(&b, k, n, tb));
                 let want = naive(m, n, k, av, bv);
                 let mut c = vec![1.0f32; m * n];
                 sgemm(m, n, k, av, bv, &mut c, n, false);
