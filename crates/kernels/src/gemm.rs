@@ -139,15 +139,11 @@ fn sgemm_on(
         return;
     }
     if few_rows(m, b) {
-        // Column blocks on the threads (each column's sum is the same in any split). A
-        // single row's stride does not matter.
+        // On the calling thread alone (small products; tasks spawned here would make the
+        // pool's queues grow, an allocation inside training steps). A single row's stride
+        // does not matter.
         let ldc = if m == 1 { ldc.max(n) } else { ldc };
-        let block = if threads > 1 {
-            n.div_ceil(threads).next_multiple_of(16)
-        } else {
-            n
-        };
-        sgemm_col_blocks(m, n, k, a, b, c, ldc, accumulate, block);
+        sgemm_col_blocks(m, n, k, a, b, c, ldc, accumulate, n);
         return;
     }
     let par = if threads > 1 {
