@@ -143,7 +143,15 @@ fn sgemm_on(
         // pool's queues grow, an allocation inside training steps). A single row's stride
         // does not matter.
         let ldc = if m == 1 { ldc.max(n) } else { ldc };
-        sgemm_col_blocks(m, n, k, a, b, c, ldc, accumulate, n);
+        let c = OutRows {
+            ptr: c.as_mut_ptr(),
+            ldc,
+            cols: n,
+            _out: std::marker::PhantomData,
+        };
+        // `c` holds rows 0..m of n columns (asserted above; for one row, the stride is
+        // never used) and is uniquely borrowed for this call.
+        few_rows_gemm(m, n, k, a, b, c, accumulate);
         return;
     }
     let par = if threads > 1 {
@@ -164,76 +172,190 @@ fn few_rows(m: usize, b: MatRef<'_>) -> bool {
     m <= FEW_ROWS && b.cs == 1
 }
 
-/// Terms of each partial sum of [`few_rows_gemm`].
+/// Terms of each partial sum of the few-rows products ([`few_rows_gemm`]).
 const FEW_ROWS_K: usize = 128;
 
+/// Floats of sums [`block_part`] updates at a time (a strip of its rows; 16 KB, half of L1).
+const STRIP_FLOATS: usize = 4096;
+
 crate::simd_fn! {
-    /// `c[m x n] (row stride ldc) (+)= a[m x k] * b[k x n]` for a few rows (`m <=`
-    /// [`FEW_ROWS`]) and a row-major `b` (the deep layers of a network on one small image, a
-    /// dense layer on a small batch): `b` is read once, row after row, with no packed copy
-    /// (the `gemm` crate packs all of `b` for a handful of rows: three passes over a kernel
-    /// that does not fit in cache). The sums over `k` run in order, four terms at a time,
-    /// in blocks of [`FEW_ROWS_K`] terms, into row strips of `c` kept in a local buffer;
-    /// every element of `c` is the same whatever the column split.
-    fn few_rows_gemm(
+    /// One block of a few-rows product: `part[i * ldp + j] = sum over p in p0..end of
+    /// a[i][p] * b[p][j0 + j]` for `i < m`, `j < w`, each sum from zero in order with FMA,
+    /// so every element is the same bits whatever the split of the columns. The rows of
+    /// `b` are read in order, four at a time, each against strips of the sums kept in L1.
+    fn block_part(
         m: usize,
-        n: usize,
-        k: usize,
+        w: usize,
+        p0: usize,
+        end: usize,
         a: MatRef<'_>,
         b: MatRef<'_>,
-        c: OutRows<'_>,
-        accumulate: bool,
+        j0: usize,
+        part: &mut [f32],
+        ldp: usize,
     ) {
-        const ACC: usize = 4096;
-        let strip = (ACC / m.max(1)).clamp(8, 512) / 8 * 8;
-        let (mut acc, mut part) = ([0.0f32; ACC], [0.0f32; ACC]);
+        let strip = (STRIP_FLOATS / m.max(1)).clamp(16, 1024);
         let av = |i: usize, p: usize| a.data[i * a.rs + p * a.cs];
-        for j0 in (0..n).step_by(strip) {
-            let w = strip.min(n - j0);
-            acc[..m * w].fill(0.0);
-            let brow = |p: usize| &b.data[p * b.rs + j0..p * b.rs + j0 + w];
-            // Blocks of FEW_ROWS_K terms summed apart, then added: the rounding of a long
-            // sum grows with the block, not with all of `k` (as the `gemm` crate's blocks).
-            for p0 in (0..k).step_by(FEW_ROWS_K) {
-                let end = (p0 + FEW_ROWS_K).min(k);
-                part[..m * w].fill(0.0);
-                let mut p = p0;
-                while p + 4 <= end {
-                    let (b0, b1, b2, b3) = (brow(p), brow(p + 1), brow(p + 2), brow(p + 3));
-                    for i in 0..m {
-                        let (a0, a1, a2, a3) =
-                            (av(i, p), av(i, p + 1), av(i, p + 2), av(i, p + 3));
-                        let r = &mut part[i * w..(i + 1) * w];
-                        for j in 0..w {
-                            let t = a0.mul_add(b0[j], r[j]);
-                            let t = a1.mul_add(b1[j], t);
-                            let t = a2.mul_add(b2[j], t);
-                            r[j] = a3.mul_add(b3[j], t);
-                        }
-                    }
-                    p += 4;
-                }
-                while p < end {
-                    let b0 = brow(p);
-                    for i in 0..m {
-                        let a0 = av(i, p);
-                        let r = &mut part[i * w..(i + 1) * w];
-                        for j in 0..w {
-                            r[j] = a0.mul_add(b0[j], r[j]);
-                        }
-                    }
-                    p += 1;
-                }
-                acc[..m * w]
-                    .iter_mut()
-                    .zip(&part[..m * w])
-                    .for_each(|(x, y)| *x += y);
-            }
+        for s0 in (0..w).step_by(strip) {
+            let sw = strip.min(w - s0);
+            let js = j0 + s0;
+            let brow = |p: usize| &b.data[p * b.rs + js..][..sw];
             for i in 0..m {
-                c.write(i, j0, &acc[i * w..(i + 1) * w], accumulate);
+                part[i * ldp + s0..][..sw].fill(0.0);
+            }
+            let mut p = p0;
+            while p + 4 <= end {
+                let (b0, b1, b2, b3) = (brow(p), brow(p + 1), brow(p + 2), brow(p + 3));
+                for i in 0..m {
+                    let (a0, a1, a2, a3) = (av(i, p), av(i, p + 1), av(i, p + 2), av(i, p + 3));
+                    let r = &mut part[i * ldp + s0..][..sw];
+                    for j in 0..sw {
+                        let t = a0.mul_add(b0[j], r[j]);
+                        let t = a1.mul_add(b1[j], t);
+                        let t = a2.mul_add(b2[j], t);
+                        r[j] = a3.mul_add(b3[j], t);
+                    }
+                }
+                p += 4;
+            }
+            while p < end {
+                let b0 = brow(p);
+                for i in 0..m {
+                    let a0 = av(i, p);
+                    let r = &mut part[i * ldp + s0..][..sw];
+                    for j in 0..sw {
+                        r[j] = a0.mul_add(b0[j], r[j]);
+                    }
+                }
+                p += 1;
             }
         }
     }
+}
+
+/// `c[m x n] (row stride ldc) (+)= a[m x k] * b[k x n]` for a few rows (`m <=`
+/// [`FEW_ROWS`]) and a row-major `b` (the deep layers of a network on one small image, a
+/// dense layer on a small batch), on the calling thread: `b` is read once, with no packed
+/// copy (the `gemm` crate packs all of `b` for a handful of rows: three passes over a
+/// kernel that does not fit in cache). Each element sums blocks of [`FEW_ROWS_K`] terms
+/// ([`block_part`]) and adds the blocks in order from zero: the same bits as
+/// [`few_rows_split`].
+fn few_rows_gemm(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    c: OutRows<'_>,
+    accumulate: bool,
+) {
+    const ACC: usize = 4096;
+    let strip = (ACC / m.max(1)).clamp(8, 512) / 8 * 8;
+    let (mut acc, mut part) = ([0.0f32; ACC], [0.0f32; ACC]);
+    for j0 in (0..n).step_by(strip) {
+        let w = strip.min(n - j0);
+        acc[..m * w].fill(0.0);
+        for p0 in (0..k).step_by(FEW_ROWS_K) {
+            let end = (p0 + FEW_ROWS_K).min(k);
+            block_part(m, w, p0, end, a, b, j0, &mut part, w);
+            acc[..m * w]
+                .iter_mut()
+                .zip(&part[..m * w])
+                .for_each(|(x, y)| *x += y);
+        }
+        for i in 0..m {
+            c.write(i, j0, &acc[i * w..(i + 1) * w], accumulate);
+        }
+    }
+}
+
+/// Floats of block sums [`few_rows_split`] keeps at once (per wave of blocks).
+const SPLIT_PARTS: usize = 1 << 16;
+
+/// Few-rows products whose `b` holds at least this many floats (more than the caches keep)
+/// are split over the threads by blocks of `k` ([`few_rows_split`]).
+const SPLIT_MIN_B: usize = 1 << 18;
+
+thread_local! {
+    /// [`few_rows_split`]'s block sums and totals, kept by the calling thread.
+    static SPLIT_BUF: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// As [`few_rows_gemm`] (the same bits), on the pool's threads, each task reading whole
+/// rows of a block of [`FEW_ROWS_K`] rows of `b` (contiguous memory, which the hardware
+/// streams better than the column strips of a split by columns): the blocks' sums are kept
+/// apart, then added in order. Returns false, having done nothing, when the product is
+/// too small to gain from it or this thread's buffer is in use (a task picked up while
+/// waiting inside another split).
+#[allow(clippy::too_many_arguments)]
+fn few_rows_split(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+) -> bool {
+    if k * n < SPLIT_MIN_B || m * n > SPLIT_PARTS || rayon::current_num_threads() <= 1 {
+        return false;
+    }
+    SPLIT_BUF.with(|cell| {
+        let Ok(mut buf) = cell.try_borrow_mut() else {
+            return false;
+        };
+        let blocks = k.div_ceil(FEW_ROWS_K);
+        // Waves of equal size, each at most SPLIT_PARTS floats of sums.
+        let waves = blocks.div_ceil((SPLIT_PARTS / (m * n)).max(1));
+        let wave = blocks.div_ceil(waves);
+        // Column chunks: at least eight tasks per wave where the columns allow.
+        let chunks = 8usize.div_ceil(wave).min(n.div_ceil(16));
+        let cw = n.div_ceil(chunks).next_multiple_of(16).min(n);
+        let chunks = n.div_ceil(cw);
+        let region = m * cw;
+        let need = (wave * chunks + chunks) * region;
+        if buf.len() < need {
+            buf.resize(need, 0.0);
+        }
+        let (parts, totals) = buf[..need].split_at_mut(wave * chunks * region);
+        totals.fill(0.0);
+        for q0 in (0..blocks).step_by(wave) {
+            let qn = wave.min(blocks - q0);
+            crate::parallel::for_each_chunk_mut(
+                &mut parts[..qn * chunks * region],
+                region,
+                |t, r| {
+                    let (q, ch) = (q0 + t / chunks, t % chunks);
+                    let (j0, w) = (ch * cw, cw.min(n - ch * cw));
+                    let p0 = q * FEW_ROWS_K;
+                    block_part(m, w, p0, (p0 + FEW_ROWS_K).min(k), a, b, j0, r, w);
+                },
+            );
+            let parts = &parts[..qn * chunks * region];
+            crate::parallel::for_each_chunk_mut(totals, region, |ch, tot| {
+                let len = m * cw.min(n - ch * cw);
+                for q in 0..qn {
+                    let p = &parts[(q * chunks + ch) * region..][..len];
+                    tot[..len].iter_mut().zip(p).for_each(|(x, y)| *x += y);
+                }
+            });
+        }
+        for ch in 0..chunks {
+            let (j0, w) = (ch * cw, cw.min(n - ch * cw));
+            let tot = &totals[ch * region..];
+            for i in 0..m {
+                let row = &mut c[i * ldc + j0..][..w];
+                let v = &tot[i * w..(i + 1) * w];
+                if accumulate {
+                    row.iter_mut().zip(v).for_each(|(x, y)| *x += y);
+                } else {
+                    row.copy_from_slice(v);
+                }
+            }
+        }
+        true
+    })
 }
 
 /// Columns `c0 ..` of `m` rows (row stride `ldc`) of an output that other tasks write
@@ -331,7 +453,9 @@ impl OutPtr {
 /// `block` columns (the last narrower), each a single-threaded GEMM: for short, wide
 /// products whose `b` is the big operand (a deep convolution's kernel against few rows),
 /// where each task packs only its own columns of `b`. The split depends on `n` and
-/// `block` alone; each element sums over `k` as [`sgemm`] of its block does.
+/// `block` alone; each element sums over `k` as [`sgemm`] of its block does. A product of
+/// a few rows whose `b` is larger than the caches is split by blocks of `k` instead (the
+/// same bits as [`sgemm`]), each task reading whole rows of `b`.
 ///
 /// ```
 /// use rkeras_kernels::gemm::{sgemm, sgemm_col_blocks, MatRef};
@@ -365,6 +489,9 @@ pub fn sgemm_col_blocks(
         (m - 1) * ldc + n <= c.len() && n <= ldc,
         "sgemm: output too short"
     );
+    if k > 0 && few_rows(m, b) && few_rows_split(m, n, k, a, b, c, ldc, accumulate) {
+        return;
+    }
     let block = block.max(1);
     let out = OutPtr(c.as_mut_ptr());
     crate::parallel::for_each_task(n.div_ceil(block), |j| {
@@ -602,6 +729,52 @@ mod tests {
                         assert!((0..m)
                             .all(|i| c[i * ldc + n..(i + 1) * ldc].iter().all(|&v| v == 0.25)));
                     }
+                }
+            }
+        }
+    }
+
+    /// Products big enough to be split by blocks of `k` over the threads give the bits of
+    /// the single-threaded few-rows kernel (and the plain sums' values): waves of blocks,
+    /// column chunks with a narrower last one, a transposed `a`, a row stride past the
+    /// columns, accumulating or not.
+    #[test]
+    fn split_few_rows_are_bitwise_the_single_threaded_ones() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .expect("pool");
+        let mut rng = Lcg::new(13);
+        for &(m, n, k) in &[
+            (4, 512, 4608),
+            (16, 300, 1000),
+            (1, 1000, 300),
+            (7, 4100, 70),
+        ] {
+            assert!(k * n >= SPLIT_MIN_B && m * n <= SPLIT_PARTS);
+            let a = rng.vec(m * k);
+            let b = rng.vec(k * n);
+            let bv = MatRef::row_major(&b, n);
+            for ta in [false, true] {
+                let av = view(&a, m, k, ta);
+                let ldc = n + 3;
+                for acc in [false, true] {
+                    let mut want = vec![0.5f32; m * ldc];
+                    sgemm(m, n, k, av, bv, &mut want, ldc, acc);
+                    let mut got = vec![0.5f32; m * ldc];
+                    pool.install(|| sgemm_col_blocks(m, n, k, av, bv, &mut got, ldc, acc, 256));
+                    assert!(
+                        got.iter()
+                            .zip(&want)
+                            .all(|(x, y)| x.to_bits() == y.to_bits()),
+                        "{m}x{n}x{k}"
+                    );
+                    let plain = naive(m, n, k, av, bv);
+                    let got: Vec<f32> = (0..m)
+                        .flat_map(|i| got[i * ldc..i * ldc + n].to_vec())
+                        .map(|v| v - if acc { 0.5 } else { 0.0 })
+                        .collect();
+                    assert_close(&got, &plain, 1e-3);
                 }
             }
         }
