@@ -61,6 +61,16 @@ impl DwGeom {
         let ix = (ox * self.sw + kx * self.dw).checked_sub(self.pl)?;
         (iy < self.h && ix < self.w).then_some(iy * self.w + ix)
     }
+    /// The input pixel under output `(oy, ox)`'s first tap when every tap lies inside the
+    /// input (so `tap(oy, ox, ky, kx)` is that pixel plus `ky * dh * w + kx * dw`).
+    #[inline]
+    fn window(&self, oy: usize, ox: usize) -> Option<usize> {
+        let iy = (oy * self.sh).checked_sub(self.pt)?;
+        let ix = (ox * self.sw).checked_sub(self.pl)?;
+        let inside = iy + (self.kh.max(1) - 1) * self.dh < self.h
+            && ix + (self.kw.max(1) - 1) * self.dw < self.w;
+        inside.then_some(iy * self.w + ix)
+    }
     /// Output rows per forward task: a divisor of the output height (so tasks never
     /// straddle samples), about 64k multiply-adds each.
     fn rows_per_task(&self) -> usize {
@@ -116,8 +126,47 @@ pub fn forward(
     });
 }
 
-/// Channels of one output pixel whose sums stay in registers across the taps.
+/// Channels of one output pixel whose sums stay in registers across the taps: blocks of
+/// 64, then one block each of 32, 16 and 8 for the rest (`dw_lanes`), then one at a time.
 const LANES: usize = 64;
+
+/// Channels `c0 .. c0 + L` of output pixel `(oy, ox)` (`m == 1`): each sum over the taps
+/// in (ky, kx) order from zero, held in registers, then stored in `yo`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn dw_lanes<const L: usize>(
+    g: &DwGeom,
+    xs: &[f32],
+    k: &[f32],
+    oy: usize,
+    ox: usize,
+    c0: usize,
+    yo: &mut [f32],
+) {
+    let cm = g.c;
+    let mut acc = [0.0f32; L];
+    // Every tap inside the input: no bounds to check.
+    let window = g.window(oy, ox);
+    for ky in 0..g.kh {
+        for kx in 0..g.kw {
+            let p = match window {
+                Some(p0) => p0 + ky * g.dh * g.w + kx * g.dw,
+                None => match g.tap(oy, ox, ky, kx) {
+                    Some(p) => p,
+                    None => continue,
+                },
+            };
+            let xp: &[f32; L] = xs[p * g.c + c0..][..L].try_into().expect("L channels");
+            let kp: &[f32; L] = k[(ky * g.kw + kx) * cm + c0..][..L]
+                .try_into()
+                .expect("L channels");
+            for i in 0..L {
+                acc[i] += xp[i] * kp[i];
+            }
+        }
+    }
+    yo[c0..c0 + L].copy_from_slice(&acc);
+}
 
 crate::simd_fn! {
     /// Output rows `r0..` of one sample (`yb` holds whole rows), then the epilogue. Each
@@ -139,27 +188,24 @@ crate::simd_fn! {
             for ox in 0..g.ow {
                 let yo = &mut yb[(oy - r0) * row + ox * cm..][..cm];
                 if g.m == 1 {
-                    for c0 in (0..cm).step_by(LANES) {
-                        let len = LANES.min(cm - c0);
-                        let mut acc = [0.0f32; LANES];
-                        for ky in 0..g.kh {
-                            for kx in 0..g.kw {
-                                if let Some(p) = g.tap(oy, ox, ky, kx) {
-                                    let xp = &xs[p * g.c + c0..][..len];
-                                    let kp = &k[(ky * g.kw + kx) * cm + c0..][..len];
-                                    if len == LANES {
-                                        for i in 0..LANES {
-                                            acc[i] += xp[i] * kp[i];
-                                        }
-                                    } else {
-                                        for ((a, xv), kv) in acc.iter_mut().zip(xp).zip(kp) {
-                                            *a += xv * kv;
-                                        }
-                                    }
-                                }
+                    let mut c0 = 0;
+                    while c0 + LANES <= cm {
+                        dw_lanes::<LANES>(g, xs, k, oy, ox, c0, yo);
+                        c0 += LANES;
+                    }
+                    for half in [32, 16, 8] {
+                        if c0 + half <= cm {
+                            match half {
+                                32 => dw_lanes::<32>(g, xs, k, oy, ox, c0, yo),
+                                16 => dw_lanes::<16>(g, xs, k, oy, ox, c0, yo),
+                                _ => dw_lanes::<8>(g, xs, k, oy, ox, c0, yo),
                             }
+                            c0 += half;
                         }
-                        yo[c0..c0 + len].copy_from_slice(&acc[..len]);
+                    }
+                    while c0 < cm {
+                        dw_lanes::<1>(g, xs, k, oy, ox, c0, yo);
+                        c0 += 1;
                     }
                 } else {
                     yo.fill(0.0);
