@@ -546,7 +546,9 @@ pub fn sgemm_col_blocks(
 pub const PAR_ROWS: usize = 64;
 
 /// Parallel `c[m x n] (+)= a[m x k] * b[k x n]` with `c` contiguous row-major: the rows of
-/// `c` are cut into blocks of [`PAR_ROWS`], each one single-threaded GEMM.
+/// `c` are cut into blocks of [`PAR_ROWS`], each one single-threaded GEMM; a product of a
+/// few rows against a row-major `b` larger than the caches is split by blocks of `k`
+/// instead (as in [`sgemm_col_blocks`]; the same bits either way).
 #[allow(clippy::too_many_arguments)]
 pub fn par_sgemm(
     m: usize,
@@ -561,6 +563,11 @@ pub fn par_sgemm(
         return;
     }
     let c = &mut c[..m * n];
+    // A few rows against a large kernel (a dense layer on a small batch): split by blocks
+    // of `k` over the threads, the same bits as one thread.
+    if k > 0 && few_rows(m, b) && few_rows_split(m, n, k, a, b, c, n, accumulate) {
+        return;
+    }
     // Skinny outputs with a long inner dimension (a dense layer's grad-kernel) would give one
     // task per few rows; keep blocks big enough to amortise packing.
     for_each_chunk_mut(c, PAR_ROWS * n, |bi, cb| {
@@ -768,6 +775,16 @@ mod tests {
                             .zip(&want)
                             .all(|(x, y)| x.to_bits() == y.to_bits()),
                         "{m}x{n}x{k}"
+                    );
+                    // The dense layer's GEMM (contiguous rows) takes the same split.
+                    let mut dense = vec![0.5f32; m * n];
+                    pool.install(|| par_sgemm(m, n, k, av, bv, &mut dense, acc));
+                    assert!(
+                        (0..m).all(|i| dense[i * n..(i + 1) * n]
+                            .iter()
+                            .zip(&want[i * ldc..i * ldc + n])
+                            .all(|(x, y)| x.to_bits() == y.to_bits())),
+                        "par_sgemm {m}x{n}x{k}"
                     );
                     let plain = naive(m, n, k, av, bv);
                     let got: Vec<f32> = (0..m)
