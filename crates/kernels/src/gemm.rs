@@ -612,14 +612,24 @@ mod tests {
         }
     }
 
+    /// Whether two results are the same bits.
+    fn same_bits(a: &[f32], b: &[f32]) -> bool {
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+    }
+
+    /// A pool of three threads (more than this machine's two: the splits must not care).
+    fn pool3() -> rayon::ThreadPool {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .expect("pool")
+    }
+
     /// The threaded GEMM gives the single-threaded one's bits on the shapes convolutions
     /// of one image make (deep layers: few rows, many columns, long sums).
     #[test]
     fn threaded_sgemm_is_bitwise_the_single_threaded_one() {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(3)
-            .build()
-            .expect("pool");
+        let pool = pool3();
         let mut rng = Lcg::new(11);
         for &(m, n, k) in &[
             (4, 2048, 512),
@@ -656,12 +666,7 @@ mod tests {
                         threads,
                     )
                 });
-                assert!(
-                    got.iter()
-                        .zip(&want)
-                        .all(|(x, y)| x.to_bits() == y.to_bits()),
-                    "{m}x{n}x{k} on {threads} threads"
-                );
+                assert!(same_bits(&got, &want), "{m}x{n}x{k} on {threads} threads");
             }
         }
     }
@@ -723,7 +728,7 @@ mod tests {
                         let mut c2 = c.clone();
                         c2.fill(0.25);
                         sgemm_col_blocks(m, n, k, av, bv, &mut c2, ldc, acc, 16);
-                        assert!(c.iter().zip(&c2).all(|(x, y)| x.to_bits() == y.to_bits()));
+                        assert!(same_bits(&c, &c2));
                         let got: Vec<f32> = (0..m)
                             .flat_map(|i| c[i * ldc..i * ldc + n].to_vec())
                             .collect();
@@ -747,10 +752,7 @@ mod tests {
     /// columns, accumulating or not.
     #[test]
     fn split_few_rows_are_bitwise_the_single_threaded_ones() {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(3)
-            .build()
-            .expect("pool");
+        let pool = pool3();
         let mut rng = Lcg::new(13);
         for &(m, n, k) in &[
             (4, 512, 4608),
@@ -770,20 +772,15 @@ mod tests {
                     sgemm(m, n, k, av, bv, &mut want, ldc, acc);
                     let mut got = vec![0.5f32; m * ldc];
                     pool.install(|| sgemm_col_blocks(m, n, k, av, bv, &mut got, ldc, acc, 256));
-                    assert!(
-                        got.iter()
-                            .zip(&want)
-                            .all(|(x, y)| x.to_bits() == y.to_bits()),
-                        "{m}x{n}x{k}"
-                    );
+                    assert!(same_bits(&got, &want), "{m}x{n}x{k}");
                     // The dense layer's GEMM (contiguous rows) takes the same split.
                     let mut dense = vec![0.5f32; m * n];
                     pool.install(|| par_sgemm(m, n, k, av, bv, &mut dense, acc));
                     assert!(
-                        (0..m).all(|i| dense[i * n..(i + 1) * n]
-                            .iter()
-                            .zip(&want[i * ldc..i * ldc + n])
-                            .all(|(x, y)| x.to_bits() == y.to_bits())),
+                        (0..m).all(|i| same_bits(
+                            &dense[i * n..(i + 1) * n],
+                            &want[i * ldc..i * ldc + n]
+                        )),
                         "par_sgemm {m}x{n}x{k}"
                     );
                     let plain = naive(m, n, k, av, bv);
