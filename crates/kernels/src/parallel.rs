@@ -151,8 +151,8 @@ pub fn for_each_item_with_chunks<T: Send, F>(
     }
 }
 
-/// Per-thread scratch buffers, and one buffer of kernel-gradient partials, that any number
-/// of layers may share.
+/// Per-thread scratch buffers, and per-thread buffers of kernel-gradient partials, that any
+/// number of layers may share.
 ///
 /// A layer builds its own ([`Scratch::default`]); a model hands every layer one pool
 /// ([`Scratch::share`]), so that the model holds scratch for its largest layer only, not
@@ -186,8 +186,10 @@ const SLOTS: usize = 64;
 #[derive(Debug)]
 struct Pool {
     slots: Vec<Mutex<Vec<f32>>>,
-    partials: Mutex<Vec<f32>>,
-    /// Buffers handed out when a slot (or the partials) was taken, kept for reuse.
+    /// One buffer of partials per thread: two sample groups' backward passes that overlap
+    /// each find one, whenever they overlap (the first overlap may come at any step).
+    partials: Vec<Mutex<Vec<f32>>>,
+    /// Buffers handed out when a slot (or every partials buffer) was taken, kept for reuse.
     spares: Mutex<Vec<Vec<f32>>>,
     len: AtomicUsize,
     partials_len: AtomicUsize,
@@ -197,8 +199,9 @@ impl Default for Pool {
     fn default() -> Self {
         Pool {
             slots: (0..SLOTS).map(|_| Mutex::new(Vec::new())).collect(),
-            partials: Mutex::new(Vec::new()),
-            spares: Mutex::new(Vec::new()),
+            partials: (0..SLOTS).map(|_| Mutex::new(Vec::new())).collect(),
+            // Room for every spare a pool can hold at once: returning one never grows it.
+            spares: Mutex::new(Vec::with_capacity(2 * SLOTS)),
             len: AtomicUsize::new(0),
             partials_len: AtomicUsize::new(0),
         }
@@ -263,13 +266,25 @@ impl Scratch {
         }
     }
 
-    /// Makes sure the kernel-gradient partials hold at least `len` floats.
+    /// Makes sure there are kernel-gradient partials of at least `len` floats for every
+    /// thread of the current pool. Allocates only when something grew; the buffers are
+    /// zeroed pages, mapped only when a backward pass first writes them.
     pub fn ensure_partials(&mut self, len: usize) {
         let p = &self.pool;
         if len > p.partials_len.load(Ordering::Relaxed) {
             p.partials_len.store(len, Ordering::Relaxed);
             unpoisoned(p.spares.lock()).clear();
-            *unpoisoned(p.partials.lock()) = fresh(len);
+        }
+        let len = p.partials_len.load(Ordering::Relaxed);
+        if len == 0 {
+            return;
+        }
+        let threads = rayon::current_num_threads().clamp(1, SLOTS);
+        for slot in &p.partials[..threads] {
+            let mut v = unpoisoned(slot.lock());
+            if v.len() < len {
+                *v = fresh(len);
+            }
         }
     }
 
@@ -295,11 +310,28 @@ impl Scratch {
         self.take(&self.pool.slots[i], self.len())
     }
 
-    /// The kernel-gradient partials, [`partials_len`](Self::partials_len) floats (a spare
-    /// when another caller holds them).
+    /// Kernel-gradient partials, [`partials_len`](Self::partials_len) floats: the first
+    /// free buffer of the pool's (a spare when every one is held).
     #[inline]
     pub fn partials(&self) -> ScratchGuard<'_> {
-        self.take(&self.pool.partials, self.partials_len())
+        let len = self.partials_len();
+        for m in &self.pool.partials {
+            let g = match m.try_lock() {
+                Ok(g) => g,
+                Err(TryLockError::Poisoned(e)) => e.into_inner(),
+                Err(TryLockError::WouldBlock) => continue,
+            };
+            if g.len() < len {
+                // The buffers past the pool's threads are empty: none of them is free.
+                break;
+            }
+            return ScratchGuard {
+                buf: Held::Slot(g),
+                len,
+                pool: &self.pool,
+            };
+        }
+        self.take(&self.pool.partials[0], len)
     }
 
     fn take<'a>(&'a self, m: &'a Mutex<Vec<f32>>, len: usize) -> ScratchGuard<'a> {
@@ -423,5 +455,30 @@ mod tests {
         let mut p = s.partials();
         assert!(p.is_empty());
         p.fill(0.0);
+    }
+
+    /// Every thread of the pool has partials of its own: two held at once (two sample
+    /// groups' backward passes that overlap) take no spare and allocate nothing.
+    #[test]
+    fn overlapping_partials_take_no_spare() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .expect("pool");
+        pool.install(|| {
+            let mut s = Scratch::default();
+            s.ensure_partials(16);
+            let mut a = s.partials();
+            let mut b = s.partials();
+            a.fill(1.0);
+            b.fill(2.0);
+            assert!(a.iter().all(|&v| v == 1.0) && b.iter().all(|&v| v == 2.0));
+            assert!(matches!(a.buf, Held::Slot(_)) && matches!(b.buf, Held::Slot(_)));
+            // A third at once (a nested task) gets a spare, kept for the next time.
+            let c = s.partials();
+            assert!(matches!(c.buf, Held::Spare(_)));
+            drop(c);
+            assert_eq!(unpoisoned(s.pool.spares.lock()).len(), 1);
+        });
     }
 }
