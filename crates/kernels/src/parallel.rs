@@ -7,7 +7,7 @@
 
 use crate::regions::Probe;
 use rayon::prelude::*;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
 /// Runs `f(task)` for every task in `0..n_tasks`, in parallel when the pool has more than
@@ -193,6 +193,8 @@ struct Pool {
     spares: Mutex<Vec<Vec<f32>>>,
     len: AtomicUsize,
     partials_len: AtomicUsize,
+    /// Whether the partials of every thread have their length (set at their first use).
+    partials_filled: AtomicBool,
 }
 
 impl Default for Pool {
@@ -204,6 +206,7 @@ impl Default for Pool {
             spares: Mutex::new(Vec::with_capacity(2 * SLOTS)),
             len: AtomicUsize::new(0),
             partials_len: AtomicUsize::new(0),
+            partials_filled: AtomicBool::new(false),
         }
     }
 }
@@ -266,25 +269,17 @@ impl Scratch {
         }
     }
 
-    /// Makes sure there are kernel-gradient partials of at least `len` floats for every
-    /// thread of the current pool. Allocates only when something grew; the buffers are
-    /// zeroed pages, mapped only when a backward pass first writes them.
+    /// Makes sure the kernel-gradient partials will hold at least `len` floats. Allocates
+    /// nothing: the first call of [`partials`](Self::partials) after a growth sizes the
+    /// buffers of every thread of its pool at once (a model that only predicts never pays
+    /// for them, and a training step allocates them in its first backward pass, not at
+    /// whatever later step two sample groups first overlap).
     pub fn ensure_partials(&mut self, len: usize) {
         let p = &self.pool;
         if len > p.partials_len.load(Ordering::Relaxed) {
             p.partials_len.store(len, Ordering::Relaxed);
+            p.partials_filled.store(false, Ordering::Relaxed);
             unpoisoned(p.spares.lock()).clear();
-        }
-        let len = p.partials_len.load(Ordering::Relaxed);
-        if len == 0 {
-            return;
-        }
-        let threads = rayon::current_num_threads().clamp(1, SLOTS);
-        for slot in &p.partials[..threads] {
-            let mut v = unpoisoned(slot.lock());
-            if v.len() < len {
-                *v = fresh(len);
-            }
         }
     }
 
@@ -315,6 +310,21 @@ impl Scratch {
     #[inline]
     pub fn partials(&self) -> ScratchGuard<'_> {
         let len = self.partials_len();
+        if !self.pool.partials_filled.load(Ordering::Relaxed) {
+            let threads = rayon::current_num_threads().clamp(1, SLOTS);
+            for m in &self.pool.partials[..threads] {
+                let mut v = match m.try_lock() {
+                    Ok(g) => g,
+                    Err(TryLockError::Poisoned(e)) => e.into_inner(),
+                    // Held: handed out, so already of this length.
+                    Err(TryLockError::WouldBlock) => continue,
+                };
+                if v.len() < len {
+                    *v = fresh(len);
+                }
+            }
+            self.pool.partials_filled.store(true, Ordering::Relaxed);
+        }
         for m in &self.pool.partials {
             let g = match m.try_lock() {
                 Ok(g) => g,
