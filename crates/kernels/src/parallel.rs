@@ -226,6 +226,16 @@ fn unpoisoned<T>(r: std::sync::LockResult<T>) -> T {
     r.unwrap_or_else(|e| e.into_inner())
 }
 
+/// The buffer behind `m` unless another caller holds it (a poisoned lock still gives it:
+/// scratch holds nothing between calls).
+fn try_hold(m: &Mutex<Vec<f32>>) -> Option<MutexGuard<'_, Vec<f32>>> {
+    match m.try_lock() {
+        Ok(g) => Some(g),
+        Err(TryLockError::Poisoned(e)) => Some(e.into_inner()),
+        Err(TryLockError::WouldBlock) => None,
+    }
+}
+
 impl Clone for Scratch {
     /// A pool of its own with the same lengths (scratch holds nothing between calls).
     fn clone(&self) -> Self {
@@ -313,12 +323,8 @@ impl Scratch {
         if !self.pool.partials_filled.load(Ordering::Relaxed) {
             let threads = rayon::current_num_threads().clamp(1, SLOTS);
             for m in &self.pool.partials[..threads] {
-                let mut v = match m.try_lock() {
-                    Ok(g) => g,
-                    Err(TryLockError::Poisoned(e)) => e.into_inner(),
-                    // Held: handed out, so already of this length.
-                    Err(TryLockError::WouldBlock) => continue,
-                };
+                // A held one was handed out, so it already has this length.
+                let Some(mut v) = try_hold(m) else { continue };
                 if v.len() < len {
                     *v = fresh(len);
                 }
@@ -326,11 +332,7 @@ impl Scratch {
             self.pool.partials_filled.store(true, Ordering::Relaxed);
         }
         for m in &self.pool.partials {
-            let g = match m.try_lock() {
-                Ok(g) => g,
-                Err(TryLockError::Poisoned(e)) => e.into_inner(),
-                Err(TryLockError::WouldBlock) => continue,
-            };
+            let Some(g) = try_hold(m) else { continue };
             if g.len() < len {
                 // The buffers past the pool's threads are empty: none of them is free.
                 break;
@@ -345,12 +347,7 @@ impl Scratch {
     }
 
     fn take<'a>(&'a self, m: &'a Mutex<Vec<f32>>, len: usize) -> ScratchGuard<'a> {
-        let held = match m.try_lock() {
-            Ok(g) => Some(g),
-            Err(TryLockError::Poisoned(e)) => Some(e.into_inner()),
-            Err(TryLockError::WouldBlock) => None,
-        };
-        let buf = match held {
+        let buf = match try_hold(m) {
             Some(mut g) => {
                 if g.len() < len {
                     *g = fresh(len);
