@@ -105,6 +105,16 @@ pub(crate) struct Chain {
     /// Functional models, per call: the first of its scratch entries in `grads` (input
     /// gradients computed aside, then copied or summed into the inputs' gradients).
     scratch_at: Vec<usize>,
+    /// Functional models, per activation: whether the backward pass needs its gradient (a
+    /// call that produces it, or one before it, has trainable weights). A frozen backbone's
+    /// activations need none: its calls are skipped and their gradients never planned.
+    grad_needed: Vec<bool>,
+    /// Functional models, per call: whether its backward pass runs (it has trainable
+    /// weights, or one of its inputs needs a gradient).
+    call_needed: Vec<bool>,
+    /// Runs every call's backward pass and computes every activation's gradient, needed or
+    /// not (tests compare both ways).
+    pub(crate) all_grads: bool,
     /// Gives every gradient (and, for inference, every activation) a buffer of its own
     /// (tests compare both ways).
     pub(crate) no_memory_plan: bool,
@@ -1110,6 +1120,34 @@ impl Chain {
         spans
     }
 
+    /// Which activations' gradients the backward pass needs, and which calls it runs
+    /// (`grad_needed`, `call_needed`): in the forward order, a call runs when its layer (or
+    /// twin) has trainable weights or one of its inputs needs a gradient, and then its output
+    /// needs one. The model's inputs need none. A frozen backbone under a trainable head
+    /// (Keras's transfer learning) thus costs its forward pass only, and a model's first
+    /// convolution computes no input gradient, as in a sequential model.
+    fn plan_needed_grads(&mut self, w: &Wiring) {
+        let first = w.first_call();
+        self.grad_needed = vec![false; self.act_lens.len()];
+        self.call_needed = vec![false; w.calls.len()];
+        for (i, call) in w.calls.iter().enumerate() {
+            let layer = match self.twins[i].as_ref() {
+                Some(t) => t.as_ref(),
+                None => self.layers[call.layer].as_ref(),
+            };
+            let trains = self.all_grads
+                || layer.base().trainable && layer.params().iter().any(|p| p.trainable);
+            let needed = trains || call.ins.iter().any(|&a| self.grad_needed[a]);
+            self.call_needed[i] = needed;
+            if let Some(o) = self.grad_needed.get_mut(first + i) {
+                *o |= needed;
+            }
+        }
+        for &o in &w.outputs {
+            self.grad_needed[o] |= o >= first;
+        }
+    }
+
     /// The live spans and sizes of a functional model's gradient entries: its activations,
     /// then each call's scratch buffers. Step 0 is the loss's (the outputs' gradients are
     /// live from there), step `calls - i` call `i`'s backward: it writes (or sums into) its
@@ -1123,6 +1161,7 @@ impl Chain {
     ) -> (Vec<Option<(usize, usize)>>, Vec<usize>) {
         let first = w.first_call();
         let calls = w.calls.len();
+        self.plan_needed_grads(w);
         let mut spans: Vec<Option<(usize, usize)>> = vec![None; sizes.len()];
         self.zero_at = vec![Vec::new(); calls + 1];
         self.grad_first = vec![usize::MAX; sizes.len()];
@@ -1134,11 +1173,11 @@ impl Chain {
             }
         }
         for (i, call) in w.calls.iter().enumerate().rev() {
-            if self.is_absorbed(i) {
+            if self.is_absorbed(i) || !self.call_needed[i] {
                 continue;
             }
             let step = calls - i;
-            for &a in call.ins.iter().filter(|&&a| a >= first) {
+            for &a in call.ins.iter().filter(|&&a| self.grad_needed[a]) {
                 if spans[a].is_none() {
                     spans[a] = Some((step, step));
                     // Read once by its first writer: that call overwrites it.
@@ -1175,7 +1214,7 @@ impl Chain {
                 } else {
                     &call.ins
                 }
-            } else if call.ins[0] >= first
+            } else if self.grad_needed[call.ins[0]]
                 && self.consumers[call.ins[0]] > 1
                 && self.grad_first[call.ins[0]] != i
             {
@@ -1733,6 +1772,10 @@ impl Chain {
                 continue;
             }
             self.zero_fill(calls - i, n);
+            if !self.call_needed[i] {
+                // No trainable weights in it or before it (a frozen backbone).
+                continue;
+            }
             if i > 0 && self.backward_fold(&wiring, i - 1).is_some() {
                 // Taken by the normalization before it (`backward_fold`).
                 continue;
@@ -1754,10 +1797,11 @@ impl Chain {
                 Some(t) => t.as_mut(),
                 None => self.layers[call.layer].as_mut(),
             };
-            let needs_dx = ins.iter().any(|&a| a >= first);
+            let needed = &self.grad_needed;
+            let needs_dx = ins.iter().any(|&a| needed[a]);
             if layer.is_merge() && layer.passes_gradient() {
                 // An Add: its output gradient goes straight to its inputs' gradients.
-                for &a in ins.iter().filter(|&&a| a >= first) {
+                for &a in ins.iter().filter(|&&a| self.grad_needed[a]) {
                     let (dy, dst) = self.grads.pair(out, a);
                     let (dy, dst) = (&dy[..n * ol], &mut dst[..n * ol]);
                     if self.consumers[a] > 1 && self.grad_first[a] != i {
@@ -1770,7 +1814,7 @@ impl Chain {
                 continue;
             }
             let distinct = ins.iter().enumerate().all(|(k, a)| !ins[..k].contains(a));
-            if layer.is_merge() && distinct && ins.iter().all(|&a| a >= first) {
+            if layer.is_merge() && distinct && ins.iter().all(|&a| self.grad_needed[a]) {
                 // Input gradients written in place (copied, or added where other readers
                 // write them too), when the layer can: no scratch pass.
                 let entries: [usize; MAX_MERGE_INPUTS + 1] = std::array::from_fn(|k| {
@@ -1828,7 +1872,7 @@ impl Chain {
                 // in place.
                 let adds = self.consumers[a] > 1 && self.grad_first[a] != i;
                 let in_place = !adds || layer.accumulates_input_grad(n);
-                if a >= first && in_place {
+                if self.grad_needed[a] && in_place {
                     ctx.accumulate = adds;
                     let (dy, dx) = self.grads.pair(out, a);
                     let (dy, dx) = (&mut dy[..n * ol], Some(&mut dx[..n * lens[0]]));
@@ -1847,7 +1891,7 @@ impl Chain {
             }
             if needs_dx {
                 for (k, &a) in ins.iter().enumerate() {
-                    if a < first {
+                    if !self.grad_needed[a] {
                         continue;
                     }
                     let (src, dst) = self.grads.pair(scratch + k, a);
@@ -2572,6 +2616,64 @@ mod tests {
                 assert!(total <= unplanned, "{total} vs {unplanned}");
             }
         }
+    }
+
+    /// Freezing the first `k` layers of a graph of every kind of fan-out (merges, a shared
+    /// layer, two outputs): the calls with no trainable weights in or before them are
+    /// skipped, and the weights end bit for bit as when every gradient is computed.
+    #[test]
+    fn frozen_calls_are_skipped_bitwise() {
+        let layers = planned(branchy, true, 2).chain.layers.len();
+        for k in [1, 3, 5, 9, layers - 1] {
+            let (mut on, mut off, mut rng, x) = plan_pair(branchy, [8, 8, 3], 2, 8, 1, 5);
+            off.chain.no_memory_plan = false;
+            off.chain.all_grads = true;
+            for m in [&mut on, &mut off] {
+                for i in 0..k {
+                    m.chain.set_trainable(i, false).expect("freeze");
+                }
+            }
+            let n = x.shape()[0];
+            let labels: Vec<usize> = (0..n).map(|_| rng.below(3)).collect();
+            let y1 = Tensor::one_hot(&labels, 3).expect("y1");
+            let y2 = Tensor::new(vec![n, 2], vec![0.25; 2 * n]).expect("y2");
+            let start = on.get_weights();
+            for m in [&mut on, &mut off] {
+                fit_heads(m, &x, (&y1, &y2), 2, 8, 2);
+            }
+            for (a, b) in on.get_weights().iter().zip(&off.get_weights()) {
+                assert_eq!(a.data(), b.data(), "weights differ with {k} layers frozen");
+            }
+            let changed = |m: &Model| m.get_weights().iter().zip(&start).any(|(a, b)| a != b);
+            assert!(changed(&on), "training changed nothing with {k} frozen");
+            let skipped = on.chain.call_needed.iter().filter(|&&c| !c).count();
+            assert!(skipped >= 1, "nothing skipped with {k} frozen");
+            assert!(off.chain.call_needed.iter().all(|&c| c));
+            // The frozen stem reads the model's input: its calls are skipped from the start.
+            assert!(!on.chain.call_needed[0]);
+        }
+    }
+
+    /// A model's first convolution behind a padding computes no input gradient: the
+    /// padding's output needs none.
+    #[test]
+    fn the_first_convolution_needs_no_input_gradient() {
+        let stem = || -> crate::Result<Model> {
+            let inp = Input::new((8, 8, 3));
+            let p = ZeroPadding2D::new(1).call(&inp)?;
+            let c = Conv2D::new(4, 3).strides(2).call(&p)?;
+            let g = GlobalAveragePooling2D::new().call(&c)?;
+            let o = Dense::new(3).activation("softmax").call(&g)?;
+            Model::functional(&inp, &o)
+        };
+        let (total, unplanned) = plan_trains_bitwise(stem, [8, 8, 3], 1, 8, 1);
+        assert!(total <= unplanned);
+        let mut m = planned(stem, true, 1);
+        m.chain.allocate(8).expect("allocate");
+        assert_eq!(m.chain.call_needed, [false, true, true, true]);
+        let first = m.chain.wiring.as_ref().expect("functional").first_call();
+        assert!(!m.chain.grad_needed[first], "the padding's output");
+        assert!(m.chain.grad_needed[first + 1..].iter().all(|&g| g));
     }
 
     /// A stack of residual blocks.
