@@ -112,6 +112,10 @@ pub(crate) struct Chain {
     /// Functional models, per call: whether its backward pass runs (it has trainable
     /// weights, or one of its inputs needs a gradient).
     call_needed: Vec<bool>,
+    /// Functional models, per call: its inference fold (`folds`) runs in training too, as
+    /// no call of the fold has a backward pass or runs differently in training (a frozen
+    /// backbone's convolution, normalization and activation: one pass, as in `predict`).
+    frozen_folds: Vec<bool>,
     /// Runs every call's backward pass and computes every activation's gradient, needed or
     /// not (tests compare both ways).
     pub(crate) all_grads: bool,
@@ -1146,6 +1150,33 @@ impl Chain {
         for &o in &w.outputs {
             self.grad_needed[o] |= o >= first;
         }
+        self.frozen_folds = vec![false; w.calls.len()];
+        if self.folds.len() != w.calls.len() {
+            return;
+        }
+        for i in 0..w.calls.len() {
+            let chain: [Option<usize>; 4] = match self.folds[i] {
+                Fold::Head { bn, act } => [Some(i), Some(bn), act, None],
+                Fold::NormHead { act } | Fold::MergeHead { act } => {
+                    [Some(i), Some(act), None, None]
+                }
+                Fold::Residual { bn, add, act, .. } => [Some(i), Some(bn), Some(add), act],
+                Fold::No | Fold::Inside => continue,
+            };
+            // A layer with weights must be frozen: a trainable normalization without
+            // trainable weights still uses its batch's statistics in training.
+            let frozen = chain.iter().flatten().all(|&k| {
+                let l = self.layers[w.calls[k].layer].as_ref();
+                !self.call_needed[k]
+                    && self.twins[k].is_none()
+                    && (l.params().is_empty() || !l.base().trainable)
+            });
+            if frozen {
+                for &k in chain.iter().flatten() {
+                    self.frozen_folds[k] = true;
+                }
+            }
+        }
     }
 
     /// The live spans and sizes of a functional model's gradient entries: its activations,
@@ -1516,12 +1547,13 @@ impl Chain {
                 off += len;
             }
         }
-        let folding = mode == Mode::Infer && self.folds.len() == wiring.calls.len();
+        let folding = self.folds.len() == wiring.calls.len()
+            && (mode == Mode::Infer || self.frozen_folds.len() == wiring.calls.len());
         for (i, call) in wiring.calls.iter().enumerate() {
             if self.is_absorbed(i) {
                 continue;
             }
-            if folding {
+            if folding && (mode == Mode::Infer || self.frozen_folds[i]) {
                 match self.folds[i] {
                     Fold::Inside => continue,
                     Fold::Head { bn, act } => {
@@ -2652,6 +2684,47 @@ mod tests {
             // The frozen stem reads the model's input: its calls are skipped from the start.
             assert!(!on.chain.call_needed[0]);
         }
+    }
+
+    /// A frozen residual stack under a trainable head: its convolutions, normalizations,
+    /// merges and activations run their inference folds in training too (one pass each, no
+    /// backward), and training ends where computing every gradient call by call ends, up
+    /// to the folds' rounding.
+    #[test]
+    fn frozen_backbones_run_their_inference_folds_in_training() {
+        let mut on = prepared(residual_stack, true);
+        let mut off = prepared(residual_stack, true);
+        off.chain.all_grads = true;
+        off.set_weights(&on.get_weights()).expect("weights");
+        let layers = on.chain.layers.len();
+        for m in [&mut on, &mut off] {
+            for i in 0..layers - 1 {
+                m.chain.set_trainable(i, false).expect("freeze");
+            }
+        }
+        let start = on.get_weights();
+        let (x, y) = random_batch(3, 24, [8, 8, 3]);
+        for m in [&mut on, &mut off] {
+            m.fit(&x, &y)
+                .epochs(2)
+                .batch_size(8)
+                .shuffle(false)
+                .verbose(0)
+                .run()
+                .expect("fit");
+        }
+        let folded = on.chain.frozen_folds.iter().filter(|&&f| f).count();
+        assert!(folded >= 8 * 4, "{folded} calls folded");
+        assert!(!off.chain.frozen_folds.iter().any(|&f| f));
+        for ((a, b), s) in on.get_weights().iter().zip(&off.get_weights()).zip(&start) {
+            for ((u, v), w0) in a.data().iter().zip(b.data()).zip(s.data()) {
+                assert!((u - v).abs() <= 1e-5 * (1.0 + v.abs()), "{u} vs {v}");
+                if a.shape().len() > 2 {
+                    assert_eq!(u, w0, "a frozen kernel moved");
+                }
+            }
+        }
+        assert!(on.get_weights().iter().zip(&start).any(|(a, b)| a != b));
     }
 
     /// A model's first convolution behind a padding computes no input gradient: the
