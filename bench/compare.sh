@@ -14,7 +14,8 @@
 #      W2_EPOCHS (default 5), ROUNDS (default 1: runs of each W1/W3 command, alternating;
 #      the median is reported, since this VM drifts 10-40 % between minutes), OUT (log folder,
 #      default bench/results); for w5-w8 SIZE (64), TRAIN_BS (32), APPS_N (320), e.g.
-#      `SIZE=224 TRAIN_BS=16 APPS_N=64 bench/compare.sh w6` for the 224x224 runs.
+#      `SIZE=224 TRAIN_BS=16 APPS_N=64 bench/compare.sh w6` for the 224x224 runs; FROZEN=1
+#      freezes everything but the classifier in all three (transfer learning's first phase).
 set -u
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -25,6 +26,7 @@ ROUNDS=${ROUNDS:-1}
 SIZE=${SIZE:-64}          # w5-w8: image side (224: the full-size runs)
 TRAIN_BS=${TRAIN_BS:-32}  # w5-w8: training batch (16 at 224)
 APPS_N=${APPS_N:-320}     # w5-w8: synthetic images per epoch and inference pass
+FROZEN=${FROZEN:-0}       # w5-w8: 1 trains the classifier only, on a frozen backbone
 OUT=${OUT:-$ROOT/bench/results}
 RK=$ROOT/target/release/rkeras
 mkdir -p "$OUT"
@@ -114,10 +116,11 @@ for w in ${@:-w1 w2}; do
       esac
       rm -f "$OUT"/*-$w.*.log
       for r in $(seq 1 "$ROUNDS"); do
-        run rkeras-$w.$r "$RK" bench $w --size "$SIZE" --train-batch "$TRAIN_BS" --images "$APPS_N"
-        run keras-tf-$w.$r env KERAS_BACKEND=tensorflow TF_CPP_MIN_LOG_LEVEL=2 APPS_N="$APPS_N" APPS_TRAIN_BS="$TRAIN_BS" "$ENVS/tf/bin/python" bench/keras_apps.py $kname "$SIZE"
-        run torch-$w.$r env APPS_N="$APPS_N" APPS_TRAIN_BS="$TRAIN_BS" "$ENVS/torch/bin/python" bench/torch_apps.py $tname "$SIZE"
+        run rkeras-$w.$r "$RK" bench $w --size "$SIZE" --train-batch "$TRAIN_BS" --images "$APPS_N" $([ "$FROZEN" = 1 ] && echo --frozen)
+        run keras-tf-$w.$r env KERAS_BACKEND=tensorflow TF_CPP_MIN_LOG_LEVEL=2 APPS_N="$APPS_N" APPS_TRAIN_BS="$TRAIN_BS" APPS_FROZEN="$FROZEN" "$ENVS/tf/bin/python" bench/keras_apps.py $kname "$SIZE"
+        run torch-$w.$r env APPS_N="$APPS_N" APPS_TRAIN_BS="$TRAIN_BS" APPS_FROZEN="$FROZEN" "$ENVS/torch/bin/python" bench/torch_apps.py $tname "$SIZE"
       done
+      [ "$FROZEN" = 1 ] && echo "${w^^}: the backbone frozen, the classifier alone trains (FROZEN=1)"
       for k in train_img_s infer_b32_img_s; do
         r=$(field "$OUT"/rkeras-$w.*.log $k)
         echo "${w^^} $kname ${SIZE}x$SIZE $k (median of $ROUNDS): rkeras $r | Keras/TF $(field "$OUT"/keras-tf-$w.*.log $k) ($(ratio "$r" "$(field "$OUT"/keras-tf-$w.*.log $k)")) | PyTorch $(field "$OUT"/torch-$w.*.log $k) ($(ratio "$r" "$(field "$OUT"/torch-$w.*.log $k)"))"

@@ -21,11 +21,16 @@ out_dir = sys.argv[3] if len(sys.argv) > 3 else None
 # APPS_N images, training batch APPS_TRAIN_BS (224x224 runs: APPS_TRAIN_BS=16); inference at 32.
 n = int(os.environ.get("APPS_N", 320))
 bs = int(os.environ.get("APPS_TRAIN_BS", 32))
+# APPS_FROZEN=1: every layer but the classifier frozen (its normalizations in inference mode).
+frozen = os.environ.get("APPS_FROZEN", "0") == "1"
 keras.utils.set_random_seed(42)
 i = np.arange(n * size * size * 3)
 x = (((i * 7919) % 255) / 255.0).astype("float32").reshape(n, size, size, 3)
 y = (np.arange(n) % 10).astype("float32")
 model = getattr(keras.applications, name)(weights=None, input_shape=(size, size, 3), classes=10)
+if frozen:
+    for layer in model.layers[:-1]:
+        layer.trainable = False
 model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
 if out_dir:
     model.save(os.path.join(out_dir, f"{name}.keras"))
@@ -46,5 +51,5 @@ for k in range(32):
     t = time.perf_counter()
     model.predict_on_batch(x[k:k + 1])
     lat.append(time.perf_counter() - t)
-print(f"RESULT keras {name} size={size} train_batch={bs} train_img_s={train:.1f} infer_b32_img_s={statistics.median(rates):.1f} "
+print(f"RESULT keras {name} size={size} train_batch={bs} frozen={int(frozen)} train_img_s={train:.1f} infer_b32_img_s={statistics.median(rates):.1f} "
       f"infer_b1_latency_ms={1e3 * statistics.median(lat):.2f}")

@@ -98,6 +98,11 @@ pub enum Command {
         /// batch-32 inference pass, goes over all of them.
         #[arg(long, default_value_t = 320)]
         images: usize,
+        /// w5-w8 and app: freeze every layer but the last (the classifier), as transfer
+        /// learning trains a new head on a frozen backbone (its normalizations in inference
+        /// mode); the training figure is then the head's.
+        #[arg(long)]
+        frozen: bool,
     },
     /// Inspect a folder dataset without training: the Keras lines, class names, per-class
     /// counts per split, and with --list one line per file.

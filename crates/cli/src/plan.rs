@@ -135,6 +135,8 @@ pub enum Plan {
         model: Option<PathBuf>,
         /// w5-w8 and app: image side, training batch, images.
         apps: (usize, usize, usize),
+        /// w5-w8 and app: every layer but the last frozen.
+        frozen: bool,
     },
     Evaluate {
         model: PathBuf,
@@ -383,6 +385,7 @@ impl Plan {
                 size,
                 train_batch,
                 images,
+                frozen,
             } => {
                 if workload == "app" && model.is_none() {
                     bail!("the app workload needs --model FILE (a saved keras.applications model)");
@@ -411,6 +414,9 @@ impl Plan {
                 if layers && !["w5", "w6", "w7", "w8", "app"].contains(&workload.as_str()) {
                     bail!("--layers is for the w5, w6, w7, w8 and app workloads");
                 }
+                if frozen && !["w5", "w6", "w7", "w8", "app"].contains(&workload.as_str()) {
+                    bail!("--frozen is for the w5, w6, w7, w8 and app workloads");
+                }
                 if size < 32 {
                     bail!("--size must be at least 32 (keras.applications' smallest input), got {size}");
                 }
@@ -429,6 +435,7 @@ impl Plan {
                     layers,
                     model,
                     apps: (size, train_batch, images),
+                    frozen,
                 }
             }
             Command::Demo {

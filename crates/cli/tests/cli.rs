@@ -48,6 +48,7 @@ fn usage_errors_exit_1_with_a_message() {
         &["bench", "scaling", "--epochs", "0"],
         &["bench", "w1", "--threads", "0"],
         &["bench", "w2", "--regions"],
+        &["bench", "w1", "--frozen"],
         &["frobnicate"],
     ] {
         let out = rkeras(args);

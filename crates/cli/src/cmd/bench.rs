@@ -650,6 +650,7 @@ pub fn run(
     (regions, layers): (bool, bool),
     model_file: Option<&std::path::Path>,
     (size, train_bs, images): (usize, usize, usize),
+    frozen: bool,
 ) -> Result<()> {
     rkeras::set_random_seed(42);
     let threads = rayon::current_num_threads();
@@ -801,6 +802,11 @@ pub fn run(
                         .build()?,
                 },
             };
+            if frozen {
+                // Transfer learning: only the classifier trains.
+                let last = model.layers().last().map(|l| l.name().to_string());
+                model.set_trainable_from(last.as_deref(), true)?;
+            }
             model.compile(
                 Adam::default(),
                 "sparse_categorical_crossentropy",
@@ -849,8 +855,9 @@ pub fn run(
                 lat.push(t.elapsed().as_secs_f64() * 1e3);
             }
             println!(
-                "RESULT {tag} model={} size={size} train_batch={bs} train_img_s={train:.1} infer_b32_img_s={:.1} infer_b1_latency_ms={:.2} first_prediction_ms={first_ms:.1} train_peak_rss_mb={train_rss:.0} peak_rss_mb={:.0} threads={threads}",
+                "RESULT {tag} model={} size={size} train_batch={bs} frozen={} train_img_s={train:.1} infer_b32_img_s={:.1} infer_b1_latency_ms={:.2} first_prediction_ms={first_ms:.1} train_peak_rss_mb={train_rss:.0} peak_rss_mb={:.0} threads={threads}",
                 model.name(),
+                u8::from(frozen),
                 median(&mut r),
                 median(&mut lat),
                 peak_rss_mb()

@@ -98,6 +98,7 @@ pub fn run(plan: Plan) -> Result<()> {
             layers,
             model,
             apps,
+            frozen,
         } => {
             if workload == "scaling" {
                 let threads = threads.unwrap_or_else(rayon::current_num_threads);
@@ -105,7 +106,14 @@ pub fn run(plan: Plan) -> Result<()> {
             }
             let go = || match (workload.as_str(), &dir) {
                 ("folder", Some(d)) => bench_folder::run(d, epochs.unwrap_or(100)),
-                _ => bench::run(&workload, epochs, (regions, layers), model.as_deref(), apps),
+                _ => bench::run(
+                    &workload,
+                    epochs,
+                    (regions, layers),
+                    model.as_deref(),
+                    apps,
+                    frozen,
+                ),
             };
             match threads {
                 Some(t) => rayon::ThreadPoolBuilder::new()
