@@ -1129,7 +1129,9 @@ impl Chain {
     /// twin) has trainable weights or one of its inputs needs a gradient, and then its output
     /// needs one. The model's inputs need none. A frozen backbone under a trainable head
     /// (Keras's transfer learning) thus costs its forward pass only, and a model's first
-    /// convolution computes no input gradient, as in a sequential model.
+    /// convolution computes no input gradient, as in a sequential model. Then the inference
+    /// folds whose calls all run no backward pass and are frozen (`frozen_folds`): they run
+    /// in training too.
     fn plan_needed_grads(&mut self, w: &Wiring) {
         let first = w.first_call();
         self.grad_needed = vec![false; self.act_lens.len()];
