@@ -2707,13 +2707,7 @@ mod tests {
         let start = on.get_weights();
         let (x, y) = random_batch(3, 24, [8, 8, 3]);
         for m in [&mut on, &mut off] {
-            m.fit(&x, &y)
-                .epochs(2)
-                .batch_size(8)
-                .shuffle(false)
-                .verbose(0)
-                .run()
-                .expect("fit");
+            fit_heads(m, &x, (&y, &y), 1, 8, 2);
         }
         let folded = on.chain.frozen_folds.iter().filter(|&&f| f).count();
         assert!(folded >= 8 * 4, "{folded} calls folded");
