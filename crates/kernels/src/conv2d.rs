@@ -215,6 +215,16 @@ impl Conv2dGeom {
             && self.oh == self.h
             && self.ow == self.w
     }
+    /// A 3x3, stride-1, undilated convolution with one row and column of zero padding on
+    /// each side of a 2x2 map (the last stage of ResNet50 or DenseNet121 at 64x64), for a
+    /// batch of `n` of at least [`TWO_BY_TWO_MIN_BATCH`]: its forward pass runs
+    /// [`forward_two_by_two`], which skips the taps that only ever read padding.
+    pub fn is_two_by_two_same3(&self, n: usize) -> bool {
+        (self.h, self.w, self.oh, self.ow) == (2, 2, 2, 2)
+            && (self.kh, self.kw, self.sh, self.sw, self.dh, self.dw) == (3, 3, 1, 1, 1, 1)
+            && (self.pad_top, self.pad_left) == (1, 1)
+            && n >= TWO_BY_TWO_MIN_BATCH
+    }
     /// The forward pass runs [`direct_rows`] (a short reduction, not pointwise).
     pub fn is_direct(&self) -> bool {
         self.k() <= DIRECT_MAX_K && !self.is_pointwise()
@@ -351,16 +361,17 @@ fn span_block(g: &Conv2dGeom, total: usize) -> usize {
     total.div_ceil(blocks)
 }
 
-/// Columns per task of a weight-bound GEMM ([`sgemm_col_blocks`]): at least two tasks
-/// where there are 256 columns or more. Fixed by the shape.
+/// Columns per task of a weight-bound GEMM ([`sgemm_col_blocks`]): an even number of
+/// tasks of at most 256 columns (multiples of 16) where there are 128 columns or more, so
+/// that two threads share them evenly (EfficientNetB0's 2x2 maps at 64x64: 1152 columns
+/// in 6 tasks of 192, not 4 of 256 and one of 128; DenseNet121's 128 in 2). Fixed by the
+/// shape.
 fn col_block(cout: usize) -> usize {
-    if cout >= 512 {
-        256
-    } else if cout >= 256 {
-        128
-    } else {
-        cout
+    if cout < 128 {
+        return cout;
     }
+    let tasks = 2 * cout.div_ceil(512);
+    cout.div_ceil(tasks).next_multiple_of(16)
 }
 
 /// [`epilogue`] over a whole output (rows of `cout`), in parallel blocks of rows.
@@ -416,6 +427,59 @@ pub fn col2im_add(g: &Conv2dGeom, dcol: &[f32], r0: usize, rows: usize, dxs: &mu
     }
 }
 
+/// Smallest batch whose 2x2-map 3x3 convolutions run [`forward_two_by_two`]: on fewer
+/// samples its products are a few rows against 16/9 of the kernel, where im2col + GEMM
+/// reads the kernel once.
+pub const TWO_BY_TWO_MIN_BATCH: usize = 8;
+
+/// The forward pass of a 3x3, stride-1, 'same' convolution on 2x2 maps
+/// ([`Conv2dGeom::is_two_by_two_same3`]). Each output pixel reads the four input pixels
+/// through a 2x2 window of the kernel (the other five taps only ever meet padding, which
+/// im2col multiplies all the same): for output `(oy, ox)` and input row `iy`, the two
+/// pixels of that row are `2 * cin` contiguous inputs and the taps `(iy - oy + 1, 1 - ox ..
+/// 3 - ox)` are `2 * cin` contiguous kernel rows (HWIO). So the output is two GEMMs per
+/// pixel over the whole batch (rows of a sample's input `4 * cin` apart, of its output `4 *
+/// cout` apart), 16 products per output pixel and channel pair instead of 36, each split
+/// by columns as a weight-bound GEMM. The split depends on the shapes alone.
+fn forward_two_by_two(
+    g: &Conv2dGeom,
+    n: usize,
+    x: &[f32],
+    w: &[f32],
+    bias: Bias<'_>,
+    act: Act,
+    y: &mut [f32],
+) {
+    let (cin, cout) = (g.cin, g.cout);
+    let y = &mut y[..n * 4 * cout];
+    for o in 0..4 {
+        let (oy, ox) = (o / 2, o % 2);
+        for iy in 0..2 {
+            let ky = iy + 1 - oy;
+            let kx0 = 1 - ox;
+            let a = MatRef {
+                data: &x[iy * 2 * cin..n * 4 * cin],
+                rs: 4 * cin,
+                cs: 1,
+            };
+            let b = MatRef::row_major(&w[(ky * 3 + kx0) * cin * cout..], cout);
+            let c = &mut y[o * cout..];
+            sgemm_col_blocks(
+                n,
+                cout,
+                2 * cin,
+                a,
+                b,
+                c,
+                4 * cout,
+                iy == 1,
+                col_block(cout),
+            );
+        }
+    }
+    epilogue_rows(y, bias, act, cout);
+}
+
 /// Forward convolution of a batch of `n`: `y = act(conv(x, w) + bias)` (or, with
 /// [`Bias::Affine`], `act(conv(x, w) * scale + shift)`).
 ///
@@ -436,6 +500,9 @@ pub fn forward(
     let (in_len, out_len, rb) = (g.in_len(), g.out_len(), g.block_rows);
     debug_assert!(x.len() >= n * in_len && y.len() >= n * out_len && w.len() == g.kernel_len());
     debug_assert!(scratch.len() >= g.scratch_len());
+    if g.is_two_by_two_same3(n) {
+        return forward_two_by_two(g, n, x, w, bias, act, y);
+    }
     // Fewer tasks than threads (a single image, deep small feature maps): the GEMMs
     // themselves take the idle threads (bitwise the same result).
     let threads = if crate::switches::switches().gemm_threads {

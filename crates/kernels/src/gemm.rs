@@ -138,10 +138,9 @@ fn sgemm_on(
         }
         return;
     }
-    if few_rows(m, b) {
-        // On the calling thread alone (small products; tasks spawned here would make the
-        // pool's queues grow, an allocation inside training steps). A single row's stride
-        // does not matter.
+    if few_rows(m, k, n, b) {
+        // On the calling thread alone (as every product of a few rows; see below). A
+        // single row's stride does not matter.
         let ldc = if m == 1 { ldc.max(n) } else { ldc };
         let c = OutRows {
             ptr: c.as_mut_ptr(),
@@ -154,7 +153,9 @@ fn sgemm_on(
         few_rows_gemm(m, n, k, a, b, c, accumulate);
         return;
     }
-    let par = if threads > 1 {
+    // A few rows stay on the calling thread: too little work to share, and tasks spawned
+    // here would make the pool's queues grow (an allocation inside training steps).
+    let par = if threads > 1 && m > FEW_ROWS {
         gemm::Parallelism::Rayon(threads)
     } else {
         gemm::Parallelism::None
@@ -164,12 +165,20 @@ fn sgemm_on(
     unsafe { raw_gemm(m, n, k, c.as_mut_ptr(), ldc, accumulate, a, b, par) };
 }
 
-/// Products of at most this many rows whose `b` is row-major run [`few_rows_gemm`].
+/// Products of at most this many rows whose `b` is row-major and larger than the caches
+/// keep ([`SPLIT_MIN_B`] floats) run [`few_rows_gemm`].
 pub const FEW_ROWS: usize = 16;
 
-/// Whether `a[m x k] * b` runs [`few_rows_gemm`] (the split never changes it).
-fn few_rows(m: usize, b: MatRef<'_>) -> bool {
-    m <= FEW_ROWS && b.cs == 1
+/// Whether `a[m x k] * b[k x n]` runs [`few_rows_gemm`] (the split never changes it: `n`
+/// is the whole product's). Only where `b` is too large for the caches: its one pass over
+/// `b` then beats the `gemm` crate, which packs all of `b` first (a batch-1 ResNet50's
+/// deep 3x3 kernels, 4608 x 512: 11.9 against 7.4 GFLOP/s at 4 rows). A `b` that fits is
+/// multiplied 2-3x faster by the `gemm` crate's register-blocked kernel at any row count
+/// (16 x 128 x 32, a Winograd position's product on a few small images: 40 against 15
+/// GFLOP/s on one thread), since the few-rows loop loads and stores its sums for every
+/// row of `b`.
+fn few_rows(m: usize, k: usize, n: usize, b: MatRef<'_>) -> bool {
+    m <= FEW_ROWS && b.cs == 1 && k * n >= SPLIT_MIN_B
 }
 
 /// Terms of each partial sum of the few-rows products ([`few_rows_gemm`]).
@@ -489,7 +498,7 @@ pub fn sgemm_col_blocks(
         (m - 1) * ldc + n <= c.len() && n <= ldc,
         "sgemm: output too short"
     );
-    if k > 0 && few_rows(m, b) && few_rows_split(m, n, k, a, b, c, ldc, accumulate) {
+    if k > 0 && few_rows(m, k, n, b) && few_rows_split(m, n, k, a, b, c, ldc, accumulate) {
         return;
     }
     let block = block.max(1);
@@ -511,7 +520,7 @@ pub fn sgemm_col_blocks(
             rs: b.rs,
             cs: b.cs,
         };
-        if few_rows(m, b) {
+        if few_rows(m, k, n, b) {
             // Rows 0..m, columns c0..c0+w of `c`: inside it (asserted above), and no other
             // task writes them.
             let c = OutRows {
@@ -565,7 +574,7 @@ pub fn par_sgemm(
     let c = &mut c[..m * n];
     // A few rows against a large kernel (a dense layer on a small batch): split by blocks
     // of `k` over the threads, the same bits as one thread.
-    if k > 0 && few_rows(m, b) && few_rows_split(m, n, k, a, b, c, n, accumulate) {
+    if k > 0 && few_rows(m, k, n, b) && few_rows_split(m, n, k, a, b, c, n, accumulate) {
         return;
     }
     // Skinny outputs with a long inner dimension (a dense layer's grad-kernel) would give one
@@ -707,14 +716,22 @@ mod tests {
         }
     }
 
-    /// The few-rows kernel (no packing) against the plain sums: every row count up to
+    /// The few-rows kernel (no packing; a `b` of at least [`SPLIT_MIN_B`] floats) and the
+    /// `gemm` crate's (a smaller `b`) against the plain sums: every row count up to
     /// [`FEW_ROWS`] and one past it, a transposed `a`, a row stride past the columns, a
     /// narrow last strip, accumulating or not, on one thread and split in column blocks.
     #[test]
     fn few_rows_match_naive() {
         let mut rng = Lcg::new(5);
         for m in 1..=FEW_ROWS + 1 {
-            for &(n, k) in &[(37, 13), (530, 9), (8, 1030)] {
+            for &(n, k) in &[
+                (37, 13),
+                (530, 9),
+                (8, 1030),
+                (530, 500),
+                (37, 7100),
+                (8, 32768),
+            ] {
                 let a = rng.vec(m * k);
                 let b = rng.vec(k * n);
                 for ta in [false, true] {

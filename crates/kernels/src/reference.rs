@@ -194,6 +194,49 @@ mod tests {
         }
     }
 
+    /// `conv2d::forward` of a batch of `n` into a fresh output (NaN where nothing is written).
+    fn forward_of(
+        g: &Conv2dGeom,
+        n: usize,
+        x: &[f32],
+        w: &[f32],
+        bias: Bias<'_>,
+        act: Act,
+    ) -> Vec<f32> {
+        let mut y = vec![f32::NAN; n * g.out_len()];
+        conv2d::forward(
+            g,
+            n,
+            x,
+            w,
+            bias,
+            act,
+            &mut y,
+            &Scratch::new(g.scratch_len()),
+        );
+        y
+    }
+
+    /// The oracle of a folded normalization: the kernel's columns scaled by `scale`, `shift`
+    /// added, then `act`.
+    fn scaled_oracle(
+        g: &Conv2dGeom,
+        n: usize,
+        x: &[f32],
+        w: &[f32],
+        (scale, shift): (&[f32], &[f32]),
+        act: Act,
+    ) -> Vec<f32> {
+        let mut ws = w.to_vec();
+        for row in ws.chunks_exact_mut(g.cout) {
+            row.iter_mut().zip(scale).for_each(|(v, a)| *v *= a);
+        }
+        conv2d_forward(g, n, x, &ws, Some(shift))
+            .into_iter()
+            .map(|v| act.apply(v))
+            .collect()
+    }
+
     /// A normalization folded into the epilogue (`Bias::Affine`) gives the oracle's
     /// convolution with the kernel's columns scaled and the shifted bias, then the activation,
     /// on every forward path (im2col blocks, blocks spanning samples, 1x1 GEMMs, direct).
@@ -210,21 +253,12 @@ mod tests {
             } else {
                 Act::Linear
             };
-            let mut y = vec![f32::NAN; n * g.out_len()];
-            let scratch = Scratch::new(g.scratch_len());
             let bias = Bias::Affine {
                 scale: &scale,
                 shift: &shift,
             };
-            conv2d::forward(&g, n, &x, &w, bias, act, &mut y, &scratch);
-            let mut ws = w.clone();
-            for row in ws.chunks_exact_mut(g.cout) {
-                row.iter_mut().zip(&scale).for_each(|(v, a)| *v *= a);
-            }
-            let want: Vec<f32> = conv2d_forward(&g, n, &x, &ws, Some(&shift))
-                .into_iter()
-                .map(|v| act.apply(v))
-                .collect();
+            let y = forward_of(&g, n, &x, &w, bias, act);
+            let want = scaled_oracle(&g, n, &x, &w, (&scale, &shift), act);
             assert_close(&y, &want, 1e-4);
         }
     }
@@ -540,6 +574,44 @@ mod tests {
             conv2d::forward(&g, n, &x, &w, Bias::None, Act::Linear, &mut y, &scratch);
             assert_close(&y, &conv2d_forward(&g, n, &x, &w, None), 1e-4);
         }
+    }
+
+    /// 3x3 'same' convolutions on 2x2 maps: from [`conv2d::TWO_BY_TWO_MIN_BATCH`] samples
+    /// the forward pass skips the taps that only read padding; one sample below it and one
+    /// at it, a batch past it, column counts that split into several tasks and one that
+    /// does not, an added bias and a folded normalization with ReLU.
+    #[test]
+    fn two_by_two_maps_match_the_oracle() {
+        let mut rng = Lcg::new(19);
+        let min = conv2d::TWO_BY_TWO_MIN_BATCH;
+        for &(cin, cout) in &[(3usize, 5usize), (16, 130), (40, 300), (7, 1152)] {
+            let g = Conv2dGeom::new((2, 2, cin), (3, 3), cout, (1, 1), (1, 1), Padding::Same)
+                .expect("geom");
+            for n in [min - 1, min, 2 * min + 3] {
+                assert_eq!(g.is_two_by_two_same3(n), n >= min);
+                let (x, w) = (rng.vec(n * g.in_len()), rng.vec(g.kernel_len()));
+                let (b, scale) = (rng.vec(cout), rng.vec(cout));
+                let y = forward_of(&g, n, &x, &w, Some(&b[..]).into(), Act::Linear);
+                assert_close(&y, &conv2d_forward(&g, n, &x, &w, Some(&b)), 1e-4);
+                let affine = Bias::Affine {
+                    scale: &scale,
+                    shift: &b,
+                };
+                let y = forward_of(&g, n, &x, &w, affine, Act::Relu);
+                let want = scaled_oracle(&g, n, &x, &w, (&scale, &b), Act::Relu);
+                assert_close(&y, &want, 1e-4);
+            }
+        }
+        // Other padding, stride or map size keep the general path.
+        let valid =
+            Conv2dGeom::new((4, 4, 8), (3, 3), 8, (1, 1), (1, 1), Padding::Valid).expect("geom");
+        let wide =
+            Conv2dGeom::new((2, 3, 8), (3, 3), 8, (1, 1), (1, 1), Padding::Same).expect("geom");
+        let strided =
+            Conv2dGeom::new((2, 2, 8), (3, 3), 8, (2, 2), (1, 1), Padding::Same).expect("geom");
+        assert!(!valid.is_two_by_two_same3(32));
+        assert!(!wide.is_two_by_two_same3(32));
+        assert!(!strided.is_two_by_two_same3(32));
     }
 
     #[test]
