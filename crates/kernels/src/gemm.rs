@@ -19,6 +19,44 @@ pub fn in_gemm_crate() -> bool {
     IN_GEMM_CRATE.with(Cell::get)
 }
 
+/// Starts, once per process, a short background thread that runs the `gemm` crate's
+/// one-time set-up: at its first product it reads the CPU's cache sizes from sysfs (some 40
+/// files, 1-2 ms on a VM), which would otherwise land in a model's first prediction. Model
+/// construction calls it, so the set-up overlaps building or loading the model. It touches
+/// no thread pool, and allocates nothing outside the `gemm` crate (see [`in_gemm_crate`])
+/// but the thread itself; where the thread cannot start, the first product does the set-up
+/// as before.
+///
+/// ```
+/// rkeras_kernels::gemm::warm_up_in_background();
+/// rkeras_kernels::gemm::warm_up_in_background(); // a no-op after the first call
+/// ```
+pub fn warm_up_in_background() {
+    static STARTED: std::sync::Once = std::sync::Once::new();
+    STARTED.call_once(|| {
+        let spawned = std::thread::Builder::new()
+            .name("rkeras-gemm-set-up".into())
+            .spawn(|| {
+                // Large enough to take the crate's packed path (which reads the cache sizes).
+                const S: usize = 48;
+                let a = [0.5f32; S * S];
+                let mut c = [0.0f32; S * S];
+                sgemm(
+                    S,
+                    S,
+                    S,
+                    MatRef::row_major(&a, S),
+                    MatRef::row_major(&a, S),
+                    &mut c,
+                    S,
+                    false,
+                );
+            });
+        // Not started: the first product does the set-up itself.
+        drop(spawned);
+    });
+}
+
 /// A read-only strided matrix view: element `(i, j)` is `data[i * rs + j * cs]`.
 #[derive(Clone, Copy, Debug)]
 pub struct MatRef<'a> {

@@ -956,6 +956,8 @@ impl Model {
                 n
             })
             .collect();
+        // The GEMM set-up overlaps the rest of building (or loading) the model.
+        rkeras_kernels::gemm::warm_up_in_background();
         let mut chain = Chain::default();
         chain.layers = layers;
         chain.wiring = Some(wiring);

@@ -48,6 +48,8 @@ impl Sequential {
         } else if let Some(first) = layers.first() {
             input_shape = first.base().input_shape.clone();
         }
+        // The GEMM set-up overlaps the rest of building (or loading) the model.
+        rkeras_kernels::gemm::warm_up_in_background();
         let mut model = Model {
             name: unique_name("sequential"),
             chain: Chain::default(),
