@@ -52,7 +52,7 @@ pub fn warm_up_in_background() {
                     false,
                 );
             });
-        // Not started: the first product does the set-up itself.
+        // Detached when started; when not, the first product does the set-up itself.
         drop(spawned);
     });
 }
