@@ -112,6 +112,13 @@ pub(crate) struct Chain {
     /// Functional models, per call: whether its backward pass runs (it has trainable
     /// weights, or one of its inputs needs a gradient).
     call_needed: Vec<bool>,
+    /// Functional models, per layer: whether the backward pass runs one of its calls
+    /// (`call_needed`), so that its weight gradients are zeroed before each pass.
+    layer_needed: Vec<bool>,
+    /// Every weight gradient must be zeroed before the next backward pass, frozen layers'
+    /// included: set when the buffers or the trainable flags change. After that pass only
+    /// the layers the pass reaches are zeroed (a frozen backbone's gradients stay zero).
+    zero_all_grads: bool,
     /// Functional models, per call: its inference fold (`folds`) runs in training too, as
     /// no call of the fold has a backward pass or runs differently in training (a frozen
     /// backbone's convolution, normalization and activation: one pass, as in `predict`).
@@ -359,6 +366,7 @@ impl Chain {
     pub(crate) fn set_trainable(&mut self, i: usize, trainable: bool) -> Result<()> {
         let before = self.layers[i].base().trainable;
         self.layers[i].base_mut().trainable = trainable;
+        self.zero_all_grads = true;
         if let Some(w) = &self.wiring {
             for (c, call) in w.calls.iter().enumerate() {
                 if call.layer == i {
@@ -446,6 +454,7 @@ impl Chain {
 
     fn finish_build(&mut self) {
         self.built = true;
+        self.zero_all_grads = true;
         self.max_batch = 0;
         self.acts = BufferPool::default();
         self.grads = BufferPool::default();
@@ -971,6 +980,7 @@ impl Chain {
         }
         if !infer {
             self.plan_grads(sizes, max_batch);
+            self.zero_all_grads = true;
         }
         self.infer_only = infer;
         for (l, &b) in self.layers.iter_mut().zip(&per_layer) {
@@ -1147,6 +1157,12 @@ impl Chain {
             self.call_needed[i] = needed;
             if let Some(o) = self.grad_needed.get_mut(first + i) {
                 *o |= needed;
+            }
+        }
+        self.layer_needed = vec![false; self.layers.len()];
+        for (call, &needed) in w.calls.iter().zip(&self.call_needed) {
+            if let Some(l) = self.layer_needed.get_mut(call.layer) {
+                *l |= needed;
             }
         }
         for &o in &w.outputs {
@@ -1424,7 +1440,7 @@ impl Chain {
             );
         }
         for run in seg.runs[..groups].iter() {
-            run.add_grads(&mut self.layers[s..e]);
+            run.add_grads(&mut self.layers[s..e], self.first_trainable);
         }
     }
 
@@ -1665,15 +1681,7 @@ impl Chain {
     /// Zeroes parameter gradients, then runs backward from the output gradient.
     /// `skip_last_activation`: the output gradient is already the pre-activation gradient.
     pub fn backward(&mut self, n: usize, skip_last_activation: bool) {
-        for l in self
-            .layers
-            .iter_mut()
-            .chain(self.twins.iter_mut().flatten())
-        {
-            for p in l.params_mut() {
-                p.grad.fill(0.0);
-            }
-        }
+        self.zero_param_grads();
         assert!(
             !self.infer_only,
             "a backward pass on buffers allocated for inference"
@@ -1687,6 +1695,51 @@ impl Chain {
             self.backward_sequential(n, skip_last_activation);
         }
         crate::distribution::end_backward(&mut self.layers);
+    }
+
+    /// Zeroes the weight gradients the backward pass writes: those of the layers (and twins)
+    /// it reaches, or all of them when the buffers or trainable flags changed since the last
+    /// pass (`zero_all_grads`). The others were zeroed then and nothing writes them since:
+    /// a frozen backbone costs no memset of its gradients per step.
+    fn zero_param_grads(&mut self) {
+        let zero = |l: &mut Box<dyn Layer>| {
+            for p in l.params_mut() {
+                p.grad.fill(0.0);
+            }
+        };
+        let planned = self.layer_needed.len() == self.layers.len()
+            && self.call_needed.len() == self.twins.len();
+        if self.zero_all_grads || (self.wiring.is_some() && !planned) {
+            self.layers
+                .iter_mut()
+                .chain(self.twins.iter_mut().flatten())
+                .for_each(zero);
+            self.zero_all_grads = false;
+            return;
+        }
+        if self.wiring.is_none() {
+            let from = self.first_trainable.min(self.layers.len());
+            self.layers[from..].iter_mut().for_each(zero);
+            return;
+        }
+        for (l, _) in self
+            .layers
+            .iter_mut()
+            .zip(&self.layer_needed)
+            .filter(|(_, &needed)| needed)
+        {
+            zero(l);
+        }
+        for (t, _) in self
+            .twins
+            .iter_mut()
+            .zip(&self.call_needed)
+            .filter(|(_, &needed)| needed)
+        {
+            if let Some(t) = t {
+                zero(t);
+            }
+        }
     }
 
     /// Per layer, the backward position from which its weight gradients are final: a
@@ -2685,6 +2738,66 @@ mod tests {
             assert!(off.chain.call_needed.iter().all(|&c| c));
             // The frozen stem reads the model's input: its calls are skipped from the start.
             assert!(!on.chain.call_needed[0]);
+        }
+    }
+
+    /// Freezing after training and unfreezing again (Keras's fine-tuning): a backward pass
+    /// zeroes only the gradients it writes, yet a frozen layer's gradients are zero (the
+    /// stale ones cleared when it was frozen), and the weights end bit for bit as when every
+    /// gradient is computed and zeroed each step. Functional models and sequential ones,
+    /// with and without sample groups.
+    #[test]
+    fn refreezing_clears_stale_gradients_and_trains_bitwise() {
+        let frozen_grads_zero = |m: &Model, k: usize| {
+            for l in &m.chain.layers[..k] {
+                for p in l.params() {
+                    assert!(
+                        p.grad.iter().all(|&g| g == 0.0),
+                        "layer {} kept a stale gradient",
+                        l.name()
+                    );
+                }
+            }
+        };
+        type Refreeze = (fn() -> crate::Result<Model>, [usize; 3], usize, usize);
+        let cases: [Refreeze; 3] = [
+            (branchy, [8, 8, 3], 2, 1),
+            (sequential, [9, 11, 3], 1, 1),
+            (sequential, [9, 11, 3], 1, 4),
+        ];
+        for (build, shape, outputs, groups) in cases {
+            let (mut on, mut off, mut rng, x) = plan_pair(build, shape, outputs, 8, groups, 7);
+            off.chain.no_memory_plan = false;
+            off.chain.all_grads = true;
+            let n = x.shape()[0];
+            let labels: Vec<usize> = (0..n).map(|_| rng.below(3)).collect();
+            let y1 = Tensor::one_hot(&labels, 3).expect("y1");
+            let y2 = Tensor::new(vec![n, 2], vec![0.25; 2 * n]).expect("y2");
+            let k = 3;
+            for m in [&mut on, &mut off] {
+                fit_heads(m, &x, (&y1, &y2), outputs, 8, 1);
+                assert!(
+                    m.chain.layers[..k]
+                        .iter()
+                        .any(|l| l.params().iter().any(|p| p.grad.iter().any(|&g| g != 0.0))),
+                    "no gradient to go stale"
+                );
+                for i in 0..k {
+                    m.chain.set_trainable(i, false).expect("freeze");
+                }
+                fit_heads(m, &x, (&y1, &y2), outputs, 8, 1);
+                if !m.chain.all_grads {
+                    // (`all_grads` runs the frozen calls' backward passes too.)
+                    frozen_grads_zero(m, k);
+                }
+                for i in 0..k {
+                    m.chain.set_trainable(i, true).expect("unfreeze");
+                }
+                fit_heads(m, &x, (&y1, &y2), outputs, 8, 1);
+            }
+            for (a, b) in on.get_weights().iter().zip(&off.get_weights()) {
+                assert_eq!(a.data(), b.data(), "weights differ ({groups} groups)");
+            }
         }
     }
 

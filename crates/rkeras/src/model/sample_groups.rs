@@ -221,9 +221,12 @@ impl GroupRun {
         }
     }
 
-    /// Adds this group's weight gradients to the model's layers'.
-    pub fn add_grads(&self, originals: &mut [Box<dyn Layer>]) {
-        for (t, o) in self.layers.iter().zip(originals) {
+    /// Adds this group's weight gradients to the model's layers' (`originals`, the
+    /// segment's), for the layers from `first_trainable` on (the model's index): the
+    /// backward pass reaches no layer before it.
+    pub fn add_grads(&self, originals: &mut [Box<dyn Layer>], first_trainable: usize) {
+        let skip = first_trainable.saturating_sub(self.start);
+        for (t, o) in self.layers.iter().zip(originals).skip(skip) {
             for (tp, op) in t.params().iter().zip(o.params_mut()) {
                 op.grad.iter_mut().zip(&tp.grad).for_each(|(g, d)| *g += d);
             }
@@ -281,14 +284,16 @@ impl GroupRun {
         mut prof: Option<&mut Profile<'_>>,
     ) {
         let start = self.start;
-        for l in &mut self.layers {
+        let end = start + self.layers.len();
+        let m = dy.len() / layout.lens[end].max(1);
+        let lo = start.max(layout.first_trainable);
+        // The layers before `lo` run no backward pass and their gradients are not added to
+        // the model's (`add_grads`).
+        for l in &mut self.layers[lo.min(end) - start..] {
             for p in l.params_mut() {
                 p.grad.fill(0.0);
             }
         }
-        let end = start + self.layers.len();
-        let m = dy.len() / layout.lens[end].max(1);
-        let lo = start.max(layout.first_trainable);
         for i in (lo..end).rev() {
             if layout.absorbed(i) {
                 continue;
