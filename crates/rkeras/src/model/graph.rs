@@ -119,6 +119,11 @@ pub(crate) struct Chain {
     /// included: set when the buffers or the trainable flags change. After that pass only
     /// the layers the pass reaches are zeroed (a frozen backbone's gradients stay zero).
     zero_all_grads: bool,
+    /// Per layer: its weight gradients may be nonzero (a backward pass reached it since
+    /// they were last zeroed). The layers' weights, gradients included, are created zero
+    /// when the model is built; clearing a frozen layer's untouched gradients would write
+    /// (and map) its pages for nothing.
+    grads_written: Vec<bool>,
     /// Functional models, per call: its inference fold (`folds`) runs in training too, as
     /// no call of the fold has a backward pass or runs differently in training (a frozen
     /// backbone's convolution, normalization and activation: one pass, as in `predict`).
@@ -455,6 +460,7 @@ impl Chain {
     fn finish_build(&mut self) {
         self.built = true;
         self.zero_all_grads = true;
+        self.grads_written = vec![false; self.layers.len()];
         self.max_batch = 0;
         self.acts = BufferPool::default();
         self.grads = BufferPool::default();
@@ -964,6 +970,8 @@ impl Chain {
         self.grads = BufferPool::default();
         if infer {
             self.acts = BufferPool::plan(&self.infer_act_spans(), &sizes, true);
+        } else if let Some(spans) = self.train_act_spans() {
+            self.acts = BufferPool::plan(&spans, &sizes, true);
         } else {
             self.acts = BufferPool::plan(&vec![Some((0, 0)); sizes.len()], &sizes, false);
         }
@@ -1033,6 +1041,47 @@ impl Chain {
             None => (self.chain_grad_spans(), sizes),
         };
         self.grads = BufferPool::plan(&spans, &sizes, !self.no_memory_plan);
+    }
+
+    /// The live spans of a functional model's activations in a training step, when some
+    /// calls run no backward pass (`call_needed`: a frozen backbone): the spans of a forward
+    /// pass ([`infer_act_spans`](Self::infer_act_spans)), where a call that normalizes and
+    /// activates in one pass (`train_folds`) writes the activation's output at its own step,
+    /// and every input and output of a call whose backward pass runs lives to the end of
+    /// the step. The frozen calls' activations then share buffers by liveness, as in
+    /// inference. `None` (one buffer per activation) when every call runs backward, or for
+    /// a sequential model.
+    fn train_act_spans(&mut self) -> Option<Vec<Option<(usize, usize)>>> {
+        if self.no_memory_plan || self.all_grads {
+            return None;
+        }
+        let w = self.wiring.take()?;
+        self.plan_needed_grads(&w);
+        self.wiring = Some(w);
+        if self.call_needed.iter().all(|&c| c) {
+            return None;
+        }
+        let mut spans = self.infer_act_spans();
+        let w = self.wiring.as_ref()?;
+        let mut touch = |a: usize, step: usize| {
+            if let Some(span) = spans.get_mut(a) {
+                *span = Some(span.map_or((step, step), |(s, e)| (s.min(step), e.max(step))));
+            }
+        };
+        let first = w.first_call();
+        let end = w.calls.len() + 1;
+        for (i, call) in w.calls.iter().enumerate() {
+            if let Some(k) = self.train_folds.get(i).copied().flatten() {
+                touch(self.out_act(k, first), i + 1);
+            }
+            if self.call_needed[i] && !self.is_absorbed(i) {
+                for &a in &call.ins {
+                    touch(a, end);
+                }
+                touch(self.out_act(i, first), end);
+            }
+        }
+        Some(spans)
     }
 
     /// The live spans of the activations of a forward pass (inference): step 0 loads the
@@ -1698,48 +1747,47 @@ impl Chain {
     }
 
     /// Zeroes the weight gradients the backward pass writes: those of the layers (and twins)
-    /// it reaches, or all of them when the buffers or trainable flags changed since the last
-    /// pass (`zero_all_grads`). The others were zeroed then and nothing writes them since:
-    /// a frozen backbone costs no memset of its gradients per step.
+    /// it reaches, and, when the buffers or trainable flags changed since the last pass
+    /// (`zero_all_grads`), every other one a pass wrote before (`grads_written`). Nothing
+    /// writes the others since: a frozen backbone costs no memset of its gradients per
+    /// step, and its never-written gradients are never mapped.
     fn zero_param_grads(&mut self) {
         let zero = |l: &mut Box<dyn Layer>| {
             for p in l.params_mut() {
                 p.grad.fill(0.0);
             }
         };
-        let planned = self.layer_needed.len() == self.layers.len()
-            && self.call_needed.len() == self.twins.len();
-        if self.zero_all_grads || (self.wiring.is_some() && !planned) {
-            self.layers
-                .iter_mut()
-                .chain(self.twins.iter_mut().flatten())
-                .for_each(zero);
-            self.zero_all_grads = false;
-            return;
+        let layers = self.layers.len();
+        if self.grads_written.len() != layers {
+            self.grads_written = vec![true; layers];
         }
-        if self.wiring.is_none() {
-            let from = self.first_trainable.min(self.layers.len());
-            self.layers[from..].iter_mut().for_each(zero);
-            return;
+        let functional = self.wiring.is_some();
+        let planned =
+            self.layer_needed.len() == layers && self.call_needed.len() == self.twins.len();
+        let all = self.zero_all_grads || (functional && !planned);
+        for (i, l) in self.layers.iter_mut().enumerate() {
+            let reached = if functional {
+                !planned || self.layer_needed[i]
+            } else {
+                i >= self.first_trainable
+            };
+            if reached || (all && self.grads_written[i]) {
+                zero(l);
+            }
+            if reached || all {
+                self.grads_written[i] = reached;
+            }
         }
-        for (l, _) in self
-            .layers
-            .iter_mut()
-            .zip(&self.layer_needed)
-            .filter(|(_, &needed)| needed)
-        {
-            zero(l);
-        }
-        for (t, _) in self
+        for (t, &needed) in self
             .twins
             .iter_mut()
-            .zip(&self.call_needed)
-            .filter(|(_, &needed)| needed)
+            .zip(self.call_needed.iter().chain(std::iter::repeat(&true)))
         {
-            if let Some(t) = t {
+            if let Some(t) = t.as_mut().filter(|_| all || needed) {
                 zero(t);
             }
         }
+        self.zero_all_grads = false;
     }
 
     /// Per layer, the backward position from which its weight gradients are final: a
@@ -2738,6 +2786,15 @@ mod tests {
             assert!(off.chain.call_needed.iter().all(|&c| c));
             // The frozen stem reads the model's input: its calls are skipped from the start.
             assert!(!on.chain.call_needed[0]);
+            // The frozen calls' activations share buffers (`train_act_spans`).
+            let (total, unplanned, infer) = on.chain.act_memory();
+            assert!(!infer);
+            assert!(
+                k < 3 || total < unplanned,
+                "{k} frozen: {total} of {unplanned}"
+            );
+            let (off_total, _, _) = off.chain.act_memory();
+            assert_eq!(off_total, unplanned, "all_grads: one buffer per activation");
         }
     }
 
