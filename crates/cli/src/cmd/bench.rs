@@ -289,7 +289,8 @@ fn layer_macs(model: &Model, i: usize) -> f64 {
 /// One more profiled training epoch, batch-32 inference pass and 32 batch-1 predictions of an
 /// application workload, summed per layer type: milliseconds per image and the share of the
 /// step, and GFLOP/s for the convolutions (2 FLOPs per multiply-add; training counts forward +
-/// 2x for the gradients).
+/// 2x for the gradients, or the forward pass alone for a layer that ran no backward pass: a
+/// frozen backbone's).
 fn print_type_breakdown(model: &mut Model, x: &Tensor, y: &Tensor, bs: usize) -> Result<()> {
     let images = x.rows() as f64;
     model.set_profiling(true);
@@ -312,7 +313,10 @@ fn print_type_breakdown(model: &mut Model, x: &Tensor, y: &Tensor, bs: usize) ->
     let one = model.layer_timings();
     model.set_profiling(false);
     pred?;
-    let mut rows: Vec<(String, f64, f64, f64, f64)> = Vec::new();
+    // Per layer type: train, inference and batch-1 seconds, forward and training MACs.
+    let mut rows: Vec<(String, f64, f64, f64, f64, f64)> = Vec::new();
+    // Training's multiply-adds: 3x the forward's, or 1x without a backward pass.
+    let train_mult = |b: f64| if b > 0.0 { 3.0 } else { 1.0 };
     let (mut flops_t, mut secs_t, mut flops_i, mut secs_i) = (0.0, 0.0, 0.0, 0.0);
     for i in 0..model.layers().len() {
         let kind = layer_kind(model.layers()[i].as_ref());
@@ -321,7 +325,7 @@ fn print_type_breakdown(model: &mut Model, x: &Tensor, y: &Tensor, bs: usize) ->
         let fi = infer[i].1;
         let f1 = one[i].1 * images / singles as f64;
         if macs > 0.0 {
-            flops_t += 2.0 * macs * 3.0 * images;
+            flops_t += 2.0 * macs * train_mult(b) * images;
             secs_t += f + b;
             flops_i += 2.0 * macs * images;
             secs_i += fi;
@@ -332,8 +336,9 @@ fn print_type_breakdown(model: &mut Model, x: &Tensor, y: &Tensor, bs: usize) ->
                 r.2 += fi;
                 r.3 += macs;
                 r.4 += f1;
+                r.5 += macs * train_mult(b);
             }
-            None => rows.push((kind, f + b, fi, macs, f1)),
+            None => rows.push((kind, f + b, fi, macs, f1, macs * train_mult(b))),
         }
     }
     // The slowest layers one by one (training time), with their output shapes.
@@ -345,7 +350,10 @@ fn print_type_breakdown(model: &mut Model, x: &Tensor, y: &Tensor, bs: usize) ->
     for &(i, t) in each.iter().take(15) {
         let macs = layer_macs(model, i);
         let gf = if macs > 0.0 && t > 0.0 {
-            format!("{:.1}", 6.0 * macs * images / t / 1e9)
+            format!(
+                "{:.1}",
+                2.0 * macs * train_mult(train[i].2) * images / t / 1e9
+            )
         } else {
             "-".into()
         };
@@ -393,10 +401,10 @@ fn print_type_breakdown(model: &mut Model, x: &Tensor, y: &Tensor, bs: usize) ->
         "b1 ms/img",
         "share"
     );
-    for (kind, t, inf, macs, b1) in &rows {
-        let gf = |secs: f64, mult: f64| {
-            if secs > 0.0 && *macs > 0.0 {
-                format!("{:.1}", 2.0 * macs * mult * images / secs / 1e9)
+    for (kind, t, inf, macs, b1, train_macs) in &rows {
+        let gf = |secs: f64, macs: f64| {
+            if secs > 0.0 && macs > 0.0 {
+                format!("{:.1}", 2.0 * macs * images / secs / 1e9)
             } else {
                 "-".into()
             }
@@ -406,10 +414,10 @@ fn print_type_breakdown(model: &mut Model, x: &Tensor, y: &Tensor, bs: usize) ->
             kind,
             t * 1e3 / images,
             100.0 * t / total_t.max(1e-12),
-            gf(*t, 3.0),
+            gf(*t, *train_macs),
             inf * 1e3 / images,
             100.0 * inf / total_i.max(1e-12),
-            gf(*inf, 1.0),
+            gf(*inf, *macs),
             b1 * 1e3 / images,
             100.0 * b1 / total_1.max(1e-12)
         );
