@@ -75,6 +75,11 @@ enum Pass {
     Backward(bool),
 }
 
+/// Widens a buffer's live span (first and last step) to take in `step`.
+fn widen(span: &mut Option<(usize, usize)>, step: usize) {
+    *span = Some(span.map_or((step, step), |(s, e)| (s.min(step), e.max(step))));
+}
+
 /// Layers in execution order plus their buffers.
 #[derive(Debug, Default)]
 pub(crate) struct Chain {
@@ -1065,7 +1070,7 @@ impl Chain {
         let w = self.wiring.as_ref()?;
         let mut touch = |a: usize, step: usize| {
             if let Some(span) = spans.get_mut(a) {
-                *span = Some(span.map_or((step, step), |(s, e)| (s.min(step), e.max(step))));
+                widen(span, step);
             }
         };
         let first = w.first_call();
@@ -1091,9 +1096,7 @@ impl Chain {
     /// outputs are read, outside the pass).
     fn infer_act_spans(&self) -> Vec<Option<(usize, usize)>> {
         let mut spans: Vec<Option<(usize, usize)>> = vec![None; self.act_lens.len()];
-        let mut touch = |a: usize, step: usize| {
-            spans[a] = Some(spans[a].map_or((step, step), |(s, e)| (s.min(step), e.max(step))));
-        };
+        let mut touch = |a: usize, step: usize| widen(&mut spans[a], step);
         match &self.wiring {
             None => {
                 let last = self.layers.len();
