@@ -120,9 +120,10 @@ pub(crate) struct Chain {
     /// Functional models, per layer: whether the backward pass runs one of its calls
     /// (`call_needed`), so that its weight gradients are zeroed before each pass.
     layer_needed: Vec<bool>,
-    /// Every weight gradient must be zeroed before the next backward pass, frozen layers'
-    /// included: set when the buffers or the trainable flags change. After that pass only
-    /// the layers the pass reaches are zeroed (a frozen backbone's gradients stay zero).
+    /// Every weight gradient a pass wrote before (`grads_written`), frozen layers' included,
+    /// must be zeroed before the next backward pass: set when the buffers or the trainable
+    /// flags change. After that pass only the layers the pass reaches are zeroed (a frozen
+    /// backbone's gradients stay zero).
     zero_all_grads: bool,
     /// Per layer: its weight gradients may be nonzero (a backward pass reached it since
     /// they were last zeroed). The layers' weights, gradients included, are created zero
