@@ -45,6 +45,11 @@ const TILE_TARGET: usize = 96;
 const MIN_FORWARD_TASKS: usize = 8;
 /// Channels processed together by the tile transforms.
 const L: usize = 16;
+/// Floats of an F(4x4, 3x3) transformed kernel above which a forward pass whose F(2x2,
+/// 3x3) plan does nearly as little work runs that one ([`Winograd::forward_plan`]): 1 Mi
+/// floats (4 MB), more than the L2 caches hold. DenseNet121's 14x14 layers (128 to 32
+/// channels, 0.6 MB) run F(4x4) faster at batch 16 (1.6 against 2.0 ms).
+const FORWARD_F2_MIN_KERNEL: usize = 1 << 20;
 /// Transformed positions of the largest tile (6x6, F(4x4, 3x3)).
 const MAX_AA: usize = 36;
 
@@ -142,6 +147,33 @@ impl Winograd {
             Some(four) if work(&four) < work(&two) => Some(four),
             _ => Some(two),
         }
+    }
+
+    /// The plan the forward pass runs in place of this one, where one does less: F(2x2,
+    /// 3x3) for an F(4x4, 3x3) plan that saves under 30 % of F(2x2)'s multiplications (a
+    /// 14x14 map pads to 16x16 in 4x4 tiles: 576 against 784 products per channel pair)
+    /// and whose transformed kernel is larger than [`FORWARD_F2_MIN_KERNEL`]. Its 36
+    /// per-position GEMMs, 16 rows per image, are then bound by reading that kernel
+    /// (ResNet50's 14x14x256 layers at 224x224: 9.4 MB against F(2x2)'s 4.2). Measured
+    /// on that layer, batch 1: F(4x4) 1.6-2.7 ms, F(2x2) 1.4 ms; batch 16: 25-34 against
+    /// 18-20 ms; batch 32 the same. The backward pass keeps F(4x4): 61 against 75 ms at
+    /// batch 16. `None` for a pooled plan, an F(2x2) one, or a tile size forced by
+    /// `RKERAS_WINOGRAD`.
+    ///
+    /// ```
+    /// use rkeras_kernels::{Conv2dGeom, Padding, Winograd};
+    /// let g = Conv2dGeom::new((14, 14, 256), (3, 3), 256, (1, 1), (1, 1), Padding::Same).unwrap();
+    /// let wg = Winograd::with_tile(g, 4).unwrap();
+    /// assert_eq!(wg.forward_plan().map(|f| f.tile()), Some(2));
+    /// ```
+    pub fn forward_plan(&self) -> Option<Self> {
+        if self.pooled || self.m != 4 || forced_tile().is_some() {
+            return None;
+        }
+        let two = Self::make(self.conv, None, 2)?;
+        let work = |w: &Self| w.th * w.tw * (w.m + 2) * (w.m + 2);
+        let close = 10 * work(self) > 7 * work(&two);
+        (close && self.kernel_len() > FORWARD_F2_MIN_KERNEL).then_some(two)
     }
 
     /// The Winograd plan of a convolution (3x3 kernel, stride 1, no dilation, input and
@@ -1295,6 +1327,28 @@ mod tests {
         // Few tiles per sample: a block holds several samples.
         let wg = plan((14, 14, 16));
         assert!(wg.sb > 1 && wg.rb == wg.th, "{wg:?}");
+    }
+
+    #[test]
+    fn forward_plan_trades_f4_for_f2_on_large_kernels_with_little_saving() {
+        let fwd = |hw: usize, cin: usize, cout: usize, m: usize| {
+            let g = Conv2dGeom::new((hw, hw, cin), (3, 3), cout, (1, 1), (1, 1), Padding::Same)
+                .expect("geometry");
+            let wg = Winograd::with_tile(g, m).expect("qualifies");
+            wg.forward_plan().map(|f| (f.tile(), f.conv))
+        };
+        let g14 = Conv2dGeom::new((14, 14, 256), (3, 3), 256, (1, 1), (1, 1), Padding::Same)
+            .expect("geometry");
+        if forced_tile().is_none() {
+            // 14x14: F(4x4) saves 27 % (576 against 784); its kernel is 2.25 Mi floats.
+            assert_eq!(fwd(14, 256, 256, 4), Some((2, g14)));
+            // 28x28: F(4x4) saves 44 %.
+            assert_eq!(fwd(28, 256, 256, 4), None);
+            // A small kernel: F(4x4) stays.
+            assert_eq!(fwd(14, 128, 32, 4), None);
+        }
+        // Already F(2x2).
+        assert_eq!(fwd(14, 256, 256, 2), None);
     }
 
     #[test]

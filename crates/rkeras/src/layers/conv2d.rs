@@ -70,25 +70,56 @@ pub struct Conv2D {
     pool_pos: Vec<u8>,
     /// The Winograd plan, when this convolution (and its absorbed pooling) qualifies.
     wino: Option<Winograd>,
-    /// The transformed kernel of the Winograd plan.
-    wino_u: Vec<f32>,
-    /// The kernel `wino_u` was transformed from.
-    wino_w: Vec<f32>,
+    /// The plan the forward pass runs instead, where one does less
+    /// ([`Winograd::forward_plan`]); the backward pass runs `wino`.
+    wino_fwd: Option<Winograd>,
+    /// The two plans' transformed kernels.
+    wino_k: WinoKernels,
     fold: Fold,
 }
 
-/// Brings the transformed kernel `u` up to date with `kernel` (transformed from `seen`):
-/// inference and the backward pass reuse it while the weights do not change.
-/// `allocate` sizes `u`; a plan changed since is sized here (once).
-fn refresh_winograd(wg: &Winograd, kernel: &[f32], seen: &mut Vec<f32>, u: &mut Vec<f32>) {
-    if u.len() != wg.kernel_len() {
-        *u = vec![0.0; wg.kernel_len()];
-        seen.clear();
+/// The transformed kernels of a layer's Winograd plans, and the kernel they were made
+/// from: inference and the backward pass reuse them while the weights do not change.
+#[derive(Clone, Debug, Default)]
+struct WinoKernels {
+    /// The layer's kernel at the last check.
+    seen: Vec<f32>,
+    /// The transformed kernels of [`TRAINING_PLAN`] and [`FORWARD_PLAN`], each sized at its
+    /// first use (a plan a model never runs maps no memory).
+    u: [Vec<f32>; 2],
+    /// Whether each of `u` was transformed from `seen`.
+    fresh: [bool; 2],
+}
+
+/// [`WinoKernels::u`]'s slot of the training plan (`Conv2D::wino`).
+const TRAINING_PLAN: usize = 0;
+/// [`WinoKernels::u`]'s slot of the forward plan (`Conv2D::wino_fwd`).
+const FORWARD_PLAN: usize = 1;
+
+impl WinoKernels {
+    /// Marks every transformed kernel stale (the plans changed).
+    fn clear(&mut self) {
+        self.seen.clear();
+        self.fresh = [false; 2];
     }
-    if seen[..] != *kernel {
-        winograd::transform_kernel(wg, kernel, u);
-        seen.clear();
-        seen.extend_from_slice(kernel);
+
+    /// The transformed kernel in `slot`, of plan `wg`, brought up to date with `kernel`.
+    fn get(&mut self, slot: usize, wg: &Winograd, kernel: &[f32]) -> &[f32] {
+        if self.seen[..] != *kernel {
+            self.seen.clear();
+            self.seen.extend_from_slice(kernel);
+            self.fresh = [false; 2];
+        }
+        let u = &mut self.u[slot];
+        if u.len() != wg.kernel_len() {
+            *u = vec![0.0; wg.kernel_len()];
+            self.fresh[slot] = false;
+        }
+        if !self.fresh[slot] {
+            winograd::transform_kernel(wg, kernel, u);
+            self.fresh[slot] = true;
+        }
+        u
     }
 }
 
@@ -189,8 +220,8 @@ impl Conv2D {
             pooled: None,
             pool_pos: Vec::new(),
             wino: None,
-            wino_u: Vec::new(),
-            wino_w: Vec::new(),
+            wino_fwd: None,
+            wino_k: WinoKernels::default(),
             fold: Fold::default(),
         }
     }
@@ -230,8 +261,9 @@ impl Conv2D {
             (Some(g), None) => Winograd::new(g),
             (None, None) => None,
         };
-        // The transformed kernel is stale (recomputed at the next use).
-        self.wino_w.clear();
+        self.wino_fwd = self.wino.and_then(|wg| wg.forward_plan());
+        // The transformed kernels are stale (recomputed at the next use).
+        self.wino_k.clear();
     }
 
     /// Forward pass of a grouped convolution: each group's channels and kernel columns are
@@ -438,6 +470,9 @@ impl Layer for Conv2D {
                 self.pool_pos.resize(max_batch * cp.out_len(), 0);
             }
         }
+        if let Some(fw) = self.wino_fwd {
+            self.scratch.ensure(fw.scratch_len());
+        }
         if let Some(wg) = self.wino {
             self.scratch.ensure(wg.scratch_len());
             if !wg.pooled {
@@ -487,10 +522,17 @@ impl Layer for Conv2D {
         };
         // The pre-activation is kept for a backward pass (never after a folded one).
         let keep_preact = act.backward_needs_input() && self.fold.active.is_none();
-        let wino = self.wino.as_ref().filter(|wg| winograd_pays(wg, n, true));
-        if let Some(wg) = wino {
-            let u = &mut self.wino_u;
-            refresh_winograd(wg, kernel, &mut self.wino_w, u);
+        let pays = |wg: &&Winograd| winograd_pays(wg, n, true);
+        let wino = match self.wino_fwd.as_ref().filter(pays) {
+            Some(fw) => Some((fw, FORWARD_PLAN)),
+            None => self
+                .wino
+                .as_ref()
+                .filter(pays)
+                .map(|wg| (wg, TRAINING_PLAN)),
+        };
+        if let Some((wg, slot)) = wino {
+            let u = self.wino_k.get(slot, wg, kernel);
             if wg.pooled {
                 let pos = &mut self.pool_pos[..n * wg.out_len()];
                 winograd::forward(wg, n, x, u, bias, act, y, Some(pos), &self.scratch);
@@ -577,13 +619,13 @@ impl Layer for Conv2D {
             .as_ref()
             .filter(|wg| winograd_pays(wg, ctx.n, false))
         {
-            refresh_winograd(wg, kernel, &mut self.wino_w, &mut self.wino_u);
+            let u = self.wino_k.get(TRAINING_PLAN, wg, kernel);
             let pos = wino_pooled.then(|| &self.pool_pos[..ctx.n * wg.out_len()]);
             winograd::backward(
                 wg,
                 ctx.n,
                 x,
-                &self.wino_u,
+                u,
                 act,
                 dy,
                 pos,
@@ -820,6 +862,68 @@ mod tests {
                 vec![p.oh, p.ow, p.c]
             });
             assert_eq!(out[2], 16);
+        }
+    }
+
+    #[test]
+    fn forward_plan_follows_the_kernel_through_training() {
+        use rkeras_kernels::reference;
+        // 10x10 maps of 176 channels: the backward pass runs F(4x4, 3x3), the forward pass
+        // F(2x2, 3x3) (`Winograd::forward_plan`), each with its own transformed kernel;
+        // both must follow the kernel as it changes.
+        let (n, shape) = (2, [10, 10, 176]);
+        let mut l = Conv2D::new(176, 3)
+            .padding("same")
+            .bias_initializer("random_uniform");
+        l.build(&shape, &mut Rng::new(3)).expect("build");
+        if winograd_enabled() && !crate::settings::settings().winograd_forced {
+            assert_eq!(l.wino.map(|w| w.tile()), Some(4));
+            assert_eq!(l.wino_fwd.map(|w| w.tile()), Some(2));
+        }
+        l.allocate(n);
+        let g = l.geom.expect("built");
+        let mut r = Rng::new(4);
+        let mut vec = |len: usize| {
+            (0..len)
+                .map(|_| r.uniform_range(-1.0, 1.0))
+                .collect::<Vec<f32>>()
+        };
+        let (x, dy) = (vec(n * g.in_len()), vec(n * g.out_len()));
+        let close = |got: &[f32], want: &[f32], what: &str| {
+            let err = got
+                .iter()
+                .zip(want)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            assert!(err < 2e-3, "{what}: max error {err}");
+        };
+        let mut y = vec![0.0; n * g.out_len()];
+        for step in 0..3 {
+            let (w, b) = (&l.params[0].value, &l.params[1].value);
+            let want = reference::conv2d_forward(&g, n, &x, w, Some(b));
+            let (_, want_dw, _) = reference::conv2d_backward(&g, n, &x, w, &dy);
+            l.forward(&x, &mut y, n, Mode::Infer);
+            close(&y, &want, &format!("inference, step {step}"));
+            l.forward(&x, &mut y, n, Mode::Train);
+            close(&y, &want, &format!("training, step {step}"));
+            l.params[0].grad.fill(0.0);
+            let mut d = dy.clone();
+            let ctx = Backward {
+                n,
+                skip_activation: false,
+                accumulate: false,
+            };
+            l.backward(&x, &y, &mut d, None, ctx);
+            close(
+                &l.params[0].grad,
+                &want_dw,
+                &format!("kernel gradient, step {step}"),
+            );
+            // An optimizer's step: every transformed kernel is now stale.
+            let p = &mut l.params[0];
+            for (v, gr) in p.value.iter_mut().zip(&p.grad) {
+                *v -= 1e-3 * gr;
+            }
         }
     }
 
