@@ -80,28 +80,67 @@ impl Pool2dGeom {
     }
 }
 
+/// Output rows per task of the max pooling forward pass: about 16 K outputs, so that the
+/// threads also share one image's pooling (ResNet50's `pool1_pool` at 224x224, batch 1).
+fn max_rows_per_task(g: &Pool2dGeom) -> usize {
+    (16384 / (g.ow * g.c).max(1)).max(1)
+}
+
 /// Max pooling forward; `argmax[i]` receives the in-sample input index of output `i`.
+/// Runs in parallel tasks of output rows (of any sample).
 pub fn max_forward(g: &Pool2dGeom, n: usize, x: &[f32], y: &mut [f32], argmax: &mut [u32]) {
-    let (il, ol) = (g.in_len(), g.out_len());
+    let (ol, chunk) = (g.out_len(), max_rows_per_task(g) * g.ow * g.c);
     for_each_chunk_pair_mut(
         &mut y[..n * ol],
-        ol,
+        chunk,
         &mut argmax[..n * ol],
-        ol,
-        |s, ys, am| max_forward_sample(g, &x[s * il..(s + 1) * il], ys, am),
+        chunk,
+        |b, ys, am| max_forward_rows(g, x, b * max_rows_per_task(g), ys, Some(am)),
     );
 }
 
+/// [`max_forward`] without the window positions (inference): the same maxima, bit for bit.
+///
+/// ```
+/// use rkeras_kernels::{pool2d, Padding, Pool2dGeom};
+/// let g = Pool2dGeom::new((2, 2, 1), (2, 2), (2, 2), Padding::Valid).unwrap();
+/// let mut y = [0.0f32];
+/// pool2d::max_forward_infer(&g, 1, &[1.0, -2.0, 3.5, 0.0], &mut y);
+/// assert_eq!(y, [3.5]);
+/// ```
+pub fn max_forward_infer(g: &Pool2dGeom, n: usize, x: &[f32], y: &mut [f32]) {
+    let (ol, chunk) = (g.out_len(), max_rows_per_task(g) * g.ow * g.c);
+    for_each_chunk_mut(&mut y[..n * ol], chunk, |b, ys| {
+        max_forward_rows(g, x, b * max_rows_per_task(g), ys, None)
+    });
+}
+
 crate::simd_fn! {
-    /// Max pooling of one sample.
-    fn max_forward_sample(g: &Pool2dGeom, xs: &[f32], ys: &mut [f32], am: &mut [u32]) {
-        let c = g.c;
-        for oy in 0..g.oh {
+    /// Max pooling of the output rows `r0 ..` (counted over the whole batch: row `r` is
+    /// row `r % oh` of sample `r / oh`) that `ys` holds, with the window positions into
+    /// `am` when given.
+    fn max_forward_rows(g: &Pool2dGeom, x: &[f32], r0: usize, ys: &mut [f32], am: Option<&mut [u32]>) {
+        let (c, il, rl) = (g.c, g.in_len(), g.ow * g.c);
+        let mut am = am;
+        for (i, yr) in ys.chunks_mut(rl).enumerate() {
+            let (s, oy) = ((r0 + i) / g.oh, (r0 + i) % g.oh);
+            let xs = &x[s * il..(s + 1) * il];
             for ox in 0..g.ow {
                 let (y0, y1, x0, x1) = g.window(oy, ox);
-                let o = (oy * g.ow + ox) * c;
-                let (yo, ao) = (&mut ys[o..o + c], &mut am[o..o + c]);
+                let yo = &mut yr[ox * c..ox * c + c];
                 yo.fill(f32::NEG_INFINITY);
+                let Some(am) = am.as_deref_mut() else {
+                    for iy in y0..y1 {
+                        for ix in x0..x1 {
+                            let base = (iy * g.w + ix) * c;
+                            for (y, &v) in yo.iter_mut().zip(&xs[base..base + c]) {
+                                *y = if v > *y { v } else { *y };
+                            }
+                        }
+                    }
+                    continue;
+                };
+                let ao = &mut am[i * rl + ox * c..][..c];
                 let first = ((y0 * g.w + x0) * c) as u32;
                 for (ch, a) in ao.iter_mut().enumerate() {
                     *a = first + ch as u32;

@@ -720,6 +720,9 @@ mod tests {
             let mut am = vec![0u32; n * g.out_len()];
             pool2d::max_forward(&g, n, &x, &mut y, &mut am);
             assert_close(&y, &ry, 0.0);
+            let mut yi = vec![f32::NAN; n * g.out_len()];
+            pool2d::max_forward_infer(&g, n, &x, &mut yi);
+            assert_close(&yi, &ry, 0.0);
             let mut dx = vec![f32::NAN; n * g.in_len()];
             pool2d::max_backward(&g, n, &dy, &am, &mut dx);
             assert_close(&dx, &rdx, 1e-6);
@@ -729,6 +732,28 @@ mod tests {
             assert_close(&y, &ry, 1e-5);
             pool2d::avg_backward(&g, n, &dy, &mut dx);
             assert_close(&dx, &rdx, 1e-5);
+        }
+    }
+
+    #[test]
+    fn max_pooling_tasks_of_rows_span_samples() {
+        // Rows of 20 x 256 outputs: tasks of 3 rows, across the 4-row samples' boundaries.
+        let mut rng = Lcg::new(9);
+        for pad in [Padding::Valid, Padding::Same] {
+            let g = Pool2dGeom::new((9, 41, 256), (3, 3), (2, 2), pad).expect("geometry");
+            let n = 3;
+            let x = rng.vec(n * g.in_len());
+            let dy = rng.vec(n * g.out_len());
+            let (ry, rdx) = max_pool(&g, n, &x, &dy);
+            let (mut y, mut am) = (vec![0.0; n * g.out_len()], vec![0u32; n * g.out_len()]);
+            pool2d::max_forward(&g, n, &x, &mut y, &mut am);
+            assert_close(&y, &ry, 0.0);
+            let mut dx = vec![f32::NAN; n * g.in_len()];
+            pool2d::max_backward(&g, n, &dy, &am, &mut dx);
+            assert_close(&dx, &rdx, 1e-6);
+            let mut yi = vec![f32::NAN; n * g.out_len()];
+            pool2d::max_forward_infer(&g, n, &x, &mut yi);
+            assert_close(&yi, &ry, 0.0);
         }
     }
 

@@ -105,7 +105,7 @@ impl WinoKernels {
 
     /// The transformed kernel in `slot`, of plan `wg`, brought up to date with `kernel`.
     fn get(&mut self, slot: usize, wg: &Winograd, kernel: &[f32]) -> &[f32] {
-        if self.seen[..] != *kernel {
+        if !rkeras_kernels::elementwise::same_bits(&self.seen, kernel) {
             self.seen.clear();
             self.seen.extend_from_slice(kernel);
             self.fresh = [false; 2];

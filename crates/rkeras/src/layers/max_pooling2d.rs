@@ -26,7 +26,10 @@ pub struct MaxPooling2D {
     pub(crate) strides: Option<(usize, usize)>,
     pub(crate) padding: String,
     geom: Option<Pool2dGeom>,
+    /// Window position of each output of the last training-mode forward pass.
     argmax: Vec<u32>,
+    /// `argmax` belongs to the last forward pass (an inference-mode one skips it).
+    argmax_fresh: bool,
 }
 
 impl MaxPooling2D {
@@ -39,6 +42,7 @@ impl MaxPooling2D {
             padding: "valid".into(),
             geom: None,
             argmax: Vec::new(),
+            argmax_fresh: false,
         }
     }
     /// Strides (default: the pool size).
@@ -126,24 +130,38 @@ impl Layer for MaxPooling2D {
     fn allocate(&mut self, max_batch: usize) {
         if let Some(g) = self.geom {
             if self.argmax.len() < max_batch * g.out_len() {
-                self.argmax.resize(max_batch * g.out_len(), 0);
+                // Zeroed pages, mapped when a training-mode pass first writes them.
+                self.argmax = vec![0; max_batch * g.out_len()];
+                self.argmax_fresh = false;
             }
         }
     }
-    fn forward(&mut self, x: &[f32], y: &mut [f32], n: usize, _mode: Mode) {
+    fn forward(&mut self, x: &[f32], y: &mut [f32], n: usize, mode: Mode) {
         if let Some(g) = self.geom {
-            pool2d::max_forward(&g, n, x, y, &mut self.argmax);
+            // Inference needs the maxima only.
+            match mode {
+                Mode::Train => pool2d::max_forward(&g, n, x, y, &mut self.argmax),
+                Mode::Infer => pool2d::max_forward_infer(&g, n, x, y),
+            }
+            self.argmax_fresh = mode == Mode::Train;
         }
     }
     fn backward(
         &mut self,
-        _x: &[f32],
-        _y: &[f32],
+        x: &[f32],
+        y: &[f32],
         dy: &mut [f32],
         dx: Option<&mut [f32]>,
         ctx: Backward,
     ) {
         if let (Some(g), Some(dx)) = (self.geom, dx) {
+            if !self.argmax_fresh {
+                // After an inference-mode pass (not how models call layers): the positions
+                // are found again from the input.
+                let mut again = y.to_vec();
+                pool2d::max_forward(&g, ctx.n, x, &mut again, &mut self.argmax);
+                self.argmax_fresh = true;
+            }
             pool2d::max_backward(&g, ctx.n, dy, &self.argmax, dx);
         }
     }
@@ -165,6 +183,35 @@ impl FromConfig for MaxPooling2D {
 mod tests {
     use super::*;
     use crate::layers::testing::check_layer;
+
+    #[test]
+    fn inference_skips_the_positions_and_backward_still_finds_them() {
+        let (n, shape) = (2, [6, 6, 3]);
+        let mut l = MaxPooling2D::new(2);
+        l.build(&shape, &mut Rng::new(1)).expect("build");
+        l.allocate(n);
+        let mut r = Rng::new(2);
+        let mut vec = |len: usize| (0..len).map(|_| r.uniform()).collect::<Vec<f32>>();
+        let (x, other, dy) = (vec(n * 108), vec(n * 108), vec(n * 27));
+        let ctx = Backward {
+            n,
+            skip_activation: false,
+            accumulate: false,
+        };
+        let (mut y, mut yi) = (vec![0.0; n * 27], vec![0.0; n * 27]);
+        let mut want = vec![f32::NAN; n * 108];
+        l.forward(&x, &mut y, n, Mode::Train);
+        l.backward(&x, &y, &mut dy.clone(), Some(&mut want), ctx);
+        assert_eq!(want.iter().filter(|v| **v != 0.0).count(), n * 27);
+        // The last training pass saw `other`; the inference pass on `x` keeps no window
+        // positions, so the backward pass finds `x`'s again.
+        l.forward(&other, &mut vec![0.0; n * 27], n, Mode::Train);
+        l.forward(&x, &mut yi, n, Mode::Infer);
+        assert_eq!(yi, y, "the same maxima in both modes");
+        let mut dx = vec![f32::NAN; n * 108];
+        l.backward(&x, &yi, &mut dy.clone(), Some(&mut dx), ctx);
+        assert_eq!(dx, want);
+    }
 
     #[test]
     fn gradients_and_shapes() {
