@@ -53,18 +53,25 @@ impl Window {
             big[self.row(r)].copy_from_slice(&small[r * wc..(r + 1) * wc]);
         }
     }
-    /// Writes `small` into the window of `big` and zeroes the rest of `big`, each value
-    /// written once (no fill of the whole image first).
-    pub fn put_zero_rest(&self, big: &mut [f32], small: &[f32]) {
-        let wc = self.w * self.c;
-        let mut done = 0;
-        for r in 0..self.h {
-            let rr = self.row(r);
-            big[done..rr.start].fill(0.0);
-            big[rr.clone()].copy_from_slice(&small[r * wc..(r + 1) * wc]);
-            done = rr.end;
+    /// The output rows `r0 ..` of a padded batch (row `r` is row `r % oh` of sample `r /
+    /// oh`) that `rows` holds, from the batch `x` of small images: each input row copied
+    /// into its window, every other value zeroed, each written once.
+    pub fn put_rows(&self, rows: &mut [f32], r0: usize, oh: usize, x: &[f32]) {
+        let (wc, il, l) = (
+            self.w * self.c,
+            self.h * self.w * self.c,
+            self.left * self.c,
+        );
+        for (i, out) in rows.chunks_mut(self.bw * self.c).enumerate() {
+            let (s, r) = ((r0 + i) / oh, (r0 + i) % oh);
+            if r < self.top || r >= self.top + self.h {
+                out.fill(0.0);
+                continue;
+            }
+            out[..l].fill(0.0);
+            out[l..l + wc].copy_from_slice(&x[s * il + (r - self.top) * wc..][..wc]);
+            out[l + wc..].fill(0.0);
         }
-        big[done..].fill(0.0);
     }
     /// Reads the window of `big` into `small`.
     pub fn get(&self, big: &[f32], small: &mut [f32]) {
@@ -138,13 +145,15 @@ impl Layer for ZeroPadding2D {
         Ok(vec![oh, ow, c])
     }
     fn forward(&mut self, x: &[f32], y: &mut [f32], n: usize, _mode: Mode) {
-        let (h, w, c) = self.in_shape;
+        let c = self.in_shape.2;
         let (oh, ow) = self.out_hw();
         let win = self.window();
-        let (il, ol) = (h * w * c, oh * ow * c);
-        // One task per sample: the image copied in, the borders zeroed.
-        rkeras_kernels::parallel::for_each_chunk_mut(&mut y[..n * ol], ol, |s, ys| {
-            win.put_zero_rest(ys, &x[s * il..(s + 1) * il]);
+        // Tasks of about 16 K outputs (whole rows, of any sample): one image's padding is
+        // shared by the threads too (ResNet50's 112x112x64 `pool1_pad` at batch 1).
+        let rows = (16384 / (ow * c).max(1)).max(1);
+        let y = &mut y[..n * oh * ow * c];
+        rkeras_kernels::parallel::for_each_chunk_mut(y, rows * ow * c, |b, ys| {
+            win.put_rows(ys, b * rows, oh, x)
         });
     }
     fn backward(
@@ -201,8 +210,19 @@ mod tests {
     /// where the window is, zero elsewhere, for uneven sides and several samples.
     #[test]
     fn forward_writes_every_value() {
-        let ((t, b), (l, r)) = ((2, 0), (1, 3));
-        let (h, w, c, n) = (3, 2, 2, 3);
+        // The second shape's rows are tasks of their own, across samples.
+        for ((t, b), (l, r), (h, w, c)) in
+            [((2, 0), (1, 3), (3, 2, 2)), ((1, 2), (3, 1), (5, 40, 512))]
+        {
+            forward_writes_every_value_of(((t, b), (l, r)), (h, w, c));
+        }
+    }
+
+    fn forward_writes_every_value_of(
+        ((t, b), (l, r)): ((usize, usize), (usize, usize)),
+        (h, w, c): (usize, usize, usize),
+    ) {
+        let n = 3;
         let mut layer = ZeroPadding2D::new(((t, b), (l, r)));
         layer.build(&[h, w, c], &mut Rng::new(0)).expect("build");
         let (oh, ow) = (h + t + b, w + l + r);
