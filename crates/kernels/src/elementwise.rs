@@ -94,8 +94,16 @@ pub fn mul_into(src: &[f32], mask: &[f32], dst: &mut [f32]) {
     });
 }
 
-/// Rows per task of [`concat_rows`] and [`split_rows`] for rows of `width` values.
-fn rows_per_task(width: usize) -> usize {
+/// Whole rows of `width` values per parallel task of row-wise work: about
+/// [`ELEMWISE_CHUNK`] values, at least one row ([`concat_rows`], [`split_rows`], max
+/// pooling, zero padding).
+///
+/// ```
+/// use rkeras_kernels::elementwise::rows_per_task;
+/// assert_eq!(rows_per_task(56 * 64), 4);
+/// assert_eq!(rows_per_task(1 << 20), 1);
+/// ```
+pub fn rows_per_task(width: usize) -> usize {
     (ELEMWISE_CHUNK / width.max(1)).max(1)
 }
 

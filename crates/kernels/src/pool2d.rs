@@ -5,6 +5,7 @@
 //! pooling with `same` padding divides by the number of in-bounds elements (TF semantics).
 
 use crate::conv2d::{out_len, Padding};
+use crate::elementwise::rows_per_task;
 use crate::parallel::{for_each_chunk_mut, for_each_chunk_pair_mut};
 
 /// Shapes of one pooling layer, computed once when the layer is built.
@@ -80,10 +81,10 @@ impl Pool2dGeom {
     }
 }
 
-/// Output rows per task of the max pooling forward pass: about 16 K outputs, so that the
+/// Output rows per task of the max pooling forward pass ([`rows_per_task`]), so that the
 /// threads also share one image's pooling (ResNet50's `pool1_pool` at 224x224, batch 1).
 fn max_rows_per_task(g: &Pool2dGeom) -> usize {
-    (16384 / (g.ow * g.c).max(1)).max(1)
+    rows_per_task(g.ow * g.c)
 }
 
 /// Max pooling forward; `argmax[i]` receives the in-sample input index of output `i`.

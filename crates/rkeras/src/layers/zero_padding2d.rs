@@ -148,9 +148,9 @@ impl Layer for ZeroPadding2D {
         let c = self.in_shape.2;
         let (oh, ow) = self.out_hw();
         let win = self.window();
-        // Tasks of about 16 K outputs (whole rows, of any sample): one image's padding is
-        // shared by the threads too (ResNet50's 112x112x64 `pool1_pad` at batch 1).
-        let rows = (16384 / (ow * c).max(1)).max(1);
+        // Tasks of whole rows, of any sample: one image's padding is shared by the threads
+        // too (ResNet50's 112x112x64 `pool1_pad` at batch 1).
+        let rows = rkeras_kernels::elementwise::rows_per_task(ow * c);
         let y = &mut y[..n * oh * ow * c];
         rkeras_kernels::parallel::for_each_chunk_mut(y, rows * ow * c, |b, ys| {
             win.put_rows(ys, b * rows, oh, x)
