@@ -50,6 +50,11 @@ const L: usize = 16;
 /// floats (4 MB), more than the L2 caches hold. DenseNet121's 14x14 layers (128 to 32
 /// channels, 0.6 MB) run F(4x4) faster at batch 16 (1.6 against 2.0 ms).
 const FORWARD_F2_MIN_KERNEL: usize = 1 << 20;
+/// Floats of an F(4x4, 3x3) transformed kernel from which a batch too large for one
+/// weight-bound block runs its blocks in turn ([`Winograd::in_turn`]): 1 Mi floats (4 MB),
+/// more than the L2 caches hold. ResNet50's 7x7x512 layer at batch 32 (36 MB): 58-69 ->
+/// 32 ms; a 8x8x128 one (2.4 MB) ran 1.6-2.2 ms as tasks, 2.0-3.0 in turn.
+const IN_TURN_MIN_KERNEL: usize = 1 << 20;
 /// Transformed positions of the largest tile (6x6, F(4x4, 3x3)).
 const MAX_AA: usize = 36;
 
@@ -137,6 +142,22 @@ impl Winograd {
     pub fn weight_bound(&self, n: usize) -> bool {
         let tiles = n * self.tiles_per_sample();
         self.m == 4 && self.sb > 1 && tiles <= self.tb && tiles <= self.conv.cout
+    }
+
+    /// Whether the forward pass of a batch of `n` runs as weight-bound blocks in turn: as
+    /// [`weight_bound`](Self::weight_bound), but more tiles than one block holds, and a
+    /// transformed kernel larger than the caches ([`IN_TURN_MIN_KERNEL`]; ResNet50's 7x7
+    /// maps at 224x224, 128 tiles at batch 32 against a 36 MB kernel). The batch then runs
+    /// as the fewest blocks that hold it, one after the other, each with its positions'
+    /// GEMMs in parallel, so that every block reads the kernel once; blocks of a few
+    /// samples run as tasks would each read all of it for GEMMs of a few rows.
+    fn in_turn(&self, n: usize) -> bool {
+        let tiles = n * self.tiles_per_sample();
+        self.m == 4
+            && self.sb > 1
+            && tiles > self.tb
+            && tiles <= self.conv.cout
+            && self.kernel_len() >= IN_TURN_MIN_KERNEL
     }
 
     /// The tile size with the least work: tiles x transformed positions (ties: the smaller).
@@ -237,6 +258,9 @@ impl Winograd {
         }
         if self.weight_bound(n) {
             return n;
+        }
+        if self.in_turn(n) {
+            return n.div_ceil(n.div_ceil(self.sb));
         }
         n.div_ceil(n.div_ceil(self.sb).max(MIN_FORWARD_TASKS.min(n)))
     }
@@ -787,7 +811,10 @@ pub fn forward(
     } else {
         n * wg.th.div_ceil(wg.rb)
     };
-    let par = if blocks == 1 && crate::switches::switches().gemm_threads {
+    // Weight-bound blocks run one after the other on this thread, so no other block of
+    // this layer is pending while one holds its scratch slot.
+    let in_turn = wg.in_turn(n);
+    let par = if (blocks == 1 || in_turn) && crate::switches::switches().gemm_threads {
         rayon::current_num_threads()
     } else {
         1
@@ -805,6 +832,16 @@ pub fn forward(
             ty0: 0,
             rows: wg.th,
         };
+        if in_turn {
+            let mut pos = pos.map(|p| &mut p[..n * ol]);
+            for (c, yb) in y.chunks_mut(cl).enumerate() {
+                let pb = pos
+                    .as_deref_mut()
+                    .map(|p| &mut p[c * cl..c * cl + yb.len()]);
+                run(bk(c, yb.len()), yb, pb);
+            }
+            return;
+        }
         match pos {
             Some(pos) => for_each_chunk_pair_mut(y, cl, &mut pos[..n * ol], cl, |c, yb, pb| {
                 run(bk(c, yb.len()), yb, Some(pb))
@@ -1380,6 +1417,35 @@ mod tests {
         }
         // An odd map (tiles cut by the border) and valid padding, likewise.
         check_plain((5, 6, 16), 64, Padding::Valid, Act::Linear, 30, 9, 4);
+    }
+
+    #[test]
+    fn large_weight_bound_batches_run_their_blocks_in_turn() {
+        // A 7x7 map (four F(4x4) tiles per sample) against a kernel larger than the caches
+        // (36 x 176 x 176 floats): 25 to 44 samples are more tiles than one block holds (96)
+        // and no more than the output channels, so they run as blocks in turn.
+        let g = Conv2dGeom::new((7, 7, 176), (3, 3), 176, (1, 1), (1, 1), Padding::Same)
+            .expect("geometry");
+        let wg = Winograd::with_tile(g, 4).expect("qualifies");
+        assert!(wg.weight_bound(24) && !wg.in_turn(24), "{wg:?}");
+        assert!(wg.in_turn(30) && !wg.weight_bound(30) && !wg.in_turn(45));
+        assert_eq!(wg.forward_samples_per_block(30), 15);
+        check_plain((7, 7, 176), 176, Padding::Same, Act::Relu, 30, 77, 4);
+        // With the pooling fused: the blocks' window positions land in their own samples
+        // (few input channels, so that the sums of 288 products keep that check's
+        // tolerance; 36 x 32 x 912 floats of kernel).
+        let p = Pool2dGeom::new((8, 8, 912), (2, 2), (2, 2), Padding::Valid).expect("pool");
+        let gp = Conv2dGeom::new((8, 8, 32), (3, 3), 912, (1, 1), (1, 1), Padding::Same)
+            .expect("geometry");
+        let wp = Winograd::pooled_with_tile(gp, &p, Act::Relu, 4).expect("qualifies");
+        assert!(wp.in_turn(30), "{wp:?}");
+        check_pooled((8, 8, 32), 912, Padding::Same, Act::Relu, 30, 78, 4);
+        // A kernel the caches hold keeps its blocks of a few samples as tasks.
+        let small = Conv2dGeom::new((8, 8, 128), (3, 3), 128, (1, 1), (1, 1), Padding::Same)
+            .expect("geometry");
+        assert!(!Winograd::with_tile(small, 4)
+            .expect("qualifies")
+            .in_turn(32));
     }
 
     /// The fused pooling against [`conv_pool`] (convolution, activation, pooling).
