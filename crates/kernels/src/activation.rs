@@ -386,6 +386,45 @@ pub fn backward_into(
     }
 }
 
+/// `dx += dy * act'`: [`backward_into`] added to what `dx` holds, in one pass (a merge's
+/// input that other layers read too: its gradient joins theirs), bit for bit `dx` plus
+/// [`backward_into`]'s result; `dy` is left as it is. For an element-wise activation whose
+/// derivative needs only its output `y` (not [`Act::Softmax`]).
+///
+/// ```
+/// use rkeras_kernels::{activation::backward_add_into, Act};
+/// let (y, dy) = ([0.0f32, 2.0, 6.0], [1.0f32, 1.0, 1.0]);
+/// let mut dx = [0.5f32; 3];
+/// backward_add_into(Act::Relu, &y, &dy, &mut dx);
+/// assert_eq!(dx, [0.5, 1.5, 1.5]);
+/// ```
+pub fn backward_add_into(act: Act, y: &[f32], dy: &[f32], dx: &mut [f32]) {
+    debug_assert_eq!(dy.len(), dx.len());
+    debug_assert!(!act.backward_needs_input() && act != Act::Softmax);
+    /// Floats of the derivative taken at a time (on the stack, in L1).
+    const PIECE: usize = 1024;
+    for_each_chunk_mut(dx, ELEMWISE_CHUNK, |i, c| {
+        let off = i * ELEMWISE_CHUNK;
+        let mut g = [0.0f32; PIECE];
+        for (j, d) in c.chunks_mut(PIECE).enumerate() {
+            let at = off + j * PIECE;
+            let g = &mut g[..d.len()];
+            g.copy_from_slice(&dy[at..at + d.len()]);
+            backward_chunk(act, None, &y[at..at + d.len()], g);
+            add_slice(g, d);
+        }
+    });
+}
+
+crate::simd_fn! {
+    /// `d += g`, element by element, on the calling thread.
+    fn add_slice(g: &[f32], d: &mut [f32]) {
+        for (d, g) in d.iter_mut().zip(g) {
+            *d += g;
+        }
+    }
+}
+
 /// One chunk of [`backward_inplace`] (an element-wise activation): `g *= act'(x, y)`.
 pub(crate) fn backward_chunk(act: Act, x: Option<&[f32]>, y: &[f32], g: &mut [f32]) {
     match (act, x) {
@@ -658,5 +697,33 @@ mod tests {
             let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&got), bits(&want), "{act:?}");
         }
+    }
+    /// `backward_add_into` is `backward_inplace` then an addition, bit for bit, for every
+    /// activation whose derivative needs only its output, over several chunks and a tail
+    /// that is not a whole piece.
+    #[test]
+    fn backward_add_into_is_inplace_then_add() {
+        let n = 3 * ELEMWISE_CHUNK + 1037;
+        let x: Vec<f32> = (0..n)
+            .map(|i| ((i * 7919 % 1000) as f32 / 125.0) - 4.0)
+            .collect();
+        let dy: Vec<f32> = (0..n)
+            .map(|i| ((i * 31 % 97) as f32 / 48.0) - 1.0)
+            .collect();
+        let old: Vec<f32> = (0..n).map(|i| ((i * 13 % 29) as f32 / 7.0) - 2.0).collect();
+        let mut tried = 0;
+        for act in ALL.into_iter().filter(|a| !a.backward_needs_input()) {
+            let mut y = vec![0.0; n];
+            forward_into(act, &x, &mut y, n);
+            let mut g = dy.clone();
+            backward_inplace(act, None, &y, &mut g, n);
+            let want: Vec<f32> = old.iter().zip(&g).map(|(o, g)| o + g).collect();
+            let mut got = old.clone();
+            backward_add_into(act, &y, &dy, &mut got);
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got), bits(&want), "{act:?}");
+            tried += 1;
+        }
+        assert!(tried >= 3, "ReLU, relu6, sigmoid, ...: {tried}");
     }
 }

@@ -176,11 +176,13 @@ pub(crate) struct Chain {
     /// Functional models, per call: inference folds the `BatchNormalization` (and a ReLU
     /// `Activation` after it) that alone reads a convolution's output into the convolution.
     folds: Vec<Fold>,
-    /// Functional models, per call, in training: `Some(k)` on a normalization whose only
-    /// reader is the element-wise activation call `k` (one whose gradient needs only its
-    /// output): the normalization writes the activation's output in the same pass, and
-    /// `k`'s forward pass is skipped (`train_inside[k]`). The normalization's own output is
-    /// then never written (nothing reads it: `k`'s backward pass reads its output).
+    /// Functional models, per call, in training: `Some(k)` on a normalization, or an `Add`
+    /// that passes its gradient on, whose only reader is the element-wise activation call
+    /// `k` (one whose gradient needs only its output): the call writes the activation's
+    /// output in the same pass, and `k`'s forward pass is skipped (`train_inside[k]`). The
+    /// call's own output is then never written (nothing reads it: the activation's
+    /// derivative is taken from its output, in the call's backward pass when `k` follows
+    /// it, see `backward_fold`, else in `k`'s own).
     train_folds: Vec<Option<usize>>,
     train_inside: Vec<bool>,
     /// Sequential models: the runs of per-sample layers executed by sample groups.
@@ -653,6 +655,29 @@ impl Chain {
                 self.train_inside[k] = true;
             }
         }
+        // Training: a merge that passes its gradient on unchanged (an `Add`, no
+        // broadcasting; a residual block's end) takes the activation after it, when that
+        // activation's gradient needs only its output: the backward pass then writes its
+        // inputs' gradients straight from the activation's (`backward_fold`).
+        for i in 0..calls.len() {
+            let l = &self.layers[calls[i].layer];
+            if self.twins[i].is_some()
+                || calls[i].call != 0
+                || !l.is_merge()
+                || !l.passes_gradient()
+            {
+                continue;
+            }
+            if let Some(k) = sole_reader(i).filter(|&k| {
+                let a = &*self.layers[calls[k].layer];
+                folds_activation(a)
+                    && a.activation()
+                        .is_some_and(|a| !a.backward_needs_input() && a != Act::Softmax)
+            }) {
+                self.train_folds[i] = Some(k);
+                self.train_inside[k] = true;
+            }
+        }
         // A merge (a residual block's Add) takes the activation after it.
         for i in 0..calls.len() {
             if self.folds[i] != Fold::No
@@ -806,11 +831,11 @@ impl Chain {
         )
     }
 
-    /// Training's backward pass: `Some((k, act))` when the normalization call `i` takes the
-    /// derivative of the activation call `k = i + 1` fused into its forward pass (see
-    /// `Chain::train_folds`) in its own backward pass, reading `k`'s output and its
-    /// gradient; `k`'s backward pass is then skipped, and the normalization's own output
-    /// gradient is never written.
+    /// Training's backward pass: `Some((k, act))` when the normalization (or `Add`) call `i`
+    /// takes the derivative of the activation call `k = i + 1` fused into its forward pass
+    /// (see `Chain::train_folds`) in its own backward pass, reading `k`'s output and its
+    /// gradient; `k`'s backward pass is then skipped, and call `i`'s own output gradient
+    /// is never written.
     fn backward_fold(&self, wiring: &Wiring, i: usize) -> Option<(usize, Act)> {
         let k = self.train_folds.get(i).copied().flatten()?;
         if k != i + 1
@@ -1676,7 +1701,12 @@ impl Chain {
                 }
                 if let Some(k) = self.train_folds[i] {
                     let t = self.timings.is_some().then(std::time::Instant::now);
-                    if self.run_train_norm_fold(&wiring, i, k, n) {
+                    let fused = if self.layers[call.layer].is_merge() {
+                        self.run_merge_fold(&wiring, i, k, n)
+                    } else {
+                        self.run_train_norm_fold(&wiring, i, k, n)
+                    };
+                    if fused {
                         add_timing(&mut self.timings, t, call.layer, false);
                         continue;
                     }
@@ -1939,14 +1969,18 @@ impl Chain {
             let needed = &self.grad_needed;
             let needs_dx = ins.iter().any(|&a| needed[a]);
             if layer.is_merge() && layer.passes_gradient() {
-                // An Add: its output gradient goes straight to its inputs' gradients.
+                // An Add: its output gradient goes straight to its inputs' gradients (with
+                // a fused activation, its output's gradient times its derivative).
+                use rkeras_kernels::activation::{backward_add_into, backward_into};
                 for &a in ins.iter().filter(|&&a| self.grad_needed[a]) {
                     let (dy, dst) = self.grads.pair(out, a);
                     let (dy, dst) = (&dy[..n * ol], &mut dst[..n * ol]);
-                    if self.consumers[a] > 1 && self.grad_first[a] != i {
-                        rkeras_kernels::elementwise::add_into(dy, dst);
-                    } else {
-                        rkeras_kernels::elementwise::copy(dy, dst);
+                    let adds = self.consumers[a] > 1 && self.grad_first[a] != i;
+                    match (fold, adds) {
+                        (Some(act), true) => backward_add_into(act, y, dy, dst),
+                        (Some(act), false) => backward_into(act, None, y, dy, dst, ol.max(1)),
+                        (None, true) => rkeras_kernels::elementwise::add_into(dy, dst),
+                        (None, false) => rkeras_kernels::elementwise::copy(dy, dst),
                     }
                 }
                 add_timing(&mut self.timings, t, call.layer, true);
@@ -2436,16 +2470,17 @@ mod tests {
         let mut fused = prepared(conv_bn, true);
         let mut plain = prepared(conv_bn, false);
         let count = |m: &Model| m.chain.train_folds.iter().flatten().count();
-        assert_eq!((count(&fused), count(&plain)), (4, 0));
-        // Each activation here comes right after its normalization: the backward passes
-        // are fused too.
+        // Four normalizations and the residual `Add`, each with the activation after it.
+        assert_eq!((count(&fused), count(&plain)), (5, 0));
+        // Each activation here comes right after its normalization (or sum): the backward
+        // passes are fused too.
         let backward = |m: &Model| {
             let w = m.chain.wiring.as_ref().expect("functional");
             (0..w.calls.len())
                 .filter(|&i| m.chain.backward_fold(w, i).is_some())
                 .count()
         };
-        assert_eq!((backward(&fused), backward(&plain)), (4, 0));
+        assert_eq!((backward(&fused), backward(&plain)), (5, 0));
         plain.set_weights(&fused.get_weights()).expect("weights");
         let start = plain.get_weights();
         let (x, y) = random_batch(9, 24, [8, 8, 16]);
@@ -2468,6 +2503,68 @@ mod tests {
             .zip(&start)
             .any(|(a, b)| a.data() != b.data());
         assert!(moved, "training changed nothing");
+    }
+
+    /// Residual joins: an `Add` whose input other calls read too (its gradient added to
+    /// theirs), ReLU and relu6 after them (fused in training), a swish (not fused: its
+    /// gradient needs its input).
+    fn residual_joins() -> crate::Result<Model> {
+        let inp = Input::new((6, 6, 8));
+        let a = Conv2D::new(8, 3).padding("same").call(&inp)?;
+        let b = Conv2D::new(8, 1).call(&a)?;
+        let s = Add::new().call_on(&[&a, &b])?;
+        let s = Activation::new("relu").call(&s)?;
+        let c = Conv2D::new(8, 3).padding("same").call(&s)?;
+        let t = Add::new().call_on(&[&c, &a])?;
+        let t = crate::layers::ReLU::new().max_value(6.0).call(&t)?;
+        let u = Add::new().call_on(&[&t, &s])?;
+        let u = Activation::new("swish").call(&u)?;
+        let p = GlobalAveragePooling2D::new().call(&u)?;
+        let out = Dense::new(3).activation("softmax").call(&p)?;
+        Model::functional(&inp, &out)
+    }
+
+    /// Training runs a residual block's `Add` and the ReLU (or relu6) after it as one pass,
+    /// forward and backward, the backward pass writing (or adding to) the sum's inputs'
+    /// gradients from the activation's: the weights are bit for bit those of separate
+    /// passes.
+    #[test]
+    fn training_fuses_residual_joins_and_their_activations_bitwise() {
+        let mut fused = prepared(residual_joins, true);
+        let mut plain = prepared(residual_joins, false);
+        let count = |m: &Model| m.chain.train_folds.iter().flatten().count();
+        assert_eq!((count(&fused), count(&plain)), (2, 0));
+        let backward = |m: &Model| {
+            let w = m.chain.wiring.as_ref().expect("functional");
+            (0..w.calls.len())
+                .filter(|&i| m.chain.backward_fold(w, i).is_some())
+                .count()
+        };
+        assert_eq!((backward(&fused), backward(&plain)), (2, 0));
+        plain.set_weights(&fused.get_weights()).expect("weights");
+        let start = plain.get_weights();
+        let (x, y) = random_batch(11, 24, [6, 6, 8]);
+        for m in [&mut fused, &mut plain] {
+            m.fit(&x, &y)
+                .epochs(2)
+                .batch_size(8)
+                .shuffle(false)
+                .verbose(0)
+                .run()
+                .expect("fit");
+        }
+        let bits = |t: &Tensor| t.data().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        for (a, b) in fused.get_weights().iter().zip(&plain.get_weights()) {
+            assert_eq!(bits(a), bits(b));
+        }
+        assert!(
+            plain
+                .get_weights()
+                .iter()
+                .zip(&start)
+                .all(|(a, b)| a.data() != b.data()),
+            "training left a weight as it was"
+        );
     }
 
     /// Timing the weight gradients apart (an extra backward call per layer) leaves training
