@@ -698,6 +698,7 @@ mod tests {
             assert_eq!(bits(&got), bits(&want), "{act:?}");
         }
     }
+
     /// `backward_add_into` is `backward_inplace` then an addition, bit for bit, for every
     /// activation whose derivative needs only its output, over several chunks and a tail
     /// that is not a whole piece.

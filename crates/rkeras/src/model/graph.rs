@@ -636,43 +636,23 @@ impl Chain {
                 self.folds[k] = Fold::Inside;
             }
         }
-        // Training: every normalization takes the activation after it when that
-        // activation's gradient needs only its output.
+        // Training: every normalization, and every merge that passes its gradient on
+        // unchanged (an `Add` with no broadcasting: a residual block's end), takes the
+        // activation after it when that activation's gradient needs only its output; the
+        // backward pass then takes the derivative in the call's own pass (`backward_fold`).
         for i in 0..calls.len() {
             let l = &self.layers[calls[i].layer];
-            if self.twins[i].is_some()
-                || calls[i].call != 0
-                || calls[i].ins.len() != 1
-                || l.class_name() != "BatchNormalization"
-            {
+            let head = if l.is_merge() {
+                l.passes_gradient()
+            } else {
+                calls[i].ins.len() == 1 && l.class_name() == "BatchNormalization"
+            };
+            if self.twins[i].is_some() || calls[i].call != 0 || !head {
                 continue;
             }
             if let Some(k) = sole_reader(i).filter(|&k| {
                 let a = &*self.layers[calls[k].layer];
                 folds_activation(a) && a.activation().is_some_and(|a| !a.backward_needs_input())
-            }) {
-                self.train_folds[i] = Some(k);
-                self.train_inside[k] = true;
-            }
-        }
-        // Training: a merge that passes its gradient on unchanged (an `Add`, no
-        // broadcasting; a residual block's end) takes the activation after it, when that
-        // activation's gradient needs only its output: the backward pass then writes its
-        // inputs' gradients straight from the activation's (`backward_fold`).
-        for i in 0..calls.len() {
-            let l = &self.layers[calls[i].layer];
-            if self.twins[i].is_some()
-                || calls[i].call != 0
-                || !l.is_merge()
-                || !l.passes_gradient()
-            {
-                continue;
-            }
-            if let Some(k) = sole_reader(i).filter(|&k| {
-                let a = &*self.layers[calls[k].layer];
-                folds_activation(a)
-                    && a.activation()
-                        .is_some_and(|a| !a.backward_needs_input() && a != Act::Softmax)
             }) {
                 self.train_folds[i] = Some(k);
                 self.train_inside[k] = true;
