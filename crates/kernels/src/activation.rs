@@ -673,6 +673,17 @@ mod tests {
         assert_eq!(dy, [0.0, 1.0, 0.0, 1.0]);
     }
 
+    /// `n` inputs spread over -4..4 and `n` output gradients over -1..1.
+    fn inputs_and_grads(n: usize) -> (Vec<f32>, Vec<f32>) {
+        let x = (0..n)
+            .map(|i| ((i * 7919 % 1000) as f32 / 125.0) - 4.0)
+            .collect();
+        let dy = (0..n)
+            .map(|i| ((i * 31 % 97) as f32 / 48.0) - 1.0)
+            .collect();
+        (x, dy)
+    }
+
     /// `backward_into` is `backward_inplace` then a copy, bit for bit, for every activation
     /// and softmax, over several chunks (the parallel split) and a ragged tail.
     #[test]
@@ -680,12 +691,7 @@ mod tests {
         let n = 3 * ELEMWISE_CHUNK + 37;
         let cols = 7 * 11;
         let n = n - n % cols;
-        let x: Vec<f32> = (0..n)
-            .map(|i| ((i * 7919 % 1000) as f32 / 125.0) - 4.0)
-            .collect();
-        let dy: Vec<f32> = (0..n)
-            .map(|i| ((i * 31 % 97) as f32 / 48.0) - 1.0)
-            .collect();
+        let (x, dy) = inputs_and_grads(n);
         for act in ALL.into_iter().chain([Act::Softmax]) {
             let mut y = vec![0.0; n];
             forward_into(act, &x, &mut y, cols);
@@ -705,12 +711,7 @@ mod tests {
     #[test]
     fn backward_add_into_is_inplace_then_add() {
         let n = 3 * ELEMWISE_CHUNK + 1037;
-        let x: Vec<f32> = (0..n)
-            .map(|i| ((i * 7919 % 1000) as f32 / 125.0) - 4.0)
-            .collect();
-        let dy: Vec<f32> = (0..n)
-            .map(|i| ((i * 31 % 97) as f32 / 48.0) - 1.0)
-            .collect();
+        let (x, dy) = inputs_and_grads(n);
         let old: Vec<f32> = (0..n).map(|i| ((i * 13 % 29) as f32 / 7.0) - 2.0).collect();
         let mut tried = 0;
         for act in ALL.into_iter().filter(|a| !a.backward_needs_input()) {

@@ -2447,23 +2447,38 @@ mod tests {
     /// pooling run as before; the weights are bit for bit those of separate passes.
     #[test]
     fn training_fuses_normalization_and_activation_bitwise() {
-        let mut fused = prepared(conv_bn, true);
-        let mut plain = prepared(conv_bn, false);
+        // Four normalizations and the residual `Add`, each with the activation after it, and
+        // each activation right after its normalization (or sum): the backward passes are
+        // fused too.
+        let (start, end) = train_fused_and_plain_bitwise(conv_bn, 5, 9, [8, 8, 16]);
+        let moved = end.iter().zip(&start).any(|(a, b)| a.data() != b.data());
+        assert!(moved, "training changed nothing");
+    }
+
+    /// Trains `build`'s model with the fusions and without them, from the same weights (two
+    /// epochs of 24 samples of `shape` from `seed`, batches of 8): the fused one has `folds`
+    /// training folds, each with its backward pass fused too, the other none, and both end
+    /// with the same weights, bit for bit. Returns the weights before and after.
+    fn train_fused_and_plain_bitwise(
+        build: fn() -> crate::Result<Model>,
+        folds: usize,
+        seed: u64,
+        shape: [usize; 3],
+    ) -> (Vec<Tensor>, Vec<Tensor>) {
+        let mut fused = prepared(build, true);
+        let mut plain = prepared(build, false);
         let count = |m: &Model| m.chain.train_folds.iter().flatten().count();
-        // Four normalizations and the residual `Add`, each with the activation after it.
-        assert_eq!((count(&fused), count(&plain)), (5, 0));
-        // Each activation here comes right after its normalization (or sum): the backward
-        // passes are fused too.
+        assert_eq!((count(&fused), count(&plain)), (folds, 0));
         let backward = |m: &Model| {
             let w = m.chain.wiring.as_ref().expect("functional");
             (0..w.calls.len())
                 .filter(|&i| m.chain.backward_fold(w, i).is_some())
                 .count()
         };
-        assert_eq!((backward(&fused), backward(&plain)), (5, 0));
+        assert_eq!((backward(&fused), backward(&plain)), (folds, 0));
         plain.set_weights(&fused.get_weights()).expect("weights");
         let start = plain.get_weights();
-        let (x, y) = random_batch(9, 24, [8, 8, 16]);
+        let (x, y) = random_batch(seed, 24, shape);
         for m in [&mut fused, &mut plain] {
             m.fit(&x, &y)
                 .epochs(2)
@@ -2473,16 +2488,11 @@ mod tests {
                 .run()
                 .expect("fit");
         }
+        let bits = |t: &Tensor| t.data().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
         for (a, b) in fused.get_weights().iter().zip(&plain.get_weights()) {
-            let bits = |t: &Tensor| t.data().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(a), bits(b));
         }
-        let moved = plain
-            .get_weights()
-            .iter()
-            .zip(&start)
-            .any(|(a, b)| a.data() != b.data());
-        assert!(moved, "training changed nothing");
+        (start, plain.get_weights())
     }
 
     /// Residual joins: an `Add` whose input other calls read too (its gradient added to
@@ -2510,39 +2520,9 @@ mod tests {
     /// passes.
     #[test]
     fn training_fuses_residual_joins_and_their_activations_bitwise() {
-        let mut fused = prepared(residual_joins, true);
-        let mut plain = prepared(residual_joins, false);
-        let count = |m: &Model| m.chain.train_folds.iter().flatten().count();
-        assert_eq!((count(&fused), count(&plain)), (2, 0));
-        let backward = |m: &Model| {
-            let w = m.chain.wiring.as_ref().expect("functional");
-            (0..w.calls.len())
-                .filter(|&i| m.chain.backward_fold(w, i).is_some())
-                .count()
-        };
-        assert_eq!((backward(&fused), backward(&plain)), (2, 0));
-        plain.set_weights(&fused.get_weights()).expect("weights");
-        let start = plain.get_weights();
-        let (x, y) = random_batch(11, 24, [6, 6, 8]);
-        for m in [&mut fused, &mut plain] {
-            m.fit(&x, &y)
-                .epochs(2)
-                .batch_size(8)
-                .shuffle(false)
-                .verbose(0)
-                .run()
-                .expect("fit");
-        }
-        let bits = |t: &Tensor| t.data().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-        for (a, b) in fused.get_weights().iter().zip(&plain.get_weights()) {
-            assert_eq!(bits(a), bits(b));
-        }
+        let (start, end) = train_fused_and_plain_bitwise(residual_joins, 2, 11, [6, 6, 8]);
         assert!(
-            plain
-                .get_weights()
-                .iter()
-                .zip(&start)
-                .all(|(a, b)| a.data() != b.data()),
+            end.iter().zip(&start).all(|(a, b)| a.data() != b.data()),
             "training left a weight as it was"
         );
     }
